@@ -1,0 +1,17 @@
+//! Authentication: every request carries a JWT, verified up front.
+//!
+//! - `verifier`: the one verification path (RS256, issuer, expiry, token_use, audience).
+//! - `jwks`: the key cache behind it (Cognito JWKS URL, or the dev key).
+//! - `dev`: the local signing key and `spillway token`.
+//! - `extract`: the axum extractor that makes auth the default on every route.
+
+pub mod dev;
+pub mod error;
+pub mod extract;
+pub mod jwks;
+pub mod principal;
+pub mod verifier;
+
+pub use error::AuthError;
+pub use principal::Principal;
+pub use verifier::{TokenUse, Verifier, VerifierConfig};

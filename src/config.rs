@@ -1,0 +1,226 @@
+//! One `Config`: every setting is a CLI flag with a `SPILLWAY_*` env var.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::auth::TokenUse;
+use crate::upstream::Api;
+use crate::upstream::models::DEFAULT_MODEL;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "spillway",
+    version,
+    about = "Stream Amazon Bedrock output over SSE, WebSocket and GraphQL."
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `spillway` alone runs `spillway serve`.
+    #[command(flatten)]
+    pub serve: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default).
+    Serve(Box<Config>),
+    /// Run the Bedrock simulator alone.
+    Sim(SimArgs),
+    /// Print a dev token signed with the key in the data dir.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address to listen on (port 0 picks a free one; the address is printed).
+    #[arg(long, env = "SPILLWAY_SIM_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The token's subject (the user).
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    /// Comma-separated `cognito:groups`.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+    /// Where the dev signing key lives.
+    #[arg(long, env = "SPILLWAY_DATA_DIR", default_value = ".spillway")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpstreamMode {
+    /// The embedded Bedrock simulator on a loopback port.
+    Sim,
+    /// Amazon Bedrock (default credential chain; `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` honoured).
+    Bedrock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// A local signing key in the data dir (`spillway token`).
+    Dev,
+    /// An Amazon Cognito user pool.
+    Cognito,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RegistryMode {
+    Memory,
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings of `spillway serve`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SPILLWAY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "SPILLWAY_UPSTREAM", value_enum, default_value_t = UpstreamMode::Sim)]
+    pub upstream: UpstreamMode,
+    #[arg(long, env = "SPILLWAY_AUTH", value_enum, default_value_t = AuthMode::Dev)]
+    pub auth: AuthMode,
+    #[arg(long, env = "SPILLWAY_REGISTRY", value_enum, default_value_t = RegistryMode::Memory)]
+    pub registry: RegistryMode,
+    /// Default Bedrock API path; a request may pick its own with `"api"`.
+    #[arg(long, env = "SPILLWAY_API", value_enum, default_value_t = Api::Invoke)]
+    pub api: Api,
+    /// Where dev auth keeps its signing key.
+    #[arg(long, env = "SPILLWAY_DATA_DIR", default_value = ".spillway")]
+    pub data_dir: PathBuf,
+    /// Let dev auth listen on a non-loopback address (anyone could mint tokens).
+    #[arg(long, env = "SPILLWAY_ALLOW_PUBLIC_DEV_AUTH")]
+    pub allow_public_dev_auth: bool,
+
+    #[arg(long, env = "SPILLWAY_COGNITO_USER_POOL_ID")]
+    pub cognito_user_pool_id: Option<String>,
+    /// Accepted app client ids (comma list).
+    #[arg(long, env = "SPILLWAY_COGNITO_CLIENT_ID", value_delimiter = ',')]
+    pub cognito_client_id: Vec<String>,
+    #[arg(long, env = "SPILLWAY_COGNITO_TOKEN_USE", value_enum, default_value_t = TokenUse::Any)]
+    pub cognito_token_use: TokenUse,
+    /// Fetch the JWKS from here instead of the pool's URL (the issuer stays the pool's).
+    #[arg(long, env = "SPILLWAY_JWKS_URL")]
+    pub jwks_url: Option<String>,
+    /// Clock-skew allowance for token expiry, in seconds.
+    #[arg(long, env = "SPILLWAY_JWT_LEEWAY_SECS", default_value_t = 5)]
+    pub jwt_leeway_secs: u64,
+    #[arg(long, env = "SPILLWAY_ADMIN_GROUP", default_value = "admin")]
+    pub admin_group: String,
+
+    /// Model used when a request names none.
+    #[arg(long, env = "SPILLWAY_DEFAULT_MODEL", default_value = DEFAULT_MODEL)]
+    pub default_model: String,
+    /// Models requests may name (comma list); empty = any model of a known family.
+    #[arg(long, env = "SPILLWAY_ALLOWED_MODELS", value_delimiter = ',')]
+    pub allowed_models: Vec<String>,
+
+    /// How long a stream nobody reads keeps its upstream call.
+    #[arg(long, env = "SPILLWAY_CANCEL_GRACE_SECS", default_value_t = 5.0)]
+    pub cancel_grace_secs: f64,
+    /// How long finished sessions stay attachable.
+    #[arg(long, env = "SPILLWAY_SESSION_RETENTION_SECS", default_value_t = 600)]
+    pub session_retention_secs: u64,
+    /// Shutdown deadline for running streams.
+    #[arg(long, env = "SPILLWAY_DRAIN_SECS", default_value_t = 30)]
+    pub drain_secs: u64,
+    /// No upstream data for this long ends a stream with an error event.
+    #[arg(
+        long,
+        env = "SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS",
+        default_value_t = 30.0
+    )]
+    pub upstream_idle_timeout_secs: f64,
+    /// No first token for this long ends a stream with an error event.
+    #[arg(
+        long,
+        env = "SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS",
+        default_value_t = 60.0
+    )]
+    pub upstream_first_token_timeout_secs: f64,
+    /// Attempts for a call throttled before its first token (1 = no retry).
+    #[arg(long, env = "SPILLWAY_UPSTREAM_MAX_ATTEMPTS", default_value_t = 4)]
+    pub upstream_max_attempts: u32,
+    /// First backoff of those retries, in milliseconds (doubles, with jitter).
+    #[arg(
+        long,
+        env = "SPILLWAY_UPSTREAM_INITIAL_BACKOFF_MS",
+        default_value_t = 200
+    )]
+    pub upstream_initial_backoff_ms: u64,
+    /// Heartbeat comment interval on idle streams.
+    #[arg(long, env = "SPILLWAY_HEARTBEAT_SECS", default_value_t = 15.0)]
+    pub heartbeat_secs: f64,
+
+    /// Most sessions held at once (streaming and retained).
+    #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
+    pub max_sessions: usize,
+    /// Most events in one session's log; past it the stream ends with an error event.
+    #[arg(
+        long,
+        env = "SPILLWAY_MAX_EVENTS_PER_SESSION",
+        default_value_t = 100_000
+    )]
+    pub max_events_per_session: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "SPILLWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Largest prompt (all message text together), in bytes.
+    #[arg(long, env = "SPILLWAY_MAX_PROMPT_BYTES", default_value_t = 256 * 1024)]
+    pub max_prompt_bytes: usize,
+
+    #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The settings of `spillway serve` with no flags (`SPILLWAY_*` env vars still apply).
+    pub fn local_defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Parsing no arguments cannot fail: every field has a default.
+        match Only::try_parse_from(["spillway"]) {
+            Ok(o) => o.config,
+            Err(e) => panic!("built-in defaults must parse: {e}"),
+        }
+    }
+
+    pub fn cancel_grace(&self) -> Duration {
+        secs(self.cancel_grace_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        secs(self.upstream_idle_timeout_secs)
+    }
+
+    pub fn first_token_timeout(&self) -> Duration {
+        secs(self.upstream_first_token_timeout_secs)
+    }
+
+    pub fn heartbeat(&self) -> Duration {
+        secs(self.heartbeat_secs).max(Duration::from_millis(100))
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}

@@ -1,0 +1,153 @@
+//! The upstream task of a session: the log's only writer. It applies the
+//! first-token and idle timeouts, and cancels the upstream call when no one
+//! has been reading for the cancel grace period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::time::{Instant, sleep_until};
+
+use super::session::{Session, SessionStatus};
+use crate::event::EventError;
+use crate::upstream::{Delta, DeltaStream, UpstreamError, UpstreamErrorKind, Usage};
+
+/// Timing rules for one upstream task.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerConfig {
+    pub first_token_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub cancel_grace: Duration,
+    pub max_events: u64,
+}
+
+#[derive(Default)]
+struct Tally {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    tokens_seen: u64,
+    stop_reason: Option<String>,
+}
+
+impl Tally {
+    fn usage(&self) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens.unwrap_or(0),
+            output_tokens: self.output_tokens.unwrap_or(self.tokens_seen),
+        }
+    }
+}
+
+/// Feed `stream` into `session` until it ends, fails, times out or is cancelled.
+pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConfig) {
+    let mut readers = session.watch_readers();
+    let cancel = session.cancel_token().clone();
+    let mut tally = Tally::default();
+    let mut got_first = false;
+    let mut deadline = Instant::now() + cfg.first_token_timeout;
+    let mut grace_until: Option<Instant> =
+        (*readers.borrow_and_update() == 0).then(|| Instant::now() + cfg.cancel_grace);
+
+    let outcome: Result<(), Ended> = loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break Err(Ended::Cancelled),
+            _ = sleep_until(grace_until.unwrap_or_else(far_future)), if grace_until.is_some() => {
+                break Err(Ended::Abandoned);
+            }
+            changed = readers.changed() => {
+                if changed.is_err() { break Err(Ended::Cancelled); }
+                grace_until = (*readers.borrow_and_update() == 0)
+                    .then(|| Instant::now() + cfg.cancel_grace);
+            }
+            _ = sleep_until(deadline) => {
+                let (kind, what) = if got_first {
+                    (UpstreamErrorKind::IdleTimeout, "no data from the model")
+                } else {
+                    (UpstreamErrorKind::FirstTokenTimeout, "no first token from the model")
+                };
+                let limit = if got_first { cfg.idle_timeout } else { cfg.first_token_timeout };
+                break Err(Ended::Failed(UpstreamError::new(
+                    kind,
+                    format!("{what} within {} s", limit.as_secs_f32()),
+                )));
+            }
+            item = stream.next() => match item {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(Ended::Failed(e)),
+                Some(Ok(delta)) => {
+                    deadline = Instant::now() + cfg.idle_timeout;
+                    match delta {
+                        Delta::Text(t) => {
+                            got_first = true;
+                            tally.tokens_seen += 1;
+                            // Leave room for the final event.
+                            if session.push_token(t) + 1 >= cfg.max_events {
+                                break Err(Ended::Failed(UpstreamError::new(
+                                    UpstreamErrorKind::LogFull,
+                                    format!("the session reached its limit of {} events", cfg.max_events),
+                                )));
+                            }
+                        }
+                        Delta::Stop(r) => tally.stop_reason = Some(r),
+                        Delta::Usage { input_tokens, output_tokens } => {
+                            tally.input_tokens = input_tokens.or(tally.input_tokens);
+                            tally.output_tokens = output_tokens.or(tally.output_tokens);
+                        }
+                        Delta::Latency { .. } => {}
+                    }
+                }
+            },
+        }
+    };
+    // Dropping the stream here drops the SDK's response body: the upstream
+    // HTTP connection is closed and Bedrock stops generating.
+    drop(stream);
+
+    let usage = Some(tally.usage());
+    match outcome {
+        Ok(()) => {
+            let reason = tally
+                .stop_reason
+                .take()
+                .unwrap_or_else(|| "end_turn".into());
+            session.finish(SessionStatus::Complete, Some(reason), usage, None);
+        }
+        Err(Ended::Cancelled) => {
+            session.finish(
+                SessionStatus::Cancelled,
+                Some("cancelled".into()),
+                usage,
+                None,
+            );
+        }
+        Err(Ended::Abandoned) => {
+            tracing::info!(session = %session.id(), "no readers left; upstream cancelled");
+            session.finish(
+                SessionStatus::Cancelled,
+                Some("cancelled".into()),
+                usage,
+                None,
+            );
+        }
+        Err(Ended::Failed(e)) => {
+            tracing::warn!(session = %session.id(), code = e.code(), error = %e, "stream failed");
+            let error = EventError {
+                code: e.code().into(),
+                message: e.message.clone(),
+                retryable: e.retryable(),
+            };
+            session.finish(SessionStatus::Failed, None, usage, Some(error));
+        }
+    }
+}
+
+enum Ended {
+    Cancelled,
+    Abandoned,
+    Failed(UpstreamError),
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}

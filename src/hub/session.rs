@@ -1,0 +1,258 @@
+//! A session: one model invocation, its append-only event log, and the
+//! signals its readers and its upstream task watch.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{EventError, TokenEvent, now_timestamp};
+use crate::upstream::Usage;
+
+/// Where a session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    Streaming,
+    Complete,
+    Failed,
+    Cancelled,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Streaming => "streaming",
+            SessionStatus::Complete => "complete",
+            SessionStatus::Failed => "failed",
+            SessionStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+struct Log {
+    events: Vec<Arc<TokenEvent>>,
+    status: SessionStatus,
+    finished_at: Option<Instant>,
+    text_bytes: usize,
+}
+
+/// One invocation and its log. The upstream task is the only writer; every
+/// subscriber is a cursor (`Subscription`) into `log`.
+pub struct Session {
+    id: Arc<str>,
+    owner: String,
+    model: String,
+    created_at: String,
+    log: Mutex<Log>,
+    /// Number of events in the log; readers wait on it.
+    len: watch::Sender<u64>,
+    /// Number of attached readers; the upstream task watches it for the cancel grace.
+    readers: watch::Sender<usize>,
+    /// Stops the upstream task now (explicit cancel, shutdown).
+    cancel: CancellationToken,
+}
+
+/// A snapshot for `GET /v1/sessions/{id}`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub session_id: Arc<str>,
+    pub status: SessionStatus,
+    pub model: String,
+    pub created_at: String,
+    pub text: String,
+    pub events: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<EventError>,
+}
+
+impl Session {
+    pub fn new(id: Arc<str>, owner: String, model: String) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            owner,
+            model,
+            created_at: now_timestamp(),
+            log: Mutex::new(Log {
+                events: Vec::new(),
+                status: SessionStatus::Streaming,
+                finished_at: None,
+                text_bytes: 0,
+            }),
+            len: watch::Sender::new(0),
+            readers: watch::Sender::new(0),
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn log(&self) -> MutexGuard<'_, Log> {
+        // A panic while holding this lock cannot leave the log half-written
+        // (every write is a single push), so a poisoned lock is still usable.
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn status(&self) -> SessionStatus {
+        self.log().status
+    }
+
+    pub fn len(&self) -> u64 {
+        *self.len.borrow()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn finished_at(&self) -> Option<Instant> {
+        self.log().finished_at
+    }
+
+    pub fn reader_count(&self) -> usize {
+        *self.readers.borrow()
+    }
+
+    /// Event `seq`, if it has been written.
+    pub fn event(&self, seq: u64) -> Option<Arc<TokenEvent>> {
+        let idx = usize::try_from(seq).ok()?;
+        self.log().events.get(idx).cloned()
+    }
+
+    /// Up to `max` events from `seq` on.
+    pub fn events_from(&self, seq: u64, max: usize) -> Vec<Arc<TokenEvent>> {
+        let Ok(start) = usize::try_from(seq) else {
+            return Vec::new();
+        };
+        let log = self.log();
+        log.events.iter().skip(start).take(max).cloned().collect()
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        let log = self.log();
+        let last = log.events.last().filter(|e| e.is_complete);
+        let mut text = String::with_capacity(log.text_bytes);
+        for e in &log.events {
+            text.push_str(&e.token);
+        }
+        SessionInfo {
+            session_id: self.id.clone(),
+            status: log.status,
+            model: self.model.clone(),
+            created_at: self.created_at.clone(),
+            text,
+            events: log.events.len() as u64,
+            stop_reason: last.and_then(|e| e.stop_reason.clone()),
+            usage: last.and_then(|e| e.usage),
+            error: last.and_then(|e| e.error.clone()),
+        }
+    }
+
+    /// Append a token. Returns the new log length. No-op once finished.
+    pub fn push_token(&self, token: String) -> u64 {
+        let mut log = self.log();
+        if log.status != SessionStatus::Streaming {
+            return log.events.len() as u64;
+        }
+        let seq = log.events.len() as u64;
+        log.text_bytes += token.len();
+        log.events.push(Arc::new(TokenEvent {
+            session_id: self.id.clone(),
+            seq,
+            token,
+            is_complete: false,
+            timestamp: now_timestamp(),
+            stop_reason: None,
+            usage: None,
+            error: None,
+        }));
+        drop(log);
+        self.len.send_replace(seq + 1);
+        seq + 1
+    }
+
+    /// Append the final event and set the status. Only the first call counts.
+    pub fn finish(
+        &self,
+        status: SessionStatus,
+        stop_reason: Option<String>,
+        usage: Option<Usage>,
+        error: Option<EventError>,
+    ) -> bool {
+        let mut log = self.log();
+        if log.status != SessionStatus::Streaming {
+            return false;
+        }
+        let seq = log.events.len() as u64;
+        log.events.push(Arc::new(TokenEvent {
+            session_id: self.id.clone(),
+            seq,
+            token: String::new(),
+            is_complete: true,
+            timestamp: now_timestamp(),
+            stop_reason,
+            usage,
+            error,
+        }));
+        log.status = status;
+        log.finished_at = Some(Instant::now());
+        drop(log);
+        self.len.send_replace(seq + 1);
+        // Nothing more will be written; stop anything still feeding the session.
+        self.cancel.cancel();
+        true
+    }
+
+    /// Ask the upstream task to stop now.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub(crate) fn watch_len(&self) -> watch::Receiver<u64> {
+        self.len.subscribe()
+    }
+
+    pub(crate) fn watch_readers(&self) -> watch::Receiver<usize> {
+        self.readers.subscribe()
+    }
+
+    pub(crate) fn add_reader(&self) {
+        self.readers.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn remove_reader(&self) {
+        self.readers.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+impl Session {
+    /// Resolves once the final event has been written.
+    pub async fn finished(&self) {
+        let mut len = self.watch_len();
+        while self.status() == SessionStatus::Streaming {
+            if len.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}

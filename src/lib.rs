@@ -1,0 +1,57 @@
+//! Spillway: one binary that streams Amazon Bedrock output over SSE,
+//! WebSocket and GraphQL, fed by one shared fan-out per invocation.
+//!
+//! # Layout
+//!
+//! The data flow is `transport → auth → hub → upstream`, and back as `TokenEvent`s:
+//!
+//! - [`config`]: the one `Config`, from flags and `SPILLWAY_*` env vars.
+//! - [`server`]: builds the state from a config, serves, drains on shutdown.
+//! - [`state`]: `AppState`, the handles every route shares.
+//! - [`transport`]: one module per client protocol, each with its `router()`.
+//! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
+//! - [`request`]: the stream request every transport accepts, validated.
+//! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
+//! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
+//! - [`sim`]: the Bedrock simulator, the other side of the wire.
+//! - [`event`]: the `TokenEvent` every transport carries.
+//! - [`error`]: API errors and their HTTP rendering.
+//! - [`telemetry`]: logs and request spans.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod hub;
+pub mod request;
+pub mod server;
+pub mod sim;
+pub mod state;
+pub mod telemetry;
+pub mod transport;
+pub mod upstream;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use state::AppState;
+
+/// The whole HTTP surface. Tests build the same app the binary serves.
+///
+/// Every route that takes a `Principal` is authenticated; the open ones
+/// (`/healthz`, `/readyz`, dev JWKS and sign-in) are those in `transport::ops`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.max_body_bytes;
+    Router::new()
+        .merge(transport::sse::router())
+        .merge(transport::sessions::router())
+        .merge(transport::ops::router())
+        .fallback(|| async { error::ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}

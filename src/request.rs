@@ -1,0 +1,257 @@
+//! The stream request every transport accepts (`POST /v1/stream`, WebSocket
+//! `stream`, GraphQL `startStream`), validated into an `InvocationRequest`.
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::upstream::Api;
+use crate::upstream::models::ModelFamily;
+use crate::upstream::request::{InvocationRequest, Role, Turn};
+
+/// Default `maxTokens` when a request names none.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+/// Largest `maxTokens` a request may ask for.
+pub const MAX_MAX_TOKENS: u32 = 200_000;
+const MAX_STOP_SEQUENCES: usize = 8;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamRequest {
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub system: Option<String>,
+    #[serde(default)]
+    pub messages: Vec<Turn>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub stop_sequences: Vec<String>,
+    /// `invoke` or `converse`; the server's `--api` when absent.
+    #[serde(default)]
+    pub api: Option<Api>,
+}
+
+/// Which models requests may name, and which they get by default.
+#[derive(Debug, Clone)]
+pub struct ModelPolicy {
+    pub default_model: String,
+    /// Empty: any model id of a known family.
+    pub allowed: Vec<String>,
+    pub default_api: Api,
+    pub max_prompt_bytes: usize,
+}
+
+impl ModelPolicy {
+    /// The models `GET /v1/models` lists.
+    pub fn listed(&self) -> Vec<String> {
+        if self.allowed.is_empty() {
+            crate::upstream::models::KNOWN_MODELS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        } else {
+            self.allowed.clone()
+        }
+    }
+
+    /// Validate `req` into an invocation and the API path to use.
+    pub fn validate(&self, req: StreamRequest) -> Result<(InvocationRequest, Api), ApiError> {
+        let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
+        if ModelFamily::from_model_id(&model_id).is_none() {
+            return Err(ApiError::UnknownModel(format!(
+                "model '{model_id}' is not of a known model family"
+            )));
+        }
+        if !self.allowed.is_empty() && !self.allowed.contains(&model_id) {
+            return Err(ApiError::UnknownModel(format!(
+                "model '{model_id}' is not allowed here"
+            )));
+        }
+        let turns = build_turns(req.messages, req.prompt)?;
+        let prompt_bytes: usize = turns.iter().map(|t| t.content.len()).sum::<usize>()
+            + req.system.as_ref().map_or(0, String::len);
+        if prompt_bytes > self.max_prompt_bytes {
+            return Err(ApiError::BadRequest(format!(
+                "prompt is {prompt_bytes} bytes; the limit is {}",
+                self.max_prompt_bytes
+            )));
+        }
+        let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        if !(1..=MAX_MAX_TOKENS).contains(&max_tokens) {
+            return Err(ApiError::BadRequest(format!(
+                "maxTokens must be between 1 and {MAX_MAX_TOKENS}"
+            )));
+        }
+        if let Some(t) = req.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
+            return Err(ApiError::BadRequest(format!(
+                "temperature {t} is outside 0..=2"
+            )));
+        }
+        if let Some(p) = req.top_p.filter(|p| !(0.0..=1.0).contains(p)) {
+            return Err(ApiError::BadRequest(format!("topP {p} is outside 0..=1")));
+        }
+        if req.stop_sequences.len() > MAX_STOP_SEQUENCES
+            || req.stop_sequences.iter().any(String::is_empty)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "stopSequences takes at most {MAX_STOP_SEQUENCES} non-empty strings"
+            )));
+        }
+        let system = req.system.filter(|s| !s.trim().is_empty());
+        Ok((
+            InvocationRequest {
+                model_id,
+                system,
+                turns,
+                max_tokens,
+                temperature: req.temperature,
+                top_p: req.top_p,
+                stop_sequences: req.stop_sequences,
+            },
+            req.api.unwrap_or(self.default_api),
+        ))
+    }
+}
+
+/// `messages` then `prompt` as the last user turn; roles must start with the
+/// user and end with the user; consecutive turns of one role are joined.
+fn build_turns(messages: Vec<Turn>, prompt: Option<String>) -> Result<Vec<Turn>, ApiError> {
+    let mut turns: Vec<Turn> = Vec::with_capacity(messages.len() + 1);
+    let all = messages.into_iter().chain(prompt.map(|content| Turn {
+        role: Role::User,
+        content,
+    }));
+    for t in all {
+        if t.content.trim().is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some(last) if last.role == t.role => {
+                last.content.push_str("\n\n");
+                last.content.push_str(&t.content);
+            }
+            _ => turns.push(t),
+        }
+    }
+    match (turns.first(), turns.last()) {
+        (None, _) => Err(ApiError::BadRequest(
+            "a non-empty prompt or messages is required".into(),
+        )),
+        (Some(f), _) if f.role != Role::User => Err(ApiError::BadRequest(
+            "messages must start with a user turn".into(),
+        )),
+        (_, Some(l)) if l.role != Role::User => Err(ApiError::BadRequest(
+            "the conversation must end with a user turn (add a prompt)".into(),
+        )),
+        _ => Ok(turns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> ModelPolicy {
+        ModelPolicy {
+            default_model: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            allowed: vec![],
+            default_api: Api::Invoke,
+            max_prompt_bytes: 1000,
+        }
+    }
+
+    fn turn(role: Role, content: &str) -> Turn {
+        Turn {
+            role,
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn prompt_becomes_last_user_turn_and_roles_merge() {
+        let req = StreamRequest {
+            prompt: Some("and now?".into()),
+            messages: vec![
+                turn(Role::User, "hi"),
+                turn(Role::Assistant, "hello"),
+                turn(Role::User, "more"),
+            ],
+            ..Default::default()
+        };
+        let (inv, api) = policy().validate(req).unwrap();
+        assert_eq!(api, Api::Invoke);
+        assert_eq!(inv.turns.len(), 3);
+        assert_eq!(inv.turns[2].content, "more\n\nand now?");
+        assert_eq!(inv.max_tokens, DEFAULT_MAX_TOKENS);
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let p = policy();
+        let bad = [
+            StreamRequest::default(),
+            StreamRequest {
+                prompt: Some("   ".into()),
+                ..Default::default()
+            },
+            StreamRequest {
+                prompt: Some("x".into()),
+                model: Some("acme.nope".into()),
+                ..Default::default()
+            },
+            StreamRequest {
+                prompt: Some("x".into()),
+                max_tokens: Some(0),
+                ..Default::default()
+            },
+            StreamRequest {
+                prompt: Some("x".into()),
+                temperature: Some(3.0),
+                ..Default::default()
+            },
+            StreamRequest {
+                prompt: Some("x".into()),
+                top_p: Some(1.5),
+                ..Default::default()
+            },
+            StreamRequest {
+                prompt: Some("x".repeat(2000)),
+                ..Default::default()
+            },
+            StreamRequest {
+                messages: vec![turn(Role::Assistant, "hi")],
+                prompt: Some("x".into()),
+                ..Default::default()
+            },
+            StreamRequest {
+                messages: vec![turn(Role::User, "hi"), turn(Role::Assistant, "yo")],
+                ..Default::default()
+            },
+        ];
+        for req in bad {
+            assert!(
+                p.validate(req.clone()).is_err(),
+                "{req:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn allow_list_narrows_models() {
+        let mut p = policy();
+        p.allowed = vec!["meta.llama3-8b-instruct-v1:0".into()];
+        let req = StreamRequest {
+            prompt: Some("x".into()),
+            ..Default::default()
+        };
+        assert!(matches!(p.validate(req), Err(ApiError::UnknownModel(_))));
+        assert_eq!(p.listed(), vec!["meta.llama3-8b-instruct-v1:0".to_owned()]);
+    }
+}

@@ -1,0 +1,272 @@
+//! Start-up and shutdown: config → state → listening server, and a drain
+//! with a deadline. `main` and the integration tests both go through here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::dev::{DEV_CLIENT_ID, DEV_ISSUER, DevIssuer, DevKeyError};
+use crate::auth::jwks::KeySet;
+use crate::auth::{Verifier, VerifierConfig};
+use crate::config::{AuthMode, Config, RegistryMode, UpstreamMode};
+use crate::hub::{Hub, HubConfig, RunnerConfig};
+use crate::request::ModelPolicy;
+use crate::state::AppState;
+use crate::upstream::Upstream;
+use crate::upstream::bedrock::{BedrockUpstream, RetryPolicy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "dev auth would let anyone mint tokens: refusing to listen on non-loopback {0} (use --allow-public-dev-auth to force it)"
+    )]
+    PublicDevAuth(SocketAddr),
+    #[error(transparent)]
+    DevKey(#[from] DevKeyError),
+    #[error("cognito auth needs {0}")]
+    CognitoConfig(&'static str),
+    #[error("--registry dynamodb is not available in this build yet")]
+    RegistryUnavailable,
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A running gateway.
+pub struct Server {
+    addr: SocketAddr,
+    sim_addr: Option<SocketAddr>,
+    state: AppState,
+    stop: CancellationToken,
+    drain: Duration,
+    tasks: TaskTracker,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Build everything `config` asks for and start listening.
+    pub async fn start(config: Config) -> Result<Self, StartupError> {
+        if config.auth == AuthMode::Dev
+            && !config.listen.ip().is_loopback()
+            && !config.allow_public_dev_auth
+        {
+            return Err(StartupError::PublicDevAuth(config.listen));
+        }
+        if config.registry == RegistryMode::Dynamodb {
+            return Err(StartupError::RegistryUnavailable);
+        }
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        let (verifier, dev) = build_auth(&config, &tasks, &stop).await?;
+
+        let retry = RetryPolicy {
+            max_attempts: config.upstream_max_attempts,
+            initial_backoff: Duration::from_millis(config.upstream_initial_backoff_ms),
+        };
+        let (upstream, sim_addr): (Arc<dyn Upstream>, _) = match config.upstream {
+            UpstreamMode::Sim => {
+                let listener = bind("127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
+                let addr = local_addr(&listener)?;
+                let state = crate::sim::SimState::new();
+                tasks.spawn(crate::sim::serve(listener, state, stop.clone()));
+                let url = format!("http://{addr}");
+                (
+                    Arc::new(BedrockUpstream::for_simulator(&url, retry)),
+                    Some(addr),
+                )
+            }
+            UpstreamMode::Bedrock => (Arc::new(BedrockUpstream::from_env(retry).await), None),
+        };
+
+        let hub = Hub::new(
+            upstream,
+            HubConfig {
+                runner: RunnerConfig {
+                    first_token_timeout: config.first_token_timeout(),
+                    idle_timeout: config.idle_timeout(),
+                    cancel_grace: config.cancel_grace(),
+                    max_events: config.max_events_per_session.max(2),
+                },
+                retention: Duration::from_secs(config.session_retention_secs),
+                max_sessions: config.max_sessions.max(1),
+            },
+        );
+        hub.spawn_sweeper();
+
+        let state = AppState {
+            hub,
+            verifier,
+            models: Arc::new(ModelPolicy {
+                default_model: config.default_model.clone(),
+                allowed: config.allowed_models.clone(),
+                default_api: config.api,
+                max_prompt_bytes: config.max_prompt_bytes,
+            }),
+            dev,
+            heartbeat: config.heartbeat(),
+            admin_group: Arc::from(config.admin_group.as_str()),
+            max_body_bytes: config.max_body_bytes,
+        };
+
+        let listener = bind(config.listen).await?;
+        let addr = local_addr(&listener)?;
+        let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let http_stop = stop.clone();
+        let http = tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .await
+        });
+        tracing::info!(
+            %addr,
+            upstream = ?config.upstream,
+            auth = ?config.auth,
+            sim = ?sim_addr,
+            "spillway listening on http://{addr}"
+        );
+        Ok(Self {
+            addr,
+            sim_addr,
+            state,
+            stop,
+            drain: Duration::from_secs(config.drain_secs),
+            tasks,
+            http,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The embedded simulator's address (`--upstream sim`).
+    pub fn sim_addr(&self) -> Option<SocketAddr> {
+        self.sim_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stop accepting, let streams finish within the drain deadline, then stop everything.
+    pub async fn shutdown(self) {
+        tracing::info!(deadline_secs = self.drain.as_secs(), "draining");
+        // Stop accepting new connections; open streams go on until they end or the deadline.
+        let hub = self.state.hub.clone();
+        let http_stop = self.stop.clone();
+        let drain = self.drain;
+        let stopping = async move {
+            // axum stops accepting once the token fires; streams end when their sessions do.
+            http_stop.cancel();
+            hub.shutdown(drain).await;
+        };
+        let (_, served) = tokio::join!(stopping, self.http);
+        if let Ok(Err(e)) = served {
+            tracing::warn!(error = %e, "HTTP server ended with an error");
+        }
+        self.tasks.close();
+        self.tasks.wait().await;
+        tracing::info!("stopped");
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
+    l.local_addr().map_err(|source| StartupError::Bind {
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+        source,
+    })
+}
+
+async fn build_auth(
+    config: &Config,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<(Verifier, Option<Arc<DevIssuer>>), StartupError> {
+    match config.auth {
+        AuthMode::Dev => {
+            let dev = Arc::new(DevIssuer::load_or_create(&config.data_dir)?);
+            let verifier = Verifier::new(
+                Arc::new(KeySet::from_jwks(dev.jwks())),
+                VerifierConfig {
+                    issuer: DEV_ISSUER.into(),
+                    client_ids: vec![DEV_CLIENT_ID.into()],
+                    token_use: crate::auth::TokenUse::Any,
+                    leeway_secs: config.jwt_leeway_secs,
+                },
+            );
+            Ok((verifier, Some(dev)))
+        }
+        AuthMode::Cognito => {
+            let pool = config
+                .cognito_user_pool_id
+                .as_deref()
+                .ok_or(StartupError::CognitoConfig("--cognito-user-pool-id"))?;
+            if config.cognito_client_id.is_empty() {
+                return Err(StartupError::CognitoConfig("--cognito-client-id"));
+            }
+            let region = pool
+                .split_once('_')
+                .map(|(r, _)| r)
+                .filter(|r| !r.is_empty())
+                .ok_or(StartupError::CognitoConfig(
+                    "a pool id like us-east-1_AbCdEf123",
+                ))?;
+            let issuer = format!("https://cognito-idp.{region}.amazonaws.com/{pool}");
+            let url = config
+                .jwks_url
+                .clone()
+                .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+            let client = reqwest::Client::builder()
+                .build()
+                .map_err(|e| StartupError::HttpClient(e.to_string()))?;
+            let keys = Arc::new(KeySet::remote(url, client));
+            // Warm the cache in the background; /readyz says 503 until it is.
+            let warm = keys.clone();
+            let stop = stop.clone();
+            tasks.spawn(async move {
+                let mut wait = Duration::from_millis(200);
+                loop {
+                    match warm.refresh().await {
+                        Ok(()) => break,
+                        Err(e) => tracing::warn!(error = %e, "JWKS not loaded yet; retrying"),
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(crate::auth::jwks::MIN_REFRESH);
+                }
+            });
+            let verifier = Verifier::new(
+                keys,
+                VerifierConfig {
+                    issuer,
+                    client_ids: config.cognito_client_id.clone(),
+                    token_use: config.cognito_token_use,
+                    leeway_secs: config.jwt_leeway_secs,
+                },
+            );
+            Ok((verifier, None))
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Model families: request parsing and chunk shaping for `InvokeModelWithResponseStream`.
+
+mod claude;
+mod cohere;
+mod deepseek;
+mod llama;
+mod mistral;
+mod nova;
+mod titan;
+
+use serde_json::{Value, json};
+
+use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
+use super::model::{Family, Model};
+use super::wire::SimError;
+
+/// What the simulator needs from a parsed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Prompt {
+    /// Every piece of user and system text, one per line.
+    pub text: String,
+    /// The request's cap on output tokens.
+    pub max_tokens: u32,
+}
+
+impl Prompt {
+    pub(crate) fn input_tokens(&self) -> u32 {
+        estimate_input_tokens(&self.text)
+    }
+}
+
+/// Why a stream ended normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The model finished its answer.
+    End,
+    /// The answer hit the request's max tokens.
+    Length,
+}
+
+/// Totals and timings known when a stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Finish {
+    pub stop: Stop,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    /// From request to the last chunk.
+    pub latency_ms: u64,
+    /// From request to the first chunk.
+    pub first_byte_ms: u64,
+}
+
+impl Finish {
+    /// The `amazon-bedrock-invocationMetrics` object of a last chunk.
+    pub(crate) fn invocation_metrics(&self) -> Value {
+        json!({
+            "inputTokenCount": self.input_tokens,
+            "outputTokenCount": self.output_tokens,
+            "invocationLatency": self.latency_ms,
+            "firstByteLatency": self.first_byte_ms,
+        })
+    }
+}
+
+/// One unit of output before framing.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Out {
+    /// An InvokeModel chunk: the model's own JSON, sent base64 in a `chunk` event.
+    Chunk(Value),
+    /// A Converse event of the given `:event-type`, its JSON sent as is.
+    Event(&'static str, Value),
+}
+
+/// Turns a stream's progress into the family's chunks.
+pub(crate) trait Shaper: Send {
+    /// Chunks sent with (just before) the first text token.
+    fn start(&mut self) -> Vec<Out>;
+    /// The chunk(s) carrying one text token.
+    fn token(&mut self, text: &str) -> Vec<Out>;
+    /// The closing chunks, with usage and metrics.
+    fn finish(&mut self, finish: &Finish) -> Vec<Out>;
+}
+
+/// Parses an InvokeModel body of `model`'s family.
+pub(crate) fn parse(model: &Model, body: &Obj) -> Result<Prompt, SimError> {
+    let name = model.base.as_str();
+    match model.family {
+        Family::Claude => claude::parse(body, name),
+        Family::Nova => nova::parse(body, name),
+        Family::Titan => titan::parse(body, name),
+        Family::Llama => llama::parse(body, name),
+        Family::Mistral => mistral::parse(body, name),
+        Family::Cohere => cohere::parse(body, name),
+        Family::DeepSeek => deepseek::parse(body, name),
+    }
+}
+
+/// The chunk shaper for `model`'s family.
+pub(crate) fn shaper(model: &Model, input_tokens: u32) -> Box<dyn Shaper> {
+    match model.family {
+        Family::Claude => Box::new(claude::Chunks::new(model.claude_name(), input_tokens)),
+        Family::Nova => Box::new(nova::Chunks),
+        Family::Titan => Box::new(titan::Chunks::new(input_tokens)),
+        Family::Llama => Box::new(llama::Chunks::new(input_tokens)),
+        Family::Mistral => Box::new(mistral::Chunks),
+        Family::Cohere => Box::new(cohere::Chunks::new()),
+        Family::DeepSeek => Box::new(deepseek::Chunks),
+    }
+}
+
+/// Parses the `{"prompt": …, "<max_key>": …}` bodies of Llama, Mistral and DeepSeek.
+fn parse_prompt_body(
+    body: &Obj,
+    max_key: &str,
+    default_max: u32,
+    model: &str,
+) -> Result<Prompt, SimError> {
+    let prompt = as_str(required(body, "prompt", "#")?, "#/prompt")?;
+    let max_tokens = max_tokens(body, max_key, "#", Some(default_max), model)?;
+    Ok(Prompt {
+        text: prompt.to_owned(),
+        max_tokens,
+    })
+}
+
+/// A random id of `len` alphanumeric characters.
+pub(crate) fn random_id(len: usize) -> String {
+    let mut rng = fastrand::Rng::new();
+    (0..len).map(|_| rng.alphanumeric()).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub(crate) fn obj(value: Value) -> Obj {
+        value.as_object().unwrap().clone()
+    }
+
+    pub(crate) fn finish(stop: Stop) -> Finish {
+        Finish {
+            stop,
+            input_tokens: 3,
+            output_tokens: 2,
+            latency_ms: 40,
+            first_byte_ms: 20,
+        }
+    }
+
+    /// Runs a shaper over two tokens and returns every chunk's JSON.
+    pub(crate) fn run(mut shaper: Box<dyn Shaper>, stop: Stop) -> Vec<Value> {
+        let mut out = shaper.start();
+        out.extend(shaper.token("Hello"));
+        out.extend(shaper.token(" world"));
+        out.extend(shaper.finish(&finish(stop)));
+        out.into_iter()
+            .map(|o| match o {
+                Out::Chunk(v) => v,
+                Out::Event(name, _) => panic!("unexpected converse event {name}"),
+            })
+            .collect()
+    }
+
+    pub(crate) fn metrics() -> Value {
+        finish(Stop::End).invocation_metrics()
+    }
+}

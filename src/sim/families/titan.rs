@@ -1,0 +1,122 @@
+//! Amazon Titan Text: `inputText` bodies and `outputText` chunks.
+
+use serde_json::json;
+
+use super::{Finish, Out, Prompt, Shaper, Stop};
+use crate::sim::body::{Obj, PromptText, as_object, as_str, max_tokens, optional, required};
+use crate::sim::wire::SimError;
+
+/// Titan's default `maxTokenCount`.
+const DEFAULT_MAX_TOKENS: u32 = 512;
+
+pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
+    let input = as_str(required(body, "inputText", "#")?, "#/inputText")?;
+    let max_tokens = match optional(body, "textGenerationConfig") {
+        Some(config) => max_tokens(
+            as_object(config, "#/textGenerationConfig")?,
+            "maxTokenCount",
+            "#/textGenerationConfig",
+            Some(DEFAULT_MAX_TOKENS),
+            model,
+        )?,
+        None => DEFAULT_MAX_TOKENS,
+    };
+    let mut text = PromptText::default();
+    text.push(input);
+    Ok(Prompt {
+        text: text.joined(),
+        max_tokens,
+    })
+}
+
+pub(super) struct Chunks {
+    input_tokens: u32,
+}
+
+impl Chunks {
+    pub(super) fn new(input_tokens: u32) -> Self {
+        Self { input_tokens }
+    }
+}
+
+impl Shaper for Chunks {
+    fn start(&mut self) -> Vec<Out> {
+        Vec::new()
+    }
+
+    fn token(&mut self, text: &str) -> Vec<Out> {
+        vec![Out::Chunk(json!({
+            "outputText": text,
+            "index": 0,
+            "totalOutputTextTokenCount": null,
+            "completionReason": null,
+            "inputTextTokenCount": self.input_tokens,
+        }))]
+    }
+
+    fn finish(&mut self, finish: &Finish) -> Vec<Out> {
+        let reason = match finish.stop {
+            Stop::End => "FINISH",
+            Stop::Length => "LENGTH",
+        };
+        vec![Out::Chunk(json!({
+            "outputText": "",
+            "index": 0,
+            "totalOutputTextTokenCount": finish.output_tokens,
+            "completionReason": reason,
+            "inputTextTokenCount": self.input_tokens,
+            "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
+        }))]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::families::test_support::{metrics, obj, run};
+
+    const MODEL: &str = "amazon.titan-text-express-v1";
+
+    #[test]
+    fn parses_input_text_and_config() {
+        let body = obj(json!({
+            "inputText": "User: rivers\nBot:",
+            "textGenerationConfig": {"maxTokenCount": 77, "temperature": 0, "topP": 1, "stopSequences": []},
+        }));
+        let prompt = parse(&body, MODEL).unwrap();
+        assert_eq!(prompt.text, "User: rivers\nBot:");
+        assert_eq!(prompt.max_tokens, 77);
+        let bare = obj(json!({"inputText": "x"}));
+        assert_eq!(parse(&bare, MODEL).unwrap().max_tokens, DEFAULT_MAX_TOKENS);
+        assert!(
+            parse(&obj(json!({})), MODEL)
+                .unwrap_err()
+                .message
+                .contains("[inputText]")
+        );
+        let too_many =
+            obj(json!({"inputText": "x", "textGenerationConfig": {"maxTokenCount": 8193}}));
+        assert!(
+            parse(&too_many, MODEL)
+                .unwrap_err()
+                .message
+                .starts_with("maxTokenCount: 8193 > 8192")
+        );
+    }
+
+    #[test]
+    fn chunks() {
+        let chunks = run(Box::new(Chunks::new(3)), Stop::Length);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(
+            chunks[0],
+            json!({"outputText": "Hello", "index": 0, "totalOutputTextTokenCount": null,
+                   "completionReason": null, "inputTextTokenCount": 3})
+        );
+        assert_eq!(chunks[2]["completionReason"], "LENGTH");
+        assert_eq!(chunks[2]["totalOutputTextTokenCount"], 2);
+        assert_eq!(chunks[2]["amazon-bedrock-invocationMetrics"], metrics());
+        let chunks = run(Box::new(Chunks::new(3)), Stop::End);
+        assert_eq!(chunks[2]["completionReason"], "FINISH");
+    }
+}

@@ -1,0 +1,108 @@
+//! The Bedrock simulator: the other side of the wire.
+//!
+//! It answers `InvokeModelWithResponseStream` and `ConverseStream` in
+//! Bedrock's own wire format (HTTP + `application/vnd.amazon.eventstream`)
+//! so that the real SDKs decode it, shapes chunks per model family, and
+//! plays scenarios selected by a `[[sim …]]` directive in the prompt.
+//! It shares no code with the gateway's upstream client.
+
+mod body;
+mod converse;
+mod directive;
+mod families;
+mod model;
+mod routes;
+mod stats;
+mod stream;
+mod text;
+mod throttle;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use tokio_util::sync::CancellationToken;
+
+pub use stats::SimStats;
+
+use stats::Counters;
+use throttle::ThrottleGate;
+
+/// The simulator's shared state: counters and throttle memory. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct SimState {
+    inner: Arc<Inner>,
+    /// Cancelled when the server stops; aborts streams still running.
+    halt: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    counters: Arc<Counters>,
+    throttle: ThrottleGate,
+}
+
+impl SimState {
+    /// Fresh state with every counter at zero.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner::default()),
+            halt: CancellationToken::new(),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> SimStats {
+        self.inner.counters.snapshot()
+    }
+}
+
+impl Default for SimState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The simulator's routes.
+pub fn router(state: SimState) -> Router {
+    Router::new()
+        .route(
+            "/model/{model_id}/invoke-with-response-stream",
+            post(routes::invoke),
+        )
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(routes::converse_stream),
+        )
+        .route("/sim/stats", get(routes::stats))
+        .fallback(routes::unknown_operation)
+        .with_state(state)
+}
+
+/// Serve on an already-bound listener until `shutdown` is cancelled.
+///
+/// Cancelling `shutdown` stops accepting connections and aborts the streams
+/// still running (stalled ones included), so the server stops promptly.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SimState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let state = SimState {
+        halt: shutdown.child_token(),
+        ..state
+    };
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::trace!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

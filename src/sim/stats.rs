@@ -1,0 +1,85 @@
+//! Counters the simulator keeps and the `GET /sim/stats` snapshot of them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// A snapshot of the simulator's counters, as served by `GET /sim/stats`.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimStats {
+    /// Streams answered with `200` and begun.
+    pub streams_started: u64,
+    /// Streams whose final frame was written and whose body ended normally.
+    pub streams_completed: u64,
+    /// Streams the client abandoned before they ended.
+    pub streams_cancelled: u64,
+    /// Text tokens written, over all streams.
+    pub tokens_sent: u64,
+    /// Requests refused with `ThrottlingException` by a `throttle=K` directive.
+    pub throttled: u64,
+}
+
+/// The live counters behind [`SimStats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    streams_started: AtomicU64,
+    streams_completed: AtomicU64,
+    streams_cancelled: AtomicU64,
+    tokens_sent: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn stream_started(&self) {
+        self.streams_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_completed(&self) {
+        self.streams_completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stream_cancelled(&self) {
+        self.streams_cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn token_sent(&self) {
+        self.tokens_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> SimStats {
+        SimStats {
+            streams_started: self.streams_started.load(Ordering::Relaxed),
+            streams_completed: self.streams_completed.load(Ordering::Relaxed),
+            streams_cancelled: self.streams_cancelled.load(Ordering::Relaxed),
+            tokens_sent: self.tokens_sent.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_serialises_with_camel_case_names() {
+        let c = Counters::default();
+        c.stream_started();
+        c.token_sent();
+        c.token_sent();
+        c.throttled();
+        let json = serde_json::to_value(c.snapshot()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "streamsStarted": 1, "streamsCompleted": 0, "streamsCancelled": 0,
+                "tokensSent": 2, "throttled": 1
+            })
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! `AppState`: the handles every route shares. Cheap to clone (all `Arc`s).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Verifier;
+use crate::auth::dev::DevIssuer;
+use crate::hub::Hub;
+use crate::request::ModelPolicy;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub verifier: Verifier,
+    pub models: Arc<ModelPolicy>,
+    /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.
+    pub dev: Option<Arc<DevIssuer>>,
+    /// Interval of heartbeat comments / pings on idle streams.
+    pub heartbeat: Duration,
+    pub admin_group: Arc<str>,
+    pub max_body_bytes: usize,
+}

@@ -1,0 +1,58 @@
+//! Session resources: `GET /v1/sessions/{id}` (status and text),
+//! `POST /v1/sessions/{id}/cancel`, and `GET /v1/models`.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::hub::SessionInfo;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/sessions/{id}", get(info))
+        .route("/v1/sessions/{id}/cancel", post(cancel))
+        .route("/v1/models", get(models))
+}
+
+async fn info(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let s = state
+        .hub
+        .get(&id, &principal.sub)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(s.info()))
+}
+
+/// Stop the session's upstream now and answer with its final state.
+async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<SessionInfo>, ApiError> {
+    let s = state
+        .hub
+        .cancel(&id, &principal.sub)
+        .ok_or(ApiError::NotFound)?;
+    // The upstream task writes the final event as soon as it sees the cancel.
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.finished()).await;
+    Ok(Json(s.info()))
+}
+
+/// The models requests may name (OpenAI's list shape, so its SDKs read it too).
+async fn models(State(state): State<AppState>, _p: Principal) -> Json<serde_json::Value> {
+    let data: Vec<_> = state
+        .models
+        .listed()
+        .into_iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "bedrock"}))
+        .collect();
+    Json(serde_json::json!({"object": "list", "data": data, "default": state.models.default_model}))
+}

@@ -1,0 +1,166 @@
+//! HTTP streaming: `POST /v1/stream` as Server-Sent Events (or bare text for
+//! `Accept: text/plain`), and `GET /v1/sessions/{id}/stream` to attach or
+//! resume from `Last-Event-ID` / `?after=`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::event::{EventKind, TokenEvent};
+use crate::hub::Subscription;
+use crate::request::StreamRequest;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/stream", post(start_stream))
+        .route("/v1/sessions/{id}/stream", get(attach))
+}
+
+/// `POST /v1/stream`: start an invocation and stream it.
+async fn start_stream(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: StreamRequest = parse_json(body)?;
+    let (inv, api) = state.models.validate(req)?;
+    let sub = state.hub.start(&principal.sub, inv, api).await?;
+    tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), "stream started");
+    Ok(if wants_plain_text(&headers) {
+        text_response(sub)
+    } else {
+        sse_response(sub, state.heartbeat)
+    })
+}
+
+#[derive(Deserialize)]
+struct AttachQuery {
+    after: Option<u64>,
+}
+
+/// `GET /v1/sessions/{id}/stream`: attach from the start, or resume after a seq.
+async fn attach(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    query: Result<Query<AttachQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    let last_event_id = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a seq number".into()))?,
+        ),
+    };
+    // A reconnecting EventSource sends Last-Event-ID; it wins over the URL's `after`.
+    let from = last_event_id.or(q.after).map_or(0, |n| n.saturating_add(1));
+    let sub = state
+        .hub
+        .subscribe(&id, &principal.sub, from)
+        .ok_or(ApiError::NotFound)?;
+    Ok(if wants_plain_text(&headers) {
+        text_response(sub)
+    } else {
+        sse_response(sub, state.heartbeat)
+    })
+}
+
+/// Parse a JSON body whatever its content type (curl users forget it), with
+/// a clear 400 for bad JSON and 413 past the body limit.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let bytes = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(r.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+fn wants_plain_text(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/plain") && !a.contains("text/event-stream"))
+}
+
+/// Headers that keep proxies from buffering or caching a stream.
+fn stream_headers(res: &mut Response, session_id: &str) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(session_id) {
+        h.insert("x-session-id", v);
+    }
+}
+
+/// One SSE event: `event:` kind, `id:` seq, `data:` the TokenEvent.
+pub fn sse_event(ev: &TokenEvent) -> Result<Event, serde_json::Error> {
+    Ok(Event::default()
+        .event(ev.kind().as_str())
+        .id(ev.seq.to_string())
+        .data(serde_json::to_string(ev)?))
+}
+
+fn sse_response(sub: Subscription, heartbeat: Duration) -> Response {
+    let id: Arc<str> = sub.session().id().clone();
+    let events = sub.into_stream().map(|ev| sse_event(&ev));
+    let mut res = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response();
+    stream_headers(&mut res, &id);
+    res
+}
+
+/// The bare token text, one chunk per token, for `curl --no-buffer`.
+fn text_response(sub: Subscription) -> Response {
+    let id: Arc<str> = sub.session().id().clone();
+    let chunks = sub.into_stream().filter_map(|ev| async move {
+        let text = match ev.kind() {
+            EventKind::Token => ev.token.clone(),
+            EventKind::Done => "\n".to_owned(),
+            EventKind::Error => {
+                let e = ev.error.as_ref();
+                format!(
+                    "\n[error {}: {}]\n",
+                    e.map_or("unknown", |e| e.code.as_str()),
+                    e.map_or("", |e| e.message.as_str())
+                )
+            }
+        };
+        (!text.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(text)))
+    });
+    let mut res = Response::new(Body::from_stream(chunks));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    stream_headers(&mut res, &id);
+    res
+}

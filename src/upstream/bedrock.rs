@@ -1,0 +1,329 @@
+//! Bedrock through `aws-sdk-bedrockruntime`: `InvokeModelWithResponseStream`
+//! with per-family adapters, or `ConverseStream`; SDK errors mapped to `UpstreamError`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use aws_sdk_bedrockruntime::Client;
+use aws_sdk_bedrockruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
+    InferenceConfiguration, Message, ResponseStream, SystemContentBlock,
+};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
+
+use super::models::ModelFamily;
+use super::request::{Delta, InvocationRequest, Role};
+use super::{Api, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
+
+/// How throttling before the first token is retried (the SDK's standard
+/// mode: exponential backoff with full jitter). Nothing is retried once the
+/// stream is open: the SDK never retries inside an event stream.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+}
+
+impl RetryPolicy {
+    fn sdk(self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts.max(1))
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(Duration::from_secs(5))
+    }
+}
+
+/// The Bedrock runtime client.
+pub struct BedrockUpstream {
+    client: Client,
+}
+
+impl BedrockUpstream {
+    /// Real Bedrock: region, credentials and `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`
+    /// from the SDK's own default chain.
+    pub async fn from_env(retry: RetryPolicy) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry.sdk())
+            .load()
+            .await;
+        Self {
+            client: Client::new(&config),
+        }
+    }
+
+    /// The simulator at `endpoint`: fixed region and dummy credentials, so no
+    /// credential chain (and no instance-metadata lookup) is consulted.
+    pub fn for_simulator(endpoint: &str, retry: RetryPolicy) -> Self {
+        let config = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(Credentials::new("sim", "sim", None, None, "spillway-sim"))
+            .retry_config(retry.sdk())
+            .build();
+        Self {
+            client: Client::from_conf(config),
+        }
+    }
+
+    async fn invoke(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
+        let family = ModelFamily::from_model_id(&req.model_id).ok_or_else(|| {
+            UpstreamError::new(UpstreamErrorKind::Validation, "unknown model family")
+        })?;
+        let body = serde_json::to_vec(&family.build_body(req))
+            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e.to_string()))?;
+        let out = self
+            .client
+            .invoke_model_with_response_stream()
+            .model_id(&req.model_id)
+            .content_type("application/json")
+            .accept("application/json")
+            .body(Blob::new(body))
+            .send()
+            .await
+            .map_err(pre_stream_error)?;
+        let receiver = out.body;
+        let state = (receiver, VecDeque::<Delta>::new(), false);
+        Ok(
+            stream::unfold(state, move |(mut rx, mut pending, done)| async move {
+                loop {
+                    if let Some(d) = pending.pop_front() {
+                        return Some((Ok(d), (rx, pending, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    match rx.recv().await {
+                        Ok(Some(ResponseStream::Chunk(part))) => {
+                            let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
+                            match family.decode_chunk(bytes) {
+                                Ok(deltas) => pending.extend(deltas),
+                                Err(e) => {
+                                    let err = UpstreamError::new(
+                                        UpstreamErrorKind::Decode,
+                                        e.to_string(),
+                                    );
+                                    return Some((Err(err), (rx, pending, true)));
+                                }
+                            }
+                        }
+                        Ok(Some(_)) => {} // an event type this SDK version does not know
+                        Ok(None) => return None,
+                        Err(e) => return Some((Err(invoke_stream_error(e)), (rx, pending, true))),
+                    }
+                }
+            })
+            .boxed(),
+        )
+    }
+
+    async fn converse(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
+        let messages = req
+            .turns
+            .iter()
+            .map(|t| {
+                let role = match t.role {
+                    Role::User => ConversationRole::User,
+                    Role::Assistant => ConversationRole::Assistant,
+                };
+                Message::builder()
+                    .role(role)
+                    .content(ContentBlock::Text(t.content.clone()))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e.to_string()))?;
+        let config = InferenceConfiguration::builder()
+            .max_tokens(i32::try_from(req.max_tokens).unwrap_or(i32::MAX))
+            .set_temperature(req.temperature)
+            .set_top_p(req.top_p)
+            .set_stop_sequences(
+                (!req.stop_sequences.is_empty()).then(|| req.stop_sequences.clone()),
+            )
+            .build();
+        let out = self
+            .client
+            .converse_stream()
+            .model_id(&req.model_id)
+            .set_messages(Some(messages))
+            .set_system(
+                req.system
+                    .clone()
+                    .map(|s| vec![SystemContentBlock::Text(s)]),
+            )
+            .inference_config(config)
+            .send()
+            .await
+            .map_err(pre_stream_error)?;
+        let state = (out.stream, VecDeque::<Delta>::new(), false);
+        Ok(
+            stream::unfold(state, move |(mut rx, mut pending, done)| async move {
+                loop {
+                    if let Some(d) = pending.pop_front() {
+                        return Some((Ok(d), (rx, pending, done)));
+                    }
+                    if done {
+                        return None;
+                    }
+                    match rx.recv().await {
+                        Ok(Some(ev)) => pending.extend(converse_deltas(ev)),
+                        Ok(None) => return None,
+                        Err(e) => {
+                            return Some((Err(converse_stream_error(e)), (rx, pending, true)));
+                        }
+                    }
+                }
+            })
+            .boxed(),
+        )
+    }
+}
+
+impl Upstream for BedrockUpstream {
+    fn start<'a>(
+        &'a self,
+        req: &'a InvocationRequest,
+        api: Api,
+    ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
+        match api {
+            Api::Invoke => self.invoke(req).boxed(),
+            Api::Converse => self.converse(req).boxed(),
+        }
+    }
+}
+
+fn converse_deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
+    match ev {
+        ConverseStreamOutput::ContentBlockDelta(e) => match e.delta {
+            Some(ContentBlockDelta::Text(t)) if !t.is_empty() => vec![Delta::Text(t)],
+            _ => vec![],
+        },
+        ConverseStreamOutput::MessageStop(e) => {
+            vec![Delta::Stop(e.stop_reason.as_str().to_owned())]
+        }
+        ConverseStreamOutput::Metadata(e) => {
+            let mut out = Vec::new();
+            if let Some(u) = e.usage() {
+                out.push(Delta::Usage {
+                    input_tokens: u64::try_from(u.input_tokens).ok(),
+                    output_tokens: u64::try_from(u.output_tokens).ok(),
+                });
+            }
+            if let Some(m) = e.metrics() {
+                out.push(Delta::Latency {
+                    invocation_ms: u64::try_from(m.latency_ms).ok(),
+                    first_byte_ms: None,
+                });
+            }
+            out
+        }
+        _ => vec![],
+    }
+}
+
+/// An error before the stream opened (after the SDK's own retries).
+fn pre_stream_error<E, R>(err: SdkError<E, R>) -> UpstreamError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            UpstreamError::from_code(e.code(), e.message())
+        }
+        SdkError::TimeoutError(_) => {
+            UpstreamError::new(UpstreamErrorKind::Unavailable, "timed out reaching Bedrock")
+        }
+        SdkError::DispatchFailure(d) => UpstreamError::new(
+            UpstreamErrorKind::Unavailable,
+            format!(
+                "cannot reach Bedrock: {}",
+                source_chain(
+                    d.as_connector_error()
+                        .map(|e| e as &(dyn std::error::Error + 'static))
+                )
+            ),
+        ),
+        _ => UpstreamError::new(
+            UpstreamErrorKind::Internal,
+            format!("Bedrock request failed: {}", source_chain(Some(&err))),
+        ),
+    }
+}
+
+fn source_chain(err: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut parts = Vec::new();
+    let mut cur = err;
+    while let Some(e) = cur {
+        parts.push(e.to_string());
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// A mid-stream failure of `InvokeModelWithResponseStream`. The SDK leaves
+/// `code()` empty for modelled stream errors, so match on the variant.
+fn invoke_stream_error<R: std::fmt::Debug + 'static>(
+    err: SdkError<ResponseStreamError, R>,
+) -> UpstreamError {
+    use UpstreamErrorKind::*;
+    match err {
+        SdkError::ServiceError(se) => {
+            let (kind, msg) = match se.into_err() {
+                ResponseStreamError::ModelStreamErrorException(e) => (ModelStreamError, e.message),
+                ResponseStreamError::InternalServerException(e) => (Internal, e.message),
+                ResponseStreamError::ValidationException(e) => (Validation, e.message),
+                ResponseStreamError::ThrottlingException(e) => (Throttled, e.message),
+                ResponseStreamError::ModelTimeoutException(e) => (ModelTimeout, e.message),
+                ResponseStreamError::ServiceUnavailableException(e) => (Unavailable, e.message),
+                other => (Internal, other.message().map(str::to_owned)),
+            };
+            UpstreamError::new(kind, msg.unwrap_or_else(|| "upstream stream error".into()))
+        }
+        other => stream_transport_error(&other),
+    }
+}
+
+fn converse_stream_error<R: std::fmt::Debug + 'static>(
+    err: SdkError<ConverseStreamOutputError, R>,
+) -> UpstreamError {
+    use UpstreamErrorKind::*;
+    match err {
+        SdkError::ServiceError(se) => {
+            let (kind, msg) = match se.into_err() {
+                ConverseStreamOutputError::ModelStreamErrorException(e) => {
+                    (ModelStreamError, e.message)
+                }
+                ConverseStreamOutputError::InternalServerException(e) => (Internal, e.message),
+                ConverseStreamOutputError::ValidationException(e) => (Validation, e.message),
+                ConverseStreamOutputError::ThrottlingException(e) => (Throttled, e.message),
+                ConverseStreamOutputError::ServiceUnavailableException(e) => {
+                    (Unavailable, e.message)
+                }
+                other => (Internal, other.message().map(str::to_owned)),
+            };
+            UpstreamError::new(kind, msg.unwrap_or_else(|| "upstream stream error".into()))
+        }
+        other => stream_transport_error(&other),
+    }
+}
+
+/// A cut connection or a broken frame: not a clean end.
+fn stream_transport_error<E, R>(err: &SdkError<E, R>) -> UpstreamError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    UpstreamError::new(
+        UpstreamErrorKind::ConnectionDropped,
+        format!("upstream stream broke off: {}", source_chain(Some(err))),
+    )
+}

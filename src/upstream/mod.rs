@@ -1,0 +1,43 @@
+//! The upstream: Amazon Bedrock through the real SDK, behind a trait.
+//!
+//! - `request`: what the gateway asks for (`InvocationRequest`) and what comes back (`Delta`).
+//! - `models`: per-family request bodies and chunk decoders for `InvokeModelWithResponseStream`.
+//! - `bedrock`: the SDK client, both API paths (`invoke`, `converse`), errors mapped to `UpstreamError`.
+
+pub mod bedrock;
+pub mod error;
+pub mod models;
+pub mod request;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+
+pub use error::{UpstreamError, UpstreamErrorKind};
+pub use request::{Delta, InvocationRequest, Usage};
+
+/// The decoded stream of one invocation. Ends with `None` on a clean end;
+/// an `Err` item is final.
+pub type DeltaStream = BoxStream<'static, Result<Delta, UpstreamError>>;
+
+/// Which Bedrock API serves an invocation (`--api`, or per request).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// `InvokeModelWithResponseStream` with the family's own body.
+    #[default]
+    Invoke,
+    /// `ConverseStream`, model-agnostic.
+    Converse,
+}
+
+/// A model provider that streams. Bedrock is the one implementation; tests
+/// run it against the simulator over real HTTP.
+pub trait Upstream: Send + Sync + 'static {
+    /// Start an invocation. Resolves once the response headers are in (before
+    /// the first token); throttling before that point is retried inside.
+    fn start<'a>(
+        &'a self,
+        req: &'a InvocationRequest,
+        api: Api,
+    ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>>;
+}

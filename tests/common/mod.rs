@@ -1,0 +1,176 @@
+//! Test harness: the real gateway on `127.0.0.1:0`, its embedded simulator on
+//! another ephemeral port, and the real AWS SDK between them.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use spillway::auth::dev::DevIssuer;
+use spillway::config::Config;
+use spillway::event::TokenEvent;
+use spillway::server::Server;
+
+pub const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+pub struct Gateway {
+    pub server: Option<Server>,
+    pub base: String,
+    pub sim: String,
+    pub token: String,
+    pub http: reqwest::Client,
+    dir: tempfile::TempDir,
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: String,
+    pub data: TokenEvent,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// Start with the test defaults, adjusted by `tweak`.
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::local_defaults();
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        config.data_dir = dir.path().to_path_buf();
+        config.heartbeat_secs = 1.0;
+        config.upstream_initial_backoff_ms = 10;
+        config.drain_secs = 5;
+        tweak(&mut config);
+        let server = Server::start(config).await.expect("gateway starts");
+        let base = format!("http://{}", server.addr());
+        let sim = format!("http://{}", server.sim_addr().expect("embedded simulator"));
+        let token = DevIssuer::load_or_create(dir.path())
+            .expect("dev key")
+            .mint("alice", &[], 600)
+            .expect("mint");
+        Self {
+            server: Some(server),
+            base,
+            sim,
+            token,
+            http: reqwest::Client::new(),
+            dir,
+        }
+    }
+
+    pub fn token_for(&self, sub: &str, groups: &[&str]) -> String {
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        DevIssuer::load_or_create(self.dir.path())
+            .expect("dev key")
+            .mint(sub, &groups, 600)
+            .expect("mint")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `POST /v1/stream` with `body`, as alice.
+    pub async fn post_stream(&self, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/v1/stream"))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    pub async fn sim_stats(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/sim/stats", self.sim))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats json")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// The SSE events of a response, parsed by a real SSE parser.
+pub fn sse_events(resp: reqwest::Response) -> impl Stream<Item = SseEvent> + Unpin {
+    Box::pin(resp.bytes_stream().eventsource().map(|ev| {
+        let ev = ev.expect("well-formed SSE");
+        SseEvent {
+            data: serde_json::from_str(&ev.data).expect("TokenEvent JSON"),
+            event: ev.event,
+            id: ev.id,
+        }
+    }))
+}
+
+/// Every event until the stream ends (bounded by a timeout).
+pub async fn collect_events(resp: reqwest::Response) -> Vec<SseEvent> {
+    within(
+        Duration::from_secs(30),
+        sse_events(resp).collect::<Vec<_>>(),
+    )
+    .await
+}
+
+/// Await `fut`, failing the test if it takes longer than `limit`.
+pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .expect("timed out waiting")
+}
+
+/// Wait until `check` returns true, polling; fails after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    within(limit, async {
+        while !check().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// Seqs are 0..n with no gap or duplicate, and only the last is complete.
+pub fn assert_contiguous(events: &[SseEvent], first: u64) {
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.data.seq, first + i as u64, "seq gap or duplicate at {i}");
+        assert_eq!(e.id, e.data.seq.to_string(), "id: must equal seq");
+        assert_eq!(
+            e.data.is_complete,
+            i + 1 == events.len(),
+            "only the last event is complete"
+        );
+    }
+}
