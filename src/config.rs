@@ -185,6 +185,31 @@ pub struct Config {
     #[arg(long, env = "SPILLWAY_MAX_PROMPT_BYTES", default_value_t = 256 * 1024)]
     pub max_prompt_bytes: usize,
 
+    /// This node's id in the registry (default: a random one per start).
+    #[arg(long, env = "SPILLWAY_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Largest WebSocket message a client may send, in bytes (larger: close 1009).
+    #[arg(long, env = "SPILLWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 128 * 1024)]
+    pub ws_max_message_bytes: usize,
+    /// Most streams and subscriptions running at once on one WebSocket.
+    #[arg(long, env = "SPILLWAY_WS_MAX_STREAMS_PER_CONNECTION", default_value_t = 1000)]
+    pub ws_max_streams_per_connection: usize,
+    /// Most WebSocket connections one user may hold.
+    #[arg(long, env = "SPILLWAY_MAX_CONNECTIONS_PER_USER", default_value_t = 10_000)]
+    pub max_connections_per_user: usize,
+    /// Messages buffered per WebSocket before its readers wait (and `@connections` POSTs get 429).
+    #[arg(long, env = "SPILLWAY_WS_OUTBOUND_BUFFER", default_value_t = 256)]
+    pub ws_outbound_buffer: usize,
+    /// Server ping interval; a peer silent for two intervals is dropped.
+    #[arg(long, env = "SPILLWAY_WS_PING_SECS", default_value_t = 30.0)]
+    pub ws_ping_secs: f64,
+    /// Close a WebSocket with no client message and no running stream for this long.
+    #[arg(long, env = "SPILLWAY_WS_IDLE_TIMEOUT_SECS", default_value_t = 600.0)]
+    pub ws_idle_timeout_secs: f64,
+    /// Close any WebSocket after this long.
+    #[arg(long, env = "SPILLWAY_WS_MAX_LIFETIME_SECS", default_value_t = 86_400.0)]
+    pub ws_max_lifetime_secs: f64,
+
     #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -214,6 +239,18 @@ impl Config {
 
     pub fn first_token_timeout(&self) -> Duration {
         secs(self.upstream_first_token_timeout_secs)
+    }
+
+    pub fn ws_limits(&self) -> crate::transport::ws::WsLimits {
+        crate::transport::ws::WsLimits {
+            max_message_bytes: self.ws_max_message_bytes.max(1),
+            max_streams_per_connection: self.ws_max_streams_per_connection,
+            max_connections_per_user: self.max_connections_per_user,
+            outbound_buffer: self.ws_outbound_buffer.max(1),
+            ping_interval: secs(self.ws_ping_secs).max(Duration::from_millis(50)),
+            idle_timeout: secs(self.ws_idle_timeout_secs),
+            max_lifetime: secs(self.ws_max_lifetime_secs),
+        }
     }
 
     pub fn heartbeat(&self) -> Duration {

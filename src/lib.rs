@@ -11,6 +11,7 @@
 //! - [`transport`]: one module per client protocol, each with its `router()`.
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.
+//! - [`registry`]: where connections are recorded (memory; DynamoDB for a fleet).
 //! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`sim`]: the Bedrock simulator, the other side of the wire.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod registry;
 pub mod request;
 pub mod server;
 pub mod sim;
@@ -46,6 +48,7 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
     Router::new()
         .merge(transport::sse::router())
+        .merge(transport::ws::router())
         .merge(transport::sessions::router())
         .merge(transport::ops::router())
         .fallback(|| async { error::ApiError::NotFound })

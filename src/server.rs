@@ -103,8 +103,18 @@ impl Server {
         );
         hub.spawn_sweeper();
 
+        let node = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
+        let connections = crate::transport::ws::Connections::new(
+            Arc::new(crate::registry::MemoryRegistry::default()),
+            node,
+            config.ws_limits(),
+        );
         let state = AppState {
             hub,
+            connections,
             verifier,
             models: Arc::new(ModelPolicy {
                 default_model: config.default_model.clone(),
@@ -169,10 +179,12 @@ impl Server {
         let hub = self.state.hub.clone();
         let http_stop = self.stop.clone();
         let drain = self.drain;
+        let connections = self.state.connections.clone();
         let stopping = async move {
-            // axum stops accepting once the token fires; streams end when their sessions do.
+            // axum stops accepting once the token fires; streams end when their sessions do,
+            // and WebSockets close with 1001 once their streams have ended.
             http_stop.cancel();
-            hub.shutdown(drain).await;
+            tokio::join!(hub.shutdown(drain), connections.shutdown());
         };
         let (_, served) = tokio::join!(stopping, self.http);
         if let Ok(Err(e)) = served {

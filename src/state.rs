@@ -7,10 +7,13 @@ use crate::auth::Verifier;
 use crate::auth::dev::DevIssuer;
 use crate::hub::Hub;
 use crate::request::ModelPolicy;
+use crate::transport::ws::Connections;
 
 #[derive(Clone)]
 pub struct AppState {
     pub hub: Hub,
+    /// WebSocket connections on this node and the registry they are recorded in.
+    pub connections: Connections,
     pub verifier: Verifier,
     pub models: Arc<ModelPolicy>,
     /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.

@@ -61,10 +61,11 @@ fn collect_blocks(blocks: &Value, path: &str, text: &mut PromptText) -> Result<(
         if let Some(t) = optional(block, "text") {
             text.push(as_str(t, &format!("{path}/text"))?);
         }
-        if let Some(result) = optional(block, "toolResult").and_then(Value::as_object) {
-            if let Some(content) = optional(result, "content") {
-                collect_blocks(content, &format!("{path}/toolResult/content"), text)?;
-            }
+        let tool_content = optional(block, "toolResult")
+            .and_then(Value::as_object)
+            .and_then(|result| optional(result, "content"));
+        if let Some(content) = tool_content {
+            collect_blocks(content, &format!("{path}/toolResult/content"), text)?;
         }
     }
     Ok(())

@@ -18,6 +18,9 @@ use super::wire;
 /// No single wait is longer than this, whatever the directive says.
 const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a `drop_after` stream waits between its partial frame and the cut.
+const ABORT_DELAY: Duration = Duration::from_millis(20);
+
 /// A mid-stream failure a directive asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
@@ -160,6 +163,12 @@ impl Generator {
                 return None;
             }
             Phase::Aborting => {
+                // Let hyper flush what came before (it flushes when the body
+                // is pending), so the client sees the tokens, then the cut.
+                tokio::select! {
+                    () = tokio::time::sleep(ABORT_DELAY) => {}
+                    () = self.halt.cancelled() => {}
+                }
                 self.phase = Phase::Done;
                 return Some(Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
@@ -174,8 +183,8 @@ impl Generator {
         let k = self.sent;
         let fault = self.plan.fault.filter(|(_, at)| *at == k).map(|(f, _)| f);
         let wait = fault.is_some() || k < self.plan.tokens || k == 0;
-        if wait {
-            let due = self.requested_at + self.plan.offset(k);
+        let due = self.requested_at + self.plan.offset(k);
+        if wait && due > Instant::now() {
             tokio::select! {
                 () = sleep_until(due) => {}
                 () = self.halt.cancelled() => return Some(self.halted()),
@@ -284,4 +293,184 @@ fn encode(outs: &[Out], buf: &mut BytesMut) -> io::Result<()> {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::families::Out;
+    use futures_util::StreamExt;
+
+    fn directive(text: &str) -> Directive {
+        Directive::from_text(text)
+    }
+
+    #[test]
+    fn plan_caps_tokens_at_max_tokens() {
+        let plan = Plan::new(&directive("[[sim tokens=50]]"), 10, 4);
+        assert_eq!((plan.tokens, plan.stop), (10, Stop::Length));
+        let plan = Plan::new(&directive("[[sim tokens=10]]"), 10, 4);
+        assert_eq!((plan.tokens, plan.stop), (10, Stop::End));
+        assert_eq!(plan.input_tokens, 4);
+    }
+
+    #[test]
+    fn plan_picks_the_earliest_fault_within_the_answer() {
+        let plan = Plan::new(
+            &directive("[[sim tokens=9 stall_after=5 error_after=7]]"),
+            100,
+            1,
+        );
+        assert_eq!(plan.fault, Some((Fault::Stall, 5)));
+        let plan = Plan::new(
+            &directive("[[sim tokens=9 drop_after=3 error_after=3]]"),
+            100,
+            1,
+        );
+        assert_eq!(plan.fault, Some((Fault::Error, 3)));
+        let plan = Plan::new(&directive("[[sim tokens=4 drop_after=30]]"), 100, 1);
+        assert_eq!(plan.fault, Some((Fault::Drop, 4)));
+        assert_eq!(Plan::new(&directive(""), 100, 1).fault, None);
+    }
+
+    #[test]
+    fn offsets_follow_ttft_and_rate_and_are_bounded() {
+        let plan = Plan::new(&directive("[[sim ttft_ms=100 rate=10]]"), 100, 1);
+        assert_eq!(plan.offset(0), Duration::from_millis(100));
+        assert_eq!(plan.offset(5), Duration::from_millis(600));
+        let fast = Plan::new(&directive("[[sim ttft_ms=0 rate=0]]"), 100, 1);
+        assert_eq!(fast.offset(1000), Duration::ZERO);
+        let slow = Plan::new(&directive("[[sim rate=0.0000000000001]]"), 100, 1);
+        assert_eq!(slow.offset(50), MAX_DELAY);
+    }
+
+    /// A shaper that names each chunk, to check the generator's ordering.
+    struct Labels;
+
+    impl Shaper for Labels {
+        fn start(&mut self) -> Vec<Out> {
+            vec![Out::Event("start", serde_json::json!({}))]
+        }
+        fn token(&mut self, text: &str) -> Vec<Out> {
+            vec![Out::Event("token", serde_json::json!({ "text": text }))]
+        }
+        fn finish(&mut self, finish: &Finish) -> Vec<Out> {
+            vec![Out::Event(
+                "finish",
+                serde_json::json!({ "outputTokens": finish.output_tokens }),
+            )]
+        }
+    }
+
+    async fn run(text: &str) -> (Vec<String>, Option<io::Error>, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        let plan = Plan::new(&directive(text), 100, 1);
+        let generator = Generator::new(
+            plan,
+            Box::new(Labels),
+            text,
+            Instant::now(),
+            counters.clone(),
+            CancellationToken::new(),
+        );
+        let mut stream = Box::pin(generator.into_stream());
+        let mut bytes = BytesMut::new();
+        let mut error = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(b) => bytes.extend_from_slice(&b),
+                Err(e) => error = Some(e),
+            }
+        }
+        let mut bytes = bytes.freeze();
+        let mut names = Vec::new();
+        while let Ok(message) = aws_smithy_eventstream::frame::read_message_from(&mut bytes) {
+            let name = message
+                .headers()
+                .iter()
+                .find(|h| matches!(h.name().as_str(), ":event-type" | ":exception-type"))
+                .and_then(|h| h.value().as_string().ok())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            names.push(name);
+        }
+        if !bytes.is_empty() {
+            names.push(format!("partial {} bytes", bytes.len()));
+        }
+        (names, error, counters)
+    }
+
+    #[tokio::test]
+    async fn normal_stream_order_and_counts() {
+        let (names, error, counters) = run("[[sim tokens=3 rate=0 ttft_ms=0]]").await;
+        assert_eq!(names, ["start", "token", "token", "token", "finish"]);
+        assert!(error.is_none());
+        let stats = counters.snapshot();
+        assert_eq!(
+            (
+                stats.streams_started,
+                stats.streams_completed,
+                stats.tokens_sent
+            ),
+            (1, 1, 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn zero_tokens_still_start_and_finish() {
+        let (names, _, _) = run("[[sim tokens=0 rate=0 ttft_ms=0]]").await;
+        assert_eq!(names, ["start", "finish"]);
+    }
+
+    #[tokio::test]
+    async fn error_after_ends_with_an_exception_frame() {
+        let (names, error, counters) = run("[[sim tokens=3 error_after=1 rate=0 ttft_ms=0]]").await;
+        assert_eq!(names, ["start", "token", "modelStreamErrorException"]);
+        assert!(error.is_none());
+        let stats = counters.snapshot();
+        assert_eq!((stats.streams_completed, stats.streams_cancelled), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn drop_after_sends_a_partial_frame_then_an_error() {
+        let (names, error, counters) = run("[[sim tokens=3 drop_after=2 rate=0 ttft_ms=0]]").await;
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(names[3].starts_with("partial"), "{names:?}");
+        assert!(error.is_some());
+        let stats = counters.snapshot();
+        assert_eq!(
+            (
+                stats.streams_completed,
+                stats.streams_cancelled,
+                stats.tokens_sent
+            ),
+            (0, 0, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn dropping_an_unfinished_stream_counts_a_cancel() {
+        let counters = Arc::new(Counters::default());
+        let plan = Plan::new(&directive("[[sim tokens=3 rate=0 ttft_ms=0]]"), 100, 1);
+        let generator = Generator::new(
+            plan,
+            Box::new(Labels),
+            "x",
+            Instant::now(),
+            counters.clone(),
+            CancellationToken::new(),
+        );
+        let mut stream = Box::pin(generator.into_stream());
+        assert!(stream.next().await.is_some());
+        drop(stream);
+        let stats = counters.snapshot();
+        assert_eq!(
+            (
+                stats.streams_started,
+                stats.streams_cancelled,
+                stats.streams_completed
+            ),
+            (1, 1, 0)
+        );
+    }
 }

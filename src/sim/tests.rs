@@ -10,13 +10,12 @@ use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::Invoke
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::ResponseStreamError;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput, InferenceConfiguration,
-    Message, ResponseStream, StopReason,
+    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
+    InferenceConfiguration, Message, ResponseStream, StopReason,
 };
 use aws_smithy_eventstream::frame::read_message_from;
 use aws_smithy_types::event_stream::Message as Frame;
 use bytes::{Buf, Bytes};
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -51,7 +50,13 @@ impl Sim {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(&self.url)
-            .credentials_provider(Credentials::new("AKIDSIMTEST", "secret", None, None, "test"))
+            .credentials_provider(Credentials::new(
+                "AKIDSIMTEST",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
             .retry_config(RetryConfig::disabled())
             .build();
         aws_sdk_bedrockruntime::Client::from_conf(config)
@@ -128,7 +133,9 @@ async fn sdk_decodes_every_family() {
     let prompt = "Tell me about rivers. [[sim tokens=6 rate=0 ttft_ms=0]]";
     let cases: Vec<(&str, Value, TextOf)> = vec![
         (CLAUDE, claude_body(prompt, 100), |c| {
-            (c["type"] == "content_block_delta").then(|| c["delta"]["text"].as_str()).flatten()
+            (c["type"] == "content_block_delta")
+                .then(|| c["delta"]["text"].as_str())
+                .flatten()
         }),
         (
             "us.amazon.nova-lite-v1:0",
@@ -148,13 +155,17 @@ async fn sdk_decodes_every_family() {
         ),
         (
             "mistral.mistral-large-2407-v1:0",
-            json!({"prompt": format!("<s>[INST] {prompt} [/INST]"), "max_tokens": 100}),
+            json!({"prompt": prompt, "max_tokens": 100}),
             |c| c["outputs"][0]["text"].as_str(),
         ),
         (
             "cohere.command-r-plus-v1:0",
             json!({"message": prompt, "max_tokens": 100}),
-            |c| (c["event_type"] == "text-generation").then(|| c["text"].as_str()).flatten(),
+            |c| {
+                (c["event_type"] == "text-generation")
+                    .then(|| c["text"].as_str())
+                    .flatten()
+            },
         ),
         (
             "us.deepseek.r1-v1:0",
@@ -167,7 +178,11 @@ async fn sdk_decodes_every_family() {
     for (model, body, text_of) in cases {
         let (chunks, end) = invoke(&client, model, &body).await;
         assert_eq!(end, Ok(()), "{model}");
-        let tokens: Vec<&str> = chunks.iter().filter_map(text_of).filter(|t| !t.is_empty()).collect();
+        let tokens: Vec<&str> = chunks
+            .iter()
+            .filter_map(text_of)
+            .filter(|t| !t.is_empty())
+            .collect();
         assert_eq!(tokens.len(), 6, "{model}: {chunks:#?}");
         let last = chunks.last().unwrap();
         let metrics = &last["amazon-bedrock-invocationMetrics"];
@@ -176,7 +191,7 @@ async fn sdk_decodes_every_family() {
         assert!(metrics["invocationLatency"].is_u64() && metrics["firstByteLatency"].is_u64());
         texts.push(tokens.concat());
     }
-    // The text depends only on the prompt, not on the family.
+    // The text depends only on the prompt text, not on the family.
     assert!(texts.windows(2).all(|w| w[0] == w[1]), "{texts:?}");
     let stats = sim.state.stats();
     assert_eq!(
@@ -195,14 +210,25 @@ async fn sdk_decodes_every_family() {
 async fn claude_events_and_max_tokens_cap() {
     let sim = Sim::start().await;
     let client = sim.sdk();
-    let (chunks, end) = invoke(&client, CLAUDE, &claude_body("[[sim tokens=10 rate=0 ttft_ms=0]]", 3)).await;
+    let (chunks, end) = invoke(
+        &client,
+        CLAUDE,
+        &claude_body("[[sim tokens=10 rate=0 ttft_ms=0]]", 3),
+    )
+    .await;
     assert_eq!(end, Ok(()));
     let types: Vec<&str> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
         [
-            "message_start", "content_block_start", "content_block_delta", "content_block_delta",
-            "content_block_delta", "content_block_stop", "message_delta", "message_stop"
+            "message_start",
+            "content_block_start",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
         ]
     );
     assert_eq!(chunks[6]["delta"]["stop_reason"], "max_tokens");
@@ -214,7 +240,9 @@ async fn claude_events_and_max_tokens_cap() {
     });
     let (again, _) = invoke(&client, CLAUDE, &string_form).await;
     let text = |cs: &[Value]| -> String {
-        cs.iter().filter_map(|c| c["delta"]["text"].as_str()).collect()
+        cs.iter()
+            .filter_map(|c| c["delta"]["text"].as_str())
+            .collect()
     };
     assert_eq!(text(&chunks), text(&again));
     assert!(!text(&chunks).is_empty());
@@ -224,7 +252,12 @@ async fn claude_events_and_max_tokens_cap() {
 async fn arn_model_ids_are_decoded() {
     let sim = Sim::start().await;
     let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0";
-    let (chunks, end) = invoke(&sim.sdk(), arn, &claude_body("hi [[sim tokens=2 rate=0 ttft_ms=0]]", 50)).await;
+    let (chunks, end) = invoke(
+        &sim.sdk(),
+        arn,
+        &claude_body("hi [[sim tokens=2 rate=0 ttft_ms=0]]", 50),
+    )
+    .await;
     assert_eq!(end, Ok(()));
     assert_eq!(chunks[0]["message"]["model"], "claude-3-5-haiku-20241022");
 }
@@ -243,7 +276,9 @@ async fn sdk_converse_stream() {
             .messages(
                 Message::builder()
                     .role(ConversationRole::User)
-                    .content(ContentBlock::Text("Rivers? [[sim tokens=5 rate=0 ttft_ms=0]]".into()))
+                    .content(ContentBlock::Text(
+                        "Rivers? [[sim tokens=5 rate=0 ttft_ms=0]]".into(),
+                    ))
                     .build()
                     .unwrap(),
             )
@@ -268,7 +303,9 @@ async fn sdk_converse_stream() {
                 ConverseStreamOutput::ContentBlockStop(_) => names.push("contentBlockStop"),
                 ConverseStreamOutput::MessageStop(m) => stop = Some(m.stop_reason().clone()),
                 ConverseStreamOutput::Metadata(m) => {
-                    usage = m.usage().map(|u| (u.input_tokens(), u.output_tokens(), u.total_tokens()));
+                    usage = m
+                        .usage()
+                        .map(|u| (u.input_tokens(), u.output_tokens(), u.total_tokens()));
                     assert!(m.metrics().is_some());
                 }
                 other => panic!("unexpected {other:?}"),
@@ -298,7 +335,10 @@ async fn throttle_refuses_the_first_k_requests() {
             .unwrap_err();
         let err = err.into_service_error();
         assert!(
-            matches!(err, InvokeModelWithResponseStreamError::ThrottlingException(_)),
+            matches!(
+                err,
+                InvokeModelWithResponseStreamError::ThrottlingException(_)
+            ),
             "{err:?}"
         );
     }
@@ -314,7 +354,10 @@ async fn throttle_refuses_the_first_k_requests() {
     assert_eq!(raw.status(), 429);
     assert_eq!(raw.headers()["x-amzn-errortype"], "ThrottlingException");
     let body: Value = raw.json().await.unwrap();
-    assert_eq!(body, json!({"message": "Too many requests, please wait before trying again."}));
+    assert_eq!(
+        body,
+        json!({"message": "Too many requests, please wait before trying again."})
+    );
     let stats = sim.state.stats();
     assert_eq!(stats.throttled, 3);
     assert_eq!(stats.streams_started, 1);
@@ -323,12 +366,27 @@ async fn throttle_refuses_the_first_k_requests() {
 #[tokio::test]
 async fn error_after_sends_a_model_stream_error() {
     let sim = Sim::start().await;
-    let (chunks, end) = invoke(&sim.sdk(), CLAUDE, &claude_body("[[sim tokens=10 error_after=2 rate=0 ttft_ms=0]]", 50)).await;
+    let (chunks, end) = invoke(
+        &sim.sdk(),
+        CLAUDE,
+        &claude_body("[[sim tokens=10 error_after=2 rate=0 ttft_ms=0]]", 50),
+    )
+    .await;
     assert!(end.unwrap_err().starts_with("modelStreamErrorException"));
-    let deltas = chunks.iter().filter(|c| c["type"] == "content_block_delta").count();
+    let deltas = chunks
+        .iter()
+        .filter(|c| c["type"] == "content_block_delta")
+        .count();
     assert_eq!(deltas, 2);
     let stats = sim.stats_until(|s| s.streams_started == 1).await;
-    assert_eq!((stats.streams_completed, stats.streams_cancelled, stats.tokens_sent), (0, 0, 2));
+    assert_eq!(
+        (
+            stats.streams_completed,
+            stats.streams_cancelled,
+            stats.tokens_sent
+        ),
+        (0, 0, 2)
+    );
 }
 
 #[tokio::test]
@@ -341,7 +399,9 @@ async fn converse_error_after() {
         .messages(
             Message::builder()
                 .role(ConversationRole::User)
-                .content(ContentBlock::Text("[[sim tokens=4 error_after=1 rate=0 ttft_ms=0]]".into()))
+                .content(ContentBlock::Text(
+                    "[[sim tokens=4 error_after=1 rate=0 ttft_ms=0]]".into(),
+                ))
                 .build()
                 .unwrap(),
         )
@@ -358,19 +418,39 @@ async fn converse_error_after() {
         }
     };
     assert_eq!(events, 2, "messageStart and one delta");
-    let SdkError::ServiceError(e) = err else { panic!("{err:?}") };
+    let SdkError::ServiceError(e) = err else {
+        panic!("{err:?}")
+    };
     assert!(e.err().is_model_stream_error_exception(), "{:?}", e.err());
 }
 
 #[tokio::test]
 async fn drop_after_cuts_the_connection() {
     let sim = Sim::start().await;
-    let (chunks, end) = invoke(&sim.sdk(), CLAUDE, &claude_body("[[sim tokens=10 drop_after=3 rate=0 ttft_ms=0]]", 50)).await;
+    let (chunks, end) = invoke(
+        &sim.sdk(),
+        CLAUDE,
+        &claude_body("[[sim tokens=10 drop_after=3 rate=0 ttft_ms=0]]", 50),
+    )
+    .await;
     let end = end.unwrap_err();
     assert!(end.starts_with("transport"), "{end}");
-    assert_eq!(chunks.iter().filter(|c| c["type"] == "content_block_delta").count(), 3);
+    assert_eq!(
+        chunks
+            .iter()
+            .filter(|c| c["type"] == "content_block_delta")
+            .count(),
+        3
+    );
     let stats = sim.stats_until(|s| s.streams_started == 1).await;
-    assert_eq!((stats.streams_completed, stats.streams_cancelled, stats.tokens_sent), (0, 0, 3));
+    assert_eq!(
+        (
+            stats.streams_completed,
+            stats.streams_cancelled,
+            stats.tokens_sent
+        ),
+        (0, 0, 3)
+    );
 }
 
 fn frames(mut bytes: Bytes) -> Vec<Frame> {
@@ -386,13 +466,22 @@ async fn stall_holds_the_connection_until_the_client_leaves() {
     let sim = Sim::start().await;
     let mut response = reqwest::Client::new()
         .post(sim.invoke_url(CLAUDE))
-        .json(&claude_body("[[sim tokens=10 stall_after=2 rate=0 ttft_ms=0]]", 50))
+        .json(&claude_body(
+            "[[sim tokens=10 stall_after=2 rate=0 ttft_ms=0]]",
+            50,
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/vnd.amazon.eventstream");
-    assert_eq!(response.headers()["x-amzn-bedrock-content-type"], "application/json");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.amazon.eventstream"
+    );
+    assert_eq!(
+        response.headers()["x-amzn-bedrock-content-type"],
+        "application/json"
+    );
     let mut received = Vec::new();
     // message_start + content_block_start + 2 deltas, then silence.
     while frames(Bytes::from(received.clone())).len() < 4 {
@@ -429,7 +518,11 @@ async fn leaving_mid_stream_stops_the_generator() {
     let sent = stats.tokens_sent;
     assert!(sent < 100, "{sent}");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(sim.state.stats().tokens_sent, sent, "the generator kept running");
+    assert_eq!(
+        sim.state.stats().tokens_sent,
+        sent,
+        "the generator kept running"
+    );
 }
 
 #[tokio::test]
@@ -443,16 +536,29 @@ async fn headers_come_at_once_and_ttft_delays_the_first_chunk() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
     response.chunk().await.unwrap().unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn pacing_follows_the_rate() {
     let sim = Sim::start().await;
     let started = std::time::Instant::now();
-    let (_, end) = invoke(&sim.sdk(), CLAUDE, &claude_body("[[sim tokens=11 rate=50 ttft_ms=0]]", 50)).await;
+    let (_, end) = invoke(
+        &sim.sdk(),
+        CLAUDE,
+        &claude_body("[[sim tokens=11 rate=50 ttft_ms=0]]", 50),
+    )
+    .await;
     assert_eq!(end, Ok(()));
     // Ten gaps of 20 ms.
     let elapsed = started.elapsed();
@@ -465,8 +571,16 @@ async fn pre_stream_errors_are_validation_exceptions() {
     let sim = Sim::start().await;
     let http = reqwest::Client::new();
     let cases = [
-        (sim.invoke_url("openai.gpt-oss-120b-1:0"), json!({"prompt": "x"}).to_string(), "The provided model identifier is invalid."),
-        (sim.invoke_url(CLAUDE), "{not json".to_owned(), "not valid JSON"),
+        (
+            sim.invoke_url("openai.gpt-oss-120b-1:0"),
+            json!({"prompt": "x"}).to_string(),
+            "The provided model identifier is invalid.",
+        ),
+        (
+            sim.invoke_url(CLAUDE),
+            "{not json".to_owned(),
+            "not valid JSON",
+        ),
         (
             sim.invoke_url(CLAUDE),
             json!({"anthropic_version": "bedrock-2023-05-31", "messages": []}).to_string(),
@@ -492,7 +606,10 @@ async fn pre_stream_errors_are_validation_exceptions() {
             .await
             .unwrap();
         assert_eq!(response.status(), 400, "{url}");
-        assert_eq!(response.headers()["x-amzn-errortype"], "ValidationException");
+        assert_eq!(
+            response.headers()["x-amzn-errortype"],
+            "ValidationException"
+        );
         let body: Value = response.json().await.unwrap();
         let message = body["message"].as_str().unwrap();
         assert!(message.contains(expected), "{message}");
@@ -513,15 +630,25 @@ async fn pre_stream_errors_are_validation_exceptions() {
         .await
         .unwrap_err()
         .into_service_error();
-    let ConverseStreamError::ValidationException(e) = err else { panic!("{err:?}") };
-    assert_eq!(e.message(), Some("The provided model identifier is invalid."));
+    let ConverseStreamError::ValidationException(e) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        e.message(),
+        Some("The provided model identifier is invalid.")
+    );
     assert_eq!(sim.state.stats(), SimStats::default());
 }
 
 #[tokio::test]
 async fn stats_route_reports_counters() {
     let sim = Sim::start().await;
-    let (_, end) = invoke(&sim.sdk(), CLAUDE, &claude_body("[[sim tokens=4 rate=0 ttft_ms=0]]", 50)).await;
+    let (_, end) = invoke(
+        &sim.sdk(),
+        CLAUDE,
+        &claude_body("[[sim tokens=4 rate=0 ttft_ms=0]]", 50),
+    )
+    .await;
     assert_eq!(end, Ok(()));
     let stats: Value = reqwest::get(format!("{}/sim/stats", sim.url))
         .await
@@ -548,6 +675,11 @@ async fn shutdown_aborts_stalled_streams_and_returns() {
     sim.shutdown.cancel();
     let served = tokio::time::timeout(Duration::from_secs(5), sim.task).await;
     assert!(matches!(served, Ok(Ok(Ok(())))), "{served:?}");
-    let rest = tokio::time::timeout(Duration::from_secs(5), response.chunk()).await.unwrap();
-    assert!(rest.is_err(), "the client must see an unexpected end: {rest:?}");
+    let rest = tokio::time::timeout(Duration::from_secs(5), response.chunk())
+        .await
+        .unwrap();
+    assert!(
+        rest.is_err(),
+        "the client must see an unexpected end: {rest:?}"
+    );
 }

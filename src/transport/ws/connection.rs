@@ -1,0 +1,373 @@
+//! One WebSocket connection: reads actions, runs each stream or subscription
+//! as its own cursor task, and writes through one bounded outbound buffer.
+//! A slow client fills the buffer, which pauses its cursors: they fall
+//! behind in the session log, never in an unbounded queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use super::connections::Handle;
+use super::protocol::{self, Action, ClientMessage};
+use crate::auth::Principal;
+use crate::event::now_timestamp;
+use crate::hub::Subscription;
+use crate::registry::ConnectionRecord;
+use crate::request::StreamRequest;
+use crate::state::AppState;
+
+/// Close code for a token that expired (the application range, 4000–4999).
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
+/// Write a registry `touch` at most this often per connection.
+const TOUCH_EVERY: Duration = Duration::from_secs(30);
+
+/// What the upgrade learned about the client.
+pub struct Peer {
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+/// A running stream or subscription on this connection.
+struct Running {
+    request_id: Option<Value>,
+    session_id: Arc<std::sync::OnceLock<String>>,
+    cancel: CancellationToken,
+}
+
+/// Serve one upgraded socket until it closes.
+pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, peer: Peer) {
+    let conns = state.connections.clone();
+    let limits = *conns.limits();
+    let id = uuid::Uuid::new_v4().to_string();
+    let (tx, rx) = mpsc::channel::<Message>(limits.outbound_buffer.max(1));
+    let handle = Handle::new(tx.clone());
+    let now = now_timestamp();
+    let record = ConnectionRecord {
+        id: id.clone(),
+        user: principal.sub.clone(),
+        node: conns.node().to_owned(),
+        connected_at: now.clone(),
+        last_active_at: now,
+        source_ip: peer.source_ip,
+        user_agent: peer.user_agent,
+    };
+    let (mut sink, mut stream) = socket.split();
+    if let Err(e) = conns.open(record, handle.clone()).await {
+        tracing::warn!(error = %e, "refusing WebSocket: registry unavailable");
+        let _ = sink.send(close(close_code::ERROR, "registry unavailable")).await;
+        return;
+    }
+    tracing::info!(connection = %id, user = %principal.sub, "WebSocket connected");
+    let writer = tokio::spawn(write_loop(sink, rx));
+    let _ = tx.send(Message::Text(protocol::connected(&id).into())).await;
+
+    let mut conn = Conn {
+        state: state.clone(),
+        principal,
+        out: tx,
+        tasks: JoinSet::new(),
+        running: HashMap::new(),
+        next_task: 0,
+    };
+    let started = Instant::now();
+    let mut last_seen = Instant::now();
+    let mut last_action = Instant::now();
+    let mut last_touch = Instant::now();
+    let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    let closing = conns.closing().clone();
+    let mut draining = false;
+
+    let reason: Option<Message> = loop {
+        let expires = expiry_instant(conn.principal.expires_at);
+        tokio::select! {
+            _ = handle.close.cancelled() => break Some(close(close_code::NORMAL, "closed by the server")),
+            _ = closing.cancelled(), if !draining => {
+                draining = true;
+                if conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
+            }
+            _ = ping.tick() => {
+                if last_seen.elapsed() > limits.ping_interval * 2 {
+                    tracing::info!(connection = %id, "peer stopped answering pings");
+                    break None;
+                }
+                if conn.out.try_send(Message::Ping(Default::default())).is_err() {
+                    // The buffer is full: the client is slow, not dead; the next tick decides.
+                }
+            }
+            _ = sleep_until(last_action + limits.idle_timeout), if conn.running.is_empty() => break Some(close(close_code::NORMAL, "idle timeout")),
+            _ = sleep_until(started + limits.max_lifetime) => break Some(close(close_code::NORMAL, "maximum connection lifetime reached")),
+            _ = sleep_until(expires) => break Some(close(CLOSE_TOKEN_EXPIRED, "token expired")),
+            Some(done) = conn.tasks.join_next() => {
+                if let Ok(key) = done { conn.running.remove(&key); }
+                if draining && conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
+            }
+            msg = stream.next() => {
+                last_seen = Instant::now();
+                let msg = match msg {
+                    None | Some(Ok(Message::Close(_))) => break None,
+                    Some(Err(e)) => break read_error(&e),
+                    Some(Ok(m)) => m,
+                };
+                match msg {
+                    Message::Text(text) => {
+                        if text.len() > limits.max_message_bytes {
+                            break Some(close(close_code::SIZE, "message too big"));
+                        }
+                        last_action = Instant::now();
+                        handle.mark_active();
+                        if last_touch.elapsed() >= TOUCH_EVERY {
+                            last_touch = Instant::now();
+                            let _ = conns.registry().touch(&id, &now_timestamp()).await;
+                        }
+                        conn.on_text(text.as_str(), draining).await;
+                    }
+                    Message::Binary(_) => {
+                        conn.reply(protocol::error(None, "binary_not_supported", "send actions as JSON text messages")).await;
+                    }
+                    Message::Ping(_) | Message::Pong(_) | Message::Close(_) => {}
+                }
+            }
+        }
+    };
+
+    // Stop this connection's cursors (the hub cancels upstreams nobody else reads).
+    conn.tasks.abort_all();
+    if let Some(close_msg) = reason {
+        let _ = tokio::time::timeout(Duration::from_secs(1), conn.out.send(close_msg)).await;
+    }
+    drop(conn);
+    drop(handle);
+    conns.close(&id).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    tracing::info!(connection = %id, "WebSocket closed");
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+}
+
+/// A read error: an oversized message gets 1009; anything else just ends the socket.
+fn read_error(e: &axum::Error) -> Option<Message> {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = src {
+        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
+            return Some(close(close_code::SIZE, "message too big"));
+        }
+        src = err.source();
+    }
+    None
+}
+
+fn expiry_instant(exp_unix: u64) -> Instant {
+    let now = jsonwebtoken::get_current_timestamp();
+    Instant::now() + Duration::from_secs(exp_unix.saturating_sub(now).min(86_400 * 365))
+}
+
+/// Write everything queued, flushing when the queue is momentarily empty.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    while let Some(msg) = rx.recv().await {
+        let is_close = matches!(msg, Message::Close(_));
+        if sink.feed(msg).await.is_err() {
+            return;
+        }
+        if !is_close {
+            while let Ok(more) = rx.try_recv() {
+                let is_close = matches!(more, Message::Close(_));
+                if sink.feed(more).await.is_err() {
+                    return;
+                }
+                if is_close {
+                    break;
+                }
+            }
+        }
+        if sink.flush().await.is_err() || is_close {
+            return;
+        }
+    }
+}
+
+struct Conn {
+    state: AppState,
+    principal: Principal,
+    out: mpsc::Sender<Message>,
+    tasks: JoinSet<u64>,
+    running: HashMap<u64, Running>,
+    next_task: u64,
+}
+
+impl Conn {
+    async fn reply(&self, text: String) {
+        let _ = self.out.send(Message::Text(text.into())).await;
+    }
+
+    async fn on_text(&mut self, text: &str, draining: bool) {
+        let ClientMessage { request_id, action } = match protocol::parse(text) {
+            Ok(m) => m,
+            Err((rid, e)) => return self.reply(protocol::error(rid.as_ref(), e.code, &e.message)).await,
+        };
+        let rid = request_id.as_ref();
+        match action {
+            Action::Ping => self.reply(protocol::pong(rid)).await,
+            Action::Auth { token } => match self.state.verifier.verify(&token).await {
+                Ok(p) if p.sub == self.principal.sub => {
+                    self.principal = p;
+                    self.reply(serde_json::json!({"type": "authenticated", "requestId": request_id}).to_string()).await;
+                }
+                Ok(_) => self.reply(protocol::error(rid, "forbidden", "the new token is for another user")).await,
+                Err(e) => self.reply(protocol::error(rid, e.code(), &e.to_string())).await,
+            },
+            Action::Cancel { session_id } => self.cancel(request_id, session_id).await,
+            Action::Stream(_) | Action::Subscribe { .. } if draining => {
+                self.reply(protocol::error(rid, "shutting_down", "the gateway is shutting down")).await;
+            }
+            Action::Stream(_) | Action::Subscribe { .. }
+                if self.running.len() >= self.state.connections.limits().max_streams_per_connection =>
+            {
+                self.reply(protocol::error(rid, "too_many_streams", "this connection runs the most streams it may")).await;
+            }
+            Action::Stream(req) => self.spawn_stream(request_id, *req),
+            Action::Subscribe { session_id, after } => {
+                let from = after.map_or(0, |a| a.saturating_add(1));
+                match self.state.hub.subscribe(&session_id, &self.principal.sub, from) {
+                    Some(sub) => {
+                        let slot = Arc::new(std::sync::OnceLock::new());
+                        let _ = slot.set(session_id);
+                        self.spawn(request_id, slot, |rid, _slot, out, cancel| pump(sub, rid, out, cancel));
+                    }
+                    None => self.reply(protocol::error(rid, "not_found", "session not found")).await,
+                }
+            }
+        }
+    }
+
+    fn spawn<F, Fut>(&mut self, request_id: Option<Value>, slot: Arc<std::sync::OnceLock<String>>, f: F)
+    where
+        F: FnOnce(Option<Value>, Arc<std::sync::OnceLock<String>>, mpsc::Sender<Message>, CancellationToken) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let key = self.next_task;
+        self.next_task += 1;
+        let cancel = CancellationToken::new();
+        let fut = f(request_id.clone(), slot.clone(), self.out.clone(), cancel.clone());
+        self.tasks.spawn(async move {
+            fut.await;
+            key
+        });
+        self.running.insert(key, Running { request_id, session_id: slot, cancel });
+    }
+
+    fn spawn_stream(&mut self, request_id: Option<Value>, req: StreamRequest) {
+        let state = self.state.clone();
+        let owner = self.principal.sub.clone();
+        self.spawn(request_id, Arc::new(std::sync::OnceLock::new()), move |rid, slot, out, cancel| async move {
+            let send = |text: String| {
+                let out = out.clone();
+                async move { out.send(Message::Text(text.into())).await.is_ok() }
+            };
+            let (inv, api) = match state.models.validate(req) {
+                Ok(v) => v,
+                Err(e) => {
+                    send(protocol::error(rid.as_ref(), e.code(), &e.to_string())).await;
+                    return;
+                }
+            };
+            let started = tokio::select! {
+                _ = cancel.cancelled() => {
+                    send(protocol::error(rid.as_ref(), "cancelled", "cancelled before the stream started")).await;
+                    return;
+                }
+                r = state.hub.start(&owner, inv, api) => r,
+            };
+            let sub = match started {
+                Ok(sub) => sub,
+                Err(e) => {
+                    let e = crate::error::ApiError::from(e);
+                    send(protocol::error(rid.as_ref(), e.code(), &e.to_string())).await;
+                    return;
+                }
+            };
+            let session = sub.session().clone();
+            let _ = slot.set(session.id().to_string());
+            if !send(protocol::started(rid.as_ref(), session.id(), session.model())).await {
+                return;
+            }
+            pump(sub, rid, out, cancel).await;
+        });
+    }
+
+    /// Cancel by `requestId` (one of this connection's streams) or by `sessionId`.
+    async fn cancel(&mut self, request_id: Option<Value>, session_id: Option<String>) {
+        let targets: Vec<&Running> = self
+            .running
+            .values()
+            .filter(|r| match &session_id {
+                Some(sid) => r.session_id.get() == Some(sid),
+                None => request_id.is_some() && r.request_id == request_id,
+            })
+            .collect();
+        if !targets.is_empty() {
+            for r in targets {
+                r.cancel.cancel();
+            }
+            return;
+        }
+        // Not read on this connection: cancel the session itself if it is the caller's.
+        match session_id.and_then(|sid| self.state.hub.get(&sid, &self.principal.sub)) {
+            Some(s) if s.reader_count() == 0 => s.cancel(),
+            Some(_) => {}
+            None => {
+                self.reply(protocol::error(request_id.as_ref(), "not_found", "no such stream or session")).await;
+            }
+        }
+    }
+}
+
+/// Forward a cursor's events to the socket until the final one, or a cancel.
+async fn pump(mut sub: Subscription, rid: Option<Value>, out: mpsc::Sender<Message>, cancel: CancellationToken) {
+    loop {
+        let ev = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            ev = sub.next() => ev,
+        };
+        let Some(ev) = ev else { return };
+        if out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await.is_err() {
+            return;
+        }
+    }
+    // Cancelled. If nobody else reads the session, stop its upstream and
+    // deliver the final event; otherwise just detach this reader.
+    let session = sub.session().clone();
+    if session.reader_count() <= 1 {
+        session.cancel();
+        while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
+            if out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await.is_err() {
+                return;
+            }
+        }
+    } else {
+        let ev = crate::event::TokenEvent {
+            session_id: session.id().clone(),
+            seq: sub.position(),
+            token: String::new(),
+            is_complete: true,
+            timestamp: now_timestamp(),
+            stop_reason: Some("cancelled".into()),
+            usage: None,
+            error: None,
+        };
+        let _ = out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await;
+    }
+}

@@ -1,0 +1,103 @@
+//! The `@connections` management API, compatible with API Gateway's, so a
+//! backend that called `post_to_connection` can push through Spillway.
+//! Restricted to the admin group.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::Message;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::auth::Principal;
+use crate::error::error_body;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/@connections/{id}",
+        get(info).post(post_to_connection).delete(disconnect),
+    )
+}
+
+fn forbidden() -> Response {
+    (StatusCode::FORBIDDEN, error_body("forbidden", "the @connections API is for the admin group")).into_response()
+}
+
+fn gone() -> Response {
+    (StatusCode::GONE, error_body("gone", "no such connection")).into_response()
+}
+
+/// `POST /@connections/{id}`: deliver the raw body as one message.
+async fn post_to_connection(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !principal.in_group(&state.admin_group) {
+        return forbidden();
+    }
+    let limit = state.connections.limits().max_message_bytes;
+    let body = match body {
+        Ok(b) if b.len() <= limit => b,
+        Ok(_) => return (StatusCode::PAYLOAD_TOO_LARGE, error_body("payload_too_large", "data is larger than a WebSocket message may be")).into_response(),
+        Err(r) => return (r.status(), error_body("bad_request", &r.body_text())).into_response(),
+    };
+    let Some(handle) = state.connections.handle(&id) else {
+        return gone();
+    };
+    let msg = match String::from_utf8(body.to_vec()) {
+        Ok(text) => Message::Text(text.into()),
+        Err(e) => Message::Binary(e.into_bytes().into()),
+    };
+    match handle.outbound.try_send(msg) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(TrySendError::Full(_)) => {
+            let mut res = (StatusCode::TOO_MANY_REQUESTS, error_body("limit_exceeded", "the client is not reading fast enough")).into_response();
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            res
+        }
+        Err(TrySendError::Closed(_)) => gone(),
+    }
+}
+
+/// `GET /@connections/{id}`: when and from where the client connected.
+async fn info(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+    if !principal.in_group(&state.admin_group) {
+        return forbidden();
+    }
+    let record = match state.connections.registry().get(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return gone(),
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, error_body("registry_unavailable", &e.to_string())).into_response(),
+    };
+    let last_active = state
+        .connections
+        .handle(&id)
+        .map(|h| h.last_active())
+        .unwrap_or(record.last_active_at);
+    axum::Json(serde_json::json!({
+        "connectedAt": record.connected_at,
+        "identity": {"sourceIp": record.source_ip, "userAgent": record.user_agent},
+        "lastActiveAt": last_active,
+    }))
+    .into_response()
+}
+
+/// `DELETE /@connections/{id}`: close the socket.
+async fn disconnect(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+    if !principal.in_group(&state.admin_group) {
+        return forbidden();
+    }
+    match state.connections.handle(&id) {
+        Some(h) => {
+            h.close.cancel();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => gone(),
+    }
+}

@@ -1,0 +1,192 @@
+//! The `/v1/ws` JSON protocol: client actions in, `TokenEvent`s plus `type`
+//! and the echoed `requestId` out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::TokenEvent;
+use crate::request::StreamRequest;
+
+/// A parsed client message.
+#[derive(Debug)]
+pub enum Action {
+    Stream(Box<StreamRequest>),
+    Subscribe { session_id: String, after: Option<u64> },
+    Cancel { session_id: Option<String> },
+    Ping,
+    /// A fresh token for a connection whose token is about to expire.
+    Auth { token: String },
+}
+
+/// A client message: its action and the `requestId` to echo.
+#[derive(Debug)]
+pub struct ClientMessage {
+    pub request_id: Option<Value>,
+    pub action: Action,
+}
+
+/// Why a client message was refused; sent back as an `error` message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscribeFields {
+    session_id: String,
+    #[serde(default)]
+    after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelFields {
+    #[serde(default)]
+    session_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AuthFields {
+    token: String,
+}
+
+/// Parse one text message. The `requestId` is returned even when the rest is bad,
+/// so the error can be matched to the request.
+pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| (None, ProtocolError::new("invalid_json", format!("message is not JSON: {e}"))))?;
+    let Value::Object(obj) = &value else {
+        return Err((None, ProtocolError::new("invalid_message", "message must be a JSON object")));
+    };
+    let request_id = obj.get("requestId").cloned();
+    let fail = |e: ProtocolError| (request_id.clone(), e);
+    let action = match obj.get("action") {
+        None => return Err(fail(ProtocolError::new("missing_action", "message has no \"action\""))),
+        Some(Value::String(a)) => a.as_str(),
+        Some(_) => return Err(fail(ProtocolError::new("invalid_action", "\"action\" must be a string"))),
+    };
+    let fields = |what: &str, e: serde_json::Error| {
+        fail(ProtocolError::new("invalid_fields", format!("{what}: {e}")))
+    };
+    let action = match action {
+        "stream" => Action::Stream(Box::new(
+            serde_json::from_value(value.clone()).map_err(|e| fields("stream", e))?,
+        )),
+        "subscribe" => {
+            let f: SubscribeFields =
+                serde_json::from_value(value.clone()).map_err(|e| fields("subscribe", e))?;
+            Action::Subscribe { session_id: f.session_id, after: f.after }
+        }
+        "cancel" => {
+            let f: CancelFields =
+                serde_json::from_value(value.clone()).map_err(|e| fields("cancel", e))?;
+            if f.session_id.is_none() && request_id.is_none() {
+                return Err(fail(ProtocolError::new(
+                    "invalid_fields",
+                    "cancel needs a \"requestId\" or a \"sessionId\"",
+                )));
+            }
+            Action::Cancel { session_id: f.session_id }
+        }
+        "ping" => Action::Ping,
+        "auth" => {
+            let f: AuthFields = serde_json::from_value(value.clone()).map_err(|e| fields("auth", e))?;
+            Action::Auth { token: f.token }
+        }
+        other => {
+            return Err(fail(ProtocolError::new(
+                "unknown_action",
+                format!("unknown action {other:?}; expected stream, subscribe, cancel, ping or auth"),
+            )));
+        }
+    };
+    Ok(ClientMessage { request_id, action })
+}
+
+/// A server message carrying a log event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a Value>,
+    #[serde(flatten)]
+    event: &'a TokenEvent,
+}
+
+pub fn event_message(event: &TokenEvent, request_id: Option<&Value>) -> String {
+    let msg = EventMessage {
+        kind: event.kind().as_str(),
+        request_id,
+        event,
+    };
+    serde_json::to_string(&msg).unwrap_or_default()
+}
+
+pub fn connected(connection_id: &str) -> String {
+    serde_json::json!({"type": "connected", "connectionId": connection_id}).to_string()
+}
+
+pub fn started(request_id: Option<&Value>, session_id: &str, model: &str) -> String {
+    let mut v = serde_json::json!({"type": "started", "sessionId": session_id, "model": model});
+    with_request_id(&mut v, request_id);
+    v.to_string()
+}
+
+pub fn pong(request_id: Option<&Value>) -> String {
+    let mut v = serde_json::json!({"type": "pong"});
+    with_request_id(&mut v, request_id);
+    v.to_string()
+}
+
+/// An `error` message about a request (not a log event).
+pub fn error(request_id: Option<&Value>, code: &str, message: &str) -> String {
+    let mut v = serde_json::json!({"type": "error", "error": {"code": code, "message": message}});
+    with_request_id(&mut v, request_id);
+    v.to_string()
+}
+
+fn with_request_id(v: &mut Value, request_id: Option<&Value>) {
+    if let (Some(id), Value::Object(o)) = (request_id, v) {
+        o.insert("requestId".into(), id.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_action_and_keeps_the_request_id() {
+        let m = parse(r#"{"action":"stream","prompt":"hi","requestId":7}"#).unwrap();
+        assert_eq!(m.request_id, Some(serde_json::json!(7)));
+        assert!(matches!(m.action, Action::Stream(r) if r.prompt.as_deref() == Some("hi")));
+        let m = parse(r#"{"action":"subscribe","sessionId":"s","after":3}"#).unwrap();
+        assert!(matches!(m.action, Action::Subscribe { session_id, after: Some(3) } if session_id == "s"));
+        assert!(matches!(parse(r#"{"action":"ping"}"#).unwrap().action, Action::Ping));
+    }
+
+    #[test]
+    fn bad_messages_name_the_problem() {
+        let code = |s: &str| parse(s).unwrap_err().1.code;
+        assert_eq!(code("nope"), "invalid_json");
+        assert_eq!(code("[1]"), "invalid_message");
+        assert_eq!(code(r#"{"prompt":"x"}"#), "missing_action");
+        assert_eq!(code(r#"{"action":5}"#), "invalid_action");
+        assert_eq!(code(r#"{"action":"dance"}"#), "unknown_action");
+        assert_eq!(code(r#"{"action":"subscribe"}"#), "invalid_fields");
+        assert_eq!(code(r#"{"action":"stream","prompt":1}"#), "invalid_fields");
+        assert_eq!(code(r#"{"action":"cancel"}"#), "invalid_fields");
+        let (rid, _) = parse(r#"{"action":"dance","requestId":"r1"}"#).unwrap_err();
+        assert_eq!(rid, Some(serde_json::json!("r1")));
+    }
+}

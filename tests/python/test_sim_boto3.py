@@ -1,0 +1,329 @@
+"""boto3 against `spillway sim`: the simulator must speak Bedrock's wire protocol.
+
+Run from the repository root after `cargo build`:
+
+    python3 -m pytest tests/python/test_sim_boto3.py
+
+`SPILLWAY_BIN` overrides the binary (default `target/debug/spillway` in this
+repository).
+"""
+
+import json
+import os
+import pathlib
+import queue
+import subprocess
+import threading
+import urllib.request
+import uuid
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+# A bearer token in the environment would make botocore skip SigV4; the
+# simulator accepts either, but keep the tests independent of the caller's shell.
+os.environ.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+LISTENING = "spillway sim listening on "
+CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
+FAST = "rate=0 ttft_ms=0"
+
+
+@pytest.fixture(scope="module")
+def sim_url():
+    binary = os.environ.get("SPILLWAY_BIN", str(REPO / "target" / "debug" / "spillway"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPILLWAY_")}
+    proc = subprocess.Popen(
+        [binary, "sim", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    lines = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+    try:
+        first = lines.get(timeout=30)
+    except queue.Empty:
+        proc.kill()
+        pytest.fail("spillway sim printed nothing within 30 s")
+    if not first.startswith(LISTENING):
+        proc.kill()
+        pytest.fail(f"unexpected first line from spillway sim: {first!r}")
+    url = first[len(LISTENING):].strip()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def client(sim_url):
+    return boto3.client(
+        "bedrock-runtime",
+        endpoint_url=sim_url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIDSIMTEST",
+        aws_secret_access_key="not-a-secret",
+        config=botocore.config.Config(retries={"max_attempts": 1, "total_max_attempts": 1}),
+    )
+
+
+def stats(sim_url):
+    with urllib.request.urlopen(f"{sim_url}/sim/stats", timeout=10) as response:
+        assert response.status == 200
+        return json.loads(response.read())
+
+
+def unique(directive):
+    """A prompt nobody else in the session uses (throttle counts are per prompt)."""
+    return f"Tell me about rivers ({uuid.uuid4()}). [[sim {directive}]]"
+
+
+def invoke(client, model, body):
+    """Streams one InvokeModel call; returns the decoded chunk objects."""
+    response = client.invoke_model_with_response_stream(
+        modelId=model,
+        body=json.dumps(body),
+        contentType="application/json",
+        accept="application/json",
+    )
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert response["contentType"] == "application/json"
+    chunks = []
+    for event in response["body"]:
+        assert set(event) == {"chunk"}, event
+        chunks.append(json.loads(event["chunk"]["bytes"]))
+    return chunks
+
+
+def claude_text(chunk):
+    if chunk["type"] == "content_block_delta":
+        return chunk["delta"]["text"]
+    return None
+
+
+FAMILIES = {
+    "claude": (
+        CLAUDE,
+        lambda p: {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 200,
+            "messages": [{"role": "user", "content": p}],
+        },
+        claude_text,
+    ),
+    "claude-blocks": (
+        "us." + CLAUDE,
+        lambda p: {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 200,
+            "system": [{"type": "text", "text": "Be brief."}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": p}]}],
+        },
+        claude_text,
+    ),
+    "nova": (
+        "us.amazon.nova-lite-v1:0",
+        lambda p: {
+            "schemaVersion": "messages-v1",
+            "messages": [{"role": "user", "content": [{"text": p}]}],
+            "inferenceConfig": {"max_new_tokens": 200},
+        },
+        lambda c: c.get("contentBlockDelta", {}).get("delta", {}).get("text"),
+    ),
+    "titan": (
+        "amazon.titan-text-express-v1",
+        lambda p: {"inputText": p, "textGenerationConfig": {"maxTokenCount": 200}},
+        lambda c: c["outputText"],
+    ),
+    "llama": (
+        "meta.llama3-1-8b-instruct-v1:0",
+        lambda p: {"prompt": p, "max_gen_len": 200},
+        lambda c: c["generation"],
+    ),
+    "mistral": (
+        "mistral.mistral-large-2407-v1:0",
+        lambda p: {"prompt": f"<s>[INST] {p} [/INST]", "max_tokens": 200},
+        lambda c: c["outputs"][0]["text"],
+    ),
+    "cohere": (
+        "cohere.command-r-plus-v1:0",
+        lambda p: {"message": p, "chat_history": [], "max_tokens": 200},
+        lambda c: c["text"] if c["event_type"] == "text-generation" else None,
+    ),
+    "deepseek": (
+        "us.deepseek.r1-v1:0",
+        lambda p: {"prompt": p, "max_tokens": 200},
+        lambda c: c["choices"][0]["text"],
+    ),
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_invoke_stream_each_family(client, family):
+    model, make_body, text_of = FAMILIES[family]
+    chunks = invoke(client, model, make_body(unique(f"tokens=7 {FAST}")))
+    tokens = [t for t in map(text_of, chunks) if t]
+    assert len(tokens) == 7, chunks
+    text = "".join(tokens)
+    assert len(text.split()) >= 3, text
+    last = chunks[-1]
+    metrics = last["amazon-bedrock-invocationMetrics"]
+    assert metrics["outputTokenCount"] == 7
+    assert metrics["inputTokenCount"] > 0
+    assert metrics["invocationLatency"] >= metrics["firstByteLatency"] >= 0
+    # Only the last chunk carries the metrics.
+    assert all("amazon-bedrock-invocationMetrics" not in c for c in chunks[:-1])
+    if family.startswith("claude"):
+        assert chunks[-1]["type"] == "message_stop"
+        assert chunks[-2]["delta"]["stop_reason"] == "end_turn"
+        assert chunks[-2]["usage"]["output_tokens"] == 7
+    elif family == "titan":
+        assert last["completionReason"] == "FINISH"
+        assert last["totalOutputTextTokenCount"] == 7
+    elif family == "llama":
+        assert chunks[0]["prompt_token_count"] > 0
+        assert chunks[1]["prompt_token_count"] is None
+        assert last["stop_reason"] == "stop"
+    elif family == "cohere":
+        assert chunks[0]["event_type"] == "stream-start"
+        assert last["is_finished"] is True
+        assert last["finish_reason"] == "COMPLETE"
+        assert last["response"]["text"] == text
+    elif family == "nova":
+        assert chunks[0] == {"messageStart": {"role": "assistant"}}
+        assert last["metadata"]["usage"]["outputTokens"] == 7
+
+
+def test_text_is_deterministic_per_prompt(client):
+    prompt = unique(f"tokens=20 {FAST}")
+    model, make_body, text_of = FAMILIES["llama"]
+    first = "".join(t for t in map(text_of, invoke(client, model, make_body(prompt))) if t)
+    second = "".join(t for t in map(text_of, invoke(client, model, make_body(prompt))) if t)
+    assert first == second
+
+
+def test_max_tokens_caps_the_answer(client):
+    model, make_body, text_of = FAMILIES["titan"]
+    body = make_body(unique(f"tokens=50 {FAST}"))
+    body["textGenerationConfig"]["maxTokenCount"] = 4
+    chunks = invoke(client, model, body)
+    assert len([t for t in map(text_of, chunks) if t]) == 4
+    assert chunks[-1]["completionReason"] == "LENGTH"
+
+
+def test_arn_model_id(client):
+    arn = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{CLAUDE}"
+    _, make_body, text_of = FAMILIES["claude"]
+    chunks = invoke(client, arn, make_body(unique(f"tokens=3 {FAST}")))
+    assert len([t for t in map(text_of, chunks) if t]) == 3
+
+
+def test_converse_stream(client):
+    response = client.converse_stream(
+        modelId="us.amazon.nova-pro-v1:0",
+        messages=[{"role": "user", "content": [{"text": unique(f"tokens=6 {FAST}")}]}],
+        system=[{"text": "Be brief."}],
+        inferenceConfig={"maxTokens": 100, "temperature": 0.5},
+    )
+    events = list(response["stream"])
+    kinds = [next(iter(e)) for e in events]
+    assert kinds[0] == "messageStart"
+    assert kinds[1:7] == ["contentBlockDelta"] * 6
+    assert kinds[7:] == ["contentBlockStop", "messageStop", "metadata"]
+    assert events[0]["messageStart"]["role"] == "assistant"
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for e in events[1:7])
+    assert text.strip()
+    assert events[8]["messageStop"]["stopReason"] == "end_turn"
+    usage = events[9]["metadata"]["usage"]
+    assert usage["outputTokens"] == 6
+    assert usage["totalTokens"] == usage["inputTokens"] + 6
+    assert "latencyMs" in events[9]["metadata"]["metrics"]
+
+
+def test_converse_stream_max_tokens(client):
+    response = client.converse_stream(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": [{"text": unique(f"tokens=30 {FAST}")}]}],
+        inferenceConfig={"maxTokens": 2},
+    )
+    events = list(response["stream"])
+    assert sum(1 for e in events if "contentBlockDelta" in e) == 2
+    assert events[-2]["messageStop"]["stopReason"] == "max_tokens"
+
+
+def test_throttle_directive(client, sim_url):
+    before = stats(sim_url)
+    _, make_body, _ = FAMILIES["claude"]
+    body = make_body(unique(f"throttle=2 tokens=3 {FAST}"))
+    for _ in range(2):
+        with pytest.raises(client.exceptions.ThrottlingException) as info:
+            client.invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(body))
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert "Too many requests" in info.value.response["Error"]["Message"]
+    assert len(invoke(client, CLAUDE, body)) > 0
+    after = stats(sim_url)
+    assert after["throttled"] - before["throttled"] == 2
+
+
+def test_error_after_raises_model_stream_error(client):
+    _, make_body, text_of = FAMILIES["claude"]
+    response = client.invoke_model_with_response_stream(
+        modelId=CLAUDE, body=json.dumps(make_body(unique(f"tokens=10 error_after=3 {FAST}")))
+    )
+    tokens = []
+    with pytest.raises(botocore.exceptions.EventStreamError) as info:
+        for event in response["body"]:
+            text = text_of(json.loads(event["chunk"]["bytes"]))
+            if text:
+                tokens.append(text)
+    assert info.value.response["Error"]["Code"] == "modelStreamErrorException"
+    assert len(tokens) == 3
+
+
+def test_validation_errors(client):
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.invoke_model_with_response_stream(
+            modelId="openai.gpt-oss-120b-1:0", body=json.dumps({"prompt": "x"})
+        )
+    assert info.value.response["Error"]["Message"] == "The provided model identifier is invalid."
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.invoke_model_with_response_stream(
+            modelId=CLAUDE,
+            body=json.dumps({"anthropic_version": "bedrock-2023-05-31", "messages": []}),
+        )
+    assert "max_tokens" in info.value.response["Error"]["Message"]
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.invoke_model_with_response_stream(
+            modelId=CLAUDE,
+            body=json.dumps(FAMILIES["claude"][1]("hi") | {"max_tokens": 100000}),
+        )
+    assert "100000 > 8192" in info.value.response["Error"]["Message"]
+
+
+def test_stats_count_streams_and_tokens(client, sim_url):
+    before = stats(sim_url)
+    assert set(before) == {
+        "streamsStarted",
+        "streamsCompleted",
+        "streamsCancelled",
+        "tokensSent",
+        "throttled",
+    }
+    model, make_body, _ = FAMILIES["mistral"]
+    invoke(client, model, make_body(unique(f"tokens=5 {FAST}")))
+    invoke(client, model, make_body(unique(f"tokens=4 {FAST}")))
+    after = stats(sim_url)
+    assert after["streamsStarted"] - before["streamsStarted"] == 2
+    assert after["streamsCompleted"] - before["streamsCompleted"] == 2
+    assert after["tokensSent"] - before["tokensSent"] == 9
+    assert after["streamsCancelled"] == before["streamsCancelled"]
