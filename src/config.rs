@@ -167,6 +167,13 @@ pub struct Config {
     /// Heartbeat comment interval on idle streams.
     #[arg(long, env = "SPILLWAY_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,
+    /// GraphQL over WebSocket: close with 4408 when no `connection_init` arrives within this.
+    #[arg(
+        long,
+        env = "SPILLWAY_GRAPHQL_INIT_TIMEOUT_SECS",
+        default_value_t = 3.0
+    )]
+    pub graphql_init_timeout_secs: f64,
 
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
@@ -192,10 +199,18 @@ pub struct Config {
     #[arg(long, env = "SPILLWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 128 * 1024)]
     pub ws_max_message_bytes: usize,
     /// Most streams and subscriptions running at once on one WebSocket.
-    #[arg(long, env = "SPILLWAY_WS_MAX_STREAMS_PER_CONNECTION", default_value_t = 1000)]
+    #[arg(
+        long,
+        env = "SPILLWAY_WS_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 1000
+    )]
     pub ws_max_streams_per_connection: usize,
     /// Most WebSocket connections one user may hold.
-    #[arg(long, env = "SPILLWAY_MAX_CONNECTIONS_PER_USER", default_value_t = 10_000)]
+    #[arg(
+        long,
+        env = "SPILLWAY_MAX_CONNECTIONS_PER_USER",
+        default_value_t = 10_000
+    )]
     pub max_connections_per_user: usize,
     /// Messages buffered per WebSocket before its readers wait (and `@connections` POSTs get 429).
     #[arg(long, env = "SPILLWAY_WS_OUTBOUND_BUFFER", default_value_t = 256)]
@@ -207,7 +222,11 @@ pub struct Config {
     #[arg(long, env = "SPILLWAY_WS_IDLE_TIMEOUT_SECS", default_value_t = 600.0)]
     pub ws_idle_timeout_secs: f64,
     /// Close any WebSocket after this long.
-    #[arg(long, env = "SPILLWAY_WS_MAX_LIFETIME_SECS", default_value_t = 86_400.0)]
+    #[arg(
+        long,
+        env = "SPILLWAY_WS_MAX_LIFETIME_SECS",
+        default_value_t = 86_400.0
+    )]
     pub ws_max_lifetime_secs: f64,
 
     #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -251,6 +270,10 @@ impl Config {
             idle_timeout: secs(self.ws_idle_timeout_secs),
             max_lifetime: secs(self.ws_max_lifetime_secs),
         }
+    }
+
+    pub fn graphql_init_timeout(&self) -> Duration {
+        secs(self.graphql_init_timeout_secs)
     }
 
     pub fn heartbeat(&self) -> Duration {

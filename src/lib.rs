@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(transport::sse::router())
         .merge(transport::ws::router())
+        .merge(transport::graphql::router())
         .merge(transport::sessions::router())
         .merge(transport::ops::router())
         .fallback(|| async { error::ApiError::NotFound })

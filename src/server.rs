@@ -47,6 +47,7 @@ pub struct Server {
     sim_addr: Option<SocketAddr>,
     state: AppState,
     stop: CancellationToken,
+    sim_stop: CancellationToken,
     drain: Duration,
     tasks: TaskTracker,
     http: JoinHandle<std::io::Result<()>>,
@@ -65,6 +66,8 @@ impl Server {
             return Err(StartupError::RegistryUnavailable);
         }
         let stop = CancellationToken::new();
+        // The embedded simulator stops last, after the streams it feeds have drained.
+        let sim_stop = CancellationToken::new();
         let tasks = TaskTracker::new();
 
         let (verifier, dev) = build_auth(&config, &tasks, &stop).await?;
@@ -78,7 +81,7 @@ impl Server {
                 let listener = bind("127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
                 let addr = local_addr(&listener)?;
                 let state = crate::sim::SimState::new();
-                tasks.spawn(crate::sim::serve(listener, state, stop.clone()));
+                tasks.spawn(crate::sim::serve(listener, state, sim_stop.clone()));
                 let url = format!("http://{addr}");
                 (
                     Arc::new(BedrockUpstream::for_simulator(&url, retry)),
@@ -124,6 +127,7 @@ impl Server {
             }),
             dev,
             heartbeat: config.heartbeat(),
+            graphql_init_timeout: config.graphql_init_timeout(),
             admin_group: Arc::from(config.admin_group.as_str()),
             max_body_bytes: config.max_body_bytes,
         };
@@ -153,6 +157,7 @@ impl Server {
             sim_addr,
             state,
             stop,
+            sim_stop,
             drain: Duration::from_secs(config.drain_secs),
             tasks,
             http,
@@ -190,6 +195,7 @@ impl Server {
         if let Ok(Err(e)) = served {
             tracing::warn!(error = %e, "HTTP server ended with an error");
         }
+        self.sim_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         tracing::info!("stopped");
@@ -233,47 +239,37 @@ async fn build_auth(
                 .cognito_user_pool_id
                 .as_deref()
                 .ok_or(StartupError::CognitoConfig("--cognito-user-pool-id"))?;
-            if config.cognito_client_id.is_empty() {
+            let issuer = crate::auth::cognito::issuer(pool.trim()).ok_or(
+                StartupError::CognitoConfig("a pool id like us-east-1_AbCdEf123"),
+            )?;
+            let client_ids: Vec<String> = config
+                .cognito_client_id
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .filter(|c| !c.is_empty())
+                .collect();
+            if client_ids.is_empty() {
                 return Err(StartupError::CognitoConfig("--cognito-client-id"));
             }
-            let region = pool
-                .split_once('_')
-                .map(|(r, _)| r)
-                .filter(|r| !r.is_empty())
-                .ok_or(StartupError::CognitoConfig(
-                    "a pool id like us-east-1_AbCdEf123",
-                ))?;
-            let issuer = format!("https://cognito-idp.{region}.amazonaws.com/{pool}");
+            // SPILLWAY_JWKS_URL moves where keys come from, never the issuer.
             let url = config
                 .jwks_url
                 .clone()
-                .unwrap_or_else(|| format!("{issuer}/.well-known/jwks.json"));
+                .unwrap_or_else(|| crate::auth::cognito::jwks_url(&issuer));
             let client = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(3))
                 .build()
                 .map_err(|e| StartupError::HttpClient(e.to_string()))?;
             let keys = Arc::new(KeySet::remote(url, client));
             // Warm the cache in the background; /readyz says 503 until it is.
             let warm = keys.clone();
             let stop = stop.clone();
-            tasks.spawn(async move {
-                let mut wait = Duration::from_millis(200);
-                loop {
-                    match warm.refresh().await {
-                        Ok(()) => break,
-                        Err(e) => tracing::warn!(error = %e, "JWKS not loaded yet; retrying"),
-                    }
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    wait = (wait * 2).min(crate::auth::jwks::MIN_REFRESH);
-                }
-            });
+            tasks.spawn(async move { warm.warm_up(stop).await });
             let verifier = Verifier::new(
                 keys,
                 VerifierConfig {
                     issuer,
-                    client_ids: config.cognito_client_id.clone(),
+                    client_ids,
                     token_use: config.cognito_token_use,
                     leeway_secs: config.jwt_leeway_secs,
                 },

@@ -20,6 +20,8 @@ pub struct AppState {
     pub dev: Option<Arc<DevIssuer>>,
     /// Interval of heartbeat comments / pings on idle streams.
     pub heartbeat: Duration,
+    /// GraphQL over WebSocket: how long a socket may wait before `connection_init` (close 4408).
+    pub graphql_init_timeout: Duration,
     pub admin_group: Arc<str>,
     pub max_body_bytes: usize,
 }

@@ -52,8 +52,15 @@ impl IntoResponse for AuthError {
             error_body(self.code(), &self.to_string()),
         )
             .into_response();
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        // RFC 6750 §3: no error code when no token was sent.
+        let challenge = match self {
+            AuthError::Missing => "Bearer",
+            _ => "Bearer error=\"invalid_token\"",
+        };
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
         res
     }
 }

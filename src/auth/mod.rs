@@ -2,9 +2,11 @@
 //!
 //! - `verifier`: the one verification path (RS256, issuer, expiry, token_use, audience).
 //! - `jwks`: the key cache behind it (Cognito JWKS URL, or the dev key).
+//! - `cognito`: a user pool's issuer and JWKS URL.
 //! - `dev`: the local signing key and `spillway token`.
 //! - `extract`: the axum extractor that makes auth the default on every route.
 
+pub mod cognito;
 pub mod dev;
 pub mod error;
 pub mod extract;

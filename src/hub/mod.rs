@@ -4,6 +4,7 @@
 //! (`runner`) is its only writer; every reader is a `Subscription` cursor.
 //! Finished sessions stay attachable for the retention period.
 
+pub mod external;
 pub mod runner;
 pub mod session;
 pub mod subscription;

@@ -32,7 +32,10 @@ impl ConnectionRegistry for MemoryRegistry {
         ready(Ok(())).boxed()
     }
 
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ConnectionRecord>, RegistryError>> {
+    fn get<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConnectionRecord>, RegistryError>> {
         ready(Ok(self.records().get(id).cloned())).boxed()
     }
 
@@ -42,6 +45,11 @@ impl ConnectionRegistry for MemoryRegistry {
     }
 
     fn count_for_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<usize, RegistryError>> {
-        ready(Ok(self.records().values().filter(|r| r.user == user).count())).boxed()
+        ready(Ok(self
+            .records()
+            .values()
+            .filter(|r| r.user == user)
+            .count()))
+        .boxed()
     }
 }

@@ -33,7 +33,10 @@ pub enum RegistryError {
 pub trait ConnectionRegistry: Send + Sync + 'static {
     fn register(&self, record: ConnectionRecord) -> BoxFuture<'_, Result<(), RegistryError>>;
     fn touch<'a>(&'a self, id: &'a str, at: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
-    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<ConnectionRecord>, RegistryError>>;
+    fn get<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ConnectionRecord>, RegistryError>>;
     fn remove<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), RegistryError>>;
     /// How many connections `user` holds (across the fleet for shared registries).
     fn count_for_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<usize, RegistryError>>;

@@ -6,6 +6,7 @@
 //! - `sessions`: session status and cancel.
 //! - `ops`: health, readiness, dev-mode JWKS and sign-in.
 
+pub mod graphql;
 pub mod ops;
 pub mod sessions;
 pub mod sse;

@@ -16,6 +16,9 @@ use spillway::config::Config;
 use spillway::event::TokenEvent;
 use spillway::server::Server;
 
+/// A stand-in Cognito user pool (keys, JWKS server, good and bad tokens).
+pub mod cognito;
+
 pub const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 
 pub struct Gateway {
@@ -73,6 +76,10 @@ impl Gateway {
             .expect("dev key")
             .mint(sub, &groups, 600)
             .expect("mint")
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -62,12 +62,16 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
     let (mut sink, mut stream) = socket.split();
     if let Err(e) = conns.open(record, handle.clone()).await {
         tracing::warn!(error = %e, "refusing WebSocket: registry unavailable");
-        let _ = sink.send(close(close_code::ERROR, "registry unavailable")).await;
+        let _ = sink
+            .send(close(close_code::ERROR, "registry unavailable"))
+            .await;
         return;
     }
     tracing::info!(connection = %id, user = %principal.sub, "WebSocket connected");
     let writer = tokio::spawn(write_loop(sink, rx));
-    let _ = tx.send(Message::Text(protocol::connected(&id).into())).await;
+    let _ = tx
+        .send(Message::Text(protocol::connected(&id).into()))
+        .await;
 
     let mut conn = Conn {
         state: state.clone(),
@@ -81,7 +85,8 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
     let mut last_seen = Instant::now();
     let mut last_action = Instant::now();
     let mut last_touch = Instant::now();
-    let mut ping = tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+    let mut ping =
+        tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
     let closing = conns.closing().clone();
     let mut draining = false;
 
@@ -151,7 +156,10 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
 }
 
 /// A read error: an oversized message gets 1009; anything else just ends the socket.
@@ -215,7 +223,11 @@ impl Conn {
     async fn on_text(&mut self, text: &str, draining: bool) {
         let ClientMessage { request_id, action } = match protocol::parse(text) {
             Ok(m) => m,
-            Err((rid, e)) => return self.reply(protocol::error(rid.as_ref(), e.code, &e.message)).await,
+            Err((rid, e)) => {
+                return self
+                    .reply(protocol::error(rid.as_ref(), e.code, &e.message))
+                    .await;
+            }
         };
         let rid = request_id.as_ref();
         match action {
@@ -223,49 +235,104 @@ impl Conn {
             Action::Auth { token } => match self.state.verifier.verify(&token).await {
                 Ok(p) if p.sub == self.principal.sub => {
                     self.principal = p;
-                    self.reply(serde_json::json!({"type": "authenticated", "requestId": request_id}).to_string()).await;
+                    self.reply(
+                        serde_json::json!({"type": "authenticated", "requestId": request_id})
+                            .to_string(),
+                    )
+                    .await;
                 }
-                Ok(_) => self.reply(protocol::error(rid, "forbidden", "the new token is for another user")).await,
-                Err(e) => self.reply(protocol::error(rid, e.code(), &e.to_string())).await,
+                Ok(_) => {
+                    self.reply(protocol::error(
+                        rid,
+                        "forbidden",
+                        "the new token is for another user",
+                    ))
+                    .await
+                }
+                Err(e) => {
+                    self.reply(protocol::error(rid, e.code(), &e.to_string()))
+                        .await
+                }
             },
             Action::Cancel { session_id } => self.cancel(request_id, session_id).await,
             Action::Stream(_) | Action::Subscribe { .. } if draining => {
-                self.reply(protocol::error(rid, "shutting_down", "the gateway is shutting down")).await;
+                self.reply(protocol::error(
+                    rid,
+                    "shutting_down",
+                    "the gateway is shutting down",
+                ))
+                .await;
             }
             Action::Stream(_) | Action::Subscribe { .. }
-                if self.running.len() >= self.state.connections.limits().max_streams_per_connection =>
+                if self.running.len()
+                    >= self.state.connections.limits().max_streams_per_connection =>
             {
-                self.reply(protocol::error(rid, "too_many_streams", "this connection runs the most streams it may")).await;
+                self.reply(protocol::error(
+                    rid,
+                    "too_many_streams",
+                    "this connection runs the most streams it may",
+                ))
+                .await;
             }
             Action::Stream(req) => self.spawn_stream(request_id, *req),
             Action::Subscribe { session_id, after } => {
                 let from = after.map_or(0, |a| a.saturating_add(1));
-                match self.state.hub.subscribe(&session_id, &self.principal.sub, from) {
+                match self
+                    .state
+                    .hub
+                    .subscribe(&session_id, &self.principal.sub, from)
+                {
                     Some(sub) => {
                         let slot = Arc::new(std::sync::OnceLock::new());
                         let _ = slot.set(session_id);
-                        self.spawn(request_id, slot, |rid, _slot, out, cancel| pump(sub, rid, out, cancel));
+                        self.spawn(request_id, slot, |rid, _slot, out, cancel| {
+                            pump(sub, rid, out, cancel)
+                        });
                     }
-                    None => self.reply(protocol::error(rid, "not_found", "session not found")).await,
+                    None => {
+                        self.reply(protocol::error(rid, "not_found", "session not found"))
+                            .await
+                    }
                 }
             }
         }
     }
 
-    fn spawn<F, Fut>(&mut self, request_id: Option<Value>, slot: Arc<std::sync::OnceLock<String>>, f: F)
-    where
-        F: FnOnce(Option<Value>, Arc<std::sync::OnceLock<String>>, mpsc::Sender<Message>, CancellationToken) -> Fut,
+    fn spawn<F, Fut>(
+        &mut self,
+        request_id: Option<Value>,
+        slot: Arc<std::sync::OnceLock<String>>,
+        f: F,
+    ) where
+        F: FnOnce(
+            Option<Value>,
+            Arc<std::sync::OnceLock<String>>,
+            mpsc::Sender<Message>,
+            CancellationToken,
+        ) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let key = self.next_task;
         self.next_task += 1;
         let cancel = CancellationToken::new();
-        let fut = f(request_id.clone(), slot.clone(), self.out.clone(), cancel.clone());
+        let fut = f(
+            request_id.clone(),
+            slot.clone(),
+            self.out.clone(),
+            cancel.clone(),
+        );
         self.tasks.spawn(async move {
             fut.await;
             key
         });
-        self.running.insert(key, Running { request_id, session_id: slot, cancel });
+        self.running.insert(
+            key,
+            Running {
+                request_id,
+                session_id: slot,
+                cancel,
+            },
+        );
     }
 
     fn spawn_stream(&mut self, request_id: Option<Value>, req: StreamRequest) {
@@ -328,14 +395,24 @@ impl Conn {
             Some(s) if s.reader_count() == 0 => s.cancel(),
             Some(_) => {}
             None => {
-                self.reply(protocol::error(request_id.as_ref(), "not_found", "no such stream or session")).await;
+                self.reply(protocol::error(
+                    request_id.as_ref(),
+                    "not_found",
+                    "no such stream or session",
+                ))
+                .await;
             }
         }
     }
 }
 
 /// Forward a cursor's events to the socket until the final one, or a cancel.
-async fn pump(mut sub: Subscription, rid: Option<Value>, out: mpsc::Sender<Message>, cancel: CancellationToken) {
+async fn pump(
+    mut sub: Subscription,
+    rid: Option<Value>,
+    out: mpsc::Sender<Message>,
+    cancel: CancellationToken,
+) {
     loop {
         let ev = tokio::select! {
             biased;
@@ -343,7 +420,13 @@ async fn pump(mut sub: Subscription, rid: Option<Value>, out: mpsc::Sender<Messa
             ev = sub.next() => ev,
         };
         let Some(ev) = ev else { return };
-        if out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await.is_err() {
+        if out
+            .send(Message::Text(
+                protocol::event_message(&ev, rid.as_ref()).into(),
+            ))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -353,7 +436,13 @@ async fn pump(mut sub: Subscription, rid: Option<Value>, out: mpsc::Sender<Messa
     if session.reader_count() <= 1 {
         session.cancel();
         while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_secs(5), sub.next()).await {
-            if out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await.is_err() {
+            if out
+                .send(Message::Text(
+                    protocol::event_message(&ev, rid.as_ref()).into(),
+                ))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -368,6 +457,10 @@ async fn pump(mut sub: Subscription, rid: Option<Value>, out: mpsc::Sender<Messa
             usage: None,
             error: None,
         };
-        let _ = out.send(Message::Text(protocol::event_message(&ev, rid.as_ref()).into())).await;
+        let _ = out
+            .send(Message::Text(
+                protocol::event_message(&ev, rid.as_ref()).into(),
+            ))
+            .await;
     }
 }

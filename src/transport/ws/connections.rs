@@ -123,7 +123,11 @@ impl Connections {
         self.local().get(id).cloned()
     }
 
-    pub async fn open(&self, record: ConnectionRecord, handle: Handle) -> Result<(), RegistryError> {
+    pub async fn open(
+        &self,
+        record: ConnectionRecord,
+        handle: Handle,
+    ) -> Result<(), RegistryError> {
         self.local().insert(record.id.clone(), handle);
         let id = record.id.clone();
         if let Err(e) = self.inner.registry.register(record).await {

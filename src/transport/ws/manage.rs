@@ -24,7 +24,11 @@ pub fn router() -> Router<AppState> {
 }
 
 fn forbidden() -> Response {
-    (StatusCode::FORBIDDEN, error_body("forbidden", "the @connections API is for the admin group")).into_response()
+    (
+        StatusCode::FORBIDDEN,
+        error_body("forbidden", "the @connections API is for the admin group"),
+    )
+        .into_response()
 }
 
 fn gone() -> Response {
@@ -44,7 +48,16 @@ async fn post_to_connection(
     let limit = state.connections.limits().max_message_bytes;
     let body = match body {
         Ok(b) if b.len() <= limit => b,
-        Ok(_) => return (StatusCode::PAYLOAD_TOO_LARGE, error_body("payload_too_large", "data is larger than a WebSocket message may be")).into_response(),
+        Ok(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                error_body(
+                    "payload_too_large",
+                    "data is larger than a WebSocket message may be",
+                ),
+            )
+                .into_response();
+        }
         Err(r) => return (r.status(), error_body("bad_request", &r.body_text())).into_response(),
     };
     let Some(handle) = state.connections.handle(&id) else {
@@ -57,8 +70,15 @@ async fn post_to_connection(
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(TrySendError::Full(_)) => {
-            let mut res = (StatusCode::TOO_MANY_REQUESTS, error_body("limit_exceeded", "the client is not reading fast enough")).into_response();
-            res.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                error_body("limit_exceeded", "the client is not reading fast enough"),
+            )
+                .into_response();
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
             res
         }
         Err(TrySendError::Closed(_)) => gone(),
@@ -66,14 +86,24 @@ async fn post_to_connection(
 }
 
 /// `GET /@connections/{id}`: when and from where the client connected.
-async fn info(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+async fn info(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
     if !principal.in_group(&state.admin_group) {
         return forbidden();
     }
     let record = match state.connections.registry().get(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return gone(),
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, error_body("registry_unavailable", &e.to_string())).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("registry_unavailable", &e.to_string()),
+            )
+                .into_response();
+        }
     };
     let last_active = state
         .connections
@@ -89,7 +119,11 @@ async fn info(State(state): State<AppState>, principal: Principal, Path(id): Pat
 }
 
 /// `DELETE /@connections/{id}`: close the socket.
-async fn disconnect(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Response {
+async fn disconnect(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Response {
     if !principal.in_group(&state.admin_group) {
         return forbidden();
     }

@@ -44,21 +44,33 @@ async fn upgrade(
     let conns = &state.connections;
     let limits = *conns.limits();
     if conns.closing().is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, error_body("shutting_down", "the gateway is shutting down")).into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body("shutting_down", "the gateway is shutting down"),
+        )
+            .into_response();
     }
     match conns.registry().count_for_user(&principal.sub).await {
         Ok(n) if n >= limits.max_connections_per_user => {
             let mut res = (
                 StatusCode::TOO_MANY_REQUESTS,
-                error_body("too_many_connections", "this user holds the most connections allowed"),
+                error_body(
+                    "too_many_connections",
+                    "this user holds the most connections allowed",
+                ),
             )
                 .into_response();
-            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
             return res;
         }
         Ok(_) => {}
         Err(e) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, error_body("registry_unavailable", &e.to_string())).into_response();
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("registry_unavailable", &e.to_string()),
+            )
+                .into_response();
         }
     }
     let peer = connection::Peer {
@@ -73,5 +85,7 @@ async fn upgrade(
     // Leave tungstenite room above our own limit so we can answer 1009 ourselves.
     ws.protocols([SUBPROTOCOL])
         .max_message_size(limits.max_message_bytes.saturating_mul(2).max(1024))
-        .on_upgrade(move |socket| tracker.track_future(connection::serve(socket, state, principal, peer)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::serve(socket, state, principal, peer))
+        })
 }

@@ -11,11 +11,18 @@ use crate::request::StreamRequest;
 #[derive(Debug)]
 pub enum Action {
     Stream(Box<StreamRequest>),
-    Subscribe { session_id: String, after: Option<u64> },
-    Cancel { session_id: Option<String> },
+    Subscribe {
+        session_id: String,
+        after: Option<u64>,
+    },
+    Cancel {
+        session_id: Option<String>,
+    },
     Ping,
     /// A fresh token for a connection whose token is about to expire.
-    Auth { token: String },
+    Auth {
+        token: String,
+    },
 }
 
 /// A client message: its action and the `requestId` to echo.
@@ -34,7 +41,10 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -61,17 +71,34 @@ struct AuthFields {
 /// Parse one text message. The `requestId` is returned even when the rest is bad,
 /// so the error can be matched to the request.
 pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| (None, ProtocolError::new("invalid_json", format!("message is not JSON: {e}"))))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        (
+            None,
+            ProtocolError::new("invalid_json", format!("message is not JSON: {e}")),
+        )
+    })?;
     let Value::Object(obj) = &value else {
-        return Err((None, ProtocolError::new("invalid_message", "message must be a JSON object")));
+        return Err((
+            None,
+            ProtocolError::new("invalid_message", "message must be a JSON object"),
+        ));
     };
     let request_id = obj.get("requestId").cloned();
     let fail = |e: ProtocolError| (request_id.clone(), e);
     let action = match obj.get("action") {
-        None => return Err(fail(ProtocolError::new("missing_action", "message has no \"action\""))),
+        None => {
+            return Err(fail(ProtocolError::new(
+                "missing_action",
+                "message has no \"action\"",
+            )));
+        }
         Some(Value::String(a)) => a.as_str(),
-        Some(_) => return Err(fail(ProtocolError::new("invalid_action", "\"action\" must be a string"))),
+        Some(_) => {
+            return Err(fail(ProtocolError::new(
+                "invalid_action",
+                "\"action\" must be a string",
+            )));
+        }
     };
     let fields = |what: &str, e: serde_json::Error| {
         fail(ProtocolError::new("invalid_fields", format!("{what}: {e}")))
@@ -83,7 +110,10 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
         "subscribe" => {
             let f: SubscribeFields =
                 serde_json::from_value(value.clone()).map_err(|e| fields("subscribe", e))?;
-            Action::Subscribe { session_id: f.session_id, after: f.after }
+            Action::Subscribe {
+                session_id: f.session_id,
+                after: f.after,
+            }
         }
         "cancel" => {
             let f: CancelFields =
@@ -94,17 +124,22 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
                     "cancel needs a \"requestId\" or a \"sessionId\"",
                 )));
             }
-            Action::Cancel { session_id: f.session_id }
+            Action::Cancel {
+                session_id: f.session_id,
+            }
         }
         "ping" => Action::Ping,
         "auth" => {
-            let f: AuthFields = serde_json::from_value(value.clone()).map_err(|e| fields("auth", e))?;
+            let f: AuthFields =
+                serde_json::from_value(value.clone()).map_err(|e| fields("auth", e))?;
             Action::Auth { token: f.token }
         }
         other => {
             return Err(fail(ProtocolError::new(
                 "unknown_action",
-                format!("unknown action {other:?}; expected stream, subscribe, cancel, ping or auth"),
+                format!(
+                    "unknown action {other:?}; expected stream, subscribe, cancel, ping or auth"
+                ),
             )));
         }
     };
@@ -171,8 +206,13 @@ mod tests {
         assert_eq!(m.request_id, Some(serde_json::json!(7)));
         assert!(matches!(m.action, Action::Stream(r) if r.prompt.as_deref() == Some("hi")));
         let m = parse(r#"{"action":"subscribe","sessionId":"s","after":3}"#).unwrap();
-        assert!(matches!(m.action, Action::Subscribe { session_id, after: Some(3) } if session_id == "s"));
-        assert!(matches!(parse(r#"{"action":"ping"}"#).unwrap().action, Action::Ping));
+        assert!(
+            matches!(m.action, Action::Subscribe { session_id, after: Some(3) } if session_id == "s")
+        );
+        assert!(matches!(
+            parse(r#"{"action":"ping"}"#).unwrap().action,
+            Action::Ping
+        ));
     }
 
     #[test]

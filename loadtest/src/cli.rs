@@ -1,0 +1,143 @@
+//! The command line, as fixed in PRODUCT.md ("load generator").
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use spillway::upstream::models::DEFAULT_MODEL;
+
+/// Measure what a Spillway gateway adds on top of its upstream.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "spillway-loadtest", version)]
+pub struct Args {
+    /// The gateway's base URL, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    pub target: String,
+    /// A JWT the gateway accepts (`spillway token` mints a dev one).
+    #[arg(long, env = "SPILLWAY_LOADTEST_TOKEN", hide_env_values = true)]
+    pub token: String,
+    #[arg(long, value_enum, default_value_t = TransportKind::Sse)]
+    pub transport: TransportKind,
+    /// How many streams to open.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub streams: u64,
+    /// Tokens per stream (the simulator's `tokens=`).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub tokens: u32,
+    /// Tokens per second within a stream (the simulator's `rate=`; 0 = unpaced).
+    #[arg(long, default_value_t = 50.0, value_parser = non_negative)]
+    pub rate: f64,
+    /// New streams per second; 0 = all at once.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub arrival: f64,
+    /// Most streams open at once; 0 = no limit, 1 = one at a time (then the
+    /// baseline and gateway streams alternate).
+    #[arg(long, default_value_t = 0)]
+    pub concurrency: usize,
+    /// The simulator's base URL: run the same streams straight against its
+    /// Bedrock endpoint too, and report the difference.
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// Model id to request (the baseline needs an Anthropic Claude id).
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Give up on a stream after this many seconds.
+    #[arg(long, default_value_t = 120.0, value_parser = positive)]
+    pub timeout: f64,
+    /// The gateway's process id: sample its RSS and CPU from `/proc`.
+    #[arg(long)]
+    pub gateway_pid: Option<u32>,
+    /// Where to write the JSON report.
+    #[arg(long)]
+    pub json: PathBuf,
+    /// Where to write a Markdown summary (it is also printed on stdout).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// How the load generator reaches the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportKind {
+    /// `POST /v1/stream`, Server-Sent Events.
+    Sse,
+    /// `GET /v1/ws`, the WebSocket protocol.
+    Ws,
+    /// GraphQL subscriptions over `graphql-transport-ws`.
+    Graphql,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Sse => "sse",
+            TransportKind::Ws => "ws",
+            TransportKind::Graphql => "graphql",
+        }
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number >= 0, got {s:?}")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a number > 0, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contract_flags() {
+        let args = Args::try_parse_from([
+            "spillway-loadtest",
+            "--target",
+            "http://127.0.0.1:8080",
+            "--token",
+            "t",
+            "--transport",
+            "sse",
+            "--streams",
+            "1000",
+            "--tokens",
+            "64",
+            "--rate",
+            "50",
+            "--arrival",
+            "0",
+            "--baseline",
+            "http://127.0.0.1:8090",
+            "--json",
+            "r.json",
+        ])
+        .unwrap();
+        assert_eq!(args.streams, 1000);
+        assert_eq!(args.transport, TransportKind::Sse);
+        assert_eq!(args.baseline.as_deref(), Some("http://127.0.0.1:8090"));
+    }
+
+    #[test]
+    fn refuses_negative_rates() {
+        let parsed = Args::try_parse_from([
+            "spillway-loadtest",
+            "--target",
+            "x",
+            "--token",
+            "t",
+            "--rate",
+            "-1",
+            "--json",
+            "r.json",
+        ]);
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! `spillway-loadtest`: opens many streams through a Spillway gateway and,
+//! optionally, the same streams straight against the Bedrock simulator, and
+//! reports what the gateway adds (time to first token, inter-token gaps, lost
+//! events, throughput, the gateway's memory and CPU).
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (`Args`), the contract in PRODUCT.md.
+//! - [`transport`]: one client per way of reaching a stream — the gateway over
+//!   SSE (WebSocket and GraphQL to come, one file each) and the simulator's
+//!   Bedrock endpoint through the real SDK (the baseline).
+//! - [`record`]: what one stream measured, and the `seq` check (lost, duplicated).
+//! - [`runner`]: arrival rate, concurrency, timeouts; folds records into aggregates.
+//! - [`usage`]: the gateway process's RSS and CPU, sampled from `/proc`.
+//! - [`report`]: the JSON report and the Markdown summary.
+
+pub mod cli;
+pub mod error;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod transport;
+pub mod usage;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub use cli::{Args, TransportKind};
+pub use error::Error;
+pub use report::{Report, Run};
+
+use runner::Schedule;
+use transport::{Client, StreamSpec};
+use usage::Sampler;
+
+/// Runs the streams `args` asks for and returns the measurements (nothing is
+/// written; see [`write_reports`]).
+pub async fn run(args: &Args) -> Result<Run, Error> {
+    let gateway = Arc::new(Client::gateway(args)?);
+    let baseline = match &args.baseline {
+        Some(url) => Some(Arc::new(Client::baseline(url, &args.model)?)),
+        None => None,
+    };
+    let specs = stream_specs(args);
+    let schedule = Schedule {
+        arrival: args.arrival,
+        concurrency: args.concurrency,
+        timeout: Duration::try_from_secs_f64(args.timeout).unwrap_or(Duration::MAX),
+    };
+    let total = specs.len() as u64 * if baseline.is_some() { 2 } else { 1 };
+    let progress = progress_bar(total, args.quiet);
+    let sampler = args.gateway_pid.map(Sampler::start).transpose()?;
+
+    // One stream at a time: the baseline and the gateway alternate, stream by
+    // stream, so drift on a noisy machine hits both alike. Otherwise the
+    // baseline runs first, on its own, then the gateway with the same schedule.
+    let (gateway_agg, baseline_agg) = match baseline {
+        Some(baseline) if args.concurrency == 1 => {
+            progress.set_prefix("baseline+gateway");
+            let mut aggs =
+                runner::run_phase(&[baseline, gateway], specs, &schedule, &progress).await?;
+            let gateway = aggs.pop().unwrap_or_default();
+            (gateway, aggs.pop())
+        }
+        Some(baseline) => {
+            progress.set_prefix("baseline");
+            let base = runner::run_phase(&[baseline], specs.clone(), &schedule, &progress)
+                .await?
+                .pop();
+            progress.set_prefix("gateway");
+            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress)
+                .await?
+                .pop()
+                .unwrap_or_default();
+            (gw, base)
+        }
+        None => {
+            progress.set_prefix("gateway");
+            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress)
+                .await?
+                .pop()
+                .unwrap_or_default();
+            (gw, None)
+        }
+    };
+    progress.finish_and_clear();
+    let usage = sampler.map(Sampler::finish);
+    Ok(Run::new(args, gateway_agg, baseline_agg, usage))
+}
+
+/// Writes the JSON report (and the Markdown summary, when asked for).
+pub fn write_reports(args: &Args, run: &Run) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(&run.report())?;
+    write(&args.json, json + "\n")?;
+    if let Some(path) = &args.markdown {
+        write(path, run.markdown())?;
+    }
+    Ok(())
+}
+
+fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One spec per stream; the nonce makes every prompt unique across runs, and
+/// stream `i` of the baseline and of the gateway send the same prompt (so the
+/// simulator answers both with the same text).
+fn stream_specs(args: &Args) -> Vec<StreamSpec> {
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    (0..args.streams)
+        .map(|i| StreamSpec {
+            index: i,
+            tokens: args.tokens,
+            prompt: format!(
+                "[[sim tokens={} rate={}]] Load test stream {i}, nonce {run_id:x}-{i}. \
+                 Tell me about rivers.",
+                args.tokens, args.rate
+            ),
+        })
+        .collect()
+}
+
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>16} {elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}

@@ -1,0 +1,318 @@
+//! What one stream measured, and the `seq` check that finds lost and
+//! duplicated events.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Checks that `seq` starts at 0 and grows by one per event.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeqCheck {
+    next: u64,
+    /// Sequence numbers skipped over (events that never arrived).
+    pub lost: u64,
+    /// Events whose `seq` was already seen (or went backwards).
+    pub duplicates: u64,
+}
+
+impl SeqCheck {
+    pub fn observe(&mut self, seq: u64) {
+        if seq >= self.next {
+            self.lost += seq - self.next;
+            self.next = seq + 1;
+        } else {
+            self.duplicates += 1;
+        }
+    }
+}
+
+/// Everything one stream measured.
+#[derive(Debug, Clone)]
+pub struct StreamRecord {
+    pub started: Instant,
+    pub ended: Instant,
+    /// From sending the request to the first text token.
+    pub ttft: Option<Duration>,
+    /// Between consecutive text tokens, in nanoseconds.
+    pub gaps_ns: Vec<u64>,
+    /// Events received (text tokens and the final event).
+    pub events: u64,
+    /// Text tokens received.
+    pub tokens: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Why the stream did not complete, if it did not.
+    pub error: Option<String>,
+}
+
+impl StreamRecord {
+    /// Completed: the final event came, without an error, and no event was
+    /// lost or duplicated.
+    pub fn completed(&self) -> bool {
+        self.error.is_none() && self.lost == 0 && self.duplicates == 0
+    }
+
+    /// A stream that produced nothing before `error`.
+    pub fn failed(started: Instant, error: String) -> Self {
+        Recorder::starting_at(started).finish(Err(error))
+    }
+}
+
+/// Collects a [`StreamRecord`] as events arrive.
+#[derive(Debug)]
+pub struct Recorder {
+    started: Instant,
+    last_token: Option<Instant>,
+    ttft: Option<Duration>,
+    gaps_ns: Vec<u64>,
+    events: u64,
+    tokens: u64,
+    seq: SeqCheck,
+}
+
+impl Recorder {
+    /// Starts the clock: call just before sending the request.
+    pub fn start() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    fn starting_at(started: Instant) -> Self {
+        Self {
+            started,
+            last_token: None,
+            ttft: None,
+            gaps_ns: Vec::new(),
+            events: 0,
+            tokens: 0,
+            seq: SeqCheck::default(),
+        }
+    }
+
+    /// A text token arrived at `at`.
+    pub fn token(&mut self, at: Instant) {
+        match self.last_token {
+            None => self.ttft = Some(at.saturating_duration_since(self.started)),
+            Some(prev) => {
+                let gap = at.saturating_duration_since(prev).as_nanos();
+                self.gaps_ns.push(u64::try_from(gap).unwrap_or(u64::MAX));
+            }
+        }
+        self.last_token = Some(at);
+        self.tokens += 1;
+        self.events += 1;
+    }
+
+    /// Any other event (the final one).
+    pub fn other(&mut self) {
+        self.events += 1;
+    }
+
+    /// The event's `seq`, for transports that carry one.
+    pub fn seq(&mut self, seq: u64) {
+        self.seq.observe(seq);
+    }
+
+    pub fn finish(self, outcome: Result<(), String>) -> StreamRecord {
+        StreamRecord {
+            started: self.started,
+            ended: Instant::now(),
+            ttft: self.ttft,
+            gaps_ns: self.gaps_ns,
+            events: self.events,
+            tokens: self.tokens,
+            lost: self.seq.lost,
+            duplicates: self.seq.duplicates,
+            error: outcome.err(),
+        }
+    }
+}
+
+/// Distinct error messages kept per aggregate (the rest are counted as "other").
+const MAX_DISTINCT_ERRORS: usize = 20;
+
+/// Many streams' records, folded together as they finish.
+#[derive(Debug, Default, Clone)]
+pub struct Aggregate {
+    pub streams: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub events: u64,
+    pub tokens: u64,
+    /// Time to first token of each stream that had one, in nanoseconds.
+    pub ttft_ns: Vec<u64>,
+    /// Every inter-token gap, in nanoseconds.
+    pub gaps_ns: Vec<u64>,
+    /// Error messages and how often each came.
+    pub errors: BTreeMap<String, u64>,
+    spans: Vec<(Instant, Instant)>,
+}
+
+impl Aggregate {
+    pub fn add(&mut self, rec: StreamRecord) {
+        self.streams += 1;
+        if rec.completed() {
+            self.completed += 1;
+        } else {
+            self.failed += 1;
+        }
+        self.lost += rec.lost;
+        self.duplicates += rec.duplicates;
+        self.events += rec.events;
+        self.tokens += rec.tokens;
+        if let Some(ttft) = rec.ttft {
+            self.ttft_ns
+                .push(u64::try_from(ttft.as_nanos()).unwrap_or(u64::MAX));
+        }
+        self.gaps_ns.extend_from_slice(&rec.gaps_ns);
+        let error = match (rec.error, rec.lost, rec.duplicates) {
+            (Some(e), _, _) => Some(e),
+            (None, 0, 0) => None,
+            (None, _, _) => Some("lost or duplicated events".to_owned()),
+        };
+        if let Some(e) = error {
+            let key = if self.errors.len() < MAX_DISTINCT_ERRORS || self.errors.contains_key(&e) {
+                e
+            } else {
+                "other errors".to_owned()
+            };
+            *self.errors.entry(key).or_default() += 1;
+        }
+        self.spans.push((rec.started, rec.ended));
+    }
+
+    /// How long at least one stream was open: the union of the streams'
+    /// spans (so time spent on the other side of an interleaved run, or
+    /// waiting between arrivals, does not count).
+    pub fn busy(&self) -> Duration {
+        let mut spans = self.spans.clone();
+        spans.sort_unstable_by_key(|s| s.0);
+        let mut total = Duration::ZERO;
+        let mut current: Option<(Instant, Instant)> = None;
+        for (start, end) in spans {
+            current = match current {
+                Some((s, e)) if start <= e => Some((s, e.max(end))),
+                Some((s, e)) => {
+                    total += e - s;
+                    Some((start, end))
+                }
+                None => Some((start, end)),
+            };
+        }
+        if let Some((s, e)) = current {
+            total += e - s;
+        }
+        total
+    }
+
+    /// Events delivered per second of busy time.
+    pub fn events_per_sec(&self) -> f64 {
+        let secs = self.busy().as_secs_f64();
+        if secs > 0.0 {
+            self.events as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(seqs: &[u64]) -> SeqCheck {
+        let mut c = SeqCheck::default();
+        for &s in seqs {
+            c.observe(s);
+        }
+        c
+    }
+
+    #[test]
+    fn an_unbroken_sequence_is_clean() {
+        assert_eq!(
+            check(&[0, 1, 2, 3]),
+            SeqCheck {
+                next: 4,
+                lost: 0,
+                duplicates: 0
+            }
+        );
+    }
+
+    #[test]
+    fn gaps_count_as_lost() {
+        let c = check(&[0, 2, 3, 7]);
+        assert_eq!((c.lost, c.duplicates), (4, 0)); // 1, 4, 5, 6
+    }
+
+    #[test]
+    fn a_missing_first_event_is_lost() {
+        assert_eq!(check(&[1, 2]).lost, 1);
+    }
+
+    #[test]
+    fn repeats_and_steps_back_are_duplicates() {
+        let c = check(&[0, 1, 1, 2, 0, 3]);
+        assert_eq!((c.lost, c.duplicates), (0, 2));
+    }
+
+    #[test]
+    fn a_record_with_a_duplicate_is_not_completed() {
+        let mut r = Recorder::start();
+        r.seq(0);
+        r.seq(0);
+        let rec = r.finish(Ok(()));
+        assert!(!rec.completed());
+        assert_eq!(rec.duplicates, 1);
+    }
+
+    #[test]
+    fn the_first_token_sets_ttft_and_later_ones_gaps() {
+        let t0 = Instant::now();
+        let mut r = Recorder::starting_at(t0);
+        r.token(t0 + Duration::from_millis(20));
+        r.token(t0 + Duration::from_millis(30));
+        r.token(t0 + Duration::from_millis(45));
+        r.other();
+        let rec = r.finish(Ok(()));
+        assert_eq!(rec.ttft, Some(Duration::from_millis(20)));
+        assert_eq!(rec.gaps_ns, vec![10_000_000, 15_000_000]);
+        assert_eq!((rec.tokens, rec.events), (3, 4));
+        assert!(rec.completed());
+    }
+
+    fn span(t0: Instant, from_ms: u64, to_ms: u64) -> StreamRecord {
+        let mut rec = Recorder::starting_at(t0 + Duration::from_millis(from_ms)).finish(Ok(()));
+        rec.ended = t0 + Duration::from_millis(to_ms);
+        rec
+    }
+
+    #[test]
+    fn busy_time_is_the_union_of_stream_spans() {
+        let t0 = Instant::now();
+        let mut agg = Aggregate::default();
+        agg.add(span(t0, 0, 10));
+        agg.add(span(t0, 5, 20));
+        agg.add(span(t0, 30, 40));
+        assert_eq!(agg.busy(), Duration::from_millis(30));
+        assert_eq!((agg.streams, agg.completed, agg.failed), (3, 3, 0));
+    }
+
+    #[test]
+    fn failures_are_counted_by_message() {
+        let t0 = Instant::now();
+        let mut agg = Aggregate::default();
+        agg.add(StreamRecord::failed(t0, "HTTP 429".into()));
+        agg.add(StreamRecord::failed(t0, "HTTP 429".into()));
+        let mut r = Recorder::starting_at(t0);
+        r.seq(0);
+        r.seq(2);
+        agg.add(r.finish(Ok(())));
+        assert_eq!((agg.failed, agg.lost), (3, 1));
+        assert_eq!(agg.errors.get("HTTP 429"), Some(&2));
+        assert_eq!(agg.errors.get("lost or duplicated events"), Some(&1));
+    }
+}

@@ -1,0 +1,364 @@
+//! The results: the JSON report of PRODUCT.md and a Markdown summary.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{Args, TransportKind};
+use crate::record::Aggregate;
+use crate::usage::GatewayUsage;
+
+/// Two percentiles of a latency, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of nanosecond values; `None` when empty.
+    pub fn of_nanos(mut values: Vec<u64>) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable();
+        let at = |p: f64| {
+            let rank = (p * values.len() as f64).ceil() as usize;
+            let ns = values[rank.clamp(1, values.len()) - 1];
+            ms(ns as f64 / 1e6)
+        };
+        Some(Self {
+            p50: at(0.50),
+            p99: at(0.99),
+        })
+    }
+
+    /// `self - base`, percentile by percentile.
+    pub fn minus(self, base: Self) -> Self {
+        Self {
+            p50: ms(self.p50 - base.p50),
+            p99: ms(self.p99 - base.p99),
+        }
+    }
+}
+
+/// Rounded to the microsecond.
+fn ms(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The JSON report: exactly the fields PRODUCT.md names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub transport: String,
+    pub streams: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub lost_events: u64,
+    pub ttft_ms: Option<Percentiles>,
+    /// Gateway minus baseline; `null` without a baseline.
+    pub ttft_added_ms: Option<Percentiles>,
+    pub gap_ms: Option<Percentiles>,
+    pub events_per_sec: f64,
+    /// Peak resident memory of the gateway; `null` without `--gateway-pid`.
+    pub gateway_rss_mb: Option<f64>,
+}
+
+/// One side of the run (the gateway or the baseline), summed up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    pub streams: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub lost: u64,
+    pub duplicates: u64,
+    pub tokens: u64,
+    pub events: u64,
+    pub ttft: Option<Percentiles>,
+    pub gap: Option<Percentiles>,
+    pub events_per_sec: f64,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl From<Aggregate> for Side {
+    fn from(agg: Aggregate) -> Self {
+        let events_per_sec = (agg.events_per_sec() * 10.0).round() / 10.0;
+        Self {
+            streams: agg.streams,
+            completed: agg.completed,
+            failed: agg.failed,
+            lost: agg.lost,
+            duplicates: agg.duplicates,
+            tokens: agg.tokens,
+            events: agg.events,
+            ttft: Percentiles::of_nanos(agg.ttft_ns),
+            gap: Percentiles::of_nanos(agg.gaps_ns),
+            events_per_sec,
+            errors: agg.errors,
+        }
+    }
+}
+
+/// A finished run: what was asked and what each side measured.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub transport: TransportKind,
+    pub streams: u64,
+    pub tokens: u32,
+    pub rate: f64,
+    pub arrival: f64,
+    pub concurrency: usize,
+    pub target: String,
+    pub baseline_url: Option<String>,
+    pub gateway: Side,
+    pub baseline: Option<Side>,
+    pub usage: Option<GatewayUsage>,
+}
+
+impl Run {
+    pub fn new(
+        args: &Args,
+        gateway: Aggregate,
+        baseline: Option<Aggregate>,
+        usage: Option<GatewayUsage>,
+    ) -> Self {
+        Self {
+            transport: args.transport,
+            streams: args.streams,
+            tokens: args.tokens,
+            rate: args.rate,
+            arrival: args.arrival,
+            concurrency: args.concurrency,
+            target: args.target.clone(),
+            baseline_url: args.baseline.clone(),
+            gateway: gateway.into(),
+            baseline: baseline.map(Side::from),
+            usage,
+        }
+    }
+
+    fn ttft_added(&self) -> Option<Percentiles> {
+        Some(self.gateway.ttft?.minus(self.baseline.as_ref()?.ttft?))
+    }
+
+    fn gap_added(&self) -> Option<Percentiles> {
+        Some(self.gateway.gap?.minus(self.baseline.as_ref()?.gap?))
+    }
+
+    pub fn report(&self) -> Report {
+        let g = &self.gateway;
+        Report {
+            transport: self.transport.as_str().to_owned(),
+            streams: g.streams,
+            completed: g.completed,
+            failed: g.failed,
+            lost_events: g.lost,
+            ttft_ms: g.ttft,
+            ttft_added_ms: self.ttft_added(),
+            gap_ms: g.gap,
+            events_per_sec: g.events_per_sec,
+            gateway_rss_mb: self.usage.map(|u| (u.rss_peak_mb * 10.0).round() / 10.0),
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let arrival = if self.arrival > 0.0 {
+            format!("{} streams/s", self.arrival)
+        } else {
+            "all at once".to_owned()
+        };
+        let concurrency = match self.concurrency {
+            0 => "no limit".to_owned(),
+            1 => "1 (one at a time)".to_owned(),
+            n => n.to_string(),
+        };
+        let rate = if self.rate > 0.0 {
+            format!("{} tokens/s", self.rate)
+        } else {
+            "unpaced".to_owned()
+        };
+        let _ = writeln!(md, "# spillway-loadtest: {}\n", self.transport.as_str());
+        let _ = writeln!(
+            md,
+            "{} streams of {} tokens at {rate}; arrival {arrival}; concurrency {concurrency}.  ",
+            self.streams, self.tokens
+        );
+        let _ = writeln!(md, "Gateway `{}`", self.target);
+        match &self.baseline_url {
+            Some(url) => {
+                let _ = writeln!(
+                    md,
+                    ", baseline: the simulator at `{url}` through the Bedrock SDK.\n"
+                );
+            }
+            None => {
+                let _ = writeln!(md, ", no baseline.\n");
+            }
+        }
+        let _ = writeln!(
+            md,
+            "| | completed | failed | lost | dup | tokens | TTFT p50 ms | TTFT p99 ms | gap p50 ms | gap p99 ms | events/s |"
+        );
+        let _ = writeln!(
+            md,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        row(
+            &mut md,
+            &format!("gateway ({})", self.transport.as_str()),
+            &self.gateway,
+        );
+        if let Some(b) = &self.baseline {
+            row(&mut md, "baseline (simulator)", b);
+            let (t, g) = (self.ttft_added(), self.gap_added());
+            let _ = writeln!(
+                md,
+                "| **added by the gateway** | | | | | | {} | {} | {} | {} | |",
+                signed(t.map(|p| p.p50)),
+                signed(t.map(|p| p.p99)),
+                signed(g.map(|p| p.p50)),
+                signed(g.map(|p| p.p99)),
+            );
+            if let (Some(gw), Some(base)) = (self.gateway.ttft, b.ttft)
+                && base.p50 > 0.0
+            {
+                let _ = writeln!(
+                    md,
+                    "\nMedian time to first token: gateway {:.3} ms vs simulator {:.3} ms (× {:.3}).",
+                    gw.p50,
+                    base.p50,
+                    gw.p50 / base.p50
+                );
+            }
+        }
+        if let Some(u) = &self.usage {
+            let per_stream_kib = if self.streams > 0 {
+                (u.rss_peak_mb - u.rss_start_mb).max(0.0) * 1024.0 / self.streams as f64
+            } else {
+                0.0
+            };
+            let cpu_per_1k = if self.gateway.events > 0 {
+                u.cpu_secs * 1e6 / self.gateway.events as f64
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                md,
+                "\nGateway process: RSS {:.1} MiB before, {:.1} MiB peak ({per_stream_kib:.1} KiB per stream); \
+                 CPU {:.2} s over {:.1} s ({cpu_per_1k:.1} ms per 1,000 events).",
+                u.rss_start_mb, u.rss_peak_mb, u.cpu_secs, u.wall_secs
+            );
+        }
+        for (side, s) in [
+            ("gateway", Some(&self.gateway)),
+            ("baseline", self.baseline.as_ref()),
+        ] {
+            let Some(s) = s else { continue };
+            if s.errors.is_empty() {
+                continue;
+            }
+            let _ = writeln!(md, "\nFailures ({side}):\n");
+            for (msg, n) in &s.errors {
+                let _ = writeln!(md, "- {n} × `{}`", msg.replace('`', "'"));
+            }
+        }
+        md
+    }
+}
+
+fn row(md: &mut String, label: &str, s: &Side) {
+    let _ = writeln!(
+        md,
+        "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        s.completed,
+        s.failed,
+        s.lost,
+        s.duplicates,
+        s.tokens,
+        num(s.ttft.map(|p| p.p50)),
+        num(s.ttft.map(|p| p.p99)),
+        num(s.gap.map(|p| p.p50)),
+        num(s.gap.map(|p| p.p99)),
+        s.events_per_sec,
+    );
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
+}
+
+fn signed(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:+.3}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let values: Vec<u64> = (1..=100).map(|ms| ms * 1_000_000).collect();
+        let p = Percentiles::of_nanos(values).unwrap();
+        assert_eq!(
+            p,
+            Percentiles {
+                p50: 50.0,
+                p99: 99.0
+            }
+        );
+        let one = Percentiles::of_nanos(vec![1_234_567]).unwrap();
+        assert_eq!(
+            one,
+            Percentiles {
+                p50: 1.235,
+                p99: 1.235
+            }
+        );
+        assert_eq!(Percentiles::of_nanos(vec![]), None);
+    }
+
+    #[test]
+    fn the_report_has_exactly_the_contract_fields() {
+        let report = Report {
+            transport: "sse".into(),
+            streams: 2,
+            completed: 2,
+            failed: 0,
+            lost_events: 0,
+            ttft_ms: Some(Percentiles {
+                p50: 21.0,
+                p99: 22.0,
+            }),
+            ttft_added_ms: None,
+            gap_ms: Some(Percentiles {
+                p50: 20.0,
+                p99: 20.5,
+            }),
+            events_per_sec: 100.0,
+            gateway_rss_mb: None,
+        };
+        let v = serde_json::to_value(&report).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "completed",
+                "eventsPerSec",
+                "failed",
+                "gapMs",
+                "gatewayRssMb",
+                "lostEvents",
+                "streams",
+                "transport",
+                "ttftAddedMs",
+                "ttftMs"
+            ]
+        );
+        assert_eq!(v["ttftMs"], serde_json::json!({"p50": 21.0, "p99": 22.0}));
+        assert!(v["ttftAddedMs"].is_null() && v["gatewayRssMb"].is_null());
+    }
+}

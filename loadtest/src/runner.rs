@@ -1,0 +1,118 @@
+//! Opens the streams: at a fixed arrival rate (or all at once), under a
+//! concurrency limit, each with a timeout; folds the records into one
+//! [`Aggregate`] per client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep_until};
+
+use crate::error::Error;
+use crate::record::{Aggregate, StreamRecord};
+use crate::transport::{Client, StreamSpec};
+
+/// When and how many streams run.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    /// New streams per second; 0 = all at once.
+    pub arrival: f64,
+    /// Most streams open at once; 0 = no limit.
+    pub concurrency: usize,
+    /// A stream still open after this long fails.
+    pub timeout: Duration,
+}
+
+impl Schedule {
+    /// When stream `i` may start, counted from the start of the phase.
+    fn offset(&self, i: u64) -> Duration {
+        if self.arrival > 0.0 {
+            Duration::try_from_secs_f64(i as f64 / self.arrival).unwrap_or(Duration::MAX)
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+/// Runs every spec against each of `clients` in turn (one task per spec, so
+/// with several clients stream `i` of each runs back to back) and returns
+/// one aggregate per client, in order.
+pub async fn run_phase(
+    clients: &[Arc<Client>],
+    specs: Vec<StreamSpec>,
+    schedule: &Schedule,
+    progress: &ProgressBar,
+) -> Result<Vec<Aggregate>, Error> {
+    let limit = (schedule.concurrency > 0).then(|| Arc::new(Semaphore::new(schedule.concurrency)));
+    let mut aggregates = vec![Aggregate::default(); clients.len()];
+    let mut tasks = JoinSet::new();
+    let start = Instant::now();
+    for (i, spec) in (0u64..).zip(specs) {
+        sleep_until(start + schedule.offset(i)).await;
+        let permit = match &limit {
+            Some(limit) => Some(
+                Arc::clone(limit)
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Scheduler(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let clients = clients.to_vec();
+        let bar = progress.clone();
+        let timeout = schedule.timeout;
+        tasks.spawn(async move {
+            let mut records = Vec::with_capacity(clients.len());
+            for client in &clients {
+                records.push(run_one(client, &spec, timeout).await);
+                bar.inc(1);
+            }
+            drop(permit);
+            records
+        });
+        while let Some(done) = tasks.try_join_next() {
+            absorb(&mut aggregates, done, progress);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        absorb(&mut aggregates, done, progress);
+    }
+    Ok(aggregates)
+}
+
+async fn run_one(client: &Client, spec: &StreamSpec, timeout: Duration) -> StreamRecord {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, client.run(spec)).await {
+        Ok(record) => record,
+        Err(_) => StreamRecord::failed(
+            started,
+            format!("timed out after {:.1} s", timeout.as_secs_f64()),
+        ),
+    }
+}
+
+fn absorb(
+    aggregates: &mut [Aggregate],
+    done: Result<Vec<StreamRecord>, tokio::task::JoinError>,
+    progress: &ProgressBar,
+) {
+    match done {
+        Ok(records) => {
+            for (agg, rec) in aggregates.iter_mut().zip(records) {
+                agg.add(rec);
+            }
+        }
+        // A stream task cannot panic by design; if one does, count it failed.
+        Err(e) => {
+            progress.println(format!("a stream task failed: {e}"));
+            for agg in aggregates {
+                agg.add(StreamRecord::failed(
+                    Instant::now(),
+                    "stream task failed".into(),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The gateway process's memory and CPU, sampled from `/proc/<pid>`.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::error::Error;
+
+/// How often RSS is sampled.
+const INTERVAL: Duration = Duration::from_millis(50);
+
+/// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// What the gateway used while the streams ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GatewayUsage {
+    /// Resident memory before the first stream, in MiB.
+    pub rss_start_mb: f64,
+    /// The most resident memory seen, in MiB.
+    pub rss_peak_mb: f64,
+    /// CPU time (user + system) the gateway spent during the run, in seconds.
+    pub cpu_secs: f64,
+    /// Wall time of the run, in seconds.
+    pub wall_secs: f64,
+}
+
+/// Samples one process until [`Sampler::finish`].
+pub struct Sampler {
+    pid: u32,
+    started: Instant,
+    rss_start_kb: u64,
+    cpu_start_ticks: u64,
+    peak_kb: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Starts sampling `pid`; fails at once when it cannot be read.
+    pub fn start(pid: u32) -> Result<Self, Error> {
+        let proc_error = |source| Error::Proc { pid, source };
+        let rss_start_kb = rss_kb(pid).map_err(proc_error)?;
+        let cpu_start_ticks = cpu_ticks(pid).map_err(proc_error)?;
+        let peak_kb = Arc::new(AtomicU64::new(rss_start_kb));
+        let peak = Arc::clone(&peak_kb);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(INTERVAL);
+            loop {
+                tick.tick().await;
+                match rss_kb(pid) {
+                    Ok(kb) => {
+                        peak.fetch_max(kb, Ordering::Relaxed);
+                    }
+                    Err(_) => return, // the process is gone
+                }
+            }
+        });
+        Ok(Self {
+            pid,
+            started: Instant::now(),
+            rss_start_kb,
+            cpu_start_ticks,
+            peak_kb,
+            task,
+        })
+    }
+
+    /// Stops sampling and sums up.
+    pub fn finish(self) -> GatewayUsage {
+        self.task.abort();
+        if let Ok(kb) = rss_kb(self.pid) {
+            self.peak_kb.fetch_max(kb, Ordering::Relaxed);
+        }
+        let cpu_end = cpu_ticks(self.pid).unwrap_or(self.cpu_start_ticks);
+        GatewayUsage {
+            rss_start_mb: self.rss_start_kb as f64 / 1024.0,
+            rss_peak_mb: self.peak_kb.load(Ordering::Relaxed) as f64 / 1024.0,
+            cpu_secs: cpu_end.saturating_sub(self.cpu_start_ticks) as f64 / TICKS_PER_SEC,
+            wall_secs: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_rss_kb(&status).ok_or_else(|| io::Error::other("no VmRSS line"))
+}
+
+fn cpu_ticks(pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat).ok_or_else(|| io::Error::other("unreadable stat line"))
+}
+
+/// `VmRSS:    12345 kB` from `/proc/<pid>/status`.
+fn parse_rss_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// `utime + stime` (fields 14 and 15) from `/proc/<pid>/stat`; the command
+/// name (field 2) may hold spaces and parentheses, so count from its end.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11); // fields 3..=13
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rss_from_status() {
+        let status = "Name:\tspillway\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_rss_kb(status), Some(12345));
+    }
+
+    #[test]
+    fn reads_cpu_ticks_past_an_awkward_command_name() {
+        let stat = "4242 (my (odd) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 \
+                    250 75 0 0 20 0 3 0 12345 1000000 300 18446744073709551615";
+        assert_eq!(parse_cpu_ticks(stat), Some(325));
+    }
+
+    #[tokio::test]
+    async fn samples_this_process() {
+        let sampler = Sampler::start(std::process::id()).unwrap();
+        let usage = sampler.finish();
+        assert!(usage.rss_peak_mb > 0.0);
+        assert!(usage.rss_peak_mb >= usage.rss_start_mb);
+    }
+}

@@ -1,0 +1,349 @@
+//! Externally-fed sessions: a backend that runs its own model pushes tokens
+//! (GraphQL `publishToken`) into a session of the hub, and every transport
+//! fans them out like any other session.
+//!
+//! Such a session has no upstream task. A small tracked watcher stands in for
+//! it: it ends the session on `cancel` (status `cancelled`) and when the
+//! producer goes quiet for the hub's idle timeout (status `failed`,
+//! `idle_timeout`), so a producer that never sends `isComplete` cannot keep
+//! a session streaming (and unswept) forever. The cancel grace does not apply:
+//! the producer, not the readers, decides when the session ends. Finished
+//! external sessions are retained and swept like the others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::session::{Session, SessionStatus};
+use super::{Hub, StartError};
+use crate::event::{EventError, TokenEvent};
+use crate::upstream::Usage;
+
+/// The `model` of every externally-fed session; no Bedrock model id looks like it.
+pub const EXTERNAL_MODEL: &str = "external";
+
+/// Longest session id a producer may choose.
+pub const MAX_EXTERNAL_ID_LEN: usize = 128;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PublishError {
+    #[error("a session id is 1 to 128 characters of A-Z a-z 0-9 - _ . :")]
+    InvalidId,
+    #[error("session {0} is fed by a model; only externally-fed sessions take published tokens")]
+    NotExternal(String),
+    #[error("session {0} has already finished")]
+    Finished(String),
+    #[error("the gateway holds too many sessions; try again shortly")]
+    Full,
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+impl From<StartError> for PublishError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::ShuttingDown => PublishError::ShuttingDown,
+            StartError::Full | StartError::Upstream(_) => PublishError::Full,
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=MAX_EXTERNAL_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+impl Hub {
+    /// Session `id` whoever owns it, for callers that apply their own access
+    /// rule (the owner *or* the admin group).
+    pub fn lookup(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions().get(id).cloned()
+    }
+
+    /// Append `token` to the externally-fed session `id`, creating it (owned
+    /// by `owner`) if it does not exist. With `is_complete`, a non-empty
+    /// `token` is appended first, then the final event (`token` `""`,
+    /// `stopReason` `end_turn`, `usage.outputTokens` = tokens published).
+    ///
+    /// Returns the last event written: the token's, or the final one.
+    pub fn publish(
+        &self,
+        id: &str,
+        owner: &str,
+        token: String,
+        is_complete: bool,
+    ) -> Result<Arc<TokenEvent>, PublishError> {
+        if !valid_id(id) {
+            return Err(PublishError::InvalidId);
+        }
+        let session = self.external_session(id, owner)?;
+        let finished = || PublishError::Finished(id.to_owned());
+        if session.status() != SessionStatus::Streaming {
+            return Err(finished());
+        }
+        let mut last = None;
+        if !token.is_empty() || !is_complete {
+            let len = session.push_token(token);
+            let ev = len
+                .checked_sub(1)
+                .and_then(|seq| session.event(seq))
+                .ok_or_else(finished)?;
+            // A concurrent publish finished the session first: ours was not written.
+            if ev.is_complete {
+                return Err(finished());
+            }
+            let max_events = self.inner.config.runner.max_events;
+            if len + 1 >= max_events {
+                session.finish(
+                    SessionStatus::Failed,
+                    None,
+                    Some(usage_of(&session)),
+                    Some(EventError {
+                        code: "session_too_long".into(),
+                        message: format!("the session reached its limit of {max_events} events"),
+                        retryable: false,
+                    }),
+                );
+                return last_event(&session).ok_or_else(finished);
+            }
+            last = Some(ev);
+        }
+        if is_complete {
+            let usage = usage_of(&session);
+            if !session.finish(
+                SessionStatus::Complete,
+                Some("end_turn".into()),
+                Some(usage),
+                None,
+            ) && last.is_none()
+            {
+                return Err(finished());
+            }
+            return last_event(&session).ok_or_else(finished);
+        }
+        last.ok_or_else(finished)
+    }
+
+    /// The external session `id`, created for `owner` if missing.
+    fn external_session(&self, id: &str, owner: &str) -> Result<Arc<Session>, PublishError> {
+        if let Some(s) = self.lookup(id) {
+            return if s.model() == EXTERNAL_MODEL {
+                Ok(s)
+            } else {
+                Err(PublishError::NotExternal(id.to_owned()))
+            };
+        }
+        if self.inner.closing.is_cancelled() {
+            return Err(PublishError::ShuttingDown);
+        }
+        self.make_room()?;
+        let mut created = None;
+        let session = self
+            .sessions()
+            .entry(Arc::from(id))
+            .or_insert_with(|| {
+                let s = Session::new(Arc::from(id), owner.to_owned(), EXTERNAL_MODEL.to_owned());
+                created = Some(s.clone());
+                s
+            })
+            .clone();
+        if let Some(s) = created {
+            tracing::info!(session = %id, user = %owner, "external session created");
+            let idle = self.inner.config.runner.idle_timeout;
+            self.inner.tasks.spawn(watch_external(s, idle));
+        } else if session.model() != EXTERNAL_MODEL {
+            return Err(PublishError::NotExternal(id.to_owned()));
+        }
+        Ok(session)
+    }
+}
+
+fn usage_of(session: &Session) -> Usage {
+    Usage {
+        input_tokens: 0,
+        output_tokens: session.len(),
+    }
+}
+
+fn last_event(session: &Session) -> Option<Arc<TokenEvent>> {
+    session
+        .len()
+        .checked_sub(1)
+        .and_then(|seq| session.event(seq))
+}
+
+/// Stands in for the upstream task of an external session: ends it on cancel
+/// and after `idle` without a published event.
+async fn watch_external(session: Arc<Session>, idle: Duration) {
+    let mut len = session.watch_len();
+    let cancel = session.cancel_token().clone();
+    while session.status() == SessionStatus::Streaming {
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                session.finish(
+                    SessionStatus::Cancelled,
+                    Some("cancelled".into()),
+                    Some(usage_of(&session)),
+                    None,
+                );
+            }
+            changed = tokio::time::timeout(idle, len.changed()) => match changed {
+                Ok(Ok(())) => {}
+                // The session owns the sender, and we hold the session.
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::warn!(session = %session.id(), "external producer went quiet");
+                    session.finish(
+                        SessionStatus::Failed,
+                        None,
+                        Some(usage_of(&session)),
+                        Some(EventError {
+                            code: "idle_timeout".into(),
+                            message: format!(
+                                "no token published within {} s",
+                                idle.as_secs_f32()
+                            ),
+                            retryable: false,
+                        }),
+                    );
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{HubConfig, RunnerConfig, Subscription};
+    use crate::upstream::{Api, DeltaStream, InvocationRequest, Upstream, UpstreamError};
+    use futures_util::future::BoxFuture;
+
+    struct NoUpstream;
+
+    impl Upstream for NoUpstream {
+        fn start<'a>(
+            &'a self,
+            _req: &'a InvocationRequest,
+            _api: Api,
+        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
+            Box::pin(async { Ok(Box::pin(futures_util::stream::empty()) as DeltaStream) })
+        }
+    }
+
+    fn hub(max_events: u64) -> Hub {
+        hub_with(max_events, Duration::from_secs(5))
+    }
+
+    fn hub_with(max_events: u64, idle_timeout: Duration) -> Hub {
+        Hub::new(
+            Arc::new(NoUpstream),
+            HubConfig {
+                runner: RunnerConfig {
+                    first_token_timeout: Duration::from_secs(5),
+                    idle_timeout,
+                    cancel_grace: Duration::from_secs(5),
+                    max_events,
+                },
+                retention: Duration::from_secs(60),
+                max_sessions: 10,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn publish_creates_appends_and_finishes() {
+        let hub = hub(100);
+        let mut sub = None;
+        for (i, t) in ["Hel", "lo"].into_iter().enumerate() {
+            let ev = hub.publish("job-1", "alice", t.into(), false).unwrap();
+            assert_eq!(ev.seq, i as u64);
+            assert_eq!(ev.token, t);
+            if sub.is_none() {
+                sub = Some(hub.subscribe("job-1", "alice", 0).unwrap());
+            }
+        }
+        let last = hub.publish("job-1", "alice", "!".into(), true).unwrap();
+        assert!(last.is_complete);
+        assert_eq!(last.seq, 3);
+        assert_eq!(last.token, "");
+        assert_eq!(last.usage.unwrap().output_tokens, 3);
+        let mut sub: Subscription = sub.unwrap();
+        let mut text = String::new();
+        while let Some(ev) = sub.next().await {
+            text.push_str(&ev.token);
+        }
+        assert_eq!(text, "Hello!");
+        assert_eq!(
+            hub.publish("job-1", "alice", "late".into(), false),
+            Err(PublishError::Finished("job-1".into()))
+        );
+        let s = hub.lookup("job-1").unwrap();
+        assert_eq!(s.status(), SessionStatus::Complete);
+        assert_eq!(s.owner(), "alice");
+        assert!(hub.get("job-1", "bob").is_none());
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_ids_and_model_sessions() {
+        let hub = hub(100);
+        for bad in ["", "a b", "x/y", &"x".repeat(129)] {
+            assert_eq!(
+                hub.publish(bad, "a", "t".into(), false),
+                Err(PublishError::InvalidId)
+            );
+        }
+        let sub = hub
+            .start(
+                "alice",
+                InvocationRequest {
+                    model_id: "m".into(),
+                    system: None,
+                    turns: vec![],
+                    max_tokens: 1,
+                    temperature: None,
+                    top_p: None,
+                    stop_sequences: vec![],
+                },
+                Api::Invoke,
+            )
+            .await
+            .unwrap();
+        let id = sub.session().id().to_string();
+        assert_eq!(
+            hub.publish(&id, "alice", "t".into(), false),
+            Err(PublishError::NotExternal(id.clone()))
+        );
+    }
+
+    #[tokio::test]
+    async fn log_limit_ends_the_session() {
+        let hub = hub(3);
+        hub.publish("s", "a", "1".into(), false).unwrap();
+        let ev = hub.publish("s", "a", "2".into(), false).unwrap();
+        assert!(ev.is_complete);
+        assert_eq!(ev.error.as_ref().unwrap().code, "session_too_long");
+        assert_eq!(hub.lookup("s").unwrap().status(), SessionStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn cancel_and_idle_end_external_sessions() {
+        let hub = hub_with(100, Duration::from_millis(200));
+        hub.publish("c", "a", "x".into(), false).unwrap();
+        let s = hub.cancel("c", "a").unwrap();
+        tokio::time::timeout(Duration::from_secs(1), s.finished())
+            .await
+            .unwrap();
+        assert_eq!(s.status(), SessionStatus::Cancelled);
+
+        hub.publish("q", "a", "x".into(), false).unwrap();
+        let q = hub.lookup("q").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), q.finished())
+            .await
+            .unwrap();
+        assert_eq!(q.status(), SessionStatus::Failed);
+        let info = q.info();
+        assert_eq!(info.error.unwrap().code, "idle_timeout");
+    }
+}

@@ -1,0 +1,109 @@
+//! GraphQL: `POST /graphql` (queries and mutations, bearer token required),
+//! GraphiQL on `GET /graphql`, and subscriptions over WebSocket on
+//! `/graphql` with the `graphql-transport-ws` and legacy `graphql-ws`
+//! subprotocols (the upgrade is open; its token comes in `connection_init`).
+//!
+//! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
+//! - `ws`: the two WebSocket protocols, to the letter of their PROTOCOL.md.
+//!
+//! async-graphql parses, validates and executes; the protocol layer is ours.
+
+pub mod schema;
+mod ws;
+
+use axum::Router;
+use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
+use axum::extract::{Extension, FromRequestParts, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+
+use crate::auth::extract::bearer_token;
+use crate::auth::{AuthError, Principal};
+use crate::state::AppState;
+pub use schema::{GqlSchema, build as build_schema};
+
+/// Deepest selection accepted. The standard introspection query is 13 deep;
+/// the deepest query of our own types is 3.
+pub const MAX_DEPTH: usize = 20;
+/// Most fields in one operation (the standard introspection query has ~90).
+pub const MAX_COMPLEXITY: usize = 500;
+/// Nesting limit of the parser (fragments, lists, objects).
+pub const MAX_RECURSIVE_DEPTH: usize = 32;
+/// Most directives on one field.
+pub const MAX_DIRECTIVES: usize = 8;
+/// Most operations running at once on one WebSocket.
+pub const MAX_OPERATIONS_PER_CONNECTION: usize = 100;
+
+/// The path of every GraphQL route.
+pub const PATH: &str = "/graphql";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(PATH, get(get_graphql).post(post_graphql))
+        .layer(Extension(build_schema()))
+}
+
+/// The served schema in SDL; `schema/schema.graphql` must equal it.
+pub fn sdl() -> String {
+    build_schema().sdl()
+}
+
+/// `POST /graphql`: one query or mutation, as the bearer token's principal.
+async fn post_graphql(
+    State(state): State<AppState>,
+    Extension(schema): Extension<GqlSchema>,
+    principal: Principal,
+    req: GraphQLRequest,
+) -> GraphQLResponse {
+    let req = req.into_inner().data(state).data(principal);
+    schema.execute(req).await.into()
+}
+
+/// `GET /graphql`: a WebSocket upgrade (subscriptions), or GraphiQL.
+async fn get_graphql(
+    State(state): State<AppState>,
+    Extension(schema): Extension<GqlSchema>,
+    auth: UpgradeAuth,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match ws {
+        Ok(ws) => ws::upgrade(ws, state, schema, auth.0),
+        Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
+        Err(_) => Html(
+            GraphiQLSource::build()
+                .endpoint(PATH)
+                .subscription_endpoint(PATH)
+                .title("Spillway GraphQL")
+                .finish(),
+        )
+        .into_response(),
+    }
+}
+
+/// The token of a WebSocket upgrade, if it carries one (`Authorization`,
+/// `bearer.<JWT>` subprotocol or `?token=`), verified. The upgrade itself is
+/// open: `connection_init` may bring the token instead.
+struct UpgradeAuth(Option<Result<Principal, AuthError>>);
+
+impl FromRequestParts<AppState> for UpgradeAuth {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if !parts.headers.contains_key(header::UPGRADE) {
+            return Ok(Self(None));
+        }
+        Ok(Self(match bearer_token(parts) {
+            Some(token) => Some(state.verifier.verify(&token).await),
+            None => None,
+        }))
+    }
+}

@@ -1,0 +1,477 @@
+//! The GraphQL schema: the AppSync sample's types and operations, extended
+//! without breaking them, and thin resolvers over the hub.
+//!
+//! Every operation runs with the caller's `Principal` and the `AppState` in
+//! its request data (put there by the HTTP handler or by the WebSocket
+//! protocol after `connection_init`). Users see only their own sessions; the
+//! admin group sees every session and may `publishToken`. A session that a
+//! caller may not see is reported exactly like one that does not exist.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{
+    Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, SimpleObject, Subscription,
+};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::watch;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::event::{TokenEvent, now_timestamp};
+use crate::hub::external::PublishError;
+use crate::hub::{Session, SessionInfo};
+use crate::request::StreamRequest;
+use crate::state::AppState;
+use crate::upstream::Api;
+use crate::upstream::request::{Role, Turn};
+
+/// The served schema.
+pub type GqlSchema = async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// How long `onTokenReceived` waits for a session id nobody has created yet
+/// (AppSync's order: subscribe first, then publish).
+pub const WAIT_FOR_SESSION: Duration = Duration::from_secs(30);
+/// How often that wait looks again for sessions created by other transports.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+/// How long `cancelStream` waits for the final event before answering.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+/// Wakes subscriptions waiting for a session id when this transport creates
+/// a session (other transports' sessions are found by polling).
+#[derive(Clone)]
+pub struct SessionsCreated(Arc<watch::Sender<u64>>);
+
+impl SessionsCreated {
+    pub fn new() -> Self {
+        Self(Arc::new(watch::Sender::new(0)))
+    }
+
+    fn notify(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+impl Default for SessionsCreated {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An error with `extensions.code` (the same codes as the HTTP API's `error.code`).
+fn coded(code: &'static str, message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, e| e.set("code", code))
+}
+
+fn not_found() -> Error {
+    coded("not_found", "session not found")
+}
+
+fn api_error(e: ApiError) -> Error {
+    let code = match &e {
+        ApiError::BadRequest(_) => "bad_request",
+        ApiError::UnknownModel(_) => "unknown_model",
+        ApiError::PayloadTooLarge => "payload_too_large",
+        ApiError::NotFound => "not_found",
+        ApiError::Upstream(u) => u.code(),
+        ApiError::Full => "too_many_sessions",
+        ApiError::ShuttingDown => "shutting_down",
+    };
+    let retryable = match &e {
+        ApiError::Upstream(u) => u.retryable(),
+        ApiError::Full | ApiError::ShuttingDown => true,
+        _ => false,
+    };
+    Error::new(e.to_string()).extend_with(|_, ext| {
+        ext.set("code", code);
+        ext.set("retryable", retryable);
+    })
+}
+
+fn publish_error(e: PublishError) -> Error {
+    let code = match &e {
+        PublishError::InvalidId => "bad_request",
+        PublishError::NotExternal(_) => "not_external",
+        PublishError::Finished(_) => "session_finished",
+        PublishError::Full => "too_many_sessions",
+        PublishError::ShuttingDown => "shutting_down",
+    };
+    coded(code, e.to_string())
+}
+
+/// The caller and the app, from the request data.
+fn caller<'a>(ctx: &Context<'a>) -> Result<(&'a Principal, &'a AppState)> {
+    let principal = ctx
+        .data_opt::<Principal>()
+        .ok_or_else(|| coded("missing_token", "missing bearer token"))?;
+    let state = ctx
+        .data_opt::<AppState>()
+        .ok_or_else(|| coded("internal", "the gateway is misconfigured"))?;
+    Ok((principal, state))
+}
+
+/// Session `id` if `principal` owns it or is in the admin group.
+fn visible(state: &AppState, principal: &Principal, id: &str) -> Option<Arc<Session>> {
+    state
+        .hub
+        .lookup(id)
+        .filter(|s| s.owner() == principal.sub || principal.in_group(&state.admin_group))
+}
+
+/// Returned by `startStream` (the AppSync sample's type, plus `model`).
+#[derive(SimpleObject)]
+pub struct StreamResponse {
+    pub session_id: String,
+    /// `streaming`, `complete`, `failed` or `cancelled`.
+    pub status: String,
+    pub message: Option<String>,
+    pub timestamp: String,
+    pub error: Option<String>,
+    /// The Bedrock model serving the session.
+    pub model: Option<String>,
+}
+
+/// Token counts of a finished session.
+#[derive(SimpleObject)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+impl From<crate::upstream::Usage> for Usage {
+    fn from(u: crate::upstream::Usage) -> Self {
+        Self {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+        }
+    }
+}
+
+/// Why a session ended badly.
+#[derive(SimpleObject)]
+pub struct EventError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl From<&crate::event::EventError> for EventError {
+    fn from(e: &crate::event::EventError) -> Self {
+        Self {
+            code: e.code.clone(),
+            message: e.message.clone(),
+            retryable: e.retryable,
+        }
+    }
+}
+
+/// One entry of a session's log (the AppSync sample's type, plus `seq`,
+/// `stopReason`, `usage` and `error`). The last event has `isComplete: true`,
+/// an empty `token`, and `stopReason` + `usage` or `error`.
+pub struct GqlTokenEvent(pub Arc<TokenEvent>);
+
+#[Object(name = "TokenEvent")]
+impl GqlTokenEvent {
+    async fn session_id(&self) -> &str {
+        &self.0.session_id
+    }
+
+    async fn token(&self) -> &str {
+        &self.0.token
+    }
+
+    async fn is_complete(&self) -> bool {
+        self.0.is_complete
+    }
+
+    async fn timestamp(&self) -> &str {
+        &self.0.timestamp
+    }
+
+    /// Position in the session's log, from 0; the resume cursor (`after`).
+    async fn seq(&self) -> u64 {
+        self.0.seq
+    }
+
+    async fn stop_reason(&self) -> Option<&str> {
+        self.0.stop_reason.as_deref()
+    }
+
+    async fn usage(&self) -> Option<Usage> {
+        self.0.usage.map(Usage::from)
+    }
+
+    async fn error(&self) -> Option<EventError> {
+        self.0.error.as_ref().map(EventError::from)
+    }
+}
+
+/// A session: its status and the text so far.
+#[derive(SimpleObject)]
+#[graphql(name = "Session")]
+pub struct GqlSession {
+    pub session_id: String,
+    /// `streaming`, `complete`, `failed` or `cancelled`.
+    pub status: String,
+    pub model: String,
+    pub created_at: String,
+    pub text: String,
+    /// Events in the log so far.
+    pub events: u64,
+    pub stop_reason: Option<String>,
+    pub usage: Option<Usage>,
+    pub error: Option<EventError>,
+}
+
+impl From<SessionInfo> for GqlSession {
+    fn from(i: SessionInfo) -> Self {
+        Self {
+            session_id: i.session_id.to_string(),
+            status: i.status.as_str().to_owned(),
+            model: i.model,
+            created_at: i.created_at,
+            text: i.text,
+            events: i.events,
+            stop_reason: i.stop_reason,
+            usage: i.usage.map(Usage::from),
+            error: i.error.as_ref().map(EventError::from),
+        }
+    }
+}
+
+/// Which Bedrock API serves a stream.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BedrockApi {
+    /// `InvokeModelWithResponseStream` with the model family's own body.
+    Invoke,
+    /// `ConverseStream`.
+    Converse,
+}
+
+impl From<BedrockApi> for Api {
+    fn from(a: BedrockApi) -> Self {
+        match a {
+            BedrockApi::Invoke => Api::Invoke,
+            BedrockApi::Converse => Api::Converse,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum MessageRole {
+    User,
+    Assistant,
+}
+
+/// An earlier turn of the conversation; `prompt` is the last user turn.
+#[derive(InputObject)]
+pub struct MessageInput {
+    pub role: MessageRole,
+    pub content: String,
+}
+
+impl From<MessageInput> for Turn {
+    fn from(m: MessageInput) -> Self {
+        Turn {
+            role: match m.role {
+                MessageRole::User => Role::User,
+                MessageRole::Assistant => Role::Assistant,
+            },
+            content: m.content,
+        }
+    }
+}
+
+pub struct QueryRoot;
+
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// A session you own (or any, for the admin group); null with a
+    /// `not_found` error otherwise.
+    async fn session(&self, ctx: &Context<'_>, session_id: String) -> Result<Option<GqlSession>> {
+        let (principal, state) = caller(ctx)?;
+        let s = visible(state, principal, &session_id).ok_or_else(not_found)?;
+        Ok(Some(s.info().into()))
+    }
+
+    /// The models `startStream` may name.
+    async fn models(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let (_, state) = caller(ctx)?;
+        Ok(state.models.listed())
+    }
+}
+
+pub struct MutationRoot;
+
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Start a stream and return at once with its session id; subscribe to
+    /// `onTokenReceived(sessionId)` for the tokens (every one, from seq 0,
+    /// even those produced before the subscription starts). Nobody reading
+    /// for the cancel grace period cancels the stream.
+    #[allow(clippy::too_many_arguments, reason = "one argument per GraphQL option")]
+    async fn start_stream(
+        &self,
+        ctx: &Context<'_>,
+        prompt: String,
+        model: Option<String>,
+        system: Option<String>,
+        messages: Option<Vec<MessageInput>>,
+        max_tokens: Option<u32>,
+        temperature: Option<f32>,
+        top_p: Option<f32>,
+        stop_sequences: Option<Vec<String>>,
+        api: Option<BedrockApi>,
+    ) -> Result<StreamResponse> {
+        let (principal, state) = caller(ctx)?;
+        let req = StreamRequest {
+            prompt: Some(prompt),
+            model,
+            system,
+            messages: messages
+                .unwrap_or_default()
+                .into_iter()
+                .map(Turn::from)
+                .collect(),
+            max_tokens,
+            temperature,
+            top_p,
+            stop_sequences: stop_sequences.unwrap_or_default(),
+            api: api.map(Api::from),
+        };
+        let (inv, api) = state.models.validate(req).map_err(api_error)?;
+        let sub = state
+            .hub
+            .start(&principal.sub, inv, api)
+            .await
+            .map_err(|e| api_error(e.into()))?;
+        let session = sub.session().clone();
+        // Nobody reads through this handle: the cancel grace starts now, and
+        // the client's `onTokenReceived` (from seq 0) stops it.
+        drop(sub);
+        if let Some(created) = ctx.data_opt::<SessionsCreated>() {
+            created.notify();
+        }
+        tracing::info!(session = %session.id(), user = %principal.sub, model = %session.model(), "graphql stream started");
+        Ok(StreamResponse {
+            session_id: session.id().to_string(),
+            status: session.status().as_str().to_owned(),
+            message: Some("subscribe to onTokenReceived(sessionId) for the tokens".into()),
+            timestamp: now_timestamp(),
+            error: None,
+            model: Some(session.model().to_owned()),
+        })
+    }
+
+    /// Feed a session from an outside producer (admin group only), creating
+    /// it if it does not exist — owned by `owner` (default: the caller), who
+    /// may then subscribe to it. `isComplete: true` appends the final event
+    /// (after `token`, if not empty) and returns it.
+    async fn publish_token(
+        &self,
+        ctx: &Context<'_>,
+        session_id: String,
+        token: String,
+        is_complete: bool,
+        owner: Option<String>,
+    ) -> Result<GqlTokenEvent> {
+        let (principal, state) = caller(ctx)?;
+        if !principal.in_group(&state.admin_group) {
+            return Err(coded(
+                "forbidden",
+                "publishToken is reserved to the admin group",
+            ));
+        }
+        let owner = owner.unwrap_or_else(|| principal.sub.clone());
+        let created = state.hub.lookup(&session_id).is_none();
+        let ev = state
+            .hub
+            .publish(&session_id, &owner, token, is_complete)
+            .map_err(publish_error)?;
+        if created && let Some(n) = ctx.data_opt::<SessionsCreated>() {
+            n.notify();
+        }
+        Ok(GqlTokenEvent(ev))
+    }
+
+    /// Stop a session now (its upstream Bedrock call is cancelled) and
+    /// return its final state.
+    async fn cancel_stream(&self, ctx: &Context<'_>, session_id: String) -> Result<GqlSession> {
+        let (principal, state) = caller(ctx)?;
+        let s = visible(state, principal, &session_id).ok_or_else(not_found)?;
+        s.cancel();
+        // The upstream task writes the final event as soon as it sees the cancel.
+        let _ = tokio::time::timeout(CANCEL_WAIT, s.finished()).await;
+        Ok(s.info().into())
+    }
+}
+
+pub struct SubscriptionRoot;
+
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// Every event of a session from seq 0 (or after `after`), then live
+    /// ones; completes after the final event. A session id not known yet is
+    /// waited for (30 s). Owner or admin group only.
+    async fn on_token_received(
+        &self,
+        ctx: &Context<'_>,
+        session_id: String,
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Option<GqlTokenEvent>> + use<>> {
+        let (principal, state) = caller(ctx)?;
+        let from = match after {
+            None => 0,
+            Some(a) if a >= -1 => u64::try_from(a.saturating_add(1)).unwrap_or(0),
+            Some(_) => return Err(coded("bad_request", "after must be -1 or more")),
+        };
+        let created = ctx.data_opt::<SessionsCreated>().cloned();
+        let session = wait_for(state, &session_id, created).await;
+        let session = session
+            .filter(|s| s.owner() == principal.sub || principal.in_group(&state.admin_group))
+            .ok_or_else(not_found)?;
+        let sub = crate::hub::Subscription::new(session, from);
+        Ok(sub.into_stream().map(|ev| Some(GqlTokenEvent(ev))))
+    }
+}
+
+/// Session `id`, waiting up to `WAIT_FOR_SESSION` for it to be created.
+async fn wait_for(
+    state: &AppState,
+    id: &str,
+    created: Option<SessionsCreated>,
+) -> Option<Arc<Session>> {
+    if let Some(s) = state.hub.lookup(id) {
+        return Some(s);
+    }
+    let mut created = created.map(|c| c.0.subscribe());
+    let deadline = tokio::time::Instant::now() + WAIT_FOR_SESSION;
+    let mut poll = tokio::time::interval(WAIT_POLL);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => return state.hub.lookup(id),
+            _ = poll.tick() => {}
+            Some(Ok(())) = async {
+                match created.as_mut() {
+                    Some(rx) => Some(rx.changed().await),
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        if let Some(s) = state.hub.lookup(id) {
+            return Some(s);
+        }
+    }
+}
+
+/// The schema, with the limits that keep hostile queries cheap while the
+/// standard introspection query (depth 13) still passes.
+pub fn build() -> GqlSchema {
+    async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(SessionsCreated::new())
+        .limit_depth(super::MAX_DEPTH)
+        .limit_complexity(super::MAX_COMPLEXITY)
+        .limit_recursive_depth(super::MAX_RECURSIVE_DEPTH)
+        .limit_directives(super::MAX_DIRECTIVES)
+        .finish()
+}
