@@ -118,6 +118,18 @@ pub struct Config {
     /// Fetch the JWKS from here instead of the pool's URL (the issuer stays the pool's).
     #[arg(long, env = "SPILLWAY_JWKS_URL")]
     pub jwks_url: Option<String>,
+    /// Cognito Hosted UI domain the web client signs in through (e.g. `example.auth.us-east-1.amazoncognito.com`).
+    #[arg(long, env = "SPILLWAY_COGNITO_DOMAIN")]
+    pub cognito_domain: Option<String>,
+    /// App client the web client signs in with (public, PKCE); default: the first `--cognito-client-id`.
+    #[arg(long, env = "SPILLWAY_COGNITO_WEB_CLIENT_ID")]
+    pub cognito_web_client_id: Option<String>,
+    /// Where the Hosted UI sends the browser back (default: the page's own origin + `/`).
+    #[arg(long, env = "SPILLWAY_COGNITO_REDIRECT_URI")]
+    pub cognito_redirect_uri: Option<String>,
+    /// OAuth scopes the web client asks the Hosted UI for.
+    #[arg(long, env = "SPILLWAY_COGNITO_SCOPES", default_value = "openid")]
+    pub cognito_scopes: String,
     /// Clock-skew allowance for token expiry, in seconds.
     #[arg(long, env = "SPILLWAY_JWT_LEEWAY_SECS", default_value_t = 5)]
     pub jwt_leeway_secs: u64,
@@ -195,6 +207,31 @@ pub struct Config {
     /// This node's id in the registry (default: a random one per start).
     #[arg(long, env = "SPILLWAY_NODE_ID")]
     pub node_id: Option<String>,
+    /// How other nodes reach this one (default: `http://` + the bound address).
+    #[arg(long, env = "SPILLWAY_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+    /// Authenticates node-to-node calls; required with `--registry dynamodb`.
+    #[arg(long, env = "SPILLWAY_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// How often this node refreshes its liveness record.
+    #[arg(long, env = "SPILLWAY_NODE_HEARTBEAT_SECS", default_value_t = 5)]
+    pub node_heartbeat_secs: u64,
+    /// The DynamoDB table of `--registry dynamodb`.
+    #[arg(long, env = "SPILLWAY_DYNAMODB_TABLE")]
+    pub dynamodb_table: Option<String>,
+    /// Create the DynamoDB table when it is missing (same definition as `infra/`).
+    #[arg(long, env = "SPILLWAY_DYNAMODB_CREATE_TABLE")]
+    pub dynamodb_create_table: bool,
+    /// Concurrent streams one user may run, across the fleet.
+    #[arg(long, env = "SPILLWAY_MAX_STREAMS_PER_USER", default_value_t = 1000)]
+    pub max_streams_per_user: u64,
+    /// Tokens (input + output) one user may use per UTC day; 0 = no limit.
+    #[arg(
+        long,
+        env = "SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY",
+        default_value_t = 0
+    )]
+    pub max_tokens_per_user_per_day: u64,
     /// Largest WebSocket message a client may send, in bytes (larger: close 1009).
     #[arg(long, env = "SPILLWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 128 * 1024)]
     pub ws_max_message_bytes: usize,

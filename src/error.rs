@@ -30,6 +30,10 @@ pub enum ApiError {
     Full,
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error("{what}")]
+    Limited { what: String, retry_after_secs: u64 },
+    #[error("the registry is unavailable; try again shortly")]
+    RegistryUnavailable,
 }
 
 impl From<StartError> for ApiError {
@@ -38,6 +42,17 @@ impl From<StartError> for ApiError {
             StartError::Upstream(u) => ApiError::Upstream(u),
             StartError::Full => ApiError::Full,
             StartError::ShuttingDown => ApiError::ShuttingDown,
+            StartError::Limited {
+                what,
+                retry_after_secs,
+            } => ApiError::Limited {
+                what,
+                retry_after_secs,
+            },
+            StartError::Registry(e) => {
+                tracing::warn!(error = %e, "registry unavailable");
+                ApiError::RegistryUnavailable
+            }
         }
     }
 }
@@ -78,6 +93,10 @@ impl ApiError {
             ApiError::Upstream(u) => (u.status(), u.code()),
             ApiError::Full => (StatusCode::SERVICE_UNAVAILABLE, "too_many_sessions"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            ApiError::Limited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::RegistryUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "registry_unavailable")
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.
 //! - [`registry`]: where connections are recorded (memory; DynamoDB for a fleet).
+//! - [`cluster`]: the fleet: node heartbeats, cross-node relay, internal routes.
 //! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`sim`]: the Bedrock simulator, the other side of the wire.
@@ -20,6 +21,7 @@
 //! - [`telemetry`]: logs and request spans.
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -52,6 +54,10 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::graphql::router())
         .merge(transport::sessions::router())
         .merge(transport::ops::router())
+        .merge(cluster::internal::router())
+        .merge(transport::openai::router())
+        .merge(transport::ai_sdk::router())
+        .merge(transport::web::router())
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -31,6 +31,8 @@ type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 async fn serve(config: Config) -> Result {
     spillway::telemetry::init(config.log_format);
     let server = Server::start(config).await?;
+    // One line on stdout, so scripts that ask for port 0 learn the address.
+    println!("spillway listening on http://{}", server.addr());
     shutdown_signal().await;
     server.shutdown().await;
     Ok(())

@@ -13,8 +13,12 @@ use tokio_util::task::TaskTracker;
 use crate::auth::dev::{DEV_CLIENT_ID, DEV_ISSUER, DevIssuer, DevKeyError};
 use crate::auth::jwks::KeySet;
 use crate::auth::{Verifier, VerifierConfig};
+use crate::cluster::Cluster;
+use crate::cluster::relay::Relay;
 use crate::config::{AuthMode, Config, RegistryMode, UpstreamMode};
-use crate::hub::{Hub, HubConfig, RunnerConfig};
+use crate::hub::{Fleet, Hub, HubConfig, RunnerConfig};
+use crate::registry::Registry;
+use crate::registry::dynamo::DynamoRegistry;
 use crate::request::ModelPolicy;
 use crate::state::AppState;
 use crate::upstream::Upstream;
@@ -30,8 +34,14 @@ pub enum StartupError {
     DevKey(#[from] DevKeyError),
     #[error("cognito auth needs {0}")]
     CognitoConfig(&'static str),
-    #[error("--registry dynamodb is not available in this build yet")]
-    RegistryUnavailable,
+    #[error(
+        "--registry dynamodb needs SPILLWAY_CLUSTER_SECRET (it authenticates node-to-node calls)"
+    )]
+    ClusterSecret,
+    #[error("--registry dynamodb needs --dynamodb-table (SPILLWAY_DYNAMODB_TABLE)")]
+    DynamoTable,
+    #[error(transparent)]
+    Table(#[from] crate::registry::dynamo::table::TableError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -62,8 +72,10 @@ impl Server {
         {
             return Err(StartupError::PublicDevAuth(config.listen));
         }
-        if config.registry == RegistryMode::Dynamodb {
-            return Err(StartupError::RegistryUnavailable);
+        if config.registry == RegistryMode::Dynamodb
+            && config.cluster_secret.as_deref().unwrap_or("").is_empty()
+        {
+            return Err(StartupError::ClusterSecret);
         }
         let stop = CancellationToken::new();
         // The embedded simulator stops last, after the streams it feeds have drained.
@@ -91,7 +103,49 @@ impl Server {
             UpstreamMode::Bedrock => (Arc::new(BedrockUpstream::from_env(retry).await), None),
         };
 
-        let hub = Hub::new(
+        let listener = bind(config.listen).await?;
+        let addr = local_addr(&listener)?;
+        let registry = match config.registry {
+            RegistryMode::Memory => Registry::memory(),
+            RegistryMode::Dynamodb => {
+                let table = config
+                    .dynamodb_table
+                    .clone()
+                    .ok_or(StartupError::DynamoTable)?;
+                Registry::dynamo(
+                    DynamoRegistry::connect(table, config.dynamodb_create_table).await?,
+                )
+            }
+        };
+        let node = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
+        let http_client = reqwest::Client::builder()
+            .build()
+            .map_err(|e| StartupError::HttpClient(e.to_string()))?;
+        let cluster = Cluster::new(
+            node.clone(),
+            config
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}")),
+            config.cluster_secret.clone(),
+            registry.clone(),
+            http_client,
+            Duration::from_secs(config.node_heartbeat_secs.max(1)),
+        );
+        if let Err(e) = cluster.beat().await {
+            tracing::warn!(error = %e, "first node heartbeat failed; /readyz fails until one succeeds");
+        }
+        tasks.spawn(cluster.clone().heartbeat_loop(stop.clone()));
+        let relay = registry.shared.then(|| {
+            // Three missed origin heartbeats (at most 5 s apart) mean the origin is gone.
+            let idle = config.heartbeat().min(Duration::from_secs(5)) * 3;
+            Arc::new(Relay::new(cluster.clone(), idle))
+        });
+
+        let hub = Hub::with_fleet(
             upstream,
             HubConfig {
                 runner: RunnerConfig {
@@ -103,21 +157,25 @@ impl Server {
                 retention: Duration::from_secs(config.session_retention_secs),
                 max_sessions: config.max_sessions.max(1),
             },
+            Fleet {
+                registry: registry.clone(),
+                node: node.clone(),
+                relay,
+                max_streams_per_user: config.max_streams_per_user,
+                max_tokens_per_user_per_day: config.max_tokens_per_user_per_day,
+            },
         );
         hub.spawn_sweeper();
 
-        let node = config
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
         let connections = crate::transport::ws::Connections::new(
-            Arc::new(crate::registry::MemoryRegistry::default()),
+            registry.connections.clone(),
             node,
             config.ws_limits(),
         );
         let state = AppState {
             hub,
             connections,
+            cluster,
             verifier,
             models: Arc::new(ModelPolicy {
                 default_model: config.default_model.clone(),
@@ -130,10 +188,9 @@ impl Server {
             graphql_init_timeout: config.graphql_init_timeout(),
             admin_group: Arc::from(config.admin_group.as_str()),
             max_body_bytes: config.max_body_bytes,
+            web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),
         };
 
-        let listener = bind(config.listen).await?;
-        let addr = local_addr(&listener)?;
         let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::Verifier;
 use crate::auth::dev::DevIssuer;
+use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::request::ModelPolicy;
 use crate::transport::ws::Connections;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub hub: Hub,
     /// WebSocket connections on this node and the registry they are recorded in.
     pub connections: Connections,
+    /// This node in the fleet: registry, node id, node-to-node calls.
+    pub cluster: Cluster,
     pub verifier: Verifier,
     pub models: Arc<ModelPolicy>,
     /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.
@@ -24,4 +27,6 @@ pub struct AppState {
     pub graphql_init_timeout: Duration,
     pub admin_group: Arc<str>,
     pub max_body_bytes: usize,
+    /// What the web client reads before sign-in (`GET /v1/config`).
+    pub web: Arc<crate::transport::web::WebConfig>,
 }

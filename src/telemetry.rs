@@ -22,10 +22,12 @@ pub fn init(format: LogFormat) {
 
 /// The span of one HTTP request.
 pub fn request_span<B>(req: &Request<B>) -> Span {
+    // A client may send its own x-request-id: log it only when it looks like one.
     let request_id = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
+        .filter(|id| id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("-");
     tracing::info_span!(
         "request",

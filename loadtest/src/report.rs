@@ -186,18 +186,11 @@ impl Run {
             "{} streams of {} tokens at {rate}; arrival {arrival}; concurrency {concurrency}.  ",
             self.streams, self.tokens
         );
-        let _ = writeln!(md, "Gateway `{}`", self.target);
-        match &self.baseline_url {
-            Some(url) => {
-                let _ = writeln!(
-                    md,
-                    ", baseline: the simulator at `{url}` through the Bedrock SDK.\n"
-                );
-            }
-            None => {
-                let _ = writeln!(md, ", no baseline.\n");
-            }
-        }
+        let baseline = match &self.baseline_url {
+            Some(url) => format!("baseline: the simulator at `{url}` through the Bedrock SDK"),
+            None => "no baseline".to_owned(),
+        };
+        let _ = writeln!(md, "Gateway `{}`; {baseline}.\n", self.target);
         let _ = writeln!(
             md,
             "| | completed | failed | lost | dup | tokens | TTFT p50 ms | TTFT p99 ms | gap p50 ms | gap p99 ms | events/s |"

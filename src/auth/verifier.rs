@@ -42,13 +42,18 @@ pub struct Verifier {
     validation: Arc<Validation>,
 }
 
+/// The claims read from a token whose signature checked out. `sub`, `exp`
+/// and `iss` default here only so that their absence is reported by
+/// `Validation` (which requires them) as a missing claim, not a parse error.
 #[derive(Debug, Deserialize)]
 struct Claims {
+    #[serde(default)]
     sub: String,
+    #[serde(default)]
     exp: u64,
-    /// Checked by `Validation`; a string here so an array `iss` is refused outright.
-    #[serde(rename = "iss")]
-    _iss: String,
+    /// Compared by `Validation`; a string here so an array `iss` is refused.
+    #[serde(default, rename = "iss")]
+    _iss: Option<String>,
     #[serde(default)]
     token_use: Option<String>,
     #[serde(default)]

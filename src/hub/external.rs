@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use super::session::{Session, SessionStatus};
 use super::{Hub, StartError};
-use crate::event::{EventError, TokenEvent};
+use crate::event::{EventError, TokenEvent, now_timestamp};
+use crate::registry::SessionRecord;
 use crate::upstream::Usage;
 
 /// The `model` of every externally-fed session; no Bedrock model id looks like it.
@@ -42,7 +43,7 @@ impl From<StartError> for PublishError {
     fn from(e: StartError) -> Self {
         match e {
             StartError::ShuttingDown => PublishError::ShuttingDown,
-            StartError::Full | StartError::Upstream(_) => PublishError::Full,
+            _ => PublishError::Full,
         }
     }
 }
@@ -55,12 +56,6 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl Hub {
-    /// Session `id` whoever owns it, for callers that apply their own access
-    /// rule (the owner *or* the admin group).
-    pub fn lookup(&self, id: &str) -> Option<Arc<Session>> {
-        self.sessions().get(id).cloned()
-    }
-
     /// Append `token` to the externally-fed session `id`, creating it (owned
     /// by `owner`) if it does not exist. With `is_complete`, a non-empty
     /// `token` is appended first, then the final event (`token` `""`,
@@ -127,7 +122,7 @@ impl Hub {
 
     /// The external session `id`, created for `owner` if missing.
     fn external_session(&self, id: &str, owner: &str) -> Result<Arc<Session>, PublishError> {
-        if let Some(s) = self.lookup(id) {
+        if let Some(s) = self.local(id) {
             return if s.model() == EXTERNAL_MODEL {
                 Ok(s)
             } else {
@@ -151,7 +146,35 @@ impl Hub {
         if let Some(s) = created {
             tracing::info!(session = %id, user = %owner, "external session created");
             let idle = self.inner.config.runner.idle_timeout;
-            self.inner.tasks.spawn(watch_external(s, idle));
+            let registry = self.inner.fleet.registry.clone();
+            let record = SessionRecord {
+                id: id.to_owned(),
+                owner: owner.to_owned(),
+                node: self.inner.fleet.node.clone(),
+                model: EXTERNAL_MODEL.to_owned(),
+                status: SessionStatus::Streaming.as_str().to_owned(),
+                created_at: now_timestamp(),
+                input_tokens: 0,
+                output_tokens: 0,
+            };
+            self.inner.tasks.spawn(async move {
+                // Recorded like any session, so other nodes can relay it to their subscribers.
+                if let Err(e) = registry.sessions.put_session(record).await {
+                    tracing::warn!(session = %s.id(), error = %e, "could not record the session");
+                }
+                watch_external(s.clone(), idle).await;
+                let info = s.info();
+                let usage = info.usage.unwrap_or_default();
+                let _ = registry
+                    .sessions
+                    .finish_session(
+                        s.id(),
+                        info.status.as_str(),
+                        usage.input_tokens,
+                        usage.output_tokens,
+                    )
+                    .await;
+            });
         } else if session.model() != EXTERNAL_MODEL {
             return Err(PublishError::NotExternal(id.to_owned()));
         }
@@ -279,7 +302,7 @@ mod tests {
             hub.publish("job-1", "alice", "late".into(), false),
             Err(PublishError::Finished("job-1".into()))
         );
-        let s = hub.lookup("job-1").unwrap();
+        let s = hub.local("job-1").unwrap();
         assert_eq!(s.status(), SessionStatus::Complete);
         assert_eq!(s.owner(), "alice");
         assert!(hub.get("job-1", "bob").is_none());
@@ -324,7 +347,7 @@ mod tests {
         let ev = hub.publish("s", "a", "2".into(), false).unwrap();
         assert!(ev.is_complete);
         assert_eq!(ev.error.as_ref().unwrap().code, "session_too_long");
-        assert_eq!(hub.lookup("s").unwrap().status(), SessionStatus::Failed);
+        assert_eq!(hub.local("s").unwrap().status(), SessionStatus::Failed);
     }
 
     #[tokio::test]
@@ -338,7 +361,7 @@ mod tests {
         assert_eq!(s.status(), SessionStatus::Cancelled);
 
         hub.publish("q", "a", "x".into(), false).unwrap();
-        let q = hub.lookup("q").unwrap();
+        let q = hub.local("q").unwrap();
         tokio::time::timeout(Duration::from_secs(10), q.finished())
             .await
             .unwrap();

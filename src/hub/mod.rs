@@ -4,7 +4,9 @@
 //! (`runner`) is its only writer; every reader is a `Subscription` cursor.
 //! Finished sessions stay attachable for the retention period.
 
+pub mod chats;
 pub mod external;
+pub mod mirror;
 pub mod runner;
 pub mod session;
 pub mod subscription;
@@ -20,6 +22,8 @@ pub use runner::RunnerConfig;
 pub use session::{Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;
 
+use crate::cluster::relay::Relay;
+use crate::registry::{LimitError, Registry, RegistryError, SessionRecord};
 use crate::upstream::{Api, InvocationRequest, Upstream, UpstreamError};
 
 /// Limits and timings of the hub.
@@ -32,6 +36,33 @@ pub struct HubConfig {
     pub max_sessions: usize,
 }
 
+/// Where this hub sits in a fleet.
+#[derive(Clone)]
+pub struct Fleet {
+    pub registry: Registry,
+    /// This node's id in the registry.
+    pub node: String,
+    /// Relays sessions streaming on other nodes (only with a shared registry).
+    pub relay: Option<Arc<Relay>>,
+    /// Concurrent streams one user may run, across the fleet.
+    pub max_streams_per_user: u64,
+    /// Tokens (input + output) one user may use per UTC day; 0 = no limit.
+    pub max_tokens_per_user_per_day: u64,
+}
+
+impl Fleet {
+    /// One node on its own: an in-memory registry, generous limits.
+    pub fn single_node() -> Self {
+        Self {
+            registry: Registry::memory(),
+            node: "local".into(),
+            relay: None,
+            max_streams_per_user: 1000,
+            max_tokens_per_user_per_day: 0,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -40,6 +71,38 @@ pub enum StartError {
     Full,
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error("{what}")]
+    Limited { what: String, retry_after_secs: u64 },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl From<LimitError> for StartError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Exceeded {
+                what,
+                retry_after_secs,
+            } => StartError::Limited {
+                what,
+                retry_after_secs,
+            },
+            LimitError::Registry(r) => StartError::Registry(r),
+        }
+    }
+}
+
+/// A stream slot taken for a session that has not started yet.
+struct SlotGuard<'a> {
+    hub: &'a Hub,
+    owner: &'a str,
+    id: &'a str,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.hub.release_later(self.owner, self.id);
+    }
 }
 
 /// Sessions by id. Cheap to clone: everything is behind one `Arc`.
@@ -52,17 +115,24 @@ struct Inner {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     upstream: Arc<dyn Upstream>,
     config: HubConfig,
+    fleet: Fleet,
     tasks: TaskTracker,
     closing: CancellationToken,
 }
 
 impl Hub {
+    /// A hub on its own (in-memory registry).
     pub fn new(upstream: Arc<dyn Upstream>, config: HubConfig) -> Self {
+        Self::with_fleet(upstream, config, Fleet::single_node())
+    }
+
+    pub fn with_fleet(upstream: Arc<dyn Upstream>, config: HubConfig, fleet: Fleet) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sessions: Mutex::new(HashMap::new()),
                 upstream,
                 config,
+                fleet,
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
             }),
@@ -91,15 +161,97 @@ impl Hub {
             return Err(StartError::ShuttingDown);
         }
         self.make_room()?;
-        let stream = self.inner.upstream.start(&req, api).await?;
+        let cfg = self.inner.config;
+        let fleet = &self.inner.fleet;
+        let limits = fleet.registry.limits.clone();
+        if fleet.max_tokens_per_user_per_day > 0 {
+            let used = limits.tokens_today(owner).await?;
+            if used >= fleet.max_tokens_per_user_per_day {
+                return Err(StartError::Limited {
+                    what: format!(
+                        "at most {} tokens per user per day",
+                        fleet.max_tokens_per_user_per_day
+                    ),
+                    retry_after_secs: crate::registry::utc_day().1,
+                });
+            }
+        }
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
+        limits
+            .acquire_stream(owner, &id, &fleet.node, fleet.max_streams_per_user)
+            .await?;
+        // Released if this future is dropped (the client left) or fails before the task owns it.
+        let slot = SlotGuard {
+            hub: self,
+            owner,
+            id: &id,
+        };
+        let record = SessionRecord {
+            id: id.to_string(),
+            owner: owner.to_owned(),
+            node: fleet.node.clone(),
+            model: req.model_id.clone(),
+            status: "streaming".into(),
+            created_at: crate::event::now_timestamp(),
+            input_tokens: 0,
+            output_tokens: 0,
+        };
+        // Record the session (so other nodes can find it) while Bedrock answers.
+        let (started, recorded) = tokio::join!(
+            self.inner.upstream.start(&req, api),
+            fleet.registry.sessions.put_session(record)
+        );
+        if let Err(e) = recorded {
+            tracing::warn!(session = %id, error = %e, "could not record the session");
+        }
+        let stream = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = fleet
+                    .registry
+                    .sessions
+                    .finish_session(&id, "failed", 0, 0)
+                    .await;
+                return Err(e.into());
+            }
+        };
+        std::mem::forget(slot);
         let session = Session::new(id.clone(), owner.to_owned(), req.model_id.clone());
         // Attach the caller before the task starts, so the grace timer never sees zero readers.
         let sub = Subscription::new(session.clone(), 0);
-        self.sessions().insert(id, session.clone());
-        let cfg = self.inner.config.runner;
-        self.inner.tasks.spawn(runner::run(session, stream, cfg));
+        self.sessions().insert(id.clone(), session.clone());
+        let registry = fleet.registry.clone();
+        self.inner.tasks.spawn(async move {
+            runner::run(session.clone(), stream, cfg.runner).await;
+            // Every exit path of the stream passes here: give the slot back, count the tokens.
+            let info = session.info();
+            let usage = info.usage.unwrap_or_default();
+            let owner = session.owner();
+            let _ = registry.limits.release_stream(owner, &id).await;
+            let total = usage.input_tokens + usage.output_tokens;
+            if total > 0 {
+                let _ = registry.limits.add_tokens(owner, total).await;
+            }
+            let _ = registry
+                .sessions
+                .finish_session(
+                    &id,
+                    info.status.as_str(),
+                    usage.input_tokens,
+                    usage.output_tokens,
+                )
+                .await;
+        });
         Ok(sub)
+    }
+
+    /// Give a stream slot back without waiting (from `Drop`).
+    fn release_later(&self, owner: &str, id: &str) {
+        let limits = self.inner.fleet.registry.limits.clone();
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        self.inner.tasks.spawn(async move {
+            let _ = limits.release_stream(&owner, &id).await;
+        });
     }
 
     /// Drop expired sessions; if still full, refuse.

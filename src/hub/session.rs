@@ -256,3 +256,28 @@ impl Session {
         }
     }
 }
+
+impl Session {
+    /// Append an event relayed from the node that streams this session
+    /// (a mirror's only writer). Events must arrive in order; a repeat is ignored.
+    pub(crate) fn append_relayed(&self, ev: TokenEvent) -> bool {
+        let mut log = self.log();
+        if log.status != SessionStatus::Streaming || ev.seq != log.events.len() as u64 {
+            return false;
+        }
+        let seq = ev.seq;
+        if ev.is_complete {
+            log.status = match (&ev.error, ev.stop_reason.as_deref()) {
+                (Some(_), _) => SessionStatus::Failed,
+                (None, Some("cancelled")) => SessionStatus::Cancelled,
+                _ => SessionStatus::Complete,
+            };
+            log.finished_at = Some(Instant::now());
+        }
+        log.text_bytes += ev.token.len();
+        log.events.push(Arc::new(ev));
+        drop(log);
+        self.len.send_replace(seq + 1);
+        true
+    }
+}

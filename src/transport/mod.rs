@@ -6,8 +6,11 @@
 //! - `sessions`: session status and cancel.
 //! - `ops`: health, readiness, dev-mode JWKS and sign-in.
 
+pub mod ai_sdk;
 pub mod graphql;
+pub mod openai;
 pub mod ops;
 pub mod sessions;
 pub mod sse;
+pub mod web;
 pub mod ws;

@@ -29,7 +29,13 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    if state.verifier.keys().is_warm() {
+    if !state.cluster.registry_healthy() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            error_body("not_ready", "the registry is not answering"),
+        )
+            .into_response()
+    } else if state.verifier.keys().is_warm() {
         (StatusCode::OK, "ready").into_response()
     } else {
         (

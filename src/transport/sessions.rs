@@ -26,7 +26,8 @@ async fn info(
 ) -> Result<Json<SessionInfo>, ApiError> {
     let s = state
         .hub
-        .get(&id, &principal.sub)
+        .locate(&id, &principal.sub)
+        .await
         .ok_or(ApiError::NotFound)?;
     Ok(Json(s.info()))
 }
@@ -39,8 +40,10 @@ async fn cancel(
 ) -> Result<Json<SessionInfo>, ApiError> {
     let s = state
         .hub
-        .cancel(&id, &principal.sub)
+        .locate(&id, &principal.sub)
+        .await
         .ok_or(ApiError::NotFound)?;
+    s.cancel();
     // The upstream task writes the final event as soon as it sees the cancel.
     let _ = tokio::time::timeout(Duration::from_secs(5), s.finished()).await;
     Ok(Json(s.info()))

@@ -75,7 +75,8 @@ async fn attach(
     let from = last_event_id.or(q.after).map_or(0, |n| n.saturating_add(1));
     let sub = state
         .hub
-        .subscribe(&id, &principal.sub, from)
+        .attach(&id, &principal.sub, from)
+        .await
         .ok_or(ApiError::NotFound)?;
     Ok(if wants_plain_text(&headers) {
         text_response(sub)

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
+use aws_lc_rs::signature::KeyPair as _;
 use axum::routing::get;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -155,11 +156,15 @@ pub fn with(mut claims: Value, changes: Value) -> Value {
 pub fn refused_tokens(key: &TestKey, stranger: &TestKey, sub: &str) -> Vec<(&'static str, String)> {
     let id = id_claims(sub);
     let access = access_claims(sub);
-    let past = now() - 120;
+    // 30 s either side: past the gateway's few seconds of leeway, inside
+    // jsonwebtoken's default 60 (which must not be in force).
+    let past = now() - 30;
     let good = key.sign(&id);
     let tampered = {
         let parts: Vec<&str> = good.split('.').collect();
-        let payload = b64url(&serde_json::to_vec(&with(id.clone(), json!({"sub": "mallory"}))).expect("json"));
+        let payload = b64url(
+            &serde_json::to_vec(&with(id.clone(), json!({"sub": "mallory"}))).expect("json"),
+        );
         format!("{}.{payload}.{}", parts[0], parts[2])
     };
     let alg_none = {
@@ -172,39 +177,94 @@ pub fn refused_tokens(key: &TestKey, stranger: &TestKey, sub: &str) -> Vec<(&'st
     };
     // Correctly signed, but about 60 KB: refused for its size alone.
     let huge = key.sign(&with(id.clone(), json!({"pad": "x".repeat(45_000)})));
-    assert!((58 * 1024..62 * 1024).contains(&huge.len()), "{}", huge.len());
+    assert!(
+        (58 * 1024..62 * 1024).contains(&huge.len()),
+        "{}",
+        huge.len()
+    );
     vec![
-        ("expired", key.sign(&with(id.clone(), json!({"exp": past, "iat": past - 600})))),
-        ("not yet valid (nbf)", key.sign(&with(id.clone(), json!({"nbf": now() + 120})))),
+        (
+            "expired",
+            key.sign(&with(id.clone(), json!({"exp": past, "iat": past - 600}))),
+        ),
+        (
+            "not yet valid (nbf)",
+            key.sign(&with(id.clone(), json!({"nbf": now() + 30}))),
+        ),
         (
             "wrong issuer",
-            key.sign(&with(id.clone(), json!({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OtherPool"}))),
+            key.sign(&with(
+                id.clone(),
+                json!({"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OtherPool"}),
+            )),
         ),
-        ("issuer as an array", key.sign(&with(id.clone(), json!({"iss": [ISSUER]})))),
-        ("missing issuer", key.sign(&with(id.clone(), json!({"iss": null})))),
-        ("wrong audience", key.sign(&with(id.clone(), json!({"aud": "someoneelse"})))),
-        ("id token without aud", key.sign(&with(id.clone(), json!({"aud": null})))),
+        (
+            "issuer as an array",
+            key.sign(&with(id.clone(), json!({"iss": [ISSUER]}))),
+        ),
+        (
+            "missing issuer",
+            key.sign(&with(id.clone(), json!({"iss": null}))),
+        ),
+        (
+            "wrong audience",
+            key.sign(&with(id.clone(), json!({"aud": "someoneelse"}))),
+        ),
+        (
+            "id token without aud",
+            key.sign(&with(id.clone(), json!({"aud": null}))),
+        ),
         (
             "access token with wrong client_id",
             key.sign(&with(access.clone(), json!({"client_id": "someoneelse"}))),
         ),
         (
             "access token with aud instead of client_id",
-            key.sign(&with(access.clone(), json!({"client_id": null, "aud": CLIENT_ID}))),
+            key.sign(&with(
+                access.clone(),
+                json!({"client_id": null, "aud": CLIENT_ID}),
+            )),
         ),
-        ("wrong token_use", key.sign(&with(id.clone(), json!({"token_use": "refresh"})))),
-        ("id claims with token_use access", key.sign(&with(id.clone(), json!({"token_use": "access"})))),
-        ("missing token_use", key.sign(&with(id.clone(), json!({"token_use": null})))),
-        ("missing exp", key.sign(&with(id.clone(), json!({"exp": null})))),
-        ("exp as a string", key.sign(&with(id.clone(), json!({"exp": (now() + TTL).to_string()})))),
-        ("missing sub", key.sign(&with(id.clone(), json!({"sub": null})))),
+        (
+            "wrong token_use",
+            key.sign(&with(id.clone(), json!({"token_use": "refresh"}))),
+        ),
+        (
+            "id claims with token_use access",
+            key.sign(&with(id.clone(), json!({"token_use": "access"}))),
+        ),
+        (
+            "missing token_use",
+            key.sign(&with(id.clone(), json!({"token_use": null}))),
+        ),
+        (
+            "missing exp",
+            key.sign(&with(id.clone(), json!({"exp": null}))),
+        ),
+        (
+            "exp as a string",
+            key.sign(&with(id.clone(), json!({"exp": (now() + TTL).to_string()}))),
+        ),
+        (
+            "missing sub",
+            key.sign(&with(id.clone(), json!({"sub": null}))),
+        ),
         ("alg none", alg_none),
-        ("HS256 signed with the public key", key.hs256_with_public_key(&id)),
+        (
+            "HS256 signed with the public key",
+            key.hs256_with_public_key(&id),
+        ),
         ("unknown kid", stranger.sign(&id)),
         ("missing kid", key.sign_as(None, &id)),
-        ("another key under a known kid", stranger.sign_as(Some(&key.kid), &id)),
+        (
+            "another key under a known kid",
+            stranger.sign_as(Some(&key.kid), &id),
+        ),
         ("tampered payload", tampered),
-        ("signature stripped", format!("{}.", good.rsplit_once('.').expect("jwt").0)),
+        (
+            "signature stripped",
+            format!("{}.", good.rsplit_once('.').expect("jwt").0),
+        ),
         ("garbage", "this is not a token".to_owned()),
         ("garbage with dots", "eyJ.eyJ.sig".to_owned()),
         ("empty", String::new()),
@@ -239,7 +299,9 @@ impl JwksServer {
 
     fn serve(listener: tokio::net::TcpListener, keys: &[&TestKey]) -> Self {
         let addr = listener.local_addr().expect("addr");
-        let keys = Arc::new(Mutex::new(keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>()));
+        let keys = Arc::new(Mutex::new(
+            keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
+        ));
         let fetches = Arc::new(AtomicUsize::new(0));
         let (k, f) = (keys.clone(), fetches.clone());
         let app = axum::Router::new().route(
@@ -315,12 +377,7 @@ impl Gateway {
         let url = self.url("/readyz");
         super::eventually(std::time::Duration::from_secs(15), || {
             let (http, url) = (http.clone(), url.clone());
-            async move {
-                http.get(&url)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            }
+            async move { http.get(&url).send().await.is_ok_and(|r| r.status() == 200) }
         })
         .await;
     }

@@ -11,15 +11,16 @@
 pub mod schema;
 mod ws;
 
-use axum::Router;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::extract::{Extension, FromRequestParts, State};
+use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{RequestExt, Router};
 
 use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 
 use crate::auth::extract::bearer_token;
@@ -54,14 +55,21 @@ pub fn sdl() -> String {
 }
 
 /// `POST /graphql`: one query or mutation, as the bearer token's principal.
+/// The body is held to the app's body limit (the operation size limit).
 async fn post_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
     principal: Principal,
-    req: GraphQLRequest,
-) -> GraphQLResponse {
-    let req = req.into_inner().data(state).data(principal);
-    schema.execute(req).await.into()
+    req: Request,
+) -> Response {
+    let gql = match GraphQLRequest::<GraphQLRejection>::from_request(req.with_limited_body(), &())
+        .await
+    {
+        Ok(r) => r.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
+    let gql = gql.data(state).data(principal);
+    GraphQLResponse::from(schema.execute(gql).await).into_response()
 }
 
 /// `GET /graphql`: a WebSocket upgrade (subscriptions), or GraphiQL.

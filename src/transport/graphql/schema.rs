@@ -34,6 +34,8 @@ pub type GqlSchema = async_graphql::Schema<QueryRoot, MutationRoot, Subscription
 pub const WAIT_FOR_SESSION: Duration = Duration::from_secs(30);
 /// How often that wait looks again for sessions created by other transports.
 const WAIT_POLL: Duration = Duration::from_millis(100);
+/// How often it asks the fleet's registry (sessions streaming on other nodes).
+const WAIT_POLL_FLEET: Duration = Duration::from_secs(1);
 /// How long `cancelStream` waits for the final event before answering.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
 
@@ -68,19 +70,13 @@ fn not_found() -> Error {
 }
 
 fn api_error(e: ApiError) -> Error {
-    let code = match &e {
-        ApiError::BadRequest(_) => "bad_request",
-        ApiError::UnknownModel(_) => "unknown_model",
-        ApiError::PayloadTooLarge => "payload_too_large",
-        ApiError::NotFound => "not_found",
-        ApiError::Upstream(u) => u.code(),
-        ApiError::Full => "too_many_sessions",
-        ApiError::ShuttingDown => "shutting_down",
-    };
+    let code = e.code();
     let retryable = match &e {
         ApiError::Upstream(u) => u.retryable(),
-        ApiError::Full | ApiError::ShuttingDown => true,
-        _ => false,
+        other => matches!(
+            other.status(),
+            axum::http::StatusCode::TOO_MANY_REQUESTS | axum::http::StatusCode::SERVICE_UNAVAILABLE
+        ),
     };
     Error::new(e.to_string()).extend_with(|_, ext| {
         ext.set("code", code);
@@ -110,12 +106,31 @@ fn caller<'a>(ctx: &Context<'a>) -> Result<(&'a Principal, &'a AppState)> {
     Ok((principal, state))
 }
 
-/// Session `id` if `principal` owns it or is in the admin group.
-fn visible(state: &AppState, principal: &Principal, id: &str) -> Option<Arc<Session>> {
-    state
-        .hub
-        .lookup(id)
-        .filter(|s| s.owner() == principal.sub || principal.in_group(&state.admin_group))
+/// Where session `id` stands for `principal`.
+enum Found {
+    /// The owner's (local, or mirrored from the node that streams it), or any local one for the admin group.
+    Visible(Arc<Session>),
+    /// Exists here, but is someone else's: reported like `Missing`.
+    Hidden,
+    Missing,
+}
+
+async fn find(state: &AppState, principal: &Principal, id: &str) -> Found {
+    if let Some(s) = state.hub.locate(id, &principal.sub).await {
+        return Found::Visible(s);
+    }
+    match state.hub.local(id) {
+        Some(s) if principal.in_group(&state.admin_group) => Found::Visible(s),
+        Some(_) => Found::Hidden,
+        None => Found::Missing,
+    }
+}
+
+async fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<Arc<Session>> {
+    match find(state, principal, id).await {
+        Found::Visible(s) => Ok(s),
+        Found::Hidden | Found::Missing => Err(not_found()),
+    }
 }
 
 /// Returned by `startStream` (the AppSync sample's type, plus `model`).
@@ -290,7 +305,7 @@ impl QueryRoot {
     /// `not_found` error otherwise.
     async fn session(&self, ctx: &Context<'_>, session_id: String) -> Result<Option<GqlSession>> {
         let (principal, state) = caller(ctx)?;
-        let s = visible(state, principal, &session_id).ok_or_else(not_found)?;
+        let s = visible(state, principal, &session_id).await?;
         Ok(Some(s.info().into()))
     }
 
@@ -383,7 +398,7 @@ impl MutationRoot {
             ));
         }
         let owner = owner.unwrap_or_else(|| principal.sub.clone());
-        let created = state.hub.lookup(&session_id).is_none();
+        let created = state.hub.local(&session_id).is_none();
         let ev = state
             .hub
             .publish(&session_id, &owner, token, is_complete)
@@ -398,7 +413,7 @@ impl MutationRoot {
     /// return its final state.
     async fn cancel_stream(&self, ctx: &Context<'_>, session_id: String) -> Result<GqlSession> {
         let (principal, state) = caller(ctx)?;
-        let s = visible(state, principal, &session_id).ok_or_else(not_found)?;
+        let s = visible(state, principal, &session_id).await?;
         s.cancel();
         // The upstream task writes the final event as soon as it sees the cancel.
         let _ = tokio::time::timeout(CANCEL_WAIT, s.finished()).await;
@@ -426,30 +441,35 @@ impl SubscriptionRoot {
             Some(_) => return Err(coded("bad_request", "after must be -1 or more")),
         };
         let created = ctx.data_opt::<SessionsCreated>().cloned();
-        let session = wait_for(state, &session_id, created).await;
-        let session = session
-            .filter(|s| s.owner() == principal.sub || principal.in_group(&state.admin_group))
-            .ok_or_else(not_found)?;
+        let session = match wait_for(state, principal, &session_id, created).await {
+            Found::Visible(s) => s,
+            Found::Hidden | Found::Missing => return Err(not_found()),
+        };
         let sub = crate::hub::Subscription::new(session, from);
         Ok(sub.into_stream().map(|ev| Some(GqlTokenEvent(ev))))
     }
 }
 
-/// Session `id`, waiting up to `WAIT_FOR_SESSION` for it to be created.
+/// Session `id`, waiting up to `WAIT_FOR_SESSION` for it to be created:
+/// woken when this transport creates a session, and looking again every
+/// `WAIT_POLL` here and every `WAIT_POLL_FLEET` across the fleet.
 async fn wait_for(
     state: &AppState,
+    principal: &Principal,
     id: &str,
     created: Option<SessionsCreated>,
-) -> Option<Arc<Session>> {
-    if let Some(s) = state.hub.lookup(id) {
-        return Some(s);
+) -> Found {
+    let found = find(state, principal, id).await;
+    if !matches!(found, Found::Missing) {
+        return found;
     }
     let mut created = created.map(|c| c.0.subscribe());
     let deadline = tokio::time::Instant::now() + WAIT_FOR_SESSION;
     let mut poll = tokio::time::interval(WAIT_POLL);
+    let mut fleet_at = tokio::time::Instant::now() + WAIT_POLL_FLEET;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return state.hub.lookup(id),
+            _ = tokio::time::sleep_until(deadline) => return find(state, principal, id).await,
             _ = poll.tick() => {}
             Some(Ok(())) = async {
                 match created.as_mut() {
@@ -458,8 +478,13 @@ async fn wait_for(
                 }
             } => {}
         }
-        if let Some(s) = state.hub.lookup(id) {
-            return Some(s);
+        let now = tokio::time::Instant::now();
+        if state.hub.local(id).is_some() || now >= fleet_at {
+            fleet_at = now + WAIT_POLL_FLEET;
+            let found = find(state, principal, id).await;
+            if !matches!(found, Found::Missing) {
+                return found;
+            }
         }
     }
 }

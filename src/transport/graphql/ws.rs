@@ -53,6 +53,8 @@ mod close {
     pub const TOO_MANY_INITS: u16 = 4429;
     pub const INTERNAL: u16 = 4500;
     pub const NORMAL: u16 = 1000;
+    pub const GOING_AWAY: u16 = 1001;
+    pub const TOO_BIG: u16 = 1009;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,39 +72,45 @@ pub(super) fn upgrade(
     schema: GqlSchema,
     upgrade_auth: Option<Result<Principal, AuthError>>,
 ) -> HttpResponse {
+    // Messages over the operation size limit get 1009 from us; the WebSocket
+    // layer's own limit sits above it (past it the connection just drops).
     let ws = ws
         .protocols([TRANSPORT_WS, LEGACY_WS])
-        .max_message_size(state.max_body_bytes.max(1024));
+        .max_message_size(state.max_body_bytes.saturating_add(64 * 1024));
     let protocol = match ws.selected_protocol().map(|p| p.as_bytes()) {
         Some(p) if p == TRANSPORT_WS.as_bytes() => Some(Protocol::TransportWs),
         Some(p) if p == LEGACY_WS.as_bytes() => Some(Protocol::Legacy),
         _ => None,
     };
-    ws.on_upgrade(move |mut socket| async move {
-        match protocol {
-            Some(protocol) => {
-                Connection {
-                    protocol,
-                    state,
-                    schema,
-                    upgrade_auth,
-                    principal: None,
-                    init_received: false,
-                    ops: StreamMap::new(),
-                    not_started: HashSet::new(),
+    // Tracked with the other WebSockets: shutdown waits for this one to drain.
+    let tracker = state.connections.tracker().clone();
+    ws.on_upgrade(move |mut socket| {
+        tracker.track_future(async move {
+            match protocol {
+                Some(protocol) => {
+                    Connection {
+                        protocol,
+                        state,
+                        schema,
+                        upgrade_auth,
+                        principal: None,
+                        init_received: false,
+                        ops: StreamMap::new(),
+                        not_started: HashSet::new(),
+                    }
+                    .run(socket)
+                    .await
                 }
-                .run(socket)
-                .await
+                None => {
+                    let _ = send_close(
+                        &mut socket,
+                        close::SUBPROTOCOL_NOT_ACCEPTABLE,
+                        "Subprotocol not acceptable",
+                    )
+                    .await;
+                }
             }
-            None => {
-                let _ = send_close(
-                    &mut socket,
-                    close::SUBPROTOCOL_NOT_ACCEPTABLE,
-                    "Subprotocol not acceptable",
-                )
-                .await;
-            }
-        }
+        })
     })
 }
 
@@ -131,6 +139,8 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self, mut socket: WebSocket) {
+        let closing = self.state.connections.closing().clone();
+        let mut draining = false;
         let init_deadline = Instant::now() + self.state.graphql_init_timeout;
         let every = self.state.heartbeat;
         let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
@@ -141,8 +151,12 @@ impl Connection {
                 .as_ref()
                 .map(|p| expiry_instant(p.expires_at));
             let out: Vec<Out> = tokio::select! {
+                biased;
                 msg = socket.recv() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(m)) if payload_len(&m) > self.state.max_body_bytes => {
+                        vec![Out::Close(close::TOO_BIG, "Message too big".into())]
+                    }
                     Some(Ok(Message::Text(t))) => self.on_message(t.as_str()).await,
                     Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
                         Ok(t) => self.on_message(t).await,
@@ -159,7 +173,15 @@ impl Connection {
                 _ = sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
                     vec![Out::Close(close::FORBIDDEN, "Forbidden: token expired".into())]
                 }
+                _ = closing.cancelled(), if !draining => {
+                    draining = true;
+                    self.start_draining()
+                }
             };
+            let mut out = out;
+            if draining && self.ops.is_empty() && !out.iter().any(|o| matches!(o, Out::Close(..))) {
+                out.push(Out::Close(close::GOING_AWAY, "Going away".into()));
+            }
             for o in out {
                 match o {
                     Out::Text(t) => {
@@ -255,20 +277,24 @@ impl Connection {
     }
 
     fn on_subscribe(&mut self, id: String, payload: OperationPayload) -> Vec<Out> {
-        let Some(principal) = self.principal.clone() else {
-            return vec![Out::Close(close::UNAUTHORIZED, "Unauthorized".into())];
-        };
+        // A malformed message is refused before the ack is looked at.
         if id.is_empty() {
             return vec![Out::Close(
                 close::BAD_REQUEST,
                 "Invalid message received: empty id".into(),
             )];
         }
+        let Some(principal) = self.principal.clone() else {
+            return vec![Out::Close(close::UNAUTHORIZED, "Unauthorized".into())];
+        };
         if self.ops.contains_key(&id) {
             return vec![Out::Close(
                 close::SUBSCRIBER_EXISTS,
                 format!("Subscriber for {id} already exists"),
             )];
+        }
+        if self.state.connections.closing().is_cancelled() {
+            return vec![self.encode("error", Some(&id), Some(shutting_down()))];
         }
         if self.ops.len() >= MAX_OPERATIONS_PER_CONNECTION {
             let errors = serde_json::json!([{
@@ -317,6 +343,21 @@ impl Connection {
                 vec![self.encode("complete", Some(&id), None::<()>)]
             }
         }
+    }
+
+    /// The server is shutting down: operations that have not produced
+    /// anything yet (waiting for a session) end with an `error`; running
+    /// ones go on until their sessions end (the hub's drain deadline), then
+    /// the socket closes with 1001.
+    fn start_draining(&mut self) -> Vec<Out> {
+        let waiting: Vec<String> = self.not_started.drain().collect();
+        waiting
+            .into_iter()
+            .map(|id| {
+                self.ops.remove(&id);
+                self.encode("error", Some(&id), Some(shutting_down()))
+            })
+            .collect()
     }
 
     fn keepalive(&self) -> Out {
@@ -442,8 +483,13 @@ fn init_token(payload: &Map<String, Value>) -> Option<String> {
             .and_then(find)
     })?;
     let raw = raw.trim();
-    let token = match raw.split_once(' ') {
-        Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") => t.trim(),
+    let token = match (raw.get(..6), raw.get(6..)) {
+        (Some(scheme), Some(rest))
+            if scheme.eq_ignore_ascii_case("bearer")
+                && (rest.is_empty() || rest.starts_with(char::is_whitespace)) =>
+        {
+            rest.trim()
+        }
         _ => raw,
     };
     (!token.is_empty()).then(|| token.to_owned())
@@ -456,6 +502,21 @@ fn expiry_instant(exp: u64) -> Instant {
         .duration_since(SystemTime::now())
         .unwrap_or(Duration::ZERO);
     Instant::now() + left.min(Duration::from_secs(86_400 * 366))
+}
+
+fn shutting_down() -> Value {
+    serde_json::json!([{
+        "message": "the gateway is shutting down",
+        "extensions": {"code": "shutting_down", "retryable": true},
+    }])
+}
+
+fn payload_len(m: &Message) -> usize {
+    match m {
+        Message::Text(t) => t.as_str().len(),
+        Message::Binary(b) => b.len(),
+        _ => 0,
+    }
 }
 
 /// Send a close frame; reasons are cut to the 123 bytes a frame allows.
@@ -497,6 +558,15 @@ mod tests {
             Some("abc")
         );
         assert_eq!(init_token(&m(j!({"Authorization": "Bearer "}))), None);
+        assert_eq!(init_token(&m(j!({"Authorization": "bearer"}))), None);
+        assert_eq!(
+            init_token(&m(j!({"Authorization": "Bearerabc"}))).as_deref(),
+            Some("Bearerabc")
+        );
+        assert_eq!(
+            init_token(&m(j!({"Authorization": "Bé"}))).as_deref(),
+            Some("Bé")
+        );
         assert_eq!(init_token(&m(j!({"token": "abc"}))), None);
     }
 

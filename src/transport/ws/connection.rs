@@ -280,7 +280,8 @@ impl Conn {
                 match self
                     .state
                     .hub
-                    .subscribe(&session_id, &self.principal.sub, from)
+                    .attach(&session_id, &self.principal.sub, from)
+                    .await
                 {
                     Some(sub) => {
                         let slot = Arc::new(std::sync::OnceLock::new());

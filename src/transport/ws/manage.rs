@@ -61,7 +61,7 @@ async fn post_to_connection(
         Err(r) => return (r.status(), error_body("bad_request", &r.body_text())).into_response(),
     };
     let Some(handle) = state.connections.handle(&id) else {
-        return gone();
+        return forward(&state, &id, reqwest::Method::POST, Some(body)).await;
     };
     let msg = match String::from_utf8(body.to_vec()) {
         Ok(text) => Message::Text(text.into()),
@@ -132,6 +132,52 @@ async fn disconnect(
             h.close.cancel();
             StatusCode::NO_CONTENT.into_response()
         }
-        None => gone(),
+        None => forward(&state, &id, reqwest::Method::DELETE, None).await,
+    }
+}
+
+/// A connection held by another node: pass the call on. The registry drops
+/// entries of dead nodes as it reads them, so those answer 410.
+async fn forward(
+    state: &AppState,
+    id: &str,
+    method: reqwest::Method,
+    body: Option<Bytes>,
+) -> Response {
+    let cluster = &state.cluster;
+    let record = match cluster.registry.connections.get(id).await {
+        Ok(Some(r)) if r.node != cluster.node => r,
+        Ok(_) => return gone(),
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                error_body("registry_unavailable", &e.to_string()),
+            )
+                .into_response();
+        }
+    };
+    let Some(url) = cluster.node_url(&record.node).await else {
+        let _ = cluster.registry.connections.remove(id).await;
+        return gone();
+    };
+    let mut req = cluster.internal(method, format!("{url}/internal/v1/connections/{id}"));
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    match req.send().await {
+        Ok(r) => match r.status().as_u16() {
+            200 => StatusCode::OK.into_response(),
+            204 => StatusCode::NO_CONTENT.into_response(),
+            429 => (
+                StatusCode::TOO_MANY_REQUESTS,
+                error_body("limit_exceeded", "the client is not reading fast enough"),
+            )
+                .into_response(),
+            _ => gone(),
+        },
+        Err(e) => {
+            tracing::warn!(connection = id, error = %e, "could not reach the node holding a connection");
+            gone()
+        }
     }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds Spillway and the load generator in release mode, starts a standalone
+# Bedrock simulator and a gateway in front of it (both on loopback, ephemeral
+# ports, a throwaway data dir), and runs the load-test scenarios against them.
+# The baseline streams go straight to the same simulator, so the difference
+# is what the gateway adds. Reports land in loadtest/results/.
+#
+#   loadtest/run-local.sh          # scenarios 1 and 2
+#   loadtest/run-local.sh 1        # only scenario 1
+#   TRANSPORT=sse OUT=/tmp/r loadtest/run-local.sh 2
+#
+# Scenarios:
+#   1  unloaded added latency: 50 streams, one at a time (baseline and
+#      gateway alternate), 32 tokens at 200 tokens/s
+#   2  1,000 concurrent streams, all at once, 64 tokens at 50 tokens/s
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=${OUT:-$root/loadtest/results}
+transport=${TRANSPORT:-sse}
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
+
+cargo build --release --bins -p spillway -p spillway-loadtest
+bin=${CARGO_TARGET_DIR:-$root/target}/release
+
+# 1,000 streams hold ~2,000 sockets in the gateway; raise the soft limit.
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
+ulimit -n "$hard" 2>/dev/null || true
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_for FILE SED_EXPR PID: the first match of SED_EXPR in FILE, within 30 s.
+wait_for() {
+  local found
+  for _ in $(seq 300); do
+    found=$(sed -n "$2" "$1" | head -n 1)
+    if [ -n "$found" ]; then echo "$found"; return 0; fi
+    kill -0 "$3" 2>/dev/null || { echo "process $3 exited; see $1" >&2; cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+export RUST_LOG=${RUST_LOG:-warn,spillway::server=info}
+export NO_COLOR=1
+
+"$bin/spillway" sim --listen 127.0.0.1:0 >"$work/sim.out" 2>"$work/sim.log" &
+pids+=($!)
+sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
+echo "simulator: http://$sim_addr"
+
+env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
+  AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
+  "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
+  >"$work/gateway.log" 2>&1 &
+gateway_pid=$!
+pids+=("$gateway_pid")
+gw_addr=$(wait_for "$work/gateway.log" 's#.*spillway listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$gateway_pid")
+echo "gateway:   http://$gw_addr (pid $gateway_pid)"
+
+SPILLWAY_LOADTEST_TOKEN=$("$bin/spillway" token --sub loadtest --ttl 7200 --data-dir "$work/data")
+export SPILLWAY_LOADTEST_TOKEN
+
+mkdir -p "$out"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpus: $(nproc)"
+  grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+  echo "kernel: $(uname -sr)"
+} >"$out/machine.txt"
+
+loadtest() {
+  local name=$1; shift
+  echo
+  echo "== $name ($transport)"
+  "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
+    --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" \
+    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
+}
+
+for s in "${scenarios[@]}"; do
+  case $s in
+    1) loadtest 1-unloaded --streams 50 --tokens 32 --rate 200 --concurrency 1 --timeout 30 ;;
+    2) loadtest 2-concurrent-1000 --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120 ;;
+    *) echo "unknown scenario $s (known: 1 2)" >&2; exit 2 ;;
+  esac
+done
+echo
+echo "reports: $out"

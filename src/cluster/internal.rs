@@ -1,0 +1,146 @@
+//! Routes other nodes call. Every one needs the cluster secret; without a
+//! configured secret they do not exist (404), so they are never exposed.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::Message;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::SECRET_HEADER;
+use crate::hub::Subscription;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/v1/sessions/{id}/events", get(events))
+        .route("/internal/v1/sessions/{id}/cancel", post(cancel))
+        .route(
+            "/internal/v1/connections/{id}",
+            post(push).delete(disconnect),
+        )
+}
+
+/// Whether the request carries this node's cluster secret.
+fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(secret) = &state.cluster.secret else {
+        return false;
+    };
+    headers.get(SECRET_HEADER).is_some_and(|v| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(v.as_bytes(), secret.as_bytes()).is_ok()
+    })
+}
+
+fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+#[derive(Deserialize)]
+struct From {
+    #[serde(default)]
+    from: u64,
+}
+
+/// A session's log from `from` on, one JSON event per line, blank lines as heartbeats.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<From>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    let Some(session) = state.hub.local(&id) else {
+        return not_found();
+    };
+    let sub = Subscription::new(session, q.from);
+    let beat = state.heartbeat.min(Duration::from_secs(5));
+    let lines = futures_util::stream::unfold(Some(sub), move |sub| async move {
+        let mut sub = sub?;
+        let line = tokio::select! {
+            ev = sub.next() => match ev {
+                Some(ev) => {
+                    let last = ev.is_complete;
+                    let mut line = serde_json::to_string(&*ev).unwrap_or_default();
+                    line.push('\n');
+                    return Some((Ok::<_, Infallible>(Bytes::from(line)), (!last).then_some(sub)));
+                }
+                None => return None,
+            },
+            _ = tokio::time::sleep(beat) => Bytes::from_static(b"\n"),
+        };
+        Some((Ok(line), Some(sub)))
+    });
+    let mut res = Response::new(Body::from_stream(lines));
+    res.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    res
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    match state.hub.local(&id) {
+        Some(s) => {
+            s.cancel();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => not_found(),
+    }
+}
+
+/// Deliver an `@connections` push to a socket on this node.
+async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    let Some(handle) = state.connections.handle(&id) else {
+        return StatusCode::GONE.into_response();
+    };
+    let msg = match String::from_utf8(body.to_vec()) {
+        Ok(text) => Message::Text(text.into()),
+        Err(e) => Message::Binary(e.into_bytes().into()),
+    };
+    match handle.outbound.try_send(msg) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(TrySendError::Full(_)) => StatusCode::TOO_MANY_REQUESTS.into_response(),
+        Err(TrySendError::Closed(_)) => StatusCode::GONE.into_response(),
+    }
+}
+
+async fn disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    match state.connections.handle(&id) {
+        Some(h) => {
+            h.close.cancel();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => StatusCode::GONE.into_response(),
+    }
+}

@@ -1,0 +1,206 @@
+//! Chats: a client's conversation id (the AI SDK's `chatId`) → its owner's
+//! latest session for that chat, so a reload, a second tab or another
+//! transport can find the chat's active stream and resume it.
+//!
+//! The index holds session ids only; the session itself (its owner check,
+//! retention and sweeping) stays with the hub. An entry whose session the
+//! hub has dropped is dead and is pruned, so the index never outgrows the
+//! sessions it points to by more than a factor of two.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Hub, Session, SessionStatus, StartError, Subscription};
+use crate::upstream::{Api, InvocationRequest};
+
+/// Prune dead entries no more often than this many inserts.
+const MIN_PRUNE_AT: usize = 64;
+
+/// `(owner, chat id)` → latest session id. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ChatIndex {
+    inner: Arc<Mutex<Chats>>,
+}
+
+#[derive(Default)]
+struct Chats {
+    latest: HashMap<(String, String), Arc<str>>,
+    prune_at: usize,
+}
+
+impl ChatIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn chats(&self) -> MutexGuard<'_, Chats> {
+        // Every write is a single insert or retain: a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many chats are indexed (live or not yet pruned).
+    pub fn len(&self) -> usize {
+        self.chats().latest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn latest(&self, owner: &str, chat_id: &str) -> Option<Arc<str>> {
+        self.chats()
+            .latest
+            .get(&(owner.to_owned(), chat_id.to_owned()))
+            .cloned()
+    }
+}
+
+impl Hub {
+    /// Start a session for `owner`'s chat `chat_id` and make it the chat's latest.
+    pub async fn start_chat(
+        &self,
+        chats: &ChatIndex,
+        owner: &str,
+        chat_id: &str,
+        req: InvocationRequest,
+        api: Api,
+    ) -> Result<Subscription, StartError> {
+        let sub = self.start(owner, req, api).await?;
+        let mut c = chats.chats();
+        c.latest.insert(
+            (owner.to_owned(), chat_id.to_owned()),
+            sub.session().id().clone(),
+        );
+        if c.latest.len() >= c.prune_at.max(MIN_PRUNE_AT) {
+            let sessions = self.sessions();
+            c.latest.retain(|_, id| sessions.contains_key(id));
+            c.prune_at = c.latest.len().saturating_mul(2);
+        }
+        Ok(sub)
+    }
+
+    /// The chat's latest session, whatever its status, while the hub holds it.
+    pub fn chat_session(
+        &self,
+        chats: &ChatIndex,
+        owner: &str,
+        chat_id: &str,
+    ) -> Option<Arc<Session>> {
+        let id = chats.latest(owner, chat_id)?;
+        self.get(&id, owner)
+    }
+
+    /// Attach from seq 0 to the chat's latest session if it is still streaming.
+    pub fn resume_chat(
+        &self,
+        chats: &ChatIndex,
+        owner: &str,
+        chat_id: &str,
+    ) -> Option<Subscription> {
+        let s = self.chat_session(chats, owner, chat_id)?;
+        let sub = Subscription::new(s, 0);
+        // Checked after attaching, so a stream that ends in between is not resumed half-way.
+        (sub.session().status() == SessionStatus::Streaming).then_some(sub)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::hub::{HubConfig, RunnerConfig};
+    use crate::upstream::request::{Role, Turn};
+    use crate::upstream::{DeltaStream, Upstream, UpstreamError};
+
+    /// An upstream whose streams never end (until cancelled).
+    struct Pending;
+
+    impl Upstream for Pending {
+        fn start<'a>(
+            &'a self,
+            _req: &'a InvocationRequest,
+            _api: Api,
+        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
+            Box::pin(async { Ok(Box::pin(futures_util::stream::pending()) as DeltaStream) })
+        }
+    }
+
+    fn hub(retention: Duration) -> Hub {
+        Hub::new(
+            Arc::new(Pending),
+            HubConfig {
+                runner: RunnerConfig {
+                    first_token_timeout: Duration::from_secs(60),
+                    idle_timeout: Duration::from_secs(60),
+                    cancel_grace: Duration::from_secs(60),
+                    max_events: 100,
+                },
+                retention,
+                max_sessions: 1000,
+            },
+        )
+    }
+
+    fn req() -> InvocationRequest {
+        InvocationRequest {
+            model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            system: None,
+            turns: vec![Turn {
+                role: Role::User,
+                content: "hi".into(),
+            }],
+            max_tokens: 10,
+            temperature: None,
+            top_p: None,
+            stop_sequences: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn latest_session_per_owner_and_chat() {
+        let hub = hub(Duration::from_secs(60));
+        let chats = ChatIndex::new();
+        let first = hub
+            .start_chat(&chats, "alice", "c1", req(), Api::Invoke)
+            .await
+            .unwrap();
+        let second = hub
+            .start_chat(&chats, "alice", "c1", req(), Api::Invoke)
+            .await
+            .unwrap();
+        let found = hub.chat_session(&chats, "alice", "c1").unwrap();
+        assert_eq!(found.id(), second.session().id());
+        assert_ne!(found.id(), first.session().id());
+        assert!(hub.chat_session(&chats, "bob", "c1").is_none());
+        assert!(hub.chat_session(&chats, "alice", "c2").is_none());
+
+        let resumed = hub.resume_chat(&chats, "alice", "c1").unwrap();
+        assert_eq!(resumed.position(), 0);
+        second.session().cancel();
+        second.session().finished().await;
+        assert!(
+            hub.resume_chat(&chats, "alice", "c1").is_none(),
+            "a finished chat has nothing active"
+        );
+    }
+
+    #[tokio::test]
+    async fn dead_entries_are_pruned() {
+        let hub = hub(Duration::ZERO);
+        let chats = ChatIndex::new();
+        for i in 0..(MIN_PRUNE_AT * 3) {
+            let sub = hub
+                .start_chat(&chats, "alice", &format!("c{i}"), req(), Api::Invoke)
+                .await
+                .unwrap();
+            sub.session().cancel();
+            sub.session().finished().await;
+            drop(sub);
+            hub.sweep();
+        }
+        assert!(chats.len() <= MIN_PRUNE_AT, "{} entries kept", chats.len());
+    }
+}

@@ -1,0 +1,516 @@
+//! The fleet registry in one DynamoDB table (see [`table`] for the key design).
+//! Conditional writes where races matter; every item has a TTL, and reads
+//! check liveness, so a dead node leaves no ghosts behind.
+
+pub mod table;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::{
+    ConnectionRecord, ConnectionRegistry, LimitError, NodeDirectory, NodeRecord, RegistryError,
+    SessionRecord, SessionStore, UsageLimits, now_secs, utc_day,
+};
+use table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTRIBUTE};
+
+/// How long records live without being refreshed.
+const CONNECTION_TTL: u64 = 86_400;
+const SESSION_TTL: u64 = 7 * 86_400;
+const LEASE_TTL: u64 = 86_400;
+
+type Item = HashMap<String, AttributeValue>;
+type Fut<'a, T> = BoxFuture<'a, Result<T, RegistryError>>;
+
+pub struct DynamoRegistry {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s(item: &Item, k: &str) -> String {
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn get_n(item: &Item, k: &str) -> u64 {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn live(item: &Item) -> bool {
+    get_n(item, TTL_ATTRIBUTE) > now_secs()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> RegistryError {
+    RegistryError::Unavailable(e.to_string())
+}
+
+impl DynamoRegistry {
+    /// A client from the SDK's default chain (`AWS_ENDPOINT_URL_DYNAMODB` honoured).
+    pub async fn connect(table: String, create: bool) -> Result<Self, table::TableError> {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .load()
+            .await;
+        let client = Client::new(&config);
+        table::ensure(&client, &table, create).await?;
+        Ok(Self { client, table })
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, RegistryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(out.item.filter(live))
+    }
+
+    async fn delete_item(&self, pk: String, sk: String) -> Result<Option<Item>, RegistryError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(out.attributes)
+    }
+
+    async fn node_alive(
+        &self,
+        node: &str,
+        cache: &mut HashMap<String, bool>,
+    ) -> Result<bool, RegistryError> {
+        if let Some(a) = cache.get(node) {
+            return Ok(*a);
+        }
+        let alive = self.get_node(node).await?.is_some_and(|n| n.is_alive());
+        cache.insert(node.to_owned(), alive);
+        Ok(alive)
+    }
+
+    /// Add `delta` to the stream counter, refusing to pass `max`.
+    async fn bump_streams(&self, user: &str, max: u64) -> Result<bool, RegistryError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("USER#{user}")))
+            .key(SK, s("STREAMS"))
+            .update_expression("ADD #n :one SET #ttl = :exp")
+            .condition_expression("attribute_not_exists(#n) OR #n < :max")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":exp", n(now_secs() + LEASE_TTL))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let e = e.into_service_error();
+                if e.is_conditional_check_failed_exception() {
+                    Ok(false)
+                } else {
+                    Err(unavailable(e))
+                }
+            }
+        }
+    }
+
+    /// Set the counter to the number of live leases (slots of crashed nodes
+    /// come back). Returns whether it changed.
+    async fn reconcile_streams(&self, user: &str) -> Result<bool, RegistryError> {
+        let pk = format!("USER#{user}");
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":p", s("STREAM#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        let mut cache = HashMap::new();
+        let mut alive = 0u64;
+        for item in out.items() {
+            if live(item) && self.node_alive(&get_s(item, "node"), &mut cache).await? {
+                alive += 1;
+            } else {
+                let _ = self.delete_item(pk.clone(), get_s(item, SK)).await;
+            }
+        }
+        let current = self
+            .get_item(pk.clone(), "STREAMS")
+            .await?
+            .map_or(0, |i| get_n(&i, "n"));
+        if alive >= current {
+            return Ok(false);
+        }
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s("STREAMS"))
+            .update_expression("SET #n = :alive")
+            .condition_expression("#n = :cur")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":alive", n(alive))
+            .expression_attribute_values(":cur", n(current))
+            .send()
+            .await;
+        Ok(r.is_ok())
+    }
+}
+
+impl ConnectionRegistry for DynamoRegistry {
+    fn register(&self, r: ConnectionRecord) -> Fut<'_, ()> {
+        async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(format!("CONN#{}", r.id)))
+                .item(SK, s("CONN"))
+                .item(GSI1_PK, s(format!("USER#{}", r.user)))
+                .item(GSI1_SK, s(format!("CONN#{}", r.id)))
+                .item("user", s(r.user))
+                .item("node", s(r.node))
+                .item("connectedAt", s(r.connected_at))
+                .item("lastActiveAt", s(r.last_active_at))
+                .item("sourceIp", s(r.source_ip))
+                .item("userAgent", s(r.user_agent))
+                .item(TTL_ATTRIBUTE, n(now_secs() + CONNECTION_TTL))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn touch<'a>(&'a self, id: &'a str, at: &'a str) -> Fut<'a, ()> {
+        async move {
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(format!("CONN#{id}")))
+                .key(SK, s("CONN"))
+                .update_expression("SET lastActiveAt = :at, #ttl = :exp")
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":at", s(at))
+                .expression_attribute_values(":exp", n(now_secs() + CONNECTION_TTL))
+                .send()
+                .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if e.is_conditional_check_failed_exception() {
+                        Ok(())
+                    } else {
+                        Err(unavailable(e))
+                    }
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn get<'a>(&'a self, id: &'a str) -> Fut<'a, Option<ConnectionRecord>> {
+        async move {
+            let Some(item) = self.get_item(format!("CONN#{id}"), "CONN").await? else {
+                return Ok(None);
+            };
+            let node = get_s(&item, "node");
+            if !self.node_alive(&node, &mut HashMap::new()).await? {
+                // A ghost of a dead node: clean it up.
+                let _ = self.delete_item(format!("CONN#{id}"), "CONN".into()).await;
+                return Ok(None);
+            }
+            Ok(Some(ConnectionRecord {
+                id: id.to_owned(),
+                user: get_s(&item, "user"),
+                node,
+                connected_at: get_s(&item, "connectedAt"),
+                last_active_at: get_s(&item, "lastActiveAt"),
+                source_ip: get_s(&item, "sourceIp"),
+                user_agent: get_s(&item, "userAgent"),
+            }))
+        }
+        .boxed()
+    }
+
+    fn remove<'a>(&'a self, id: &'a str) -> Fut<'a, ()> {
+        async move {
+            self.delete_item(format!("CONN#{id}"), "CONN".into())
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn count_for_user<'a>(&'a self, user: &'a str) -> Fut<'a, usize> {
+        async move {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#g = :u AND begins_with(#gs, :c)")
+                .expression_attribute_names("#g", GSI1_PK)
+                .expression_attribute_names("#gs", GSI1_SK)
+                .expression_attribute_values(":u", s(format!("USER#{user}")))
+                .expression_attribute_values(":c", s("CONN#"))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            let mut cache = HashMap::new();
+            let mut count = 0;
+            for item in out.items() {
+                if live(item) && self.node_alive(&get_s(item, "node"), &mut cache).await? {
+                    count += 1;
+                }
+            }
+            Ok(count)
+        }
+        .boxed()
+    }
+}
+
+impl SessionStore for DynamoRegistry {
+    fn put_session(&self, r: SessionRecord) -> Fut<'_, ()> {
+        async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(format!("SESSION#{}", r.id)))
+                .item(SK, s("SESSION"))
+                .item("owner", s(r.owner))
+                .item("node", s(r.node))
+                .item("model", s(r.model))
+                .item("status", s(r.status))
+                .item("createdAt", s(r.created_at))
+                .item("inputTokens", n(r.input_tokens))
+                .item("outputTokens", n(r.output_tokens))
+                .item(TTL_ATTRIBUTE, n(now_secs() + SESSION_TTL))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn finish_session<'a>(
+        &'a self,
+        id: &'a str,
+        status: &'a str,
+        input: u64,
+        output: u64,
+    ) -> Fut<'a, ()> {
+        async move {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(format!("SESSION#{id}")))
+                .key(SK, s("SESSION"))
+                .update_expression("SET #st = :s, inputTokens = :i, outputTokens = :o")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":s", s(status))
+                .expression_attribute_values(":i", n(input))
+                .expression_attribute_values(":o", n(output))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<SessionRecord>> {
+        async move {
+            Ok(self
+                .get_item(format!("SESSION#{id}"), "SESSION")
+                .await?
+                .map(|i| SessionRecord {
+                    id: id.to_owned(),
+                    owner: get_s(&i, "owner"),
+                    node: get_s(&i, "node"),
+                    model: get_s(&i, "model"),
+                    status: get_s(&i, "status"),
+                    created_at: get_s(&i, "createdAt"),
+                    input_tokens: get_n(&i, "inputTokens"),
+                    output_tokens: get_n(&i, "outputTokens"),
+                }))
+        }
+        .boxed()
+    }
+}
+
+impl UsageLimits for DynamoRegistry {
+    fn acquire_stream<'a>(
+        &'a self,
+        user: &'a str,
+        session: &'a str,
+        node: &'a str,
+        max: u64,
+    ) -> BoxFuture<'a, Result<(), LimitError>> {
+        async move {
+            let mut ok = self.bump_streams(user, max).await?;
+            if !ok && self.reconcile_streams(user).await? {
+                ok = self.bump_streams(user, max).await?;
+            }
+            if !ok {
+                return Err(LimitError::Exceeded {
+                    what: format!("at most {max} concurrent streams per user"),
+                    retry_after_secs: 1,
+                });
+            }
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(format!("USER#{user}")))
+                .item(SK, s(format!("STREAM#{session}")))
+                .item("node", s(node))
+                .item(TTL_ATTRIBUTE, n(now_secs() + LEASE_TTL))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn release_stream<'a>(&'a self, user: &'a str, session: &'a str) -> Fut<'a, ()> {
+        async move {
+            let old = self
+                .delete_item(format!("USER#{user}"), format!("STREAM#{session}"))
+                .await?;
+            if old.is_none() {
+                return Ok(()); // already released (or reconciled away)
+            }
+            let r = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(format!("USER#{user}")))
+                .key(SK, s("STREAMS"))
+                .update_expression("ADD #n :minus")
+                .condition_expression("#n > :zero")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match r {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = e.into_service_error();
+                    if e.is_conditional_check_failed_exception() {
+                        Ok(())
+                    } else {
+                        Err(unavailable(e))
+                    }
+                }
+            }
+        }
+        .boxed()
+    }
+
+    fn tokens_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64> {
+        async move {
+            let (day, _) = utc_day();
+            Ok(self
+                .get_item(format!("USER#{user}"), &format!("TOKENS#{day}"))
+                .await?
+                .map_or(0, |i| get_n(&i, "n")))
+        }
+        .boxed()
+    }
+
+    fn add_tokens<'a>(&'a self, user: &'a str, tokens: u64) -> Fut<'a, ()> {
+        async move {
+            let (day, _) = utc_day();
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(format!("USER#{user}")))
+                .key(SK, s(format!("TOKENS#{day}")))
+                .update_expression("ADD #n :t SET #ttl = :exp")
+                .expression_attribute_names("#n", "n")
+                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                .expression_attribute_values(":t", n(tokens))
+                .expression_attribute_values(":exp", n(now_secs() + 2 * 86_400))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl NodeDirectory for DynamoRegistry {
+    fn heartbeat(&self, node: NodeRecord) -> Fut<'_, ()> {
+        async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(format!("NODE#{}", node.id)))
+                .item(SK, s("NODE"))
+                .item("url", s(node.url))
+                .item(TTL_ATTRIBUTE, n(node.expires_at))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn get_node<'a>(&'a self, id: &'a str) -> Fut<'a, Option<NodeRecord>> {
+        async move {
+            Ok(self
+                .get_item(format!("NODE#{id}"), "NODE")
+                .await?
+                .map(|i| NodeRecord {
+                    id: id.to_owned(),
+                    url: get_s(&i, "url"),
+                    expires_at: get_n(&i, TTL_ATTRIBUTE),
+                }))
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,86 @@
+//! The AI SDK over HTTP: `DefaultChatTransport`'s `POST` and its resume `GET`,
+//! answered with the UI message stream protocol v1 over SSE.
+
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
+
+use super::chunks::chunk_stream;
+use super::request::{ChatRequest, check_chat_id, to_stream_request};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::hub::Subscription;
+use crate::hub::chats::ChatIndex;
+use crate::state::AppState;
+use crate::transport::sse::parse_json;
+
+/// `POST /v1/ai-sdk/chat`: start the chat's next answer and stream it.
+pub async fn chat(
+    State(state): State<AppState>,
+    Extension(chats): Extension<ChatIndex>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: ChatRequest = parse_json(body)?;
+    check_chat_id(&req.id)?;
+    let (inv, api) = state
+        .models
+        .validate(to_stream_request(req.messages, req.options)?)?;
+    let sub = state
+        .hub
+        .start_chat(&chats, &principal.sub, &req.id, inv, api)
+        .await?;
+    tracing::info!(session = %sub.session().id(), user = %principal.sub, chat = %req.id, "ai-sdk chat started");
+    Ok(ui_message_sse(sub, state.heartbeat))
+}
+
+/// `GET /v1/ai-sdk/chat/{chatId}/stream`: replay the chat's active stream
+/// from its start (the SDK resets the message on replay), or `204`.
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(chats): Extension<ChatIndex>,
+    principal: Principal,
+    Path(chat_id): Path<String>,
+) -> Response {
+    match state.hub.resume_chat(&chats, &principal.sub, &chat_id) {
+        Some(sub) => ui_message_sse(sub, state.heartbeat),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// The subscription as `data:` chunks, then `data: [DONE]`.
+fn ui_message_sse(sub: Subscription, heartbeat: Duration) -> Response {
+    let id = sub.session().id().clone();
+    let events = chunk_stream(sub)
+        .map(|c| Event::default().json_data(c))
+        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    let mut res = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response();
+    stream_headers(&mut res, &id);
+    res.headers_mut().insert(
+        "x-vercel-ai-ui-message-stream",
+        HeaderValue::from_static("v1"),
+    );
+    res
+}
+
+/// Headers that keep proxies from buffering or caching a stream, and the session id.
+pub(crate) fn stream_headers(res: &mut Response, session_id: &str) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(session_id) {
+        h.insert("x-session-id", v);
+    }
+}

@@ -1,0 +1,389 @@
+//! A fleet of two real nodes (the `spillway` binary, twice) sharing a
+//! DynamoDB-compatible server (moto's, from PyPI) and one simulator, all on
+//! loopback; no stickiness between them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{SseEvent, assert_contiguous, eventually, sse_events, within};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use spillway::auth::dev::DevIssuer;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const BIN: &str = env!("CARGO_BIN_EXE_spillway");
+
+/// A child process killed when dropped.
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+/// Start `cmd` and wait for its first stdout line, `… listening on http://ADDR`.
+async fn spawn_listening(mut cmd: Command) -> Proc {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let line = within(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .expect("a first line");
+    let url = line.rsplit(' ').next().unwrap().to_owned();
+    assert!(url.starts_with("http://"), "{line}");
+    // Keep draining stdout so the child never blocks on it.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc { child, url }
+}
+
+/// moto's DynamoDB-compatible server on a free loopback port.
+async fn start_moto() -> Proc {
+    let moto = Path::new(ROOT).join(".venv/bin/moto_server");
+    if !moto.exists() {
+        let ok = Command::new(Path::new(ROOT).join("scripts/python-env"))
+            .status()
+            .await
+            .unwrap();
+        assert!(ok.success(), "scripts/python-env failed");
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(moto)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("moto_server");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(30), || async {
+        http.get(&url).send().await.is_ok()
+    })
+    .await;
+    Proc { child, url }
+}
+
+struct Fleet {
+    _moto: Proc,
+    _sim: Proc,
+    sim: String,
+    nodes: Vec<Option<Proc>>,
+    dir: tempfile::TempDir,
+    http: reqwest::Client,
+    token: String,
+    admin: String,
+}
+
+impl Fleet {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let moto = start_moto().await;
+        let mut sim_cmd = Command::new(BIN);
+        sim_cmd.args(["sim", "--listen", "127.0.0.1:0"]);
+        let sim = spawn_listening(sim_cmd).await;
+        let dir = tempfile::tempdir().unwrap();
+        let table = "spillway-test";
+        let mut nodes = Vec::new();
+        for name in ["node-a", "node-b"] {
+            let mut cmd = Command::new(BIN);
+            cmd.args(["serve", "--listen", "127.0.0.1:0"])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("SPILLWAY_DATA_DIR", dir.path())
+                .env("SPILLWAY_UPSTREAM", "bedrock")
+                .env("SPILLWAY_REGISTRY", "dynamodb")
+                .env("SPILLWAY_DYNAMODB_TABLE", table)
+                .env("SPILLWAY_DYNAMODB_CREATE_TABLE", "true")
+                .env("SPILLWAY_NODE_ID", name)
+                .env("SPILLWAY_CLUSTER_SECRET", "test-cluster-secret")
+                .env("SPILLWAY_HEARTBEAT_SECS", "1")
+                .env("SPILLWAY_NODE_HEARTBEAT_SECS", "1")
+                .env("SPILLWAY_CANCEL_GRACE_SECS", "2")
+                .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &sim.url)
+                .env("AWS_ENDPOINT_URL_DYNAMODB", &moto.url)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("RUST_LOG", "warn");
+            for (k, v) in extra {
+                cmd.env(k, v);
+            }
+            nodes.push(Some(spawn_listening(cmd).await));
+        }
+        let issuer = DevIssuer::load_or_create(dir.path()).unwrap();
+        let token = issuer.mint("alice", &[], 600).unwrap();
+        let admin = issuer.mint("ops", &["admin".into()], 600).unwrap();
+        let sim_url = sim.url.clone();
+        Self {
+            _moto: moto,
+            _sim: sim,
+            sim: sim_url,
+            nodes,
+            dir,
+            http: reqwest::Client::new(),
+            token,
+            admin,
+        }
+    }
+
+    fn node(&self, i: usize) -> &str {
+        &self.nodes[i].as_ref().unwrap().url
+    }
+
+    async fn stream(&self, node: usize, prompt: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/stream", self.node(node)))
+            .bearer_auth(&self.token)
+            .json(&json!({"prompt": prompt}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn attach(
+        &self,
+        node: usize,
+        session: &str,
+        last_event_id: Option<u64>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .get(format!("{}/v1/sessions/{session}/stream", self.node(node)))
+            .bearer_auth(&self.token);
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        req.send().await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream(0, "[[sim tokens=40 rate=40]] across the fleet")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let mut events = sse_events(resp);
+    let mut seen: Vec<SseEvent> = Vec::new();
+    for _ in 0..6 {
+        seen.push(
+            within(Duration::from_secs(10), events.next())
+                .await
+                .unwrap(),
+        );
+    }
+    drop(events);
+    let resp = fleet.attach(1, &id, Some(5)).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "node B serves a session streaming on node A"
+    );
+    let rest: Vec<_> = within(
+        Duration::from_secs(30),
+        sse_events(resp).collect::<Vec<_>>(),
+    )
+    .await;
+    seen.extend(rest);
+    assert_contiguous(&seen, 0);
+    assert_eq!(seen.len(), 41);
+    assert_eq!(seen.last().unwrap().event, "done");
+    // The record knows the owner: another user gets a 404 on either node.
+    let bob = DevIssuer::load_or_create(fleet.dir.path())
+        .unwrap()
+        .mint("bob", &[], 60)
+        .unwrap();
+    for node in 0..2 {
+        let r = fleet
+            .http
+            .get(format!("{}/v1/sessions/{id}", fleet.node(node)))
+            .bearer_auth(&bob)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    // Status through node B (the mirror) matches node A.
+    let a: Value = fleet
+        .http
+        .get(format!("{}/v1/sessions/{id}", fleet.node(0)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b: Value = fleet
+        .http
+        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a["text"], b["text"]);
+    assert_eq!(b["status"], "complete");
+}
+
+#[tokio::test]
+async fn connections_are_shared_and_pushes_reach_any_node() {
+    let fleet = Fleet::start(&[]).await;
+    let mut req = format!("{}/v1/ws", fleet.node(1).replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", fleet.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello: Value = match within(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        Message::Text(t) => serde_json::from_str(&t).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let conn = hello["connectionId"].as_str().unwrap().to_owned();
+    // The registry row is visible from node A …
+    let on_a = format!("{}/@connections/{conn}", fleet.node(0));
+    let info = fleet
+        .http
+        .get(&on_a)
+        .bearer_auth(&fleet.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200);
+    // … and a push to node A reaches the socket on node B.
+    let r = fleet
+        .http
+        .post(&on_a)
+        .bearer_auth(&fleet.admin)
+        .body("{\"hello\":\"from A\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pushed = loop {
+        match within(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
+            _ => continue,
+        }
+    };
+    assert_eq!(pushed, json!({"hello": "from A"}));
+    // Closing removes the row.
+    ws.close(None).await.unwrap();
+    eventually(Duration::from_secs(10), || async {
+        fleet
+            .http
+            .get(&on_a)
+            .bearer_auth(&fleet.admin)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 410
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_concurrent_stream_limit_holds_across_nodes() {
+    let fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "2")]).await;
+    let a = fleet.stream(0, "[[sim tokens=400 rate=20]] one").await;
+    assert_eq!(a.status(), 200);
+    let b = fleet.stream(1, "[[sim tokens=400 rate=20]] two").await;
+    assert_eq!(b.status(), 200);
+    for node in 0..2 {
+        let third = fleet.stream(node, "[[sim tokens=3]] three").await;
+        assert_eq!(third.status(), 429, "node {node}");
+        assert!(third.headers().contains_key("retry-after"));
+        let body: Value = third.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+    }
+    // Ending one stream gives its slot back, fleet-wide.
+    let id = a.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let r = fleet
+        .http
+        .post(format!("{}/v1/sessions/{id}/cancel", fleet.node(1)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "cancel through the other node");
+    drop(a);
+    eventually(Duration::from_secs(15), || async {
+        fleet
+            .stream(1, "[[sim tokens=2 rate=0]] again")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
+    let mut fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "1")]).await;
+    let resp = fleet.stream(0, "[[sim tokens=400 rate=20]] doomed").await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let relayed = fleet.attach(1, &id, None).await;
+    assert_eq!(relayed.status(), 200);
+    let mut events = sse_events(relayed);
+    for _ in 0..3 {
+        within(Duration::from_secs(10), events.next())
+            .await
+            .unwrap();
+    }
+    // Kill node A outright (no drain).
+    let mut a = fleet.nodes[0].take().unwrap();
+    a.child.kill().await.unwrap();
+    drop(resp);
+    let rest: Vec<_> = within(Duration::from_secs(30), events.collect::<Vec<_>>()).await;
+    let last = rest.last().expect("a final event, not a hang");
+    assert_eq!(last.event, "error");
+    assert_eq!(last.data.error.as_ref().unwrap().code, "node_unavailable");
+    // The dead node's stream slot comes back once its liveness record lapses.
+    assert_eq!(
+        fleet
+            .stream(1, "[[sim tokens=2 rate=0]] blocked")
+            .await
+            .status(),
+        429
+    );
+    eventually(Duration::from_secs(20), || async {
+        fleet
+            .stream(1, "[[sim tokens=2 rate=0]] after the crash")
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    let _ = &fleet.sim;
+}

@@ -1,0 +1,787 @@
+//! GraphQL end to end: the AppSync flow (startStream, then onTokenReceived
+//! from seq 0), both WebSocket subprotocols spoken by a real WebSocket
+//! client, every close code of graphql-ws PROTOCOL.md, owner-only access,
+//! publishToken, cancelStream, introspection and the schema file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const TRANSPORT_WS: &str = "graphql-transport-ws";
+const LEGACY_WS: &str = "graphql-ws";
+const WAIT: Duration = Duration::from_secs(15);
+
+const EVENT_FIELDS: &str = "sessionId seq token isComplete timestamp stopReason usage { inputTokens outputTokens } error { code message retryable }";
+
+/// What the server sent.
+#[derive(Debug)]
+enum In {
+    Msg(Value),
+    Closed(u16, String),
+}
+
+/// A GraphQL-over-WebSocket client on a real socket.
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    protocol: &'static str,
+}
+
+impl Client {
+    async fn connect(gw: &Gateway, protocol: &'static str) -> Self {
+        Self::connect_with(gw, Some(protocol), None).await
+    }
+
+    async fn connect_with(
+        gw: &Gateway,
+        protocol: Option<&'static str>,
+        bearer: Option<&str>,
+    ) -> Self {
+        let url = gw.url("/graphql").replacen("http://", "ws://", 1);
+        let mut req = url.into_client_request().unwrap();
+        if let Some(p) = protocol {
+            req.headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static(p));
+        }
+        if let Some(t) = bearer {
+            req.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+            );
+        }
+        let (ws, resp) = within(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("websocket upgrade");
+        if let Some(p) = protocol {
+            assert_eq!(resp.headers()["sec-websocket-protocol"], p);
+        }
+        Self {
+            ws,
+            protocol: protocol.unwrap_or(""),
+        }
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.ws
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    async fn send_raw(&mut self, s: &str) {
+        self.ws.send(Message::Text(s.into())).await.unwrap();
+    }
+
+    /// The next message, keep-alives included.
+    async fn recv_any(&mut self) -> In {
+        within(WAIT, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        return In::Msg(serde_json::from_str(t.as_str()).unwrap());
+                    }
+                    Some(Ok(Message::Close(f))) => {
+                        return f.map_or(In::Closed(1005, String::new()), |f| {
+                            In::Closed(u16::from(f.code), f.reason.to_string())
+                        });
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => panic!("websocket error: {e}"),
+                    None => return In::Closed(1006, String::new()),
+                }
+            }
+        })
+        .await
+    }
+
+    /// The next message that is not a keep-alive (`ka`, unsolicited `pong`).
+    async fn recv(&mut self) -> In {
+        loop {
+            match self.recv_any().await {
+                In::Msg(m) if m["type"] == "ka" || m["type"] == "pong" => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn recv_msg(&mut self) -> Value {
+        match self.recv().await {
+            In::Msg(m) => m,
+            In::Closed(code, reason) => {
+                panic!("closed {code} {reason} while waiting for a message")
+            }
+        }
+    }
+
+    /// Wait for the server to close; fails on any non-keep-alive message first.
+    async fn closed(&mut self) -> (u16, String) {
+        match self.recv().await {
+            In::Closed(code, reason) => (code, reason),
+            In::Msg(m) => panic!("expected a close, got {m}"),
+        }
+    }
+
+    async fn init(&mut self, token: &str) {
+        self.send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}))
+            .await;
+        let ack = self.recv_msg().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let ty = if self.protocol == LEGACY_WS {
+            "start"
+        } else {
+            "subscribe"
+        };
+        self.send(
+            json!({"type": ty, "id": id, "payload": {"query": query, "variables": variables}}),
+        )
+        .await;
+    }
+
+    /// Every payload of operation `id` until its `complete`.
+    async fn collect(&mut self, id: &str) -> Vec<Value> {
+        let data = if self.protocol == LEGACY_WS {
+            "data"
+        } else {
+            "next"
+        };
+        let mut out = Vec::new();
+        loop {
+            let m = self.recv_msg().await;
+            assert_eq!(m["id"], id, "{m}");
+            match m["type"].as_str().unwrap() {
+                t if t == data => out.push(m["payload"].clone()),
+                "complete" => return out,
+                other => panic!("unexpected {other}: {m}"),
+            }
+        }
+    }
+}
+
+/// `POST /graphql` with `token`.
+async fn post(gw: &Gateway, token: &str, query: &str, variables: Value) -> Value {
+    let resp = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+async fn start_stream(gw: &Gateway, token: &str, prompt: &str) -> String {
+    let r = post(
+        gw,
+        token,
+        "mutation($p: String!) { startStream(prompt: $p) { sessionId status message timestamp error model } }",
+        json!({"p": prompt}),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let s = &r["data"]["startStream"];
+    assert_eq!(s["status"], "streaming", "{r}");
+    assert!(s["error"].is_null());
+    assert!(!s["model"].as_str().unwrap().is_empty(), "{r}");
+    s["sessionId"].as_str().unwrap().to_owned()
+}
+
+async fn session(gw: &Gateway, token: &str, id: &str) -> Value {
+    post(
+        gw,
+        token,
+        "query($id: String!) { session(sessionId: $id) { sessionId status model text events stopReason usage { outputTokens } } }",
+        json!({"id": id}),
+    )
+    .await
+}
+
+fn subscription_query() -> String {
+    format!(
+        "subscription($id: String!, $after: Int) {{ onTokenReceived(sessionId: $id, after: $after) {{ {EVENT_FIELDS} }} }}"
+    )
+}
+
+/// The `onTokenReceived` events of `payloads`, checked: seq contiguous from
+/// `first`, only the last complete.
+fn events(payloads: &[Value], first: u64) -> Vec<Value> {
+    let evs: Vec<Value> = payloads
+        .iter()
+        .map(|p| {
+            assert!(p.get("errors").is_none(), "{p}");
+            p["data"]["onTokenReceived"].clone()
+        })
+        .collect();
+    for (i, e) in evs.iter().enumerate() {
+        assert_eq!(
+            e["seq"],
+            first + i as u64,
+            "seq gap or duplicate at {i}: {e}"
+        );
+        assert_eq!(
+            e["isComplete"],
+            i + 1 == evs.len(),
+            "only the last is complete: {e}"
+        );
+        assert!(e["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    evs
+}
+
+#[tokio::test]
+async fn appsync_flow_late_subscriber_gets_every_token_from_seq_0() {
+    let gw = Gateway::start().await;
+    let id = start_stream(
+        &gw,
+        &gw.token,
+        "[[sim tokens=20 rate=40]] Tell me about rivers.",
+    )
+    .await;
+    // Let tokens be produced before anyone subscribes.
+    eventually(WAIT, || async {
+        session(&gw, &gw.token, &id).await["data"]["session"]["events"]
+            .as_u64()
+            .unwrap()
+            >= 5
+    })
+    .await;
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("1", &subscription_query(), json!({"id": id}))
+        .await;
+    let evs = events(&c.collect("1").await, 0);
+    assert_eq!(evs.len(), 21, "20 tokens and the final event");
+    assert!(evs.iter().all(|e| e["sessionId"] == id.as_str()));
+    let last = evs.last().unwrap();
+    assert_eq!(last["token"], "");
+    assert_eq!(last["stopReason"], "end_turn");
+    assert_eq!(last["usage"]["outputTokens"], 20);
+    assert!(last["error"].is_null());
+
+    let text: String = evs.iter().map(|e| e["token"].as_str().unwrap()).collect();
+    let info = session(&gw, &gw.token, &id).await;
+    assert_eq!(info["data"]["session"]["status"], "complete");
+    assert_eq!(info["data"]["session"]["text"], text.as_str());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn legacy_graphql_ws_mutation_then_subscription() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, LEGACY_WS).await;
+    c.send(json!({"type": "connection_init", "payload": {"headers": {"Authorization": gw.token}}}))
+        .await;
+    assert_eq!(c.recv_any().await.await_msg()["type"], "connection_ack");
+    assert_eq!(
+        c.recv_any().await.await_msg()["type"],
+        "ka",
+        "ka right after the ack"
+    );
+
+    c.subscribe(
+        "m",
+        "mutation { startStream(prompt: \"[[sim tokens=8 rate=100]] hi\", maxTokens: 64, temperature: 0.5) { sessionId status } }",
+        json!({}),
+    )
+    .await;
+    let r = c.collect("m").await;
+    assert_eq!(r.len(), 1);
+    let id = r[0]["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    c.subscribe("s", &subscription_query(), json!({"id": id}))
+        .await;
+    let evs = events(&c.collect("s").await, 0);
+    assert_eq!(evs.len(), 9);
+    assert_eq!(evs[8]["stopReason"], "end_turn");
+
+    // `stop` of a finished id is ignored; `connection_terminate` closes normally.
+    c.send(json!({"type": "stop", "id": "s"})).await;
+    c.send(json!({"type": "connection_terminate"})).await;
+    assert_eq!(c.closed().await.0, 1000);
+    gw.shutdown().await;
+}
+
+trait AwaitMsg {
+    fn await_msg(self) -> Value;
+}
+
+impl AwaitMsg for In {
+    fn await_msg(self) -> Value {
+        match self {
+            In::Msg(m) => m,
+            In::Closed(c, r) => panic!("closed {c} {r}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn after_resumes_from_the_next_seq_on_both_protocols() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=10 rate=200]] resume").await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut c = Client::connect(&gw, protocol).await;
+        c.init(&gw.token).await;
+        c.subscribe("r", &subscription_query(), json!({"id": id, "after": 4}))
+            .await;
+        let evs = events(&c.collect("r").await, 5);
+        assert_eq!(evs.len(), 6, "seq 5..=10 ({protocol})");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_init_without_or_with_a_bad_token_closes_4403() {
+    let gw = Gateway::start().await;
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.send(json!({"type": "connection_init"})).await;
+    assert_eq!(c.closed().await.0, 4403);
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.send(json!({"type": "connection_init", "payload": {"Authorization": "Bearer not.a.jwt"}}))
+        .await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 4403);
+    assert!(!reason.contains("not.a.jwt"), "no token in the reason");
+
+    // Legacy: connection_error first, then the same close.
+    let mut c = Client::connect(&gw, LEGACY_WS).await;
+    c.send(json!({"type": "connection_init", "payload": {"Authorization": "Bearer x.y.z"}}))
+        .await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "connection_error", "{m}");
+    assert_eq!(c.closed().await.0, 4403);
+
+    // The token may come with the upgrade instead of in connection_init.
+    let mut c = Client::connect_with(&gw, Some(TRANSPORT_WS), Some(&gw.token)).await;
+    c.send(json!({"type": "connection_init", "payload": {}}))
+        .await;
+    assert_eq!(c.recv_msg().await["type"], "connection_ack");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn subscribe_before_ack_closes_4401() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.subscribe("1", "{ models }", json!({})).await;
+    assert_eq!(c.closed().await, (4401, "Unauthorized".to_owned()));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn duplicate_operation_id_closes_4409() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    // A subscription to a session nobody has created yet stays running (it waits for it).
+    c.subscribe("dup", &subscription_query(), json!({"id": "not-yet"}))
+        .await;
+    c.subscribe("dup", &subscription_query(), json!({"id": "not-yet"}))
+        .await;
+    assert_eq!(
+        c.closed().await,
+        (4409, "Subscriber for dup already exists".to_owned())
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_connection_init_within_the_timeout_closes_4408() {
+    let gw = Gateway::with(|c| c.graphql_init_timeout_secs = 0.3).await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut c = Client::connect(&gw, protocol).await;
+        assert_eq!(c.closed().await.0, 4408, "{protocol}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn protocol_edges_ping_second_init_invalid_messages_subprotocol() {
+    let gw = Gateway::start().await;
+
+    // ping is answered at any time, even before the ack.
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.send(json!({"type": "ping", "payload": {"n": 1}})).await;
+    assert_eq!(c.recv_any().await.await_msg(), json!({"type": "pong"}));
+    c.init(&gw.token).await;
+    // Keep-alive: an unsolicited pong every heartbeat (1 s in tests).
+    assert_eq!(c.recv_any().await.await_msg()["type"], "pong");
+    c.send(json!({"type": "connection_init"})).await;
+    assert_eq!(
+        c.closed().await,
+        (4429, "Too many initialisation requests".to_owned())
+    );
+
+    for bad in [
+        "not json",
+        r#"{"type":"start","id":"1","payload":{"query":"{ models }"}}"#,
+        r#"{"type":"subscribe","id":"","payload":{"query":"{ models }"}}"#,
+        r#"{"type":"subscribe","id":"1","payload":{}}"#,
+        r#"{"type":"connection_init","payload":"token"}"#,
+    ] {
+        let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+        c.send_raw(bad).await;
+        assert_eq!(c.closed().await.0, 4400, "{bad}");
+    }
+    let mut c = Client::connect(&gw, LEGACY_WS).await;
+    c.send_raw(r#"{"type":"subscribe","id":"1","payload":{"query":"{ models }"}}"#)
+        .await;
+    assert_eq!(
+        c.closed().await.0,
+        4400,
+        "subscribe is not a legacy message"
+    );
+
+    // No acceptable subprotocol: upgraded, then closed 4406.
+    let mut c = Client::connect_with(&gw, None, None).await;
+    assert_eq!(c.closed().await.0, 4406);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_operation_size_and_operations_per_connection() {
+    let gw = Gateway::with(|c| c.max_body_bytes = 8 * 1024).await;
+    let big = format!("{{ models }} # {}", "x".repeat(16 * 1024));
+
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"query": big}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("big", &big, json!({})).await;
+    assert_eq!(c.closed().await.0, 1009);
+
+    // 100 operations at once; the 101st gets an error and the others go on.
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    for i in 0..100 {
+        c.subscribe(
+            &format!("w{i}"),
+            &subscription_query(),
+            json!({"id": format!("later-{i}")}),
+        )
+        .await;
+    }
+    c.subscribe("one-too-many", "{ models }", json!({})).await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "one-too-many");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "too_many_operations");
+    c.send(json!({"type": "complete", "id": "w0"})).await;
+    c.subscribe("now-fits", "{ models }", json!({})).await;
+    assert_eq!(c.collect("now-fits").await.len(), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn failing_operation_gets_an_error_message_and_its_id_is_free_again() {
+    let gw = Gateway::start().await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let mut c = Client::connect(&gw, protocol).await;
+        c.init(&gw.token).await;
+        c.subscribe("x", "subscription { onTokenReceived(", json!({}))
+            .await;
+        let m = c.recv_msg().await;
+        assert_eq!(m["type"], "error", "{m}");
+        assert_eq!(m["id"], "x");
+        assert!(m["payload"][0]["message"].is_string(), "{m}");
+        // No complete after an error; the id can be used again.
+        c.subscribe("x", "{ models }", json!({})).await;
+        let r = c.collect("x").await;
+        assert!(
+            r[0]["data"]["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m.as_str().is_some_and(|m| m.contains("claude")))
+        );
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_sessions_admins_see_all() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=6 rate=100]] mine").await;
+    let bob = gw.token_for("bob", &[]);
+    let admin = gw.token_for("root", &["admin"]);
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&bob).await;
+    c.subscribe("b", &subscription_query(), json!({"id": id}))
+        .await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "others get an error and no data: {m}");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "not_found");
+
+    let r = session(&gw, &bob, &id).await;
+    assert!(r["data"]["session"].is_null());
+    assert_eq!(r["errors"][0]["extensions"]["code"], "not_found");
+    let r = post(
+        &gw,
+        &bob,
+        "mutation($id: String!) { cancelStream(sessionId: $id) { status } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "not_found");
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&admin).await;
+    c.subscribe("a", &subscription_query(), json!({"id": id}))
+        .await;
+    assert_eq!(events(&c.collect("a").await, 0).len(), 7);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn publish_token_is_admin_only_and_reaches_an_earlier_subscriber() {
+    let gw = Gateway::start().await;
+    let bob = gw.token_for("bob", &[]);
+    let admin = gw.token_for("backend", &["admin"]);
+    let publish = "mutation($id: String!, $t: String!, $c: Boolean!, $o: String) { publishToken(sessionId: $id, token: $t, isComplete: $c, owner: $o) { sessionId seq token isComplete timestamp } }";
+
+    let r = post(
+        &gw,
+        &bob,
+        publish,
+        json!({"id": "ext-1", "t": "x", "c": false}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "forbidden", "{r}");
+    assert!(r["data"].is_null());
+
+    // AppSync's order: the client subscribes first, the backend publishes after.
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("e", &subscription_query(), json!({"id": "ext-1"}))
+        .await;
+
+    for (i, t) in ["Hel", "lo"].iter().enumerate() {
+        let r = post(
+            &gw,
+            &admin,
+            publish,
+            json!({"id": "ext-1", "t": t, "c": false, "o": "alice"}),
+        )
+        .await;
+        let ev = &r["data"]["publishToken"];
+        assert_eq!(ev["seq"], i, "{r}");
+        assert_eq!(ev["token"], *t);
+        assert_eq!(ev["isComplete"], false);
+    }
+    let r = post(
+        &gw,
+        &admin,
+        publish,
+        json!({"id": "ext-1", "t": "!", "c": true}),
+    )
+    .await;
+    assert_eq!(r["data"]["publishToken"]["isComplete"], true, "{r}");
+    assert_eq!(r["data"]["publishToken"]["seq"], 3);
+
+    let evs = events(&c.collect("e").await, 0);
+    let text: String = evs.iter().map(|e| e["token"].as_str().unwrap()).collect();
+    assert_eq!(text, "Hello!");
+    assert_eq!(evs[3]["stopReason"], "end_turn");
+    assert_eq!(evs[3]["usage"]["outputTokens"], 3);
+
+    // Finished: more tokens are refused; a model-fed session takes none.
+    let r = post(
+        &gw,
+        &admin,
+        publish,
+        json!({"id": "ext-1", "t": "x", "c": false}),
+    )
+    .await;
+    assert_eq!(
+        r["errors"][0]["extensions"]["code"], "session_finished",
+        "{r}"
+    );
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=3 rate=100]] model").await;
+    let r = post(
+        &gw,
+        &admin,
+        publish,
+        json!({"id": id, "t": "x", "c": false}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "not_external", "{r}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancel_stream_stops_the_upstream() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=500 rate=20]] long").await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("c", &subscription_query(), json!({"id": id}))
+        .await;
+    assert_eq!(c.recv_msg().await["type"], "next");
+
+    let r = post(
+        &gw,
+        &gw.token,
+        "mutation($id: String!) { cancelStream(sessionId: $id) { sessionId status stopReason } }",
+        json!({"id": id}),
+    )
+    .await;
+    assert_eq!(r["data"]["cancelStream"]["status"], "cancelled", "{r}");
+    assert_eq!(r["data"]["cancelStream"]["stopReason"], "cancelled");
+
+    let rest = c.collect("c").await;
+    let last = &rest.last().unwrap()["data"]["onTokenReceived"];
+    assert_eq!(last["isComplete"], true);
+    assert_eq!(last["stopReason"], "cancelled");
+    eventually(WAIT, || async {
+        gw.sim_stats().await["streamsCancelled"].as_u64().unwrap() >= 1
+    })
+    .await;
+    gw.shutdown().await;
+}
+
+/// graphql-js `getIntrospectionQuery()` (v16), as GraphiQL, Apollo and codegen send it.
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description
+    args { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+"#;
+
+#[tokio::test]
+async fn introspection_works_and_limits_refuse_deeper_queries() {
+    let gw = Gateway::start().await;
+    let r = post(&gw, &gw.token, INTROSPECTION, json!({})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let schema = &r["data"]["__schema"];
+    assert_eq!(schema["subscriptionType"]["name"], "Subscription");
+    assert!(
+        schema["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "TokenEvent")
+    );
+
+    let mut deep = String::from("{ __schema { types { fields { type { name ");
+    for _ in 0..20 {
+        deep.push_str("ofType { name ");
+    }
+    deep.push_str(&"}".repeat(25));
+    let r = post(&gw, &gw.token, &deep, json!({})).await;
+    assert!(r["data"].is_null(), "{r}");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{r}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn post_requires_a_token_and_graphiql_is_open() {
+    let gw = Gateway::start().await;
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .json(&json!({"query": "{ models }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw.http.get(gw.url("/graphql")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.text().await.unwrap().contains("graphiql"));
+    gw.shutdown().await;
+}
+
+/// `schema/schema.graphql` is the served schema. After changing the schema on
+/// purpose, `SPILLWAY_BLESS_SCHEMA=1 cargo nextest run schema_file` rewrites it.
+#[test]
+fn schema_file_matches_the_served_schema() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/schema.graphql");
+    let served = spillway::transport::graphql::sdl();
+    let file = std::fs::read_to_string(path).unwrap_or_default();
+    // The file may open with `#` comment lines; the rest is the SDL.
+    let body: Vec<&str> = file
+        .lines()
+        .skip_while(|l| l.starts_with('#'))
+        .skip_while(|l| l.is_empty())
+        .collect();
+    let body = body.join("\n");
+    if std::env::var_os("SPILLWAY_BLESS_SCHEMA").is_some() {
+        let header: String = file
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let sep = if header.is_empty() { "" } else { "\n" };
+        std::fs::write(path, format!("{header}{sep}{}\n", served.trim_end())).unwrap();
+        return;
+    }
+    assert_eq!(
+        body.trim_end(),
+        served.trim_end(),
+        "schema/schema.graphql differs from the served schema \
+         (SPILLWAY_BLESS_SCHEMA=1 cargo nextest run schema_file rewrites it)"
+    );
+}

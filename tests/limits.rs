@@ -1,0 +1,75 @@
+//! Per-user limits on a single node (the in-memory registry implements the
+//! same traits as DynamoDB's; `tests/fleet.rs` covers the fleet-wide case).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn concurrent_streams_per_user_are_limited_with_retry_after() {
+    let gw = Gateway::with(|c| c.max_streams_per_user = 2).await;
+    let a = gw
+        .post_stream(json!({"prompt": "[[sim tokens=400 rate=20]] one"}))
+        .await;
+    let b = gw
+        .post_stream(json!({"prompt": "[[sim tokens=400 rate=20]] two"}))
+        .await;
+    assert_eq!(a.status(), 200);
+    assert_eq!(b.status(), 200);
+    let c = gw.post_stream(json!({"prompt": "three"})).await;
+    assert_eq!(c.status(), 429);
+    assert!(c.headers().contains_key("retry-after"));
+    // Another user is not affected.
+    let bob = gw
+        .http
+        .post(gw.url("/v1/stream"))
+        .bearer_auth(gw.token_for("bob", &[]))
+        .json(&json!({"prompt": "[[sim tokens=1 rate=0]] mine"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bob.status(), 200);
+    // Finishing a stream frees its slot.
+    let id = a.headers()["x-session-id"].to_str().unwrap().to_owned();
+    gw.http
+        .post(gw.url(&format!("/v1/sessions/{id}/cancel")))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    eventually(std::time::Duration::from_secs(10), || async {
+        gw.post_stream(json!({"prompt": "[[sim tokens=1 rate=0]] again"}))
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    drop(b);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn tokens_per_day_are_limited_from_bedrock_usage() {
+    let gw = Gateway::with(|c| c.max_tokens_per_user_per_day = 30).await;
+    let events = collect_events(
+        gw.post_stream(json!({"prompt": "[[sim tokens=40 rate=0]] spend"}))
+            .await,
+    )
+    .await;
+    let usage = events.last().unwrap().data.usage.unwrap();
+    assert!(usage.input_tokens + usage.output_tokens > 30);
+    let over = gw.post_stream(json!({"prompt": "more"})).await;
+    assert_eq!(over.status(), 429);
+    let retry: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=86_400).contains(&retry), "until midnight UTC: {retry}");
+    let body: serde_json::Value = over.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    gw.shutdown().await;
+}

@@ -1,0 +1,487 @@
+//! The ecosystem protocols' wire shapes: OpenAI `chat.completions` (JSON and
+//! SSE chunks) and the Vercel AI SDK's UI message stream over SSE and over
+//! the `WebSocketChatTransport` frames. The real clients (the `openai` Python
+//! SDK, the `ai` npm package) are driven in `tests/python` and `tests/node`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use eventsource_stream::Eventsource;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const FAST: &str = "rate=0 ttft_ms=0";
+
+async fn post(gw: &Gateway, path: &str, token: &str, body: Value) -> reqwest::Response {
+    gw.http
+        .post(gw.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Every `data:` of an SSE response, as text, until the stream ends.
+async fn sse_data(resp: reqwest::Response) -> Vec<String> {
+    within(
+        Duration::from_secs(30),
+        resp.bytes_stream()
+            .eventsource()
+            .map(|e| {
+                let e = e.expect("well-formed SSE");
+                assert_eq!(e.event, "message", "no named events: SDKs want bare data");
+                e.data
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await
+}
+
+fn user(text: &str) -> Value {
+    json!([{"role": "user", "content": text}])
+}
+
+#[tokio::test]
+async fn chat_completion_json_shape() {
+    let gw = Gateway::start().await;
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE, "messages": user(&format!("[[sim tokens=7 {FAST}]] hi"))}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["id"], format!("chatcmpl-{sid}"));
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], CLAUDE);
+    assert!(body["created"].as_u64().unwrap() > 1_700_000_000);
+    let choice = &body["choices"][0];
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["finish_reason"], "stop");
+    assert_eq!(choice["message"]["role"], "assistant");
+    let info = gw.get_json(&format!("/v1/sessions/{sid}")).await;
+    assert_eq!(choice["message"]["content"], info["text"]);
+    let usage = &body["usage"];
+    assert_eq!(usage["completion_tokens"], 7);
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + 7
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_completion_chunks_then_done() {
+    let gw = Gateway::start().await;
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({
+            "model": CLAUDE,
+            "messages": user(&format!("[[sim tokens=5 {FAST}]] hi")),
+            "stream": true,
+            "stream_options": {"include_usage": true}
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    let sid = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let data = sse_data(resp).await;
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    // role, 5 contents, finish, usage
+    assert_eq!(chunks.len(), 8, "{chunks:#?}");
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        assert_eq!(c["id"], format!("chatcmpl-{sid}"));
+        assert_eq!(c["model"], CLAUDE);
+    }
+    assert_eq!(
+        chunks[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": "", "refusal": null})
+    );
+    let text: String = chunks[1..6]
+        .iter()
+        .map(|c| c["choices"][0]["delta"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        text,
+        gw.get_json(&format!("/v1/sessions/{sid}")).await["text"]
+    );
+    assert!(chunks[..7].iter().all(|c| c["usage"].is_null()));
+    assert_eq!(chunks[6]["choices"][0]["delta"], json!({}));
+    assert_eq!(chunks[6]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(chunks[7]["choices"], json!([]));
+    assert_eq!(chunks[7]["usage"]["completion_tokens"], 5);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_completion_errors() {
+    let gw = Gateway::start().await;
+    // Mid-stream: a bare `data: {"error":…}` the SDKs raise.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE, "stream": true, "messages": user(&format!("[[sim tokens=9 error_after=2 {FAST}]] hi"))}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(resp).await;
+    let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+    assert_eq!(err["error"]["code"], "model_stream_error");
+    assert_eq!(err["error"]["type"], "api_error");
+    assert!(err["error"]["message"].is_string());
+    assert_eq!(data.len(), 1 + 2 + 1 + 1, "role, 2 tokens, error, [DONE]");
+
+    // Before streaming: a real status with OpenAI's error object.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": "acme.nope", "messages": user("hi")}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(body["error"]["code"], "unknown_model");
+    assert!(body["error"]["param"].is_null());
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let resp = post(&gw, "/v1/chat/completions", "nope", json!({})).await;
+    assert_eq!(resp.status(), 401);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_in_openai_list_shape() {
+    let gw = Gateway::start().await;
+    let list = gw.get_json("/v1/models").await;
+    assert_eq!(list["object"], "list");
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == CLAUDE && m["object"] == "model")
+    );
+    let one = gw.get_json(&format!("/v1/models/{CLAUDE}")).await;
+    assert_eq!(one["id"], CLAUDE);
+    let missing = gw
+        .http
+        .get(gw.url("/v1/models/acme.nope"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    gw.shutdown().await;
+}
+
+/// A `DefaultChatTransport` body.
+fn chat_body(chat_id: &str, text: &str) -> Value {
+    json!({
+        "id": chat_id,
+        "trigger": "submit-message",
+        "messageId": null,
+        "model": CLAUDE,
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}]
+    })
+}
+
+fn chunk_types(data: &[String]) -> Vec<String> {
+    data.iter()
+        .map(|d| match serde_json::from_str::<Value>(d) {
+            Ok(v) => v["type"].as_str().unwrap().to_owned(),
+            Err(_) => d.clone(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ai_sdk_ui_message_stream_over_sse() {
+    let gw = Gateway::start().await;
+    let resp = post(
+        &gw,
+        "/v1/ai-sdk/chat",
+        &gw.token,
+        chat_body("c1", &format!("[[sim tokens=3 {FAST}]] hi")),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-vercel-ai-ui-message-stream"], "v1");
+    let sid = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let data = sse_data(resp).await;
+    assert_eq!(
+        chunk_types(&data),
+        [
+            "start",
+            "start-step",
+            "text-start",
+            "text-delta",
+            "text-delta",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish",
+            "[DONE]"
+        ]
+    );
+    let start: Value = serde_json::from_str(&data[0]).unwrap();
+    assert_eq!(start, json!({"type": "start", "messageId": sid}));
+    let finish: Value = serde_json::from_str(&data[8]).unwrap();
+    assert_eq!(finish, json!({"type": "finish", "finishReason": "stop"}));
+
+    // Errors: a chunk with `errorText`, and a real status before streaming.
+    let resp = post(
+        &gw,
+        "/v1/ai-sdk/chat",
+        &gw.token,
+        chat_body("c2", &format!("[[sim tokens=9 error_after=1 {FAST}]] hi")),
+    )
+    .await;
+    let data = sse_data(resp).await;
+    let types = chunk_types(&data);
+    assert_eq!(
+        types[types.len() - 4..],
+        ["text-end", "error", "finish", "[DONE]"]
+    );
+    let error: Value = serde_json::from_str(&data[data.len() - 3]).unwrap();
+    assert!(
+        error["errorText"]
+            .as_str()
+            .unwrap()
+            .contains("model_stream_error")
+    );
+    let resp = post(
+        &gw,
+        "/v1/ai-sdk/chat",
+        &gw.token,
+        json!({"id": "c3", "messages": []}),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn ai_sdk_resume_replays_the_active_stream_or_answers_204() {
+    let gw = Gateway::with(|c| c.cancel_grace_secs = 60.0).await;
+    let resume = |token: &str, chat: &str| {
+        gw.http
+            .get(gw.url(&format!("/v1/ai-sdk/chat/{chat}/stream")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(resume(&gw.token, "nothing").await.unwrap().status(), 204);
+
+    let first = post(
+        &gw,
+        "/v1/ai-sdk/chat",
+        &gw.token,
+        chat_body("c1", "[[sim tokens=20 rate=40 ttft_ms=0]] hi"),
+    )
+    .await;
+    let sid = first.headers()["x-session-id"].to_str().unwrap().to_owned();
+    drop(first); // the reader drops; the stream runs on through the grace
+    let bob = gw.token_for("bob", &[]);
+    assert_eq!(
+        resume(&bob, "c1").await.unwrap().status(),
+        204,
+        "not bob's chat"
+    );
+    let again = resume(&gw.token, "c1").await.unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["x-session-id"], sid.as_str());
+    let types = chunk_types(&sse_data(again).await);
+    assert_eq!(types[0], "start", "a replay from the start");
+    assert_eq!(types.iter().filter(|t| *t == "text-delta").count(), 20);
+    assert_eq!(types[types.len() - 2..], ["finish", "[DONE]"]);
+    assert_eq!(resume(&gw.token, "c1").await.unwrap().status(), 204);
+    gw.shutdown().await;
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn ai_ws(gw: &Gateway) -> Socket {
+    let mut req = format!("{}/v1/ai-sdk/ws", gw.base.replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("spillway.v1, bearer.{}", gw.token).parse().unwrap(),
+    );
+    let (ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "spillway.v1");
+    ws
+}
+
+async fn recv(ws: &mut Socket) -> Value {
+    loop {
+        match within(Duration::from_secs(15), ws.next()).await {
+            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+async fn frame(ws: &mut Socket, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+fn send_frame(rid: &str, chat: &str, text: &str) -> Value {
+    json!({
+        "type": "send", "requestId": rid, "id": chat, "trigger": "submit-message",
+        "messageId": null, "headers": {}, "metadata": null, "body": {"model": CLAUDE},
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": text}]}]
+    })
+}
+
+/// Frames for `rid` until its `end` (or `error` / `no-active`).
+async fn frames_until_end(ws: &mut Socket, rid: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let f = recv(ws).await;
+        if f["requestId"] != rid {
+            continue;
+        }
+        let last = matches!(f["type"].as_str(), Some("end" | "error" | "no-active"));
+        out.push(f);
+        if last {
+            return out;
+        }
+    }
+}
+
+#[tokio::test]
+async fn ai_sdk_websocket_frames() {
+    let gw = Gateway::with(|c| c.cancel_grace_secs = 60.0).await;
+    let mut ws = ai_ws(&gw).await;
+    frame(
+        &mut ws,
+        send_frame("r1", "c1", &format!("[[sim tokens=4 {FAST}]] hi")),
+    )
+    .await;
+    let frames = frames_until_end(&mut ws, "r1").await;
+    assert_eq!(frames[0], json!({"type": "start", "requestId": "r1"}));
+    assert_eq!(frames.last().unwrap()["type"], "end");
+    let chunks = &frames[1..frames.len() - 1];
+    for (i, f) in chunks.iter().enumerate() {
+        assert_eq!(f["type"], "chunk");
+        assert_eq!(f["sequence"], i as u64);
+    }
+    let types: Vec<_> = chunks
+        .iter()
+        .map(|f| f["chunk"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "start",
+            "start-step",
+            "text-start",
+            "text-delta",
+            "text-delta",
+            "text-delta",
+            "text-delta",
+            "text-end",
+            "finish-step",
+            "finish"
+        ]
+    );
+
+    // Resume with lastSequence skips what the client has; no-active once done.
+    frame(
+        &mut ws,
+        send_frame("r2", "c2", "[[sim tokens=30 rate=30 ttft_ms=0]] hi"),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["type"], "start");
+    frame(
+        &mut ws,
+        json!({"type": "resume", "requestId": "r3", "id": "c2", "lastSequence": 4, "headers": {}, "body": {}}),
+    )
+    .await;
+    let resumed = frames_until_end(&mut ws, "r3").await;
+    assert_eq!(resumed[1]["sequence"], 5);
+    assert_eq!(resumed.last().unwrap()["type"], "end");
+    // r3's `end` follows the final event, so the session has finished.
+    frame(
+        &mut ws,
+        json!({"type": "resume", "requestId": "r4", "id": "c2", "headers": {}, "body": {}}),
+    )
+    .await;
+    assert_eq!(
+        frames_until_end(&mut ws, "r4").await,
+        [json!({"type": "no-active", "requestId": "r4"})]
+    );
+
+    // Abort stops the upstream at once (the grace is 60 s).
+    let before = gw.sim_stats().await["streamsCancelled"].as_u64().unwrap();
+    frame(
+        &mut ws,
+        send_frame("r5", "c3", "[[sim tokens=500 rate=20 ttft_ms=0]] hi"),
+    )
+    .await;
+    let first_chunk = loop {
+        let f = recv(&mut ws).await;
+        if f["type"] == "chunk" {
+            break f;
+        }
+    };
+    let sid = first_chunk["chunk"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    frame(&mut ws, json!({"type": "abort", "requestId": "r5"})).await;
+    eventually(Duration::from_secs(10), || async {
+        gw.sim_stats().await["streamsCancelled"].as_u64().unwrap() == before + 1
+    })
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        gw.get_json(&format!("/v1/sessions/{sid}")).await["status"] == "cancelled"
+    })
+    .await;
+
+    // Bad frames get error frames; the socket stays up.
+    frame(&mut ws, json!({"type": "dance", "requestId": "r6"})).await;
+    let err = frames_until_end(&mut ws, "r6").await;
+    assert_eq!(err[0]["type"], "error");
+    frame(&mut ws, send_frame("r7", "c4", "   ")).await;
+    let err = frames_until_end(&mut ws, "r7").await;
+    assert_eq!(err[0]["type"], "error");
+    assert!(err[0]["errorText"].as_str().unwrap().contains("prompt"));
+    gw.shutdown().await;
+}

@@ -1,0 +1,218 @@
+"""The official `openai` SDK against the gateway's `POST /v1/chat/completions`.
+
+Run from the repository root after `cargo build`:
+
+    python3 -m pytest tests/python/test_openai.py
+
+It starts `spillway serve --listen 127.0.0.1:0` (embedded simulator, dev auth)
+with a temporary data dir and mints a token with `spillway token` from the same
+dir; the token is the SDK's API key. `SPILLWAY_BIN` overrides the binary.
+"""
+
+import json
+import os
+import pathlib
+import queue
+import subprocess
+import tempfile
+import threading
+import urllib.request
+import uuid
+
+import openai
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("SPILLWAY_BIN", str(REPO / "target" / "debug" / "spillway"))
+LISTENING = "spillway listening on "
+CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
+FAST = "rate=0 ttft_ms=0"
+
+
+def clean_env(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPILLWAY_", "AWS_"))}
+    env["SPILLWAY_DATA_DIR"] = data_dir
+    return env
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    """(base URL, token) of a gateway running for this module."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = clean_env(data_dir)
+        proc = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        lines = queue.Queue()
+        threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+        try:
+            first = lines.get(timeout=30)
+        except queue.Empty:
+            proc.kill()
+            pytest.fail("spillway printed nothing within 30 s")
+        if not first.startswith(LISTENING):
+            proc.kill()
+            pytest.fail(f"unexpected first line from spillway: {first!r}")
+        base = first[len(LISTENING):].strip()
+        token = subprocess.run(
+            [BINARY, "token", "--sub", "alice"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+        try:
+            yield base, token
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def client(gateway):
+    base, token = gateway
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
+
+
+def session(gateway, session_id):
+    base, token = gateway
+    req = urllib.request.Request(
+        f"{base}/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def prompt(directive):
+    return f"Tell me about rivers ({uuid.uuid4()}). [[sim {directive}]]"
+
+
+def test_models_list_and_retrieve(client):
+    ids = [m.id for m in client.models.list()]
+    assert CLAUDE in ids
+    assert client.models.retrieve(CLAUDE).id == CLAUDE
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("acme.nope-v1")
+
+
+def test_non_streaming_completion(client, gateway):
+    raw = client.chat.completions.with_raw_response.create(
+        model=CLAUDE,
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": prompt(f"tokens=9 {FAST}")},
+        ],
+        max_tokens=100,
+        temperature=0.5,
+    )
+    completion = raw.parse()
+    assert completion.object == "chat.completion"
+    assert completion.model == CLAUDE
+    choice = completion.choices[0]
+    assert choice.message.role == "assistant"
+    assert choice.finish_reason == "stop"
+    assert completion.usage.completion_tokens == 9
+    assert completion.usage.prompt_tokens > 0
+    assert completion.usage.total_tokens == 9 + completion.usage.prompt_tokens
+    info = session(gateway, raw.headers["x-session-id"])
+    assert info["status"] == "complete"
+    assert choice.message.content == info["text"]
+    assert completion.id == f"chatcmpl-{info['sessionId']}"
+
+
+def test_max_tokens_finishes_with_length(client):
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": [{"type": "text", "text": prompt(f"tokens=20 {FAST}")}]}],
+        max_completion_tokens=5,
+    )
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.completion_tokens == 5
+
+
+def test_streaming_chunks(client, gateway):
+    with client.chat.completions.with_streaming_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt("tokens=12 rate=200 ttft_ms=0")}],
+        stream=True,
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        session_id = response.headers["x-session-id"]
+        chunks = list(response.parse())
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+    assert len({c.id for c in chunks}) == 1
+    content = [c.choices[0].delta.content for c in chunks[1:-1]]
+    assert len(content) == 12 and all(content)
+    assert [c.choices[0].finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage is None
+    assert "".join(content) == session(gateway, session_id)["text"]
+
+
+def test_streaming_include_usage(client):
+    stream = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=6 {FAST}")}],
+        stream=True,
+        stream_options={"include_usage": True},
+        stop=["never-said"],
+    )
+    chunks = list(stream)
+    usage_chunk = chunks[-1]
+    assert usage_chunk.choices == []
+    assert usage_chunk.usage.completion_tokens == 6
+    assert usage_chunk.usage.prompt_tokens > 0
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_error_mid_stream_is_raised(client, gateway):
+    stream = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=20 error_after=3 {FAST}")}],
+        stream=True,
+    )
+    received = []
+    with pytest.raises(openai.APIError) as err:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                received.append(chunk.choices[0].delta.content)
+    assert len(received) == 3
+    assert err.value.code == "model_stream_error"
+    assert err.value.body["type"] == "api_error"
+
+
+def test_error_mid_stream_without_streaming(client):
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": prompt(f"tokens=20 error_after=3 {FAST}")}],
+        )
+    assert err.value.status_code == 502
+    assert err.value.code == "model_stream_error"
+
+
+def test_errors_before_streaming(client, gateway):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="acme.nope-v1", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert err.value.code == "unknown_model"
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model=CLAUDE, messages=[{"role": "user", "content": "hi"}], n=2
+        )
+    base, _ = gateway
+    bad = openai.OpenAI(base_url=f"{base}/v1", api_key="not-a-token", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
