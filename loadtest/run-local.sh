@@ -8,6 +8,7 @@
 #   loadtest/run-local.sh          # scenarios 1 and 2
 #   loadtest/run-local.sh 1        # only scenario 1
 #   TRANSPORT=sse OUT=/tmp/r loadtest/run-local.sh 2
+#   SKIP_BUILD=1 loadtest/run-local.sh 1   # reuse target/release as it is
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -22,7 +23,9 @@ transport=${TRANSPORT:-sse}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
-cargo build --release --bins -p spillway -p spillway-loadtest
+if [ -z "${SKIP_BUILD:-}" ]; then
+  cargo build --release --bins -p spillway -p spillway-loadtest
+fi
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 
 # 1,000 streams hold ~2,000 sockets in the gateway; raise the soft limit.

@@ -16,6 +16,7 @@
 //! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`sim`]: the Bedrock simulator, the other side of the wire.
+//! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
 //! - [`error`]: API errors and their HTTP rendering.
 //! - [`telemetry`]: logs and request spans.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod hub;
+pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod server;

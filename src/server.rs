@@ -145,6 +145,7 @@ impl Server {
             Arc::new(Relay::new(cluster.clone(), idle))
         });
 
+        let metrics = crate::metrics::Metrics::new();
         let hub = Hub::with_fleet(
             upstream,
             HubConfig {
@@ -164,6 +165,7 @@ impl Server {
                 max_streams_per_user: config.max_streams_per_user,
                 max_tokens_per_user_per_day: config.max_tokens_per_user_per_day,
             },
+            metrics.clone(),
         );
         hub.spawn_sweeper();
 
@@ -176,6 +178,7 @@ impl Server {
             hub,
             connections,
             cluster,
+            metrics,
             verifier,
             models: Arc::new(ModelPolicy {
                 default_model: config.default_model.clone(),

@@ -17,6 +17,7 @@ pub struct AppState {
     pub connections: Connections,
     /// This node in the fleet: registry, node id, node-to-node calls.
     pub cluster: Cluster,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub verifier: Verifier,
     pub models: Arc<ModelPolicy>,
     /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.

@@ -379,6 +379,42 @@ async fn connection_init_without_or_with_a_bad_token_closes_4403() {
 }
 
 #[tokio::test]
+async fn a_socket_whose_token_expires_is_closed_4403() {
+    let mut data_dir = None;
+    let gw = Gateway::with(|c| data_dir = Some(c.data_dir.clone())).await;
+    let short = spillway::auth::dev::DevIssuer::load_or_create(&data_dir.unwrap())
+        .unwrap()
+        .mint("alice", &[], 1)
+        .unwrap();
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&short).await;
+    assert_eq!(
+        c.closed().await,
+        (4403, "Forbidden: token expired".to_owned())
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_waiting_operations_and_closes_1001() {
+    let mut gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("w", &subscription_query(), json!({"id": "never"}))
+        .await;
+    // Messages are handled in order: once `q` is answered, `w` is waiting.
+    c.subscribe("q", "{ models }", json!({})).await;
+    c.collect("q").await;
+    let server = gw.server.take().unwrap();
+    let stopping = tokio::spawn(server.shutdown());
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "shutting_down");
+    assert_eq!(c.closed().await, (1001, "Going away".to_owned()));
+    within(WAIT, stopping).await.unwrap();
+}
+
+#[tokio::test]
 async fn subscribe_before_ack_closes_4401() {
     let gw = Gateway::start().await;
     let mut c = Client::connect(&gw, TRANSPORT_WS).await;

@@ -489,3 +489,29 @@ async fn bad_input_gets_a_clear_4xx_and_the_server_stays_healthy() {
     assert!(models["data"].as_array().unwrap().len() >= 6);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_are_exported_without_a_token() {
+    let gw = Gateway::start().await;
+    let events = stream_model(&gw, json!({"prompt": "[[sim tokens=4 rate=0]] count me"})).await;
+    assert_eq!(events.len(), 5);
+    let _ = stream_model(
+        &gw,
+        json!({"prompt": "[[sim tokens=4 rate=100 error_after=1]] fail"}),
+    )
+    .await;
+    let resp = gw.http.get(gw.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    for needle in [
+        "spillway_tokens_out_total 5",
+        "spillway_time_to_first_token_seconds_count 2",
+        "spillway_upstream_errors_total{kind=\"model_stream_error\"} 1",
+        "spillway_sessions_ended_total{status=\"complete\"} 1",
+        "spillway_upstream_active 0",
+        "spillway_streams_active{transport=\"sse\"} 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    gw.shutdown().await;
+}

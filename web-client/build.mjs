@@ -1,13 +1,17 @@
 // Builds dist/: index.html, favicon.svg and assets/app.{js,css} with fixed
 // names, which the gateway embeds in its binary (src/transport/web.rs).
+// A file is only rewritten when its bytes change, so an unchanged build does
+// not make cargo recompile the gateway.
 import * as esbuild from 'esbuild';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const out = new URL('./dist/', import.meta.url);
-await rm(out, { recursive: true, force: true });
-await mkdir(new URL('assets/', out), { recursive: true });
+const root = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(root, 'dist');
 
-await esbuild.build({
+const result = await esbuild.build({
+  absWorkingDir: root,
   entryPoints: { app: 'src/main.ts' },
   outdir: 'dist/assets',
   entryNames: '[name]',
@@ -18,6 +22,16 @@ await esbuild.build({
   legalComments: 'eof',
   charset: 'utf8',
   logLevel: 'warning',
+  write: false,
 });
-await copyFile(new URL('./index.html', import.meta.url), new URL('index.html', out));
-await copyFile(new URL('./public/favicon.svg', import.meta.url), new URL('favicon.svg', out));
+
+const files = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
+files.set(path.join(dist, 'index.html'), await readFile(path.join(root, 'index.html')));
+files.set(path.join(dist, 'favicon.svg'), await readFile(path.join(root, 'public', 'favicon.svg')));
+
+for (const [file, bytes] of files) {
+  const old = await readFile(file).catch(() => null);
+  if (old && Buffer.compare(old, Buffer.from(bytes)) === 0) continue;
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, bytes);
+}

@@ -23,6 +23,7 @@ pub use session::{Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;
 
 use crate::cluster::relay::Relay;
+use crate::metrics::Metrics;
 use crate::registry::{LimitError, Registry, RegistryError, SessionRecord};
 use crate::upstream::{Api, InvocationRequest, Upstream, UpstreamError};
 
@@ -116,6 +117,7 @@ struct Inner {
     upstream: Arc<dyn Upstream>,
     config: HubConfig,
     fleet: Fleet,
+    metrics: Arc<Metrics>,
     tasks: TaskTracker,
     closing: CancellationToken,
 }
@@ -123,16 +125,22 @@ struct Inner {
 impl Hub {
     /// A hub on its own (in-memory registry).
     pub fn new(upstream: Arc<dyn Upstream>, config: HubConfig) -> Self {
-        Self::with_fleet(upstream, config, Fleet::single_node())
+        Self::with_fleet(upstream, config, Fleet::single_node(), Metrics::new())
     }
 
-    pub fn with_fleet(upstream: Arc<dyn Upstream>, config: HubConfig, fleet: Fleet) -> Self {
+    pub fn with_fleet(
+        upstream: Arc<dyn Upstream>,
+        config: HubConfig,
+        fleet: Fleet,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 sessions: Mutex::new(HashMap::new()),
                 upstream,
                 config,
                 fleet,
+                metrics,
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
             }),
@@ -197,6 +205,7 @@ impl Hub {
             output_tokens: 0,
         };
         // Record the session (so other nodes can find it) while Bedrock answers.
+        let requested = tokio::time::Instant::now();
         let (started, recorded) = tokio::join!(
             self.inner.upstream.start(&req, api),
             fleet.registry.sessions.put_session(record)
@@ -207,6 +216,7 @@ impl Hub {
         let stream = match started {
             Ok(s) => s,
             Err(e) => {
+                self.inner.metrics.upstream_error(e.code());
                 let _ = fleet
                     .registry
                     .sessions
@@ -221,8 +231,9 @@ impl Hub {
         let sub = Subscription::new(session.clone(), 0);
         self.sessions().insert(id.clone(), session.clone());
         let registry = fleet.registry.clone();
+        let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
-            runner::run(session.clone(), stream, cfg.runner).await;
+            runner::run(session.clone(), stream, cfg.runner, &metrics, requested).await;
             // Every exit path of the stream passes here: give the slot back, count the tokens.
             let info = session.info();
             let usage = info.usage.unwrap_or_default();
@@ -296,6 +307,10 @@ impl Hub {
         let s = self.get(id, owner)?;
         s.cancel();
         Some(s)
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// How many sessions are held (streaming and retained).

@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::session::{Session, SessionStatus};
 use crate::event::EventError;
+use crate::metrics::Metrics;
 use crate::upstream::{Delta, DeltaStream, UpstreamError, UpstreamErrorKind, Usage};
 
 /// Timing rules for one upstream task.
@@ -39,7 +40,14 @@ impl Tally {
 }
 
 /// Feed `stream` into `session` until it ends, fails, times out or is cancelled.
-pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConfig) {
+pub async fn run(
+    session: Arc<Session>,
+    mut stream: DeltaStream,
+    cfg: RunnerConfig,
+    metrics: &Metrics,
+    requested: Instant,
+) {
+    let _running = metrics.upstream_guard();
     let mut readers = session.watch_readers();
     let cancel = session.cancel_token().clone();
     let mut tally = Tally::default();
@@ -79,6 +87,10 @@ pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConf
                     deadline = Instant::now() + cfg.idle_timeout;
                     match delta {
                         Delta::Text(t) => {
+                            if !got_first {
+                                metrics.observe_ttft(requested.elapsed());
+                            }
+                            metrics.tokens_out.inc();
                             got_first = true;
                             tally.tokens_seen += 1;
                             // Leave room for the final event.
@@ -112,6 +124,7 @@ pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConf
                 .take()
                 .unwrap_or_else(|| "end_turn".into());
             session.finish(SessionStatus::Complete, Some(reason), usage, None);
+            metrics.session_ended("complete");
         }
         Err(Ended::Cancelled) => {
             session.finish(
@@ -120,6 +133,7 @@ pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConf
                 usage,
                 None,
             );
+            metrics.session_ended("cancelled");
         }
         Err(Ended::Abandoned) => {
             tracing::info!(session = %session.id(), "no readers left; upstream cancelled");
@@ -129,6 +143,7 @@ pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConf
                 usage,
                 None,
             );
+            metrics.session_ended("abandoned");
         }
         Err(Ended::Failed(e)) => {
             tracing::warn!(session = %session.id(), code = e.code(), error = %e, "stream failed");
@@ -138,6 +153,8 @@ pub async fn run(session: Arc<Session>, mut stream: DeltaStream, cfg: RunnerConf
                 retryable: e.retryable(),
             };
             session.finish(SessionStatus::Failed, None, usage, Some(error));
+            metrics.upstream_error(e.code());
+            metrics.session_ended("failed");
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -117,18 +117,14 @@ impl From<StartError> for OpenAiError {
 }
 
 impl IntoResponse for OpenAiError {
+    /// The gateway's own rendering (status, `Retry-After`…) with OpenAI's body.
     fn into_response(self) -> Response {
-        let status = self.0.status();
-        let body = error_object(status, self.0.code(), &self.0.to_string());
-        let mut res = (status, Json(json!({ "error": body }))).into_response();
-        if matches!(
-            status,
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-        ) {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        res
+        let code = self.0.code();
+        let message = self.0.to_string();
+        let (mut parts, _) = self.0.into_response().into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let body = json!({ "error": error_object(parts.status, code, &message) });
+        (parts, Json(body)).into_response()
     }
 }
 

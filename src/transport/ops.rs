@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/dev/token", post(dev_token))
 }
@@ -44,6 +45,24 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+/// Prometheus scrape (open route).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let m = &state.metrics;
+    m.sessions_held
+        .set(i64::try_from(state.hub.len()).unwrap_or(i64::MAX));
+    let fetched = state.verifier.keys().fetch_count();
+    m.jwks_fetches
+        .inc_by(fetched.saturating_sub(m.jwks_fetches.get()));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+        .into_response()
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

@@ -21,6 +21,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
+use crate::metrics::Metrics;
 use crate::request::StreamRequest;
 use crate::state::AppState;
 
@@ -42,9 +43,9 @@ async fn start_stream(
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), "stream started");
     Ok(if wants_plain_text(&headers) {
-        text_response(sub)
+        text_response(sub, &state.metrics)
     } else {
-        sse_response(sub, state.heartbeat)
+        sse_response(sub, state.heartbeat, &state.metrics)
     })
 }
 
@@ -62,27 +63,33 @@ async fn attach(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
-    let last_event_id = match headers.get("last-event-id") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a seq number".into()))?,
-        ),
-    };
-    // A reconnecting EventSource sends Last-Event-ID; it wins over the URL's `after`.
-    let from = last_event_id.or(q.after).map_or(0, |n| n.saturating_add(1));
+    let from = resume_from(headers.get("last-event-id").map(|v| v.as_bytes()), q.after)?;
     let sub = state
         .hub
         .attach(&id, &principal.sub, from)
         .await
         .ok_or(ApiError::NotFound)?;
     Ok(if wants_plain_text(&headers) {
-        text_response(sub)
+        text_response(sub, &state.metrics)
     } else {
-        sse_response(sub, state.heartbeat)
+        sse_response(sub, state.heartbeat, &state.metrics)
     })
+}
+
+/// The first seq to send to a reader resuming after `Last-Event-ID` (raw
+/// header bytes) or `?after=`. A reconnecting EventSource sends
+/// Last-Event-ID; it wins over the URL's `after`. Neither: from 0.
+pub fn resume_from(last_event_id: Option<&[u8]>, after: Option<u64>) -> Result<u64, ApiError> {
+    let last = match last_event_id {
+        None => None,
+        Some(raw) => Some(
+            std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a seq number".into()))?,
+        ),
+    };
+    Ok(last.or(after).map_or(0, |n| n.saturating_add(1)))
 }
 
 /// Parse a JSON body whatever its content type (curl users forget it), with
@@ -129,9 +136,13 @@ pub fn sse_event(ev: &TokenEvent) -> Result<Event, serde_json::Error> {
         .data(serde_json::to_string(ev)?))
 }
 
-fn sse_response(sub: Subscription, heartbeat: Duration) -> Response {
+fn sse_response(sub: Subscription, heartbeat: Duration, metrics: &Metrics) -> Response {
     let id: Arc<str> = sub.session().id().clone();
-    let events = sub.into_stream().map(|ev| sse_event(&ev));
+    let guard = metrics.stream_guard("sse");
+    let events = sub.into_stream().map(move |ev| {
+        let _active = &guard;
+        sse_event(&ev)
+    });
     let mut res = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
         .into_response();
@@ -140,22 +151,26 @@ fn sse_response(sub: Subscription, heartbeat: Duration) -> Response {
 }
 
 /// The bare token text, one chunk per token, for `curl --no-buffer`.
-fn text_response(sub: Subscription) -> Response {
+fn text_response(sub: Subscription, metrics: &Metrics) -> Response {
     let id: Arc<str> = sub.session().id().clone();
-    let chunks = sub.into_stream().filter_map(|ev| async move {
-        let text = match ev.kind() {
-            EventKind::Token => ev.token.clone(),
-            EventKind::Done => "\n".to_owned(),
-            EventKind::Error => {
-                let e = ev.error.as_ref();
-                format!(
-                    "\n[error {}: {}]\n",
-                    e.map_or("unknown", |e| e.code.as_str()),
-                    e.map_or("", |e| e.message.as_str())
-                )
-            }
-        };
-        (!text.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(text)))
+    let guard = metrics.stream_guard("text");
+    let chunks = sub.into_stream().filter_map(move |ev| {
+        let _active = &guard;
+        async move {
+            let text = match ev.kind() {
+                EventKind::Token => ev.token.clone(),
+                EventKind::Done => "\n".to_owned(),
+                EventKind::Error => {
+                    let e = ev.error.as_ref();
+                    format!(
+                        "\n[error {}: {}]\n",
+                        e.map_or("unknown", |e| e.code.as_str()),
+                        e.map_or("", |e| e.message.as_str())
+                    )
+                }
+            };
+            (!text.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(text)))
+        }
     });
     let mut res = Response::new(Body::from_stream(chunks));
     res.headers_mut().insert(

@@ -131,6 +131,7 @@ class App {
     const dev = this.config.auth === 'dev';
     show(ui.signinDev, dev);
     show(ui.signinCognito, !dev);
+    ui.loginUser.required = dev;
     ui.loginSubmit.textContent = dev ? 'Sign in' : 'Continue with Cognito';
     ui.signinReason.textContent = reason ?? '';
     show(ui.signinReason, reason !== null);

@@ -324,7 +324,7 @@ impl MutationRoot {
     /// `onTokenReceived(sessionId)` for the tokens (every one, from seq 0,
     /// even those produced before the subscription starts). Nobody reading
     /// for the cancel grace period cancels the stream.
-    #[allow(clippy::too_many_arguments, reason = "one argument per GraphQL option")]
+    #[expect(clippy::too_many_arguments, reason = "one argument per GraphQL option")]
     async fn start_stream(
         &self,
         ctx: &Context<'_>,

@@ -151,7 +151,6 @@ impl Connection {
                 .as_ref()
                 .map(|p| expiry_instant(p.expires_at));
             let out: Vec<Out> = tokio::select! {
-                biased;
                 msg = socket.recv() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                     Some(Ok(m)) if payload_len(&m) > self.state.max_body_bytes => {

@@ -68,6 +68,7 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
         return;
     }
     tracing::info!(connection = %id, user = %principal.sub, "WebSocket connected");
+    let _connected = state.metrics.connection_guard("ws");
     let writer = tokio::spawn(write_loop(sink, rx));
     let _ = tx
         .send(Message::Text(protocol::connected(&id).into()))
@@ -322,7 +323,9 @@ impl Conn {
             self.out.clone(),
             cancel.clone(),
         );
+        let active = self.state.metrics.stream_guard("ws");
         self.tasks.spawn(async move {
+            let _active = active;
             fut.await;
             key
         });

@@ -1,0 +1,77 @@
+//! The stream request body (`POST /v1/stream`, WebSocket `stream`, GraphQL
+//! `startStream`): `serde_json::from_slice::<StreamRequest>`, then
+//! `ModelPolicy::validate`, with and without an allow-list.
+//!
+//! Invariants: a refusal is a 4xx; an accepted request names a model of a
+//! known (and allowed) family, its turns are non-blank, alternate, start and
+//! end with the user, fit the prompt limit, and every option is in range.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spillway::request::{MAX_MAX_TOKENS, ModelPolicy, StreamRequest};
+use spillway::upstream::Api;
+use spillway::upstream::models::ModelFamily;
+use spillway::upstream::request::Role;
+
+const MAX_PROMPT_BYTES: usize = 2048;
+
+fn policies() -> [ModelPolicy; 2] {
+    let open = ModelPolicy {
+        default_model: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+        allowed: vec![],
+        default_api: Api::Invoke,
+        max_prompt_bytes: MAX_PROMPT_BYTES,
+    };
+    let narrow = ModelPolicy {
+        default_model: "meta.llama3-8b-instruct-v1:0".into(),
+        allowed: vec![
+            "meta.llama3-8b-instruct-v1:0".into(),
+            "us.amazon.nova-lite-v1:0".into(),
+        ],
+        default_api: Api::Converse,
+        max_prompt_bytes: MAX_PROMPT_BYTES,
+    };
+    [open, narrow]
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(req) = serde_json::from_slice::<StreamRequest>(data) else {
+        return;
+    };
+    for policy in policies() {
+        match policy.validate(req.clone()) {
+            Err(e) => assert!(e.status().is_client_error(), "{e:?} is not a 4xx"),
+            Ok((inv, api)) => {
+                assert_eq!(api, req.api.unwrap_or(policy.default_api));
+                assert!(ModelFamily::from_model_id(&inv.model_id).is_some());
+                if !policy.allowed.is_empty() {
+                    assert!(policy.allowed.contains(&inv.model_id));
+                }
+                if let Some(m) = &req.model {
+                    assert_eq!(&inv.model_id, m);
+                }
+                assert_eq!(inv.turns.first().map(|t| t.role), Some(Role::User));
+                assert_eq!(inv.turns.last().map(|t| t.role), Some(Role::User));
+                for pair in inv.turns.windows(2) {
+                    assert_ne!(pair[0].role, pair[1].role, "roles alternate");
+                }
+                assert!(inv.turns.iter().all(|t| !t.content.trim().is_empty()));
+                assert!(!inv.prompt().trim().is_empty());
+                let bytes: usize = inv.turns.iter().map(|t| t.content.len()).sum::<usize>()
+                    + inv.system.as_ref().map_or(0, String::len);
+                assert!(bytes <= MAX_PROMPT_BYTES, "{bytes} bytes passed the limit");
+                assert!(inv.system.as_ref().is_none_or(|s| !s.trim().is_empty()));
+                assert!((1..=MAX_MAX_TOKENS).contains(&inv.max_tokens));
+                assert!(inv.temperature.is_none_or(|t| (0.0..=2.0).contains(&t)));
+                assert!(inv.top_p.is_none_or(|p| (0.0..=1.0).contains(&p)));
+                assert!(inv.stop_sequences.len() <= 8);
+                assert!(inv.stop_sequences.iter().all(|s| !s.is_empty()));
+                // The family can build a body for whatever was accepted.
+                if let Some(family) = ModelFamily::from_model_id(&inv.model_id) {
+                    assert!(family.build_body(&inv).is_object());
+                }
+            }
+        }
+    }
+});

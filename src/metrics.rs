@@ -1,0 +1,214 @@
+//! Prometheus metrics (`GET /metrics`, names prefixed `spillway_`): time to
+//! first token, tokens out, active streams and connections per transport,
+//! upstream errors by kind, JWKS fetches, relay latency.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub status: &'static str,
+}
+
+/// Every metric the gateway exports. Shared as `Arc<Metrics>`.
+pub struct Metrics {
+    registry: Registry,
+    /// Seconds from the request to the first token written to the session log.
+    pub time_to_first_token: Histogram,
+    pub tokens_out: Counter,
+    /// Sessions that ended, by final status.
+    pub sessions_ended: Family<OutcomeLabel, Counter>,
+    /// Upstream calls running now.
+    pub upstream_active: Gauge,
+    /// Readers streaming to clients now, per transport.
+    pub streams_active: Family<TransportLabel, Gauge>,
+    /// Open client connections (WebSockets), per transport.
+    pub connections_active: Family<TransportLabel, Gauge>,
+    pub upstream_errors: Family<KindLabel, Counter>,
+    pub jwks_fetches: Counter,
+    /// Seconds from a relay request to the first relayed event.
+    pub relay_first_event: Histogram,
+    pub sessions_held: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("spillway");
+        let latency = || Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let m = Self {
+            time_to_first_token: latency(),
+            tokens_out: Counter::default(),
+            sessions_ended: Family::default(),
+            upstream_active: Gauge::default(),
+            streams_active: Family::default(),
+            connections_active: Family::default(),
+            upstream_errors: Family::default(),
+            jwks_fetches: Counter::default(),
+            relay_first_event: latency(),
+            sessions_held: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "time_to_first_token_seconds",
+            "Time from the request to the first token",
+            m.time_to_first_token.clone(),
+        );
+        registry.register(
+            "tokens_out",
+            "Tokens written to session logs",
+            m.tokens_out.clone(),
+        );
+        registry.register(
+            "sessions_ended",
+            "Sessions that ended, by final status",
+            m.sessions_ended.clone(),
+        );
+        registry.register(
+            "upstream_active",
+            "Upstream model calls running now",
+            m.upstream_active.clone(),
+        );
+        registry.register(
+            "streams_active",
+            "Readers streaming to clients now, by transport",
+            m.streams_active.clone(),
+        );
+        registry.register(
+            "connections_active",
+            "Open client connections, by transport",
+            m.connections_active.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Upstream failures, by kind",
+            m.upstream_errors.clone(),
+        );
+        registry.register("jwks_fetches", "JWKS fetches made", m.jwks_fetches.clone());
+        registry.register(
+            "relay_first_event_seconds",
+            "Time from a cross-node relay request to its first event",
+            m.relay_first_event.clone(),
+        );
+        registry.register(
+            "sessions_held",
+            "Sessions held (streaming and retained)",
+            m.sessions_held.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+/// Decrements a gauge when dropped.
+pub struct ActiveGuard(Gauge);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Count a reader streaming over `transport` for as long as the guard lives.
+    pub fn stream_guard(&self, transport: &'static str) -> ActiveGuard {
+        let g = self
+            .streams_active
+            .get_or_create(&TransportLabel { transport })
+            .clone();
+        g.inc();
+        ActiveGuard(g)
+    }
+
+    /// Count an open connection over `transport` for as long as the guard lives.
+    pub fn connection_guard(&self, transport: &'static str) -> ActiveGuard {
+        let g = self
+            .connections_active
+            .get_or_create(&TransportLabel { transport })
+            .clone();
+        g.inc();
+        ActiveGuard(g)
+    }
+
+    /// Count a running upstream call for as long as the guard lives.
+    pub fn upstream_guard(&self) -> ActiveGuard {
+        self.upstream_active.inc();
+        ActiveGuard(self.upstream_active.clone())
+    }
+
+    pub fn observe_ttft(&self, d: Duration) {
+        self.time_to_first_token.observe(d.as_secs_f64());
+    }
+
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&KindLabel { kind })
+            .inc();
+    }
+
+    pub fn session_ended(&self, status: &'static str) {
+        self.sessions_ended
+            .get_or_create(&OutcomeLabel { status })
+            .inc();
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prefixed_names_and_labels() {
+        let m = Metrics::default();
+        m.tokens_out.inc_by(3);
+        let _g = m.stream_guard("sse");
+        m.upstream_error("throttled");
+        m.observe_ttft(Duration::from_millis(12));
+        let text = m.render();
+        assert!(text.contains("spillway_tokens_out_total 3"), "{text}");
+        assert!(
+            text.contains("spillway_streams_active{transport=\"sse\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spillway_upstream_errors_total{kind=\"throttled\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("spillway_time_to_first_token_seconds_count 1"),
+            "{text}"
+        );
+    }
+}
