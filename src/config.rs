@@ -266,6 +266,29 @@ pub struct Config {
     )]
     pub ws_max_lifetime_secs: f64,
 
+    /// Most open connections in all.
+    #[arg(long, env = "SPILLWAY_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+    /// Most open connections from one IP address.
+    #[arg(
+        long,
+        env = "SPILLWAY_MAX_CONNECTIONS_PER_IP",
+        default_value_t = 10_000
+    )]
+    pub max_connections_per_ip: usize,
+    /// Requests per second one IP address may make (burst below); 0 = no limit.
+    #[arg(long, env = "SPILLWAY_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
+    pub rate_limit_per_sec: u32,
+    /// Requests one IP address may make in a burst.
+    #[arg(long, env = "SPILLWAY_RATE_LIMIT_BURST", default_value_t = 5000)]
+    pub rate_limit_burst: u32,
+    /// Origins allowed by CORS and for browser WebSockets (comma list, `*` = any); same-origin always works.
+    #[arg(long, env = "SPILLWAY_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Time a request may take to produce its response headers.
+    #[arg(long, env = "SPILLWAY_REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
+    pub request_timeout_secs: f64,
+
     #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }

@@ -8,6 +8,7 @@
 //! - [`config`]: the one `Config`, from flags and `SPILLWAY_*` env vars.
 //! - [`server`]: builds the state from a config, serves, drains on shutdown.
 //! - [`state`]: `AppState`, the handles every route shares.
+//! - [`edge`]: connection caps, rate limits, CORS, origin checks, security headers.
 //! - [`transport`]: one module per client protocol, each with its `router()`.
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.
@@ -24,6 +25,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod event;
 pub mod hub;
@@ -50,7 +52,8 @@ pub use state::AppState;
 /// (`/healthz`, `/readyz`, dev JWKS and sign-in) are those in `transport::ops`.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
-    Router::new()
+    let edge = state.edge.clone();
+    let routes = Router::new()
         .merge(transport::sse::router())
         .merge(transport::ws::router())
         .merge(transport::graphql::router())
@@ -62,8 +65,9 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::web::router())
         .fallback(|| async { error::ApiError::NotFound })
         .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+    edge::layers::apply(routes, &edge)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
 }

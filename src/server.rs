@@ -16,6 +16,7 @@ use crate::auth::{Verifier, VerifierConfig};
 use crate::cluster::Cluster;
 use crate::cluster::relay::Relay;
 use crate::config::{AuthMode, Config, RegistryMode, UpstreamMode};
+use crate::edge::{CappedListener, ConnectionCaps, EdgeConfig};
 use crate::hub::{Fleet, Hub, HubConfig, RunnerConfig};
 use crate::registry::Registry;
 use crate::registry::dynamo::DynamoRegistry;
@@ -146,6 +147,24 @@ impl Server {
         });
 
         let metrics = crate::metrics::Metrics::new();
+        let edge = EdgeConfig::new(
+            config.cors_origins.clone(),
+            config.rate_limit_per_sec,
+            config.rate_limit_burst,
+            Duration::try_from_secs_f64(config.request_timeout_secs.max(0.1))
+                .unwrap_or(Duration::from_secs(60)),
+        );
+        let prune = edge.clone();
+        let prune_stop = stop.clone();
+        tasks.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = prune_stop.cancelled() => break,
+                    _ = tick.tick() => prune.prune(),
+                }
+            }
+        });
         let hub = Hub::with_fleet(
             upstream,
             HubConfig {
@@ -179,6 +198,7 @@ impl Server {
             connections,
             cluster,
             metrics,
+            edge: edge.clone(),
             verifier,
             models: Arc::new(ModelPolicy {
                 default_model: config.default_model.clone(),
@@ -196,10 +216,14 @@ impl Server {
 
         let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let http_stop = stop.clone();
+        let caps = ConnectionCaps {
+            max_total: config.max_connections.max(1),
+            max_per_ip: config.max_connections_per_ip.max(1),
+        };
         let http = tokio::spawn(async move {
             use axum::serve::ListenerExt;
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
+            let listener = CappedListener::new(listener, caps).tap_io(|tcp| {
+                let _ = tcp.get_ref().set_nodelay(true);
             });
             axum::serve(listener, app)
                 .with_graceful_shutdown(http_stop.cancelled_owned())

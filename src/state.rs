@@ -18,6 +18,8 @@ pub struct AppState {
     /// This node in the fleet: registry, node id, node-to-node calls.
     pub cluster: Cluster,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Edge protections: CORS and origins, rate limit, request timeout.
+    pub edge: crate::edge::EdgeConfig,
     pub verifier: Verifier,
     pub models: Arc<ModelPolicy>,
     /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.

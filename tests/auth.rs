@@ -263,17 +263,29 @@ async fn a_key_added_after_start_is_accepted_once_seen() {
 async fn a_failed_refetch_keeps_the_keys() {
     let key = TestKey::generate("pool-key-1");
     let (jwks, gw) = pool_with(&key).await;
-    drop(jwks); // the JWKS endpoint goes away
-    let stranger = TestKey::generate("new-kid");
-    let t = stranger.sign(&id_claims("carol"));
-    assert_refused(post_stream(&gw, &t).await, "unknown kid, JWKS down", &t).await;
     let keys = gw.server.as_ref().unwrap().state().verifier.keys();
-    assert_eq!(keys.fetch_count(), 2, "warm-up and one failed refetch");
-    assert!(keys.is_warm());
     let ok = key.sign(&id_claims("carol"));
-    assert_streams(post_stream(&gw, &ok).await, "known key, JWKS down").await;
+
+    // The endpoint answers 503: the refetch for a new kid fails.
+    jwks.set_failing(true);
+    let t = TestKey::generate("kid-during-outage").sign(&id_claims("carol"));
+    assert_refused(post_stream(&gw, &t).await, "unknown kid, JWKS failing", &t).await;
+    assert_eq!(jwks.fetches(), 2, "warm-up and one failed refetch");
+    assert!(keys.is_warm());
+    assert_streams(post_stream(&gw, &ok).await, "known key, JWKS failing").await;
     let ready = gw.http.get(gw.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "still ready on the keys it has");
+    gw.shutdown().await;
+
+    // An empty key set is a failed fetch too, not a reason to drop the keys.
+    let key = TestKey::generate("pool-key-1");
+    let (jwks, gw) = pool_with(&key).await;
+    jwks.set_keys(&[]);
+    let t = TestKey::generate("kid-during-outage").sign(&id_claims("carol"));
+    assert_refused(post_stream(&gw, &t).await, "unknown kid, JWKS empty", &t).await;
+    assert_eq!(jwks.fetches(), 2, "warm-up and one fruitless refetch");
+    let ok = key.sign(&id_claims("carol"));
+    assert_streams(post_stream(&gw, &ok).await, "known key, JWKS empty").await;
     gw.shutdown().await;
 }
 

@@ -4,12 +4,13 @@
 //! bad one a transport must refuse (`refused_tokens`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -278,6 +279,7 @@ pub struct JwksServer {
     pub url: String,
     keys: Arc<Mutex<Vec<Jwk>>>,
     fetches: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
     _stop: DropGuard,
 }
 
@@ -303,15 +305,19 @@ impl JwksServer {
             keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>(),
         ));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let (k, f) = (keys.clone(), fetches.clone());
+        let failing = Arc::new(AtomicBool::new(false));
+        let (k, f, down) = (keys.clone(), fetches.clone(), failing.clone());
         let app = axum::Router::new().route(
             "/.well-known/jwks.json",
             get(move || {
-                let (k, f) = (k.clone(), f.clone());
+                let (k, f, down) = (k.clone(), f.clone(), down.clone());
                 async move {
                     f.fetch_add(1, Ordering::SeqCst);
+                    if down.load(Ordering::SeqCst) {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                    }
                     let keys = k.lock().expect("keys").clone();
-                    axum::Json(JwkSet { keys })
+                    axum::Json(JwkSet { keys }).into_response()
                 }
             }),
         );
@@ -326,6 +332,7 @@ impl JwksServer {
             url: format!("http://{addr}/.well-known/jwks.json"),
             keys,
             fetches,
+            failing,
             _stop: stop.drop_guard(),
         }
     }
@@ -333,6 +340,16 @@ impl JwksServer {
     /// Publish one more key (a rotation).
     pub fn add(&self, key: &TestKey) {
         self.keys.lock().expect("keys").push(key.jwk.clone());
+    }
+
+    /// Replace the published keys (an empty list publishes an empty set).
+    pub fn set_keys(&self, keys: &[&TestKey]) {
+        *self.keys.lock().expect("keys") = keys.iter().map(|k| k.jwk.clone()).collect();
+    }
+
+    /// Answer `503` instead of the keys while `failing`.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 
     /// How many times the JWKS was fetched.

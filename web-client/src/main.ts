@@ -214,6 +214,7 @@ class App {
     ui.prompt.value = '';
     this.autosize();
     this.ask(text);
+    ui.prompt.focus();
   }
 
   private ask(text: string): void {

@@ -28,7 +28,7 @@ use crate::auth::{AuthError, Principal};
 use crate::state::AppState;
 pub use schema::{GqlSchema, build as build_schema};
 
-/// Deepest selection accepted. The standard introspection query is 13 deep;
+/// Deepest selection accepted. The standard introspection query is about 12 deep;
 /// the deepest query of our own types is 3.
 pub const MAX_DEPTH: usize = 20;
 /// Most fields in one operation (the standard introspection query has ~90).

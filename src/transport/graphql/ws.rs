@@ -40,6 +40,8 @@ use crate::auth::{AuthError, Principal};
 use crate::state::AppState;
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
+/// A client that takes no message for this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub const LEGACY_WS: &str = "graphql-ws";
 
 /// Close codes of graphql-ws PROTOCOL.md.
@@ -150,7 +152,7 @@ impl Connection {
                 .principal
                 .as_ref()
                 .map(|p| expiry_instant(p.expires_at));
-            let out: Vec<Out> = tokio::select! {
+            let mut out: Vec<Out> = tokio::select! {
                 msg = socket.recv() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                     Some(Ok(m)) if payload_len(&m) > self.state.max_body_bytes => {
@@ -177,14 +179,19 @@ impl Connection {
                     self.start_draining()
                 }
             };
-            let mut out = out;
             if draining && self.ops.is_empty() && !out.iter().any(|o| matches!(o, Out::Close(..))) {
                 out.push(Out::Close(close::GOING_AWAY, "Going away".into()));
             }
             for o in out {
                 match o {
                     Out::Text(t) => {
-                        if socket.send(Message::Text(t.into())).await.is_err() {
+                        let sent = tokio::time::timeout(
+                            SEND_TIMEOUT,
+                            socket.send(Message::Text(t.into())),
+                        )
+                        .await;
+                        if !matches!(sent, Ok(Ok(()))) {
+                            // Gone, or not reading at all: drop it rather than wait forever.
                             return;
                         }
                     }
@@ -524,12 +531,14 @@ async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
-    socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason[..end].into(),
-        })))
-        .await
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }));
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await {
+        Ok(sent) => sent,
+        Err(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]

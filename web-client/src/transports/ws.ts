@@ -61,7 +61,11 @@ export class WsTransport implements Transport {
     const ch = new Channel<Incoming>();
     this.ops.set(requestId, ch);
     window.clearTimeout(this.idleTimer);
-    const onAbort = () => ch.fail(new DOMException('aborted', 'AbortError'));
+    const onAbort = () => {
+      // Stop the server's side too (the chat was cleared, or Stop cut a hung stream).
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ action: 'cancel', requestId }));
+      ch.fail(new DOMException('aborted', 'AbortError'));
+    };
     signal.addEventListener('abort', onAbort);
     try {
       ws.send(JSON.stringify({ ...action, requestId }));

@@ -1,0 +1,191 @@
+//! Request-level protections applied to every route in `crate::app`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use governor::middleware::NoOpMiddleware;
+use tower_governor::GovernorLayer;
+use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
+use tower_governor::key_extractor::PeerIpKeyExtractor;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::error_body;
+
+/// The shared per-IP rate limiter.
+pub type RateLimit = Arc<GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>>;
+
+/// Edge settings, built once at start-up.
+#[derive(Clone)]
+pub struct EdgeConfig {
+    /// Origins allowed by CORS and for browser WebSockets (`*` = any); same-origin is always allowed.
+    pub allowed_origins: Arc<[String]>,
+    /// Per-IP request rate limit; `None` = off.
+    pub rate_limit: Option<RateLimit>,
+    /// Time allowed to produce response headers (a stream's body may then run on).
+    pub request_timeout: Duration,
+}
+
+impl EdgeConfig {
+    pub fn new(
+        allowed_origins: Vec<String>,
+        rate_per_sec: u32,
+        burst: u32,
+        request_timeout: Duration,
+    ) -> Self {
+        let rate_limit = (rate_per_sec > 0).then(|| {
+            GovernorConfigBuilder::default()
+                .per_nanosecond(1_000_000_000 / u64::from(rate_per_sec))
+                .burst_size(burst.max(1))
+                .finish()
+                .map(Arc::new)
+        });
+        Self {
+            allowed_origins: allowed_origins.into(),
+            rate_limit: rate_limit.flatten(),
+            request_timeout,
+        }
+    }
+
+    fn any_origin(&self) -> bool {
+        self.allowed_origins.iter().any(|o| o == "*")
+    }
+
+    /// Forget idle rate-limit keys (call now and then, so the map stays small).
+    pub fn prune(&self) {
+        if let Some(r) = &self.rate_limit {
+            r.limiter().retain_recent();
+        }
+    }
+}
+
+/// Wrap `router` in the edge layers.
+pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
+    let mut router = router
+        .layer(middleware::from_fn_with_state(
+            edge.request_timeout,
+            timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            edge.clone(),
+            websocket_origin,
+        ));
+    if let Some(limit) = &edge.rate_limit {
+        router = router.layer(GovernorLayer::new(limit.clone()).error_handler(|e| {
+            let mut res = (
+                StatusCode::TOO_MANY_REQUESTS,
+                error_body("rate_limited", "too many requests from this address"),
+            )
+                .into_response();
+            if let tower_governor::GovernorError::TooManyRequests { wait_time, .. } = e {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(wait_time.max(1)));
+            }
+            res
+        }));
+    }
+    if !edge.allowed_origins.is_empty() {
+        router = router.layer(cors(edge));
+    }
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+}
+
+fn cors(edge: &EdgeConfig) -> CorsLayer {
+    let origins = if edge.any_origin() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            edge.allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-session-id"),
+            HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+/// Bound the time to response headers. Streams answer once Bedrock's
+/// headers are in, so their bodies are not cut; a slow start is.
+async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            error_body("timeout", "the request took too long to start"),
+        )
+            .into_response(),
+    }
+}
+
+/// Browsers send `Origin` on WebSocket upgrades and CORS does not apply to
+/// them: refuse cross-origin upgrades unless the origin is allowed.
+async fn websocket_origin(State(edge): State<EdgeConfig>, req: Request, next: Next) -> Response {
+    let is_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| is_upgrade);
+    if let Some(origin) = origin {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let same_origin = origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        let allowed = same_origin
+            || edge.any_origin()
+            || edge
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin));
+        if !allowed {
+            return (
+                StatusCode::FORBIDDEN,
+                error_body(
+                    "origin_not_allowed",
+                    "WebSocket connections from this origin are not allowed",
+                ),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
+}
