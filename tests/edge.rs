@@ -1,0 +1,95 @@
+//! The edge: security headers, CORS, WebSocket Origin checks, per-IP rate
+//! limits and connection caps.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod common;
+
+use common::*;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_follows_config() {
+    let gw = Gateway::with(|c| c.cors_origins = vec!["https://chat.example".into()]).await;
+    let r = gw.http.get(gw.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+
+    let preflight = gw
+        .http
+        .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
+        .header("origin", "https://chat.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://chat.example");
+    let other = gw
+        .http
+        .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn cross_origin_websocket_upgrades_are_refused_unless_allowed() {
+    let gw = Gateway::with(|c| c.cors_origins = vec!["https://chat.example".into()]).await;
+    let url = format!("{}/v1/ws?token={}", gw.base.replace("http", "ws"), gw.token);
+    let with_origin = |origin: &str| {
+        let mut req = url.clone().into_client_request().unwrap();
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+        req
+    };
+    match tokio_tungstenite::connect_async(with_origin("https://evil.example")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    tokio_tungstenite::connect_async(with_origin("https://chat.example")).await.expect("allowed origin");
+    let same = format!("http://{}", gw.base.trim_start_matches("http://"));
+    tokio_tungstenite::connect_async(with_origin(&same)).await.expect("same origin");
+    tokio_tungstenite::connect_async(url.clone()).await.expect("no Origin: not a browser");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_ip_request_rate_is_limited_with_a_json_429() {
+    let gw = Gateway::with(|c| {
+        c.rate_limit_per_sec = 1;
+        c.rate_limit_burst = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(gw.http.get(gw.url("/healthz")).send().await.unwrap());
+    }
+    let limited = statuses.into_iter().find(|r| r.status() == 429).expect("a 429 past the burst");
+    assert!(limited.headers().contains_key("retry-after"));
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_past_the_per_ip_cap_are_closed_at_once() {
+    let gw = Gateway::with(|c| c.max_connections_per_ip = 2).await;
+    let url = format!("{}/v1/ws?token={}", gw.base.replace("http", "ws"), gw.token);
+    let (a, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    let (b, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    assert!(tokio_tungstenite::connect_async(url.clone()).await.is_err(), "third connection refused");
+    drop(a);
+    // The slot comes back when a connection closes.
+    eventually(std::time::Duration::from_secs(5), || async {
+        tokio_tungstenite::connect_async(url.clone()).await.is_ok()
+    })
+    .await;
+    drop(b);
+    gw.shutdown().await;
+}
