@@ -21,12 +21,18 @@ async fn responses_carry_security_headers_and_cors_follows_config() {
         .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
         .header("origin", "https://chat.example")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
         .send()
         .await
         .unwrap();
     assert!(preflight.status().is_success());
-    assert_eq!(preflight.headers()["access-control-allow-origin"], "https://chat.example");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://chat.example"
+    );
     let other = gw
         .http
         .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
@@ -52,10 +58,16 @@ async fn cross_origin_websocket_upgrades_are_refused_unless_allowed() {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
-    tokio_tungstenite::connect_async(with_origin("https://chat.example")).await.expect("allowed origin");
+    tokio_tungstenite::connect_async(with_origin("https://chat.example"))
+        .await
+        .expect("allowed origin");
     let same = format!("http://{}", gw.base.trim_start_matches("http://"));
-    tokio_tungstenite::connect_async(with_origin(&same)).await.expect("same origin");
-    tokio_tungstenite::connect_async(url.clone()).await.expect("no Origin: not a browser");
+    tokio_tungstenite::connect_async(with_origin(&same))
+        .await
+        .expect("same origin");
+    tokio_tungstenite::connect_async(url.clone())
+        .await
+        .expect("no Origin: not a browser");
     gw.shutdown().await;
 }
 
@@ -70,7 +82,10 @@ async fn per_ip_request_rate_is_limited_with_a_json_429() {
     for _ in 0..5 {
         statuses.push(gw.http.get(gw.url("/healthz")).send().await.unwrap());
     }
-    let limited = statuses.into_iter().find(|r| r.status() == 429).expect("a 429 past the burst");
+    let limited = statuses
+        .into_iter()
+        .find(|r| r.status() == 429)
+        .expect("a 429 past the burst");
     assert!(limited.headers().contains_key("retry-after"));
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "rate_limited");
@@ -83,7 +98,10 @@ async fn connections_past_the_per_ip_cap_are_closed_at_once() {
     let url = format!("{}/v1/ws?token={}", gw.base.replace("http", "ws"), gw.token);
     let (a, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
     let (b, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
-    assert!(tokio_tungstenite::connect_async(url.clone()).await.is_err(), "third connection refused");
+    assert!(
+        tokio_tungstenite::connect_async(url.clone()).await.is_err(),
+        "third connection refused"
+    );
     drop(a);
     // The slot comes back when a connection closes.
     eventually(std::time::Duration::from_secs(5), || async {

@@ -79,7 +79,7 @@ async fn start_moto() -> Proc {
 }
 
 struct Fleet {
-    _moto: Proc,
+    moto: Option<Proc>,
     _sim: Proc,
     sim: String,
     nodes: Vec<Option<Proc>>,
@@ -130,7 +130,7 @@ impl Fleet {
         let admin = issuer.mint("ops", &["admin".into()], 600).unwrap();
         let sim_url = sim.url.clone();
         Self {
-            _moto: moto,
+            moto: Some(moto),
             _sim: sim,
             sim: sim_url,
             nodes,
@@ -386,4 +386,101 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     })
     .await;
     let _ = &fleet.sim;
+}
+
+#[tokio::test]
+async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
+    let mut fleet = Fleet::start(&[]).await;
+    let ready = format!("{}/readyz", fleet.node(0));
+    assert_eq!(fleet.http.get(&ready).send().await.unwrap().status(), 200);
+    let resp = fleet
+        .stream(0, "[[sim tokens=120 rate=40]] keep going")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let mut events = sse_events(resp);
+    within(Duration::from_secs(10), events.next())
+        .await
+        .unwrap();
+    // DynamoDB goes away.
+    let mut moto = fleet.moto.take().unwrap();
+    moto.child.kill().await.unwrap();
+    eventually(Duration::from_secs(20), || async {
+        fleet.http.get(&ready).send().await.unwrap().status() == 503
+    })
+    .await;
+    let rest: Vec<_> = within(Duration::from_secs(30), events.collect::<Vec<_>>()).await;
+    assert_eq!(
+        rest.last().unwrap().event,
+        "done",
+        "the running stream finishes"
+    );
+    // New streams are refused clearly, not hung.
+    let refused = fleet.stream(0, "[[sim tokens=2]] new").await;
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "registry_unavailable");
+}
+
+#[tokio::test]
+async fn a_graphql_subscription_on_one_node_follows_a_session_on_the_other() {
+    use futures_util::SinkExt;
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream(0, "[[sim tokens=30 rate=60]] subscribe elsewhere")
+        .await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let mut req = format!("{}/graphql", fleet.node(1).replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", fleet.token)}})))
+        .await
+        .unwrap();
+    let ack = loop {
+        match within(Duration::from_secs(15), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Message::Text(t) => break serde_json::from_str::<Value>(&t).unwrap(),
+            _ => continue,
+        }
+    };
+    assert_eq!(ack["type"], "connection_ack");
+    ws.send(send(json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($s: String!) { onTokenReceived(sessionId: $s) { seq token isComplete } }",
+        "variables": {"s": id}}})))
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    loop {
+        let m = match within(Duration::from_secs(15), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Message::Text(t) => serde_json::from_str::<Value>(&t).unwrap(),
+            _ => continue,
+        };
+        match m["type"].as_str().unwrap() {
+            "next" => seqs.push(
+                m["payload"]["data"]["onTokenReceived"]["seq"]
+                    .as_u64()
+                    .unwrap(),
+            ),
+            "complete" => break,
+            other => panic!("unexpected {other}: {m}"),
+        }
+    }
+    assert_eq!(
+        seqs,
+        (0..=30).collect::<Vec<u64>>(),
+        "every event, in order, through node B"
+    );
+    drop(resp);
 }

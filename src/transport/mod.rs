@@ -3,8 +3,12 @@
 //!
 //! - `sse`: `POST /v1/stream` (SSE or `text/plain`) and `GET /v1/sessions/{id}/stream`.
 //! - `ws`: `GET /v1/ws` and the `@connections` management API.
-//! - `sessions`: session status and cancel.
-//! - `ops`: health, readiness, dev-mode JWKS and sign-in.
+//! - `graphql`: `/graphql` queries, mutations and subscriptions (AppSync-compatible schema).
+//! - `openai`: `POST /v1/chat/completions`, OpenAI's chat protocol.
+//! - `ai_sdk`: the Vercel AI SDK's UI message stream, over SSE and WebSocket.
+//! - `sessions`: session status and cancel, `GET /v1/models`.
+//! - `web`: the browser chat UI and its public config.
+//! - `ops`: health, readiness, metrics, dev-mode JWKS and sign-in.
 
 pub mod ai_sdk;
 pub mod graphql;
