@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::ws::Message;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -117,10 +116,7 @@ async fn push(
     let Some(handle) = state.connections.handle(&id) else {
         return StatusCode::GONE.into_response();
     };
-    let msg = match String::from_utf8(body.to_vec()) {
-        Ok(text) => Message::Text(text.into()),
-        Err(e) => Message::Binary(e.into_bytes().into()),
-    };
+    let msg = crate::transport::ws::socket::push_message(&body);
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(TrySendError::Full(_)) => StatusCode::TOO_MANY_REQUESTS.into_response(),

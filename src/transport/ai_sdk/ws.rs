@@ -15,10 +15,10 @@ use std::pin::pin;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::extract::ws::{Message, WebSocket, close_code};
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::chunks::{UiChunk, chunk_stream};
 use super::request::{ChatOptions, UiMessage, check_chat_id, to_stream_request};
 use crate::auth::Principal;
-use crate::error::{ApiError, error_body};
+use crate::error::ApiError;
 use crate::event::now_timestamp;
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
@@ -40,6 +40,7 @@ use crate::transport::ops::Peer;
 use crate::transport::ws::SUBPROTOCOL;
 use crate::transport::ws::connection::CLOSE_TOKEN_EXPIRED;
 use crate::transport::ws::connections::Handle;
+use crate::transport::ws::socket::{admit, close, expiry_instant, write_loop};
 
 /// `GET /v1/ai-sdk/ws`: authenticated at the upgrade (`bearer.<JWT>`
 /// subprotocol beside `spillway.v1`, `?token=`, or a header).
@@ -52,31 +53,8 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let conns = &state.connections;
-    if conns.closing().is_cancelled() {
-        return ApiError::ShuttingDown.into_response();
-    }
-    match conns.registry().count_for_user(&principal.sub).await {
-        Ok(n) if n >= conns.limits().max_connections_per_user => {
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body(
-                    "too_many_connections",
-                    "this user holds the most connections allowed",
-                ),
-            )
-                .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return res;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("registry_unavailable", &e.to_string()),
-            )
-                .into_response();
-        }
+    if let Err(refused) = admit(conns, &principal.sub).await {
+        return refused;
     }
     let now = now_timestamp();
     let record = ConnectionRecord {
@@ -411,38 +389,4 @@ fn chunk_frame(rid: &str, sequence: u64, chunk: &UiChunk) -> String {
 
 fn error_frame(rid: &str, text: &str) -> String {
     json!({"type": "error", "requestId": rid, "errorText": text}).to_string()
-}
-
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
-}
-
-fn expiry_instant(exp_unix: u64) -> Instant {
-    let now = jsonwebtoken::get_current_timestamp();
-    Instant::now() + Duration::from_secs(exp_unix.saturating_sub(now).min(86_400 * 365))
-}
-
-/// Write everything queued, flushing when the queue is momentarily empty.
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    while let Some(msg) = rx.recv().await {
-        let mut is_close = matches!(msg, Message::Close(_));
-        if sink.feed(msg).await.is_err() {
-            return;
-        }
-        while !is_close && let Ok(more) = rx.try_recv() {
-            is_close = matches!(more, Message::Close(_));
-            if sink.feed(more).await.is_err() {
-                return;
-            }
-        }
-        if sink.flush().await.is_err() || is_close {
-            return;
-        }
-    }
 }

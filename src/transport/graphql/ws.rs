@@ -22,7 +22,7 @@
 //! behind it are cursors into session logs, so nothing queues up.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_graphql::{Request, Response, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -151,7 +151,7 @@ impl Connection {
             let expiry = self
                 .principal
                 .as_ref()
-                .map(|p| expiry_instant(p.expires_at));
+                .map(|p| crate::transport::ws::socket::expiry_instant(p.expires_at));
             let mut out: Vec<Out> = tokio::select! {
                 msg = socket.recv() => match msg {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -499,15 +499,6 @@ fn init_token(payload: &Map<String, Value>) -> Option<String> {
         _ => raw,
     };
     (!token.is_empty()).then(|| token.to_owned())
-}
-
-/// When a token that expires at `exp` (Unix seconds) stops being valid.
-fn expiry_instant(exp: u64) -> Instant {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(exp);
-    let left = at
-        .duration_since(SystemTime::now())
-        .unwrap_or(Duration::ZERO);
-    Instant::now() + left.min(Duration::from_secs(86_400 * 366))
 }
 
 fn shutting_down() -> Value {

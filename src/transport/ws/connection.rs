@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::extract::ws::{Message, WebSocket, close_code};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::connections::Handle;
 use super::protocol::{self, Action, ClientMessage};
+use super::socket::{close, expiry_instant, write_loop};
 use crate::auth::Principal;
 use crate::event::now_timestamp;
 use crate::hub::Subscription;
@@ -156,13 +157,6 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
     tracing::info!(connection = %id, "WebSocket closed");
 }
 
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
-}
-
 /// A read error: an oversized message gets 1009; anything else just ends the socket.
 fn read_error(e: &axum::Error) -> Option<Message> {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -173,38 +167,6 @@ fn read_error(e: &axum::Error) -> Option<Message> {
         src = err.source();
     }
     None
-}
-
-fn expiry_instant(exp_unix: u64) -> Instant {
-    let now = jsonwebtoken::get_current_timestamp();
-    Instant::now() + Duration::from_secs(exp_unix.saturating_sub(now).min(86_400 * 365))
-}
-
-/// Write everything queued, flushing when the queue is momentarily empty.
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    while let Some(msg) = rx.recv().await {
-        let is_close = matches!(msg, Message::Close(_));
-        if sink.feed(msg).await.is_err() {
-            return;
-        }
-        if !is_close {
-            while let Ok(more) = rx.try_recv() {
-                let is_close = matches!(more, Message::Close(_));
-                if sink.feed(more).await.is_err() {
-                    return;
-                }
-                if is_close {
-                    break;
-                }
-            }
-        }
-        if sink.flush().await.is_err() || is_close {
-            return;
-        }
-    }
 }
 
 struct Conn {

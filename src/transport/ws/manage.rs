@@ -5,7 +5,6 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::ws::Message;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -63,10 +62,7 @@ async fn post_to_connection(
     let Some(handle) = state.connections.handle(&id) else {
         return forward(&state, &id, reqwest::Method::POST, Some(body)).await;
     };
-    let msg = match String::from_utf8(body.to_vec()) {
-        Ok(text) => Message::Text(text.into()),
-        Err(e) => Message::Binary(e.into_bytes().into()),
-    };
+    let msg = crate::transport::ws::socket::push_message(&body);
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(TrySendError::Full(_)) => {

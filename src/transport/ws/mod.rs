@@ -4,23 +4,24 @@
 //! - `protocol`: client actions and server messages.
 //! - `connection`: one socket's loop, its cursors and its outbound buffer.
 //! - `connections`: this node's sockets beside the shared registry.
+//! - `socket`: plumbing all WebSocket transports share.
 //! - `manage`: `POST`/`GET`/`DELETE /@connections/{id}`.
 
 pub mod connection;
 pub mod connections;
 pub mod manage;
 pub mod protocol;
+pub mod socket;
 
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use axum::routing::get;
 
 pub use connections::{Connections, WsLimits};
 
 use crate::auth::Principal;
-use crate::error::error_body;
 use crate::state::AppState;
 use crate::transport::ops::Peer;
 
@@ -43,35 +44,8 @@ async fn upgrade(
 ) -> Response {
     let conns = &state.connections;
     let limits = *conns.limits();
-    if conns.closing().is_cancelled() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("shutting_down", "the gateway is shutting down"),
-        )
-            .into_response();
-    }
-    match conns.registry().count_for_user(&principal.sub).await {
-        Ok(n) if n >= limits.max_connections_per_user => {
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body(
-                    "too_many_connections",
-                    "this user holds the most connections allowed",
-                ),
-            )
-                .into_response();
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-            return res;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("registry_unavailable", &e.to_string()),
-            )
-                .into_response();
-        }
+    if let Err(refused) = socket::admit(conns, &principal.sub).await {
+        return refused;
     }
     let peer = connection::Peer {
         source_ip: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
