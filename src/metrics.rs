@@ -145,6 +145,20 @@ impl Metrics {
         ActiveGuard(g)
     }
 
+    /// `stream`, counted as a reader streaming over `transport` until it is dropped.
+    pub fn counted<S: futures_util::Stream + Send>(
+        &self,
+        transport: &'static str,
+        stream: S,
+    ) -> impl futures_util::Stream<Item = S::Item> + Send + use<S> {
+        use futures_util::StreamExt;
+        let guard = self.stream_guard(transport);
+        stream.map(move |item| {
+            let _active = &guard;
+            item
+        })
+    }
+
     /// Count an open connection over `transport` for as long as the guard lives.
     pub fn connection_guard(&self, transport: &'static str) -> ActiveGuard {
         let g = self

@@ -128,6 +128,10 @@ impl Verifier {
     }
 
     fn check_claims(&self, claims: Claims) -> Result<Principal, AuthError> {
+        // Sessions belong to `sub`: an empty one would be everybody's.
+        if claims.sub.is_empty() {
+            return Err(AuthError::MissingClaim);
+        }
         let token_use = claims.token_use.as_deref();
         let accepted = match (self.config.token_use, token_use) {
             (TokenUse::Id | TokenUse::Any, Some("id")) => claims

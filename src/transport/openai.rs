@@ -224,7 +224,7 @@ async fn completions(
     };
     let session_id = sub.session().id().clone();
     let mut res = if streaming {
-        stream_response(sub, meta, include_usage, state.heartbeat)
+        stream_response(sub, meta, include_usage, state.heartbeat, &state.metrics)
     } else {
         complete_response(sub, meta).await?
     };
@@ -334,6 +334,7 @@ fn stream_response(
     meta: Meta,
     include_usage: bool,
     heartbeat: Duration,
+    metrics: &crate::metrics::Metrics,
 ) -> Response {
     // With `include_usage`, every chunk but the last carries `"usage": null`.
     let null_usage = include_usage.then_some(Value::Null);
@@ -345,25 +346,27 @@ fn stream_response(
         ),
         null_usage.clone(),
     );
-    let rest = sub.into_stream().flat_map(move |ev| {
-        let mut out = Vec::with_capacity(2);
-        match ev.kind() {
-            EventKind::Token if ev.token.is_empty() => {}
-            EventKind::Token => out.push(meta.chunk(
-                choice(json!({"content": ev.token}), None),
-                null_usage.clone(),
-            )),
-            EventKind::Done => {
-                let reason = finish_reason(ev.stop_reason.as_deref());
-                out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
-                if include_usage {
-                    out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
+    let rest = metrics
+        .counted("openai", sub.into_stream())
+        .flat_map(move |ev| {
+            let mut out = Vec::with_capacity(2);
+            match ev.kind() {
+                EventKind::Token if ev.token.is_empty() => {}
+                EventKind::Token => out.push(meta.chunk(
+                    choice(json!({"content": ev.token}), None),
+                    null_usage.clone(),
+                )),
+                EventKind::Done => {
+                    let reason = finish_reason(ev.stop_reason.as_deref());
+                    out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
+                    if include_usage {
+                        out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
+                    }
                 }
+                EventKind::Error => out.push(json!({ "error": stream_error(ev.error.as_ref()) })),
             }
-            EventKind::Error => out.push(json!({ "error": stream_error(ev.error.as_ref()) })),
-        }
-        stream::iter(out)
-    });
+            stream::iter(out)
+        });
     let events = stream::once(async { first })
         .chain(rest)
         .map(|v| Event::default().json_data(v))

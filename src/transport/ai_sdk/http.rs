@@ -1,8 +1,6 @@
 //! The AI SDK over HTTP: `DefaultChatTransport`'s `POST` and its resume `GET`,
 //! answered with the UI message stream protocol v1 over SSE.
 
-use std::time::Duration;
-
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -38,7 +36,7 @@ pub async fn chat(
         .start_chat(&chats, &principal.sub, &req.id, inv, api)
         .await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, chat = %req.id, "ai-sdk chat started");
-    Ok(ui_message_sse(sub, state.heartbeat))
+    Ok(ui_message_sse(sub, &state))
 }
 
 /// `GET /v1/ai-sdk/chat/{chatId}/stream`: replay the chat's active stream
@@ -50,15 +48,18 @@ pub async fn resume(
     Path(chat_id): Path<String>,
 ) -> Response {
     match state.hub.resume_chat(&chats, &principal.sub, &chat_id) {
-        Some(sub) => ui_message_sse(sub, state.heartbeat),
+        Some(sub) => ui_message_sse(sub, &state),
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
 /// The subscription as `data:` chunks, then `data: [DONE]`.
-fn ui_message_sse(sub: Subscription, heartbeat: Duration) -> Response {
+fn ui_message_sse(sub: Subscription, state: &AppState) -> Response {
+    let heartbeat = state.heartbeat;
     let id = sub.session().id().clone();
-    let events = chunk_stream(sub)
+    let events = state
+        .metrics
+        .counted("ai-sdk", chunk_stream(sub))
         .map(|c| Event::default().json_data(c))
         .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
     let mut res = Sse::new(events)

@@ -446,7 +446,10 @@ impl SubscriptionRoot {
             Found::Hidden | Found::Missing => return Err(not_found()),
         };
         let sub = crate::hub::Subscription::new(session, from);
-        Ok(sub.into_stream().map(|ev| Some(GqlTokenEvent(ev))))
+        Ok(state
+            .metrics
+            .counted("graphql", sub.into_stream())
+            .map(|ev| Some(GqlTokenEvent(ev))))
     }
 }
 
