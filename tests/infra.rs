@@ -3,6 +3,8 @@
 //! more, no wildcards), and every `SPILLWAY_*` variable the template and the
 //! Dockerfile set is a real flag. cfn-lint runs in tests/python/test_infra.py.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -268,7 +270,7 @@ fn role_statements<'a>(t: &'a Value, role: &str) -> Vec<&'a Value> {
     out
 }
 
-/// The task definition's container and its environment + secrets names.
+/// The task definition's one container.
 fn container(t: &Value) -> &Value {
     let (_, td) = only(t, "AWS::ECS::TaskDefinition");
     let containers = td["Properties"]["ContainerDefinitions"].as_array().unwrap();
@@ -276,6 +278,7 @@ fn container(t: &Value) -> &Value {
     &containers[0]
 }
 
+/// The value the container's environment gives `name` (tags dropped: `!Ref P` reads `"P"`).
 fn env_value<'a>(t: &'a Value, name: &str) -> &'a Value {
     container(t)["Environment"]
         .as_array()
