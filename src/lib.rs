@@ -48,8 +48,9 @@ pub use state::AppState;
 
 /// The whole HTTP surface. Tests build the same app the binary serves.
 ///
-/// Every route that takes a `Principal` is authenticated; the open ones
-/// (`/healthz`, `/readyz`, dev JWKS and sign-in) are those in `transport::ops`.
+/// Every route needs a valid token (`auth::gate`) except an explicit open
+/// list (probes, metrics, the web client's assets, dev sign-in, GraphiQL and
+/// the GraphQL upgrade whose token comes in `connection_init`).
 pub fn app(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
     let edge = state.edge.clone();
@@ -64,6 +65,10 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::ai_sdk::router())
         .merge(transport::web::router())
         .fallback(|| async { error::ApiError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::gate::require_token,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
     edge::layers::apply(routes, &edge)

@@ -454,7 +454,7 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
 
     // Tally what clients saw, and what the simulator must have seen.
     let mut tally: HashMap<&'static str, usize> = HashMap::new();
-    let (mut refused, mut throttled_once, mut planned_faults, mut seen_faults) = (0, 0, 0, 0);
+    let mut ends = Ends::default();
     for (plan, outcome) in &results {
         let key = match outcome {
             Outcome::Completed => "completed",
@@ -463,49 +463,16 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
             Outcome::HungUp => "hung up",
         };
         *tally.entry(key).or_default() += 1;
-        match plan.fault {
-            Fault::ThrottledOut => {
-                assert_eq!(outcome, &Outcome::Refused("throttled".into()), "{plan:?}");
-                refused += 1;
-            }
-            Fault::ThrottledOnce => throttled_once += 1,
-            Fault::Error(_) | Fault::Drop(_) => {
-                planned_faults += 1;
-                seen_faults += usize::from(matches!(outcome, Outcome::Failed(_)));
-            }
-            Fault::None | Fault::Stall(_) => {}
-        }
+        ends.add(plan, outcome);
         if plan.hang_up_after.is_none() {
             let expected = match plan.fault.failure(plan.tokens) {
-                _ if plan.fault == Fault::ThrottledOut => outcome.clone(),
+                _ if plan.fault == Fault::ThrottledOut => Outcome::Refused("throttled".into()),
                 Some((_, code)) => Outcome::Failed(code.into()),
                 None => Outcome::Completed,
             };
             assert_eq!(outcome, &expected, "{plan:?}");
         }
     }
-    let started = (streams - refused) as u64;
-
-    // Every started upstream stream ends: completed, cancelled (client gone
-    // or stalled past the idle timeout), or ended by its error/drop fault.
-    let stats = wait_for(Duration::from_secs(15), || async {
-        let stats = gw.sim_stats().await;
-        let n = |k: &str| stats[k].as_u64().unwrap() - warm_stats[k].as_u64().unwrap();
-        let faulted = n("streamsStarted")
-            .checked_sub(n("streamsCompleted") + n("streamsCancelled"))
-            .expect("more streams ended than started");
-        (n("streamsStarted") == started
-            && (seen_faults as u64..=planned_faults as u64).contains(&faulted))
-        .then_some(stats)
-    })
-    .await;
-    let n = |k: &str| stats[k].as_u64().unwrap() - warm_stats[k].as_u64().unwrap();
-    assert_eq!(
-        n("throttled"),
-        throttled_once as u64 + refused as u64 * u64::from(MAX_ATTEMPTS),
-        "every throttled attempt is counted once"
-    );
-    assert!(n("streamsCompleted") >= tally.get("completed").copied().unwrap_or(0) as u64);
 
     // Sessions: all finished, all swept (retention 0).
     eventually(Duration::from_secs(15), || async {
@@ -513,6 +480,27 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
         hub.is_empty()
     })
     .await;
+
+    // Every started upstream stream has ended: completed, cancelled (client
+    // gone, or stalled past a timeout), or cut by its error/drop fault; and
+    // each count is within what the plans and the clients' view allow.
+    let stats = wait_for(Duration::from_secs(15), || async {
+        let stats = gw.sim_stats().await;
+        let n = |k: &str| stats[k].as_u64().unwrap() - warm_stats[k].as_u64().unwrap();
+        ends.accounts_for(
+            n("streamsStarted"),
+            n("streamsCompleted"),
+            n("streamsCancelled"),
+        )
+        .then_some(stats)
+    })
+    .await;
+    let n = |k: &str| stats[k].as_u64().unwrap() - warm_stats[k].as_u64().unwrap();
+    assert_eq!(
+        n("throttled"),
+        ends.throttled_once + ends.refused * u64::from(MAX_ATTEMPTS),
+        "every throttled attempt is counted once"
+    );
 
     // Tasks and fds back to the baseline; the simulator's keep-alive pool may
     // differ in size (two fds and two tasks per connection: client and server).
@@ -533,6 +521,9 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
         "RSS grew by {} KiB: {baseline:?} -> {after:?}",
         after.rss_kib - baseline.rss_kib
     );
+
+    // Nothing was still running when the counts balanced: none has moved since.
+    assert_eq!(gw.sim_stats().await, stats, "an upstream stream ended late");
 
     // The gateway still serves.
     let (_, outcome) = run(
@@ -559,12 +550,66 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
     .await;
     eprintln!(
         "soak: {streams} streams in {soak_secs:.1} s ({:.0}/s); outcomes {tally:?}; \
-         sim {stats}; faults seen {seen_faults} of {planned_faults}; \
+         sim {stats}; {ends:?}; \
          baseline {baseline:?}; peak {peak:?}; after {after:?}; \
          without gateway {before_gateway:?} -> {end:?}; total {:.1} s",
         streams as f64 / soak_secs,
         t0.elapsed().as_secs_f64()
     );
+}
+
+/// How the started upstream streams may have ended, from the plans and
+/// from what the clients saw.
+#[derive(Debug, Default)]
+struct Ends {
+    /// Refused on every attempt: never started.
+    refused: u64,
+    throttled_once: u64,
+    /// Plans that can complete (no fault but a retried throttle).
+    may_complete: u64,
+    /// Clients that saw `done`.
+    seen_complete: u64,
+    /// Stall plans: always cancelled, by a timeout or by the client leaving.
+    stalls: u64,
+    /// Clients that hung up early.
+    hung_up: u64,
+    /// Error and drop plans: cut by the fault unless cancelled first.
+    may_fault: u64,
+    /// Clients that saw their error/drop fault.
+    seen_fault: u64,
+}
+
+impl Ends {
+    fn add(&mut self, plan: &Plan, outcome: &Outcome) {
+        let hung_up = *outcome == Outcome::HungUp;
+        let saw = |code: &str| matches!(outcome, Outcome::Failed(c) if c == code);
+        self.hung_up += u64::from(hung_up);
+        match plan.fault {
+            Fault::ThrottledOut => self.refused += 1,
+            Fault::None | Fault::ThrottledOnce => {
+                self.throttled_once += u64::from(plan.fault == Fault::ThrottledOnce);
+                self.may_complete += 1;
+                self.seen_complete += u64::from(*outcome == Outcome::Completed);
+            }
+            Fault::Stall(_) => self.stalls += 1,
+            Fault::Error(_) | Fault::Drop(_) => {
+                self.may_fault += 1;
+                let code = plan.fault.failure(plan.tokens).map_or("", |(_, c)| c);
+                self.seen_fault += u64::from(saw(code));
+            }
+        }
+    }
+
+    fn accounts_for(&self, started: u64, completed: u64, cancelled: u64) -> bool {
+        let planned = self.may_complete + self.stalls + self.may_fault;
+        let Some(faulted) = started.checked_sub(completed + cancelled) else {
+            return false;
+        };
+        started == planned
+            && (self.seen_complete..=self.may_complete).contains(&completed)
+            && (self.stalls..=self.stalls + self.hung_up).contains(&cancelled)
+            && (self.seen_fault..=self.may_fault).contains(&faulted)
+    }
 }
 
 impl Plan {

@@ -50,6 +50,10 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Verified once by the gate (`auth::gate`), which runs on every route.
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
         let token = bearer_token(parts).ok_or(AuthError::Missing)?;
         state.verifier.verify(&token).await.inspect_err(|e| {
             // The reason only: the token itself never reaches the logs.

@@ -10,6 +10,7 @@ pub mod cognito;
 pub mod dev;
 pub mod error;
 pub mod extract;
+pub mod gate;
 pub mod jwks;
 pub mod principal;
 pub mod verifier;

@@ -66,6 +66,17 @@ impl Hub {
         api: Api,
     ) -> Result<Subscription, StartError> {
         let sub = self.start(owner, req, api).await?;
+        // Other nodes find the chat's session through the registry.
+        if let Err(e) = self
+            .inner
+            .fleet
+            .registry
+            .sessions
+            .put_chat(owner, chat_id, sub.session().id())
+            .await
+        {
+            tracing::warn!(chat = chat_id, error = %e, "could not record the chat");
+        }
         let mut c = chats.chats();
         c.latest.insert(
             (owner.to_owned(), chat_id.to_owned()),
@@ -90,14 +101,41 @@ impl Hub {
         self.get(&id, owner)
     }
 
-    /// Attach from seq 0 to the chat's latest session if it is still streaming.
-    pub fn resume_chat(
+    /// Attach from seq 0 to the chat's latest session if it is still
+    /// streaming — on this node, or (with a shared registry) on another.
+    pub async fn resume_chat(
         &self,
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
     ) -> Option<Subscription> {
-        let s = self.chat_session(chats, owner, chat_id)?;
+        let s = match self.chat_session(chats, owner, chat_id) {
+            Some(s) => s,
+            None if self.inner.fleet.registry.shared => {
+                let id = self
+                    .inner
+                    .fleet
+                    .registry
+                    .sessions
+                    .get_chat(owner, chat_id)
+                    .await
+                    .ok()??;
+                // Only a stream still running elsewhere is resumed.
+                let record = self
+                    .inner
+                    .fleet
+                    .registry
+                    .sessions
+                    .get_session(&id)
+                    .await
+                    .ok()??;
+                if record.status != SessionStatus::Streaming.as_str() {
+                    return None;
+                }
+                self.locate(&id, owner).await?
+            }
+            None => return None,
+        };
         let sub = Subscription::new(s, 0);
         // Checked after attaching, so a stream that ends in between is not resumed half-way.
         (sub.session().status() == SessionStatus::Streaming).then_some(sub)
@@ -177,12 +215,12 @@ mod tests {
         assert!(hub.chat_session(&chats, "bob", "c1").is_none());
         assert!(hub.chat_session(&chats, "alice", "c2").is_none());
 
-        let resumed = hub.resume_chat(&chats, "alice", "c1").unwrap();
+        let resumed = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
         assert_eq!(resumed.position(), 0);
         second.session().cancel();
         second.session().finished().await;
         assert!(
-            hub.resume_chat(&chats, "alice", "c1").is_none(),
+            hub.resume_chat(&chats, "alice", "c1").await.is_none(),
             "a finished chat has nothing active"
         );
     }

@@ -15,6 +15,7 @@ use super::{
 struct State {
     connections: HashMap<String, ConnectionRecord>,
     sessions: HashMap<String, SessionRecord>,
+    chats: HashMap<(String, String), String>,
     streams: HashMap<String, HashSet<String>>,
     tokens: HashMap<(String, String), u64>,
     nodes: HashMap<String, NodeRecord>,
@@ -99,6 +100,29 @@ impl SessionStore for MemoryRegistry {
 
     fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<SessionRecord>> {
         ready(Ok(self.state().sessions.get(id).cloned())).boxed()
+    }
+
+    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()> {
+        let mut st = self.state();
+        // Keep only chats whose session is still recorded, so the map stays bounded.
+        if st.chats.len() > st.sessions.len().saturating_mul(2) + 64 {
+            let State {
+                chats, sessions, ..
+            } = &mut *st;
+            chats.retain(|_, s| sessions.contains_key(s));
+        }
+        st.chats
+            .insert((owner.to_owned(), chat.to_owned()), session.to_owned());
+        ready(Ok(())).boxed()
+    }
+
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>> {
+        let s = self
+            .state()
+            .chats
+            .get(&(owner.to_owned(), chat.to_owned()))
+            .cloned();
+        ready(Ok(s)).boxed()
     }
 }
 

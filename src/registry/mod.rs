@@ -53,6 +53,10 @@ pub trait SessionStore: Send + Sync + 'static {
         output_tokens: u64,
     ) -> Fut<'a, ()>;
     fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<SessionRecord>>;
+    /// Point `owner`'s chat `chat` at its latest session (AI SDK chat ids).
+    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()>;
+    /// The latest session of `owner`'s chat `chat`.
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>>;
 }
 
 /// Fleet-wide per-user limits, updated atomically.

@@ -250,6 +250,7 @@ pub fn refused_tokens(key: &TestKey, stranger: &TestKey, sub: &str) -> Vec<(&'st
             "missing sub",
             key.sign(&with(id.clone(), json!({"sub": null}))),
         ),
+        ("empty sub", key.sign(&with(id.clone(), json!({"sub": ""})))),
         ("alg none", alg_none),
         (
             "HS256 signed with the public key",

@@ -377,6 +377,39 @@ impl SessionStore for DynamoRegistry {
         }
         .boxed()
     }
+
+    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()> {
+        async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s(Self::chat_key(owner, chat)))
+                .item(SK, s("CHAT"))
+                .item("session", s(session))
+                .item(TTL_ATTRIBUTE, n(now_secs() + SESSION_TTL))
+                .send()
+                .await
+                .map_err(|e| unavailable(e.into_service_error()))?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>> {
+        async move {
+            Ok(self
+                .get_item(Self::chat_key(owner, chat), "CHAT")
+                .await?
+                .map(|i| get_s(&i, "session")))
+        }
+        .boxed()
+    }
+}
+
+impl DynamoRegistry {
+    fn chat_key(owner: &str, chat: &str) -> String {
+        format!("CHAT#{owner}#{chat}")
+    }
 }
 
 impl UsageLimits for DynamoRegistry {

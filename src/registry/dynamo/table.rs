@@ -9,6 +9,7 @@
 //! | stream slot counter | `USER#{user}` | `STREAMS` | |
 //! | stream slot lease | `USER#{user}` | `STREAM#{session}` | |
 //! | tokens per day | `USER#{user}` | `TOKENS#{YYYY-MM-DD}` | |
+//! | chat → latest session | `CHAT#{owner}#{chat}` | `CHAT` | |
 //!
 //! Every item carries `expiresAt` (the TTL attribute, seconds since the
 //! epoch); reads also check it, since DynamoDB deletes expired items late.

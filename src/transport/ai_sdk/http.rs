@@ -47,7 +47,11 @@ pub async fn resume(
     principal: Principal,
     Path(chat_id): Path<String>,
 ) -> Response {
-    match state.hub.resume_chat(&chats, &principal.sub, &chat_id) {
+    match state
+        .hub
+        .resume_chat(&chats, &principal.sub, &chat_id)
+        .await
+    {
         Some(sub) => ui_message_sse(sub, &state),
         None => StatusCode::NO_CONTENT.into_response(),
     }

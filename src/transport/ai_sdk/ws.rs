@@ -329,6 +329,7 @@ impl Conn {
             .state
             .hub
             .resume_chat(&self.chats, &self.principal.sub, &frame.id)
+            .await
         {
             Some(sub) => {
                 let from = frame.last_sequence.map_or(0, |s| s.saturating_add(1));

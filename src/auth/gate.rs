@@ -1,0 +1,88 @@
+//! Deny by default: every request needs a valid token except the explicit
+//! open list below. The verified `Principal` is put in the request's
+//! extensions, where the extractor picks it up without verifying twice.
+
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AuthError;
+use super::extract::bearer_token;
+use crate::state::AppState;
+
+/// Routes that need no token, and why.
+fn is_open(method: &Method, path: &str) -> bool {
+    match path {
+        // Probes and scrapes.
+        "/healthz" | "/readyz" | "/metrics" => true,
+        // The web client's assets and public config, GraphiQL and the GraphQL
+        // WebSocket upgrade (its token comes in `connection_init`).
+        "/" | "/favicon.svg" | "/v1/config" | "/graphql" => method == Method::GET,
+        // Dev mode: its JWKS, and the sign-in (loopback clients only, checked there).
+        "/.well-known/jwks.json" => method == Method::GET,
+        "/v1/dev/token" => method == Method::POST,
+        _ => {
+            (method == Method::GET && path.starts_with("/assets/"))
+                // Node-to-node routes check the cluster secret themselves.
+                || path.starts_with("/internal/")
+                // CORS preflights carry no credentials by design.
+                || method == Method::OPTIONS
+        }
+    }
+}
+
+/// The middleware: verify the token unless the route is open.
+pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if is_open(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Some(token) = bearer_token(&parts) else {
+        return AuthError::Missing.into_response();
+    };
+    match state.verifier.verify(&token).await {
+        Ok(principal) => {
+            parts.extensions.insert(principal);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(e) => {
+            // The reason only: the token itself never reaches the logs.
+            tracing::debug!(reason = %e, "request refused");
+            e.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_listed_routes_are_open() {
+        for (m, p) in [
+            (Method::GET, "/healthz"),
+            (Method::GET, "/metrics"),
+            (Method::GET, "/"),
+            (Method::GET, "/assets/app.js"),
+            (Method::GET, "/graphql"),
+            (Method::POST, "/v1/dev/token"),
+            (Method::OPTIONS, "/v1/stream"),
+        ] {
+            assert!(is_open(&m, p), "{m} {p}");
+        }
+        for (m, p) in [
+            (Method::POST, "/v1/stream"),
+            (Method::POST, "/graphql"),
+            (Method::GET, "/v1/sessions/x"),
+            (Method::GET, "/v1/ws"),
+            (Method::POST, "/@connections/x"),
+            (Method::POST, "/v1/chat/completions"),
+            (Method::GET, "/v1/models"),
+            (Method::GET, "/anything/new"),
+            (Method::POST, "/"),
+        ] {
+            assert!(!is_open(&m, p), "{m} {p}");
+        }
+    }
+}
