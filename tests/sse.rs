@@ -515,3 +515,28 @@ async fn metrics_are_exported_without_a_token() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_drains_then_ends_streams_with_a_final_event() {
+    let gw = Gateway::with(|c| c.drain_secs = 1).await;
+    let short = gw
+        .post_stream(json!({"prompt": "[[sim tokens=10 rate=40]] finishes in time"}))
+        .await;
+    let long = gw
+        .post_stream(json!({"prompt": "[[sim tokens=400 rate=20]] too long to finish"}))
+        .await;
+    let (short, long) = (sse_events(short), sse_events(long));
+    let stopping = tokio::spawn(gw.shutdown());
+    let short: Vec<_> = within(Duration::from_secs(10), short.collect::<Vec<_>>()).await;
+    assert_eq!(short.last().unwrap().event, "done");
+    assert_eq!(
+        short.last().unwrap().data.stop_reason.as_deref(),
+        Some("end_turn")
+    );
+    let long: Vec<_> = within(Duration::from_secs(10), long.collect::<Vec<_>>()).await;
+    assert_contiguous(&long, 0);
+    let last = long.last().unwrap();
+    assert!(last.data.is_complete, "a final event, not a cut stream");
+    assert_eq!(last.data.stop_reason.as_deref(), Some("cancelled"));
+    within(Duration::from_secs(10), stopping).await.unwrap();
+}
