@@ -140,13 +140,13 @@ impl Server {
             tracing::warn!(error = %e, "first node heartbeat failed; /readyz fails until one succeeds");
         }
         tasks.spawn(cluster.clone().heartbeat_loop(stop.clone()));
+        let metrics = crate::metrics::Metrics::new();
         let relay = registry.shared.then(|| {
             // Three missed origin heartbeats (at most 5 s apart) mean the origin is gone.
             let idle = config.heartbeat().min(Duration::from_secs(5)) * 3;
-            Arc::new(Relay::new(cluster.clone(), idle))
+            Arc::new(Relay::new(cluster.clone(), idle, metrics.clone()))
         });
 
-        let metrics = crate::metrics::Metrics::new();
         let edge = EdgeConfig::new(
             config.cors_origins.clone(),
             config.rate_limit_per_sec,

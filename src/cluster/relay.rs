@@ -15,6 +15,7 @@ use tokio_util::io::StreamReader;
 use super::Cluster;
 use crate::event::{EventError, TokenEvent};
 use crate::hub::{Session, SessionStatus};
+use crate::metrics::Metrics;
 
 /// Longest line (one event) accepted from another node.
 const MAX_LINE: usize = 4 * 1024 * 1024;
@@ -23,6 +24,7 @@ pub struct Relay {
     cluster: Cluster,
     /// No byte (not even a heartbeat) from the origin for this long: it is gone.
     idle_timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 fn fail(mirror: &Session, message: String) {
@@ -39,10 +41,11 @@ fn fail(mirror: &Session, message: String) {
 }
 
 impl Relay {
-    pub fn new(cluster: Cluster, idle_timeout: Duration) -> Self {
+    pub fn new(cluster: Cluster, idle_timeout: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             cluster,
             idle_timeout,
+            metrics,
         }
     }
 
@@ -59,6 +62,8 @@ impl Relay {
             return true;
         };
         let from = mirror.len();
+        let requested = Instant::now();
+        let mut first = true;
         let resp = self
             .cluster
             .internal(
@@ -130,6 +135,9 @@ impl Relay {
                     }
                     match serde_json::from_str::<TokenEvent>(&line) {
                         Ok(ev) => {
+                            if std::mem::take(&mut first) {
+                                self.metrics.relay_first_event.observe(requested.elapsed().as_secs_f64());
+                            }
                             let last = ev.is_complete;
                             mirror.append_relayed(ev);
                             if last {
