@@ -3,23 +3,27 @@
 # Bedrock simulator and a gateway in front of it (both on loopback, ephemeral
 # ports, a throwaway data dir), and runs the load-test scenarios against them.
 # The baseline streams go straight to the same simulator, so the difference
-# is what the gateway adds. Reports land in loadtest/results/.
+# is what the gateway adds. Reports and SVG plots land in loadtest/results/.
 #
-#   loadtest/run-local.sh          # scenarios 1 and 2
-#   loadtest/run-local.sh 1        # only scenario 1
-#   TRANSPORT=sse OUT=/tmp/r loadtest/run-local.sh 2
-#   SKIP_BUILD=1 loadtest/run-local.sh 1   # reuse target/release as it is
+#   loadtest/run-local.sh                  # scenarios 1 and 2 over SSE
+#   loadtest/run-local.sh 1                # only scenario 1
+#   TRANSPORTS="sse ws graphql" loadtest/run-local.sh 1   # each transport in turn
+#   IDLE="1000 10000" loadtest/run-local.sh 4             # idle WebSockets
+#   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
 #      gateway alternate), 32 tokens at 200 tokens/s
 #   2  1,000 concurrent streams, all at once, 64 tokens at 50 tokens/s
+#   4  idle WebSockets: open N connections (IDLE, default "1000 10000"),
+#      hold them, report the gateway's RSS per connection (transport-free)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out=${OUT:-$root/loadtest/results}
-transport=${TRANSPORT:-sse}
+transports=${TRANSPORTS:-${TRANSPORT:-sse}}
+idle_counts=${IDLE:-1000 10000}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -28,7 +32,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
 fi
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 
-# 1,000 streams hold ~2,000 sockets in the gateway; raise the soft limit.
+# 1,000 streams hold ~2,000 sockets in the gateway, 10,000 idle WebSockets
+# 10,000 in each process; raise the soft limit as far as allowed.
 hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
 ulimit -n "$hard" 2>/dev/null || true
@@ -63,15 +68,27 @@ pids+=($!)
 sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
 echo "simulator: http://$sim_addr"
 
-env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-  AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
-  AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
-  "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
-  >"$work/gateway.log" 2>&1 &
-gateway_pid=$!
-pids+=("$gateway_pid")
-gw_addr=$(wait_for "$work/gateway.log" 's#.*spillway listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$gateway_pid")
-echo "gateway:   http://$gw_addr (pid $gateway_pid)"
+# start_gateway: a fresh gateway (the one before, if any, is stopped);
+# scenario 4 starts one per run, since freed memory stays in the process.
+# Scenario 4 holds up to 10,000 connections of one user: the per-user cap is lifted.
+gateway_pid=
+start_gateway() {
+  if [ -n "$gateway_pid" ]; then
+    kill "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+  fi
+  env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
+    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
+    SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
+    "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
+    >"$work/gateway.log" 2>&1 &
+  gateway_pid=$!
+  pids+=("$gateway_pid")
+  gw_addr=$(wait_for "$work/gateway.log" 's#.*spillway listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$gateway_pid")
+  echo "gateway:   http://$gw_addr (pid $gateway_pid)"
+}
+start_gateway
 
 SPILLWAY_LOADTEST_TOKEN=$("$bin/spillway" token --sub loadtest --ttl 7200 --data-dir "$work/data")
 export SPILLWAY_LOADTEST_TOKEN
@@ -82,22 +99,39 @@ mkdir -p "$out"
   echo "cpus: $(nproc)"
   grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
   echo "kernel: $(uname -sr)"
+  echo "open files: $(ulimit -n)"
 } >"$out/machine.txt"
 
+# loadtest NAME TRANSPORT FLAGS…
 loadtest() {
-  local name=$1; shift
+  local name=$1 transport=$2; shift 2
   echo
   echo "== $name ($transport)"
   "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
-    --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" \
+    --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" --plot "$out/plots" \
     --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
+}
+
+idle() {
+  local n=$1
+  start_gateway
+  echo
+  echo "== 4-idle-$n (ws)"
+  "$bin/spillway-loadtest" --target "http://$gw_addr" --transport ws \
+    --idle-connections "$n" --hold 3 --gateway-pid "$gateway_pid" --plot "$out/plots" \
+    --json "$out/4-idle-$n-ws.json" --markdown "$out/4-idle-$n-ws.md"
 }
 
 for s in "${scenarios[@]}"; do
   case $s in
-    1) loadtest 1-unloaded --streams 50 --tokens 32 --rate 200 --concurrency 1 --timeout 30 ;;
-    2) loadtest 2-concurrent-1000 --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120 ;;
-    *) echo "unknown scenario $s (known: 1 2)" >&2; exit 2 ;;
+    1) for t in $transports; do
+         loadtest 1-unloaded "$t" --streams 50 --tokens 32 --rate 200 --concurrency 1 --timeout 30
+       done ;;
+    2) for t in $transports; do
+         loadtest 2-concurrent-1000 "$t" --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120
+       done ;;
+    4) for n in $idle_counts; do idle "$n"; done ;;
+    *) echo "unknown scenario $s (known: 1 2 4)" >&2; exit 2 ;;
   esac
 done
 echo

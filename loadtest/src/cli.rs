@@ -55,6 +55,35 @@ pub struct Args {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Also draw SVG plots into this directory (latency CDFs, gateway vs
+    /// baseline; the gateway's memory vs open connections), named after the
+    /// JSON report.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Add `ttft_ms=MS` to the simulator directive: the simulator waits
+    /// this long before the first token.
+    #[arg(long, value_name = "MS")]
+    pub sim_ttft_ms: Option<u32>,
+    /// Idle WebSockets (scenario 4) instead of streams: open N connections to
+    /// `/v1/ws`, hold them, and report the gateway's RSS per connection
+    /// (needs `--gateway-pid`; `--arrival` and `--concurrency` pace the
+    /// opening).
+    #[arg(long, value_name = "N", conflicts_with = "relay_via")]
+    pub idle_connections: Option<u64>,
+    /// How long to hold the idle connections once all are open, in seconds.
+    #[arg(long, default_value_t = 2.0, value_parser = non_negative)]
+    pub hold: f64,
+    /// Spread idle connections over source addresses 127.0.0.1 … 127.0.0.K
+    /// (0 = one address per 2,000 connections: the gateway limits
+    /// connections and requests per address).
+    #[arg(long, value_name = "K", default_value_t = 0, value_parser = clap::value_parser!(u8))]
+    pub source_addrs: u8,
+    /// Relay measurement: `--target` and this URL are two nodes of one
+    /// fleet. Each stream starts on the target (SSE) and is attached to
+    /// both on the target itself and on this node; the report gives the
+    /// delay of each copy of every event behind the original.
+    #[arg(long, value_name = "URL")]
+    pub relay_via: Option<String>,
 }
 
 /// How the load generator reaches the gateway.
@@ -123,6 +152,25 @@ mod tests {
         assert_eq!(args.streams, 1000);
         assert_eq!(args.transport, TransportKind::Sse);
         assert_eq!(args.baseline.as_deref(), Some("http://127.0.0.1:8090"));
+        assert!(args.plot.is_none() && args.idle_connections.is_none());
+    }
+
+    #[test]
+    fn idle_and_relay_modes_exclude_each_other() {
+        let parsed = Args::try_parse_from([
+            "spillway-loadtest",
+            "--target",
+            "x",
+            "--token",
+            "t",
+            "--idle-connections",
+            "10",
+            "--relay-via",
+            "y",
+            "--json",
+            "r.json",
+        ]);
+        assert!(parsed.is_err());
     }
 
     #[test]

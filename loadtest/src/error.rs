@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the {0} transport is not implemented yet (only sse is)")]
-    Unsupported(&'static str),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("bad target: {0}")]
+    Target(String),
     #[error("--baseline sends Anthropic Claude request bodies; --model {0} is not a Claude model")]
     BaselineModel(String),
     #[error("building the HTTP client: {0}")]
@@ -16,6 +18,10 @@ pub enum Error {
     Proc { pid: u32, source: io::Error },
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
+    #[error("drawing {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+    #[error("{0} needs --gateway-pid")]
+    NeedsPid(&'static str),
     #[error("rendering the report: {0}")]
     Json(#[from] serde_json::Error),
     #[error("the stream scheduler stopped: {0}")]

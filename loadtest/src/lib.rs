@@ -13,16 +13,25 @@
 //! - [`runner`]: arrival rate, concurrency, timeouts; folds records into aggregates.
 //! - [`usage`]: the gateway process's RSS and CPU, sampled from `/proc`.
 //! - [`report`]: the JSON report and the Markdown summary.
+//! - [`plot`]: SVG plots beside the report (`--plot DIR`).
+//! - [`idle`]: idle WebSockets and the gateway's memory per connection
+//!   (`--idle-connections N`).
+//! - [`relay`]: one fleet, two nodes: how late a session's events reach a
+//!   reader on the other node vs one on the same node (`--relay-via URL`).
 
 pub mod cli;
 pub mod error;
+pub mod idle;
+pub mod plot;
 pub mod record;
+pub mod relay;
 pub mod report;
 pub mod runner;
 pub mod transport;
 pub mod usage;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -51,7 +60,11 @@ pub async fn run(args: &Args) -> Result<Run, Error> {
     };
     let total = specs.len() as u64 * if baseline.is_some() { 2 } else { 1 };
     let progress = progress_bar(total, args.quiet);
-    let sampler = args.gateway_pid.map(Sampler::start).transpose()?;
+    let open = Arc::new(AtomicU64::new(0));
+    let sampler = args
+        .gateway_pid
+        .map(|pid| Sampler::start(pid, Arc::clone(&open)))
+        .transpose()?;
 
     // One stream at a time: the baseline and the gateway alternate, stream by
     // stream, so drift on a noisy machine hits both alike. Otherwise the
@@ -60,17 +73,17 @@ pub async fn run(args: &Args) -> Result<Run, Error> {
         Some(baseline) if args.concurrency == 1 => {
             progress.set_prefix("baseline+gateway");
             let mut aggs =
-                runner::run_phase(&[baseline, gateway], specs, &schedule, &progress).await?;
+                runner::run_phase(&[baseline, gateway], specs, &schedule, &progress, &open).await?;
             let gateway = aggs.pop().unwrap_or_default();
             (gateway, aggs.pop())
         }
         Some(baseline) => {
             progress.set_prefix("baseline");
-            let base = runner::run_phase(&[baseline], specs.clone(), &schedule, &progress)
+            let base = runner::run_phase(&[baseline], specs.clone(), &schedule, &progress, &open)
                 .await?
                 .pop();
             progress.set_prefix("gateway");
-            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress)
+            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress, &open)
                 .await?
                 .pop()
                 .unwrap_or_default();
@@ -78,7 +91,7 @@ pub async fn run(args: &Args) -> Result<Run, Error> {
         }
         None => {
             progress.set_prefix("gateway");
-            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress)
+            let gw = runner::run_phase(&[gateway], specs, &schedule, &progress, &open)
                 .await?
                 .pop()
                 .unwrap_or_default();
@@ -97,10 +110,52 @@ pub fn write_reports(args: &Args, run: &Run) -> Result<(), Error> {
     if let Some(path) = &args.markdown {
         write(path, run.markdown())?;
     }
+    if let Some(dir) = &args.plot {
+        plot_run(args, dir, run)?;
+    }
     Ok(())
 }
 
-fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
+/// The latency CDFs (gateway vs baseline) and memory vs connections.
+fn plot_run(args: &Args, dir: &std::path::Path, run: &Run) -> Result<(), Error> {
+    create_dir(dir)?;
+    let t = run.transport.as_str();
+    let gateway = format!("gateway ({t})");
+    let empty: &[u64] = &[];
+    let base = run.baseline.as_ref();
+    plot::cdf(
+        &plot::path_for(dir, &args.json, "ttft-cdf"),
+        &format!("Time to first token, {} streams over {t}", run.streams),
+        "time to first token (ms)",
+        &[
+            ("baseline (simulator)", base.map_or(empty, |b| &b.ttft_ns)),
+            (&gateway, &run.gateway.ttft_ns),
+        ],
+    )?;
+    plot::cdf(
+        &plot::path_for(dir, &args.json, "gap-cdf"),
+        &format!("Inter-token gap at {} tokens/s over {t}", run.rate),
+        "gap between tokens (ms)",
+        &[
+            ("baseline (simulator)", base.map_or(empty, |b| &b.gaps_ns)),
+            (&gateway, &run.gateway.gaps_ns),
+        ],
+    )?;
+    plot::memory(
+        &plot::path_for(dir, &args.json, "memory"),
+        &format!("Gateway memory vs open {t} streams"),
+        &run.memory,
+    )
+}
+
+pub(crate) fn create_dir(dir: &std::path::Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+pub(crate) fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),
@@ -116,17 +171,21 @@ fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
 /// One spec per stream; the nonce makes every prompt unique across runs, and
 /// stream `i` of the baseline and of the gateway send the same prompt (so the
 /// simulator answers both with the same text).
-fn stream_specs(args: &Args) -> Vec<StreamSpec> {
+pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let ttft = args
+        .sim_ttft_ms
+        .map(|ms| format!(" ttft_ms={ms}"))
         .unwrap_or_default();
     (0..args.streams)
         .map(|i| StreamSpec {
             index: i,
             tokens: args.tokens,
             prompt: format!(
-                "[[sim tokens={} rate={}]] Load test stream {i}, nonce {run_id:x}-{i}. \
+                "[[sim tokens={} rate={}{ttft}]] Load test stream {i}, nonce {run_id:x}-{i}. \
                  Tell me about rivers.",
                 args.tokens, args.rate
             ),
@@ -134,7 +193,7 @@ fn stream_specs(args: &Args) -> Vec<StreamSpec> {
         .collect()
 }
 
-fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+pub(crate) fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
     }

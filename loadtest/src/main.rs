@@ -3,20 +3,30 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use spillway_loadtest::Args;
+use spillway_loadtest::{Args, Error, idle, relay};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
     let result = async {
-        let run = spillway_loadtest::run(&args).await?;
-        spillway_loadtest::write_reports(&args, &run)?;
-        Ok::<_, spillway_loadtest::Error>(run)
+        if args.idle_connections.is_some() {
+            let run = idle::run(&args).await?;
+            idle::write_reports(&args, &run)?;
+            Ok::<_, Error>(run.markdown())
+        } else if args.relay_via.is_some() {
+            let run = relay::run(&args).await?;
+            relay::write_reports(&args, &run)?;
+            Ok(run.markdown())
+        } else {
+            let run = spillway_loadtest::run(&args).await?;
+            spillway_loadtest::write_reports(&args, &run)?;
+            Ok(run.markdown())
+        }
     }
     .await;
     match result {
-        Ok(run) => {
-            print!("{}", run.markdown());
+        Ok(markdown) => {
+            print!("{markdown}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -32,6 +32,10 @@ impl SeqCheck {
 pub struct StreamRecord {
     pub started: Instant,
     pub ended: Instant,
+    /// Opening the connection before the request (TCP, WebSocket upgrade,
+    /// the gateway's greeting), for transports that hold one per stream;
+    /// not part of `ttft`.
+    pub connect: Option<Duration>,
     /// From sending the request to the first text token.
     pub ttft: Option<Duration>,
     /// Between consecutive text tokens, in nanoseconds.
@@ -64,6 +68,7 @@ impl StreamRecord {
 pub struct Recorder {
     started: Instant,
     last_token: Option<Instant>,
+    connect: Option<Duration>,
     ttft: Option<Duration>,
     gaps_ns: Vec<u64>,
     events: u64,
@@ -81,12 +86,18 @@ impl Recorder {
         Self {
             started,
             last_token: None,
+            connect: None,
             ttft: None,
             gaps_ns: Vec::new(),
             events: 0,
             tokens: 0,
             seq: SeqCheck::default(),
         }
+    }
+
+    /// How long opening the connection took (before [`Recorder::start`]).
+    pub fn connected(&mut self, took: Duration) {
+        self.connect = Some(took);
     }
 
     /// A text token arrived at `at`.
@@ -117,6 +128,7 @@ impl Recorder {
         StreamRecord {
             started: self.started,
             ended: Instant::now(),
+            connect: self.connect,
             ttft: self.ttft,
             gaps_ns: self.gaps_ns,
             events: self.events,
@@ -143,6 +155,10 @@ pub struct Aggregate {
     pub tokens: u64,
     /// Time to first token of each stream that had one, in nanoseconds.
     pub ttft_ns: Vec<u64>,
+    /// Connection set-up of each stream that recorded one, in nanoseconds.
+    pub connect_ns: Vec<u64>,
+    /// Set-up plus time to first token, of the same streams.
+    pub connect_ttft_ns: Vec<u64>,
     /// Every inter-token gap, in nanoseconds.
     pub gaps_ns: Vec<u64>,
     /// Error messages and how often each came.
@@ -165,6 +181,14 @@ impl Aggregate {
         if let Some(ttft) = rec.ttft {
             self.ttft_ns
                 .push(u64::try_from(ttft.as_nanos()).unwrap_or(u64::MAX));
+        }
+        if let Some(connect) = rec.connect {
+            self.connect_ns
+                .push(u64::try_from(connect.as_nanos()).unwrap_or(u64::MAX));
+            if let Some(ttft) = rec.ttft {
+                self.connect_ttft_ns
+                    .push(u64::try_from((connect + ttft).as_nanos()).unwrap_or(u64::MAX));
+            }
         }
         self.gaps_ns.extend_from_slice(&rec.gaps_ns);
         let error = match (rec.error, rec.lost, rec.duplicates) {

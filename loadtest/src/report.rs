@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{Args, TransportKind};
 use crate::record::Aggregate;
-use crate::usage::GatewayUsage;
+use crate::usage::{GatewayUsage, MemorySample};
 
 /// Two percentiles of a latency, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -19,10 +19,15 @@ pub struct Percentiles {
 impl Percentiles {
     /// Nearest-rank percentiles of nanosecond values; `None` when empty.
     pub fn of_nanos(mut values: Vec<u64>) -> Option<Self> {
+        values.sort_unstable();
+        Self::of_sorted(&values)
+    }
+
+    /// The same, of values already sorted.
+    pub fn of_sorted(values: &[u64]) -> Option<Self> {
         if values.is_empty() {
             return None;
         }
-        values.sort_unstable();
         let at = |p: f64| {
             let rank = (p * values.len() as f64).ceil() as usize;
             let ns = values[rank.clamp(1, values.len()) - 1];
@@ -78,13 +83,23 @@ pub struct Side {
     pub events: u64,
     pub ttft: Option<Percentiles>,
     pub gap: Option<Percentiles>,
+    /// Connection set-up (WebSocket transports), not part of `ttft`.
+    pub connect: Option<Percentiles>,
+    /// Set-up plus time to first token (WebSocket transports).
+    pub connect_ttft: Option<Percentiles>,
     pub events_per_sec: f64,
     pub errors: BTreeMap<String, u64>,
+    /// Every time to first token, sorted, in nanoseconds (for the plots).
+    pub ttft_ns: Vec<u64>,
+    /// Every inter-token gap, sorted, in nanoseconds.
+    pub gaps_ns: Vec<u64>,
 }
 
 impl From<Aggregate> for Side {
-    fn from(agg: Aggregate) -> Self {
+    fn from(mut agg: Aggregate) -> Self {
         let events_per_sec = (agg.events_per_sec() * 10.0).round() / 10.0;
+        agg.ttft_ns.sort_unstable();
+        agg.gaps_ns.sort_unstable();
         Self {
             streams: agg.streams,
             completed: agg.completed,
@@ -93,10 +108,14 @@ impl From<Aggregate> for Side {
             duplicates: agg.duplicates,
             tokens: agg.tokens,
             events: agg.events,
-            ttft: Percentiles::of_nanos(agg.ttft_ns),
-            gap: Percentiles::of_nanos(agg.gaps_ns),
+            ttft: Percentiles::of_sorted(&agg.ttft_ns),
+            gap: Percentiles::of_sorted(&agg.gaps_ns),
+            connect: Percentiles::of_nanos(agg.connect_ns),
+            connect_ttft: Percentiles::of_nanos(agg.connect_ttft_ns),
             events_per_sec,
             errors: agg.errors,
+            ttft_ns: agg.ttft_ns,
+            gaps_ns: agg.gaps_ns,
         }
     }
 }
@@ -115,6 +134,8 @@ pub struct Run {
     pub gateway: Side,
     pub baseline: Option<Side>,
     pub usage: Option<GatewayUsage>,
+    /// The gateway's RSS over the run, with the streams open at each sample.
+    pub memory: Vec<MemorySample>,
 }
 
 impl Run {
@@ -122,8 +143,12 @@ impl Run {
         args: &Args,
         gateway: Aggregate,
         baseline: Option<Aggregate>,
-        usage: Option<GatewayUsage>,
+        usage: Option<(GatewayUsage, Vec<MemorySample>)>,
     ) -> Self {
+        let (usage, memory) = match usage {
+            Some((u, m)) => (Some(u), m),
+            None => (None, Vec::new()),
+        };
         Self {
             transport: args.transport,
             streams: args.streams,
@@ -136,6 +161,7 @@ impl Run {
             gateway: gateway.into(),
             baseline: baseline.map(Side::from),
             usage,
+            memory,
         }
     }
 
@@ -226,6 +252,21 @@ impl Run {
                     gw.p50 / base.p50
                 );
             }
+        }
+        if let Some(c) = self.gateway.connect {
+            let _ = writeln!(
+                md,
+                "\nConnection set-up per stream (TCP, upgrade, JWT, greeting; not in TTFT): \
+                 p50 {:.3} ms, p99 {:.3} ms.",
+                c.p50, c.p99
+            );
+        }
+        if let Some(t) = self.gateway.connect_ttft {
+            let _ = writeln!(
+                md,
+                "Set-up plus time to first token: p50 {:.3} ms, p99 {:.3} ms.",
+                t.p50, t.p99
+            );
         }
         if let Some(u) = &self.usage {
             let per_stream_kib = if self.streams > 0 {

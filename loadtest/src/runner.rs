@@ -3,6 +3,7 @@
 //! [`Aggregate`] per client.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
@@ -38,12 +39,14 @@ impl Schedule {
 
 /// Runs every spec against each of `clients` in turn (one task per spec, so
 /// with several clients stream `i` of each runs back to back) and returns
-/// one aggregate per client, in order.
+/// one aggregate per client, in order. `open` counts the gateway streams
+/// open at each moment (for the memory samples).
 pub async fn run_phase(
     clients: &[Arc<Client>],
     specs: Vec<StreamSpec>,
     schedule: &Schedule,
     progress: &ProgressBar,
+    open: &Arc<AtomicU64>,
 ) -> Result<Vec<Aggregate>, Error> {
     let limit = (schedule.concurrency > 0).then(|| Arc::new(Semaphore::new(schedule.concurrency)));
     let mut aggregates = vec![Aggregate::default(); clients.len()];
@@ -63,10 +66,18 @@ pub async fn run_phase(
         let clients = clients.to_vec();
         let bar = progress.clone();
         let timeout = schedule.timeout;
+        let open = Arc::clone(open);
         tasks.spawn(async move {
             let mut records = Vec::with_capacity(clients.len());
             for client in &clients {
+                let gateway = client.is_gateway();
+                if gateway {
+                    open.fetch_add(1, Ordering::Relaxed);
+                }
                 records.push(run_one(client, &spec, timeout).await);
+                if gateway {
+                    open.fetch_sub(1, Ordering::Relaxed);
+                }
                 bar.inc(1);
             }
             drop(permit);

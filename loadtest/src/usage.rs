@@ -1,8 +1,8 @@
 //! The gateway process's memory and CPU, sampled from `/proc/<pid>`.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -29,6 +29,16 @@ pub struct GatewayUsage {
     pub wall_secs: f64,
 }
 
+/// One RSS sample, with how many connections the load generator held then.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MemorySample {
+    /// Seconds since sampling started.
+    pub at_secs: f64,
+    /// Streams (or connections) open at that moment.
+    pub open: u64,
+    pub rss_kb: u64,
+}
+
 /// Samples one process until [`Sampler::finish`].
 pub struct Sampler {
     pid: u32,
@@ -36,17 +46,23 @@ pub struct Sampler {
     rss_start_kb: u64,
     cpu_start_ticks: u64,
     peak_kb: Arc<AtomicU64>,
+    samples: Arc<Mutex<Vec<MemorySample>>>,
     task: JoinHandle<()>,
 }
 
 impl Sampler {
-    /// Starts sampling `pid`; fails at once when it cannot be read.
-    pub fn start(pid: u32) -> Result<Self, Error> {
+    /// Starts sampling `pid`, noting the value of `open` (the load
+    /// generator's open streams or connections) with each sample; fails at
+    /// once when the process cannot be read.
+    pub fn start(pid: u32, open: Arc<AtomicU64>) -> Result<Self, Error> {
         let proc_error = |source| Error::Proc { pid, source };
         let rss_start_kb = rss_kb(pid).map_err(proc_error)?;
         let cpu_start_ticks = cpu_ticks(pid).map_err(proc_error)?;
         let peak_kb = Arc::new(AtomicU64::new(rss_start_kb));
         let peak = Arc::clone(&peak_kb);
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&samples);
+        let started = Instant::now();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
             loop {
@@ -54,6 +70,14 @@ impl Sampler {
                 match rss_kb(pid) {
                     Ok(kb) => {
                         peak.fetch_max(kb, Ordering::Relaxed);
+                        let sample = MemorySample {
+                            at_secs: started.elapsed().as_secs_f64(),
+                            open: open.load(Ordering::Relaxed),
+                            rss_kb: kb,
+                        };
+                        sink.lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(sample);
                     }
                     Err(_) => return, // the process is gone
                 }
@@ -61,27 +85,36 @@ impl Sampler {
         });
         Ok(Self {
             pid,
-            started: Instant::now(),
+            started,
             rss_start_kb,
             cpu_start_ticks,
             peak_kb,
+            samples,
             task,
         })
     }
 
-    /// Stops sampling and sums up.
-    pub fn finish(self) -> GatewayUsage {
+    /// The gateway's resident memory now, in KiB.
+    pub fn rss_now_kb(&self) -> Option<u64> {
+        rss_kb(self.pid).ok()
+    }
+
+    /// Stops sampling and sums up; also returns every sample taken.
+    pub fn finish(self) -> (GatewayUsage, Vec<MemorySample>) {
         self.task.abort();
         if let Ok(kb) = rss_kb(self.pid) {
             self.peak_kb.fetch_max(kb, Ordering::Relaxed);
         }
         let cpu_end = cpu_ticks(self.pid).unwrap_or(self.cpu_start_ticks);
-        GatewayUsage {
+        let usage = GatewayUsage {
             rss_start_mb: self.rss_start_kb as f64 / 1024.0,
             rss_peak_mb: self.peak_kb.load(Ordering::Relaxed) as f64 / 1024.0,
             cpu_secs: cpu_end.saturating_sub(self.cpu_start_ticks) as f64 / TICKS_PER_SEC,
             wall_secs: self.started.elapsed().as_secs_f64(),
-        }
+        };
+        let samples =
+            std::mem::take(&mut *self.samples.lock().unwrap_or_else(PoisonError::into_inner));
+        (usage, samples)
     }
 }
 
@@ -130,8 +163,12 @@ mod tests {
 
     #[tokio::test]
     async fn samples_this_process() {
-        let sampler = Sampler::start(std::process::id()).unwrap();
-        let usage = sampler.finish();
+        let open = Arc::new(AtomicU64::new(3));
+        let sampler = Sampler::start(std::process::id(), open).unwrap();
+        tokio::time::sleep(INTERVAL * 3).await;
+        let (usage, samples) = sampler.finish();
+        assert!(!samples.is_empty());
+        assert!(samples.iter().all(|s| s.open == 3 && s.rss_kb > 0));
         assert!(usage.rss_peak_mb > 0.0);
         assert!(usage.rss_peak_mb >= usage.rss_start_mb);
     }

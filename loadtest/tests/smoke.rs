@@ -9,7 +9,7 @@ use clap::Parser;
 use spillway::auth::dev::DevIssuer;
 use spillway::config::Config;
 use spillway::server::Server;
-use spillway_loadtest::{Args, Error, Report};
+use spillway_loadtest::{Args, Error, Report, idle, relay};
 
 struct Gateway {
     server: Server,
@@ -156,11 +156,179 @@ async fn a_refused_token_fails_the_streams_not_the_run() {
 }
 
 #[tokio::test]
-async fn websocket_and_graphql_are_not_built_yet() {
+async fn websocket_streams_with_a_baseline_and_plots() {
     let gw = gateway().await;
-    for transport in ["ws", "graphql"] {
-        let args = gw.args(&["--transport", transport]);
-        assert!(matches!(run(&args).await, Err(Error::Unsupported(t)) if t == transport));
+    let pid = std::process::id().to_string();
+    let plots = gw.dir.path().join("plots");
+    let args = gw.args(&[
+        "--transport",
+        "ws",
+        "--streams",
+        "5",
+        "--tokens",
+        "6",
+        "--rate",
+        "400",
+        "--arrival",
+        "200",
+        "--baseline",
+        &gw.sim,
+        "--gateway-pid",
+        &pid,
+        "--plot",
+        plots.to_str().expect("utf-8 path"),
+    ]);
+    let run = run(&args).await.expect("run");
+    spillway_loadtest::write_reports(&args, &run).expect("reports written");
+    let report = run.report();
+    assert_eq!(report.transport, "ws");
+    assert_eq!(
+        (report.completed, report.failed, report.lost_events),
+        (5, 0, 0),
+        "{:?}",
+        run.gateway.errors
+    );
+    assert_eq!(run.gateway.tokens, 30);
+    assert!(report.ttft_added_ms.is_some());
+    assert!(
+        run.gateway.connect.is_some(),
+        "connection set-up is recorded"
+    );
+    assert!(run.markdown().contains("Connection set-up"));
+    for suffix in ["ttft-cdf", "gap-cdf", "memory"] {
+        let svg = std::fs::read_to_string(plots.join(format!("report-{suffix}.svg")))
+            .unwrap_or_else(|e| panic!("{suffix} plot: {e}"));
+        assert!(svg.starts_with("<svg"), "{suffix}");
     }
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn graphql_streams_over_graphql_transport_ws() {
+    let gw = gateway().await;
+    let args = gw.args(&[
+        "--transport",
+        "graphql",
+        "--streams",
+        "4",
+        "--tokens",
+        "5",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--baseline",
+        &gw.sim,
+    ]);
+    let run = run(&args).await.expect("run");
+    let report = run.report();
+    assert_eq!(report.transport, "graphql");
+    assert_eq!(
+        (report.completed, report.failed, report.lost_events),
+        (4, 0, 0),
+        "{:?}",
+        run.gateway.errors
+    );
+    assert_eq!(run.gateway.tokens, 20);
+    assert_eq!(run.baseline.as_ref().map(|b| b.completed), Some(4));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn websocket_and_graphql_failures_are_counted() {
+    let mut gw = gateway().await;
+    gw.token = "not-a-jwt".into();
+    for (transport, expected) in [
+        ("ws", "HTTP 401"),
+        ("graphql", "closed by the gateway: 4403"),
+    ] {
+        let args = gw.args(&["--transport", transport, "--streams", "2", "--tokens", "2"]);
+        let run = run(&args).await.expect("run");
+        assert_eq!((run.gateway.completed, run.gateway.failed), (0, 2));
+        assert!(
+            run.gateway.errors.keys().any(|e| e.starts_with(expected)),
+            "{transport}: {:?}",
+            run.gateway.errors
+        );
+    }
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_websockets_report_memory_per_connection() {
+    let gw = gateway().await;
+    let pid = std::process::id().to_string();
+    let plots = gw.dir.path().join("plots");
+    let args = gw.args(&[
+        "--transport",
+        "ws",
+        "--idle-connections",
+        "40",
+        "--source-addrs",
+        "2",
+        "--hold",
+        "0",
+        "--gateway-pid",
+        &pid,
+        "--plot",
+        plots.to_str().expect("utf-8 path"),
+    ]);
+    let run = tokio::time::timeout(Duration::from_secs(60), idle::run(&args))
+        .await
+        .expect("the run ends within a minute")
+        .expect("run");
+    idle::write_reports(&args, &run).expect("reports written");
+    let text = std::fs::read_to_string(&args.json).expect("json report");
+    let report: idle::IdleReport = serde_json::from_str(&text).expect("report parses");
+    assert_eq!(
+        (report.connections, report.held, report.failed),
+        (40, 40, 0),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(report.source_addrs, 2);
+    assert!(
+        report.kib_per_connection.is_some() && report.connect_ms.is_some(),
+        "{text}"
+    );
+    assert!(run.markdown().contains("KiB per connection"));
+    assert!(plots.join("report-memory.svg").exists());
+
+    let no_pid = gw.args(&["--transport", "ws", "--idle-connections", "1"]);
+    assert!(matches!(idle::run(&no_pid).await, Err(Error::NeedsPid(_))));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn relay_measurement_runs_against_one_node_as_both() {
+    // One node as A and B: the code path of the fleet measurement, without a fleet.
+    let gw = gateway().await;
+    let args = gw.args(&[
+        "--relay-via",
+        &gw.base,
+        "--streams",
+        "3",
+        "--tokens",
+        "5",
+        "--rate",
+        "200",
+        "--sim-ttft-ms",
+        "200",
+    ]);
+    let run = tokio::time::timeout(Duration::from_secs(60), relay::run(&args))
+        .await
+        .expect("the run ends within a minute")
+        .expect("run");
+    relay::write_reports(&args, &run).expect("reports written");
+    let r = &run.report;
+    assert_eq!(
+        (r.completed, r.failed, r.lost_events),
+        (3, 0, 0),
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(r.events, 3 * 6, "every token and final event compared");
+    assert!(r.relay_delay_ms.is_some() && r.same_node_delay_ms.is_some());
+    assert!(run.markdown().contains("added by the relay"));
     gw.server.shutdown().await;
 }

@@ -2,11 +2,15 @@
 //! the simulator's Bedrock endpoint directly (the baseline).
 //!
 //! Each transport is one file with a client whose `run(&StreamSpec)` opens
-//! one stream and returns its [`StreamRecord`]; adding one (WebSocket,
-//! GraphQL) is a file, a variant and a match arm.
+//! one stream and returns its [`StreamRecord`]; adding one is a file, a
+//! variant and a match arm. `socket` opens the WebSockets of `ws` and
+//! `graphql`.
 
 pub mod bedrock;
+pub mod graphql;
+pub mod socket;
 pub mod sse;
+pub mod ws;
 
 use crate::cli::{Args, TransportKind};
 use crate::error::Error;
@@ -24,6 +28,8 @@ pub struct StreamSpec {
 
 pub enum Client {
     Sse(sse::SseClient),
+    Ws(ws::WsClient),
+    Graphql(graphql::GraphqlClient),
     Bedrock(bedrock::BedrockClient),
 }
 
@@ -36,9 +42,16 @@ impl Client {
                 &args.token,
                 &args.model,
             )?)),
-            other @ (TransportKind::Ws | TransportKind::Graphql) => {
-                Err(Error::Unsupported(other.as_str()))
-            }
+            TransportKind::Ws => Ok(Client::Ws(ws::WsClient::new(
+                &args.target,
+                &args.token,
+                &args.model,
+            )?)),
+            TransportKind::Graphql => Ok(Client::Graphql(graphql::GraphqlClient::new(
+                &args.target,
+                &args.token,
+                &args.model,
+            )?)),
         }
     }
 
@@ -47,10 +60,17 @@ impl Client {
         Ok(Client::Bedrock(bedrock::BedrockClient::new(url, model)?))
     }
 
+    /// Whether this client reaches the gateway (not the baseline).
+    pub fn is_gateway(&self) -> bool {
+        !matches!(self, Client::Bedrock(_))
+    }
+
     /// Opens one stream and reads it to the end (or to its failure).
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
         match self {
             Client::Sse(c) => c.run(spec).await,
+            Client::Ws(c) => c.run(spec).await,
+            Client::Graphql(c) => c.run(spec).await,
             Client::Bedrock(c) => c.run(spec).await,
         }
     }

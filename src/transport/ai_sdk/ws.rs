@@ -75,6 +75,7 @@ pub async fn upgrade(
     let tracker = conns.tracker().clone();
     ws.protocols([SUBPROTOCOL])
         .max_message_size(max_message.saturating_mul(2))
+        .read_buffer_size(crate::transport::ws::socket::READ_BUFFER)
         .on_upgrade(move |socket| {
             tracker.track_future(serve(socket, state, chats, principal, record, max_message))
         })

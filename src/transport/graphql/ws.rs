@@ -78,7 +78,8 @@ pub(super) fn upgrade(
     // layer's own limit sits above it (past it the connection just drops).
     let ws = ws
         .protocols([TRANSPORT_WS, LEGACY_WS])
-        .max_message_size(state.max_body_bytes.saturating_add(64 * 1024));
+        .max_message_size(state.max_body_bytes.saturating_add(64 * 1024))
+        .read_buffer_size(crate::transport::ws::socket::READ_BUFFER);
     let protocol = match ws.selected_protocol().map(|p| p.as_bytes()) {
         Some(p) if p == TRANSPORT_WS.as_bytes() => Some(Protocol::TransportWs),
         Some(p) if p == LEGACY_WS.as_bytes() => Some(Protocol::Legacy),

@@ -59,6 +59,7 @@ async fn upgrade(
     // Leave tungstenite room above our own limit so we can answer 1009 ourselves.
     ws.protocols([SUBPROTOCOL])
         .max_message_size(limits.max_message_bytes.saturating_mul(2).max(1024))
+        .read_buffer_size(socket::READ_BUFFER)
         .on_upgrade(move |socket| {
             tracker.track_future(connection::serve(socket, state, principal, peer))
         })

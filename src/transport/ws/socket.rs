@@ -46,6 +46,11 @@ pub async fn admit(conns: &Connections, user: &str) -> Result<(), Response> {
     }
 }
 
+/// Initial read buffer of a socket. tungstenite's default (128 KiB, taken
+/// up front) would make an idle connection cost ~140 KiB; larger messages
+/// still arrive, the buffer grows for them.
+pub const READ_BUFFER: usize = 4 * 1024;
+
 /// A close frame.
 pub fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
