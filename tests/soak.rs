@@ -43,7 +43,7 @@ enum Fault {
     Error(u32),
     /// `drop_after=N`: `upstream_connection_dropped` after N tokens.
     Drop(u32),
-    /// `stall_after=N`: `upstream_idle_timeout` after N tokens.
+    /// `stall_after=N`: `upstream_idle_timeout` after N tokens (`first_token_timeout` for 0).
     Stall(u32),
     /// `throttle=1`: refused once, retried, then streams normally.
     ThrottledOnce,
@@ -475,9 +475,12 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
     }
 
     // Sessions: all finished, all swept (retention 0).
-    eventually(Duration::from_secs(15), || async {
+    wait_for(Duration::from_secs(15), || async {
         hub.sweep();
-        hub.is_empty()
+        match hub.len() {
+            0 => Ok(()),
+            n => Err(format!("{n} sessions still held")),
+        }
     })
     .await;
 
@@ -492,7 +495,8 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
             n("streamsCompleted"),
             n("streamsCancelled"),
         )
-        .then_some(stats)
+        .then_some(stats.clone())
+        .ok_or_else(|| format!("simulator counts do not balance: {stats} for {ends:?}"))
     })
     .await;
     let n = |k: &str| stats[k].as_u64().unwrap() - warm_stats[k].as_u64().unwrap();
@@ -510,6 +514,7 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
         (after.tasks <= baseline.tasks + pool_growth + TASK_MARGIN
             && after.other_fds() <= baseline.other_fds() + FD_MARGIN)
             .then_some(after)
+            .ok_or_else(|| format!("not back to the baseline {baseline:?}: {after:?}"))
     })
     .await;
     assert!(
@@ -546,6 +551,7 @@ async fn thousands_of_faulty_streams_leave_nothing_behind() {
         let end = Usage::now(None);
         (end.tasks <= before_gateway.tasks + 2 && end.fds <= before_gateway.fds + FD_MARGIN)
             .then_some(end)
+            .ok_or_else(|| format!("not back to {before_gateway:?} without the gateway: {end:?}"))
     })
     .await;
     eprintln!(
@@ -625,9 +631,12 @@ impl Plan {
 
 /// Wait until the warm-up's sessions are swept and its connections closed.
 async fn settle(hub: &spillway::hub::Hub) {
-    eventually(Duration::from_secs(15), || async {
+    wait_for(Duration::from_secs(15), || async {
         hub.sweep();
-        hub.is_empty()
+        match hub.len() {
+            0 => Ok(()),
+            n => Err(format!("{n} sessions still held")),
+        }
     })
     .await;
     // Let closing sockets and their tasks finish: wait for two equal readings.
@@ -636,24 +645,26 @@ async fn settle(hub: &spillway::hub::Hub) {
         let now = Usage::now(None);
         let same = now.tasks == last.tasks && now.fds == last.fds;
         last = now;
-        async move { same.then_some(()) }
+        async move {
+            same.then_some(())
+                .ok_or_else(|| "still settling".to_owned())
+        }
     })
     .await;
 }
 
-/// Poll `check` until it gives a value; fails the test after `limit`.
+/// Poll `check` until it gives `Ok`; after `limit`, fail with its last `Err`.
 async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = Result<T, String>>,
 {
-    within(limit, async {
-        loop {
-            if let Some(v) = check().await {
-                return v;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(why) if Instant::now() >= deadline => panic!("still, after {limit:?}: {why}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
-    })
-    .await
+    }
 }

@@ -21,10 +21,16 @@ fuzz_target!(|data: &[u8]| {
     match family.decode_chunk(chunk) {
         Err(DecodeError::InvalidJson(_)) => assert!(json.is_err(), "{family}: valid JSON refused"),
         Err(DecodeError::NotAnObject) => {
-            assert!(json.is_ok_and(|v| !v.is_object()), "{family}: object refused")
+            assert!(
+                json.is_ok_and(|v| !v.is_object()),
+                "{family}: object refused"
+            )
         }
         Ok(deltas) => {
-            assert!(json.is_ok_and(|v| v.is_object()), "{family}: non-object accepted");
+            assert!(
+                json.is_ok_and(|v| v.is_object()),
+                "{family}: non-object accepted"
+            );
             let again = family.decode_chunk(chunk).expect("decodes twice");
             assert_eq!(deltas, again, "{family}: not deterministic");
             for d in &deltas {

@@ -43,7 +43,11 @@ fuzz_target!(|data: &[u8]| {
                 .ok()
                 .and_then(|s| s.parse::<u64>().ok());
             if let (true, Some(id)) = (digits, parsed) {
-                assert_eq!(result.ok(), Some(id.saturating_add(1)), "header {raw:?}");
+                assert_eq!(
+                    result.as_ref().ok().copied(),
+                    Some(id.saturating_add(1)),
+                    "header {raw:?}"
+                );
             }
             match result {
                 Ok(from) => assert!(from >= 1, "a Last-Event-ID resumes after it"),

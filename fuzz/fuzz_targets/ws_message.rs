@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
             let expected = match &msg.action {
                 Action::Stream(_) => "stream",
                 Action::Subscribe { session_id, after } => {
-                    assert_eq!(obj.get("sessionId").and_then(Value::as_str), Some(session_id.as_str()));
+                    assert_eq!(
+                        obj.get("sessionId").and_then(Value::as_str),
+                        Some(session_id.as_str())
+                    );
                     assert_eq!(obj.get("after").and_then(Value::as_u64), *after);
                     "subscribe"
                 }
@@ -48,7 +51,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Action::Ping => "ping",
                 Action::Auth { token } => {
-                    assert_eq!(obj.get("token").and_then(Value::as_str), Some(token.as_str()));
+                    assert_eq!(
+                        obj.get("token").and_then(Value::as_str),
+                        Some(token.as_str())
+                    );
                     "auth"
                 }
             };
