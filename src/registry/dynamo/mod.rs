@@ -7,6 +7,8 @@ pub mod table;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -58,6 +60,24 @@ fn live(item: &Item) -> bool {
 
 fn unavailable(e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Unavailable(e.to_string())
+}
+
+/// An `UpdateItem` result: `Ok(true)` if applied, `Ok(false)` if its
+/// condition did not hold, `Err` for anything else.
+fn applied<O>(
+    r: Result<O, aws_sdk_dynamodb::error::SdkError<UpdateItemError, HttpResponse>>,
+) -> Result<bool, RegistryError> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            let e = e.into_service_error();
+            if e.is_conditional_check_failed_exception() {
+                Ok(false)
+            } else {
+                Err(unavailable(e))
+            }
+        }
+    }
 }
 
 impl DynamoRegistry {
@@ -129,17 +149,7 @@ impl DynamoRegistry {
             .expression_attribute_values(":exp", n(now_secs() + LEASE_TTL))
             .send()
             .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = e.into_service_error();
-                if e.is_conditional_check_failed_exception() {
-                    Ok(false)
-                } else {
-                    Err(unavailable(e))
-                }
-            }
-        }
+        applied(r)
     }
 
     /// Set the counter to the number of live leases (slots of crashed nodes
@@ -233,17 +243,8 @@ impl ConnectionRegistry for DynamoRegistry {
                 .expression_attribute_values(":exp", n(now_secs() + CONNECTION_TTL))
                 .send()
                 .await;
-            match r {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let e = e.into_service_error();
-                    if e.is_conditional_check_failed_exception() {
-                        Ok(())
-                    } else {
-                        Err(unavailable(e))
-                    }
-                }
-            }
+            // A failed condition (row gone, counter at zero) is not an error here.
+            applied(r).map(|_| ())
         }
         .boxed()
     }
@@ -467,17 +468,8 @@ impl UsageLimits for DynamoRegistry {
                 .expression_attribute_values(":zero", n(0))
                 .send()
                 .await;
-            match r {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let e = e.into_service_error();
-                    if e.is_conditional_check_failed_exception() {
-                        Ok(())
-                    } else {
-                        Err(unavailable(e))
-                    }
-                }
-            }
+            // A failed condition (row gone, counter at zero) is not an error here.
+            applied(r).map(|_| ())
         }
         .boxed()
     }
