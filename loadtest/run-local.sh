@@ -9,14 +9,32 @@
 #   loadtest/run-local.sh 1                # only scenario 1
 #   TRANSPORTS="sse ws graphql" loadtest/run-local.sh 1   # each transport in turn
 #   IDLE="1000 10000" loadtest/run-local.sh 4             # idle WebSockets
+#   RAMP=100,200,500,1000,2000 loadtest/run-local.sh 3    # ramp, up to 2,000 streams
+#   HANDSHAKES=5000 loadtest/run-local.sh 5               # handshakes over ws and graphql
+#   SUBSCRIBERS="1000 5000" TRANSPORTS="sse ws" loadtest/run-local.sh 6   # fan-out
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
 #      gateway alternate), 32 tokens at 200 tokens/s
 #   2  1,000 concurrent streams, all at once, 64 tokens at 50 tokens/s
+#   3  ramp: 40 tokens at 20 tokens/s, all at once, at each concurrency of
+#      RAMP (default 100,200,500,1000,2000,5000,10000) to the first step
+#      that fails (a failed stream, a lost event, or a p99 gap more than
+#      2 x 50 ms over the baseline's)
 #   4  idle WebSockets: open N connections (IDLE, default "1000 10000"),
 #      hold them, report the gateway's RSS per connection (transport-free)
+#   5  handshakes: HANDSHAKES (default 5000) WebSockets opened to their
+#      greeting and closed, 64 at once, over ws and graphql (TRANSPORTS
+#      without sse, default "ws graphql")
+#   6  fan-out: one stream of 40 tokens at 20 tokens/s (first token after
+#      FANOUT_TTFT_MS, default 4000) and N subscribers to it (SUBSCRIBERS,
+#      default "1000 5000") over each of TRANSPORTS
+#
+# Scenarios 3, 5 and 6 run against a gateway with the per-user and
+# per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
+# SPILLWAY_MAX_CONNECTIONS_PER_IP, SPILLWAY_RATE_LIMIT_PER_SEC=0: no
+# request rate limit), each on a fresh gateway.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,6 +42,11 @@ root=$(pwd)
 out=${OUT:-$root/loadtest/results}
 transports=${TRANSPORTS:-${TRANSPORT:-sse}}
 idle_counts=${IDLE:-1000 10000}
+ramp_steps=${RAMP:-100,200,500,1000,2000,5000,10000}
+handshakes=${HANDSHAKES:-5000}
+handshake_transports=${TRANSPORTS:-${TRANSPORT:-ws graphql}}
+subscribers=${SUBSCRIBERS:-1000 5000}
+fanout_ttft_ms=${FANOUT_TTFT_MS:-4000}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -68,9 +91,10 @@ pids+=($!)
 sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
 echo "simulator: http://$sim_addr"
 
-# start_gateway: a fresh gateway (the one before, if any, is stopped);
-# scenario 4 starts one per run, since freed memory stays in the process.
-# Scenario 4 holds up to 10,000 connections of one user: the per-user cap is lifted.
+# start_gateway [VAR=VALUE…]: a fresh gateway (the one before, if any, is
+# stopped), with VAR=VALUE added to its environment; scenario 4 starts one
+# per run, since freed memory stays in the process. Scenario 4 holds up to
+# 10,000 connections of one user: the per-user cap is lifted.
 gateway_pid=
 start_gateway() {
   if [ -n "$gateway_pid" ]; then
@@ -81,6 +105,7 @@ start_gateway() {
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
     SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
+    "$@" \
     "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
     >"$work/gateway.log" 2>&1 &
   gateway_pid=$!
@@ -122,6 +147,24 @@ idle() {
     --json "$out/4-idle-$n-ws.json" --markdown "$out/4-idle-$n-ws.md"
 }
 
+# The limits a single load generator on one machine runs into at thousands
+# of streams and connections of one user, lifted for scenarios 3, 5 and 6.
+raised=(
+  SPILLWAY_MAX_STREAMS_PER_USER=1000000
+  SPILLWAY_MAX_CONNECTIONS_PER_IP=1000000
+  SPILLWAY_RATE_LIMIT_PER_SEC=0
+)
+
+# bare NAME TRANSPORT FLAGS…: a mode without a baseline (5, 6).
+bare() {
+  local name=$1 transport=$2; shift 2
+  echo
+  echo "== $name ($transport)"
+  "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
+    --gateway-pid "$gateway_pid" --plot "$out/plots" \
+    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
+}
+
 for s in "${scenarios[@]}"; do
   case $s in
     1) for t in $transports; do
@@ -130,8 +173,24 @@ for s in "${scenarios[@]}"; do
     2) for t in $transports; do
          loadtest 2-concurrent-1000 "$t" --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120
        done ;;
+    3) for t in $transports; do
+         start_gateway "${raised[@]}"
+         loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens 40 --rate 20 --arrival 0 --timeout 120
+       done ;;
     4) for n in $idle_counts; do idle "$n"; done ;;
-    *) echo "unknown scenario $s (known: 1 2 4)" >&2; exit 2 ;;
+    5) for t in $handshake_transports; do
+         [ "$t" = sse ] && continue
+         start_gateway "${raised[@]}"
+         bare "5-handshakes-$handshakes" "$t" --handshakes "$handshakes" --concurrency 64 --timeout 30
+       done ;;
+    6) for t in $transports; do
+         for n in $subscribers; do
+           start_gateway "${raised[@]}"
+           bare "6-fanout-$n" "$t" --subscribers "$n" --tokens 40 --rate 20 \
+             --sim-ttft-ms "$fanout_ttft_ms" --concurrency 64 --timeout 120
+         done
+       done ;;
+    *) echo "unknown scenario $s (known: 1 2 3 4 5 6)" >&2; exit 2 ;;
   esac
 done
 echo

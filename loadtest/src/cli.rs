@@ -68,22 +68,49 @@ pub struct Args {
     /// `/v1/ws`, hold them, and report the gateway's RSS per connection
     /// (needs `--gateway-pid`; `--arrival` and `--concurrency` pace the
     /// opening).
-    #[arg(long, value_name = "N", conflicts_with = "relay_via")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["relay_via", "ramp", "handshakes", "subscribers"])]
     pub idle_connections: Option<u64>,
     /// How long to hold the idle connections once all are open, in seconds.
     #[arg(long, default_value_t = 2.0, value_parser = non_negative)]
     pub hold: f64,
-    /// Spread idle connections over source addresses 127.0.0.1 … 127.0.0.K
-    /// (0 = one address per 2,000 connections: the gateway limits
-    /// connections and requests per address).
+    /// Spread connections over source addresses 127.0.0.1 … 127.0.0.K when
+    /// the target is on loopback (0 = one address per 2,000 connections:
+    /// the gateway limits connections and requests per address).
     #[arg(long, value_name = "K", default_value_t = 0, value_parser = clap::value_parser!(u8))]
     pub source_addrs: u8,
     /// Relay measurement: `--target` and this URL are two nodes of one
     /// fleet. Each stream starts on the target (SSE) and is attached to
     /// both on the target itself and on this node; the report gives the
     /// delay of each copy of every event behind the original.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["ramp", "handshakes", "subscribers"])]
     pub relay_via: Option<String>,
+    /// Ramp (scenario 3): run the streams at each of these concurrencies in
+    /// turn (comma list, e.g. `100,200,500`; each step is `--streams`), and
+    /// stop at the first step that fails (see the README).
+    #[arg(
+        long,
+        value_name = "N,N,…",
+        value_delimiter = ',',
+        num_args = 1..,
+        value_parser = clap::value_parser!(u64).range(1..),
+        conflicts_with_all = ["handshakes", "subscribers"]
+    )]
+    pub ramp: Vec<u64>,
+    /// Handshakes (scenario 5): open N WebSockets (`--transport ws` or
+    /// `graphql`), each waits for the greeting (or `connection_ack`) and
+    /// closes; `--concurrency` in flight (default 64).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..),
+        conflicts_with = "subscribers"
+    )]
+    pub handshakes: Option<u64>,
+    /// Fan-out (scenario 6): start one stream over SSE and attach N
+    /// subscribers to its session over `--transport`; `--concurrency`
+    /// attaches in flight (default 64).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub subscribers: Option<u64>,
 }
 
 /// How the load generator reaches the gateway.
@@ -171,6 +198,37 @@ mod tests {
             "r.json",
         ]);
         assert!(parsed.is_err());
+    }
+
+    #[test]
+    fn parses_a_ramp_and_keeps_modes_apart() {
+        let base = [
+            "spillway-loadtest",
+            "--target",
+            "x",
+            "--token",
+            "t",
+            "--json",
+            "r.json",
+        ];
+        let with = |extra: &[&str]| {
+            Args::try_parse_from(base.iter().chain(extra.iter()).copied().collect::<Vec<_>>())
+        };
+        let args = with(&["--ramp", "100,200,5000"]).unwrap();
+        assert_eq!(args.ramp, vec![100, 200, 5000]);
+        assert!(with(&["--ramp", "100,0"]).is_err());
+        assert_eq!(with(&["--handshakes", "9"]).unwrap().handshakes, Some(9));
+        assert_eq!(with(&["--subscribers", "9"]).unwrap().subscribers, Some(9));
+        for pair in [
+            ["--ramp", "100", "--handshakes", "5"],
+            ["--ramp", "100", "--subscribers", "5"],
+            ["--handshakes", "5", "--subscribers", "5"],
+            ["--idle-connections", "5", "--handshakes", "5"],
+            ["--relay-via", "y", "--subscribers", "5"],
+            ["--relay-via", "y", "--ramp", "100"],
+        ] {
+            assert!(with(&pair).is_err(), "{pair:?}");
+        }
     }
 
     #[test]

@@ -11,31 +11,31 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{Args, TransportKind};
 use crate::error::Error;
-use crate::report::Percentiles;
+use crate::record::nanos;
+use crate::report::{Percentiles, failures, tally};
+use crate::runner::{Gate, or_default};
+use crate::sources::Sources;
 use crate::transport::socket::{self, Ws};
 use crate::transport::ws::WsClient;
-use crate::usage::{MemorySample, Sampler};
+use crate::usage::{MemorySample, Sampler, mb};
 
 /// Connections opening at once when `--concurrency` is 0. On the 2-core
 /// test machine 200 at once left ~1% of them waiting a second for a SYN
 /// retransmit; 50 did not.
 const DEFAULT_OPENING: usize = 50;
-/// Connections per source address when `--source-addrs` is 0.
-const PER_SOURCE: u64 = 2000;
 /// Wait this long after the last connection opened before reading the RSS.
 const SETTLE: Duration = Duration::from_millis(500);
 /// And this long after closing them all, for the RSS after.
@@ -76,35 +76,6 @@ pub struct IdleRun {
     pub memory: Vec<MemorySample>,
 }
 
-/// Source address of connection `i` among `k` (`None`: the kernel's choice).
-fn source(i: u64, k: u8, loopback: bool) -> Option<IpAddr> {
-    if !loopback || k <= 1 {
-        return None;
-    }
-    let last = 1 + (i % u64::from(k)) as u8;
-    Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
-}
-
-/// `--source-addrs`, or one address per [`PER_SOURCE`] connections.
-fn source_count(asked: u8, connections: u64) -> u8 {
-    if asked > 0 {
-        return asked;
-    }
-    u8::try_from(connections.div_ceil(PER_SOURCE).clamp(1, 254)).unwrap_or(254)
-}
-
-fn target_is_loopback_v4(target: &str) -> bool {
-    let rest = target
-        .trim_start_matches("http://")
-        .trim_start_matches("ws://");
-    let host = rest.split(['/', ':']).next().unwrap_or("");
-    host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-fn mb(kb: u64) -> f64 {
-    (kb as f64 / 1024.0 * 10.0).round() / 10.0
-}
-
 pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     let n = args.idle_connections.unwrap_or(0);
     if args.transport != TransportKind::Ws {
@@ -116,20 +87,20 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     let pid = args
         .gateway_pid
         .ok_or(Error::NeedsPid("--idle-connections"))?;
-    let client = Arc::new(WsClient::new(&args.target, &args.token, &args.model)?);
-    let k = source_count(args.source_addrs, n);
-    let loopback = target_is_loopback_v4(&args.target);
+    let sources = Sources::for_target(&args.target, args.source_addrs, n);
+    let client = Arc::new(WsClient::new(
+        &args.target,
+        &args.token,
+        &args.model,
+        sources,
+    )?);
     let open = Arc::new(AtomicU64::new(0));
     let sampler = Sampler::start(pid, Arc::clone(&open))?;
     let before_kb = sampler.rss_now_kb().unwrap_or(0);
     let progress = crate::progress_bar(n, args.quiet);
     progress.set_prefix("opening");
 
-    let opening = Arc::new(Semaphore::new(if args.concurrency > 0 {
-        args.concurrency
-    } else {
-        DEFAULT_OPENING
-    }));
+    let gate = Gate::new(args.arrival, or_default(args.concurrency, DEFAULT_OPENING));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (opened_tx, mut opened_rx) = mpsc::unbounded_channel::<Result<Duration, String>>();
     let mut connect_ns = Vec::new();
@@ -138,20 +109,12 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     let start = Instant::now();
     let timeout = Duration::try_from_secs_f64(args.timeout).unwrap_or(Duration::MAX);
     for i in 0..n {
-        if args.arrival > 0.0 {
-            let offset =
-                Duration::try_from_secs_f64(i as f64 / args.arrival).unwrap_or(Duration::MAX);
-            sleep_until(start + offset).await;
-        }
-        let permit = Arc::clone(&opening)
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::Scheduler(e.to_string()))?;
+        let permit = gate.admit(i).await?;
         let client = Arc::clone(&client);
         let opened = opened_tx.clone();
         let stop = stop_rx.clone();
         let open = Arc::clone(&open);
-        let from = source(i, k, loopback);
+        let from = sources.pick(i);
         holders.spawn(async move {
             let t0 = Instant::now();
             let result = tokio::time::timeout(timeout, client.open(from)).await;
@@ -175,14 +138,14 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
             early
         });
         while let Ok(r) = opened_rx.try_recv() {
-            tally(r, &mut connect_ns, &mut errors);
+            note(r, &mut connect_ns, &mut errors);
             progress.inc(1);
         }
     }
     drop(opened_tx);
     // Each task sends its outcome once, then drops its sender.
     while let Some(r) = opened_rx.recv().await {
-        tally(r, &mut connect_ns, &mut errors);
+        note(r, &mut connect_ns, &mut errors);
         progress.inc(1);
     }
     let opening_secs = start.elapsed().as_secs_f64();
@@ -196,13 +159,9 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     let _ = stop_tx.send(true);
     while let Some(done) = holders.join_next().await {
         match done {
-            Ok(Some(e)) => *errors.entry(e).or_default() += 1,
+            Ok(Some(e)) => tally(&mut errors, e),
             Ok(None) => {}
-            Err(e) => {
-                *errors
-                    .entry(format!("holder task failed: {e}"))
-                    .or_default() += 1
-            }
+            Err(e) => tally(&mut errors, format!("holder task failed: {e}")),
         }
     }
     sleep(AFTER_CLOSE).await;
@@ -223,7 +182,7 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
             connections: n,
             held,
             failed: n.saturating_sub(held),
-            source_addrs: if loopback { k } else { 1 },
+            source_addrs: sources.count(),
             rss_before_mb: mb(before_kb),
             rss_held_mb: mb(held_kb),
             rss_after_mb: mb(after_kb),
@@ -239,24 +198,20 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     })
 }
 
-fn tally(
+fn note(
     r: Result<Duration, String>,
     connect_ns: &mut Vec<u64>,
     errors: &mut BTreeMap<String, u64>,
 ) {
     match r {
-        Ok(d) => connect_ns.push(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
-        Err(e) => *errors.entry(e).or_default() += 1,
+        Ok(d) => connect_ns.push(nanos(d)),
+        Err(e) => tally(errors, e),
     }
 }
 
 /// Writes the JSON report, the Markdown summary and the memory plot.
 pub fn write_reports(args: &Args, run: &IdleRun) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(&run.report)?;
-    crate::write(&args.json, json + "\n")?;
-    if let Some(path) = &args.markdown {
-        crate::write(path, run.markdown())?;
-    }
+    crate::write_json_md(args, &run.report, run.markdown())?;
     if let Some(dir) = &args.plot {
         crate::create_dir(dir)?;
         crate::plot::memory(
@@ -310,11 +265,7 @@ impl IdleRun {
             r.connections,
             self.target,
             r.source_addrs,
-            if self.concurrency > 0 {
-                self.concurrency
-            } else {
-                DEFAULT_OPENING
-            },
+            or_default(self.concurrency, DEFAULT_OPENING),
             self.hold_secs
         );
         let _ = writeln!(
@@ -337,32 +288,7 @@ impl IdleRun {
             f(r.connect_ms.map(|p| p.p99)),
             r.connects_per_sec
         );
-        if !self.errors.is_empty() {
-            let _ = writeln!(md, "\nFailures:\n");
-            for (msg, n) in &self.errors {
-                let _ = writeln!(md, "- {n} × `{}`", msg.replace('`', "'"));
-            }
-        }
+        failures(&mut md, "Failures", &self.errors);
         md
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spreads_connections_over_loopback_sources() {
-        assert_eq!(source_count(0, 1000), 1);
-        assert_eq!(source_count(0, 10_000), 5);
-        assert_eq!(source_count(0, 10_000_000), 254);
-        assert_eq!(source_count(3, 10), 3);
-        assert_eq!(source(0, 1, true), None);
-        assert_eq!(source(7, 4, false), None);
-        assert_eq!(source(0, 4, true), Some("127.0.0.1".parse().unwrap()));
-        assert_eq!(source(5, 4, true), Some("127.0.0.2".parse().unwrap()));
-        assert!(target_is_loopback_v4("http://127.0.0.1:8080"));
-        assert!(!target_is_loopback_v4("http://10.0.0.1:8080"));
-        assert!(!target_is_loopback_v4("http://localhost:8080"));
     }
 }

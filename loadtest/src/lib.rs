@@ -7,8 +7,8 @@
 //!
 //! - [`cli`]: the command line (`Args`), the contract in PRODUCT.md.
 //! - [`transport`]: one client per way of reaching a stream — the gateway over
-//!   SSE (WebSocket and GraphQL to come, one file each) and the simulator's
-//!   Bedrock endpoint through the real SDK (the baseline).
+//!   SSE, WebSocket and GraphQL (one file each) and the simulator's Bedrock
+//!   endpoint through the real SDK (the baseline).
 //! - [`record`]: what one stream measured, and the `seq` check (lost, duplicated).
 //! - [`runner`]: arrival rate, concurrency, timeouts; folds records into aggregates.
 //! - [`usage`]: the gateway process's RSS and CPU, sampled from `/proc`.
@@ -18,15 +18,27 @@
 //!   (`--idle-connections N`).
 //! - [`relay`]: one fleet, two nodes: how late a session's events reach a
 //!   reader on the other node vs one on the same node (`--relay-via URL`).
+//! - [`ramp`]: the stream run at rising concurrencies, to the first step
+//!   that fails (`--ramp 100,200,…`).
+//! - [`handshake`]: WebSocket connections opened and closed, JWT checked
+//!   on each (`--handshakes N`).
+//! - [`fanout`]: one stream, N subscribers to its session (`--subscribers N`).
+//! - [`copies`]: one session's readers compared event by event (relay, fan-out).
+//! - [`sources`]: loopback source addresses for many connections.
 
 pub mod cli;
+pub mod copies;
 pub mod error;
+pub mod fanout;
+pub mod handshake;
 pub mod idle;
 pub mod plot;
+pub mod ramp;
 pub mod record;
 pub mod relay;
 pub mod report;
 pub mod runner;
+pub mod sources;
 pub mod transport;
 pub mod usage;
 
@@ -41,13 +53,23 @@ pub use error::Error;
 pub use report::{Report, Run};
 
 use runner::Schedule;
+use sources::Sources;
 use transport::{Client, StreamSpec};
 use usage::Sampler;
 
 /// Runs the streams `args` asks for and returns the measurements (nothing is
 /// written; see [`write_reports`]).
 pub async fn run(args: &Args) -> Result<Run, Error> {
-    let gateway = Arc::new(Client::gateway(args)?);
+    run_from(
+        args,
+        Sources::for_target(&args.target, args.source_addrs, args.streams),
+    )
+    .await
+}
+
+/// The same, with the gateway streams' source addresses given.
+pub async fn run_from(args: &Args, sources: Sources) -> Result<Run, Error> {
+    let gateway = Arc::new(Client::gateway(args, sources)?);
     let baseline = match &args.baseline {
         Some(url) => Some(Arc::new(Client::baseline(url, &args.model)?)),
         None => None,
@@ -105,11 +127,7 @@ pub async fn run(args: &Args) -> Result<Run, Error> {
 
 /// Writes the JSON report (and the Markdown summary, when asked for).
 pub fn write_reports(args: &Args, run: &Run) -> Result<(), Error> {
-    let json = serde_json::to_string_pretty(&run.report())?;
-    write(&args.json, json + "\n")?;
-    if let Some(path) = &args.markdown {
-        write(path, run.markdown())?;
-    }
+    write_json_md(args, &run.report(), run.markdown())?;
     if let Some(dir) = &args.plot {
         plot_run(args, dir, run)?;
     }
@@ -146,6 +164,20 @@ fn plot_run(args: &Args, dir: &std::path::Path, run: &Run) -> Result<(), Error> 
         &format!("Gateway memory vs open {t} streams"),
         &run.memory,
     )
+}
+
+/// Writes a mode's JSON report to `--json` and its summary to `--markdown`.
+pub(crate) fn write_json_md(
+    args: &Args,
+    report: &impl serde::Serialize,
+    markdown: String,
+) -> Result<(), Error> {
+    let json = serde_json::to_string_pretty(report)?;
+    write(&args.json, json + "\n")?;
+    match &args.markdown {
+        Some(path) => write(path, markdown),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn create_dir(dir: &std::path::Path) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use spillway_loadtest::{Args, Error, idle, relay};
+use spillway_loadtest::{Args, Error, fanout, handshake, idle, ramp, relay};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -13,6 +13,18 @@ async fn main() -> ExitCode {
             let run = idle::run(&args).await?;
             idle::write_reports(&args, &run)?;
             Ok::<_, Error>(run.markdown())
+        } else if !args.ramp.is_empty() {
+            let run = ramp::run(&args).await?;
+            ramp::write_reports(&args, &run)?;
+            Ok(run.markdown())
+        } else if args.handshakes.is_some() {
+            let run = handshake::run(&args).await?;
+            handshake::write_reports(&args, &run)?;
+            Ok(run.markdown())
+        } else if args.subscribers.is_some() {
+            let run = fanout::run(&args).await?;
+            fanout::write_reports(&args, &run)?;
+            Ok(run.markdown())
         } else if args.relay_via.is_some() {
             let run = relay::run(&args).await?;
             relay::write_reports(&args, &run)?;

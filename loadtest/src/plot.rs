@@ -35,10 +35,9 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile of sorted values (0 for none).
 fn rank(sorted: &[u64], p: f64) -> u64 {
-    let r = (p * sorted.len() as f64).ceil() as usize;
-    sorted[r.clamp(1, sorted.len()) - 1]
+    crate::report::nearest_rank(sorted, p).unwrap_or(0)
 }
 
 /// Up to [`CDF_POINTS`] points `(ms, fraction ≤)` of sorted nanosecond values.

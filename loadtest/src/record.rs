@@ -6,6 +6,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// A duration in nanoseconds (saturating).
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Checks that `seq` starts at 0 and grows by one per event.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SeqCheck {
@@ -105,8 +110,7 @@ impl Recorder {
         match self.last_token {
             None => self.ttft = Some(at.saturating_duration_since(self.started)),
             Some(prev) => {
-                let gap = at.saturating_duration_since(prev).as_nanos();
-                self.gaps_ns.push(u64::try_from(gap).unwrap_or(u64::MAX));
+                self.gaps_ns.push(nanos(at.saturating_duration_since(prev)));
             }
         }
         self.last_token = Some(at);
@@ -136,6 +140,24 @@ impl Recorder {
             lost: self.seq.lost,
             duplicates: self.seq.duplicates,
             error: outcome.err(),
+        }
+    }
+}
+
+/// Takes a stream's events as they arrive (a [`Recorder`], or a reading
+/// that keeps every arrival): the transports' read loops feed one.
+pub trait EventSink {
+    /// Event `seq` arrived at `at`; `last`: it is the final event.
+    fn event(&mut self, seq: u64, at: Instant, last: bool);
+}
+
+impl EventSink for Recorder {
+    fn event(&mut self, seq: u64, at: Instant, last: bool) {
+        self.seq(seq);
+        if last {
+            self.other();
+        } else {
+            self.token(at);
         }
     }
 }
@@ -179,15 +201,12 @@ impl Aggregate {
         self.events += rec.events;
         self.tokens += rec.tokens;
         if let Some(ttft) = rec.ttft {
-            self.ttft_ns
-                .push(u64::try_from(ttft.as_nanos()).unwrap_or(u64::MAX));
+            self.ttft_ns.push(nanos(ttft));
         }
         if let Some(connect) = rec.connect {
-            self.connect_ns
-                .push(u64::try_from(connect.as_nanos()).unwrap_or(u64::MAX));
+            self.connect_ns.push(nanos(connect));
             if let Some(ttft) = rec.ttft {
-                self.connect_ttft_ns
-                    .push(u64::try_from((connect + ttft).as_nanos()).unwrap_or(u64::MAX));
+                self.connect_ttft_ns.push(nanos(connect + ttft));
             }
         }
         self.gaps_ns.extend_from_slice(&rec.gaps_ns);

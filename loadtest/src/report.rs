@@ -25,17 +25,10 @@ impl Percentiles {
 
     /// The same, of values already sorted.
     pub fn of_sorted(values: &[u64]) -> Option<Self> {
-        if values.is_empty() {
-            return None;
-        }
-        let at = |p: f64| {
-            let rank = (p * values.len() as f64).ceil() as usize;
-            let ns = values[rank.clamp(1, values.len()) - 1];
-            ms(ns as f64 / 1e6)
-        };
+        let at = |p: f64| nearest_rank(values, p).map(|ns| ms(ns as f64 / 1e6));
         Some(Self {
-            p50: at(0.50),
-            p99: at(0.99),
+            p50: at(0.50)?,
+            p99: at(0.99)?,
         })
     }
 
@@ -46,6 +39,12 @@ impl Percentiles {
             p99: ms(self.p99 - base.p99),
         }
     }
+}
+
+/// The nearest-rank `p` percentile (0 < p ≤ 1) of sorted values.
+pub fn nearest_rank<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
 }
 
 /// Rounded to the microsecond.
@@ -165,11 +164,11 @@ impl Run {
         }
     }
 
-    fn ttft_added(&self) -> Option<Percentiles> {
+    pub(crate) fn ttft_added(&self) -> Option<Percentiles> {
         Some(self.gateway.ttft?.minus(self.baseline.as_ref()?.ttft?))
     }
 
-    fn gap_added(&self) -> Option<Percentiles> {
+    pub(crate) fn gap_added(&self) -> Option<Percentiles> {
         Some(self.gateway.gap?.minus(self.baseline.as_ref()?.gap?))
     }
 
@@ -286,21 +285,29 @@ impl Run {
                 u.rss_start_mb, u.rss_peak_mb, u.cpu_secs, u.wall_secs
             );
         }
-        for (side, s) in [
-            ("gateway", Some(&self.gateway)),
-            ("baseline", self.baseline.as_ref()),
-        ] {
-            let Some(s) = s else { continue };
-            if s.errors.is_empty() {
-                continue;
-            }
-            let _ = writeln!(md, "\nFailures ({side}):\n");
-            for (msg, n) in &s.errors {
-                let _ = writeln!(md, "- {n} × `{}`", msg.replace('`', "'"));
-            }
+        failures(&mut md, "Failures (gateway)", &self.gateway.errors);
+        if let Some(b) = &self.baseline {
+            failures(&mut md, "Failures (baseline)", &b.errors);
         }
         md
     }
+}
+
+/// The failure messages and their counts, under `heading` (nothing when
+/// there were none).
+pub fn failures(md: &mut String, heading: &str, errors: &BTreeMap<String, u64>) {
+    if errors.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n{heading}:\n");
+    for (msg, n) in errors {
+        let _ = writeln!(md, "- {n} × `{}`", msg.replace('`', "'"));
+    }
+}
+
+/// Counts one more `error`.
+pub fn tally(errors: &mut BTreeMap<String, u64>, error: String) {
+    *errors.entry(error).or_default() += 1;
 }
 
 fn row(md: &mut String, label: &str, s: &Side) {
@@ -320,11 +327,11 @@ fn row(md: &mut String, label: &str, s: &Side) {
     );
 }
 
-fn num(v: Option<f64>) -> String {
+pub(crate) fn num(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3}"))
 }
 
-fn signed(v: Option<f64>) -> String {
+pub(crate) fn signed(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:+.3}"))
 }
 

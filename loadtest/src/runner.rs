@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
@@ -26,13 +26,54 @@ pub struct Schedule {
     pub timeout: Duration,
 }
 
-impl Schedule {
-    /// When stream `i` may start, counted from the start of the phase.
+/// `concurrency`, or `default` when it is 0 (for modes that must not open
+/// everything at once).
+pub fn or_default(concurrency: usize, default: usize) -> usize {
+    if concurrency > 0 {
+        concurrency
+    } else {
+        default
+    }
+}
+
+/// Lets connections start at an arrival rate (or all at once) and under a
+/// concurrency limit: `admit(i)` waits for connection `i`'s turn and a
+/// permit (hold the permit while the connection counts as in flight).
+pub struct Gate {
+    start: Instant,
+    arrival: f64,
+    limit: Option<Arc<Semaphore>>,
+}
+
+impl Gate {
+    /// `arrival` per second (0 = all at once), at most `concurrency` at
+    /// once (0 = no limit); the clock starts now.
+    pub fn new(arrival: f64, concurrency: usize) -> Self {
+        Self {
+            start: Instant::now(),
+            arrival,
+            limit: (concurrency > 0).then(|| Arc::new(Semaphore::new(concurrency))),
+        }
+    }
+
+    /// When connection `i` may start, counted from the start.
     fn offset(&self, i: u64) -> Duration {
         if self.arrival > 0.0 {
             Duration::try_from_secs_f64(i as f64 / self.arrival).unwrap_or(Duration::MAX)
         } else {
             Duration::ZERO
+        }
+    }
+
+    pub async fn admit(&self, i: u64) -> Result<Option<OwnedSemaphorePermit>, Error> {
+        sleep_until(self.start + self.offset(i)).await;
+        match &self.limit {
+            Some(limit) => Arc::clone(limit)
+                .acquire_owned()
+                .await
+                .map(Some)
+                .map_err(|e| Error::Scheduler(e.to_string())),
+            None => Ok(None),
         }
     }
 }
@@ -48,21 +89,11 @@ pub async fn run_phase(
     progress: &ProgressBar,
     open: &Arc<AtomicU64>,
 ) -> Result<Vec<Aggregate>, Error> {
-    let limit = (schedule.concurrency > 0).then(|| Arc::new(Semaphore::new(schedule.concurrency)));
+    let gate = Gate::new(schedule.arrival, schedule.concurrency);
     let mut aggregates = vec![Aggregate::default(); clients.len()];
     let mut tasks = JoinSet::new();
-    let start = Instant::now();
     for (i, spec) in (0u64..).zip(specs) {
-        sleep_until(start + schedule.offset(i)).await;
-        let permit = match &limit {
-            Some(limit) => Some(
-                Arc::clone(limit)
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Scheduler(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let permit = gate.admit(i).await?;
         let clients = clients.to_vec();
         let bar = progress.clone();
         let timeout = schedule.timeout;

@@ -118,6 +118,11 @@ impl Sampler {
     }
 }
 
+/// KiB in MiB, to a tenth.
+pub fn mb(kb: u64) -> f64 {
+    (kb as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
 fn rss_kb(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     parse_rss_kb(&status).ok_or_else(|| io::Error::other("no VmRSS line"))

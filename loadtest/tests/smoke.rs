@@ -9,7 +9,7 @@ use clap::Parser;
 use spillway::auth::dev::DevIssuer;
 use spillway::config::Config;
 use spillway::server::Server;
-use spillway_loadtest::{Args, Error, Report, idle, relay};
+use spillway_loadtest::{Args, Error, Report, fanout, handshake, idle, ramp, relay};
 
 struct Gateway {
     server: Server,
@@ -330,5 +330,178 @@ async fn relay_measurement_runs_against_one_node_as_both() {
     assert_eq!(r.events, 3 * 6, "every token and final event compared");
     assert!(r.relay_delay_ms.is_some() && r.same_node_delay_ms.is_some());
     assert!(run.markdown().contains("added by the relay"));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ramp_runs_each_step_until_one_fails() {
+    let gw = gateway().await;
+    let pid = std::process::id().to_string();
+    let plots = gw.dir.path().join("plots");
+    let args = gw.args(&[
+        "--ramp",
+        "2,4",
+        "--tokens",
+        "5",
+        "--rate",
+        "50",
+        "--baseline",
+        &gw.sim,
+        "--gateway-pid",
+        &pid,
+        "--source-addrs",
+        "2",
+        "--plot",
+        plots.to_str().expect("utf-8 path"),
+    ]);
+    let run = tokio::time::timeout(Duration::from_secs(60), ramp::run(&args))
+        .await
+        .expect("the run ends within a minute")
+        .expect("run");
+    ramp::write_reports(&args, &run).expect("reports written");
+    let text = std::fs::read_to_string(&args.json).expect("json report");
+    let report: ramp::RampReport = serde_json::from_str(&text).expect("report parses");
+    assert_eq!(report.pacing_interval_ms, 20.0);
+    assert_eq!(report.steps.len(), 2, "{text}");
+    for (step, n) in report.steps.iter().zip([2, 4]) {
+        assert_eq!((step.run.streams, step.run.completed), (n, n), "{text}");
+        assert!(step.passed, "{text}");
+        assert!(step.gap_added_ms.is_some() && step.run.ttft_added_ms.is_some());
+        assert!(step.gateway_cpu_secs.is_some());
+    }
+    assert_eq!((report.largest_passed, report.stopped_at), (Some(4), None));
+    assert!(
+        run.markdown()
+            .contains("Largest step that passed: 4 streams")
+    );
+    assert!(plots.join("report-gap-cdf.svg").exists());
+
+    // A refused token fails the first step, and the ramp stops there.
+    let mut refused = gw.args(&["--ramp", "2,4", "--tokens", "3", "--rate", "100"]);
+    refused.token = "not-a-jwt".into();
+    let run = ramp::run(&refused).await.expect("run");
+    assert_eq!(run.report.steps.len(), 1);
+    assert_eq!(
+        (run.report.largest_passed, run.report.stopped_at),
+        (None, Some(2))
+    );
+    assert_eq!(
+        run.report.steps[0].reason.as_deref(),
+        Some("2 stream(s) failed")
+    );
+
+    let unpaced = gw.args(&["--ramp", "2", "--rate", "0"]);
+    assert!(matches!(
+        ramp::run(&unpaced).await,
+        Err(Error::Unsupported(_))
+    ));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn handshakes_over_websocket_and_graphql() {
+    let gw = gateway().await;
+    let pid = std::process::id().to_string();
+    for transport in ["ws", "graphql"] {
+        let args = gw.args(&[
+            "--transport",
+            transport,
+            "--handshakes",
+            "30",
+            "--concurrency",
+            "4",
+            "--source-addrs",
+            "2",
+            "--gateway-pid",
+            &pid,
+        ]);
+        let run = tokio::time::timeout(Duration::from_secs(60), handshake::run(&args))
+            .await
+            .expect("the run ends within a minute")
+            .expect("run");
+        handshake::write_reports(&args, &run).expect("reports written");
+        let text = std::fs::read_to_string(&args.json).expect("json report");
+        let r: handshake::HandshakeReport = serde_json::from_str(&text).expect("report parses");
+        assert_eq!(
+            (r.transport.as_str(), r.completed, r.failed),
+            (transport, 30, 0),
+            "{:?}",
+            run.errors
+        );
+        assert_eq!((r.concurrency, r.source_addrs), (4, 2));
+        assert!(
+            r.handshakes_per_sec > 0.0 && r.connect_ms.is_some(),
+            "{text}"
+        );
+        assert!(r.gateway_cpu_ms_per_handshake.is_some(), "{text}");
+    }
+    let mut refused = gw.args(&["--transport", "ws", "--handshakes", "3"]);
+    refused.token = "not-a-jwt".into();
+    let run = handshake::run(&refused).await.expect("run");
+    assert_eq!((run.report.completed, run.report.failed), (0, 3));
+    assert!(
+        run.errors.keys().any(|e| e.starts_with("HTTP 401")),
+        "{:?}",
+        run.errors
+    );
+    let sse = gw.args(&["--handshakes", "3"]);
+    assert!(matches!(
+        handshake::run(&sse).await,
+        Err(Error::Unsupported(_))
+    ));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn fanout_to_subscribers_over_each_transport() {
+    let gw = gateway().await;
+    let pid = std::process::id().to_string();
+    for transport in ["sse", "ws", "graphql"] {
+        let args = gw.args(&[
+            "--transport",
+            transport,
+            "--subscribers",
+            "12",
+            "--tokens",
+            "6",
+            "--rate",
+            "100",
+            "--sim-ttft-ms",
+            "500",
+            "--source-addrs",
+            "3",
+            "--gateway-pid",
+            &pid,
+        ]);
+        let run = tokio::time::timeout(Duration::from_secs(60), fanout::run(&args))
+            .await
+            .expect("the run ends within a minute")
+            .expect("run");
+        fanout::write_reports(&args, &run).expect("reports written");
+        let text = std::fs::read_to_string(&args.json).expect("json report");
+        let r: fanout::FanoutReport = serde_json::from_str(&text).expect("report parses");
+        assert_eq!(
+            (
+                r.subscribers,
+                r.completed,
+                r.failed,
+                r.lost_events,
+                r.duplicated
+            ),
+            (12, 12, 0, 0, 0),
+            "{transport}: {:?}",
+            run.errors
+        );
+        assert!(r.original_completed, "{text}");
+        // 6 tokens and the final event, to each subscriber.
+        assert_eq!(r.events, 12 * 7, "{text}");
+        assert_eq!(r.compared_events + r.replayed_events, r.events);
+        assert!(r.delay_ms.is_some() && r.delay_max_ms.is_some(), "{text}");
+        assert_eq!(r.source_addrs, 3);
+        assert!(
+            run.markdown()
+                .contains("subscribers attached before the first event")
+        );
+    }
     gw.server.shutdown().await;
 }

@@ -15,6 +15,7 @@
 //! subscribe: that is what a GraphQL client of this API waits for.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use futures_util::SinkExt;
 use serde::Deserialize;
@@ -26,7 +27,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, header};
 use super::socket::{self, Endpoint, Ws};
 use super::{StreamSpec, clip};
 use crate::error::Error;
-use crate::record::{Recorder, StreamRecord};
+use crate::record::{EventSink, Recorder, StreamRecord};
+use crate::sources::Sources;
 
 pub const PATH: &str = "/graphql";
 pub const SUBPROTOCOL: &str = "graphql-transport-ws";
@@ -45,6 +47,8 @@ pub struct GraphqlClient {
     headers: [(HeaderName, HeaderValue); 1],
     init: String,
     model: String,
+    /// Where stream `i`'s connection comes from.
+    sources: Sources,
 }
 
 /// Every server message: its type and operation id.
@@ -112,7 +116,7 @@ fn errors_text(errors: &[GqlError]) -> String {
 }
 
 impl GraphqlClient {
-    pub fn new(target: &str, token: &str, model: &str) -> Result<Self, Error> {
+    pub fn new(target: &str, token: &str, model: &str, sources: Sources) -> Result<Self, Error> {
         let init = json!({
             "type": "connection_init",
             "payload": {"Authorization": format!("Bearer {token}")},
@@ -126,12 +130,13 @@ impl GraphqlClient {
             )],
             init,
             model: model.to_owned(),
+            sources,
         })
     }
 
     /// Opens a connection and waits for `connection_ack`.
-    pub async fn open(&self) -> Result<Ws, String> {
-        let mut ws = self.endpoint.connect(&self.headers, None).await?;
+    pub async fn open(&self, source: Option<IpAddr>) -> Result<Ws, String> {
+        let mut ws = self.endpoint.connect(&self.headers, source).await?;
         send(&mut ws, self.init.clone()).await?;
         loop {
             let text = socket::next_text(&mut ws).await?;
@@ -148,7 +153,7 @@ impl GraphqlClient {
 
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
         let opening = Instant::now();
-        let mut ws = match self.open().await {
+        let mut ws = match self.open(self.sources.pick(spec.index)).await {
             Ok(ws) => ws,
             Err(e) => return StreamRecord::failed(opening, e),
         };
@@ -169,84 +174,98 @@ impl GraphqlClient {
             },
         });
         send(ws, start.to_string()).await?;
-        let mut session: Option<String> = None;
-        let mut finished = false;
-        loop {
-            let text = socket::next_text(ws).await.map_err(|e| {
-                let when = if session.is_some() {
-                    "before the final event"
-                } else {
-                    "before startStream answered"
+        read_events(ws, rec, false).await
+    }
+}
+
+/// Subscribes to `onTokenReceived(sessionId)` on an acknowledged connection.
+pub async fn subscribe(ws: &mut Ws, session_id: &str) -> Result<(), String> {
+    let subscribe = json!({
+        "id": TOKENS_ID,
+        "type": "subscribe",
+        "payload": {"query": TOKENS, "variables": {"sessionId": session_id}},
+    });
+    send(ws, subscribe.to_string()).await
+}
+
+/// Reads the socket's operations to the subscription's `complete`, handing
+/// each token event to `sink`; answers `startStream` by subscribing to its
+/// session. `subscribed`: the subscription was sent already.
+pub async fn read_events(
+    ws: &mut Ws,
+    sink: &mut impl EventSink,
+    subscribed: bool,
+) -> Result<(), String> {
+    let mut session = subscribed;
+    let mut finished = false;
+    loop {
+        let text = socket::next_text(ws).await.map_err(|e| {
+            let when = if session {
+                "before the final event"
+            } else {
+                "before startStream answered"
+            };
+            format!("{e} {when}")
+        })?;
+        let at = Instant::now();
+        let head: Head<'_> = serde_json::from_str(&text)
+            .map_err(|e| format!("not a graphql-ws message: {e}: {}", clip(&text, 200)))?;
+        let id = head.id.as_deref();
+        match (head.kind.as_ref(), id) {
+            ("next", Some(TOKENS_ID)) => {
+                let next: Next = serde_json::from_str(&text)
+                    .map_err(|e| format!("bad onTokenReceived result: {e}"))?;
+                if let Some(errors) = next.payload.errors.filter(|e| !e.is_empty()) {
+                    return Err(format!("onTokenReceived: {}", errors_text(&errors)));
+                }
+                let Some(token) = next.payload.data.and_then(|d| d.on_token_received) else {
+                    continue;
                 };
-                format!("{e} {when}")
-            })?;
-            let at = Instant::now();
-            let head: Head<'_> = serde_json::from_str(&text)
-                .map_err(|e| format!("not a graphql-ws message: {e}: {}", clip(&text, 200)))?;
-            let id = head.id.as_deref();
-            match (head.kind.as_ref(), id) {
-                ("next", Some(TOKENS_ID)) => {
-                    let next: Next = serde_json::from_str(&text)
-                        .map_err(|e| format!("bad onTokenReceived result: {e}"))?;
-                    if let Some(errors) = next.payload.errors.filter(|e| !e.is_empty()) {
-                        return Err(format!("onTokenReceived: {}", errors_text(&errors)));
-                    }
-                    let Some(token) = next.payload.data.and_then(|d| d.on_token_received) else {
-                        continue;
-                    };
-                    rec.seq(token.seq);
-                    if !token.is_complete {
-                        rec.token(at);
-                        continue;
-                    }
-                    rec.other();
-                    finished = true;
-                    if let Some(e) = token.error {
-                        return Err(format!("error event {}: {}", e.code, clip(&e.message, 200)));
-                    }
+                sink.event(token.seq, at, token.is_complete);
+                if !token.is_complete {
+                    continue;
                 }
-                ("complete", Some(TOKENS_ID)) => {
-                    return if finished {
-                        Ok(())
-                    } else {
-                        Err("onTokenReceived completed before the final event".into())
-                    };
+                finished = true;
+                if let Some(e) = token.error {
+                    return Err(format!("error event {}: {}", e.code, clip(&e.message, 200)));
                 }
-                ("next", Some(START_ID)) => {
-                    let next: Next = serde_json::from_str(&text)
-                        .map_err(|e| format!("bad startStream result: {e}"))?;
-                    if let Some(errors) = next.payload.errors.filter(|e| !e.is_empty()) {
-                        return Err(format!("startStream: {}", errors_text(&errors)));
-                    }
-                    let started = next
-                        .payload
-                        .data
-                        .and_then(|d| d.start_stream)
-                        .ok_or("startStream returned no data")?;
-                    if let Some(e) = started.error {
-                        return Err(format!("startStream: {}", clip(&e, 200)));
-                    }
-                    let subscribe = json!({
-                        "id": TOKENS_ID,
-                        "type": "subscribe",
-                        "payload": {"query": TOKENS, "variables": {"sessionId": started.session_id}},
-                    });
-                    send(ws, subscribe.to_string()).await?;
-                    session = Some(started.session_id);
-                }
-                ("error", _) => {
-                    let v: Value = serde_json::from_str(&text).unwrap_or_default();
-                    let errors: Vec<GqlError> =
-                        serde_json::from_value(v["payload"].clone()).unwrap_or_default();
-                    return Err(format!(
-                        "{} failed: {}",
-                        id.unwrap_or("operation"),
-                        errors_text(&errors)
-                    ));
-                }
-                ("ping", _) => send(ws, r#"{"type":"pong"}"#.to_owned()).await?,
-                _ => {} // pong, the mutation's complete
             }
+            ("complete", Some(TOKENS_ID)) => {
+                return if finished {
+                    Ok(())
+                } else {
+                    Err("onTokenReceived completed before the final event".into())
+                };
+            }
+            ("next", Some(START_ID)) => {
+                let next: Next = serde_json::from_str(&text)
+                    .map_err(|e| format!("bad startStream result: {e}"))?;
+                if let Some(errors) = next.payload.errors.filter(|e| !e.is_empty()) {
+                    return Err(format!("startStream: {}", errors_text(&errors)));
+                }
+                let started = next
+                    .payload
+                    .data
+                    .and_then(|d| d.start_stream)
+                    .ok_or("startStream returned no data")?;
+                if let Some(e) = started.error {
+                    return Err(format!("startStream: {}", clip(&e, 200)));
+                }
+                subscribe(ws, &started.session_id).await?;
+                session = true;
+            }
+            ("error", _) => {
+                let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                let errors: Vec<GqlError> =
+                    serde_json::from_value(v["payload"].clone()).unwrap_or_default();
+                return Err(format!(
+                    "{} failed: {}",
+                    id.unwrap_or("operation"),
+                    errors_text(&errors)
+                ));
+            }
+            ("ping", _) => send(ws, r#"{"type":"pong"}"#.to_owned()).await?,
+            _ => {} // pong, the mutation's complete
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod ws;
 use crate::cli::{Args, TransportKind};
 use crate::error::Error;
 use crate::record::StreamRecord;
+use crate::sources::Sources;
 
 /// One stream to open.
 #[derive(Debug, Clone)]
@@ -34,25 +35,17 @@ pub enum Client {
 }
 
 impl Client {
-    /// The gateway at `args.target`, over `args.transport`.
-    pub fn gateway(args: &Args) -> Result<Self, Error> {
-        match args.transport {
-            TransportKind::Sse => Ok(Client::Sse(sse::SseClient::new(
-                &args.target,
-                &args.token,
-                &args.model,
-            )?)),
-            TransportKind::Ws => Ok(Client::Ws(ws::WsClient::new(
-                &args.target,
-                &args.token,
-                &args.model,
-            )?)),
-            TransportKind::Graphql => Ok(Client::Graphql(graphql::GraphqlClient::new(
-                &args.target,
-                &args.token,
-                &args.model,
-            )?)),
-        }
+    /// The gateway at `args.target`, over `args.transport`, stream `i`
+    /// connecting from `sources.pick(i)`.
+    pub fn gateway(args: &Args, sources: Sources) -> Result<Self, Error> {
+        let (target, token, model) = (&args.target, &args.token, &args.model);
+        Ok(match args.transport {
+            TransportKind::Sse => Client::Sse(sse::SseClient::new(target, token, model, &sources)?),
+            TransportKind::Ws => Client::Ws(ws::WsClient::new(target, token, model, sources)?),
+            TransportKind::Graphql => {
+                Client::Graphql(graphql::GraphqlClient::new(target, token, model, sources)?)
+            }
+        })
     }
 
     /// The simulator at `url`, through the real Bedrock SDK.

@@ -1,29 +1,39 @@
 //! The gateway over Server-Sent Events: `POST /v1/stream`, read with
-//! reqwest and `eventsource-stream`.
+//! reqwest and `eventsource-stream`; also `GET /v1/sessions/{id}/stream`,
+//! the attach of another reader (fan-out, relay).
+
+use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
+use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde_json::json;
 use spillway::event::TokenEvent;
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep};
 
 use super::{StreamSpec, clip};
 use crate::error::Error;
-use crate::record::{Recorder, StreamRecord};
+use crate::record::{EventSink, Recorder, StreamRecord};
+use crate::sources::{Sources, round_robin};
+
+/// How long an attach keeps retrying a 404 (the session's registry record
+/// may not have reached the shared registry yet).
+const ATTACH_PATIENCE: Duration = Duration::from_secs(5);
+const ATTACH_RETRY: Duration = Duration::from_millis(20);
 
 pub struct SseClient {
-    http: reqwest::Client,
+    /// One per source address; stream `i` uses `http[i % len]`.
+    http: Vec<reqwest::Client>,
     url: String,
     token: String,
     model: String,
 }
 
 impl SseClient {
-    pub fn new(target: &str, token: &str, model: &str) -> Result<Self, Error> {
-        let http = reqwest::Client::builder().tcp_nodelay(true).build()?;
+    pub fn new(target: &str, token: &str, model: &str, sources: &Sources) -> Result<Self, Error> {
         Ok(Self {
-            http,
+            http: sources.http_clients()?,
             url: format!("{}/v1/stream", target.trim_end_matches('/')),
             token: token.to_owned(),
             model: model.to_owned(),
@@ -37,42 +47,96 @@ impl SseClient {
     }
 
     async fn read(&self, spec: &StreamSpec, rec: &mut Recorder) -> Result<(), String> {
-        let body = json!({
-            "prompt": spec.prompt,
-            "model": self.model,
-            "maxTokens": spec.tokens,
-        });
-        let response = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
+        let http = round_robin(&self.http, spec.index).ok_or("no HTTP client")?;
+        let response = start(http, &self.url, &self.token, &self.model, spec).await?;
+        read_events(response, rec).await
+    }
+}
+
+/// `POST /v1/stream` at `url`: the response, once its headers came.
+pub async fn start(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    model: &str,
+    spec: &StreamSpec,
+) -> Result<reqwest::Response, String> {
+    let body = json!({"prompt": spec.prompt, "model": model, "maxTokens": spec.tokens});
+    let response = http
+        .post(url)
+        .bearer_auth(token)
+        .header(ACCEPT, "text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!("HTTP {status}: {}", clip(&text, 200)));
+    }
+    Ok(response)
+}
+
+/// The session id a stream's response names.
+pub fn session_id(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("x-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `GET {base}/v1/sessions/{id}/stream`, retrying a 404 for a while: the
+/// response, once its headers came.
+pub async fn attach(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+) -> Result<reqwest::Response, String> {
+    let url = format!("{base}/v1/sessions/{id}/stream");
+    let deadline = Instant::now() + ATTACH_PATIENCE;
+    loop {
+        let resp = http
+            .get(&url)
+            .bearer_auth(token)
             .header(ACCEPT, "text/event-stream")
-            .json(&body)
             .send()
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status();
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            return Err(format!("HTTP {status}: {}", clip(&text, 200)));
-        }
-        let mut events = response.bytes_stream().eventsource();
-        while let Some(item) = events.next().await {
-            let at = Instant::now();
-            let event = item.map_err(|e| format!("SSE stream broke: {e}"))?;
-            let token: TokenEvent =
-                serde_json::from_str(&event.data).map_err(|e| format!("not a TokenEvent: {e}"))?;
-            rec.seq(token.seq);
-            if !token.is_complete {
-                rec.token(at);
-                continue;
+            .await;
+        match resp {
+            Ok(r) if r.status().is_success() => return Ok(r),
+            Ok(r) if r.status() == StatusCode::NOT_FOUND && Instant::now() < deadline => {
+                sleep(ATTACH_RETRY).await;
             }
-            rec.other();
+            Ok(r) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                return Err(format!("attach: HTTP {status}: {}", clip(&text, 200)));
+            }
+            Err(e) => return Err(format!("attach failed: {e}")),
+        }
+    }
+}
+
+/// Reads an SSE response to its final event, handing each to `sink`.
+pub async fn read_events(
+    response: reqwest::Response,
+    sink: &mut impl EventSink,
+) -> Result<(), String> {
+    let mut events = response.bytes_stream().eventsource();
+    while let Some(item) = events.next().await {
+        let at = Instant::now();
+        let event = item.map_err(|e| format!("SSE stream broke: {e}"))?;
+        let token: TokenEvent =
+            serde_json::from_str(&event.data).map_err(|e| format!("not a TokenEvent: {e}"))?;
+        sink.event(token.seq, at, token.is_complete);
+        if token.is_complete {
             return match token.error {
                 None => Ok(()),
                 Some(e) => Err(format!("error event {}: {}", e.code, clip(&e.message, 200))),
             };
         }
-        Err("the stream ended before its final event".into())
     }
+    Err("the stream ended before its final event".into())
 }

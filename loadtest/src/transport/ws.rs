@@ -19,7 +19,8 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use super::socket::{self, Endpoint, Ws};
 use super::{StreamSpec, clip};
 use crate::error::Error;
-use crate::record::{Recorder, StreamRecord};
+use crate::record::{EventSink, Recorder, StreamRecord};
+use crate::sources::Sources;
 
 /// The gateway's WebSocket route.
 pub const PATH: &str = "/v1/ws";
@@ -28,6 +29,8 @@ pub struct WsClient {
     endpoint: Endpoint,
     auth: (HeaderName, HeaderValue),
     model: String,
+    /// Where stream `i`'s connection comes from.
+    sources: Sources,
 }
 
 /// The fields of a server message the load generator looks at; the rest
@@ -52,11 +55,12 @@ pub(crate) struct ErrorBody {
 }
 
 impl WsClient {
-    pub fn new(target: &str, token: &str, model: &str) -> Result<Self, Error> {
+    pub fn new(target: &str, token: &str, model: &str, sources: Sources) -> Result<Self, Error> {
         Ok(Self {
             endpoint: Endpoint::new(target, PATH)?,
             auth: socket::bearer(token)?,
             model: model.to_owned(),
+            sources,
         })
     }
 
@@ -80,7 +84,7 @@ impl WsClient {
 
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
         let opening = Instant::now();
-        let mut ws = match self.open(None).await {
+        let mut ws = match self.open(self.sources.pick(spec.index)).await {
             Ok(ws) => ws,
             Err(e) => return StreamRecord::failed(opening, e),
         };
@@ -92,7 +96,6 @@ impl WsClient {
     }
 
     async fn read(&self, spec: &StreamSpec, ws: &mut Ws, rec: &mut Recorder) -> Result<(), String> {
-        use futures_util::SinkExt;
         let action = json!({
             "action": "stream",
             "requestId": spec.index,
@@ -100,46 +103,57 @@ impl WsClient {
             "model": self.model,
             "maxTokens": spec.tokens,
         });
-        ws.send(Message::Text(action.to_string().into()))
+        send(ws, action.to_string(), "the stream action").await?;
+        read_events(ws, rec).await
+    }
+}
+
+/// Sends `{"action":"subscribe","sessionId":…}` on an open connection.
+pub async fn subscribe(ws: &mut Ws, session_id: &str, request_id: u64) -> Result<(), String> {
+    let action = json!({"action": "subscribe", "sessionId": session_id, "requestId": request_id});
+    send(ws, action.to_string(), "the subscribe action").await
+}
+
+async fn send(ws: &mut Ws, text: String, what: &str) -> Result<(), String> {
+    use futures_util::SinkExt;
+    ws.send(Message::Text(text.into()))
+        .await
+        .map_err(|e| format!("sending {what} failed: {e}"))
+}
+
+/// Reads one stream's (or subscription's) messages to its final event,
+/// handing each event to `sink`.
+pub async fn read_events(ws: &mut Ws, sink: &mut impl EventSink) -> Result<(), String> {
+    loop {
+        let text = socket::next_text(ws)
             .await
-            .map_err(|e| format!("sending the stream action failed: {e}"))?;
-        loop {
-            let text = socket::next_text(ws)
-                .await
-                .map_err(|e| format!("{e} before the final event"))?;
-            let at = Instant::now();
-            let msg: ServerMessage<'_> = serde_json::from_str(&text)
-                .map_err(|e| format!("not a server message: {e}: {}", clip(&text, 200)))?;
-            match (msg.kind.as_ref(), msg.seq) {
-                ("token", Some(seq)) => {
-                    rec.seq(seq);
-                    rec.token(at);
-                }
-                ("done", Some(seq)) => {
-                    rec.seq(seq);
-                    rec.other();
-                    return Ok(());
-                }
-                ("error", seq) => {
-                    // A final log event has a seq; a refused request has none.
-                    if let Some(seq) = seq {
-                        rec.seq(seq);
-                        rec.other();
-                    }
-                    let (code, message) =
-                        msg.error.map(|e| (e.code, e.message)).unwrap_or_default();
-                    let what = if seq.is_some() {
-                        "error event"
-                    } else {
-                        "refused"
-                    };
-                    return Err(format!("{what} {code}: {}", clip(&message, 200)));
-                }
-                ("token" | "done", None) => {
-                    return Err(format!("an event without seq: {}", clip(&text, 200)));
-                }
-                _ => {} // started, pong, …
+            .map_err(|e| format!("{e} before the final event"))?;
+        let at = Instant::now();
+        let msg: ServerMessage<'_> = serde_json::from_str(&text)
+            .map_err(|e| format!("not a server message: {e}: {}", clip(&text, 200)))?;
+        match (msg.kind.as_ref(), msg.seq) {
+            ("token", Some(seq)) => sink.event(seq, at, false),
+            ("done", Some(seq)) => {
+                sink.event(seq, at, true);
+                return Ok(());
             }
+            ("error", seq) => {
+                // A final log event has a seq; a refused request has none.
+                if let Some(seq) = seq {
+                    sink.event(seq, at, true);
+                }
+                let (code, message) = msg.error.map(|e| (e.code, e.message)).unwrap_or_default();
+                let what = if seq.is_some() {
+                    "error event"
+                } else {
+                    "refused"
+                };
+                return Err(format!("{what} {code}: {}", clip(&message, 200)));
+            }
+            ("token" | "done", None) => {
+                return Err(format!("an event without seq: {}", clip(&text, 200)));
+            }
+            _ => {} // started, pong, …
         }
     }
 }
