@@ -1,6 +1,6 @@
 //! The `TokenEvent`: the one event shape every transport carries.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,21 @@ pub struct TokenEvent {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
+    /// This event as JSON, written once on first use and shared by every
+    /// reader (see [`TokenEvent::json`]). Not part of the event's value.
+    #[serde(skip)]
+    pub wire: WireJson,
+}
+
+/// The cached JSON of an event. Compares equal to any other, so events
+/// compare by their fields alone.
+#[derive(Debug, Clone, Default)]
+pub struct WireJson(OnceLock<Box<str>>);
+
+impl PartialEq for WireJson {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Why a session ended badly, as carried by its final event.
@@ -55,6 +70,18 @@ impl EventKind {
 }
 
 impl TokenEvent {
+    /// The event as JSON (`{"sessionId":…,"seq":…,…}`), serialised on first
+    /// use and then shared: a session fanned out to N readers serialises
+    /// each event once, not N times. Events are never changed once logged.
+    pub fn json(&self) -> &str {
+        self.wire.0.get_or_init(|| {
+            // A struct of strings, integers and bools: serialising cannot fail.
+            serde_json::to_string(self)
+                .unwrap_or_default()
+                .into_boxed_str()
+        })
+    }
+
     pub fn kind(&self) -> EventKind {
         match (self.is_complete, &self.error) {
             (false, _) => EventKind::Token,
@@ -84,6 +111,7 @@ mod tests {
             stop_reason: None,
             usage: None,
             error: None,
+            wire: WireJson::default(),
         };
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(
@@ -91,6 +119,12 @@ mod tests {
             serde_json::json!({"sessionId":"s1","seq":3,"token":"Hello","isComplete":false,"timestamp":"2026-11-23T14:00:00.123Z"})
         );
         assert_eq!(ev.kind(), EventKind::Token);
+        assert_eq!(ev.json(), serde_json::to_string(&ev).unwrap());
+        assert_eq!(
+            serde_json::from_str::<TokenEvent>(ev.json()).unwrap(),
+            ev,
+            "the cached JSON reads back as the same event"
+        );
     }
 
     #[test]

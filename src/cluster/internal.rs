@@ -68,7 +68,7 @@ async fn events(
             ev = sub.next() => match ev {
                 Some(ev) => {
                     let last = ev.is_complete;
-                    let mut line = serde_json::to_string(&*ev).unwrap_or_default();
+                    let mut line = ev.json().to_owned();
                     line.push('\n');
                     return Some((Ok::<_, Infallible>(Bytes::from(line)), (!last).then_some(sub)));
                 }

@@ -181,6 +181,7 @@ impl Session {
             stop_reason: None,
             usage: None,
             error: None,
+            wire: Default::default(),
         }));
         drop(log);
         self.len.send_replace(seq + 1);
@@ -209,6 +210,7 @@ impl Session {
             stop_reason,
             usage,
             error,
+            wire: Default::default(),
         }));
         log.status = status;
         log.finished_at = Some(Instant::now());

@@ -129,11 +129,11 @@ fn stream_headers(res: &mut Response, session_id: &str) {
 }
 
 /// One SSE event: `event:` kind, `id:` seq, `data:` the TokenEvent.
-pub fn sse_event(ev: &TokenEvent) -> Result<Event, serde_json::Error> {
-    Ok(Event::default()
+pub fn sse_event(ev: &TokenEvent) -> Event {
+    Event::default()
         .event(ev.kind().as_str())
         .id(ev.seq.to_string())
-        .data(serde_json::to_string(ev)?))
+        .data(ev.json())
 }
 
 fn sse_response(sub: Subscription, heartbeat: Duration, metrics: &Metrics) -> Response {
@@ -141,7 +141,7 @@ fn sse_response(sub: Subscription, heartbeat: Duration, metrics: &Metrics) -> Re
     let guard = metrics.stream_guard("sse");
     let events = sub.into_stream().map(move |ev| {
         let _active = &guard;
-        sse_event(&ev)
+        Ok::<_, Infallible>(sse_event(&ev))
     });
     let mut res = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))

@@ -161,6 +161,7 @@ mod tests {
                 message: "boom".into(),
                 retryable: true,
             }),
+            wire: Default::default(),
         }
     }
 

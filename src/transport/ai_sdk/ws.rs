@@ -112,7 +112,7 @@ async fn serve(
     let (tx, rx) = mpsc::channel::<Message>(limits.outbound_buffer.max(1));
     let handle = Handle::new(tx.clone());
     let (mut sink, mut stream) = socket.split();
-    if let Err(e) = conns.open(record, handle.clone()).await {
+    if let Err(e) = Box::pin(conns.open(record, handle.clone())).await {
         tracing::warn!(error = %e, "refusing WebSocket: registry unavailable");
         let _ = sink
             .send(close(close_code::ERROR, "registry unavailable"))
@@ -170,7 +170,7 @@ async fn serve(
                         }
                         last_action = Instant::now();
                         handle.mark_active();
-                        conn.on_frame(text.as_str(), draining).await;
+                        Box::pin(conn.on_frame(text.as_str(), draining)).await;
                     }
                     Some(Ok(Message::Binary(_))) => {
                         conn.reply(error_frame("", "send frames as JSON text messages")).await;
@@ -188,7 +188,7 @@ async fn serve(
     }
     drop(conn);
     drop(handle);
-    conns.close(&id).await;
+    Box::pin(conns.close(&id)).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     tracing::info!(connection = %id, "ai-sdk WebSocket closed");
 }

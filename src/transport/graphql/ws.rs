@@ -159,9 +159,9 @@ impl Connection {
                     Some(Ok(m)) if payload_len(&m) > self.state.max_body_bytes => {
                         vec![Out::Close(close::TOO_BIG, "Message too big".into())]
                     }
-                    Some(Ok(Message::Text(t))) => self.on_message(t.as_str()).await,
+                    Some(Ok(Message::Text(t))) => Box::pin(self.on_message(t.as_str())).await,
                     Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => self.on_message(t).await,
+                        Ok(t) => Box::pin(self.on_message(t)).await,
                         Err(_) => vec![Out::Close(close::BAD_REQUEST, "Invalid message received".into())],
                     },
                     // WebSocket-level pings are answered by the WebSocket layer.

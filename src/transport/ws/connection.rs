@@ -61,7 +61,7 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
         user_agent: peer.user_agent,
     };
     let (mut sink, mut stream) = socket.split();
-    if let Err(e) = conns.open(record, handle.clone()).await {
+    if let Err(e) = Box::pin(conns.open(record, handle.clone())).await {
         tracing::warn!(error = %e, "refusing WebSocket: registry unavailable");
         let _ = sink
             .send(close(close_code::ERROR, "registry unavailable"))
@@ -76,7 +76,7 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
         .await;
 
     let mut conn = Conn {
-        state: state.clone(),
+        state,
         principal,
         out: tx,
         tasks: JoinSet::new(),
@@ -93,7 +93,17 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
     let mut draining = false;
 
     let reason: Option<Message> = loop {
-        let expires = expiry_instant(conn.principal.expires_at);
+        // One timer for the nearest of the three deadlines (each timer is
+        // ~100 bytes an idle connection would carry).
+        let (deadline, why) = Deadlines {
+            expires: expiry_instant(conn.principal.expires_at),
+            lifetime_ends: started + limits.max_lifetime,
+            idle_ends: conn
+                .running
+                .is_empty()
+                .then(|| last_action + limits.idle_timeout),
+        }
+        .nearest();
         tokio::select! {
             _ = handle.close.cancelled() => break Some(close(close_code::NORMAL, "closed by the server")),
             _ = closing.cancelled(), if !draining => {
@@ -109,9 +119,7 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
                     // The buffer is full: the client is slow, not dead; the next tick decides.
                 }
             }
-            _ = sleep_until(last_action + limits.idle_timeout), if conn.running.is_empty() => break Some(close(close_code::NORMAL, "idle timeout")),
-            _ = sleep_until(started + limits.max_lifetime) => break Some(close(close_code::NORMAL, "maximum connection lifetime reached")),
-            _ = sleep_until(expires) => break Some(close(CLOSE_TOKEN_EXPIRED, "token expired")),
+            _ = sleep_until(deadline) => break Some(why),
             Some(done) = conn.tasks.join_next() => {
                 if let Ok(key) = done { conn.running.remove(&key); }
                 if draining && conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
@@ -132,9 +140,9 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
                         handle.mark_active();
                         if last_touch.elapsed() >= TOUCH_EVERY {
                             last_touch = Instant::now();
-                            let _ = conns.registry().touch(&id, &now_timestamp()).await;
+                            let _ = Box::pin(conns.registry().touch(&id, &now_timestamp())).await;
                         }
-                        conn.on_text(text.as_str(), draining).await;
+                        Box::pin(conn.on_text(text.as_str(), draining)).await;
                     }
                     Message::Binary(_) => {
                         conn.reply(protocol::error(None, "binary_not_supported", "send actions as JSON text messages")).await;
@@ -152,9 +160,34 @@ pub async fn serve(socket: WebSocket, state: AppState, principal: Principal, pee
     }
     drop(conn);
     drop(handle);
-    conns.close(&id).await;
+    Box::pin(conns.close(&id)).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     tracing::info!(connection = %id, "WebSocket closed");
+}
+
+/// The times a connection closes on its own, whichever comes first.
+struct Deadlines {
+    expires: Instant,
+    lifetime_ends: Instant,
+    /// Only while no stream runs.
+    idle_ends: Option<Instant>,
+}
+
+impl Deadlines {
+    /// The nearest deadline and the close frame it sends.
+    fn nearest(&self) -> (Instant, Message) {
+        let mut best = (self.expires, close(CLOSE_TOKEN_EXPIRED, "token expired"));
+        if self.lifetime_ends < best.0 {
+            best = (
+                self.lifetime_ends,
+                close(close_code::NORMAL, "maximum connection lifetime reached"),
+            );
+        }
+        if let Some(idle) = self.idle_ends.filter(|t| *t < best.0) {
+            best = (idle, close(close_code::NORMAL, "idle timeout"));
+        }
+        best
+    }
 }
 
 /// A read error: an oversized message gets 1009; anything else just ends the socket.
@@ -422,6 +455,7 @@ async fn pump(
             stop_reason: Some("cancelled".into()),
             usage: None,
             error: None,
+            wire: Default::default(),
         };
         let _ = out
             .send(Message::Text(

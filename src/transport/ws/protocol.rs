@@ -1,7 +1,7 @@
 //! The `/v1/ws` JSON protocol: client actions in, `TokenEvent`s plus `type`
 //! and the echoed `requestId` out.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::event::TokenEvent;
@@ -147,24 +147,25 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
 }
 
 /// A server message carrying a log event.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventMessage<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<&'a Value>,
-    #[serde(flatten)]
-    event: &'a TokenEvent,
-}
-
+/// An event as a message: `{"type":KIND,"requestId":ID,` followed by the
+/// event's own fields, spliced from its cached JSON (serialised once per
+/// event however many sockets carry it).
 pub fn event_message(event: &TokenEvent, request_id: Option<&Value>) -> String {
-    let msg = EventMessage {
-        kind: event.kind().as_str(),
-        request_id,
-        event,
-    };
-    serde_json::to_string(&msg).unwrap_or_default()
+    let json = event.json();
+    let fields = json.strip_prefix('{').unwrap_or(json);
+    let id = request_id.map(Value::to_string);
+    let kind = event.kind().as_str();
+    let mut msg = String::with_capacity(json.len() + 40 + id.as_ref().map_or(0, String::len));
+    msg.push_str("{\"type\":\"");
+    msg.push_str(kind);
+    msg.push_str("\",");
+    if let Some(id) = &id {
+        msg.push_str("\"requestId\":");
+        msg.push_str(id);
+        msg.push(',');
+    }
+    msg.push_str(fields);
+    msg
 }
 
 pub fn connected(connection_id: &str) -> String {
@@ -213,6 +214,34 @@ mod tests {
             parse(r#"{"action":"ping"}"#).unwrap().action,
             Action::Ping
         ));
+    }
+
+    #[test]
+    fn event_messages_are_the_event_plus_type_and_request_id() {
+        let ev = TokenEvent {
+            session_id: "s\"1".into(),
+            seq: 2,
+            token: "h\u{e9}llo\n".into(),
+            is_complete: false,
+            timestamp: "t".into(),
+            stop_reason: None,
+            usage: None,
+            error: None,
+            wire: Default::default(),
+        };
+        for rid in [
+            None,
+            Some(serde_json::json!(7)),
+            Some(serde_json::json!("r\"x")),
+        ] {
+            let msg: Value = serde_json::from_str(&event_message(&ev, rid.as_ref())).unwrap();
+            let mut want = serde_json::to_value(&ev).unwrap();
+            want["type"] = "token".into();
+            if let Some(id) = &rid {
+                want["requestId"] = id.clone();
+            }
+            assert_eq!(msg, want);
+        }
     }
 
     #[test]

@@ -46,10 +46,11 @@ pub async fn admit(conns: &Connections, user: &str) -> Result<(), Response> {
     }
 }
 
-/// Initial read buffer of a socket. tungstenite's default (128 KiB, taken
-/// up front) would make an idle connection cost ~140 KiB; larger messages
-/// still arrive, the buffer grows for them.
-pub const READ_BUFFER: usize = 4 * 1024;
+/// Initial read buffer of a socket, allocated up front for every connection.
+/// tungstenite's default (128 KiB) made an idle connection cost ~140 KiB;
+/// client messages are small JSON actions, and larger ones still arrive
+/// (the buffer grows for them). See BENCHMARKS.md, scenario 4.
+pub const READ_BUFFER: usize = 512;
 
 /// A close frame.
 pub fn close(code: u16, reason: &'static str) -> Message {
