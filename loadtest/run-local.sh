@@ -18,6 +18,9 @@
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
 #      gateway alternate), 32 tokens at 200 tokens/s
 #   2  1,000 concurrent streams, all at once, 64 tokens at 50 tokens/s
+#   2s 1,000 concurrent streams in steady state: 3,000 streams of 640
+#      tokens at 50 tokens/s (12.8 s each) arriving at 80 per second, so
+#      each new stream's first token is measured while ~1,000 others run
 #   3  ramp: 40 tokens at 20 tokens/s, all at once, at each concurrency of
 #      RAMP (default 100,200,500,1000,2000,5000,10000) to the first step
 #      that fails (a failed stream, a lost event, or a p99 gap more than
@@ -173,6 +176,9 @@ for s in "${scenarios[@]}"; do
     2) for t in $transports; do
          loadtest 2-concurrent-1000 "$t" --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120
        done ;;
+    2s) for t in $transports; do
+         loadtest 2s-steady-1000 "$t" --streams 3000 --tokens 640 --rate 50 --arrival 80 --timeout 120
+       done ;;
     3) for t in $transports; do
          start_gateway "${raised[@]}"
          loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens 40 --rate 20 --arrival 0 --timeout 120
@@ -190,7 +196,7 @@ for s in "${scenarios[@]}"; do
              --sim-ttft-ms "$fanout_ttft_ms" --concurrency 64 --timeout 120
          done
        done ;;
-    *) echo "unknown scenario $s (known: 1 2 3 4 5 6)" >&2; exit 2 ;;
+    *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6)" >&2; exit 2 ;;
   esac
 done
 echo
