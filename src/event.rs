@@ -34,7 +34,7 @@ pub struct TokenEvent {
 /// The cached JSON of an event. Compares equal to any other, so events
 /// compare by their fields alone.
 #[derive(Debug, Clone, Default)]
-pub struct WireJson(OnceLock<Box<str>>);
+pub struct WireJson(OnceLock<String>);
 
 impl PartialEq for WireJson {
     fn eq(&self, _: &Self) -> bool {
@@ -76,9 +76,8 @@ impl TokenEvent {
     pub fn json(&self) -> &str {
         self.wire.0.get_or_init(|| {
             // A struct of strings, integers and bools: serialising cannot fail.
-            serde_json::to_string(self)
-                .unwrap_or_default()
-                .into_boxed_str()
+            // Kept as written (no shrinking copy): it lives as long as the event.
+            serde_json::to_string(self).unwrap_or_default()
         })
     }
 

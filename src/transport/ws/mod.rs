@@ -56,11 +56,15 @@ async fn upgrade(
             .to_owned(),
     };
     let tracker = conns.tracker().clone();
+    // The upgrade task keeps its callback for the connection's whole life:
+    // boxed, that is one pointer instead of ~450 bytes per socket.
+    let admitted = Box::new((state, principal, peer));
     // Leave tungstenite room above our own limit so we can answer 1009 ourselves.
     ws.protocols([SUBPROTOCOL])
         .max_message_size(limits.max_message_bytes.saturating_mul(2).max(1024))
         .read_buffer_size(socket::READ_BUFFER)
         .on_upgrade(move |socket| {
+            let (state, principal, peer) = *admitted;
             tracker.track_future(connection::serve(socket, state, principal, peer))
         })
 }
