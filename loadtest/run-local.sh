@@ -34,7 +34,7 @@
 #      FANOUT_TTFT_MS, default 4000) and N subscribers to it (SUBSCRIBERS,
 #      default "1000 5000") over each of TRANSPORTS
 #
-# Scenarios 3, 5 and 6 run against a gateway with the per-user and
+# Scenarios 2s, 3, 5 and 6 run against a gateway with the per-user and
 # per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
 # SPILLWAY_MAX_CONNECTIONS_PER_IP, SPILLWAY_RATE_LIMIT_PER_SEC=0: no
 # request rate limit), each on a fresh gateway.
@@ -177,6 +177,7 @@ for s in "${scenarios[@]}"; do
          loadtest 2-concurrent-1000 "$t" --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120
        done ;;
     2s) for t in $transports; do
+         start_gateway "${raised[@]}"
          loadtest 2s-steady-1000 "$t" --streams 3000 --tokens 640 --rate 50 --arrival 80 --timeout 120
        done ;;
     3) for t in $transports; do

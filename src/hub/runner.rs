@@ -52,23 +52,36 @@ pub async fn run(
     let cancel = session.cancel_token().clone();
     let mut tally = Tally::default();
     let mut got_first = false;
-    let mut deadline = Instant::now() + cfg.first_token_timeout;
+    let deadline = Instant::now() + cfg.first_token_timeout;
     let mut grace_until: Option<Instant> =
         (*readers.borrow_and_update() == 0).then(|| Instant::now() + cfg.cancel_grace);
+
+    // The cancel signal and both timers are made once and reset in place:
+    // made afresh for every chunk, they cost a mutex, a timer-wheel insert
+    // and a removal per token (seen in the profile, BENCHMARKS.md).
+    let cancelled = cancel.cancelled();
+    tokio::pin!(cancelled);
+    let grace = sleep_until(grace_until.unwrap_or_else(far_future));
+    tokio::pin!(grace);
+    let idle = sleep_until(deadline);
+    tokio::pin!(idle);
 
     let outcome: Result<(), Ended> = loop {
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => break Err(Ended::Cancelled),
-            _ = sleep_until(grace_until.unwrap_or_else(far_future)), if grace_until.is_some() => {
+            _ = &mut cancelled => break Err(Ended::Cancelled),
+            _ = &mut grace, if grace_until.is_some() => {
                 break Err(Ended::Abandoned);
             }
             changed = readers.changed() => {
                 if changed.is_err() { break Err(Ended::Cancelled); }
                 grace_until = (*readers.borrow_and_update() == 0)
                     .then(|| Instant::now() + cfg.cancel_grace);
+                if let Some(until) = grace_until {
+                    grace.as_mut().reset(until);
+                }
             }
-            _ = sleep_until(deadline) => {
+            _ = &mut idle => {
                 let (kind, what) = if got_first {
                     (UpstreamErrorKind::IdleTimeout, "no data from the model")
                 } else {
@@ -84,7 +97,7 @@ pub async fn run(
                 None => break Ok(()),
                 Some(Err(e)) => break Err(Ended::Failed(e)),
                 Some(Ok(delta)) => {
-                    deadline = Instant::now() + cfg.idle_timeout;
+                    idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
                     match delta {
                         Delta::Text(t) => {
                             if !got_first {
