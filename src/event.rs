@@ -34,7 +34,7 @@ pub struct TokenEvent {
 /// The cached JSON of an event. Compares equal to any other, so events
 /// compare by their fields alone.
 #[derive(Debug, Clone, Default)]
-pub struct WireJson(OnceLock<String>);
+pub struct WireJson(OnceLock<Box<str>>);
 
 impl PartialEq for WireJson {
     fn eq(&self, _: &Self) -> bool {
@@ -76,8 +76,13 @@ impl TokenEvent {
     pub fn json(&self) -> &str {
         self.wire.0.get_or_init(|| {
             // A struct of strings, integers and bools: serialising cannot fail.
-            // Kept as written (no shrinking copy): it lives as long as the event.
-            serde_json::to_string(self).unwrap_or_default()
+            // It lives as long as the event (the session's retention), so no
+            // spare capacity: sized for a typical event, then trimmed in place.
+            let mut json = Vec::with_capacity(160 + self.token.len());
+            if serde_json::to_writer(&mut json, self).is_err() {
+                json.clear();
+            }
+            String::from_utf8(json).unwrap_or_default().into_boxed_str()
         })
     }
 
