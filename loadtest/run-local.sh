@@ -25,8 +25,9 @@
 #      RAMP (default 100,200,500,1000,2000,5000,10000) to the first step
 #      that fails (a failed stream, a lost event, or a p99 gap more than
 #      2 x 50 ms over the baseline's)
-#   4  idle WebSockets: open N connections (IDLE, default "1000 10000"),
-#      hold them, report the gateway's RSS per connection (transport-free)
+#   4  idle WebSockets: open N connections (IDLE, default "1000 10000") to
+#      /v1/ws (IDLE_TRANSPORTS="ws graphql" adds /graphql), hold them,
+#      report the gateway's RSS per connection
 #   5  handshakes: HANDSHAKES (default 5000) WebSockets opened to their
 #      greeting and closed, 64 at once, over ws and graphql (TRANSPORTS
 #      without sse, default "ws graphql")
@@ -45,6 +46,7 @@ root=$(pwd)
 out=${OUT:-$root/loadtest/results}
 transports=${TRANSPORTS:-${TRANSPORT:-sse}}
 idle_counts=${IDLE:-1000 10000}
+idle_transports=${IDLE_TRANSPORTS:-ws}
 ramp_steps=${RAMP:-100,200,500,1000,2000,5000,10000}
 handshakes=${HANDSHAKES:-5000}
 handshake_transports=${TRANSPORTS:-${TRANSPORT:-ws graphql}}
@@ -141,13 +143,13 @@ loadtest() {
 }
 
 idle() {
-  local n=$1
+  local n=$1 t=$2
   start_gateway
   echo
-  echo "== 4-idle-$n (ws)"
-  "$bin/spillway-loadtest" --target "http://$gw_addr" --transport ws \
+  echo "== 4-idle-$n ($t)"
+  "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$t" \
     --idle-connections "$n" --hold 3 --gateway-pid "$gateway_pid" --plot "$out/plots" \
-    --json "$out/4-idle-$n-ws.json" --markdown "$out/4-idle-$n-ws.md"
+    --json "$out/4-idle-$n-$t.json" --markdown "$out/4-idle-$n-$t.md"
 }
 
 # The limits a single load generator on one machine runs into at thousands
@@ -184,7 +186,7 @@ for s in "${scenarios[@]}"; do
          start_gateway "${raised[@]}"
          loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens 40 --rate 20 --arrival 0 --timeout 120
        done ;;
-    4) for n in $idle_counts; do idle "$n"; done ;;
+    4) for t in $idle_transports; do for n in $idle_counts; do idle "$n" "$t"; done; done ;;
     5) for t in $handshake_transports; do
          [ "$t" = sse ] && continue
          start_gateway "${raised[@]}"

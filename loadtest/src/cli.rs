@@ -65,7 +65,8 @@ pub struct Args {
     #[arg(long, value_name = "MS")]
     pub sim_ttft_ms: Option<u32>,
     /// Idle WebSockets (scenario 4) instead of streams: open N connections to
-    /// `/v1/ws`, hold them, and report the gateway's RSS per connection
+    /// `/v1/ws` (`--transport ws`) or `/graphql` (`--transport graphql`,
+    /// to `connection_ack`), hold them, and report the gateway's RSS per connection
     /// (needs `--gateway-pid`; `--arrival` and `--concurrency` pace the
     /// opening).
     #[arg(long, value_name = "N", conflicts_with_all = ["relay_via", "ramp", "handshakes", "subscribers"])]

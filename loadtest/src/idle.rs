@@ -1,5 +1,6 @@
 //! Scenario 4, idle WebSockets: open N connections to `/v1/ws` (each waits
-//! for the gateway's `connected` greeting), hold them without a stream,
+//! for the gateway's `connected` greeting) or, with `--transport graphql`,
+//! to `/graphql` (to its `connection_ack`), hold them without a stream,
 //! and report the gateway's resident memory per connection — the RSS once
 //! all are open and settled minus the RSS before, over the connections.
 //!
@@ -11,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,6 +30,7 @@ use crate::record::nanos;
 use crate::report::{Percentiles, failures, tally};
 use crate::runner::{Gate, or_default};
 use crate::sources::Sources;
+use crate::transport::graphql::GraphqlClient;
 use crate::transport::socket::{self, Ws};
 use crate::transport::ws::WsClient;
 use crate::usage::{MemorySample, Sampler, mb};
@@ -76,24 +79,47 @@ pub struct IdleRun {
     pub memory: Vec<MemorySample>,
 }
 
+/// Opens one idle socket: `/v1/ws` to its `connected` greeting, or
+/// `/graphql` to its `connection_ack`.
+enum Opener {
+    Ws(WsClient),
+    Graphql(GraphqlClient),
+}
+
+impl Opener {
+    async fn open(&self, source: Option<IpAddr>) -> Result<Ws, String> {
+        match self {
+            Opener::Ws(c) => c.open(source).await,
+            Opener::Graphql(c) => c.open(source).await,
+        }
+    }
+}
+
 pub async fn run(args: &Args) -> Result<IdleRun, Error> {
     let n = args.idle_connections.unwrap_or(0);
-    if args.transport != TransportKind::Ws {
-        return Err(Error::Unsupported(format!(
-            "--idle-connections opens /v1/ws connections; use --transport ws (not {})",
-            args.transport.as_str()
-        )));
-    }
     let pid = args
         .gateway_pid
         .ok_or(Error::NeedsPid("--idle-connections"))?;
     let sources = Sources::for_target(&args.target, args.source_addrs, n);
-    let client = Arc::new(WsClient::new(
-        &args.target,
-        &args.token,
-        &args.model,
-        sources,
-    )?);
+    let client = Arc::new(match args.transport {
+        TransportKind::Ws => Opener::Ws(WsClient::new(
+            &args.target,
+            &args.token,
+            &args.model,
+            sources,
+        )?),
+        TransportKind::Graphql => Opener::Graphql(GraphqlClient::new(
+            &args.target,
+            &args.token,
+            &args.model,
+            sources,
+        )?),
+        TransportKind::Sse => {
+            return Err(Error::Unsupported(
+                "--idle-connections holds WebSockets; use --transport ws or graphql".into(),
+            ));
+        }
+    });
     let open = Arc::new(AtomicU64::new(0));
     let sampler = Sampler::start(pid, Arc::clone(&open))?;
     let before_kb = sampler.rss_now_kb().unwrap_or(0);

@@ -296,6 +296,46 @@ async fn idle_websockets_report_memory_per_connection() {
 
     let no_pid = gw.args(&["--transport", "ws", "--idle-connections", "1"]);
     assert!(matches!(idle::run(&no_pid).await, Err(Error::NeedsPid(_))));
+    let sse = gw.args(&[
+        "--transport",
+        "sse",
+        "--idle-connections",
+        "1",
+        "--gateway-pid",
+        &pid,
+    ]);
+    assert!(matches!(idle::run(&sse).await, Err(Error::Unsupported(_))));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_graphql_sockets_are_held_after_connection_ack() {
+    let gw = gateway().await;
+    let pid = std::process::id().to_string();
+    let args = gw.args(&[
+        "--transport",
+        "graphql",
+        "--idle-connections",
+        "20",
+        "--hold",
+        "0",
+        "--gateway-pid",
+        &pid,
+    ]);
+    let run = tokio::time::timeout(Duration::from_secs(60), idle::run(&args))
+        .await
+        .expect("the run ends within a minute")
+        .expect("run");
+    assert_eq!(
+        (
+            run.report.transport.as_str(),
+            run.report.held,
+            run.report.failed
+        ),
+        ("graphql", 20, 0),
+        "{:?}",
+        run.errors
+    );
     gw.server.shutdown().await;
 }
 
