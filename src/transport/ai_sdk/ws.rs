@@ -38,9 +38,8 @@ use crate::registry::ConnectionRecord;
 use crate::state::AppState;
 use crate::transport::ops::Peer;
 use crate::transport::ws::SUBPROTOCOL;
-use crate::transport::ws::connection::CLOSE_TOKEN_EXPIRED;
 use crate::transport::ws::connections::Handle;
-use crate::transport::ws::socket::{admit, close, expiry_instant, write_loop};
+use crate::transport::ws::socket::{Deadlines, admit, close, expiry_instant, write_loop};
 
 /// `GET /v1/ai-sdk/ws`: authenticated at the upgrade (`bearer.<JWT>`
 /// subprotocol beside `spillway.v1`, `?token=`, or a header).
@@ -140,6 +139,15 @@ async fn serve(
     let expires = expiry_instant(conn.principal.expires_at);
 
     let reason: Option<Message> = loop {
+        let (deadline, why) = Deadlines {
+            expires,
+            lifetime_ends: started + limits.max_lifetime,
+            idle_ends: conn
+                .running
+                .is_empty()
+                .then(|| last_action + limits.idle_timeout),
+        }
+        .nearest();
         tokio::select! {
             _ = handle.close.cancelled() => break Some(close(close_code::NORMAL, "closed by the server")),
             _ = closing.cancelled(), if !draining => {
@@ -153,9 +161,7 @@ async fn serve(
                 // A full buffer means a slow client, not a dead one: the next tick decides.
                 let _ = conn.out.try_send(Message::Ping(Default::default()));
             }
-            _ = sleep_until(last_action + limits.idle_timeout), if conn.running.is_empty() => break Some(close(close_code::NORMAL, "idle timeout")),
-            _ = sleep_until(started + limits.max_lifetime) => break Some(close(close_code::NORMAL, "maximum connection lifetime reached")),
-            _ = sleep_until(expires) => break Some(close(CLOSE_TOKEN_EXPIRED, "token expired")),
+            _ = sleep_until(deadline) => break Some(why),
             Some(done) = conn.tasks.join_next() => {
                 if let Ok(key) = done { conn.running.remove(&key); }
                 if draining && conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::connections::Handle;
 use super::protocol::{self, Action, ClientMessage};
-use super::socket::{close, expiry_instant, write_loop};
+use super::socket::{Deadlines, close, expiry_instant, write_loop};
 use crate::auth::Principal;
 use crate::event::now_timestamp;
 use crate::hub::Subscription;
@@ -25,8 +25,6 @@ use crate::registry::ConnectionRecord;
 use crate::request::StreamRequest;
 use crate::state::AppState;
 
-/// Close code for a token that expired (the application range, 4000–4999).
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 /// Write a registry `touch` at most this often per connection.
 const TOUCH_EVERY: Duration = Duration::from_secs(30);
 
@@ -161,8 +159,6 @@ impl Live {
 
         let reason: Option<Message> = loop {
             let conn = &mut self.conn;
-            // One timer for the nearest of the three deadlines (each timer is
-            // ~100 bytes an idle connection would carry).
             let (deadline, why) = Deadlines {
                 expires: expiry_instant(conn.principal.expires_at),
                 lifetime_ends: started + limits.max_lifetime,
@@ -243,31 +239,6 @@ impl Live {
         conns.close(&id).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
         tracing::info!(connection = %id, "WebSocket closed");
-    }
-}
-
-/// The times a connection closes on its own, whichever comes first.
-struct Deadlines {
-    expires: Instant,
-    lifetime_ends: Instant,
-    /// Only while no stream runs.
-    idle_ends: Option<Instant>,
-}
-
-impl Deadlines {
-    /// The nearest deadline and the close frame it sends.
-    fn nearest(&self) -> (Instant, Message) {
-        let mut best = (self.expires, close(CLOSE_TOKEN_EXPIRED, "token expired"));
-        if self.lifetime_ends < best.0 {
-            best = (
-                self.lifetime_ends,
-                close(close_code::NORMAL, "maximum connection lifetime reached"),
-            );
-        }
-        if let Some(idle) = self.idle_ends.filter(|t| *t < best.0) {
-            best = (idle, close(close_code::NORMAL, "idle timeout"));
-        }
-        best
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -52,6 +52,35 @@ pub async fn admit(conns: &Connections, user: &str) -> Result<(), Response> {
 /// (the buffer grows for them). See BENCHMARKS.md, scenario 4.
 pub const READ_BUFFER: usize = 512;
 
+/// Close code for a token that expired (the application range, 4000–4999).
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
+
+/// The times a connection closes on its own, whichever comes first: one
+/// timer for the nearest (each timer is ~100 bytes an idle socket would carry).
+pub struct Deadlines {
+    pub expires: Instant,
+    pub lifetime_ends: Instant,
+    /// Only while no stream runs.
+    pub idle_ends: Option<Instant>,
+}
+
+impl Deadlines {
+    /// The nearest deadline and the close frame it sends.
+    pub fn nearest(&self) -> (Instant, Message) {
+        let mut best = (self.expires, close(CLOSE_TOKEN_EXPIRED, "token expired"));
+        if self.lifetime_ends < best.0 {
+            best = (
+                self.lifetime_ends,
+                close(close_code::NORMAL, "maximum connection lifetime reached"),
+            );
+        }
+        if let Some(idle) = self.idle_ends.filter(|t| *t < best.0) {
+            best = (idle, close(close_code::NORMAL, "idle timeout"));
+        }
+        best
+    }
+}
+
 /// A close frame.
 pub fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -94,5 +123,38 @@ pub fn push_message(body: &[u8]) -> Message {
     match std::str::from_utf8(body) {
         Ok(text) => Message::Text(text.into()),
         Err(_) => Message::Binary(body.to_vec().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(m: &Message) -> u16 {
+        match m {
+            Message::Close(Some(f)) => f.code,
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn the_nearest_deadline_picks_the_close_frame() {
+        let now = Instant::now();
+        let at = |s| now + Duration::from_secs(s);
+        let d = |expires, lifetime_ends, idle_ends| {
+            Deadlines {
+                expires,
+                lifetime_ends,
+                idle_ends,
+            }
+            .nearest()
+        };
+        let (t, m) = d(at(10), at(20), Some(at(30)));
+        assert_eq!((t, code(&m)), (at(10), CLOSE_TOKEN_EXPIRED));
+        let (t, m) = d(at(30), at(20), None);
+        assert_eq!((t, code(&m)), (at(20), close_code::NORMAL));
+        let (t, m) = d(at(30), at(20), Some(at(5)));
+        assert_eq!(t, at(5));
+        assert!(matches!(m, Message::Close(Some(f)) if f.reason == "idle timeout"));
     }
 }
