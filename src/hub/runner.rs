@@ -52,7 +52,6 @@ pub async fn run(
     let cancel = session.cancel_token().clone();
     let mut tally = Tally::default();
     let mut got_first = false;
-    let deadline = Instant::now() + cfg.first_token_timeout;
     let mut grace_until: Option<Instant> =
         (*readers.borrow_and_update() == 0).then(|| Instant::now() + cfg.cancel_grace);
 
@@ -63,7 +62,7 @@ pub async fn run(
     tokio::pin!(cancelled);
     let grace = sleep_until(grace_until.unwrap_or_else(far_future));
     tokio::pin!(grace);
-    let idle = sleep_until(deadline);
+    let idle = sleep_until(Instant::now() + cfg.first_token_timeout);
     tokio::pin!(idle);
 
     let outcome: Result<(), Ended> = loop {
