@@ -119,8 +119,10 @@ describe('sign-in', () => {
       await page.getByTestId('login-submit').click();
       await page.getByTestId('prompt').waitFor({ state: 'visible' });
       assert.equal(await page.locator('#user-name').textContent(), 'alice');
-      // The model picker lists the gateway's models and selects its default.
-      assert.ok((await page.locator('#model option').count()) > 0);
+      // The model picker lists the gateway's models (fetched after sign-in,
+      // so waited for) and selects its default.
+      await page.locator('#model option').first().waitFor({ state: 'attached' });
+      assert.match(await page.locator('#model option:checked').textContent(), /· default$/);
       await shot(page, `empty-${name}`);
       await close();
     }
