@@ -91,7 +91,7 @@ use spillway::event::TokenEvent;
 use spillway::hub::{Session, SessionStatus, Subscription};
 use spillway::server::Server;
 use spillway::state::AppState;
-use spillway::transport::graphql::build_schema;
+use spillway::transport::graphql::{RequestKey, build_schema};
 use spillway::transport::sse::sse_event;
 use spillway::transport::ws::protocol::event_message;
 use spillway::upstream::Delta;
@@ -446,6 +446,23 @@ impl Gateway {
         id: &str,
         events: u64,
     ) -> (Arc<Session>, BoxStream<'static, async_graphql::Response>) {
+        let (session, mut streams) = self.subscribed_many(schema, id, events, 1, false);
+        (session, streams.remove(0))
+    }
+
+    /// The same with `readers` subscriptions; `identical`: as the WebSocket
+    /// layer sends identical requests (one render per event for all).
+    fn subscribed_many(
+        &self,
+        schema: &spillway::transport::graphql::GqlSchema,
+        id: &str,
+        events: u64,
+        readers: usize,
+        identical: bool,
+    ) -> (
+        Arc<Session>,
+        Vec<BoxStream<'static, async_graphql::Response>>,
+    ) {
         self.state
             .hub
             .publish(id, OWNER, TOKEN.to_owned(), false)
@@ -460,14 +477,24 @@ impl Gateway {
             groups: Vec::new(),
             expires_at: u64::MAX,
         };
-        let req = Request::new(GRAPHQL_SUBSCRIPTION)
-            .variables(Variables::from_json(json!({ "sessionId": id })))
-            .data(self.state.clone())
-            .data(principal);
-        let mut stream = schema.execute_stream(req);
-        let first = self.rt.block_on(stream.next()).expect("first event");
-        assert!(first.errors.is_empty(), "{:?}", first.errors);
-        (session, stream)
+        let variables = json!({ "sessionId": id });
+        let key = RequestKey::new(GRAPHQL_SUBSCRIPTION, None, variables.as_object());
+        let streams = (0..readers)
+            .map(|_| {
+                let mut req = Request::new(GRAPHQL_SUBSCRIPTION)
+                    .variables(Variables::from_json(variables.clone()))
+                    .data(self.state.clone())
+                    .data(principal.clone());
+                if identical {
+                    req = req.data(key.clone());
+                }
+                let mut stream = schema.execute_stream(req);
+                let first = self.rt.block_on(stream.next()).expect("first event");
+                assert!(first.errors.is_empty(), "{:?}", first.errors);
+                stream
+            })
+            .collect();
+        (session, streams)
     }
 }
 
@@ -528,6 +555,30 @@ fn framing(c: &mut Criterion) {
                 for _ in 0..iters {
                     let response = stream.next().await.expect("an event");
                     black_box(graphql_next("tokens", &response));
+                }
+                start.elapsed()
+            });
+            session.finish(SessionStatus::Complete, None, None, None);
+            elapsed
+        })
+    });
+    // One event read by 100 subscribers of identical requests (the fan-out
+    // case): one resolves it, 99 copy the value (`transport/graphql/shared.rs`).
+    const READERS: usize = 100;
+    g.throughput(Throughput::Elements(READERS as u64));
+    g.bench_function("graphql_next_100_identical", |b| {
+        b.iter_custom(|iters| {
+            n += 1;
+            let id = format!("bench-graphql-{n}");
+            let (session, mut streams) =
+                gateway.subscribed_many(&schema, &id, iters, READERS, true);
+            let elapsed = gateway.rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for stream in &mut streams {
+                        let response = stream.next().await.expect("an event");
+                        black_box(graphql_next("tokens", &response));
+                    }
                 }
                 start.elapsed()
             });

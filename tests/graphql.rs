@@ -672,6 +672,79 @@ async fn publish_token_is_admin_only_and_reaches_an_earlier_subscriber() {
     gw.shutdown().await;
 }
 
+/// Identical subscriptions share one render of each event (see
+/// `transport/graphql/shared.rs`); requests that differ — even by a variable
+/// feeding a directive, or only by an alias — must each get their own shape.
+#[tokio::test]
+async fn identical_subscriptions_share_renders_without_mixing_shapes() {
+    let gw = Gateway::start().await;
+    let admin = gw.token_for("backend", &["admin"]);
+    let publish = "mutation($id: String!, $t: String!, $c: Boolean!, $o: String) { publishToken(sessionId: $id, token: $t, isComplete: $c, owner: $o) { seq } }";
+    let with_usage = "subscription($id: String!, $u: Boolean!) { onTokenReceived(sessionId: $id) { seq token usage @include(if: $u) { outputTokens } } }";
+    let aliased =
+        "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq text: token } }";
+    let id = "shared-1";
+
+    let mut clients = Vec::new();
+    for (query, vars) in [
+        (with_usage, json!({"id": id, "u": true})),
+        (with_usage, json!({"id": id, "u": true})),
+        (with_usage, json!({"id": id, "u": true})),
+        (with_usage, json!({"id": id, "u": false})),
+        (aliased, json!({"id": id})),
+    ] {
+        let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+        c.init(&gw.token).await;
+        c.subscribe("s", query, vars).await;
+        clients.push(c);
+    }
+    for (t, c) in [("a", false), ("b", false), ("c", true)] {
+        let r = post(
+            &gw,
+            &admin,
+            publish,
+            json!({"id": id, "t": t, "c": c, "o": "alice"}),
+        )
+        .await;
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+
+    let mut got = Vec::new();
+    for c in &mut clients {
+        let evs: Vec<Value> = c
+            .collect("s")
+            .await
+            .iter()
+            .map(|p| p["data"]["onTokenReceived"].clone())
+            .collect();
+        got.push(evs);
+    }
+    let expected_usage = json!([
+        {"seq": 0, "token": "a", "usage": null},
+        {"seq": 1, "token": "b", "usage": null},
+        {"seq": 2, "token": "c", "usage": null},
+        {"seq": 3, "token": "", "usage": {"outputTokens": 3}},
+    ]);
+    for evs in &got[..3] {
+        assert_eq!(Value::from(evs.clone()), expected_usage);
+    }
+    let without_usage = json!([
+        {"seq": 0, "token": "a"},
+        {"seq": 1, "token": "b"},
+        {"seq": 2, "token": "c"},
+        {"seq": 3, "token": ""},
+    ]);
+    assert_eq!(Value::from(got[3].clone()), without_usage);
+    let aliased_events = json!([
+        {"seq": 0, "text": "a"},
+        {"seq": 1, "text": "b"},
+        {"seq": 2, "text": "c"},
+        {"seq": 3, "text": ""},
+    ]);
+    assert_eq!(Value::from(got[4].clone()), aliased_events);
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn cancel_stream_stops_the_upstream() {
     let gw = Gateway::start().await;

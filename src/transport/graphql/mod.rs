@@ -9,6 +9,7 @@
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
 pub mod schema;
+mod shared;
 mod ws;
 
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
@@ -27,6 +28,7 @@ use crate::auth::extract::bearer_token;
 use crate::auth::{AuthError, Principal};
 use crate::state::AppState;
 pub use schema::{GqlSchema, build as build_schema};
+pub use shared::RequestKey;
 
 /// Deepest selection accepted. The standard introspection query is about 12 deep;
 /// the deepest query of our own types is 3.

@@ -16,6 +16,7 @@ use async_graphql::{
 use futures_util::{Stream, StreamExt};
 use tokio::sync::watch;
 
+use super::shared::{RenderGroups, RequestKey, SharedTokenEvent};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::{TokenEvent, now_timestamp};
@@ -433,7 +434,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         session_id: String,
         after: Option<i64>,
-    ) -> Result<impl Stream<Item = Option<GqlTokenEvent>> + use<>> {
+    ) -> Result<impl Stream<Item = Option<SharedTokenEvent>> + use<>> {
         let (principal, state) = caller(ctx)?;
         let from = match after {
             None => 0,
@@ -446,10 +447,20 @@ impl SubscriptionRoot {
             Found::Hidden | Found::Missing => return Err(not_found()),
         };
         let sub = crate::hub::Subscription::new(session, from);
+        // Identical requests (over WebSocket) resolve each event once.
+        let group = ctx
+            .data_opt::<RequestKey>()
+            .zip(ctx.data_opt::<RenderGroups>())
+            .map(|(key, groups)| groups.join(key));
         Ok(state
             .metrics
             .counted("graphql", sub.into_stream())
-            .map(|ev| Some(GqlTokenEvent(ev))))
+            .map(move |event| {
+                Some(SharedTokenEvent {
+                    event,
+                    group: group.clone(),
+                })
+            }))
     }
 }
 
@@ -497,6 +508,7 @@ async fn wait_for(
 pub fn build() -> GqlSchema {
     async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(SessionsCreated::new())
+        .data(RenderGroups::default())
         .limit_depth(super::MAX_DEPTH)
         .limit_complexity(super::MAX_COMPLEXITY)
         .limit_recursive_depth(super::MAX_RECURSIVE_DEPTH)

@@ -37,6 +37,7 @@ use tokio_stream::StreamMap;
 
 use super::MAX_OPERATIONS_PER_CONNECTION;
 use super::schema::GqlSchema;
+use super::shared::RequestKey;
 use crate::auth::{AuthError, Principal};
 use crate::state::AppState;
 
@@ -320,6 +321,11 @@ impl Connection {
             }]);
             return vec![self.encode("error", Some(&id), Some(errors))];
         }
+        let key = RequestKey::new(
+            &payload.query,
+            payload.operation_name.as_deref(),
+            payload.variables.as_ref(),
+        );
         let mut req = Request::new(payload.query);
         if let Some(name) = payload.operation_name {
             req = req.operation_name(name);
@@ -327,7 +333,7 @@ impl Connection {
         if let Some(vars) = payload.variables {
             req = req.variables(Variables::from_json(Value::Object(vars)));
         }
-        let req = req.data(self.state.clone()).data(principal);
+        let req = req.data(self.state.clone()).data(principal).data(key);
         let stream = self
             .schema
             .execute_stream(req)
