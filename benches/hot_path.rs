@@ -60,6 +60,10 @@
 //!      (`Server::start`, dev auth, memory registry, loopback) on a
 //!      current-thread runtime; the events are pushed untimed before each
 //!      sample and then read back timed.
+//!    - `graphql_next_100_identical`: one event read by 100 subscriptions of
+//!      the same request, as the WebSocket layer marks them
+//!      (`transport/graphql/shared.rs`): one resolves, 99 copy the value.
+//!      Throughput is per subscriber.
 //! 4. `end_to_end`: `frame_to_sse_claude`: frame decode → payload part →
 //!    Claude adapter → `push_token` → the session's SSE body (one reader)
 //!    yields the event's bytes: one token from the upstream socket's bytes to
