@@ -99,7 +99,9 @@ echo "simulator: http://$sim_addr"
 # start_gateway [VAR=VALUE…]: a fresh gateway (the one before, if any, is
 # stopped), with VAR=VALUE added to its environment; scenario 4 starts one
 # per run, since freed memory stays in the process. Scenario 4 holds up to
-# 10,000 connections of one user: the per-user cap is lifted.
+# 10,000 connections of one user: the per-user cap is lifted. GATEWAY_ENV
+# ("VAR=VALUE …") is added to every gateway's environment, for A/B runs such
+# as GATEWAY_ENV=TOKIO_WORKER_THREADS=1.
 gateway_pid=
 start_gateway() {
   if [ -n "$gateway_pid" ]; then
@@ -110,7 +112,7 @@ start_gateway() {
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
     SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
-    "$@" \
+    ${GATEWAY_ENV:-} "$@" \
     "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
     >"$work/gateway.log" 2>&1 &
   gateway_pid=$!
