@@ -19,6 +19,7 @@ use axum::extract::ws::{Message, WebSocket, close_code};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -72,12 +73,19 @@ pub async fn upgrade(
     // A `send` frame carries the whole conversation, like a POST body.
     let max_message = conns.limits().max_message_bytes.max(state.max_body_bytes);
     let tracker = conns.tracker().clone();
+    // The upgrade task keeps its callback for the connection's whole life:
+    // boxed, that is one pointer per socket (as on `/v1/ws`).
+    let opening = Box::new(Opening {
+        state,
+        chats,
+        principal,
+        record,
+        max_message,
+    });
     ws.protocols([SUBPROTOCOL])
         .max_message_size(max_message.saturating_mul(2))
         .read_buffer_size(crate::transport::ws::socket::READ_BUFFER)
-        .on_upgrade(move |socket| {
-            tracker.track_future(serve(socket, state, chats, principal, record, max_message))
-        })
+        .on_upgrade(move |socket| tracker.track_future(serve(socket, opening)))
 }
 
 /// A running `send` or `resume` on this socket.
@@ -96,107 +104,173 @@ struct Conn {
     next_key: u64,
 }
 
-/// Serve one socket until it closes.
-async fn serve(
-    socket: WebSocket,
+/// What the upgrade hands over.
+struct Opening {
     state: AppState,
     chats: ChatIndex,
     principal: Principal,
     record: ConnectionRecord,
     max_message: usize,
-) {
+}
+
+/// An open, registered connection.
+struct Live {
+    conn: Conn,
+    conns: crate::transport::ws::Connections,
+    limits: crate::transport::ws::WsLimits,
+    max_message: usize,
+    id: String,
+    handle: Handle,
+    stream: SplitStream<WebSocket>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+/// Serve one socket until it closes. Not an `async fn`, for the reason given
+/// at `transport::ws::connection::serve`: an idle connection's future holds
+/// only the loop's state, its arguments stay on the heap.
+fn serve(socket: WebSocket, opening: Box<Opening>) -> impl Future<Output = ()> + Send + 'static {
+    // The socket joins the rest on the heap: captured by the async block, it
+    // would keep its ~300 bytes in the future after `open` took it.
+    let opening = Box::new((socket, opening));
+    async move {
+        if let Some(live) = Box::pin(open(opening)).await {
+            live.run().await;
+        }
+    }
+}
+
+/// Register the connection and start its writer; `None` (after a close
+/// frame) when the registry refuses it.
+async fn open(opening: Box<(WebSocket, Box<Opening>)>) -> Option<Box<Live>> {
+    let (socket, opening) = *opening;
+    let Opening {
+        state,
+        chats,
+        principal,
+        record,
+        max_message,
+    } = *opening;
     let conns = state.connections.clone();
     let limits = *conns.limits();
     let id = record.id.clone();
     let (tx, rx) = mpsc::channel::<Message>(limits.outbound_buffer.max(1));
     let handle = Handle::new(tx.clone());
-    let (mut sink, mut stream) = socket.split();
-    if let Err(e) = Box::pin(conns.open(record, handle.clone())).await {
+    let (mut sink, stream) = socket.split();
+    if let Err(e) = conns.open(record, handle.clone()).await {
         tracing::warn!(error = %e, "refusing WebSocket: registry unavailable");
         let _ = sink
             .send(close(close_code::ERROR, "registry unavailable"))
             .await;
-        return;
+        return None;
     }
     tracing::info!(connection = %id, user = %principal.sub, "ai-sdk WebSocket connected");
     let writer = tokio::spawn(write_loop(sink, rx));
-    let mut conn = Conn {
-        state,
-        chats,
-        principal,
-        out: tx,
-        tasks: JoinSet::new(),
-        running: HashMap::new(),
-        next_key: 0,
-    };
-    let started = Instant::now();
-    let mut last_seen = Instant::now();
-    let mut last_action = Instant::now();
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
-    let closing = conns.closing().clone();
-    let mut draining = false;
-    let expires = expiry_instant(conn.principal.expires_at);
+    Some(Box::new(Live {
+        conn: Conn {
+            state,
+            chats,
+            principal,
+            out: tx,
+            tasks: JoinSet::new(),
+            running: HashMap::new(),
+            next_key: 0,
+        },
+        conns,
+        limits,
+        max_message,
+        id,
+        handle,
+        stream,
+        writer,
+    }))
+}
 
-    let reason: Option<Message> = loop {
-        let (deadline, why) = Deadlines {
-            expires,
-            lifetime_ends: started + limits.max_lifetime,
-            idle_ends: conn
-                .running
-                .is_empty()
-                .then(|| last_action + limits.idle_timeout),
-        }
-        .nearest();
-        tokio::select! {
-            _ = handle.close.cancelled() => break Some(close(close_code::NORMAL, "closed by the server")),
-            _ = closing.cancelled(), if !draining => {
-                draining = true;
-                if conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
+impl Live {
+    /// Read frames, run streams, ping, and close on the first deadline.
+    /// Boxed `self`: an async fn's by-value argument would be stored twice.
+    async fn run(mut self: Box<Self>) {
+        let limits = &self.limits;
+        let started = Instant::now();
+        let mut last_seen = Instant::now();
+        let mut last_action = Instant::now();
+        let mut ping =
+            tokio::time::interval_at(Instant::now() + limits.ping_interval, limits.ping_interval);
+        let mut draining = false;
+        let expires = expiry_instant(self.conn.principal.expires_at);
+
+        let reason: Option<Message> = loop {
+            let conn = &mut self.conn;
+            let (deadline, why) = Deadlines {
+                expires,
+                lifetime_ends: started + limits.max_lifetime,
+                idle_ends: conn
+                    .running
+                    .is_empty()
+                    .then(|| last_action + limits.idle_timeout),
             }
-            _ = ping.tick() => {
-                if last_seen.elapsed() > limits.ping_interval * 2 {
-                    break None;
+            .nearest();
+            tokio::select! {
+                _ = self.handle.close.cancelled() => break Some(close(close_code::NORMAL, "closed by the server")),
+                _ = self.conns.closing().cancelled(), if !draining => {
+                    draining = true;
+                    if conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
                 }
-                // A full buffer means a slow client, not a dead one: the next tick decides.
-                let _ = conn.out.try_send(Message::Ping(Default::default()));
-            }
-            _ = sleep_until(deadline) => break Some(why),
-            Some(done) = conn.tasks.join_next() => {
-                if let Ok(key) = done { conn.running.remove(&key); }
-                if draining && conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
-            }
-            msg = stream.next() => {
-                last_seen = Instant::now();
-                match msg {
-                    None | Some(Ok(Message::Close(_)) | Err(_)) => break None,
-                    Some(Ok(Message::Text(text))) => {
-                        if text.len() > max_message {
-                            break Some(close(close_code::SIZE, "message too big"));
+                _ = ping.tick() => {
+                    if last_seen.elapsed() > limits.ping_interval * 2 {
+                        break None;
+                    }
+                    // A full buffer means a slow client, not a dead one: the next tick decides.
+                    let _ = conn.out.try_send(Message::Ping(Default::default()));
+                }
+                _ = sleep_until(deadline) => break Some(why),
+                Some(done) = conn.tasks.join_next() => {
+                    if let Ok(key) = done { conn.running.remove(&key); }
+                    if draining && conn.running.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
+                }
+                msg = self.stream.next() => {
+                    last_seen = Instant::now();
+                    match msg {
+                        None | Some(Ok(Message::Close(_)) | Err(_)) => break None,
+                        Some(Ok(Message::Text(text))) => {
+                            if text.len() > self.max_message {
+                                break Some(close(close_code::SIZE, "message too big"));
+                            }
+                            last_action = Instant::now();
+                            self.handle.mark_active();
+                            Box::pin(conn.on_frame(text.as_str(), draining)).await;
                         }
-                        last_action = Instant::now();
-                        handle.mark_active();
-                        Box::pin(conn.on_frame(text.as_str(), draining)).await;
+                        Some(Ok(Message::Binary(_))) => {
+                            Box::pin(conn.reply(error_frame("", "send frames as JSON text messages"))).await;
+                        }
+                        Some(Ok(_)) => {}
                     }
-                    Some(Ok(Message::Binary(_))) => {
-                        conn.reply(error_frame("", "send frames as JSON text messages")).await;
-                    }
-                    Some(Ok(_)) => {}
                 }
             }
-        }
-    };
-
-    // Readers that just go away leave their streams to the cancel grace.
-    conn.tasks.abort_all();
-    if let Some(msg) = reason {
-        let _ = tokio::time::timeout(Duration::from_secs(1), conn.out.send(msg)).await;
+        };
+        Box::pin(self.close(reason)).await;
     }
-    drop(conn);
-    drop(handle);
-    Box::pin(conns.close(&id)).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-    tracing::info!(connection = %id, "ai-sdk WebSocket closed");
+
+    /// Stop this socket's readers (they leave their streams to the cancel
+    /// grace), send the close frame, leave the registry, let the writer finish.
+    async fn close(self: Box<Self>, reason: Option<Message>) {
+        let Live {
+            mut conn,
+            conns,
+            id,
+            handle,
+            writer,
+            ..
+        } = *self;
+        conn.tasks.abort_all();
+        if let Some(msg) = reason {
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.out.send(msg)).await;
+        }
+        drop(conn);
+        drop(handle);
+        conns.close(&id).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        tracing::info!(connection = %id, "ai-sdk WebSocket closed");
+    }
 }
 
 #[derive(Deserialize)]
@@ -397,4 +471,26 @@ fn chunk_frame(rid: &str, sequence: u64, chunk: &UiChunk) -> String {
 
 fn error_frame(rid: &str, text: &str) -> String {
     json!({"type": "error", "requestId": rid, "errorText": text}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<A, B, F, Fut>(_: F) -> usize
+    where
+        F: FnOnce(A, B) -> Fut,
+    {
+        std::mem::size_of::<Fut>()
+    }
+
+    /// Every open socket holds this future (plus `Live` on the heap) for as
+    /// long as it is open: 3,000 bytes when `serve` was an async fn of its
+    /// arguments, 632 now.
+    #[test]
+    fn an_idle_connection_future_stays_small() {
+        let size = future_size(serve);
+        assert!(size <= 1024, "the connection future grew to {size} bytes");
+        assert!(std::mem::size_of::<Live>() <= 1024);
+    }
 }
