@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::pin::pin;
-use std::time::Duration;
 
 use axum::Extension;
 use axum::extract::ws::{Message, WebSocket, close_code};
@@ -40,7 +39,7 @@ use crate::state::AppState;
 use crate::transport::ops::Peer;
 use crate::transport::ws::SUBPROTOCOL;
 use crate::transport::ws::connections::Handle;
-use crate::transport::ws::socket::{Deadlines, admit, close, expiry_instant, write_loop};
+use crate::transport::ws::socket::{Deadlines, admit, close, expiry_instant, finish, write_loop};
 
 /// `GET /v1/ai-sdk/ws`: authenticated at the upgrade (`bearer.<JWT>`
 /// subprotocol beside `spillway.v1`, `?token=`, or a header).
@@ -262,13 +261,10 @@ impl Live {
             ..
         } = *self;
         conn.tasks.abort_all();
-        if let Some(msg) = reason {
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn.out.send(msg)).await;
-        }
+        // Everything else the connection holds goes now; only the sender is left.
+        let out = conn.out.clone();
         drop(conn);
-        drop(handle);
-        conns.close(&id).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        finish(out, handle, reason, &conns, &id, writer).await;
         tracing::info!(connection = %id, "ai-sdk WebSocket closed");
     }
 }

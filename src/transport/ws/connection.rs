@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::connections::Handle;
 use super::protocol::{self, Action, ClientMessage};
-use super::socket::{Deadlines, close, expiry_instant, write_loop};
+use super::socket::{Deadlines, close, expiry_instant, finish, write_loop};
 use crate::auth::Principal;
 use crate::event::now_timestamp;
 use crate::hub::Subscription;
@@ -231,13 +231,10 @@ impl Live {
             ..
         } = *self;
         conn.tasks.abort_all();
-        if let Some(close_msg) = reason {
-            let _ = tokio::time::timeout(Duration::from_secs(1), conn.out.send(close_msg)).await;
-        }
+        // Everything else the connection holds goes now; only the sender is left.
+        let out = conn.out.clone();
         drop(conn);
-        drop(handle);
-        conns.close(&id).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        finish(out, handle, reason, &conns, &id, writer).await;
         tracing::info!(connection = %id, "WebSocket closed");
     }
 }

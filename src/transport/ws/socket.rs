@@ -118,6 +118,26 @@ pub async fn write_loop(
     }
 }
 
+/// The end of a registered socket, once its readers are stopped: queue the
+/// close frame (if any), drop the last senders so the writer drains and
+/// stops, leave the registry, and give the writer 2 s to finish.
+pub async fn finish(
+    out: mpsc::Sender<Message>,
+    handle: super::connections::Handle,
+    reason: Option<Message>,
+    conns: &Connections,
+    id: &str,
+    writer: tokio::task::JoinHandle<()>,
+) {
+    if let Some(msg) = reason {
+        let _ = tokio::time::timeout(Duration::from_secs(1), out.send(msg)).await;
+    }
+    drop(out);
+    drop(handle);
+    conns.close(id).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
 /// A pushed body as one message: text when it is UTF-8, binary otherwise.
 pub fn push_message(body: &[u8]) -> Message {
     match std::str::from_utf8(body) {
