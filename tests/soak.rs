@@ -219,20 +219,28 @@ async fn run_sse(gw: &Gateway, http: &reqwest::Client, plan: Plan) -> Outcome {
     }
 }
 
-async fn run_ws(gw: &Gateway, plan: Plan) -> Outcome {
-    let mut req = format!("{}/v1/ws", gw.base.replace("http", "ws"))
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the gateway's `path`, with one extra request header.
+async fn connect(gw: &Gateway, path: &str, header: (&'static str, String)) -> Socket {
+    let mut req = format!("{}{path}", gw.base.replace("http", "ws"))
         .into_client_request()
         .unwrap();
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", gw.token).parse().unwrap(),
-    );
-    let (mut ws, _) = within(
+    req.headers_mut()
+        .insert(header.0, header.1.parse().unwrap());
+    let (ws, _) = within(
         Duration::from_secs(20),
         tokio_tungstenite::connect_async(req),
     )
     .await
     .expect("upgrade");
+    ws
+}
+
+async fn run_ws(gw: &Gateway, plan: Plan) -> Outcome {
+    let auth = ("authorization", format!("Bearer {}", gw.token));
+    let mut ws = connect(gw, "/v1/ws", auth).await;
     let request_id = format!("r{}", plan.i);
     ws.send(Message::Text(
         json!({"action": "stream", "requestId": request_id, "prompt": plan.prompt()})
@@ -288,19 +296,8 @@ const EVENT_FIELDS: &str =
     "seq token isComplete stopReason usage { outputTokens } error { code message retryable }";
 
 async fn run_graphql(gw: &Gateway, plan: Plan) -> Outcome {
-    let mut req = format!("{}/graphql", gw.base.replace("http", "ws"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = within(
-        Duration::from_secs(20),
-        tokio_tungstenite::connect_async(req),
-    )
-    .await
-    .expect("upgrade");
+    let protocol = ("sec-websocket-protocol", "graphql-transport-ws".to_owned());
+    let mut ws = connect(gw, "/graphql", protocol).await;
     let send = |v: Value| Message::Text(v.to_string().into());
     let auth = format!("Bearer {}", gw.token);
     ws.send(send(
@@ -309,11 +306,7 @@ async fn run_graphql(gw: &Gateway, plan: Plan) -> Outcome {
     .await
     .unwrap();
     // The next message that is not a keep-alive.
-    async fn recv<S>(ws: &mut S, plan: &Plan) -> Value
-    where
-        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
-            + Unpin,
-    {
+    async fn recv(ws: &mut Socket, plan: &Plan) -> Value {
         loop {
             let msg = within(Duration::from_secs(20), ws.next())
                 .await
