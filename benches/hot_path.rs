@@ -11,7 +11,7 @@
 //! `Hub::start` make them.
 //!
 //! 1. `upstream_decode`: one InvokeModel `chunk` frame, built as the simulator
-//!    builds it (`src/sim/wire.rs`: aws-smithy-eventstream `write_message_to`,
+//!    builds it (`sim/src/wire.rs`: aws-smithy-eventstream `write_message_to`,
 //!    JSON payload `{"bytes": base64(chunk JSON)}`).
 //!    - `frame_decode`: `MessageFrameDecoder::decode_frame` (prelude, headers,
 //!      payload, both CRCs) + `smithy::parse_response_headers`: what the SDK's
@@ -121,7 +121,7 @@ fn string(value: &str) -> HeaderValue {
     HeaderValue::String(StrBytes::from(value.to_owned()))
 }
 
-/// An InvokeModel `chunk` frame around `chunk`, as `sim::wire::chunk_frame` makes it.
+/// An InvokeModel `chunk` frame around `chunk`, as `spillway_sim`'s `wire::chunk_frame` makes it.
 fn chunk_frame(chunk: &Value) -> Bytes {
     let raw = serde_json::to_vec(chunk).expect("chunk JSON");
     let payload = serde_json::to_vec(&json!({ "bytes": aws_smithy_types::base64::encode(raw) }))
@@ -139,7 +139,7 @@ fn chunk_frame(chunk: &Value) -> Bytes {
     Bytes::from(buffer)
 }
 
-/// The simulator's Claude text chunk (`sim/families/claude.rs`).
+/// The simulator's Claude text chunk (`sim/src/families/claude.rs`).
 fn claude_chunk(text: &str) -> Value {
     json!({
         "type": "content_block_delta",
@@ -148,7 +148,7 @@ fn claude_chunk(text: &str) -> Value {
     })
 }
 
-/// The simulator's Nova text chunk (`sim/families/nova.rs`).
+/// The simulator's Nova text chunk (`sim/src/families/nova.rs`).
 fn nova_chunk(text: &str) -> Value {
     json!({
         "contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0},

@@ -16,11 +16,14 @@
 //! - [`cluster`]: the fleet: node heartbeats, cross-node relay, internal routes.
 //! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
-//! - [`sim`]: the Bedrock simulator, the other side of the wire.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
 //! - [`error`]: API errors and their HTTP rendering.
 //! - [`telemetry`]: logs and request spans.
+//!
+//! The Bedrock simulator, the other side of the wire, is its own crate
+//! ([`spillway_sim`], `sim/`) and does not depend on this one: it shares no
+//! code with [`upstream`]. [`server`] embeds it for `--upstream sim`.
 
 pub mod auth;
 pub mod cluster;
@@ -33,7 +36,6 @@ pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod server;
-pub mod sim;
 pub mod state;
 pub mod telemetry;
 pub mod transport;

@@ -46,9 +46,9 @@ async fn sim(args: SimArgs) -> Result {
         listener.local_addr()?
     );
     let stop = CancellationToken::new();
-    let serving = tokio::spawn(spillway::sim::serve(
+    let serving = tokio::spawn(spillway_sim::serve(
         listener,
-        spillway::sim::SimState::new(),
+        spillway_sim::SimState::new(),
         stop.clone(),
     ));
     shutdown_signal().await;

@@ -93,8 +93,8 @@ impl Server {
             UpstreamMode::Sim => {
                 let listener = bind("127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
                 let addr = local_addr(&listener)?;
-                let state = crate::sim::SimState::new();
-                tasks.spawn(crate::sim::serve(listener, state, sim_stop.clone()));
+                let state = spillway_sim::SimState::new();
+                tasks.spawn(spillway_sim::serve(listener, state, sim_stop.clone()));
                 let url = format!("http://{addr}");
                 (
                     Arc::new(BedrockUpstream::for_simulator(&url, retry)),

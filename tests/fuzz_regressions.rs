@@ -147,8 +147,8 @@ fn number_after(text: &str, key: &str) -> f64 {
 async fn sim_request_seeds() {
     use axum::body::Body;
     use axum::http::Request;
-    use spillway::sim::{self, SimState};
     use spillway::upstream::models::KNOWN_MODELS;
+    use spillway_sim::SimState;
     use tower::ServiceExt;
 
     for (name, data) in corpus("sim_request") {
@@ -164,7 +164,10 @@ async fn sim_request_seeds() {
         let req = Request::post(format!("/model/{model}/{op}"))
             .body(Body::from(body.to_vec()))
             .unwrap();
-        let res = sim::router(SimState::new()).oneshot(req).await.unwrap();
+        let res = spillway_sim::router(SimState::new())
+            .oneshot(req)
+            .await
+            .unwrap();
         assert!(
             [200, 400, 429].contains(&res.status().as_u16()),
             "sim_request: seed {name}: {}",

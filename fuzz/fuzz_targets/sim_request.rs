@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use spillway::sim::{self, SimState};
 use spillway::upstream::models::KNOWN_MODELS;
+use spillway_sim::SimState;
 use tower::ServiceExt;
 
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         .body(Body::from(body.to_vec()))
         .expect("request");
     runtime().block_on(async {
-        let res = sim::router(state.clone())
+        let res = spillway_sim::router(state.clone())
             .oneshot(req)
             .await
             .expect("infallible");

@@ -4,7 +4,25 @@
 //! Bedrock's own wire format (HTTP + `application/vnd.amazon.eventstream`)
 //! so that the real SDKs decode it, shapes chunks per model family, and
 //! plays scenarios selected by a `[[sim …]]` directive in the prompt.
-//! It shares no code with the gateway's upstream client.
+//!
+//! It shares no code with the gateway's upstream client, and that is a
+//! compile fact: this crate does not depend on the gateway (`spillway`). The
+//! gateway runs it embedded (`--upstream sim`, the local mode) or on its own
+//! (`spillway sim`); tests and fuzz targets drive [`router`] or [`serve`].
+//!
+//! # Layout
+//!
+//! - `routes`: the HTTP handlers; [`router`] maps the paths to them.
+//! - `model`: model ids (ARNs, cross-region prefixes) → model family.
+//! - `body`: request-body accessors with Bedrock's validation messages.
+//! - `families`: per-family request parsing and chunk shapes (InvokeModel).
+//! - `converse`: ConverseStream requests and events.
+//! - `directive`: the `[[sim …]]` scenario directive.
+//! - `stream`: the paced generator, one stream's frames over time.
+//! - `text`: deterministic prose, split into tokens.
+//! - `wire`: event-stream frames and pre-stream errors.
+//! - `throttle`: the `throttle=K` scenario's memory.
+//! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
 
 mod body;
 mod converse;

@@ -3,10 +3,8 @@
 use serde_json::{Value, json};
 
 use super::{Finish, Out, Prompt, Shaper, Stop};
-use crate::sim::body::{
-    Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required,
-};
-use crate::sim::wire::SimError;
+use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use crate::wire::SimError;
 
 /// Nova's default `max_new_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 5000;
@@ -111,7 +109,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run};
 
     const MODEL: &str = "amazon.nova-lite-v1:0";
 

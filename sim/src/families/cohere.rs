@@ -3,10 +3,8 @@
 use serde_json::json;
 
 use super::{Finish, Out, Prompt, Shaper, Stop, random_id};
-use crate::sim::body::{
-    Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required,
-};
-use crate::sim::wire::SimError;
+use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use crate::wire::SimError;
 
 /// Command R's default `max_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -106,7 +104,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run};
 
     const MODEL: &str = "cohere.command-r-plus-v1:0";
 

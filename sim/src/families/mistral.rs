@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
-use crate::sim::body::Obj;
-use crate::sim::wire::SimError;
+use crate::body::Obj;
+use crate::wire::SimError;
 
 /// Mistral's default `max_tokens`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -41,7 +41,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run};
 
     const MODEL: &str = "mistral.mistral-large-2407-v1:0";
 

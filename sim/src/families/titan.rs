@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{Finish, Out, Prompt, Shaper, Stop};
-use crate::sim::body::{Obj, PromptText, as_object, as_str, max_tokens, optional, required};
-use crate::sim::wire::SimError;
+use crate::body::{Obj, PromptText, as_object, as_str, max_tokens, optional, required};
+use crate::wire::SimError;
 
 /// Titan's default `maxTokenCount`.
 const DEFAULT_MAX_TOKENS: u32 = 512;
@@ -73,7 +73,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run};
 
     const MODEL: &str = "amazon.titan-text-express-v1";
 

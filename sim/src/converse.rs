@@ -113,7 +113,7 @@ impl Shaper for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{finish, obj};
+    use crate::families::test_support::{finish, obj};
 
     const MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 

@@ -3,10 +3,8 @@
 use serde_json::{Value, json};
 
 use super::{Finish, Out, Prompt, Shaper, Stop, random_id};
-use crate::sim::body::{
-    Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required,
-};
-use crate::sim::wire::SimError;
+use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use crate::wire::SimError;
 
 pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     as_str(
@@ -50,7 +48,7 @@ fn collect_content(content: &Value, path: &str, text: &mut PromptText) -> Result
         return Ok(());
     }
     let Some(blocks) = content.as_array() else {
-        return Err(crate::sim::body::malformed(format!(
+        return Err(crate::body::malformed(format!(
             "{path}: expected type: String or JSONArray"
         )));
     };
@@ -143,7 +141,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run};
 
     const MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 

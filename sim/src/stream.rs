@@ -298,7 +298,7 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::families::Out;
+    use crate::families::Out;
     use futures_util::StreamExt;
 
     fn directive(text: &str) -> Directive {
