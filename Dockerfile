@@ -18,7 +18,8 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 # The whole workspace (see .dockerignore): cargo needs every member's manifest,
-# and web-client/dist/ is embedded in the binary.
+# sim/ (spillway-sim) is built into the binary, and web-client/dist/ is
+# embedded in it.
 COPY . .
 # Cache mounts keep the registry and target/ between builds; the binary is
 # copied out of the cached target/ in the same step.
