@@ -320,8 +320,8 @@ impl Config {
         secs(self.upstream_first_token_timeout_secs)
     }
 
-    pub fn ws_limits(&self) -> crate::transport::ws::WsLimits {
-        crate::transport::ws::WsLimits {
+    pub fn ws_limits(&self) -> crate::socket::WsLimits {
+        crate::socket::WsLimits {
             max_message_bytes: self.ws_max_message_bytes.max(1),
             max_streams_per_connection: self.ws_max_streams_per_connection,
             max_connections_per_user: self.max_connections_per_user,

@@ -10,6 +10,8 @@
 //! - [`state`]: `AppState`, the handles every route shares.
 //! - [`edge`]: connection caps, rate limits, CORS, origin checks, security headers.
 //! - [`transport`]: one module per client protocol, each with its `router()`.
+//! - [`socket`]: the one WebSocket driver under `/v1/ws`, `/v1/ai-sdk/ws` and
+//!   `/graphql`: admission, registry, limits, deadlines, pings, drain.
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.
 //! - [`registry`]: where connections are recorded (memory; DynamoDB for a fleet).
@@ -34,6 +36,7 @@ pub mod registry;
 pub mod request;
 pub mod server;
 pub mod sim;
+pub mod socket;
 pub mod state;
 pub mod telemetry;
 pub mod transport;

@@ -188,7 +188,7 @@ impl Server {
         );
         hub.spawn_sweeper();
 
-        let connections = crate::transport::ws::Connections::new(
+        let connections = crate::socket::Connections::new(
             registry.connections.clone(),
             node,
             config.ws_limits(),

@@ -8,7 +8,7 @@ use crate::auth::dev::DevIssuer;
 use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::request::ModelPolicy;
-use crate::transport::ws::Connections;
+use crate::socket::Connections;
 
 #[derive(Clone)]
 pub struct AppState {

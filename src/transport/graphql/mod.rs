@@ -26,7 +26,9 @@ use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 
 use crate::auth::extract::bearer_token;
 use crate::auth::{AuthError, Principal};
+use crate::socket::Client;
 use crate::state::AppState;
+use crate::transport::ops::Peer;
 pub use schema::{GqlSchema, build as build_schema};
 pub use shared::RequestKey;
 
@@ -39,8 +41,6 @@ pub const MAX_COMPLEXITY: usize = 500;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Most directives on one field.
 pub const MAX_DIRECTIVES: usize = 8;
-/// Most operations running at once on one WebSocket.
-pub const MAX_OPERATIONS_PER_CONNECTION: usize = 100;
 
 /// The path of every GraphQL route.
 pub const PATH: &str = "/graphql";
@@ -79,11 +79,15 @@ async fn get_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
     auth: UpgradeAuth,
+    Peer(peer): Peer,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => ws::upgrade(ws, state, schema, auth.0),
+        Ok(ws) => {
+            let client = Client::new(peer, &headers);
+            ws::upgrade(ws, state, schema, auth.0, client)
+        }
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
         Err(_) => Html(
             GraphiQLSource::build()
