@@ -188,11 +188,8 @@ impl Server {
         );
         hub.spawn_sweeper();
 
-        let connections = crate::socket::Connections::new(
-            registry.connections.clone(),
-            node,
-            config.ws_limits(),
-        );
+        let connections =
+            crate::socket::Connections::new(registry.connections.clone(), node, config.ws_limits());
         let state = AppState {
             hub,
             connections,

@@ -91,7 +91,12 @@ mod tests {
         let (t, m) = d(None, at(20), Some(at(5)), None);
         assert_eq!(t, at(5));
         assert!(matches!(m, Message::Close(Some(f)) if f.reason == "idle timeout"));
-        let (t, m) = d(Some(at(30)), at(20), Some(at(5)), Some((at(3), close(4408, "init"))));
+        let (t, m) = d(
+            Some(at(30)),
+            at(20),
+            Some(at(5)),
+            Some((at(3), close(4408, "init"))),
+        );
         assert_eq!((t, code(&m)), (at(3), 4408));
     }
 

@@ -43,8 +43,11 @@ pub trait Protocol: Send + 'static {
     }
 
     /// A text message from the client.
-    fn on_text(&mut self, text: &str, cx: &mut Ctx<'_, Self::Tag>)
-    -> impl Future<Output = Flow> + Send;
+    fn on_text(
+        &mut self,
+        text: &str,
+        cx: &mut Ctx<'_, Self::Tag>,
+    ) -> impl Future<Output = Flow> + Send;
 
     /// A binary message from the client.
     fn on_binary(
@@ -282,13 +285,16 @@ where
         let mut last_seen = Instant::now();
         let mut last_action = Instant::now();
         let mut last_touch = Instant::now();
-        let mut ping =
-            tokio::time::interval_at(Instant::now() + self.ping_every, self.ping_every);
+        let mut ping = tokio::time::interval_at(Instant::now() + self.ping_every, self.ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         let reason: Option<Message> = loop {
             let (deadline, why) = Deadlines {
-                expires: self.link.principal.as_ref().map(|p| expiry_instant(p.expires_at)),
+                expires: self
+                    .link
+                    .principal
+                    .as_ref()
+                    .map(|p| expiry_instant(p.expires_at)),
                 lifetime_ends: started + limits.max_lifetime,
                 idle_ends: self
                     .ops

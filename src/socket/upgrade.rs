@@ -64,7 +64,11 @@ impl IntoResponse for Admission {
             tracing::warn!(error = %e, "refusing a socket: registry unavailable");
         }
         let mut res = (status, error_body(self.code(), &self.to_string())).into_response();
-        let retry = if matches!(self, Admission::TooMany) { "5" } else { "1" };
+        let retry = if matches!(self, Admission::TooMany) {
+            "5"
+        } else {
+            "1"
+        };
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static(retry));
         res

@@ -193,7 +193,12 @@ impl ChatFrames {
 
     /// `resume`: replay the chat's active stream after `lastSequence`, or `no-active`.
     async fn resume(&self, cx: &mut Cx<'_>, owner: String, rid: String, frame: ResumeFrame) {
-        match cx.state().hub.resume_chat(&self.chats, &owner, &frame.id).await {
+        match cx
+            .state()
+            .hub
+            .resume_chat(&self.chats, &owner, &frame.id)
+            .await
+        {
             Some(sub) => {
                 let from = frame.last_sequence.map_or(0, |s| s.saturating_add(1));
                 let out = cx.out();

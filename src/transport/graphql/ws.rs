@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::{Request, Response, Variables};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response as HttpResponse;
-use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
@@ -108,7 +108,10 @@ pub(super) fn upgrade(
 }
 
 async fn refuse_subprotocol(mut socket: WebSocket) {
-    let frame = close(code::SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable");
+    let frame = close(
+        code::SUBPROTOCOL_NOT_ACCEPTABLE,
+        "Subprotocol not acceptable",
+    );
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), socket.send(frame)).await;
 }
 
@@ -246,7 +249,12 @@ impl GraphqlWs {
         Flow::Close(close(code::FORBIDDEN, format!("Forbidden: {why}")))
     }
 
-    async fn on_subscribe(&mut self, id: String, payload: OperationPayload, cx: &mut Cx<'_>) -> Flow {
+    async fn on_subscribe(
+        &mut self,
+        id: String,
+        payload: OperationPayload,
+        cx: &mut Cx<'_>,
+    ) -> Flow {
         // A malformed message is refused before the ack is looked at.
         if id.is_empty() {
             return Flow::Close(close(
@@ -355,7 +363,8 @@ impl Operation {
             };
             let msg = match item {
                 Some(resp) if first && resp.data == async_graphql::Value::Null && resp.is_err() => {
-                    self.last(self.enc.text("error", id, Some(&resp.errors))).await;
+                    self.last(self.enc.text("error", id, Some(&resp.errors)))
+                        .await;
                     return;
                 }
                 Some(resp) => {

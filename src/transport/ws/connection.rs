@@ -85,7 +85,10 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
                     ))
                     .await
                 }
-                Err(e) => cx.reply(protocol::error(rid, e.code(), &e.to_string())).await,
+                Err(e) => {
+                    cx.reply(protocol::error(rid, e.code(), &e.to_string()))
+                        .await
+                }
             }
         }
         Action::Cancel { session_id } => cancel(cx, request_id, session_id).await,
