@@ -22,6 +22,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
 //! - [`error`]: API errors and their HTTP rendering.
+//! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans.
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod event;
+pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod registry;

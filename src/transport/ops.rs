@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, error_body};
 use crate::state::AppState;
-use crate::transport::sse::parse_json;
+use crate::http::parse_json;
 
 /// Lifetime of tokens from the dev sign-in.
 const DEV_TOKEN_TTL_SECS: u64 = 3600;

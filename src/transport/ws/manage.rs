@@ -62,7 +62,7 @@ async fn post_to_connection(
     let Some(handle) = state.connections.handle(&id) else {
         return forward(&state, &id, reqwest::Method::POST, Some(body)).await;
     };
-    let msg = crate::transport::ws::socket::push_message(&body);
+    let msg = crate::socket::push_message(&body);
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(TrySendError::Full(_)) => {
