@@ -45,3 +45,6 @@ pub fn push_message(body: &[u8]) -> axum::extract::ws::Message {
         Err(_) => Message::Binary(body.to_vec().into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::error::{ApiError, error_body};
-use crate::state::AppState;
 use crate::http::parse_json;
+use crate::state::AppState;
 
 /// Lifetime of tokens from the dev sign-in.
 const DEV_TOKEN_TTL_SECS: u64 = 3600;

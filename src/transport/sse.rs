@@ -20,10 +20,10 @@ use serde::Deserialize;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::{EventKind, TokenEvent};
+use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::metrics::Metrics;
 use crate::request::StreamRequest;
-use crate::http::{parse_json, stream_headers};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -99,7 +99,6 @@ fn wants_plain_text(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/plain") && !a.contains("text/event-stream"))
 }
-
 
 /// One SSE event: `event:` kind, `id:` seq, `data:` the TokenEvent.
 pub fn sse_event(ev: &TokenEvent) -> Event {

@@ -14,10 +14,10 @@ use super::chunks::chunk_stream;
 use super::request::{ChatRequest, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
 use crate::state::AppState;
-use crate::http::{parse_json, stream_headers};
 
 /// `POST /v1/ai-sdk/chat`: start the chat's next answer and stream it.
 pub async fn chat(
@@ -76,4 +76,3 @@ fn ui_message_sse(sub: Subscription, state: &AppState) -> Response {
     );
     res
 }
-
