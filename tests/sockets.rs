@@ -3,6 +3,8 @@
 //! (`src/socket`) serves all three, so a policy that holds on one holds on
 //! all; these tests keep it that way.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod common;
 
 use std::time::Duration;
