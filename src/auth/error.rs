@@ -11,7 +11,7 @@ pub enum AuthError {
     Missing,
     /// Only a `?token=` on a route that can send headers.
     #[error(
-        "send the token in the Authorization header (`?token=` is accepted only on WebSocket upgrades and GET stream attach routes)"
+        "send the token in the Authorization header (a token in the query string is accepted only on WebSocket upgrades and GET stream attach routes)"
     )]
     QueryTokenNotAllowed,
     #[error("token is too large")]
