@@ -907,10 +907,8 @@ async fn a_subscription_with_two_root_fields_gets_an_error() {
     let gw = Gateway::start().await;
     let mut c = Client::connect(&gw, TRANSPORT_WS).await;
     c.init(&gw.token).await;
-    let two = format!(
-        "subscription($id: String!) {{ a: onTokenReceived(sessionId: $id) {{ seq }} b: onTokenReceived(sessionId: $id) {{ seq }} }}"
-    );
-    c.subscribe("two", &two, json!({"id": "never-created"}))
+    let two = "subscription($id: String!) { a: onTokenReceived(sessionId: $id) { seq } b: onTokenReceived(sessionId: $id) { seq } }";
+    c.subscribe("two", two, json!({"id": "never-created"}))
         .await;
     let m = c.recv_msg().await;
     assert_eq!(m["type"], "error", "{m}");
@@ -920,10 +918,8 @@ async fn a_subscription_with_two_root_fields_gets_an_error() {
         "{m}"
     );
     // Through a fragment as well.
-    let via_fragment = format!(
-        "subscription S($id: String!) {{ ...F __typename }} fragment F on Subscription {{ onTokenReceived(sessionId: $id) {{ seq }} }}"
-    );
-    c.subscribe("two", &via_fragment, json!({"id": "never-created"}))
+    let via_fragment = "subscription S($id: String!) { ...F __typename } fragment F on Subscription { onTokenReceived(sessionId: $id) { seq } }";
+    c.subscribe("two", via_fragment, json!({"id": "never-created"}))
         .await;
     let m = c.recv_msg().await;
     assert_eq!(m["type"], "error", "{m}");
