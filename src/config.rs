@@ -186,6 +186,13 @@ pub struct Config {
         default_value_t = 3.0
     )]
     pub graphql_init_timeout_secs: f64,
+    /// Largest GraphQL document (the `query` text), in bytes; larger ones are refused before parsing.
+    #[arg(
+        long,
+        env = "SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES",
+        default_value_t = 64 * 1024
+    )]
+    pub graphql_max_document_bytes: usize,
 
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]

@@ -864,6 +864,95 @@ async fn post_requires_a_token_and_graphiql_is_open() {
     gw.shutdown().await;
 }
 
+/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` on `POST /graphql`: a longer
+/// document is refused by its length, before parsing (garbage gets the same
+/// answer), as `200` with a GraphQL error, like every other refused document.
+#[tokio::test]
+async fn post_documents_over_the_size_limit_are_refused_before_parsing() {
+    let gw = Gateway::with(|c| c.graphql_max_document_bytes = 1024).await;
+    let head = "{ models } #";
+    let fits = format!("{head}{}", "x".repeat(1024 - head.len()));
+    assert_eq!(fits.len(), 1024);
+    let r = post(&gw, &gw.token, &fits, json!({})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert!(r["data"]["models"].is_array(), "{r}");
+
+    for too_big in [
+        format!("{fits}x"),
+        "{".repeat(1025),
+        "{ models ".repeat(200),
+    ] {
+        let r = post(&gw, &gw.token, &too_big, json!({})).await;
+        assert!(r.get("data").is_none_or(Value::is_null), "{r}");
+        assert_eq!(
+            r["errors"][0]["extensions"]["code"], "payload_too_large",
+            "{r}"
+        );
+        assert!(
+            r["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1024 bytes"),
+            "{r}"
+        );
+    }
+    gw.shutdown().await;
+}
+
+/// graphql-js's single-root-field rule: a subscription with two root fields
+/// (aliases of one field here, waiting for a session that will never come)
+/// gets an `error` at once, and the socket and the id stay usable.
+/// Needs `limits::check_subscription` wired into the socket driver.
+#[tokio::test]
+async fn a_subscription_with_two_root_fields_gets_an_error() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let two = "subscription($id: String!) { a: onTokenReceived(sessionId: $id) { seq } b: onTokenReceived(sessionId: $id) { seq } }";
+    c.subscribe("two", two, json!({"id": "never-created"}))
+        .await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "two", "{m}");
+    assert_eq!(
+        m["payload"][0]["message"], "Anonymous Subscription must select only one top level field.",
+        "{m}"
+    );
+    // Through a fragment as well.
+    let via_fragment = "subscription S($id: String!) { ...F __typename } fragment F on Subscription { onTokenReceived(sessionId: $id) { seq } }";
+    c.subscribe("two", via_fragment, json!({"id": "never-created"}))
+        .await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "two", "{m}");
+    // The connection goes on.
+    c.subscribe("two", "{ models }", json!({})).await;
+    assert_eq!(c.collect("two").await.len(), 1);
+    gw.shutdown().await;
+}
+
+/// The document size limit on sockets: a `subscribe` whose query is over
+/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` (but within the message limit) gets
+/// an `error` with `payload_too_large`, before it is parsed.
+/// Needs `limits::check_document` wired into the socket driver.
+#[tokio::test]
+async fn a_subscribe_over_the_document_limit_gets_an_error() {
+    let gw = Gateway::with(|c| c.graphql_max_document_bytes = 1024).await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("big", &"{".repeat(2048), json!({})).await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "big", "{m}");
+    assert_eq!(
+        m["payload"][0]["extensions"]["code"], "payload_too_large",
+        "{m}"
+    );
+    c.subscribe("big", "{ models }", json!({})).await;
+    assert_eq!(c.collect("big").await.len(), 1);
+    gw.shutdown().await;
+}
+
 /// `schema/schema.graphql` is the served schema. After changing the schema on
 /// purpose, `SPILLWAY_BLESS_SCHEMA=1 cargo nextest run schema_file` rewrites it.
 #[test]

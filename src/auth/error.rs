@@ -9,6 +9,11 @@ use crate::error::error_body;
 pub enum AuthError {
     #[error("missing bearer token")]
     Missing,
+    /// Only a `?token=` on a route that can send headers.
+    #[error(
+        "send the token in the Authorization header (a token in the query string is accepted only on WebSocket upgrades and GET stream attach routes)"
+    )]
+    QueryTokenNotAllowed,
     #[error("token is too large")]
     TooLarge,
     #[error("malformed token")]
@@ -38,7 +43,7 @@ pub enum AuthError {
 impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
-            AuthError::Missing => "missing_token",
+            AuthError::Missing | AuthError::QueryTokenNotAllowed => "missing_token",
             AuthError::Expired => "token_expired",
             _ => "invalid_token",
         }
@@ -55,6 +60,7 @@ impl IntoResponse for AuthError {
         // RFC 6750 §3: no error code when no token was sent.
         let challenge = match self {
             AuthError::Missing => "Bearer",
+            AuthError::QueryTokenNotAllowed => "Bearer error=\"invalid_request\"",
             _ => "Bearer error=\"invalid_token\"",
         };
         res.headers_mut().insert(

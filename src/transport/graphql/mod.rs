@@ -4,10 +4,12 @@
 //! subprotocols (the upgrade is open; its token comes in `connection_init`).
 //!
 //! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
+//! - `limits`: rules checked before execution (document size, one root field per subscription).
 //! - `ws`: the two WebSocket protocols, to the letter of their PROTOCOL.md.
 //!
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
+pub mod limits;
 pub mod schema;
 mod shared;
 mod ws;
@@ -57,7 +59,15 @@ pub fn sdl() -> String {
 }
 
 /// `POST /graphql`: one query or mutation, as the bearer token's principal.
-/// The body is held to the app's body limit (the operation size limit).
+/// The body is held to the app's body limit, and the document to
+/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` before it is parsed.
+///
+/// A document over the limit is answered like a parse error: `200` with an
+/// `errors` array (`extensions.code = "payload_too_large"`), not `413`. This
+/// route answers every other refused document (syntax, validation, depth)
+/// that way, as async-graphql does, so a client has one path for them all;
+/// and clients such as Apollo Client's `HttpLink` turn a non-2xx answer into
+/// a network error instead of surfacing its GraphQL `errors`.
 async fn post_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
@@ -70,6 +80,10 @@ async fn post_graphql(
         Ok(r) => r.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
+    if let Err(e) = limits::check_document(&gql.query, state.graphql_max_document_bytes) {
+        return GraphQLResponse::from(async_graphql::Response::from_errors(vec![e]))
+            .into_response();
+    }
     let gql = gql.data(state).data(principal);
     GraphQLResponse::from(schema.execute(gql).await).into_response()
 }
@@ -116,8 +130,8 @@ impl FromRequestParts<AppState> for UpgradeAuth {
             return Ok(Self(None));
         }
         Ok(Self(match bearer_token(parts) {
-            Some(token) => Some(state.verifier.verify(&token).await),
-            None => None,
+            Ok(token) => Some(state.verifier.verify(&token).await),
+            Err(_) => None,
         }))
     }
 }
