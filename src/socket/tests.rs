@@ -194,6 +194,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
         dev: None,
         heartbeat: config.heartbeat(),
         graphql_init_timeout: config.graphql_init_timeout(),
+        graphql_max_document_bytes: config.graphql_max_document_bytes,
         admin_group: Arc::from("admin"),
         max_body_bytes: config.max_body_bytes,
         web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),

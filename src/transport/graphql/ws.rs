@@ -38,6 +38,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::limits;
 use super::schema::GqlSchema;
 use super::shared::RequestKey;
 use crate::auth::{AuthError, Principal};
@@ -287,6 +288,14 @@ impl GraphqlWs {
             cx.reply(enc.text("error", Some(&id), Some(errors))).await;
             return Flow::Continue;
         }
+        // Refused before parsing: the document's size; then, parsed once
+        // (the parse stays in the request), a subscription's root fields.
+        if let Err(e) =
+            limits::check_document(&payload.query, cx.state().graphql_max_document_bytes)
+        {
+            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            return Flow::Continue;
+        }
         let key = RequestKey::new(
             &payload.query,
             payload.operation_name.as_deref(),
@@ -298,6 +307,10 @@ impl GraphqlWs {
         }
         if let Some(vars) = payload.variables {
             req = req.variables(Variables::from_json(Value::Object(vars)));
+        }
+        if let Err(e) = limits::check_subscription(&mut req) {
+            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            return Flow::Continue;
         }
         let req = req.data(cx.state().clone()).data(principal).data(key);
         let responses = self.schema.execute_stream(req).boxed();
