@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::error::{ApiError, error_body};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use crate::transport::sse::parse_json;
 
@@ -31,19 +31,11 @@ pub fn router() -> Router<AppState> {
 
 async fn ready(State(state): State<AppState>) -> Response {
     if !state.cluster.registry_healthy() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "the registry is not answering"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("the registry is not answering")
     } else if state.verifier.keys().is_warm() {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "signing keys not loaded yet"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("signing keys not loaded yet")
     }
 }
 
@@ -105,11 +97,7 @@ async fn dev_token(
         return Err(ApiError::NotFound);
     };
     if !peer.is_some_and(|p| p.ip().is_loopback()) {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            error_body("forbidden", "dev sign-in is for loopback clients only"),
-        )
-            .into_response());
+        return Ok(ErrorCode::Forbidden.response("dev sign-in is for loopback clients only"));
     }
     let req: DevSignIn = parse_json(body)?;
     let username = req.username.trim();
