@@ -1,9 +1,9 @@
 //! Why a token was refused. Never echoes the token itself.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::error_body;
+use crate::error::ErrorCode;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -41,22 +41,24 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    pub fn code(&self) -> &'static str {
+    /// `missing_token`, `token_expired`, or `invalid_token` for every other refusal.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            AuthError::Missing | AuthError::QueryTokenNotAllowed => "missing_token",
-            AuthError::Expired => "token_expired",
-            _ => "invalid_token",
+            AuthError::Missing | AuthError::QueryTokenNotAllowed => ErrorCode::MissingToken,
+            AuthError::Expired => ErrorCode::TokenExpired,
+            _ => ErrorCode::InvalidToken,
         }
+    }
+
+    /// The wire string of [`Self::error_code`].
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let mut res = (
-            StatusCode::UNAUTHORIZED,
-            error_body(self.code(), &self.to_string()),
-        )
-            .into_response();
+        let mut res = self.error_code().response(&self.to_string());
         // RFC 6750 §3: no error code when no token was sent.
         let challenge = match self {
             AuthError::Missing => "Bearer",

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::error::{ApiError, error_body};
+use crate::error::{ApiError, ErrorCode};
 use crate::http::parse_json;
 use crate::state::AppState;
 
@@ -31,19 +31,11 @@ pub fn router() -> Router<AppState> {
 
 async fn ready(State(state): State<AppState>) -> Response {
     if !state.cluster.registry_healthy() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "the registry is not answering"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("the registry is not answering")
     } else if state.verifier.keys().is_warm() {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "signing keys not loaded yet"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("signing keys not loaded yet")
     }
 }
 
@@ -110,7 +102,7 @@ async fn dev_token(
         return Err(ApiError::NotFound);
     };
     if !peer.is_some_and(|p| p.ip().is_loopback()) {
-        return Ok(forbidden("dev sign-in is for loopback clients only"));
+        return Ok(ErrorCode::Forbidden.response("dev sign-in is for loopback clients only"));
     }
     // Every name the request gives for the server must be a loopback one, and there must be one.
     let hosts: Vec<&str> = headers
@@ -120,7 +112,7 @@ async fn dev_token(
         .chain(uri.authority().map(|a| a.as_str()))
         .collect();
     if hosts.is_empty() || !hosts.iter().all(|h| crate::auth::dev::is_loopback_host(h)) {
-        return Ok(forbidden(
+        return Ok(ErrorCode::Forbidden.response(
             "dev sign-in answers only requests whose Host is localhost, 127.0.0.0/8 or [::1]",
         ));
     }
@@ -144,8 +136,4 @@ async fn dev_token(
         .mint(username, &[], DEV_TOKEN_TTL_SECS)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(Json(serde_json::json!({"token": token, "expiresIn": DEV_TOKEN_TTL_SECS})).into_response())
-}
-
-fn forbidden(message: &str) -> Response {
-    (StatusCode::FORBIDDEN, error_body("forbidden", message)).into_response()
 }
