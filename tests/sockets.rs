@@ -319,10 +319,9 @@ async fn operations_per_socket_are_capped_on_every_endpoint() {
             assert_eq!(m["type"], "error", "{ep:?}: {m}");
             match ep {
                 Endpoint::Actions => assert_eq!(m["error"]["code"], "too_many_streams"),
-                // The AI SDK's error frame has text only.
                 Endpoint::AiSdk => assert_eq!(
                     m["errorText"],
-                    "this connection runs the most streams it may"
+                    "too_many_streams: this connection runs the most streams it may"
                 ),
                 Endpoint::Graphql => {
                     assert_eq!(m["payload"][0]["extensions"]["code"], "too_many_operations")

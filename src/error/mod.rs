@@ -14,34 +14,9 @@ use axum::response::{IntoResponse, Response};
 use crate::hub::StartError;
 use crate::upstream::UpstreamError;
 
-/// What [`error_body`] accepts as the code: an [`ErrorCode`], or a code's
-/// wire string (only the socket files under `transport/ws` pass strings;
-/// they move to [`ErrorCode`] with the socket driver, and then this goes).
-pub trait WireCode: sealed::Sealed {
-    fn wire(&self) -> &str;
-}
-
-impl WireCode for ErrorCode {
-    fn wire(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl WireCode for &str {
-    fn wire(&self) -> &str {
-        self
-    }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::ErrorCode {}
-    impl Sealed for &str {}
-}
-
 /// The JSON error body used everywhere: `{"error":{"code","message"}}`.
-pub fn error_body(code: impl WireCode, message: &str) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"error": {"code": code.wire(), "message": message}}))
+pub fn error_body(code: ErrorCode, message: &str) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"error": {"code": code.as_str(), "message": message}}))
 }
 
 /// The HTTP rendering of an error: `code`'s status, its body, and
@@ -260,10 +235,5 @@ mod tests {
         assert_eq!(got.2["error"]["code"], "too_many_connections");
         let got = parts(ErrorCode::NotReady.response("warming up")).await;
         assert_eq!((got.0, got.1), (503, None));
-        // The socket files' string codes render the same body.
-        assert_eq!(
-            error_body("not_found", "x").0,
-            error_body(ErrorCode::NotFound, "x").0
-        );
     }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::error::ErrorCode;
 use crate::registry::{ConnectionRecord, ConnectionRegistry, RegistryError};
 
 /// Limits and timings of every socket endpoint.
@@ -74,11 +75,11 @@ pub enum Admission {
 
 impl Admission {
     /// The error code clients see.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Admission::ShuttingDown => "shutting_down",
-            Admission::TooMany => "too_many_connections",
-            Admission::Registry(_) => "registry_unavailable",
+            Admission::ShuttingDown => ErrorCode::ShuttingDown,
+            Admission::TooMany => ErrorCode::TooManyConnections,
+            Admission::Registry(_) => ErrorCode::RegistryUnavailable,
         }
     }
 }

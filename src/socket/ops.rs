@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 
 /// A running operation.
@@ -28,10 +29,10 @@ pub enum OpRefusal {
 
 impl OpRefusal {
     /// The error code clients see.
-    pub fn code(self) -> &'static str {
+    pub fn code(self) -> ErrorCode {
         match self {
-            OpRefusal::ShuttingDown => "shutting_down",
-            OpRefusal::TooMany => "too_many_streams",
+            OpRefusal::ShuttingDown => ErrorCode::ShuttingDown,
+            OpRefusal::TooMany => ErrorCode::TooManyStreams,
         }
     }
 }

@@ -103,7 +103,7 @@ impl Protocol for Echo {
                         let _ = out.send(Message::Text("op ended".into())).await;
                     });
                 }
-                Err(refused) => cx.reply(refused.code().to_owned()).await,
+                Err(refused) => cx.reply(refused.code().as_str().to_owned()).await,
             },
             "stop" => cx.ops.iter().for_each(|op| op.cancel.cancel()),
             "auth" => {

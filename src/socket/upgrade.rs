@@ -2,12 +2,11 @@
 //! WebSocket layer.
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use super::connections::Admission;
 use super::driver::{Opening, Protocol, serve};
-use crate::error::error_body;
 
 /// The subprotocol `/v1/ws` and `/v1/ai-sdk/ws` answer when the client offers it
 /// (browsers send the token beside it, as `bearer.<JWT>`).
@@ -56,21 +55,9 @@ pub fn upgrade<P: Protocol>(ws: WebSocketUpgrade, opening: Opening<P>) -> Respon
 
 impl IntoResponse for Admission {
     fn into_response(self) -> Response {
-        let status = match self {
-            Admission::TooMany => StatusCode::TOO_MANY_REQUESTS,
-            Admission::ShuttingDown | Admission::Registry(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
         if let Admission::Registry(e) = &self {
             tracing::warn!(error = %e, "refusing a socket: registry unavailable");
         }
-        let mut res = (status, error_body(self.code(), &self.to_string())).into_response();
-        let retry = if matches!(self, Admission::TooMany) {
-            "5"
-        } else {
-            "1"
-        };
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static(retry));
-        res
+        self.code().response(&self.to_string())
     }
 }

@@ -23,10 +23,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::chunks::{UiChunk, chunk_stream};
+use super::chunks::{UiChunk, chunk_stream, error_text};
 use super::request::{ChatOptions, UiMessage, check_chat_id, to_stream_request};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
 use crate::socket::{self, Client, Ctx, Flow, Opening, Protocol, SUBPROTOCOL};
@@ -77,8 +77,12 @@ impl Protocol for ChatFrames {
     }
 
     async fn on_binary(&mut self, _data: &[u8], cx: &mut Cx<'_>) -> Flow {
-        cx.reply(error_frame("", "send frames as JSON text messages"))
-            .await;
+        cx.reply(error_frame(
+            "",
+            ErrorCode::BinaryNotSupported,
+            "send frames as JSON text messages",
+        ))
+        .await;
         Flow::Continue
     }
 }
@@ -105,11 +109,23 @@ impl ChatFrames {
     async fn on_frame(&mut self, text: &str, cx: &mut Cx<'_>) {
         let frame: Value = match serde_json::from_str(text) {
             Ok(v @ Value::Object(_)) => v,
-            _ => return cx.reply(error_frame("", "a frame is a JSON object")).await,
+            _ => {
+                return cx
+                    .reply(error_frame(
+                        "",
+                        ErrorCode::InvalidMessage,
+                        "a frame is a JSON object",
+                    ))
+                    .await;
+            }
         };
         let Some(rid) = frame.get("requestId").and_then(Value::as_str) else {
             return cx
-                .reply(error_frame("", "a frame needs a string requestId"))
+                .reply(error_frame(
+                    "",
+                    ErrorCode::InvalidFields,
+                    "a frame needs a string requestId",
+                ))
                 .await;
         };
         let rid = rid.to_owned();
@@ -122,17 +138,20 @@ impl ChatFrames {
         }
         if !matches!(kind, "send" | "resume") {
             let msg = format!("unknown frame type '{kind}' (send, resume, abort)");
-            return cx.reply(error_frame(&rid, &msg)).await;
+            return cx
+                .reply(error_frame(&rid, ErrorCode::UnknownAction, &msg))
+                .await;
         }
         let refusal = match cx.ops.admit() {
-            Err(refused) => Some(refused.to_string()),
-            Ok(()) if cx.ops.iter().any(|r| r.tag == rid) => {
-                Some("a request with this requestId is running".to_owned())
-            }
+            Err(refused) => Some((refused.code(), refused.to_string())),
+            Ok(()) if cx.ops.iter().any(|r| r.tag == rid) => Some((
+                ErrorCode::InvalidFields,
+                "a request with this requestId is running".to_owned(),
+            )),
             Ok(()) => None,
         };
-        if let Some(msg) = refusal {
-            return cx.reply(error_frame(&rid, &msg)).await;
+        if let Some((code, msg)) = refusal {
+            return cx.reply(error_frame(&rid, code, &msg)).await;
         }
         let Some(owner) = cx.principal().map(|p| p.sub.clone()) else {
             return;
@@ -141,16 +160,24 @@ impl ChatFrames {
             match serde_json::from_value::<SendFrame>(frame) {
                 Ok(f) => self.send(cx, owner, rid, f),
                 Err(e) => {
-                    cx.reply(error_frame(&rid, &format!("bad send frame: {e}")))
-                        .await
+                    cx.reply(error_frame(
+                        &rid,
+                        ErrorCode::InvalidFields,
+                        &format!("bad send frame: {e}"),
+                    ))
+                    .await
                 }
             }
         } else {
             match serde_json::from_value::<ResumeFrame>(frame) {
                 Ok(f) => self.resume(cx, owner, rid, f).await,
                 Err(e) => {
-                    cx.reply(error_frame(&rid, &format!("bad resume frame: {e}")))
-                        .await
+                    cx.reply(error_frame(
+                        &rid,
+                        ErrorCode::InvalidFields,
+                        &format!("bad resume frame: {e}"),
+                    ))
+                    .await
                 }
             }
         }
@@ -170,7 +197,7 @@ impl ChatFrames {
             let (inv, api) = match validated {
                 Ok(v) => v,
                 Err(e) => {
-                    send_text(&out, error_frame(&rid, &e.to_string())).await;
+                    send_text(&out, error_frame(&rid, e.error_code(), &e.to_string())).await;
                     return;
                 }
             };
@@ -185,7 +212,7 @@ impl ChatFrames {
                 }
                 Err(e) => {
                     let e = ApiError::from(e);
-                    send_text(&out, error_frame(&rid, &e.to_string())).await;
+                    send_text(&out, error_frame(&rid, e.error_code(), &e.to_string())).await;
                 }
             }
         });
@@ -257,6 +284,8 @@ fn chunk_frame(rid: &str, sequence: u64, chunk: &UiChunk) -> String {
     json!({"type": "chunk", "requestId": rid, "sequence": sequence, "chunk": chunk}).to_string()
 }
 
-fn error_frame(rid: &str, text: &str) -> String {
-    json!({"type": "error", "requestId": rid, "errorText": text}).to_string()
+/// An `error` frame; `errorText` as the AI SDK's HTTP stream renders it (`"{code}: {message}"`).
+fn error_frame(rid: &str, code: ErrorCode, message: &str) -> String {
+    json!({"type": "error", "requestId": rid, "errorText": error_text(code.as_str(), message)})
+        .to_string()
 }

@@ -42,6 +42,7 @@ use super::limits;
 use super::schema::GqlSchema;
 use super::shared::RequestKey;
 use crate::auth::{AuthError, Principal};
+use crate::error::ErrorCode;
 use crate::socket::{self, Admission, Client, Ctx, Flow, OpRefusal, Opening, Protocol, close};
 use crate::state::AppState;
 
@@ -280,10 +281,13 @@ impl GraphqlWs {
         if let Err(refused) = cx.ops.admit() {
             let errors = match refused {
                 OpRefusal::ShuttingDown => shutting_down(),
-                OpRefusal::TooMany => serde_json::json!([{
-                    "message": format!("too many operations on this connection (at most {})", cx.ops.limit()),
-                    "extensions": {"code": "too_many_operations"},
-                }]),
+                OpRefusal::TooMany => errors(
+                    ErrorCode::TooManyOperations,
+                    &format!(
+                        "too many operations on this connection (at most {})",
+                        cx.ops.limit()
+                    ),
+                ),
             };
             cx.reply(enc.text("error", Some(&id), Some(errors))).await;
             return Flow::Continue;
@@ -529,11 +533,17 @@ fn init_token(payload: &Map<String, Value>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-fn shutting_down() -> Value {
+/// The `errors` of an `error` message: one error with `extensions.code`
+/// and `retryable`, as the schema's resolvers render an `ErrorCode`.
+fn errors(code: ErrorCode, message: &str) -> Value {
     serde_json::json!([{
-        "message": "the gateway is shutting down",
-        "extensions": {"code": "shutting_down", "retryable": true},
+        "message": message,
+        "extensions": {"code": code.as_str(), "retryable": code.retryable()},
     }])
+}
+
+fn shutting_down() -> Value {
+    errors(ErrorCode::ShuttingDown, "the gateway is shutting down")
 }
 
 #[cfg(test)]

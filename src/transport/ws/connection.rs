@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{self, Action, ClientMessage};
+use crate::error::ErrorCode;
 use crate::event::now_timestamp;
 use crate::hub::Subscription;
 use crate::request::StreamRequest;
@@ -44,7 +45,7 @@ impl Protocol for Actions {
     async fn on_binary(&mut self, _data: &[u8], cx: &mut Cx<'_>) -> Flow {
         cx.reply(protocol::error(
             None,
-            "binary_not_supported",
+            ErrorCode::BinaryNotSupported,
             "send actions as JSON text messages",
         ))
         .await;
@@ -80,13 +81,13 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
                 Ok(_) => {
                     cx.reply(protocol::error(
                         rid,
-                        "forbidden",
+                        ErrorCode::Forbidden,
                         "the new token is for another user",
                     ))
                     .await
                 }
                 Err(e) => {
-                    cx.reply(protocol::error(rid, e.code(), &e.to_string()))
+                    cx.reply(protocol::error(rid, e.error_code(), &e.to_string()))
                         .await
                 }
             }
@@ -117,8 +118,12 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
                         .spawn(tag, move |cancel| pump(sub, request_id, out, cancel));
                 }
                 None => {
-                    cx.reply(protocol::error(rid, "not_found", "session not found"))
-                        .await
+                    cx.reply(protocol::error(
+                        rid,
+                        ErrorCode::NotFound,
+                        "session not found",
+                    ))
+                    .await
                 }
             }
         }
@@ -145,13 +150,13 @@ fn spawn_stream(cx: &mut Cx<'_>, request_id: Option<Value>, req: StreamRequest) 
         let (inv, api) = match state.models.validate(req) {
             Ok(v) => v,
             Err(e) => {
-                send(protocol::error(rid.as_ref(), e.code(), &e.to_string())).await;
+                send(protocol::error(rid.as_ref(), e.error_code(), &e.to_string())).await;
                 return;
             }
         };
         let started = tokio::select! {
             _ = cancel.cancelled() => {
-                send(protocol::error(rid.as_ref(), "cancelled", "cancelled before the stream started")).await;
+                send(protocol::error(rid.as_ref(), ErrorCode::Cancelled, "cancelled before the stream started")).await;
                 return;
             }
             r = state.hub.start(&owner, inv, api) => r,
@@ -160,7 +165,7 @@ fn spawn_stream(cx: &mut Cx<'_>, request_id: Option<Value>, req: StreamRequest) 
             Ok(sub) => sub,
             Err(e) => {
                 let e = crate::error::ApiError::from(e);
-                send(protocol::error(rid.as_ref(), e.code(), &e.to_string())).await;
+                send(protocol::error(rid.as_ref(), e.error_code(), &e.to_string())).await;
                 return;
             }
         };
@@ -200,7 +205,7 @@ async fn cancel(cx: &mut Cx<'_>, request_id: Option<Value>, session_id: Option<S
         None => {
             cx.reply(protocol::error(
                 request_id.as_ref(),
-                "not_found",
+                ErrorCode::NotFound,
                 "no such stream or session",
             ))
             .await;
