@@ -186,6 +186,13 @@ pub struct Config {
         default_value_t = 3.0
     )]
     pub graphql_init_timeout_secs: f64,
+    /// Largest GraphQL document (the `query` text), in bytes; larger ones are refused before parsing.
+    #[arg(
+        long,
+        env = "SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES",
+        default_value_t = 64 * 1024
+    )]
+    pub graphql_max_document_bytes: usize,
 
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
@@ -320,8 +327,8 @@ impl Config {
         secs(self.upstream_first_token_timeout_secs)
     }
 
-    pub fn ws_limits(&self) -> crate::transport::ws::WsLimits {
-        crate::transport::ws::WsLimits {
+    pub fn ws_limits(&self) -> crate::socket::WsLimits {
+        crate::socket::WsLimits {
             max_message_bytes: self.ws_max_message_bytes.max(1),
             max_streams_per_connection: self.ws_max_streams_per_connection,
             max_connections_per_user: self.max_connections_per_user,

@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorCode;
+use crate::upstream::UpstreamError;
 use crate::upstream::request::Usage;
 
 /// One entry of a session's log, as SSE `data:`, WebSocket message and GraphQL `TokenEvent`.
@@ -43,12 +45,37 @@ impl PartialEq for WireJson {
 }
 
 /// Why a session ended badly, as carried by its final event.
+///
+/// `code` stays a string on the wire and in the log (events come back from
+/// other nodes); build it from an [`ErrorCode`] with [`EventError::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventError {
     pub code: String,
     pub message: String,
     pub retryable: bool,
+}
+
+impl EventError {
+    /// The final event's error for `code`: its string and its retryability.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code: code.as_str().to_owned(),
+            message: message.into(),
+            retryable: code.retryable(),
+        }
+    }
+
+    /// The code, if it is one this gateway knows.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        self.code.parse().ok()
+    }
+}
+
+impl From<&UpstreamError> for EventError {
+    fn from(e: &UpstreamError) -> Self {
+        EventError::new(e.error_code(), e.message.clone())
+    }
 }
 
 /// How a transport should label an event.
@@ -129,6 +156,28 @@ mod tests {
             ev,
             "the cached JSON reads back as the same event"
         );
+    }
+
+    #[test]
+    fn event_errors_are_built_from_codes() {
+        let e = EventError::new(ErrorCode::NodeUnavailable, "node b is gone");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "node_unavailable", "message": "node b is gone", "retryable": true})
+        );
+        assert_eq!(e.error_code(), Some(ErrorCode::NodeUnavailable));
+        let u = UpstreamError::new(crate::upstream::UpstreamErrorKind::LogFull, "too long");
+        let e = EventError::from(&u);
+        assert_eq!(
+            (e.code.as_str(), e.message.as_str(), e.retryable),
+            ("session_too_long", "too long", false)
+        );
+        let odd = EventError {
+            code: "from_a_newer_node".into(),
+            message: String::new(),
+            retryable: false,
+        };
+        assert_eq!(odd.error_code(), None);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`state`]: `AppState`, the handles every route shares.
 //! - [`edge`]: connection caps, rate limits, CORS, origin checks, security headers.
 //! - [`transport`]: one module per client protocol, each with its `router()`.
+//! - [`socket`]: the one WebSocket driver under `/v1/ws`, `/v1/ai-sdk/ws` and
+//!   `/graphql`: admission, registry, limits, deadlines, pings, drain.
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.
 //! - [`registry`]: where connections are recorded (memory; DynamoDB for a fleet).
@@ -19,6 +21,7 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
 //! - [`error`]: API errors and their HTTP rendering.
+//! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans.
 //!
 //! The Bedrock simulator, the other side of the wire, is its own crate
@@ -31,11 +34,13 @@ pub mod config;
 pub mod edge;
 pub mod error;
 pub mod event;
+pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod registry;
 pub mod request;
 pub mod server;
+pub mod socket;
 pub mod state;
 pub mod telemetry;
 pub mod transport;

@@ -188,11 +188,8 @@ impl Server {
         );
         hub.spawn_sweeper();
 
-        let connections = crate::transport::ws::Connections::new(
-            registry.connections.clone(),
-            node,
-            config.ws_limits(),
-        );
+        let connections =
+            crate::socket::Connections::new(registry.connections.clone(), node, config.ws_limits());
         let state = AppState {
             hub,
             connections,
@@ -209,6 +206,7 @@ impl Server {
             dev,
             heartbeat: config.heartbeat(),
             graphql_init_timeout: config.graphql_init_timeout(),
+            graphql_max_document_bytes: config.graphql_max_document_bytes,
             admin_group: Arc::from(config.admin_group.as_str()),
             max_body_bytes: config.max_body_bytes,
             web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),

@@ -8,7 +8,7 @@ use crate::auth::dev::DevIssuer;
 use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::request::ModelPolicy;
-use crate::transport::ws::Connections;
+use crate::socket::Connections;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +28,8 @@ pub struct AppState {
     pub heartbeat: Duration,
     /// GraphQL over WebSocket: how long a socket may wait before `connection_init` (close 4408).
     pub graphql_init_timeout: Duration,
+    /// GraphQL: largest document (`query` text) in bytes, refused before parsing.
+    pub graphql_max_document_bytes: usize,
     pub admin_group: Arc<str>,
     pub max_body_bytes: usize,
     /// What the web client reads before sign-in (`GET /v1/config`).

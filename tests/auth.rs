@@ -409,6 +409,187 @@ async fn api_routes_require_a_token_and_open_routes_do_not() {
     gw.shutdown().await;
 }
 
+/// `?token=` only where a header cannot be sent: WebSocket upgrades and the
+/// `GET` attach routes (EventSource). Elsewhere it would land in proxy logs,
+/// so a request with only the query form is refused, naming the header.
+#[tokio::test]
+async fn query_tokens_are_taken_only_on_upgrades_and_get_attach_routes() {
+    let gw = Gateway::start().await;
+    let token = gw.token.clone();
+    let session = assert_streams(post_stream(&gw, &token).await, "header token").await;
+
+    let body = r#"{"prompt":"hi","model":"x","messages":[{"role":"user","content":"hi"}]}"#;
+    for (method, path) in [
+        ("POST", "/v1/stream".to_owned()),
+        ("POST", "/v1/chat/completions".to_owned()),
+        ("POST", "/v1/ai-sdk/chat".to_owned()),
+        ("GET", format!("/v1/sessions/{session}")),
+        ("POST", format!("/v1/sessions/{session}/cancel")),
+        ("POST", format!("/v1/sessions/{session}/stream")),
+        ("GET", "/v1/models".to_owned()),
+        ("POST", "/graphql".to_owned()),
+    ] {
+        let resp = gw
+            .http
+            .request(
+                method.parse().unwrap(),
+                with_query(&gw.url(&path), &[("token", &token)]),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let what = format!("{method} {path}?token=");
+        assert_eq!(
+            resp.headers()["www-authenticate"],
+            "Bearer error=\"invalid_request\"",
+            "{what}"
+        );
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("Authorization header"), "{what}: {text}");
+        assert!(!text.contains(&token), "{what}: the token is echoed");
+    }
+    // Status checked apart, so that a failure names the route.
+    let resp = gw
+        .http
+        .post(with_query(&gw.url("/v1/stream"), &[("token", &token)]))
+        .json(&json!({ "prompt": PROMPT }))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(resp, "POST /v1/stream?token=", &token).await;
+    let resp = gw
+        .http
+        .post(with_query(
+            &gw.url("/v1/chat/completions"),
+            &[("token", &token)],
+        ))
+        .json(&json!({"model": CLAUDE, "stream": true, "messages": [{"role": "user", "content": PROMPT}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(resp, "POST /v1/chat/completions?token=", &token).await;
+
+    // EventSource attach routes take it.
+    assert_streams(attach(&gw, &session, &token).await, "attach with ?token=").await;
+    let resp = gw
+        .http
+        .get(with_query(
+            &gw.url("/v1/ai-sdk/chat/no-such-chat/stream"),
+            &[("token", &token)],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204, "AI SDK resume with ?token= is let in");
+
+    // WebSocket upgrades take it.
+    for path in ["/v1/ws", "/v1/ai-sdk/ws"] {
+        let url = format!("{}{path}?token={token}", gw.base.replace("http", "ws"));
+        let (ws, resp) = within(
+            Duration::from_secs(10),
+            tokio_tungstenite::connect_async(url),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}?token= upgrade: {e}"));
+        assert_eq!(resp.status(), 101, "{path}");
+        drop(ws);
+    }
+    gw.shutdown().await;
+}
+
+/// Dev sign-in: loopback `Host` names only (a DNS-rebound page sends its own
+/// name from a loopback peer), and no groups (`spillway token --groups` can).
+#[tokio::test]
+async fn dev_sign_in_wants_a_loopback_host_and_grants_no_groups() {
+    let gw = Gateway::start().await;
+    let port = gw.server.as_ref().unwrap().addr().port();
+    let sign_in = |host: Option<String>, body: serde_json::Value| {
+        let mut req = gw.http.post(gw.url("/v1/dev/token")).json(&body);
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        req.send()
+    };
+    let state = gw.server.as_ref().unwrap().state().clone();
+    let verify = |token: String| {
+        let state = state.clone();
+        async move { state.verifier.verify(&token).await.unwrap() }
+    };
+
+    for host in [
+        None,
+        Some(format!("localhost:{port}")),
+        Some("LocalHost".to_owned()),
+        Some(format!("127.0.0.1:{port}")),
+        Some(format!("127.9.9.9:{port}")),
+        Some(format!("[::1]:{port}")),
+    ] {
+        let resp = sign_in(host.clone(), json!({"username": "bob"}))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "Host {host:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let p = verify(body["token"].as_str().unwrap().to_owned()).await;
+        assert_eq!(p.sub, "bob");
+        assert!(p.groups.is_empty());
+    }
+    for host in [
+        "evil.example",
+        "evil.example:80",
+        "rebind.evil.example",
+        "app.localhost",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "0.0.0.0",
+        "10.1.2.3",
+        "[::ffff:127.0.0.1]",
+    ] {
+        let resp = sign_in(Some(format!("{host}:{port}")), json!({"username": "bob"}))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "Host {host}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden", "{host}: {body}");
+        assert!(body.get("token").is_none());
+    }
+
+    // Groups cannot be asked for, `admin` least of all.
+    for groups in [json!(["admin"]), json!(["a", "b"]), json!("admin")] {
+        let resp = sign_in(None, json!({"username": "mallory", "groups": groups}))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "groups {groups}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("spillway token --groups"),
+            "{body}"
+        );
+    }
+    // An empty list asks for nothing and gets nothing.
+    let resp = sign_in(None, json!({"username": "mallory", "groups": []}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    assert!(verify(token.clone()).await.groups.is_empty());
+    // The admin-only management API says no to it.
+    let resp = gw
+        .http
+        .get(gw.url("/@connections/some-connection"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    gw.shutdown().await;
+}
+
 fn spillway_token(data_dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_spillway"))
         .arg("token")
@@ -588,6 +769,7 @@ fn tokens_never_reach_the_logs() {
             .await
             .unwrap();
         assert_streams(resp, "query token").await;
+        // Refused (not an attach route), and kept out of the logs all the same.
         let resp = http
             .get(with_query(
                 &format!("{base}/v1/sessions/{session}"),
@@ -596,7 +778,7 @@ fn tokens_never_reach_the_logs() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.status(), 401);
         for t in [bad.as_str(), garbage] {
             let r = http
                 .get(with_query(&url, &[("token", t)]))

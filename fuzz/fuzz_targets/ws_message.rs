@@ -61,15 +61,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(action, Some(expected));
         }
         Err((request_id, err)) => {
-            assert!(CODES.contains(&err.code), "unexpected code {}", err.code);
+            let code = err.code.as_str();
+            assert!(CODES.contains(&code), "unexpected code {code}");
             assert!(!err.message.is_empty());
             match (&json, object) {
                 (None, _) => {
-                    assert_eq!(err.code, "invalid_json");
+                    assert_eq!(code, "invalid_json");
                     assert_eq!(request_id, None);
                 }
                 (Some(_), None) => {
-                    assert_eq!(err.code, "invalid_message");
+                    assert_eq!(code, "invalid_message");
                     assert_eq!(request_id, None);
                 }
                 (Some(_), Some(obj)) => assert_eq!(request_id.as_ref(), obj.get("requestId")),
@@ -81,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
             ))
             .expect("the error reply is JSON");
             assert_eq!(reply["type"], "error");
-            assert_eq!(reply["error"]["code"], err.code);
+            assert_eq!(reply["error"]["code"], code);
             assert_eq!(reply.get("requestId"), request_id.as_ref());
         }
     }

@@ -2,6 +2,7 @@
 //! with it, and its JWKS — verified by the same `Verifier` as Cognito tokens.
 
 use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::encoding::AsDer;
@@ -112,6 +113,37 @@ impl DevIssuer {
     }
 }
 
+/// Whether a `Host` header (or URI authority) names this machine by a
+/// loopback name or address: `localhost`, `127.0.0.0/8` or `[::1]`, with or
+/// without a port. The dev sign-in answers only those: a page served from
+/// another name that re-resolves to 127.0.0.1 (DNS rebinding) still sends
+/// its own name as `Host`, so it is refused even though its peer address is
+/// loopback. Strict on purpose: no `*.localhost`, no trailing dot, no
+/// IPv4-mapped IPv6, no user info.
+pub fn is_loopback_host(host: &str) -> bool {
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((v6, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = after.is_empty() || after.strip_prefix(':').is_some_and(valid_port);
+        return port_ok
+            && v6
+                .parse::<Ipv6Addr>()
+                .is_ok_and(|ip| ip == Ipv6Addr::LOCALHOST);
+    }
+    let (name, port_ok) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, valid_port(port)),
+        None => (host, true),
+    };
+    port_ok
+        && (name.eq_ignore_ascii_case("localhost")
+            || name.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+fn valid_port(p: &str) -> bool {
+    !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok()
+}
+
 fn generate_pem() -> Result<Vec<u8>, DevKeyError> {
     let pair = KeyPair::generate(KeySize::Rsa2048)
         .map_err(|_| DevKeyError::Key("RSA key generation failed".into()))?;
@@ -155,6 +187,51 @@ mod tests {
     use super::*;
     use crate::auth::jwks::KeySet;
     use crate::auth::verifier::{TokenUse, Verifier, VerifierConfig};
+
+    #[test]
+    fn only_loopback_hosts_are_loopback() {
+        for h in [
+            "localhost",
+            "LOCALHOST:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "127.1.2.3:65535",
+            "[::1]",
+            "[::1]:8080",
+            "[0:0:0:0:0:0:0:1]:1",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            ":8080",
+            "evil.example",
+            "evil.example:8080",
+            "localhost.",
+            "localhost.evil.example",
+            "evil.localhost",
+            "app.localhost:8080",
+            "127.0.0.1.nip.io",
+            "128.0.0.1",
+            "0.0.0.0",
+            "10.0.0.1:8080",
+            "2130706433",
+            "0x7f.1",
+            "127.1",
+            "localhost:",
+            "localhost:99999",
+            "localhost:80:80",
+            "localhost:+80",
+            "user@localhost",
+            "::1",
+            "[::1",
+            "[::1]x",
+            "[::ffff:127.0.0.1]",
+            "[::2]:80",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
 
     #[tokio::test]
     async fn minted_tokens_verify_and_the_key_is_reused() {

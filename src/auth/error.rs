@@ -1,14 +1,19 @@
 //! Why a token was refused. Never echoes the token itself.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::error_body;
+use crate::error::ErrorCode;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("missing bearer token")]
     Missing,
+    /// Only a `?token=` on a route that can send headers.
+    #[error(
+        "send the token in the Authorization header (a token in the query string is accepted only on WebSocket upgrades and GET stream attach routes)"
+    )]
+    QueryTokenNotAllowed,
     #[error("token is too large")]
     TooLarge,
     #[error("malformed token")]
@@ -36,25 +41,28 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    pub fn code(&self) -> &'static str {
+    /// `missing_token`, `token_expired`, or `invalid_token` for every other refusal.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            AuthError::Missing => "missing_token",
-            AuthError::Expired => "token_expired",
-            _ => "invalid_token",
+            AuthError::Missing | AuthError::QueryTokenNotAllowed => ErrorCode::MissingToken,
+            AuthError::Expired => ErrorCode::TokenExpired,
+            _ => ErrorCode::InvalidToken,
         }
+    }
+
+    /// The wire string of [`Self::error_code`].
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
-        let mut res = (
-            StatusCode::UNAUTHORIZED,
-            error_body(self.code(), &self.to_string()),
-        )
-            .into_response();
+        let mut res = self.error_code().response(&self.to_string());
         // RFC 6750 §3: no error code when no token was sent.
         let challenge = match self {
             AuthError::Missing => "Bearer",
+            AuthError::QueryTokenNotAllowed => "Bearer error=\"invalid_request\"",
             _ => "Bearer error=\"invalid_token\"",
         };
         res.headers_mut().insert(

@@ -38,8 +38,13 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let Some(token) = bearer_token(&parts) else {
-        return AuthError::Missing.into_response();
+    let token = match bearer_token(&parts) {
+        Ok(token) => token,
+        Err(AuthError::Missing) => return AuthError::Missing.into_response(),
+        Err(e) => {
+            tracing::debug!(reason = %e, "request refused");
+            return e.into_response();
+        }
     };
     match state.verifier.verify(&token).await {
         Ok(principal) => {

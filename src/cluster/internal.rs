@@ -116,7 +116,7 @@ async fn push(
     let Some(handle) = state.connections.handle(&id) else {
         return StatusCode::GONE.into_response();
     };
-    let msg = crate::transport::ws::socket::push_message(&body);
+    let msg = crate::socket::push_message(&body);
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
         Err(TrySendError::Full(_)) => StatusCode::TOO_MANY_REQUESTS.into_response(),

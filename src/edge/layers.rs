@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::middleware::NoOpMiddleware;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
@@ -15,7 +15,7 @@ use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::error::error_body;
+use crate::error::{ErrorCode, error_response};
 
 /// The shared per-IP rate limiter.
 pub type RateLimit = Arc<GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>>;
@@ -77,16 +77,18 @@ pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
         ));
     if let Some(limit) = &edge.rate_limit {
         router = router.layer(GovernorLayer::new(limit.clone()).error_handler(|e| {
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body("rate_limited", "too many requests from this address"),
+            // The wait the limiter knows, not the code's default.
+            let wait = match e {
+                tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                    Some(wait_time.max(1))
+                }
+                _ => None,
+            };
+            error_response(
+                ErrorCode::RateLimited,
+                "too many requests from this address",
+                wait,
             )
-                .into_response();
-            if let tower_governor::GovernorError::TooManyRequests { wait_time, .. } = e {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(wait_time.max(1)));
-            }
-            res
         }));
     }
     if !edge.allowed_origins.is_empty() {
@@ -140,11 +142,7 @@ fn cors(edge: &EdgeConfig) -> CorsLayer {
 async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
-        Err(_) => (
-            StatusCode::GATEWAY_TIMEOUT,
-            error_body("timeout", "the request took too long to start"),
-        )
-            .into_response(),
+        Err(_) => ErrorCode::Timeout.response("the request took too long to start"),
     }
 }
 
@@ -177,14 +175,8 @@ async fn websocket_origin(State(edge): State<EdgeConfig>, req: Request, next: Ne
                 .iter()
                 .any(|o| o.eq_ignore_ascii_case(origin));
         if !allowed {
-            return (
-                StatusCode::FORBIDDEN,
-                error_body(
-                    "origin_not_allowed",
-                    "WebSocket connections from this origin are not allowed",
-                ),
-            )
-                .into_response();
+            return ErrorCode::OriginNotAllowed
+                .response("WebSocket connections from this origin are not allowed");
         }
     }
     next.run(req).await

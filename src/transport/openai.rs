@@ -23,13 +23,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::event::{EventError, EventKind, TokenEvent};
+use crate::http::{parse_json, stream_headers};
 use crate::hub::{StartError, Subscription};
 use crate::request::StreamRequest;
 use crate::state::AppState;
-use crate::transport::ai_sdk::http::stream_headers;
-use crate::transport::sse::parse_json;
 use crate::upstream::Usage;
 use crate::upstream::models::ModelFamily;
 use crate::upstream::request::{Role, Turn};
@@ -119,15 +118,17 @@ impl From<StartError> for OpenAiError {
 impl IntoResponse for OpenAiError {
     /// The gateway's own rendering (status, `Retry-After`…) with OpenAI's body.
     fn into_response(self) -> Response {
-        let code = self.0.code();
+        let code = self.0.error_code();
         let message = self.0.to_string();
         let (mut parts, _) = self.0.into_response().into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
-        let body = json!({ "error": error_object(parts.status, code, &message) });
+        let body = json!({ "error": error_object(parts.status, code.as_str(), &message) });
         (parts, Json(body)).into_response()
     }
 }
 
+/// OpenAI's error object, `{"message","type","param","code"}`: `type` from
+/// the HTTP status, `code` the gateway's (an [`ErrorCode`]'s string).
 fn error_object(status: StatusCode, code: &str, message: &str) -> Value {
     let kind = match status.as_u16() {
         401 => "authentication_error",
@@ -282,11 +283,20 @@ fn finish_reason(stop_reason: Option<&str>) -> &'static str {
 }
 
 /// The `error` object of a failed session.
-fn stream_error(e: Option<&EventError>) -> Value {
-    let (code, message) = e.map_or(("upstream_error", "the stream failed"), |e| {
-        (e.code.as_str(), e.message.as_str())
-    });
-    error_object(StatusCode::BAD_GATEWAY, code, message)
+fn stream_error(e: &EventError) -> Value {
+    error_object(StatusCode::BAD_GATEWAY, &e.code, &e.message)
+}
+
+/// The status of a completion whose session failed once started: 429 if
+/// throttled, 504 if it timed out, 502 otherwise.
+fn failed_status(code: Option<ErrorCode>) -> StatusCode {
+    match code {
+        Some(ErrorCode::Throttled) => StatusCode::TOO_MANY_REQUESTS,
+        Some(
+            ErrorCode::FirstTokenTimeout | ErrorCode::UpstreamIdleTimeout | ErrorCode::ModelTimeout,
+        ) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
 }
 
 /// `stream: false`: wait for the final event, answer one `chat.completion`.
@@ -300,16 +310,10 @@ async fn complete_response(mut sub: Subscription, meta: Meta) -> Result<Response
     let Some(last) = last.filter(|e| e.is_complete) else {
         return Err(OpenAiError(ApiError::NotFound));
     };
-    if last.kind() == EventKind::Error {
-        let status = match last.error.as_ref().map(|e| e.code.as_str()) {
-            Some("throttled") => StatusCode::TOO_MANY_REQUESTS,
-            Some("first_token_timeout" | "upstream_idle_timeout" | "model_timeout") => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
-            _ => StatusCode::BAD_GATEWAY,
-        };
-        let body = json!({ "error": stream_error(last.error.as_ref()) });
-        return Ok((status, Json(body)).into_response());
+    // A complete event with an error is a failed session (`EventKind::Error`).
+    if let Some(e) = &last.error {
+        let body = json!({ "error": stream_error(e) });
+        return Ok((failed_status(e.error_code()), Json(body)).into_response());
     }
     Ok(Json(json!({
         "id": meta.id,
@@ -363,7 +367,11 @@ fn stream_response(
                         out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
                     }
                 }
-                EventKind::Error => out.push(json!({ "error": stream_error(ev.error.as_ref()) })),
+                EventKind::Error => out.extend(
+                    ev.error
+                        .as_ref()
+                        .map(|e| json!({ "error": stream_error(e) })),
+                ),
             }
             stream::iter(out)
         });

@@ -13,9 +13,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::error::{ApiError, error_body};
+use crate::error::{ApiError, ErrorCode};
+use crate::http::parse_json;
 use crate::state::AppState;
-use crate::transport::sse::parse_json;
 
 /// Lifetime of tokens from the dev sign-in.
 const DEV_TOKEN_TTL_SECS: u64 = 3600;
@@ -31,19 +31,11 @@ pub fn router() -> Router<AppState> {
 
 async fn ready(State(state): State<AppState>) -> Response {
     if !state.cluster.registry_healthy() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "the registry is not answering"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("the registry is not answering")
     } else if state.verifier.keys().is_warm() {
         (StatusCode::OK, "ready").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            error_body("not_ready", "signing keys not loaded yet"),
-        )
-            .into_response()
+        ErrorCode::NotReady.response("signing keys not loaded yet")
     }
 }
 
@@ -91,27 +83,49 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 #[derive(Deserialize)]
 struct DevSignIn {
     username: String,
+    /// Refused unless empty: the dev sign-in cannot grant groups (`spillway token --groups` can).
     #[serde(default)]
-    groups: Vec<String>,
+    groups: Option<serde_json::Value>,
 }
 
-/// `POST /v1/dev/token {"username"}`: a dev token, for loopback clients only.
+/// `POST /v1/dev/token {"username"}`: a dev token without groups, for
+/// loopback clients that name the server by a loopback `Host` only (a
+/// DNS-rebound page sends its own name).
 async fn dev_token(
     State(state): State<AppState>,
     Peer(peer): Peer,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Some(dev) = &state.dev else {
         return Err(ApiError::NotFound);
     };
     if !peer.is_some_and(|p| p.ip().is_loopback()) {
-        return Ok((
-            StatusCode::FORBIDDEN,
-            error_body("forbidden", "dev sign-in is for loopback clients only"),
-        )
-            .into_response());
+        return Ok(ErrorCode::Forbidden.response("dev sign-in is for loopback clients only"));
+    }
+    // Every name the request gives for the server must be a loopback one, and there must be one.
+    let hosts: Vec<&str> = headers
+        .get_all(axum::http::header::HOST)
+        .iter()
+        .map(|h| h.to_str().unwrap_or_default())
+        .chain(uri.authority().map(|a| a.as_str()))
+        .collect();
+    if hosts.is_empty() || !hosts.iter().all(|h| crate::auth::dev::is_loopback_host(h)) {
+        return Ok(ErrorCode::Forbidden.response(
+            "dev sign-in answers only requests whose Host is localhost, 127.0.0.0/8 or [::1]",
+        ));
     }
     let req: DevSignIn = parse_json(body)?;
+    if req
+        .groups
+        .as_ref()
+        .is_some_and(|g| !(g.is_null() || g.as_array().is_some_and(Vec::is_empty)))
+    {
+        return Err(ApiError::BadRequest(
+            "dev sign-in cannot grant groups; use `spillway token --groups`".into(),
+        ));
+    }
     let username = req.username.trim();
     if username.is_empty() || username.len() > 128 {
         return Err(ApiError::BadRequest(
@@ -119,7 +133,7 @@ async fn dev_token(
         ));
     }
     let token = dev
-        .mint(username, &req.groups, DEV_TOKEN_TTL_SECS)
+        .mint(username, &[], DEV_TOKEN_TTL_SECS)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(Json(serde_json::json!({"token": token, "expiresIn": DEV_TOKEN_TTL_SECS})).into_response())
 }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::{EventKind, TokenEvent};
+use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::metrics::Metrics;
 use crate::request::StreamRequest;
@@ -92,40 +93,11 @@ pub fn resume_from(last_event_id: Option<&[u8]>, after: Option<u64>) -> Result<u
     Ok(last.or(after).map_or(0, |n| n.saturating_add(1)))
 }
 
-/// Parse a JSON body whatever its content type (curl users forget it), with
-/// a clear 400 for bad JSON and 413 past the body limit.
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest(r.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
 fn wants_plain_text(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/plain") && !a.contains("text/event-stream"))
-}
-
-/// Headers that keep proxies from buffering or caching a stream.
-fn stream_headers(res: &mut Response, session_id: &str) {
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-transform"),
-    );
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Ok(v) = HeaderValue::from_str(session_id) {
-        h.insert("x-session-id", v);
-    }
 }
 
 /// One SSE event: `event:` kind, `id:` seq, `data:` the TokenEvent.

@@ -2,6 +2,8 @@
 
 use axum::http::StatusCode;
 
+use crate::error::ErrorCode;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamErrorKind {
     Throttled,
@@ -27,6 +29,31 @@ pub enum UpstreamErrorKind {
     LogFull,
 }
 
+impl UpstreamErrorKind {
+    /// The code a client sees (its status and retryability come with it).
+    pub const fn error_code(self) -> ErrorCode {
+        use UpstreamErrorKind::*;
+        match self {
+            Throttled => ErrorCode::Throttled,
+            Validation => ErrorCode::ValidationError,
+            AccessDenied => ErrorCode::AccessDenied,
+            NotFound => ErrorCode::ModelNotFound,
+            QuotaExceeded => ErrorCode::QuotaExceeded,
+            ModelNotReady => ErrorCode::ModelNotReady,
+            ModelTimeout => ErrorCode::ModelTimeout,
+            ModelError => ErrorCode::ModelError,
+            ModelStreamError => ErrorCode::ModelStreamError,
+            Internal => ErrorCode::UpstreamInternalError,
+            Unavailable => ErrorCode::UpstreamUnavailable,
+            ConnectionDropped => ErrorCode::UpstreamConnectionDropped,
+            FirstTokenTimeout => ErrorCode::FirstTokenTimeout,
+            IdleTimeout => ErrorCode::UpstreamIdleTimeout,
+            Decode => ErrorCode::UpstreamDecodeError,
+            LogFull => ErrorCode::SessionTooLong,
+        }
+    }
+}
+
 /// A failure talking to Bedrock (or the simulator), before or during a stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -43,60 +70,24 @@ impl UpstreamError {
         }
     }
 
-    /// The `code` of the final event's `error` and of HTTP error bodies.
+    /// The code of the final event's `error` and of HTTP error bodies.
+    pub fn error_code(&self) -> ErrorCode {
+        self.kind.error_code()
+    }
+
+    /// The wire string of [`Self::error_code`].
     pub fn code(&self) -> &'static str {
-        use UpstreamErrorKind::*;
-        match self.kind {
-            Throttled => "throttled",
-            Validation => "validation_error",
-            AccessDenied => "access_denied",
-            NotFound => "model_not_found",
-            QuotaExceeded => "quota_exceeded",
-            ModelNotReady => "model_not_ready",
-            ModelTimeout => "model_timeout",
-            ModelError => "model_error",
-            ModelStreamError => "model_stream_error",
-            Internal => "upstream_internal_error",
-            Unavailable => "upstream_unavailable",
-            ConnectionDropped => "upstream_connection_dropped",
-            FirstTokenTimeout => "first_token_timeout",
-            IdleTimeout => "upstream_idle_timeout",
-            Decode => "upstream_decode_error",
-            LogFull => "session_too_long",
-        }
+        self.error_code().as_str()
     }
 
     /// Whether the same request may succeed if tried again.
     pub fn retryable(&self) -> bool {
-        use UpstreamErrorKind::*;
-        matches!(
-            self.kind,
-            Throttled
-                | ModelNotReady
-                | ModelTimeout
-                | ModelStreamError
-                | Internal
-                | Unavailable
-                | ConnectionDropped
-                | FirstTokenTimeout
-                | IdleTimeout
-        )
+        self.error_code().retryable()
     }
 
     /// The HTTP status for this error when it happens before streaming starts.
     pub fn status(&self) -> StatusCode {
-        use UpstreamErrorKind::*;
-        match self.kind {
-            Throttled | ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
-            Validation | QuotaExceeded | LogFull => StatusCode::BAD_REQUEST,
-            AccessDenied => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
-            ModelTimeout | FirstTokenTimeout | IdleTimeout => StatusCode::GATEWAY_TIMEOUT,
-            ModelError | ModelStreamError | Internal | ConnectionDropped | Decode => {
-                StatusCode::BAD_GATEWAY
-            }
-            Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        self.error_code().status()
     }
 
     /// Kind from a Bedrock error code such as `ThrottlingException`.
@@ -120,5 +111,42 @@ impl UpstreamError {
             .map(str::to_owned)
             .unwrap_or_else(|| code.unwrap_or("upstream error").to_owned());
         Self { kind, message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes, statuses and retryability clients saw before the table moved to `ErrorCode`.
+    #[test]
+    fn kinds_keep_their_code_status_and_retryability() {
+        use UpstreamErrorKind::*;
+        let table = [
+            (Throttled, "throttled", 429, true),
+            (Validation, "validation_error", 400, false),
+            (AccessDenied, "access_denied", 403, false),
+            (NotFound, "model_not_found", 404, false),
+            (QuotaExceeded, "quota_exceeded", 400, false),
+            (ModelNotReady, "model_not_ready", 429, true),
+            (ModelTimeout, "model_timeout", 504, true),
+            (ModelError, "model_error", 502, false),
+            (ModelStreamError, "model_stream_error", 502, true),
+            (Internal, "upstream_internal_error", 502, true),
+            (Unavailable, "upstream_unavailable", 503, true),
+            (ConnectionDropped, "upstream_connection_dropped", 502, true),
+            (FirstTokenTimeout, "first_token_timeout", 504, true),
+            (IdleTimeout, "upstream_idle_timeout", 504, true),
+            (Decode, "upstream_decode_error", 502, false),
+            (LogFull, "session_too_long", 400, false),
+        ];
+        for (kind, code, status, retryable) in table {
+            let e = UpstreamError::new(kind, "m");
+            assert_eq!(
+                (e.code(), e.status().as_u16(), e.retryable()),
+                (code, status, retryable),
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -47,6 +47,12 @@ pub enum UiChunk {
     },
 }
 
+/// The AI SDK's rendering of an error: `errorText` is `"{code}: {message}"`,
+/// `code` an [`ErrorCode`](crate::error::ErrorCode)'s string.
+pub fn error_text(code: &str, message: &str) -> String {
+    format!("{code}: {message}")
+}
+
 /// Turns a session's events into chunks, one event at a time.
 #[derive(Debug, Default)]
 pub struct Renderer {
@@ -97,7 +103,7 @@ impl Renderer {
                 self.close_text(out);
                 let error_text = ev.error.as_ref().map_or_else(
                     || "the stream failed".to_owned(),
-                    |e| format!("{}: {}", e.code, e.message),
+                    |e| error_text(&e.code, &e.message),
                 );
                 out.push(UiChunk::Error { error_text });
                 out.push(UiChunk::Finish {
@@ -145,6 +151,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::error::ErrorCode;
     use crate::event::EventError;
 
     fn ev(seq: u64, token: &str, end: Option<&str>, error: bool) -> TokenEvent {
@@ -156,11 +163,7 @@ mod tests {
             timestamp: "t".into(),
             stop_reason: end.map(str::to_owned),
             usage: None,
-            error: error.then(|| EventError {
-                code: "model_stream_error".into(),
-                message: "boom".into(),
-                retryable: true,
-            }),
+            error: error.then(|| EventError::new(ErrorCode::ModelStreamError, "boom")),
             wire: Default::default(),
         }
     }

@@ -5,7 +5,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
@@ -14,10 +14,10 @@ use super::chunks::chunk_stream;
 use super::request::{ChatRequest, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
 use crate::state::AppState;
-use crate::transport::sse::parse_json;
 
 /// `POST /v1/ai-sdk/chat`: start the chat's next answer and stream it.
 pub async fn chat(
@@ -75,17 +75,4 @@ fn ui_message_sse(sub: Subscription, state: &AppState) -> Response {
         HeaderValue::from_static("v1"),
     );
     res
-}
-
-/// Headers that keep proxies from buffering or caching a stream, and the session id.
-pub(crate) fn stream_headers(res: &mut Response, session_id: &str) {
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-transform"),
-    );
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    if let Ok(v) = HeaderValue::from_str(session_id) {
-        h.insert("x-session-id", v);
-    }
 }

@@ -4,10 +4,12 @@
 //! subprotocols (the upgrade is open; its token comes in `connection_init`).
 //!
 //! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
+//! - `limits`: rules checked before execution (document size, one root field per subscription).
 //! - `ws`: the two WebSocket protocols, to the letter of their PROTOCOL.md.
 //!
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
+pub mod limits;
 pub mod schema;
 mod shared;
 mod ws;
@@ -26,7 +28,9 @@ use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 
 use crate::auth::extract::bearer_token;
 use crate::auth::{AuthError, Principal};
+use crate::socket::Client;
 use crate::state::AppState;
+use crate::transport::ops::Peer;
 pub use schema::{GqlSchema, build as build_schema};
 pub use shared::RequestKey;
 
@@ -39,8 +43,6 @@ pub const MAX_COMPLEXITY: usize = 500;
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Most directives on one field.
 pub const MAX_DIRECTIVES: usize = 8;
-/// Most operations running at once on one WebSocket.
-pub const MAX_OPERATIONS_PER_CONNECTION: usize = 100;
 
 /// The path of every GraphQL route.
 pub const PATH: &str = "/graphql";
@@ -57,7 +59,15 @@ pub fn sdl() -> String {
 }
 
 /// `POST /graphql`: one query or mutation, as the bearer token's principal.
-/// The body is held to the app's body limit (the operation size limit).
+/// The body is held to the app's body limit, and the document to
+/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` before it is parsed.
+///
+/// A document over the limit is answered like a parse error: `200` with an
+/// `errors` array (`extensions.code = "payload_too_large"`), not `413`. This
+/// route answers every other refused document (syntax, validation, depth)
+/// that way, as async-graphql does, so a client has one path for them all;
+/// and clients such as Apollo Client's `HttpLink` turn a non-2xx answer into
+/// a network error instead of surfacing its GraphQL `errors`.
 async fn post_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
@@ -70,6 +80,10 @@ async fn post_graphql(
         Ok(r) => r.into_inner(),
         Err(rejection) => return rejection.into_response(),
     };
+    if let Err(e) = limits::check_document(&gql.query, state.graphql_max_document_bytes) {
+        return GraphQLResponse::from(async_graphql::Response::from_errors(vec![e]))
+            .into_response();
+    }
     let gql = gql.data(state).data(principal);
     GraphQLResponse::from(schema.execute(gql).await).into_response()
 }
@@ -79,11 +93,15 @@ async fn get_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
     auth: UpgradeAuth,
+    Peer(peer): Peer,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     headers: axum::http::HeaderMap,
 ) -> Response {
     match ws {
-        Ok(ws) => ws::upgrade(ws, state, schema, auth.0),
+        Ok(ws) => {
+            let client = Client::new(peer, &headers);
+            ws::upgrade(ws, state, schema, auth.0, client)
+        }
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
         Err(_) => Html(
             GraphiQLSource::build()
@@ -112,8 +130,8 @@ impl FromRequestParts<AppState> for UpgradeAuth {
             return Ok(Self(None));
         }
         Ok(Self(match bearer_token(parts) {
-            Some(token) => Some(state.verifier.verify(&token).await),
-            None => None,
+            Ok(token) => Some(state.verifier.verify(&token).await),
+            Err(_) => None,
         }))
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::shared::{RenderGroups, RequestKey, SharedTokenEvent};
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
 use crate::hub::{Session, SessionInfo};
@@ -62,36 +62,30 @@ impl Default for SessionsCreated {
 }
 
 /// An error with `extensions.code` (the same codes as the HTTP API's `error.code`).
-fn coded(code: &'static str, message: impl Into<String>) -> Error {
-    Error::new(message.into()).extend_with(|_, e| e.set("code", code))
+fn coded(code: ErrorCode, message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
 fn not_found() -> Error {
-    coded("not_found", "session not found")
+    coded(ErrorCode::NotFound, "session not found")
 }
 
+/// An error that also says whether a retry may succeed (`extensions.retryable`).
 fn api_error(e: ApiError) -> Error {
-    let code = e.code();
-    let retryable = match &e {
-        ApiError::Upstream(u) => u.retryable(),
-        other => matches!(
-            other.status(),
-            axum::http::StatusCode::TOO_MANY_REQUESTS | axum::http::StatusCode::SERVICE_UNAVAILABLE
-        ),
-    };
+    let code = e.error_code();
     Error::new(e.to_string()).extend_with(|_, ext| {
-        ext.set("code", code);
-        ext.set("retryable", retryable);
+        ext.set("code", code.as_str());
+        ext.set("retryable", code.retryable());
     })
 }
 
 fn publish_error(e: PublishError) -> Error {
     let code = match &e {
-        PublishError::InvalidId => "bad_request",
-        PublishError::NotExternal(_) => "not_external",
-        PublishError::Finished(_) => "session_finished",
-        PublishError::Full => "too_many_sessions",
-        PublishError::ShuttingDown => "shutting_down",
+        PublishError::InvalidId => ErrorCode::BadRequest,
+        PublishError::NotExternal(_) => ErrorCode::NotExternal,
+        PublishError::Finished(_) => ErrorCode::SessionFinished,
+        PublishError::Full => ErrorCode::TooManySessions,
+        PublishError::ShuttingDown => ErrorCode::ShuttingDown,
     };
     coded(code, e.to_string())
 }
@@ -100,10 +94,10 @@ fn publish_error(e: PublishError) -> Error {
 fn caller<'a>(ctx: &Context<'a>) -> Result<(&'a Principal, &'a AppState)> {
     let principal = ctx
         .data_opt::<Principal>()
-        .ok_or_else(|| coded("missing_token", "missing bearer token"))?;
+        .ok_or_else(|| coded(ErrorCode::MissingToken, "missing bearer token"))?;
     let state = ctx
         .data_opt::<AppState>()
-        .ok_or_else(|| coded("internal", "the gateway is misconfigured"))?;
+        .ok_or_else(|| coded(ErrorCode::Internal, "the gateway is misconfigured"))?;
     Ok((principal, state))
 }
 
@@ -394,7 +388,7 @@ impl MutationRoot {
         let (principal, state) = caller(ctx)?;
         if !principal.in_group(&state.admin_group) {
             return Err(coded(
-                "forbidden",
+                ErrorCode::Forbidden,
                 "publishToken is reserved to the admin group",
             ));
         }
@@ -439,7 +433,7 @@ impl SubscriptionRoot {
         let from = match after {
             None => 0,
             Some(a) if a >= -1 => u64::try_from(a.saturating_add(1)).unwrap_or(0),
-            Some(_) => return Err(coded("bad_request", "after must be -1 or more")),
+            Some(_) => return Err(coded(ErrorCode::BadRequest, "after must be -1 or more")),
         };
         let created = ctx.data_opt::<SessionsCreated>().cloned();
         let session = match wait_for(state, principal, &session_id, created).await {

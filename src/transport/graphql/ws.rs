@@ -16,38 +16,41 @@
 //! its own protocol handler is not used because it closes `1002` on a refused
 //! init, has no init timeout, replaces duplicate ids and never sends `error`.
 //!
-//! One task per socket: it reads client messages, polls every running
-//! operation's response stream (a `StreamMap` keyed by operation id) and
-//! writes in order. A slow client slows only its own socket; the operations
-//! behind it are cursors into session logs, so nothing queues up.
+//! The socket itself (limits, deadlines, pings, registry, drain) is the
+//! socket driver's (`crate::socket`); this file is the protocol. Each
+//! operation is a driver operation: a task turning its response stream into
+//! messages. A slow client slows only its own socket; the operations behind
+//! it are cursors into session logs, so nothing queues up. The socket is
+//! admitted (per-user cap) and registered at `connection_init`, when its
+//! user is known; a token that expires closes it with `4401`.
 
-use std::collections::HashSet;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::{Request, Response, Variables};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response as HttpResponse;
 use futures_util::StreamExt;
-use futures_util::future::Either;
 use futures_util::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::time::{Instant, MissedTickBehavior, sleep_until};
-use tokio_stream::StreamMap;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::MAX_OPERATIONS_PER_CONNECTION;
+use super::limits;
 use super::schema::GqlSchema;
 use super::shared::RequestKey;
 use crate::auth::{AuthError, Principal};
+use crate::error::ErrorCode;
+use crate::socket::{self, Admission, Client, Ctx, Flow, OpRefusal, Opening, Protocol, close};
 use crate::state::AppState;
 
 pub const TRANSPORT_WS: &str = "graphql-transport-ws";
-/// A client that takes no message for this long is dropped.
-const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 pub const LEGACY_WS: &str = "graphql-ws";
 
 /// Close codes of graphql-ws PROTOCOL.md.
-mod close {
+mod code {
     pub const BAD_REQUEST: u16 = 4400;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN: u16 = 4403;
@@ -55,271 +58,247 @@ mod close {
     pub const INIT_TIMEOUT: u16 = 4408;
     pub const SUBSCRIBER_EXISTS: u16 = 4409;
     pub const TOO_MANY_INITS: u16 = 4429;
-    pub const INTERNAL: u16 = 4500;
     pub const NORMAL: u16 = 1000;
+    /// RFC 6455's "try again later": the user holds the most sockets allowed.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const GOING_AWAY: u16 = 1001;
-    pub const TOO_BIG: u16 = 1009;
+    pub const INTERNAL_ERROR: u16 = 1011;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Protocol {
+enum Dialect {
     /// `graphql-transport-ws`.
     TransportWs,
     /// Legacy `graphql-ws` (subscriptions-transport-ws).
     Legacy,
 }
 
-/// Answer the upgrade with one of our subprotocols and run the connection.
+/// Answer the upgrade with one of our subprotocols and run the socket under
+/// the driver; the socket is admitted and registered at `connection_init`.
 pub(super) fn upgrade(
     ws: WebSocketUpgrade,
     state: AppState,
     schema: GqlSchema,
     upgrade_auth: Option<Result<Principal, AuthError>>,
+    client: Client,
 ) -> HttpResponse {
-    // Messages over the operation size limit get 1009 from us; the WebSocket
-    // layer's own limit sits above it (past it the connection just drops).
-    let ws = ws
-        .protocols([TRANSPORT_WS, LEGACY_WS])
-        .max_message_size(state.max_body_bytes.saturating_add(64 * 1024))
-        .read_buffer_size(crate::transport::ws::socket::READ_BUFFER);
-    let protocol = match ws.selected_protocol().map(|p| p.as_bytes()) {
-        Some(p) if p == TRANSPORT_WS.as_bytes() => Some(Protocol::TransportWs),
-        Some(p) if p == LEGACY_WS.as_bytes() => Some(Protocol::Legacy),
-        _ => None,
+    let ws = ws.protocols([TRANSPORT_WS, LEGACY_WS]);
+    let dialect = match ws.selected_protocol().map(|p| p.as_bytes()) {
+        Some(p) if p == TRANSPORT_WS.as_bytes() => Dialect::TransportWs,
+        Some(p) if p == LEGACY_WS.as_bytes() => Dialect::Legacy,
+        _ => return ws.on_upgrade(refuse_subprotocol),
     };
-    // Tracked with the other WebSockets: shutdown waits for this one to drain.
-    let tracker = state.connections.tracker().clone();
-    // The upgrade task keeps its callback (and the connection future) for the
-    // connection's whole life: what they carry is boxed, so an idle
-    // subscription socket holds pointers, not copies (BENCHMARKS.md, scenario 4).
-    let parts = Box::new((state, schema, upgrade_auth));
-    ws.on_upgrade(move |socket| {
-        let (state, schema, upgrade_auth) = *parts;
-        let run = match protocol {
-            Some(protocol) => Either::Left(
-                Box::new(Connection {
-                    protocol,
-                    state,
-                    schema,
-                    socket,
-                    upgrade_auth,
-                    principal: None,
-                    init_received: false,
-                    ops: StreamMap::new(),
-                    not_started: HashSet::new(),
-                })
-                .run(),
-            ),
-            None => Either::Right(Box::pin(refuse_subprotocol(socket))),
-        };
-        tracker.track_future(run)
-    })
+    let limits = *state.connections.limits();
+    let opening = Opening {
+        protocol: GraphqlWs {
+            dialect,
+            schema,
+            upgrade_auth,
+            init_received: false,
+            acked: false,
+            init_deadline: Instant::now() + state.graphql_init_timeout,
+        },
+        client,
+        principal: None,
+        // A subscribe message carries one operation: the POST body limit.
+        max_message: state.max_body_bytes,
+        // Our keep-alive message goes with each ping.
+        ping_every: limits.ping_interval.min(state.heartbeat),
+        state,
+    };
+    socket::upgrade(ws, opening)
 }
 
 async fn refuse_subprotocol(mut socket: WebSocket) {
-    let _ = send_close(
-        &mut socket,
-        close::SUBPROTOCOL_NOT_ACCEPTABLE,
+    let frame = close(
+        code::SUBPROTOCOL_NOT_ACCEPTABLE,
         "Subprotocol not acceptable",
-    )
-    .await;
+    );
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), socket.send(frame)).await;
 }
 
-/// What the connection does next.
-enum Out {
-    Text(String),
-    Close(u16, String),
-}
-
-/// An operation's responses, then `None` once it has ended.
-type Operation = BoxStream<'static, Option<Response>>;
-
-struct Connection {
-    protocol: Protocol,
-    state: AppState,
+/// One GraphQL socket's protocol state; operations are the driver's.
+struct GraphqlWs {
+    dialect: Dialect,
     schema: GqlSchema,
-    socket: WebSocket,
     /// The token of the upgrade request, if it had one.
     upgrade_auth: Option<Result<Principal, AuthError>>,
-    /// Set once `connection_init` has been acknowledged.
-    principal: Option<Principal>,
     init_received: bool,
-    ops: StreamMap<String, Operation>,
-    /// Operations that have not produced a response yet (a failure there is an `error` message).
-    not_started: HashSet<String>,
+    /// Set once `connection_init` has been acknowledged.
+    acked: bool,
+    init_deadline: Instant,
 }
 
-impl Connection {
-    /// Boxed `self`: an async fn's by-value arguments stay in its future
-    /// twice for as long as it runs.
-    async fn run(mut self: Box<Self>) {
-        let closing = self.state.connections.closing().clone();
-        let mut draining = false;
-        let init_deadline = Instant::now() + self.state.graphql_init_timeout;
-        let every = self.state.heartbeat;
-        let mut keepalive = tokio::time::interval_at(Instant::now() + every, every);
-        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        loop {
-            let expiry = self
-                .principal
-                .as_ref()
-                .map(|p| crate::transport::ws::socket::expiry_instant(p.expires_at));
-            let mut out: Vec<Out> = tokio::select! {
-                msg = self.socket.recv() => match msg {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                    Some(Ok(m)) if payload_len(&m) > self.state.max_body_bytes => {
-                        vec![Out::Close(close::TOO_BIG, "Message too big".into())]
-                    }
-                    Some(Ok(Message::Text(t))) => Box::pin(self.on_message(t.as_str())).await,
-                    Some(Ok(Message::Binary(b))) => match std::str::from_utf8(&b) {
-                        Ok(t) => Box::pin(self.on_message(t)).await,
-                        Err(_) => vec![Out::Close(close::BAD_REQUEST, "Invalid message received".into())],
-                    },
-                    // WebSocket-level pings are answered by the WebSocket layer.
-                    Some(Ok(_)) => Vec::new(),
-                },
-                _ = sleep_until(init_deadline), if !self.init_received => {
-                    vec![Out::Close(close::INIT_TIMEOUT, "Connection initialisation timeout".into())]
-                }
-                Some((id, item)) = self.ops.next(), if !self.ops.is_empty() => self.on_result(id, item),
-                _ = keepalive.tick(), if self.principal.is_some() => vec![self.keepalive()],
-                _ = sleep_until(expiry.unwrap_or_else(Instant::now)), if expiry.is_some() => {
-                    vec![Out::Close(close::FORBIDDEN, "Forbidden: token expired".into())]
-                }
-                _ = closing.cancelled(), if !draining => {
-                    draining = true;
-                    self.start_draining()
-                }
-            };
-            if draining && self.ops.is_empty() && !out.iter().any(|o| matches!(o, Out::Close(..))) {
-                out.push(Out::Close(close::GOING_AWAY, "Going away".into()));
-            }
-            for o in out {
-                match o {
-                    Out::Text(t) => {
-                        let sent = Box::pin(tokio::time::timeout(
-                            SEND_TIMEOUT,
-                            self.socket.send(Message::Text(t.into())),
-                        ))
-                        .await;
-                        if !matches!(sent, Ok(Ok(()))) {
-                            // Gone, or not reading at all: drop it rather than wait forever.
-                            return;
-                        }
-                    }
-                    Out::Close(code, reason) => {
-                        tracing::debug!(code, %reason, "graphql websocket closed by the server");
-                        let _ = Box::pin(send_close(&mut self.socket, code, &reason)).await;
-                        return;
-                    }
-                }
-            }
+/// What a GraphQL operation is known by: its id, and whether it has sent
+/// its last message (its id is free again from then on).
+struct OpTag {
+    id: String,
+    done: Arc<AtomicBool>,
+}
+
+type Cx<'a> = Ctx<'a, OpTag>;
+
+impl Protocol for GraphqlWs {
+    type Tag = OpTag;
+    const NAME: &'static str = "graphql";
+
+    async fn on_text(&mut self, text: &str, cx: &mut Cx<'_>) -> Flow {
+        self.on_message(text, cx).await
+    }
+
+    async fn on_binary(&mut self, data: &[u8], cx: &mut Cx<'_>) -> Flow {
+        match std::str::from_utf8(data) {
+            Ok(text) => self.on_message(text, cx).await,
+            Err(_) => Flow::Close(close(code::BAD_REQUEST, "Invalid message received")),
         }
     }
 
-    async fn on_message(&mut self, text: &str) -> Vec<Out> {
+    fn keepalive(&self) -> Option<String> {
+        // PROTOCOL.md: a pong may be sent unsolicited as a unidirectional heartbeat.
+        self.acked.then(|| match self.dialect {
+            Dialect::TransportWs => Encoder(self.dialect).text("pong", None, None::<()>),
+            Dialect::Legacy => Encoder(self.dialect).text("ka", None, None::<()>),
+        })
+    }
+
+    fn deadline(&self) -> Option<(Instant, Message)> {
+        (!self.init_received).then(|| {
+            (
+                self.init_deadline,
+                close(code::INIT_TIMEOUT, "Connection initialisation timeout"),
+            )
+        })
+    }
+}
+
+impl GraphqlWs {
+    async fn on_message(&mut self, text: &str, cx: &mut Cx<'_>) -> Flow {
         let msg: ClientMessage = match serde_json::from_str(text) {
             Ok(m) => m,
             Err(e) => {
-                return vec![Out::Close(
-                    close::BAD_REQUEST,
+                return Flow::Close(close(
+                    code::BAD_REQUEST,
                     format!("Invalid message received: {e}"),
-                )];
+                ));
             }
         };
-        if !msg.belongs_to(self.protocol) {
-            return vec![Out::Close(
-                close::BAD_REQUEST,
+        if !msg.belongs_to(self.dialect) {
+            return Flow::Close(close(
+                code::BAD_REQUEST,
                 format!(
                     "Invalid message received: unknown type for {}",
-                    self.protocol_name()
+                    self.dialect_name()
                 ),
-            )];
+            ));
         }
+        let enc = Encoder(self.dialect);
         match msg {
-            ClientMessage::ConnectionInit { payload } => self.on_init(payload).await,
-            ClientMessage::Ping { .. } => vec![self.encode("pong", None, None::<()>)],
-            ClientMessage::Pong { .. } => Vec::new(),
+            ClientMessage::ConnectionInit { payload } => self.on_init(payload, cx).await,
+            ClientMessage::Ping { .. } => {
+                cx.reply(enc.text("pong", None, None::<()>)).await;
+                Flow::Continue
+            }
+            ClientMessage::Pong { .. } => Flow::Continue,
             ClientMessage::Subscribe { id, payload } | ClientMessage::Start { id, payload } => {
-                self.on_subscribe(id, payload)
+                self.on_subscribe(id, payload, cx).await
             }
             ClientMessage::Complete { id } | ClientMessage::Stop { id } => {
-                self.ops.remove(&id);
-                self.not_started.remove(&id);
-                Vec::new()
+                for op in cx.ops.iter().filter(|op| op.tag.id == id) {
+                    op.tag.done.store(true, Ordering::Release);
+                    op.cancel.cancel();
+                }
+                Flow::Continue
             }
             ClientMessage::ConnectionTerminate { .. } => {
-                vec![Out::Close(close::NORMAL, "Normal Closure".into())]
+                Flow::Close(close(code::NORMAL, "Normal Closure"))
             }
         }
     }
 
-    async fn on_init(&mut self, payload: Option<Map<String, Value>>) -> Vec<Out> {
+    async fn on_init(&mut self, payload: Option<Map<String, Value>>, cx: &mut Cx<'_>) -> Flow {
         if self.init_received {
-            return vec![Out::Close(
-                close::TOO_MANY_INITS,
-                "Too many initialisation requests".into(),
-            )];
+            return Flow::Close(close(
+                code::TOO_MANY_INITS,
+                "Too many initialisation requests",
+            ));
         }
         self.init_received = true;
+        let enc = Encoder(self.dialect);
         let verified = match payload.as_ref().and_then(init_token) {
-            Some(token) => Some(self.state.verifier.verify(&token).await),
+            Some(token) => Some(cx.state().verifier.verify(&token).await),
             None => self.upgrade_auth.take(),
         };
-        match verified {
-            Some(Ok(principal)) => {
-                self.principal = Some(principal);
-                let mut out = vec![self.encode("connection_ack", None, None::<()>)];
-                if self.protocol == Protocol::Legacy {
-                    out.push(self.keepalive());
+        let why = match verified {
+            Some(Ok(principal)) => match cx.authenticate(principal).await {
+                Ok(()) => {
+                    self.acked = true;
+                    cx.reply(enc.text("connection_ack", None, None::<()>)).await;
+                    if self.dialect == Dialect::Legacy {
+                        cx.reply(enc.text("ka", None, None::<()>)).await;
+                    }
+                    return Flow::Continue;
                 }
-                out
-            }
-            refused => {
-                let why = match refused {
-                    Some(Err(e)) => e.to_string(),
-                    _ => AuthError::Missing.to_string(),
-                };
-                let mut out = Vec::new();
-                if self.protocol == Protocol::Legacy {
-                    out.push(self.encode(
-                        "connection_error",
-                        None,
-                        Some(serde_json::json!({"message": format!("Forbidden: {why}")})),
-                    ));
-                }
-                out.push(Out::Close(close::FORBIDDEN, format!("Forbidden: {why}")));
-                out
-            }
+                Err(refused) => return Flow::Close(admission_close(&refused)),
+            },
+            Some(Err(e)) => e.to_string(),
+            None => AuthError::Missing.to_string(),
+        };
+        if self.dialect == Dialect::Legacy {
+            let payload = serde_json::json!({"message": format!("Forbidden: {why}")});
+            cx.reply(enc.text("connection_error", None, Some(payload)))
+                .await;
         }
+        Flow::Close(close(code::FORBIDDEN, format!("Forbidden: {why}")))
     }
 
-    fn on_subscribe(&mut self, id: String, payload: OperationPayload) -> Vec<Out> {
+    async fn on_subscribe(
+        &mut self,
+        id: String,
+        payload: OperationPayload,
+        cx: &mut Cx<'_>,
+    ) -> Flow {
         // A malformed message is refused before the ack is looked at.
         if id.is_empty() {
-            return vec![Out::Close(
-                close::BAD_REQUEST,
-                "Invalid message received: empty id".into(),
-            )];
+            return Flow::Close(close(
+                code::BAD_REQUEST,
+                "Invalid message received: empty id",
+            ));
         }
-        let Some(principal) = self.principal.clone() else {
-            return vec![Out::Close(close::UNAUTHORIZED, "Unauthorized".into())];
+        let Some(principal) = cx.principal().filter(|_| self.acked).cloned() else {
+            return Flow::Close(close(code::UNAUTHORIZED, "Unauthorized"));
         };
-        if self.ops.contains_key(&id) {
-            return vec![Out::Close(
-                close::SUBSCRIBER_EXISTS,
+        if cx
+            .ops
+            .live()
+            .any(|op| op.tag.id == id && !op.tag.done.load(Ordering::Acquire))
+        {
+            return Flow::Close(close(
+                code::SUBSCRIBER_EXISTS,
                 format!("Subscriber for {id} already exists"),
-            )];
+            ));
         }
-        if self.state.connections.closing().is_cancelled() {
-            return vec![self.encode("error", Some(&id), Some(shutting_down()))];
+        let enc = Encoder(self.dialect);
+        if let Err(refused) = cx.ops.admit() {
+            let errors = match refused {
+                OpRefusal::ShuttingDown => shutting_down(),
+                OpRefusal::TooMany => errors(
+                    ErrorCode::TooManyOperations,
+                    &format!(
+                        "too many operations on this connection (at most {})",
+                        cx.ops.limit()
+                    ),
+                ),
+            };
+            cx.reply(enc.text("error", Some(&id), Some(errors))).await;
+            return Flow::Continue;
         }
-        if self.ops.len() >= MAX_OPERATIONS_PER_CONNECTION {
-            let errors = serde_json::json!([{
-                "message": format!("too many operations on this connection (at most {MAX_OPERATIONS_PER_CONNECTION})"),
-                "extensions": {"code": "too_many_operations"},
-            }]);
-            return vec![self.encode("error", Some(&id), Some(errors))];
+        // Refused before parsing: the document's size; then, parsed once
+        // (the parse stays in the request), a subscription's root fields.
+        if let Err(e) =
+            limits::check_document(&payload.query, cx.state().graphql_max_document_bytes)
+        {
+            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            return Flow::Continue;
         }
         let key = RequestKey::new(
             &payload.query,
@@ -333,72 +312,110 @@ impl Connection {
         if let Some(vars) = payload.variables {
             req = req.variables(Variables::from_json(Value::Object(vars)));
         }
-        let req = req.data(self.state.clone()).data(principal).data(key);
-        let stream = self
-            .schema
-            .execute_stream(req)
-            .map(Some)
-            .chain(futures_util::stream::once(async { None }))
-            .boxed();
-        self.not_started.insert(id.clone());
-        self.ops.insert(id, stream);
-        Vec::new()
+        if let Err(e) = limits::check_subscription(&mut req) {
+            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            return Flow::Continue;
+        }
+        let req = req.data(cx.state().clone()).data(principal).data(key);
+        let responses = self.schema.execute_stream(req).boxed();
+        let done = Arc::new(AtomicBool::new(false));
+        let tag = OpTag {
+            id: id.clone(),
+            done: done.clone(),
+        };
+        let op = Operation {
+            id,
+            enc,
+            out: cx.out(),
+            done,
+            closing: cx.closing().clone(),
+        };
+        cx.ops.spawn(tag, move |cancel| op.run(responses, cancel));
+        Flow::Continue
     }
 
-    fn on_result(&mut self, id: String, item: Option<Response>) -> Vec<Out> {
-        let first = self.not_started.remove(&id);
-        match item {
-            Some(resp) if first && resp.data == async_graphql::Value::Null && resp.is_err() => {
-                // Failed before producing data: `error`, and the operation is over.
-                self.ops.remove(&id);
-                vec![self.encode("error", Some(&id), Some(&resp.errors))]
-            }
-            Some(resp) => {
-                let ty = match self.protocol {
-                    Protocol::TransportWs => "next",
-                    Protocol::Legacy => "data",
-                };
-                vec![self.encode(ty, Some(&id), Some(&resp))]
-            }
-            None => {
-                // Remove it now, so that the client may reuse the id once it sees `complete`.
-                self.ops.remove(&id);
-                vec![self.encode("complete", Some(&id), None::<()>)]
+    fn dialect_name(&self) -> &'static str {
+        match self.dialect {
+            Dialect::TransportWs => TRANSPORT_WS,
+            Dialect::Legacy => LEGACY_WS,
+        }
+    }
+}
+
+/// The close frame for a socket refused at `connection_init`.
+fn admission_close(refused: &Admission) -> Message {
+    let code = match refused {
+        Admission::TooMany => code::TRY_AGAIN_LATER,
+        Admission::ShuttingDown => code::GOING_AWAY,
+        Admission::Registry(_) => code::INTERNAL_ERROR,
+    };
+    close(code, refused.to_string())
+}
+
+/// One running operation: its responses become `next`/`data` messages, then
+/// `complete`; one that fails before producing data gets one `error` (and
+/// no `complete`). While it has produced nothing (waiting for a session), a
+/// shutdown ends it with an `error`.
+struct Operation {
+    id: String,
+    enc: Encoder,
+    out: mpsc::Sender<Message>,
+    done: Arc<AtomicBool>,
+    closing: CancellationToken,
+}
+
+impl Operation {
+    async fn run(self, mut responses: BoxStream<'static, Response>, cancel: CancellationToken) {
+        let id = Some(self.id.as_str());
+        let mut first = true;
+        loop {
+            let item = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return,
+                _ = self.closing.cancelled(), if first => {
+                    self.last(self.enc.text("error", id, Some(shutting_down()))).await;
+                    return;
+                }
+                item = responses.next() => item,
+            };
+            let msg = match item {
+                Some(resp) if first && resp.data == async_graphql::Value::Null && resp.is_err() => {
+                    self.last(self.enc.text("error", id, Some(&resp.errors)))
+                        .await;
+                    return;
+                }
+                Some(resp) => {
+                    first = false;
+                    let ty = match self.enc.0 {
+                        Dialect::TransportWs => "next",
+                        Dialect::Legacy => "data",
+                    };
+                    self.enc.text(ty, id, Some(&resp))
+                }
+                None => {
+                    self.last(self.enc.text("complete", id, None::<()>)).await;
+                    return;
+                }
+            };
+            if self.out.send(Message::Text(msg.into())).await.is_err() {
+                return;
             }
         }
     }
 
-    /// The server is shutting down: operations that have not produced
-    /// anything yet (waiting for a session) end with an `error`; running
-    /// ones go on until their sessions end (the hub's drain deadline), then
-    /// the socket closes with 1001.
-    fn start_draining(&mut self) -> Vec<Out> {
-        let waiting: Vec<String> = self.not_started.drain().collect();
-        waiting
-            .into_iter()
-            .map(|id| {
-                self.ops.remove(&id);
-                self.encode("error", Some(&id), Some(shutting_down()))
-            })
-            .collect()
+    /// The operation's last message: its id is free again once the client sees it.
+    async fn last(&self, text: String) {
+        self.done.store(true, Ordering::Release);
+        let _ = self.out.send(Message::Text(text.into())).await;
     }
+}
 
-    fn keepalive(&self) -> Out {
-        match self.protocol {
-            // PROTOCOL.md: a pong may be sent unsolicited as a unidirectional heartbeat.
-            Protocol::TransportWs => self.encode("pong", None, None::<()>),
-            Protocol::Legacy => self.encode("ka", None, None::<()>),
-        }
-    }
+/// Server messages of one dialect.
+#[derive(Clone, Copy)]
+struct Encoder(Dialect);
 
-    fn protocol_name(&self) -> &'static str {
-        match self.protocol {
-            Protocol::TransportWs => TRANSPORT_WS,
-            Protocol::Legacy => LEGACY_WS,
-        }
-    }
-
-    fn encode<P: Serialize>(&self, ty: &str, id: Option<&str>, payload: Option<P>) -> Out {
+impl Encoder {
+    fn text<P: Serialize>(&self, ty: &str, id: Option<&str>, payload: Option<P>) -> String {
         #[derive(Serialize)]
         struct ServerMessage<'a, P> {
             #[serde(rename = "type")]
@@ -408,13 +425,11 @@ impl Connection {
             #[serde(skip_serializing_if = "Option::is_none")]
             payload: Option<P>,
         }
-        match serde_json::to_string(&ServerMessage { ty, id, payload }) {
-            Ok(s) => Out::Text(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot encode a graphql websocket message");
-                Out::Close(close::INTERNAL, "Internal server error".into())
-            }
-        }
+        serde_json::to_string(&ServerMessage { ty, id, payload }).unwrap_or_else(|e| {
+            // Our own types always serialise; say so if one ever does not.
+            tracing::warn!(error = %e, "cannot encode a graphql websocket message");
+            format!(r#"{{"type":"error","id":{}}}"#, serde_json::json!(id))
+        })
     }
 }
 
@@ -455,10 +470,10 @@ enum ClientMessage {
 }
 
 impl ClientMessage {
-    fn belongs_to(&self, protocol: Protocol) -> bool {
+    fn belongs_to(&self, dialect: Dialect) -> bool {
         use ClientMessage::*;
-        match protocol {
-            Protocol::TransportWs => matches!(
+        match dialect {
+            Dialect::TransportWs => matches!(
                 self,
                 ConnectionInit { .. }
                     | Ping { .. }
@@ -466,7 +481,7 @@ impl ClientMessage {
                     | Subscribe { .. }
                     | Complete { .. }
             ),
-            Protocol::Legacy => matches!(
+            Dialect::Legacy => matches!(
                 self,
                 ConnectionInit { .. } | Start { .. } | Stop { .. } | ConnectionTerminate { .. }
             ),
@@ -518,55 +533,22 @@ fn init_token(payload: &Map<String, Value>) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
-fn shutting_down() -> Value {
+/// The `errors` of an `error` message: one error with `extensions.code`
+/// and `retryable`, as the schema's resolvers render an `ErrorCode`.
+fn errors(code: ErrorCode, message: &str) -> Value {
     serde_json::json!([{
-        "message": "the gateway is shutting down",
-        "extensions": {"code": "shutting_down", "retryable": true},
+        "message": message,
+        "extensions": {"code": code.as_str(), "retryable": code.retryable()},
     }])
 }
 
-fn payload_len(m: &Message) -> usize {
-    match m {
-        Message::Text(t) => t.as_str().len(),
-        Message::Binary(b) => b.len(),
-        _ => 0,
-    }
-}
-
-/// Send a close frame; reasons are cut to the 123 bytes a frame allows.
-async fn send_close(socket: &mut WebSocket, code: u16, reason: &str) -> Result<(), axum::Error> {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: reason[..end].into(),
-    }));
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(frame)).await {
-        Ok(sent) => sent,
-        Err(_) => Ok(()),
-    }
+fn shutting_down() -> Value {
+    errors(ErrorCode::ShuttingDown, "the gateway is shutting down")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn future_size<A, F, Fut>(_: F) -> usize
-    where
-        F: FnOnce(A) -> Fut,
-    {
-        std::mem::size_of::<Fut>()
-    }
-
-    /// Every open subscription socket holds this future for its whole life
-    /// (3.5 KiB before `run` took a boxed `self` with the socket in it; 880 B after).
-    #[test]
-    fn an_idle_connection_future_stays_small() {
-        let size = future_size(Connection::run);
-        assert!(size <= 1024, "the connection future grew to {size} bytes");
-    }
 
     fn parse(s: &str) -> Option<ClientMessage> {
         serde_json::from_str(s).ok()
@@ -605,11 +587,11 @@ mod tests {
     fn messages_are_checked_per_protocol() {
         let sub =
             parse(r#"{"type":"subscribe","id":"1","payload":{"query":"{ models }"}}"#).unwrap();
-        assert!(sub.belongs_to(Protocol::TransportWs));
-        assert!(!sub.belongs_to(Protocol::Legacy));
+        assert!(sub.belongs_to(Dialect::TransportWs));
+        assert!(!sub.belongs_to(Dialect::Legacy));
         let start = parse(r#"{"type":"start","id":"1","payload":{"query":"{ models }"}}"#).unwrap();
-        assert!(start.belongs_to(Protocol::Legacy));
-        assert!(!start.belongs_to(Protocol::TransportWs));
+        assert!(start.belongs_to(Dialect::Legacy));
+        assert!(!start.belongs_to(Dialect::TransportWs));
         for bad in [
             r#"{"type":"nope"}"#,
             r#"{"type":"subscribe","id":"1"}"#,

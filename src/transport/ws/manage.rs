@@ -12,7 +12,7 @@ use axum::routing::get;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::auth::Principal;
-use crate::error::error_body;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -23,15 +23,21 @@ pub fn router() -> Router<AppState> {
 }
 
 fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        error_body("forbidden", "the @connections API is for the admin group"),
-    )
-        .into_response()
+    ErrorCode::Forbidden.response("the @connections API is for the admin group")
 }
 
 fn gone() -> Response {
-    (StatusCode::GONE, error_body("gone", "no such connection")).into_response()
+    ErrorCode::Gone.response("no such connection")
+}
+
+fn not_reading() -> Response {
+    ErrorCode::LimitExceeded.response("the client is not reading fast enough")
+}
+
+fn registry_unavailable(e: &crate::registry::RegistryError) -> Response {
+    tracing::warn!(error = %e, "connection registry unavailable");
+    ErrorCode::RegistryUnavailable
+        .response("the connection registry is unavailable; try again shortly")
 }
 
 /// `POST /@connections/{id}`: deliver the raw body as one message.
@@ -48,35 +54,18 @@ async fn post_to_connection(
     let body = match body {
         Ok(b) if b.len() <= limit => b,
         Ok(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                error_body(
-                    "payload_too_large",
-                    "data is larger than a WebSocket message may be",
-                ),
-            )
-                .into_response();
+            return ErrorCode::PayloadTooLarge
+                .response("data is larger than a WebSocket message may be");
         }
-        Err(r) => return (r.status(), error_body("bad_request", &r.body_text())).into_response(),
+        Err(r) => return ApiError::BadRequest(r.body_text()).into_response(),
     };
     let Some(handle) = state.connections.handle(&id) else {
         return forward(&state, &id, reqwest::Method::POST, Some(body)).await;
     };
-    let msg = crate::transport::ws::socket::push_message(&body);
+    let msg = crate::socket::push_message(&body);
     match handle.outbound.try_send(msg) {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(TrySendError::Full(_)) => {
-            let mut res = (
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body("limit_exceeded", "the client is not reading fast enough"),
-            )
-                .into_response();
-            res.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            res
-        }
+        Err(TrySendError::Full(_)) => not_reading(),
         Err(TrySendError::Closed(_)) => gone(),
     }
 }
@@ -93,13 +82,7 @@ async fn info(
     let record = match state.connections.registry().get(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return gone(),
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("registry_unavailable", &e.to_string()),
-            )
-                .into_response();
-        }
+        Err(e) => return registry_unavailable(&e),
     };
     let last_active = state
         .connections
@@ -144,13 +127,7 @@ async fn forward(
     let record = match cluster.registry.connections.get(id).await {
         Ok(Some(r)) if r.node != cluster.node => r,
         Ok(_) => return gone(),
-        Err(e) => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                error_body("registry_unavailable", &e.to_string()),
-            )
-                .into_response();
-        }
+        Err(e) => return registry_unavailable(&e),
     };
     let Some(url) = cluster.node_url(&record.node).await else {
         let _ = cluster.registry.connections.remove(id).await;
@@ -164,11 +141,7 @@ async fn forward(
         Ok(r) => match r.status().as_u16() {
             200 => StatusCode::OK.into_response(),
             204 => StatusCode::NO_CONTENT.into_response(),
-            429 => (
-                StatusCode::TOO_MANY_REQUESTS,
-                error_body("limit_exceeded", "the client is not reading fast enough"),
-            )
-                .into_response(),
+            429 => not_reading(),
             _ => gone(),
         },
         Err(e) => {

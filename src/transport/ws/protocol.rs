@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::error::ErrorCode;
 use crate::event::TokenEvent;
 use crate::request::StreamRequest;
 
@@ -35,12 +36,12 @@ pub struct ClientMessage {
 /// Why a client message was refused; sent back as an `error` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ProtocolError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -74,13 +75,13 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
     let value: Value = serde_json::from_str(text).map_err(|e| {
         (
             None,
-            ProtocolError::new("invalid_json", format!("message is not JSON: {e}")),
+            ProtocolError::new(ErrorCode::InvalidJson, format!("message is not JSON: {e}")),
         )
     })?;
     let Value::Object(obj) = &value else {
         return Err((
             None,
-            ProtocolError::new("invalid_message", "message must be a JSON object"),
+            ProtocolError::new(ErrorCode::InvalidMessage, "message must be a JSON object"),
         ));
     };
     let request_id = obj.get("requestId").cloned();
@@ -88,20 +89,23 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
     let action = match obj.get("action") {
         None => {
             return Err(fail(ProtocolError::new(
-                "missing_action",
+                ErrorCode::MissingAction,
                 "message has no \"action\"",
             )));
         }
         Some(Value::String(a)) => a.as_str(),
         Some(_) => {
             return Err(fail(ProtocolError::new(
-                "invalid_action",
+                ErrorCode::InvalidAction,
                 "\"action\" must be a string",
             )));
         }
     };
     let fields = |what: &str, e: serde_json::Error| {
-        fail(ProtocolError::new("invalid_fields", format!("{what}: {e}")))
+        fail(ProtocolError::new(
+            ErrorCode::InvalidFields,
+            format!("{what}: {e}"),
+        ))
     };
     let action = match action {
         "stream" => Action::Stream(Box::new(
@@ -120,7 +124,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
                 serde_json::from_value(value.clone()).map_err(|e| fields("cancel", e))?;
             if f.session_id.is_none() && request_id.is_none() {
                 return Err(fail(ProtocolError::new(
-                    "invalid_fields",
+                    ErrorCode::InvalidFields,
                     "cancel needs a \"requestId\" or a \"sessionId\"",
                 )));
             }
@@ -136,7 +140,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, (Option<Value>, ProtocolError)
         }
         other => {
             return Err(fail(ProtocolError::new(
-                "unknown_action",
+                ErrorCode::UnknownAction,
                 format!(
                     "unknown action {other:?}; expected stream, subscribe, cancel, ping or auth"
                 ),
@@ -185,8 +189,9 @@ pub fn pong(request_id: Option<&Value>) -> String {
 }
 
 /// An `error` message about a request (not a log event).
-pub fn error(request_id: Option<&Value>, code: &str, message: &str) -> String {
-    let mut v = serde_json::json!({"type": "error", "error": {"code": code, "message": message}});
+pub fn error(request_id: Option<&Value>, code: ErrorCode, message: &str) -> String {
+    let mut v =
+        serde_json::json!({"type": "error", "error": {"code": code.as_str(), "message": message}});
     with_request_id(&mut v, request_id);
     v.to_string()
 }
@@ -246,7 +251,7 @@ mod tests {
 
     #[test]
     fn bad_messages_name_the_problem() {
-        let code = |s: &str| parse(s).unwrap_err().1.code;
+        let code = |s: &str| parse(s).unwrap_err().1.code.as_str();
         assert_eq!(code("nope"), "invalid_json");
         assert_eq!(code("[1]"), "invalid_message");
         assert_eq!(code(r#"{"prompt":"x"}"#), "missing_action");

@@ -1,5 +1,6 @@
 //! The connections this node holds: a handle per socket (its bounded outbound
-//! buffer and close signal) beside the shared `ConnectionRegistry` record.
+//! buffer and close signal) beside the shared `ConnectionRegistry` record,
+//! and admission of new ones.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,9 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::error::ErrorCode;
 use crate::registry::{ConnectionRecord, ConnectionRegistry, RegistryError};
 
-/// Limits and timings of WebSocket connections.
+/// Limits and timings of every socket endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct WsLimits {
     pub max_message_bytes: usize,
@@ -35,10 +37,10 @@ pub struct Handle {
 }
 
 impl Handle {
-    pub fn new(outbound: mpsc::Sender<Message>) -> Self {
+    pub fn new(outbound: mpsc::Sender<Message>, close: CancellationToken) -> Self {
         Self {
             outbound,
-            close: CancellationToken::new(),
+            close,
             last_active_ms: Arc::new(AtomicU64::new(now_ms())),
         }
     }
@@ -58,6 +60,28 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+/// Why a socket is not admitted.
+#[derive(Debug, thiserror::Error)]
+pub enum Admission {
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("this user holds the most connections allowed")]
+    TooMany,
+    #[error("the connection registry is unavailable; try again shortly")]
+    Registry(#[from] RegistryError),
+}
+
+impl Admission {
+    /// The error code clients see.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Admission::ShuttingDown => ErrorCode::ShuttingDown,
+            Admission::TooMany => ErrorCode::TooManyConnections,
+            Admission::Registry(_) => ErrorCode::RegistryUnavailable,
+        }
+    }
 }
 
 /// Every socket on this node, and the registry they are recorded in. Cheap to clone.
@@ -121,6 +145,19 @@ impl Connections {
 
     pub fn handle(&self, id: &str) -> Option<Handle> {
         self.local().get(id).cloned()
+    }
+
+    /// May `user` open one more socket? Refused while shutting down and
+    /// at the per-user cap (counted across the fleet, every socket endpoint).
+    pub async fn admit(&self, user: &str) -> Result<(), Admission> {
+        if self.closing().is_cancelled() {
+            return Err(Admission::ShuttingDown);
+        }
+        let held = self.inner.registry.count_for_user(user).await?;
+        if held >= self.inner.limits.max_connections_per_user {
+            return Err(Admission::TooMany);
+        }
+        Ok(())
     }
 
     pub async fn open(

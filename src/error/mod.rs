@@ -1,0 +1,239 @@
+//! API errors: every code in one table ([`ErrorCode`]), one enum for what an
+//! HTTP caller is told ([`ApiError`]), and one HTTP rendering of both: the
+//! code's status, `{"error":{"code","message"}}` and its `Retry-After`.
+
+mod code;
+
+pub use code::{ErrorCode, UnknownCode};
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::hub::StartError;
+use crate::upstream::UpstreamError;
+
+/// The JSON error body used everywhere: `{"error":{"code","message"}}`.
+pub fn error_body(code: ErrorCode, message: &str) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"error": {"code": code.as_str(), "message": message}}))
+}
+
+/// The HTTP rendering of an error: `code`'s status, its body, and
+/// `Retry-After: retry_after_secs` when given.
+pub fn error_response(code: ErrorCode, message: &str, retry_after_secs: Option<u64>) -> Response {
+    let mut res = (code.status(), error_body(code, message)).into_response();
+    if let Some(secs) = retry_after_secs {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
+}
+
+impl ErrorCode {
+    /// This code over HTTP, with its own `Retry-After`.
+    pub fn response(self, message: &str) -> Response {
+        error_response(self, message, self.retry_after_secs())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnknownModel(String),
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Upstream(#[from] UpstreamError),
+    #[error("the gateway holds too many sessions; try again shortly")]
+    Full,
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("{what}")]
+    Limited { what: String, retry_after_secs: u64 },
+    #[error("the registry is unavailable; try again shortly")]
+    RegistryUnavailable,
+}
+
+impl From<StartError> for ApiError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Upstream(u) => ApiError::Upstream(u),
+            StartError::Full => ApiError::Full,
+            StartError::ShuttingDown => ApiError::ShuttingDown,
+            StartError::Limited {
+                what,
+                retry_after_secs,
+            } => ApiError::Limited {
+                what,
+                retry_after_secs,
+            },
+            StartError::Registry(e) => {
+                tracing::warn!(error = %e, "registry unavailable");
+                ApiError::RegistryUnavailable
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::PayloadTooLarge
+            }
+            other => ApiError::BadRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+impl ApiError {
+    /// The error's code: its status, retryability and `Retry-After` follow.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::UnknownModel(_) => ErrorCode::UnknownModel,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::Upstream(u) => u.error_code(),
+            ApiError::Full => ErrorCode::TooManySessions,
+            ApiError::ShuttingDown => ErrorCode::ShuttingDown,
+            ApiError::Limited { .. } => ErrorCode::RateLimited,
+            ApiError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
+        }
+    }
+
+    /// The `code` of the error body (`error_code().as_str()`).
+    pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.error_code().status()
+    }
+
+    /// Whether the same request may succeed if tried again.
+    pub fn retryable(&self) -> bool {
+        self.error_code().retryable()
+    }
+
+    /// The `Retry-After` of the HTTP response. The code's, for every error:
+    /// `Limited` also carries its own wait, which is not sent (yet).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        self.error_code().retry_after_secs()
+    }
+}
+
+impl From<&ApiError> for ErrorCode {
+    fn from(e: &ApiError) -> Self {
+        e.error_code()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error_response(
+            self.error_code(),
+            &self.to_string(),
+            self.retry_after_secs(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::UpstreamErrorKind;
+
+    async fn parts(res: Response) -> (u16, Option<String>, serde_json::Value) {
+        let status = res.status().as_u16();
+        let retry = res
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn api_errors_render_as_before() {
+        let cases = [
+            (
+                ApiError::BadRequest("bad".into()),
+                400,
+                None,
+                "bad_request",
+                "bad",
+            ),
+            (ApiError::NotFound, 404, None, "not_found", "not found"),
+            (
+                ApiError::Full,
+                503,
+                Some("1"),
+                "too_many_sessions",
+                "the gateway holds too many sessions; try again shortly",
+            ),
+            (
+                ApiError::Limited {
+                    what: "at most 2 streams".into(),
+                    retry_after_secs: 30,
+                },
+                429,
+                Some("1"),
+                "rate_limited",
+                "at most 2 streams",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::new(
+                    UpstreamErrorKind::Throttled,
+                    "slow down",
+                )),
+                429,
+                Some("1"),
+                "throttled",
+                "slow down",
+            ),
+            (
+                ApiError::Upstream(UpstreamError::new(UpstreamErrorKind::ModelTimeout, "late")),
+                504,
+                None,
+                "model_timeout",
+                "late",
+            ),
+        ];
+        for (e, status, retry, code, message) in cases {
+            assert_eq!(e.code(), code);
+            let got = parts(e.into_response()).await;
+            assert_eq!(
+                got,
+                (
+                    status,
+                    retry.map(str::to_owned),
+                    serde_json::json!({"error": {"code": code, "message": message}})
+                )
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_renders_its_own_status_and_retry_after() {
+        let got = parts(ErrorCode::TooManyConnections.response("full")).await;
+        assert_eq!(got.0, 429);
+        assert_eq!(got.1.as_deref(), Some("5"));
+        assert_eq!(got.2["error"]["code"], "too_many_connections");
+        let got = parts(ErrorCode::NotReady.response("warming up")).await;
+        assert_eq!((got.0, got.1), (503, None));
+    }
+}
