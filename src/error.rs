@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::hub::StartError;
+use crate::hub::{LookupError, StartError};
 use crate::upstream::UpstreamError;
 
 /// The JSON error body used everywhere.
@@ -24,6 +24,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("not found")]
     NotFound,
+    /// A resume cursor past the end of a finished session's log.
+    #[error("{0}")]
+    CursorPastEnd(LookupError),
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the gateway holds too many sessions; try again shortly")]
@@ -53,6 +56,15 @@ impl From<StartError> for ApiError {
                 tracing::warn!(error = %e, "registry unavailable");
                 ApiError::RegistryUnavailable
             }
+        }
+    }
+}
+
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::NotFound => ApiError::NotFound,
+            LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
         }
     }
 }
@@ -90,6 +102,7 @@ impl ApiError {
             ApiError::UnknownModel(_) => (StatusCode::BAD_REQUEST, "unknown_model"),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::CursorPastEnd(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "cursor_past_end"),
             ApiError::Upstream(u) => (u.status(), u.code()),
             ApiError::Full => (StatusCode::SERVICE_UNAVAILABLE, "too_many_sessions"),
             ApiError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),

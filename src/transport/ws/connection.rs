@@ -20,7 +20,7 @@ use super::protocol::{self, Action, ClientMessage};
 use super::socket::{Deadlines, close, expiry_instant, finish, write_loop};
 use crate::auth::Principal;
 use crate::event::now_timestamp;
-use crate::hub::Subscription;
+use crate::hub::{Access, Subscription};
 use crate::registry::ConnectionRecord;
 use crate::request::StreamRequest;
 use crate::state::AppState;
@@ -325,18 +325,18 @@ impl Conn {
                 match self
                     .state
                     .hub
-                    .attach(&session_id, &self.principal.sub, from)
+                    .subscribe(&session_id, &Access::user(&self.principal), from)
                     .await
                 {
-                    Some(sub) => {
+                    Ok(sub) => {
                         let slot = Arc::new(std::sync::OnceLock::new());
                         let _ = slot.set(session_id);
                         self.spawn(request_id, slot, |rid, _slot, out, cancel| {
                             pump(sub, rid, out, cancel)
                         });
                     }
-                    None => {
-                        self.reply(protocol::error(rid, "not_found", "session not found"))
+                    Err(e) => {
+                        self.reply(protocol::error(rid, e.code(), &e.to_string()))
                             .await
                     }
                 }
@@ -439,7 +439,12 @@ impl Conn {
             return;
         }
         // Not read on this connection: cancel the session itself if it is the caller's.
-        match session_id.and_then(|sid| self.state.hub.get(&sid, &self.principal.sub)) {
+        let access = Access::user(&self.principal);
+        let found = match session_id {
+            Some(sid) => self.state.hub.find(&sid, &access).await.ok(),
+            None => None,
+        };
+        match found {
             Some(s) if s.reader_count() == 0 => s.cancel(),
             Some(_) => {}
             None => {
