@@ -403,6 +403,47 @@ mod tests {
         assert_eq!(hub.waiting(), 0, "the waiter's entry is gone");
     }
 
+    /// Waiting costs nothing until the session arrives: the waiting future
+    /// is not woken at all (a poll would wake it every interval).
+    #[tokio::test]
+    async fn a_wait_does_not_poll() {
+        let hub = hub();
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiter = {
+            let (hub, polls) = (hub.clone(), polls.clone());
+            tokio::spawn(async move {
+                let mut wait = std::pin::pin!(hub.wait_for(
+                    "quiet",
+                    &Access::User("alice"),
+                    Duration::from_secs(3600)
+                ));
+                std::future::poll_fn(|cx| {
+                    polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    wait.as_mut().poll(cx)
+                })
+                .await
+            })
+        };
+        while hub.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Other sessions come and go meanwhile; time passes.
+        hub.publish("other", "alice", "x".into(), true).unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            polls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "woken while nothing arrived"
+        );
+        hub.publish("quiet", "alice", "x".into(), false).unwrap();
+        let found = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the creation")
+            .unwrap();
+        assert!(found.is_ok());
+        assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     /// A session the caller may not see and one that does not exist: the
     /// same answer, at the same time (the end of the wait).
     #[tokio::test]
