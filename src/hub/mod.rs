@@ -102,7 +102,8 @@ struct Inner {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     upstream: Arc<dyn Upstream>,
     config: HubConfig,
-    fleet: Fleet,
+    /// Shared with the tasks that record a session's end.
+    fleet: Arc<Fleet>,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
     closing: CancellationToken,
@@ -127,7 +128,7 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 upstream,
                 config,
-                fleet,
+                fleet: Arc::new(fleet),
                 metrics,
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
