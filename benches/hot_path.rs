@@ -92,7 +92,7 @@ use serde_json::{Value, json};
 use spillway::auth::Principal;
 use spillway::config::Config;
 use spillway::event::TokenEvent;
-use spillway::hub::{Session, SessionStatus, Subscription};
+use spillway::hub::{Access, Session, SessionStatus, Subscription};
 use spillway::server::Server;
 use spillway::state::AppState;
 use spillway::transport::graphql::{RequestKey, build_schema};
@@ -156,7 +156,12 @@ fn nova_chunk(text: &str) -> Value {
 }
 
 fn new_session() -> Arc<Session> {
-    Session::new(Arc::from(SESSION_ID), OWNER.into(), "bench-model".into())
+    Session::new(
+        Arc::from(SESSION_ID),
+        OWNER.into(),
+        "bench-model".into(),
+        u64::MAX,
+    )
 }
 
 /// A mid-stream token event, written by a real session (seq 42).
@@ -366,7 +371,7 @@ fn log_append(c: &mut Criterion) {
         b.iter_custom(|iters| {
             fresh_sample(
                 iters,
-                |s| Subscription::new(s.clone(), 0),
+                |s| Subscription::from_start(s.clone()),
                 |s, sub| {
                     s.push_token(TOKEN.to_owned());
                     black_box(read_ready(sub));
@@ -381,7 +386,7 @@ fn log_append(c: &mut Criterion) {
                 iters,
                 |s| {
                     (0..100)
-                        .map(|_| Subscription::new(s.clone(), 0))
+                        .map(|_| Subscription::from_start(s.clone()))
                         .collect::<Vec<_>>()
                 },
                 |s, subs| {
@@ -399,7 +404,7 @@ fn log_append(c: &mut Criterion) {
                 iters,
                 |s| {
                     (0..100)
-                        .map(|_| sse_body(Subscription::new(s.clone(), 0).into_stream()))
+                        .map(|_| sse_body(Subscription::from_start(s.clone()).into_stream()))
                         .collect::<Vec<_>>()
                 },
                 |s, bodies| {
@@ -471,7 +476,10 @@ impl Gateway {
             .hub
             .publish(id, OWNER, TOKEN.to_owned(), false)
             .expect("session created");
-        let session = self.state.hub.get(id, OWNER).expect("own session");
+        let session = self
+            .rt
+            .block_on(self.state.hub.find(id, &Access::User(OWNER)))
+            .expect("own session");
         for _ in 0..events {
             session.push_token(TOKEN.to_owned());
         }
@@ -607,7 +615,7 @@ fn end_to_end(c: &mut Criterion) {
         b.iter_custom(|iters| {
             fresh_sample(
                 iters,
-                |s| sse_body(Subscription::new(s.clone(), 0).into_stream()),
+                |s| sse_body(Subscription::from_start(s.clone()).into_stream()),
                 |s, body| {
                     let token = frame_to_token(ModelFamily::AnthropicClaude, black_box(&frame));
                     s.push_token(token);

@@ -193,6 +193,13 @@ pub struct Config {
         default_value_t = 64 * 1024
     )]
     pub graphql_max_document_bytes: usize,
+    /// GraphQL `onTokenReceived`: how long a subscription waits for a session that does not exist yet.
+    #[arg(
+        long,
+        env = "SPILLWAY_GRAPHQL_SESSION_WAIT_SECS",
+        default_value_t = 30.0
+    )]
+    pub graphql_session_wait_secs: f64,
 
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
@@ -341,6 +348,10 @@ impl Config {
 
     pub fn graphql_init_timeout(&self) -> Duration {
         secs(self.graphql_init_timeout_secs)
+    }
+
+    pub fn graphql_session_wait(&self) -> Duration {
+        secs(self.graphql_session_wait_secs)
     }
 
     pub fn heartbeat(&self) -> Duration {

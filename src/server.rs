@@ -141,7 +141,7 @@ impl Server {
         }
         tasks.spawn(cluster.clone().heartbeat_loop(stop.clone()));
         let metrics = crate::metrics::Metrics::new();
-        let relay = registry.shared.then(|| {
+        let relay = registry.shared.then(|| -> Arc<dyn crate::hub::Origin> {
             // Three missed origin heartbeats (at most 5 s apart) mean the origin is gone.
             let idle = config.heartbeat().min(Duration::from_secs(5)) * 3;
             Arc::new(Relay::new(cluster.clone(), idle, metrics.clone()))
@@ -176,6 +176,7 @@ impl Server {
                 },
                 retention: Duration::from_secs(config.session_retention_secs),
                 max_sessions: config.max_sessions.max(1),
+                session_wait: config.graphql_session_wait(),
             },
             Fleet {
                 registry: registry.clone(),

@@ -348,6 +348,79 @@ async fn the_concurrent_stream_limit_holds_across_nodes() {
     drop(b);
 }
 
+/// A `/v1/ws` `cancel` by session id finds the session wherever it streams,
+/// as `POST /v1/sessions/{id}/cancel` does: sent to node B, it stops a
+/// stream running on node A.
+#[tokio::test]
+async fn a_websocket_cancel_on_one_node_stops_a_stream_on_the_other() {
+    let fleet = Fleet::start(&[]).await;
+    let stats = || async {
+        fleet
+            .http
+            .get(format!("{}/sim/stats", fleet.sim))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["streamsCancelled"]
+            .as_u64()
+            .unwrap()
+    };
+    let cancelled_before = stats().await;
+    let resp = fleet
+        .stream(
+            0,
+            "[[sim tokens=400 rate=20]] cancel me from the other node",
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let mut events = sse_events(resp);
+    within(Duration::from_secs(10), events.next())
+        .await
+        .unwrap();
+
+    let mut req = format!("{}/v1/ws", fleet.node(1).replace("http", "ws"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", fleet.token).parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let hello = within(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(hello.to_text().unwrap().contains("connected"), "{hello:?}");
+    use futures_util::SinkExt;
+    ws.send(Message::Text(
+        json!({"action": "cancel", "requestId": "c", "sessionId": id})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+
+    // The stream on node A ends, cancelled, long before its 20 s.
+    let rest: Vec<_> = within(Duration::from_secs(15), events.collect::<Vec<_>>()).await;
+    let last = rest.last().expect("a final event");
+    assert!(last.data.is_complete, "{last:?}");
+    assert_eq!(last.data.stop_reason.as_deref(), Some("cancelled"));
+    assert!(rest.len() < 200, "stopped early: {} events", rest.len());
+    eventually(Duration::from_secs(10), || async {
+        stats().await > cancelled_before
+    })
+    .await;
+    // Node B answered no error for the cancel.
+    if let Ok(Some(Ok(Message::Text(t)))) =
+        tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+    {
+        assert!(!t.contains("not_found"), "{t}");
+    }
+}
+
 #[tokio::test]
 async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     let mut fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "1")]).await;

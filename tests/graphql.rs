@@ -562,38 +562,114 @@ async fn failing_operation_gets_an_error_message_and_its_id_is_free_again() {
     gw.shutdown().await;
 }
 
+/// Owner-only on every operation; the admin group changes nothing (admins
+/// use the management API and `publishToken`, not other users' sessions).
 #[tokio::test]
-async fn users_see_only_their_own_sessions_admins_see_all() {
-    let gw = Gateway::start().await;
-    let id = start_stream(&gw, &gw.token, "[[sim tokens=6 rate=100]] mine").await;
+async fn users_and_admins_see_only_their_own_sessions() {
+    let gw = Gateway::with(|c| c.graphql_session_wait_secs = 0.3).await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=20 rate=20]] mine").await;
     let bob = gw.token_for("bob", &[]);
     let admin = gw.token_for("root", &["admin"]);
 
-    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
-    c.init(&bob).await;
-    c.subscribe("b", &subscription_query(), json!({"id": id}))
+    for (who, token) in [("bob", &bob), ("an admin", &admin)] {
+        let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+        c.init(token).await;
+        c.subscribe("o", &subscription_query(), json!({"id": id}))
+            .await;
+        let m = c.recv_msg().await;
+        assert_eq!(m["type"], "error", "{who} gets an error and no data: {m}");
+        assert_eq!(m["payload"][0]["extensions"]["code"], "not_found");
+
+        let r = session(&gw, token, &id).await;
+        assert!(r["data"]["session"].is_null(), "{who}: {r}");
+        assert_eq!(r["errors"][0]["extensions"]["code"], "not_found");
+        let r = post(
+            &gw,
+            token,
+            "mutation($id: String!) { cancelStream(sessionId: $id) { status } }",
+            json!({"id": id}),
+        )
         .await;
-    let m = c.recv_msg().await;
-    assert_eq!(m["type"], "error", "others get an error and no data: {m}");
-    assert_eq!(m["payload"][0]["extensions"]["code"], "not_found");
+        assert_eq!(
+            r["errors"][0]["extensions"]["code"], "not_found",
+            "{who}: {r}"
+        );
+    }
 
-    let r = session(&gw, &bob, &id).await;
-    assert!(r["data"]["session"].is_null());
-    assert_eq!(r["errors"][0]["extensions"]["code"], "not_found");
-    let r = post(
-        &gw,
-        &bob,
-        "mutation($id: String!) { cancelStream(sessionId: $id) { status } }",
-        json!({"id": id}),
-    )
-    .await;
-    assert_eq!(r["errors"][0]["extensions"]["code"], "not_found");
-
+    // Nobody else's cancel reached the stream: the owner reads it to its normal end.
     let mut c = Client::connect(&gw, TRANSPORT_WS).await;
-    c.init(&admin).await;
+    c.init(&gw.token).await;
     c.subscribe("a", &subscription_query(), json!({"id": id}))
         .await;
-    assert_eq!(events(&c.collect("a").await, 0).len(), 7);
+    let evs = events(&c.collect("a").await, 0);
+    assert_eq!(evs.len(), 21);
+    assert_ne!(evs[20]["stopReason"], "cancelled");
+    gw.shutdown().await;
+}
+
+/// A subscription to a session someone else owns waits like one to a session
+/// that does not exist, and both get the same `not_found` when the wait ends:
+/// nobody learns which ids exist from the timing.
+#[tokio::test]
+async fn hidden_and_missing_sessions_get_the_same_answer_at_the_same_time() {
+    let wait = Duration::from_secs(1);
+    let gw = Gateway::with(|c| c.graphql_session_wait_secs = wait.as_secs_f64()).await;
+    let hidden = start_stream(&gw, &gw.token, "[[sim tokens=3 rate=0]] alice's").await;
+    let bob = gw.token_for("bob", &[]);
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&bob).await;
+    let asked = std::time::Instant::now();
+    c.subscribe("hidden", &subscription_query(), json!({"id": hidden}))
+        .await;
+    c.subscribe(
+        "missing",
+        &subscription_query(),
+        json!({"id": "no-such-session"}),
+    )
+    .await;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let m = c.recv_msg().await;
+        answers.push((m["id"].as_str().unwrap().to_owned(), m, asked.elapsed()));
+    }
+    answers.sort_by(|a, b| a.0.cmp(&b.0));
+    let [(_, hidden_msg, hidden_at), (_, missing_msg, missing_at)] = &answers[..] else {
+        panic!("{answers:?}");
+    };
+    for m in [hidden_msg, missing_msg] {
+        assert_eq!(m["type"], "error", "{m}");
+        assert_eq!(m["payload"], missing_msg["payload"], "the same answer");
+        assert_eq!(m["payload"][0]["extensions"]["code"], "not_found");
+    }
+    for at in [hidden_at, missing_at] {
+        assert!(*at >= wait, "answered after {at:?}, before the wait ended");
+    }
+    assert!(
+        hidden_at.abs_diff(*missing_at) < Duration::from_millis(500),
+        "hidden after {hidden_at:?}, missing after {missing_at:?}"
+    );
+    gw.shutdown().await;
+}
+
+/// `after` past the end of a finished session's log can never be served.
+#[tokio::test]
+async fn after_past_the_end_of_a_finished_session_is_an_error() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=3 rate=0]] short").await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("all", &subscription_query(), json!({"id": id}))
+        .await;
+    assert_eq!(events(&c.collect("all").await, 0).len(), 4);
+    c.subscribe(
+        "past",
+        &subscription_query(),
+        json!({"id": id, "after": 1000}),
+    )
+    .await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "cursor_past_end");
     gw.shutdown().await;
 }
 

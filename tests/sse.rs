@@ -166,6 +166,46 @@ async fn resume_after_a_dropped_client_has_no_gap_or_duplicate() {
     gw.shutdown().await;
 }
 
+/// A cursor past the end of a finished session's log can never be served:
+/// refused with `416`, not answered `200` with heartbeats forever.
+#[tokio::test]
+async fn a_cursor_past_the_end_of_a_finished_session_is_refused_with_416() {
+    let gw = Gateway::start().await;
+    let resp = gw
+        .post_stream(json!({"prompt": "[[sim tokens=3 rate=0]] short"}))
+        .await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let all = collect_events(resp).await;
+    assert_eq!(all.len(), 4, "three tokens and the final event");
+    let attach = |last_event_id: Option<&str>, query: &str| {
+        let mut req = gw
+            .http
+            .get(gw.url(&format!("/v1/sessions/{id}/stream{query}")))
+            .bearer_auth(&gw.token);
+        if let Some(v) = last_event_id {
+            req = req.header("last-event-id", v);
+        }
+        within(Duration::from_secs(5), req.send())
+    };
+    for (last_event_id, query) in [
+        (Some("18446744073709551615"), ""),
+        (Some("4"), ""),
+        (None, "?after=4"),
+        (None, "?after=18446744073709551615"),
+    ] {
+        let r = attach(last_event_id, query).await.unwrap();
+        assert_eq!(r.status(), 416, "{last_event_id:?} {query}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "cursor_past_end");
+    }
+    // After the final event (seq 3): nothing more to read, the stream ends at once.
+    let r = attach(Some("3"), "").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rest = within(Duration::from_secs(5), collect_events(r)).await;
+    assert!(rest.is_empty(), "{rest:?}");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn abandoning_a_stream_cancels_the_upstream_after_the_grace() {
     let gw = Gateway::with(|c| c.cancel_grace_secs = 0.2).await;

@@ -200,6 +200,26 @@ async fn late_subscribe_to_an_sse_session_gets_every_event() {
     gw.shutdown().await;
 }
 
+/// A cursor past the end of a finished session's log can never be served:
+/// an `error` message, not a subscription that waits forever.
+#[tokio::test]
+async fn a_subscribe_past_the_end_of_a_finished_session_is_an_error() {
+    let gw = Gateway::start().await;
+    let resp = gw
+        .post_stream(json!({"prompt": "[[sim tokens=3 rate=0]] short"}))
+        .await;
+    let sse = collect_events(resp).await;
+    let session = sse[0].data.session_id.to_string();
+    let mut c = Client::connect(&gw, &gw.token).await;
+    c.send(json!({"action": "subscribe", "requestId": "past", "sessionId": session, "after": u64::MAX}))
+        .await;
+    let m = c.recv().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["requestId"], "past");
+    assert_eq!(m["error"]["code"], "cursor_past_end");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn bad_messages_get_errors_and_the_connection_stays_up() {
     let gw = Gateway::start().await;

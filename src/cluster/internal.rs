@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::SECRET_HEADER;
-use crate::hub::Subscription;
+use crate::hub::{Access, LookupError};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -57,10 +57,13 @@ async fn events(
     if !authorised(&state, &headers) {
         return not_found();
     }
-    let Some(session) = state.hub.local(&id) else {
-        return not_found();
+    let sub = match state.hub.subscribe(&id, &Access::Node, q.from).await {
+        Ok(sub) => sub,
+        Err(LookupError::NotFound) => return not_found(),
+        Err(LookupError::CursorPastEnd { .. }) => {
+            return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+        }
     };
-    let sub = Subscription::new(session, q.from);
     let beat = state.heartbeat.min(Duration::from_secs(5));
     let lines = futures_util::stream::unfold(Some(sub), move |sub| async move {
         let mut sub = sub?;
@@ -94,12 +97,12 @@ async fn cancel(
     if !authorised(&state, &headers) {
         return not_found();
     }
-    match state.hub.local(&id) {
-        Some(s) => {
+    match state.hub.find(&id, &Access::Node).await {
+        Ok(s) => {
             s.cancel();
             StatusCode::NO_CONTENT.into_response()
         }
-        None => not_found(),
+        Err(_) => not_found(),
     }
 }
 

@@ -4,6 +4,8 @@
 //! idle timeout, a cut connection or a vanished node end the mirror with an
 //! `error` event — never a hang.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use tokio_util::io::StreamReader;
 
 use super::Cluster;
 use crate::event::{EventError, TokenEvent};
-use crate::hub::{Session, SessionStatus};
+use crate::hub::{Origin, Session, SessionStatus};
 use crate::metrics::Metrics;
 
 /// Longest line (one event) accepted from another node.
@@ -38,6 +40,17 @@ fn fail(mirror: &Session, message: String) {
             retryable: true,
         }),
     );
+}
+
+impl Origin for Relay {
+    fn relay<'a>(
+        &'a self,
+        mirror: Arc<Session>,
+        node: &'a str,
+        grace: Duration,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(self.run(mirror, node, grace))
+    }
 }
 
 impl Relay {

@@ -11,7 +11,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::hub::StartError;
+use crate::hub::{LookupError, StartError};
 use crate::upstream::UpstreamError;
 
 /// The JSON error body used everywhere: `{"error":{"code","message"}}`.
@@ -47,6 +47,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("not found")]
     NotFound,
+    /// A resume cursor past the end of a finished session's log.
+    #[error("{0}")]
+    CursorPastEnd(LookupError),
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the gateway holds too many sessions; try again shortly")]
@@ -97,6 +100,15 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+impl From<LookupError> for ApiError {
+    fn from(e: LookupError) -> Self {
+        match e {
+            LookupError::NotFound => ApiError::NotFound,
+            LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
+        }
+    }
+}
+
 impl ApiError {
     /// The error's code: its status, retryability and `Retry-After` follow.
     pub fn error_code(&self) -> ErrorCode {
@@ -105,6 +117,7 @@ impl ApiError {
             ApiError::UnknownModel(_) => ErrorCode::UnknownModel,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::NotFound => ErrorCode::NotFound,
+            ApiError::CursorPastEnd(_) => ErrorCode::CursorPastEnd,
             ApiError::Upstream(u) => u.error_code(),
             ApiError::Full => ErrorCode::TooManySessions,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,

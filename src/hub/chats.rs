@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Hub, Session, SessionStatus, StartError, Subscription};
+use super::{Access, Hub, SessionStatus, StartError, Subscription};
 use crate::upstream::{Api, InvocationRequest};
 
 /// Prune dead entries no more often than this many inserts.
@@ -90,53 +90,47 @@ impl Hub {
         Ok(sub)
     }
 
-    /// The chat's latest session, whatever its status, while the hub holds it.
-    pub fn chat_session(
+    /// The id of `owner`'s chat's active session: this node's latest for
+    /// the chat, else (with a shared registry) the fleet's, if it still streams.
+    async fn chat_session_id(
         &self,
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
-    ) -> Option<Arc<Session>> {
-        let id = chats.latest(owner, chat_id)?;
-        self.get(&id, owner)
+    ) -> Option<Arc<str>> {
+        if let Some(id) = chats.latest(owner, chat_id)
+            && self.held(&id).is_some()
+        {
+            return Some(id);
+        }
+        let registry = &self.inner.fleet.registry;
+        if !registry.shared {
+            return None;
+        }
+        let id = match registry.sessions.get_chat(owner, chat_id).await {
+            Ok(id) => id?,
+            Err(e) => {
+                tracing::warn!(chat = chat_id, error = %e, "chat lookup failed");
+                return None;
+            }
+        };
+        // Only a stream still running elsewhere is resumed.
+        let record = self.inner.fleet.lookup(&id).await?;
+        (record.status == SessionStatus::Streaming.as_str()).then(|| Arc::from(id))
     }
 
-    /// Attach from seq 0 to the chat's latest session if it is still
-    /// streaming — on this node, or (with a shared registry) on another.
+    /// Attach from seq 0 to `owner`'s chat's latest session if it is still
+    /// streaming — on this node, or (with a shared registry) on another:
+    /// the chat id is resolved to a session id, then found like any session.
     pub async fn resume_chat(
         &self,
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
     ) -> Option<Subscription> {
-        let s = match self.chat_session(chats, owner, chat_id) {
-            Some(s) => s,
-            None if self.inner.fleet.registry.shared => {
-                let id = self
-                    .inner
-                    .fleet
-                    .registry
-                    .sessions
-                    .get_chat(owner, chat_id)
-                    .await
-                    .ok()??;
-                // Only a stream still running elsewhere is resumed.
-                let record = self
-                    .inner
-                    .fleet
-                    .registry
-                    .sessions
-                    .get_session(&id)
-                    .await
-                    .ok()??;
-                if record.status != SessionStatus::Streaming.as_str() {
-                    return None;
-                }
-                self.locate(&id, owner).await?
-            }
-            None => return None,
-        };
-        let sub = Subscription::new(s, 0);
+        let id = self.chat_session_id(chats, owner, chat_id).await?;
+        let s = self.find(&id, &Access::User(owner)).await.ok()?;
+        let sub = Subscription::from_start(s);
         // Checked after attaching, so a stream that ends in between is not resumed half-way.
         (sub.session().status() == SessionStatus::Streaming).then_some(sub)
     }
@@ -178,6 +172,7 @@ mod tests {
                 },
                 retention,
                 max_sessions: 1000,
+                session_wait: Duration::from_secs(30),
             },
         )
     }
@@ -209,14 +204,12 @@ mod tests {
             .start_chat(&chats, "alice", "c1", req(), Api::Invoke)
             .await
             .unwrap();
-        let found = hub.chat_session(&chats, "alice", "c1").unwrap();
-        assert_eq!(found.id(), second.session().id());
-        assert_ne!(found.id(), first.session().id());
-        assert!(hub.chat_session(&chats, "bob", "c1").is_none());
-        assert!(hub.chat_session(&chats, "alice", "c2").is_none());
-
         let resumed = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
+        assert_eq!(resumed.session().id(), second.session().id());
+        assert_ne!(resumed.session().id(), first.session().id());
         assert_eq!(resumed.position(), 0);
+        assert!(hub.resume_chat(&chats, "bob", "c1").await.is_none());
+        assert!(hub.resume_chat(&chats, "alice", "c2").await.is_none());
         second.session().cancel();
         second.session().finished().await;
         assert!(

@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use super::session::{Session, SessionStatus};
 use super::{Hub, StartError};
-use crate::event::{EventError, TokenEvent, now_timestamp};
-use crate::registry::SessionRecord;
+use crate::event::{EventError, TokenEvent};
 use crate::upstream::Usage;
 
 /// The `model` of every externally-fed session; no Bedrock model id looks like it.
@@ -122,7 +121,7 @@ impl Hub {
 
     /// The external session `id`, created for `owner` if missing.
     fn external_session(&self, id: &str, owner: &str) -> Result<Arc<Session>, PublishError> {
-        if let Some(s) = self.local(id) {
+        if let Some(s) = self.held(id) {
             return if s.model() == EXTERNAL_MODEL {
                 Ok(s)
             } else {
@@ -138,42 +137,27 @@ impl Hub {
             .sessions()
             .entry(Arc::from(id))
             .or_insert_with(|| {
-                let s = Session::new(Arc::from(id), owner.to_owned(), EXTERNAL_MODEL.to_owned());
+                let s = Session::new(
+                    Arc::from(id),
+                    owner.to_owned(),
+                    EXTERNAL_MODEL.to_owned(),
+                    self.inner.config.runner.max_events,
+                );
                 created = Some(s.clone());
                 s
             })
             .clone();
         if let Some(s) = created {
             tracing::info!(session = %id, user = %owner, "external session created");
+            self.inner.arrivals.arrived(id);
             let idle = self.inner.config.runner.idle_timeout;
-            let registry = self.inner.fleet.registry.clone();
-            let record = SessionRecord {
-                id: id.to_owned(),
-                owner: owner.to_owned(),
-                node: self.inner.fleet.node.clone(),
-                model: EXTERNAL_MODEL.to_owned(),
-                status: SessionStatus::Streaming.as_str().to_owned(),
-                created_at: now_timestamp(),
-                input_tokens: 0,
-                output_tokens: 0,
-            };
+            let fleet = self.inner.fleet.clone();
+            let record = fleet.record(id, owner, EXTERNAL_MODEL);
             self.inner.tasks.spawn(async move {
                 // Recorded like any session, so other nodes can relay it to their subscribers.
-                if let Err(e) = registry.sessions.put_session(record).await {
-                    tracing::warn!(session = %s.id(), error = %e, "could not record the session");
-                }
+                fleet.put(record).await;
                 watch_external(s.clone(), idle).await;
-                let info = s.info();
-                let usage = info.usage.unwrap_or_default();
-                let _ = registry
-                    .sessions
-                    .finish_session(
-                        s.id(),
-                        info.status.as_str(),
-                        usage.input_tokens,
-                        usage.output_tokens,
-                    )
-                    .await;
+                fleet.finished(s.id(), s.status(), s.usage()).await;
             });
         } else if session.model() != EXTERNAL_MODEL {
             return Err(PublishError::NotExternal(id.to_owned()));
@@ -239,7 +223,7 @@ async fn watch_external(session: Arc<Session>, idle: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubConfig, RunnerConfig, Subscription};
+    use crate::hub::{Access, HubConfig, RunnerConfig, Subscription};
     use crate::upstream::{Api, DeltaStream, InvocationRequest, Upstream, UpstreamError};
     use futures_util::future::BoxFuture;
 
@@ -271,6 +255,7 @@ mod tests {
                 },
                 retention: Duration::from_secs(60),
                 max_sessions: 10,
+                session_wait: Duration::from_secs(30),
             },
         )
     }
@@ -284,7 +269,11 @@ mod tests {
             assert_eq!(ev.seq, i as u64);
             assert_eq!(ev.token, t);
             if sub.is_none() {
-                sub = Some(hub.subscribe("job-1", "alice", 0).unwrap());
+                sub = Some(
+                    hub.subscribe("job-1", &Access::User("alice"), 0)
+                        .await
+                        .unwrap(),
+                );
             }
         }
         let last = hub.publish("job-1", "alice", "!".into(), true).unwrap();
@@ -302,10 +291,10 @@ mod tests {
             hub.publish("job-1", "alice", "late".into(), false),
             Err(PublishError::Finished("job-1".into()))
         );
-        let s = hub.local("job-1").unwrap();
+        let s = hub.held("job-1").unwrap();
         assert_eq!(s.status(), SessionStatus::Complete);
         assert_eq!(s.owner(), "alice");
-        assert!(hub.get("job-1", "bob").is_none());
+        assert!(hub.find("job-1", &Access::User("bob")).await.is_err());
     }
 
     #[tokio::test]
@@ -347,21 +336,22 @@ mod tests {
         let ev = hub.publish("s", "a", "2".into(), false).unwrap();
         assert!(ev.is_complete);
         assert_eq!(ev.error.as_ref().unwrap().code, "session_too_long");
-        assert_eq!(hub.local("s").unwrap().status(), SessionStatus::Failed);
+        assert_eq!(hub.held("s").unwrap().status(), SessionStatus::Failed);
     }
 
     #[tokio::test]
     async fn cancel_and_idle_end_external_sessions() {
         let hub = hub_with(100, Duration::from_millis(200));
         hub.publish("c", "a", "x".into(), false).unwrap();
-        let s = hub.cancel("c", "a").unwrap();
+        let s = hub.find("c", &Access::User("a")).await.unwrap();
+        s.cancel();
         tokio::time::timeout(Duration::from_secs(1), s.finished())
             .await
             .unwrap();
         assert_eq!(s.status(), SessionStatus::Cancelled);
 
         hub.publish("q", "a", "x".into(), false).unwrap();
-        let q = hub.local("q").unwrap();
+        let q = hub.held("q").unwrap();
         tokio::time::timeout(Duration::from_secs(10), q.finished())
             .await
             .unwrap();

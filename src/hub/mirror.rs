@@ -1,65 +1,63 @@
-//! Sessions streaming on another node. A subscriber here to a session owned
-//! by node A gets a local *mirror*: a session whose only writer is a relay of
-//! A's log (see `cluster::relay`). Every transport then reads it like any
-//! other session, from any cursor; transports know nothing of the fleet.
+//! Sessions streaming on another node. A reader here of a session owned by
+//! node A gets a local *mirror*: a session whose only writer is a relay of
+//! A's log. Every transport then reads it like any other session, from any
+//! cursor; transports know nothing of the fleet.
+//!
+//! The relay itself lives in `cluster::relay`; the hub knows it only as an
+//! [`Origin`], so the hub never imports the cluster.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::Hub;
 use super::session::Session;
-use super::subscription::Subscription;
+use crate::registry::SessionRecord;
+
+/// Where mirrors are fed from: the node that streams a session.
+pub trait Origin: Send + Sync + 'static {
+    /// Relay the log of `mirror` from `node` into `mirror`, from its current
+    /// length on, until its final event (returns `true`), or until it has had
+    /// no reader for `grace` (returns `false`: the mirror is then forgotten).
+    /// A cancel of `mirror` is forwarded to `node`.
+    fn relay<'a>(
+        &'a self,
+        mirror: Arc<Session>,
+        node: &'a str,
+        grace: Duration,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
 
 impl Hub {
-    /// The session `id` if `owner` may see it: local, or mirrored from the
-    /// node that streams it. Others get `None` (a 404: existence is not confirmed).
-    pub async fn locate(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
-        if let Some(s) = self.sessions().get(id).cloned() {
-            return (s.owner() == owner).then_some(s);
-        }
-        let relay = self.inner.fleet.relay.clone()?;
-        let record = match self.inner.fleet.registry.sessions.get_session(id).await {
-            Ok(r) => r?,
-            Err(e) => {
-                tracing::warn!(session = id, error = %e, "session lookup failed");
-                return None;
-            }
-        };
-        if record.owner != owner || record.node == self.inner.fleet.node {
-            return None;
-        }
+    /// The mirror of the remote session `record`: this node's, or a new one fed by `origin`.
+    pub(super) fn mirror(&self, origin: Arc<dyn Origin>, record: SessionRecord) -> Arc<Session> {
         let mirror = {
             let mut map = self.sessions();
-            // Another subscriber may have created the mirror meanwhile.
-            if let Some(s) = map.get(id) {
-                return (s.owner() == owner).then(|| s.clone());
+            // Another reader may have made the mirror meanwhile.
+            if let Some(s) = map.get(record.id.as_str()) {
+                return s.clone();
             }
-            let s = Session::new(Arc::from(id), record.owner.clone(), record.model.clone());
+            let s = Session::new(
+                Arc::from(record.id.as_str()),
+                record.owner.clone(),
+                record.model.clone(),
+                self.inner.config.runner.max_events,
+            );
             map.insert(s.id().clone(), s.clone());
             s
         };
+        self.inner.arrivals.arrived(mirror.id());
         let hub = self.clone();
         let grace = self.inner.config.runner.cancel_grace;
         let session = mirror.clone();
         self.inner.tasks.spawn(async move {
-            let finished = relay.run(session.clone(), &record.node, grace).await;
+            let finished = origin.relay(session.clone(), &record.node, grace).await;
             if !finished {
-                // Stopped for lack of readers: forget the mirror, a later subscriber makes a new one.
+                // Stopped for lack of readers: forget the mirror, a later reader makes a new one.
                 hub.sessions().remove(session.id());
             }
         });
-        Some(mirror)
-    }
-
-    /// Attach to session `id` from seq `from`, wherever it streams.
-    pub async fn attach(&self, id: &str, owner: &str, from: u64) -> Option<Subscription> {
-        self.locate(id, owner)
-            .await
-            .map(|s| Subscription::new(s, from))
-    }
-
-    /// This node's session `id` (internal relay route: no owner check).
-    pub fn local(&self, id: &str) -> Option<Arc<Session>> {
-        let s = self.sessions().get(id).cloned()?;
-        Some(s)
+        mirror
     }
 }

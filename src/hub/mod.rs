@@ -3,9 +3,17 @@
 //! One `Session` per invocation owns an append-only log; the upstream task
 //! (`runner`) is its only writer; every reader is a `Subscription` cursor.
 //! Finished sessions stay attachable for the retention period.
+//!
+//! - `lookup`: the one way to find a session ([`Hub::find`]) and its access rule.
+//! - `subscription`: a reader's cursor, and which cursors are refused.
+//! - `mirror`: sessions streaming on another node, relayed through an [`Origin`].
+//! - `fleet`: limits and session records in the fleet's registry.
+//! - `chats`, `external`: chat ids, and sessions fed by `publishToken`.
 
 pub mod chats;
 pub mod external;
+pub mod fleet;
+pub mod lookup;
 pub mod mirror;
 pub mod runner;
 pub mod session;
@@ -18,13 +26,15 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use fleet::Fleet;
+pub use lookup::{Access, LookupError};
+pub use mirror::Origin;
 pub use runner::RunnerConfig;
 pub use session::{Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;
 
-use crate::cluster::relay::Relay;
 use crate::metrics::Metrics;
-use crate::registry::{LimitError, Registry, RegistryError, SessionRecord};
+use crate::registry::{LimitError, RegistryError};
 use crate::upstream::{Api, InvocationRequest, Upstream, UpstreamError};
 
 /// Limits and timings of the hub.
@@ -35,33 +45,9 @@ pub struct HubConfig {
     pub retention: Duration,
     /// Most sessions held at once (streaming + retained).
     pub max_sessions: usize,
-}
-
-/// Where this hub sits in a fleet.
-#[derive(Clone)]
-pub struct Fleet {
-    pub registry: Registry,
-    /// This node's id in the registry.
-    pub node: String,
-    /// Relays sessions streaming on other nodes (only with a shared registry).
-    pub relay: Option<Arc<Relay>>,
-    /// Concurrent streams one user may run, across the fleet.
-    pub max_streams_per_user: u64,
-    /// Tokens (input + output) one user may use per UTC day; 0 = no limit.
-    pub max_tokens_per_user_per_day: u64,
-}
-
-impl Fleet {
-    /// One node on its own: an in-memory registry, generous limits.
-    pub fn single_node() -> Self {
-        Self {
-            registry: Registry::memory(),
-            node: "local".into(),
-            relay: None,
-            max_streams_per_user: 1000,
-            max_tokens_per_user_per_day: 0,
-        }
-    }
+    /// How long a reader may wait for a session that does not exist yet
+    /// (GraphQL's `onTokenReceived`; `SPILLWAY_GRAPHQL_SESSION_WAIT_SECS`).
+    pub session_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,10 +102,13 @@ struct Inner {
     sessions: Mutex<HashMap<Arc<str>, Arc<Session>>>,
     upstream: Arc<dyn Upstream>,
     config: HubConfig,
-    fleet: Fleet,
+    /// Shared with the tasks that record a session's end.
+    fleet: Arc<Fleet>,
     metrics: Arc<Metrics>,
     tasks: TaskTracker,
     closing: CancellationToken,
+    /// Readers waiting for sessions not created yet; woken on every insert.
+    arrivals: lookup::Arrivals,
 }
 
 impl Hub {
@@ -139,10 +128,11 @@ impl Hub {
                 sessions: Mutex::new(HashMap::new()),
                 upstream,
                 config,
-                fleet,
+                fleet: Arc::new(fleet),
                 metrics,
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
+                arrivals: lookup::Arrivals::default(),
             }),
         }
     }
@@ -171,98 +161,68 @@ impl Hub {
         self.make_room()?;
         let cfg = self.inner.config;
         let fleet = &self.inner.fleet;
-        let limits = fleet.registry.limits.clone();
-        if fleet.max_tokens_per_user_per_day > 0 {
-            let used = limits.tokens_today(owner).await?;
-            if used >= fleet.max_tokens_per_user_per_day {
-                return Err(StartError::Limited {
-                    what: format!(
-                        "at most {} tokens per user per day",
-                        fleet.max_tokens_per_user_per_day
-                    ),
-                    retry_after_secs: crate::registry::utc_day().1,
-                });
-            }
-        }
+        fleet.check_tokens(owner).await?;
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
-        limits
-            .acquire_stream(owner, &id, &fleet.node, fleet.max_streams_per_user)
-            .await?;
+        fleet.acquire(owner, &id).await?;
         // Released if this future is dropped (the client left) or fails before the task owns it.
         let slot = SlotGuard {
             hub: self,
             owner,
             id: &id,
         };
-        let record = SessionRecord {
-            id: id.to_string(),
-            owner: owner.to_owned(),
-            node: fleet.node.clone(),
-            model: req.model_id.clone(),
-            status: "streaming".into(),
-            created_at: crate::event::now_timestamp(),
-            input_tokens: 0,
-            output_tokens: 0,
-        };
         // Record the session (so other nodes can find it) while Bedrock answers.
         let requested = tokio::time::Instant::now();
-        let (started, recorded) = tokio::join!(
+        let (started, ()) = tokio::join!(
             self.inner.upstream.start(&req, api),
-            fleet.registry.sessions.put_session(record)
+            fleet.put(fleet.record(&id, owner, &req.model_id))
         );
-        if let Err(e) = recorded {
-            tracing::warn!(session = %id, error = %e, "could not record the session");
-        }
         let stream = match started {
             Ok(s) => s,
             Err(e) => {
                 self.inner.metrics.upstream_error(e.code());
-                let _ = fleet
-                    .registry
-                    .sessions
-                    .finish_session(&id, "failed", 0, 0)
-                    .await;
+                fleet.failed(&id).await;
                 return Err(e.into());
             }
         };
         std::mem::forget(slot);
-        let session = Session::new(id.clone(), owner.to_owned(), req.model_id.clone());
+        let session = Session::new(
+            id.clone(),
+            owner.to_owned(),
+            req.model_id.clone(),
+            cfg.runner.max_events,
+        );
         // Attach the caller before the task starts, so the grace timer never sees zero readers.
-        let sub = Subscription::new(session.clone(), 0);
-        self.sessions().insert(id.clone(), session.clone());
-        let registry = fleet.registry.clone();
+        let sub = Subscription::from_start(session.clone());
+        self.insert(session.clone());
+        let fleet = fleet.clone();
         let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
             runner::run(session.clone(), stream, cfg.runner, &metrics, requested).await;
-            // Every exit path of the stream passes here: give the slot back, count the tokens.
-            let info = session.info();
-            let usage = info.usage.unwrap_or_default();
-            let owner = session.owner();
-            let _ = registry.limits.release_stream(owner, &id).await;
-            let total = usage.input_tokens + usage.output_tokens;
-            if total > 0 {
-                let _ = registry.limits.add_tokens(owner, total).await;
-            }
-            let _ = registry
-                .sessions
-                .finish_session(
-                    &id,
-                    info.status.as_str(),
-                    usage.input_tokens,
-                    usage.output_tokens,
-                )
-                .await;
+            // Every exit path of the stream passes here.
+            fleet.stream_ended(&session).await;
         });
         Ok(sub)
     }
 
+    /// Hold `session` (a new id) and wake whoever waits for it.
+    fn insert(&self, session: Arc<Session>) {
+        let id = session.id().clone();
+        self.sessions().insert(id.clone(), session);
+        self.inner.arrivals.arrived(&id);
+    }
+
+    /// This node's session `id`, whoever owns it. Private: readers go through `find`.
+    fn held(&self, id: &str) -> Option<Arc<Session>> {
+        self.sessions().get(id).cloned()
+    }
+
     /// Give a stream slot back without waiting (from `Drop`).
     fn release_later(&self, owner: &str, id: &str) {
-        let limits = self.inner.fleet.registry.limits.clone();
+        let fleet = self.inner.fleet.clone();
         let (owner, id) = (owner.to_owned(), id.to_owned());
-        self.inner.tasks.spawn(async move {
-            let _ = limits.release_stream(&owner, &id).await;
-        });
+        self.inner
+            .tasks
+            .spawn(async move { fleet.release(&owner, &id).await });
     }
 
     /// Drop expired sessions; if still full, refuse.
@@ -291,22 +251,9 @@ impl Hub {
         }
     }
 
-    /// The session `id` if `owner` may see it. Others get `None` (a 404: existence is not confirmed).
-    pub fn get(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
-        let s = self.sessions().get(id).cloned()?;
-        (s.owner() == owner).then_some(s)
-    }
-
-    /// Attach to session `id` from seq `from`.
-    pub fn subscribe(&self, id: &str, owner: &str, from: u64) -> Option<Subscription> {
-        self.get(id, owner).map(|s| Subscription::new(s, from))
-    }
-
-    /// Stop session `id` now. Returns `None` when `owner` may not see it.
-    pub fn cancel(&self, id: &str, owner: &str) -> Option<Arc<Session>> {
-        let s = self.get(id, owner)?;
-        s.cancel();
-        Some(s)
+    /// How long a reader may wait for a session that does not exist yet.
+    pub fn session_wait(&self) -> Duration {
+        self.inner.config.session_wait
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -45,6 +45,8 @@ pub struct Session {
     owner: String,
     model: String,
     created_at: String,
+    /// Most events the log may ever hold (the hub's `max_events`).
+    max_events: u64,
     log: Mutex<Log>,
     /// Number of events in the log; readers wait on it.
     len: watch::Sender<u64>,
@@ -73,12 +75,14 @@ pub struct SessionInfo {
 }
 
 impl Session {
-    pub fn new(id: Arc<str>, owner: String, model: String) -> Arc<Self> {
+    /// A streaming session whose log will never hold more than `max_events` events.
+    pub fn new(id: Arc<str>, owner: String, model: String, max_events: u64) -> Arc<Self> {
         Arc::new(Self {
             id,
             owner,
             model,
             created_at: now_timestamp(),
+            max_events,
             log: Mutex::new(Log {
                 events: Vec::new(),
                 status: SessionStatus::Streaming,
@@ -119,6 +123,27 @@ impl Session {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Most events the log may ever hold.
+    pub fn max_events(&self) -> u64 {
+        self.max_events
+    }
+
+    /// The log's final length, once the session has finished (`None` while streaming).
+    pub fn finished_len(&self) -> Option<u64> {
+        let log = self.log();
+        (log.status != SessionStatus::Streaming).then_some(log.events.len() as u64)
+    }
+
+    /// The final event's usage (zero while streaming).
+    pub fn usage(&self) -> Usage {
+        let log = self.log();
+        log.events
+            .last()
+            .filter(|e| e.is_complete)
+            .and_then(|e| e.usage)
+            .unwrap_or_default()
     }
 
     pub fn finished_at(&self) -> Option<Instant> {

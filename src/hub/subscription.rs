@@ -1,12 +1,18 @@
 //! A subscriber's cursor into a session log: late attach, resume and live
 //! reading are all "read from seq N". A slow reader falls behind in the log;
 //! it holds no queue of its own.
+//!
+//! A cursor that can never be served is refused, so no reader waits (and
+//! holds a session) forever: past the end of a finished log, or past the
+//! most events any session may hold. One exactly at the end of a finished
+//! log has read everything and ends at once.
 
 use std::sync::Arc;
 
 use futures_util::Stream;
 use tokio::sync::watch;
 
+use super::lookup::LookupError;
 use super::session::Session;
 use crate::event::TokenEvent;
 
@@ -16,18 +22,40 @@ pub struct Subscription {
     next: u64,
     len: watch::Receiver<u64>,
     done: bool,
+    /// Started at or past the log's end and has read nothing yet.
+    ahead: bool,
 }
 
 impl Subscription {
     /// Attach to `session`, starting at event `from` (0 = everything).
-    pub fn new(session: Arc<Session>, from: u64) -> Self {
+    /// Refused past the end of a finished session's log, and past the most
+    /// events the session may hold; while it streams, a cursor a little
+    /// ahead waits for the log to reach it.
+    pub fn new(session: Arc<Session>, from: u64) -> Result<Self, LookupError> {
+        let past_end = || LookupError::CursorPastEnd { len: session.len() };
+        let done = match session.finished_len() {
+            Some(len) if from > len => return Err(past_end()),
+            Some(len) => from == len,
+            None if from > session.max_events() => return Err(past_end()),
+            None => false,
+        };
+        let mut sub = Self::from_start(session);
+        sub.next = from;
+        sub.done = done;
+        sub.ahead = from >= sub.session.len();
+        Ok(sub)
+    }
+
+    /// Attach to `session` from its first event.
+    pub fn from_start(session: Arc<Session>) -> Self {
         session.add_reader();
         let len = session.watch_len();
         Self {
             session,
-            next: from,
+            next: 0,
             len,
             done: false,
+            ahead: false,
         }
     }
 
@@ -50,8 +78,21 @@ impl Subscription {
             if self.next < available {
                 let ev = self.session.event(self.next)?;
                 self.next += 1;
+                self.ahead = false;
                 self.done = ev.is_complete;
                 return Some(ev);
+            }
+            // Started at or past the end of a log that has since ended short
+            // of the cursor: nothing will come. (A cursor that has read an
+            // event reads on to the final one, which sets `done`.)
+            if self.ahead
+                && self
+                    .session
+                    .finished_len()
+                    .is_some_and(|len| self.next >= len)
+            {
+                self.done = true;
+                return None;
             }
             if self.len.changed().await.is_err() {
                 // The session is gone; whatever was written has been read.
@@ -67,6 +108,9 @@ impl Subscription {
         }
         let evs = self.session.events_from(self.next, max);
         self.next += evs.len() as u64;
+        if !evs.is_empty() {
+            self.ahead = false;
+        }
         if evs.last().is_some_and(|e| e.is_complete) {
             self.done = true;
         }

@@ -155,6 +155,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
             },
             retention: Duration::from_secs(1),
             max_sessions: 10,
+            session_wait: Duration::from_secs(1),
         },
     );
     let keys =

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::hub::SessionInfo;
+use crate::hub::{Access, SessionInfo};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,11 +24,7 @@ async fn info(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    let s = state
-        .hub
-        .locate(&id, &principal.sub)
-        .await
-        .ok_or(ApiError::NotFound)?;
+    let s = state.hub.find(&id, &Access::user(&principal)).await?;
     Ok(Json(s.info()))
 }
 
@@ -38,11 +34,7 @@ async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    let s = state
-        .hub
-        .locate(&id, &principal.sub)
-        .await
-        .ok_or(ApiError::NotFound)?;
+    let s = state.hub.find(&id, &Access::user(&principal)).await?;
     s.cancel();
     // The upstream task writes the final event as soon as it sees the cancel.
     let _ = tokio::time::timeout(Duration::from_secs(5), s.finished()).await;

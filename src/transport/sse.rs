@@ -21,7 +21,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::{EventKind, TokenEvent};
 use crate::http::{parse_json, stream_headers};
-use crate::hub::Subscription;
+use crate::hub::{Access, Subscription};
 use crate::metrics::Metrics;
 use crate::request::StreamRequest;
 use crate::state::AppState;
@@ -55,7 +55,8 @@ struct AttachQuery {
     after: Option<u64>,
 }
 
-/// `GET /v1/sessions/{id}/stream`: attach from the start, or resume after a seq.
+/// `GET /v1/sessions/{id}/stream`: attach from the start, or resume after a
+/// seq; `416` for a cursor past the end of a finished session's log.
 async fn attach(
     State(state): State<AppState>,
     principal: Principal,
@@ -67,9 +68,8 @@ async fn attach(
     let from = resume_from(headers.get("last-event-id").map(|v| v.as_bytes()), q.after)?;
     let sub = state
         .hub
-        .attach(&id, &principal.sub, from)
-        .await
-        .ok_or(ApiError::NotFound)?;
+        .subscribe(&id, &Access::user(&principal), from)
+        .await?;
     Ok(if wants_plain_text(&headers) {
         text_response(sub, &state.metrics)
     } else {

@@ -3,25 +3,25 @@
 //!
 //! Every operation runs with the caller's `Principal` and the `AppState` in
 //! its request data (put there by the HTTP handler or by the WebSocket
-//! protocol after `connection_init`). Users see only their own sessions; the
-//! admin group sees every session and may `publishToken`. A session that a
-//! caller may not see is reported exactly like one that does not exist.
+//! protocol after `connection_init`). Users see only their own sessions (the
+//! hub's `Access` rule; the admin group may `publishToken` but reads and
+//! cancels only its own sessions). A session that a caller may not see is
+//! reported exactly like one that does not exist, at the same time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::{
-    Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, SimpleObject, Subscription,
+    Context, Enum, Error, ErrorExtensions, InputObject, Object, Result, SimpleObject,
 };
 use futures_util::{Stream, StreamExt};
-use tokio::sync::watch;
 
 use super::shared::{RenderGroups, RequestKey, SharedTokenEvent};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
-use crate::hub::{Session, SessionInfo};
+use crate::hub::{Access, LookupError, SessionInfo, Subscription};
 use crate::request::StreamRequest;
 use crate::state::AppState;
 use crate::upstream::Api;
@@ -30,44 +30,17 @@ use crate::upstream::request::{Role, Turn};
 /// The served schema.
 pub type GqlSchema = async_graphql::Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// How long `onTokenReceived` waits for a session id nobody has created yet
-/// (AppSync's order: subscribe first, then publish).
-pub const WAIT_FOR_SESSION: Duration = Duration::from_secs(30);
-/// How often that wait looks again for sessions created by other transports.
-const WAIT_POLL: Duration = Duration::from_millis(100);
-/// How often it asks the fleet's registry (sessions streaming on other nodes).
-const WAIT_POLL_FLEET: Duration = Duration::from_secs(1);
 /// How long `cancelStream` waits for the final event before answering.
 const CANCEL_WAIT: Duration = Duration::from_secs(5);
-
-/// Wakes subscriptions waiting for a session id when this transport creates
-/// a session (other transports' sessions are found by polling).
-#[derive(Clone)]
-pub struct SessionsCreated(Arc<watch::Sender<u64>>);
-
-impl SessionsCreated {
-    pub fn new() -> Self {
-        Self(Arc::new(watch::Sender::new(0)))
-    }
-
-    fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
-impl Default for SessionsCreated {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// An error with `extensions.code` (the same codes as the HTTP API's `error.code`).
 fn coded(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::new(message.into()).extend_with(|_, e| e.set("code", code.as_str()))
 }
 
-fn not_found() -> Error {
-    coded(ErrorCode::NotFound, "session not found")
+/// A failed lookup, with the same code as over HTTP (`not_found`, `cursor_past_end`).
+fn lookup_error(e: LookupError) -> Error {
+    coded(e.code(), e.to_string())
 }
 
 /// An error that also says whether a retry may succeed (`extensions.retryable`).
@@ -99,33 +72,6 @@ fn caller<'a>(ctx: &Context<'a>) -> Result<(&'a Principal, &'a AppState)> {
         .data_opt::<AppState>()
         .ok_or_else(|| coded(ErrorCode::Internal, "the gateway is misconfigured"))?;
     Ok((principal, state))
-}
-
-/// Where session `id` stands for `principal`.
-enum Found {
-    /// The owner's (local, or mirrored from the node that streams it), or any local one for the admin group.
-    Visible(Arc<Session>),
-    /// Exists here, but is someone else's: reported like `Missing`.
-    Hidden,
-    Missing,
-}
-
-async fn find(state: &AppState, principal: &Principal, id: &str) -> Found {
-    if let Some(s) = state.hub.locate(id, &principal.sub).await {
-        return Found::Visible(s);
-    }
-    match state.hub.local(id) {
-        Some(s) if principal.in_group(&state.admin_group) => Found::Visible(s),
-        Some(_) => Found::Hidden,
-        None => Found::Missing,
-    }
-}
-
-async fn visible(state: &AppState, principal: &Principal, id: &str) -> Result<Arc<Session>> {
-    match find(state, principal, id).await {
-        Found::Visible(s) => Ok(s),
-        Found::Hidden | Found::Missing => Err(not_found()),
-    }
 }
 
 /// Returned by `startStream` (the AppSync sample's type, plus `model`).
@@ -296,11 +242,14 @@ pub struct QueryRoot;
 
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// A session you own (or any, for the admin group); null with a
-    /// `not_found` error otherwise.
+    /// A session you own; null with a `not_found` error otherwise.
     async fn session(&self, ctx: &Context<'_>, session_id: String) -> Result<Option<GqlSession>> {
         let (principal, state) = caller(ctx)?;
-        let s = visible(state, principal, &session_id).await?;
+        let s = state
+            .hub
+            .find(&session_id, &Access::user(principal))
+            .await
+            .map_err(lookup_error)?;
         Ok(Some(s.info().into()))
     }
 
@@ -359,9 +308,6 @@ impl MutationRoot {
         // Nobody reads through this handle: the cancel grace starts now, and
         // the client's `onTokenReceived` (from seq 0) stops it.
         drop(sub);
-        if let Some(created) = ctx.data_opt::<SessionsCreated>() {
-            created.notify();
-        }
         tracing::info!(session = %session.id(), user = %principal.sub, model = %session.model(), "graphql stream started");
         Ok(StreamResponse {
             session_id: session.id().to_string(),
@@ -393,22 +339,22 @@ impl MutationRoot {
             ));
         }
         let owner = owner.unwrap_or_else(|| principal.sub.clone());
-        let created = state.hub.local(&session_id).is_none();
         let ev = state
             .hub
             .publish(&session_id, &owner, token, is_complete)
             .map_err(publish_error)?;
-        if created && let Some(n) = ctx.data_opt::<SessionsCreated>() {
-            n.notify();
-        }
         Ok(GqlTokenEvent(ev))
     }
 
-    /// Stop a session now (its upstream Bedrock call is cancelled) and
-    /// return its final state.
+    /// Stop a session you own now (its upstream Bedrock call is cancelled)
+    /// and return its final state.
     async fn cancel_stream(&self, ctx: &Context<'_>, session_id: String) -> Result<GqlSession> {
         let (principal, state) = caller(ctx)?;
-        let s = visible(state, principal, &session_id).await?;
+        let s = state
+            .hub
+            .find(&session_id, &Access::user(principal))
+            .await
+            .map_err(lookup_error)?;
         s.cancel();
         // The upstream task writes the final event as soon as it sees the cancel.
         let _ = tokio::time::timeout(CANCEL_WAIT, s.finished()).await;
@@ -418,11 +364,13 @@ impl MutationRoot {
 
 pub struct SubscriptionRoot;
 
-#[Subscription(name = "Subscription")]
+#[async_graphql::Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    /// Every event of a session from seq 0 (or after `after`), then live
-    /// ones; completes after the final event. A session id not known yet is
-    /// waited for (30 s). Owner or admin group only.
+    /// Every event of a session you own from seq 0 (or after `after`), then
+    /// live ones; completes after the final event. A session id not known
+    /// yet is waited for (`SPILLWAY_GRAPHQL_SESSION_WAIT_SECS`, 30 s), woken
+    /// by its creation; one you may not see waits the same and gets the
+    /// same `not_found`. `after` past the end of a finished log: `cursor_past_end`.
     async fn on_token_received(
         &self,
         ctx: &Context<'_>,
@@ -435,12 +383,16 @@ impl SubscriptionRoot {
             Some(a) if a >= -1 => u64::try_from(a.saturating_add(1)).unwrap_or(0),
             Some(_) => return Err(coded(ErrorCode::BadRequest, "after must be -1 or more")),
         };
-        let created = ctx.data_opt::<SessionsCreated>().cloned();
-        let session = match wait_for(state, principal, &session_id, created).await {
-            Found::Visible(s) => s,
-            Found::Hidden | Found::Missing => return Err(not_found()),
-        };
-        let sub = crate::hub::Subscription::new(session, from);
+        let session = state
+            .hub
+            .wait_for(
+                &session_id,
+                &Access::user(principal),
+                state.hub.session_wait(),
+            )
+            .await
+            .map_err(lookup_error)?;
+        let sub = Subscription::new(session, from).map_err(lookup_error)?;
         // Identical requests (over WebSocket) resolve each event once.
         let group = ctx
             .data_opt::<RequestKey>()
@@ -458,50 +410,10 @@ impl SubscriptionRoot {
     }
 }
 
-/// Session `id`, waiting up to `WAIT_FOR_SESSION` for it to be created:
-/// woken when this transport creates a session, and looking again every
-/// `WAIT_POLL` here and every `WAIT_POLL_FLEET` across the fleet.
-async fn wait_for(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    created: Option<SessionsCreated>,
-) -> Found {
-    let found = find(state, principal, id).await;
-    if !matches!(found, Found::Missing) {
-        return found;
-    }
-    let mut created = created.map(|c| c.0.subscribe());
-    let deadline = tokio::time::Instant::now() + WAIT_FOR_SESSION;
-    let mut poll = tokio::time::interval(WAIT_POLL);
-    let mut fleet_at = tokio::time::Instant::now() + WAIT_POLL_FLEET;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return find(state, principal, id).await,
-            _ = poll.tick() => {}
-            Some(Ok(())) = async {
-                match created.as_mut() {
-                    Some(rx) => Some(rx.changed().await),
-                    None => std::future::pending().await,
-                }
-            } => {}
-        }
-        let now = tokio::time::Instant::now();
-        if state.hub.local(id).is_some() || now >= fleet_at {
-            fleet_at = now + WAIT_POLL_FLEET;
-            let found = find(state, principal, id).await;
-            if !matches!(found, Found::Missing) {
-                return found;
-            }
-        }
-    }
-}
-
 /// The schema, with the limits that keep hostile queries cheap while the
 /// standard introspection query (depth 13) still passes.
 pub fn build() -> GqlSchema {
     async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .data(SessionsCreated::new())
         .data(RenderGroups::default())
         .limit_depth(super::MAX_DEPTH)
         .limit_complexity(super::MAX_COMPLEXITY)

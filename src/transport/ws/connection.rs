@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::protocol::{self, Action, ClientMessage};
 use crate::error::ErrorCode;
 use crate::event::now_timestamp;
-use crate::hub::Subscription;
+use crate::hub::{Access, Subscription};
 use crate::request::StreamRequest;
 use crate::socket::{Ctx, Flow, Protocol};
 use axum::extract::ws::Message;
@@ -102,11 +102,12 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
         Action::Stream(req) => spawn_stream(cx, request_id, *req),
         Action::Subscribe { session_id, after } => {
             let from = after.map_or(0, |a| a.saturating_add(1));
-            let Some(owner) = cx.principal().map(|p| p.sub.clone()) else {
+            let Some(principal) = cx.principal().cloned() else {
                 return;
             };
-            match cx.state().hub.attach(&session_id, &owner, from).await {
-                Some(sub) => {
+            let access = Access::user(&principal);
+            match cx.state().hub.subscribe(&session_id, &access, from).await {
+                Ok(sub) => {
                     let slot = Arc::new(OnceLock::new());
                     let _ = slot.set(session_id);
                     let out = cx.out();
@@ -117,13 +118,9 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
                     cx.ops
                         .spawn(tag, move |cancel| pump(sub, request_id, out, cancel));
                 }
-                None => {
-                    cx.reply(protocol::error(
-                        rid,
-                        ErrorCode::NotFound,
-                        "session not found",
-                    ))
-                    .await
+                Err(e) => {
+                    cx.reply(protocol::error(rid, e.code(), &e.to_string()))
+                        .await
                 }
             }
         }
@@ -192,11 +189,16 @@ async fn cancel(cx: &mut Cx<'_>, request_id: Option<Value>, session_id: Option<S
         return;
     }
     // Not read on this connection: cancel the session itself if it is the caller's.
-    let Some(owner) = cx.principal().map(|p| p.sub.clone()) else {
+    let Some(principal) = cx.principal().cloned() else {
         return;
     };
     let located = match session_id {
-        Some(sid) => cx.state().hub.locate(&sid, &owner).await,
+        Some(sid) => cx
+            .state()
+            .hub
+            .find(&sid, &Access::user(&principal))
+            .await
+            .ok(),
         None => None,
     };
     match located {

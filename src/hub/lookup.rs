@@ -1,0 +1,479 @@
+//! The one way to find a session: [`Hub::find`], with an explicit [`Access`]
+//! rule, fleet-wide (this node's sessions, else a mirror of the node that
+//! streams it). Attaching is a find plus a cursor ([`Hub::subscribe`]);
+//! waiting for a session that does not exist yet is a find woken by the
+//! session's creation ([`Hub::wait_for`]), never a poll.
+//!
+//! A session the caller may not see is answered exactly like one that does
+//! not exist, at the same time: existence is never confirmed.
+
+use crate::error::ErrorCode;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::Hub;
+use super::session::Session;
+use super::subscription::Subscription;
+use crate::auth::Principal;
+
+/// Who asks for a session, and so which sessions they may find.
+///
+/// This is the only access rule for sessions, on every transport: a user
+/// finds their own sessions and nobody else's. Belonging to the admin group
+/// changes nothing here (admins use the management API and `publishToken`;
+/// they do not read or cancel other users' sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access<'a> {
+    /// A signed-in user, by their token's `sub`: their own sessions only.
+    User(&'a str),
+    /// Another node of the fleet, on the internal relay routes (the cluster
+    /// secret already checked): any session *this node* holds, whoever owns
+    /// it. The only caller that may see every owner's sessions.
+    Node,
+}
+
+impl<'a> Access<'a> {
+    /// The caller's access: their own sessions, whatever groups they are in.
+    pub fn user(principal: &'a Principal) -> Self {
+        Access::User(&principal.sub)
+    }
+
+    /// Whether this caller may see a session owned by `owner`.
+    pub fn may_see(&self, owner: &str) -> bool {
+        match self {
+            Access::User(sub) => *sub == owner,
+            Access::Node => true,
+        }
+    }
+}
+
+impl<'a> From<&'a Principal> for Access<'a> {
+    fn from(p: &'a Principal) -> Self {
+        Access::user(p)
+    }
+}
+
+/// Why a lookup found nothing to read. Every transport renders these the
+/// same way: `code()` is the error code, the message its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No such session, or one the caller may not see: never told apart.
+    #[error("session not found")]
+    NotFound,
+    /// The cursor is past the end of a finished session's log, or past the
+    /// most events any session may hold: nothing will ever be there to read.
+    #[error("the cursor is past the end of the session's log ({len} events)")]
+    CursorPastEnd { len: u64 },
+}
+
+impl LookupError {
+    /// The error code (`error.code` over HTTP, `code` on sockets, `extensions.code` on GraphQL).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            LookupError::NotFound => ErrorCode::NotFound,
+            LookupError::CursorPastEnd { .. } => ErrorCode::CursorPastEnd,
+        }
+    }
+}
+
+/// The first check of the fleet's registry while waiting for a session
+/// created on another node (then every 2×, so a 30 s wait asks ~5 times).
+const FIRST_FLEET_CHECK: Duration = Duration::from_secs(1);
+
+impl Hub {
+    /// The session `id` if `access` may see it: this node's, or (with a
+    /// fleet) a mirror of the node that streams it. A `Node` caller gets
+    /// only what this node holds (a relay never chains through a third node).
+    pub async fn find(&self, id: &str, access: &Access<'_>) -> Result<Arc<Session>, LookupError> {
+        if let Some(s) = self.held(id) {
+            return admit(s, access);
+        }
+        if *access == Access::Node {
+            return Err(LookupError::NotFound);
+        }
+        let fleet = &self.inner.fleet;
+        let Some(origin) = fleet.relay.clone() else {
+            return Err(LookupError::NotFound);
+        };
+        let record = fleet.lookup(id).await.ok_or(LookupError::NotFound)?;
+        // This node's own record of a session it no longer holds: swept.
+        if !access.may_see(&record.owner) || record.node == fleet.node {
+            return Err(LookupError::NotFound);
+        }
+        admit(self.mirror(origin, record), access)
+    }
+
+    /// Attach to session `id` from event `from` (0 = everything): `find`,
+    /// then a cursor ([`Subscription::new`]; past the end is refused).
+    pub async fn subscribe(
+        &self,
+        id: &str,
+        access: &Access<'_>,
+        from: u64,
+    ) -> Result<Subscription, LookupError> {
+        Subscription::new(self.find(id, access).await?, from)
+    }
+
+    /// `find`, waiting until `wait` has passed for a session that does not
+    /// exist yet (a client that subscribes before the producer starts). The
+    /// wait is woken by the creation of session `id` on this node (streams,
+    /// `publishToken` sessions, mirrors), not by polling; with a fleet, the
+    /// registry is also asked a few times (after 1, 3, 7, 15 … s) for a
+    /// session created on another node. A session the caller may not see
+    /// waits like a missing one and gets the same `NotFound` at the same time.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        access: &Access<'_>,
+        wait: Duration,
+    ) -> Result<Arc<Session>, LookupError> {
+        let deadline = Instant::now() + wait;
+        let arrival = self.inner.arrivals.watch(id);
+        let fleet = self.inner.fleet.relay.is_some();
+        let mut check_every = FIRST_FLEET_CHECK;
+        let mut fleet_check = Instant::now() + check_every;
+        loop {
+            // Registered before looking, so a creation in between still wakes us.
+            let created = arrival.notify.notified();
+            tokio::pin!(created);
+            created.as_mut().enable();
+            match self.find(id, access).await {
+                Err(LookupError::NotFound) => {}
+                other => return other,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Err(LookupError::NotFound),
+                _ = &mut created => {}
+                _ = tokio::time::sleep_until(fleet_check), if fleet => {
+                    check_every *= 2;
+                    fleet_check = Instant::now() + check_every;
+                }
+            }
+        }
+    }
+
+    /// How many distinct session ids are being waited for (for tests and metrics).
+    pub fn waiting(&self) -> usize {
+        self.inner.arrivals.waiting().len()
+    }
+}
+
+/// `s` if `access` may see it; otherwise the same answer as a missing session.
+fn admit(s: Arc<Session>, access: &Access<'_>) -> Result<Arc<Session>, LookupError> {
+    if access.may_see(s.owner()) {
+        Ok(s)
+    } else {
+        Err(LookupError::NotFound)
+    }
+}
+
+/// Readers waiting for sessions that do not exist yet, by session id; the
+/// hub wakes them when it inserts a session (`arrived`).
+#[derive(Default)]
+pub(super) struct Arrivals {
+    waiting: Mutex<HashMap<Arc<str>, Arc<Notify>>>,
+}
+
+impl Arrivals {
+    fn waiting(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<Notify>>> {
+        // Every write is a single insert or remove: a poisoned lock is still consistent.
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wake whoever waits for session `id` (it has just been inserted).
+    pub(super) fn arrived(&self, id: &str) {
+        if let Some(n) = self.waiting().get(id) {
+            n.notify_waiters();
+        }
+    }
+
+    /// Wait for session `id`: the entry lives as long as the returned guard.
+    fn watch(&self, id: &str) -> Arrival<'_> {
+        let notify = self.waiting().entry(Arc::from(id)).or_default().clone();
+        Arrival {
+            arrivals: self,
+            id: Arc::from(id),
+            notify,
+        }
+    }
+}
+
+/// One waiter's registration; the last one out removes the entry.
+struct Arrival<'a> {
+    arrivals: &'a Arrivals,
+    id: Arc<str>,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        let mut map = self.arrivals.waiting();
+        // Clones are only made under this lock: two counts are the map's and ours.
+        if map
+            .get(&self.id)
+            .is_some_and(|n| Arc::ptr_eq(n, &self.notify) && Arc::strong_count(n) == 2)
+        {
+            map.remove(&self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::hub::{HubConfig, RunnerConfig, SessionStatus};
+    use crate::upstream::{Api, DeltaStream, InvocationRequest, Upstream, UpstreamError};
+
+    struct NoUpstream;
+
+    impl Upstream for NoUpstream {
+        fn start<'a>(
+            &'a self,
+            _req: &'a InvocationRequest,
+            _api: Api,
+        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
+            Box::pin(async { Ok(Box::pin(futures_util::stream::pending()) as DeltaStream) })
+        }
+    }
+
+    const MAX_EVENTS: u64 = 100;
+
+    fn hub() -> Hub {
+        Hub::new(
+            Arc::new(NoUpstream),
+            HubConfig {
+                runner: RunnerConfig {
+                    first_token_timeout: Duration::from_secs(60),
+                    idle_timeout: Duration::from_secs(60),
+                    cancel_grace: Duration::from_secs(60),
+                    max_events: MAX_EVENTS,
+                },
+                retention: Duration::from_secs(60),
+                max_sessions: 100,
+                session_wait: Duration::from_secs(30),
+            },
+        )
+    }
+
+    fn principal(sub: &str, groups: &[&str]) -> Principal {
+        Principal {
+            sub: sub.into(),
+            username: sub.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            expires_at: u64::MAX,
+        }
+    }
+
+    /// A finished session of `tokens` tokens (its log: `tokens` + 1 events).
+    fn finished(hub: &Hub, id: &str, owner: &str, tokens: usize) -> Arc<Session> {
+        for _ in 0..tokens {
+            hub.publish(id, owner, "t".into(), false).unwrap();
+        }
+        hub.publish(id, owner, String::new(), true).unwrap();
+        hub.held(id).unwrap()
+    }
+
+    async fn next(sub: &mut Subscription) -> Option<u64> {
+        tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("an event or the end, not a hang")
+            .map(|e| e.seq)
+    }
+
+    #[tokio::test]
+    async fn users_find_their_own_sessions_and_nobody_elses_admins_included() {
+        let hub = hub();
+        finished(&hub, "s", "alice", 1);
+        let alice = principal("alice", &[]);
+        let admin = principal("root", &["admin"]);
+        let bob = principal("bob", &[]);
+        assert_eq!(
+            hub.find("s", &Access::user(&alice))
+                .await
+                .unwrap()
+                .id()
+                .as_ref(),
+            "s"
+        );
+        for other in [&bob, &admin] {
+            assert_eq!(
+                hub.find("s", &Access::user(other)).await.err(),
+                Some(LookupError::NotFound),
+                "{} sees only their own",
+                other.sub
+            );
+            // Hidden is answered exactly like missing.
+            assert_eq!(
+                hub.find("missing", &Access::user(other)).await.err(),
+                Some(LookupError::NotFound)
+            );
+            assert_eq!(
+                hub.subscribe("s", &Access::from(other), 0).await.err(),
+                Some(LookupError::NotFound)
+            );
+        }
+        // The relay route sees every owner's sessions this node holds, and nothing else.
+        assert!(hub.find("s", &Access::Node).await.is_ok());
+        assert_eq!(
+            hub.find("missing", &Access::Node).await.err(),
+            Some(LookupError::NotFound)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cursor_past_the_end_of_a_finished_log_is_refused() {
+        let hub = hub();
+        finished(&hub, "f", "alice", 2); // seqs 0, 1 and the final 2
+        let alice = Access::User("alice");
+        let mut all = hub.subscribe("f", &alice, 0).await.unwrap();
+        for seq in 0..3 {
+            assert_eq!(next(&mut all).await, Some(seq));
+        }
+        assert_eq!(next(&mut all).await, None);
+        // Exactly at the end: everything has been read, the cursor ends at once.
+        let mut at_end = hub.subscribe("f", &alice, 3).await.unwrap();
+        assert_eq!(next(&mut at_end).await, None);
+        for from in [4, MAX_EVENTS + 1, u64::MAX] {
+            assert_eq!(
+                hub.subscribe("f", &alice, from).await.err(),
+                Some(LookupError::CursorPastEnd { len: 3 }),
+                "from {from}"
+            );
+        }
+        assert_eq!(
+            LookupError::CursorPastEnd { len: 3 }.code().as_str(),
+            "cursor_past_end"
+        );
+        // No reader was left attached by the refusals.
+        drop((all, at_end));
+        assert_eq!(hub.held("f").unwrap().reader_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn while_streaming_a_cursor_ahead_waits_within_the_log_limit() {
+        let hub = hub();
+        let alice = Access::User("alice");
+        hub.publish("s", "alice", "a".into(), false).unwrap(); // seq 0
+        assert_eq!(
+            hub.subscribe("s", &alice, MAX_EVENTS + 1).await.err(),
+            Some(LookupError::CursorPastEnd { len: 1 }),
+            "past what any session may hold"
+        );
+        let mut ahead = hub.subscribe("s", &alice, 2).await.unwrap();
+        let mut beyond = hub.subscribe("s", &alice, 10).await.unwrap();
+        hub.publish("s", "alice", "b".into(), false).unwrap(); // seq 1
+        hub.publish("s", "alice", "c".into(), true).unwrap(); // seq 2, final 3
+        assert_eq!(next(&mut ahead).await, Some(2));
+        assert_eq!(next(&mut ahead).await, Some(3));
+        assert_eq!(next(&mut ahead).await, None);
+        // The log ended short of this cursor: it ends, it does not wait forever.
+        assert_eq!(next(&mut beyond).await, None);
+        assert_eq!(hub.held("s").unwrap().status(), SessionStatus::Complete);
+    }
+
+    #[tokio::test]
+    async fn a_wait_is_woken_by_the_sessions_creation() {
+        let hub = hub();
+        let waiter = {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                hub.wait_for("later", &Access::User("alice"), Duration::from_secs(3600))
+                    .await
+            })
+        };
+        while hub.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        hub.publish("later", "alice", "x".into(), false).unwrap();
+        let found = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the creation")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id().as_ref(), "later");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(hub.waiting(), 0, "the waiter's entry is gone");
+    }
+
+    /// Waiting costs nothing until the session arrives: the waiting future
+    /// is not woken at all (a poll would wake it every interval).
+    #[tokio::test]
+    async fn a_wait_does_not_poll() {
+        let hub = hub();
+        let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let waiter = {
+            let (hub, polls) = (hub.clone(), polls.clone());
+            tokio::spawn(async move {
+                let mut wait = std::pin::pin!(hub.wait_for(
+                    "quiet",
+                    &Access::User("alice"),
+                    Duration::from_secs(3600)
+                ));
+                std::future::poll_fn(|cx| {
+                    polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    wait.as_mut().poll(cx)
+                })
+                .await
+            })
+        };
+        while hub.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Other sessions come and go meanwhile; time passes.
+        hub.publish("other", "alice", "x".into(), true).unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            polls.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "woken while nothing arrived"
+        );
+        hub.publish("quiet", "alice", "x".into(), false).unwrap();
+        let found = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the creation")
+            .unwrap();
+        assert!(found.is_ok());
+        assert_eq!(polls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A session the caller may not see and one that does not exist: the
+    /// same answer, at the same time (the end of the wait).
+    #[tokio::test]
+    async fn hidden_and_missing_wait_alike_until_the_deadline() {
+        let hub = hub();
+        finished(&hub, "bobs", "bob", 1);
+        let wait = Duration::from_millis(300);
+        let timed = |id: &'static str| {
+            let hub = hub.clone();
+            async move {
+                let t = Instant::now();
+                let r = hub.wait_for(id, &Access::User("alice"), wait).await;
+                (r.err(), t.elapsed())
+            }
+        };
+        let ((hidden, th), (missing, tm)) = tokio::join!(timed("bobs"), timed("nobody"));
+        assert_eq!(hidden, Some(LookupError::NotFound));
+        assert_eq!(missing, Some(LookupError::NotFound));
+        for t in [th, tm] {
+            assert!(t >= wait && t < wait + Duration::from_millis(250), "{t:?}");
+        }
+        let diff = th.abs_diff(tm);
+        assert!(diff < Duration::from_millis(100), "answered {diff:?} apart");
+        assert_eq!(hub.waiting(), 0);
+        // The owner does not wait at all.
+        assert!(
+            hub.wait_for("bobs", &Access::User("bob"), wait)
+                .await
+                .is_ok()
+        );
+    }
+}
