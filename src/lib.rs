@@ -60,7 +60,6 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::graphql::router())
         .merge(transport::sessions::router())
         .merge(transport::ops::router())
-        .merge(cluster::internal::router())
         .merge(transport::openai::router())
         .merge(transport::ai_sdk::router())
         .merge(transport::web::router())
@@ -75,4 +74,14 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The fleet-internal routes, served only on `SPILLWAY_INTERNAL_LISTEN`
+/// (never by [`app`]); each still checks the cluster secret.
+pub fn internal_app(state: AppState) -> Router {
+    Router::new()
+        .merge(cluster::internal::router())
+        .fallback(|| async { error::ApiError::NotFound })
+        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
 }
