@@ -17,12 +17,15 @@
 //! - after a response, the connection may sit idle for the idle timeout; once a
 //!   byte of the next request arrives, its head gets the header timeout.
 //!
+//! (Bytes hyper already holds, a pipelined request, need no clock at all.)
+//!
 //! While a request is being served (a stream may run for minutes) hyper runs
 //! no head clock, so neither timeout cuts a response; upgraded connections
 //! (WebSockets) leave hyper and keep their own ping and idle limits.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -111,11 +114,12 @@ pub async fn serve(
 }
 
 /// hyper's head clock for one connection; see the module docs.
-#[derive(Clone)]
 struct HeadTimer {
     tokio: TokioTimer,
     reads: ReadCount,
     idle: Duration,
+    /// Whether the connection has waited for a head before (it is kept alive).
+    kept_alive: AtomicBool,
 }
 
 impl HeadTimer {
@@ -124,6 +128,7 @@ impl HeadTimer {
             tokio: TokioTimer::new(),
             reads,
             idle,
+            kept_alive: AtomicBool::new(false),
         }
     }
 }
@@ -133,27 +138,27 @@ impl Timer for HeadTimer {
         self.tokio.sleep(duration)
     }
 
-    /// The first request's head: hyper's deadline (accept + header timeout).
+    /// hyper arms its clock at `now + header timeout` each time the
+    /// connection waits for a head (hyper uses this timer for nothing else).
+    /// The first head gets exactly that; for each later one the connection
+    /// first waits up to the idle timeout for the request's first byte, and
+    /// its head then gets the header timeout from there.
     fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        self.tokio.sleep_until(deadline)
-    }
-
-    fn now(&self) -> Instant {
-        self.tokio.now()
-    }
-
-    /// hyper re-arms its clock for each later request on the connection, at
-    /// `now + header timeout`: wait up to the idle timeout for the request's
-    /// first byte instead, then give its head the header timeout from there.
-    fn reset(&self, sleep: &mut Pin<Box<dyn Sleep>>, deadline: Instant) {
+        if !self.kept_alive.swap(true, Ordering::Relaxed) {
+            return self.tokio.sleep_until(deadline);
+        }
         let header = deadline.saturating_duration_since(self.now());
-        *sleep = Box::pin(KeepAliveWait {
+        Box::pin(KeepAliveWait {
             tokio: self.tokio.clone(),
             reads: self.reads.clone(),
             reads_then: self.reads.get(),
             header: Some(header),
             sleep: self.tokio.sleep(self.idle),
-        });
+        })
+    }
+
+    fn now(&self) -> Instant {
+        self.tokio.now()
     }
 }
 
