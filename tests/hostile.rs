@@ -139,7 +139,11 @@ async fn idle_keep_alive_sockets_are_closed_after_the_idle_timeout() {
     s.write_all(b"GET /heal").await.unwrap();
     let half = Instant::now();
     closed_by_server(&mut s, Duration::from_secs(5)).await;
-    assert!(half.elapsed() < Duration::from_secs(3), "{:?}", half.elapsed());
+    assert!(
+        half.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        half.elapsed()
+    );
     gw.shutdown().await;
 }
 

@@ -173,9 +173,15 @@ mod tests {
     #[test]
     fn untrusted_peers_are_their_own_client() {
         let none = TrustedProxies::default();
-        assert_eq!(none.resolve(ip("198.51.100.9"), &xff(&["1.2.3.4"])), ip("198.51.100.9"));
+        assert_eq!(
+            none.resolve(ip("198.51.100.9"), &xff(&["1.2.3.4"])),
+            ip("198.51.100.9")
+        );
         let vpc = trusted(&["10.0.0.0/16"]);
-        assert_eq!(vpc.resolve(ip("198.51.100.9"), &xff(&["1.2.3.4"])), ip("198.51.100.9"));
+        assert_eq!(
+            vpc.resolve(ip("198.51.100.9"), &xff(&["1.2.3.4"])),
+            ip("198.51.100.9")
+        );
     }
 
     #[test]
@@ -189,19 +195,25 @@ mod tests {
         );
         // Trusted hops on the right are skipped, across header lines too.
         assert_eq!(
-            vpc.resolve(peer, &xff(&["6.6.6.6, 203.0.113.7", "192.168.1.1, 10.0.9.9"])),
+            vpc.resolve(
+                peer,
+                &xff(&["6.6.6.6, 203.0.113.7", "192.168.1.1, 10.0.9.9"])
+            ),
             ip("203.0.113.7")
         );
-        assert_eq!(vpc.resolve(peer, &xff(&["[2001:db8::1]:443"])), ip("2001:db8::1"));
-        assert_eq!(vpc.resolve(peer, &xff(&["203.0.113.7:5000"])), ip("203.0.113.7"));
+        assert_eq!(
+            vpc.resolve(peer, &xff(&["[2001:db8::1]:443"])),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            vpc.resolve(peer, &xff(&["203.0.113.7:5000"])),
+            ip("203.0.113.7")
+        );
         // No header: the proxy itself.
         assert_eq!(vpc.resolve(peer, &HeaderMap::new()), peer);
         // Garbage stops the walk at the last good hop.
         assert_eq!(vpc.resolve(peer, &xff(&["1.1.1.1, junk"])), peer);
-        assert_eq!(
-            vpc.resolve(peer, &xff(&["junk, 10.0.0.8"])),
-            ip("10.0.0.8")
-        );
+        assert_eq!(vpc.resolve(peer, &xff(&["junk, 10.0.0.8"])), ip("10.0.0.8"));
         // Mapped IPv4 peers count as IPv4.
         assert_eq!(
             vpc.resolve(ip("::ffff:10.0.0.1"), &xff(&["203.0.113.7"])),

@@ -31,12 +31,10 @@ impl ConnectionCaps {
     /// - one address at most three quarters of that, so a quarter of the
     ///   slots always stays open for other addresses (probes, other users).
     pub fn fit(configured: ConnectionCaps, limit: u64) -> ConnectionCaps {
-        let budget = usize::try_from(limit.saturating_sub(reserve(limit)) / 2).unwrap_or(usize::MAX);
+        let budget =
+            usize::try_from(limit.saturating_sub(reserve(limit)) / 2).unwrap_or(usize::MAX);
         let max_total = configured.max_total.min(budget).max(1);
-        let max_per_ip = configured
-            .max_per_ip
-            .min(max_total - max_total / 4)
-            .max(1);
+        let max_per_ip = configured.max_per_ip.min(max_total - max_total / 4).max(1);
         ConnectionCaps {
             max_total,
             max_per_ip,

@@ -189,4 +189,3 @@ impl Future for KeepAliveWait {
 }
 
 impl Sleep for KeepAliveWait {}
-
