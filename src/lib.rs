@@ -8,7 +8,8 @@
 //! - [`config`]: the one `Config`, from flags and `SPILLWAY_*` env vars.
 //! - [`server`]: builds the state from a config, serves, drains on shutdown.
 //! - [`state`]: `AppState`, the handles every route shares.
-//! - [`edge`]: connection caps, rate limits, CORS, origin checks, security headers.
+//! - [`edge`]: the HTTP server loop and its timeouts, connection caps under the
+//!   descriptor limit, the client address, rate limits, CORS, origin checks, security headers.
 //! - [`transport`]: one module per client protocol, each with its `router()`.
 //! - [`auth`]: JWT verification (Cognito or dev key), the `Principal` extractor.
 //! - [`request`]: the stream request every transport accepts, validated.

@@ -17,22 +17,20 @@ pub fn nofile_limit() -> std::io::Result<u64> {
 }
 
 /// Descriptors kept out of the connection budget: listeners, the log, the
-/// registry and JWKS clients, the upstream pool's idle sockets.
+/// registry and JWKS clients, upstream calls (streams are capped per user and
+/// by `SPILLWAY_MAX_SESSIONS`, not per connection).
 fn reserve(limit: u64) -> u64 {
-    64 + limit / 32
+    64 + limit / 8
 }
 
 impl ConnectionCaps {
     /// `configured`, lowered to fit under a soft descriptor limit of `limit`:
     ///
-    /// - all connections together at most half of what is left after a
-    ///   reserve, since a client connection may hold an upstream call
-    ///   (another descriptor) for each of its streams;
+    /// - all connections together at most what is left after a reserve;
     /// - one address at most three quarters of that, so a quarter of the
     ///   slots always stays open for other addresses (probes, other users).
     pub fn fit(configured: ConnectionCaps, limit: u64) -> ConnectionCaps {
-        let budget =
-            usize::try_from(limit.saturating_sub(reserve(limit)) / 2).unwrap_or(usize::MAX);
+        let budget = usize::try_from(limit.saturating_sub(reserve(limit))).unwrap_or(usize::MAX);
         let max_total = configured.max_total.min(budget).max(1);
         let max_per_ip = configured.max_per_ip.min(max_total - max_total / 4).max(1);
         ConnectionCaps {
@@ -54,18 +52,17 @@ mod tests {
     #[test]
     fn a_small_limit_keeps_one_address_well_below_it() {
         let caps = ConnectionCaps::fit(DEFAULTS, 1024);
-        assert_eq!(caps.max_total, 464);
-        assert_eq!(caps.max_per_ip, 348);
-        assert!(caps.max_per_ip < caps.max_total);
-        // Two descriptors per connection (client and upstream) still fit.
-        assert!(2 * caps.max_total as u64 + 64 < 1024);
+        assert_eq!(caps.max_total, 832);
+        assert_eq!(caps.max_per_ip, 624);
     }
 
     #[test]
     fn the_fargate_limit_keeps_the_configured_per_address_cap() {
         let caps = ConnectionCaps::fit(DEFAULTS, 65_535);
         assert_eq!(caps.max_per_ip, 10_000);
-        assert!(caps.max_total < 65_535 / 2);
+        assert!(caps.max_total < 60_000);
+        // This machine's 20,000: still 10,000 idle WebSockets from one address.
+        assert_eq!(ConnectionCaps::fit(DEFAULTS, 20_000).max_per_ip, 10_000);
         // PRODUCT: one user on one address holds 1,000 streams when the limit allows.
         assert!(ConnectionCaps::fit(DEFAULTS, 4096).max_per_ip >= 1000);
     }
