@@ -342,10 +342,8 @@ async fn the_descriptor_limit_is_raised_at_start() {
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     // Start from a low soft limit (the usual 1,024), as a fresh shell would.
     let low = hard.min(1024).min(soft);
+    // (Under `cargo test` another test's start may raise it again meanwhile.)
     rlimit::setrlimit(rlimit::Resource::NOFILE, low, hard).unwrap();
-    if cfg!(target_os = "linux") {
-        assert_eq!(soft_nofile(), Some(low));
-    }
     let gw = Gateway::start().await;
     let (now, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     assert_eq!(now, hard, "the soft limit is raised to the hard limit");
