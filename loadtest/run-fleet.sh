@@ -90,6 +90,7 @@ start_node() {
     SPILLWAY_DYNAMODB_CREATE_TABLE=true \
     SPILLWAY_NODE_ID="$name" \
     SPILLWAY_CLUSTER_SECRET=loadtest-cluster-secret \
+    SPILLWAY_INTERNAL_LISTEN=127.0.0.1:0 \
     AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$moto_port" \
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" \
     AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \

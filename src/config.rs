@@ -92,6 +92,10 @@ pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SPILLWAY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the fleet-internal listener (node-to-node routes, served nowhere else);
+    /// required with `--registry dynamodb`, none by default.
+    #[arg(long, env = "SPILLWAY_INTERNAL_LISTEN")]
+    pub internal_listen: Option<SocketAddr>,
     #[arg(long, env = "SPILLWAY_UPSTREAM", value_enum, default_value_t = UpstreamMode::Sim)]
     pub upstream: UpstreamMode,
     #[arg(long, env = "SPILLWAY_AUTH", value_enum, default_value_t = AuthMode::Dev)]
@@ -221,7 +225,7 @@ pub struct Config {
     /// This node's id in the registry (default: a random one per start).
     #[arg(long, env = "SPILLWAY_NODE_ID")]
     pub node_id: Option<String>,
-    /// How other nodes reach this one (default: `http://` + the bound address).
+    /// How other nodes reach this node's internal listener (default: `http://` + its bound address).
     #[arg(long, env = "SPILLWAY_ADVERTISE_URL")]
     pub advertise_url: Option<String>,
     /// Authenticates node-to-node calls; required with `--registry dynamodb`.
@@ -302,6 +306,19 @@ pub struct Config {
     /// Time a request may take to produce its response headers.
     #[arg(long, env = "SPILLWAY_REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
     pub request_timeout_secs: f64,
+    /// Time a request's head (request line and headers) may take to arrive; then the connection closes.
+    #[arg(
+        long,
+        env = "SPILLWAY_HTTP_HEADER_TIMEOUT_SECS",
+        default_value_t = 10.0
+    )]
+    pub http_header_timeout_secs: f64,
+    /// Time a kept-alive HTTP connection may wait for its next request; then it closes.
+    #[arg(long, env = "SPILLWAY_HTTP_IDLE_TIMEOUT_SECS", default_value_t = 60.0)]
+    pub http_idle_timeout_secs: f64,
+    /// Peers (CIDR blocks or addresses, comma list) whose `X-Forwarded-For` is believed; empty = none.
+    #[arg(long, env = "SPILLWAY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::edge::ProxyRange>,
 
     #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -352,6 +369,13 @@ impl Config {
 
     pub fn graphql_session_wait(&self) -> Duration {
         secs(self.graphql_session_wait_secs)
+    }
+
+    pub fn http_timeouts(&self) -> crate::edge::HttpTimeouts {
+        crate::edge::HttpTimeouts {
+            header: secs(self.http_header_timeout_secs).max(Duration::from_millis(100)),
+            idle: secs(self.http_idle_timeout_secs).max(Duration::from_millis(100)),
+        }
     }
 
     pub fn heartbeat(&self) -> Duration {

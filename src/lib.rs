@@ -8,7 +8,8 @@
 //! - [`config`]: the one `Config`, from flags and `SPILLWAY_*` env vars.
 //! - [`server`]: builds the state from a config, serves, drains on shutdown.
 //! - [`state`]: `AppState`, the handles every route shares.
-//! - [`edge`]: connection caps, rate limits, CORS, origin checks, security headers.
+//! - [`edge`]: the HTTP server loop and its timeouts, connection caps under the
+//!   descriptor limit, the client address, rate limits, CORS, origin checks, security headers.
 //! - [`transport`]: one module per client protocol, each with its `router()`.
 //! - [`socket`]: the one WebSocket driver under `/v1/ws`, `/v1/ai-sdk/ws` and
 //!   `/graphql`: admission, registry, limits, deadlines, pings, drain.
@@ -67,7 +68,6 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::graphql::router())
         .merge(transport::sessions::router())
         .merge(transport::ops::router())
-        .merge(cluster::internal::router())
         .merge(transport::openai::router())
         .merge(transport::ai_sdk::router())
         .merge(transport::web::router())
@@ -82,4 +82,14 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The fleet-internal routes, served only on `SPILLWAY_INTERNAL_LISTEN`
+/// (never by [`app`]); each still checks the cluster secret.
+pub fn internal_app(state: AppState) -> Router {
+    Router::new()
+        .merge(cluster::internal::router())
+        .fallback(|| async { error::ApiError::NotFound })
+        .with_state(state)
+        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
 }

@@ -16,7 +16,7 @@ use crate::auth::{Verifier, VerifierConfig};
 use crate::cluster::Cluster;
 use crate::cluster::relay::Relay;
 use crate::config::{AuthMode, Config, RegistryMode, UpstreamMode};
-use crate::edge::{CappedListener, ConnectionCaps, EdgeConfig};
+use crate::edge::{CappedListener, ConnectionCaps, EdgeConfig, TrustedProxies};
 use crate::hub::{Fleet, Hub, HubConfig, RunnerConfig};
 use crate::registry::Registry;
 use crate::registry::dynamo::DynamoRegistry;
@@ -41,6 +41,10 @@ pub enum StartupError {
     ClusterSecret,
     #[error("--registry dynamodb needs --dynamodb-table (SPILLWAY_DYNAMODB_TABLE)")]
     DynamoTable,
+    #[error(
+        "--registry dynamodb needs --internal-listen (SPILLWAY_INTERNAL_LISTEN): node-to-node routes are served only there, never on the public listener"
+    )]
+    InternalListen,
     #[error(transparent)]
     Table(#[from] crate::registry::dynamo::table::TableError),
     #[error("cannot listen on {addr}: {source}")]
@@ -55,14 +59,19 @@ pub enum StartupError {
 /// A running gateway.
 pub struct Server {
     addr: SocketAddr,
+    internal_addr: Option<SocketAddr>,
     sim_addr: Option<SocketAddr>,
     state: AppState,
     stop: CancellationToken,
     sim_stop: CancellationToken,
     drain: Duration,
     tasks: TaskTracker,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
+    internal: Option<JoinHandle<()>>,
 }
+
+/// How long connections may outlast the drain deadline before they are dropped.
+const CONNECTION_GRACE: Duration = Duration::from_secs(5);
 
 impl Server {
     /// Build everything `config` asks for and start listening.
@@ -78,6 +87,10 @@ impl Server {
         {
             return Err(StartupError::ClusterSecret);
         }
+        if config.registry == RegistryMode::Dynamodb && config.internal_listen.is_none() {
+            return Err(StartupError::InternalListen);
+        }
+        let caps = connection_caps(&config);
         let stop = CancellationToken::new();
         // The embedded simulator stops last, after the streams it feeds have drained.
         let sim_stop = CancellationToken::new();
@@ -106,6 +119,11 @@ impl Server {
 
         let listener = bind(config.listen).await?;
         let addr = local_addr(&listener)?;
+        let internal_listener = match config.internal_listen {
+            Some(at) => Some(bind(at).await?),
+            None => None,
+        };
+        let internal_addr = internal_listener.as_ref().map(local_addr).transpose()?;
         let registry = match config.registry {
             RegistryMode::Memory => Registry::memory(),
             RegistryMode::Dynamodb => {
@@ -127,10 +145,11 @@ impl Server {
             .map_err(|e| StartupError::HttpClient(e.to_string()))?;
         let cluster = Cluster::new(
             node.clone(),
+            // Other nodes call the internal routes, which only the internal listener serves.
             config
                 .advertise_url
                 .clone()
-                .unwrap_or_else(|| format!("http://{addr}")),
+                .unwrap_or_else(|| format!("http://{}", internal_addr.unwrap_or(addr))),
             config.cluster_secret.clone(),
             registry.clone(),
             http_client,
@@ -153,7 +172,8 @@ impl Server {
             config.rate_limit_burst,
             Duration::try_from_secs_f64(config.request_timeout_secs.max(0.1))
                 .unwrap_or(Duration::from_secs(60)),
-        );
+        )
+        .with_trusted_proxies(TrustedProxies::new(&config.trusted_proxies));
         let prune = edge.clone();
         let prune_stop = stop.clone();
         tasks.spawn(async move {
@@ -213,23 +233,27 @@ impl Server {
             web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),
         };
 
-        let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let http_stop = stop.clone();
-        let caps = ConnectionCaps {
-            max_total: config.max_connections.max(1),
-            max_per_ip: config.max_connections_per_ip.max(1),
-        };
-        let http = tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let listener = CappedListener::new(listener, caps).tap_io(|tcp| {
-                let _ = tcp.get_ref().set_nodelay(true);
-            });
-            axum::serve(listener, app)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
-                .await
+        let timeouts = config.http_timeouts();
+        let deadline = Duration::from_secs(config.drain_secs) + CONNECTION_GRACE;
+        let http = tokio::spawn(crate::edge::http::serve(
+            CappedListener::new(listener, caps),
+            crate::app(state.clone()),
+            timeouts,
+            stop.clone(),
+            deadline,
+        ));
+        let internal = internal_listener.map(|listener| {
+            tokio::spawn(crate::edge::http::serve(
+                CappedListener::new(listener, caps),
+                crate::internal_app(state.clone()),
+                timeouts,
+                stop.clone(),
+                deadline,
+            ))
         });
         tracing::info!(
             %addr,
+            internal = ?internal_addr,
             upstream = ?config.upstream,
             auth = ?config.auth,
             sim = ?sim_addr,
@@ -237,6 +261,7 @@ impl Server {
         );
         Ok(Self {
             addr,
+            internal_addr,
             sim_addr,
             state,
             stop,
@@ -244,11 +269,17 @@ impl Server {
             drain: Duration::from_secs(config.drain_secs),
             tasks,
             http,
+            internal,
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The fleet-internal listener's address (`--internal-listen`).
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal_addr
     }
 
     /// The embedded simulator's address (`--upstream sim`).
@@ -269,20 +300,58 @@ impl Server {
         let drain = self.drain;
         let connections = self.state.connections.clone();
         let stopping = async move {
-            // axum stops accepting once the token fires; streams end when their sessions do,
-            // and WebSockets close with 1001 once their streams have ended.
+            // The listeners stop accepting once the token fires; streams end when their
+            // sessions do, and WebSockets close with 1001 once their streams have ended.
             http_stop.cancel();
             tokio::join!(hub.shutdown(drain), connections.shutdown());
         };
-        let (_, served) = tokio::join!(stopping, self.http);
-        if let Ok(Err(e)) = served {
-            tracing::warn!(error = %e, "HTTP server ended with an error");
+        let internal = async move {
+            if let Some(internal) = self.internal {
+                let _ = internal.await;
+            }
+        };
+        let (_, served, _) = tokio::join!(stopping, self.http, internal);
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the HTTP server task failed");
         }
         self.sim_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
         tracing::info!("stopped");
     }
+}
+
+/// Raise the descriptor limit, then fit the configured connection caps under it.
+fn connection_caps(config: &Config) -> ConnectionCaps {
+    let configured = ConnectionCaps {
+        max_total: config.max_connections.max(1),
+        max_per_ip: config.max_connections_per_ip.max(1),
+    };
+    let raised = crate::edge::descriptors::raise_nofile_limit();
+    let limit = match raised {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the descriptor limit");
+            match crate::edge::descriptors::nofile_limit() {
+                Ok(limit) => limit,
+                Err(_) => return configured,
+            }
+        }
+    };
+    let caps = ConnectionCaps::fit(configured, limit);
+    tracing::info!(
+        descriptor_limit = limit,
+        max_connections = caps.max_total,
+        max_connections_per_ip = caps.max_per_ip,
+        "connection caps"
+    );
+    if caps.max_per_ip < 1000 && configured.max_per_ip >= 1000 {
+        tracing::warn!(
+            descriptor_limit = limit,
+            "the descriptor limit holds fewer than 1,000 connections per address; raise the hard limit (ulimit -Hn)"
+        );
+    }
+    caps
 }
 
 /// Pending connections the kernel queues before `accept` (the default 128

@@ -110,6 +110,9 @@ impl Fleet {
                 .env("SPILLWAY_DYNAMODB_CREATE_TABLE", "true")
                 .env("SPILLWAY_NODE_ID", name)
                 .env("SPILLWAY_CLUSTER_SECRET", "test-cluster-secret")
+                // Node-to-node routes live here only; each node advertises
+                // the address this binds (no SPILLWAY_ADVERTISE_URL needed).
+                .env("SPILLWAY_INTERNAL_LISTEN", "127.0.0.1:0")
                 .env("SPILLWAY_HEARTBEAT_SECS", "1")
                 .env("SPILLWAY_NODE_HEARTBEAT_SECS", "1")
                 .env("SPILLWAY_CANCEL_GRACE_SECS", "2")

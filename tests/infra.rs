@@ -486,3 +486,43 @@ fn load_balancer_drains_and_checks_like_the_gateway() {
     assert_eq!(env_value(&t, "SPILLWAY_AUTH"), "cognito");
     assert_eq!(env_value(&t, "SPILLWAY_REGISTRY"), "dynamodb");
 }
+
+#[test]
+fn internal_routes_listen_on_a_port_only_the_tasks_reach() {
+    let t = template();
+    assert_eq!(env_value(&t, "SPILLWAY_INTERNAL_LISTEN"), "0.0.0.0:8081");
+    let ports: Vec<i64> = container(&t)["PortMappings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ContainerPort"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ports, [8080, 8081]);
+    // Every rule admitting 8081 admits the tasks' own group, nothing else.
+    let mut admitting = 0;
+    for (name, r) in resources(&t) {
+        let rules: Vec<(&Value, &Value)> = match r["Type"].as_str() {
+            Some("AWS::EC2::SecurityGroupIngress") => {
+                vec![(&r["Properties"], &r["Properties"]["GroupId"])]
+            }
+            Some("AWS::EC2::SecurityGroup") => r["Properties"]["SecurityGroupIngress"]
+                .as_array()
+                .map(|a| a.iter().map(|rule| (rule, &Value::Null)).collect())
+                .unwrap_or_default(),
+            _ => continue,
+        };
+        for (rule, group) in rules {
+            let (from, to) = (rule["FromPort"].as_i64(), rule["ToPort"].as_i64());
+            if from.is_some_and(|f| f <= 8081) && to.is_some_and(|t| t >= 8081) {
+                admitting += 1;
+                assert_eq!(rule["SourceSecurityGroupId"], "TaskSecurityGroup", "{name}");
+                assert_eq!(group, "TaskSecurityGroup", "{name}");
+                assert!(rule.get("CidrIp").is_none(), "{name}");
+            }
+        }
+    }
+    assert_eq!(admitting, 1, "one rule opens the internal port");
+    // The load balancer forwards to the public port only.
+    let (_, tg) = only(&t, "AWS::ElasticLoadBalancingV2::TargetGroup");
+    assert_eq!(tg["Properties"]["Port"], 8080);
+}

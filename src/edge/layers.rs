@@ -11,14 +11,14 @@ use axum::response::Response;
 use governor::middleware::NoOpMiddleware;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
-use tower_governor::key_extractor::PeerIpKeyExtractor;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::client_ip::{ClientIpKeyExtractor, TrustedProxies, resolve_layer};
 use crate::error::{ErrorCode, error_response};
 
-/// The shared per-IP rate limiter.
-pub type RateLimit = Arc<GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>>;
+/// The shared per-address rate limiter (keyed by the resolved client address).
+pub type RateLimit = Arc<GovernorConfig<ClientIpKeyExtractor, NoOpMiddleware>>;
 
 /// Edge settings, built once at start-up.
 #[derive(Clone)]
@@ -29,6 +29,8 @@ pub struct EdgeConfig {
     pub rate_limit: Option<RateLimit>,
     /// Time allowed to produce response headers (a stream's body may then run on).
     pub request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed (`SPILLWAY_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl EdgeConfig {
@@ -40,6 +42,7 @@ impl EdgeConfig {
     ) -> Self {
         let rate_limit = (rate_per_sec > 0).then(|| {
             GovernorConfigBuilder::default()
+                .key_extractor(ClientIpKeyExtractor)
                 .per_nanosecond(1_000_000_000 / u64::from(rate_per_sec))
                 .burst_size(burst.max(1))
                 .finish()
@@ -49,7 +52,14 @@ impl EdgeConfig {
             allowed_origins: allowed_origins.into(),
             rate_limit: rate_limit.flatten(),
             request_timeout,
+            trusted_proxies: TrustedProxies::default(),
         }
+    }
+
+    /// Believe `X-Forwarded-For` from these peers.
+    pub fn with_trusted_proxies(mut self, trusted: TrustedProxies) -> Self {
+        self.trusted_proxies = trusted;
+        self
     }
 
     fn any_origin(&self) -> bool {
@@ -91,6 +101,11 @@ pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
             )
         }));
     }
+    // Outside the rate limit: it keys on the address resolved here.
+    router = router.layer(middleware::from_fn_with_state(
+        edge.trusted_proxies.clone(),
+        resolve_layer,
+    ));
     if !edge.allowed_origins.is_empty() {
         router = router.layer(cors(edge));
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -79,15 +80,35 @@ impl Drop for Slot {
     }
 }
 
+/// How many reads brought bytes in on one connection (the HTTP idle timer
+/// tells an idle keep-alive wait from a half-sent request by it).
+#[derive(Debug, Clone, Default)]
+pub struct ReadCount(Arc<AtomicU64>);
+
+impl ReadCount {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn bump(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// A TCP stream that gives its slot back when closed.
 pub struct CappedStream {
     inner: TcpStream,
+    reads: ReadCount,
     _slot: Slot,
 }
 
 impl CappedStream {
     pub fn get_ref(&self) -> &TcpStream {
         &self.inner
+    }
+
+    pub fn reads(&self) -> ReadCount {
+        self.reads.clone()
     }
 }
 
@@ -97,7 +118,12 @@ impl AsyncRead for CappedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.reads.bump();
+        }
+        polled
     }
 }
 
@@ -144,6 +170,7 @@ impl axum::serve::Listener for CappedListener {
                     return (
                         CappedStream {
                             inner: stream,
+                            reads: ReadCount::default(),
                             _slot: slot,
                         },
                         addr,

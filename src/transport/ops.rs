@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -64,19 +64,15 @@ async fn jwks(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The peer address, when the server recorded it.
+/// The client's address: the TCP peer, or behind a trusted proxy the address
+/// it forwarded (`crate::edge::client_ip`; port 0 then, the proxy keeps it).
 pub struct Peer(pub Option<SocketAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+        Ok(Peer(crate::edge::client_ip::client_of(&parts.extensions)))
     }
 }
 

@@ -125,6 +125,16 @@ def test_entrypoint_advertises_the_task_ip(fake_spillway, metadata_url):
     assert "advertise=http://10.0.2.106:9090" in out
 
 
+def test_entrypoint_advertises_the_internal_listener(fake_spillway, metadata_url):
+    out = run_entrypoint(
+        fake_spillway,
+        ECS_CONTAINER_METADATA_URI_V4=metadata_url,
+        SPILLWAY_LISTEN="0.0.0.0:8080",
+        SPILLWAY_INTERNAL_LISTEN="0.0.0.0:8081",
+    )
+    assert "advertise=http://10.0.2.106:8081" in out
+
+
 def test_entrypoint_keeps_an_explicit_advertise_url(fake_spillway, metadata_url):
     out = run_entrypoint(
         fake_spillway,
