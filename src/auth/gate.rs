@@ -24,8 +24,6 @@ fn is_open(method: &Method, path: &str) -> bool {
         "/v1/dev/token" => method == Method::POST,
         _ => {
             (method == Method::GET && path.starts_with("/assets/"))
-                // Node-to-node routes check the cluster secret themselves.
-                || path.starts_with("/internal/")
                 // CORS preflights carry no credentials by design.
                 || method == Method::OPTIONS
         }
