@@ -273,12 +273,22 @@ async fn internal_routes_are_served_only_on_the_internal_listener() {
         }
         req.send()
     };
-    // The public listener knows nothing of them, secret or not.
-    assert_eq!(events(&gw.base, Some(SECRET)).await.unwrap().status(), 404);
+    // The public listener knows nothing of them, secret or not (a signed-in
+    // caller gets the 404 of any unknown route).
+    let public = gw
+        .http
+        .get(gw.url(&format!("/internal/v1/sessions/{id}/events?from=0")))
+        .header(spillway::cluster::SECRET_HEADER, SECRET)
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
     let cancel = gw
         .http
         .post(gw.url(&format!("/internal/v1/sessions/{id}/cancel")))
         .header(spillway::cluster::SECRET_HEADER, SECRET)
+        .bearer_auth(&gw.token)
         .send()
         .await
         .unwrap();
