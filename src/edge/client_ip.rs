@@ -133,6 +133,21 @@ pub fn client_of(extensions: &axum::http::Extensions) -> Option<SocketAddr> {
     }
 }
 
+/// Extractor of the client's address: the TCP peer, or behind a trusted
+/// proxy the address it forwarded (port 0 then, the proxy keeps it).
+pub struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(client_of(&parts.extensions)))
+    }
+}
+
 /// Rate-limit key: the resolved client address.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIpKeyExtractor;

@@ -1,18 +1,16 @@
 //! Open routes: `/healthz`, `/readyz`, and in dev auth mode the JWKS and the
 //! loopback-only sign-in that mints dev tokens.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use crate::edge::client_ip::Peer;
 use crate::error::{ApiError, ErrorCode};
 use crate::http::parse_json;
 use crate::state::AppState;
@@ -61,18 +59,6 @@ async fn jwks(State(state): State<AppState>) -> Response {
     match &state.dev {
         Some(dev) => Json(dev.jwks()).into_response(),
         None => ApiError::NotFound.into_response(),
-    }
-}
-
-/// The client's address: the TCP peer, or behind a trusted proxy the address
-/// it forwarded (`crate::edge::client_ip`; port 0 then, the proxy keeps it).
-pub struct Peer(pub Option<SocketAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(crate::edge::client_ip::client_of(&parts.extensions)))
     }
 }
 

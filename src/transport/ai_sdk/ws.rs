@@ -26,12 +26,12 @@ use tokio_util::sync::CancellationToken;
 use super::chunks::{UiChunk, chunk_stream, error_text};
 use super::request::{ChatOptions, UiMessage, check_chat_id, to_stream_request};
 use crate::auth::Principal;
+use crate::edge::client_ip::Peer;
 use crate::error::{ApiError, ErrorCode};
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
 use crate::socket::{self, Client, Ctx, Flow, Opening, Protocol, SUBPROTOCOL};
 use crate::state::AppState;
-use crate::transport::ops::Peer;
 
 /// `GET /v1/ai-sdk/ws`: authenticated at the upgrade (`bearer.<JWT>`
 /// subprotocol beside `spillway.v1`, `?token=`, or a header).

@@ -28,9 +28,9 @@ use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 
 use crate::auth::extract::bearer_token;
 use crate::auth::{AuthError, Principal};
+use crate::edge::client_ip::Peer;
 use crate::socket::Client;
 use crate::state::AppState;
-use crate::transport::ops::Peer;
 pub use schema::{GqlSchema, build as build_schema};
 pub use shared::RequestKey;
 

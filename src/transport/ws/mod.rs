@@ -16,9 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::auth::Principal;
+use crate::edge::client_ip::Peer;
 use crate::socket::{self, Client, Opening, SUBPROTOCOL};
 use crate::state::AppState;
-use crate::transport::ops::Peer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
