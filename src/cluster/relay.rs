@@ -15,6 +15,7 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
 use super::Cluster;
+use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
 use crate::hub::{Origin, Session, SessionStatus};
 use crate::metrics::Metrics;
@@ -34,11 +35,7 @@ fn fail(mirror: &Session, message: String) {
         SessionStatus::Failed,
         None,
         None,
-        Some(EventError {
-            code: "node_unavailable".into(),
-            message,
-            retryable: true,
-        }),
+        Some(EventError::new(ErrorCode::NodeUnavailable, message)),
     );
 }
 

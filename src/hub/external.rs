@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use super::session::{Session, SessionStatus};
 use super::{Hub, StartError};
+use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
 use crate::upstream::Usage;
 
@@ -93,11 +94,10 @@ impl Hub {
                     SessionStatus::Failed,
                     None,
                     Some(usage_of(&session)),
-                    Some(EventError {
-                        code: "session_too_long".into(),
-                        message: format!("the session reached its limit of {max_events} events"),
-                        retryable: false,
-                    }),
+                    Some(EventError::new(
+                        ErrorCode::SessionTooLong,
+                        format!("the session reached its limit of {max_events} events"),
+                    )),
                 );
                 return last_event(&session).ok_or_else(finished);
             }
@@ -205,14 +205,10 @@ async fn watch_external(session: Arc<Session>, idle: Duration) {
                         SessionStatus::Failed,
                         None,
                         Some(usage_of(&session)),
-                        Some(EventError {
-                            code: "idle_timeout".into(),
-                            message: format!(
-                                "no token published within {} s",
-                                idle.as_secs_f32()
-                            ),
-                            retryable: false,
-                        }),
+                        Some(EventError::new(
+                            ErrorCode::IdleTimeout,
+                            format!("no token published within {} s", idle.as_secs_f32()),
+                        )),
                     );
                 }
             },
