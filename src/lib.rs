@@ -17,11 +17,12 @@
 //! - [`request`]: the stream request every transport accepts, validated.
 //! - [`registry`]: where connections are recorded (memory; DynamoDB for a fleet).
 //! - [`cluster`]: the fleet: node heartbeats, cross-node relay, internal routes.
-//! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation.
+//! - [`hub`]: sessions, their append-only logs, subscriber cursors, cancellation,
+//!   the one session lookup (`Hub::find` with an explicit `Access`).
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
-//! - [`error`]: API errors and their HTTP rendering.
+//! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
 //! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans.
 //!
