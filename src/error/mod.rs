@@ -140,10 +140,16 @@ impl ApiError {
         self.error_code().retryable()
     }
 
-    /// The `Retry-After` of the HTTP response. The code's, for every error:
-    /// `Limited` also carries its own wait, which is not sent (yet).
+    /// The `Retry-After` of the HTTP response: the code's, except that a
+    /// limit says when it frees up.
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.error_code().retry_after_secs()
+        match self {
+            // The limit knows when it frees up (the next UTC day for the token limit).
+            ApiError::Limited {
+                retry_after_secs, ..
+            } => Some((*retry_after_secs).max(1)),
+            other => other.error_code().retry_after_secs(),
+        }
     }
 }
 
@@ -204,7 +210,7 @@ mod tests {
                     retry_after_secs: 30,
                 },
                 429,
-                Some("1"),
+                Some("30"),
                 "rate_limited",
                 "at most 2 streams",
             ),
