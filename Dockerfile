@@ -43,7 +43,8 @@ COPY --chmod=0755 infra/entrypoint.sh /usr/local/bin/spillway-entrypoint
 # Dev auth keeps its key in ./.spillway: the non-root user's home is writable.
 WORKDIR /home/nonroot
 ENV SPILLWAY_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+# 8081: the fleet-internal listener, when SPILLWAY_INTERNAL_LISTEN is set (infra/).
+EXPOSE 8080 8081
 USER 65532:65532
 # Readiness (signing keys loaded, registry answering). Exec form, no shell.
 # ECS ignores an image's HEALTHCHECK; the task definition has its own.
