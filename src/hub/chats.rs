@@ -140,41 +140,15 @@ impl Hub {
 mod tests {
     use std::time::Duration;
 
-    use futures_util::future::BoxFuture;
-
     use super::*;
-    use crate::hub::{HubConfig, RunnerConfig};
+    use crate::hub::{HubConfig, testing};
     use crate::upstream::request::{Role, Turn};
-    use crate::upstream::{DeltaStream, Upstream, UpstreamError};
-
-    /// An upstream whose streams never end (until cancelled).
-    struct Pending;
-
-    impl Upstream for Pending {
-        fn start<'a>(
-            &'a self,
-            _req: &'a InvocationRequest,
-            _api: Api,
-        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
-            Box::pin(async { Ok(Box::pin(futures_util::stream::pending()) as DeltaStream) })
-        }
-    }
 
     fn hub(retention: Duration) -> Hub {
-        Hub::new(
-            Arc::new(Pending),
-            HubConfig {
-                runner: RunnerConfig {
-                    first_token_timeout: Duration::from_secs(60),
-                    idle_timeout: Duration::from_secs(60),
-                    cancel_grace: Duration::from_secs(60),
-                    max_events: 100,
-                },
-                retention,
-                max_sessions: 1000,
-                session_wait: Duration::from_secs(30),
-            },
-        )
+        testing::hub(HubConfig {
+            retention,
+            ..testing::config()
+        })
     }
 
     fn req() -> InvocationRequest {

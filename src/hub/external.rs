@@ -219,41 +219,24 @@ async fn watch_external(session: Arc<Session>, idle: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{Access, HubConfig, RunnerConfig, Subscription};
-    use crate::upstream::{Api, DeltaStream, InvocationRequest, Upstream, UpstreamError};
-    use futures_util::future::BoxFuture;
-
-    struct NoUpstream;
-
-    impl Upstream for NoUpstream {
-        fn start<'a>(
-            &'a self,
-            _req: &'a InvocationRequest,
-            _api: Api,
-        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
-            Box::pin(async { Ok(Box::pin(futures_util::stream::empty()) as DeltaStream) })
-        }
-    }
+    use crate::hub::{Access, HubConfig, RunnerConfig, Subscription, testing};
+    use crate::upstream::{Api, InvocationRequest};
 
     fn hub(max_events: u64) -> Hub {
         hub_with(max_events, Duration::from_secs(5))
     }
 
     fn hub_with(max_events: u64, idle_timeout: Duration) -> Hub {
-        Hub::new(
-            Arc::new(NoUpstream),
-            HubConfig {
-                runner: RunnerConfig {
-                    first_token_timeout: Duration::from_secs(5),
-                    idle_timeout,
-                    cancel_grace: Duration::from_secs(5),
-                    max_events,
-                },
-                retention: Duration::from_secs(60),
-                max_sessions: 10,
-                session_wait: Duration::from_secs(30),
+        let base = testing::config();
+        testing::hub(HubConfig {
+            runner: RunnerConfig {
+                idle_timeout,
+                max_events,
+                ..base.runner
             },
-        )
+            max_sessions: 10,
+            ..base
+        })
     }
 
     #[tokio::test]

@@ -226,41 +226,21 @@ impl Drop for Arrival<'_> {
 mod tests {
     use std::time::Duration;
 
-    use futures_util::future::BoxFuture;
-
     use super::*;
-    use crate::hub::{HubConfig, RunnerConfig, SessionStatus};
-    use crate::upstream::{Api, DeltaStream, InvocationRequest, Upstream, UpstreamError};
-
-    struct NoUpstream;
-
-    impl Upstream for NoUpstream {
-        fn start<'a>(
-            &'a self,
-            _req: &'a InvocationRequest,
-            _api: Api,
-        ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>> {
-            Box::pin(async { Ok(Box::pin(futures_util::stream::pending()) as DeltaStream) })
-        }
-    }
+    use crate::hub::{HubConfig, RunnerConfig, SessionStatus, testing};
 
     const MAX_EVENTS: u64 = 100;
 
     fn hub() -> Hub {
-        Hub::new(
-            Arc::new(NoUpstream),
-            HubConfig {
-                runner: RunnerConfig {
-                    first_token_timeout: Duration::from_secs(60),
-                    idle_timeout: Duration::from_secs(60),
-                    cancel_grace: Duration::from_secs(60),
-                    max_events: MAX_EVENTS,
-                },
-                retention: Duration::from_secs(60),
-                max_sessions: 100,
-                session_wait: Duration::from_secs(30),
+        let base = testing::config();
+        testing::hub(HubConfig {
+            runner: RunnerConfig {
+                max_events: MAX_EVENTS,
+                ..base.runner
             },
-        )
+            max_sessions: 100,
+            ..base
+        })
     }
 
     fn principal(sub: &str, groups: &[&str]) -> Principal {

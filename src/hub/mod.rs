@@ -18,6 +18,8 @@ pub mod mirror;
 pub mod runner;
 pub mod session;
 pub mod subscription;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -131,33 +131,12 @@ fn principal(valid_for_secs: u64) -> Principal {
 }
 
 /// An `AppState` with the local defaults, nothing listening: an in-memory
-/// registry, and an upstream that these tests never call.
+/// registry, and an upstream that these tests never call (`hub::testing`).
 fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
-    use crate::hub::{Hub, HubConfig, RunnerConfig};
     let mut config = Config::local_defaults();
     tweak(&mut config);
     let registry = crate::registry::Registry::memory();
-    let upstream = crate::upstream::bedrock::BedrockUpstream::for_simulator(
-        "http://127.0.0.1:9",
-        crate::upstream::bedrock::RetryPolicy {
-            max_attempts: 1,
-            initial_backoff: Duration::from_millis(1),
-        },
-    );
-    let hub = Hub::new(
-        Arc::new(upstream),
-        HubConfig {
-            runner: RunnerConfig {
-                first_token_timeout: config.first_token_timeout(),
-                idle_timeout: config.idle_timeout(),
-                cancel_grace: config.cancel_grace(),
-                max_events: config.max_events_per_session,
-            },
-            retention: Duration::from_secs(1),
-            max_sessions: 10,
-            session_wait: Duration::from_secs(1),
-        },
-    );
+    let hub = crate::hub::testing::hub(crate::hub::testing::config());
     let keys =
         crate::auth::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet { keys: Vec::new() });
     AppState {
