@@ -198,11 +198,16 @@ async fn a_cursor_past_the_end_of_a_finished_session_is_refused_with_416() {
         let body: serde_json::Value = r.json().await.unwrap();
         assert_eq!(body["error"]["code"], "cursor_past_end");
     }
-    // After the final event (seq 3): nothing more to read, the stream ends at once.
+    // After the final event (seq 3): nothing will follow; `204` stops an
+    // EventSource from reconnecting.
     let r = attach(Some("3"), "").await.unwrap();
+    assert_eq!(r.status(), 204);
+    // One before it: the final event, then the stream ends.
+    let r = attach(Some("2"), "").await.unwrap();
     assert_eq!(r.status(), 200);
     let rest = within(Duration::from_secs(5), collect_events(r)).await;
-    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(rest[0].event, "done");
     gw.shutdown().await;
 }
 

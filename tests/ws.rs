@@ -217,6 +217,22 @@ async fn a_subscribe_past_the_end_of_a_finished_session_is_an_error() {
     assert_eq!(m["type"], "error", "{m}");
     assert_eq!(m["requestId"], "past");
     assert_eq!(m["error"]["code"], "cursor_past_end");
+    // Right after the final event (seq 3) nothing follows either: said at once,
+    // not a subscription that never answers.
+    c.send(json!({"action": "subscribe", "requestId": "end", "sessionId": session, "after": 3}))
+        .await;
+    let m = c.recv().await;
+    assert_eq!(
+        (&m["type"], &m["requestId"]),
+        (&json!("error"), &json!("end")),
+        "{m}"
+    );
+    assert_eq!(m["error"]["code"], "cursor_past_end");
+    // From the final event itself: it is delivered.
+    c.send(json!({"action": "subscribe", "requestId": "last", "sessionId": session, "after": 2}))
+        .await;
+    let m = c.recv().await;
+    assert_eq!((&m["type"], &m["seq"]), (&json!("done"), &json!(3)), "{m}");
     gw.shutdown().await;
 }
 

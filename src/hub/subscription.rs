@@ -64,6 +64,12 @@ impl Subscription {
     }
 
     /// The seq of the next event this cursor will return.
+    /// Whether the session has ended and this cursor has nothing left to read.
+    pub fn at_end_of_finished_log(&self) -> bool {
+        self.session.status() != super::SessionStatus::Streaming
+            && self.position() >= self.session.len()
+    }
+
     pub fn position(&self) -> u64 {
         self.next
     }

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -70,6 +70,11 @@ async fn attach(
         .hub
         .subscribe(&id, &Access::user(&principal), from)
         .await?;
+    if sub.at_end_of_finished_log() {
+        // Nothing will ever follow: `204` is what tells an EventSource to stop
+        // reconnecting (an empty `200` would have it retry forever).
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     Ok(if wants_plain_text(&headers) {
         text_response(sub, &state.metrics)
     } else {

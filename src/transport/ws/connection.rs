@@ -107,6 +107,14 @@ async fn on_text(text: &str, cx: &mut Cx<'_>) {
             };
             let access = Access::user(&principal);
             match cx.state().hub.subscribe(&session_id, &access, from).await {
+                Ok(sub) if sub.at_end_of_finished_log() => {
+                    let msg = format!(
+                        "the session has ended; nothing follows seq {}",
+                        sub.position().saturating_sub(1)
+                    );
+                    cx.reply(protocol::error(rid, ErrorCode::CursorPastEnd, &msg))
+                        .await;
+                }
                 Ok(sub) => {
                     let slot = Arc::new(OnceLock::new());
                     let _ = slot.set(session_id);
