@@ -3,17 +3,19 @@
 import './styles.css';
 
 import { AuthError, errorFrom } from './api';
+import { Attachments } from './attachments';
 import { Auth } from './auth';
+import { Chat } from './chat';
 import { $, el, show } from './dom';
-import { Answer, modelLabel, userMessage, type Outcome } from './message';
-import { StreamRun, type Phase } from './stream';
+import { modelLabel, type Outcome } from './message';
+import type { Phase } from './stream';
 import { GraphqlTransport } from './transports/graphql';
 import { SseTransport } from './transports/sse';
 import type { Transport, TransportName } from './transports/transport';
 import { WsTransport } from './transports/ws';
-import type { PublicConfig, Turn } from './types';
+import type { PublicConfig } from './types';
 
-const PREFS = { transport: 'spillway.transport', model: 'spillway.model', user: 'spillway.user' };
+const PREFS = { transport: 'spillway.transport', model: 'spillway.model', user: 'spillway.user', tools: 'spillway.tools' };
 
 /** Prompts worth trying against the local simulator (its `[[sim …]]` directives pace the answer). */
 const SIM_SUGGESTIONS: [string, string][] = [
@@ -21,6 +23,8 @@ const SIM_SUGGESTIONS: [string, string][] = [
   ['A long, slow answer', '[[sim tokens=300 rate=25]] Tell me a long story about a dam.'],
   ['A slow first token', '[[sim ttft_ms=1500 tokens=60]] Take a moment before answering.'],
   ['An error mid-answer', '[[sim error_after=12 rate=30]] Start, then fail.'],
+  ['Think first', '[[sim think=8 tokens=40]] Think it over, then answer.'],
+  ['Roll a die with the demo tool', '[[sim tool=roll_dice]] Roll a die for me.'],
 ];
 
 const ui = {
@@ -37,6 +41,11 @@ const ui = {
   composerWrap: $('composer-wrap'),
   composer: $<HTMLFormElement>('composer'),
   prompt: $<HTMLTextAreaElement>('prompt'),
+  attach: $<HTMLButtonElement>('attach'),
+  attachInput: $<HTMLInputElement>('attach-input'),
+  attachments: $('attachments'),
+  attachError: $('attach-error'),
+  tools: $<HTMLInputElement>('tools-toggle'),
   send: $<HTMLButtonElement>('send'),
   stop: $<HTMLButtonElement>('stop'),
   status: $('status'),
@@ -52,23 +61,37 @@ const ui = {
   loginSubmit: $<HTMLButtonElement>('login-submit'),
 };
 
-interface Running {
-  run: StreamRun;
-  answer: Answer;
-}
-
 class App {
   private readonly transports: Record<TransportName, Transport>;
-  private history: Turn[] = [];
-  private running: Running | null = null;
+  private readonly chat: Chat;
+  private readonly attachments: Attachments;
   private modelsFor: string | null = null;
-  private lastPrompt = '';
+  /** Anything on screen to keep the composer for. */
+  private started = false;
 
   constructor(
     private readonly config: PublicConfig,
     private readonly auth: Auth,
   ) {
     this.transports = { sse: new SseTransport(auth), ws: new WsTransport(auth), graphql: new GraphqlTransport(auth) };
+    this.chat = new Chat(auth, {
+      log: ui.conversation,
+      transport: () => this.transports[ui.transport.value as TransportName] ?? this.transports.sse,
+      model: () => ui.model.value || undefined,
+      toolsEnabled: () => ui.tools.checked,
+      phase: (p) => this.setPhase(p),
+      busy: (b) => this.setBusy(b),
+      ended: (outcome) => this.ended(outcome),
+      pinToBottom: () => this.pinToBottom(),
+    });
+    this.attachments = new Attachments({
+      list: ui.attachments,
+      button: ui.attach,
+      input: ui.attachInput,
+      prompt: ui.prompt,
+      dropZone: ui.composer,
+      error: ui.attachError,
+    });
     auth.onSignInNeeded = (reason) => this.showSignIn(reason);
     auth.onChange(() => this.onAuthChange());
     this.wire();
@@ -81,21 +104,23 @@ class App {
     }
     ui.transport.addEventListener('change', () => localStorage.setItem(PREFS.transport, ui.transport.value));
     ui.model.addEventListener('change', () => localStorage.setItem(PREFS.model, ui.model.value));
+    ui.tools.checked = localStorage.getItem(PREFS.tools) === 'on';
+    ui.tools.addEventListener('change', () => localStorage.setItem(PREFS.tools, ui.tools.checked ? 'on' : 'off'));
 
     ui.composer.addEventListener('submit', (e) => {
       e.preventDefault();
-      this.send();
+      void this.send();
     });
     ui.prompt.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
-        this.send();
+        void this.send();
       }
     });
     ui.prompt.addEventListener('input', () => this.autosize());
     ui.stop.addEventListener('click', () => this.stop());
     document.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && this.running && !ui.signin.open) this.stop();
+      if (e.key === 'Escape' && this.chat.busy && !ui.signin.open) this.stop();
     });
     ui.newChat.addEventListener('click', () => this.clear());
     ui.signOut.addEventListener('click', () => {
@@ -116,6 +141,7 @@ class App {
         const b = el('button', { type: 'button', class: 'suggestion' }, label);
         b.title = prompt;
         b.addEventListener('click', () => {
+          if (prompt.includes('tool=roll_dice')) ui.tools.checked = true;
           ui.prompt.value = prompt;
           this.autosize();
           ui.prompt.focus();
@@ -175,14 +201,14 @@ class App {
     const signedIn = this.auth.signedIn;
     show(ui.controls, signedIn);
     show(ui.account, signedIn);
-    show(ui.composerWrap, signedIn || this.history.length > 0 || this.running !== null);
+    show(ui.composerWrap, signedIn || this.started || this.chat.busy);
     ui.userName.textContent = this.auth.user ?? '';
     if (!signedIn) return;
     if (ui.signin.open) ui.signin.close();
     show(ui.signinReason, false);
     show(ui.signinError, false);
     if (this.modelsFor !== this.auth.user) void this.loadModels();
-    if (!this.running) ui.prompt.focus();
+    if (!this.chat.busy) ui.prompt.focus();
   }
 
   private async loadModels(): Promise<void> {
@@ -208,65 +234,36 @@ class App {
 
   // ---- chat ----
 
-  private send(): void {
+  private async send(): Promise<void> {
+    if (this.chat.busy) return;
     const text = ui.prompt.value.trim();
-    if (!text || this.running) return;
+    if (!text && this.attachments.count === 0) return;
     ui.prompt.value = '';
     this.autosize();
-    this.ask(text);
+    const images = await this.attachments.take();
+    if (!text && images.length === 0) return;
+    show(ui.empty, false);
+    this.started = true;
+    this.chat.send(text, images);
     ui.prompt.focus();
   }
 
-  private ask(text: string): void {
-    this.lastPrompt = text;
-    const transportName = ui.transport.value as TransportName;
-    const transport = this.transports[transportName] ?? this.transports.sse;
-    const model = ui.model.value || undefined;
-    show(ui.empty, false);
-    ui.conversation.append(userMessage(text));
-
-    const answer = new Answer(transport.name, model ?? null, {
-      phase: (p) => this.setPhase(p),
-      ended: (outcome, said) => this.ended(outcome, text, said),
-      retry: () => {
-        if (!this.running) this.ask(this.lastPrompt);
-      },
-      beforeGrow: () => this.pinToBottom(),
-    });
-    ui.conversation.append(answer.node);
-    answer.node.scrollIntoView({ block: 'end' });
-
-    const run = new StreamRun(transport, this.auth, { prompt: text, messages: [...this.history], model }, answer);
-    this.running = { run, answer };
-    this.setBusy(true);
-    void run.run();
-  }
-
-  private ended(outcome: Outcome, prompt: string, said: string): void {
-    if (said.trim()) this.history.push({ role: 'user', content: prompt }, { role: 'assistant', content: said });
-    this.running = null;
-    this.setBusy(false);
+  private ended(outcome: Outcome): void {
     this.setStatus(outcome, outcome);
     show(ui.banner, false);
   }
 
   private stop(): void {
-    const r = this.running;
-    if (!r) return;
+    if (!this.chat.busy) return;
     ui.stop.disabled = true;
     this.setStatus('stopping', 'busy');
-    void r.run.stop();
+    this.chat.stop();
   }
 
   private clear(): void {
-    if (this.running) {
-      void this.running.run.stop();
-      this.running.run.detach();
-      this.running.answer.detach();
-      this.running = null;
-    }
-    this.history = [];
-    for (const node of [...ui.conversation.querySelectorAll('.msg')]) node.remove();
+    this.chat.clear();
+    this.attachments.clear();
+    this.started = false;
     show(ui.empty, true);
     show(ui.banner, false);
     this.setBusy(false);

@@ -1,18 +1,22 @@
-// The conversation's messages: a user bubble, and an assistant answer that
-// renders Markdown as tokens arrive and shows time to first token, tokens/s,
-// resumes and errors.
+// The conversation's messages: a user bubble (with its images), and an
+// assistant answer that renders Markdown as tokens arrive, its other parts
+// (reasoning, tool calls, citations) beside the text, and shows time to
+// first token, tokens/s, resumes and errors.
 
+import { thumbnail } from './attachments';
+import { AnswerContent, type Block } from './content';
 import { el } from './dom';
 import { renderMarkdown } from './markdown';
+import { PartsView } from './parts';
 import type { Phase, StreamView } from './stream';
-import type { EventError, TokenEvent } from './types';
+import type { EventError, ImagePart, TokenEvent, ToolResultPart } from './types';
 
 export type Outcome = 'done' | 'stopped' | 'error';
 
 export interface AnswerHooks {
   phase(p: Phase): void;
-  /** The answer ended; `text` is all it said. */
-  ended(outcome: Outcome, text: string): void;
+  /** The answer ended; `answer.content` is all it said. */
+  ended(outcome: Outcome, answer: Answer): void;
   retry(): void;
   /** Called before the answer's content grows, to keep the view pinned to the bottom. */
   beforeGrow(): () => void;
@@ -20,8 +24,9 @@ export interface AnswerHooks {
 
 const TRANSPORT_LABEL: Record<string, string> = { sse: 'SSE', ws: 'WebSocket', graphql: 'GraphQL' };
 
-export function userMessage(text: string): HTMLElement {
-  return el('article', { class: 'msg user', 'aria-label': 'You' }, el('div', { class: 'bubble' }, text));
+export function userMessage(text: string, images: ImagePart[] = []): HTMLElement {
+  const pictures = images.length ? el('div', { class: 'thumbs' }, ...images.map((p) => thumbnail(p))) : null;
+  return el('article', { class: 'msg user', 'aria-label': 'You' }, el('div', { class: 'bubble' }, pictures, text || null));
 }
 
 export class Answer implements StreamView {
@@ -31,10 +36,17 @@ export class Answer implements StreamView {
   private readonly meta: HTMLElement;
   private readonly stats: HTMLElement;
   private readonly badge: HTMLElement;
-  private text = '';
+  private readonly parts = new PartsView();
+  /** Everything the answer said, by content block. */
+  readonly content = new AnswerContent();
+  /** Blocks changed since the last render. */
+  private readonly dirty = new Set<Block>();
+  /** The final event's `stopReason`. */
+  stopReason: string | null = null;
   private frame = 0;
   private readonly sentAt = performance.now();
   private firstAt: number | null = null;
+  private firstTextAt: number | null = null;
   private lastAt: number | null = null;
   private tokens = 0;
   private resumes = 0;
@@ -54,7 +66,7 @@ export class Answer implements StreamView {
     this.node = el(
       'article',
       { class: 'msg assistant streaming', 'aria-label': 'Answer', 'aria-busy': 'true', 'data-transport': transport },
-      el('div', { class: 'bubble' }, this.body, this.notice, this.meta),
+      el('div', { class: 'bubble' }, this.parts.before, this.body, this.parts.after, this.notice, this.meta),
     );
     this.renderStats();
   }
@@ -72,14 +84,30 @@ export class Answer implements StreamView {
   }
 
   token(ev: TokenEvent): void {
+    const block = this.content.apply(ev);
+    if (!block) return;
     const now = performance.now();
-    if (ev.token) {
-      this.firstAt ??= now;
+    this.firstAt ??= now;
+    if (block.kind === 'text') {
+      this.firstTextAt ??= now;
       this.lastAt = now;
       this.tokens += 1;
-      this.text += ev.token;
-      this.schedule();
     }
+    if (block.kind === 'text' || block.kind === 'toolCall') this.parts.reasoningDone();
+    this.dirty.add(block);
+    this.schedule();
+  }
+
+  /** Show the result of one of this answer's tool calls. */
+  toolResult(result: ToolResultPart): void {
+    const pin = this.hooks.beforeGrow();
+    this.parts.toolResult(result);
+    pin();
+  }
+
+  /** This answer's tool calls will not be run. */
+  toolsNotRun(reason: string): void {
+    this.parts.toolsNotRun(reason);
   }
 
   resumed(count: number): void {
@@ -89,9 +117,10 @@ export class Answer implements StreamView {
   }
 
   final(ev: TokenEvent): void {
+    this.stopReason = ev.stopReason ?? null;
     if (ev.error) {
       this.end('error');
-      this.showError(ev.error, this.text.length > 0 ? 'The answer broke off' : null);
+      this.showError(ev.error, this.content.blocks.length > 0 ? 'The answer broke off' : null);
     } else if (ev.stopReason === 'cancelled') {
       this.end('stopped');
     } else {
@@ -112,6 +141,7 @@ export class Answer implements StreamView {
 
   private end(outcome: Outcome, stopReason?: string | null): void {
     this.flush();
+    this.parts.end();
     this.node.classList.remove('streaming');
     this.node.classList.add(outcome);
     this.node.removeAttribute('aria-busy');
@@ -122,7 +152,7 @@ export class Answer implements StreamView {
       this.badge.textContent = `done · ${stopReason.replace(/_/g, ' ')}`;
     }
     this.renderStats();
-    this.hooks.ended(outcome, this.text);
+    this.hooks.ended(outcome, this);
   }
 
   private showError(err: EventError & { retryAfter?: number | null }, lead: string | null): void {
@@ -151,8 +181,16 @@ export class Answer implements StreamView {
       this.frame = 0;
     }
     const pin = this.hooks.beforeGrow();
-    this.body.innerHTML = renderMarkdown(this.text);
-    for (const pre of this.body.querySelectorAll('pre')) addCopyButton(pre);
+    let text = false;
+    for (const block of this.dirty) {
+      if (block.kind === 'text') text = true;
+      else this.parts.render(block);
+    }
+    this.dirty.clear();
+    if (text) {
+      this.body.innerHTML = renderMarkdown(this.content.text);
+      for (const pre of this.body.querySelectorAll('pre')) addCopyButton(pre);
+    }
     this.renderStats();
     pin();
   }
@@ -162,8 +200,9 @@ export class Answer implements StreamView {
     if (this.model) parts.push(modelLabel(this.model));
     if (this.firstAt !== null) parts.push(`TTFT ${Math.round(this.firstAt - this.sentAt)} ms`);
     // A rate over less than 100 ms (an answer that arrived in one burst) means nothing.
-    if (this.firstAt !== null && this.lastAt !== null && this.tokens > 1 && this.lastAt - this.firstAt >= 100) {
-      const rate = (this.tokens - 1) / ((this.lastAt - this.firstAt) / 1000);
+    const from = this.firstTextAt;
+    if (from !== null && this.lastAt !== null && this.tokens > 1 && this.lastAt - from >= 100) {
+      const rate = (this.tokens - 1) / ((this.lastAt - from) / 1000);
       parts.push(`${rate >= 100 ? Math.round(rate) : rate.toFixed(1)} tok/s`);
     }
     if (this.tokens > 0) parts.push(`${this.tokens} tokens`);

@@ -173,6 +173,9 @@ function describe(e: unknown, started: boolean): EventError & { retryAfter?: num
       const wait = e.retryAfter ? ` Try again in ${e.retryAfter} s.` : ' Try again shortly.';
       return { code: e.code, message: sentence(e.message) + wait, retryable: true, retryAfter: e.retryAfter };
     }
+    if (e.status === 413) {
+      return { code: e.code, message: 'The message is larger than the gateway takes; remove an attachment or start a new chat.', retryable: false };
+    }
     if (e.status === 404 && started) {
       return { code: e.code, message: 'The answer is no longer available on the gateway.', retryable: false };
     }

@@ -1,10 +1,12 @@
 // The chat UI in headless Chromium against the real gateway and simulator:
 // sign-in, every transport streaming progressively, stop, resume after a
-// dropped connection, token expiry, errors, and no console errors anywhere.
+// dropped connection, token expiry, errors, parts (reasoning, the demo tool
+// loop, image attachments), and no console errors anywhere.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import zlib from 'node:zlib';
 
 import * as cognito from './cognito.mjs';
 import { eventually, resultsDir, startEnvironment } from './harness.mjs';
@@ -329,6 +331,280 @@ describe('errors and expiry', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
     await shot(page, 'chat-phone');
+    await close();
+  });
+});
+
+// ---- parts: reasoning, tool calls, attachments ----
+
+/** Every stream request the page sends: SSE `POST /v1/stream` bodies and WebSocket `stream` actions. */
+function captureStreamRequests(page) {
+  const seen = [];
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname === '/v1/stream') seen.push(r.postDataJSON());
+  });
+  page.on('websocket', (ws) =>
+    ws.on('framesent', (f) => {
+      try {
+        const m = JSON.parse(String(f.payload));
+        if (m.action === 'stream') seen.push(m);
+      } catch {
+        // not JSON: not ours
+      }
+    }),
+  );
+  return seen;
+}
+
+/** Wait until `n` answers are on screen and the last has ended; returns their locator. */
+async function waitForAnswers(page, n, timeout = 20_000) {
+  await page.waitForFunction(
+    (n) => {
+      const answers = document.querySelectorAll('article.msg.assistant');
+      return answers.length >= n && answers[answers.length - 1].dataset.outcome !== undefined;
+    },
+    n,
+    { timeout },
+  );
+  const answers = page.locator('article.msg.assistant');
+  assert.equal(await answers.count(), n, 'answers on screen');
+  return answers;
+}
+
+/** A `w`×`h` RGB PNG, made here (CRC-32 by hand: Node 20's zlib has none). */
+function png(w, h) {
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const rows = Buffer.alloc((w * 3 + 1) * h, 0x80);
+  for (let y = 0; y < h; y++) rows[y * (w * 3 + 1)] = 0; // filter: none
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Paste `bytes` into the composer as an image file, as a browser's clipboard would. */
+async function pasteImage(page, bytes, name) {
+  await page.getByTestId('prompt').evaluate(
+    (textarea, [b64, name]) => {
+      const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const data = new DataTransfer();
+      data.items.add(new File([bin], name, { type: 'image/png' }));
+      textarea.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    },
+    [bytes.toString('base64'), name],
+  );
+}
+
+describe('parts', () => {
+  test('reasoning shows as a collapsible block above the answer, and the next turn replays it', async () => {
+    const { page, close } = await open();
+    await signIn(page, 'olivia');
+    await ask(page, 'sse', '[[sim think=3 tokens=20]] Think it over, then answer.');
+    const answer = page.locator('article.msg.assistant').last();
+    const block = answer.getByTestId('reasoning');
+    await block.waitFor();
+    await waitForAnswers(page, 1);
+    assert.equal(await answer.getAttribute('data-outcome'), 'done');
+    // Above the text, folded once the text started, and it opens and closes.
+    const above = await block.evaluate((d) => !!(d.compareDocumentPosition(d.closest('.bubble').querySelector('[data-testid="output"]')) & Node.DOCUMENT_POSITION_FOLLOWING));
+    assert.ok(above, 'the reasoning comes before the answer text');
+    assert.equal(await block.evaluate((d) => d.open), false, 'folded once the answer text began');
+    assert.equal(await block.getByTestId('reasoning-text').isVisible(), false);
+    await block.locator('summary').click();
+    assert.equal(await block.evaluate((d) => d.open), true);
+    const thought = await block.getByTestId('reasoning-text').textContent();
+    assert.ok(thought.trim().length > 0, 'the reasoning has text');
+    assert.ok(!(await lastOutput(page).textContent()).includes(thought.trim()), 'the reasoning is not in the answer text');
+    await shot(page, 'reasoning');
+    await block.locator('summary').click();
+    assert.equal(await block.evaluate((d) => d.open), false);
+    await assertSameAsGateway(page, 'olivia');
+    // The second turn replays the reasoning with its signature; the simulator refuses one it did not issue.
+    const requests = captureStreamRequests(page);
+    await ask(page, 'sse', 'And one more thing.');
+    const answers = await waitForAnswers(page, 2);
+    assert.equal(await answers.nth(1).getAttribute('data-outcome'), 'done');
+    const replayed = requests[0].messages[1];
+    assert.equal(replayed.role, 'assistant');
+    const reasoning = replayed.content.find((p) => p.type === 'reasoning');
+    assert.ok(reasoning?.signature, 'the reasoning went back with its signature');
+    assert.equal(squash(reasoning.text), squash(thought));
+    await close();
+  });
+
+  for (const transport of ['sse', 'ws']) {
+    test(`${transport}: the demo tool loop runs roll_dice in the page and streams the follow-up`, async () => {
+      const { page, close } = await open();
+      await signIn(page, 'pat');
+      const requests = captureStreamRequests(page);
+      await page.getByTestId('tools-toggle').check();
+      await ask(page, transport, `[[sim tool=roll_dice]] Roll a die for me, over ${transport}.`);
+      const call = page.locator('article.msg.assistant').first().getByTestId('tool-call');
+      await call.waitFor();
+      const answers = await waitForAnswers(page, 2);
+      // The call: its name, its whole input as pretty JSON, then its result.
+      assert.equal(await call.getByTestId('tool-name').textContent(), 'roll_dice');
+      const input = await call.getByTestId('tool-input').textContent();
+      assert.deepEqual(JSON.parse(input), { sides: 1 });
+      assert.match(input, /\n {2}"sides": 1\n/, 'pretty-printed');
+      assert.equal(await call.getAttribute('data-state'), 'done');
+      const result = '{"sides":1,"roll":1}';
+      assert.match(await call.getByTestId('tool-result').textContent(), /Result\s*\{"sides":1,"roll":1\}/);
+      assert.match(await answers.first().locator('.chip.state').textContent(), /tool use/);
+      // The follow-up answer got the result.
+      assert.equal(await answers.nth(1).getAttribute('data-outcome'), 'done');
+      const followUp = await answers.nth(1).getByTestId('output').textContent();
+      assert.ok(followUp.startsWith(`Tool result: ${result}`), `the follow-up begins: ${followUp.slice(0, 60)}`);
+      assert.equal(await page.locator('article.msg.user').count(), 1, 'the tool results are no user bubble');
+      // The requests: the tool offered, then the conversation with the call and its result.
+      assert.equal(requests.length, 2);
+      assert.deepEqual(requests[0].tools.map((t) => t.name), ['roll_dice']);
+      const [user, assistant, results] = requests[1].messages;
+      assert.equal(user.role, 'user');
+      assert.equal(assistant.role, 'assistant');
+      const sent = assistant.content.find((p) => p.type === 'toolCall');
+      assert.equal(sent.name, 'roll_dice');
+      assert.deepEqual(sent.input, { sides: 1 });
+      assert.deepEqual(results, { role: 'user', content: [{ type: 'toolResult', toolCallId: sent.id, content: result }] });
+      assert.equal(requests[1].prompt, undefined);
+      await shot(page, `tool-loop-${transport}`);
+      await close();
+    });
+  }
+
+  test('images picked and pasted show as thumbnails and reach the model as image parts', async () => {
+    const { page, close } = await open();
+    await signIn(page, 'quinn');
+    const requests = captureStreamRequests(page);
+    const small = png(2, 3);
+    await page.getByTestId('attach-input').setInputFiles({ name: 'small.png', mimeType: 'image/png', buffer: small });
+    await pasteImage(page, png(4, 5), 'pasted.png');
+    // One more, removed again before sending.
+    await page.getByTestId('attach-input').setInputFiles({ name: 'gone.png', mimeType: 'image/png', buffer: png(1, 1) });
+    const composer = page.getByTestId('attachments');
+    await eventually('three thumbnails', async () => (await composer.getByTestId('thumbnail').count()) === 3);
+    await composer.getByRole('button', { name: 'Remove gone.png' }).click();
+    assert.equal(await composer.getByTestId('thumbnail').count(), 2);
+    assert.match(await composer.getByTestId('thumbnail').first().getAttribute('src'), /^data:image\/png;base64,/);
+    await shot(page, 'attachments-composer');
+    await ask(page, 'sse', 'What is in these pictures?');
+    const [answer] = await (await waitForAnswers(page, 1)).all();
+    assert.equal(await answer.getAttribute('data-outcome'), 'done', await answer.textContent());
+    assert.equal(await composer.isVisible(), false, 'the composer is emptied');
+    assert.equal(await page.locator('article.msg.user').getByTestId('thumbnail').count(), 2);
+    const text = await lastOutput(page).textContent();
+    assert.ok(text.includes('[image/png 2x3]'), `the answer names the image: ${text.slice(0, 80)}`);
+    assert.ok(text.includes('[image/png 4x5]'), `the answer names the pasted image: ${text.slice(0, 80)}`);
+    const turn = requests[0].messages.at(-1);
+    assert.equal(turn.role, 'user');
+    assert.deepEqual(turn.content, [
+      { type: 'image', mediaType: 'image/png', data: small.toString('base64') },
+      { type: 'image', mediaType: 'image/png', data: png(4, 5).toString('base64') },
+      { type: 'text', text: 'What is in these pictures?' },
+    ]);
+    await shot(page, 'attachments-sent');
+    await close();
+  });
+
+  test('an image over the size limit, or a file that is no image, is refused with a clear message', async () => {
+    const { page, close } = await open();
+    await signIn(page, 'rosa');
+    const big = Buffer.alloc(4_000_000);
+    png(1, 1).copy(big);
+    const input = page.getByTestId('attach-input');
+    await input.setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: big });
+    const error = page.getByTestId('attach-error');
+    await error.waitFor();
+    assert.match(await error.textContent(), /huge\.png is 4 MB; an image can be at most 3\.75 MB/);
+    await input.setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('just some text') });
+    await eventually('the second refusal', async () => /notes\.png is not a PNG, JPEG, GIF or WebP image/.test(await error.textContent()));
+    assert.equal(await page.getByTestId('thumbnail').count(), 0);
+    await close();
+  });
+
+  test('a scripted answer: reasoning, a tool call streaming its input, its result, and the exact replay', async () => {
+    const { page, close } = await open();
+    await signIn(page, 'sam');
+    await page.getByTestId('tools-toggle').check();
+    const bodies = [];
+    const event = (name, seq, fields) =>
+      `event: ${name}\nid: ${seq}\ndata: ${JSON.stringify({ sessionId: `s-tool-${bodies.length}`, seq, token: '', isComplete: false, timestamp: '2026-01-01T00:00:00.000Z', ...fields })}\n\n`;
+    const script = (events) => events.map(([name, fields], seq) => event(name, seq, fields)).join('');
+    await page.route('**/v1/stream', (route) => {
+      bodies.push(route.request().postDataJSON());
+      const body =
+        bodies.length === 1
+          ? script([
+              ['reasoning', { part: { type: 'reasoning', index: 0, text: 'The user wants ' } }],
+              ['reasoning', { part: { type: 'reasoning', index: 0, text: 'a d6.' } }],
+              ['reasoning', { part: { type: 'reasoning', index: 0, signature: 'sig-abc' } }],
+              ['token', { token: 'Rolling ' }],
+              ['token', { token: 'now.' }],
+              ['tool', { part: { type: 'toolCall', index: 2, id: 'call-1', name: 'roll_dice' } }],
+              ['tool', { part: { type: 'toolCall', index: 2, inputDelta: '{"si' } }],
+              ['tool', { part: { type: 'toolCall', index: 2, inputDelta: 'des": 6}' } }],
+              ['tool', { part: { type: 'toolCall', index: 2, id: 'call-1', name: 'roll_dice', input: { sides: 6 } } }],
+              ['done', { isComplete: true, stopReason: 'tool_use' }],
+            ])
+          : script([
+              ['token', { token: 'You rolled it.' }],
+              ['citation', { part: { type: 'citation', index: 1, title: 'Dice', source: 'https://example.com/dice' } }],
+              ['done', { isComplete: true, stopReason: 'end_turn' }],
+            ]);
+      return route.fulfill({ status: 200, headers: { 'Content-Type': 'text/event-stream', 'X-Session-Id': `s-tool-${bodies.length}` }, body });
+    });
+    await ask(page, 'sse', 'Roll a d6.');
+    const answers = await waitForAnswers(page, 2);
+    const first = answers.first();
+    assert.equal((await first.getByTestId('output').textContent()).trim(), 'Rolling now.');
+    assert.equal(await first.getByTestId('reasoning').evaluate((d) => d.open), false);
+    assert.equal(await first.getByTestId('reasoning-text').textContent(), 'The user wants a d6.');
+    const call = first.getByTestId('tool-call');
+    assert.equal(await call.getByTestId('tool-input').textContent(), '{\n  "sides": 6\n}');
+    const result = JSON.parse((await call.getByTestId('tool-result').locator('pre').textContent()));
+    assert.equal(result.sides, 6);
+    assert.ok(result.roll >= 1 && result.roll <= 6, `a roll of a d6: ${result.roll}`);
+    assert.equal(await answers.nth(1).getByTestId('citations').locator('a').getAttribute('href'), 'https://example.com/dice');
+    assert.equal(bodies.length, 2);
+    assert.deepEqual(bodies[1].messages, [
+      { role: 'user', content: 'Roll a d6.' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'reasoning', text: 'The user wants a d6.', signature: 'sig-abc' },
+          { type: 'text', text: 'Rolling now.' },
+          { type: 'toolCall', id: 'call-1', name: 'roll_dice', input: { sides: 6 } },
+        ],
+      },
+      { role: 'user', content: [{ type: 'toolResult', toolCallId: 'call-1', content: JSON.stringify(result) }] },
+    ]);
+    assert.deepEqual(bodies[1].tools.map((t) => t.name), ['roll_dice']);
+    await waitForStatus(page, 'done');
+    await shot(page, 'tool-scripted');
     await close();
   });
 });

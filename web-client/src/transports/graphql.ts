@@ -9,16 +9,18 @@ import { createClient, type Client, type FormattedExecutionResult } from 'graphq
 import { AuthError, DroppedError, ServerError, wsUrl } from '../api';
 import type { Auth } from '../auth';
 import type { StreamRequest, TokenEvent } from '../types';
+import { PART_FIELDS_QUERY, PART_TYPE_QUERY, normalize, partSelection, partTypeName, textRequest, type TypeInfo } from './graphql-parts';
 import type { Transport } from './transport';
 
 const START = `mutation Start($prompt: String!, $model: String, $messages: [MessageInput!]) {
   startStream(prompt: $prompt, model: $model, messages: $messages) { sessionId model status error }
 }`;
+/** The subscription, with `part` when the schema has it (`PART` is replaced). */
 const SUBSCRIBE = `subscription Tokens($sessionId: String!, $after: Int) {
   onTokenReceived(sessionId: $sessionId, after: $after) {
     sessionId seq token isComplete timestamp stopReason
     usage { inputTokens outputTokens }
-    error { code message retryable }
+    error { code message retryable }PART
   }
 }`;
 const CANCEL = `mutation Cancel($sessionId: String!) { cancelStream(sessionId: $sessionId) { status } }`;
@@ -31,14 +33,16 @@ export class GraphqlTransport implements Transport {
   private client: Client | null = null;
   /** The token of the latest `connection_init`. */
   private initToken: string | null = null;
+  /** The subscription's text for this server, once its schema was read. */
+  private subscription: Promise<string> | null = null;
 
   constructor(private readonly auth: Auth) {}
 
   async *start(req: StreamRequest, onSession: (id: string, model: string | null) => void, signal: AbortSignal): AsyncIterable<TokenEvent> {
-    const messages = req.messages.map((m) => ({ role: m.role === 'user' ? 'USER' : 'ASSISTANT', content: m.content }));
+    const { prompt, messages } = textRequest(req);
     const data = await this.once<{ startStream: { sessionId: string; model: string | null; error: string | null } }>(
       START,
-      { prompt: req.prompt, model: req.model ?? null, messages },
+      { prompt, model: req.model ?? null, messages },
       signal,
     );
     const started = data.startStream;
@@ -48,8 +52,9 @@ export class GraphqlTransport implements Transport {
   }
 
   async *resume(sessionId: string, after: number | null, signal: AbortSignal): AsyncIterable<TokenEvent> {
+    const query = await this.subscriptionQuery(signal);
     const it = this.connection().iterate<{ onTokenReceived: TokenEvent | null }>({
-      query: SUBSCRIBE,
+      query,
       variables: { sessionId, after },
     });
     const onAbort = () => void it.return?.();
@@ -62,7 +67,7 @@ export class GraphqlTransport implements Transport {
         if (next.done) break;
         const ev = check(next.value).onTokenReceived;
         if (!ev) continue;
-        yield ev;
+        yield normalize(ev);
         if (ev.isComplete) return;
       }
     } finally {
@@ -80,6 +85,19 @@ export class GraphqlTransport implements Transport {
   close(): void {
     void this.client?.dispose();
     this.client = null;
+    this.subscription = null;
+  }
+
+  /** `SUBSCRIBE` with the `part` fields this server's schema has (none on a gateway without parts). */
+  private subscriptionQuery(signal: AbortSignal): Promise<string> {
+    this.subscription ??= (async () => {
+      const info = await this.once<TypeInfo>(PART_TYPE_QUERY, {}, signal);
+      const name = partTypeName(info);
+      const fields = name ? partSelection(await this.once<TypeInfo>(PART_FIELDS_QUERY, { name }, signal)) : '';
+      return SUBSCRIBE.replace('PART', fields);
+    })();
+    this.subscription.catch(() => (this.subscription = null));
+    return this.subscription;
   }
 
   private connection(): Client {

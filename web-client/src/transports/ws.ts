@@ -11,6 +11,8 @@ import type { Transport } from './transport';
 
 /** Close code the gateway uses when a connection's token expires. */
 const CLOSE_TOKEN_EXPIRED = 4401;
+/** Close code for a message over the gateway's size limit. */
+const CLOSE_TOO_BIG = 1009;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Close the socket after this long with nothing running. */
 const IDLE_CLOSE_MS = 60_000;
@@ -35,7 +37,7 @@ export class WsTransport implements Transport {
   }
 
   async *start(req: StreamRequest, onSession: (id: string, model: string | null) => void, signal: AbortSignal): AsyncIterable<TokenEvent> {
-    yield* this.run({ action: 'stream', prompt: req.prompt, messages: req.messages, model: req.model }, signal, onSession);
+    yield* this.run({ ...req, action: 'stream' }, signal, onSession);
   }
 
   async *resume(sessionId: string, after: number | null, signal: AbortSignal): AsyncIterable<TokenEvent> {
@@ -121,7 +123,9 @@ export class WsTransport implements Transport {
         const err =
           e.code === CLOSE_TOKEN_EXPIRED
             ? new AuthError('the WebSocket closed: token expired', token)
-            : new DroppedError(`the WebSocket closed (${e.code}${e.reason ? `: ${e.reason}` : ''})`);
+            : e.code === CLOSE_TOO_BIG
+              ? new ServerError('too_large', 'The message is larger than the gateway takes over WebSocket; remove an attachment, send it over SSE, or start a new chat')
+              : new DroppedError(`the WebSocket closed (${e.code}${e.reason ? `: ${e.reason}` : ''})`);
         reject(err);
         for (const ch of this.ops.values()) ch.fail(err);
         this.ops.clear();
