@@ -233,7 +233,7 @@ impl From<MessageInput> for Turn {
                 MessageRole::User => Role::User,
                 MessageRole::Assistant => Role::Assistant,
             },
-            content: m.content,
+            content: vec![crate::parts::Content::text(m.content)],
         }
     }
 }
@@ -297,6 +297,7 @@ impl MutationRoot {
             top_p,
             stop_sequences: stop_sequences.unwrap_or_default(),
             api: api.map(Api::from),
+            ..Default::default()
         };
         let (inv, api) = state.models.validate(req).map_err(api_error)?;
         let sub = state
