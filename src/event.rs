@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::parts::Part;
 use crate::upstream::UpstreamError;
 use crate::upstream::request::Usage;
 
@@ -27,6 +28,10 @@ pub struct TokenEvent {
     pub usage: Option<Usage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
+    /// What a non-text event carries (reasoning, a tool call, …); `token` is
+    /// then `""`. Boxed: most events are text and pay one pointer for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<Box<Part>>,
     /// This event as JSON, written once on first use and shared by every
     /// reader (see [`TokenEvent::json`]). Not part of the event's value.
     #[serde(skip)]
@@ -82,14 +87,23 @@ impl From<&UpstreamError> for EventError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     Token,
+    Reasoning,
+    Tool,
+    Citation,
+    Guardrail,
     Done,
     Error,
 }
 
 impl EventKind {
+    /// The SSE event name and WebSocket `type`.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Token => "token",
+            EventKind::Reasoning => "reasoning",
+            EventKind::Tool => "tool",
+            EventKind::Citation => "citation",
+            EventKind::Guardrail => "guardrail",
             EventKind::Done => "done",
             EventKind::Error => "error",
         }
@@ -115,7 +129,13 @@ impl TokenEvent {
 
     pub fn kind(&self) -> EventKind {
         match (self.is_complete, &self.error) {
-            (false, _) => EventKind::Token,
+            (false, _) => match self.part.as_deref() {
+                None => EventKind::Token,
+                Some(Part::Reasoning { .. }) => EventKind::Reasoning,
+                Some(Part::ToolCall { .. }) => EventKind::Tool,
+                Some(Part::Citation { .. }) => EventKind::Citation,
+                Some(Part::Guardrail { .. }) => EventKind::Guardrail,
+            },
             (true, None) => EventKind::Done,
             (true, Some(_)) => EventKind::Error,
         }
@@ -142,6 +162,7 @@ mod tests {
             stop_reason: None,
             usage: None,
             error: None,
+            part: None,
             wire: WireJson::default(),
         };
         let v = serde_json::to_value(&ev).unwrap();

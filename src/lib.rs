@@ -22,6 +22,7 @@
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
+//! - [`parts`]: conversations with parts: request content, tools, answer blocks (reasoning, tool calls).
 //! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
 //! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans.
@@ -39,6 +40,7 @@ pub mod event;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod parts;
 pub mod registry;
 pub mod request;
 pub mod server;

@@ -4,6 +4,8 @@
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::parts::validate;
+use crate::parts::{Content, Tool, ToolChoice};
 use crate::upstream::Api;
 use crate::upstream::models::ModelFamily;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
@@ -36,6 +38,21 @@ pub struct StreamRequest {
     /// `invoke` or `converse`; the server's `--api` when absent.
     #[serde(default)]
     pub api: Option<Api>,
+    /// Tools the model may call.
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+    /// `{"budgetTokens": N}` turns on extended thinking.
+    #[serde(default)]
+    pub reasoning: Option<ReasoningRequest>,
+}
+
+/// `reasoning` of a stream request.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReasoningRequest {
+    pub budget_tokens: u32,
 }
 
 /// Which models requests may name, and which they get by default.
@@ -64,18 +81,33 @@ impl ModelPolicy {
     /// Validate `req` into an invocation and the API path to use.
     pub fn validate(&self, req: StreamRequest) -> Result<(InvocationRequest, Api), ApiError> {
         let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
-        if ModelFamily::from_model_id(&model_id).is_none() {
+        let Some(family) = ModelFamily::from_model_id(&model_id) else {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not of a known model family"
             )));
-        }
+        };
         if !self.allowed.is_empty() && !self.allowed.contains(&model_id) {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not allowed here"
             )));
         }
+        let api = req.api.unwrap_or(self.default_api);
         let turns = build_turns(req.messages, req.prompt)?;
-        let prompt_bytes: usize = turns.iter().map(|t| t.content.len()).sum::<usize>()
+        let reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
+        validate::check(
+            &turns,
+            &req.tools,
+            &req.tool_choice,
+            reasoning_budget,
+            family.capabilities(&model_id),
+            family.name(),
+        )
+        .map_err(ApiError::BadRequest)?;
+        let prompt_bytes: usize = turns
+            .iter()
+            .flat_map(|t| &t.content)
+            .map(Content::size)
+            .sum::<usize>()
             + req.system.as_ref().map_or(0, String::len);
         if prompt_bytes > self.max_prompt_bytes {
             return Err(ApiError::BadRequest(format!(
@@ -83,11 +115,16 @@ impl ModelPolicy {
                 self.max_prompt_bytes
             )));
         }
-        let max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+        let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
         if !(1..=MAX_MAX_TOKENS).contains(&max_tokens) {
             return Err(ApiError::BadRequest(format!(
                 "maxTokens must be between 1 and {MAX_MAX_TOKENS}"
             )));
+        }
+        // Thinking counts against maxTokens; a budget at or above it would
+        // leave no room for the answer, so the answer's room is added.
+        if let Some(budget) = reasoning_budget.filter(|b| *b >= max_tokens) {
+            max_tokens = budget.saturating_add(max_tokens).min(MAX_MAX_TOKENS);
         }
         if let Some(t) = req.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
             return Err(ApiError::BadRequest(format!(
@@ -114,29 +151,31 @@ impl ModelPolicy {
                 temperature: req.temperature,
                 top_p: req.top_p,
                 stop_sequences: req.stop_sequences,
+                tools: req.tools,
+                tool_choice: req.tool_choice,
+                reasoning_budget,
             },
-            req.api.unwrap_or(self.default_api),
+            api,
         ))
     }
 }
 
 /// `messages` then `prompt` as the last user turn; roles must start with the
-/// user and end with the user; consecutive turns of one role are joined.
+/// user and end with the user; consecutive turns of one role are joined
+/// (their parts in order); blank text parts and empty turns are dropped.
 fn build_turns(messages: Vec<Turn>, prompt: Option<String>) -> Result<Vec<Turn>, ApiError> {
     let mut turns: Vec<Turn> = Vec::with_capacity(messages.len() + 1);
-    let all = messages.into_iter().chain(prompt.map(|content| Turn {
-        role: Role::User,
-        content,
-    }));
-    for t in all {
-        if t.content.trim().is_empty() {
+    let all = messages
+        .into_iter()
+        .chain(prompt.map(|p| Turn::text_turn(Role::User, p)));
+    for mut t in all {
+        t.content
+            .retain(|p| !matches!(p, Content::Text { text } if text.trim().is_empty()));
+        if t.content.iter().all(|p| matches!(p, Content::CachePoint)) {
             continue;
         }
         match turns.last_mut() {
-            Some(last) if last.role == t.role => {
-                last.content.push_str("\n\n");
-                last.content.push_str(&t.content);
-            }
+            Some(last) if last.role == t.role => last.content.append(&mut t.content),
             _ => turns.push(t),
         }
     }
@@ -168,10 +207,7 @@ mod tests {
     }
 
     fn turn(role: Role, content: &str) -> Turn {
-        Turn {
-            role,
-            content: content.into(),
-        }
+        Turn::text_turn(role, content)
     }
 
     #[test]
@@ -188,7 +224,7 @@ mod tests {
         let (inv, api) = policy().validate(req).unwrap();
         assert_eq!(api, Api::Invoke);
         assert_eq!(inv.turns.len(), 3);
-        assert_eq!(inv.turns[2].content, "more\n\nand now?");
+        assert_eq!(inv.turns[2].text(), "more\n\nand now?");
         assert_eq!(inv.max_tokens, DEFAULT_MAX_TOKENS);
     }
 

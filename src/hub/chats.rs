@@ -155,14 +155,12 @@ mod tests {
         InvocationRequest {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             system: None,
-            turns: vec![Turn {
-                role: Role::User,
-                content: "hi".into(),
-            }],
+            turns: vec![Turn::text_turn(Role::User, "hi")],
             max_tokens: 10,
             temperature: None,
             top_p: None,
             stop_sequences: vec![],
+            ..Default::default()
         }
     }
 

@@ -296,6 +296,7 @@ mod tests {
                     temperature: None,
                     top_p: None,
                     stop_sequences: vec![],
+                    ..Default::default()
                 },
                 Api::Invoke,
             )

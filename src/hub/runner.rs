@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep_until};
 use super::session::{Session, SessionStatus};
 use crate::event::EventError;
 use crate::metrics::Metrics;
+use crate::parts::blocks::{Blocks, Emit};
 use crate::upstream::{Delta, DeltaStream, UpstreamError, UpstreamErrorKind, Usage};
 
 /// Timing rules for one upstream task.
@@ -27,6 +28,8 @@ struct Tally {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     tokens_seen: u64,
+    /// Events written (text and parts).
+    events: u64,
     stop_reason: Option<String>,
 }
 
@@ -51,7 +54,8 @@ pub async fn run(
     let mut readers = session.watch_readers();
     let cancel = session.cancel_token().clone();
     let mut tally = Tally::default();
-    let mut got_first = false;
+    let mut blocks = Blocks::default();
+    let mut emitted: Vec<Emit> = Vec::with_capacity(2);
     let mut grace_until: Option<Instant> =
         (*readers.borrow_and_update() == 0).then(|| Instant::now() + cfg.cancel_grace);
 
@@ -81,6 +85,7 @@ pub async fn run(
                 }
             }
             _ = &mut idle => {
+                let got_first = tally.events > 0;
                 let (kind, what) = if got_first {
                     (UpstreamErrorKind::IdleTimeout, "no data from the model")
                 } else {
@@ -93,32 +98,34 @@ pub async fn run(
                 )));
             }
             item = stream.next() => match item {
-                None => break Ok(()),
+                None => {
+                    // Close a block left open (a tool call's end carries its input).
+                    if let Err(e) = blocks.finish(&mut emitted) {
+                        break Err(Ended::Failed(UpstreamError::new(UpstreamErrorKind::Decode, e)));
+                    }
+                    match append(&session, &mut emitted, &mut tally, cfg, metrics, requested) {
+                        Some(ended) => break Err(ended),
+                        None => break Ok(()),
+                    }
+                }
                 Some(Err(e)) => break Err(Ended::Failed(e)),
                 Some(Ok(delta)) => {
                     idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
                     match delta {
-                        Delta::Text(t) => {
-                            if !got_first {
-                                metrics.observe_ttft(requested.elapsed());
-                            }
-                            metrics.tokens_out.inc();
-                            got_first = true;
-                            tally.tokens_seen += 1;
-                            // Leave room for the final event.
-                            if session.push_token(t) + 1 >= cfg.max_events {
-                                break Err(Ended::Failed(UpstreamError::new(
-                                    UpstreamErrorKind::LogFull,
-                                    format!("the session reached its limit of {} events", cfg.max_events),
-                                )));
-                            }
-                        }
                         Delta::Stop(r) => tally.stop_reason = Some(r),
                         Delta::Usage { input_tokens, output_tokens } => {
                             tally.input_tokens = input_tokens.or(tally.input_tokens);
                             tally.output_tokens = output_tokens.or(tally.output_tokens);
                         }
-                        Delta::Latency { .. } => {}
+                        Delta::Latency { .. } | Delta::Alive => {}
+                        content => {
+                            if let Err(e) = blocks.apply(content, &mut emitted) {
+                                break Err(Ended::Failed(UpstreamError::new(UpstreamErrorKind::Decode, e)));
+                            }
+                            if let Some(ended) = append(&session, &mut emitted, &mut tally, cfg, metrics, requested) {
+                                break Err(ended);
+                            }
+                        }
                     }
                 }
             },
@@ -169,6 +176,37 @@ pub async fn run(
             metrics.session_ended("failed");
         }
     }
+}
+
+/// Write what the last delta made to the log. The first event of any kind
+/// (text, reasoning, a tool call) is the time to first token. `Some` when
+/// the log is full.
+fn append(
+    session: &Session,
+    emitted: &mut Vec<Emit>,
+    tally: &mut Tally,
+    cfg: RunnerConfig,
+    metrics: &Metrics,
+    requested: Instant,
+) -> Option<Ended> {
+    for (token, part) in emitted.drain(..) {
+        if tally.events == 0 {
+            metrics.observe_ttft(requested.elapsed());
+        }
+        tally.events += 1;
+        if part.is_none() {
+            metrics.tokens_out.inc();
+            tally.tokens_seen += 1;
+        }
+        // Leave room for the final event.
+        if session.push(token, part) + 1 >= cfg.max_events {
+            return Some(Ended::Failed(UpstreamError::new(
+                UpstreamErrorKind::LogFull,
+                format!("the session reached its limit of {} events", cfg.max_events),
+            )));
+        }
+    }
+    None
 }
 
 enum Ended {

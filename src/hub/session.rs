@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{EventError, TokenEvent, now_timestamp};
+use crate::parts::{Content, Part, answer};
 use crate::upstream::Usage;
 
 /// Where a session stands.
@@ -65,6 +66,8 @@ pub struct SessionInfo {
     pub model: String,
     pub created_at: String,
     pub text: String,
+    /// The answer as request-shaped parts (text, reasoning, tool calls).
+    pub content: Vec<Content>,
     pub events: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
@@ -182,6 +185,7 @@ impl Session {
             model: self.model.clone(),
             created_at: self.created_at.clone(),
             text,
+            content: answer::content(log.events.iter().map(|e| &**e)),
             events: log.events.len() as u64,
             stop_reason: last.and_then(|e| e.stop_reason.clone()),
             usage: last.and_then(|e| e.usage),
@@ -191,6 +195,12 @@ impl Session {
 
     /// Append a token. Returns the new log length. No-op once finished.
     pub fn push_token(&self, token: String) -> u64 {
+        self.push(token, None)
+    }
+
+    /// Append an event: text in `token`, or a part with `token` empty.
+    /// Returns the new log length. No-op once finished.
+    pub fn push(&self, token: String, part: Option<Box<Part>>) -> u64 {
         let mut log = self.log();
         if log.status != SessionStatus::Streaming {
             return log.events.len() as u64;
@@ -206,6 +216,7 @@ impl Session {
             stop_reason: None,
             usage: None,
             error: None,
+            part,
             wire: Default::default(),
         }));
         drop(log);
@@ -235,6 +246,7 @@ impl Session {
             stop_reason,
             usage,
             error,
+            part: None,
             wire: Default::default(),
         }));
         log.status = status;

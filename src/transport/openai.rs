@@ -184,10 +184,7 @@ fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest, OpenAiErro
             "assistant" => Role::Assistant,
             other => return Err(bad(format!("message role '{other}' is not supported"))),
         };
-        turns.push(Turn {
-            role,
-            content: text,
-        });
+        turns.push(Turn::text_turn(role, text));
     }
     Ok(StreamRequest {
         prompt: None,
@@ -203,6 +200,7 @@ fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest, OpenAiErro
             Some(Stop::Many(v)) => v,
         },
         api: None,
+        ..Default::default()
     })
 }
 
@@ -367,6 +365,10 @@ fn stream_response(
                         out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
                     }
                 }
+                EventKind::Reasoning
+                | EventKind::Tool
+                | EventKind::Citation
+                | EventKind::Guardrail => {}
                 EventKind::Error => out.extend(
                     ev.error
                         .as_ref()
@@ -428,7 +430,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(s.system.as_deref(), Some("Be brief.\n\nNo lists."));
-        let contents: Vec<_> = s.messages.iter().map(|t| t.content.as_str()).collect();
+        let contents: Vec<_> = s.messages.iter().map(Turn::text).collect();
         assert_eq!(contents, ["Hi there", "Hello", "More"]);
         assert_eq!(s.max_tokens, Some(7));
         assert_eq!(s.stop_sequences, ["END"]);

@@ -136,6 +136,11 @@ fn text_response(sub: Subscription, metrics: &Metrics) -> Response {
         async move {
             let text = match ev.kind() {
                 EventKind::Token => ev.token.clone(),
+                // `text/plain` streams text only.
+                EventKind::Reasoning
+                | EventKind::Tool
+                | EventKind::Citation
+                | EventKind::Guardrail => String::new(),
                 EventKind::Done => "\n".to_owned(),
                 EventKind::Error => {
                     let e = ev.error.as_ref();

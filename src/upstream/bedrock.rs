@@ -135,7 +135,7 @@ impl BedrockUpstream {
                 };
                 Message::builder()
                     .role(role)
-                    .content(ContentBlock::Text(t.content.clone()))
+                    .content(ContentBlock::Text(t.text()))
                     .build()
             })
             .collect::<Result<Vec<_>, _>>()

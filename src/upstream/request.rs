@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::parts::content::join_text;
+use crate::parts::{Content, Tool, ToolChoice};
+
 /// Who said a turn of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -10,18 +13,34 @@ pub enum Role {
     Assistant,
 }
 
-/// One turn of the conversation, text only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One turn of the conversation: a string or a list of parts on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Turn {
     pub role: Role,
-    pub content: String,
+    #[serde(deserialize_with = "crate::parts::content::string_or_parts")]
+    pub content: Vec<Content>,
+}
+
+impl Turn {
+    /// A turn of one text part.
+    pub fn text_turn(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![Content::text(text)],
+        }
+    }
+
+    /// The turn's text parts joined by a blank line (what text-only families see).
+    pub fn text(&self) -> String {
+        join_text(&self.content, "\n\n")
+    }
 }
 
 /// A model invocation, independent of the model family and of the API path.
 ///
 /// `turns` always ends with a user turn and alternates roles; the transport
 /// layer builds it from the client's `messages` and `prompt`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct InvocationRequest {
     pub model_id: String,
     pub system: Option<String>,
@@ -30,12 +49,17 @@ pub struct InvocationRequest {
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop_sequences: Vec<String>,
+    /// Tools the model may call (empty: none offered).
+    pub tools: Vec<Tool>,
+    pub tool_choice: ToolChoice,
+    /// Extended thinking's token budget, when asked for.
+    pub reasoning_budget: Option<u32>,
 }
 
 impl InvocationRequest {
     /// The text of the last user turn (the prompt).
-    pub fn prompt(&self) -> &str {
-        self.turns.last().map(|t| t.content.as_str()).unwrap_or("")
+    pub fn prompt(&self) -> String {
+        self.turns.last().map(Turn::text).unwrap_or_default()
     }
 }
 
@@ -65,4 +89,25 @@ pub enum Delta {
         invocation_ms: Option<u64>,
         first_byte_ms: Option<u64>,
     },
+    /// Reasoning text (extended thinking).
+    Reasoning(String),
+    /// The signature that closes a reasoning block.
+    ReasoningSignature(String),
+    /// A reasoning block the provider redacted (opaque, base64).
+    ReasoningRedacted(String),
+    /// A tool call begins.
+    ToolStart { id: String, name: String },
+    /// A piece of the tool call's input JSON text.
+    ToolInput(String),
+    /// A source the answer cites.
+    Citation {
+        title: Option<String>,
+        source: Option<String>,
+        text: Option<String>,
+    },
+    /// The current content block ended.
+    BlockEnd,
+    /// A frame with nothing to show (a block start, a ping): the model is
+    /// still working, so the idle timer starts over.
+    Alive,
 }

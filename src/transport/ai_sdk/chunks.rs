@@ -87,6 +87,8 @@ impl Renderer {
                     delta: ev.token.clone(),
                 });
             }
+            EventKind::Reasoning | EventKind::Tool | EventKind::Citation | EventKind::Guardrail => {
+            }
             EventKind::Done => {
                 self.close_text(out);
                 out.push(UiChunk::FinishStep);
@@ -164,6 +166,7 @@ mod tests {
             stop_reason: end.map(str::to_owned),
             usage: None,
             error: error.then(|| EventError::new(ErrorCode::ModelStreamError, "boom")),
+            part: None,
             wire: Default::default(),
         }
     }

@@ -75,14 +75,8 @@ pub fn to_stream_request(
         let text = text_of(&m.parts);
         match m.role.as_str() {
             "system" => system.push(text),
-            "user" => turns.push(Turn {
-                role: Role::User,
-                content: text,
-            }),
-            "assistant" => turns.push(Turn {
-                role: Role::Assistant,
-                content: text,
-            }),
+            "user" => turns.push(Turn::text_turn(Role::User, text)),
+            "assistant" => turns.push(Turn::text_turn(Role::Assistant, text)),
             other => {
                 return Err(ApiError::BadRequest(format!(
                     "message role '{other}' is not supported (system, user, assistant)"
@@ -100,6 +94,7 @@ pub fn to_stream_request(
         top_p: options.top_p,
         stop_sequences: options.stop_sequences,
         api: options.api,
+        ..Default::default()
     })
 }
 
@@ -144,7 +139,7 @@ mod tests {
         assert_eq!(s.model.as_deref(), Some("meta.llama3-8b-instruct-v1:0"));
         assert_eq!(s.max_tokens, Some(50));
         assert_eq!(s.system.as_deref(), Some("Be brief."));
-        let contents: Vec<_> = s.messages.iter().map(|t| t.content.as_str()).collect();
+        let contents: Vec<_> = s.messages.iter().map(Turn::text).collect();
         assert_eq!(contents, ["Hi", "Hello", "More"]);
     }
 

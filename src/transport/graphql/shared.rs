@@ -203,6 +203,7 @@ mod tests {
                 stop_reason: None,
                 usage: None,
                 error: None,
+                part: None,
                 wire: Default::default(),
             })
         };

@@ -266,6 +266,7 @@ async fn pump(
             stop_reason: Some("cancelled".into()),
             usage: None,
             error: None,
+            part: None,
             wire: Default::default(),
         };
         let _ = send(&ev).await;

@@ -232,6 +232,7 @@ mod tests {
             stop_reason: None,
             usage: None,
             error: None,
+            part: None,
             wire: Default::default(),
         };
         for rid in [

@@ -20,7 +20,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({ "role": role, "content": t.content })
+            json!({ "role": role, "content": t.text() })
         })
         .collect();
     let mut body = Map::new();

@@ -8,8 +8,8 @@ use crate::upstream::request::{Delta, InvocationRequest, Role};
 /// `{"message","chat_history","preamble","max_tokens","temperature","p","stop_sequences"}`.
 pub(super) fn build_body(req: &InvocationRequest) -> Value {
     let (message, history) = match req.turns.split_last() {
-        Some((last, earlier)) if last.role == Role::User => (last.content.as_str(), earlier),
-        _ => ("", req.turns.as_slice()),
+        Some((last, earlier)) if last.role == Role::User => (last.text(), earlier),
+        _ => (String::new(), req.turns.as_slice()),
     };
     let mut body = Map::new();
     body.insert("message".into(), json!(message));
@@ -21,7 +21,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
                     Role::User => "USER",
                     Role::Assistant => "CHATBOT",
                 };
-                json!({ "role": role, "message": t.content })
+                json!({ "role": role, "message": t.text() })
             })
             .collect();
         body.insert("chat_history".into(), Value::Array(history));

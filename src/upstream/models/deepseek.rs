@@ -33,11 +33,11 @@ fn prompt(req: &InvocationRequest) -> String {
         match turn.role {
             Role::User => {
                 p.push_str(USER);
-                p.push_str(&turn.content);
+                p.push_str(&turn.text());
             }
             Role::Assistant => {
                 p.push_str(ASSISTANT);
-                p.push_str(&turn.content);
+                p.push_str(&turn.text());
                 p.push_str(END);
             }
         }

@@ -60,7 +60,7 @@ fn prompt(req: &InvocationRequest) -> String {
             Role::User => "user",
             Role::Assistant => "assistant",
         };
-        push(role, Some(&turn.content));
+        push(role, Some(&turn.text()));
     }
     push("assistant", None);
     p

@@ -29,12 +29,12 @@ fn prompt(req: &InvocationRequest) -> String {
                     p.push_str(s);
                     p.push_str("\n\n");
                 }
-                p.push_str(&turn.content);
+                p.push_str(&turn.text());
                 p.push_str(" [/INST]");
             }
             Role::Assistant => {
                 p.push(' ');
-                p.push_str(&turn.content);
+                p.push_str(&turn.text());
                 p.push_str("</s>");
             }
         }

@@ -15,6 +15,7 @@ use std::fmt;
 use serde_json::{Map, Number, Value};
 
 use super::request::{Delta, InvocationRequest};
+pub use crate::parts::validate::Capabilities;
 
 /// A family of models on Bedrock that share one request body and chunk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +162,37 @@ impl ModelFamily {
         }
     }
 
+    /// What models of this family take besides text. `model_id` tells the
+    /// Claude and Nova generations with extended thinking from the older ones.
+    pub fn capabilities(self, model_id: &str) -> Capabilities {
+        let id = base_model_id(model_id).unwrap_or(model_id);
+        match self {
+            Self::AnthropicClaude => Capabilities {
+                tools: true,
+                images: true,
+                documents: true,
+                // Claude 3.7 Sonnet and the Claude 4 generations think.
+                reasoning: !id.contains("claude-3-5")
+                    && !id.contains("claude-3-haiku")
+                    && !id.contains("claude-3-sonnet")
+                    && !id.contains("claude-3-opus")
+                    && !id.contains("claude-instant")
+                    && !id.contains("claude-v2"),
+            },
+            Self::AmazonNova => Capabilities {
+                tools: true,
+                images: !id.contains("nova-micro"),
+                documents: !id.contains("nova-micro"),
+                reasoning: id.contains("nova-2") || id.contains("nova-premier"),
+            },
+            // R1 always reasons; it takes no budget.
+            Self::DeepSeek => Capabilities::default(),
+            Self::AmazonTitanText | Self::MetaLlama | Self::Mistral | Self::CohereCommandR => {
+                Capabilities::default()
+            }
+        }
+    }
+
     /// The JSON body Bedrock expects for this family.
     pub fn build_body(self, req: &InvocationRequest) -> Value {
         match self {
@@ -295,10 +327,7 @@ mod tests {
     use crate::upstream::request::{Role, Turn};
 
     pub(super) fn turn(role: Role, content: &str) -> Turn {
-        Turn {
-            role,
-            content: content.to_owned(),
-        }
+        Turn::text_turn(role, content)
     }
 
     /// A one-turn request with no options set.
@@ -311,6 +340,7 @@ mod tests {
             temperature: None,
             top_p: None,
             stop_sequences: Vec::new(),
+            ..Default::default()
         }
     }
 
@@ -328,6 +358,7 @@ mod tests {
             temperature: Some(0.7),
             top_p: Some(0.9),
             stop_sequences: vec!["END".to_owned()],
+            ..Default::default()
         }
     }
 

@@ -15,7 +15,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            json!({ "role": role, "content": [{ "text": t.content }] })
+            json!({ "role": role, "content": [{ "text": t.text() }] })
         })
         .collect();
     let mut config = Map::new();

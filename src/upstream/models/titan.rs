@@ -30,7 +30,7 @@ fn transcript(req: &InvocationRequest) -> String {
             Role::User => "User",
             Role::Assistant => "Bot",
         };
-        lines.push(format!("{who}: {}", t.content));
+        lines.push(format!("{who}: {}", t.text()));
     }
     lines.push("Bot:".to_owned());
     lines.join("\n")

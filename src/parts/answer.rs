@@ -1,0 +1,127 @@
+//! A session's events read back as the answer's content, in request shape,
+//! so a client can append it as the assistant turn of its next request.
+
+use super::content::{Content, Reasoning};
+use super::event::Part;
+use crate::event::TokenEvent;
+
+/// The answer's parts in order: text runs, reasoning (text + signature, or
+/// redacted), and finished tool calls. Citations and guardrail notes are not
+/// content and are left out.
+pub fn content<'a>(events: impl IntoIterator<Item = &'a TokenEvent>) -> Vec<Content> {
+    let mut out: Vec<Content> = Vec::new();
+    // The reasoning block being gathered: its index in the answer and place in `out`.
+    let mut reasoning: Option<(u32, usize)> = None;
+    let mut text_open = false;
+    for ev in events {
+        let Some(part) = ev.part.as_deref() else {
+            if ev.token.is_empty() {
+                continue;
+            }
+            match out.last_mut() {
+                Some(Content::Text { text }) if text_open => text.push_str(&ev.token),
+                _ => out.push(Content::text(ev.token.clone())),
+            }
+            text_open = true;
+            continue;
+        };
+        match part {
+            Part::Reasoning {
+                index,
+                text,
+                signature,
+                redacted,
+            } => {
+                text_open = false;
+                let at = match reasoning {
+                    Some((i, at)) if i == *index => at,
+                    _ => {
+                        out.push(Content::Reasoning(Reasoning {
+                            text: None,
+                            signature: None,
+                            redacted: None,
+                        }));
+                        reasoning = Some((*index, out.len() - 1));
+                        out.len() - 1
+                    }
+                };
+                if let Some(Content::Reasoning(r)) = out.get_mut(at) {
+                    if let Some(t) = text {
+                        r.text.get_or_insert_with(String::new).push_str(t);
+                    }
+                    if signature.is_some() {
+                        r.signature.clone_from(signature);
+                    }
+                    if redacted.is_some() {
+                        r.redacted.clone_from(redacted);
+                    }
+                }
+            }
+            Part::ToolCall {
+                id: Some(id),
+                name: Some(name),
+                input: Some(input),
+                ..
+            } => {
+                text_open = false;
+                out.push(Content::ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    input: input.clone(),
+                });
+            }
+            Part::ToolCall { .. } => text_open = false,
+            Part::Citation { .. } | Part::Guardrail { .. } => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use serde_json::json;
+
+    fn ev(token: &str, part: Option<Part>) -> TokenEvent {
+        TokenEvent {
+            session_id: Arc::from("s"),
+            seq: 0,
+            token: token.into(),
+            is_complete: false,
+            timestamp: String::new(),
+            stop_reason: None,
+            usage: None,
+            error: None,
+            part: part.map(Box::new),
+            wire: Default::default(),
+        }
+    }
+
+    #[test]
+    fn events_become_request_parts() {
+        let events = [
+            ev("", Some(Part::reasoning_text(0, "think ".into()))),
+            ev("", Some(Part::reasoning_text(0, "more".into()))),
+            ev("", Some(Part::reasoning_signature(0, "sig".into()))),
+            ev("Let me ", None),
+            ev("check.", None),
+            ev("", Some(Part::tool_start(2, "t1".into(), "f".into()))),
+            ev("", Some(Part::tool_input(2, "{}".into()))),
+            ev(
+                "",
+                Some(Part::tool_end(2, "t1".into(), "f".into(), json!({"a":1}))),
+            ),
+        ];
+        let content = content(events.iter());
+        assert_eq!(
+            serde_json::to_value(&content).unwrap(),
+            json!([
+                {"type":"reasoning","text":"think more","signature":"sig"},
+                {"type":"text","text":"Let me check."},
+                {"type":"toolCall","id":"t1","name":"f","input":{"a":1}}
+            ])
+        );
+    }
+}

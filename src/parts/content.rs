@@ -1,0 +1,254 @@
+//! Request parts: `messages[].content` as a string or a list of typed parts,
+//! the `tools` a model may call and the `toolChoice`.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// One part of a turn's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum Content {
+    Text {
+        text: String,
+    },
+    /// Image bytes, base64 (no `data:` prefix).
+    #[serde(rename_all = "camelCase")]
+    Image {
+        media_type: String,
+        data: String,
+    },
+    /// A document, base64.
+    #[serde(rename_all = "camelCase")]
+    Document {
+        media_type: String,
+        #[serde(default)]
+        name: String,
+        data: String,
+    },
+    /// Reasoning replayed as received: `text` + `signature`, or `redacted`.
+    Reasoning(Reasoning),
+    /// A tool call the model made (assistant turns).
+    ToolCall {
+        id: String,
+        name: String,
+        #[serde(default = "empty_object")]
+        input: Value,
+    },
+    /// What a tool call returned (user turns).
+    #[serde(rename_all = "camelCase")]
+    ToolResult {
+        tool_call_id: String,
+        content: ToolResultContent,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+    /// A prompt-cache checkpoint after what precedes it.
+    CachePoint,
+}
+
+/// A reasoning part: signed text, or an opaque redacted blob.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redacted: Option<String>,
+}
+
+/// A tool result's content: a string, or text and image parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolResultContent {
+    Text(String),
+    Parts(Vec<Content>),
+}
+
+impl ToolResultContent {
+    /// The result's text parts, joined.
+    pub fn text(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Parts(parts) => join_text(parts, "\n"),
+        }
+    }
+
+    /// The result as a list of parts.
+    pub fn parts(&self) -> Vec<Content> {
+        match self {
+            Self::Text(t) => vec![Content::text(t.clone())],
+            Self::Parts(p) => p.clone(),
+        }
+    }
+}
+
+impl Content {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self::Text { text: text.into() }
+    }
+
+    /// The part's name on the wire (`"image"`, `"toolCall"`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Text { .. } => "text",
+            Self::Image { .. } => "image",
+            Self::Document { .. } => "document",
+            Self::Reasoning(_) => "reasoning",
+            Self::ToolCall { .. } => "toolCall",
+            Self::ToolResult { .. } => "toolResult",
+            Self::CachePoint => "cachePoint",
+        }
+    }
+
+    /// Bytes this part adds to a prompt (what the prompt-size limit counts).
+    pub fn size(&self) -> usize {
+        match self {
+            Self::Text { text } => text.len(),
+            Self::Image { data, .. } | Self::Document { data, .. } => data.len(),
+            Self::Reasoning(r) => {
+                r.text.as_ref().map_or(0, String::len) + r.redacted.as_ref().map_or(0, String::len)
+            }
+            Self::ToolCall { input, .. } => input.to_string().len(),
+            Self::ToolResult { content, .. } => match content {
+                ToolResultContent::Text(t) => t.len(),
+                ToolResultContent::Parts(p) => p.iter().map(Content::size).sum(),
+            },
+            Self::CachePoint => 0,
+        }
+    }
+}
+
+/// The text parts of `parts`, joined with `sep` (what text-only families see).
+pub fn join_text(parts: &[Content], sep: &str) -> String {
+    let mut out = String::new();
+    for p in parts {
+        if let Content::Text { text } = p {
+            if !out.is_empty() {
+                out.push_str(sep);
+            }
+            out.push_str(text);
+        }
+    }
+    out
+}
+
+/// `content` as a JSON string or a list of parts.
+pub fn string_or_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Content>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Parts(Vec<Content>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Text(t) => vec![Content::text(t)],
+        Either::Parts(p) => p,
+    })
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default = "empty_schema")]
+    pub input_schema: Value,
+}
+
+fn empty_schema() -> Value {
+    serde_json::json!({"type": "object", "properties": {}})
+}
+
+/// Which tools the model may or must call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ToolChoice {
+    #[default]
+    Auto,
+    /// Some tool, the model picks which.
+    Any,
+    /// No tool.
+    None,
+    /// This tool.
+    Tool(String),
+}
+
+impl<'de> Deserialize<'de> for ToolChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Word(String),
+            Named { name: String },
+        }
+        match Wire::deserialize(d)? {
+            Wire::Word(w) => match w.as_str() {
+                "auto" => Ok(Self::Auto),
+                "any" | "required" => Ok(Self::Any),
+                "none" => Ok(Self::None),
+                other => Err(serde::de::Error::custom(format!(
+                    "toolChoice '{other}' is not one of auto, any, none or {{\"name\":…}}"
+                ))),
+            },
+            Wire::Named { name } => Ok(Self::Tool(name)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parts_read_and_write_the_contract_shapes() {
+        let wire = json!([
+            {"type":"text","text":"hi"},
+            {"type":"image","mediaType":"image/png","data":"iVBORw=="},
+            {"type":"document","mediaType":"text/plain","name":"a.txt","data":"aGk="},
+            {"type":"reasoning","text":"hmm","signature":"sig"},
+            {"type":"reasoning","redacted":"AAAA"},
+            {"type":"toolCall","id":"t1","name":"f","input":{"a":1}},
+            {"type":"toolResult","toolCallId":"t1","content":"ok","isError":true},
+            {"type":"toolResult","toolCallId":"t1","content":[{"type":"text","text":"x"}]},
+            {"type":"cachePoint"}
+        ]);
+        let parts: Vec<Content> = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(parts.len(), 9);
+        assert_eq!(serde_json::to_value(&parts).unwrap(), wire);
+    }
+
+    #[test]
+    fn unknown_part_types_and_fields_are_refused() {
+        for bad in [
+            json!({"type":"video","data":""}),
+            json!({"type":"text","text":"a","extra":1}),
+            json!({"type":"image","mediaType":"image/png"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Content>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn tool_choice_words_and_names() {
+        let read = |v| serde_json::from_value::<ToolChoice>(v);
+        assert_eq!(read(json!("auto")).unwrap(), ToolChoice::Auto);
+        assert_eq!(read(json!("any")).unwrap(), ToolChoice::Any);
+        assert_eq!(read(json!("none")).unwrap(), ToolChoice::None);
+        assert_eq!(
+            read(json!({"name":"f"})).unwrap(),
+            ToolChoice::Tool("f".into())
+        );
+        assert!(read(json!("sometimes")).is_err());
+    }
+}

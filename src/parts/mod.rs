@@ -1,0 +1,20 @@
+//! Conversations with parts: what a request may carry besides text (images,
+//! documents, tool calls and results, replayed reasoning) and what an answer
+//! streams besides text (reasoning, tool calls), the same on every transport.
+//!
+//! - [`content`]: request parts (`messages[].content`), tools and the tool choice.
+//! - [`attachment`]: checks on attached bytes (base64, magic numbers), before any upstream call.
+//! - [`event`]: the `part` of a `TokenEvent` (reasoning, tool call, citation, guardrail).
+//! - [`blocks`]: turns an upstream's deltas into dense, indexed answer blocks (the runner's half).
+//! - [`validate`]: what a family can take, which role carries which part; the 400s.
+//! - [`answer`]: reads a session's events back as request-shaped content parts.
+
+pub mod answer;
+pub mod attachment;
+pub mod blocks;
+pub mod content;
+pub mod event;
+pub mod validate;
+
+pub use content::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
+pub use event::Part;
