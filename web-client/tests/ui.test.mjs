@@ -456,7 +456,7 @@ describe('parts', () => {
     await close();
   });
 
-  for (const transport of ['sse', 'ws']) {
+  for (const transport of TRANSPORTS) {
     test(`${transport}: the demo tool loop runs roll_dice in the page and streams the follow-up`, async () => {
       const { page, close } = await open();
       await signIn(page, 'pat');
@@ -480,6 +480,8 @@ describe('parts', () => {
       const followUp = await answers.nth(1).getByTestId('output').textContent();
       assert.ok(followUp.startsWith(`Tool result: ${result}`), `the follow-up begins: ${followUp.slice(0, 60)}`);
       assert.equal(await page.locator('article.msg.user').count(), 1, 'the tool results are no user bubble');
+      await shot(page, `tool-loop-${transport}`);
+      if (transport === 'graphql') return close(); // its requests are GraphQL's shapes, checked by the gateway's tests
       // The requests: the tool offered, then the conversation with the call and its result.
       assert.equal(requests.length, 2);
       assert.deepEqual(requests[0].tools.map((t) => t.name), ['roll_dice']);
@@ -491,7 +493,6 @@ describe('parts', () => {
       assert.deepEqual(sent.input, { sides: 1 });
       assert.deepEqual(results, { role: 'user', content: [{ type: 'toolResult', toolCallId: sent.id, content: result }] });
       assert.equal(requests[1].prompt, undefined);
-      await shot(page, `tool-loop-${transport}`);
       await close();
     });
   }

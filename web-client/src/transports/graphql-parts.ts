@@ -1,81 +1,52 @@
-// What the GraphQL API carries of a conversation's parts. Events: the
-// subscription selects `TokenEvent.part` with the fields the served schema
-// gives it (read once by introspection, so a gateway without parts still
-// works); `input` arrives as a JSON string. Requests: `MessageInput.content`
-// is text, so a conversation with images or tool calls goes over SSE or
-// WebSocket instead, and replayed reasoning is left out.
+// Parts in GraphQL's shapes (schema/schema.graphql): `startStream` takes a
+// turn's parts as `MessageInput.parts` and tools as `ToolInput`s, with JSON
+// values (a tool call's input, a schema) as strings; `TokenEvent.part` has
+// every member of every part, unset ones null, `input` and `trace` as JSON
+// strings. These turn the client's shapes into those and back.
 
-import { ServerError } from '../api';
-import type { EventPart, StreamRequest, TokenEvent } from '../types';
+import type { ContentPart, EventPart, StreamRequest, TokenEvent } from '../types';
 
-export const PART_TYPE_QUERY = `query PartType {
-  __type(name: "TokenEvent") { fields { name type { kind name ofType { kind name ofType { kind name } } } } }
-}`;
+/** The `part` selection of the subscription. */
+export const PART_FIELDS = 'part { type index text signature redacted id name inputDelta input title source action trace }';
 
-export const PART_FIELDS_QUERY = `query PartFields($name: String!) {
-  __type(name: $name) { fields { name type { kind name ofType { kind name ofType { kind name } } } } }
-}`;
+const TOOL_CHOICE = { auto: 'AUTO', any: 'ANY', none: 'NONE' } as const;
 
-interface TypeRef {
-  kind: string;
-  name: string | null;
-  ofType?: TypeRef | null;
+/** `startStream`'s variables for `req`. */
+export function startVariables(req: StreamRequest): Record<string, unknown> {
+  const choice = req.toolChoice;
+  return {
+    // The last user turn rides in `messages` when it has parts; an empty prompt adds nothing.
+    prompt: req.prompt ?? '',
+    model: req.model ?? null,
+    messages: req.messages.map((m) => {
+      const role = m.role === 'user' ? 'USER' : 'ASSISTANT';
+      return typeof m.content === 'string' ? { role, content: m.content } : { role, parts: m.content.map(partInput) };
+    }),
+    tools: req.tools?.map((t) => ({ name: t.name, description: t.description ?? null, inputSchema: JSON.stringify(t.inputSchema) })) ?? null,
+    toolChoice: typeof choice === 'string' ? TOOL_CHOICE[choice] : null,
+    toolName: typeof choice === 'object' ? choice.name : null,
+    reasoningBudgetTokens: req.reasoning?.budgetTokens ?? null,
+  };
 }
 
-export interface TypeInfo {
-  __type: { fields: { name: string; type: TypeRef }[] | null } | null;
+/** A request part as a `PartInput`: the same fields, a tool call's input as JSON text. */
+function partInput(p: ContentPart): Record<string, unknown> {
+  return p.type === 'toolCall' ? { ...p, input: JSON.stringify(p.input) } : { ...p };
 }
 
-/** The named type under any list and non-null wrappers. */
-function base(t: TypeRef): TypeRef {
-  let cur = t;
-  while (cur.ofType && (cur.kind === 'NON_NULL' || cur.kind === 'LIST')) cur = cur.ofType;
-  return cur;
-}
-
-/** The object type of `TokenEvent.part`, if the schema has one. */
-export function partTypeName(info: TypeInfo): string | null {
-  const field = info.__type?.fields?.find((f) => f.name === 'part');
-  if (!field) return null;
-  const t = base(field.type);
-  return t.kind === 'OBJECT' && t.name ? t.name : null;
-}
-
-/** The selection ` part { type index … }` for the part type's scalar fields. */
-export function partSelection(info: TypeInfo): string {
-  const names = (info.__type?.fields ?? []).filter((f) => ['SCALAR', 'ENUM'].includes(base(f.type).kind)).map((f) => f.name);
-  return names.length ? ` part { ${names.join(' ')} }` : '';
-}
-
-/** An event as the rest of the client expects it: `part` without nulls, `input` parsed. */
+/** An event as the rest of the client expects it: `part` without nulls, JSON values parsed. */
 export function normalize(ev: TokenEvent): TokenEvent {
   if (!ev.part) return ev;
   const part: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(ev.part)) if (v !== null) part[k] = v;
-  if (typeof part.input === 'string') {
-    try {
-      part.input = JSON.parse(part.input);
-    } catch {
-      // Leave it as the text it is.
-    }
-  }
+  for (const [k, v] of Object.entries(ev.part)) if (v !== null) part[k] = k === 'input' || k === 'trace' ? parseJson(v) : v;
   return { ...ev, part: part as unknown as EventPart };
 }
 
-/** `startStream`'s variables for `req`, or a clear refusal when it is more than text. */
-export function textRequest(req: StreamRequest): { prompt: string; messages: { role: string; content: string }[] } {
-  const refuse = () =>
-    new ServerError('unsupported', 'GraphQL carries text only: for images and the demo tool, pick SSE or WebSocket (or turn the tool off)');
-  if (req.prompt === undefined || req.tools?.length) throw refuse();
-  const messages = req.messages.map((m) => {
-    let content: string;
-    if (typeof m.content === 'string') {
-      content = m.content;
-    } else {
-      if (m.content.some((p) => p.type !== 'text' && p.type !== 'reasoning')) throw refuse();
-      content = m.content.flatMap((p) => (p.type === 'text' ? [p.text] : [])).join('\n\n');
-    }
-    return { role: m.role === 'user' ? 'USER' : 'ASSISTANT', content };
-  });
-  return { prompt: req.prompt, messages };
+function parseJson(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
 }

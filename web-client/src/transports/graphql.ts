@@ -1,26 +1,31 @@
 // GraphQL over WebSocket with `graphql-ws` (the graphql-transport-ws
 // protocol): `startStream` returns the session id, `onTokenReceived(sessionId,
-// after)` streams its events, `cancelStream` stops it. The token goes in the
-// `connection_init` payload. The client's own reconnect is off: after a drop
-// the chat re-subscribes itself with `after` = the last seq it has.
+// after)` streams its events (parts included: `graphql-parts.ts`),
+// `cancelStream` stops it. The token goes in the `connection_init` payload.
+// The client's own reconnect is off: after a drop the chat re-subscribes
+// itself with `after` = the last seq it has.
 
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 
 import { AuthError, DroppedError, ServerError, wsUrl } from '../api';
 import type { Auth } from '../auth';
 import type { StreamRequest, TokenEvent } from '../types';
-import { PART_FIELDS_QUERY, PART_TYPE_QUERY, normalize, partSelection, partTypeName, textRequest, type TypeInfo } from './graphql-parts';
+import { PART_FIELDS, normalize, startVariables } from './graphql-parts';
 import type { Transport } from './transport';
 
-const START = `mutation Start($prompt: String!, $model: String, $messages: [MessageInput!]) {
-  startStream(prompt: $prompt, model: $model, messages: $messages) { sessionId model status error }
+const START = `mutation Start($prompt: String!, $model: String, $messages: [MessageInput!], $tools: [ToolInput!],
+    $toolChoice: ToolChoiceMode, $toolName: String, $reasoningBudgetTokens: Int) {
+  startStream(prompt: $prompt, model: $model, messages: $messages, tools: $tools,
+      toolChoice: $toolChoice, toolName: $toolName, reasoningBudgetTokens: $reasoningBudgetTokens) {
+    sessionId model status error
+  }
 }`;
-/** The subscription, with `part` when the schema has it (`PART` is replaced). */
 const SUBSCRIBE = `subscription Tokens($sessionId: String!, $after: Int) {
   onTokenReceived(sessionId: $sessionId, after: $after) {
     sessionId seq token isComplete timestamp stopReason
     usage { inputTokens outputTokens }
-    error { code message retryable }PART
+    error { code message retryable }
+    ${PART_FIELDS}
   }
 }`;
 const CANCEL = `mutation Cancel($sessionId: String!) { cancelStream(sessionId: $sessionId) { status } }`;
@@ -33,16 +38,13 @@ export class GraphqlTransport implements Transport {
   private client: Client | null = null;
   /** The token of the latest `connection_init`. */
   private initToken: string | null = null;
-  /** The subscription's text for this server, once its schema was read. */
-  private subscription: Promise<string> | null = null;
 
   constructor(private readonly auth: Auth) {}
 
   async *start(req: StreamRequest, onSession: (id: string, model: string | null) => void, signal: AbortSignal): AsyncIterable<TokenEvent> {
-    const { prompt, messages } = textRequest(req);
     const data = await this.once<{ startStream: { sessionId: string; model: string | null; error: string | null } }>(
       START,
-      { prompt, model: req.model ?? null, messages },
+      startVariables(req),
       signal,
     );
     const started = data.startStream;
@@ -52,9 +54,8 @@ export class GraphqlTransport implements Transport {
   }
 
   async *resume(sessionId: string, after: number | null, signal: AbortSignal): AsyncIterable<TokenEvent> {
-    const query = await this.subscriptionQuery(signal);
     const it = this.connection().iterate<{ onTokenReceived: TokenEvent | null }>({
-      query,
+      query: SUBSCRIBE,
       variables: { sessionId, after },
     });
     const onAbort = () => void it.return?.();
@@ -85,19 +86,6 @@ export class GraphqlTransport implements Transport {
   close(): void {
     void this.client?.dispose();
     this.client = null;
-    this.subscription = null;
-  }
-
-  /** `SUBSCRIBE` with the `part` fields this server's schema has (none on a gateway without parts). */
-  private subscriptionQuery(signal: AbortSignal): Promise<string> {
-    this.subscription ??= (async () => {
-      const info = await this.once<TypeInfo>(PART_TYPE_QUERY, {}, signal);
-      const name = partTypeName(info);
-      const fields = name ? partSelection(await this.once<TypeInfo>(PART_FIELDS_QUERY, { name }, signal)) : '';
-      return SUBSCRIBE.replace('PART', fields);
-    })();
-    this.subscription.catch(() => (this.subscription = null));
-    return this.subscription;
   }
 
   private connection(): Client {
