@@ -9,6 +9,9 @@ const MAX_TTFT: Duration = Duration::from_secs(3600);
 /// until the signature is issued).
 const MAX_THINK: u32 = 8192;
 
+/// The most tool calls a directive may ask for.
+const MAX_TOOL_CALLS: usize = 64;
+
 /// A scenario, read from the prompt; the defaults give a normal answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Directive {
@@ -90,7 +93,10 @@ impl Directive {
             "stall_after" => set(&mut self.stall_after, count(value).map(Some)),
             "drop_after" => set(&mut self.drop_after, count(value).map(Some)),
             "tool" => {
-                let names = value.split(',').filter(|n| !n.is_empty());
+                let names = value
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .take(MAX_TOOL_CALLS);
                 self.tool = Some(names.map(str::to_owned).collect());
             }
             "think" => set(
@@ -171,6 +177,8 @@ mod tests {
         let cleared = Directive::from_text("[[sim tool=x]] [[sim tool= think=-1]]");
         assert_eq!(cleared.tool, Some(Vec::new()));
         assert_eq!(cleared.think, None);
+        let many = Directive::from_text(&format!("[[sim tool={}]]", ["t"; 500].join(",")));
+        assert_eq!(many.tool.map(|t| t.len()), Some(MAX_TOOL_CALLS));
     }
 
     #[test]

@@ -4,36 +4,42 @@
 //! integer or number `1`, boolean `true`, an `enum`'s first value (or a
 //! `const`), an array of one item, objects recursively. A schema with no
 //! required properties gives `{}`. `anyOf` / `oneOf` / `allOf` take their
-//! first member; local `$ref`s (`#/...`) are followed.
+//! first member; local `$ref`s (`#/...`) are followed. Depth and the number
+//! of values built are bounded, so no schema makes the input huge.
 
 use serde_json::{Map, Value, json};
 
 /// How deep nested (or recursive) schemas are followed before giving up with `null`.
 const MAX_DEPTH: usize = 16;
 
+/// The most values one input holds; past it, values are `null`.
+const MAX_VALUES: usize = 4096;
+
 /// The most characters in one input delta.
 const MAX_PIECE: usize = 24;
 
 /// The input a call of a tool with `schema` sends.
 pub(crate) fn input_for(schema: &Value) -> Value {
-    match value_for(schema, schema, 0) {
+    let mut budget = MAX_VALUES;
+    match value_for(schema, schema, 0, &mut budget) {
         Value::Object(map) => Value::Object(map),
         // A tool's input is always an object.
         _ => json!({}),
     }
 }
 
-fn value_for(schema: &Value, root: &Value, depth: usize) -> Value {
-    if depth > MAX_DEPTH {
+fn value_for(schema: &Value, root: &Value, depth: usize, budget: &mut usize) -> Value {
+    if depth > MAX_DEPTH || *budget == 0 {
         return Value::Null;
     }
+    *budget -= 1;
     let Some(schema) = schema.as_object() else {
         // `true` or a malformed schema: anything goes.
         return json!("sample");
     };
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
         return match resolve(root, target) {
-            Some(target) => value_for(target, root, depth + 1),
+            Some(target) => value_for(target, root, depth + 1, budget),
             None => Value::Null,
         };
     }
@@ -53,14 +59,14 @@ fn value_for(schema: &Value, root: &Value, depth: usize) -> Value {
             .and_then(Value::as_array)
             .and_then(|e| e.first())
         {
-            return value_for(first, root, depth + 1);
+            return value_for(first, root, depth + 1, budget);
         }
     }
     match type_of(schema) {
-        Some("object") => object_for(schema, root, depth),
+        Some("object") => object_for(schema, root, depth, budget),
         Some("array") => {
             let item = schema.get("items").unwrap_or(&Value::Bool(true));
-            Value::Array(vec![value_for(item, root, depth + 1)])
+            Value::Array(vec![value_for(item, root, depth + 1, budget)])
         }
         Some("integer" | "number") => json!(1),
         Some("boolean") => json!(true),
@@ -83,7 +89,12 @@ fn type_of(schema: &Map<String, Value>) -> Option<&str> {
     }
 }
 
-fn object_for(schema: &Map<String, Value>, root: &Value, depth: usize) -> Value {
+fn object_for(
+    schema: &Map<String, Value>,
+    root: &Value,
+    depth: usize,
+    budget: &mut usize,
+) -> Value {
     let properties = schema.get("properties").and_then(Value::as_object);
     let required = schema
         .get("required")
@@ -95,7 +106,10 @@ fn object_for(schema: &Map<String, Value>, root: &Value, depth: usize) -> Value 
         let property = properties
             .and_then(|p| p.get(name))
             .unwrap_or(&Value::Bool(true));
-        object.insert(name.to_owned(), value_for(property, root, depth + 1));
+        object.insert(
+            name.to_owned(),
+            value_for(property, root, depth + 1, budget),
+        );
     }
     Value::Object(object)
 }
@@ -197,5 +211,18 @@ mod tests {
         assert_eq!(pieces("{}"), ["{", "}"]);
         assert_eq!(pieces(r#"{"é":"ü"}"#).concat(), r#"{"é":"ü"}"#);
         assert!(pieces("").is_empty());
+    }
+
+    #[test]
+    fn exponential_schemas_stay_small() {
+        let wide: Vec<String> = (0..50).map(|i| format!("p{i}")).collect();
+        let properties: Map<String, Value> = wide
+            .iter()
+            .map(|p| (p.clone(), json!({"$ref": "#/$defs/node"})))
+            .collect();
+        let node = json!({"type": "object", "properties": properties, "required": wide});
+        let schema = json!({"$defs": {"node": node}, "$ref": "#/$defs/node"});
+        let text = input_for(&schema).to_string();
+        assert!(text.len() < 200_000, "{}", text.len());
     }
 }
