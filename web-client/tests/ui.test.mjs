@@ -547,7 +547,7 @@ describe('parts', () => {
     await close();
   });
 
-  test('a scripted answer: reasoning, a tool call streaming its input, its result, and the exact replay', async () => {
+  test('a scripted SSE answer: reasoning, a tool call, its result, a citation, and the exact replay', async () => {
     const { page, close } = await open();
     await signIn(page, 'sam');
     await page.getByTestId('tools-toggle').check();
@@ -606,6 +606,71 @@ describe('parts', () => {
     assert.deepEqual(bodies[1].tools.map((t) => t.name), ['roll_dice']);
     await waitForStatus(page, 'done');
     await shot(page, 'tool-scripted');
+    await close();
+  });
+
+  test('a scripted WebSocket answer: reasoning folds when the tool call starts, whose input shows as it streams', async () => {
+    const { page, close } = await open();
+    await signIn(page, 'tess');
+    await page.getByTestId('tools-toggle').check();
+    // A stand-in for /v1/ws that sends each event when the test says so.
+    const actions = [];
+    let socket;
+    let waiting = null;
+    await page.routeWebSocket('**/v1/ws', (ws) => {
+      socket = ws;
+      ws.onMessage((m) => {
+        const msg = JSON.parse(String(m));
+        if (msg.action !== 'stream') return;
+        actions.push(msg);
+        waiting?.();
+      });
+      ws.send(JSON.stringify({ type: 'connected', connectionId: 'c-1' }));
+    });
+    const nextAction = (n) => (actions.length >= n ? Promise.resolve() : new Promise((r) => (waiting = () => actions.length >= n && r())));
+    let seq = 0;
+    const send = (type, fields) =>
+      socket.send(
+        JSON.stringify({ type, requestId: actions.at(-1).requestId, sessionId: `s-ws-${actions.length}`, seq: seq++, token: '', isComplete: false, timestamp: '2026-01-01T00:00:00.000Z', ...fields }),
+      );
+    const answer = page.locator('article.msg.assistant').first();
+    const reasoning = answer.getByTestId('reasoning');
+    const input = answer.getByTestId('tool-input');
+    const shows = (locator, text) => locator.filter({ hasText: text }).waitFor();
+
+    await ask(page, 'ws', 'Roll a d20.');
+    await nextAction(1);
+    socket.send(JSON.stringify({ type: 'started', requestId: actions[0].requestId, sessionId: 's-ws-1', model: null }));
+    send('reasoning', { part: { type: 'reasoning', index: 0, text: 'A d20, then.' } });
+    await shows(reasoning.getByTestId('reasoning-text'), 'A d20, then.');
+    assert.equal(await reasoning.evaluate((d) => d.open), true, 'open while it streams');
+    assert.equal(await reasoning.locator('summary').textContent(), 'Thinking…');
+    send('reasoning', { part: { type: 'reasoning', index: 0, signature: 'sig-ws' } });
+    send('tool', { part: { type: 'toolCall', index: 1, id: 'call-ws', name: 'roll_dice' } });
+    send('tool', { part: { type: 'toolCall', index: 1, inputDelta: '{"sides"' } });
+    await shows(input, '{"sides"');
+    assert.equal(await input.textContent(), '{"sides"', 'the input as it streams');
+    assert.equal(await reasoning.evaluate((d) => d.open), false, 'folded once the call started');
+    assert.equal(await reasoning.locator('summary').textContent(), 'Reasoning');
+    assert.equal(await answer.getByTestId('tool-call').getAttribute('data-state'), 'calling');
+    send('tool', { part: { type: 'toolCall', index: 1, inputDelta: ': 20}' } });
+    await shows(input, '{"sides": 20}');
+    send('tool', { part: { type: 'toolCall', index: 1, id: 'call-ws', name: 'roll_dice', input: { sides: 20 } } });
+    await shows(input, '{\n  "sides": 20\n}');
+    send('done', { isComplete: true, stopReason: 'tool_use' });
+    // The page runs the tool and sends the follow-up on its own.
+    await nextAction(2);
+    const result = JSON.parse(await answer.getByTestId('tool-result').locator('pre').textContent());
+    assert.equal(result.sides, 20);
+    assert.deepEqual(actions[1].messages.at(-1), { role: 'user', content: [{ type: 'toolResult', toolCallId: 'call-ws', content: JSON.stringify(result) }] });
+    assert.deepEqual(actions[1].messages[1].content[0], { type: 'reasoning', text: 'A d20, then.', signature: 'sig-ws' });
+    seq = 0;
+    socket.send(JSON.stringify({ type: 'started', requestId: actions[1].requestId, sessionId: 's-ws-2', model: null }));
+    send('token', { token: `Tool result: ${JSON.stringify(result)}` });
+    send('done', { isComplete: true, stopReason: 'end_turn' });
+    const answers = await waitForAnswers(page, 2);
+    assert.match(await answers.nth(1).getByTestId('output').textContent(), /^Tool result: /);
+    await waitForStatus(page, 'done');
     await close();
   });
 });
