@@ -141,7 +141,10 @@ class App {
         const b = el('button', { type: 'button', class: 'suggestion' }, label);
         b.title = prompt;
         b.addEventListener('click', () => {
-          if (prompt.includes('tool=roll_dice')) ui.tools.checked = true;
+          if (prompt.includes('tool=roll_dice') && !ui.tools.checked) {
+            ui.tools.checked = true;
+            ui.tools.dispatchEvent(new Event('change'));
+          }
           ui.prompt.value = prompt;
           this.autosize();
           ui.prompt.focus();
