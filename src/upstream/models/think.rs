@@ -337,4 +337,44 @@ mod tests {
             ]
         );
     }
+
+    /// Any split of the text into chunks, at any byte that is a char
+    /// boundary, gives the same reasoning and the same answer.
+    #[test]
+    fn every_chunking_gives_the_same_split() {
+        let full = "  Ünïcode thoughts, </thin not yet… \n</think>\n\n答え: <think> stays.";
+        let boundaries: Vec<usize> = (1..full.len())
+            .filter(|&i| full.is_char_boundary(i))
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..500 {
+            let mut cuts: Vec<usize> = boundaries
+                .iter()
+                .copied()
+                .filter(|_| rng.u8(..) < 40)
+                .collect();
+            cuts.push(full.len());
+            let mut start = 0;
+            let chunks: Vec<&str> = cuts
+                .iter()
+                .map(|&c| {
+                    let piece = &full[start..c];
+                    start = c;
+                    piece
+                })
+                .collect();
+            let out = run(&chunks, true);
+            let (mut reasoning, mut answer) = (String::new(), String::new());
+            for d in &out {
+                match d {
+                    Delta::Reasoning(r) => reasoning.push_str(r),
+                    Delta::Text(t) => answer.push_str(t),
+                    _ => {}
+                }
+            }
+            assert_eq!(reasoning, "Ünïcode thoughts, </thin not yet…", "{chunks:?}");
+            assert_eq!(answer, "答え: <think> stays.", "{chunks:?}");
+            assert_eq!(out.iter().filter(|d| **d == Delta::BlockEnd).count(), 1);
+        }
+    }
 }
