@@ -12,7 +12,7 @@ pub mod bedrock;
 mod converse;
 pub mod error;
 pub mod models;
-pub mod reasoning;
+mod reasoning;
 pub mod request;
 mod tools;
 
