@@ -215,10 +215,12 @@ pub struct Config {
         default_value_t = 100_000
     )]
     pub max_events_per_session: u64,
-    /// Largest request body, in bytes.
-    #[arg(long, env = "SPILLWAY_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    /// Largest request body, in bytes (default 6 MiB: one image at Bedrock's
+    /// 3.75 MB limit, base64, with room for the conversation).
+    #[arg(long, env = "SPILLWAY_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Largest prompt (all message text together), in bytes.
+    /// Largest prompt (all message text together, tool inputs and results
+    /// included; attachments are bounded by the body limit), in bytes.
     #[arg(long, env = "SPILLWAY_MAX_PROMPT_BYTES", default_value_t = 256 * 1024)]
     pub max_prompt_bytes: usize,
 

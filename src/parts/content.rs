@@ -102,11 +102,12 @@ impl Content {
         }
     }
 
-    /// Bytes this part adds to a prompt (what the prompt-size limit counts).
+    /// Text bytes this part adds to a prompt (what the prompt-size limit
+    /// counts; attached bytes are bounded by the request body limit).
     pub fn size(&self) -> usize {
         match self {
             Self::Text { text } => text.len(),
-            Self::Image { data, .. } | Self::Document { data, .. } => data.len(),
+            Self::Image { .. } | Self::Document { .. } => 0,
             Self::Reasoning(r) => {
                 r.text.as_ref().map_or(0, String::len) + r.redacted.as_ref().map_or(0, String::len)
             }
