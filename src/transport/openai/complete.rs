@@ -1,8 +1,9 @@
 //! `stream: false`: the finished session as one `chat.completion`.
 //!
 //! `message` carries the text, `tool_calls` (arguments as a JSON string),
-//! and LiteLLM's `reasoning_content` and `thinking_blocks`; `content` is
-//! null when the answer is tool calls without text.
+//! and LiteLLM's `reasoning_content` (all reasoning text) and
+//! `thinking_blocks` (the replayable blocks: signed, or redacted); `content`
+//! is null when the answer is tool calls without text.
 
 use std::sync::Arc;
 
@@ -58,18 +59,21 @@ fn message<'a>(events: impl Iterator<Item = &'a TokenEvent> + Clone) -> Value {
     let mut tool_calls = Vec::new();
     for part in answer::content(events) {
         match part {
-            Content::Reasoning(r) => match (r.text, r.signature, r.redacted) {
-                (_, _, Some(data)) => {
-                    thinking_blocks.push(json!({"type": "redacted_thinking", "data": data}));
+            Content::Reasoning(r) => {
+                reasoning.push_str(r.text.as_deref().unwrap_or_default());
+                // Only what can be replayed: signed text, or a redacted blob.
+                match (r.text, r.signature, r.redacted) {
+                    (_, _, Some(data)) => {
+                        thinking_blocks.push(json!({"type": "redacted_thinking", "data": data}))
+                    }
+                    (text, Some(signature), None) => thinking_blocks.push(json!({
+                        "type": "thinking",
+                        "thinking": text.unwrap_or_default(),
+                        "signature": signature,
+                    })),
+                    (_, None, None) => {}
                 }
-                (text, signature, None) => {
-                    let text = text.unwrap_or_default();
-                    reasoning.push_str(&text);
-                    thinking_blocks.push(
-                        json!({"type": "thinking", "thinking": text, "signature": signature}),
-                    );
-                }
-            },
+            }
             Content::ToolCall { id, name, input } => tool_calls.push(json!({
                 "id": id,
                 "type": "function",
@@ -123,6 +127,7 @@ mod tests {
             ev("", Some(Part::reasoning_text(0, "more".into()))),
             ev("", Some(Part::reasoning_signature(0, "sig".into()))),
             ev("", Some(Part::reasoning_redacted(1, "AAAA".into()))),
+            ev("", Some(Part::reasoning_text(2, " unsigned".into()))),
             ev("Let me ", None),
             ev("check.", None),
             ev("", Some(Part::tool_start(3, "c1".into(), "w".into()))),
@@ -139,7 +144,7 @@ mod tests {
                 "content": "Let me check.",
                 "refusal": null,
                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{\"a\":1}"}}],
-                "reasoning_content": "think more",
+                "reasoning_content": "think more unsigned",
                 "thinking_blocks": [
                     {"type": "thinking", "thinking": "think more", "signature": "sig"},
                     {"type": "redacted_thinking", "data": "AAAA"}

@@ -3,8 +3,9 @@
 //! - `system` / `developer`: text (a string or text parts) joined into the system prompt.
 //! - `user`: `text` parts, `image_url` parts with `data:` URLs, `file` parts with `file_data`.
 //! - `assistant`: LiteLLM's `thinking_blocks` (replayed first, as received), then the text,
-//!   then `tool_calls` (`arguments` parsed as JSON). `reasoning_content` alone is dropped:
-//!   without a signature Bedrock takes no reasoning back.
+//!   then `tool_calls` (`arguments` parsed as JSON). `reasoning_content`, and a thinking
+//!   block without a signature, are dropped: Bedrock takes no unsigned reasoning back, and
+//!   a client echoing a whole message back should not fail for it.
 //! - `tool`: a user turn holding the tool result for `tool_call_id`; consecutive tool
 //!   messages land in one user turn (the core joins turns of one role).
 //!
@@ -106,8 +107,8 @@ pub(super) fn to_turns(
 /// An assistant message: reasoning, text, tool calls, in that order.
 fn assistant(at: &str, m: ChatMessage, calls: &mut HashSet<String>) -> Result<Turn, OpenAiError> {
     let mut out = Vec::new();
-    for (j, block) in m.thinking_blocks.into_iter().flatten().enumerate() {
-        out.push(Content::Reasoning(match block {
+    for block in m.thinking_blocks.into_iter().flatten() {
+        let reasoning = match block {
             ThinkingBlock::Thinking {
                 thinking,
                 signature: Some(signature),
@@ -116,17 +117,16 @@ fn assistant(at: &str, m: ChatMessage, calls: &mut HashSet<String>) -> Result<Tu
                 signature: Some(signature),
                 redacted: None,
             },
-            ThinkingBlock::Thinking { .. } => {
-                return Err(bad(format!(
-                    "{at}.thinking_blocks[{j}]: a thinking block needs its signature (replay it as received)"
-                )));
-            }
+            // Unsigned (a model whose reasoning has no signature, or a
+            // client that kept only the text): not replayable, dropped.
+            ThinkingBlock::Thinking { .. } => continue,
             ThinkingBlock::Redacted { data } => Reasoning {
                 text: None,
                 signature: None,
                 redacted: Some(data),
             },
-        }));
+        };
+        out.push(Content::Reasoning(reasoning));
     }
     out.extend(content(at, m.content, Allow::Text)?);
     for (j, call) in m.tool_calls.into_iter().flatten().enumerate() {
@@ -242,6 +242,7 @@ mod tests {
              "reasoning_content": "dropped: no signature here",
              "thinking_blocks": [
                 {"type": "thinking", "thinking": "two cities", "signature": "sig"},
+                {"type": "thinking", "thinking": "dropped: unsigned", "signature": null},
                 {"type": "redacted_thinking", "data": "AAAA"}],
              "tool_calls": [
                 {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Paris\"}"}},
@@ -313,12 +314,6 @@ mod tests {
                     json!({"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "w", "arguments": "[1]"}}]}),
                 ),
                 "must be a JSON object",
-            ),
-            (
-                user_then(
-                    json!({"role": "assistant", "content": "x", "thinking_blocks": [{"type": "thinking", "thinking": "hm"}]}),
-                ),
-                "needs its signature",
             ),
             (
                 json!([{"role": "function", "name": "f", "content": "x"}]),

@@ -40,7 +40,7 @@ impl Deltas {
         match part {
             Part::Reasoning {
                 text: Some(text), ..
-            } => Some(json!({
+            } if !text.is_empty() => Some(json!({
                 "reasoning_content": text,
                 "thinking_blocks": [{"type": "thinking", "thinking": text}],
             })),
