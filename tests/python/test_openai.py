@@ -293,17 +293,24 @@ def test_streamed_tool_loop(client):
 
 
 def test_tool_call_without_streaming(client):
+    messages = [{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}]
     completion = client.chat.completions.create(
         model=CLAUDE,
         tools=[WEATHER_TOOL],
         tool_choice={"type": "function", "function": {"name": "get_weather"}},
-        messages=[{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}],
+        messages=messages,
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "tool_calls"
     (call,) = choice.message.tool_calls
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "sample"}
+    # The message object goes back as it came (refusal, audio… as nulls).
+    result = get_weather(**json.loads(call.function.arguments))
+    messages += [choice.message, {"role": "tool", "tool_call_id": call.id, "content": result}]
+    again = client.chat.completions.create(model=CLAUDE, tools=[WEATHER_TOOL], messages=messages)
+    assert again.choices[0].finish_reason == "stop"
+    assert again.choices[0].message.content.startswith("Tool result: " + result)
 
 
 def test_reasoning_effort_streams_reasoning_content(client):
