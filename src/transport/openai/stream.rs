@@ -7,7 +7,8 @@
 //! `{"type":"redacted_thinking","data":…}` (what LiteLLM streams for Claude).
 //! A tool call is `delta.tool_calls[]` with a dense 0-based `index` among the
 //! answer's tool calls: `id`, `type` and `function.name` in its first delta,
-//! then `function.arguments` pieces; its end adds nothing.
+//! then `function.arguments` pieces; its end adds nothing, unless no input
+//! streamed (then it brings the whole input, so clients always parse JSON).
 
 use std::time::Duration;
 
