@@ -209,6 +209,198 @@ async fn models_in_openai_list_shape() {
     gw.shutdown().await;
 }
 
+/// `get_weather(city)`, as an OpenAI function tool.
+fn weather_tool() -> Value {
+    json!([{
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"]
+            }
+        }
+    }])
+}
+
+/// The chunks of a streamed completion, `[DONE]` checked and dropped.
+async fn chunks(resp: reqwest::Response) -> Vec<Value> {
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(resp).await;
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+/// Bytes that start like a PNG of `w`×`h` (signature and IHDR), as base64.
+fn png(w: u32, h: u32) -> String {
+    use base64::Engine as _;
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    b.extend(w.to_be_bytes());
+    b.extend(h.to_be_bytes());
+    b.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[tokio::test]
+async fn chat_completion_tool_loop() {
+    let gw = Gateway::start().await;
+    let question = json!({"role": "user", "content": format!("[[sim tool=get_weather {FAST}]] Weather in Paris?")});
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE, "stream": true, "tools": weather_tool(), "messages": [question]}),
+    )
+    .await;
+    let chunks = chunks(resp).await;
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"].get("tool_calls"))
+        .collect();
+    assert!(calls.len() >= 2, "a head and argument pieces: {chunks:#?}");
+    for c in &calls {
+        assert_eq!(c.as_array().unwrap().len(), 1, "one call per delta");
+    }
+    let head = &calls[0][0];
+    assert_eq!(head["index"], 0);
+    assert_eq!(head["type"], "function");
+    assert_eq!(head["function"]["name"], "get_weather");
+    let id = head["id"].as_str().unwrap().to_owned();
+    assert!(!id.is_empty());
+    let mut arguments = head["function"]["arguments"].as_str().unwrap().to_owned();
+    for c in &calls[1..] {
+        let piece = &c[0];
+        assert_eq!(piece["index"], 0);
+        assert!(piece.get("id").is_none() && piece["function"].get("name").is_none());
+        arguments.push_str(piece["function"]["arguments"].as_str().unwrap());
+    }
+    let input: Value = serde_json::from_str(&arguments).unwrap();
+    assert_eq!(input, json!({"city": "sample"}));
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .unwrap();
+    assert_eq!(finish, "tool_calls");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+
+    // The tool's answer goes back; the simulator echoes it.
+    let assistant = json!({
+        "role": "assistant",
+        "content": if text.is_empty() { Value::Null } else { json!(text) },
+        "tool_calls": [{"id": id, "type": "function", "function": {"name": "get_weather", "arguments": arguments}}]
+    });
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({
+            "model": CLAUDE,
+            "tools": weather_tool(),
+            "messages": [question, assistant, {"role": "tool", "tool_call_id": id, "content": "22 °C and sunny"}]
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let content = body["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Tool result: 22 °C and sunny"),
+        "{content}"
+    );
+
+    // Without streaming: `message.tool_calls`, arguments as a JSON string.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE, "tools": weather_tool(), "tool_choice": "required", "messages": [question]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["type"], "function");
+    assert_eq!(call["function"]["name"], "get_weather");
+    let input: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"city": "sample"}));
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_completion_refuses_parts_it_cannot_send() {
+    let gw = Gateway::start().await;
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]});
+    let image = |url: String| {
+        json!([{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": url}}]}])
+    };
+    let cases = [
+        (
+            json!({"model": CLAUDE, "tools": weather_tool(), "messages": [
+                {"role": "user", "content": "Weather?"}, call,
+                {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}]}),
+            "call_9",
+        ),
+        (
+            json!({"model": CLAUDE, "messages": image("https://example.com/cat.png".into())}),
+            "fetches nothing",
+        ),
+        (
+            json!({"model": CLAUDE, "messages": image(format!("data:image/jpeg;base64,{}", png(4, 4)))}),
+            "not image/jpeg",
+        ),
+        (
+            json!({"model": "amazon.titan-text-express-v1", "tools": weather_tool(),
+                   "messages": [{"role": "user", "content": "Weather?"}]}),
+            "cannot take tools",
+        ),
+        (
+            json!({"model": CLAUDE, "tools": weather_tool(), "messages": [
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "get_weather", "arguments": "{city"}}]},
+                {"role": "tool", "tool_call_id": "c", "content": "x"}]}),
+            "not JSON",
+        ),
+    ];
+    let before = gw.sim_stats().await["streamsStarted"].as_u64().unwrap();
+    for (body, want) in cases {
+        let resp = post(&gw, "/v1/chat/completions", &gw.token, body.clone()).await;
+        assert_eq!(resp.status(), 400, "{body}");
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(err["error"]["type"], "invalid_request_error");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(want), "{body}: {message}");
+    }
+    assert_eq!(
+        gw.sim_stats().await["streamsStarted"].as_u64().unwrap(),
+        before,
+        "refused before any upstream call"
+    );
+    // Still healthy: a plain completion goes through.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": CLAUDE, "messages": user(&format!("[[sim tokens=2 {FAST}]] hi"))}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    gw.shutdown().await;
+}
+
 /// A `DefaultChatTransport` body.
 fn chat_body(chat_id: &str, text: &str) -> Value {
     json!({

@@ -9,15 +9,18 @@ with a temporary data dir and mints a token with `spillway token` from the same
 dir; the token is the SDK's API key. `SPILLWAY_BIN` overrides the binary.
 """
 
+import base64
 import json
 import os
 import pathlib
 import queue
+import struct
 import subprocess
 import tempfile
 import threading
 import urllib.request
 import uuid
+import zlib
 
 import openai
 import pytest
@@ -26,6 +29,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BINARY = os.environ.get("SPILLWAY_BIN", str(REPO / "target" / "debug" / "spillway"))
 LISTENING = "spillway listening on "
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
+# A model with extended thinking.
+SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 FAST = "rate=0 ttft_ms=0"
 
 
@@ -216,3 +221,164 @@ def test_errors_before_streaming(client, gateway):
     bad = openai.OpenAI(base_url=f"{base}/v1", api_key="not-a-token", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+
+
+def get_weather(city):
+    """The tool, run locally as an SDK user would."""
+    return f"22 degrees and sunny in {city}"
+
+
+def stream_turn(client, **kwargs):
+    """One streamed turn, accumulated the way SDK users do: (text, tool calls by index, finish reason, chunks)."""
+    text, calls, finish, chunks = "", {}, None, []
+    for chunk in client.chat.completions.create(stream=True, **kwargs):
+        chunks.append(chunk)
+        if not chunk.choices:
+            continue
+        choice = chunk.choices[0]
+        delta = choice.delta
+        text += delta.content or ""
+        for tc in delta.tool_calls or []:
+            call = calls.setdefault(tc.index, {"id": None, "name": None, "arguments": ""})
+            if tc.id:
+                call["id"] = tc.id
+            if tc.function and tc.function.name:
+                call["name"] = tc.function.name
+            if tc.function and tc.function.arguments:
+                call["arguments"] += tc.function.arguments
+        finish = choice.finish_reason or finish
+    return text, calls, finish, chunks
+
+
+def test_streamed_tool_loop(client):
+    messages = [{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}]
+    text, calls, finish, _ = stream_turn(
+        client, model=CLAUDE, tools=[WEATHER_TOOL], parallel_tool_calls=False, messages=messages
+    )
+    assert finish == "tool_calls"
+    assert list(calls) == [0]
+    call = calls[0]
+    assert call["id"] and call["name"] == "get_weather"
+    result = get_weather(**json.loads(call["arguments"]))
+    messages += [
+        {
+            "role": "assistant",
+            "content": text or None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": result},
+    ]
+    answer, _, _, _ = stream_turn(client, model=CLAUDE, tools=[WEATHER_TOOL], messages=messages)
+    assert answer.startswith("Tool result: " + result), answer
+
+
+def test_tool_call_without_streaming(client):
+    messages = [{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}]
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        messages=messages,
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "sample"}
+    # The message object goes back as it came (refusal, audio… as nulls).
+    result = get_weather(**json.loads(call.function.arguments))
+    messages += [choice.message, {"role": "tool", "tool_call_id": call.id, "content": result}]
+    again = client.chat.completions.create(model=CLAUDE, tools=[WEATHER_TOOL], messages=messages)
+    assert again.choices[0].finish_reason == "stop"
+    assert again.choices[0].message.content.startswith("Tool result: " + result)
+
+
+def test_reasoning_effort_streams_reasoning_content(client):
+    messages = [{"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}]
+    text, _, finish, chunks = stream_turn(
+        client, model=SONNET, reasoning_effort="low", messages=messages
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = [getattr(d, "reasoning_content", None) for d in deltas]
+    reasoning = [r for r in reasoning if r]
+    assert len(reasoning) == 3
+    assert text and finish == "stop"
+    # LiteLLM's thinking_blocks carry the signature, so the turn can be replayed.
+    blocks = [b for d in deltas for b in (d.model_extra or {}).get("thinking_blocks") or []]
+    signature = next(b["signature"] for b in blocks if b.get("signature"))
+    messages += [
+        {
+            "role": "assistant",
+            "content": text,
+            "thinking_blocks": [
+                {"type": "thinking", "thinking": "".join(reasoning), "signature": signature}
+            ],
+        },
+        {"role": "user", "content": prompt(f"tokens=2 {FAST}")},
+    ]
+    again = client.chat.completions.create(model=SONNET, reasoning_effort="low", messages=messages)
+    assert again.choices[0].message.content
+
+
+def png(width, height):
+    """A real PNG of width x height (one grey channel, all black)."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\x00" * width for _ in range(height))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_image_data_url(client):
+    url = "data:image/png;base64," + base64.b64encode(png(64, 48)).decode()
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompt(f"tokens=3 {FAST}")},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ],
+            }
+        ],
+    )
+    assert completion.choices[0].message.content.startswith("[image/png 64x48]")
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}],
+                }
+            ],
+        )
+    assert "fetches nothing" in err.value.message

@@ -1,0 +1,75 @@
+//! Errors in OpenAI's shape, `{"error":{"message","type","param","code"}}`,
+//! before streaming (a real status) and mid-stream (a `data:` event).
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::event::EventError;
+use crate::hub::StartError;
+
+/// An error in OpenAI's shape: `{"error":{"message","type","param","code"}}`.
+#[derive(Debug)]
+pub struct OpenAiError(pub(super) ApiError);
+
+impl From<ApiError> for OpenAiError {
+    fn from(e: ApiError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<StartError> for OpenAiError {
+    fn from(e: StartError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for OpenAiError {
+    /// The gateway's own rendering (status, `Retry-After`…) with OpenAI's body.
+    fn into_response(self) -> Response {
+        let code = self.0.error_code();
+        let message = self.0.to_string();
+        let (mut parts, _) = self.0.into_response().into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let body = json!({ "error": error_object(parts.status, code.as_str(), &message) });
+        (parts, Json(body)).into_response()
+    }
+}
+
+/// OpenAI's error object, `{"message","type","param","code"}`: `type` from
+/// the HTTP status, `code` the gateway's (an [`ErrorCode`]'s string).
+pub(super) fn error_object(status: StatusCode, code: &str, message: &str) -> Value {
+    let kind = match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    };
+    json!({"message": message, "type": kind, "param": null, "code": code})
+}
+
+/// A `400` with `msg`.
+pub(super) fn bad(msg: impl Into<String>) -> OpenAiError {
+    OpenAiError(ApiError::BadRequest(msg.into()))
+}
+
+/// The `error` object of a failed session.
+pub(super) fn stream_error(e: &EventError) -> Value {
+    error_object(StatusCode::BAD_GATEWAY, &e.code, &e.message)
+}
+
+/// The status of a completion whose session failed once started: 429 if
+/// throttled, 504 if it timed out, 502 otherwise.
+pub(super) fn failed_status(code: Option<ErrorCode>) -> StatusCode {
+    match code {
+        Some(ErrorCode::Throttled) => StatusCode::TOO_MANY_REQUESTS,
+        Some(
+            ErrorCode::FirstTokenTimeout | ErrorCode::UpstreamIdleTimeout | ErrorCode::ModelTimeout,
+        ) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}

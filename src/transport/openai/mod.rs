@@ -1,0 +1,161 @@
+//! OpenAI-compatible chat completions, rendered from the session log:
+//! `POST /v1/chat/completions` (one `chat.completion`, or with `stream: true`
+//! `chat.completion.chunk`s over SSE ending in `data: [DONE]`) and
+//! `GET /v1/models/{model}` (the list itself is `sessions`' `GET /v1/models`).
+//!
+//! Users pass their bearer JWT as the SDK's API key. The session id comes
+//! back in `X-Session-Id`, so a dropped client can resume on the native route.
+//! A failure mid-stream is a `data: {"error":{…}}` event, which the official
+//! SDKs raise.
+//!
+//! # Layout
+//!
+//! - [`request`]: the body's options, `tools`, `tool_choice`, reasoning budget.
+//! - [`messages`]: each role's messages, tool calls and results, replayed
+//!   reasoning, as the gateway's turns; [`content`]: their content parts.
+//! - [`stream`]: events as `chat.completion.chunk` deltas.
+//! - [`complete`]: events as one `chat.completion`.
+//! - [`error`]: OpenAI's error shape.
+
+mod complete;
+mod content;
+mod error;
+mod messages;
+mod request;
+mod stream;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+pub use error::OpenAiError;
+pub use request::EFFORT_BUDGETS;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::{parse_json, stream_headers};
+use crate::state::AppState;
+use crate::upstream::Usage;
+use crate::upstream::models::ModelFamily;
+use request::CompletionRequest;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .route("/v1/models/{model}", get(model))
+}
+
+/// `POST /v1/chat/completions`.
+async fn completions(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, OpenAiError> {
+    let req: CompletionRequest = parse_json(body)?;
+    let streaming = req.stream.unwrap_or(false);
+    let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let (inv, api) = state.models.validate(request::to_stream_request(req)?)?;
+    let sub = state.hub.start(&principal.sub, inv, api).await?;
+    tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), streaming, "chat completion started");
+    let meta = Meta {
+        id: format!("chatcmpl-{}", sub.session().id()),
+        created: unix_now(),
+        model: sub.session().model().to_owned(),
+    };
+    let session_id = sub.session().id().clone();
+    let mut res = if streaming {
+        stream::stream_response(sub, meta, include_usage, state.heartbeat, &state.metrics)
+    } else {
+        complete::complete_response(sub, meta).await?
+    };
+    stream_headers(&mut res, &session_id);
+    Ok(res)
+}
+
+/// What every object of one completion repeats.
+struct Meta {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+impl Meta {
+    fn chunk(&self, choices: Value, usage: Option<Value>) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        });
+        if let Some(u) = usage {
+            v["usage"] = u;
+        }
+        v
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn usage_json(u: Option<Usage>) -> Value {
+    let u = u.unwrap_or_default();
+    json!({
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+    })
+}
+
+/// Bedrock's stop reason (Converse names) as OpenAI's `finish_reason`. A
+/// session cancelled by its owner ends like any other answer: `stop`.
+fn finish_reason(stop_reason: Option<&str>) -> &'static str {
+    match stop_reason {
+        Some("max_tokens" | "length") => "length",
+        Some("content_filtered" | "guardrail_intervened") => "content_filter",
+        Some("tool_use") => "tool_calls",
+        _ => "stop",
+    }
+}
+
+/// `GET /v1/models/{model}`: one model of the list, for `client.models.retrieve`.
+async fn model(
+    State(state): State<AppState>,
+    _p: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, OpenAiError> {
+    let listed = state.models.listed().contains(&id)
+        || (state.models.allowed.is_empty() && ModelFamily::from_model_id(&id).is_some());
+    if !listed {
+        return Err(OpenAiError(ApiError::NotFound));
+    }
+    Ok(Json(
+        json!({"id": id, "object": "model", "created": 0, "owned_by": "bedrock"}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(finish_reason(Some("end_turn")), "stop");
+        assert_eq!(finish_reason(Some("max_tokens")), "length");
+        assert_eq!(finish_reason(Some("tool_use")), "tool_calls");
+        assert_eq!(
+            finish_reason(Some("guardrail_intervened")),
+            "content_filter"
+        );
+        assert_eq!(finish_reason(Some("cancelled")), "stop");
+    }
+}

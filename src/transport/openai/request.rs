@@ -1,0 +1,322 @@
+//! The body of `POST /v1/chat/completions` and its mapping onto the
+//! gateway's [`StreamRequest`]: options, `tools`, `tool_choice` and the
+//! reasoning budget (`reasoning_effort`, or `thinking` as Anthropic and
+//! LiteLLM clients send it). Messages are [`super::messages`]' part.
+//!
+//! `parallel_tool_calls` is accepted and ignored (Bedrock's models decide
+//! how many calls to make), like any other field this module does not name.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{OpenAiError, bad};
+use super::messages::{self, ChatMessage};
+use crate::parts::{Tool, ToolChoice};
+use crate::request::{ReasoningRequest, StreamRequest};
+
+#[derive(Debug, Deserialize)]
+pub(super) struct CompletionRequest {
+    #[serde(default)]
+    model: Option<String>,
+    messages: Vec<ChatMessage>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    top_p: Option<f32>,
+    #[serde(default)]
+    stop: Option<Stop>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    n: Option<u32>,
+    #[serde(default)]
+    tools: Option<Vec<ToolDef>>,
+    /// `"auto"`, `"none"`, `"required"` or `{"type":"function","function":{"name"}}`.
+    #[serde(default)]
+    tool_choice: Option<Value>,
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    /// `{"type":"enabled","budget_tokens":N}` or `{"type":"disabled"}`.
+    #[serde(default)]
+    thinking: Option<Value>,
+    /// The legacy function-calling fields, refused with a pointer to `tools`.
+    #[serde(default)]
+    functions: Option<Value>,
+    #[serde(default)]
+    function_call: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// One entry of `tools`: `{"type":"function","function":{"name","description"?,"parameters"?}}`.
+#[derive(Debug, Deserialize)]
+struct ToolDef {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    function: Option<FunctionDef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FunctionDef {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+/// The thinking budget each `reasoning_effort` asks for. Bedrock's smallest
+/// budget is 1024, so `minimal` and `low` both get it; `none` turns
+/// reasoning off. The budget counts against `max_tokens`, which the core
+/// raises when the budget leaves no room for the answer.
+pub const EFFORT_BUDGETS: &[(&str, u32)] = &[
+    ("minimal", 1024),
+    ("low", 1024),
+    ("medium", 4096),
+    ("high", 16384),
+];
+
+/// The request as the gateway's stream request.
+pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest, OpenAiError> {
+    if req.n.is_some_and(|n| n != 1) {
+        return Err(bad("only n = 1 is supported"));
+    }
+    if req.functions.is_some() || req.function_call.is_some() {
+        return Err(bad(
+            "`functions` and `function_call` are not supported; use `tools` and `tool_choice`",
+        ));
+    }
+    let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
+    let tools = tools(req.tools.unwrap_or_default())?;
+    let tool_choice = tool_choice(req.tool_choice.as_ref())?;
+    let (system, turns) = messages::to_turns(req.messages)?;
+    Ok(StreamRequest {
+        prompt: None,
+        model: req.model,
+        system,
+        messages: turns,
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop_sequences: match req.stop {
+            None => vec![],
+            Some(Stop::One(s)) => vec![s],
+            Some(Stop::Many(v)) => v,
+        },
+        api: None,
+        tools,
+        tool_choice,
+        reasoning,
+    })
+}
+
+/// `tools` as the gateway's tools; `parameters` is the input schema (an
+/// empty object schema when missing). Names and schemas are the core's check.
+fn tools(defs: Vec<ToolDef>) -> Result<Vec<Tool>, OpenAiError> {
+    defs.into_iter()
+        .enumerate()
+        .map(|(i, def)| {
+            if def.kind != "function" {
+                return Err(bad(format!(
+                    "tools[{i}]: tools of type '{}' are not supported; only 'function'",
+                    def.kind
+                )));
+            }
+            let f = def
+                .function
+                .ok_or_else(|| bad(format!("tools[{i}]: a function tool needs `function`")))?;
+            Ok(Tool {
+                name: f.name,
+                description: f.description,
+                input_schema: f
+                    .parameters
+                    .filter(|p| !p.is_null())
+                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
+/// `tool_choice`: `"required"` is the gateway's `any`.
+fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, OpenAiError> {
+    let named = |v: &Value| {
+        (v.get("type")?.as_str()? == "function")
+            .then(|| v.get("function")?.get("name")?.as_str())
+            .flatten()
+            .map(|n| ToolChoice::Tool(n.to_owned()))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) if s == "auto" => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) if s == "none" => Ok(ToolChoice::None),
+        Some(Value::String(s)) if s == "required" => Ok(ToolChoice::Any),
+        Some(v) => named(v).ok_or_else(|| {
+            bad(format!(
+                "tool_choice {v} is not \"auto\", \"none\", \"required\" or {{\"type\":\"function\",\"function\":{{\"name\":…}}}}"
+            ))
+        }),
+    }
+}
+
+/// The thinking budget: `thinking` when given (it names a number),
+/// else `reasoning_effort` through [`EFFORT_BUDGETS`].
+fn reasoning(
+    effort: Option<&str>,
+    thinking: Option<&Value>,
+) -> Result<Option<ReasoningRequest>, OpenAiError> {
+    if let Some(t) = thinking.filter(|t| !t.is_null()) {
+        let budget = t.get("budget_tokens").and_then(Value::as_u64);
+        return match (t.get("type").and_then(Value::as_str), budget) {
+            (Some("disabled"), _) => Ok(None),
+            (Some("enabled"), Some(b)) => Ok(Some(ReasoningRequest {
+                budget_tokens: u32::try_from(b).unwrap_or(u32::MAX),
+            })),
+            _ => Err(bad(format!(
+                "thinking {t} is not {{\"type\":\"enabled\",\"budget_tokens\":N}} or {{\"type\":\"disabled\"}}"
+            ))),
+        };
+    }
+    match effort {
+        None | Some("none") => Ok(None),
+        Some(e) => EFFORT_BUDGETS
+            .iter()
+            .find(|(name, _)| *name == e)
+            .map(|(_, budget)| {
+                Some(ReasoningRequest {
+                    budget_tokens: *budget,
+                })
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "reasoning_effort '{e}' is not one of none, minimal, low, medium, high"
+                ))
+            }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    pub(crate) fn parse(v: Value) -> Result<StreamRequest, OpenAiError> {
+        to_stream_request(serde_json::from_value(v).unwrap())
+    }
+
+    fn user() -> Value {
+        json!([{"role": "user", "content": "x"}])
+    }
+
+    #[test]
+    fn tools_and_tool_choice() {
+        let s = parse(json!({
+            "messages": user(),
+            "tools": [
+                {"type": "function", "function": {"name": "get_weather", "description": "Weather",
+                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+                {"type": "function", "function": {"name": "now"}}
+            ],
+            "tool_choice": {"type": "function", "function": {"name": "now"}},
+            "parallel_tool_calls": false
+        }))
+        .unwrap();
+        assert_eq!(s.tools.len(), 2);
+        assert_eq!(s.tools[0].description.as_deref(), Some("Weather"));
+        assert_eq!(s.tools[0].input_schema["required"], json!(["city"]));
+        assert_eq!(
+            s.tools[1].input_schema,
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(s.tool_choice, ToolChoice::Tool("now".into()));
+        for (wire, want) in [
+            (json!("auto"), ToolChoice::Auto),
+            (json!("none"), ToolChoice::None),
+            (json!("required"), ToolChoice::Any),
+            (Value::Null, ToolChoice::Auto),
+        ] {
+            assert_eq!(tool_choice(Some(&wire)).unwrap(), want);
+        }
+        for wire in [
+            json!("any"),
+            json!({"type": "function"}),
+            json!({"type": "allowed_tools"}),
+        ] {
+            assert!(tool_choice(Some(&wire)).is_err(), "{wire}");
+        }
+    }
+
+    #[test]
+    fn reasoning_budgets() {
+        let budget = |v: Value| parse(v).unwrap().reasoning.map(|r| r.budget_tokens);
+        let with = |extra: Value| {
+            let mut v = json!({"messages": user()});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        assert_eq!(budget(with(json!({}))), None);
+        assert_eq!(budget(with(json!({"reasoning_effort": "none"}))), None);
+        assert_eq!(
+            budget(with(json!({"reasoning_effort": "minimal"}))),
+            Some(1024)
+        );
+        assert_eq!(budget(with(json!({"reasoning_effort": "low"}))), Some(1024));
+        assert_eq!(
+            budget(with(json!({"reasoning_effort": "medium"}))),
+            Some(4096)
+        );
+        assert_eq!(
+            budget(with(json!({"reasoning_effort": "high"}))),
+            Some(16384)
+        );
+        assert_eq!(
+            budget(with(
+                json!({"reasoning_effort": "low", "thinking": {"type": "enabled", "budget_tokens": 3000}})
+            )),
+            Some(3000),
+            "an explicit budget wins"
+        );
+        assert_eq!(
+            budget(with(
+                json!({"reasoning_effort": "high", "thinking": {"type": "disabled"}})
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        let bad = [
+            json!({"messages": user(), "n": 2}),
+            json!({"messages": user(), "tools": [{"type": "function"}]}),
+            json!({"messages": user(), "tools": [{"type": "custom", "custom": {"name": "x"}}]}),
+            json!({"messages": user(), "functions": [{"name": "f"}]}),
+            json!({"messages": user(), "reasoning_effort": "max"}),
+            json!({"messages": user(), "thinking": {"type": "enabled"}}),
+            json!({"messages": user(), "tool_choice": "sometimes"}),
+        ];
+        for b in bad {
+            assert!(parse(b.clone()).is_err(), "{b} should be refused");
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! `stream: true`: the session's events as `chat.completion.chunk`s over SSE.
+//!
+//! Text is `delta.content`. Reasoning is `delta.reasoning_content` with
+//! LiteLLM's `delta.thinking_blocks` beside it, so a client can replay it:
+//! each text delta as `{"type":"thinking","thinking":…}`, the signature as
+//! `{"type":"thinking","thinking":"","signature":…}`, a redacted block as
+//! `{"type":"redacted_thinking","data":…}` (what LiteLLM streams for Claude).
+//! A tool call is `delta.tool_calls[]` with a dense 0-based `index` among the
+//! answer's tool calls: `id`, `type` and `function.name` in its first delta,
+//! then `function.arguments` pieces; its end adds nothing, unless no input
+//! streamed (then it brings the whole input, so clients always parse JSON).
+
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+
+use super::error::stream_error;
+use super::{Meta, finish_reason, usage_json};
+use crate::event::{EventKind, TokenEvent};
+use crate::hub::Subscription;
+use crate::parts::Part;
+
+/// The deltas of one answer, in order: what each event adds.
+#[derive(Debug, Default)]
+pub(super) struct Deltas {
+    /// Tool calls seen so far, by dense index: the answer block each is, and
+    /// whether any of its arguments went out.
+    tools: Vec<(u32, bool)>,
+}
+
+impl Deltas {
+    /// The `delta` a non-final event adds, if OpenAI has a shape for it
+    /// (citations and guardrail notes have none).
+    pub fn delta(&mut self, ev: &TokenEvent) -> Option<Value> {
+        let Some(part) = ev.part.as_deref() else {
+            return (!ev.token.is_empty()).then(|| json!({"content": ev.token}));
+        };
+        match part {
+            Part::Reasoning {
+                text: Some(text), ..
+            } if !text.is_empty() => Some(json!({
+                "reasoning_content": text,
+                "thinking_blocks": [{"type": "thinking", "thinking": text}],
+            })),
+            Part::Reasoning {
+                signature: Some(signature),
+                ..
+            } => Some(json!({
+                "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": signature}],
+            })),
+            Part::Reasoning {
+                redacted: Some(data),
+                ..
+            } => Some(json!({
+                "thinking_blocks": [{"type": "redacted_thinking", "data": data}],
+            })),
+            Part::ToolCall {
+                index,
+                id,
+                name,
+                input_delta,
+                input,
+            } => self.tool(
+                *index,
+                id.as_deref(),
+                name.as_deref(),
+                input_delta.as_deref(),
+                input.as_ref(),
+            ),
+            Part::Reasoning { .. } | Part::Citation { .. } | Part::Guardrail { .. } => None,
+        }
+    }
+
+    /// A tool call's start, input piece or end.
+    fn tool(
+        &mut self,
+        block: u32,
+        id: Option<&str>,
+        name: Option<&str>,
+        input_delta: Option<&str>,
+        input: Option<&Value>,
+    ) -> Option<Value> {
+        let Some(n) = self.tools.iter().position(|(b, _)| *b == block) else {
+            // A call seen first here: its head, with what input there is.
+            let arguments = input_delta
+                .map(str::to_owned)
+                .or_else(|| input.map(Value::to_string))
+                .unwrap_or_default();
+            self.tools.push((block, !arguments.is_empty()));
+            return Some(json!({"tool_calls": [{
+                "index": self.tools.len() - 1,
+                "id": id.unwrap_or_default(),
+                "type": "function",
+                "function": {"name": name.unwrap_or_default(), "arguments": arguments},
+            }]}));
+        };
+        let (_, sent) = self.tools.get_mut(n)?;
+        let arguments = match (input_delta, input) {
+            (Some(piece), _) if !piece.is_empty() => piece.to_owned(),
+            // The end: all of the input when none of it went out, so a
+            // client always has JSON to parse (`{}` at least).
+            (None, Some(input)) if !*sent => input.to_string(),
+            _ => return None,
+        };
+        *sent = true;
+        Some(json!({"tool_calls": [{"index": n, "function": {"arguments": arguments}}]}))
+    }
+}
+
+/// `stream: true`: a role delta at once, a delta per event OpenAI has a
+/// shape for, the `finish_reason` chunk, the usage chunk when asked, then
+/// `[DONE]`.
+pub(super) fn stream_response(
+    sub: Subscription,
+    meta: Meta,
+    include_usage: bool,
+    heartbeat: Duration,
+    metrics: &crate::metrics::Metrics,
+) -> Response {
+    // With `include_usage`, every chunk but the last carries `"usage": null`.
+    let null_usage = include_usage.then_some(Value::Null);
+    let choice = |delta: Value, finish: Option<&str>| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+    let first = meta.chunk(
+        choice(
+            json!({"role": "assistant", "content": "", "refusal": null}),
+            None,
+        ),
+        null_usage.clone(),
+    );
+    let mut deltas = Deltas::default();
+    let rest = metrics
+        .counted("openai", sub.into_stream())
+        .flat_map(move |ev| {
+            let mut out = Vec::with_capacity(2);
+            match ev.kind() {
+                EventKind::Done => {
+                    let reason = finish_reason(ev.stop_reason.as_deref());
+                    out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
+                    if include_usage {
+                        out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
+                    }
+                }
+                EventKind::Error => out.extend(
+                    ev.error
+                        .as_ref()
+                        .map(|e| json!({ "error": stream_error(e) })),
+                ),
+                _ => out.extend(
+                    deltas
+                        .delta(&ev)
+                        .map(|d| meta.chunk(choice(d, None), null_usage.clone())),
+                ),
+            }
+            stream::iter(out)
+        });
+    let events = stream::once(async { first })
+        .chain(rest)
+        .map(|v| Event::default().json_data(v))
+        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ev(token: &str, part: Option<Part>) -> TokenEvent {
+        TokenEvent {
+            session_id: Arc::from("s"),
+            seq: 0,
+            token: token.into(),
+            is_complete: false,
+            timestamp: String::new(),
+            stop_reason: None,
+            usage: None,
+            error: None,
+            part: part.map(Box::new),
+            wire: Default::default(),
+        }
+    }
+
+    fn deltas(events: &[TokenEvent]) -> Vec<Value> {
+        let mut d = Deltas::default();
+        events.iter().filter_map(|e| d.delta(e)).collect()
+    }
+
+    #[test]
+    fn reasoning_then_text() {
+        let out = deltas(&[
+            ev("", Some(Part::reasoning_text(0, "hm".into()))),
+            ev("", Some(Part::reasoning_signature(0, "sig".into()))),
+            ev("", Some(Part::reasoning_redacted(1, "AAAA".into()))),
+            ev("Hi", None),
+            ev("", None),
+        ]);
+        assert_eq!(
+            out,
+            [
+                json!({"reasoning_content": "hm", "thinking_blocks": [{"type": "thinking", "thinking": "hm"}]}),
+                json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}]}),
+                json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "AAAA"}]}),
+                json!({"content": "Hi"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn tool_calls_get_dense_indices() {
+        let out = deltas(&[
+            ev("Let me look.", None),
+            ev("", Some(Part::tool_start(1, "c1".into(), "w".into()))),
+            ev("", Some(Part::tool_input(1, String::new()))),
+            ev("", Some(Part::tool_input(1, "{\"city\":".into()))),
+            ev("", Some(Part::tool_input(1, "\"Oslo\"}".into()))),
+            ev(
+                "",
+                Some(Part::tool_end(
+                    1,
+                    "c1".into(),
+                    "w".into(),
+                    json!({"city": "Oslo"}),
+                )),
+            ),
+            ev("", Some(Part::tool_start(2, "c2".into(), "now".into()))),
+            ev(
+                "",
+                Some(Part::tool_end(2, "c2".into(), "now".into(), json!({}))),
+            ),
+            ev(
+                "",
+                Some(Part::tool_end(3, "c3".into(), "w".into(), json!({"a": 1}))),
+            ),
+        ]);
+        assert_eq!(
+            out,
+            [
+                json!({"content": "Let me look."}),
+                json!({"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "w", "arguments": ""}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"Oslo\"}"}}]}),
+                json!({"tool_calls": [{"index": 1, "id": "c2", "type": "function", "function": {"name": "now", "arguments": ""}}]}),
+                // No input streamed: the end brings it, so clients parse `{}`.
+                json!({"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]}),
+                // An end never started: the whole call at once.
+                json!({"tool_calls": [{"index": 2, "id": "c3", "type": "function", "function": {"name": "w", "arguments": "{\"a\":1}"}}]}),
+            ]
+        );
+    }
+
+    #[test]
+    fn citations_and_guardrails_add_nothing() {
+        let out = deltas(&[
+            ev(
+                "",
+                Some(Part::Citation {
+                    index: 0,
+                    title: None,
+                    source: None,
+                    text: None,
+                }),
+            ),
+            ev(
+                "",
+                Some(Part::Guardrail {
+                    action: "x".into(),
+                    trace: None,
+                }),
+            ),
+        ]);
+        assert!(out.is_empty());
+    }
+}
