@@ -149,10 +149,14 @@ impl Fleet {
     }
 
     async fn stream(&self, node: usize, prompt: &str) -> reqwest::Response {
+        self.stream_json(node, json!({"prompt": prompt})).await
+    }
+
+    async fn stream_json(&self, node: usize, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/stream", self.node(node)))
             .bearer_auth(&self.token)
-            .json(&json!({"prompt": prompt}))
+            .json(&body)
             .send()
             .await
             .unwrap()
@@ -559,4 +563,43 @@ async fn a_graphql_subscription_on_one_node_follows_a_session_on_the_other() {
         "every event, in order, through node B"
     );
     drop(resp);
+}
+
+#[tokio::test]
+async fn reasoning_and_tool_call_parts_cross_the_relay_unchanged() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream_json(
+            0,
+            json!({
+                "model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                "prompt": "[[sim tool=lookup think=3 tokens=5 rate=20]] across the fleet",
+                "tools": [{"name": "lookup", "inputSchema": {"type": "object",
+                    "properties": {"q": {"type": "string"}}, "required": ["q"]}}],
+                "reasoning": {"budgetTokens": 1024}
+            }),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    // Node B follows the session from its start while node A streams it.
+    let relayed = fleet.attach(1, &id, None).await;
+    assert_eq!(relayed.status(), 200);
+    let (direct, relayed) = tokio::join!(
+        within(
+            Duration::from_secs(30),
+            sse_events(resp).collect::<Vec<_>>()
+        ),
+        within(
+            Duration::from_secs(30),
+            sse_events(relayed).collect::<Vec<_>>()
+        ),
+    );
+    assert!(
+        direct.iter().any(|e| e.event == "tool") && direct.iter().any(|e| e.event == "reasoning")
+    );
+    assert_eq!(direct.len(), relayed.len());
+    for (a, b) in direct.iter().zip(&relayed) {
+        assert_eq!((a.event.as_str(), &a.data), (b.event.as_str(), &b.data));
+    }
 }

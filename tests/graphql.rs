@@ -1060,3 +1060,101 @@ fn schema_file_matches_the_served_schema() {
          (SPILLWAY_BLESS_SCHEMA=1 cargo nextest run schema_file rewrites it)"
     );
 }
+
+#[tokio::test]
+async fn start_stream_takes_parts_and_tools_and_subscribers_receive_parts() {
+    let gw = Gateway::start().await;
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation($p: String!, $tools: [ToolInput!]) {
+            startStream(prompt: $p, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                        tools: $tools, reasoningBudgetTokens: 1024) { sessionId status }
+        }"#,
+        json!({
+            "p": "[[sim tool=lookup think=2 tokens=2]] find it",
+            "tools": [{"name": "lookup", "inputSchema": "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}},\"required\":[\"q\"]}"}]
+        }),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let id = r["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp stopReason part { type index text signature id name inputDelta input } } }";
+    c.subscribe("1", query, json!({"id": id})).await;
+    let evs = events(&c.collect("1").await, 0);
+    let parts: Vec<&Value> = evs
+        .iter()
+        .map(|e| &e["part"])
+        .filter(|p| !p.is_null())
+        .collect();
+    assert_eq!(parts[0]["type"], "reasoning", "{parts:?}");
+    assert!(parts.iter().any(|p| p["signature"].is_string()));
+    let end = parts.iter().rfind(|p| p["type"] == "toolCall").unwrap();
+    assert_eq!(end["name"], "lookup");
+    let input: Value = serde_json::from_str(end["input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, json!({"q": "sample"}), "input is a JSON string");
+    assert_eq!(evs.last().unwrap()["stopReason"], "tool_use");
+
+    // The answer comes back as parts for the next turn.
+    let content = post(
+        &gw,
+        &gw.token,
+        "query($id: String!) { session(sessionId: $id) { content } }",
+        json!({"id": id}),
+    )
+    .await;
+    let content: Value =
+        serde_json::from_str(content["data"]["session"]["content"].as_str().unwrap()).unwrap();
+    let call = content
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "toolCall")
+        .unwrap()
+        .clone();
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation($m: [MessageInput!], $tools: [ToolInput!]) {
+            startStream(prompt: "", model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0", messages: $m, tools: $tools) { sessionId }
+        }"#,
+        json!({
+            "tools": [{"name": "lookup"}],
+            "m": [
+                {"role": "USER", "content": "find it"},
+                {"role": "ASSISTANT", "parts": [{"type": "toolCall", "id": call["id"], "name": "lookup", "input": call["input"].to_string()}]},
+                {"role": "USER", "parts": [{"type": "toolResult", "toolCallId": call["id"], "content": "found"}]}
+            ]
+        }),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let id2 = r["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.subscribe("2", &subscription_query(), json!({"id": id2}))
+        .await;
+    let text: String = events(&c.collect("2").await, 0)
+        .iter()
+        .map(|e| e["token"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(text.starts_with("Tool result: found"), "{text}");
+
+    // A bad part is a GraphQL error with the 400's code; nothing starts.
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation { startStream(prompt: "x", messages: [{role: USER, parts: [{type: "image", mediaType: "image/png", data: "https://x/y.png"}]}]) { sessionId } }"#,
+        json!({}),
+    )
+    .await;
+    let msg = r["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("fetches nothing"), "{r}");
+    gw.shutdown().await;
+}

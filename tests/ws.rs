@@ -489,3 +489,59 @@ async fn shutdown_lets_streams_finish_then_closes_with_1001() {
     assert_eq!(c.close_code().await, CloseCode::Away);
     within(Duration::from_secs(10), stopping).await.unwrap();
 }
+
+#[tokio::test]
+async fn stream_action_carries_tools_and_reasoning_as_typed_messages() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, &gw.token).await;
+    c.send(json!({
+        "action": "stream",
+        "requestId": "t1",
+        "model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "prompt": "[[sim tool=lookup think=2 tokens=2]] Find it.",
+        "tools": [{"name": "lookup", "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}],
+        "reasoning": {"budgetTokens": 1024}
+    }))
+    .await;
+    let msgs = until_final(&mut c, "t1").await;
+    let events: Vec<&Value> = msgs.iter().filter(|m| m["type"] != "started").collect();
+    let types: Vec<&str> = events.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"reasoning"), "{types:?}");
+    assert!(
+        types.contains(&"token") && types.contains(&"tool"),
+        "{types:?}"
+    );
+    for m in events
+        .iter()
+        .filter(|m| m["type"] == "reasoning" || m["type"] == "tool")
+    {
+        assert_eq!(m["token"], "", "{m}");
+        assert!(m["part"]["index"].is_u64(), "{m}");
+    }
+    let end = events.iter().rfind(|m| m["type"] == "tool").unwrap();
+    assert_eq!(end["part"]["input"], json!({"q": "sample"}));
+    let done = events.last().unwrap();
+    assert_eq!(
+        (done["type"].as_str(), done["stopReason"].as_str()),
+        (Some("done"), Some("tool_use"))
+    );
+
+    // A bad part is an error message on the socket, which stays open.
+    c.send(json!({"action": "stream", "requestId": "bad", "messages": [
+        {"role": "user", "content": [{"type": "toolResult", "toolCallId": "nope", "content": "x"}]}]}))
+    .await;
+    let err = until_final(&mut c, "bad").await;
+    assert_eq!(err.last().unwrap()["type"], "error", "{err:?}");
+    c.send(json!({"action": "ping", "requestId": "p"})).await;
+    assert_eq!(until_pong(&mut c).await["requestId"], "p");
+    gw.shutdown().await;
+}
+
+async fn until_pong(c: &mut Client) -> Value {
+    loop {
+        let m = c.recv().await;
+        if m["type"] == "pong" {
+            return m;
+        }
+    }
+}

@@ -1,9 +1,15 @@
 //! ConverseStream: Converse request bodies and `messageStart` … `metadata` events.
+//!
+//! The content-block objects (`contentBlockStart` for tool use only,
+//! `contentBlockDelta` with `text`, `reasoningContent` or `toolUse`,
+//! `contentBlockStop`) are shared with Nova's native chunks ([`block_objects`]).
 
 use serde_json::{Value, json};
 
-use super::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
-use super::families::{Finish, Out, Prompt, Shaper, Stop};
+use super::answer::{BlockKind, Delta};
+use super::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
+use super::families::{Finish, Out, Prompt, Shaper, Stop, random_id};
+use super::parts::{self, Conversation, Role};
 use super::wire::SimError;
 
 /// `maxTokens` when `inferenceConfig` names none.
@@ -21,9 +27,9 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         )?,
         None => DEFAULT_MAX_TOKENS,
     };
-    let mut text = PromptText::default();
+    let mut conv = Conversation::default();
     if let Some(system) = optional(body, "system") {
-        collect_blocks(system, "#/system", &mut text)?;
+        parts::converse::system(&mut conv, system, "#/system")?;
     }
     let messages = as_array(required(body, "messages", "#")?, "#/messages")?;
     if messages.is_empty() {
@@ -35,66 +41,116 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         let path = format!("#/messages/{i}");
         let message = as_object(message, &path)?;
         let role = as_str(required(message, "role", &path)?, &format!("{path}/role"))?;
-        if role != "user" && role != "assistant" {
+        let Some(role) = Role::parse(role) else {
             return Err(SimError::validation(format!(
                 "1 validation error detected: Value '{role}' at 'messages.{}.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]",
                 i + 1
             )));
-        }
-        collect_blocks(
+        };
+        conv.turn(role);
+        parts::converse::content(
+            &mut conv,
             required(message, "content", &path)?,
             &format!("{path}/content"),
-            &mut text,
         )?;
     }
+    parts::converse::tool_config(&mut conv, body)?;
+    parts::converse::additional_fields(&mut conv, body)?;
+    let (text, parts) = conv.finish();
     Ok(Prompt {
-        text: text.joined(),
+        text,
         max_tokens,
+        parts,
     })
 }
 
-/// Content blocks: `{"text"}`, and the text inside `toolResult` content.
-fn collect_blocks(blocks: &Value, path: &str, text: &mut PromptText) -> Result<(), SimError> {
-    for (i, block) in as_array(blocks, path)?.iter().enumerate() {
-        let path = format!("{path}/{i}");
-        let block = as_object(block, &path)?;
-        if let Some(t) = optional(block, "text") {
-            text.push(as_str(t, &format!("{path}/text"))?);
-        }
-        let tool_content = optional(block, "toolResult")
-            .and_then(Value::as_object)
-            .and_then(|result| optional(result, "content"));
-        if let Some(content) = tool_content {
-            collect_blocks(content, &format!("{path}/toolResult/content"), text)?;
-        }
+/// Converse's name for a stop.
+pub(crate) fn stop_reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End => "end_turn",
+        Stop::Length => "max_tokens",
+        Stop::ToolUse => "tool_use",
     }
-    Ok(())
 }
 
-/// ConverseStream events. No `contentBlockStart` for text: the SDK's decoder
-/// rejects one without a `start` union member.
+/// Converse-shaped content-block objects, as `(event type, payload)`.
+pub(crate) mod block_objects {
+    use super::*;
+
+    /// Only tool use gets a `contentBlockStart`: the SDK's decoder rejects
+    /// one without a `start` union member.
+    pub(crate) fn start(index: u32, block: &BlockKind<'_>) -> Vec<(&'static str, Value)> {
+        match block {
+            BlockKind::Tool { name } => vec![(
+                "contentBlockStart",
+                json!({
+                    "contentBlockIndex": index,
+                    "start": {"toolUse": {"toolUseId": format!("tooluse_{}", random_id(22)), "name": name}},
+                }),
+            )],
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn delta(index: u32, delta: &Delta<'_>) -> Vec<(&'static str, Value)> {
+        let delta = match *delta {
+            Delta::Text(text) => json!({"text": text}),
+            Delta::Reasoning(text) => json!({"reasoningContent": {"text": text}}),
+            Delta::ToolInput(input) => json!({"toolUse": {"input": input}}),
+        };
+        vec![(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": index, "delta": delta}),
+        )]
+    }
+
+    /// Reasoning closes with its signature, as a last delta.
+    pub(crate) fn stop(index: u32, block: &BlockKind<'_>) -> Vec<(&'static str, Value)> {
+        let mut objects = Vec::new();
+        if let BlockKind::Reasoning { signature } = block {
+            objects.push((
+                "contentBlockDelta",
+                json!({"contentBlockIndex": index, "delta": {"reasoningContent": {"signature": signature}}}),
+            ));
+        }
+        objects.push(("contentBlockStop", json!({"contentBlockIndex": index})));
+        objects
+    }
+}
+
+/// ConverseStream events.
 pub(crate) struct Events;
+
+fn events(objects: Vec<(&'static str, Value)>) -> Vec<Out> {
+    objects
+        .into_iter()
+        .map(|(name, payload)| Out::Event(name, payload))
+        .collect()
+}
 
 impl Shaper for Events {
     fn start(&mut self) -> Vec<Out> {
         vec![Out::Event("messageStart", json!({"role": "assistant"}))]
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
-        vec![Out::Event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": text}}),
-        )]
+    fn block_start(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        events(block_objects::start(index, block))
+    }
+
+    fn delta(&mut self, index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        events(block_objects::delta(index, delta))
+    }
+
+    fn block_stop(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        events(block_objects::stop(index, block))
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let stop_reason = match finish.stop {
-            Stop::End => "end_turn",
-            Stop::Length => "max_tokens",
-        };
         vec![
-            Out::Event("contentBlockStop", json!({"contentBlockIndex": 0})),
-            Out::Event("messageStop", json!({"stopReason": stop_reason})),
+            Out::Event(
+                "messageStop",
+                json!({"stopReason": stop_reason(finish.stop)}),
+            ),
             Out::Event(
                 "metadata",
                 json!({
@@ -113,7 +169,11 @@ impl Shaper for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::families::test_support::{finish, obj};
+    use crate::families::test_support::{obj, outs};
+
+    fn png_base64(w: u32, h: u32) -> String {
+        aws_smithy_types::base64::encode(crate::attachments::samples::png(w, h))
+    }
 
     const MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 
@@ -121,8 +181,8 @@ mod tests {
     fn parses_converse_bodies() {
         let body = obj(json!({
             "messages": [
-                {"role": "user", "content": [{"text": "Rivers"}, {"image": {"format": "png", "source": {"bytes": ""}}}]},
-                {"role": "assistant", "content": [{"text": "Yes"}]},
+                {"role": "user", "content": [{"text": "Rivers"}, {"image": {"format": "png", "source": {"bytes": png_base64(1, 1)}}}, {"cachePoint": {"type": "default"}}]},
+                {"role": "assistant", "content": [{"text": "Yes"}, {"toolUse": {"toolUseId": "t", "name": "look", "input": {}}}]},
                 {"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "tool out"}]}}]},
             ],
             "system": [{"text": "Be brief."}],
@@ -159,11 +219,150 @@ mod tests {
     }
 
     #[test]
+    fn tools_reasoning_attachments_and_tool_results() {
+        let signature = crate::signature::sign("Hmm.");
+        let body = obj(json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "weather?"}]},
+                {"role": "assistant", "content": [
+                    {"reasoningContent": {"reasoningText": {"text": "Hmm.", "signature": signature}}},
+                    {"reasoningContent": {"redactedContent": "c2VjcmV0"}},
+                    {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Oslo"}}},
+                    {"toolUse": {"toolUseId": "tooluse_2", "name": "get_weather", "input": {"city": "Rome"}}},
+                ]},
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": "tooluse_1", "content": [{"text": "rain"}], "status": "success"}},
+                    {"toolResult": {"toolUseId": "tooluse_2", "content": [{"json": {"t": 20}}]}},
+                    {"image": {"format": "gif", "source": {"bytes": aws_smithy_types::base64::encode(crate::attachments::samples::gif(3, 2))}}},
+                    {"document": {"format": "md", "name": "notes", "source": {"bytes": "IyBoaQ=="}}},
+                ]},
+            ],
+            "toolConfig": {
+                "tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}, {"cachePoint": {"type": "default"}}],
+                "toolChoice": {"auto": {}},
+            },
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}},
+        }));
+        let prompt = parse(&body, MODEL).unwrap();
+        let parts = &prompt.parts;
+        assert!(parts.reasoning);
+        assert_eq!(parts.tools.len(), 1);
+        assert_eq!(parts.tool_results, ["rain", r#"{"t":20}"#]);
+        let lines: Vec<String> = parts.attachments.iter().map(|a| a.line()).collect();
+        assert_eq!(lines, ["[image/gif 3x2]", "[document notes 4 bytes]"]);
+    }
+
+    #[test]
+    fn refuses_forged_signatures_unknown_tool_results_and_bad_attachments() {
+        let with = |content: Value| {
+            parse(
+                &obj(json!({"messages": [
+                    {"role": "user", "content": [{"text": "hi"}]},
+                    {"role": "assistant", "content": [{"text": "ok"}]},
+                    {"role": "user", "content": content},
+                ]})),
+                MODEL,
+            )
+        };
+        let forged = parse(
+            &obj(json!({"messages": [
+                {"role": "user", "content": [{"text": "hi"}]},
+                {"role": "assistant", "content": [{"reasoningContent": {"reasoningText": {"text": "Hmm.", "signature": "Zm9yZ2Vk"}}}]},
+                {"role": "user", "content": [{"text": "go on"}]},
+            ]})),
+            MODEL,
+        );
+        assert!(forged.unwrap_err().message.contains("Invalid signature"));
+        let orphan =
+            with(json!([{"toolResult": {"toolUseId": "tooluse_x", "content": [{"text": "?"}]}}]));
+        assert!(orphan.unwrap_err().message.contains("tooluse_x"));
+        let gif_as_png =
+            with(json!([{"image": {"format": "png", "source": {"bytes": "R0lGODlh"}}}]));
+        assert_eq!(
+            gif_as_png.unwrap_err().message,
+            "#/messages/2/content/0/image: the image data does not match its media type image/png"
+        );
+        let bmp = with(json!([{"image": {"format": "bmp", "source": {"bytes": "Qk0="}}}]));
+        assert!(bmp.unwrap_err().message.contains("enum value set"));
+        let s3 = with(
+            json!([{"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k"}}}}]),
+        );
+        assert!(s3.unwrap_err().message.contains("fetches nothing"));
+        let empty = with(
+            json!([{"document": {"format": "txt", "name": "empty", "source": {"bytes": ""}}}]),
+        );
+        assert!(empty.unwrap_err().message.contains("empty"));
+        let nameless = with(json!([{"document": {"format": "txt", "source": {"bytes": "aGk="}}}]));
+        assert!(nameless.unwrap_err().message.contains("[name]"));
+    }
+
+    #[test]
+    fn reasoning_and_tool_use_events() {
+        let out = outs(
+            Box::new(Events),
+            &[
+                (
+                    BlockKind::Reasoning { signature: "c2ln" },
+                    &[Delta::Reasoning("Let")],
+                ),
+                (
+                    BlockKind::Tool {
+                        name: "get_weather",
+                    },
+                    &[Delta::ToolInput("{}")],
+                ),
+            ],
+            Stop::ToolUse,
+        );
+        assert_eq!(
+            out[1],
+            Out::Event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Let"}}})
+            )
+        );
+        assert_eq!(
+            out[2],
+            Out::Event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "c2ln"}}})
+            )
+        );
+        assert_eq!(
+            out[3],
+            Out::Event("contentBlockStop", json!({"contentBlockIndex": 0}))
+        );
+        let Out::Event("contentBlockStart", start) = &out[4] else {
+            panic!("{:?}", out[4])
+        };
+        assert_eq!(start["contentBlockIndex"], 1);
+        assert_eq!(start["start"]["toolUse"]["name"], "get_weather");
+        assert!(
+            start["start"]["toolUse"]["toolUseId"]
+                .as_str()
+                .unwrap()
+                .starts_with("tooluse_")
+        );
+        assert_eq!(
+            out[5],
+            Out::Event(
+                "contentBlockDelta",
+                json!({"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{}"}}})
+            )
+        );
+        assert_eq!(
+            out[7],
+            Out::Event("messageStop", json!({"stopReason": "tool_use"}))
+        );
+    }
+
+    #[test]
     fn events() {
-        let mut events = Events;
-        let mut out = events.start();
-        out.extend(events.token("Hi"));
-        out.extend(events.finish(&finish(Stop::Length)));
+        let out = outs(
+            Box::new(Events),
+            &[(BlockKind::Text, &[Delta::Text("Hi")])],
+            Stop::Length,
+        );
         assert_eq!(
             out,
             [

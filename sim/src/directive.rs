@@ -5,8 +5,15 @@ use std::time::Duration;
 /// The longest time to first token a directive may ask for.
 const MAX_TTFT: Duration = Duration::from_secs(3600);
 
+/// The most reasoning deltas a directive may ask for (they are held in memory
+/// until the signature is issued).
+const MAX_THINK: u32 = 8192;
+
+/// The most tool calls a directive may ask for.
+const MAX_TOOL_CALLS: usize = 64;
+
 /// A scenario, read from the prompt; the defaults give a normal answer.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Directive {
     /// Text tokens to generate (before the request's max-tokens cap).
     pub tokens: u32,
@@ -22,6 +29,11 @@ pub(crate) struct Directive {
     pub stall_after: Option<u32>,
     /// After N tokens send part of a frame, then abort the connection.
     pub drop_after: Option<u32>,
+    /// `tool=NAME[,NAME2]`: the answer calls these tools of the request
+    /// (`None`: not given; `tool=` with no names gives an empty list).
+    pub tool: Option<Vec<String>>,
+    /// `think=N`: reasoning deltas before the answer (`None`: the request decides).
+    pub think: Option<u32>,
 }
 
 impl Default for Directive {
@@ -34,6 +46,8 @@ impl Default for Directive {
             error_after: None,
             stall_after: None,
             drop_after: None,
+            tool: None,
+            think: None,
         }
     }
 }
@@ -78,6 +92,17 @@ impl Directive {
             "error_after" => set(&mut self.error_after, count(value).map(Some)),
             "stall_after" => set(&mut self.stall_after, count(value).map(Some)),
             "drop_after" => set(&mut self.drop_after, count(value).map(Some)),
+            "tool" => {
+                let names = value
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .take(MAX_TOOL_CALLS);
+                self.tool = Some(names.map(str::to_owned).collect());
+            }
+            "think" => set(
+                &mut self.think,
+                count(value).map(|n| Some(n.min(MAX_THINK))),
+            ),
             _ => {}
         }
     }
@@ -123,7 +148,7 @@ mod tests {
     #[test]
     fn reads_every_key() {
         let d = Directive::from_text(
-            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5]] world",
+            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5 tool=a,b think=6]] world",
         );
         assert_eq!(
             d,
@@ -135,8 +160,25 @@ mod tests {
                 error_after: Some(3),
                 stall_after: Some(4),
                 drop_after: Some(5),
+                tool: Some(vec!["a".to_owned(), "b".to_owned()]),
+                think: Some(6),
             }
         );
+    }
+
+    #[test]
+    fn tool_lists_and_think_bounds() {
+        let d = Directive::from_text("[[sim tool=get_weather,,lookup think=99999999]]");
+        assert_eq!(
+            d.tool,
+            Some(vec!["get_weather".to_owned(), "lookup".to_owned()])
+        );
+        assert_eq!(d.think, Some(MAX_THINK));
+        let cleared = Directive::from_text("[[sim tool=x]] [[sim tool= think=-1]]");
+        assert_eq!(cleared.tool, Some(Vec::new()));
+        assert_eq!(cleared.think, None);
+        let many = Directive::from_text(&format!("[[sim tool={}]]", ["t"; 500].join(",")));
+        assert_eq!(many.tool.map(|t| t.len()), Some(MAX_TOOL_CALLS));
     }
 
     #[test]

@@ -15,21 +15,32 @@
 //! - `routes`: the HTTP handlers; [`router`] maps the paths to them.
 //! - `model`: model ids (ARNs, cross-region prefixes) → model family.
 //! - `body`: request-body accessors with Bedrock's validation messages.
+//! - `parts`: what a request carries besides text (tools, attachments, tool
+//!   results, replayed reasoning), read from Claude's and Converse's blocks.
+//! - `attachments`: image magic numbers and sizes, documents, their lines.
+//! - `signature`: reasoning signatures, issued and checked.
 //! - `families`: per-family request parsing and chunk shapes (InvokeModel).
 //! - `converse`: ConverseStream requests and events.
 //! - `directive`: the `[[sim …]]` scenario directive.
+//! - `answer`: the answer's content blocks (reasoning, text, tool calls).
+//! - `schema_input`: a tool call's input, built from its JSON Schema.
 //! - `stream`: the paced generator, one stream's frames over time.
 //! - `text`: deterministic prose, split into tokens.
 //! - `wire`: event-stream frames and pre-stream errors.
 //! - `throttle`: the `throttle=K` scenario's memory.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
 
+mod answer;
+mod attachments;
 mod body;
 mod converse;
 mod directive;
 mod families;
 mod model;
+mod parts;
 mod routes;
+mod schema_input;
+mod signature;
 mod stats;
 mod stream;
 mod text;
@@ -42,6 +53,7 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
@@ -86,6 +98,9 @@ impl Default for SimState {
     }
 }
 
+/// The largest request body read: images and documents travel base64 in the body.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
 /// The simulator's routes.
 pub fn router(state: SimState) -> Router {
     Router::new()
@@ -99,6 +114,7 @@ pub fn router(state: SimState) -> Router {
         )
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -8,6 +8,7 @@ use axum::http::header::{self, HeaderName};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
+use super::answer::Answer;
 use super::body::parse_object;
 use super::directive::Directive;
 use super::families::{self, Prompt, Shaper};
@@ -91,6 +92,11 @@ fn start(
         Api::Converse => converse::parse(&body, &model.base)?,
     };
     let directive = Directive::from_text(&prompt.text);
+    let reasons = match api {
+        Api::Invoke => families::reasons(&model),
+        Api::Converse => true,
+    };
+    let answer = Answer::new(&prompt, &directive, reasons)?;
     if state
         .inner
         .throttle
@@ -100,16 +106,16 @@ fn start(
         return Err(SimError::throttling());
     }
     let input_tokens = prompt.input_tokens();
-    let plan = Plan::new(&directive, prompt.max_tokens, input_tokens);
+    let plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
     let shaper: Box<dyn Shaper> = match api {
         Api::Invoke => families::shaper(&model, input_tokens),
         Api::Converse => Box::new(converse::Events),
     };
-    tracing::debug!(model = %model.base, ?api, tokens = plan.tokens, "simulator stream starts");
+    tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator stream starts");
     Ok(Generator::new(
         plan,
+        answer,
         shaper,
-        &prompt.text,
         requested_at,
         state.inner.counters.clone(),
         state.halt.clone(),

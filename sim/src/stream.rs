@@ -9,10 +9,10 @@ use futures_util::Stream;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
+use super::answer::Answer;
 use super::directive::Directive;
 use super::families::{Finish, Out, Shaper, Stop};
 use super::stats::Counters;
-use super::text::Tokens;
 use super::wire;
 
 /// No single wait is longer than this, whatever the directive says.
@@ -33,13 +33,16 @@ pub(crate) enum Fault {
 }
 
 /// What one stream will do, worked out before it starts.
+///
+/// Pacing, faults and the token counts count *deltas*: reasoning, text and
+/// tool-input deltas alike (text only, unless the answer reasons or calls tools).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Plan {
-    /// Text tokens in a full answer.
-    pub tokens: u32,
+    /// Deltas in a full answer.
+    pub deltas: u32,
     /// Why the full answer ends.
     pub stop: Stop,
-    /// A failure, and the number of tokens sent before it (at most `tokens`).
+    /// A failure, and the number of deltas sent before it (at most `deltas`).
     pub fault: Option<(Fault, u32)>,
     pub ttft: Duration,
     /// Tokens per second; `0` for no pacing.
@@ -48,12 +51,8 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub(crate) fn new(directive: &Directive, max_tokens: u32, input_tokens: u32) -> Self {
-        let (tokens, stop) = if directive.tokens > max_tokens {
-            (max_tokens, Stop::Length)
-        } else {
-            (directive.tokens, Stop::End)
-        };
+    /// The plan for an answer of `deltas` deltas ending with `stop`.
+    pub(crate) fn new(directive: &Directive, deltas: u32, stop: Stop, input_tokens: u32) -> Self {
         // The earliest failure wins; on a tie error, then drop, then stall.
         let fault = [
             (Fault::Error, directive.error_after),
@@ -61,10 +60,10 @@ impl Plan {
             (Fault::Stall, directive.stall_after),
         ]
         .into_iter()
-        .filter_map(|(fault, after)| after.map(|n| (fault, n.min(tokens))))
+        .filter_map(|(fault, after)| after.map(|n| (fault, n.min(deltas))))
         .min_by_key(|(_, n)| *n);
         Self {
-            tokens,
+            deltas,
             stop,
             fault,
             ttft: directive.ttft.min(MAX_DELAY),
@@ -105,8 +104,8 @@ enum Phase {
 /// keeps running after that.
 pub(crate) struct Generator {
     plan: Plan,
+    answer: Answer,
     shaper: Box<dyn Shaper>,
-    tokens: Tokens,
     sent: u32,
     started: bool,
     phase: Phase,
@@ -120,8 +119,8 @@ impl Generator {
     /// Counts the stream as started.
     pub(crate) fn new(
         plan: Plan,
+        answer: Answer,
         shaper: Box<dyn Shaper>,
-        prompt: &str,
         requested_at: Instant,
         counters: Arc<Counters>,
         halt: CancellationToken,
@@ -129,8 +128,8 @@ impl Generator {
         counters.stream_started();
         Self {
             plan,
+            answer,
             shaper,
-            tokens: Tokens::for_prompt(prompt),
             sent: 0,
             started: false,
             phase: Phase::Streaming,
@@ -182,7 +181,7 @@ impl Generator {
         }
         let k = self.sent;
         let fault = self.plan.fault.filter(|(_, at)| *at == k).map(|(f, _)| f);
-        let wait = fault.is_some() || k < self.plan.tokens || k == 0;
+        let wait = fault.is_some() || k < self.plan.deltas || k == 0;
         let due = self.requested_at + self.plan.offset(k);
         if wait && due > Instant::now() {
             tokio::select! {
@@ -203,8 +202,8 @@ impl Generator {
         }
     }
 
-    /// The bytes of one step: the start chunks before the first token, then a
-    /// token, the end of the answer, or the planned failure.
+    /// The bytes of one step: the start chunks before the first delta, then a
+    /// delta, the end of the answer, or the planned failure.
     fn frames(&mut self, fault: Option<Fault>) -> io::Result<Bytes> {
         let mut buf = BytesMut::new();
         if !self.started {
@@ -221,33 +220,37 @@ impl Generator {
             Some(Fault::Stall) => self.phase = Phase::Stalled,
             Some(Fault::Drop) => {
                 let mut next = BytesMut::new();
-                let outs = if self.sent < self.plan.tokens {
-                    let token = self.tokens.next().unwrap_or_default();
-                    self.shaper.token(&token)
+                let outs = if self.sent < self.plan.deltas {
+                    self.answer.next(self.shaper.as_mut())
                 } else {
-                    let finish = self.finish();
-                    self.shaper.finish(&finish)
+                    self.ending()
                 };
                 encode(&outs, &mut next)?;
                 let half = (next.len() / 2).max(1);
                 buf.extend_from_slice(&next[..half.min(next.len())]);
                 self.phase = Phase::Aborting;
             }
-            None if self.sent < self.plan.tokens => {
-                let token = self.tokens.next().unwrap_or_default();
-                let outs = self.shaper.token(&token);
+            None if self.sent < self.plan.deltas => {
+                let outs = self.answer.next(self.shaper.as_mut());
                 encode(&outs, &mut buf)?;
                 self.sent += 1;
                 self.counters.token_sent();
             }
             None => {
-                let finish = self.finish();
-                let outs = self.shaper.finish(&finish);
+                let outs = self.ending();
                 encode(&outs, &mut buf)?;
                 self.phase = Phase::Ending;
             }
         }
         Ok(buf.freeze())
+    }
+
+    /// The last chunks: the open content blocks closed, then the finish.
+    fn ending(&mut self) -> Vec<Out> {
+        let mut outs = self.answer.close(self.shaper.as_mut());
+        let finish = self.finish();
+        outs.extend(self.shaper.finish(&finish));
+        outs
     }
 
     fn finish(&self) -> Finish {
@@ -298,49 +301,55 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::families::Out;
+    use crate::answer::Delta;
+    use crate::families::{Out, Prompt};
     use futures_util::StreamExt;
 
     fn directive(text: &str) -> Directive {
         Directive::from_text(text)
     }
 
+    /// The plan and answer for a text-only prompt.
+    fn planned(text: &str, max_tokens: u32) -> (Plan, Answer) {
+        let directive = directive(text);
+        let prompt = Prompt::text(text.to_owned(), max_tokens);
+        let answer = Answer::new(&prompt, &directive, false).unwrap();
+        let plan = Plan::new(&directive, answer.deltas(), answer.stop(), 4);
+        (plan, answer)
+    }
+
+    fn plan(text: &str, max_tokens: u32) -> Plan {
+        planned(text, max_tokens).0
+    }
+
     #[test]
     fn plan_caps_tokens_at_max_tokens() {
-        let plan = Plan::new(&directive("[[sim tokens=50]]"), 10, 4);
-        assert_eq!((plan.tokens, plan.stop), (10, Stop::Length));
-        let plan = Plan::new(&directive("[[sim tokens=10]]"), 10, 4);
-        assert_eq!((plan.tokens, plan.stop), (10, Stop::End));
-        assert_eq!(plan.input_tokens, 4);
+        let capped = plan("[[sim tokens=50]]", 10);
+        assert_eq!((capped.deltas, capped.stop), (10, Stop::Length));
+        let full = plan("[[sim tokens=10]]", 10);
+        assert_eq!((full.deltas, full.stop), (10, Stop::End));
+        assert_eq!(full.input_tokens, 4);
     }
 
     #[test]
     fn plan_picks_the_earliest_fault_within_the_answer() {
-        let plan = Plan::new(
-            &directive("[[sim tokens=9 stall_after=5 error_after=7]]"),
-            100,
-            1,
-        );
-        assert_eq!(plan.fault, Some((Fault::Stall, 5)));
-        let plan = Plan::new(
-            &directive("[[sim tokens=9 drop_after=3 error_after=3]]"),
-            100,
-            1,
-        );
-        assert_eq!(plan.fault, Some((Fault::Error, 3)));
-        let plan = Plan::new(&directive("[[sim tokens=4 drop_after=30]]"), 100, 1);
-        assert_eq!(plan.fault, Some((Fault::Drop, 4)));
-        assert_eq!(Plan::new(&directive(""), 100, 1).fault, None);
+        let stall = plan("[[sim tokens=9 stall_after=5 error_after=7]]", 100);
+        assert_eq!(stall.fault, Some((Fault::Stall, 5)));
+        let error = plan("[[sim tokens=9 drop_after=3 error_after=3]]", 100);
+        assert_eq!(error.fault, Some((Fault::Error, 3)));
+        let drop = plan("[[sim tokens=4 drop_after=30]]", 100);
+        assert_eq!(drop.fault, Some((Fault::Drop, 4)));
+        assert_eq!(plan("", 100).fault, None);
     }
 
     #[test]
     fn offsets_follow_ttft_and_rate_and_are_bounded() {
-        let plan = Plan::new(&directive("[[sim ttft_ms=100 rate=10]]"), 100, 1);
-        assert_eq!(plan.offset(0), Duration::from_millis(100));
-        assert_eq!(plan.offset(5), Duration::from_millis(600));
-        let fast = Plan::new(&directive("[[sim ttft_ms=0 rate=0]]"), 100, 1);
+        let paced = plan("[[sim ttft_ms=100 rate=10]]", 100);
+        assert_eq!(paced.offset(0), Duration::from_millis(100));
+        assert_eq!(paced.offset(5), Duration::from_millis(600));
+        let fast = plan("[[sim ttft_ms=0 rate=0]]", 100);
         assert_eq!(fast.offset(1000), Duration::ZERO);
-        let slow = Plan::new(&directive("[[sim rate=0.0000000000001]]"), 100, 1);
+        let slow = plan("[[sim rate=0.0000000000001]]", 100);
         assert_eq!(slow.offset(50), MAX_DELAY);
     }
 
@@ -351,8 +360,11 @@ mod tests {
         fn start(&mut self) -> Vec<Out> {
             vec![Out::Event("start", serde_json::json!({}))]
         }
-        fn token(&mut self, text: &str) -> Vec<Out> {
-            vec![Out::Event("token", serde_json::json!({ "text": text }))]
+        fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
+            vec![Out::Event(
+                "token",
+                serde_json::json!({ "delta": format!("{delta:?}") }),
+            )]
         }
         fn finish(&mut self, finish: &Finish) -> Vec<Out> {
             vec![Out::Event(
@@ -364,11 +376,11 @@ mod tests {
 
     async fn run(text: &str) -> (Vec<String>, Option<io::Error>, Arc<Counters>) {
         let counters = Arc::new(Counters::default());
-        let plan = Plan::new(&directive(text), 100, 1);
+        let (plan, answer) = planned(text, 100);
         let generator = Generator::new(
             plan,
+            answer,
             Box::new(Labels),
-            text,
             Instant::now(),
             counters.clone(),
             CancellationToken::new(),
@@ -451,11 +463,11 @@ mod tests {
     #[tokio::test]
     async fn dropping_an_unfinished_stream_counts_a_cancel() {
         let counters = Arc::new(Counters::default());
-        let plan = Plan::new(&directive("[[sim tokens=3 rate=0 ttft_ms=0]]"), 100, 1);
+        let (plan, answer) = planned("[[sim tokens=3 rate=0 ttft_ms=0]]", 100);
         let generator = Generator::new(
             plan,
+            answer,
             Box::new(Labels),
-            "x",
             Instant::now(),
             counters.clone(),
             CancellationToken::new(),

@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SimState, SimStats, serve};
 
+mod parts;
+
 struct Sim {
     url: String,
     state: SimState,

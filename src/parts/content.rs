@@ -134,18 +134,25 @@ pub fn join_text(parts: &[Content], sep: &str) -> String {
     out
 }
 
-/// `content` as a JSON string or a list of parts.
+/// `content` as a JSON string or a list of parts. Read through a `Value`
+/// so a bad part's error names what is wrong (an untagged enum would only
+/// say that nothing matched).
 pub fn string_or_parts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Content>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Text(String),
-        Parts(Vec<Content>),
+    use serde::de::Error;
+    match Value::deserialize(d)? {
+        Value::String(t) => Ok(vec![Content::text(t)]),
+        Value::Array(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                serde_json::from_value(p)
+                    .map_err(|e| D::Error::custom(format!("content[{i}]: {e}")))
+            })
+            .collect(),
+        _ => Err(D::Error::custom(
+            "content must be a string or a list of parts",
+        )),
     }
-    Ok(match Either::deserialize(d)? {
-        Either::Text(t) => vec![Content::text(t)],
-        Either::Parts(p) => p,
-    })
 }
 
 fn empty_object() -> Value {

@@ -8,6 +8,7 @@ Run from the repository root after `cargo build`:
 repository).
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -229,6 +230,7 @@ def test_arn_model_id(client):
 
 
 def test_converse_stream(client):
+    notes = b"hello!"
     response = client.converse_stream(
         modelId="us.amazon.nova-pro-v1:0",
         messages=[{"role": "user", "content": [{"text": unique(f"tokens=6 {FAST}")}]}],
@@ -327,3 +329,198 @@ def test_stats_count_streams_and_tokens(client, sim_url):
     assert after["streamsCompleted"] - before["streamsCompleted"] == 2
     assert after["tokensSent"] - before["tokensSent"] == 9
     assert after["streamsCancelled"] == before["streamsCancelled"]
+
+
+# Tools, reasoning and attachments: `[[sim tool=NAME think=N]]`, images and documents.
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "days": {"type": "integer"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "hourly": {"type": "boolean"},
+    },
+    "required": ["city", "days", "unit"],
+}
+# What a call built from WEATHER_SCHEMA sends: each required property gets a value of its type.
+WEATHER_INPUT = {"city": "sample", "days": 1, "unit": "celsius"}
+
+
+def png(width, height):
+    """Just a PNG signature and IHDR chunk: enough for the simulator's checks."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR" + ihdr + b"\0\0\0\0"
+
+
+def claude_tools_body(messages):
+    return {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [
+            {"name": "get_weather", "description": "Weather", "input_schema": WEATHER_SCHEMA},
+        ],
+        "messages": messages,
+    }
+
+
+def claude_answer(chunks):
+    """Puts a Claude answer back together: its content blocks in order, and the stop reason."""
+    blocks, stop = {}, None
+    for chunk in chunks:
+        if chunk["type"] == "content_block_start":
+            blocks[chunk["index"]] = dict(chunk["content_block"], deltas=0, json="")
+        elif chunk["type"] == "content_block_delta":
+            block, delta = blocks[chunk["index"]], chunk["delta"]
+            block["deltas"] += 1
+            if delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            elif delta["type"] == "input_json_delta":
+                block["json"] += delta["partial_json"]
+        elif chunk["type"] == "message_delta":
+            stop = chunk["delta"]["stop_reason"]
+    return [blocks[i] for i in sorted(blocks)], stop
+
+
+def test_invoke_claude_reasoning_and_tool_call(client):
+    prompt = unique(f"tokens=2 think=3 tool=get_weather {FAST}")
+    chunks = invoke(client, CLAUDE, claude_tools_body([{"role": "user", "content": prompt}]))
+    blocks, stop = claude_answer(chunks)
+    assert [b["type"] for b in blocks] == ["thinking", "text", "tool_use"]
+    thinking, text, tool = blocks
+    assert len(thinking["thinking"].split()) == 3
+    assert thinking["signature"]
+    assert text["text"]
+    assert tool["name"] == "get_weather"
+    assert tool["id"].startswith("toolu_")
+    assert tool["deltas"] >= 3
+    assert json.loads(tool["json"]) == WEATHER_INPUT
+    assert stop == "tool_use"
+
+    # The next turn replays the thinking block and the call, and sends the result.
+    def next_turn(signature):
+        call = {"type": "tool_use", "id": tool["id"], "name": "get_weather", "input": WEATHER_INPUT}
+        result = {"type": "tool_result", "tool_use_id": tool["id"], "content": "rain, 9 C"}
+        replayed = {"type": "thinking", "thinking": thinking["thinking"], "signature": signature}
+        said = {"type": "text", "text": text["text"]}
+        return claude_tools_body(
+            [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": [replayed, said, call]},
+                {"role": "user", "content": [result]},
+            ]
+        )
+
+    blocks, stop = claude_answer(invoke(client, CLAUDE, next_turn(thinking["signature"])))
+    answer = next(b for b in blocks if b["type"] == "text")["text"]
+    assert answer.startswith("Tool result: rain, 9 C\n"), answer
+    assert stop == "end_turn"
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.invoke_model_with_response_stream(
+            modelId=CLAUDE, body=json.dumps(next_turn("Zm9yZ2Vk"))
+        )
+    assert "Invalid signature" in info.value.response["Error"]["Message"]
+
+
+def test_invoke_claude_image_line_and_bad_magic(client):
+    def body(media_type, data):
+        data = base64.b64encode(data).decode()
+        source = {"type": "base64", "media_type": media_type, "data": data}
+        content = [
+            {"type": "image", "source": source},
+            {"type": "text", "text": unique(f"tokens=2 {FAST}")},
+        ]
+        return claude_tools_body([{"role": "user", "content": content}])
+
+    blocks, _ = claude_answer(invoke(client, CLAUDE, body("image/png", png(64, 48))))
+    text = next(b for b in blocks if b["type"] == "text")["text"]
+    assert text.startswith("[image/png 64x48]\n"), text
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        jpeg_labelled_png = body("image/png", b"\xff\xd8\xff\xe0 jpeg")
+        client.invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(jpeg_labelled_png))
+    assert "image/png" in info.value.response["Error"]["Message"]
+
+
+def converse_text(events):
+    """The text deltas of a ConverseStream, joined."""
+    deltas = (e["contentBlockDelta"]["delta"] for e in events if "contentBlockDelta" in e)
+    return "".join(d.get("text", "") for d in deltas)
+
+
+def test_converse_stream_reasoning_tool_call_and_forged_signature(client):
+    prompt = unique(f"tokens=0 tool=get_weather {FAST}")
+    schema = {"json": WEATHER_SCHEMA}
+    tool_config = {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": schema}}]}
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+    response = client.converse_stream(
+        modelId=CLAUDE,
+        messages=[{"role": "user", "content": [{"text": prompt}]}],
+        toolConfig=tool_config,
+        additionalModelRequestFields=thinking,
+    )
+    events = list(response["stream"])
+    reasoning, signature, tool, tool_json, tool_deltas = "", None, None, "", 0
+    for event in events:
+        if "contentBlockStart" in event:
+            tool = event["contentBlockStart"]["start"]["toolUse"]
+        elif "contentBlockDelta" in event:
+            delta = event["contentBlockDelta"]["delta"]
+            if "reasoningContent" in delta:
+                reasoning += delta["reasoningContent"].get("text", "")
+                signature = delta["reasoningContent"].get("signature", signature)
+            elif "toolUse" in delta:
+                tool_json += delta["toolUse"]["input"]
+                tool_deltas += 1
+    assert reasoning.split() and signature
+    assert tool["name"] == "get_weather" and tool["toolUseId"].startswith("tooluse_")
+    assert tool_deltas >= 3
+    assert json.loads(tool_json) == WEATHER_INPUT
+    stop = next(e["messageStop"] for e in events if "messageStop" in e)
+    assert stop["stopReason"] == "tool_use"
+    assert "metadata" in events[-1]
+
+    def replay(sig):
+        tool_id = tool["toolUseId"]
+        replayed = {"reasoningText": {"text": reasoning, "signature": sig}}
+        call = {"toolUseId": tool_id, "name": "get_weather", "input": WEATHER_INPUT}
+        answered = [{"reasoningContent": replayed}, {"toolUse": call}]
+        result = {"toolUseId": tool_id, "content": [{"text": "sunny"}]}
+        return client.converse_stream(
+            modelId=CLAUDE,
+            messages=[
+                {"role": "user", "content": [{"text": prompt}]},
+                {"role": "assistant", "content": answered},
+                {"role": "user", "content": [{"toolResult": result}]},
+            ],
+            toolConfig=tool_config,
+            additionalModelRequestFields=thinking,
+        )
+
+    assert converse_text(replay(signature)["stream"]) == "Tool result: sunny\n"
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        replay("Zm9yZ2Vk")
+    assert "Invalid signature" in info.value.response["Error"]["Message"]
+
+
+def test_converse_stream_image_line(client):
+    notes = b"hello!"
+    response = client.converse_stream(
+        modelId="us.amazon.nova-pro-v1:0",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"image": {"format": "png", "source": {"bytes": png(640, 480)}}},
+                    {"document": {"format": "txt", "name": "notes", "source": {"bytes": notes}}},
+                    {"text": unique(f"tokens=2 {FAST}")},
+                ],
+            }
+        ],
+    )
+    text = converse_text(response["stream"])
+    assert text.startswith("[image/png 640x480]\n[document notes 6 bytes]\n"), text

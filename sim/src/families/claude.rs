@@ -1,9 +1,10 @@
 //! Anthropic Claude: Messages API bodies and Anthropic stream events.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Finish, Out, Prompt, Shaper, Stop, random_id};
-use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
+use crate::body::{Obj, as_array, as_object, as_str, max_tokens, required};
+use crate::parts::{Conversation, Role, anthropic};
 use crate::wire::SimError;
 
 pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
@@ -12,9 +13,9 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         "#/anthropic_version",
     )?;
     let max_tokens = max_tokens(body, "max_tokens", "#", None, model)?;
-    let mut text = PromptText::default();
-    if let Some(system) = optional(body, "system") {
-        collect_content(system, "#/system", &mut text)?;
+    let mut conv = Conversation::default();
+    if let Some(system) = crate::body::optional(body, "system") {
+        anthropic::system(&mut conv, system, "#/system")?;
     }
     let messages = as_array(required(body, "messages", "#")?, "#/messages")?;
     if messages.is_empty() {
@@ -26,52 +27,28 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         let path = format!("#/messages/{i}");
         let message = as_object(message, &path)?;
         let role = as_str(required(message, "role", &path)?, &format!("{path}/role"))?;
-        if role != "user" && role != "assistant" {
+        let Some(role) = Role::parse(role) else {
             return Err(SimError::validation(format!(
                 "messages.{i}.role: Input should be 'user' or 'assistant'"
             )));
-        }
+        };
+        conv.turn(role);
         let content = required(message, "content", &path)?;
-        collect_content(content, &format!("{path}/content"), &mut text)?;
+        anthropic::content(&mut conv, content, &format!("{path}/content"))?;
     }
+    anthropic::tools(&mut conv, body)?;
+    anthropic::thinking(&mut conv, body)?;
+    let (text, parts) = conv.finish();
     Ok(Prompt {
-        text: text.joined(),
+        text,
         max_tokens,
+        parts,
     })
 }
 
-/// Content is a string or an array of blocks; text lives in `text` blocks
-/// (and in the `content` of `tool_result` blocks).
-fn collect_content(content: &Value, path: &str, text: &mut PromptText) -> Result<(), SimError> {
-    if let Some(s) = content.as_str() {
-        text.push(s);
-        return Ok(());
-    }
-    let Some(blocks) = content.as_array() else {
-        return Err(crate::body::malformed(format!(
-            "{path}: expected type: String or JSONArray"
-        )));
-    };
-    for (i, block) in blocks.iter().enumerate() {
-        let path = format!("{path}/{i}");
-        let block = as_object(block, &path)?;
-        let kind = as_str(required(block, "type", &path)?, &format!("{path}/type"))?;
-        match kind {
-            "text" => text.push(as_str(
-                required(block, "text", &path)?,
-                &format!("{path}/text"),
-            )?),
-            "tool_result" => {
-                if let Some(inner) = optional(block, "content") {
-                    collect_content(inner, &format!("{path}/content"), text)?;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
+/// Anthropic stream events: `message_start`, then per content block
+/// `content_block_start` / `content_block_delta` … / `content_block_stop`
+/// (thinking, text, tool use), then `message_delta` and `message_stop`.
 pub(super) struct Chunks {
     model: String,
     input_tokens: u32,
@@ -88,43 +65,69 @@ impl Chunks {
 
 impl Shaper for Chunks {
     fn start(&mut self) -> Vec<Out> {
-        vec![
-            Out::Chunk(json!({
-                "type": "message_start",
-                "message": {
-                    "id": format!("msg_bdrk_01{}", random_id(22)),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self.model,
-                    "content": [],
-                    "stop_reason": null,
-                    "stop_sequence": null,
-                    "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
-                },
-            })),
-            Out::Chunk(json!({
-                "type": "content_block_start",
-                "index": 0,
-                "content_block": {"type": "text", "text": ""},
-            })),
-        ]
+        vec![Out::Chunk(json!({
+            "type": "message_start",
+            "message": {
+                "id": format!("msg_bdrk_01{}", random_id(22)),
+                "type": "message",
+                "role": "assistant",
+                "model": self.model,
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
+            },
+        }))]
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
+    fn block_start(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        let content_block = match block {
+            BlockKind::Reasoning { .. } => json!({"type": "thinking", "thinking": ""}),
+            BlockKind::Text => json!({"type": "text", "text": ""}),
+            BlockKind::Tool { name } => json!({
+                "type": "tool_use",
+                "id": format!("toolu_bdrk_01{}", random_id(22)),
+                "name": name,
+                "input": {},
+            }),
+        };
         vec![Out::Chunk(json!({
-            "type": "content_block_delta",
-            "index": 0,
-            "delta": {"type": "text_delta", "text": text},
+            "type": "content_block_start",
+            "index": index,
+            "content_block": content_block,
         }))]
+    }
+
+    fn delta(&mut self, index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        let delta = match *delta {
+            Delta::Reasoning(thinking) => json!({"type": "thinking_delta", "thinking": thinking}),
+            Delta::Text(text) => json!({"type": "text_delta", "text": text}),
+            Delta::ToolInput(json) => json!({"type": "input_json_delta", "partial_json": json}),
+        };
+        vec![block_delta(index, delta)]
+    }
+
+    fn block_stop(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        let mut outs = Vec::new();
+        if let BlockKind::Reasoning { signature } = block {
+            outs.push(block_delta(
+                index,
+                json!({"type": "signature_delta", "signature": signature}),
+            ));
+        }
+        outs.push(Out::Chunk(
+            json!({"type": "content_block_stop", "index": index}),
+        ));
+        outs
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
         let stop_reason = match finish.stop {
             Stop::End => "end_turn",
             Stop::Length => "max_tokens",
+            Stop::ToolUse => "tool_use",
         };
         vec![
-            Out::Chunk(json!({"type": "content_block_stop", "index": 0})),
             Out::Chunk(json!({
                 "type": "message_delta",
                 "delta": {"stop_reason": stop_reason, "stop_sequence": null},
@@ -138,10 +141,18 @@ impl Shaper for Chunks {
     }
 }
 
+fn block_delta(index: u32, delta: serde_json::Value) -> Out {
+    Out::Chunk(json!({
+        "type": "content_block_delta",
+        "index": index,
+        "delta": delta,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run, run_blocks};
 
     const MODEL: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 
@@ -170,16 +181,163 @@ mod tests {
             "messages": [
                 {"role": "user", "content": [
                     {"type": "text", "text": "First"},
-                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": ""}},
-                    {"type": "text", "text": "Second"},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png_base64(2, 2)}},
+                    {"type": "text", "text": "Second", "cache_control": {"type": "ephemeral"}},
                 ]},
-                {"role": "assistant", "content": [{"type": "text", "text": "Reply"}]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "Reply"},
+                    {"type": "tool_use", "id": "t", "name": "look", "input": {}},
+                ]},
                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "tool says"}]},
             ],
         }));
         let prompt = parse(&body, MODEL).unwrap();
         assert_eq!(prompt.text, "Be brief.\nFirst\nSecond\nReply\ntool says");
         assert_eq!(prompt.max_tokens, 10);
+        assert_eq!(prompt.parts.tool_results, ["tool says"]);
+        assert!(
+            prompt.parts.attachments.is_empty(),
+            "the image was in an earlier turn"
+        );
+        assert_eq!(prompt.parts.extra_input_tokens, 1);
+    }
+
+    fn png_base64(w: u32, h: u32) -> String {
+        aws_smithy_types::base64::encode(crate::attachments::samples::png(w, h))
+    }
+
+    #[test]
+    fn tools_thinking_attachments_and_tool_results() {
+        let signature = crate::signature::sign("Hmm.");
+        let body = obj(json!({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 2000,
+            "thinking": {"type": "enabled", "budget_tokens": 1024},
+            "tools": [{"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+            "tool_choice": {"type": "auto"},
+            "messages": [
+                {"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": [
+                    {"type": "thinking", "thinking": "Hmm.", "signature": signature},
+                    {"type": "redacted_thinking", "data": "c2VjcmV0"},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "rain"}, {"type": "text", "text": "9C"}]},
+                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png_base64(64, 48)}},
+                    {"type": "document", "title": "notes.txt", "source": {"type": "text", "media_type": "text/plain", "data": "hello"}},
+                ]},
+            ],
+        }));
+        let prompt = parse(&body, MODEL).unwrap();
+        let parts = &prompt.parts;
+        assert!(parts.reasoning);
+        assert_eq!(parts.tools[0].name, "get_weather");
+        assert_eq!(parts.tool_results, ["rain\n9C"]);
+        let lines: Vec<String> = parts.attachments.iter().map(|a| a.line()).collect();
+        assert_eq!(lines, ["[image/png 64x48]", "[document notes.txt 5 bytes]"]);
+        assert!(prompt.input_tokens() > 3 + 4 + 1);
+    }
+
+    #[test]
+    fn refuses_forged_signatures_unknown_tool_results_and_bad_images() {
+        let with = |messages: serde_json::Value| {
+            parse(
+                &obj(
+                    json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages}),
+                ),
+                MODEL,
+            )
+        };
+        let forged = with(json!([
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [{"type": "thinking", "thinking": "Hmm.", "signature": "Zm9yZ2Vk"}]},
+            {"role": "user", "content": "go on"},
+        ]));
+        assert!(forged.unwrap_err().message.contains("Invalid signature"));
+        let orphan = with(json!([
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "?"}]},
+        ]));
+        assert!(orphan.unwrap_err().message.contains("toolu_x"));
+        let jpeg_as_png = with(json!([{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "/9j/4AAQ"}},
+        ]}]));
+        let err = jpeg_as_png.unwrap_err();
+        assert_eq!(
+            err.message,
+            "#/messages/0/content/0: the image data does not match its media type image/png"
+        );
+        let url = with(json!([{"role": "user", "content": [
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        ]}]));
+        assert!(url.unwrap_err().message.contains("fetches nothing"));
+        let empty_doc = with(json!([{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": ""}},
+        ]}]));
+        assert!(empty_doc.unwrap_err().message.contains("empty"));
+        let bad_base64 = with(json!([{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "not base64!"}},
+        ]}]));
+        assert!(bad_base64.unwrap_err().message.contains("invalid base64"));
+    }
+
+    #[test]
+    fn thinking_and_tool_use_chunks() {
+        let chunks = run_blocks(
+            Box::new(Chunks::new("claude-x", 3)),
+            &[
+                (
+                    BlockKind::Reasoning { signature: "c2ln" },
+                    &[Delta::Reasoning("Let")],
+                ),
+                (BlockKind::Text, &[Delta::Text("Hi")]),
+                (
+                    BlockKind::Tool {
+                        name: "get_weather",
+                    },
+                    &[Delta::ToolInput("{\"a\""), Delta::ToolInput(":1}")],
+                ),
+            ],
+            Stop::ToolUse,
+        );
+        assert_eq!(
+            chunks[1],
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}})
+        );
+        assert_eq!(
+            chunks[2]["delta"],
+            json!({"type": "thinking_delta", "thinking": "Let"})
+        );
+        assert_eq!(
+            chunks[3],
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "c2ln"}})
+        );
+        assert_eq!(chunks[4], json!({"type": "content_block_stop", "index": 0}));
+        assert_eq!(chunks[5]["index"], 1);
+        assert_eq!(
+            chunks[6]["delta"],
+            json!({"type": "text_delta", "text": "Hi"})
+        );
+        let start = &chunks[8];
+        assert_eq!(start["index"], 2);
+        assert_eq!(start["content_block"]["type"], "tool_use");
+        assert_eq!(start["content_block"]["name"], "get_weather");
+        assert_eq!(start["content_block"]["input"], json!({}));
+        assert!(
+            start["content_block"]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with("toolu_")
+        );
+        assert_eq!(
+            chunks[9]["delta"],
+            json!({"type": "input_json_delta", "partial_json": "{\"a\""})
+        );
+        assert_eq!(
+            chunks[11],
+            json!({"type": "content_block_stop", "index": 2})
+        );
+        assert_eq!(chunks[12]["delta"]["stop_reason"], "tool_use");
     }
 
     #[test]

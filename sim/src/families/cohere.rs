@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Finish, Out, Prompt, Shaper, Stop, random_id};
+use super::{Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
 use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
 use crate::wire::SimError;
 
@@ -27,10 +27,7 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         }
     }
     text.push(message);
-    Ok(Prompt {
-        text: text.joined(),
-        max_tokens,
-    })
+    Ok(Prompt::text(text.joined(), max_tokens))
 }
 
 pub(super) struct Chunks {
@@ -66,7 +63,11 @@ impl Shaper for Chunks {
         }))]
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
+    fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        // A text-only model: its answers have nothing but text.
+        let Delta::Text(text) = *delta else {
+            return Vec::new();
+        };
         self.text.push_str(text);
         vec![Out::Chunk(json!({
             "is_finished": false,
@@ -77,7 +78,7 @@ impl Shaper for Chunks {
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
         let reason = match finish.stop {
-            Stop::End => "COMPLETE",
+            Stop::End | Stop::ToolUse => "COMPLETE",
             Stop::Length => "MAX_TOKENS",
         };
         vec![Out::Chunk(json!({

@@ -1,8 +1,12 @@
 //! DeepSeek R1: `prompt` bodies and `choices` chunks.
+//!
+//! R1 on Bedrock streams its reasoning as plain text before the answer,
+//! closed by `</think>`: with `think=N` the text is N reasoning words, then
+//! `\n</think>\n\n`, then the answer.
 
 use serde_json::json;
 
-use super::{Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
+use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
 use crate::body::Obj;
 use crate::wire::SimError;
 
@@ -13,6 +17,13 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     parse_prompt_body(body, "max_tokens", DEFAULT_MAX_TOKENS, model)
 }
 
+/// What ends R1's reasoning text.
+const END_OF_THINKING: &str = "\n</think>\n\n";
+
+fn text_chunk(text: &str) -> Out {
+    Out::Chunk(json!({"choices": [{"text": text, "stop_reason": null}]}))
+}
+
 pub(super) struct Chunks;
 
 impl Shaper for Chunks {
@@ -20,15 +31,23 @@ impl Shaper for Chunks {
         Vec::new()
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
-        vec![Out::Chunk(
-            json!({"choices": [{"text": text, "stop_reason": null}]}),
-        )]
+    fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        match *delta {
+            Delta::Text(text) | Delta::Reasoning(text) => vec![text_chunk(text)],
+            Delta::ToolInput(_) => Vec::new(),
+        }
+    }
+
+    fn block_stop(&mut self, _index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        match block {
+            BlockKind::Reasoning { .. } => vec![text_chunk(END_OF_THINKING)],
+            _ => Vec::new(),
+        }
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
         let reason = match finish.stop {
-            Stop::End => "stop",
+            Stop::End | Stop::ToolUse => "stop",
             Stop::Length => "length",
         };
         vec![Out::Chunk(json!({
@@ -41,7 +60,7 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::families::test_support::{metrics, obj, run};
+    use crate::families::test_support::{metrics, obj, run, run_blocks};
 
     const MODEL: &str = "deepseek.r1-v1:0";
 
@@ -73,5 +92,26 @@ mod tests {
             json!([{"text": "", "stop_reason": "stop"}])
         );
         assert_eq!(chunks[2]["amazon-bedrock-invocationMetrics"], metrics());
+    }
+
+    #[test]
+    fn reasoning_is_text_closed_by_think() {
+        let reasoning = BlockKind::Reasoning { signature: "sig" };
+        let chunks = run_blocks(
+            Box::new(Chunks),
+            &[
+                (
+                    reasoning,
+                    &[Delta::Reasoning("Let"), Delta::Reasoning(" me")],
+                ),
+                (BlockKind::Text, &[Delta::Text("Yes")]),
+            ],
+            Stop::End,
+        );
+        let text: Vec<&str> = chunks
+            .iter()
+            .map(|c| c["choices"][0]["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(text, ["Let", " me", "\n</think>\n\n", "Yes", ""]);
     }
 }

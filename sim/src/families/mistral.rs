@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
+use super::{Delta, Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
 use crate::body::Obj;
 use crate::wire::SimError;
 
@@ -20,7 +20,11 @@ impl Shaper for Chunks {
         Vec::new()
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
+    fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        // A text-only model: its answers have nothing but text.
+        let Delta::Text(text) = *delta else {
+            return Vec::new();
+        };
         vec![Out::Chunk(
             json!({"outputs": [{"text": text, "stop_reason": null}]}),
         )]
@@ -28,7 +32,7 @@ impl Shaper for Chunks {
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
         let reason = match finish.stop {
-            Stop::End => "stop",
+            Stop::End | Stop::ToolUse => "stop",
             Stop::Length => "length",
         };
         vec![Out::Chunk(json!({

@@ -10,8 +10,10 @@ mod titan;
 
 use serde_json::{Value, json};
 
+pub(crate) use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
 use super::model::{Family, Model};
+use super::parts::Parts;
 use super::wire::SimError;
 
 /// What the simulator needs from a parsed request.
@@ -21,11 +23,23 @@ pub(crate) struct Prompt {
     pub text: String,
     /// The request's cap on output tokens.
     pub max_tokens: u32,
+    /// Tools, attachments, tool results, reasoning.
+    pub parts: Parts,
 }
 
 impl Prompt {
+    /// A prompt of text alone.
+    pub(crate) fn text(text: String, max_tokens: u32) -> Self {
+        Self {
+            text,
+            max_tokens,
+            parts: Parts::default(),
+        }
+    }
+
+    /// Words of the text, plus estimates for attachments and tool definitions.
     pub(crate) fn input_tokens(&self) -> u32 {
-        estimate_input_tokens(&self.text)
+        estimate_input_tokens(&self.text).saturating_add(self.parts.extra_input_tokens)
     }
 }
 
@@ -36,6 +50,8 @@ pub(crate) enum Stop {
     End,
     /// The answer hit the request's max tokens.
     Length,
+    /// The answer ends with tool calls.
+    ToolUse,
 }
 
 /// Totals and timings known when a stream ends.
@@ -71,12 +87,21 @@ pub(crate) enum Out {
     Event(&'static str, Value),
 }
 
-/// Turns a stream's progress into the family's chunks.
+/// Turns a stream's progress into the family's chunks. The answer's
+/// content blocks (see `answer`) arrive as start, deltas, stop.
 pub(crate) trait Shaper: Send {
-    /// Chunks sent with (just before) the first text token.
+    /// Chunks sent with (just before) the first delta.
     fn start(&mut self) -> Vec<Out>;
-    /// The chunk(s) carrying one text token.
-    fn token(&mut self, text: &str) -> Vec<Out>;
+    /// Chunks that open content block `index`.
+    fn block_start(&mut self, _index: u32, _block: &BlockKind<'_>) -> Vec<Out> {
+        Vec::new()
+    }
+    /// The chunk(s) carrying one delta of block `index`.
+    fn delta(&mut self, index: u32, delta: &Delta<'_>) -> Vec<Out>;
+    /// Chunks that close content block `index`.
+    fn block_stop(&mut self, _index: u32, _block: &BlockKind<'_>) -> Vec<Out> {
+        Vec::new()
+    }
     /// The closing chunks, with usage and metrics.
     fn finish(&mut self, finish: &Finish) -> Vec<Out>;
 }
@@ -93,6 +118,14 @@ pub(crate) fn parse(model: &Model, body: &Obj) -> Result<Prompt, SimError> {
         Family::Cohere => cohere::parse(body, name),
         Family::DeepSeek => deepseek::parse(body, name),
     }
+}
+
+/// Whether `model`'s InvokeModel body can stream reasoning (Claude, Nova, DeepSeek R1).
+pub(crate) fn reasons(model: &Model) -> bool {
+    matches!(
+        model.family,
+        Family::Claude | Family::Nova | Family::DeepSeek
+    )
 }
 
 /// The chunk shaper for `model`'s family.
@@ -117,10 +150,7 @@ fn parse_prompt_body(
 ) -> Result<Prompt, SimError> {
     let prompt = as_str(required(body, "prompt", "#")?, "#/prompt")?;
     let max_tokens = max_tokens(body, max_key, "#", Some(default_max), model)?;
-    Ok(Prompt {
-        text: prompt.to_owned(),
-        max_tokens,
-    })
+    Ok(Prompt::text(prompt.to_owned(), max_tokens))
 }
 
 /// A random id of `len` alphanumeric characters.
@@ -147,18 +177,49 @@ pub(crate) mod test_support {
         }
     }
 
-    /// Runs a shaper over two tokens and returns every chunk's JSON.
-    pub(crate) fn run(mut shaper: Box<dyn Shaper>, stop: Stop) -> Vec<Value> {
-        let mut out = shaper.start();
-        out.extend(shaper.token("Hello"));
-        out.extend(shaper.token(" world"));
-        out.extend(shaper.finish(&finish(stop)));
-        out.into_iter()
+    /// Runs a shaper over a text block of two tokens and returns every chunk's JSON.
+    pub(crate) fn run(shaper: Box<dyn Shaper>, stop: Stop) -> Vec<Value> {
+        run_blocks(
+            shaper,
+            &[(
+                BlockKind::Text,
+                &[Delta::Text("Hello"), Delta::Text(" world")],
+            )],
+            stop,
+        )
+    }
+
+    /// Runs a shaper over the given blocks and returns every chunk's JSON.
+    pub(crate) fn run_blocks(
+        shaper: Box<dyn Shaper>,
+        blocks: &[(BlockKind<'_>, &[Delta<'_>])],
+        stop: Stop,
+    ) -> Vec<Value> {
+        outs(shaper, blocks, stop)
+            .into_iter()
             .map(|o| match o {
                 Out::Chunk(v) => v,
                 Out::Event(name, _) => panic!("unexpected converse event {name}"),
             })
             .collect()
+    }
+
+    /// Runs a shaper over the given blocks and returns what it made.
+    pub(crate) fn outs(
+        mut shaper: Box<dyn Shaper>,
+        blocks: &[(BlockKind<'_>, &[Delta<'_>])],
+        stop: Stop,
+    ) -> Vec<Out> {
+        let mut out = shaper.start();
+        for (index, (kind, deltas)) in (0..).zip(blocks) {
+            out.extend(shaper.block_start(index, kind));
+            for delta in *deltas {
+                out.extend(shaper.delta(index, delta));
+            }
+            out.extend(shaper.block_stop(index, kind));
+        }
+        out.extend(shaper.finish(&finish(stop)));
+        out
     }
 
     pub(crate) fn metrics() -> Value {

@@ -1,9 +1,15 @@
 //! Amazon Nova: `messages-v1` bodies and Converse-like chunk objects.
+//!
+//! Content blocks, `toolConfig` and tool results are Converse's; a top-level
+//! `reasoningConfig` `{"type": "enabled", …}` turns reasoning on. Chunks are
+//! the Converse objects wrapped by name: `{"contentBlockDelta": {…}}`.
 
 use serde_json::{Value, json};
 
-use super::{Finish, Out, Prompt, Shaper, Stop};
-use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper};
+use crate::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
+use crate::converse::{block_objects, stop_reason};
+use crate::parts::{self, Conversation, Role};
 use crate::wire::SimError;
 
 /// Nova's default `max_new_tokens`.
@@ -31,9 +37,9 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         }
         None => DEFAULT_MAX_TOKENS,
     };
-    let mut text = PromptText::default();
+    let mut conv = Conversation::default();
     if let Some(system) = optional(body, "system") {
-        collect_blocks(system, "#/system", &mut text)?;
+        parts::converse::system(&mut conv, system, "#/system")?;
     }
     let messages = as_array(required(body, "messages", "#")?, "#/messages")?;
     if messages.is_empty() {
@@ -45,55 +51,62 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         let path = format!("#/messages/{i}");
         let message = as_object(message, &path)?;
         let role = as_str(required(message, "role", &path)?, &format!("{path}/role"))?;
-        if role != "user" && role != "assistant" {
+        let Some(role) = Role::parse(role) else {
             return Err(SimError::validation(format!(
                 "messages.{i}.role: expected 'user' or 'assistant', found '{role}'"
             )));
-        }
-        collect_blocks(
+        };
+        conv.turn(role);
+        parts::converse::content(
+            &mut conv,
             required(message, "content", &path)?,
             &format!("{path}/content"),
-            &mut text,
         )?;
     }
+    parts::converse::tool_config(&mut conv, body)?;
+    if let Some(config) = optional(body, "reasoningConfig") {
+        as_object(config, "#/reasoningConfig")?;
+        if parts::converse::enabled(Some(config)) {
+            conv.reasoning_on();
+        }
+    }
+    let (text, parts) = conv.finish();
     Ok(Prompt {
-        text: text.joined(),
+        text,
         max_tokens,
+        parts,
     })
 }
 
-/// Content blocks `[{"text": …}, {"image": …}, …]`; only text is kept.
-fn collect_blocks(blocks: &Value, path: &str, text: &mut PromptText) -> Result<(), SimError> {
-    for (i, block) in as_array(blocks, path)?.iter().enumerate() {
-        let path = format!("{path}/{i}");
-        if let Some(t) = optional(as_object(block, &path)?, "text") {
-            text.push(as_str(t, &format!("{path}/text"))?);
-        }
-    }
-    Ok(())
-}
-
 pub(super) struct Chunks;
+
+fn chunks(objects: Vec<(&'static str, Value)>) -> Vec<Out> {
+    objects
+        .into_iter()
+        .map(|(name, payload)| Out::Chunk(json!({ name: payload })))
+        .collect()
+}
 
 impl Shaper for Chunks {
     fn start(&mut self) -> Vec<Out> {
         vec![Out::Chunk(json!({"messageStart": {"role": "assistant"}}))]
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
-        vec![Out::Chunk(json!({
-            "contentBlockDelta": {"delta": {"text": text}, "contentBlockIndex": 0},
-        }))]
+    fn block_start(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        chunks(block_objects::start(index, block))
+    }
+
+    fn delta(&mut self, index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        chunks(block_objects::delta(index, delta))
+    }
+
+    fn block_stop(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+        chunks(block_objects::stop(index, block))
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let stop_reason = match finish.stop {
-            Stop::End => "end_turn",
-            Stop::Length => "max_tokens",
-        };
         vec![
-            Out::Chunk(json!({"contentBlockStop": {"contentBlockIndex": 0}})),
-            Out::Chunk(json!({"messageStop": {"stopReason": stop_reason}})),
+            Out::Chunk(json!({"messageStop": {"stopReason": stop_reason(finish.stop)}})),
             Out::Chunk(json!({
                 "metadata": {
                     "usage": {"inputTokens": finish.input_tokens, "outputTokens": finish.output_tokens},
@@ -109,7 +122,8 @@ impl Shaper for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::families::test_support::{metrics, obj, run};
+    use crate::families::Stop;
+    use crate::families::test_support::{metrics, obj, run, run_blocks};
 
     const MODEL: &str = "amazon.nova-lite-v1:0";
 
@@ -119,7 +133,7 @@ mod tests {
             "schemaVersion": "messages-v1",
             "system": [{"text": "Be brief."}],
             "messages": [
-                {"role": "user", "content": [{"text": "Rivers"}, {"image": {"format": "png"}}]},
+                {"role": "user", "content": [{"text": "Rivers"}, {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}]},
                 {"role": "assistant", "content": [{"text": "Yes"}]},
                 {"role": "user", "content": [{"text": "More"}]},
             ],
@@ -172,5 +186,71 @@ mod tests {
             json!({"inputTokens": 3, "outputTokens": 2})
         );
         assert_eq!(chunks[5]["amazon-bedrock-invocationMetrics"], metrics());
+    }
+
+    #[test]
+    fn tools_reasoning_and_attachments() {
+        let body = obj(json!({
+            "schemaVersion": "messages-v1",
+            "messages": [{"role": "user", "content": [
+                {"text": "weather?"},
+                {"image": {"format": "jpeg", "source": {"bytes": "/9j/4AAQ"}}},
+            ]}],
+            "toolConfig": {"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {"type": "object"}}}}]},
+            "reasoningConfig": {"type": "enabled", "maxReasoningEffort": "low"},
+        }));
+        let prompt = parse(&body, MODEL).unwrap();
+        assert!(prompt.parts.reasoning);
+        assert_eq!(prompt.parts.tools[0].name, "get_weather");
+        assert_eq!(prompt.parts.attachments[0].line(), "[image/jpeg 6 bytes]");
+        let bad = obj(json!({"messages": [{"role": "user", "content": [
+            {"image": {"format": "webp", "source": {"bytes": "/9j/4AAQ"}}},
+        ]}]}));
+        assert!(
+            parse(&bad, MODEL)
+                .unwrap_err()
+                .message
+                .contains("image/webp")
+        );
+    }
+
+    #[test]
+    fn tool_and_reasoning_chunks() {
+        let chunks = run_blocks(
+            Box::new(Chunks),
+            &[
+                (
+                    BlockKind::Reasoning { signature: "c2ln" },
+                    &[Delta::Reasoning("Let")],
+                ),
+                (
+                    BlockKind::Tool {
+                        name: "get_weather",
+                    },
+                    &[Delta::ToolInput("{}")],
+                ),
+            ],
+            Stop::ToolUse,
+        );
+        assert_eq!(
+            chunks[1],
+            json!({"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Let"}}}})
+        );
+        assert_eq!(
+            chunks[2]["contentBlockDelta"]["delta"]["reasoningContent"]["signature"],
+            "c2ln"
+        );
+        assert_eq!(
+            chunks[4]["contentBlockStart"]["start"]["toolUse"]["name"],
+            "get_weather"
+        );
+        assert_eq!(
+            chunks[5],
+            json!({"contentBlockDelta": {"contentBlockIndex": 1, "delta": {"toolUse": {"input": "{}"}}}})
+        );
+        assert_eq!(
+            chunks[7],
+            json!({"messageStop": {"stopReason": "tool_use"}})
+        );
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Finish, Out, Prompt, Shaper, Stop};
+use super::{Delta, Finish, Out, Prompt, Shaper, Stop};
 use crate::body::{Obj, PromptText, as_object, as_str, max_tokens, optional, required};
 use crate::wire::SimError;
 
@@ -23,10 +23,7 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     };
     let mut text = PromptText::default();
     text.push(input);
-    Ok(Prompt {
-        text: text.joined(),
-        max_tokens,
-    })
+    Ok(Prompt::text(text.joined(), max_tokens))
 }
 
 pub(super) struct Chunks {
@@ -44,7 +41,11 @@ impl Shaper for Chunks {
         Vec::new()
     }
 
-    fn token(&mut self, text: &str) -> Vec<Out> {
+    fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
+        // A text-only model: its answers have nothing but text.
+        let Delta::Text(text) = *delta else {
+            return Vec::new();
+        };
         vec![Out::Chunk(json!({
             "outputText": text,
             "index": 0,
@@ -56,7 +57,7 @@ impl Shaper for Chunks {
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
         let reason = match finish.stop {
-            Stop::End => "FINISH",
+            Stop::End | Stop::ToolUse => "FINISH",
             Stop::Length => "LENGTH",
         };
         vec![Out::Chunk(json!({

@@ -10,6 +10,7 @@
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
 pub mod limits;
+mod parts;
 pub mod schema;
 mod shared;
 mod ws;

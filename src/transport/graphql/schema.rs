@@ -16,13 +16,15 @@ use async_graphql::{
 };
 use futures_util::{Stream, StreamExt};
 
+use super::parts::{GqlPart, PartInput, ToolInput};
 use super::shared::{RenderGroups, RequestKey, SharedTokenEvent};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
 use crate::hub::{Access, LookupError, SessionInfo, Subscription};
-use crate::request::StreamRequest;
+use crate::parts::{Content, ToolChoice};
+use crate::request::{ReasoningRequest, StreamRequest};
 use crate::state::AppState;
 use crate::upstream::Api;
 use crate::upstream::request::{Role, Turn};
@@ -160,6 +162,11 @@ impl GqlTokenEvent {
     async fn error(&self) -> Option<EventError> {
         self.0.error.as_ref().map(EventError::from)
     }
+
+    /// What a non-text event carries (reasoning, a tool call, …); `token` is then empty.
+    async fn part(&self) -> Option<GqlPart> {
+        self.0.part.as_deref().map(GqlPart::from)
+    }
 }
 
 /// A session: its status and the text so far.
@@ -172,6 +179,9 @@ pub struct GqlSession {
     pub model: String,
     pub created_at: String,
     pub text: String,
+    /// The answer as request-shaped parts (a JSON string): append it as the
+    /// assistant turn of a next request.
+    pub content: String,
     /// Events in the log so far.
     pub events: u64,
     pub stop_reason: Option<String>,
@@ -187,6 +197,7 @@ impl From<SessionInfo> for GqlSession {
             model: i.model,
             created_at: i.created_at,
             text: i.text,
+            content: serde_json::to_string(&i.content).unwrap_or_else(|_| "[]".into()),
             events: i.events,
             stop_reason: i.stop_reason,
             usage: i.usage.map(Usage::from),
@@ -220,22 +231,40 @@ pub enum MessageRole {
 }
 
 /// An earlier turn of the conversation; `prompt` is the last user turn.
+/// `content` is its text; `parts` (images, tool calls and results, replayed
+/// reasoning) follow it.
 #[derive(InputObject)]
 pub struct MessageInput {
     pub role: MessageRole,
-    pub content: String,
+    pub content: Option<String>,
+    pub parts: Option<Vec<PartInput>>,
 }
 
-impl From<MessageInput> for Turn {
-    fn from(m: MessageInput) -> Self {
-        Turn {
+impl TryFrom<MessageInput> for Turn {
+    type Error = String;
+
+    fn try_from(m: MessageInput) -> std::result::Result<Self, String> {
+        let mut content: Vec<Content> = m.content.map(Content::text).into_iter().collect();
+        for p in m.parts.unwrap_or_default() {
+            content.push(p.into_content()?);
+        }
+        Ok(Turn {
             role: match m.role {
                 MessageRole::User => Role::User,
                 MessageRole::Assistant => Role::Assistant,
             },
-            content: vec![crate::parts::Content::text(m.content)],
-        }
+            content,
+        })
     }
+}
+
+/// Which tools the model may call: `AUTO` (default), `ANY` (some tool),
+/// `NONE`; `toolName` on `startStream` forces one.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ToolChoiceMode {
+    Auto,
+    Any,
+    None,
 }
 
 pub struct QueryRoot;
@@ -281,23 +310,46 @@ impl MutationRoot {
         top_p: Option<f32>,
         stop_sequences: Option<Vec<String>>,
         api: Option<BedrockApi>,
+        tools: Option<Vec<ToolInput>>,
+        tool_choice: Option<ToolChoiceMode>,
+        #[graphql(desc = "Force a call of this tool.")] tool_name: Option<String>,
+        #[graphql(desc = "Turn on extended thinking with this token budget.")]
+        reasoning_budget_tokens: Option<u32>,
     ) -> Result<StreamResponse> {
         let (principal, state) = caller(ctx)?;
+        let bad = |e: String| api_error(ApiError::BadRequest(e));
+        let messages = messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(Turn::try_from)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let tools = tools
+            .unwrap_or_default()
+            .into_iter()
+            .map(ToolInput::into_tool)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        let tool_choice = match (tool_name, tool_choice) {
+            (Some(name), _) => ToolChoice::Tool(name),
+            (None, Some(ToolChoiceMode::Any)) => ToolChoice::Any,
+            (None, Some(ToolChoiceMode::None)) => ToolChoice::None,
+            (None, _) => ToolChoice::Auto,
+        };
         let req = StreamRequest {
             prompt: Some(prompt),
             model,
             system,
-            messages: messages
-                .unwrap_or_default()
-                .into_iter()
-                .map(Turn::from)
-                .collect(),
+            messages,
             max_tokens,
             temperature,
             top_p,
             stop_sequences: stop_sequences.unwrap_or_default(),
             api: api.map(Api::from),
-            ..Default::default()
+            tools,
+            tool_choice,
+            reasoning: reasoning_budget_tokens
+                .map(|budget_tokens| ReasoningRequest { budget_tokens }),
         };
         let (inv, api) = state.models.validate(req).map_err(api_error)?;
         let sub = state

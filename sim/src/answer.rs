@@ -1,0 +1,452 @@
+//! The answer's content blocks — reasoning, text, tool calls — walked one delta at a time.
+//!
+//! Blocks come in this order, indices dense from 0: reasoning (`think=N`, or
+//! [`DEFAULT_THINK`] deltas when the request turns reasoning on), then text,
+//! then one block per tool call (`tool=NAME[,NAME2]`). The text block is
+//! there when it has something to say or when there are no tool calls; it
+//! begins with a preamble (below), then `tokens=N` generated tokens.
+//!
+//! The preamble: when the last user turn carries tool results,
+//! `Tool result: ` and then each result's text followed by a newline (so
+//! several results are joined by newlines); then one line per attachment
+//! of the last user turn, in request order (`[image/png 64x48]`). Tool
+//! results come first because that is their place in a Claude user turn.
+//!
+//! Answering tool results, the model reports them and ends its turn: a
+//! `tool=` directive applies to such a turn only when the last user turn
+//! itself carries it, so an agent loop driven by an earlier `tool=` ends.
+
+use crate::directive::Directive;
+use crate::families::{Out, Prompt, Shaper, Stop};
+use crate::schema_input;
+use crate::signature;
+use crate::text::Tokens;
+use crate::wire::SimError;
+
+/// Reasoning deltas when the request turns reasoning on and no `think=N` says how many.
+pub(crate) const DEFAULT_THINK: u32 = 3;
+
+/// The reasoning deltas' words, in turn.
+const THOUGHTS: [&str; 12] = [
+    "Let", "me", "think", "this", "through", "step", "by", "step", "first", "then", "check",
+    "again",
+];
+
+/// What a shaper is told when a block opens and closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockKind<'a> {
+    /// Reasoning; the signature goes out when it closes.
+    Reasoning {
+        signature: &'a str,
+    },
+    Text,
+    /// A tool call; the shaper gives it an id.
+    Tool {
+        name: &'a str,
+    },
+}
+
+/// One delta of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delta<'a> {
+    Reasoning(&'a str),
+    Text(&'a str),
+    /// A piece of the tool input's JSON text.
+    ToolInput(&'a str),
+}
+
+#[derive(Debug)]
+enum Block {
+    Reasoning {
+        words: Vec<String>,
+        signature: String,
+    },
+    Text {
+        preamble: Vec<String>,
+        generated: u32,
+    },
+    Tool {
+        name: String,
+        pieces: Vec<String>,
+    },
+}
+
+impl Block {
+    fn len(&self) -> u32 {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match self {
+            Self::Reasoning { words, .. } => count(words.len()),
+            Self::Text {
+                preamble,
+                generated,
+            } => count(preamble.len()).saturating_add(*generated),
+            Self::Tool { pieces, .. } => count(pieces.len()),
+        }
+    }
+
+    fn kind(&self) -> BlockKind<'_> {
+        match self {
+            Self::Reasoning { signature, .. } => BlockKind::Reasoning { signature },
+            Self::Text { .. } => BlockKind::Text,
+            Self::Tool { name, .. } => BlockKind::Tool { name },
+        }
+    }
+}
+
+/// One stream's answer and how far it has been sent.
+pub(crate) struct Answer {
+    blocks: Vec<Block>,
+    stop: Stop,
+    tokens: Tokens,
+    /// The block of the next delta.
+    current: usize,
+    /// Deltas of the current block sent so far.
+    sent: u32,
+    /// Whether the current block's start is out.
+    open: bool,
+}
+
+impl Answer {
+    /// Plans the answer; a `tool=` naming no tool of the request is refused.
+    /// `reasons`: the model (or API) can stream reasoning.
+    pub(crate) fn new(
+        prompt: &Prompt,
+        directive: &Directive,
+        reasons: bool,
+    ) -> Result<Self, SimError> {
+        let mut blocks = Vec::new();
+        let think = match directive.think {
+            _ if !reasons => 0,
+            Some(n) => n,
+            None if prompt.parts.reasoning => DEFAULT_THINK,
+            None => 0,
+        };
+        if think > 0 {
+            let words = thoughts(think);
+            let signature = signature::sign(&words.concat());
+            blocks.push(Block::Reasoning { words, signature });
+        }
+        let calls = tool_calls(prompt, directive)?;
+        let (generated, stop) = if directive.tokens > prompt.max_tokens {
+            (prompt.max_tokens, Stop::Length)
+        } else if calls.is_empty() {
+            (directive.tokens, Stop::End)
+        } else {
+            (directive.tokens, Stop::ToolUse)
+        };
+        let preamble = preamble(prompt);
+        if !preamble.is_empty() || generated > 0 || stop != Stop::ToolUse {
+            blocks.push(Block::Text {
+                preamble,
+                generated,
+            });
+        }
+        // An answer cut at max tokens never reaches its tool calls.
+        if stop == Stop::ToolUse {
+            blocks.extend(calls);
+        }
+        Ok(Self {
+            blocks,
+            stop,
+            tokens: Tokens::for_prompt(&prompt.text),
+            current: 0,
+            sent: 0,
+            open: false,
+        })
+    }
+
+    /// Every delta of every block.
+    pub(crate) fn deltas(&self) -> u32 {
+        self.blocks
+            .iter()
+            .fold(0, |sum: u32, block| sum.saturating_add(block.len()))
+    }
+
+    pub(crate) fn stop(&self) -> Stop {
+        self.stop
+    }
+
+    /// The chunks of the next delta, with the block starts and stops before
+    /// it; empty when every delta is out.
+    pub(crate) fn next(&mut self, shaper: &mut dyn Shaper) -> Vec<Out> {
+        let mut outs = Vec::new();
+        while let Some(block) = self.blocks.get(self.current) {
+            if self.sent >= block.len() {
+                outs.extend(self.close_current(shaper));
+                continue;
+            }
+            let index = u32::try_from(self.current).unwrap_or(u32::MAX);
+            if !self.open {
+                outs.extend(shaper.block_start(index, &block.kind()));
+                self.open = true;
+            }
+            let at = usize::try_from(self.sent).unwrap_or(usize::MAX);
+            let generated;
+            let delta = match block {
+                Block::Reasoning { words, .. } => Delta::Reasoning(word(words, at)),
+                Block::Tool { pieces, .. } => Delta::ToolInput(word(pieces, at)),
+                Block::Text { preamble, .. } => match preamble.get(at) {
+                    Some(line) => Delta::Text(line),
+                    None => {
+                        generated = self.tokens.next().unwrap_or_default();
+                        Delta::Text(&generated)
+                    }
+                },
+            };
+            outs.extend(shaper.delta(index, &delta));
+            self.sent += 1;
+            return outs;
+        }
+        outs
+    }
+
+    /// Closes the open block and any left (an empty block opens and closes).
+    pub(crate) fn close(&mut self, shaper: &mut dyn Shaper) -> Vec<Out> {
+        let mut outs = Vec::new();
+        while self.current < self.blocks.len() {
+            outs.extend(self.close_current(shaper));
+        }
+        outs
+    }
+
+    fn close_current(&mut self, shaper: &mut dyn Shaper) -> Vec<Out> {
+        let mut outs = Vec::new();
+        if let Some(block) = self.blocks.get(self.current) {
+            let index = u32::try_from(self.current).unwrap_or(u32::MAX);
+            if !self.open {
+                outs.extend(shaper.block_start(index, &block.kind()));
+            }
+            outs.extend(shaper.block_stop(index, &block.kind()));
+        }
+        self.current += 1;
+        self.sent = 0;
+        self.open = false;
+        outs
+    }
+}
+
+fn word(words: &[String], at: usize) -> &str {
+    words.get(at).map_or("", String::as_str)
+}
+
+/// `n` short reasoning words, each after the first with its leading space.
+fn thoughts(n: u32) -> Vec<String> {
+    (0..usize::try_from(n).unwrap_or(0))
+        .map(|i| {
+            let word = THOUGHTS[i % THOUGHTS.len()];
+            if i == 0 {
+                word.to_owned()
+            } else {
+                format!(" {word}")
+            }
+        })
+        .collect()
+}
+
+/// The tool calls a `tool=` directive asks for; see the module documentation.
+fn tool_calls(prompt: &Prompt, directive: &Directive) -> Result<Vec<Block>, SimError> {
+    let names = if prompt.parts.tool_results.is_empty() {
+        directive.tool.clone()
+    } else {
+        Directive::from_text(&prompt.parts.last_user_text).tool
+    };
+    names
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            let Some(tool) = prompt.parts.tools.iter().find(|t| t.name == name) else {
+                return Err(SimError::validation(format!(
+                    "The tool '{name}' named by the [[sim tool=…]] directive is not among the request's tools."
+                )));
+            };
+            let input = schema_input::input_for(&tool.schema).to_string();
+            Ok(Block::Tool {
+                name,
+                pieces: schema_input::pieces(&input),
+            })
+        })
+        .collect()
+}
+
+/// The text the answer begins with; see the module documentation.
+fn preamble(prompt: &Prompt) -> Vec<String> {
+    let parts = &prompt.parts;
+    let mut lines = Vec::new();
+    if !parts.tool_results.is_empty() {
+        lines.push("Tool result: ".to_owned());
+        lines.extend(parts.tool_results.iter().map(|text| format!("{text}\n")));
+    }
+    lines.extend(parts.attachments.iter().map(|a| format!("{}\n", a.line())));
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::attachments::{image, samples::png};
+    use crate::families::Finish;
+    use crate::parts::{Parts, Tool};
+
+    /// Records what the answer asks of a shaper, one string per call.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Shaper for Log {
+        fn start(&mut self) -> Vec<Out> {
+            Vec::new()
+        }
+        fn block_start(&mut self, index: u32, block: &BlockKind<'_>) -> Vec<Out> {
+            self.0.push(format!("start {index} {block:?}"));
+            Vec::new()
+        }
+        fn delta(&mut self, index: u32, delta: &Delta<'_>) -> Vec<Out> {
+            self.0.push(format!("delta {index} {delta:?}"));
+            Vec::new()
+        }
+        fn block_stop(&mut self, index: u32, _block: &BlockKind<'_>) -> Vec<Out> {
+            self.0.push(format!("stop {index}"));
+            Vec::new()
+        }
+        fn finish(&mut self, _finish: &Finish) -> Vec<Out> {
+            Vec::new()
+        }
+    }
+
+    fn prompt(text: &str, max_tokens: u32, parts: Parts) -> Prompt {
+        Prompt {
+            text: text.to_owned(),
+            max_tokens,
+            parts,
+        }
+    }
+
+    fn weather() -> Parts {
+        Parts {
+            tools: vec![Tool {
+                name: "get_weather".to_owned(),
+                schema: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+            }],
+            ..Parts::default()
+        }
+    }
+
+    /// Walks the whole answer; returns the calls and the stop reason.
+    fn walk(prompt: &Prompt, reasons: bool) -> (Vec<String>, Stop) {
+        let directive = Directive::from_text(&prompt.text);
+        let mut answer = Answer::new(prompt, &directive, reasons).unwrap();
+        let mut log = Log::default();
+        for _ in 0..answer.deltas() {
+            answer.next(&mut log);
+        }
+        assert!(answer.next(&mut log).is_empty());
+        answer.close(&mut log);
+        (log.0, answer.stop())
+    }
+
+    #[test]
+    fn plain_text_and_the_empty_answer_keep_their_block() {
+        let (log, stop) = walk(&prompt("[[sim tokens=1]]", 10, Parts::default()), true);
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert_eq!(log[0], "start 0 Text");
+        assert!(log[1].starts_with("delta 0 Text("));
+        assert_eq!(stop, Stop::End);
+        let (log, _) = walk(&prompt("[[sim tokens=0]]", 10, Parts::default()), true);
+        assert_eq!(log, ["start 0 Text", "stop 0"]);
+        let (_, stop) = walk(&prompt("[[sim tokens=9]]", 2, Parts::default()), true);
+        assert_eq!(stop, Stop::Length);
+    }
+
+    #[test]
+    fn reasoning_then_text_then_tools() {
+        let (log, stop) = walk(
+            &prompt("[[sim think=2 tokens=1 tool=get_weather]]", 10, weather()),
+            true,
+        );
+        let signature = signature::sign("Let me");
+        assert_eq!(
+            log[0],
+            format!("start 0 Reasoning {{ signature: {signature:?} }}")
+        );
+        assert_eq!(log[1], r#"delta 0 Reasoning("Let")"#);
+        assert_eq!(log[2], r#"delta 0 Reasoning(" me")"#);
+        assert_eq!(log[3], "stop 0");
+        assert_eq!(log[4], "start 1 Text");
+        assert_eq!(log[6], "stop 1");
+        assert_eq!(log[7], r#"start 2 Tool { name: "get_weather" }"#);
+        let input: String = log[8..log.len() - 1]
+            .iter()
+            .map(|l| {
+                l.trim_start_matches("delta 2 ToolInput(\"")
+                    .trim_end_matches("\")")
+            })
+            .collect();
+        assert_eq!(input, r#"{\"city\":\"sample\"}"#);
+        assert_eq!(log.last().unwrap(), "stop 2");
+        assert_eq!(stop, Stop::ToolUse);
+        // Without text there is no text block; the model cannot reason: no reasoning.
+        let (log, _) = walk(
+            &prompt("[[sim think=2 tokens=0 tool=get_weather]]", 10, weather()),
+            false,
+        );
+        assert!(log[0].starts_with("start 0 Tool"), "{log:?}");
+    }
+
+    #[test]
+    fn request_reasoning_defaults_and_unknown_tools() {
+        let parts = Parts {
+            reasoning: true,
+            ..Parts::default()
+        };
+        let directive = Directive::from_text("[[sim tokens=1]]");
+        let answer = Answer::new(&prompt("", 10, parts.clone()), &directive, true).unwrap();
+        assert_eq!(answer.deltas(), DEFAULT_THINK + 1);
+        let none = Directive::from_text("[[sim tokens=1 think=0]]");
+        assert_eq!(
+            Answer::new(&prompt("", 10, parts), &none, true)
+                .unwrap()
+                .deltas(),
+            1
+        );
+        let unknown = Directive::from_text("[[sim tool=get_weather,nope]]");
+        let err = Answer::new(&prompt("", 10, weather()), &unknown, true)
+            .err()
+            .unwrap();
+        assert!(err.message.contains("'nope'"), "{}", err.message);
+        // Cut at max tokens: no tool calls.
+        let cut = Directive::from_text("[[sim tool=get_weather tokens=50]]");
+        let answer = Answer::new(&prompt("", 5, weather()), &cut, true).unwrap();
+        assert_eq!((answer.stop(), answer.deltas()), (Stop::Length, 5));
+    }
+
+    #[test]
+    fn preamble_reports_tool_results_then_attachments() {
+        let mut parts = weather();
+        parts.tool_results = vec!["sunny".to_owned(), "{\"t\":20}".to_owned()];
+        parts.attachments = vec![image("image/png", &png(64, 48), "p").unwrap()];
+        parts.last_user_text = String::new();
+        let (log, stop) = walk(
+            &prompt("[[sim tool=get_weather tokens=0]]", 10, parts.clone()),
+            true,
+        );
+        assert_eq!(
+            log,
+            [
+                "start 0 Text",
+                r#"delta 0 Text("Tool result: ")"#,
+                r#"delta 0 Text("sunny\n")"#,
+                r#"delta 0 Text("{\"t\":20}\n")"#,
+                r#"delta 0 Text("[image/png 64x48]\n")"#,
+                "stop 0",
+            ]
+        );
+        assert_eq!(stop, Stop::End, "an earlier turn's tool= is not repeated");
+        parts.last_user_text = "again [[sim tool=get_weather]]".to_owned();
+        let (_, stop) = walk(
+            &prompt("[[sim tool=get_weather tokens=0]]", 10, parts),
+            true,
+        );
+        assert_eq!(stop, Stop::ToolUse);
+    }
+}

@@ -1,0 +1,181 @@
+//! Claude's Messages content (InvokeModel): a string or blocks, plus `tools` and `thinking`.
+//!
+//! Blocks: `text`, `image` and `document` (`source` `base64`, or `text` for
+//! a document), `tool_use`, `tool_result` (`content` a string or blocks),
+//! `thinking` (`signature` checked), `redacted_thinking`. `cache_control`
+//! and other unknown keys, and unknown block types, are ignored.
+
+use serde_json::{Value, json};
+
+use super::{Conversation, base64, fetches_nothing};
+use crate::attachments;
+use crate::body::{Obj, as_array, as_object, as_str, malformed, optional, required};
+use crate::wire::SimError;
+
+/// `system`: a string or `text` blocks.
+pub(crate) fn system(conv: &mut Conversation, system: &Value, path: &str) -> Result<(), SimError> {
+    if let Some(text) = system.as_str() {
+        conv.system(text);
+        return Ok(());
+    }
+    for (i, block) in string_or_blocks(system, path)?.iter().enumerate() {
+        let path = format!("{path}/{i}");
+        let block = as_object(block, &path)?;
+        if let Some(text) = optional(block, "text") {
+            conv.system(as_str(text, &format!("{path}/text"))?);
+        }
+    }
+    Ok(())
+}
+
+/// A message's `content`.
+pub(crate) fn content(
+    conv: &mut Conversation,
+    content: &Value,
+    path: &str,
+) -> Result<(), SimError> {
+    if let Some(text) = content.as_str() {
+        conv.text(text);
+        return Ok(());
+    }
+    for (i, block) in string_or_blocks(content, path)?.iter().enumerate() {
+        let path = format!("{path}/{i}");
+        block_of(conv, as_object(block, &path)?, &path)?;
+    }
+    Ok(())
+}
+
+fn string_or_blocks<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], SimError> {
+    value
+        .as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| malformed(format!("{path}: expected type: String or JSONArray")))
+}
+
+fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
+    let field = |key: &str| format!("{path}/{key}");
+    match as_str(required(block, "type", path)?, &field("type"))? {
+        "text" => conv.text(as_str(required(block, "text", path)?, &field("text"))?),
+        "image" | "document" => attachment(conv, block, path)?,
+        "tool_use" => conv.tool_call(as_str(required(block, "id", path)?, &field("id"))?),
+        "tool_result" => {
+            let id = as_str(required(block, "tool_use_id", path)?, &field("tool_use_id"))?;
+            let text = tool_result_text(conv, optional(block, "content"), &field("content"))?;
+            conv.tool_result(id, text, path)?;
+        }
+        "thinking" => {
+            let text = as_str(required(block, "thinking", path)?, &field("thinking"))?;
+            let signature = as_str(required(block, "signature", path)?, &field("signature"))?;
+            conv.reasoning(text, Some(signature), path)?;
+        }
+        // `redacted_thinking` is accepted as replayed; other types carry nothing we read.
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A tool result's text: a string, or its text blocks joined by newlines
+/// (its images and documents are attachments).
+fn tool_result_text(
+    conv: &mut Conversation,
+    content: Option<&Value>,
+    path: &str,
+) -> Result<String, SimError> {
+    let Some(content) = content else {
+        return Ok(String::new());
+    };
+    if let Some(text) = content.as_str() {
+        conv.text(text);
+        return Ok(text.to_owned());
+    }
+    let mut texts = Vec::new();
+    for (i, block) in string_or_blocks(content, path)?.iter().enumerate() {
+        let path = format!("{path}/{i}");
+        let block = as_object(block, &path)?;
+        match as_str(required(block, "type", &path)?, &format!("{path}/type"))? {
+            "text" => {
+                let text = as_str(required(block, "text", &path)?, &format!("{path}/text"))?;
+                conv.text(text);
+                texts.push(text);
+            }
+            "image" | "document" => attachment(conv, block, &path)?,
+            _ => {}
+        }
+    }
+    Ok(texts.join("\n"))
+}
+
+/// An `image` or `document` block: its `source` checked and counted.
+fn attachment(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
+    let source_path = format!("{path}/source");
+    let source = as_object(required(block, "source", path)?, &source_path)?;
+    let field = |key: &str| format!("{source_path}/{key}");
+    let kind = as_str(required(source, "type", &source_path)?, &field("type"))?;
+    let (media_type, data) = match kind {
+        "base64" => {
+            let media_type = as_str(
+                required(source, "media_type", &source_path)?,
+                &field("media_type"),
+            )?;
+            let data = as_str(required(source, "data", &source_path)?, &field("data"))?;
+            (media_type, base64(data, &field("data"))?)
+        }
+        "text" => {
+            let media_type = match optional(source, "media_type") {
+                Some(m) => as_str(m, &field("media_type"))?,
+                None => "text/plain",
+            };
+            let data = as_str(required(source, "data", &source_path)?, &field("data"))?;
+            (media_type, data.as_bytes().to_vec())
+        }
+        other => return Err(fetches_nothing(&field("type"), &format!("'{other}'"))),
+    };
+    let attachment = if block.get("type") == Some(&json!("image")) {
+        attachments::image(media_type, &data, path)?
+    } else {
+        let name = match optional(block, "title") {
+            Some(title) => as_str(title, &format!("{path}/title"))?,
+            None => "document",
+        };
+        attachments::document(name, &data, path)?
+    };
+    conv.attachment(attachment);
+    Ok(())
+}
+
+/// `tools`: `[{name, description?, input_schema?}]` (server tools have no schema).
+pub(crate) fn tools(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(tools) = optional(body, "tools") else {
+        return Ok(());
+    };
+    for (i, tool) in as_array(tools, "#/tools")?.iter().enumerate() {
+        let path = format!("#/tools/{i}");
+        let tool = as_object(tool, &path)?;
+        let name = as_str(required(tool, "name", &path)?, &format!("{path}/name"))?;
+        let description = match optional(tool, "description") {
+            Some(d) => as_str(d, &format!("{path}/description"))?,
+            None => "",
+        };
+        let schema = match optional(tool, "input_schema") {
+            Some(schema) => {
+                Value::Object(as_object(schema, &format!("{path}/input_schema"))?.clone())
+            }
+            None => json!({"type": "object"}),
+        };
+        conv.tool(name, description, schema);
+    }
+    Ok(())
+}
+
+/// `thinking`: `{"type": "enabled", "budget_tokens": N}` (or `adaptive`) turns reasoning on.
+pub(crate) fn thinking(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(thinking) = optional(body, "thinking") else {
+        return Ok(());
+    };
+    let thinking = as_object(thinking, "#/thinking")?;
+    let kind = as_str(required(thinking, "type", "#/thinking")?, "#/thinking/type")?;
+    if matches!(kind, "enabled" | "adaptive") {
+        conv.reasoning_on();
+    }
+    Ok(())
+}

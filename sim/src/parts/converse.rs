@@ -1,0 +1,246 @@
+//! Converse content blocks, shared by ConverseStream and Nova's native `messages-v1` body.
+//!
+//! Blocks are objects with one member: `text`, `image` {format, source:{bytes}},
+//! `document` {format?, name, source:{bytes|text|content}}, `toolUse`,
+//! `toolResult` {toolUseId, content:[{text}|{json}|{image}|{document}]},
+//! `reasoningContent` {reasoningText:{text, signature?}} | {redactedContent};
+//! `cachePoint`, `guardContent` and the rest carry nothing the simulator reads.
+//! Blobs (`bytes`) travel base64 in JSON.
+
+use serde_json::Value;
+
+use super::{Conversation, base64, fetches_nothing};
+use crate::attachments::{self, Attachment};
+use crate::body::{Obj, as_array, as_object, as_str, optional, required};
+use crate::wire::SimError;
+
+const IMAGE_FORMATS: [&str; 4] = ["png", "jpeg", "gif", "webp"];
+const DOCUMENT_FORMATS: [&str; 9] = [
+    "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md",
+];
+
+/// `system`: `[{text}|{cachePoint}|…]`.
+pub(crate) fn system(conv: &mut Conversation, system: &Value, path: &str) -> Result<(), SimError> {
+    for (i, block) in as_array(system, path)?.iter().enumerate() {
+        let path = format!("{path}/{i}");
+        if let Some(text) = optional(as_object(block, &path)?, "text") {
+            conv.system(as_str(text, &format!("{path}/text"))?);
+        }
+    }
+    Ok(())
+}
+
+/// A message's `content` blocks.
+pub(crate) fn content(
+    conv: &mut Conversation,
+    content: &Value,
+    path: &str,
+) -> Result<(), SimError> {
+    for (i, block) in as_array(content, path)?.iter().enumerate() {
+        let path = format!("{path}/{i}");
+        block_of(conv, as_object(block, &path)?, &path)?;
+    }
+    Ok(())
+}
+
+fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
+    if let Some(text) = optional(block, "text") {
+        conv.text(as_str(text, &format!("{path}/text"))?);
+    }
+    if let Some(image) = optional(block, "image") {
+        conv.attachment(image_of(image, &format!("{path}/image"))?);
+    }
+    if let Some(document) = optional(block, "document") {
+        conv.attachment(document_of(document, &format!("{path}/document"))?);
+    }
+    if let Some(tool_use) = optional(block, "toolUse") {
+        let path = format!("{path}/toolUse");
+        let tool_use = as_object(tool_use, &path)?;
+        conv.tool_call(as_str(
+            required(tool_use, "toolUseId", &path)?,
+            &format!("{path}/toolUseId"),
+        )?);
+    }
+    if let Some(result) = optional(block, "toolResult") {
+        tool_result(conv, result, &format!("{path}/toolResult"))?;
+    }
+    if let Some(reasoning) = optional(block, "reasoningContent") {
+        let path = format!("{path}/reasoningContent");
+        let reasoning = as_object(reasoning, &path)?;
+        if let Some(text_block) = optional(reasoning, "reasoningText") {
+            let path = format!("{path}/reasoningText");
+            let text_block = as_object(text_block, &path)?;
+            let text = as_str(
+                required(text_block, "text", &path)?,
+                &format!("{path}/text"),
+            )?;
+            let signature = match optional(text_block, "signature") {
+                Some(s) => Some(as_str(s, &format!("{path}/signature"))?),
+                None => None,
+            };
+            conv.reasoning(text, signature, &path)?;
+        }
+    }
+    Ok(())
+}
+
+/// `toolResult`: its text and JSON content (JSON as compact text), lines joined by newlines.
+fn tool_result(conv: &mut Conversation, result: &Value, path: &str) -> Result<(), SimError> {
+    let result = as_object(result, path)?;
+    let id = as_str(
+        required(result, "toolUseId", path)?,
+        &format!("{path}/toolUseId"),
+    )?;
+    let mut texts = Vec::new();
+    if let Some(content) = optional(result, "content") {
+        let content_path = format!("{path}/content");
+        for (i, block) in as_array(content, &content_path)?.iter().enumerate() {
+            let path = format!("{content_path}/{i}");
+            let block = as_object(block, &path)?;
+            if let Some(text) = optional(block, "text") {
+                let text = as_str(text, &format!("{path}/text"))?;
+                conv.text(text);
+                texts.push(text.to_owned());
+            }
+            if let Some(json) = block.get("json") {
+                texts.push(json.to_string());
+            }
+            if let Some(image) = optional(block, "image") {
+                conv.attachment(image_of(image, &format!("{path}/image"))?);
+            }
+            if let Some(document) = optional(block, "document") {
+                conv.attachment(document_of(document, &format!("{path}/document"))?);
+            }
+        }
+    }
+    conv.tool_result(id, texts.join("\n"), path)
+}
+
+fn image_of(image: &Value, path: &str) -> Result<Attachment, SimError> {
+    let image = as_object(image, path)?;
+    let format = as_str(required(image, "format", path)?, &format!("{path}/format"))?;
+    if !IMAGE_FORMATS.contains(&format) {
+        return Err(not_in_enum(
+            format,
+            &format!("{path}/format"),
+            &IMAGE_FORMATS,
+        ));
+    }
+    let data = source_bytes(image, path, false)?;
+    attachments::image(&format!("image/{format}"), &data, path)
+}
+
+fn document_of(document: &Value, path: &str) -> Result<Attachment, SimError> {
+    let document = as_object(document, path)?;
+    let name = as_str(required(document, "name", path)?, &format!("{path}/name"))?;
+    if let Some(format) = optional(document, "format") {
+        let format = as_str(format, &format!("{path}/format"))?;
+        if !DOCUMENT_FORMATS.contains(&format) {
+            return Err(not_in_enum(
+                format,
+                &format!("{path}/format"),
+                &DOCUMENT_FORMATS,
+            ));
+        }
+    }
+    let data = source_bytes(document, path, true)?;
+    attachments::document(name, &data, path)
+}
+
+/// `source`: `bytes` (base64); for documents also `text` or `content` text blocks.
+fn source_bytes(block: &Obj, path: &str, document: bool) -> Result<Vec<u8>, SimError> {
+    let source = as_object(required(block, "source", path)?, &format!("{path}/source"))?;
+    let path = format!("{path}/source");
+    if let Some(bytes) = optional(source, "bytes") {
+        return base64(
+            as_str(bytes, &format!("{path}/bytes"))?,
+            &format!("{path}/bytes"),
+        );
+    }
+    if optional(source, "s3Location").is_some() {
+        return Err(fetches_nothing(&path, "s3Location"));
+    }
+    if document {
+        if let Some(text) = optional(source, "text") {
+            return Ok(as_str(text, &format!("{path}/text"))?.as_bytes().to_vec());
+        }
+        if let Some(content) = optional(source, "content") {
+            let mut text = String::new();
+            for (i, block) in as_array(content, &format!("{path}/content"))?
+                .iter()
+                .enumerate()
+            {
+                let path = format!("{path}/content/{i}");
+                if let Some(t) = optional(as_object(block, &path)?, "text") {
+                    text.push_str(as_str(t, &format!("{path}/text"))?);
+                }
+            }
+            return Ok(text.into_bytes());
+        }
+    }
+    Err(SimError::validation(format!(
+        "{path}: the source needs bytes{}",
+        if document { ", text or content" } else { "" }
+    )))
+}
+
+fn not_in_enum(value: &str, path: &str, allowed: &[&str]) -> SimError {
+    SimError::validation(format!(
+        "{path}: value '{value}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+        allowed.join(", ")
+    ))
+}
+
+/// `toolConfig`: `{"tools": [{"toolSpec": {name, description?, inputSchema: {json}}} | {cachePoint} …], "toolChoice"?}`.
+pub(crate) fn tool_config(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(config) = optional(body, "toolConfig") else {
+        return Ok(());
+    };
+    let config = as_object(config, "#/toolConfig")?;
+    let tools = as_array(
+        required(config, "tools", "#/toolConfig")?,
+        "#/toolConfig/tools",
+    )?;
+    for (i, tool) in tools.iter().enumerate() {
+        let path = format!("#/toolConfig/tools/{i}");
+        let Some(spec) = optional(as_object(tool, &path)?, "toolSpec") else {
+            continue;
+        };
+        let path = format!("{path}/toolSpec");
+        let spec = as_object(spec, &path)?;
+        let name = as_str(required(spec, "name", &path)?, &format!("{path}/name"))?;
+        let description = match optional(spec, "description") {
+            Some(d) => as_str(d, &format!("{path}/description"))?,
+            None => "",
+        };
+        let schema_path = format!("{path}/inputSchema");
+        let input_schema = as_object(required(spec, "inputSchema", &path)?, &schema_path)?;
+        let schema = match optional(input_schema, "json") {
+            Some(json) => json.clone(),
+            None => Value::Object(Obj::new()),
+        };
+        conv.tool(name, description, schema);
+    }
+    Ok(())
+}
+
+/// Whether a `{"type": "enabled", …}` reasoning setting (Nova's
+/// `reasoningConfig`, Claude's `thinking`) turns reasoning on.
+pub(crate) fn enabled(setting: Option<&Value>) -> bool {
+    setting
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| matches!(t, "enabled" | "adaptive"))
+}
+
+/// `additionalModelRequestFields`: Claude's `thinking` or Nova's `reasoningConfig`.
+pub(crate) fn additional_fields(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(fields) = optional(body, "additionalModelRequestFields") else {
+        return Ok(());
+    };
+    let fields = as_object(fields, "#/additionalModelRequestFields")?;
+    if enabled(fields.get("thinking")) || enabled(fields.get("reasoningConfig")) {
+        conv.reasoning_on();
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! What a request carries besides text: tools, attachments, tool calls and results, replayed reasoning.
+//!
+//! Each API's body parser walks its turns through one [`Conversation`],
+//! which collects the prompt text and the [`Parts`] the answer depends on,
+//! and checks what Bedrock checks across turns: a tool result must answer a
+//! tool call of an earlier assistant turn, and replayed reasoning must carry
+//! a signature the simulator issued.
+
+pub(crate) mod anthropic;
+pub(crate) mod converse;
+
+use serde_json::Value;
+
+use crate::attachments::Attachment;
+use crate::body::PromptText;
+use crate::signature;
+use crate::wire::SimError;
+
+/// Who speaks a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    /// `user` or `assistant`; anything else is `None`.
+    pub(crate) fn parse(role: &str) -> Option<Self> {
+        match role {
+            "user" => Some(Self::User),
+            "assistant" => Some(Self::Assistant),
+            _ => None,
+        }
+    }
+}
+
+/// A tool the request offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tool {
+    pub name: String,
+    /// The input's JSON Schema.
+    pub schema: Value,
+}
+
+/// The parts of a request the answer depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Parts {
+    pub tools: Vec<Tool>,
+    /// The request turns reasoning on (Claude `thinking`, Nova `reasoningConfig`).
+    pub reasoning: bool,
+    /// The last user turn's attachments, in request order (tool-result images included).
+    pub attachments: Vec<Attachment>,
+    /// The text of each tool result in the last user turn.
+    pub tool_results: Vec<String>,
+    /// The last user turn's text.
+    pub last_user_text: String,
+    /// Input tokens for the attachments of every turn and the tool definitions.
+    pub extra_input_tokens: u32,
+}
+
+/// Reads a request turn by turn; see the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct Conversation {
+    text: PromptText,
+    last_user: PromptText,
+    parts: Parts,
+    role: Option<Role>,
+    /// Ids of the tool calls of the assistant turns read so far.
+    calls: Vec<String>,
+}
+
+impl Conversation {
+    /// System text (before any turn).
+    pub(crate) fn system(&mut self, text: &str) {
+        self.text.push(text);
+    }
+
+    /// A new turn begins; a user turn becomes the last user turn.
+    pub(crate) fn turn(&mut self, role: Role) {
+        self.role = Some(role);
+        if role == Role::User {
+            self.last_user = PromptText::default();
+            self.parts.attachments.clear();
+            self.parts.tool_results.clear();
+        }
+    }
+
+    fn in_user_turn(&self) -> bool {
+        self.role == Some(Role::User)
+    }
+
+    /// Text of the current turn (a tool result's text included).
+    pub(crate) fn text(&mut self, text: &str) {
+        self.text.push(text);
+        if self.in_user_turn() {
+            self.last_user.push(text);
+        }
+    }
+
+    /// A checked image or document of the current turn.
+    pub(crate) fn attachment(&mut self, attachment: Attachment) {
+        self.add_tokens(attachment.input_tokens());
+        if self.in_user_turn() {
+            self.parts.attachments.push(attachment);
+        }
+    }
+
+    /// A tool call replayed in an assistant turn.
+    pub(crate) fn tool_call(&mut self, id: &str) {
+        if self.role == Some(Role::Assistant) {
+            self.calls.push(id.to_owned());
+        }
+    }
+
+    /// A tool result answering the call `id`, with its text content.
+    pub(crate) fn tool_result(
+        &mut self,
+        id: &str,
+        text: String,
+        path: &str,
+    ) -> Result<(), SimError> {
+        if !self.calls.iter().any(|call| call == id) {
+            return Err(SimError::validation(format!(
+                "{path}: unexpected tool use id '{id}' in a tool result: each tool result must answer a tool call of an earlier assistant turn"
+            )));
+        }
+        if self.in_user_turn() {
+            self.parts.tool_results.push(text);
+        }
+        Ok(())
+    }
+
+    /// Replayed reasoning: a signature present must be one the simulator issued for `text`.
+    pub(crate) fn reasoning(
+        &mut self,
+        text: &str,
+        signature: Option<&str>,
+        path: &str,
+    ) -> Result<(), SimError> {
+        match signature {
+            Some(signature) if !signature::verify(text, signature) => {
+                Err(SimError::validation(format!(
+                    "{path}: Invalid signature in the reasoning block: it was not issued for this reasoning text"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A tool the request offers.
+    pub(crate) fn tool(&mut self, name: &str, description: &str, schema: Value) {
+        let spec_len = name.len() + description.len() + schema.to_string().len();
+        self.add_tokens(u32::try_from(spec_len / 4 + 1).unwrap_or(u32::MAX));
+        self.parts.tools.push(Tool {
+            name: name.to_owned(),
+            schema,
+        });
+    }
+
+    /// The request turns reasoning on.
+    pub(crate) fn reasoning_on(&mut self) {
+        self.parts.reasoning = true;
+    }
+
+    fn add_tokens(&mut self, tokens: u32) {
+        self.parts.extra_input_tokens = self.parts.extra_input_tokens.saturating_add(tokens);
+    }
+
+    /// The prompt text (every piece, one per line) and the parts.
+    pub(crate) fn finish(mut self) -> (String, Parts) {
+        self.parts.last_user_text = self.last_user.joined();
+        (self.text.joined(), self.parts)
+    }
+}
+
+/// Decodes a base64 field of the body.
+pub(crate) fn base64(data: &str, path: &str) -> Result<Vec<u8>, SimError> {
+    aws_smithy_types::base64::decode(data)
+        .map_err(|_| SimError::validation(format!("{path}: invalid base64 data")))
+}
+
+/// The simulator reads attachments from the body only.
+fn fetches_nothing(path: &str, kind: &str) -> SimError {
+    SimError::validation(format!(
+        "{path}: {kind} sources are not supported by the simulator (it fetches nothing); send the bytes in the request"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attachments::{document, image, samples::png};
+
+    #[test]
+    fn last_user_turn_parts_and_every_turns_tokens() {
+        let mut conv = Conversation::default();
+        conv.system("Be brief.");
+        conv.turn(Role::User);
+        conv.text("first");
+        conv.attachment(image("image/png", &png(750, 4), "p").unwrap());
+        conv.turn(Role::Assistant);
+        conv.text("reply");
+        conv.tool_call("t1");
+        conv.turn(Role::User);
+        conv.tool_result("t1", "sunny".to_owned(), "p").unwrap();
+        conv.attachment(document("d", b"abcdefgh", "p").unwrap());
+        conv.text("second");
+        conv.tool("get_weather", "", serde_json::json!({}));
+        let (text, parts) = conv.finish();
+        assert_eq!(text, "Be brief.\nfirst\nreply\nsecond");
+        assert_eq!(parts.last_user_text, "second");
+        assert_eq!(parts.tool_results, ["sunny"]);
+        assert_eq!(parts.attachments.len(), 1);
+        assert_eq!(parts.attachments[0].line(), "[document d 8 bytes]");
+        // 4 for the image, 2 for the document, 4 for the tool.
+        assert_eq!(parts.extra_input_tokens, 10);
+        assert_eq!(parts.tools[0].name, "get_weather");
+    }
+
+    #[test]
+    fn tool_results_must_answer_earlier_calls() {
+        let mut conv = Conversation::default();
+        conv.turn(Role::User);
+        conv.tool_call("not-an-assistant-call");
+        let err = conv.tool_result(
+            "not-an-assistant-call",
+            String::new(),
+            "#/messages/0/content/0",
+        );
+        assert!(err.unwrap_err().message.contains("unexpected tool use id"));
+    }
+
+    #[test]
+    fn replayed_reasoning_needs_an_issued_signature() {
+        let mut conv = Conversation::default();
+        conv.turn(Role::Assistant);
+        let good = signature::sign("Hmm.");
+        assert!(conv.reasoning("Hmm.", Some(&good), "p").is_ok());
+        assert!(conv.reasoning("Hmm.", None, "p").is_ok());
+        let err = conv.reasoning("Hmm!", Some(&good), "p").unwrap_err();
+        assert!(
+            err.message.starts_with("p: Invalid signature"),
+            "{}",
+            err.message
+        );
+    }
+}
