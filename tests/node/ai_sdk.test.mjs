@@ -354,7 +354,7 @@ for (const [name, make] of Object.entries(TRANSPORTS)) {
         ...first,
         parts: first.parts.map(p => (p.type === 'reasoning' ? { ...p, providerMetadata: { bedrock: { signature: 'forged' } } } : p)),
       };
-      await assert.rejects(answer(transport, chatId, [user, forged, userMessage('And then?')], THINK));
+      await assert.rejects(answer(transport, chatId, [user, forged, userMessage('And then?')], THINK), /signature/i);
     });
 
     it('an attached image reaches the model', async () => {
