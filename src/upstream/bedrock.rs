@@ -1,5 +1,7 @@
 //! Bedrock through `aws-sdk-bedrockruntime`: `InvokeModelWithResponseStream`
-//! with per-family adapters, or `ConverseStream`; SDK errors mapped to `UpstreamError`.
+//! with per-family bodies and decoders, or `ConverseStream`; SDK errors mapped
+//! to `UpstreamError`. Every upstream frame yields at least one delta
+//! (`Delta::Alive` when it has nothing to show), so the idle timer counts it.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -9,17 +11,15 @@ use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
-use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ContentBlockDelta, ConversationRole, ConverseStreamOutput,
-    InferenceConfiguration, Message, ResponseStream, SystemContentBlock,
-};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 
+use super::converse;
 use super::models::ModelFamily;
-use super::request::{Delta, InvocationRequest, Role};
+use super::request::{Delta, InvocationRequest};
 use super::{Api, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// How throttling before the first token is retried (the SDK's standard
@@ -77,8 +77,10 @@ impl BedrockUpstream {
         let family = ModelFamily::from_model_id(&req.model_id).ok_or_else(|| {
             UpstreamError::new(UpstreamErrorKind::Validation, "unknown model family")
         })?;
-        let body = serde_json::to_vec(&family.build_body(req))
-            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e.to_string()))?;
+        let body = family
+            .build_body(req)
+            .and_then(|b| serde_json::to_vec(&b).map_err(|e| e.to_string()))
+            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
         let out = self
             .client
             .invoke_model_with_response_stream()
@@ -89,100 +91,110 @@ impl BedrockUpstream {
             .send()
             .await
             .map_err(pre_stream_error)?;
-        let receiver = out.body;
-        let state = (receiver, VecDeque::<Delta>::new(), false);
-        Ok(
-            stream::unfold(state, move |(mut rx, mut pending, done)| async move {
-                loop {
-                    if let Some(d) = pending.pop_front() {
-                        return Some((Ok(d), (rx, pending, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    match rx.recv().await {
-                        Ok(Some(ResponseStream::Chunk(part))) => {
-                            let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
-                            match family.decode_chunk(bytes) {
-                                Ok(deltas) => pending.extend(deltas),
-                                Err(e) => {
-                                    let err = UpstreamError::new(
-                                        UpstreamErrorKind::Decode,
-                                        e.to_string(),
-                                    );
-                                    return Some((Err(err), (rx, pending, true)));
-                                }
+        let state = Pump {
+            rx: out.body,
+            pending: VecDeque::new(),
+            done: false,
+            decoder: family.decoder(),
+        };
+        Ok(stream::unfold(state, |mut s| async move {
+            loop {
+                if let Some(d) = s.pending.pop_front() {
+                    return Some((Ok(d), s));
+                }
+                if s.done {
+                    return None;
+                }
+                match s.rx.recv().await {
+                    Ok(Some(ResponseStream::Chunk(part))) => {
+                        let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
+                        match s.decoder.decode(bytes) {
+                            Ok(deltas) => s.push(deltas),
+                            Err(e) => {
+                                s.done = true;
+                                let err =
+                                    UpstreamError::new(UpstreamErrorKind::Decode, e.to_string());
+                                return Some((Err(err), s));
                             }
                         }
-                        Ok(Some(_)) => {} // an event type this SDK version does not know
-                        Ok(None) => return None,
-                        Err(e) => return Some((Err(invoke_stream_error(e)), (rx, pending, true))),
+                    }
+                    // An event type this SDK version does not know: still a frame.
+                    Ok(Some(_)) => s.push(Vec::new()),
+                    Ok(None) => {
+                        s.done = true;
+                        let held = s.decoder.finish();
+                        s.pending.extend(held);
+                    }
+                    Err(e) => {
+                        s.done = true;
+                        return Some((Err(invoke_stream_error(e)), s));
                     }
                 }
-            })
-            .boxed(),
-        )
+            }
+        })
+        .boxed())
     }
 
     async fn converse(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
-        let messages = req
-            .turns
-            .iter()
-            .map(|t| {
-                let role = match t.role {
-                    Role::User => ConversationRole::User,
-                    Role::Assistant => ConversationRole::Assistant,
-                };
-                Message::builder()
-                    .role(role)
-                    .content(ContentBlock::Text(t.text()))
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e.to_string()))?;
-        let config = InferenceConfiguration::builder()
-            .max_tokens(i32::try_from(req.max_tokens).unwrap_or(i32::MAX))
-            .set_temperature(req.temperature)
-            .set_top_p(req.top_p)
-            .set_stop_sequences(
-                (!req.stop_sequences.is_empty()).then(|| req.stop_sequences.clone()),
-            )
-            .build();
+        let input = converse::build(req)
+            .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
         let out = self
             .client
             .converse_stream()
             .model_id(&req.model_id)
-            .set_messages(Some(messages))
-            .set_system(
-                req.system
-                    .clone()
-                    .map(|s| vec![SystemContentBlock::Text(s)]),
-            )
-            .inference_config(config)
+            .set_messages(Some(input.messages))
+            .set_system(input.system)
+            .inference_config(input.inference)
+            .set_tool_config(input.tool_config)
+            .set_additional_model_request_fields(input.additional_fields)
             .send()
             .await
             .map_err(pre_stream_error)?;
-        let state = (out.stream, VecDeque::<Delta>::new(), false);
-        Ok(
-            stream::unfold(state, move |(mut rx, mut pending, done)| async move {
-                loop {
-                    if let Some(d) = pending.pop_front() {
-                        return Some((Ok(d), (rx, pending, done)));
-                    }
-                    if done {
-                        return None;
-                    }
-                    match rx.recv().await {
-                        Ok(Some(ev)) => pending.extend(converse_deltas(ev)),
-                        Ok(None) => return None,
-                        Err(e) => {
-                            return Some((Err(converse_stream_error(e)), (rx, pending, true)));
-                        }
+        let state = Pump {
+            rx: out.stream,
+            pending: VecDeque::new(),
+            done: false,
+            decoder: (),
+        };
+        Ok(stream::unfold(state, |mut s| async move {
+            loop {
+                if let Some(d) = s.pending.pop_front() {
+                    return Some((Ok(d), s));
+                }
+                if s.done {
+                    return None;
+                }
+                match s.rx.recv().await {
+                    Ok(Some(ev)) => s.push(converse::deltas(ev)),
+                    Ok(None) => return None,
+                    Err(e) => {
+                        s.done = true;
+                        return Some((Err(converse_stream_error(e)), s));
                     }
                 }
-            })
-            .boxed(),
-        )
+            }
+        })
+        .boxed())
+    }
+}
+
+/// One stream being read: the SDK's receiver, the deltas decoded but not yet
+/// handed on, and the per-stream decoder state (none for Converse).
+struct Pump<R, D> {
+    rx: R,
+    pending: VecDeque<Delta>,
+    done: bool,
+    decoder: D,
+}
+
+impl<R, D> Pump<R, D> {
+    /// Queue one frame's deltas; a frame with none still counts as alive.
+    fn push(&mut self, deltas: Vec<Delta>) {
+        if deltas.is_empty() {
+            self.pending.push_back(Delta::Alive);
+        } else {
+            self.pending.extend(deltas);
+        }
     }
 }
 
@@ -196,35 +208,6 @@ impl Upstream for BedrockUpstream {
             Api::Invoke => self.invoke(req).boxed(),
             Api::Converse => self.converse(req).boxed(),
         }
-    }
-}
-
-fn converse_deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
-    match ev {
-        ConverseStreamOutput::ContentBlockDelta(e) => match e.delta {
-            Some(ContentBlockDelta::Text(t)) if !t.is_empty() => vec![Delta::Text(t)],
-            _ => vec![],
-        },
-        ConverseStreamOutput::MessageStop(e) => {
-            vec![Delta::Stop(e.stop_reason.as_str().to_owned())]
-        }
-        ConverseStreamOutput::Metadata(e) => {
-            let mut out = Vec::new();
-            if let Some(u) = e.usage() {
-                out.push(Delta::Usage {
-                    input_tokens: u64::try_from(u.input_tokens).ok(),
-                    output_tokens: u64::try_from(u.output_tokens).ok(),
-                });
-            }
-            if let Some(m) = e.metrics() {
-                out.push(Delta::Latency {
-                    invocation_ms: u64::try_from(m.latency_ms).ok(),
-                    first_byte_ms: None,
-                });
-            }
-            out
-        }
-        _ => vec![],
     }
 }
 

@@ -2,12 +2,19 @@
 //!
 //! - `request`: what the gateway asks for (`InvocationRequest`) and what comes back (`Delta`).
 //! - `models`: per-family request bodies and chunk decoders for `InvokeModelWithResponseStream`.
+//! - `converse`: the `ConverseStream` request on the SDK's types, and its events as deltas.
+//! - `tools`, `reasoning`, `attach`: what every path shares — the tools to declare,
+//!   what a thinking budget becomes per family, attachment bytes and document names.
 //! - `bedrock`: the SDK client, both API paths (`invoke`, `converse`), errors mapped to `UpstreamError`.
 
+mod attach;
 pub mod bedrock;
+mod converse;
 pub mod error;
 pub mod models;
+mod reasoning;
 pub mod request;
+mod tools;
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;

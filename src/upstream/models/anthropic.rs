@@ -2,43 +2,50 @@
 
 use serde_json::{Map, Value, json};
 
+use super::anthropic_content::{messages, tools};
 use super::{
-    base_model_id, count, push_stop, push_text, push_usage, put_f32, put_strings, system_text,
+    ModelFamily, base_model_id, count, push_stop, push_text, push_usage, put_f32, put_strings,
+    system_text,
 };
-use crate::upstream::request::{Delta, InvocationRequest, Role};
+use crate::upstream::reasoning;
+use crate::upstream::request::{Delta, InvocationRequest};
 
-/// `{"anthropic_version":"bedrock-2023-05-31","max_tokens","messages",…}`.
+/// `{"anthropic_version":"bedrock-2023-05-31","max_tokens","messages",…}`,
+/// with `tools`, `tool_choice` and `thinking` when asked for.
 ///
 /// Claude Opus 4.1 and later models refuse `temperature` together with
-/// `top_p`; for them, when both are set, only `temperature` is sent.
-pub(super) fn build_body(req: &InvocationRequest) -> Value {
-    let messages: Vec<Value> = req
-        .turns
-        .iter()
-        .map(|t| {
-            let role = match t.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({ "role": role, "content": t.text() })
-        })
-        .collect();
+/// `top_p`; for them, when both are set, only `temperature` is sent. With
+/// thinking, neither is sent (Anthropic refuses them then).
+pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
     body.insert("max_tokens".into(), json!(req.max_tokens));
-    body.insert("messages".into(), Value::Array(messages));
+    body.insert("messages".into(), Value::Array(messages(&req.turns)?));
     if let Some(system) = system_text(req) {
         body.insert("system".into(), json!(system));
     }
-    put_f32(&mut body, "temperature", req.temperature);
-    let top_p = if req.temperature.is_some() && one_sampling_knob_only(&req.model_id) {
-        None
-    } else {
-        req.top_p
-    };
-    put_f32(&mut body, "top_p", top_p);
+    if !reasoning::drops_sampling(ModelFamily::AnthropicClaude, req.reasoning_budget) {
+        put_f32(&mut body, "temperature", req.temperature);
+        let top_p = if req.temperature.is_some() && one_sampling_knob_only(&req.model_id) {
+            None
+        } else {
+            req.top_p
+        };
+        put_f32(&mut body, "top_p", top_p);
+    }
     put_strings(&mut body, "stop_sequences", &req.stop_sequences);
-    Value::Object(body)
+    if let Some((list, choice)) = tools(req) {
+        body.insert("tools".into(), list);
+        if let Some(choice) = choice {
+            body.insert("tool_choice".into(), choice);
+        }
+    }
+    if let Some(Value::Object(fields)) =
+        reasoning::fields(ModelFamily::AnthropicClaude, req.reasoning_budget)
+    {
+        body.extend(fields);
+    }
+    Ok(Value::Object(body))
 }
 
 /// Whether the model rejects `temperature` and `top_p` together: the
@@ -75,8 +82,10 @@ fn stop_name(reason: &str) -> Option<&'static str> {
     }
 }
 
-/// Anthropic streaming events by `type`; tool-input and thinking deltas are
-/// not text for the user and are skipped.
+/// Anthropic streaming events by `type`: text, tool calls (`tool_use`
+/// blocks and `input_json_delta`), thinking (`thinking_delta`,
+/// `signature_delta`, `redacted_thinking` blocks) and citations; the end of
+/// each block; stop reason and usage.
 pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
     match v.get("type").and_then(Value::as_str) {
@@ -87,12 +96,9 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
                 None,
             );
         }
-        Some("content_block_start") if str_at(v, "/content_block/type") == Some("text") => {
-            push_text(&mut out, v.pointer("/content_block/text"));
-        }
-        Some("content_block_delta") if str_at(v, "/delta/type") == Some("text_delta") => {
-            push_text(&mut out, v.pointer("/delta/text"));
-        }
+        Some("content_block_start") => block_start(v, &mut out),
+        Some("content_block_delta") => block_delta(v, &mut out),
+        Some("content_block_stop") => out.push(Delta::BlockEnd),
         Some("message_delta") => {
             push_stop(&mut out, v.pointer("/delta/stop_reason"), stop_name);
             push_usage(
@@ -104,6 +110,61 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
         _ => {}
     }
     out
+}
+
+fn block_start(v: &Value, out: &mut Vec<Delta>) {
+    match str_at(v, "/content_block/type") {
+        Some("text") => push_text(out, v.pointer("/content_block/text")),
+        Some("tool_use") => {
+            if let (Some(id), Some(name)) = (
+                str_at(v, "/content_block/id"),
+                str_at(v, "/content_block/name"),
+            ) {
+                out.push(Delta::ToolStart {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                });
+            }
+        }
+        Some("thinking") => {
+            if let Some(t) = str_at(v, "/content_block/thinking").filter(|t| !t.is_empty()) {
+                out.push(Delta::Reasoning(t.to_owned()));
+            }
+        }
+        Some("redacted_thinking") => {
+            if let Some(data) = str_at(v, "/content_block/data") {
+                out.push(Delta::ReasoningRedacted(data.to_owned()));
+            }
+        }
+        _ => {}
+    }
+}
+
+fn block_delta(v: &Value, out: &mut Vec<Delta>) {
+    let non_empty = |pointer: &str| {
+        str_at(v, pointer)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let delta = match str_at(v, "/delta/type") {
+        Some("text_delta") => non_empty("/delta/text").map(Delta::Text),
+        Some("input_json_delta") => non_empty("/delta/partial_json").map(Delta::ToolInput),
+        Some("thinking_delta") => non_empty("/delta/thinking").map(Delta::Reasoning),
+        Some("signature_delta") => non_empty("/delta/signature").map(Delta::ReasoningSignature),
+        Some("citations_delta") => v.pointer("/delta/citation").map(|c| Delta::Citation {
+            title: c
+                .get("document_title")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            source: None,
+            text: c
+                .get("cited_text")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }),
+        _ => None,
+    };
+    out.extend(delta);
 }
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -118,9 +179,13 @@ mod tests {
 
     const FAMILY: ModelFamily = ModelFamily::AnthropicClaude;
 
+    fn body(req: &InvocationRequest) -> Value {
+        build_body(req).unwrap()
+    }
+
     #[test]
     fn simple_body() {
-        let body = FAMILY.build_body(&simple("anthropic.claude-3-5-haiku-20241022-v1:0", "Hello"));
+        let body = body(&simple("anthropic.claude-3-5-haiku-20241022-v1:0", "Hello"));
         assert_eq!(
             body,
             json!({
@@ -133,7 +198,7 @@ mod tests {
 
     #[test]
     fn multi_turn_body_with_system_and_options() {
-        let body = FAMILY.build_body(&full("anthropic.claude-3-5-haiku-20241022-v1:0"));
+        let body = body(&full("anthropic.claude-3-5-haiku-20241022-v1:0"));
         assert_eq!(
             body,
             json!({
@@ -160,27 +225,51 @@ mod tests {
             "anthropic.claude-opus-4-1-20250805-v1:0",
             "anthropic.claude-sonnet-4-6",
         ] {
-            let body = FAMILY.build_body(&full(id));
-            assert_eq!(body["temperature"], json!(0.7), "{id}");
-            assert!(body.get("top_p").is_none(), "{id}");
+            let b = body(&full(id));
+            assert_eq!(b["temperature"], json!(0.7), "{id}");
+            assert!(b.get("top_p").is_none(), "{id}");
             let mut req = full(id);
             req.temperature = None;
-            assert_eq!(FAMILY.build_body(&req)["top_p"], json!(0.9), "{id}");
+            assert_eq!(body(&req)["top_p"], json!(0.9), "{id}");
         }
         for id in [
             "anthropic.claude-3-7-sonnet-20250219-v1:0",
             "us.anthropic.claude-sonnet-4-20250514-v1:0",
             "anthropic.claude-opus-4-20250514-v1:0",
         ] {
-            assert_eq!(FAMILY.build_body(&full(id))["top_p"], json!(0.9), "{id}");
+            assert_eq!(body(&full(id))["top_p"], json!(0.9), "{id}");
         }
+    }
+
+    #[test]
+    fn tools_and_thinking_in_the_body() {
+        let mut req = full("us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+        req.tools = serde_json::from_value(
+            json!([{"name":"w","inputSchema":{"type":"object","properties":{}}}]),
+        )
+        .unwrap();
+        req.tool_choice = crate::parts::ToolChoice::Any;
+        req.reasoning_budget = Some(2048);
+        let b = body(&req);
+        assert_eq!(
+            b["tools"],
+            json!([{"name":"w","input_schema":{"type":"object","properties":{}}}])
+        );
+        assert_eq!(b["tool_choice"], json!({"type":"any"}));
+        assert_eq!(
+            b["thinking"],
+            json!({"type":"enabled","budget_tokens":2048})
+        );
+        assert!(b.get("temperature").is_none() && b.get("top_p").is_none());
+        assert_eq!(b["stop_sequences"], json!(["END"]));
+        assert_eq!(b["messages"][0]["content"], json!("Hi"));
     }
 
     #[test]
     fn blank_system_is_omitted() {
         let mut req = simple("anthropic.claude-3-haiku-20240307-v1:0", "Hi");
         req.system = Some("  ".into());
-        assert!(FAMILY.build_body(&req).get("system").is_none());
+        assert!(body(&req).get("system").is_none());
     }
 
     #[test]
@@ -201,6 +290,7 @@ mod tests {
                 usage(Some(21), None),
                 text("A \"Hello, World!\" program"),
                 text(" prints a greeting."),
+                Delta::BlockEnd,
                 stop("end_turn"),
                 usage(None, Some(14)),
                 usage(Some(21), Some(14)),
@@ -210,15 +300,78 @@ mod tests {
     }
 
     #[test]
-    fn tool_input_thinking_and_ping_are_not_text() {
+    fn recorded_thinking_and_tool_call() {
+        let chunks = [
+            r#"{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":512,"output_tokens":4}}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"The user wants the weather."}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":" Call the tool."}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM1gbcDa9GJwZA2b3h"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_bdrk_01A","name":"get_weather","input":{}}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"is\"}"}}"#,
+            r#"{"type":"content_block_stop","index":1}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":61}}"#,
+            r#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":512,"outputTokenCount":61,"invocationLatency":2210,"firstByteLatency":840}}"#,
+        ];
+        let deltas: Vec<Delta> = chunks.iter().flat_map(|c| decode(FAMILY, c)).collect();
+        assert_eq!(
+            deltas,
+            vec![
+                usage(Some(512), None),
+                Delta::Reasoning("The user wants the weather.".into()),
+                Delta::Reasoning(" Call the tool.".into()),
+                Delta::ReasoningSignature("EqQBCgIYAhIM1gbcDa9GJwZA2b3h".into()),
+                Delta::BlockEnd,
+                Delta::ToolStart {
+                    id: "toolu_bdrk_01A".into(),
+                    name: "get_weather".into()
+                },
+                Delta::ToolInput("{\"city\": \"Par".into()),
+                Delta::ToolInput("is\"}".into()),
+                Delta::BlockEnd,
+                stop("tool_use"),
+                usage(None, Some(61)),
+                usage(Some(512), Some(61)),
+                latency(2210, 840),
+            ]
+        );
+    }
+
+    #[test]
+    fn redacted_thinking_and_citations() {
+        assert_eq!(
+            decode(
+                FAMILY,
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"redacted_thinking","data":"EmwKAhgBEgy3va3pzix"}}"#
+            ),
+            vec![Delta::ReasoningRedacted("EmwKAhgBEgy3va3pzix".into())]
+        );
+        assert_eq!(
+            decode(
+                FAMILY,
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"citations_delta","citation":{"type":"char_location","cited_text":"Sales rose 4%.","document_index":0,"document_title":"Q3 report","start_char_index":0,"end_char_index":14}}}"#
+            ),
+            vec![Delta::Citation {
+                title: Some("Q3 report".into()),
+                source: None,
+                text: Some("Sales rose 4%.".into())
+            }]
+        );
+    }
+
+    #[test]
+    fn frames_with_nothing_to_show_decode_to_nothing() {
         for chunk in [
             r#"{"type":"ping"}"#,
             r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Let me think."}}"#,
-            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"EqQBCgIYAhIM"}}"#,
-            r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_01","name":"get_weather","input":{}}}"#,
-            r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}"#,
             r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"tool_use"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"citations_delta"}}"#,
         ] {
             assert!(decode(FAMILY, chunk).is_empty(), "{chunk}");
         }

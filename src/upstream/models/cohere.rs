@@ -87,7 +87,7 @@ mod tests {
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("cohere.command-r-v1:0", "Hello")),
+            build_body(&simple("cohere.command-r-v1:0", "Hello")),
             json!({"message": "Hello", "max_tokens": 512})
         );
     }
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("cohere.command-r-plus-v1:0")),
+            build_body(&full("cohere.command-r-plus-v1:0")),
             json!({
                 "message": "Name a colour.",
                 "chat_history": [

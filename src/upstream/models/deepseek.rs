@@ -1,4 +1,6 @@
 //! DeepSeek R1: a prompt in R1's chat template and `choices[0]` chunks.
+//! Its reasoning is text closed by `</think>`, split from the answer per
+//! stream (see `think`); the body carries text parts only.
 
 use serde_json::{Map, Value, json};
 
@@ -81,7 +83,7 @@ mod tests {
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("us.deepseek.r1-v1:0", "Hello")),
+            build_body(&simple("us.deepseek.r1-v1:0", "Hello")),
             json!({
                 "prompt": "<｜begin▁of▁sentence｜><｜User｜>Hello<｜Assistant｜><think>\n",
                 "max_tokens": 512
@@ -92,7 +94,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("us.deepseek.r1-v1:0")),
+            build_body(&full("us.deepseek.r1-v1:0")),
             json!({
                 "prompt": concat!(
                     "<｜begin▁of▁sentence｜>You are terse.",
@@ -115,18 +117,43 @@ mod tests {
             r#"{"choices":[{"text":"It prints \"Hello, World!\".","stop_reason":null}]}"#,
             r#"{"choices":[{"text":"","stop_reason":"stop"}],"amazon-bedrock-invocationMetrics":{"inputTokenCount":17,"outputTokenCount":25,"invocationLatency":1873,"firstByteLatency":466}}"#,
         ];
-        let deltas: Vec<Delta> = chunks.iter().flat_map(|c| decode(FAMILY, c)).collect();
+        // Chunk by chunk, the text is raw.
+        assert_eq!(
+            decode(FAMILY, chunks[1]),
+            vec![text(" one line.\n</think>\n\n")]
+        );
+        // A stream's decoder splits reasoning from the answer.
+        let mut decoder = FAMILY.decoder();
+        let deltas: Vec<Delta> = chunks
+            .iter()
+            .map(|c| decoder.decode(c.as_bytes()).unwrap())
+            .collect::<Vec<_>>()
+            .concat();
         assert_eq!(
             deltas,
             vec![
-                text("Okay, the user wants"),
-                text(" one line.\n</think>\n\n"),
+                Delta::Reasoning("Okay, the user wants".into()),
+                Delta::Reasoning(" one line.".into()),
+                Delta::BlockEnd,
                 text("It prints \"Hello, World!\"."),
                 stop("end_turn"),
                 usage(Some(17), Some(25)),
                 latency(1873, 466),
             ]
         );
+    }
+
+    #[test]
+    fn an_answer_without_think_tags_is_text() {
+        let mut decoder = FAMILY.decoder();
+        let mut deltas = Vec::new();
+        for c in [
+            r#"{"choices":[{"text":"Paris","stop_reason":null}]}"#,
+            r#"{"choices":[{"text":".","stop_reason":"stop"}]}"#,
+        ] {
+            deltas.extend(decoder.decode(c.as_bytes()).unwrap());
+        }
+        assert_eq!(deltas, vec![text("Paris"), text("."), stop("end_turn")]);
     }
 
     #[test]

@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("meta.llama3-8b-instruct-v1:0", "Hello")),
+            build_body(&simple("meta.llama3-8b-instruct-v1:0", "Hello")),
             json!({
                 "prompt": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
                 "max_gen_len": 512
@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("us.meta.llama3-3-70b-instruct-v1:0")),
+            build_body(&full("us.meta.llama3-3-70b-instruct-v1:0")),
             json!({
                 "prompt": concat!(
                     "<|begin_of_text|>",
@@ -129,7 +129,7 @@ mod tests {
 
     #[test]
     fn llama4_uses_its_own_template() {
-        let body = FAMILY.build_body(&full(
+        let body = build_body(&full(
             "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama4-scout-17b-instruct-v1:0",
         ));
         assert_eq!(

@@ -89,7 +89,7 @@ mod tests {
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("mistral.mistral-7b-instruct-v0:2", "Hello")),
+            build_body(&simple("mistral.mistral-7b-instruct-v0:2", "Hello")),
             json!({"prompt": "<s>[INST] Hello [/INST]", "max_tokens": 512})
         );
     }
@@ -97,7 +97,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("mistral.mistral-large-2402-v1:0")),
+            build_body(&full("mistral.mistral-large-2402-v1:0")),
             json!({
                 "prompt": "<s>[INST] You are terse.\n\nHi [/INST] Hello!</s>[INST] Name a colour. [/INST]",
                 "max_tokens": 256,

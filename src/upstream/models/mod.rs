@@ -1,13 +1,23 @@
 //! Model families on Bedrock: request bodies and chunk decoders for
 //! `InvokeModelWithResponseStream`, chosen from the model id.
+//!
+//! Claude and Nova bodies carry every part (images, documents, tool calls and
+//! results, replayed reasoning, cache points), tools and thinking; the other
+//! families are text-only (their `capabilities` say so, and the checks before
+//! any upstream call hold them to it). [`Decoder`] decodes one stream's chunks,
+//! with the state DeepSeek R1's `</think>` needs (see `think`).
 
 mod anthropic;
+mod anthropic_content;
 mod cohere;
+mod decoder;
 mod deepseek;
 mod llama;
 mod metrics;
 mod mistral;
 mod nova;
+mod nova_content;
+mod think;
 mod titan;
 
 use std::fmt;
@@ -16,6 +26,7 @@ use serde_json::{Map, Number, Value};
 
 use super::request::{Delta, InvocationRequest};
 pub use crate::parts::validate::Capabilities;
+pub use decoder::Decoder;
 
 /// A family of models on Bedrock that share one request body and chunk format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +196,8 @@ impl ModelFamily {
                 documents: !id.contains("nova-micro"),
                 reasoning: id.contains("nova-2") || id.contains("nova-premier"),
             },
-            // R1 always reasons; it takes no budget.
+            // R1 always reasons (its reasoning streams as reasoning); it
+            // takes no budget, and its prompt-only body takes no other parts.
             Self::DeepSeek => Capabilities::default(),
             Self::AmazonTitanText | Self::MetaLlama | Self::Mistral | Self::CohereCommandR => {
                 Capabilities::default()
@@ -193,22 +205,29 @@ impl ModelFamily {
         }
     }
 
-    /// The JSON body Bedrock expects for this family.
-    pub fn build_body(self, req: &InvocationRequest) -> Value {
+    /// The JSON body Bedrock expects for this family. `Err` says why a part
+    /// cannot be sent in it (the text-only families read only text parts).
+    pub fn build_body(self, req: &InvocationRequest) -> Result<Value, String> {
         match self {
             Self::AnthropicClaude => anthropic::build_body(req),
             Self::AmazonNova => nova::build_body(req),
-            Self::AmazonTitanText => titan::build_body(req),
-            Self::MetaLlama => llama::build_body(req),
-            Self::Mistral => mistral::build_body(req),
-            Self::CohereCommandR => cohere::build_body(req),
-            Self::DeepSeek => deepseek::build_body(req),
+            Self::AmazonTitanText => Ok(titan::build_body(req)),
+            Self::MetaLlama => Ok(llama::build_body(req)),
+            Self::Mistral => Ok(mistral::build_body(req)),
+            Self::CohereCommandR => Ok(cohere::build_body(req)),
+            Self::DeepSeek => Ok(deepseek::build_body(req)),
         }
     }
 
+    /// A decoder for one stream of this family's chunks.
+    pub fn decoder(self) -> Decoder {
+        Decoder::new(self)
+    }
+
     /// Decode one streamed chunk (the bytes of a `PayloadPart`, i.e. the
-    /// model's own chunk JSON). Unknown event kinds decode to no deltas; only
-    /// bytes that are not a JSON object are an error.
+    /// model's own chunk JSON), on its own: DeepSeek R1's reasoning stays
+    /// text here; a stream is decoded by [`Decoder`]. Unknown event kinds
+    /// decode to no deltas; only bytes that are not a JSON object are an error.
     pub fn decode_chunk(self, chunk: &[u8]) -> Result<Vec<Delta>, DecodeError> {
         let v: Value = serde_json::from_slice(chunk)?;
         if !v.is_object() {
@@ -623,9 +642,9 @@ mod tests {
     #[test]
     fn every_family_builds_an_object_body() {
         for family in ModelFamily::ALL {
-            let body = family.build_body(&simple("x", "hello"));
+            let body = family.build_body(&simple("x", "hello")).unwrap();
             assert!(body.is_object(), "{family}");
-            let body = family.build_body(&full("x"));
+            let body = family.build_body(&full("x")).unwrap();
             assert!(body.is_object(), "{family}");
         }
     }

@@ -2,22 +2,17 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{count, push_stop, push_text, push_usage, put_f32, put_strings, system_text};
-use crate::upstream::request::{Delta, InvocationRequest, Role};
+use super::nova_content::{messages, tool_config};
+use super::{
+    ModelFamily, count, push_stop, push_text, push_usage, put_f32, put_strings, system_text,
+};
+use crate::upstream::reasoning;
+use crate::upstream::request::{Delta, InvocationRequest};
 
-/// `{"schemaVersion":"messages-v1","messages":[…],"system":[…],"inferenceConfig":{…}}`.
-pub(super) fn build_body(req: &InvocationRequest) -> Value {
-    let messages: Vec<Value> = req
-        .turns
-        .iter()
-        .map(|t| {
-            let role = match t.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-            };
-            json!({ "role": role, "content": [{ "text": t.text() }] })
-        })
-        .collect();
+/// `{"schemaVersion":"messages-v1","messages":[…],"system":[…],"inferenceConfig":{…}}`,
+/// with `toolConfig` and `reasoningConfig` (top level, as InvokeModel takes
+/// it) when asked for.
+pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut config = Map::new();
     config.insert("max_new_tokens".into(), json!(req.max_tokens));
     put_f32(&mut config, "temperature", req.temperature);
@@ -26,12 +21,20 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
 
     let mut body = Map::new();
     body.insert("schemaVersion".into(), json!("messages-v1"));
-    body.insert("messages".into(), Value::Array(messages));
+    body.insert("messages".into(), Value::Array(messages(&req.turns)?));
     if let Some(system) = system_text(req) {
         body.insert("system".into(), json!([{ "text": system }]));
     }
     body.insert("inferenceConfig".into(), Value::Object(config));
-    Value::Object(body)
+    if let Some(tools) = tool_config(req) {
+        body.insert("toolConfig".into(), tools);
+    }
+    if let Some(Value::Object(fields)) =
+        reasoning::fields(ModelFamily::AmazonNova, req.reasoning_budget)
+    {
+        body.extend(fields);
+    }
+    Ok(Value::Object(body))
 }
 
 /// Nova already uses Converse's stop reason names.
@@ -39,12 +42,38 @@ fn stop_name(_reason: &str) -> Option<&'static str> {
     None
 }
 
-/// `contentBlockDelta.delta.text`, `messageStop.stopReason`,
-/// `metadata.usage.{inputTokens,outputTokens}`; reasoning and tool-use deltas
-/// are skipped.
+/// Converse's events as JSON objects: `contentBlockStart` (a tool call),
+/// `contentBlockDelta` (`text`, `toolUse.input`, `reasoningContent`),
+/// `contentBlockStop`, `messageStop.stopReason`,
+/// `metadata.usage.{inputTokens,outputTokens}`.
 pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
-    push_text(&mut out, v.pointer("/contentBlockDelta/delta/text"));
+    if let Some(tool) = v.pointer("/contentBlockStart/start/toolUse") {
+        let field = |k: &str| tool.get(k).and_then(Value::as_str);
+        if let (Some(id), Some(name)) = (field("toolUseId"), field("name")) {
+            out.push(Delta::ToolStart {
+                id: id.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+    }
+    if let Some(delta) = v.pointer("/contentBlockDelta/delta") {
+        push_text(&mut out, delta.get("text"));
+        let piece = |pointer: &str| {
+            delta
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        out.extend(piece("/toolUse/input").map(Delta::ToolInput));
+        out.extend(piece("/reasoningContent/text").map(Delta::Reasoning));
+        out.extend(piece("/reasoningContent/signature").map(Delta::ReasoningSignature));
+        out.extend(piece("/reasoningContent/redactedContent").map(Delta::ReasoningRedacted));
+    }
+    if v.get("contentBlockStop").is_some() {
+        out.push(Delta::BlockEnd);
+    }
     push_stop(&mut out, v.pointer("/messageStop/stopReason"), stop_name);
     if let Some(usage) = v.pointer("/metadata/usage") {
         push_usage(
@@ -64,10 +93,14 @@ mod tests {
 
     const FAMILY: ModelFamily = ModelFamily::AmazonNova;
 
+    fn body(req: &InvocationRequest) -> Value {
+        build_body(req).unwrap()
+    }
+
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("us.amazon.nova-lite-v1:0", "Hello")),
+            body(&simple("us.amazon.nova-lite-v1:0", "Hello")),
             json!({
                 "schemaVersion": "messages-v1",
                 "messages": [{"role": "user", "content": [{"text": "Hello"}]}],
@@ -79,7 +112,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("amazon.nova-pro-v1:0")),
+            body(&full("amazon.nova-pro-v1:0")),
             json!({
                 "schemaVersion": "messages-v1",
                 "system": [{"text": "You are terse."}],
@@ -114,6 +147,7 @@ mod tests {
             vec![
                 text("A \"Hello, World!\""),
                 text(" program prints text."),
+                Delta::BlockEnd,
                 stop("end_turn"),
                 usage(Some(15), Some(11)),
                 usage(Some(15), Some(11)),
@@ -136,14 +170,67 @@ mod tests {
     }
 
     #[test]
-    fn tool_use_and_reasoning_are_not_text() {
-        for chunk in [
+    fn recorded_reasoning_and_tool_call() {
+        let chunks = [
+            r#"{"messageStart":{"role":"assistant"}}"#,
+            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"text":"Need the sign."}},"contentBlockIndex":0}}"#,
+            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"signature":"c2ln"}},"contentBlockIndex":0}}"#,
+            r#"{"contentBlockStop":{"contentBlockIndex":0}}"#,
             r#"{"contentBlockStart":{"start":{"toolUse":{"toolUseId":"tooluse_1","name":"top_song"}},"contentBlockIndex":1}}"#,
             r#"{"contentBlockDelta":{"delta":{"toolUse":{"input":"{\"sign\":"}},"contentBlockIndex":1}}"#,
-            r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"text":"hmm"}},"contentBlockIndex":0}}"#,
-            r#"{"contentBlockDelta":{"delta":{"text":""},"contentBlockIndex":0}}"#,
-        ] {
-            assert!(decode(FAMILY, chunk).is_empty(), "{chunk}");
-        }
+            r#"{"contentBlockDelta":{"delta":{"toolUse":{"input":"\"WZPZ\"}"}},"contentBlockIndex":1}}"#,
+            r#"{"contentBlockStop":{"contentBlockIndex":1}}"#,
+            r#"{"messageStop":{"stopReason":"tool_use"}}"#,
+            r#"{"metadata":{"usage":{"inputTokens":420,"outputTokens":38}}}"#,
+        ];
+        let deltas: Vec<Delta> = chunks.iter().flat_map(|c| decode(FAMILY, c)).collect();
+        assert_eq!(
+            deltas,
+            vec![
+                Delta::Reasoning("Need the sign.".into()),
+                Delta::ReasoningSignature("c2ln".into()),
+                Delta::BlockEnd,
+                Delta::ToolStart {
+                    id: "tooluse_1".into(),
+                    name: "top_song".into()
+                },
+                Delta::ToolInput("{\"sign\":".into()),
+                Delta::ToolInput("\"WZPZ\"}".into()),
+                Delta::BlockEnd,
+                stop("tool_use"),
+                usage(Some(420), Some(38)),
+            ]
+        );
+        assert_eq!(
+            decode(
+                FAMILY,
+                r#"{"contentBlockDelta":{"delta":{"reasoningContent":{"redactedContent":"AQID"}},"contentBlockIndex":0}}"#
+            ),
+            vec![Delta::ReasoningRedacted("AQID".into())]
+        );
+        assert!(
+            decode(
+                FAMILY,
+                r#"{"contentBlockDelta":{"delta":{"text":""},"contentBlockIndex":0}}"#
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn body_with_tools_and_reasoning() {
+        let mut req = simple("us.amazon.nova-2-lite-v1:0", "Weather?");
+        req.tools =
+            serde_json::from_value(json!([{"name":"w","inputSchema":{"type":"object"}}])).unwrap();
+        req.reasoning_budget = Some(2048);
+        let b = body(&req);
+        assert_eq!(
+            b["toolConfig"],
+            json!({"tools":[{"toolSpec":{"name":"w","inputSchema":{"json":{"type":"object"}}}}]})
+        );
+        assert_eq!(
+            b["reasoningConfig"],
+            json!({"type":"enabled","maxReasoningEffort":"low"})
+        );
     }
 }

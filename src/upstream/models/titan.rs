@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn simple_body() {
         assert_eq!(
-            FAMILY.build_body(&simple("amazon.titan-text-express-v1", "Hello")),
+            build_body(&simple("amazon.titan-text-express-v1", "Hello")),
             json!({
                 "inputText": "User: Hello\nBot:",
                 "textGenerationConfig": {"maxTokenCount": 512}
@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
-            FAMILY.build_body(&full("amazon.titan-text-premier-v1:0")),
+            build_body(&full("amazon.titan-text-premier-v1:0")),
             json!({
                 "inputText": "You are terse.\nUser: Hi\nBot: Hello!\nUser: Name a colour.\nBot:",
                 "textGenerationConfig": {

@@ -1,0 +1,225 @@
+//! ConverseStream events as deltas. Every event yields at least one delta
+//! (`Alive` for those with nothing to show), so the idle timer counts it.
+
+use aws_sdk_bedrockruntime::types::{
+    CitationsDelta, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput,
+    ReasoningContentBlockDelta,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::upstream::request::Delta;
+
+/// The deltas of one ConverseStream event; never empty.
+pub(crate) fn deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
+    let out = match ev {
+        ConverseStreamOutput::ContentBlockStart(e) => match e.start {
+            Some(ContentBlockStart::ToolUse(t)) => vec![Delta::ToolStart {
+                id: t.tool_use_id,
+                name: t.name,
+            }],
+            _ => vec![],
+        },
+        ConverseStreamOutput::ContentBlockDelta(e) => e.delta.map(block_delta).unwrap_or_default(),
+        ConverseStreamOutput::ContentBlockStop(_) => vec![Delta::BlockEnd],
+        ConverseStreamOutput::MessageStop(e) => {
+            vec![Delta::Stop(e.stop_reason.as_str().to_owned())]
+        }
+        ConverseStreamOutput::Metadata(e) => {
+            let mut out = Vec::new();
+            if let Some(u) = e.usage() {
+                out.push(Delta::Usage {
+                    input_tokens: u64::try_from(u.input_tokens).ok(),
+                    output_tokens: u64::try_from(u.output_tokens).ok(),
+                });
+            }
+            if let Some(m) = e.metrics() {
+                out.push(Delta::Latency {
+                    invocation_ms: u64::try_from(m.latency_ms).ok(),
+                    first_byte_ms: None,
+                });
+            }
+            out
+        }
+        // messageStart, and events this SDK version does not know.
+        _ => vec![],
+    };
+    if out.is_empty() {
+        vec![Delta::Alive]
+    } else {
+        out
+    }
+}
+
+fn block_delta(delta: ContentBlockDelta) -> Vec<Delta> {
+    let one = match delta {
+        ContentBlockDelta::Text(t) if !t.is_empty() => Delta::Text(t),
+        ContentBlockDelta::ToolUse(t) if !t.input.is_empty() => Delta::ToolInput(t.input),
+        ContentBlockDelta::ReasoningContent(r) => match r {
+            ReasoningContentBlockDelta::Text(t) if !t.is_empty() => Delta::Reasoning(t),
+            ReasoningContentBlockDelta::Signature(s) if !s.is_empty() => {
+                Delta::ReasoningSignature(s)
+            }
+            ReasoningContentBlockDelta::RedactedContent(b) => {
+                Delta::ReasoningRedacted(STANDARD.encode(b.as_ref()))
+            }
+            _ => return vec![],
+        },
+        ContentBlockDelta::Citation(c) => citation(c),
+        _ => return vec![],
+    };
+    vec![one]
+}
+
+/// A citation: its title, source, and the cited text (the source content's
+/// pieces, joined).
+fn citation(c: CitationsDelta) -> Delta {
+    let text: String = c
+        .source_content
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|s| s.text)
+        .collect();
+    Delta::Citation {
+        title: c.title,
+        source: c.source,
+        text: (!text.is_empty()).then_some(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_bedrockruntime::primitives::Blob;
+    use aws_sdk_bedrockruntime::types::{
+        CitationSourceContentDelta, ContentBlockDeltaEvent, ContentBlockStartEvent,
+        ContentBlockStopEvent, ConversationRole, MessageStartEvent, MessageStopEvent, StopReason,
+        ToolUseBlockDelta, ToolUseBlockStart,
+    };
+
+    fn delta(d: ContentBlockDelta) -> ConverseStreamOutput {
+        ConverseStreamOutput::ContentBlockDelta(
+            ContentBlockDeltaEvent::builder()
+                .content_block_index(0)
+                .delta(d)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn reasoning(r: ReasoningContentBlockDelta) -> ConverseStreamOutput {
+        delta(ContentBlockDelta::ReasoningContent(r))
+    }
+
+    #[test]
+    fn recorded_tool_call_with_thinking() {
+        let events = vec![
+            ConverseStreamOutput::MessageStart(
+                MessageStartEvent::builder()
+                    .role(ConversationRole::Assistant)
+                    .build()
+                    .unwrap(),
+            ),
+            reasoning(ReasoningContentBlockDelta::Text("Need the".into())),
+            reasoning(ReasoningContentBlockDelta::Text(" weather.".into())),
+            reasoning(ReasoningContentBlockDelta::Signature("c2ln".into())),
+            ConverseStreamOutput::ContentBlockStop(
+                ContentBlockStopEvent::builder()
+                    .content_block_index(0)
+                    .build()
+                    .unwrap(),
+            ),
+            ConverseStreamOutput::ContentBlockStart(
+                ContentBlockStartEvent::builder()
+                    .content_block_index(1)
+                    .start(ContentBlockStart::ToolUse(
+                        ToolUseBlockStart::builder()
+                            .tool_use_id("tooluse_1")
+                            .name("weather")
+                            .build()
+                            .unwrap(),
+                    ))
+                    .build()
+                    .unwrap(),
+            ),
+            delta(ContentBlockDelta::ToolUse(
+                ToolUseBlockDelta::builder()
+                    .input("{\"city\":")
+                    .build()
+                    .unwrap(),
+            )),
+            delta(ContentBlockDelta::ToolUse(
+                ToolUseBlockDelta::builder()
+                    .input("\"Paris\"}")
+                    .build()
+                    .unwrap(),
+            )),
+            ConverseStreamOutput::ContentBlockStop(
+                ContentBlockStopEvent::builder()
+                    .content_block_index(1)
+                    .build()
+                    .unwrap(),
+            ),
+            ConverseStreamOutput::MessageStop(
+                MessageStopEvent::builder()
+                    .stop_reason(StopReason::ToolUse)
+                    .build()
+                    .unwrap(),
+            ),
+        ];
+        let got: Vec<Delta> = events.into_iter().flat_map(deltas).collect();
+        assert_eq!(
+            got,
+            vec![
+                Delta::Alive,
+                Delta::Reasoning("Need the".into()),
+                Delta::Reasoning(" weather.".into()),
+                Delta::ReasoningSignature("c2ln".into()),
+                Delta::BlockEnd,
+                Delta::ToolStart {
+                    id: "tooluse_1".into(),
+                    name: "weather".into()
+                },
+                Delta::ToolInput("{\"city\":".into()),
+                Delta::ToolInput("\"Paris\"}".into()),
+                Delta::BlockEnd,
+                Delta::Stop("tool_use".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn redacted_citations_and_empty_frames() {
+        assert_eq!(
+            deltas(reasoning(ReasoningContentBlockDelta::RedactedContent(
+                Blob::new(vec![1u8, 2, 3])
+            ))),
+            vec![Delta::ReasoningRedacted("AQID".into())]
+        );
+        let cite = CitationsDelta::builder()
+            .title("Q3 report")
+            .source_content(CitationSourceContentDelta::builder().text("Sales ").build())
+            .source_content(CitationSourceContentDelta::builder().text("rose.").build())
+            .build();
+        assert_eq!(
+            deltas(delta(ContentBlockDelta::Citation(cite))),
+            vec![Delta::Citation {
+                title: Some("Q3 report".into()),
+                source: None,
+                text: Some("Sales rose.".into())
+            }]
+        );
+        for empty in [
+            delta(ContentBlockDelta::Text(String::new())),
+            reasoning(ReasoningContentBlockDelta::Text(String::new())),
+            ConverseStreamOutput::ContentBlockStart(
+                ContentBlockStartEvent::builder()
+                    .content_block_index(0)
+                    .build()
+                    .unwrap(),
+            ),
+        ] {
+            assert_eq!(deltas(empty), vec![Delta::Alive]);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! ConverseStream: the request built from parts on the SDK's types, and its
+//! events decoded into deltas.
+//!
+//! - `message`: turns and their parts as `Message`s and content blocks.
+//! - `tool_config`: `toolConfig` from tools and tool choice.
+//! - `json`: `serde_json::Value` ↔ the SDK's `Document`.
+//! - `decode`: stream events → `Delta`s.
+//!
+//! Thinking goes in `additionalModelRequestFields` (see `upstream::reasoning`).
+
+mod decode;
+mod json;
+mod message;
+mod tool_config;
+
+use aws_sdk_bedrockruntime::types::{
+    InferenceConfiguration, Message, SystemContentBlock, ToolConfiguration,
+};
+use aws_smithy_types::Document;
+
+pub(crate) use decode::deltas;
+
+use super::models::ModelFamily;
+use super::reasoning;
+use super::request::InvocationRequest;
+
+/// Everything a ConverseStream call sends besides the model id.
+#[derive(Debug)]
+pub(crate) struct ConverseInput {
+    pub messages: Vec<Message>,
+    pub system: Option<Vec<SystemContentBlock>>,
+    pub inference: InferenceConfiguration,
+    pub tool_config: Option<ToolConfiguration>,
+    pub additional_fields: Option<Document>,
+}
+
+/// Build the call for `req`. `Err` is a request that cannot be expressed
+/// (the checks before any upstream call make that a request that skipped them).
+pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
+    let family = ModelFamily::from_model_id(&req.model_id);
+    let drop_sampling = family.is_some_and(|f| reasoning::drops_sampling(f, req.reasoning_budget));
+    let inference = InferenceConfiguration::builder()
+        .max_tokens(i32::try_from(req.max_tokens).unwrap_or(i32::MAX))
+        .set_temperature(req.temperature.filter(|_| !drop_sampling))
+        .set_top_p(req.top_p.filter(|_| !drop_sampling))
+        .set_stop_sequences((!req.stop_sequences.is_empty()).then(|| req.stop_sequences.clone()))
+        .build();
+    let system = req
+        .system
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| vec![SystemContentBlock::Text(s.to_owned())]);
+    Ok(ConverseInput {
+        messages: message::messages(&req.turns)?,
+        system,
+        inference,
+        tool_config: tool_config::tool_config(req)?,
+        additional_fields: family
+            .and_then(|f| reasoning::fields(f, req.reasoning_budget))
+            .map(|v| json::to_document(&v)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::request::{Role, Turn};
+    use serde_json::json;
+
+    fn req(model: &str, budget: Option<u32>) -> InvocationRequest {
+        InvocationRequest {
+            model_id: model.into(),
+            system: Some("Be brief.".into()),
+            turns: vec![Turn::text_turn(Role::User, "Hi")],
+            max_tokens: 4096,
+            temperature: Some(0.5),
+            top_p: Some(0.9),
+            stop_sequences: vec!["END".into()],
+            reasoning_budget: budget,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plain_request() {
+        let input = build(&req("us.amazon.nova-lite-v1:0", None)).unwrap();
+        assert_eq!(input.messages.len(), 1);
+        assert_eq!(
+            input.system,
+            Some(vec![SystemContentBlock::Text("Be brief.".into())])
+        );
+        assert_eq!(input.inference.max_tokens, Some(4096));
+        assert_eq!(input.inference.temperature, Some(0.5));
+        assert_eq!(input.inference.top_p, Some(0.9));
+        assert_eq!(input.inference.stop_sequences, Some(vec!["END".into()]));
+        assert!(input.tool_config.is_none());
+        assert!(input.additional_fields.is_none());
+    }
+
+    #[test]
+    fn claude_thinking_drops_sampling() {
+        let input = build(&req(
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            Some(2048),
+        ))
+        .unwrap();
+        assert_eq!(
+            input.additional_fields.as_ref().map(json::from_document),
+            Some(json!({"thinking":{"type":"enabled","budget_tokens":2048}}))
+        );
+        assert_eq!(input.inference.temperature, None);
+        assert_eq!(input.inference.top_p, None);
+        assert_eq!(input.inference.max_tokens, Some(4096));
+    }
+
+    #[test]
+    fn nova_reasoning_is_an_effort() {
+        let input = build(&req("us.amazon.nova-2-lite-v1:0", Some(20000))).unwrap();
+        assert_eq!(
+            input.additional_fields.as_ref().map(json::from_document),
+            Some(json!({"reasoningConfig":{"type":"enabled","maxReasoningEffort":"high"}}))
+        );
+        assert_eq!(input.inference.temperature, Some(0.5));
+    }
+
+    #[test]
+    fn blank_system_is_left_out() {
+        let mut r = req("meta.llama3-8b-instruct-v1:0", None);
+        r.system = Some(" ".into());
+        assert_eq!(build(&r).unwrap().system, None);
+    }
+}
