@@ -1,7 +1,8 @@
 // The Vercel AI SDK's own transports and reader against the gateway:
 // `DefaultChatTransport` (POST /v1/ai-sdk/chat, resume GET), the
 // `WebSocketChatTransport` over the `ws` package (GET /v1/ai-sdk/ws), and
-// `readUIMessageStream` to turn their chunks into UI messages.
+// `readUIMessageStream` to turn their chunks into UI messages; tools,
+// reasoning and files on both transports.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -9,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultChatTransport, WebSocketChatTransport, readUIMessageStream } from 'ai';
 import WebSocket from 'ws';
 
-import { CLAUDE, eventually, prompt, startGateway, userMessage, within } from './gateway.mjs';
+import { CLAUDE, THINKING, eventually, prompt, startGateway, userMessage, within } from './gateway.mjs';
+import { pngDataUrl } from './png.mjs';
 
 let gw;
 
@@ -241,3 +243,168 @@ describe('WebSocketChatTransport over ws', () => {
     }
   });
 });
+
+// Tools, reasoning and files: the same on both transports.
+
+const WEATHER = {
+  name: 'get_weather',
+  description: 'The weather in a city',
+  inputSchema: {
+    type: 'object',
+    properties: { city: { type: 'string' }, unit: { type: 'string', enum: ['C', 'F'] } },
+    required: ['city'],
+  },
+};
+const TOOLS = { model: CLAUDE, tools: [WEATHER] };
+const THINK = { model: THINKING, reasoning: { budgetTokens: 1024 } };
+
+const TRANSPORTS = {
+  'DefaultChatTransport over HTTP': () => httpTransport(),
+  'WebSocketChatTransport over ws': () => wsTransport(),
+};
+
+/** Send `messages`, with `body` over the transport's own. */
+function sendAll(transport, chatId, messages, body, abortSignal) {
+  return transport.sendMessages({ chatId, messages, trigger: 'submit-message', messageId: undefined, body, abortSignal });
+}
+
+/** The stream, with each chunk pushed onto `into` as it passes. */
+function recorded(stream, into) {
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        into.push(chunk);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** The answer's final UI message; fails on an error chunk. `chunks` gets every chunk. */
+async function answer(transport, chatId, messages, body, chunks = []) {
+  const stream = await sendAll(transport, chatId, messages, body);
+  return within(finalMessage(recorded(stream, chunks), { terminateOnError: true }));
+}
+
+/** Read chunks until one passes `test`. */
+async function readUntil(reader, test) {
+  for (;;) {
+    const { value, done } = await within(reader.read(), 10_000, 'a chunk');
+    assert.ok(!done, 'the stream ended early');
+    if (test(value)) return value;
+  }
+}
+
+/** Send and read the first chunk: a refusal rejects one or the other (HTTP status, WebSocket error frame). */
+async function firstChunk(transport, chatId, messages, body) {
+  const stream = await sendAll(transport, chatId, messages, body);
+  return within(stream.getReader().read());
+}
+
+for (const [name, make] of Object.entries(TRANSPORTS)) {
+  describe(`tools, reasoning and files: ${name}`, () => {
+    let transport;
+    before(() => {
+      transport = make();
+    });
+    after(() => transport?.close?.());
+
+    it('a client-side tool: the call, then its output sent back', async () => {
+      const chatId = `chat-${crypto.randomUUID()}`;
+      const user = userMessage(prompt('tool=get_weather rate=0 ttft_ms=0'));
+      const chunks = [];
+      const first = await answer(transport, chatId, [user], TOOLS, chunks);
+      const call = first.parts.find(p => p.type === 'tool-get_weather');
+      assert.ok(call, `a tool part in ${JSON.stringify(first.parts)}`);
+      assert.equal(call.state, 'input-available');
+      assert.deepEqual(call.input, { city: 'sample' }, 'required properties only, strings are "sample"');
+      const types = chunks.map(c => c.type);
+      assert.ok(types.indexOf('tool-input-start') < types.indexOf('tool-input-delta'));
+      assert.ok(types.indexOf('tool-input-delta') < types.indexOf('tool-input-available'));
+      assert.equal(chunks.find(c => c.type === 'finish').finishReason, 'tool-calls');
+
+      // What `addToolOutput` does, then the next request carries the output.
+      const output = 'Sunny, 21 °C';
+      const answered = {
+        ...first,
+        parts: first.parts.map(p => (p === call ? { ...p, state: 'output-available', output } : p)),
+      };
+      const next = await answer(transport, chatId, [user, answered], TOOLS);
+      assert.ok(textOf(next).startsWith(`Tool result: ${output}`), textOf(next));
+    });
+
+    it('reasoning arrives as a part whose signature the next request replays', async () => {
+      const chatId = `chat-${crypto.randomUUID()}`;
+      const user = userMessage(prompt('think=3 tokens=5 rate=0 ttft_ms=0'));
+      const chunks = [];
+      const first = await answer(transport, chatId, [user], THINK, chunks);
+      const reasoning = first.parts.filter(p => p.type === 'reasoning');
+      assert.equal(reasoning.length, 1, JSON.stringify(first.parts));
+      assert.ok(reasoning[0].text.length > 0);
+      assert.equal(reasoning[0].state, 'done');
+      assert.equal(typeof reasoning[0].providerMetadata?.bedrock?.signature, 'string');
+      assert.equal(chunks.filter(c => c.type === 'reasoning-delta').length, 3);
+      assert.ok(first.parts.indexOf(reasoning[0]) < first.parts.findIndex(p => p.type === 'text'), 'reasoning comes first');
+
+      // The simulator, like Bedrock, refuses a signature it did not issue:
+      // the replay is accepted only because the signature came back intact.
+      const next = await answer(transport, chatId, [user, first, userMessage('And then?')], THINK);
+      assert.ok(textOf(next).length > 0);
+      const forged = {
+        ...first,
+        parts: first.parts.map(p => (p.type === 'reasoning' ? { ...p, providerMetadata: { bedrock: { signature: 'forged' } } } : p)),
+      };
+      await assert.rejects(answer(transport, chatId, [user, forged, userMessage('And then?')], THINK), /signature/i);
+    });
+
+    it('an attached image reaches the model', async () => {
+      const message = {
+        id: `m-${crypto.randomUUID()}`,
+        role: 'user',
+        parts: [
+          { type: 'text', text: prompt('tokens=5 rate=0 ttft_ms=0') },
+          { type: 'file', mediaType: 'image/png', filename: 'dot.png', url: pngDataUrl(3, 2) },
+        ],
+      };
+      const reply = await answer(transport, `chat-${crypto.randomUUID()}`, [message], { model: CLAUDE });
+      assert.match(textOf(reply), /^\[image\/png 3x2\]$/m);
+    });
+
+    it('a resumed stream replays reasoning and the tool call', async () => {
+      const chatId = `chat-${crypto.randomUUID()}`;
+      const dropped = make();
+      const abort = new AbortController();
+      const body = { ...THINK, tools: [WEATHER] };
+      const stream = await sendAll(dropped, chatId, [userMessage(prompt('think=2 tool=get_weather tokens=40 rate=20 ttft_ms=0'))], body, abort.signal);
+      await readUntil(stream.getReader(), c => c.type === 'reasoning-delta');
+      // The reader drops: the socket closes (WebSocket), the fetch is aborted (HTTP).
+      if (dropped.close) dropped.close();
+      else abort.abort();
+
+      const resumed = await transport.reconnectToStream({ chatId });
+      assert.ok(resumed, 'the chat has an active stream');
+      const message = await within(finalMessage(resumed, { terminateOnError: true }));
+      const types = message.parts.map(p => p.type);
+      assert.equal(types.filter(t => t === 'reasoning').length, 1, types.join());
+      assert.ok(types.includes('text') && types.includes('tool-get_weather'), types.join());
+      assert.ok(types.indexOf('reasoning') < types.indexOf('text'));
+      const info = await gw.session(message.id);
+      assert.equal(textOf(message), info.text, 'the replay holds every token');
+    });
+
+    it('refuses a tool call sent back without its output', async () => {
+      const user = userMessage('Weather?');
+      const pending = {
+        id: `m-${crypto.randomUUID()}`,
+        role: 'assistant',
+        parts: [{ type: 'step-start' }, { type: 'tool-get_weather', toolCallId: 't1', state: 'input-available', input: { city: 'x' } }],
+      };
+      await assert.rejects(firstChunk(transport, `chat-${crypto.randomUUID()}`, [user, pending], TOOLS), /without a result/);
+      const remote = {
+        ...user,
+        parts: [...user.parts, { type: 'file', mediaType: 'image/png', url: 'https://example.com/a.png' }],
+      };
+      await assert.rejects(firstChunk(transport, `chat-${crypto.randomUUID()}`, [remote], TOOLS), /not fetched/);
+    });
+  });
+}

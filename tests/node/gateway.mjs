@@ -9,8 +9,12 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
-export const BINARY = process.env.SPILLWAY_BIN ?? join(REPO, 'target', 'debug', 'spillway');
+/** `SPILLWAY_BIN`, else the debug build in cargo's target dir (`CARGO_TARGET_DIR` when set). */
+export const BINARY =
+  process.env.SPILLWAY_BIN ?? join(resolve(REPO, process.env.CARGO_TARGET_DIR ?? 'target'), 'debug', 'spillway');
 export const CLAUDE = 'anthropic.claude-3-haiku-20240307-v1:0';
+/** A model that thinks on request (`reasoning.budgetTokens`). */
+export const THINKING = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
 
 function cleanEnv(extra) {
   const env = {};

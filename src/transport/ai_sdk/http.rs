@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 
-use super::chunks::chunk_stream;
+use super::render::chunk_stream;
 use super::request::{ChatRequest, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;

@@ -5,8 +5,11 @@
 //!   resumes the chat's active stream (`204` when none) for `useChat({ resume: true })`.
 //! - `ws`: `GET /v1/ai-sdk/ws`, the `WebSocketChatTransport` frames (`send`,
 //!   `resume`, `abort` → `start`, `chunk`, `end`, `error`, `no-active`).
-//! - `chunks`: events → UI message chunks, the same on both.
-//! - `request`: UI messages and body options → the gateway's stream request.
+//! - `chunks`: the UI message chunks and how errors and stop reasons are named.
+//! - `render`: the session log → chunks, the same on both.
+//! - `request`: the request bodies and options → the gateway's stream request.
+//! - `turns`: UI messages → turns (an assistant message's steps, tool results).
+//! - `ui_part`: one UI message part → request parts (reasoning, tools, files).
 //!
 //! Chat ids map to the user's latest session per chat (`hub::chats`), one
 //! index shared by both transports, so a chat started over HTTP resumes over
@@ -14,7 +17,10 @@
 
 pub mod chunks;
 pub mod http;
+pub mod render;
 pub mod request;
+pub mod turns;
+pub mod ui_part;
 pub mod ws;
 
 use axum::routing::{get, post};

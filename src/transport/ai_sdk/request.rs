@@ -5,15 +5,16 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::turns::conversation;
 use crate::error::ApiError;
-use crate::request::StreamRequest;
+use crate::parts::{Tool, ToolChoice};
+use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
-use crate::upstream::request::{Role, Turn};
 
 /// Longest chat id accepted.
 pub const MAX_CHAT_ID_LEN: usize = 256;
 
-/// One `UIMessage`; only its text parts reach the model.
+/// One `UIMessage`; [`turns`](super::turns) says which parts reach the model.
 #[derive(Debug, Deserialize)]
 pub struct UiMessage {
     pub role: String,
@@ -40,6 +41,15 @@ pub struct ChatOptions {
     pub stop_sequences: Vec<String>,
     #[serde(default)]
     pub api: Option<Api>,
+    /// Tools the model may call, in the gateway's shape
+    /// (`{"name","description"?,"inputSchema"}`).
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+    /// `{"budgetTokens": N}` turns on extended thinking.
+    #[serde(default)]
+    pub reasoning: Option<ReasoningRequest>,
 }
 
 /// The body `DefaultChatTransport` posts: `id`, `messages`, `trigger`,
@@ -64,49 +74,28 @@ pub fn check_chat_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// The conversation and options as a stream request. `system` messages join
-/// the system prompt; the text parts of each message become its content.
+/// the system prompt; the other messages become turns (see
+/// [`turns`](super::turns)).
 pub fn to_stream_request(
     messages: Vec<UiMessage>,
     options: ChatOptions,
 ) -> Result<StreamRequest, ApiError> {
-    let mut system: Vec<String> = options.system.into_iter().collect();
-    let mut turns = Vec::with_capacity(messages.len());
-    for m in messages {
-        let text = text_of(&m.parts);
-        match m.role.as_str() {
-            "system" => system.push(text),
-            "user" => turns.push(Turn::text_turn(Role::User, text)),
-            "assistant" => turns.push(Turn::text_turn(Role::Assistant, text)),
-            other => {
-                return Err(ApiError::BadRequest(format!(
-                    "message role '{other}' is not supported (system, user, assistant)"
-                )));
-            }
-        }
-    }
+    let c = conversation(messages.into_iter().map(|m| (m.role, m.parts)))?;
+    let system: Vec<String> = options.system.into_iter().chain(c.system).collect();
     Ok(StreamRequest {
         prompt: None,
         model: options.model,
         system: (!system.is_empty()).then(|| system.join("\n\n")),
-        messages: turns,
+        messages: c.turns,
         max_tokens: options.max_tokens,
         temperature: options.temperature,
         top_p: options.top_p,
         stop_sequences: options.stop_sequences,
         api: options.api,
-        ..Default::default()
+        tools: options.tools,
+        tool_choice: options.tool_choice,
+        reasoning: options.reasoning,
     })
-}
-
-/// The text parts of a message, joined; other parts (files, tools, reasoning,
-/// step markers, data) are not sent to the model.
-fn text_of(parts: &[Value]) -> String {
-    let texts: Vec<&str> = parts
-        .iter()
-        .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
-        .filter_map(|p| p.get("text").and_then(Value::as_str))
-        .collect();
-    texts.join("")
 }
 
 #[cfg(test)]
@@ -114,6 +103,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::upstream::request::Turn;
 
     #[test]
     fn default_chat_transport_body() {
@@ -130,7 +120,7 @@ mod tests {
                     {"type": "step-start"},
                     {"type": "text", "text": "Hello", "state": "done"}
                 ]},
-                {"id": "m3", "role": "user", "parts": [{"type": "text", "text": "More"}, {"type": "file", "url": "x", "mediaType": "image/png"}]}
+                {"id": "m3", "role": "user", "parts": [{"type": "text", "text": "More"}, {"type": "data-note", "data": {}}]}
             ]
         });
         let req: ChatRequest = serde_json::from_value(body).unwrap();
@@ -141,6 +131,52 @@ mod tests {
         assert_eq!(s.system.as_deref(), Some("Be brief."));
         let contents: Vec<_> = s.messages.iter().map(Turn::text).collect();
         assert_eq!(contents, ["Hi", "Hello", "More"]);
+    }
+
+    /// The second request of a client-side tool round: the tools, the
+    /// assistant message with reasoning and a tool call in state
+    /// `output-available`; it passes the gateway's own validation.
+    #[test]
+    fn a_tool_round_trip_validates() {
+        let body = json!({
+            "id": "chat-1",
+            "model": "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            "tools": [{"name": "get_weather", "description": "Weather in a city",
+                "inputSchema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+            "toolChoice": {"name": "get_weather"},
+            "reasoning": {"budgetTokens": 2048},
+            "messages": [
+                {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Weather?"}]},
+                {"id": "s1", "role": "assistant", "parts": [
+                    {"type": "step-start"},
+                    {"type": "reasoning", "text": "Use the tool.", "state": "done",
+                        "providerMetadata": {"bedrock": {"signature": "sig"}}},
+                    {"type": "tool-get_weather", "toolCallId": "t1", "state": "output-available",
+                        "input": {"city": "sample"}, "output": "sunny"}
+                ]}
+            ]
+        });
+        let req: ChatRequest = serde_json::from_value(body).unwrap();
+        let s = to_stream_request(req.messages, req.options).unwrap();
+        assert_eq!(s.tools.len(), 1);
+        assert_eq!(s.tool_choice, ToolChoice::Tool("get_weather".into()));
+        assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(2048));
+        let policy = crate::request::ModelPolicy {
+            default_model: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            allowed: vec![],
+            default_api: Api::Converse,
+            max_prompt_bytes: 10_000,
+        };
+        let (inv, _) = policy.validate(s).unwrap();
+        assert_eq!(
+            serde_json::to_value(inv.turns.iter().map(|t| &t.content).collect::<Vec<_>>()).unwrap(),
+            json!([
+                [{"type": "text", "text": "Weather?"}],
+                [{"type": "reasoning", "text": "Use the tool.", "signature": "sig"},
+                 {"type": "toolCall", "id": "t1", "name": "get_weather", "input": {"city": "sample"}}],
+                [{"type": "toolResult", "toolCallId": "t1", "content": "sunny"}]
+            ])
+        );
     }
 
     #[test]

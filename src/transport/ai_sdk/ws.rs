@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::chunks::{UiChunk, chunk_stream, error_text};
+use super::chunks::{UiChunk, error_text};
+use super::render::chunk_stream;
 use super::request::{ChatOptions, UiMessage, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::edge::client_ip::Peer;
