@@ -347,3 +347,30 @@ async fn shutdown_closes_every_socket_with_1001() {
     }
     within(WAIT, stopping).await.unwrap();
 }
+
+/// A client that closes gets the server's close frame back (the closing
+/// handshake completes: browsers and graphql-ws see 1000, not 1006).
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    let gw = Gateway::start().await;
+    for ep in ALL {
+        let mut ws = ep.open(&gw, &gw.token).await;
+        ws.send(Message::Close(Some(
+            tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+                reason: "bye".into(),
+            },
+        )))
+        .await
+        .unwrap();
+        let answer = loop {
+            match within(WAIT, ws.next()).await {
+                Some(Ok(Message::Close(f))) => break f,
+                Some(Ok(_)) => continue,
+                other => panic!("{ep:?}: no close frame back: {other:?}"),
+            }
+        };
+        assert_eq!(answer.map(|f| u16::from(f.code)), Some(1000), "{ep:?}");
+    }
+    gw.shutdown().await;
+}
