@@ -278,3 +278,37 @@ async fn bad_parts_are_refused_before_any_upstream_call() {
     assert!(text.starts_with("[image/png 2x3]"), "{text}");
     gw.shutdown().await;
 }
+
+/// The upstream timers count every frame, not only text: DeepSeek R1's
+/// reasoning is held back until its `</think>` (1.2 s here), longer than
+/// both timeouts, and the stream still completes.
+#[tokio::test]
+async fn frames_without_text_keep_the_upstream_timers_alive() {
+    let gw = Gateway::with(|c| {
+        c.upstream_first_token_timeout_secs = 0.5;
+        c.upstream_idle_timeout_secs = 0.5;
+    })
+    .await;
+    let resp = gw
+        .post_stream(json!({
+            "model": "us.deepseek.r1-v1:0",
+            "prompt": "[[sim think=12 rate=10 tokens=3]] why is the sky blue?"
+        }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let events = collect_events(resp).await;
+    let last = events.last().unwrap();
+    assert_eq!(last.event, "done", "{:?}", last.data.error);
+    let reasoning: String = events
+        .iter()
+        .filter(|e| e.event == "reasoning")
+        .filter_map(|e| part(e)["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !reasoning.is_empty() && !reasoning.contains("</think>"),
+        "{reasoning}"
+    );
+    let text: String = events.iter().map(|e| e.data.token.as_str()).collect();
+    assert!(!text.is_empty() && !text.contains("</think>"), "{text}");
+    gw.shutdown().await;
+}
