@@ -45,6 +45,15 @@ fuzz_target!(|data: &[u8]| {
                         invocation_ms,
                         first_byte_ms,
                     } => assert!(invocation_ms.is_some() || first_byte_ms.is_some()),
+                    // Parts: any content; the runner's blocks take them in any order.
+                    Delta::Reasoning(_)
+                    | Delta::ReasoningSignature(_)
+                    | Delta::ReasoningRedacted(_)
+                    | Delta::ToolStart { .. }
+                    | Delta::ToolInput(_)
+                    | Delta::Citation { .. }
+                    | Delta::BlockEnd
+                    | Delta::Alive => {}
                 }
             }
         }
