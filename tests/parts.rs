@@ -249,6 +249,13 @@ async fn bad_parts_are_refused_before_any_upstream_call() {
             "cannot take tools",
         ),
         (
+            "a word file in Claude's own body",
+            json!({"model": SONNET, "api": "invoke", "messages": user(json!([
+                {"type": "text", "text": "summarise"},
+                {"type": "document", "mediaType": "application/msword", "name": "notes", "data": "0M8R4KGxGuE="}]))}),
+            "converse",
+        ),
+        (
             "an unknown part type",
             json!({"model": SONNET, "messages": user(json!([{"type": "video", "data": "AA=="}]))}),
             "video",
