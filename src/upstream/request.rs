@@ -54,6 +54,11 @@ pub struct InvocationRequest {
     pub tool_choice: ToolChoice,
     /// Extended thinking's token budget, when asked for.
     pub reasoning_budget: Option<u32>,
+    /// The model family's InvokeModel body exactly as a drop-in client sent
+    /// it (beta flags, cache points, thinking, tools kept): sent instead of a
+    /// body built from the fields above, which still describe the request
+    /// for validation, limits and the session. Ignored by ConverseStream.
+    pub raw_body: Option<serde_json::Value>,
 }
 
 impl InvocationRequest {

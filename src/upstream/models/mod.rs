@@ -207,7 +207,12 @@ impl ModelFamily {
 
     /// The JSON body Bedrock expects for this family. `Err` says why a part
     /// cannot be sent in it (the text-only families read only text parts).
+    /// A request that carries the client's own body (`raw_body`, the drop-in
+    /// Bedrock and Anthropic APIs) sends that body as it came.
     pub fn build_body(self, req: &InvocationRequest) -> Result<Value, String> {
+        if let Some(raw) = &req.raw_body {
+            return Ok(raw.clone());
+        }
         match self {
             Self::AnthropicClaude => anthropic::build_body(req),
             Self::AmazonNova => nova::build_body(req),
