@@ -154,6 +154,7 @@ impl ModelPolicy {
                 tools: req.tools,
                 tool_choice: req.tool_choice,
                 reasoning_budget,
+                raw_body: None,
             },
             api,
         ))
