@@ -301,3 +301,59 @@ async fn max_output_tokens_makes_an_incomplete_response() {
         "max_output_tokens"
     );
 }
+
+#[tokio::test]
+async fn a_failure_mid_stream_is_response_failed() {
+    let gw = Gateway::start().await;
+    let evs = events(
+        create(
+            &gw,
+            json!({"model": CLAUDE, "stream": true,
+                   "input": format!("[[sim tokens=10 error_after=3 {FAST}]] hi")}),
+        )
+        .await,
+    )
+    .await;
+    let (name, last) = evs.last().unwrap();
+    assert_eq!(name, "response.failed");
+    let response = &last["response"];
+    assert_eq!(response["status"], "failed");
+    assert!(response["error"]["message"].is_string());
+    assert!(response["error"]["code"].is_string());
+    assert_eq!(response["output"][0]["status"], "incomplete");
+}
+
+#[tokio::test]
+async fn a_response_past_retention_is_gone() {
+    let gw = Gateway::with(|c| c.session_retention_secs = 1).await;
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "input": format!("[[sim tokens=2 {FAST}]] hi")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/responses/{id}");
+    eventually(Duration::from_secs(10), || async {
+        let resp = gw
+            .http
+            .get(gw.url(&path))
+            .bearer_auth(&gw.token)
+            .send()
+            .await
+            .unwrap();
+        resp.status() == 404
+    })
+    .await;
+    let resp = create(
+        &gw,
+        json!({"model": CLAUDE, "previous_response_id": id, "input": "more"}),
+    )
+    .await;
+    assert_eq!(
+        refused(resp, 400).await["code"],
+        "previous_response_not_found"
+    );
+}
