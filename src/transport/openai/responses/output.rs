@@ -193,8 +193,8 @@ impl Output {
         let Some(Open::Reasoning { text, sealed, .. }) = &mut self.open else {
             return;
         };
-        if seal.is_some() {
-            sealed.clone_from(&seal.cloned());
+        if let Some(seal) = seal {
+            *sealed = Some(seal.clone());
         }
         let Some(piece) = piece.filter(|p| !p.is_empty()) else {
             return;

@@ -8,6 +8,7 @@
 //! `include` and a few hints are accepted and ignored.
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::super::error::{OpenAiError, bad};
@@ -51,23 +52,23 @@ pub(super) struct ResponsesRequest {
     pub metadata: Option<Value>,
     #[serde(default)]
     pub parallel_tool_calls: Option<bool>,
-    // Accepted and ignored.
     #[serde(default)]
     store: Option<bool>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    include: Option<Vec<String>>,
-    #[serde(default)]
-    truncation: Option<String>,
-    #[serde(default)]
-    service_tier: Option<String>,
-    #[serde(default)]
-    prompt_cache_key: Option<String>,
-    #[serde(default)]
-    safety_identifier: Option<String>,
-    #[serde(default)]
-    stream_options: Option<Value>,
+    // Accepted and ignored, whatever their value.
+    #[serde(default, rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(default, rename = "include")]
+    _include: Option<IgnoredAny>,
+    #[serde(default, rename = "truncation")]
+    _truncation: Option<IgnoredAny>,
+    #[serde(default, rename = "service_tier")]
+    _service_tier: Option<IgnoredAny>,
+    #[serde(default, rename = "prompt_cache_key")]
+    _prompt_cache_key: Option<IgnoredAny>,
+    #[serde(default, rename = "safety_identifier")]
+    _safety_identifier: Option<IgnoredAny>,
+    #[serde(default, rename = "stream_options")]
+    _stream_options: Option<IgnoredAny>,
 }
 
 /// `reasoning`: `effort` sets the budget; `summary` is accepted (the summary
@@ -77,10 +78,10 @@ pub(super) struct ResponsesRequest {
 pub(super) struct ReasoningOptions {
     #[serde(default)]
     pub effort: Option<String>,
-    #[serde(default)]
-    summary: Option<String>,
-    #[serde(default)]
-    generate_summary: Option<String>,
+    #[serde(default, rename = "summary")]
+    _summary: Option<IgnoredAny>,
+    #[serde(default, rename = "generate_summary")]
+    _generate_summary: Option<IgnoredAny>,
 }
 
 /// One entry of `tools`: `{"type":"function","name","description"?,"parameters"?,"strict"?}`.
@@ -114,17 +115,6 @@ impl ResponsesRequest {
                 format.unwrap_or_default()
             )));
         }
-        // Read so the compiler knows these are accepted on purpose.
-        let _ignored = (
-            &self.store,
-            &self.user,
-            &self.include,
-            &self.truncation,
-            &self.service_tier,
-            &self.prompt_cache_key,
-            &self.safety_identifier,
-            &self.stream_options,
-        );
         Ok(())
     }
 
@@ -147,7 +137,6 @@ impl ResponsesRequest {
         let Some(r) = &self.reasoning else {
             return Ok(None);
         };
-        let _accepted = (&r.summary, &r.generate_summary);
         reasoning(r.effort.as_deref(), None)
     }
 

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
+use super::object::{Head, Outcome};
 use super::output::Output;
-use super::{Head, Outcome};
 use crate::hub::Subscription;
 
 /// The SSE response of one answer.
