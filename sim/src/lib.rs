@@ -33,6 +33,7 @@
 mod answer;
 mod attachments;
 mod body;
+mod catalog;
 mod converse;
 mod directive;
 mod families;

@@ -100,7 +100,7 @@ mod tests {
             parse(&too_many, MODEL)
                 .unwrap_err()
                 .message
-                .starts_with("max_gen_len: 10000 > 8192")
+                .starts_with("max_gen_len: 10000 > 2048")
         );
     }
 

@@ -158,13 +158,13 @@ mod tests {
         assert!(parse(&string_content, MODEL).is_err());
         let too_many = obj(json!({
             "messages": [{"role": "user", "content": [{"text": "x"}]}],
-            "inferenceConfig": {"max_new_tokens": 9000},
+            "inferenceConfig": {"max_new_tokens": 10001},
         }));
         assert!(
             parse(&too_many, MODEL)
                 .unwrap_err()
                 .message
-                .starts_with("max_new_tokens: 9000 > 8192")
+                .starts_with("max_new_tokens: 10001 > 10000")
         );
     }
 
