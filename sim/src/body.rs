@@ -179,17 +179,37 @@ mod tests {
         // The ceiling is the model's own.
         let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
         assert_eq!(
-            max_tokens(&obj(json!({"max_tokens": 32000})), "max_tokens", "#", None, sonnet),
+            max_tokens(
+                &obj(json!({"max_tokens": 32000})),
+                "max_tokens",
+                "#",
+                None,
+                sonnet
+            ),
             Ok(32000)
         );
-        let err = max_tokens(&obj(json!({"max_tokens": 64001})), "max_tokens", "#", None, sonnet)
-            .unwrap_err();
+        let err = max_tokens(
+            &obj(json!({"max_tokens": 64001})),
+            "max_tokens",
+            "#",
+            None,
+            sonnet,
+        )
+        .unwrap_err();
         assert_eq!(
             err.message,
-            format!("max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for {sonnet}")
+            format!(
+                "max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for {sonnet}"
+            )
         );
         assert_eq!(
-            max_tokens(&obj(json!({})), "n", "#", Some(9000), "meta.llama3-8b-instruct-v1:0"),
+            max_tokens(
+                &obj(json!({})),
+                "n",
+                "#",
+                Some(9000),
+                "meta.llama3-8b-instruct-v1:0"
+            ),
             Ok(2048),
             "a default is capped at the ceiling"
         );

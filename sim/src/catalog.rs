@@ -137,11 +137,20 @@ mod tests {
     #[test]
     fn ceilings_by_model() {
         let ceiling = |id: &str| max_output_tokens(&Model::recognise(id).unwrap().base);
-        assert_eq!(ceiling("us.anthropic.claude-sonnet-4-5-20250929-v1:0"), 64_000);
-        assert_eq!(ceiling("global.anthropic.claude-haiku-4-5-20251001-v1:0"), 64_000);
+        assert_eq!(
+            ceiling("us.anthropic.claude-sonnet-4-5-20250929-v1:0"),
+            64_000
+        );
+        assert_eq!(
+            ceiling("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+            64_000
+        );
         assert_eq!(ceiling("anthropic.claude-opus-4-1-20250805-v1:0"), 32_000);
         assert_eq!(ceiling("anthropic.claude-3-5-haiku-20241022-v1:0"), 8_192);
-        assert_eq!(ceiling("anthropic.claude-3-haiku-20240307-v1:0:200k"), 4_096);
+        assert_eq!(
+            ceiling("anthropic.claude-3-haiku-20240307-v1:0:200k"),
+            4_096
+        );
         assert_eq!(ceiling("us.amazon.nova-pro-v1:0"), 10_000);
         assert_eq!(ceiling("meta.llama3-1-8b-instruct-v1:0"), 2_048);
         assert_eq!(ceiling("anthropic.claude-future-v9:0"), FALLBACK_CEILING);

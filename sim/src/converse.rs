@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_array, as_object, as_str, max_tokens_worded, optional, required};
 use super::catalog;
+use super::collect::{Block, Collected};
 use super::families::{Finish, Out, Prompt, Shaper, Stop, random_id};
 use super::parts::{self, Conversation, Role};
 use super::wire::SimError;
@@ -80,6 +81,37 @@ pub(crate) fn stop_reason(stop: Stop) -> &'static str {
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
     }
+}
+
+/// Whole content blocks as Converse's `ContentBlock`s (Nova's native body too).
+pub(crate) fn content(blocks: &[Block]) -> Vec<Value> {
+    blocks
+        .iter()
+        .map(|block| match block {
+            Block::Reasoning { text, signature } => json!({
+                "reasoningContent": {"reasoningText": {"text": text, "signature": signature}},
+            }),
+            Block::Text(text) => json!({"text": text}),
+            Block::Tool { name, input } => json!({
+                "toolUse": {"toolUseId": format!("tooluse_{}", random_id(22)), "name": name, "input": input},
+            }),
+        })
+        .collect()
+}
+
+/// The non-streaming `Converse` response.
+pub(crate) fn whole(answer: &Collected) -> Value {
+    let finish = &answer.finish;
+    json!({
+        "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
+        "stopReason": stop_reason(finish.stop),
+        "usage": {
+            "inputTokens": finish.input_tokens,
+            "outputTokens": finish.output_tokens,
+            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
+        },
+        "metrics": {"latencyMs": finish.latency_ms},
+    })
 }
 
 /// Converse-shaped content-block objects, as `(event type, payload)`.

@@ -34,9 +34,11 @@ mod answer;
 mod attachments;
 mod body;
 mod catalog;
+mod collect;
 mod converse;
 mod directive;
 mod families;
+mod listing;
 mod model;
 mod parts;
 mod routes;
@@ -107,12 +109,16 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .route(
             "/model/{model_id}/invoke-with-response-stream",
-            post(routes::invoke),
+            post(routes::invoke_stream),
         )
         .route(
             "/model/{model_id}/converse-stream",
             post(routes::converse_stream),
         )
+        .route("/model/{model_id}/invoke", post(routes::invoke))
+        .route("/model/{model_id}/converse", post(routes::converse))
+        .route("/foundation-models", get(routes::foundation_models))
+        .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

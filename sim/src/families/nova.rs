@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper};
 use crate::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
-use crate::converse::{block_objects, stop_reason};
+use crate::collect::Collected;
+use crate::converse::{block_objects, content, stop_reason};
 use crate::parts::{self, Conversation, Role};
 use crate::wire::SimError;
 
@@ -117,6 +118,23 @@ impl Shaper for Chunks {
             })),
         ]
     }
+}
+
+/// The non-streaming answer: the Converse-like `output.message`, with
+/// Nova's cache counts in the usage.
+pub(super) fn whole(answer: &Collected) -> Value {
+    let finish = &answer.finish;
+    json!({
+        "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
+        "stopReason": stop_reason(finish.stop),
+        "usage": {
+            "inputTokens": finish.input_tokens,
+            "outputTokens": finish.output_tokens,
+            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
+            "cacheReadInputTokenCount": 0,
+            "cacheWriteInputTokenCount": 0,
+        },
+    })
 }
 
 #[cfg(test)]
