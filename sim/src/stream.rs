@@ -19,7 +19,7 @@ use super::wire;
 const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a `drop_after` stream waits between its partial frame and the cut.
-const ABORT_DELAY: Duration = Duration::from_millis(20);
+pub(crate) const ABORT_DELAY: Duration = Duration::from_millis(20);
 
 /// A mid-stream failure a directive asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SimState, SimStats, serve};
 
+mod listing;
 mod parts;
+mod whole;
 
 struct Sim {
     url: String,

@@ -15,12 +15,14 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
 
 use super::{Accepted, Api, accept};
 use crate::collect::collect;
 use crate::families::{self, Finish};
-use crate::stream::{Fault, Plan, millis};
+use crate::stream::{ABORT_DELAY, Fault, Plan, millis};
 use crate::wire::SimError;
 use crate::{SimState, converse as converse_api};
 
@@ -93,14 +95,7 @@ async fn respond(
     let body = if fault == Some(Fault::Drop) {
         counters.tokens_sent(due_after);
         bytes.truncate(bytes.len() / 2);
-        let cut = io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "simulated dropped connection (drop_after)",
-        );
-        Body::from_stream(futures_util::stream::iter([
-            Ok(Bytes::from(bytes)),
-            Err(cut),
-        ]))
+        Body::from_stream(cut_after(Bytes::from(bytes), state.halt.clone()))
     } else {
         counters.tokens_sent(whole.finish.output_tokens);
         counters.stream_completed();
@@ -122,4 +117,22 @@ async fn respond(
     }
     tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator answered whole");
     response
+}
+
+/// `bytes`, then (once hyper has flushed them) a cut connection.
+fn cut_after(
+    bytes: Bytes,
+    halt: CancellationToken,
+) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
+    let cut = async move {
+        tokio::select! {
+            () = tokio::time::sleep(ABORT_DELAY) => {}
+            () = halt.cancelled() => {}
+        }
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "simulated dropped connection (drop_after)",
+        ))
+    };
+    futures_util::stream::once(async move { Ok(bytes) }).chain(futures_util::stream::once(cut))
 }
