@@ -11,6 +11,7 @@
 //! - `ops`: health, readiness, metrics, dev-mode JWKS and sign-in.
 
 pub mod ai_sdk;
+pub mod bedrock;
 pub mod graphql;
 pub mod openai;
 pub mod ops;
