@@ -5,12 +5,14 @@
 //! - `ws`: `GET /v1/ws` and the `@connections` management API.
 //! - `graphql`: `/graphql` queries, mutations and subscriptions (AppSync-compatible schema).
 //! - `openai`: `POST /v1/chat/completions`, OpenAI's chat protocol.
+//! - `anthropic`: Anthropic's Messages API (`POST /v1/messages`).
 //! - `ai_sdk`: the Vercel AI SDK's UI message stream, over SSE and WebSocket.
 //! - `sessions`: session status and cancel, `GET /v1/models`.
 //! - `web`: the browser chat UI and its public config.
 //! - `ops`: health, readiness, metrics, dev-mode JWKS and sign-in.
 
 pub mod ai_sdk;
+pub mod anthropic;
 pub mod bedrock;
 pub mod graphql;
 pub mod openai;
