@@ -173,6 +173,83 @@ async fn converse_stream_with_tools_and_thinking_through_the_sdk() {
 }
 
 #[tokio::test]
+async fn invoke_stream_claude_with_a_tool_and_thinking_through_the_sdk() {
+    let gw = Gateway::start().await;
+    let body = json!({
+        "anthropic_version": "bedrock-2023-05-31",
+        "anthropic_beta": ["interleaved-thinking-2025-05-14"],
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "weather", "input_schema": weather_schema(), "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": format!("[[sim tool=weather think=2 {FAST}]] Oslo?")}]
+    });
+    let out = client(&gw)
+        .invoke_model_with_response_stream()
+        .model_id(SONNET)
+        .body(Blob::new(body.to_string()))
+        .send()
+        .await
+        .expect("invoke stream");
+    let mut stream = out.body;
+    let mut events = Vec::new();
+    while let Some(ev) = within(std::time::Duration::from_secs(30), stream.recv())
+        .await
+        .expect("no stream error")
+    {
+        if let ResponseStream::Chunk(p) = ev {
+            events.push(serde_json::from_slice::<Value>(p.bytes.unwrap().as_ref()).unwrap());
+        }
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"message_start"));
+    assert_eq!(kinds.last(), Some(&"message_stop"));
+    let deltas: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "content_block_delta")
+        .map(|e| &e["delta"])
+        .collect();
+    assert!(deltas.iter().any(|d| d["type"] == "thinking_delta"));
+    assert!(deltas.iter().any(|d| d["type"] == "signature_delta"));
+    let input: String = deltas
+        .iter()
+        .filter_map(|d| d["partial_json"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&input).unwrap(),
+        json!({"city": "sample"})
+    );
+    assert!(events.iter().any(
+        |e| e["content_block"]["type"] == "tool_use" && e["content_block"]["name"] == "weather"
+    ));
+    let stop = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(stop["delta"]["stop_reason"], "tool_use");
+    let metrics = &events.last().unwrap()["amazon-bedrock-invocationMetrics"];
+    assert!(
+        metrics["outputTokenCount"].as_u64().unwrap() > 0,
+        "{metrics}"
+    );
+
+    // Non-streaming: the Anthropic message object.
+    let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": format!("[[sim tokens=5 {FAST}]] hi")}]}]});
+    let out = client(&gw)
+        .invoke_model()
+        .model_id(SONNET)
+        .body(Blob::new(body.to_string()))
+        .send()
+        .await
+        .expect("invoke");
+    let v: Value = serde_json::from_slice(out.body.as_ref()).unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["type"], "text");
+    assert_eq!(v["stop_reason"], "end_turn");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn converse_and_invoke_without_streaming_through_the_sdk() {
     let gw = Gateway::start().await;
     let c = client(&gw);
@@ -285,6 +362,35 @@ async fn throttling_reaches_the_sdk_as_its_exception() {
         .expect_err("throttled");
     let err = err.into_service_error();
     assert!(err.is_throttling_exception(), "{err:?}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failure_mid_stream_is_an_exception_frame_the_sdk_raises() {
+    let gw = Gateway::start().await;
+    let out = client(&gw)
+        .converse_stream()
+        .model_id(NOVA)
+        .messages(user(&format!("[[sim error_after=3 {FAST}]] hi")))
+        .send()
+        .await
+        .expect("starts");
+    let mut stream = out.stream;
+    let err = loop {
+        match stream.recv().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the stream ended cleanly"),
+            Err(e) => break e,
+        }
+    };
+    let err = err.into_service_error();
+    assert!(
+        matches!(
+            err,
+            aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError::ModelStreamErrorException(_)
+        ),
+        "{err:?}"
+    );
     gw.shutdown().await;
 }
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::auth::BedrockCaller;
+use super::claude_render::{ClaudeChunks, claude_message};
 use super::converse_render;
 use super::error::BedrockError;
 use super::family_parse;
@@ -33,7 +34,10 @@ pub async fn invoke_stream(
     let started = Instant::now();
     let (family, sub) = start(&state, &caller, &model_id, body).await?;
     Ok(match family {
-        ModelFamily::AnthropicClaude => claude_stream(&state, sub),
+        ModelFamily::AnthropicClaude => {
+            let chunks = ClaudeChunks::new(sub.session().id(), sub.session().model(), started);
+            session::stream_response(&state, sub, chunks)
+        }
         ModelFamily::AmazonNova => session::stream_response(&state, sub, NovaChunks::new(started)),
         other => session::stream_response(&state, sub, TextChunks::new(other, started)),
     })
@@ -76,29 +80,8 @@ async fn start(
              use converse-stream for it"
         ))
     })?;
-    if family == ModelFamily::AnthropicClaude && !CLAUDE_RENDERED {
-        return Err(BedrockError::validation(
-            "InvokeModel for Claude is not served yet; use converse-stream for this model",
-        ));
-    }
     let req =
         family_parse::stream_request(family, model_id, &body).map_err(BedrockError::validation)?;
     let sub = session::start(state, caller, req, Some(body)).await?;
     Ok((family, sub))
-}
-
-/// Whether Claude's answers can be rendered as Anthropic events yet.
-const CLAUDE_RENDERED: bool = false;
-
-fn claude_stream(state: &AppState, sub: Subscription) -> Response {
-    let started = Instant::now();
-    session::stream_response(state, sub, NovaChunks::new(started))
-}
-
-fn claude_message(
-    _session_id: &str,
-    _model: &str,
-    _events: &[std::sync::Arc<TokenEvent>],
-) -> Value {
-    Value::Null
 }

@@ -2,7 +2,7 @@
 //! families: each family's streamed chunk objects (the shapes its decoder
 //! in `upstream::models` reads) as `chunk` frames, the last one carrying
 //! `amazon-bedrock-invocationMetrics`; and each family's response object.
-//! Claude's are in [`super::invoke`], through the Anthropic renderer.
+//! Claude's are in [`super::claude_render`].
 
 use std::time::Instant;
 

@@ -25,11 +25,13 @@
 //! - [`frames`]: event-stream frames and the headers of an answer.
 //! - [`session`]: validate, start, stream as frames or gather.
 //! - [`converse`], [`converse_parse`], [`converse_render`]: the Converse API.
-//! - [`invoke`], [`claude_parse`], [`family_parse`], [`invoke_render`]: InvokeModel.
+//! - [`invoke`], [`claude_parse`], [`family_parse`]: InvokeModel bodies in;
+//!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
 //! - [`listing`]: inference profiles and foundation models.
 
 pub mod auth;
 pub mod claude_parse;
+pub mod claude_render;
 pub mod converse;
 pub mod converse_parse;
 pub mod converse_render;
