@@ -555,3 +555,25 @@ async fn listings_in_bedrocks_shapes() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_allow_list_holds_for_bodies_sent_as_they_came() {
+    let gw = Gateway::with(|c| c.allowed_models = vec![NOVA.to_owned()]).await;
+    let claude = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let resp = post(&gw, &format!("/model/{SONNET}/invoke"), claude).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v["message"].as_str().unwrap().contains("not allowed"),
+        "{v}"
+    );
+    let v = gw.get_json("/inference-profiles").await;
+    assert_eq!(
+        v["inferenceProfileSummaries"][0]["inferenceProfileId"],
+        NOVA
+    );
+    assert_eq!(v["inferenceProfileSummaries"].as_array().unwrap().len(), 1);
+    gw.shutdown().await;
+}
