@@ -79,6 +79,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::gate::require_token,
         ))
+        .merge(transport::bedrock::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
     edge::layers::apply(routes, &edge)

@@ -13,6 +13,7 @@
 
 pub mod ai_sdk;
 pub mod anthropic;
+pub mod bedrock;
 pub mod graphql;
 pub mod openai;
 pub mod ops;

@@ -1,0 +1,67 @@
+//! Claude's InvokeModel answers: the session's events as Anthropic stream
+//! events (the Anthropic Messages renderer, `transport::anthropic::events`),
+//! each in a `chunk` frame, `message_stop` carrying
+//! `amazon-bedrock-invocationMetrics`; or one Anthropic `message` object.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use serde_json::Value;
+
+use super::frames::chunk_frame;
+use super::invoke_render::InvocationMetrics;
+use super::session::Render;
+use crate::event::TokenEvent;
+use crate::transport::anthropic::events::{Renderer, message};
+
+/// Bedrock's message id for a session (`msg_bdrk_…`).
+fn message_id(session_id: &str) -> String {
+    format!("msg_bdrk_{}", session_id.replace('-', ""))
+}
+
+/// Anthropic stream events as `chunk` frames.
+pub struct ClaudeChunks {
+    renderer: Renderer,
+    metrics: InvocationMetrics,
+}
+
+impl ClaudeChunks {
+    pub fn new(session_id: &str, model: &str, started: Instant) -> Self {
+        Self {
+            renderer: Renderer::new(&message_id(session_id), model),
+            metrics: InvocationMetrics::new(started),
+        }
+    }
+}
+
+impl Render for ClaudeChunks {
+    fn start(&mut self) -> Vec<Bytes> {
+        vec![chunk_frame(&self.renderer.start())]
+    }
+
+    fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        self.renderer.render(ev, &mut out);
+        if !out.is_empty() {
+            self.metrics.output();
+        }
+        out.into_iter()
+            .map(|mut chunk| {
+                if chunk.get("type").and_then(Value::as_str) == Some("message_stop") {
+                    chunk["amazon-bedrock-invocationMetrics"] = self.metrics.json(ev.usage);
+                }
+                chunk_frame(&chunk)
+            })
+            .collect()
+    }
+
+    fn converse(&self) -> bool {
+        false
+    }
+}
+
+/// The non-streaming answer: one Anthropic `message`.
+pub fn claude_message(session_id: &str, model: &str, events: &[Arc<TokenEvent>]) -> Value {
+    message(&message_id(session_id), model, events)
+}

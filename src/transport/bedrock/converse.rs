@@ -1,0 +1,79 @@
+//! `POST /model/{modelId}/converse-stream` and `/converse`: a Converse body
+//! read into parts, run as a session (`api: converse`), answered as
+//! Converse stream events or one Converse response.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::auth::BedrockCaller;
+use super::converse_parse;
+use super::converse_render::{self, ConverseEvents};
+use super::error::BedrockError;
+use super::frames::{self, event_frame};
+use super::session::{self, Render};
+use super::{Body, ModelId};
+use crate::event::TokenEvent;
+use crate::state::AppState;
+
+/// `POST /model/{modelId}/converse-stream`.
+pub async fn converse_stream(
+    State(state): State<AppState>,
+    BedrockCaller(caller): BedrockCaller,
+    ModelId(model_id): ModelId,
+    Body(body): Body,
+) -> Result<Response, BedrockError> {
+    let started = Instant::now();
+    let req = converse_parse::stream_request(&model_id, &body).map_err(BedrockError::validation)?;
+    let sub = session::start(&state, &caller, req, None).await?;
+    Ok(session::stream_response(
+        &state,
+        sub,
+        ConverseFrames(ConverseEvents::new(started)),
+    ))
+}
+
+/// `POST /model/{modelId}/converse`.
+pub async fn converse(
+    State(state): State<AppState>,
+    BedrockCaller(caller): BedrockCaller,
+    ModelId(model_id): ModelId,
+    Body(body): Body,
+) -> Result<Response, BedrockError> {
+    let started = Instant::now();
+    let req = converse_parse::stream_request(&model_id, &body).map_err(BedrockError::validation)?;
+    let sub = session::start(&state, &caller, req, None).await?;
+    let session_id = sub.session().id().clone();
+    let events = session::collect(sub).await?;
+    let events: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
+    let body: Value = converse_render::response(&events, started);
+    let mut res = Json(body).into_response();
+    frames::session_headers(&mut res, &session_id);
+    Ok(res)
+}
+
+/// Converse stream events as `:event-type` frames.
+struct ConverseFrames(ConverseEvents);
+
+impl Render for ConverseFrames {
+    fn start(&mut self) -> Vec<Bytes> {
+        let (name, payload) = ConverseEvents::start();
+        vec![event_frame(name, &payload)]
+    }
+
+    fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        self.0.render(ev, &mut out);
+        out.iter()
+            .map(|(name, payload)| event_frame(name, payload))
+            .collect()
+    }
+
+    fn converse(&self) -> bool {
+        true
+    }
+}

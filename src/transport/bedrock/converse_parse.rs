@@ -1,0 +1,380 @@
+//! A Converse JSON body as a stream request: the reverse of
+//! `upstream::converse::message`. Nova's InvokeModel body has the same
+//! content blocks, so its parser shares [`turns`], [`system`] and [`tools`].
+//!
+//! `{"text"}` · `{"image":{"format","source":{"bytes"}}}` ·
+//! `{"document":{"format","name","source":{"bytes"|"text"}}}` ·
+//! `{"toolUse":{"toolUseId","name","input"}}` ·
+//! `{"toolResult":{"toolUseId","content":[{"text"}|{"image"}|{"json"}],"status"}}` ·
+//! `{"reasoningContent":{"reasoningText":{"text","signature"}}|{"redactedContent"}}` ·
+//! `{"cachePoint":{…}}`. Other blocks (S3 sources, video, guard content)
+//! are refused with a sentence naming them.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+
+use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
+use crate::parts::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
+use crate::request::{ReasoningRequest, StreamRequest};
+use crate::upstream::Api;
+use crate::upstream::request::{Role, Turn};
+
+/// `POST /model/{id}/converse[-stream]`'s body as a stream request.
+pub fn stream_request(model_id: &str, body: &Value) -> Result<StreamRequest, String> {
+    let body = body.as_object().ok_or("the body must be a JSON object")?;
+    let config = body.get("inferenceConfig").and_then(Value::as_object);
+    let (tools, tool_choice) = tools(body.get("toolConfig"))?;
+    Ok(StreamRequest {
+        model: Some(model_id.to_owned()),
+        system: system(body.get("system"))?,
+        messages: turns(body.get("messages"))?,
+        max_tokens: config.and_then(|c| uint(c, "maxTokens")).transpose()?,
+        temperature: config.and_then(|c| float(c, "temperature")).transpose()?,
+        top_p: config.and_then(|c| float(c, "topP")).transpose()?,
+        stop_sequences: config
+            .map(|c| strings(c, "stopSequences"))
+            .transpose()?
+            .unwrap_or_default(),
+        api: Some(Api::Converse),
+        tools,
+        tool_choice,
+        reasoning: reasoning(body.get("additionalModelRequestFields"))?,
+        ..Default::default()
+    })
+}
+
+/// `messages` as turns.
+pub fn turns(messages: Option<&Value>) -> Result<Vec<Turn>, String> {
+    let Some(messages) = messages else {
+        return Ok(Vec::new());
+    };
+    let messages = messages.as_array().ok_or("messages must be a list")?;
+    messages
+        .iter()
+        .enumerate()
+        .map(|(n, m)| turn(m).map_err(|e| format!("messages[{n}]: {e}")))
+        .collect()
+}
+
+fn turn(m: &Value) -> Result<Turn, String> {
+    let role = match m.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        _ => return Err("role must be \"user\" or \"assistant\"".into()),
+    };
+    let blocks = m
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("content must be a list of content blocks")?;
+    let content = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| block(b).map_err(|e| format!("content[{i}]: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Turn { role, content })
+}
+
+/// One content block: an object with one member naming its kind.
+fn block(b: &Value) -> Result<Content, String> {
+    let b = b.as_object().ok_or("a content block must be an object")?;
+    let (kind, v) = b.iter().next().ok_or("an empty content block")?;
+    Ok(match kind.as_str() {
+        "text" => Content::text(v.as_str().ok_or("text must be a string")?),
+        "image" => image(v)?,
+        "document" => {
+            let format = field(v, "format")?;
+            let media_type = DOCUMENT_TYPES
+                .iter()
+                .find(|(_, f)| *f == format)
+                .map(|(t, _)| (*t).to_owned())
+                .ok_or_else(|| format!("document format '{format}' is not one Converse takes"))?;
+            Content::Document {
+                media_type,
+                name: field(v, "name")?.to_owned(),
+                data: source_bytes(v, "document")?,
+            }
+        }
+        "toolUse" => Content::ToolCall {
+            id: field(v, "toolUseId")?.to_owned(),
+            name: field(v, "name")?.to_owned(),
+            input: v.get("input").cloned().unwrap_or(Value::Null),
+        },
+        "toolResult" => tool_result(v)?,
+        "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
+        "cachePoint" => Content::CachePoint,
+        other => return Err(format!("content block '{other}' is not supported here")),
+    })
+}
+
+fn image(v: &Value) -> Result<Content, String> {
+    let format = field(v, "format")?;
+    let media_type = format!("image/{format}");
+    if !IMAGE_TYPES.contains(&media_type.as_str()) {
+        return Err(format!("image format '{format}' is not one Converse takes"));
+    }
+    Ok(Content::Image {
+        media_type,
+        data: source_bytes(v, "image")?,
+    })
+}
+
+/// `source.bytes` (base64 on the wire), or a document's `source.text`.
+fn source_bytes(v: &Value, what: &str) -> Result<String, String> {
+    let source = v
+        .get("source")
+        .ok_or_else(|| format!("{what} needs a source"))?;
+    if let Some(b) = source.get("bytes").and_then(Value::as_str) {
+        return Ok(b.to_owned());
+    }
+    if let Some(t) = source.get("text").and_then(Value::as_str) {
+        return Ok(STANDARD.encode(t));
+    }
+    Err(format!(
+        "{what} source must be `bytes` (the gateway fetches nothing from S3 or URLs)"
+    ))
+}
+
+fn tool_result(v: &Value) -> Result<Content, String> {
+    let mut parts = Vec::new();
+    for (i, c) in v
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let at = |e: String| format!("toolResult.content[{i}]: {e}");
+        if let Some(t) = c.get("text").and_then(Value::as_str) {
+            parts.push(Content::text(t));
+        } else if let Some(j) = c.get("json") {
+            parts.push(Content::text(j.to_string()));
+        } else if let Some(img) = c.get("image") {
+            parts.push(image(img).map_err(at)?);
+        } else {
+            return Err(at("a tool result holds text, json and image blocks".into()));
+        }
+    }
+    Ok(Content::ToolResult {
+        tool_call_id: field(v, "toolUseId")?.to_owned(),
+        content: ToolResultContent::Parts(parts),
+        is_error: v.get("status").and_then(Value::as_str) == Some("error"),
+    })
+}
+
+fn reasoning_block(v: &Value) -> Result<Reasoning, String> {
+    if let Some(data) = v.get("redactedContent").and_then(Value::as_str) {
+        return Ok(Reasoning {
+            text: None,
+            signature: None,
+            redacted: Some(data.to_owned()),
+        });
+    }
+    let t = v
+        .get("reasoningText")
+        .ok_or("reasoningContent needs reasoningText or redactedContent")?;
+    Ok(Reasoning {
+        text: Some(field(t, "text")?.to_owned()),
+        signature: t
+            .get("signature")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        redacted: None,
+    })
+}
+
+/// `system` blocks' text, joined by a blank line (cache points dropped).
+pub fn system(v: Option<&Value>) -> Result<Option<String>, String> {
+    let Some(v) = v else { return Ok(None) };
+    let blocks = v.as_array().ok_or("system must be a list of blocks")?;
+    let texts: Vec<&str> = blocks
+        .iter()
+        .filter_map(|b| b.get("text").and_then(Value::as_str))
+        .collect();
+    Ok((!texts.is_empty()).then(|| texts.join("\n\n")))
+}
+
+/// `toolConfig`: `tools[].toolSpec` and `toolChoice` (`auto`, `any`, `tool`).
+pub fn tools(v: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
+    let Some(v) = v else {
+        return Ok((Vec::new(), ToolChoice::Auto));
+    };
+    let mut tools = Vec::new();
+    for (i, t) in v
+        .get("tools")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let Some(spec) = t.get("toolSpec") else {
+            continue; // a cachePoint
+        };
+        tools.push(Tool {
+            name: field(spec, "name")
+                .map_err(|e| format!("toolConfig.tools[{i}]: {e}"))?
+                .to_owned(),
+            description: spec
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            input_schema: spec
+                .pointer("/inputSchema/json")
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+        });
+    }
+    let choice = match v.get("toolChoice") {
+        None => ToolChoice::Auto,
+        Some(c) if c.get("any").is_some() => ToolChoice::Any,
+        Some(c) if c.get("auto").is_some() => ToolChoice::Auto,
+        Some(c) => ToolChoice::Tool(
+            c.get("tool")
+                .map(|t| field(t, "name"))
+                .transpose()?
+                .ok_or("toolChoice must be auto, any or tool")?
+                .to_owned(),
+        ),
+    };
+    Ok((tools, choice))
+}
+
+/// Claude's `thinking` or Nova's `reasoningConfig` in the additional fields.
+pub fn reasoning(v: Option<&Value>) -> Result<Option<ReasoningRequest>, String> {
+    let Some(v) = v else { return Ok(None) };
+    if let Some(t) = v.get("thinking") {
+        if t.get("type").and_then(Value::as_str) != Some("enabled") {
+            return Ok(None);
+        }
+        let budget = t
+            .get("budget_tokens")
+            .and_then(Value::as_u64)
+            .and_then(|b| u32::try_from(b).ok())
+            .ok_or("thinking.budget_tokens must be a positive integer")?;
+        return Ok(Some(ReasoningRequest {
+            budget_tokens: budget,
+        }));
+    }
+    Ok(nova_reasoning(v.get("reasoningConfig")))
+}
+
+/// Nova's `reasoningConfig` as a budget the gateway maps back to the same
+/// effort (see `upstream::reasoning::effort`).
+pub fn nova_reasoning(v: Option<&Value>) -> Option<ReasoningRequest> {
+    let v = v?;
+    if v.get("type").and_then(Value::as_str) != Some("enabled") {
+        return None;
+    }
+    let budget = match v.get("maxReasoningEffort").and_then(Value::as_str) {
+        Some("high") => 16384,
+        Some("medium") => 8192,
+        _ => 2048,
+    };
+    Some(ReasoningRequest {
+        budget_tokens: budget,
+    })
+}
+
+/// A required string field.
+fn field<'a>(v: &'a Value, key: &str) -> Result<&'a str, String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("`{key}` must be a string"))
+}
+
+/// An optional non-negative integer field.
+pub fn uint(m: &Map<String, Value>, key: &str) -> Option<Result<u32, String>> {
+    m.get(key).filter(|v| !v.is_null()).map(|v| {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("`{key}` must be a non-negative integer"))
+    })
+}
+
+/// An optional number field.
+pub fn float(m: &Map<String, Value>, key: &str) -> Option<Result<f32, String>> {
+    m.get(key).filter(|v| !v.is_null()).map(|v| {
+        v.as_f64()
+            .map(|f| f as f32)
+            .ok_or_else(|| format!("`{key}` must be a number"))
+    })
+}
+
+/// An optional list of strings.
+pub fn strings(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("`{key}` must be a list of strings")),
+        Some(_) => Err(format!("`{key}` must be a list of strings")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn converse_body_becomes_parts() {
+        let body = json!({
+            "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}],
+            "messages": [
+                {"role": "user", "content": [{"text": "Weather?"}, {"image": {"format": "png", "source": {"bytes": "iVBORw=="}}}]},
+                {"role": "assistant", "content": [
+                    {"reasoningContent": {"reasoningText": {"text": "hm", "signature": "sig"}}},
+                    {"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Oslo"}}}]},
+                {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"json": {"c": 3}}], "status": "error"}}]}
+            ],
+            "inferenceConfig": {"maxTokens": 300, "temperature": 0.5, "stopSequences": ["END"]},
+            "toolConfig": {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"tool": {"name": "weather"}}},
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+        });
+        let r = stream_request("m", &body).unwrap();
+        assert_eq!(r.system.as_deref(), Some("Be brief."));
+        assert_eq!((r.max_tokens, r.temperature), (Some(300), Some(0.5)));
+        assert_eq!(r.stop_sequences, ["END"]);
+        assert_eq!(r.tool_choice, ToolChoice::Tool("weather".into()));
+        assert_eq!(r.tools[0].input_schema, json!({"type": "object"}));
+        assert_eq!(r.reasoning.map(|r| r.budget_tokens), Some(2048));
+        assert_eq!(
+            serde_json::to_value(&r.messages).unwrap(),
+            json!([
+                {"role": "user", "content": [{"type": "text", "text": "Weather?"}, {"type": "image", "mediaType": "image/png", "data": "iVBORw=="}]},
+                {"role": "assistant", "content": [
+                    {"type": "reasoning", "text": "hm", "signature": "sig"},
+                    {"type": "toolCall", "id": "t1", "name": "weather", "input": {"city": "Oslo"}}]},
+                {"role": "user", "content": [{"type": "toolResult", "toolCallId": "t1", "content": [{"type": "text", "text": "{\"c\":3}"}], "isError": true}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_bodies_say_where() {
+        for (body, says) in [
+            (json!([]), "JSON object"),
+            (json!({"messages": {}}), "messages must be a list"),
+            (
+                json!({"messages": [{"role": "system", "content": []}]}),
+                "messages[0]: role",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"video": {}}]}]}),
+                "messages[0]: content[0]: content block 'video'",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"s3Location": {}}}}]}]}),
+                "fetches nothing",
+            ),
+            (json!({"inferenceConfig": {"maxTokens": -1}}), "maxTokens"),
+        ] {
+            let e = stream_request("m", &body).unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}

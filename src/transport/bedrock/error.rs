@@ -1,0 +1,253 @@
+//! Errors in Bedrock's shape: before streaming an HTTP status, the
+//! `x-amzn-ErrorType` header and `{"message"}`; mid-stream an exception
+//! frame (`:exception-type: throttlingException`, …). Every gateway
+//! [`ErrorCode`] maps to one Bedrock exception here, so the AWS SDKs raise
+//! their own exception types.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::error::{ApiError, ErrorCode};
+use crate::event::EventError;
+use crate::hub::StartError;
+
+/// One of Bedrock's exceptions: its name, HTTP status and event-stream name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exception {
+    Validation,
+    AccessDenied,
+    ResourceNotFound,
+    Throttling,
+    ModelNotReady,
+    ModelTimeout,
+    ServiceQuotaExceeded,
+    ServiceUnavailable,
+    InternalServer,
+    ModelError,
+    ModelStreamError,
+}
+
+impl Exception {
+    /// The exception for a gateway error code.
+    pub fn from_code(code: ErrorCode) -> Self {
+        use ErrorCode::*;
+        match code {
+            NotFound | ModelNotFound | Gone => Self::ResourceNotFound,
+            Forbidden | OriginNotAllowed | AccessDenied | MissingToken | InvalidToken
+            | TokenExpired => Self::AccessDenied,
+            Throttled | RateLimited | TooManyConnections | LimitExceeded | TooManyStreams
+            | TooManyOperations => Self::Throttling,
+            ModelNotReady => Self::ModelNotReady,
+            ModelTimeout | FirstTokenTimeout | UpstreamIdleTimeout | Timeout | IdleTimeout => {
+                Self::ModelTimeout
+            }
+            QuotaExceeded => Self::ServiceQuotaExceeded,
+            TooManySessions | ShuttingDown | RegistryUnavailable | NotReady
+            | UpstreamUnavailable => Self::ServiceUnavailable,
+            ModelError => Self::ModelError,
+            ModelStreamError => Self::ModelStreamError,
+            Internal
+            | UpstreamInternalError
+            | UpstreamConnectionDropped
+            | UpstreamDecodeError
+            | NodeUnavailable
+            | Cancelled => Self::InternalServer,
+            BadRequest | UnknownModel | PayloadTooLarge | CursorPastEnd | InvalidJson
+            | InvalidMessage | MissingAction | InvalidAction | UnknownAction | InvalidFields
+            | BinaryNotSupported | NotExternal | SessionFinished | ValidationError
+            | SessionTooLong => Self::Validation,
+        }
+    }
+
+    /// The name in `x-amzn-ErrorType` (`ThrottlingException`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Validation => "ValidationException",
+            Self::AccessDenied => "AccessDeniedException",
+            Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::Throttling => "ThrottlingException",
+            Self::ModelNotReady => "ModelNotReadyException",
+            Self::ModelTimeout => "ModelTimeoutException",
+            Self::ServiceQuotaExceeded => "ServiceQuotaExceededException",
+            Self::ServiceUnavailable => "ServiceUnavailableException",
+            Self::InternalServer => "InternalServerException",
+            Self::ModelError => "ModelErrorException",
+            Self::ModelStreamError => "ModelStreamErrorException",
+        }
+    }
+
+    /// Bedrock's HTTP status for the exception.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::Validation | Self::ServiceQuotaExceeded => StatusCode::BAD_REQUEST,
+            Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::ResourceNotFound => StatusCode::NOT_FOUND,
+            Self::ModelTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Throttling | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
+            Self::ModelError | Self::ModelStreamError => StatusCode::FAILED_DEPENDENCY,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InternalServer => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `:exception-type` of a mid-stream frame. Streams carry only a
+    /// few exception types (the rest become `internalServerException`), and
+    /// ConverseStream has no `modelTimeoutException`.
+    pub fn frame_name(self, converse: bool) -> &'static str {
+        match self {
+            Self::Validation => "validationException",
+            Self::Throttling | Self::ModelNotReady => "throttlingException",
+            Self::ModelTimeout if !converse => "modelTimeoutException",
+            Self::ModelTimeout | Self::ModelStreamError | Self::ModelError => {
+                "modelStreamErrorException"
+            }
+            Self::ServiceUnavailable => "serviceUnavailableException",
+            _ => "internalServerException",
+        }
+    }
+}
+
+/// An error answered before streaming, in Bedrock's shape.
+#[derive(Debug)]
+pub struct BedrockError {
+    pub exception: Exception,
+    /// Overrides the exception's own status (the SigV4 refusal is a 401).
+    pub status: Option<StatusCode>,
+    pub message: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl BedrockError {
+    pub fn new(exception: Exception, message: impl Into<String>) -> Self {
+        Self {
+            exception,
+            status: None,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// A `400 ValidationException`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(Exception::Validation, message)
+    }
+}
+
+impl From<ApiError> for BedrockError {
+    fn from(e: ApiError) -> Self {
+        Self {
+            exception: Exception::from_code(e.error_code()),
+            status: None,
+            retry_after_secs: e.retry_after_secs(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StartError> for BedrockError {
+    fn from(e: StartError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl From<AuthError> for BedrockError {
+    /// A refused token: `401`, as the gateway answers every refused token.
+    fn from(e: AuthError) -> Self {
+        Self {
+            exception: Exception::AccessDenied,
+            status: Some(StatusCode::UNAUTHORIZED),
+            message: e.to_string(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+impl From<&EventError> for BedrockError {
+    /// A session that failed before any output (non-streaming calls).
+    fn from(e: &EventError) -> Self {
+        let code = e.error_code().unwrap_or(ErrorCode::UpstreamInternalError);
+        Self {
+            exception: Exception::from_code(code),
+            status: None,
+            message: e.message.clone(),
+            retry_after_secs: code.retry_after_secs(),
+        }
+    }
+}
+
+impl IntoResponse for BedrockError {
+    fn into_response(self) -> Response {
+        let status = self.status.unwrap_or_else(|| self.exception.status());
+        let mut res = (status, Json(json!({"message": self.message}))).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.exception.name()),
+        );
+        // A refused call is no session: the request id is its own.
+        if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+            h.insert("x-amzn-requestid", id);
+        }
+        if let Some(secs) = self.retry_after_secs {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_bedrock_exceptions() {
+        let cases = [
+            (ErrorCode::BadRequest, "ValidationException", 400),
+            (ErrorCode::Throttled, "ThrottlingException", 429),
+            (ErrorCode::NotFound, "ResourceNotFoundException", 404),
+            (ErrorCode::AccessDenied, "AccessDeniedException", 403),
+            (
+                ErrorCode::TooManySessions,
+                "ServiceUnavailableException",
+                503,
+            ),
+            (
+                ErrorCode::UpstreamInternalError,
+                "InternalServerException",
+                500,
+            ),
+            (
+                ErrorCode::ModelStreamError,
+                "ModelStreamErrorException",
+                424,
+            ),
+        ];
+        for (code, name, status) in cases {
+            let e = Exception::from_code(code);
+            assert_eq!((e.name(), e.status().as_u16()), (name, status), "{code}");
+        }
+        assert_eq!(
+            Exception::from_code(ErrorCode::Throttled).frame_name(false),
+            "throttlingException"
+        );
+        assert_eq!(
+            Exception::ModelTimeout.frame_name(true),
+            "modelStreamErrorException"
+        );
+        assert_eq!(
+            Exception::AccessDenied.frame_name(true),
+            "internalServerException"
+        );
+    }
+
+    #[test]
+    fn renders_status_header_and_message() {
+        let res = BedrockError::validation("bad body").into_response();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.headers()["x-amzn-errortype"], "ValidationException");
+        assert!(res.headers().contains_key("x-amzn-requestid"));
+    }
+}

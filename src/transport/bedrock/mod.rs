@@ -1,0 +1,134 @@
+//! The Bedrock runtime API, rendered from the session log, so boto3, the
+//! other AWS SDKs, the Anthropic SDK's Bedrock client and Claude Code in
+//! Bedrock mode work by changing their endpoint URL:
+//!
+//! - `POST /model/{modelId}/invoke-with-response-stream` and `/invoke`: the
+//!   family's own body, checked as parts and sent upstream as it came;
+//!   answered as the family's chunks (or its response object).
+//! - `POST /model/{modelId}/converse-stream` and `/converse`: Converse JSON,
+//!   answered as Converse stream events (or the Converse response).
+//! - `GET /inference-profiles`, `GET /foundation-models`: the served models.
+//!
+//! `modelId` comes with `:` raw or as `%3A`; an inference-profile or
+//! foundation-model ARN (percent-encoded) stands for the id it names. Every
+//! call is a session: `X-Session-Id` (and `x-amzn-requestid`) name it, so it
+//! can be attached to over SSE, WebSocket or GraphQL.
+//!
+//! These routes are mounted outside the gateway-wide token gate: their
+//! caller extractor ([`auth`]) is their gate, so that every refusal is in
+//! Bedrock's shape (`x-amzn-ErrorType` + `{"message"}`), which the SDKs raise.
+//!
+//! # Layout
+//!
+//! - [`auth`]: bearer tokens in, SigV4 signatures refused (`401`).
+//! - [`error`]: gateway error codes as Bedrock exceptions, before and mid-stream.
+//! - [`frames`]: event-stream frames and the headers of an answer.
+//! - [`session`]: validate, start, stream as frames or gather.
+//! - [`converse`], [`converse_parse`], [`converse_render`]: the Converse API.
+//! - [`invoke`], [`claude_parse`], [`family_parse`]: InvokeModel bodies in;
+//!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
+//! - [`listing`]: inference profiles and foundation models.
+
+pub mod auth;
+pub mod claude_parse;
+pub mod claude_render;
+pub mod converse;
+pub mod converse_parse;
+pub mod converse_render;
+pub mod error;
+pub mod family_parse;
+pub mod frames;
+pub mod invoke;
+pub mod invoke_render;
+pub mod listing;
+pub mod session;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use crate::http::parse_json;
+use crate::state::AppState;
+use error::BedrockError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/model/{model_id}/invoke-with-response-stream",
+            post(invoke::invoke_stream),
+        )
+        .route("/model/{model_id}/invoke", post(invoke::invoke))
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(converse::converse_stream),
+        )
+        .route("/model/{model_id}/converse", post(converse::converse))
+        .route("/inference-profiles", get(listing::inference_profiles))
+        .route("/foundation-models", get(listing::foundation_models))
+}
+
+/// The `{modelId}` path segment, percent-decoded; an ARN of an inference
+/// profile or a foundation model stands for the id it names.
+pub struct ModelId(pub String);
+
+impl FromRequestParts<AppState> for ModelId {
+    type Rejection = BedrockError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| BedrockError::validation(e.body_text()))?;
+        Ok(Self(model_id(&id).to_owned()))
+    }
+}
+
+/// The id inside an `inference-profile/` or `foundation-model/` ARN.
+fn model_id(id: &str) -> &str {
+    if !id.starts_with("arn:") {
+        return id;
+    }
+    ["inference-profile/", "foundation-model/"]
+        .iter()
+        .find_map(|kind| id.split_once(kind).map(|(_, rest)| rest))
+        .unwrap_or(id)
+}
+
+/// The JSON body, whatever its content type; a bad one is a `ValidationException`.
+pub struct Body(pub Value);
+
+impl FromRequest<AppState> for Body {
+    type Rejection = BedrockError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await;
+        Ok(Self(parse_json(bytes)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_stand_for_their_ids() {
+        assert_eq!(
+            model_id("arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-x-v1:0"),
+            "us.anthropic.claude-x-v1:0"
+        );
+        assert_eq!(
+            model_id("arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-lite-v1:0"),
+            "amazon.nova-lite-v1:0"
+        );
+        assert_eq!(model_id("amazon.nova-lite-v1:0"), "amazon.nova-lite-v1:0");
+        assert_eq!(
+            model_id("arn:aws:bedrock:us-east-1:1:provisioned-model/abc"),
+            "arn:aws:bedrock:us-east-1:1:provisioned-model/abc"
+        );
+    }
+}

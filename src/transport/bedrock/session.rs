@@ -1,0 +1,94 @@
+//! The one core every Bedrock route calls: a parsed request validated and
+//! started as a session, then its events streamed as frames or gathered
+//! for a non-streaming answer.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::response::Response;
+use futures_util::{StreamExt, stream};
+use serde_json::Value;
+
+use super::error::{BedrockError, Exception};
+use super::frames;
+use crate::auth::Principal;
+use crate::event::{EventKind, TokenEvent};
+use crate::hub::Subscription;
+use crate::request::StreamRequest;
+use crate::state::AppState;
+
+/// Renders a session's events as event-stream frames, one protocol each.
+pub trait Render: Send + 'static {
+    /// Frames sent before any event.
+    fn start(&mut self) -> Vec<Bytes>;
+    /// The frames an event adds (a failed session's final event is the
+    /// caller's: it becomes an exception frame).
+    fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes>;
+    /// Whether this is a Converse stream (it has no `modelTimeoutException`).
+    fn converse(&self) -> bool;
+}
+
+/// Validate `req` (allow-list, limits, parts) and start its session; an
+/// InvokeModel body goes upstream as `raw` as it came.
+pub async fn start(
+    state: &AppState,
+    principal: &Principal,
+    req: StreamRequest,
+    raw: Option<Value>,
+) -> Result<Subscription, BedrockError> {
+    let (mut inv, api) = state.models.validate(req)?;
+    inv.raw_body = raw;
+    let sub = state.hub.start(&principal.sub, inv, api).await?;
+    tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), ?api, "bedrock call started");
+    Ok(sub)
+}
+
+/// The session's events as a `200` of frames; a failure mid-stream is an
+/// exception frame, after which the stream ends.
+pub fn stream_response(state: &AppState, sub: Subscription, mut render: impl Render) -> Response {
+    let session_id = sub.session().id().clone();
+    let first = render.start();
+    let converse = render.converse();
+    let rest = state
+        .metrics
+        .counted("bedrock", sub.into_stream())
+        .flat_map(move |ev| {
+            let out = match (ev.kind(), &ev.error) {
+                (EventKind::Error, Some(e)) => {
+                    let exception = e
+                        .error_code()
+                        .map_or(Exception::InternalServer, Exception::from_code);
+                    vec![frames::exception_frame(
+                        exception.frame_name(converse),
+                        &e.message,
+                    )]
+                }
+                _ => render.render(&ev),
+            };
+            stream::iter(out)
+        });
+    let frames = stream::iter(first)
+        .chain(rest)
+        .filter(|b| std::future::ready(!b.is_empty()))
+        .map(Ok::<_, std::convert::Infallible>);
+    frames::stream_response(frames, &session_id)
+}
+
+/// Every event of the session, once it has finished; a failed session is
+/// its error in Bedrock's shape.
+pub async fn collect(mut sub: Subscription) -> Result<Vec<Arc<TokenEvent>>, BedrockError> {
+    let mut events = Vec::new();
+    while let Some(ev) = sub.next().await {
+        events.push(ev);
+    }
+    match events.last() {
+        Some(last) if last.is_complete => match &last.error {
+            Some(e) => Err(BedrockError::from(e)),
+            None => Ok(events),
+        },
+        _ => Err(BedrockError::new(
+            Exception::InternalServer,
+            "the session ended without a final event",
+        )),
+    }
+}

@@ -1,0 +1,231 @@
+"""boto3's `bedrock-runtime` client against the gateway's Bedrock runtime API.
+
+Run from the repository root after `cargo build`:
+
+    python3 -m pytest tests/python/test_bedrock_api.py
+
+boto3 sends a bearer token (`AWS_BEARER_TOKEN_BEDROCK`) only over https, so
+this starts `spillway serve --listen 127.0.0.1:0` with `SPILLWAY_TLS=self-signed`
+(the certificate lands in the data dir as `tls-cert.pem`, trusted through
+`AWS_CA_BUNDLE`) and mints the token with `spillway token` from the same dir.
+A build without the TLS listener writes no certificate: every test is then
+skipped, saying so. `SPILLWAY_BIN` overrides the binary.
+"""
+
+import json
+import os
+import pathlib
+import queue
+import subprocess
+import tempfile
+import threading
+import urllib.request
+import uuid
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("SPILLWAY_BIN", str(REPO / "target" / "debug" / "spillway"))
+LISTENING = "spillway listening on "
+# A Claude with extended thinking, and Nova.
+SONNET = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+NOVA = "us.amazon.nova-lite-v1:0"
+FAST = "rate=0 ttft_ms=0"
+NO_TLS = (
+    "this build has no TLS listener (SPILLWAY_TLS=self-signed wrote no tls-cert.pem); "
+    "boto3 sends bearer tokens only over https"
+)
+WEATHER = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+
+
+def clean_env(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPILLWAY_", "AWS_"))}
+    env["SPILLWAY_DATA_DIR"] = data_dir
+    return env
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    """(https base URL, token, certificate path) of a TLS gateway for this module."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = clean_env(data_dir)
+        env["SPILLWAY_TLS"] = "self-signed"
+        # One upstream attempt: a throttled call reaches the client at once.
+        env["SPILLWAY_UPSTREAM_MAX_ATTEMPTS"] = "1"
+        proc = subprocess.Popen(
+            [BINARY, "serve", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        lines = queue.Queue()
+        threading.Thread(target=lambda: lines.put(proc.stdout.readline()), daemon=True).start()
+        try:
+            first = lines.get(timeout=30)
+        except queue.Empty:
+            proc.kill()
+            pytest.fail("spillway printed nothing within 30 s")
+        try:
+            if not first.startswith(LISTENING):
+                pytest.fail(f"unexpected first line from spillway: {first!r}")
+            cert = pathlib.Path(data_dir) / "tls-cert.pem"
+            if not cert.exists():
+                pytest.skip(NO_TLS)
+            addr = first[len(LISTENING):].strip().split("://")[-1]
+            token = subprocess.run(
+                [BINARY, "token", "--sub", "alice"],
+                env=clean_env(data_dir),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout.strip()
+            yield f"https://{addr}", token, str(cert)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def client(gateway, monkeypatch):
+    base, token, cert = gateway
+    monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+    monkeypatch.setenv("AWS_CA_BUNDLE", cert)
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=base,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}),
+    )
+
+
+def prompt(directive):
+    return f"Tell me about rivers ({uuid.uuid4()}). [[sim {directive}]]"
+
+
+def attach(gateway, session_id):
+    """The session's SSE events, read to the end."""
+    base, token, cert = gateway
+    import ssl
+
+    ctx = ssl.create_default_context(cafile=cert)
+    req = urllib.request.Request(
+        f"{base}/v1/sessions/{session_id}/stream", headers={"Authorization": f"Bearer {token}"}
+    )
+    events = []
+    with urllib.request.urlopen(req, timeout=30, context=ctx) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    return events
+
+
+def test_invoke_stream_claude_with_tool_and_thinking(client, gateway):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "tools": [{"name": "weather", "input_schema": WEATHER}],
+        "messages": [{"role": "user", "content": prompt(f"tool=weather think=2 {FAST}")}],
+    }
+    res = client.invoke_model_with_response_stream(modelId=SONNET, body=json.dumps(body))
+    session_id = res["ResponseMetadata"]["HTTPHeaders"]["x-session-id"]
+    events = [json.loads(e["chunk"]["bytes"]) for e in res["body"] if "chunk" in e]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    deltas = [e["delta"]["type"] for e in events if e["type"] == "content_block_delta"]
+    assert "thinking_delta" in deltas and "signature_delta" in deltas
+    partial = "".join(
+        e["delta"]["partial_json"]
+        for e in events
+        if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta"
+    )
+    assert json.loads(partial) == {"city": "sample"}
+    assert "amazon-bedrock-invocationMetrics" in events[-1]
+    parts = [e.get("part", {}).get("type") for e in attach(gateway, session_id)]
+    assert "toolCall" in parts and "reasoning" in parts
+
+
+def test_invoke_claude_message(client):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": prompt(f"tokens=5 {FAST}")}],
+    }
+    res = client.invoke_model(modelId=SONNET, body=json.dumps(body))
+    message = json.loads(res["body"].read())
+    assert message["type"] == "message" and message["content"][0]["type"] == "text"
+
+
+def test_converse_stream_with_tool_config(client):
+    res = client.converse_stream(
+        modelId=NOVA,
+        messages=[{"role": "user", "content": [{"text": prompt(f"tool=weather {FAST}")}]}],
+        toolConfig={"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": WEATHER}}}]},
+    )
+    starts, pieces, stop = [], [], None
+    for ev in res["stream"]:
+        if "contentBlockStart" in ev:
+            starts.append(ev["contentBlockStart"]["start"]["toolUse"]["name"])
+        if "contentBlockDelta" in ev and "toolUse" in ev["contentBlockDelta"]["delta"]:
+            pieces.append(ev["contentBlockDelta"]["delta"]["toolUse"]["input"])
+        if "messageStop" in ev:
+            stop = ev["messageStop"]["stopReason"]
+    assert starts == ["weather"]
+    assert json.loads("".join(pieces)) == {"city": "sample"}
+    assert stop == "tool_use"
+
+
+def test_converse(client):
+    res = client.converse(
+        modelId=NOVA,
+        messages=[{"role": "user", "content": [{"text": prompt(f"tokens=5 {FAST}")}]}],
+    )
+    assert res["output"]["message"]["content"][0]["text"]
+    assert res["stopReason"] == "end_turn"
+    assert res["usage"]["outputTokens"] > 0
+
+
+def test_throttled_call_raises_throttling_exception(client):
+    with pytest.raises(client.exceptions.ThrottlingException):
+        client.converse(
+            modelId=NOVA,
+            messages=[{"role": "user", "content": [{"text": prompt("throttle=100")}]}],
+        )
+
+
+def test_malformed_claude_body_raises_validation_exception(client):
+    with pytest.raises(client.exceptions.ValidationException):
+        client.invoke_model(modelId=SONNET, body=json.dumps({"messages": "hi"}))
+
+
+def test_sigv4_is_refused_with_a_bearer_token_hint(gateway, monkeypatch):
+    base, _token, cert = gateway
+    monkeypatch.delenv("AWS_BEARER_TOKEN_BEDROCK", raising=False)
+    signed = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=base,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+        verify=cert,
+        config=botocore.config.Config(retries={"total_max_attempts": 1}),
+    )
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        signed.converse(modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    assert "AWS_BEARER_TOKEN_BEDROCK" in str(e.value)
