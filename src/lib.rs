@@ -79,6 +79,8 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::gate::require_token,
         ))
+        // Authenticates itself (`x-api-key` too), refusing in Anthropic's shape.
+        .merge(transport::anthropic::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
     edge::layers::apply(routes, &edge)
