@@ -12,15 +12,23 @@ use super::models::ONE_M_BETA;
 /// The version Bedrock's Claude bodies name.
 const BEDROCK_VERSION: &str = "bedrock-2023-05-31";
 
-/// Fields of Anthropic's API that Bedrock's Claude body refuses or that
-/// are the transport's (`model` is in the path, `stream` in the API called).
+/// Fields of Anthropic's API that Bedrock's Claude body refuses: the
+/// transport's (`model` is in the path, `stream` in the API called) and
+/// Anthropic's own platform's (tiers, regions, workspaces, containers,
+/// top-level automatic caching; cache points on blocks are kept).
 const NOT_FOR_BEDROCK: &[&str] = &[
     "model",
     "stream",
     "metadata",
     "service_tier",
+    "speed",
+    "inference_geo",
+    "diagnostics",
+    "user_profile_id",
+    "workspace_id",
     "container",
     "mcp_servers",
+    "cache_control",
 ];
 
 /// Beta flags Bedrock takes for Claude. Others (Anthropic's own features,
