@@ -14,8 +14,7 @@ const BEDROCK_VERSION: &str = "bedrock-2023-05-31";
 
 /// Fields of Anthropic's API that Bedrock's Claude body refuses: the
 /// transport's (`model` is in the path, `stream` in the API called) and
-/// Anthropic's own platform's (tiers, regions, workspaces, containers,
-/// top-level automatic caching; cache points on blocks are kept).
+/// Anthropic's own platform's (tiers, regions, workspaces, containers).
 const NOT_FOR_BEDROCK: &[&str] = &[
     "model",
     "stream",
@@ -28,7 +27,6 @@ const NOT_FOR_BEDROCK: &[&str] = &[
     "workspace_id",
     "container",
     "mcp_servers",
-    "cache_control",
 ];
 
 /// Beta flags Bedrock takes for Claude. Others (Anthropic's own features,
@@ -59,12 +57,35 @@ pub(super) fn bedrock_body(
     for key in NOT_FOR_BEDROCK {
         body.remove(*key);
     }
+    if let Some(cache) = body.remove("cache_control").filter(|c| !c.is_null()) {
+        mark_last_block(&mut body, cache);
+    }
     body.insert("anthropic_version".into(), json!(BEDROCK_VERSION));
     let betas = betas(body.remove("anthropic_beta").as_ref(), headers, one_m);
     if !betas.is_empty() {
         body.insert("anthropic_beta".into(), json!(betas));
     }
     Value::Object(body)
+}
+
+/// Top-level `cache_control` (automatic caching: everything up to the last
+/// block), which Bedrock's body has no field for, as the same cache point on
+/// the last block of the last message.
+fn mark_last_block(body: &mut Map<String, Value>, cache: Value) {
+    let Some(content) = body
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .and_then(|m| m.last_mut())
+        .and_then(|m| m.get_mut("content"))
+    else {
+        return;
+    };
+    if let Value::String(text) = content {
+        *content = json!([{"type": "text", "text": text}]);
+    }
+    if let Some(Value::Object(block)) = content.as_array_mut().and_then(|b| b.last_mut()) {
+        block.entry("cache_control").or_insert(cache);
+    }
 }
 
 /// The beta flags asked for (a body's `anthropic_beta`, the `anthropic-beta`
@@ -132,6 +153,25 @@ mod tests {
                 "top_k": 5
             })
         );
+    }
+
+    #[test]
+    fn top_level_cache_control_marks_the_last_block() {
+        let ephemeral = json!({"type": "ephemeral"});
+        let body = json!({
+            "cache_control": ephemeral,
+            "messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+        });
+        let out = bedrock_body(body.as_object().unwrap().clone(), &HeaderMap::new(), false);
+        assert!(out.get("cache_control").is_none());
+        assert_eq!(out["messages"][0]["content"], "a");
+        assert_eq!(
+            out["messages"][2]["content"],
+            json!([{"type": "text", "text": "c", "cache_control": ephemeral}])
+        );
+        let body = json!({"cache_control": ephemeral, "messages": []});
+        let out = bedrock_body(body.as_object().unwrap().clone(), &HeaderMap::new(), false);
+        assert_eq!(out["messages"], json!([]));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::content::{self, Message};
 use super::error::{AnthropicError, bad};
-use crate::parts::{Tool, ToolChoice};
+use crate::parts::{Content, Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 
@@ -39,6 +39,9 @@ pub(super) struct MessagesRequest {
     /// `{"type":"enabled","budget_tokens":N}` or `{"type":"disabled"}`.
     #[serde(default)]
     thinking: Option<Value>,
+    /// Automatic caching: a cache point after the last block.
+    #[serde(default)]
+    cache_control: Option<Value>,
 }
 
 /// The request as the gateway's stream request for `model_id`. `claude`:
@@ -54,11 +57,18 @@ pub(super) fn to_stream_request(
     let Some(max_tokens) = req.max_tokens else {
         return Err(bad("max_tokens: Field required"));
     };
+    let mut messages = content::turns(req.messages)?;
+    if req.cache_control.is_some_and(|c| !c.is_null())
+        && let Some(last) = messages.last_mut()
+        && !matches!(last.content.last(), Some(Content::CachePoint))
+    {
+        last.content.push(Content::CachePoint);
+    }
     Ok(StreamRequest {
         prompt: None,
         model: Some(model_id.to_owned()),
         system: content::system(req.system.as_ref())?,
-        messages: content::turns(req.messages)?,
+        messages,
         max_tokens: Some(max_tokens),
         temperature: req.temperature,
         top_p: req.top_p,
