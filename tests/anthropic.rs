@@ -457,3 +457,29 @@ async fn pings_while_the_model_is_slow() {
         "{raw}"
     );
 }
+
+#[test]
+fn model_aliases_setting_is_a_json_object_of_names() {
+    use clap::Parser;
+    use spillway::config::Cli;
+    let parse = |v: &str| Cli::try_parse_from(["spillway", "--model-aliases", v]);
+    let cli = parse(r#"{"fast":"anthropic.claude-3-haiku-20240307-v1:0"}"#).unwrap();
+    assert_eq!(cli.serve.model_aliases.0["fast"], CLAUDE);
+    for bad in [
+        "{not json",
+        r#"["a"]"#,
+        r#"{"a":1}"#,
+        r#"{"":"x"}"#,
+        r#"{"a":" "}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    assert!(
+        Cli::try_parse_from(["spillway"])
+            .unwrap()
+            .serve
+            .model_aliases
+            .0
+            .is_empty()
+    );
+}
