@@ -4,13 +4,11 @@ use std::fmt::Display;
 
 use serde_json::{Map, Value};
 
+use super::catalog;
 use super::wire::SimError;
 
 /// A JSON object.
 pub(crate) type Obj = Map<String, Value>;
-
-/// The most output tokens any request may ask for.
-pub(crate) const MAX_OUTPUT_TOKENS: u64 = 8192;
 
 /// A schema-style validation error, worded as Bedrock words them.
 pub(crate) fn malformed(detail: impl Display) -> SimError {
@@ -76,8 +74,10 @@ pub(crate) fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Obj, Sim
         .ok_or_else(|| wrong_type(path, "JSONObject", value))
 }
 
-/// Reads a max-output-tokens field: an integer from 1 to [`MAX_OUTPUT_TOKENS`],
-/// or `default` when absent (`None` makes the field required).
+/// Reads a max-output-tokens field: an integer from 1 to the model's
+/// ceiling (see `catalog`), or `default` (at most the ceiling) when absent;
+/// `None` makes the field required. Over the ceiling: the model's own
+/// wording (`max_tokens: 100000 > 64000, which is the maximum …`).
 pub(crate) fn max_tokens(
     obj: &Obj,
     key: &str,
@@ -85,15 +85,32 @@ pub(crate) fn max_tokens(
     default: Option<u32>,
     model: &str,
 ) -> Result<u32, SimError> {
+    max_tokens_worded(obj, key, path, default, model, |n, ceiling| {
+        SimError::validation(format!(
+            "{key}: {n} > {ceiling}, which is the maximum allowed number of output tokens for {model}"
+        ))
+    })
+}
+
+/// [`max_tokens`] with the refusal over the ceiling worded by `over(n, ceiling)`.
+pub(crate) fn max_tokens_worded(
+    obj: &Obj,
+    key: &str,
+    path: &str,
+    default: Option<u32>,
+    model: &str,
+    over: impl Fn(u64, u32) -> SimError,
+) -> Result<u32, SimError> {
+    let ceiling = catalog::max_output_tokens(model);
     let value = match (optional(obj, key), default) {
         (Some(value), _) => value,
-        (None, Some(default)) => return Ok(default),
+        (None, Some(default)) => return Ok(default.min(ceiling)),
         (None, None) => return Err(malformed(format!("{path}: required key [{key}] not found"))),
     };
     let field = format!("{path}/{key}");
     let Some(n) = value.as_i64() else {
         return match value.as_u64() {
-            Some(n) => Err(too_many(key, n, model)),
+            Some(n) => Err(over(n, ceiling)),
             None => Err(wrong_type(&field, "Integer", value)),
         };
     };
@@ -103,16 +120,10 @@ pub(crate) fn max_tokens(
         )));
     }
     let n = n.unsigned_abs();
-    if n > MAX_OUTPUT_TOKENS {
-        return Err(too_many(key, n, model));
+    match u32::try_from(n) {
+        Ok(n) if n <= ceiling => Ok(n),
+        _ => Err(over(n, ceiling)),
     }
-    u32::try_from(n).map_err(|_| too_many(key, n, model))
-}
-
-fn too_many(key: &str, n: u64, model: &str) -> SimError {
-    SimError::validation(format!(
-        "{key}: {n} > {MAX_OUTPUT_TOKENS}, which is the maximum allowed number of output tokens for {model}"
-    ))
 }
 
 /// The user and system text of a request, collected for the directive,
@@ -164,6 +175,43 @@ mod tests {
         assert_eq!(
             err.message,
             "max_tokens: 100000 > 8192, which is the maximum allowed number of output tokens for model-x"
+        );
+        // The ceiling is the model's own.
+        let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+        assert_eq!(
+            max_tokens(
+                &obj(json!({"max_tokens": 32000})),
+                "max_tokens",
+                "#",
+                None,
+                sonnet
+            ),
+            Ok(32000)
+        );
+        let err = max_tokens(
+            &obj(json!({"max_tokens": 64001})),
+            "max_tokens",
+            "#",
+            None,
+            sonnet,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            format!(
+                "max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens for {sonnet}"
+            )
+        );
+        assert_eq!(
+            max_tokens(
+                &obj(json!({})),
+                "n",
+                "#",
+                Some(9000),
+                "meta.llama3-8b-instruct-v1:0"
+            ),
+            Ok(2048),
+            "a default is capped at the ceiling"
         );
         let err = max_tokens(&obj(json!({})), "max_tokens", "#", None, m).unwrap_err();
         assert!(

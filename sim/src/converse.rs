@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 
 use super::answer::{BlockKind, Delta};
-use super::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
+use super::body::{Obj, as_array, as_object, as_str, max_tokens_worded, optional, required};
+use super::catalog;
+use super::collect::{Block, Collected};
 use super::families::{Finish, Out, Prompt, Shaper, Stop, random_id};
 use super::parts::{self, Conversation, Role};
 use super::wire::SimError;
@@ -18,14 +20,15 @@ const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Parses a Converse body for `model` (the id as recognised).
 pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     let max_tokens = match optional(body, "inferenceConfig") {
-        Some(config) => max_tokens(
+        Some(config) => max_tokens_worded(
             as_object(config, "#/inferenceConfig")?,
             "maxTokens",
             "#/inferenceConfig",
             Some(DEFAULT_MAX_TOKENS),
             model,
+            over_the_limit,
         )?,
-        None => DEFAULT_MAX_TOKENS,
+        None => DEFAULT_MAX_TOKENS.min(catalog::max_output_tokens(model)),
     };
     let mut conv = Conversation::default();
     if let Some(system) = optional(body, "system") {
@@ -64,6 +67,13 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     })
 }
 
+/// Converse's refusal of a `maxTokens` over the model's ceiling.
+fn over_the_limit(_requested: u64, ceiling: u32) -> SimError {
+    SimError::validation(format!(
+        "The maximum tokens you requested exceeds the model limit of {ceiling}. Try again with a maximum tokens value that is lower than {ceiling}."
+    ))
+}
+
 /// Converse's name for a stop.
 pub(crate) fn stop_reason(stop: Stop) -> &'static str {
     match stop {
@@ -71,6 +81,37 @@ pub(crate) fn stop_reason(stop: Stop) -> &'static str {
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
     }
+}
+
+/// Whole content blocks as Converse's `ContentBlock`s (Nova's native body too).
+pub(crate) fn content(blocks: &[Block]) -> Vec<Value> {
+    blocks
+        .iter()
+        .map(|block| match block {
+            Block::Reasoning { text, signature } => json!({
+                "reasoningContent": {"reasoningText": {"text": text, "signature": signature}},
+            }),
+            Block::Text(text) => json!({"text": text}),
+            Block::Tool { name, input } => json!({
+                "toolUse": {"toolUseId": format!("tooluse_{}", random_id(22)), "name": name, "input": input},
+            }),
+        })
+        .collect()
+}
+
+/// The non-streaming `Converse` response.
+pub(crate) fn whole(answer: &Collected) -> Value {
+    let finish = &answer.finish;
+    json!({
+        "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
+        "stopReason": stop_reason(finish.stop),
+        "usage": {
+            "inputTokens": finish.input_tokens,
+            "outputTokens": finish.output_tokens,
+            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
+        },
+        "metrics": {"latencyMs": finish.latency_ms},
+    })
 }
 
 /// Converse-shaped content-block objects, as `(event type, payload)`.
@@ -212,7 +253,7 @@ mod tests {
             parse(&too_many, MODEL)
                 .unwrap_err()
                 .message
-                .starts_with("maxTokens: 20000 > 8192")
+                .starts_with("The maximum tokens you requested exceeds the model limit of 8192.")
         );
         let bad_role = obj(json!({"messages": [{"role": "system", "content": [{"text": "x"}]}]}));
         assert!(parse(&bad_role, MODEL).is_err());

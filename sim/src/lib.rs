@@ -3,7 +3,9 @@
 //! It answers `InvokeModelWithResponseStream` and `ConverseStream` in
 //! Bedrock's own wire format (HTTP + `application/vnd.amazon.eventstream`)
 //! so that the real SDKs decode it, shapes chunks per model family, and
-//! plays scenarios selected by a `[[sim …]]` directive in the prompt.
+//! plays scenarios selected by a `[[sim …]]` directive in the prompt. It
+//! answers `InvokeModel` and `Converse` with the same answers collected, and
+//! lists its model table as `ListFoundationModels` and `ListInferenceProfiles`.
 //!
 //! It shares no code with the gateway's upstream client, and that is a
 //! compile fact: this crate does not depend on the gateway (`spillway`). The
@@ -12,17 +14,21 @@
 //!
 //! # Layout
 //!
-//! - `routes`: the HTTP handlers; [`router`] maps the paths to them.
+//! - `routes`: the HTTP handlers (streams, whole answers, listings); [`router`]
+//!   maps the paths to them.
 //! - `model`: model ids (ARNs, cross-region prefixes) → model family.
+//! - `catalog`: the model table — names, providers, output-token ceilings.
 //! - `body`: request-body accessors with Bedrock's validation messages.
 //! - `parts`: what a request carries besides text (tools, attachments, tool
 //!   results, replayed reasoning), read from Claude's and Converse's blocks.
 //! - `attachments`: image magic numbers and sizes, documents, their lines.
 //! - `signature`: reasoning signatures, issued and checked.
-//! - `families`: per-family request parsing and chunk shapes (InvokeModel).
-//! - `converse`: ConverseStream requests and events.
+//! - `families`: per-family request parsing, chunk shapes and whole responses (InvokeModel).
+//! - `converse`: Converse requests, stream events and whole responses.
 //! - `directive`: the `[[sim …]]` scenario directive.
 //! - `answer`: the answer's content blocks (reasoning, text, tool calls).
+//! - `collect`: an answer walked to its end and kept whole (non-streaming).
+//! - `listing`: the control-plane listings drawn from `catalog`.
 //! - `schema_input`: a tool call's input, built from its JSON Schema.
 //! - `stream`: the paced generator, one stream's frames over time.
 //! - `text`: deterministic prose, split into tokens.
@@ -33,9 +39,12 @@
 mod answer;
 mod attachments;
 mod body;
+mod catalog;
+mod collect;
 mod converse;
 mod directive;
 mod families;
+mod listing;
 mod model;
 mod parts;
 mod routes;
@@ -106,12 +115,16 @@ pub fn router(state: SimState) -> Router {
     Router::new()
         .route(
             "/model/{model_id}/invoke-with-response-stream",
-            post(routes::invoke),
+            post(routes::invoke_stream),
         )
         .route(
             "/model/{model_id}/converse-stream",
             post(routes::converse_stream),
         )
+        .route("/model/{model_id}/invoke", post(routes::invoke))
+        .route("/model/{model_id}/converse", post(routes::converse))
+        .route("/foundation-models", get(routes::foundation_models))
+        .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -47,6 +47,10 @@ impl Counters {
         self.tokens_sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn tokens_sent(&self, n: u32) {
+        self.tokens_sent.fetch_add(u64::from(n), Ordering::Relaxed);
+    }
+
     pub(crate) fn throttled(&self) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
     }

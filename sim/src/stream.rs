@@ -19,7 +19,7 @@ use super::wire;
 const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a `drop_after` stream waits between its partial frame and the cut.
-const ABORT_DELAY: Duration = Duration::from_millis(20);
+pub(crate) const ABORT_DELAY: Duration = Duration::from_millis(20);
 
 /// A mid-stream failure a directive asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +73,7 @@ impl Plan {
     }
 
     /// When token `k` (0-based) is due, counted from the request.
-    fn offset(&self, k: u32) -> Duration {
+    pub(crate) fn offset(&self, k: u32) -> Duration {
         let pacing = if self.rate > 0.0 {
             Duration::try_from_secs_f64(f64::from(k) / self.rate).unwrap_or(MAX_DELAY)
         } else {
@@ -294,7 +294,8 @@ fn encode(outs: &[Out], buf: &mut BytesMut) -> io::Result<()> {
     Ok(())
 }
 
-fn millis(d: Duration) -> u64 {
+/// Whole milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 

@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SimState, SimStats, serve};
 
+mod listing;
 mod parts;
+mod whole;
 
 struct Sim {
     url: String,
@@ -509,7 +511,7 @@ async fn leaving_mid_stream_stops_the_generator() {
     let sim = Sim::start().await;
     let mut response = reqwest::Client::new()
         .post(sim.invoke_url("meta.llama3-1-8b-instruct-v1:0"))
-        .json(&json!({"prompt": "[[sim tokens=5000 rate=100 ttft_ms=0]]", "max_gen_len": 8192}))
+        .json(&json!({"prompt": "[[sim tokens=2000 rate=100 ttft_ms=0]]", "max_gen_len": 2048}))
         .send()
         .await
         .unwrap();

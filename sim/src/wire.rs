@@ -79,6 +79,10 @@ pub(crate) fn model_stream_error_frame() -> io::Result<Bytes> {
 pub(crate) enum ErrorKind {
     Validation,
     Throttling,
+    /// `InvokeModel` / `Converse` failing in the model (`error_after`, not streaming).
+    ModelError,
+    /// The simulator is stopping while a request waits.
+    ServiceUnavailable,
     UnknownOperation,
 }
 
@@ -87,6 +91,8 @@ impl ErrorKind {
         match self {
             Self::Validation => StatusCode::BAD_REQUEST,
             Self::Throttling => StatusCode::TOO_MANY_REQUESTS,
+            Self::ModelError => StatusCode::FAILED_DEPENDENCY,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnknownOperation => StatusCode::NOT_FOUND,
         }
     }
@@ -95,6 +101,8 @@ impl ErrorKind {
         match self {
             Self::Validation => "ValidationException",
             Self::Throttling => "ThrottlingException",
+            Self::ModelError => "ModelErrorException",
+            Self::ServiceUnavailable => "ServiceUnavailableException",
             Self::UnknownOperation => "UnknownOperationException",
         }
     }
@@ -120,6 +128,21 @@ impl SimError {
         Self {
             kind: ErrorKind::Throttling,
             message: "Too many requests, please wait before trying again.".to_owned(),
+        }
+    }
+
+    /// What a non-streaming call gets for `error_after`.
+    pub(crate) fn model_error() -> Self {
+        Self {
+            kind: ErrorKind::ModelError,
+            message: "The model produced an error (simulated by error_after).".to_owned(),
+        }
+    }
+
+    pub(crate) fn service_unavailable() -> Self {
+        Self {
+            kind: ErrorKind::ServiceUnavailable,
+            message: "The simulator is shutting down.".to_owned(),
         }
     }
 

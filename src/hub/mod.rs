@@ -32,7 +32,7 @@ pub use fleet::Fleet;
 pub use lookup::{Access, LookupError};
 pub use mirror::Origin;
 pub use runner::RunnerConfig;
-pub use session::{Session, SessionInfo, SessionStatus};
+pub use session::{Kept, Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;
 
 use crate::metrics::Metrics;

@@ -1,7 +1,7 @@
 //! A session: one model invocation, its append-only event log, and the
 //! signals its readers and its upstream task watch.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::event::{EventError, TokenEvent, now_timestamp};
 use crate::parts::{Content, Part, answer};
 use crate::upstream::Usage;
+use crate::upstream::request::Turn;
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +56,20 @@ pub struct Session {
     readers: watch::Sender<usize>,
     /// Stops the upstream task now (explicit cancel, shutdown).
     cancel: CancellationToken,
+    /// What a drop-in API keeps to continue this answer later (see [`Kept`]).
+    kept: OnceLock<Arc<Kept>>,
+}
+
+/// The request side of a session, kept beside its log by a drop-in API that
+/// continues answers by id (the Responses API's `previous_response_id`): it
+/// lives exactly as long as the session is retained, and only on the node
+/// that streamed it (a mirror keeps nothing).
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The conversation the model was asked, as validated.
+    pub turns: Vec<Turn>,
+    /// The API's own echo of the request (options it renders back).
+    pub echo: serde_json::Value,
 }
 
 /// A snapshot for `GET /v1/sessions/{id}`.
@@ -95,7 +110,18 @@ impl Session {
             len: watch::Sender::new(0),
             readers: watch::Sender::new(0),
             cancel: CancellationToken::new(),
+            kept: OnceLock::new(),
         })
+    }
+
+    /// Keep `kept` beside the log; only the first call counts.
+    pub fn keep(&self, kept: Kept) {
+        let _ = self.kept.set(Arc::new(kept));
+    }
+
+    /// What was kept beside the log, if anything.
+    pub fn kept(&self) -> Option<Arc<Kept>> {
+        self.kept.get().cloned()
     }
 
     pub fn id(&self) -> &Arc<str> {

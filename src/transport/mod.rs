@@ -4,7 +4,7 @@
 //! - `sse`: `POST /v1/stream` (SSE or `text/plain`) and `GET /v1/sessions/{id}/stream`.
 //! - `ws`: `GET /v1/ws` and the `@connections` management API.
 //! - `graphql`: `/graphql` queries, mutations and subscriptions (AppSync-compatible schema).
-//! - `openai`: `POST /v1/chat/completions`, OpenAI's chat protocol.
+//! - `openai`: `POST /v1/chat/completions` (chat) and `/v1/responses` (the Responses API).
 //! - `anthropic`: Anthropic's Messages API (`POST /v1/messages`).
 //! - `ai_sdk`: the Vercel AI SDK's UI message stream, over SSE and WebSocket.
 //! - `sessions`: session status and cancel, `GET /v1/models`.

@@ -524,3 +524,137 @@ def test_converse_stream_image_line(client):
     )
     text = converse_text(response["stream"])
     assert text.startswith("[image/png 640x480]\n[document notes 6 bytes]\n"), text
+
+
+# Non-streaming InvokeModel and Converse, and the control-plane listings.
+
+SONNET_45 = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+WEATHER_SPEC = {"name": "get_weather", "inputSchema": {"json": WEATHER_SCHEMA}}
+WEATHER_TOOLS = {"tools": [{"toolSpec": WEATHER_SPEC}]}
+
+
+def test_invoke_model_claude_message_with_a_tool_call(client):
+    prompt = unique(f"tokens=3 think=2 tool=get_weather {FAST}")
+    body = claude_tools_body([{"role": "user", "content": prompt}]) | {"max_tokens": 32000}
+    response = client.invoke_model(modelId=SONNET_45, body=json.dumps(body))
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert response["contentType"] == "application/json"
+    headers = response["ResponseMetadata"]["HTTPHeaders"]
+    message = json.loads(response["body"].read())
+    assert set(message) == {
+        "id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage",
+    }
+    assert message["type"] == "message" and message["role"] == "assistant"
+    assert message["model"] == "claude-sonnet-4-5-20250929"
+    assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use"]
+    thinking, text, tool = message["content"]
+    assert len(thinking["thinking"].split()) == 2 and thinking["signature"]
+    assert len(text["text"].split()) == 3
+    assert tool["name"] == "get_weather" and tool["id"].startswith("toolu_")
+    assert tool["input"] == WEATHER_INPUT
+    assert message["stop_reason"] == "tool_use" and message["stop_sequence"] is None
+    usage = message["usage"]
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 5
+    assert headers["x-amzn-bedrock-output-token-count"] == str(usage["output_tokens"])
+    assert headers["x-amzn-bedrock-input-token-count"] == str(usage["input_tokens"])
+    assert int(headers["x-amzn-bedrock-invocation-latency"]) >= 0
+
+
+def test_converse_with_a_tool_call(client):
+    response = client.converse(
+        modelId=SONNET_45,
+        messages=[
+            {"role": "user", "content": [{"text": unique(f"tokens=2 tool=get_weather {FAST}")}]}
+        ],
+        toolConfig=WEATHER_TOOLS,
+        inferenceConfig={"maxTokens": 32000},
+    )
+    message = response["output"]["message"]
+    assert message["role"] == "assistant"
+    text, call = message["content"]
+    assert len(text["text"].split()) == 2
+    tool = call["toolUse"]
+    assert tool["name"] == "get_weather" and tool["toolUseId"].startswith("tooluse_")
+    assert tool["input"] == WEATHER_INPUT
+    assert response["stopReason"] == "tool_use"
+    usage = response["usage"]
+    assert usage["totalTokens"] == usage["inputTokens"] + usage["outputTokens"]
+    assert usage["outputTokens"] > 2
+    assert response["metrics"]["latencyMs"] >= 0
+
+
+def test_invoke_model_throttle(client):
+    body = FAMILIES["claude"][1](unique(f"throttle=1 tokens=2 {FAST}"))
+    with pytest.raises(client.exceptions.ThrottlingException) as info:
+        client.invoke_model(modelId=CLAUDE, body=json.dumps(body))
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    message = json.loads(client.invoke_model(modelId=CLAUDE, body=json.dumps(body))["body"].read())
+    assert message["stop_reason"] == "end_turn"
+
+
+def test_invoke_model_error_after(client):
+    body = FAMILIES["claude"][1](unique(f"error_after=1 {FAST}"))
+    with pytest.raises(client.exceptions.ModelErrorException) as info:
+        client.invoke_model(modelId=CLAUDE, body=json.dumps(body))
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 424
+
+
+def test_output_token_ceilings(client):
+    body = FAMILIES["claude"][1](unique(f"tokens=2 {FAST}"))
+    client.invoke_model(modelId=SONNET_45, body=json.dumps(body | {"max_tokens": 64000}))
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.invoke_model(modelId=SONNET_45, body=json.dumps(body | {"max_tokens": 64001}))
+    assert "64001 > 64000, which is the maximum allowed number of output tokens" in (
+        info.value.response["Error"]["Message"]
+    )
+    with pytest.raises(client.exceptions.ValidationException) as info:
+        client.converse(
+            modelId="anthropic.claude-opus-4-1-20250805-v1:0",
+            messages=[{"role": "user", "content": [{"text": "hi"}]}],
+            inferenceConfig={"maxTokens": 32001},
+        )
+    assert "exceeds the model limit of 32000" in info.value.response["Error"]["Message"]
+
+
+@pytest.fixture(scope="module")
+def control(sim_url):
+    return boto3.client(
+        "bedrock",
+        endpoint_url=sim_url,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDSIMTEST",
+        aws_secret_access_key="not-a-secret",
+    )
+
+
+def test_list_inference_profiles(control):
+    response = control.list_inference_profiles()
+    profiles = response["inferenceProfileSummaries"]
+    by_id = {p["inferenceProfileId"]: p for p in profiles}
+    sonnet = by_id["eu.anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    assert sonnet["inferenceProfileArn"].startswith("arn:aws:bedrock:eu-west-1:")
+    assert sonnet["inferenceProfileName"] == "EU Anthropic Claude Sonnet 4.5"
+    assert sonnet["status"] == "ACTIVE" and sonnet["type"] == "SYSTEM_DEFINED"
+    assert sonnet["description"]
+    arns = [m["modelArn"] for m in sonnet["models"]]
+    assert arns and all("foundation-model/anthropic.claude-sonnet-4-5" in a for a in arns)
+    assert "global.anthropic.claude-sonnet-4-5-20250929-v1:0" in by_id
+    assert "nextToken" not in response
+    # The paginator follows nextToken.
+    paginator = control.get_paginator("list_inference_profiles")
+    pages = paginator.paginate(PaginationConfig={"PageSize": 4})
+    paged = [p["inferenceProfileId"] for page in pages for p in page["inferenceProfileSummaries"]]
+    assert paged == [p["inferenceProfileId"] for p in profiles]
+
+
+def test_list_foundation_models(control):
+    models = control.list_foundation_models()["modelSummaries"]
+    by_id = {m["modelId"]: m for m in models}
+    haiku = by_id["anthropic.claude-3-5-haiku-20241022-v1:0"]
+    assert haiku["modelArn"] == "arn:aws:bedrock:eu-west-1::foundation-model/" + haiku["modelId"]
+    assert haiku["providerName"] == "Anthropic"
+    assert haiku["outputModalities"] == ["TEXT"]
+    assert haiku["responseStreamingSupported"] is True
+    assert "ON_DEMAND" in haiku["inferenceTypesSupported"]
+    meta = control.list_foundation_models(byProvider="Meta")["modelSummaries"]
+    assert meta and all(m["providerName"] == "Meta" for m in meta)

@@ -1,9 +1,10 @@
 //! Anthropic Claude: Messages API bodies and Anthropic stream events.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
 use crate::body::{Obj, as_array, as_object, as_str, max_tokens, required};
+use crate::collect::{Block, Collected};
 use crate::parts::{Conversation, Role, anthropic};
 use crate::wire::SimError;
 
@@ -122,11 +123,7 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let stop_reason = match finish.stop {
-            Stop::End => "end_turn",
-            Stop::Length => "max_tokens",
-            Stop::ToolUse => "tool_use",
-        };
+        let stop_reason = stop_reason(finish.stop);
         vec![
             Out::Chunk(json!({
                 "type": "message_delta",
@@ -139,6 +136,47 @@ impl Shaper for Chunks {
             })),
         ]
     }
+}
+
+fn stop_reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End => "end_turn",
+        Stop::Length => "max_tokens",
+        Stop::ToolUse => "tool_use",
+    }
+}
+
+/// The non-streaming answer: Anthropic's Messages response object.
+pub(super) fn whole(model: &str, answer: &Collected) -> Value {
+    let content: Vec<Value> = answer
+        .blocks
+        .iter()
+        .map(|block| match block {
+            Block::Reasoning { text, signature } => {
+                json!({"type": "thinking", "thinking": text, "signature": signature})
+            }
+            Block::Text(text) => json!({"type": "text", "text": text}),
+            Block::Tool { name, input } => json!({
+                "type": "tool_use",
+                "id": format!("toolu_bdrk_01{}", random_id(22)),
+                "name": name,
+                "input": input,
+            }),
+        })
+        .collect();
+    json!({
+        "id": format!("msg_bdrk_01{}", random_id(22)),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason(answer.finish.stop),
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": answer.finish.input_tokens,
+            "output_tokens": answer.finish.output_tokens,
+        },
+    })
 }
 
 fn block_delta(index: u32, delta: serde_json::Value) -> Out {

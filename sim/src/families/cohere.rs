@@ -1,9 +1,10 @@
 //! Cohere Command R: `message` / `chat_history` bodies and `event_type` chunks.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
 use crate::body::{Obj, PromptText, as_array, as_object, as_str, max_tokens, optional, required};
+use crate::collect::Collected;
 use crate::wire::SimError;
 
 /// Command R's default `max_tokens`.
@@ -77,10 +78,7 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let reason = match finish.stop {
-            Stop::End | Stop::ToolUse => "COMPLETE",
-            Stop::Length => "MAX_TOKENS",
-        };
+        let reason = reason(finish.stop);
         vec![Out::Chunk(json!({
             "is_finished": true,
             "event_type": "stream-end",
@@ -100,6 +98,29 @@ impl Shaper for Chunks {
             "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
         }))]
     }
+}
+
+fn reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End | Stop::ToolUse => "COMPLETE",
+        Stop::Length => "MAX_TOKENS",
+    }
+}
+
+/// The non-streaming answer: Command R's chat response.
+pub(super) fn whole(answer: &Collected) -> Value {
+    json!({
+        "response_id": random_id(36).to_ascii_lowercase(),
+        "text": answer.text(),
+        "generation_id": random_id(36).to_ascii_lowercase(),
+        "finish_reason": reason(answer.finish.stop),
+        "meta": {
+            "billed_units": {
+                "input_tokens": answer.finish.input_tokens,
+                "output_tokens": answer.finish.output_tokens,
+            },
+        },
+    })
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //! closed by `</think>`: with `think=N` the text is N reasoning words, then
 //! `\n</think>\n\n`, then the answer.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
 use crate::body::Obj;
+use crate::collect::{Block, Collected};
 use crate::wire::SimError;
 
 /// DeepSeek's default `max_tokens`.
@@ -46,15 +47,36 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let reason = match finish.stop {
-            Stop::End | Stop::ToolUse => "stop",
-            Stop::Length => "length",
-        };
+        let reason = reason(finish.stop);
         vec![Out::Chunk(json!({
             "choices": [{"text": "", "stop_reason": reason}],
             "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
         }))]
     }
+}
+
+fn reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End | Stop::ToolUse => "stop",
+        Stop::Length => "length",
+    }
+}
+
+/// The non-streaming answer: one choice, its text the reasoning, the end
+/// of thinking, then the answer, as the stream spells it.
+pub(super) fn whole(answer: &Collected) -> Value {
+    let mut text = String::new();
+    for block in &answer.blocks {
+        match block {
+            Block::Reasoning { text: thought, .. } => {
+                text.push_str(thought);
+                text.push_str(END_OF_THINKING);
+            }
+            Block::Text(piece) => text.push_str(piece),
+            Block::Tool { .. } => {}
+        }
+    }
+    json!({"choices": [{"text": text, "stop_reason": reason(answer.finish.stop)}]})
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! Meta Llama: `prompt` bodies and `generation` chunks.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Delta, Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
 use crate::body::Obj;
+use crate::collect::Collected;
 use crate::wire::SimError;
 
 /// Llama's default `max_gen_len`.
@@ -53,10 +54,7 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let reason = match finish.stop {
-            Stop::End | Stop::ToolUse => "stop",
-            Stop::Length => "length",
-        };
+        let reason = reason(finish.stop);
         vec![Out::Chunk(json!({
             "generation": "",
             "prompt_token_count": self.prompt_token_count(),
@@ -65,6 +63,23 @@ impl Shaper for Chunks {
             "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
         }))]
     }
+}
+
+fn reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End | Stop::ToolUse => "stop",
+        Stop::Length => "length",
+    }
+}
+
+/// The non-streaming answer: one `generation` with its counts.
+pub(super) fn whole(answer: &Collected) -> Value {
+    json!({
+        "generation": answer.text(),
+        "prompt_token_count": answer.finish.input_tokens,
+        "generation_token_count": answer.finish.output_tokens,
+        "stop_reason": reason(answer.finish.stop),
+    })
 }
 
 #[cfg(test)]
@@ -100,7 +115,7 @@ mod tests {
             parse(&too_many, MODEL)
                 .unwrap_err()
                 .message
-                .starts_with("max_gen_len: 10000 > 8192")
+                .starts_with("max_gen_len: 10000 > 2048")
         );
     }
 

@@ -1,9 +1,10 @@
 //! Mistral: `[INST]` prompt bodies and `outputs` chunks.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Delta, Finish, Out, Prompt, Shaper, Stop, parse_prompt_body};
 use crate::body::Obj;
+use crate::collect::Collected;
 use crate::wire::SimError;
 
 /// Mistral's default `max_tokens`.
@@ -31,15 +32,24 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let reason = match finish.stop {
-            Stop::End | Stop::ToolUse => "stop",
-            Stop::Length => "length",
-        };
+        let reason = reason(finish.stop);
         vec![Out::Chunk(json!({
             "outputs": [{"text": "", "stop_reason": reason}],
             "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
         }))]
     }
+}
+
+fn reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End | Stop::ToolUse => "stop",
+        Stop::Length => "length",
+    }
+}
+
+/// The non-streaming answer: one output.
+pub(super) fn whole(answer: &Collected) -> Value {
+    json!({"outputs": [{"text": answer.text(), "stop_reason": reason(answer.finish.stop)}]})
 }
 
 #[cfg(test)]

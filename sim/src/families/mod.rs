@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 pub(crate) use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
+use super::collect::Collected;
 use super::model::{Family, Model};
 use super::parts::Parts;
 use super::wire::SimError;
@@ -138,6 +139,19 @@ pub(crate) fn shaper(model: &Model, input_tokens: u32) -> Box<dyn Shaper> {
         Family::Mistral => Box::new(mistral::Chunks),
         Family::Cohere => Box::new(cohere::Chunks::new()),
         Family::DeepSeek => Box::new(deepseek::Chunks),
+    }
+}
+
+/// The non-streaming `InvokeModel` response body for `model`'s family.
+pub(crate) fn whole(model: &Model, answer: &Collected) -> Value {
+    match model.family {
+        Family::Claude => claude::whole(model.claude_name(), answer),
+        Family::Nova => nova::whole(answer),
+        Family::Titan => titan::whole(answer),
+        Family::Llama => llama::whole(answer),
+        Family::Mistral => mistral::whole(answer),
+        Family::Cohere => cohere::whole(answer),
+        Family::DeepSeek => deepseek::whole(answer),
     }
 }
 

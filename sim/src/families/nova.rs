@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper};
 use crate::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
-use crate::converse::{block_objects, stop_reason};
+use crate::collect::Collected;
+use crate::converse::{block_objects, content, stop_reason};
 use crate::parts::{self, Conversation, Role};
 use crate::wire::SimError;
 
@@ -119,6 +120,23 @@ impl Shaper for Chunks {
     }
 }
 
+/// The non-streaming answer: the Converse-like `output.message`, with
+/// Nova's cache counts in the usage.
+pub(super) fn whole(answer: &Collected) -> Value {
+    let finish = &answer.finish;
+    json!({
+        "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
+        "stopReason": stop_reason(finish.stop),
+        "usage": {
+            "inputTokens": finish.input_tokens,
+            "outputTokens": finish.output_tokens,
+            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
+            "cacheReadInputTokenCount": 0,
+            "cacheWriteInputTokenCount": 0,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,13 +176,13 @@ mod tests {
         assert!(parse(&string_content, MODEL).is_err());
         let too_many = obj(json!({
             "messages": [{"role": "user", "content": [{"text": "x"}]}],
-            "inferenceConfig": {"max_new_tokens": 9000},
+            "inferenceConfig": {"max_new_tokens": 10001},
         }));
         assert!(
             parse(&too_many, MODEL)
                 .unwrap_err()
                 .message
-                .starts_with("max_new_tokens: 9000 > 8192")
+                .starts_with("max_new_tokens: 10001 > 10000")
         );
     }
 

@@ -1,9 +1,10 @@
 //! Amazon Titan Text: `inputText` bodies and `outputText` chunks.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{Delta, Finish, Out, Prompt, Shaper, Stop};
 use crate::body::{Obj, PromptText, as_object, as_str, max_tokens, optional, required};
+use crate::collect::Collected;
 use crate::wire::SimError;
 
 /// Titan's default `maxTokenCount`.
@@ -56,10 +57,7 @@ impl Shaper for Chunks {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
-        let reason = match finish.stop {
-            Stop::End | Stop::ToolUse => "FINISH",
-            Stop::Length => "LENGTH",
-        };
+        let reason = reason(finish.stop);
         vec![Out::Chunk(json!({
             "outputText": "",
             "index": 0,
@@ -69,6 +67,25 @@ impl Shaper for Chunks {
             "amazon-bedrock-invocationMetrics": finish.invocation_metrics(),
         }))]
     }
+}
+
+fn reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::End | Stop::ToolUse => "FINISH",
+        Stop::Length => "LENGTH",
+    }
+}
+
+/// The non-streaming answer: `inputTextTokenCount` and one result.
+pub(super) fn whole(answer: &Collected) -> Value {
+    json!({
+        "inputTextTokenCount": answer.finish.input_tokens,
+        "results": [{
+            "tokenCount": answer.finish.output_tokens,
+            "outputText": answer.text(),
+            "completionReason": reason(answer.finish.stop),
+        }],
+    })
 }
 
 #[cfg(test)]

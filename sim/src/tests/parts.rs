@@ -14,7 +14,7 @@ use aws_smithy_types::{Document, Number};
 use super::*;
 use crate::attachments::samples::{gif, jpeg, png};
 
-fn weather_schema() -> Value {
+pub(super) fn weather_schema() -> Value {
     json!({
         "type": "object",
         "properties": {
@@ -28,11 +28,11 @@ fn weather_schema() -> Value {
 }
 
 /// What a schema-built call of `get_weather` sends.
-fn weather_input() -> Value {
+pub(super) fn weather_input() -> Value {
     json!({"city": "sample", "days": 1, "unit": "celsius"})
 }
 
-fn claude_tools_body(messages: Value) -> Value {
+pub(super) fn claude_tools_body(messages: Value) -> Value {
     json!({
         "anthropic_version": "bedrock-2023-05-31",
         "max_tokens": 2000,
@@ -110,7 +110,7 @@ fn claude_answer(chunks: &[Value]) -> ClaudeAnswer {
 }
 
 /// Posts a body with raw HTTP; returns the status and the error message.
-async fn refused(url: &str, body: &Value) -> (u16, String, String) {
+pub(super) async fn refused(url: &str, body: &Value) -> (u16, String, String) {
     let response = reqwest::Client::new()
         .post(url)
         .json(body)
@@ -327,7 +327,7 @@ async fn claude_attachment_lines_and_magic_numbers() {
     }
 }
 
-fn user_text(text: &str) -> Message {
+pub(super) fn user_text(text: &str) -> Message {
     Message::builder()
         .role(ConversationRole::User)
         .content(ContentBlock::Text(text.into()))
@@ -335,7 +335,7 @@ fn user_text(text: &str) -> Message {
         .unwrap()
 }
 
-fn document(value: &Value) -> Document {
+pub(super) fn document(value: &Value) -> Document {
     match value {
         Value::Null => Document::Null,
         Value::Bool(b) => Document::Bool(*b),
@@ -352,7 +352,7 @@ fn document(value: &Value) -> Document {
     }
 }
 
-fn weather_tools() -> ToolConfiguration {
+pub(super) fn weather_tools() -> ToolConfiguration {
     ToolConfiguration::builder()
         .tools(Tool::ToolSpec(
             ToolSpecification::builder()

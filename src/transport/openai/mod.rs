@@ -16,12 +16,14 @@
 //! - [`stream`]: events as `chat.completion.chunk` deltas.
 //! - [`complete`]: events as one `chat.completion`.
 //! - [`error`]: OpenAI's error shape.
+//! - [`responses`]: the Responses API (`/v1/responses`), on the same helpers.
 
 mod complete;
 mod content;
 mod error;
 mod messages;
 mod request;
+mod responses;
 mod stream;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,6 +51,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(completions))
         .route("/v1/models/{model}", get(model))
+        .merge(responses::router())
 }
 
 /// `POST /v1/chat/completions`.

@@ -178,7 +178,7 @@ fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, OpenAiError> {
 
 /// The thinking budget: `thinking` when given (it names a number),
 /// else `reasoning_effort` through [`EFFORT_BUDGETS`].
-fn reasoning(
+pub(super) fn reasoning(
     effort: Option<&str>,
     thinking: Option<&Value>,
 ) -> Result<Option<ReasoningRequest>, OpenAiError> {

@@ -1,6 +1,5 @@
-//! HTTP handlers: InvokeModelWithResponseStream, ConverseStream and `/sim/stats`.
+//! InvokeModelWithResponseStream and ConverseStream: the answer paced out as event-stream frames.
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -8,23 +7,13 @@ use axum::http::header::{self, HeaderName};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
-use super::answer::Answer;
-use super::body::parse_object;
-use super::directive::Directive;
-use super::families::{self, Prompt, Shaper};
-use super::model::Model;
-use super::stream::{Generator, Plan};
-use super::wire::{BEDROCK_CONTENT_TYPE_HEADER, EVENTSTREAM_CONTENT_TYPE, SimError};
-use super::{SimState, SimStats, converse};
+use super::{Accepted, Api, accept};
+use crate::families::{self, Shaper};
+use crate::stream::{Generator, Plan};
+use crate::wire::{BEDROCK_CONTENT_TYPE_HEADER, EVENTSTREAM_CONTENT_TYPE, SimError};
+use crate::{SimState, converse};
 
-/// Which streaming API a request came in on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
-    Invoke,
-    Converse,
-}
-
-pub(super) async fn invoke(
+pub(crate) async fn invoke_stream(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
     body: Bytes,
@@ -32,20 +21,12 @@ pub(super) async fn invoke(
     respond(&state, Api::Invoke, model_id, &body)
 }
 
-pub(super) async fn converse_stream(
+pub(crate) async fn converse_stream(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Response {
     respond(&state, Api::Converse, model_id, &body)
-}
-
-pub(super) async fn stats(State(state): State<SimState>) -> Json<SimStats> {
-    Json(state.stats())
-}
-
-pub(super) async fn unknown_operation() -> SimError {
-    SimError::unknown_operation()
 }
 
 fn respond(
@@ -74,8 +55,7 @@ fn respond(
     }
 }
 
-/// Everything up to the `200`: recognise the model, parse the body, apply
-/// the throttle, and plan the stream.
+/// Accepts the request and plans its stream.
 fn start(
     state: &SimState,
     api: Api,
@@ -83,29 +63,12 @@ fn start(
     body: &[u8],
     requested_at: Instant,
 ) -> Result<Generator, SimError> {
-    let invalid_model = || SimError::validation("The provided model identifier is invalid.");
-    let Path(model_id) = model_id.map_err(|_| invalid_model())?;
-    let model = Model::recognise(&model_id).ok_or_else(invalid_model)?;
-    let body = parse_object(body)?;
-    let prompt: Prompt = match api {
-        Api::Invoke => families::parse(&model, &body)?,
-        Api::Converse => converse::parse(&body, &model.base)?,
-    };
-    let directive = Directive::from_text(&prompt.text);
-    let reasons = match api {
-        Api::Invoke => families::reasons(&model),
-        Api::Converse => true,
-    };
-    let answer = Answer::new(&prompt, &directive, reasons)?;
-    if state
-        .inner
-        .throttle
-        .refuse(&prompt.text, directive.throttle)
-    {
-        state.inner.counters.throttled();
-        return Err(SimError::throttling());
-    }
-    let input_tokens = prompt.input_tokens();
+    let Accepted {
+        model,
+        directive,
+        answer,
+        input_tokens,
+    } = accept(state, api, model_id, body)?;
     let plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
     let shaper: Box<dyn Shaper> = match api {
         Api::Invoke => families::shaper(&model, input_tokens),

@@ -1,0 +1,316 @@
+//! `input` as the gateway's turns and system prompt.
+//!
+//! - A string: one user turn.
+//! - Messages (`{"role","content"}`, `type: "message"` or none): `system` and
+//!   `developer` text joins the system prompt; `user` takes `input_text`,
+//!   `input_image` (a `data:` URL) and `input_file` (`file_data`); `assistant`
+//!   takes `output_text`. Parts are rewritten to the chat shapes and read by
+//!   [`super::super::content`], so both APIs refuse alike.
+//! - `function_call`: an assistant tool call (`arguments` parsed as JSON);
+//!   `function_call_output`: a user turn with its result (the core checks that
+//!   it answers a call).
+//! - `reasoning`: replayed when it carries `encrypted_content` (the signature
+//!   of its summary text, or with no summary a redacted block, as
+//!   [`super::output`] writes them); dropped otherwise.
+//!
+//! Consecutive turns of one role are joined by the core.
+
+use serde_json::{Value, json};
+
+use super::super::content::{Allow, content};
+use super::super::error::{OpenAiError, bad};
+use crate::parts::{Content, Reasoning, ToolResultContent};
+use crate::upstream::request::{Role, Turn};
+
+/// `input` as `(system prompt pieces, turns)`.
+pub(super) fn to_turns(input: Value) -> Result<(Vec<String>, Vec<Turn>), OpenAiError> {
+    let items = match input {
+        Value::String(text) => return Ok((vec![], vec![Turn::text_turn(Role::User, text)])),
+        Value::Array(items) => items,
+        _ => return Err(bad("input must be a string or a list of items")),
+    };
+    let mut system = Vec::new();
+    let mut turns = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("input[{i}]");
+        let kind = item
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("message");
+        match kind {
+            "message" => message(&at, item, &mut system, &mut turns)?,
+            "function_call" => turns.push(Turn {
+                role: Role::Assistant,
+                content: vec![function_call(&at, &item)?],
+            }),
+            "function_call_output" => turns.push(Turn {
+                role: Role::User,
+                content: vec![function_call_output(&at, &item)?],
+            }),
+            "reasoning" => turns.extend(reasoning(&item).map(|r| Turn {
+                role: Role::Assistant,
+                content: vec![Content::Reasoning(r)],
+            })),
+            other => {
+                return Err(bad(format!(
+                    "{at}: input items of type '{other}' are not supported"
+                )));
+            }
+        }
+    }
+    Ok((system, turns))
+}
+
+/// A message item: its parts as chat content parts, by role.
+fn message(
+    at: &str,
+    item: Value,
+    system: &mut Vec<String>,
+    turns: &mut Vec<Turn>,
+) -> Result<(), OpenAiError> {
+    let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
+    let (role, allow) = match role {
+        "system" | "developer" => (None, Allow::Text),
+        "user" => (Some(Role::User), Allow::Attachments),
+        "assistant" => (Some(Role::Assistant), Allow::Text),
+        "" => return Err(bad(format!("{at}: a message needs `role`"))),
+        other => {
+            return Err(bad(format!(
+                "{at}: message role '{other}' is not supported"
+            )));
+        }
+    };
+    let parts = match item.get("content") {
+        Some(Value::Array(parts)) => Some(Value::Array(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(j, p)| chat_part(&format!("{at}.content[{j}]"), p))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => other.cloned(),
+    };
+    let parts = content(at, parts, allow)?;
+    match role {
+        None => system.push(crate::parts::content::join_text(&parts, "")),
+        Some(role) => turns.push(Turn {
+            role,
+            content: parts,
+        }),
+    }
+    Ok(())
+}
+
+/// A Responses content part in the chat completions' shape.
+fn chat_part(at: &str, p: &Value) -> Result<Value, OpenAiError> {
+    let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
+    let field = |name: &str| p.get(name).cloned().unwrap_or(Value::Null);
+    Ok(match kind {
+        "input_text" | "output_text" => json!({"type": "text", "text": field("text")}),
+        "input_image" => match p.get("image_url").and_then(Value::as_str) {
+            Some(url) => json!({"type": "image_url", "image_url": {"url": url}}),
+            None if p.get("file_id").is_some() => {
+                return Err(bad(format!(
+                    "{at}: the gateway keeps no files; send the image as a data: URL in `image_url`"
+                )));
+            }
+            None => return Err(bad(format!("{at}: an input_image part needs `image_url`"))),
+        },
+        "input_file" => json!({"type": "file", "file": {
+            "file_data": field("file_data"),
+            "filename": field("filename"),
+            "file_id": field("file_id"),
+        }}),
+        "refusal" => json!({"type": "text", "text": field("refusal")}),
+        other => {
+            return Err(bad(format!(
+                "{at}: content parts of type '{other}' are not supported"
+            )));
+        }
+    })
+}
+
+/// A string field of an item, or a 400 naming it.
+fn string<'a>(at: &str, item: &'a Value, name: &str) -> Result<&'a str, OpenAiError> {
+    item.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{at}: `{name}` must be a string")))
+}
+
+/// A `function_call` item as the assistant's tool call.
+fn function_call(at: &str, item: &Value) -> Result<Content, OpenAiError> {
+    let args = string(at, item, "arguments")?.trim();
+    let input: Value = if args.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_str(args).map_err(|e| bad(format!("{at}.arguments is not JSON ({e})")))?
+    };
+    if !input.is_object() {
+        return Err(bad(format!("{at}.arguments must be a JSON object")));
+    }
+    Ok(Content::ToolCall {
+        id: string(at, item, "call_id")?.to_owned(),
+        name: string(at, item, "name")?.to_owned(),
+        input,
+    })
+}
+
+/// A `function_call_output` item as a tool result: `output` is a string or
+/// a list of `input_text` parts.
+fn function_call_output(at: &str, item: &Value) -> Result<Content, OpenAiError> {
+    let id = string(at, item, "call_id")?.to_owned();
+    let content = match item.get("output") {
+        Some(Value::String(s)) => ToolResultContent::Text(s.clone()),
+        Some(Value::Array(parts)) => {
+            let parts = parts
+                .iter()
+                .enumerate()
+                .map(|(j, p)| chat_part(&format!("{at}.output[{j}]"), p))
+                .collect::<Result<Vec<_>, _>>()?;
+            ToolResultContent::Parts(content(at, Some(Value::Array(parts)), Allow::Text)?)
+        }
+        _ => {
+            return Err(bad(format!(
+                "{at}: `output` must be a string or a list of parts"
+            )));
+        }
+    };
+    Ok(Content::ToolResult {
+        tool_call_id: id,
+        content,
+        is_error: false,
+    })
+}
+
+/// A `reasoning` item as replayable reasoning, if it carries `encrypted_content`.
+fn reasoning(item: &Value) -> Option<Reasoning> {
+    let sealed = item
+        .get("encrypted_content")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
+    let text: String = item
+        .get("summary")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("text").and_then(Value::as_str))
+        .collect();
+    Some(if text.is_empty() {
+        Reasoning {
+            text: None,
+            signature: None,
+            redacted: Some(sealed.to_owned()),
+        }
+    } else {
+        Reasoning {
+            text: Some(text),
+            signature: Some(sealed.to_owned()),
+            redacted: None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(turns: &[Turn]) -> Value {
+        serde_json::to_value(
+            turns
+                .iter()
+                .map(|t| (t.role, &t.content))
+                .map(|(r, c)| json!({"role": r, "content": c}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_string_is_one_user_turn() {
+        let (system, t) = to_turns(json!("hi")).unwrap();
+        assert!(system.is_empty());
+        assert_eq!(
+            wire(&t),
+            json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+        );
+    }
+
+    #[test]
+    fn items_become_turns() {
+        let (system, t) = to_turns(json!([
+            {"role": "developer", "content": "Be brief."},
+            {"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "Look"},
+                {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "auto"}
+            ]},
+            {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "hm"}], "encrypted_content": "sig"},
+            {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "AAAA"},
+            {"type": "reasoning", "id": "rs_3", "summary": [{"type": "summary_text", "text": "unsigned"}]},
+            {"type": "message", "role": "assistant", "id": "msg_1", "status": "completed",
+             "content": [{"type": "output_text", "text": "Checking.", "annotations": []}]},
+            {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "w", "arguments": "{\"city\":\"Oslo\"}", "status": "completed"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
+        ]))
+        .unwrap();
+        assert_eq!(system, ["Be brief."]);
+        assert_eq!(
+            wire(&t),
+            json!([
+                {"role": "user", "content": [
+                    {"type": "text", "text": "Look"},
+                    {"type": "image", "mediaType": "image/png", "data": "iVBORw0KGgo="}]},
+                {"role": "assistant", "content": [{"type": "reasoning", "text": "hm", "signature": "sig"}]},
+                {"role": "assistant", "content": [{"type": "reasoning", "redacted": "AAAA"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "Checking."}]},
+                {"role": "assistant", "content": [{"type": "toolCall", "id": "c1", "name": "w", "input": {"city": "Oslo"}}]},
+                {"role": "user", "content": [{"type": "toolResult", "toolCallId": "c1", "content": "sunny"}]}
+            ])
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_and_where() {
+        let cases = [
+            (json!(7), "a string or a list"),
+            (
+                json!([{"type": "item_reference", "id": "x"}]),
+                "'item_reference'",
+            ),
+            (json!([{"content": "x"}]), "needs `role`"),
+            (json!([{"role": "tool", "content": "x"}]), "role 'tool'"),
+            (
+                json!([{"role": "user", "content": [{"type": "input_audio"}]}]),
+                "input[0].content[0]: content parts of type 'input_audio'",
+            ),
+            (
+                json!([{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]),
+                "fetches nothing",
+            ),
+            (
+                json!([{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]),
+                "keeps no files",
+            ),
+            (
+                json!([{"type": "function_call", "call_id": "c", "name": "w", "arguments": "{oops"}]),
+                "input[0].arguments is not JSON",
+            ),
+            (
+                json!([{"type": "function_call", "name": "w", "arguments": "{}"}]),
+                "`call_id` must be a string",
+            ),
+            (
+                json!([{"type": "function_call_output", "call_id": "c", "output": 3}]),
+                "`output` must be",
+            ),
+        ];
+        for (input, want) in cases {
+            match to_turns(input.clone()) {
+                Err(OpenAiError(crate::error::ApiError::BadRequest(e))) => {
+                    assert!(e.contains(want), "{input}: {e}")
+                }
+                Err(other) => panic!("{input}: {other:?}"),
+                Ok(_) => panic!("{input} should be refused"),
+            }
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! OpenAI's Responses API, rendered from the session log: `POST
+//! /v1/responses` (one `response` object, or with `stream: true` the
+//! Responses streaming events over SSE) and `GET /v1/responses/{id}`.
+//!
+//! A response's id is `resp_<session id>`: `GET` finds the session through
+//! [`Hub::find`](crate::hub::Hub::find) (the caller's own, while retained),
+//! and so does `previous_response_id`, whose conversation (the earlier
+//! request's turns, kept beside its session, then its answer) comes before
+//! the new `input`. Instructions are not carried over, as at OpenAI. The
+//! session id is also in `X-Session-Id`; the session is watchable on every
+//! transport like any other.
+//!
+//! # Layout
+//!
+//! - [`request`]: the body's options, flat `tools`, `tool_choice`, `reasoning.effort`.
+//! - [`input`]: `input` items as the gateway's turns.
+//! - [`output`]: events as output items and the streaming events that build them.
+//! - [`object`]: the `response` object around them.
+//! - [`stream`]: the SSE stream.
+
+mod input;
+mod object;
+mod output;
+mod request;
+mod stream;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::error::{OpenAiError, error_object, failed_status, stream_error};
+use super::unix_now;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::{parse_json, stream_headers};
+use crate::hub::{Access, Kept, SessionStatus, StartError};
+use crate::parts::{Content, answer};
+use crate::state::AppState;
+use crate::upstream::request::{Role, Turn};
+use object::Head;
+use request::ResponsesRequest;
+
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new()
+        .route("/v1/responses", post(create))
+        .route("/v1/responses/{id}", get(retrieve))
+}
+
+/// `POST /v1/responses`.
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, Refusal> {
+    let mut req: ResponsesRequest = parse_json(body).map_err(OpenAiError)?;
+    req.check()?;
+    let mut options = req.options()?;
+    let (mut system, input) = input::to_turns(std::mem::take(&mut req.input))?;
+    let mut turns = match &req.previous_response_id {
+        Some(id) => previous(&state, &principal, id).await?,
+        None => Vec::new(),
+    };
+    turns.extend(input);
+    if let Some(i) = req.instructions.clone() {
+        system.insert(0, i);
+    }
+    options.system = (!system.is_empty()).then(|| system.join("\n\n"));
+    options.messages = turns;
+    let streaming = req.stream.unwrap_or(false);
+    let echo = req.echo(unix_now());
+    let (inv, api) = state.models.validate(options).map_err(OpenAiError)?;
+    let turns = inv.turns.clone();
+    let sub = state.hub.start(&principal.sub, inv, api).await?;
+    let session = sub.session().clone();
+    session.keep(Kept {
+        turns,
+        echo: echo.clone(),
+    });
+    tracing::info!(session = %session.id(), user = %principal.sub, model = %session.model(), streaming, "response started");
+    let head = Head {
+        id: response_id(session.id()),
+        model: session.model().to_owned(),
+        echo,
+    };
+    let mut res = if streaming {
+        stream::stream_response(sub, head, state.heartbeat, &state.metrics)
+    } else {
+        let mut sub = sub;
+        let mut events = Vec::new();
+        while let Some(ev) = sub.next().await {
+            events.push(ev);
+        }
+        match events.last().filter(|e| e.is_complete) {
+            None => return Err(OpenAiError(ApiError::NotFound).into()),
+            Some(last) if last.error.is_some() => {
+                let e = last.error.as_ref().map(stream_error);
+                let status = failed_status(last.error.as_ref().and_then(|e| e.error_code()));
+                (status, Json(json!({ "error": e }))).into_response()
+            }
+            Some(_) => Json(head.render(events.iter().map(|e| &**e))).into_response(),
+        }
+    };
+    stream_headers(&mut res, session.id());
+    Ok(res)
+}
+
+/// `GET /v1/responses/{id}`: the caller's response while its session is retained.
+async fn retrieve(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, OpenAiError> {
+    let not_found = || OpenAiError(ApiError::NotFound);
+    let sid = session_id(&id).ok_or_else(not_found)?;
+    let session = state
+        .hub
+        .find(sid, &Access::user(&principal))
+        .await
+        .map_err(|_| not_found())?;
+    let echo = session
+        .kept()
+        .map_or_else(|| json!({"created_at": 0}), |k| k.echo.clone());
+    let head = Head {
+        id: response_id(session.id()),
+        model: session.model().to_owned(),
+        echo,
+    };
+    let events = session.events_from(0, usize::MAX);
+    Ok(Json(head.render(events.iter().map(|e| &**e))).into_response())
+}
+
+/// The conversation of response `id`: its request's turns, then its answer.
+async fn previous(state: &AppState, principal: &Principal, id: &str) -> Result<Vec<Turn>, Refusal> {
+    let gone = || Refusal::PreviousNotFound(id.to_owned());
+    let sid = session_id(id).ok_or_else(gone)?;
+    let session = state
+        .hub
+        .find(sid, &Access::user(principal))
+        .await
+        .map_err(|_| gone())?;
+    let kept = session.kept().ok_or_else(gone)?;
+    if session.status() == SessionStatus::Streaming {
+        return Err(OpenAiError(ApiError::BadRequest(format!(
+            "previous response '{id}' is still in progress"
+        )))
+        .into());
+    }
+    let events = session.events_from(0, usize::MAX);
+    // Only reasoning Bedrock takes back: signed text, or a redacted blob.
+    let answer: Vec<Content> = answer::content(events.iter().map(|e| &**e))
+        .into_iter()
+        .filter(|c| match c {
+            Content::Reasoning(r) => {
+                r.redacted.is_some() || (r.text.is_some() && r.signature.is_some())
+            }
+            _ => true,
+        })
+        .collect();
+    let mut turns = kept.turns.clone();
+    turns.push(Turn {
+        role: Role::Assistant,
+        content: answer,
+    });
+    Ok(turns)
+}
+
+/// `resp_<session id>`.
+fn response_id(session: &str) -> String {
+    format!("resp_{session}")
+}
+
+/// The session id of a response id.
+fn session_id(response: &str) -> Option<&str> {
+    response.strip_prefix("resp_").filter(|s| !s.is_empty())
+}
+
+/// Why a create is refused: the gateway's errors in OpenAI's shape, or an
+/// earlier response that is not (or no longer) here.
+#[derive(Debug)]
+enum Refusal {
+    Api(OpenAiError),
+    PreviousNotFound(String),
+}
+
+impl From<OpenAiError> for Refusal {
+    fn from(e: OpenAiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<StartError> for Refusal {
+    fn from(e: StartError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Api(e) => e.into_response(),
+            Refusal::PreviousNotFound(id) => {
+                let message = format!(
+                    "previous response '{id}' was not found: it is not yours, or no longer retained"
+                );
+                let mut error = error_object(
+                    StatusCode::BAD_REQUEST,
+                    "previous_response_not_found",
+                    &message,
+                );
+                error["param"] = json!("previous_response_id");
+                (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_reverse() {
+        assert_eq!(session_id(&response_id("abc")), Some("abc"));
+        assert_eq!(session_id("resp_"), None);
+        assert_eq!(session_id("chatcmpl-abc"), None);
+    }
+}

@@ -1,0 +1,290 @@
+//! The body of `POST /v1/responses` and its mapping onto the gateway's
+//! [`StreamRequest`]: options, flat function `tools`, `tool_choice`,
+//! `reasoning.effort` (the chat completions' budgets). `input` is
+//! [`super::input`]'s part; `previous_response_id` is resolved by the handler.
+//!
+//! Fields the gateway cannot honour are refused by name (a body is read with
+//! `deny_unknown_fields`); `parallel_tool_calls`, `metadata`, `user`, `store`,
+//! `include` and a few hints are accepted and ignored.
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+
+use super::super::error::{OpenAiError, bad};
+use super::super::request::reasoning;
+use crate::parts::{Tool, ToolChoice};
+use crate::request::{ReasoningRequest, StreamRequest};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ResponsesRequest {
+    #[serde(default)]
+    pub model: Option<String>,
+    /// A string, or a list of items.
+    pub input: Value,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub tools: Option<Vec<ToolDef>>,
+    /// `"auto"`, `"none"`, `"required"` or `{"type":"function","name"}`.
+    #[serde(default)]
+    pub tool_choice: Option<Value>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    #[serde(default)]
+    pub top_p: Option<f32>,
+    #[serde(default)]
+    pub reasoning: Option<ReasoningOptions>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub previous_response_id: Option<String>,
+    /// `{"format":{"type":"text"}}` only.
+    #[serde(default)]
+    text: Option<Value>,
+    /// Only `false`: nothing runs in the background here.
+    #[serde(default)]
+    background: Option<bool>,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    store: Option<bool>,
+    // Accepted and ignored, whatever their value.
+    #[serde(default, rename = "user")]
+    _user: Option<IgnoredAny>,
+    #[serde(default, rename = "include")]
+    _include: Option<IgnoredAny>,
+    #[serde(default, rename = "truncation")]
+    _truncation: Option<IgnoredAny>,
+    #[serde(default, rename = "service_tier")]
+    _service_tier: Option<IgnoredAny>,
+    #[serde(default, rename = "prompt_cache_key")]
+    _prompt_cache_key: Option<IgnoredAny>,
+    #[serde(default, rename = "safety_identifier")]
+    _safety_identifier: Option<IgnoredAny>,
+    #[serde(default, rename = "stream_options")]
+    _stream_options: Option<IgnoredAny>,
+}
+
+/// `reasoning`: `effort` sets the budget; `summary` is accepted (the summary
+/// is the model's reasoning text, whatever is asked).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ReasoningOptions {
+    #[serde(default)]
+    pub effort: Option<String>,
+    #[serde(default, rename = "summary")]
+    _summary: Option<IgnoredAny>,
+    #[serde(default, rename = "generate_summary")]
+    _generate_summary: Option<IgnoredAny>,
+}
+
+/// One entry of `tools`: `{"type":"function","name","description"?,"parameters"?,"strict"?}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ToolDef {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<Value>,
+}
+
+impl ResponsesRequest {
+    /// Refuse what the gateway cannot do, before anything else is read.
+    pub fn check(&self) -> Result<(), OpenAiError> {
+        if self.background == Some(true) {
+            return Err(bad("background responses are not supported"));
+        }
+        let format = self
+            .text
+            .as_ref()
+            .and_then(|t| t.get("format"))
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str);
+        if self.text.is_some() && format.is_some_and(|f| f != "text") {
+            return Err(bad(format!(
+                "text.format '{}' is not supported; only 'text'",
+                format.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The options as a stream request without its conversation (`system`
+    /// and `messages` are the handler's, from `input` and the previous response).
+    pub fn options(&self) -> Result<StreamRequest, OpenAiError> {
+        Ok(StreamRequest {
+            model: self.model.clone(),
+            max_tokens: self.max_output_tokens,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            tools: tools(self.tools.as_deref().unwrap_or_default())?,
+            tool_choice: tool_choice(self.tool_choice.as_ref())?,
+            reasoning: self.reasoning_budget()?,
+            ..Default::default()
+        })
+    }
+
+    fn reasoning_budget(&self) -> Result<Option<ReasoningRequest>, OpenAiError> {
+        let Some(r) = &self.reasoning else {
+            return Ok(None);
+        };
+        reasoning(r.effort.as_deref(), None)
+    }
+
+    /// What a response object repeats of its request.
+    pub fn echo(&self, created_at: u64) -> Value {
+        json!({
+            "created_at": created_at,
+            "instructions": self.instructions,
+            "max_output_tokens": self.max_output_tokens,
+            "metadata": self.metadata.clone().unwrap_or_else(|| json!({})),
+            "parallel_tool_calls": self.parallel_tool_calls.unwrap_or(true),
+            "previous_response_id": self.previous_response_id,
+            "reasoning": {
+                "effort": self.reasoning.as_ref().and_then(|r| r.effort.clone()),
+                "summary": null,
+            },
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "tool_choice": self.tool_choice.clone().unwrap_or_else(|| json!("auto")),
+            "tools": self.tools.as_deref().unwrap_or_default().iter().map(ToolDef::echo).collect::<Vec<_>>(),
+            "text": {"format": {"type": "text"}},
+            "truncation": "disabled",
+            "store": self.store.unwrap_or(true),
+        })
+    }
+}
+
+impl ToolDef {
+    fn echo(&self) -> Value {
+        json!({
+            "type": self.kind,
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "strict": false,
+        })
+    }
+}
+
+/// `tools` as the gateway's tools; `parameters` is the input schema (an
+/// empty object schema when missing). `strict` is accepted and not enforced.
+fn tools(defs: &[ToolDef]) -> Result<Vec<Tool>, OpenAiError> {
+    defs.iter()
+        .enumerate()
+        .map(|(i, def)| {
+            if def.kind != "function" {
+                return Err(bad(format!(
+                    "tools[{i}]: tools of type '{}' are not supported; only 'function'",
+                    def.kind
+                )));
+            }
+            let name = def
+                .name
+                .clone()
+                .ok_or_else(|| bad(format!("tools[{i}]: a function tool needs `name`")))?;
+            Ok(Tool {
+                name,
+                description: def.description.clone(),
+                input_schema: def
+                    .parameters
+                    .clone()
+                    .filter(|p| !p.is_null())
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+            })
+        })
+        .collect()
+}
+
+/// `tool_choice`: `"required"` is the gateway's `any`; a function by name.
+fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, OpenAiError> {
+    let named = |v: &Value| {
+        (v.get("type")?.as_str()? == "function")
+            .then(|| v.get("name")?.as_str())
+            .flatten()
+            .map(|n| ToolChoice::Tool(n.to_owned()))
+    };
+    match v {
+        None | Some(Value::Null) => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) if s == "auto" => Ok(ToolChoice::Auto),
+        Some(Value::String(s)) if s == "none" => Ok(ToolChoice::None),
+        Some(Value::String(s)) if s == "required" => Ok(ToolChoice::Any),
+        Some(v) => named(v).ok_or_else(|| {
+            bad(format!(
+                "tool_choice {v} is not \"auto\", \"none\", \"required\" or {{\"type\":\"function\",\"name\":…}}"
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<StreamRequest, OpenAiError> {
+        let req: ResponsesRequest = serde_json::from_value(v).map_err(|e| bad(e.to_string()))?;
+        req.check()?;
+        req.options()
+    }
+
+    #[test]
+    fn options_tools_choice_and_effort() {
+        let s = parse(json!({
+            "model": "m", "input": "x", "max_output_tokens": 50, "temperature": 0.5, "top_p": 0.9,
+            "tools": [
+                {"type": "function", "name": "w", "description": "Weather", "strict": true,
+                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
+                {"type": "function", "name": "now", "parameters": null}
+            ],
+            "tool_choice": {"type": "function", "name": "now"},
+            "reasoning": {"effort": "medium", "summary": "auto"},
+            "store": false, "parallel_tool_calls": false, "metadata": {"a": "b"}, "user": "u",
+            "include": ["reasoning.encrypted_content"], "text": {"format": {"type": "text"}}
+        }))
+        .unwrap();
+        assert_eq!(s.max_tokens, Some(50));
+        assert_eq!(s.tools.len(), 2);
+        assert_eq!(s.tools[0].description.as_deref(), Some("Weather"));
+        assert_eq!(
+            s.tools[1].input_schema,
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(s.tool_choice, ToolChoice::Tool("now".into()));
+        assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(4096));
+        for (wire, want) in [
+            (json!("auto"), ToolChoice::Auto),
+            (json!("none"), ToolChoice::None),
+            (json!("required"), ToolChoice::Any),
+        ] {
+            assert_eq!(tool_choice(Some(&wire)).unwrap(), want);
+        }
+        let low = parse(json!({"input": "x", "reasoning": {"effort": "low"}})).unwrap();
+        assert_eq!(low.reasoning.map(|r| r.budget_tokens), Some(1024));
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_do() {
+        for b in [
+            json!({"input": "x", "tools": [{"type": "web_search"}]}),
+            json!({"input": "x", "tools": [{"type": "function"}]}),
+            json!({"input": "x", "tool_choice": {"type": "function", "function": {"name": "w"}}}),
+            json!({"input": "x", "reasoning": {"effort": "max"}}),
+            json!({"input": "x", "text": {"format": {"type": "json_schema"}}}),
+            json!({"input": "x", "background": true}),
+            json!({"input": "x", "conversation": "c"}),
+            json!({"input": "x", "frequency": 1}),
+            json!({"model": "m"}),
+        ] {
+            assert!(parse(b.clone()).is_err(), "{b} should be refused");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! `stream: true`: the session's events as Responses streaming events over
+//! SSE (`event: <type>` and `data:` with the same `type` and a
+//! `sequence_number`): `response.created`, `response.in_progress`, the
+//! items' events ([`super::output`]), then `response.completed` (or
+//! `response.incomplete`) with usage, or `response.failed`.
+
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+
+use super::object::{Head, Outcome};
+use super::output::Output;
+use crate::hub::Subscription;
+
+/// The SSE response of one answer.
+pub(super) fn stream_response(
+    sub: Subscription,
+    head: Head,
+    heartbeat: Duration,
+    metrics: &crate::metrics::Metrics,
+) -> Response {
+    let mut output = Output::new(sub.session().id());
+    let created = head.response(&Outcome::Running, output.items());
+    let first = vec![
+        output.event("response.created", json!({ "response": created.clone() })),
+        output.event("response.in_progress", json!({ "response": created })),
+    ];
+    let rest = metrics
+        .counted("openai", sub.into_stream())
+        .flat_map(move |ev| {
+            let events = if ev.is_complete {
+                let outcome = Outcome::of(&ev);
+                let mut out = output.finish(outcome.item_status());
+                let response = head.response(&outcome, output.items());
+                out.push(output.event(outcome.event(), json!({ "response": response })));
+                out
+            } else {
+                output.push(&ev)
+            };
+            stream::iter(events)
+        });
+    let events = stream::iter(first).chain(rest).map(|v: Value| {
+        let kind = v["type"].as_str().unwrap_or("message").to_owned();
+        Event::default().event(kind).json_data(v)
+    });
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
+        .into_response()
+}

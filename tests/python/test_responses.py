@@ -1,0 +1,171 @@
+"""The official `openai` SDK against the gateway's Responses API
+(`POST /v1/responses`, `GET /v1/responses/{id}`).
+
+Run from the repository root after `cargo build`:
+
+    python3 -m pytest tests/python/test_responses.py
+
+The gateway is started as in `test_openai.py` (its fixtures are reused).
+"""
+
+import json
+
+import openai
+import pytest
+
+from test_openai import CLAUDE, FAST, SONNET, gateway, get_weather, prompt, session  # noqa: F401
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The current weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+    "strict": False,
+}
+
+
+@pytest.fixture
+def client(gateway):  # noqa: F811
+    base, token = gateway
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
+
+
+def stream_turn(client, **kwargs):
+    """One streamed response, read the way SDK users do: (final response, function calls, text, events)."""
+    events = list(client.responses.create(stream=True, **kwargs))
+    numbers = [e.sequence_number for e in events]
+    assert numbers == list(range(len(events)))
+    assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
+    final = events[-1]
+    assert final.type == "response.completed", final
+    calls = [
+        e.item
+        for e in events
+        if e.type == "response.output_item.done" and e.item.type == "function_call"
+    ]
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    return final.response, calls, text, events
+
+
+def run_calls(calls):
+    return [
+        {"type": "function_call_output", "call_id": c.call_id, "output": get_weather(**json.loads(c.arguments))}
+        for c in calls
+    ]
+
+
+def test_streamed_tool_loop_with_previous_response_id(client):
+    question = prompt(f"tool=get_weather {FAST}")
+    response, calls, _, events = stream_turn(
+        client, model=CLAUDE, tools=[WEATHER_TOOL], input=question, parallel_tool_calls=False
+    )
+    (call,) = calls
+    assert call.name == "get_weather" and call.call_id and call.status == "completed"
+    deltas = "".join(
+        e.delta for e in events if e.type == "response.function_call_arguments.delta" and e.item_id == call.id
+    )
+    assert deltas == call.arguments
+    assert [i.type for i in response.output][-1] == "function_call"
+    result = get_weather(**json.loads(call.arguments))
+    answer, calls, text, _ = stream_turn(
+        client,
+        model=CLAUDE,
+        tools=[WEATHER_TOOL],
+        previous_response_id=response.id,
+        input=run_calls(calls),
+    )
+    assert not calls
+    assert text.startswith("Tool result: " + result), text
+    assert answer.output_text == text
+    assert answer.usage.total_tokens == answer.usage.input_tokens + answer.usage.output_tokens
+
+
+def test_streamed_tool_loop_with_the_full_input(client):
+    items = [{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}]
+    response, calls, _, _ = stream_turn(client, model=CLAUDE, tools=[WEATHER_TOOL], input=items)
+    assert calls
+    # The output items go back as they came, then the results.
+    items += [item.model_dump(exclude_none=True) for item in response.output] + run_calls(calls)
+    answer, _, text, _ = stream_turn(client, model=CLAUDE, tools=[WEATHER_TOOL], input=items)
+    assert text.startswith("Tool result: " + get_weather("sample")), text
+    assert answer.status == "completed"
+
+
+def test_non_streamed_create_and_retrieve(client, gateway):  # noqa: F811
+    raw = client.responses.with_raw_response.create(
+        model=CLAUDE,
+        instructions="Be brief.",
+        input=[{"role": "user", "content": [{"type": "input_text", "text": prompt(f"tokens=6 {FAST}")}]}],
+        max_output_tokens=100,
+        temperature=0.5,
+        store=True,
+        metadata={"purpose": "test"},
+        user="u-1",
+    )
+    response = raw.parse()
+    assert response.object == "response"
+    assert response.status == "completed"
+    assert response.model == CLAUDE
+    assert response.usage.output_tokens == 6
+    info = session(gateway, raw.headers["x-session-id"])
+    assert response.id == f"resp_{info['sessionId']}"
+    assert response.output_text == info["text"]
+    (message,) = response.output
+    assert message.type == "message" and message.role == "assistant"
+    assert message.content[0].annotations == []
+    again = client.responses.retrieve(response.id)
+    assert again.id == response.id
+    assert again.output_text == response.output_text
+    assert again.instructions == "Be brief."
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve("resp_nope")
+
+
+def test_the_stream_helper_accumulates_the_same_response(client):
+    with client.responses.stream(
+        model=CLAUDE, tools=[WEATHER_TOOL], input=prompt(f"tool=get_weather tokens=3 {FAST}")
+    ) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    kinds = [i.type for i in final.output]
+    assert kinds == ["message", "function_call"], kinds
+    assert json.loads(final.output[1].arguments) == {"city": "sample"}
+
+
+def test_reasoning_effort_streams_summary_deltas(client):
+    question = {"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}
+    response, _, text, events = stream_turn(client, model=SONNET, reasoning={"effort": "low"}, input=[question])
+    deltas = [e.delta for e in events if e.type == "response.reasoning_summary_text.delta"]
+    assert len(deltas) == 3
+    kinds = [e.type for e in events]
+    for kind in [
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+    ]:
+        assert kind in kinds
+    reasoning = response.output[0]
+    assert reasoning.type == "reasoning"
+    assert reasoning.summary[0].text == "".join(deltas)
+    assert reasoning.encrypted_content, "the signature, to replay the reasoning"
+    assert text
+    # The reasoning item goes back as it came (its signature with it).
+    follow = [question] + [item.model_dump(exclude_none=True) for item in response.output]
+    follow.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
+    again = client.responses.create(model=SONNET, reasoning={"effort": "low"}, input=follow)
+    assert again.status == "completed" and again.output_text
+
+
+def test_refusals_are_openai_errors(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(model=CLAUDE, input="hi", previous_response_id="resp_nope")
+    assert e.value.code == "previous_response_not_found"
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model=CLAUDE, input="hi", tools=[{"type": "web_search"}])
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model=CLAUDE, input="hi", reasoning={"effort": "max"})
