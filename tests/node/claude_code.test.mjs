@@ -20,8 +20,6 @@ import { startGateway } from './gateway.mjs';
 
 const VERSION = '2.1.197';
 const DIR = process.env.SPILLWAY_CLAUDE_CODE_DIR ?? join(tmpdir(), `spillway-claude-code-${VERSION}`);
-// The simulator caps output at 8,192 tokens; Claude Code asks for 32,000 by default.
-const MAX_OUTPUT_TOKENS = '8000';
 
 /** The `claude` executable, installing the package first when needed; `null` if it cannot be. */
 function claudeBinary() {
@@ -79,7 +77,6 @@ describe('Claude Code', { skip: claude ? false : 'Claude Code could not be insta
           ANTHROPIC_AUTH_TOKEN: gw.token,
           DISABLE_TELEMETRY: '1',
           CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          CLAUDE_CODE_MAX_OUTPUT_TOKENS: MAX_OUTPUT_TOKENS,
         },
       },
     );
