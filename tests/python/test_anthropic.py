@@ -60,6 +60,7 @@ def test_tool_loop_with_thinking_streamed(client):
     assert call.name == "get_weather"
     assert call.input == {"city": "sample"}
     assert final.usage.output_tokens > 0
+    assert final.usage.input_tokens > 0
 
     # The assistant content as returned (the signed thinking block included),
     # then the tool's output; the simulator echoes it.
