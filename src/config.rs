@@ -146,6 +146,10 @@ pub struct Config {
     /// Models requests may name (comma list); empty = any model of a known family.
     #[arg(long, env = "SPILLWAY_ALLOWED_MODELS", value_delimiter = ',')]
     pub allowed_models: Vec<String>,
+    /// Extra model names for the Anthropic Messages API, a JSON object
+    /// `{"alias":"bedrock-model-id"}`; they win over the built-in aliases.
+    #[arg(long, env = "SPILLWAY_MODEL_ALIASES", default_value = "{}", value_parser = parse_model_aliases)]
+    pub model_aliases: ModelAliases,
 
     /// How long a stream nobody reads keeps its upstream call.
     #[arg(long, env = "SPILLWAY_CANCEL_GRACE_SECS", default_value_t = 5.0)]
@@ -324,6 +328,28 @@ pub struct Config {
 
     #[arg(long, env = "SPILLWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// `SPILLWAY_MODEL_ALIASES`: model names a client may use, each for a Bedrock model id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModelAliases(pub std::collections::BTreeMap<String, String>);
+
+/// A JSON object of strings, none of them empty.
+fn parse_model_aliases(s: &str) -> Result<ModelAliases, String> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(s).map_err(|e| {
+        format!(
+            "SPILLWAY_MODEL_ALIASES must be a JSON object {{\"alias\":\"bedrock-model-id\"}}: {e}"
+        )
+    })?;
+    if let Some((alias, _)) = map
+        .iter()
+        .find(|(a, id)| a.trim().is_empty() || id.trim().is_empty())
+    {
+        return Err(format!(
+            "SPILLWAY_MODEL_ALIASES: alias '{alias}' and its model id must not be empty"
+        ));
+    }
+    Ok(ModelAliases(map))
 }
 
 impl Config {

@@ -61,7 +61,9 @@ pub use state::AppState;
 ///
 /// Every route needs a valid token (`auth::gate`) except an explicit open
 /// list (probes, metrics, the web client's assets, dev sign-in, GraphiQL and
-/// the GraphQL upgrade whose token comes in `connection_init`).
+/// the GraphQL upgrade whose token comes in `connection_init`). The drop-in
+/// Bedrock and Anthropic routes sit after the gate and require a token
+/// through their own extractors, to refuse in their protocols' shapes.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
     let edge = state.edge.clone();
@@ -79,7 +81,12 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::gate::require_token,
         ))
+        // The drop-in APIs authenticate with the same verifier through their
+        // own extractors, so a refusal comes in each protocol's own shape
+        // (SDKs raise their own exception types): Bedrock's (SigV4 refused,
+        // bearer only) and Anthropic's (`x-api-key` too).
         .merge(transport::bedrock::router())
+        .merge(transport::anthropic::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
     edge::layers::apply(routes, &edge)

@@ -224,6 +224,7 @@ impl Server {
                 default_api: config.api,
                 max_prompt_bytes: config.max_prompt_bytes,
             }),
+            model_aliases: Arc::new(config.model_aliases.clone()),
             dev,
             heartbeat: config.heartbeat(),
             graphql_init_timeout: config.graphql_init_timeout(),

@@ -22,6 +22,9 @@ pub struct AppState {
     pub edge: crate::edge::EdgeConfig,
     pub verifier: Verifier,
     pub models: Arc<ModelPolicy>,
+    /// `SPILLWAY_MODEL_ALIASES`: model names of the Anthropic Messages API
+    /// beyond its built-in table.
+    pub model_aliases: Arc<crate::config::ModelAliases>,
     /// Present in dev auth mode: serves its JWKS and mints tokens for loopback clients.
     pub dev: Option<Arc<DevIssuer>>,
     /// Interval of heartbeat comments / pings on idle streams.

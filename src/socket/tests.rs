@@ -171,6 +171,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
             default_api: config.api,
             max_prompt_bytes: config.max_prompt_bytes,
         }),
+        model_aliases: Arc::new(config.model_aliases.clone()),
         dev: None,
         heartbeat: config.heartbeat(),
         graphql_init_timeout: config.graphql_init_timeout(),

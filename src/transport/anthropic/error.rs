@@ -2,10 +2,79 @@
 //! the `type` (and the status Anthropic's SDKs expect) from the gateway's
 //! [`ErrorCode`].
 
-use axum::http::StatusCode;
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::ErrorCode;
+use crate::auth::AuthError;
+use crate::error::{ApiError, ErrorCode};
+use crate::event::EventError;
+use crate::hub::StartError;
+
+/// An error answered in Anthropic's shape, with the status and type its
+/// SDKs map to their exceptions; the gateway's headers (`Retry-After`,
+/// `WWW-Authenticate`) are kept.
+#[derive(Debug)]
+pub enum AnthropicError {
+    Api(ApiError),
+    Auth(AuthError),
+}
+
+impl From<ApiError> for AnthropicError {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<AuthError> for AnthropicError {
+    fn from(e: AuthError) -> Self {
+        Self::Auth(e)
+    }
+}
+
+impl From<StartError> for AnthropicError {
+    fn from(e: StartError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl AnthropicError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Api(e) => e.error_code(),
+            Self::Auth(e) => e.error_code(),
+        }
+    }
+
+    /// What the body's `error.message` says.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Api(e) => e.to_string(),
+            Self::Auth(e) => e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AnthropicError {
+    fn into_response(self) -> Response {
+        let (kind, status) = error_type(Some(self.code()));
+        let message = self.message();
+        let gateway = match self {
+            Self::Api(e) => e.into_response(),
+            Self::Auth(e) => e.into_response(),
+        };
+        let (mut parts, _) = gateway.into_parts();
+        parts.status = status;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        (parts, Json(error_body(kind, &message))).into_response()
+    }
+}
+
+/// A `400` (`invalid_request_error`) saying `msg`.
+pub fn bad(msg: impl Into<String>) -> AnthropicError {
+    AnthropicError::Api(ApiError::BadRequest(msg.into()))
+}
 
 /// Anthropic's `overloaded_error` status, which its SDKs retry.
 const OVERLOADED: u16 = 529;
@@ -45,6 +114,13 @@ pub fn error_type(code: Option<ErrorCode>) -> (&'static str, StatusCode) {
         },
     };
     (kind, status)
+}
+
+/// A session that failed before its answer was complete, as a whole
+/// response (non-streaming): its error's status, type and message.
+pub fn failed(e: &EventError) -> Response {
+    let (kind, status) = error_type(e.error_code());
+    (status, Json(error_body(kind, &e.message))).into_response()
 }
 
 /// The body of an error: `{"type":"error","error":{"type","message"}}`,

@@ -1,10 +1,147 @@
-//! Anthropic's Messages API, rendered from the session log.
+//! Anthropic's Messages API, rendered from the session log:
+//! `POST /v1/messages` (one `message`, or with `"stream": true` Anthropic's
+//! SSE events) and `POST /v1/messages/count_tokens` (an estimate).
+//!
+//! Users pass their JWT as the SDK's API key (`x-api-key`) or auth token
+//! (`Authorization: Bearer`); these routes check it themselves ([`auth`]),
+//! so a refusal is in Anthropic's shape. Anthropic model names map to
+//! Bedrock ids ([`models`]). For Claude, the client's own body goes upstream
+//! ([`body`]); it is also read as the gateway's request ([`request`],
+//! [`content`]) so the model allow-list, the limits and the part checks
+//! apply. Other models are served through ConverseStream and rendered in the
+//! same shapes ([`events`]). The session id comes back in `X-Session-Id`.
 //!
 //! # Layout
 //!
+//! - [`auth`]: the key from `x-api-key` or `Authorization: Bearer`.
+//! - [`models`]: model names and aliases as Bedrock ids.
+//! - [`request`]: the body's options, `tools`, `tool_choice`, `thinking`;
+//!   [`content`]: `messages` and `system` as the gateway's turns and parts.
+//! - [`body`]: the Claude body sent upstream, from the client's.
 //! - [`events`]: session events as Anthropic streaming events, and the whole
 //!   answer as one `message` object.
+//! - [`stream`]: those events over SSE; [`complete`]: one `message`.
+//! - [`count`]: `count_tokens`' estimate.
 //! - [`error`]: Anthropic's error shape and types, from the gateway's codes.
 
+mod auth;
+mod body;
+mod complete;
+mod content;
+mod count;
 pub mod error;
 pub mod events;
+pub mod models;
+mod request;
+mod stream;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::http::{parse_json, stream_headers};
+use crate::state::AppState;
+use crate::upstream::models::ModelFamily;
+use auth::Caller;
+use error::{AnthropicError, bad};
+use request::MessagesRequest;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+}
+
+/// A body read as Anthropic's request, and kept as the JSON object it was.
+struct Parsed {
+    req: MessagesRequest,
+    raw: Map<String, Value>,
+    /// The Bedrock model the name resolved to.
+    resolved: models::Resolved,
+    claude: bool,
+}
+
+fn parse(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Parsed, AnthropicError> {
+    let raw: Value = parse_json(body)?;
+    if !raw.is_object() {
+        return Err(bad("the body must be a JSON object"));
+    }
+    let req = MessagesRequest::deserialize(&raw)
+        .map_err(|e| bad(format!("invalid request body: {e}")))?;
+    let Value::Object(raw) = raw else {
+        return Err(bad("the body must be a JSON object"));
+    };
+    let resolved = models::resolve(&req.model, &state.model_aliases).ok_or_else(|| {
+        AnthropicError::from(ApiError::UnknownModel(format!("model: {}", req.model)))
+    })?;
+    let claude =
+        ModelFamily::from_model_id(&resolved.model_id) == Some(ModelFamily::AnthropicClaude);
+    Ok(Parsed {
+        req,
+        raw,
+        resolved,
+        claude,
+    })
+}
+
+/// `POST /v1/messages`.
+async fn messages(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, AnthropicError> {
+    let Parsed {
+        req,
+        raw,
+        resolved,
+        claude,
+    } = parse(&state, body)?;
+    let streaming = req.stream.unwrap_or(false);
+    let name = req.model.clone();
+    let stream_req = request::to_stream_request(req, &resolved.model_id, claude)?;
+    let (mut inv, api) = state.models.validate(stream_req)?;
+    if claude {
+        inv.raw_body = Some(body::bedrock_body(raw, &headers, resolved.one_m));
+    }
+    let sub = state.hub.start(&principal.sub, inv, api).await?;
+    tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), streaming, "anthropic message started");
+    let session_id = sub.session().id().clone();
+    let message_id = format!("msg_{session_id}");
+    let mut res = if streaming {
+        stream::response(sub, &message_id, &name, state.heartbeat, &state.metrics)
+    } else {
+        complete::response(sub, &message_id, &name).await
+    };
+    stream_headers(&mut res, &session_id);
+    Ok(res)
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, an estimate
+/// of the request as `/v1/messages` would validate it.
+async fn count_tokens(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, AnthropicError> {
+    let Parsed {
+        mut req,
+        resolved,
+        claude,
+        ..
+    } = parse(&state, body)?;
+    // Counting needs no answer budget: any will do for the checks.
+    req.max_tokens.get_or_insert(1);
+    let (inv, _) =
+        state
+            .models
+            .validate(request::to_stream_request(req, &resolved.model_id, claude)?)?;
+    Ok(Json(json!({"input_tokens": count::estimate(&inv)})))
+}

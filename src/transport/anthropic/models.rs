@@ -1,0 +1,143 @@
+//! Anthropic model names as Bedrock model ids: a built-in alias table
+//! (undated and dated names, to the cross-region inference profiles),
+//! extended by `SPILLWAY_MODEL_ALIASES`; a Bedrock id is taken as it is.
+
+use crate::config::ModelAliases;
+use crate::upstream::models::ModelFamily;
+
+/// Anthropic's name for a model, and the Bedrock id it is served by.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("claude-sonnet-4-5", SONNET_4_5),
+    ("claude-sonnet-4-5-20250929", SONNET_4_5),
+    ("claude-haiku-4-5", HAIKU_4_5),
+    ("claude-haiku-4-5-20251001", HAIKU_4_5),
+    ("claude-opus-4-1", OPUS_4_1),
+    ("claude-opus-4-1-20250805", OPUS_4_1),
+    ("claude-opus-4-0", OPUS_4),
+    ("claude-opus-4-20250514", OPUS_4),
+    ("claude-sonnet-4-0", SONNET_4),
+    ("claude-sonnet-4-20250514", SONNET_4),
+    ("claude-3-7-sonnet-latest", SONNET_3_7),
+    ("claude-3-7-sonnet-20250219", SONNET_3_7),
+    ("claude-3-5-sonnet-latest", SONNET_3_5),
+    ("claude-3-5-sonnet-20241022", SONNET_3_5),
+    ("claude-3-5-haiku-latest", HAIKU_3_5),
+    ("claude-3-5-haiku-20241022", HAIKU_3_5),
+    ("claude-3-haiku-20240307", HAIKU_3),
+];
+
+const SONNET_4_5: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
+const HAIKU_4_5: &str = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
+const OPUS_4_1: &str = "us.anthropic.claude-opus-4-1-20250805-v1:0";
+const OPUS_4: &str = "us.anthropic.claude-opus-4-20250514-v1:0";
+const SONNET_4: &str = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+const SONNET_3_7: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+const SONNET_3_5: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
+const HAIKU_3_5: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
+const HAIKU_3: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+/// The suffix Claude Code gives a model name to ask for its 1M-token context.
+const ONE_M_SUFFIX: &str = "[1m]";
+
+/// The beta flag that turns the 1M-token context on.
+pub const ONE_M_BETA: &str = "context-1m-2025-08-07";
+
+/// A model name resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The Bedrock model id.
+    pub model_id: String,
+    /// The name had the `[1m]` suffix: the 1M-context beta flag is wanted.
+    pub one_m: bool,
+}
+
+/// The Bedrock id for `name`: a configured alias, a built-in one, or a
+/// Bedrock id of a known family; `None` for a name none of these know.
+pub fn resolve(name: &str, extra: &ModelAliases) -> Option<Resolved> {
+    let trimmed = name.trim();
+    let (base, one_m) = match trimmed
+        .len()
+        .checked_sub(ONE_M_SUFFIX.len())
+        .and_then(|at| trimmed.get(at..).map(|tail| (at, tail)))
+    {
+        Some((at, tail)) if tail.eq_ignore_ascii_case(ONE_M_SUFFIX) => (&trimmed[..at], true),
+        _ => (trimmed, false),
+    };
+    let model_id = extra
+        .0
+        .get(base)
+        .map(String::as_str)
+        .or_else(|| BUILT_IN.iter().find(|(a, _)| *a == base).map(|(_, id)| *id))
+        .or_else(|| ModelFamily::from_model_id(base).map(|_| base))?;
+    Some(Resolved {
+        model_id: model_id.to_owned(),
+        one_m,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::models::KNOWN_MODELS;
+
+    fn none() -> ModelAliases {
+        ModelAliases::default()
+    }
+
+    #[test]
+    fn built_in_names_map_to_known_claude_ids() {
+        for (alias, id) in BUILT_IN {
+            assert_eq!(
+                ModelFamily::from_model_id(id),
+                Some(ModelFamily::AnthropicClaude),
+                "{alias}"
+            );
+            assert!(
+                KNOWN_MODELS.contains(id) || *id == OPUS_4,
+                "{alias} -> {id} is not a known model"
+            );
+        }
+        assert_eq!(
+            resolve("claude-sonnet-4-5", &none()).unwrap().model_id,
+            SONNET_4_5
+        );
+    }
+
+    #[test]
+    fn one_m_suffix_is_stripped_and_remembered() {
+        let r = resolve("claude-sonnet-4-5-20250929[1m]", &none()).unwrap();
+        assert_eq!(
+            r,
+            Resolved {
+                model_id: SONNET_4_5.into(),
+                one_m: true
+            }
+        );
+        assert!(resolve("claude-sonnet-4-0[1M]", &none()).unwrap().one_m);
+        assert!(!resolve("claude-sonnet-4-0", &none()).unwrap().one_m);
+        assert_eq!(resolve("[1m]", &none()), None);
+        assert_eq!(resolve("é[1m]", &none()), None);
+    }
+
+    #[test]
+    fn configured_aliases_win_and_bedrock_ids_pass() {
+        let mut extra = none();
+        extra
+            .0
+            .insert("claude-haiku-4-5".into(), "us.amazon.nova-lite-v1:0".into());
+        extra.0.insert("fast".into(), HAIKU_3.into());
+        assert_eq!(
+            resolve("claude-haiku-4-5", &extra).unwrap().model_id,
+            "us.amazon.nova-lite-v1:0"
+        );
+        assert_eq!(resolve("fast", &extra).unwrap().model_id, HAIKU_3);
+        assert_eq!(
+            resolve("meta.llama3-8b-instruct-v1:0", &none())
+                .unwrap()
+                .model_id,
+            "meta.llama3-8b-instruct-v1:0"
+        );
+        assert_eq!(resolve("claude-9-ultra", &none()), None);
+        assert_eq!(resolve("", &none()), None);
+    }
+}

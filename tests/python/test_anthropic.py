@@ -1,0 +1,175 @@
+"""The official `anthropic` SDK against the gateway's `POST /v1/messages`.
+
+Run from the repository root after `cargo build`:
+
+    python3 -m pytest tests/python/test_anthropic.py
+
+The gateway is the one `test_openai.py` starts (its `gateway` fixture: the
+embedded simulator, dev auth, a token minted with `spillway token`); the
+token is the SDK's API key. `SPILLWAY_BIN` overrides the binary.
+"""
+
+import anthropic
+import pytest
+
+from test_openai import FAST, gateway, prompt, session  # noqa: F401 (`gateway` is a fixture)
+
+# Anthropic's names, mapped by the gateway's alias table.
+SONNET = "claude-sonnet-4-5"
+HAIKU = "claude-3-haiku-20240307"
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+WEATHER = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+@pytest.fixture
+def client(gateway):  # noqa: F811 (the imported fixture)
+    base, token = gateway
+    return anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+
+
+def run_tool(call):
+    return f"22 °C and sunny in {call.input['city']}"
+
+
+def test_tool_loop_with_thinking_streamed(client):
+    question = {"role": "user", "content": prompt(f"tool=get_weather think=2 tokens=3 {FAST}")}
+    with client.messages.stream(
+        model=SONNET,
+        max_tokens=2048,
+        thinking=THINKING,
+        tools=[WEATHER],
+        messages=[question],
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start"
+    assert "thinking" in kinds and "signature" in kinds and "input_json" in kinds
+    assert final.stop_reason == "tool_use"
+    assert final.model == SONNET
+    assert [b.type for b in final.content] == ["thinking", "text", "tool_use"]
+    thinking, _, call = final.content
+    assert thinking.thinking and thinking.signature
+    assert call.name == "get_weather"
+    assert call.input == {"city": "sample"}
+    assert final.usage.output_tokens > 0
+    assert final.usage.input_tokens > 0
+
+    # The assistant content as returned (the signed thinking block included),
+    # then the tool's output; the simulator echoes it.
+    output = run_tool(call)
+    with client.messages.stream(
+        model=SONNET,
+        max_tokens=2048,
+        thinking=THINKING,
+        tools=[WEATHER],
+        messages=[
+            question,
+            {"role": "assistant", "content": final.content},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": call.id, "content": output}],
+            },
+        ],
+    ) as stream:
+        text = "".join(stream.text_stream)
+        answer = stream.get_final_message()
+    assert text.startswith(f"Tool result: {output}"), text
+    assert answer.stop_reason == "end_turn"
+
+
+def test_non_streaming_message(client, gateway):  # noqa: F811
+    raw = client.messages.with_raw_response.create(
+        model=HAIKU,
+        max_tokens=100,
+        system="Be brief.",
+        messages=[{"role": "user", "content": prompt(f"tokens=9 {FAST}")}],
+        stop_sequences=["never-said"],
+    )
+    message = raw.parse()
+    info = session(gateway, raw.headers["x-session-id"])
+    assert info["status"] == "complete"
+    assert message.id == f"msg_{info['sessionId']}"
+    assert message.type == "message" and message.role == "assistant"
+    assert message.model == HAIKU
+    assert message.stop_reason == "end_turn"
+    assert [b.type for b in message.content] == ["text"]
+    assert message.content[0].text == info["text"]
+    assert message.usage.output_tokens == 9
+    assert message.usage.input_tokens > 0
+
+
+def test_non_streaming_tool_call(client):
+    message = client.messages.create(
+        model=SONNET,
+        max_tokens=2048,
+        tools=[WEATHER],
+        tool_choice={"type": "any"},
+        messages=[{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}],
+    )
+    assert message.stop_reason == "tool_use"
+    call = message.content[-1]
+    assert call.type == "tool_use" and call.input == {"city": "sample"}
+
+
+def test_count_tokens(client):
+    count = client.messages.count_tokens(
+        model=SONNET,
+        system="Be brief.",
+        messages=[{"role": "user", "content": "x" * 400}],
+        tools=[WEATHER],
+    )
+    assert count.input_tokens > 100
+
+
+def test_unknown_model_is_not_found(client):
+    with pytest.raises(anthropic.NotFoundError) as err:
+        client.messages.create(
+            model="claude-9-ultra", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert err.value.body["error"]["type"] == "not_found_error"
+    assert "claude-9-ultra" in err.value.body["error"]["message"]
+
+
+def test_bad_key_is_an_authentication_error(gateway):  # noqa: F811
+    base, _ = gateway
+    bad = anthropic.Anthropic(base_url=base, api_key="not-a-jwt", max_retries=0, timeout=30)
+    with pytest.raises(anthropic.AuthenticationError) as err:
+        bad.messages.create(model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["error"]["type"] == "authentication_error"
+
+
+def test_bearer_auth_token_works(gateway):  # noqa: F811
+    base, token = gateway
+    bearer = anthropic.Anthropic(base_url=base, auth_token=token, max_retries=0, timeout=30)
+    message = bearer.messages.create(
+        model=HAIKU, max_tokens=10, messages=[{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+    )
+    assert message.usage.output_tokens == 2
+
+
+def test_bad_request_is_raised(client):
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(model=HAIKU, max_tokens=10, messages=[{"role": "assistant", "content": "hi"}])
+    assert err.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_error_mid_stream_is_raised(client):
+    received = []
+    with pytest.raises(anthropic.APIStatusError) as err:
+        with client.messages.stream(
+            model=HAIKU,
+            max_tokens=100,
+            messages=[{"role": "user", "content": prompt(f"tokens=20 error_after=3 {FAST}")}],
+        ) as stream:
+            for text in stream.text_stream:
+                received.append(text)
+    assert len(received) == 3
+    assert err.value.body["error"]["type"] == "api_error"
