@@ -460,3 +460,46 @@ where
         }
     }
 }
+
+#[tokio::test]
+async fn pem_files_are_served_and_half_a_tls_setting_refuses_to_start() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = spillway::edge::self_signed::load_or_create(certs.path()).unwrap();
+    let gw = Gateway::with(|c| {
+        c.tls_cert = Some(cert.clone());
+        c.tls_key = Some(key.clone());
+    })
+    .await;
+    assert!(
+        !gw.data_dir().join(CERT_FILE).exists(),
+        "no self-signed one made"
+    );
+    let pem = std::fs::read(&cert).unwrap();
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).unwrap()])
+        .build()
+        .unwrap();
+    let r = http.get(https(&gw, "/healthz")).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    gw.shutdown().await;
+
+    let mut config = spillway::config::Config::local_defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = certs.path().to_path_buf();
+    for (cert, key, mode) in [
+        (Some(cert.clone()), None, None),
+        (None, Some(key.clone()), None),
+        (
+            Some(cert.clone()),
+            Some(key.clone()),
+            Some(TlsMode::SelfSigned),
+        ),
+    ] {
+        let mut c = config.clone();
+        (c.tls_cert, c.tls_key, c.tls) = (cert, key, mode);
+        assert!(matches!(
+            spillway::server::Server::start(c).await,
+            Err(spillway::server::StartupError::TlsConfig)
+        ));
+    }
+}
