@@ -12,6 +12,7 @@
 #   RAMP=100,200,500,1000,2000 loadtest/run-local.sh 3    # ramp, up to 2,000 streams
 #   HANDSHAKES=5000 loadtest/run-local.sh 5               # handshakes over ws and graphql
 #   SUBSCRIBERS="1000 5000" TRANSPORTS="sse ws" loadtest/run-local.sh 6   # fan-out
+#   H2_CONNECTIONS="1 4" loadtest/run-local.sh 7          # HTTP/2 vs HTTP/1.1
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
 #
 # Scenarios:
@@ -34,6 +35,10 @@
 #   6  fan-out: one stream of 40 tokens at 20 tokens/s (first token after
 #      FANOUT_TTFT_MS, default 4000) and N subscribers to it (SUBSCRIBERS,
 #      default "1000 5000") over each of TRANSPORTS
+#   7  HTTP/2 vs HTTP/1.1: 200 concurrent SSE streams, all at once, 64
+#      tokens at 50 tokens/s, against one gateway: over HTTP/1.1 (a
+#      connection per stream), then over cleartext HTTP/2 with prior
+#      knowledge on each of H2_CONNECTIONS connections (default "1")
 #
 # Scenarios 2s, 3, 5 and 6 run against a gateway with the per-user and
 # per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
@@ -52,6 +57,7 @@ handshakes=${HANDSHAKES:-5000}
 handshake_transports=${TRANSPORTS:-${TRANSPORT:-ws graphql}}
 subscribers=${SUBSCRIBERS:-1000 5000}
 fanout_ttft_ms=${FANOUT_TTFT_MS:-4000}
+h2_connections=${H2_CONNECTIONS:-1}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -201,7 +207,11 @@ for s in "${scenarios[@]}"; do
              --sim-ttft-ms "$fanout_ttft_ms" --concurrency 64 --timeout 120
          done
        done ;;
-    *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6)" >&2; exit 2 ;;
+    7) loadtest 7-http1-200 sse --streams 200 --tokens 64 --rate 50 --arrival 0 --timeout 120
+       for n in $h2_connections; do
+         loadtest "7-http2x$n-200" sse --streams 200 --tokens 64 --rate 50 --arrival 0 --timeout 120 --http2 "$n"
+       done ;;
+    *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6 7)" >&2; exit 2 ;;
   esac
 done
 echo

@@ -80,6 +80,14 @@ pub enum RegistryMode {
     Dynamodb,
 }
 
+/// `SPILLWAY_TLS`: a certificate the gateway makes for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// A certificate for `localhost` and `127.0.0.1`, kept in the data dir
+    /// (`tls-cert.pem`, for clients to trust) and reused across restarts.
+    SelfSigned,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -111,6 +119,15 @@ pub struct Config {
     /// Let dev auth listen on a non-loopback address (anyone could mint tokens).
     #[arg(long, env = "SPILLWAY_ALLOW_PUBLIC_DEV_AUTH")]
     pub allow_public_dev_auth: bool,
+    /// Serve HTTPS (ALPN `h2` and `http/1.1`) with this certificate chain (PEM); needs `--tls-key`.
+    #[arg(long, env = "SPILLWAY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "SPILLWAY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate of the gateway's own making (instead of `--tls-cert`).
+    #[arg(long, env = "SPILLWAY_TLS", value_enum)]
+    pub tls: Option<TlsMode>,
 
     #[arg(long, env = "SPILLWAY_COGNITO_USER_POOL_ID")]
     pub cognito_user_pool_id: Option<String>,

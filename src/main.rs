@@ -32,7 +32,7 @@ async fn serve(config: Config) -> Result {
     spillway::telemetry::init(config.log_format);
     let server = Server::start(config).await?;
     // One line on stdout, so scripts that ask for port 0 learn the address.
-    println!("spillway listening on http://{}", server.addr());
+    println!("spillway listening on {}", server.url());
     shutdown_signal().await;
     server.shutdown().await;
     Ok(())

@@ -15,7 +15,7 @@ use crate::auth::jwks::KeySet;
 use crate::auth::{Verifier, VerifierConfig};
 use crate::cluster::Cluster;
 use crate::cluster::relay::Relay;
-use crate::config::{AuthMode, Config, RegistryMode, UpstreamMode};
+use crate::config::{AuthMode, Config, RegistryMode, TlsMode, UpstreamMode};
 use crate::edge::{CappedListener, ConnectionCaps, EdgeConfig, TrustedProxies};
 use crate::hub::{Fleet, Hub, HubConfig, RunnerConfig};
 use crate::registry::Registry;
@@ -54,11 +54,21 @@ pub enum StartupError {
     },
     #[error("cannot start the HTTP client: {0}")]
     HttpClient(String),
+    #[error(
+        "TLS needs both --tls-cert and --tls-key (SPILLWAY_TLS_CERT, SPILLWAY_TLS_KEY), or SPILLWAY_TLS=self-signed alone"
+    )]
+    TlsConfig,
+    #[error(transparent)]
+    Tls(#[from] crate::edge::tls::TlsError),
+    #[error(transparent)]
+    SelfSigned(#[from] crate::edge::self_signed::SelfSignedError),
 }
 
 /// A running gateway.
 pub struct Server {
     addr: SocketAddr,
+    /// `https` under TLS, else `http`.
+    scheme: &'static str,
     internal_addr: Option<SocketAddr>,
     sim_addr: Option<SocketAddr>,
     state: AppState,
@@ -90,6 +100,7 @@ impl Server {
         if config.registry == RegistryMode::Dynamodb && config.internal_listen.is_none() {
             return Err(StartupError::InternalListen);
         }
+        let tls = tls_acceptor(&config)?;
         let caps = connection_caps(&config);
         let stop = CancellationToken::new();
         // The embedded simulator stops last, after the streams it feeds have drained.
@@ -240,6 +251,7 @@ impl Server {
             CappedListener::new(listener, caps),
             crate::app(state.clone()),
             timeouts,
+            tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
             stop.clone(),
             deadline,
         ));
@@ -248,20 +260,29 @@ impl Server {
                 CappedListener::new(listener, caps),
                 crate::internal_app(state.clone()),
                 timeouts,
+                None,
                 stop.clone(),
                 deadline,
             ))
         });
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(
             %addr,
             internal = ?internal_addr,
             upstream = ?config.upstream,
             auth = ?config.auth,
             sim = ?sim_addr,
-            "spillway listening on http://{addr}"
+            protocols = if tls.is_some() {
+                "HTTP/1.1 and HTTP/2 over TLS (ALPN h2, http/1.1)"
+            } else {
+                "HTTP/1.1 and cleartext HTTP/2 (prior knowledge)"
+            },
+            cert = ?tls.as_ref().map(|(_, cert)| cert),
+            "spillway listening on {scheme}://{addr}"
         );
         Ok(Self {
             addr,
+            scheme,
             internal_addr,
             sim_addr,
             state,
@@ -276,6 +297,11 @@ impl Server {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The public listener's base URL: `https://…` under TLS, else `http://…`.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The fleet-internal listener's address (`--internal-listen`).
@@ -353,6 +379,23 @@ fn connection_caps(config: &Config) -> ConnectionCaps {
         );
     }
     caps
+}
+
+/// The TLS acceptor `config` asks for, with the certificate file it serves
+/// (the one clients trust, for a self-signed one); `None` for plain HTTP.
+fn tls_acceptor(
+    config: &Config,
+) -> Result<Option<(tokio_rustls::TlsAcceptor, std::path::PathBuf)>, StartupError> {
+    let (cert, key) = match (&config.tls, &config.tls_cert, &config.tls_key) {
+        (None, None, None) => return Ok(None),
+        (None, Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        (Some(TlsMode::SelfSigned), None, None) => {
+            crate::edge::self_signed::load_or_create(&config.data_dir)?
+        }
+        _ => return Err(StartupError::TlsConfig),
+    };
+    let acceptor = crate::edge::tls::acceptor(&cert, &key)?;
+    Ok(Some((acceptor, cert)))
 }
 
 /// Pending connections the kernel queues before `accept` (the default 128

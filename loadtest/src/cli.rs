@@ -112,6 +112,11 @@ pub struct Args {
     /// attaches in flight (default 64).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub subscribers: Option<u64>,
+    /// SSE over cleartext HTTP/2 with prior knowledge, on N connections
+    /// (stream `i` on connection `i % N`); without it, HTTP/1.1 with one
+    /// connection per stream in flight.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub http2: Option<u64>,
 }
 
 /// How the load generator reaches the gateway.
@@ -220,6 +225,8 @@ mod tests {
         assert!(with(&["--ramp", "100,0"]).is_err());
         assert_eq!(with(&["--handshakes", "9"]).unwrap().handshakes, Some(9));
         assert_eq!(with(&["--subscribers", "9"]).unwrap().subscribers, Some(9));
+        assert_eq!(with(&["--http2", "2"]).unwrap().http2, Some(2));
+        assert!(with(&["--http2", "0"]).is_err());
         for pair in [
             ["--ramp", "100", "--handshakes", "5"],
             ["--ramp", "100", "--subscribers", "5"],

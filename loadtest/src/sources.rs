@@ -83,6 +83,20 @@ impl Sources {
             })
             .collect()
     }
+
+    /// `connections` HTTP clients speaking HTTP/2 with prior knowledge: each
+    /// holds one connection that carries all its streams.
+    pub fn http2_clients(&self, connections: u64) -> Result<Vec<reqwest::Client>, Error> {
+        (0..connections)
+            .map(|i| {
+                Ok(reqwest::Client::builder()
+                    .tcp_nodelay(true)
+                    .http2_prior_knowledge()
+                    .local_address(self.pick(i))
+                    .build()?)
+            })
+            .collect()
+    }
 }
 
 fn target_is_loopback_v4(target: &str) -> bool {

@@ -1,62 +1,73 @@
-//! The HTTP/1.1 server loop: hyper's own connection driver on each capped
-//! socket, with a header-read timeout and a keep-alive idle timeout, upgrades
-//! (WebSockets) allowed, and a graceful stop.
+//! The HTTP server loop: hyper's own connection drivers on each capped
+//! socket — HTTP/1.1, and HTTP/2 by ALPN under TLS or by prior knowledge in
+//! cleartext (hyper-util's auto builder reads the preface) — with upgrades
+//! (WebSockets, over HTTP/1.1) and a graceful stop.
 //!
 //! # Timeouts
 //!
-//! hyper 1 has one clock per connection for this: `header_read_timeout`,
-//! which starts whenever the connection waits for a request head, so it
-//! bounds both a half-sent head and the wait for the next request on a
-//! kept-alive connection (there is no separate keep-alive idle setting in
-//! `hyper::server::conn::http1`). That clock runs on the [`Timer`] the builder
-//! is given, so this module gives it [`HeadTimer`], which keeps the two waits
-//! apart:
+//! - A connection must bring its first request within the header timeout of
+//!   the accept, TLS handshake included ([`Activity`]): a socket that sends
+//!   nothing, half a ClientHello or half a preface is closed.
+//! - HTTP/1.1: hyper's head clock on a [`HeadTimer`] — a half-sent head is
+//!   closed after the header timeout, a kept-alive connection after the idle
+//!   timeout.
+//! - HTTP/2: with no stream open for the idle timeout the connection gets a
+//!   GOAWAY ([`Activity`]); while streams run, a keep-alive ping every
+//!   [`H2_KEEP_ALIVE_INTERVAL`] drops a peer that stops answering.
 //!
-//! - the first request's head must arrive within the header timeout of the
-//!   accept (a socket that sends nothing, or half a request line, is closed);
-//! - after a response, the connection may sit idle for the idle timeout; once a
-//!   byte of the next request arrives, its head gets the header timeout.
-//!
-//! (Bytes hyper already holds, a pipelined request, need no clock at all.)
-//!
-//! While a request is being served (a stream may run for minutes) hyper runs
-//! no head clock, so neither timeout cuts a response; upgraded connections
-//! (WebSockets) leave hyper and keep their own ping and idle limits.
+//! While a request is being served (a stream may run for minutes) no clock
+//! cuts it; upgraded connections (WebSockets) leave hyper and keep their own
+//! ping and idle limits.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::rt::{Sleep, Timer};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::Layer;
 
+use super::activity::{Activity, Counted, Quiet};
+use super::head_timer::HeadTimer;
 use super::listener::{CappedListener, ReadCount};
 
 /// Per-connection HTTP timeouts (`SPILLWAY_HTTP_HEADER_TIMEOUT_SECS`,
 /// `SPILLWAY_HTTP_IDLE_TIMEOUT_SECS`).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpTimeouts {
-    /// Time for a request head to arrive in full.
+    /// Time for a request head to arrive in full (and for a connection's
+    /// first request, TLS handshake included).
     pub header: Duration,
     /// Time a kept-alive connection may wait for its next request.
     pub idle: Duration,
 }
 
-/// Serve `app` on `listener` until `stop` fires; then stop accepting, let
-/// open connections finish their requests, and drop those still open after
-/// `deadline`.
+/// Streams one HTTP/2 connection may run at once (a browser tab's SSE
+/// streams, a load generator's hundreds): as many as a WebSocket's operations.
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 1000;
+/// Largest header block of one HTTP/2 request (decoded); an HTTP/1.1 head is
+/// bounded by hyper's read buffer.
+pub const H2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+/// An HTTP/2 connection quiet this long is pinged…
+pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+/// …and closed when the ping is not answered within this.
+pub const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serve `app` on `listener` until `stop` fires (over TLS when `tls` is
+/// given); then stop accepting, let open connections finish their requests,
+/// and drop those still open after `deadline`.
 pub async fn serve(
     mut listener: CappedListener,
     app: Router,
     timeouts: HttpTimeouts,
+    tls: Option<TlsAcceptor>,
     stop: CancellationToken,
     deadline: Duration,
 ) {
@@ -69,32 +80,43 @@ pub async fn serve(
             // Retries transient accept errors (EMFILE among them) itself.
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
         };
+        let first = Instant::now() + timeouts.header;
         let _ = io.get_ref().set_nodelay(true);
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(HeadTimer::new(io.reads(), timeouts.idle))
-            .header_read_timeout(timeouts.header);
-        let service = axum::Extension(ConnectInfo(peer)).layer(app.clone());
-        let stop = stop.clone();
-        let abandon = abandon.clone();
+        let activity = Activity::default();
+        let service = Counted {
+            inner: axum::Extension(ConnectInfo(peer)).layer(app.clone()),
+            activity: activity.clone(),
+        };
+        let conn = Conn {
+            peer,
+            activity,
+            first,
+            idle: timeouts.idle,
+            stop: stop.clone(),
+            abandon: abandon.clone(),
+        };
+        let builder = builder(io.reads(), timeouts, &connections);
+        let tls = tls.clone();
         connections.spawn(async move {
-            let conn = http
-                .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            let ended = tokio::select! {
-                ended = conn.as_mut() => ended,
-                _ = stop.cancelled() => {
-                    // Finish the request in flight (if any), then close.
-                    conn.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        ended = conn.as_mut() => ended,
-                        _ = abandon.cancelled() => Ok(()),
-                    }
-                }
+            let Some(tls) = tls else {
+                return conn.drive(builder, TokioIo::new(io), service).await;
             };
-            if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection ended");
-            }
+            let handshake = tokio::select! {
+                shaken = tokio::time::timeout_at(first, tls.accept(io)) => shaken,
+                _ = conn.stop.cancelled() => return,
+            };
+            let io = match handshake {
+                Ok(Ok(io)) => io,
+                Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            let builder = match io.get_ref().1.alpn_protocol() {
+                Some(b"h2") => builder.http2_only(),
+                Some(b"http/1.1") => builder.http1_only(),
+                // No ALPN: the preface says which.
+                _ => builder,
+            };
+            conn.drive(builder, TokioIo::new(io), service).await;
         });
     }
     // Stop accepting: the port closes now.
@@ -113,79 +135,97 @@ pub async fn serve(
     }
 }
 
-/// hyper's head clock for one connection; see the module docs.
-struct HeadTimer {
-    tokio: TokioTimer,
+/// One connection's protocol settings: both protocols, the edge's knobs.
+fn builder(
     reads: ReadCount,
+    timeouts: HttpTimeouts,
+    tasks: &TaskTracker,
+) -> auto::Builder<Tracked> {
+    let mut builder = auto::Builder::new(Tracked(tasks.clone()));
+    builder
+        .http1()
+        .timer(HeadTimer::new(reads, timeouts.idle))
+        .header_read_timeout(timeouts.header);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST_SIZE)
+        .keep_alive_interval(H2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+    builder
+}
+
+/// hyper's executor for HTTP/2 stream tasks: tracked with the connections,
+/// so the drain waits for them too.
+#[derive(Clone)]
+struct Tracked(TaskTracker);
+
+impl<F> hyper::rt::Executor<F> for Tracked
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, fut: F) {
+        self.0.spawn(fut);
+    }
+}
+
+/// What one connection's task needs besides its socket.
+struct Conn {
+    peer: SocketAddr,
+    activity: Activity,
+    /// When the first request must have arrived by.
+    first: Instant,
     idle: Duration,
-    /// Whether the connection has waited for a head before (it is kept alive).
-    kept_alive: AtomicBool,
+    stop: CancellationToken,
+    abandon: CancellationToken,
 }
 
-impl HeadTimer {
-    fn new(reads: ReadCount, idle: Duration) -> Self {
-        Self {
-            tokio: TokioTimer::new(),
-            reads,
-            idle,
-            kept_alive: AtomicBool::new(false),
+impl Conn {
+    /// Serve requests on `io` until the peer leaves, the connection is quiet
+    /// too long, or the server stops (then the requests in flight finish first).
+    async fn drive<I, S>(self, builder: auto::Builder<Tracked>, io: I, service: Counted<S>)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        Counted<S>: tower::Service<
+                axum::http::Request<hyper::body::Incoming>,
+                Response = axum::http::Response<axum::body::Body>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + 'static,
+        <Counted<S> as tower::Service<axum::http::Request<hyper::body::Incoming>>>::Future:
+            Send + 'static,
+    {
+        let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+        let mut conn = std::pin::pin!(conn);
+        let peer = self.peer;
+        let ended = tokio::select! {
+            ended = conn.as_mut() => ended,
+            quiet = self.activity.quiet(self.first, self.idle) => {
+                if quiet == Quiet::NoRequest {
+                    // Nothing asked, nothing to finish.
+                    return tracing::debug!(%peer, "no request within the header timeout");
+                }
+                // HTTP/2 with no stream open: GOAWAY, then close.
+                conn.as_mut().graceful_shutdown();
+                tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    _ = self.abandon.cancelled() => Ok(()),
+                }
+            }
+            _ = self.stop.cancelled() => {
+                // Finish the requests in flight (if any), then close.
+                conn.as_mut().graceful_shutdown();
+                tokio::select! {
+                    ended = conn.as_mut() => ended,
+                    _ = self.abandon.cancelled() => Ok(()),
+                }
+            }
+        };
+        if let Err(e) = ended {
+            tracing::debug!(%peer, error = %e, "connection ended");
         }
     }
 }
-
-impl Timer for HeadTimer {
-    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Sleep>> {
-        self.tokio.sleep(duration)
-    }
-
-    /// hyper arms its clock at `now + header timeout` each time the
-    /// connection waits for a head (hyper uses this timer for nothing else).
-    /// The first head gets exactly that; for each later one the connection
-    /// first waits up to the idle timeout for the request's first byte, and
-    /// its head then gets the header timeout from there.
-    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn Sleep>> {
-        if !self.kept_alive.swap(true, Ordering::Relaxed) {
-            return self.tokio.sleep_until(deadline);
-        }
-        let header = deadline.saturating_duration_since(self.now());
-        Box::pin(KeepAliveWait {
-            tokio: self.tokio.clone(),
-            reads: self.reads.clone(),
-            reads_then: self.reads.get(),
-            header: Some(header),
-            sleep: self.tokio.sleep(self.idle),
-        })
-    }
-
-    fn now(&self) -> Instant {
-        self.tokio.now()
-    }
-}
-
-/// Idle until the next request's first byte, then its header timeout.
-struct KeepAliveWait {
-    tokio: TokioTimer,
-    reads: ReadCount,
-    reads_then: u64,
-    /// `Some` while still idle.
-    header: Option<Duration>,
-    sleep: Pin<Box<dyn Sleep>>,
-}
-
-impl Future for KeepAliveWait {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        // hyper polls this clock each time the socket brings bytes but no full head.
-        if let Some(header) = this.header
-            && this.reads.get() != this.reads_then
-        {
-            this.header = None;
-            this.sleep = this.tokio.sleep(header);
-        }
-        this.sleep.as_mut().poll(cx)
-    }
-}
-
-impl Sleep for KeepAliveWait {}

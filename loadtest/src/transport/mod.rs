@@ -40,7 +40,9 @@ impl Client {
     pub fn gateway(args: &Args, sources: Sources) -> Result<Self, Error> {
         let (target, token, model) = (&args.target, &args.token, &args.model);
         Ok(match args.transport {
-            TransportKind::Sse => Client::Sse(sse::SseClient::new(target, token, model, &sources)?),
+            TransportKind::Sse => Client::Sse(sse::SseClient::new(
+                target, token, model, &sources, args.http2,
+            )?),
             TransportKind::Ws => Client::Ws(ws::WsClient::new(target, token, model, sources)?),
             TransportKind::Graphql => {
                 Client::Graphql(graphql::GraphqlClient::new(target, token, model, sources)?)

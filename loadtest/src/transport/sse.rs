@@ -31,9 +31,20 @@ pub struct SseClient {
 }
 
 impl SseClient {
-    pub fn new(target: &str, token: &str, model: &str, sources: &Sources) -> Result<Self, Error> {
+    /// `http2`: HTTP/2 with prior knowledge on that many connections
+    /// (else HTTP/1.1, a connection per stream in flight).
+    pub fn new(
+        target: &str,
+        token: &str,
+        model: &str,
+        sources: &Sources,
+        http2: Option<u64>,
+    ) -> Result<Self, Error> {
         Ok(Self {
-            http: sources.http_clients()?,
+            http: match http2 {
+                Some(n) => sources.http2_clients(n)?,
+                None => sources.http_clients()?,
+            },
             url: format!("{}/v1/stream", target.trim_end_matches('/')),
             token: token.to_owned(),
             model: model.to_owned(),
