@@ -13,6 +13,7 @@
 #   HANDSHAKES=5000 loadtest/run-local.sh 5               # handshakes over ws and graphql
 #   SUBSCRIBERS="1000 5000" TRANSPORTS="sse ws" loadtest/run-local.sh 6   # fan-out
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
+#   TOOL=1 loadtest/run-local.sh 1 2                      # tool-call streams
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -34,6 +35,11 @@
 #   6  fan-out: one stream of 40 tokens at 20 tokens/s (first token after
 #      FANOUT_TTFT_MS, default 4000) and N subscribers to it (SUBSCRIBERS,
 #      default "1000 5000") over each of TRANSPORTS
+#
+# TOOL=1: in scenarios 1, 2, 2s and 3 every stream (gateway and baseline)
+# asks for one tool call whose input streams in as many deltas as the
+# scenario has tokens, instead of text (spillway-loadtest --tool-call, SSE
+# only); reports are named <scenario>-tool-<transport>.
 #
 # Scenarios 2s, 3, 5 and 6 run against a gateway with the per-user and
 # per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
@@ -135,13 +141,17 @@ mkdir -p "$out"
 } >"$out/machine.txt"
 
 # loadtest NAME TRANSPORT FLAGS…
+tool_flags=()
+if [ -n "${TOOL:-}" ] && [ "$TOOL" != 0 ]; then tool_flags=(--tool-call); fi
 loadtest() {
   local name=$1 transport=$2; shift 2
+  if [ ${#tool_flags[@]} -gt 0 ]; then name="$name-tool"; fi
   echo
   echo "== $name ($transport)"
   "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
     --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" --plot "$out/plots" \
-    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
+    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" \
+    "${tool_flags[@]}" "$@"
 }
 
 idle() {

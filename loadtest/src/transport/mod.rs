@@ -12,10 +12,13 @@ pub mod socket;
 pub mod sse;
 pub mod ws;
 
+use std::sync::Arc;
+
 use crate::cli::{Args, TransportKind};
 use crate::error::Error;
 use crate::record::StreamRecord;
 use crate::sources::Sources;
+use crate::tool::ToolCall;
 
 /// One stream to open.
 #[derive(Debug, Clone)]
@@ -25,6 +28,8 @@ pub struct StreamSpec {
     pub prompt: String,
     /// Tokens asked for (also sent as the maximum).
     pub tokens: u32,
+    /// `--tool-call`: the tool the request carries and the prompt calls.
+    pub tool: Option<Arc<ToolCall>>,
 }
 
 pub enum Client {
@@ -39,6 +44,18 @@ impl Client {
     /// connecting from `sources.pick(i)`.
     pub fn gateway(args: &Args, sources: Sources) -> Result<Self, Error> {
         let (target, token, model) = (&args.target, &args.token, &args.model);
+        if args.tool_call && args.transport != TransportKind::Sse {
+            return Err(Error::Unsupported(format!(
+                "--tool-call runs over sse only (the {} client reads text events)",
+                args.transport.as_str()
+            )));
+        }
+        if args.tool_call && args.tokens > crate::tool::MAX_DELTAS {
+            return Err(Error::Unsupported(format!(
+                "--tool-call streams at most {} input deltas (--tokens)",
+                crate::tool::MAX_DELTAS
+            )));
+        }
         Ok(match args.transport {
             TransportKind::Sse => Client::Sse(sse::SseClient::new(target, token, model, &sources)?),
             TransportKind::Ws => Client::Ws(ws::WsClient::new(target, token, model, sources)?),
