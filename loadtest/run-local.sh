@@ -14,6 +14,7 @@
 #   SUBSCRIBERS="1000 5000" TRANSPORTS="sse ws" loadtest/run-local.sh 6   # fan-out
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
 #   TOOL=1 loadtest/run-local.sh 1 2                      # tool-call streams
+#   TOOL=offer loadtest/run-local.sh 1 2                  # text, the tool offered
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -39,7 +40,9 @@
 # TOOL=1: in scenarios 1, 2, 2s and 3 every stream (gateway and baseline)
 # asks for one tool call whose input streams in as many deltas as the
 # scenario has tokens, instead of text (spillway-loadtest --tool-call, SSE
-# only); reports are named <scenario>-tool-<transport>.
+# only); reports are named <scenario>-tool-<transport>. TOOL=offer: text
+# streams whose requests carry that tool uncalled (--offer-tool, the
+# control for the tool's request size); <scenario>-offer-<transport>.
 #
 # Scenarios 2s, 3, 5 and 6 run against a gateway with the per-user and
 # per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
@@ -142,10 +145,14 @@ mkdir -p "$out"
 
 # loadtest NAME TRANSPORT FLAGS…
 tool_flags=()
-if [ -n "${TOOL:-}" ] && [ "$TOOL" != 0 ]; then tool_flags=(--tool-call); fi
+tool_suffix=
+case ${TOOL:-0} in
+  0) ;;
+  offer) tool_flags=(--offer-tool); tool_suffix=-offer ;;
+  *) tool_flags=(--tool-call); tool_suffix=-tool ;;
+esac
 loadtest() {
-  local name=$1 transport=$2; shift 2
-  if [ ${#tool_flags[@]} -gt 0 ]; then name="$name-tool"; fi
+  local name=$1$tool_suffix transport=$2; shift 2
   echo
   echo "== $name ($transport)"
   "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \

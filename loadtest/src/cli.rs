@@ -66,6 +66,11 @@ pub struct Args {
     /// `--tokens` input deltas (at least 3, at most 2,000). SSE only.
     #[arg(long, conflicts_with_all = ["idle_connections", "relay_via", "handshakes", "subscribers"])]
     pub tool_call: bool,
+    /// Text streams whose requests carry the tool `--tool-call` would call
+    /// (sized by `--tokens`), without calling it: the control that tells
+    /// the tool's request size from its events. SSE only.
+    #[arg(long, conflicts_with_all = ["tool_call", "idle_connections", "relay_via", "handshakes", "subscribers"])]
+    pub offer_tool: bool,
     /// Add `ttft_ms=MS` to the simulator directive: the simulator waits
     /// this long before the first token.
     #[arg(long, value_name = "MS")]
@@ -228,6 +233,8 @@ mod tests {
         assert_eq!(with(&["--handshakes", "9"]).unwrap().handshakes, Some(9));
         assert_eq!(with(&["--subscribers", "9"]).unwrap().subscribers, Some(9));
         assert!(with(&["--tool-call", "--ramp", "100"]).unwrap().tool_call);
+        assert!(with(&["--offer-tool"]).unwrap().offer_tool);
+        assert!(with(&["--offer-tool", "--tool-call"]).is_err());
         for other in [
             &["--subscribers", "5"][..],
             &["--relay-via", "y"],

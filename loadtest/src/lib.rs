@@ -206,7 +206,8 @@ pub(crate) fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
 /// One spec per stream; the nonce makes every prompt unique across runs, and
 /// stream `i` of the baseline and of the gateway send the same prompt (so the
 /// simulator answers both with the same text). With `--tool-call` the answer
-/// is one call of [`tool::TOOL_NAME`] and no text (`tokens=0`).
+/// is one call of [`tool::TOOL_NAME`] and no text (`tokens=0`); with
+/// `--offer-tool` the request carries that tool and the answer is text.
 pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -216,16 +217,15 @@ pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
         .sim_ttft_ms
         .map(|ms| format!(" ttft_ms={ms}"))
         .unwrap_or_default();
-    let tool = args
-        .tool_call
+    let tool = (args.tool_call || args.offer_tool)
         .then(|| Arc::new(tool::ToolCall::for_deltas(args.tokens)));
     let (text_tokens, call, max_tokens) = match &tool {
-        Some(t) => (
+        Some(t) if args.tool_call => (
             0,
             format!(" tool={}", tool::TOOL_NAME),
             args.tokens.max(t.deltas),
         ),
-        None => (args.tokens, String::new(), args.tokens),
+        _ => (args.tokens, String::new(), args.tokens),
     };
     (0..args.streams)
         .map(|i| StreamSpec {
@@ -237,6 +237,7 @@ pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
                 args.rate
             ),
             tool: tool.clone(),
+            calls_tool: args.tool_call,
         })
         .collect()
 }

@@ -131,6 +131,8 @@ pub struct Run {
     pub concurrency: usize,
     /// `--tool-call`: the tool every stream calls.
     pub tool: Option<ToolCall>,
+    /// `--offer-tool`: the tool every request carries, not called.
+    pub offered: Option<ToolCall>,
     pub target: String,
     pub baseline_url: Option<String>,
     pub gateway: Side,
@@ -159,6 +161,7 @@ impl Run {
             arrival: args.arrival,
             concurrency: args.concurrency,
             tool: args.tool_call.then(|| ToolCall::for_deltas(args.tokens)),
+            offered: args.offer_tool.then(|| ToolCall::for_deltas(args.tokens)),
             target: args.target.clone(),
             baseline_url: args.baseline.clone(),
             gateway: gateway.into(),
@@ -226,6 +229,14 @@ impl Run {
                 tool.properties,
                 tool.deltas,
                 tool.gateway_events()
+            );
+        }
+        if let Some(tool) = &self.offered {
+            let _ = writeln!(
+                md,
+                "Text streams whose requests carry the tool `{TOOL_NAME}` ({} required string \
+                 properties, as `--tool-call` would call) without calling it.  ",
+                tool.properties
             );
         }
         let baseline = match &self.baseline_url {

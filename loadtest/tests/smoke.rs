@@ -129,9 +129,9 @@ async fn tool_call_streams_count_the_same_on_both_sides() {
         &gw.sim,
         "--tool-call",
     ]);
-    let run = run(&args).await.expect("run");
-    let baseline = run.baseline.as_ref().expect("baseline side");
-    for (side, s) in [("gateway", &run.gateway), ("baseline", baseline)] {
+    let calls = run(&args).await.expect("run");
+    let baseline = calls.baseline.as_ref().expect("baseline side");
+    for (side, s) in [("gateway", &calls.gateway), ("baseline", baseline)] {
         assert_eq!(
             (s.completed, s.failed, s.lost),
             (4, 0, 0),
@@ -142,7 +142,30 @@ async fn tool_call_streams_count_the_same_on_both_sides() {
         assert_eq!((s.tokens, s.events), (32, 44), "{side}");
         assert!(s.ttft.is_some() && s.gap.is_some(), "{side}");
     }
-    assert!(run.markdown().contains("loadtest_probe"));
+    assert!(calls.markdown().contains("loadtest_probe"));
+
+    // The control: the same tool offered, text answered.
+    let offer = gw.args(&[
+        "--streams",
+        "2",
+        "--tokens",
+        "8",
+        "--rate",
+        "400",
+        "--baseline",
+        &gw.sim,
+        "--offer-tool",
+    ]);
+    let control = run(&offer).await.expect("run");
+    let baseline = control.baseline.as_ref().expect("baseline side");
+    for (side, s) in [("gateway", &control.gateway), ("baseline", baseline)] {
+        assert_eq!(
+            (s.completed, s.tokens, s.events),
+            (2, 16, 18),
+            "{side}: {:?}",
+            s.errors
+        );
+    }
 
     // Over the sockets it is refused before any stream.
     let ws = gw.args(&["--transport", "ws", "--tool-call"]);

@@ -51,8 +51,8 @@ impl BedrockClient {
 
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
         let mut rec = Recorder::start();
-        if let Some(tool) = &spec.tool {
-            rec.expect_tool_call(tool.deltas);
+        if let Some(deltas) = spec.expected_call() {
+            rec.expect_tool_call(deltas);
         }
         let outcome = self.read(spec, &mut rec).await;
         rec.finish(outcome)

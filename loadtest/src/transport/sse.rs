@@ -49,8 +49,8 @@ impl SseClient {
 
     async fn read(&self, spec: &StreamSpec, rec: &mut Recorder) -> Result<(), String> {
         let http = round_robin(&self.http, spec.index).ok_or("no HTTP client")?;
-        if let Some(tool) = &spec.tool {
-            rec.expect_tool_call(tool.deltas);
+        if let Some(deltas) = spec.expected_call() {
+            rec.expect_tool_call(deltas);
         }
         let response = start(http, &self.url, &self.token, &self.model, spec).await?;
         read_events(response, rec).await
