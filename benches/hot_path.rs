@@ -23,6 +23,8 @@
 //!    - `adapter_claude`, `adapter_nova`: `ModelFamily::decode_chunk` of one
 //!      text-delta chunk (the `PayloadPart` bytes) → `Delta::Text`.
 //!    - `frame_to_token_claude`: the three above in a row for Claude.
+//!    - `adapter_claude_tool_input`: `decode_chunk` of a Claude
+//!      `input_json_delta` chunk of the token's length → `Delta::ToolInput`.
 //! 2. `log_append`: a `Session`'s writer and its `Subscription` cursors.
 //!    Each sample gets a fresh session (the log only grows), made untimed.
 //!    Readers are polled once (`now_or_never`): the event is already there, so
@@ -35,6 +37,10 @@
 //!    - `writer_100_sse_readers`: push + 100 SSE response bodies each
 //!      producing the event's bytes (stage 3's `sse_bytes` per reader): the
 //!      fan-out cost that the per-event JSON cache (`TokenEvent::json`) cuts.
+//!    - `blocks_text`, `blocks_tool_input`: one delta through the answer's
+//!      `Blocks` (as `hub/runner.rs` applies it) and its event written with
+//!      `Session::push`, no reader: a text token, or a piece of tool input
+//!      inside an open call (appended to the call's input, a boxed part).
 //! 3. `framing`: one `TokenEvent` (seq 42, not final) per transport, each
 //!    twice: `*_first_read` frames events no reader has framed yet (a fresh
 //!    clone per iteration, made untimed), `*_next_read` frames the same event
@@ -48,6 +54,9 @@
 //!      polled through the response body's data stream. axum's `Event` has no
 //!      public accessor for its bytes; the body is the way to them. Excludes
 //!      hyper's chunked encoding and the socket write.
+//!    - `sse_bytes_tool_input_first_read`: the same for a tool-input event
+//!      (`event: tool`, `"token":""` and the part
+//!      `{"type":"toolCall","index":0,"inputDelta":…}`).
 //!    - `ws_event_message_*`: `transport::ws::protocol::event_message` with a
 //!      request id, as an axum `Message::Text` (tungstenite's frame header is
 //!      written later, on send, and is not measured).
@@ -68,6 +77,19 @@
 //!    Claude adapter → `push_token` → the session's SSE body (one reader)
 //!    yields the event's bytes: one token from the upstream socket's bytes to
 //!    the bytes handed to hyper.
+//!    - `frame_to_sse_claude_via_blocks`: the same text token, but as the
+//!      session's upstream task applies it (`hub/runner.rs`): every delta
+//!      the adapter decodes goes through the answer's `parts::blocks::Blocks`,
+//!      and each event it makes is written with `Session::push(token, part)`.
+//!    - `frame_to_sse_claude_tool_input`: the same path for one piece of a
+//!      tool call's input: a Claude `content_block_delta` with
+//!      `{"type":"input_json_delta","partial_json":…}` of the token's length
+//!      (`{"p0":`), inside a call opened untimed (a `content_block_start` of
+//!      type `tool_use` through the same path, its `tool` event read). The
+//!      adapter's `Delta::ToolInput` is appended to the call's input text
+//!      and becomes a `tool` event with a boxed `Part::ToolCall`
+//!      `{"type":"toolCall","index":0,"inputDelta":…}`. The call's end (the
+//!      input parsed once, at the end) is not in it.
 
 #![allow(clippy::expect_used, reason = "bench setup")]
 
@@ -93,6 +115,7 @@ use spillway::auth::Principal;
 use spillway::config::Config;
 use spillway::event::TokenEvent;
 use spillway::hub::{Access, Session, SessionStatus, Subscription};
+use spillway::parts::blocks::{Blocks, Emit};
 use spillway::server::Server;
 use spillway::state::AppState;
 use spillway::transport::graphql::{RequestKey, build_schema};
@@ -102,6 +125,12 @@ use spillway::upstream::Delta;
 use spillway::upstream::models::ModelFamily;
 
 const TOKEN: &str = " river";
+/// A piece of tool input as long as `TOKEN`, as the simulator cuts a tool
+/// call's input JSON (`sim/src/schema_input.rs`).
+const TOOL_INPUT: &str = r#"{"p0":"#;
+/// The called tool's name, and the id the simulator gives the call.
+const TOOL_NAME: &str = "loadtest_probe";
+const TOOL_ID: &str = "toolu_bdrk_01AbCdEfGhIjKlMnOpQrStUv";
 const SESSION_ID: &str = "3f0c5e9a-8d2b-4c71-9a4e-1b6d2f7e8c90";
 const OWNER: &str = "bench-user";
 /// The gateway's default heartbeat interval (`--heartbeat-secs`).
@@ -148,6 +177,24 @@ fn claude_chunk(text: &str) -> Value {
     })
 }
 
+/// The simulator's Claude tool call start (`sim/src/families/claude.rs`).
+fn claude_tool_start_chunk() -> Value {
+    json!({
+        "type": "content_block_start",
+        "index": 0,
+        "content_block": {"type": "tool_use", "id": TOOL_ID, "name": TOOL_NAME, "input": {}},
+    })
+}
+
+/// The simulator's Claude tool-input chunk (`sim/src/families/claude.rs`).
+fn claude_tool_input_chunk(json: &str) -> Value {
+    json!({
+        "type": "content_block_delta",
+        "index": 0,
+        "delta": {"type": "input_json_delta", "partial_json": json},
+    })
+}
+
 /// The simulator's Nova text chunk (`sim/src/families/nova.rs`).
 fn nova_chunk(text: &str) -> Value {
     json!({
@@ -171,6 +218,25 @@ fn token_event() -> Arc<TokenEvent> {
         session.push_token(TOKEN.to_owned());
     }
     session.event(42).expect("event 42")
+}
+
+/// A mid-stream tool-input event (`TOOL_INPUT`), written by a real session
+/// through `Blocks` inside an open call.
+fn tool_input_event() -> Arc<TokenEvent> {
+    let session = new_session();
+    let mut blocks = Blocks::default();
+    let mut emitted = Vec::new();
+    let start = Delta::ToolStart {
+        id: TOOL_ID.to_owned(),
+        name: TOOL_NAME.to_owned(),
+    };
+    for delta in [start, Delta::ToolInput(TOOL_INPUT.to_owned())] {
+        blocks.apply(delta, &mut emitted).expect("delta applies");
+    }
+    for (token, part) in emitted {
+        session.push(token, part);
+    }
+    session.event(1).expect("event 1")
 }
 
 /// `n` copies of `template` that no reader has framed yet (an event's JSON
@@ -232,6 +298,28 @@ fn adapter(family: ModelFamily, chunk: &[u8]) -> String {
 fn frame_to_token(family: ModelFamily, frame: &[u8]) -> String {
     let message = decode_frame(frame);
     adapter(family, &payload_part(&message))
+}
+
+/// Stage 4 (parts): one frame as the session's upstream task applies it
+/// (`hub/runner.rs`): decoded, each delta through the answer's blocks, each
+/// event they make pushed to `session` (`emitted` is the task's reused buffer).
+fn frame_to_events(
+    family: ModelFamily,
+    frame: &[u8],
+    blocks: &mut Blocks,
+    emitted: &mut Vec<Emit>,
+    session: &Session,
+) {
+    let message = decode_frame(frame);
+    let deltas = family
+        .decode_chunk(&payload_part(&message))
+        .expect("chunk decodes");
+    for delta in deltas {
+        blocks.apply(delta, emitted).expect("delta applies");
+    }
+    for (token, part) in emitted.drain(..) {
+        session.push(token, part);
+    }
 }
 
 /// Stage 2: the next event of a cursor that has it already.
@@ -343,6 +431,23 @@ fn upstream_decode(c: &mut Criterion) {
     g.bench_function("frame_to_token_claude", |b| {
         b.iter(|| frame_to_token(ModelFamily::AnthropicClaude, black_box(&claude)))
     });
+    let tool_bytes = payload_part(&decode_frame(&chunk_frame(&claude_tool_input_chunk(
+        TOOL_INPUT,
+    ))));
+    let decode = |bytes: &[u8]| {
+        let deltas = ModelFamily::AnthropicClaude
+            .decode_chunk(bytes)
+            .expect("chunk decodes");
+        match deltas.into_iter().next() {
+            Some(Delta::ToolInput(piece)) => piece,
+            other => panic!("not a tool input delta: {other:?}"),
+        }
+    };
+    assert_eq!(decode(&tool_bytes), TOOL_INPUT);
+    g.throughput(Throughput::Bytes(tool_bytes.len() as u64));
+    g.bench_function("adapter_claude_tool_input", |b| {
+        b.iter(|| decode(black_box(&tool_bytes)))
+    });
     g.finish();
 }
 
@@ -367,6 +472,47 @@ fn log_append(c: &mut Criterion) {
             )
         })
     });
+    // A text token, or a piece of tool input inside an open call, through
+    // the answer's blocks into the log.
+    let tool_start = || Delta::ToolStart {
+        id: TOOL_ID.to_owned(),
+        name: TOOL_NAME.to_owned(),
+    };
+    for (name, opening, delta) in [
+        ("blocks_text", None, Delta::Text(TOKEN.to_owned())),
+        (
+            "blocks_tool_input",
+            Some(tool_start()),
+            Delta::ToolInput(TOOL_INPUT.to_owned()),
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                fresh_sample(
+                    iters,
+                    |s| {
+                        let mut blocks = Blocks::default();
+                        let mut emitted: Vec<Emit> = Vec::with_capacity(2);
+                        if let Some(open) = opening.clone() {
+                            blocks.apply(open, &mut emitted).expect("opens");
+                            for (token, part) in emitted.drain(..) {
+                                s.push(token, part);
+                            }
+                        }
+                        (blocks, emitted)
+                    },
+                    |s, (blocks, emitted)| {
+                        blocks
+                            .apply(black_box(delta.clone()), emitted)
+                            .expect("applies");
+                        for (token, part) in emitted.drain(..) {
+                            black_box(s.push(token, part));
+                        }
+                    },
+                )
+            })
+        });
+    }
     g.bench_function("writer_1_reader", |b| {
         b.iter_custom(|iters| {
             fresh_sample(
@@ -540,6 +686,19 @@ fn framing(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    let tool_template = (*tool_input_event()).clone();
+    assert!(tool_template.part.is_some());
+    g.bench_function("sse_bytes_tool_input_first_read", |b| {
+        b.iter_custom(|iters| {
+            let events = fresh_events(&tool_template, iters);
+            let mut body = sse_body(futures_util::stream::iter(events));
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(sse_next(&mut body));
+            }
+            start.elapsed()
+        })
+    });
     let repeated = ev.clone();
     let mut body = sse_body(futures_util::stream::repeat_with(move || repeated.clone()));
     let sample = sse_next(&mut body);
@@ -608,6 +767,46 @@ fn end_to_end(c: &mut Criterion) {
         .expect("runtime");
     let _rt = rt.enter();
     let frame = chunk_frame(&claude_chunk(TOKEN));
+    let tool_start = chunk_frame(&claude_tool_start_chunk());
+    assert_eq!(TOOL_INPUT.len(), TOKEN.len());
+    let tool_input = chunk_frame(&claude_tool_input_chunk(TOOL_INPUT));
+    // A session, its answer's blocks and its SSE body; `opening` (untimed)
+    // is applied first and its events read.
+    let through_blocks = |s: &Arc<Session>, opening: Option<&[u8]>| {
+        let mut blocks = Blocks::default();
+        let mut emitted = Vec::with_capacity(2);
+        let mut body = sse_body(Subscription::from_start(s.clone()).into_stream());
+        if let Some(frame) = opening {
+            frame_to_events(
+                ModelFamily::AnthropicClaude,
+                frame,
+                &mut blocks,
+                &mut emitted,
+                s,
+            );
+            let started = sse_next(&mut body);
+            assert!(started.starts_with(b"event: tool\n"), "{started:?}");
+        }
+        (blocks, emitted, body)
+    };
+    // The path is what the names say: a `token` event, a `tool` input delta.
+    {
+        let s = new_session();
+        let (mut blocks, mut emitted, mut body) = through_blocks(&s, Some(&tool_start));
+        let family = ModelFamily::AnthropicClaude;
+        frame_to_events(family, &tool_input, &mut blocks, &mut emitted, &s);
+        let bytes = sse_next(&mut body);
+        let text = std::str::from_utf8(&bytes).expect("UTF-8");
+        assert!(text.starts_with("event: tool\n"), "{text}");
+        assert!(
+            text.contains(r#""part":{"type":"toolCall","index":0,"inputDelta":"{\"p0\":"}"#),
+            "{text}"
+        );
+        let s = new_session();
+        let (mut blocks, mut emitted, mut body) = through_blocks(&s, None);
+        frame_to_events(family, &frame, &mut blocks, &mut emitted, &s);
+        assert!(sse_next(&mut body).starts_with(b"event: token\n"));
+    }
 
     let mut g = c.benchmark_group("end_to_end");
     g.throughput(Throughput::Elements(1));
@@ -624,6 +823,28 @@ fn end_to_end(c: &mut Criterion) {
             )
         })
     });
+    for (name, opening, frame) in [
+        ("frame_to_sse_claude_via_blocks", None, &frame),
+        (
+            "frame_to_sse_claude_tool_input",
+            Some(&tool_start[..]),
+            &tool_input,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                fresh_sample(
+                    iters,
+                    |s| through_blocks(s, opening),
+                    |s, (blocks, emitted, body)| {
+                        let family = ModelFamily::AnthropicClaude;
+                        frame_to_events(family, black_box(frame), blocks, emitted, s);
+                        black_box(sse_next(body));
+                    },
+                )
+            })
+        });
+    }
     g.finish();
 }
 

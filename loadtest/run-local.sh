@@ -14,6 +14,8 @@
 #   SUBSCRIBERS="1000 5000" TRANSPORTS="sse ws" loadtest/run-local.sh 6   # fan-out
 #   H2_CONNECTIONS="1 4" loadtest/run-local.sh 7          # HTTP/2 vs HTTP/1.1
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
+#   TOOL=1 loadtest/run-local.sh 1 2                      # tool-call streams
+#   TOOL=offer loadtest/run-local.sh 1 2                  # text, the tool offered
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -39,6 +41,13 @@
 #      tokens at 50 tokens/s, against one gateway: over HTTP/1.1 (a
 #      connection per stream), then over cleartext HTTP/2 with prior
 #      knowledge on each of H2_CONNECTIONS connections (default "1")
+#
+# TOOL=1: in scenarios 1, 2, 2s and 3 every stream (gateway and baseline)
+# asks for one tool call whose input streams in as many deltas as the
+# scenario has tokens, instead of text (spillway-loadtest --tool-call, SSE
+# only); reports are named <scenario>-tool-<transport>. TOOL=offer: text
+# streams whose requests carry that tool uncalled (--offer-tool, the
+# control for the tool's request size); <scenario>-offer-<transport>.
 #
 # Scenarios 2s, 3, 5 and 6 run against a gateway with the per-user and
 # per-address limits raised (SPILLWAY_MAX_STREAMS_PER_USER,
@@ -141,13 +150,21 @@ mkdir -p "$out"
 } >"$out/machine.txt"
 
 # loadtest NAME TRANSPORT FLAGS…
+tool_flags=()
+tool_suffix=
+case ${TOOL:-0} in
+  0) ;;
+  offer) tool_flags=(--offer-tool); tool_suffix=-offer ;;
+  *) tool_flags=(--tool-call); tool_suffix=-tool ;;
+esac
 loadtest() {
-  local name=$1 transport=$2; shift 2
+  local name=$1$tool_suffix transport=$2; shift 2
   echo
   echo "== $name ($transport)"
   "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
     --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" --plot "$out/plots" \
-    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
+    --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" \
+    "${tool_flags[@]}" "$@"
 }
 
 idle() {

@@ -60,6 +60,17 @@ pub struct Args {
     /// JSON report.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Tool-call streams: every stream (gateway and baseline) carries one
+    /// tool and asks the simulator to call it (`tool=NAME`, no text before
+    /// it); the tool's required properties make its input stream in about
+    /// `--tokens` input deltas (at least 3, at most 2,000). SSE only.
+    #[arg(long, conflicts_with_all = ["idle_connections", "relay_via", "handshakes", "subscribers"])]
+    pub tool_call: bool,
+    /// Text streams whose requests carry the tool `--tool-call` would call
+    /// (sized by `--tokens`), without calling it: the control that tells
+    /// the tool's request size from its events. SSE only.
+    #[arg(long, conflicts_with_all = ["tool_call", "idle_connections", "relay_via", "handshakes", "subscribers"])]
+    pub offer_tool: bool,
     /// Add `ttft_ms=MS` to the simulator directive: the simulator waits
     /// this long before the first token.
     #[arg(long, value_name = "MS")]
@@ -186,6 +197,7 @@ mod tests {
         assert_eq!(args.transport, TransportKind::Sse);
         assert_eq!(args.baseline.as_deref(), Some("http://127.0.0.1:8090"));
         assert!(args.plot.is_none() && args.idle_connections.is_none());
+        assert!(!args.tool_call);
     }
 
     #[test]
@@ -227,6 +239,18 @@ mod tests {
         assert_eq!(with(&["--subscribers", "9"]).unwrap().subscribers, Some(9));
         assert_eq!(with(&["--http2", "2"]).unwrap().http2, Some(2));
         assert!(with(&["--http2", "0"]).is_err());
+        assert!(with(&["--tool-call", "--ramp", "100"]).unwrap().tool_call);
+        assert!(with(&["--offer-tool"]).unwrap().offer_tool);
+        assert!(with(&["--offer-tool", "--tool-call"]).is_err());
+        for other in [
+            &["--subscribers", "5"][..],
+            &["--relay-via", "y"],
+            &["--handshakes", "5"],
+            &["--idle-connections", "5"],
+        ] {
+            let args: Vec<&str> = ["--tool-call"].iter().chain(other).copied().collect();
+            assert!(with(&args).is_err(), "{args:?}");
+        }
         for pair in [
             ["--ramp", "100", "--handshakes", "5"],
             ["--ramp", "100", "--subscribers", "5"],

@@ -25,6 +25,8 @@
 //! - [`fanout`]: one stream, N subscribers to its session (`--subscribers N`).
 //! - [`copies`]: one session's readers compared event by event (relay, fan-out).
 //! - [`sources`]: loopback source addresses for many connections.
+//! - [`tool`]: the tool of `--tool-call` streams, sized so its input
+//!   streams in `--tokens` deltas.
 
 pub mod cli;
 pub mod copies;
@@ -39,6 +41,7 @@ pub mod relay;
 pub mod report;
 pub mod runner;
 pub mod sources;
+pub mod tool;
 pub mod transport;
 pub mod usage;
 
@@ -202,7 +205,9 @@ pub(crate) fn write(path: &std::path::Path, text: String) -> Result<(), Error> {
 
 /// One spec per stream; the nonce makes every prompt unique across runs, and
 /// stream `i` of the baseline and of the gateway send the same prompt (so the
-/// simulator answers both with the same text).
+/// simulator answers both with the same text). With `--tool-call` the answer
+/// is one call of [`tool::TOOL_NAME`] and no text (`tokens=0`); with
+/// `--offer-tool` the request carries that tool and the answer is text.
 pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -212,15 +217,27 @@ pub(crate) fn stream_specs(args: &Args) -> Vec<StreamSpec> {
         .sim_ttft_ms
         .map(|ms| format!(" ttft_ms={ms}"))
         .unwrap_or_default();
+    let tool = (args.tool_call || args.offer_tool)
+        .then(|| Arc::new(tool::ToolCall::for_deltas(args.tokens)));
+    let (text_tokens, call, max_tokens) = match &tool {
+        Some(t) if args.tool_call => (
+            0,
+            format!(" tool={}", tool::TOOL_NAME),
+            args.tokens.max(t.deltas),
+        ),
+        _ => (args.tokens, String::new(), args.tokens),
+    };
     (0..args.streams)
         .map(|i| StreamSpec {
             index: i,
-            tokens: args.tokens,
+            tokens: max_tokens,
             prompt: format!(
-                "[[sim tokens={} rate={}{ttft}]] Load test stream {i}, nonce {run_id:x}-{i}. \
-                 Tell me about rivers.",
-                args.tokens, args.rate
+                "[[sim tokens={text_tokens} rate={}{ttft}{call}]] Load test stream {i}, \
+                 nonce {run_id:x}-{i}. Tell me about rivers.",
+                args.rate
             ),
+            tool: tool.clone(),
+            calls_tool: args.tool_call,
         })
         .collect()
 }

@@ -41,13 +41,15 @@ pub struct StreamRecord {
     /// the gateway's greeting), for transports that hold one per stream;
     /// not part of `ttft`.
     pub connect: Option<Duration>,
-    /// From sending the request to the first text token.
+    /// From sending the request to the first content event: a text token
+    /// or, in a tool-call stream, the call's start.
     pub ttft: Option<Duration>,
-    /// Between consecutive text tokens, in nanoseconds.
+    /// Between consecutive deltas (text tokens or tool-input deltas), in
+    /// nanoseconds.
     pub gaps_ns: Vec<u64>,
-    /// Events received (text tokens and the final event).
+    /// Events received (deltas, tool-call starts and ends, the final event).
     pub events: u64,
-    /// Text tokens received.
+    /// Deltas received: text tokens, or a tool call's input deltas.
     pub tokens: u64,
     pub lost: u64,
     pub duplicates: u64,
@@ -78,6 +80,10 @@ pub struct Recorder {
     gaps_ns: Vec<u64>,
     events: u64,
     tokens: u64,
+    /// Content events that are not deltas (a tool call's start and end).
+    markers: u64,
+    /// A tool-call stream's expected deltas and markers.
+    expect: Option<(u64, u64)>,
     seq: SeqCheck,
 }
 
@@ -96,6 +102,8 @@ impl Recorder {
             gaps_ns: Vec::new(),
             events: 0,
             tokens: 0,
+            markers: 0,
+            expect: None,
             seq: SeqCheck::default(),
         }
     }
@@ -105,17 +113,37 @@ impl Recorder {
         self.connect = Some(took);
     }
 
-    /// A text token arrived at `at`.
+    /// A delta arrived at `at`: a text token, or a piece of a tool call's
+    /// input (the simulator paces both alike).
     pub fn token(&mut self, at: Instant) {
-        match self.last_token {
-            None => self.ttft = Some(at.saturating_duration_since(self.started)),
-            Some(prev) => {
-                self.gaps_ns.push(nanos(at.saturating_duration_since(prev)));
-            }
+        self.first_content(at);
+        if let Some(prev) = self.last_token {
+            self.gaps_ns.push(nanos(at.saturating_duration_since(prev)));
         }
         self.last_token = Some(at);
         self.tokens += 1;
         self.events += 1;
+    }
+
+    /// A content event that is not a delta arrived at `at`: a tool call's
+    /// start (the stream's first content) or its end. No gap is taken:
+    /// each comes with a delta, not on the pacing schedule.
+    pub fn marker(&mut self, at: Instant) {
+        self.first_content(at);
+        self.markers += 1;
+        self.events += 1;
+    }
+
+    fn first_content(&mut self, at: Instant) {
+        if self.ttft.is_none() {
+            self.ttft = Some(at.saturating_duration_since(self.started));
+        }
+    }
+
+    /// A tool-call stream must bring `deltas` input deltas and two markers
+    /// (the call's start and end); otherwise it did not complete.
+    pub fn expect_tool_call(&mut self, deltas: u32) {
+        self.expect = Some((u64::from(deltas), 2));
     }
 
     /// Any other event (the final one).
@@ -129,6 +157,16 @@ impl Recorder {
     }
 
     pub fn finish(self, outcome: Result<(), String>) -> StreamRecord {
+        let outcome = outcome.and_then(|()| match self.expect {
+            Some((deltas, markers)) if (self.tokens, self.markers) != (deltas, markers) => {
+                Err(format!(
+                    "expected a tool call of {deltas} input deltas (+ start and end), \
+                     got {} deltas and {} starts/ends",
+                    self.tokens, self.markers
+                ))
+            }
+            _ => Ok(()),
+        });
         StreamRecord {
             started: self.started,
             ended: Instant::now(),
@@ -149,6 +187,13 @@ impl Recorder {
 pub trait EventSink {
     /// Event `seq` arrived at `at`; `last`: it is the final event.
     fn event(&mut self, seq: u64, at: Instant, last: bool);
+
+    /// Event `seq`, content that is not a delta (a tool call's start or
+    /// end), arrived at `at`. Readers that only keep arrivals take it as
+    /// any other event.
+    fn marker(&mut self, seq: u64, at: Instant) {
+        self.event(seq, at, false);
+    }
 }
 
 impl EventSink for Recorder {
@@ -159,6 +204,11 @@ impl EventSink for Recorder {
         } else {
             self.token(at);
         }
+    }
+
+    fn marker(&mut self, seq: u64, at: Instant) {
+        self.seq(seq);
+        Recorder::marker(self, at);
     }
 }
 
@@ -325,6 +375,48 @@ mod tests {
         assert_eq!(rec.gaps_ns, vec![10_000_000, 15_000_000]);
         assert_eq!((rec.tokens, rec.events), (3, 4));
         assert!(rec.completed());
+    }
+
+    #[test]
+    fn a_tool_call_starts_the_clock_and_its_deltas_make_the_gaps() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut r = Recorder::starting_at(t0);
+        r.expect_tool_call(3);
+        let mut seq = 0..;
+        let mut next = || seq.next().unwrap();
+        EventSink::marker(&mut r, next(), ms(20)); // start
+        r.event(next(), ms(21), false); // deltas
+        r.event(next(), ms(26), false);
+        r.event(next(), ms(31), false);
+        EventSink::marker(&mut r, next(), ms(36)); // end
+        r.event(next(), ms(36), true); // done
+        let rec = r.finish(Ok(()));
+        assert_eq!(rec.ttft, Some(Duration::from_millis(20)));
+        assert_eq!(rec.gaps_ns, vec![5_000_000, 5_000_000]);
+        assert_eq!((rec.tokens, rec.events, rec.lost), (3, 6, 0));
+        assert!(rec.completed(), "{:?}", rec.error);
+    }
+
+    #[test]
+    fn a_tool_call_short_of_its_deltas_did_not_complete() {
+        let t0 = Instant::now();
+        let mut r = Recorder::starting_at(t0);
+        r.expect_tool_call(3);
+        r.marker(t0);
+        r.token(t0);
+        r.marker(t0);
+        r.other();
+        let rec = r.finish(Ok(()));
+        assert!(!rec.completed());
+        assert!(rec.error.unwrap().contains("3 input deltas"));
+        // A stream that failed keeps its own error.
+        let mut r = Recorder::starting_at(t0);
+        r.expect_tool_call(3);
+        assert_eq!(
+            r.finish(Err("HTTP 400".into())).error.as_deref(),
+            Some("HTTP 400")
+        );
     }
 
     fn span(t0: Instant, from_ms: u64, to_ms: u64) -> StreamRecord {

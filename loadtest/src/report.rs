@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{Args, TransportKind};
 use crate::record::Aggregate;
+use crate::tool::{TOOL_NAME, ToolCall};
 use crate::usage::{GatewayUsage, MemorySample};
 
 /// Two percentiles of a latency, in milliseconds.
@@ -128,6 +129,10 @@ pub struct Run {
     pub rate: f64,
     pub arrival: f64,
     pub concurrency: usize,
+    /// `--tool-call`: the tool every stream calls.
+    pub tool: Option<ToolCall>,
+    /// `--offer-tool`: the tool every request carries, not called.
+    pub offered: Option<ToolCall>,
     pub target: String,
     pub baseline_url: Option<String>,
     pub gateway: Side,
@@ -155,6 +160,8 @@ impl Run {
             rate: args.rate,
             arrival: args.arrival,
             concurrency: args.concurrency,
+            tool: args.tool_call.then(|| ToolCall::for_deltas(args.tokens)),
+            offered: args.offer_tool.then(|| ToolCall::for_deltas(args.tokens)),
             target: args.target.clone(),
             baseline_url: args.baseline.clone(),
             gateway: gateway.into(),
@@ -211,6 +218,27 @@ impl Run {
             "{} streams of {} tokens at {rate}; arrival {arrival}; concurrency {concurrency}.  ",
             self.streams, self.tokens
         );
+        if let Some(tool) = &self.tool {
+            let _ = writeln!(
+                md,
+                "Tool-call streams: each answer is one call of `{TOOL_NAME}` ({} required string \
+                 properties), no text; its input comes in {} deltas (the tokens column). The \
+                 gateway sends the call's start, the deltas, its end and the final event \
+                 ({} events a stream); the baseline counts the same: the `tool_use` block's start, \
+                 its `input_json_delta`s, its stop and `message_stop`. TTFT is to the call's start.  ",
+                tool.properties,
+                tool.deltas,
+                tool.gateway_events()
+            );
+        }
+        if let Some(tool) = &self.offered {
+            let _ = writeln!(
+                md,
+                "Text streams whose requests carry the tool `{TOOL_NAME}` ({} required string \
+                 properties, as `--tool-call` would call) without calling it.  ",
+                tool.properties
+            );
+        }
         let baseline = match &self.baseline_url {
             Some(url) => format!("baseline: the simulator at `{url}` through the Bedrock SDK"),
             None => "no baseline".to_owned(),

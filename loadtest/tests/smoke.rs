@@ -116,6 +116,71 @@ async fn sse_streams_with_a_baseline_and_the_gateway_pid() {
 }
 
 #[tokio::test]
+async fn tool_call_streams_count_the_same_on_both_sides() {
+    let gw = gateway().await;
+    let args = gw.args(&[
+        "--streams",
+        "4",
+        "--tokens",
+        "8",
+        "--rate",
+        "400",
+        "--baseline",
+        &gw.sim,
+        "--tool-call",
+    ]);
+    let calls = run(&args).await.expect("run");
+    let baseline = calls.baseline.as_ref().expect("baseline side");
+    for (side, s) in [("gateway", &calls.gateway), ("baseline", baseline)] {
+        assert_eq!(
+            (s.completed, s.failed, s.lost),
+            (4, 0, 0),
+            "{side}: {:?}",
+            s.errors
+        );
+        // 8 input deltas, the call's start and end, the final event.
+        assert_eq!((s.tokens, s.events), (32, 44), "{side}");
+        assert!(s.ttft.is_some() && s.gap.is_some(), "{side}");
+    }
+    assert!(calls.markdown().contains("loadtest_probe"));
+
+    // The control: the same tool offered, text answered.
+    let offer = gw.args(&[
+        "--streams",
+        "2",
+        "--tokens",
+        "8",
+        "--rate",
+        "400",
+        "--baseline",
+        &gw.sim,
+        "--offer-tool",
+    ]);
+    let control = run(&offer).await.expect("run");
+    let baseline = control.baseline.as_ref().expect("baseline side");
+    for (side, s) in [("gateway", &control.gateway), ("baseline", baseline)] {
+        assert_eq!(
+            (s.completed, s.tokens, s.events),
+            (2, 16, 18),
+            "{side}: {:?}",
+            s.errors
+        );
+    }
+
+    // Over the sockets it is refused before any stream.
+    let ws = gw.args(&["--transport", "ws", "--tool-call"]);
+    assert!(matches!(run_err(&ws).await, Error::Unsupported(_)));
+    gw.server.shutdown().await;
+}
+
+async fn run_err(args: &Args) -> Error {
+    match run(args).await {
+        Ok(_) => panic!("the run should be refused"),
+        Err(e) => e,
+    }
+}
+
+#[tokio::test]
 async fn one_at_a_time_alternates_baseline_and_gateway() {
     let gw = gateway().await;
     let args = gw.args(&[

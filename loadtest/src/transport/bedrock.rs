@@ -51,16 +51,22 @@ impl BedrockClient {
 
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
         let mut rec = Recorder::start();
+        if let Some(deltas) = spec.expected_call() {
+            rec.expect_tool_call(deltas);
+        }
         let outcome = self.read(spec, &mut rec).await;
         rec.finish(outcome)
     }
 
     async fn read(&self, spec: &StreamSpec, rec: &mut Recorder) -> Result<(), String> {
-        let body = json!({
+        let mut body = json!({
             "anthropic_version": "bedrock-2023-05-31",
             "max_tokens": spec.tokens,
             "messages": [{"role": "user", "content": spec.prompt}],
         });
+        if let Some(tool) = &spec.tool {
+            body["tools"] = json!([{"name": crate::tool::TOOL_NAME, "input_schema": tool.schema}]);
+        }
         let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
         let output = self
             .client
@@ -74,6 +80,7 @@ impl BedrockClient {
             .map_err(|e| format!("invoke failed: {}", DisplayErrorContext(&e)))?;
         let mut stream = output.body;
         let mut stopped = false;
+        let mut blocks = ChunkKinds::default();
         loop {
             match stream.recv().await {
                 Ok(Some(ResponseStream::Chunk(part))) => {
@@ -81,13 +88,14 @@ impl BedrockClient {
                     let bytes = part.bytes().map(|b| b.as_ref()).unwrap_or_default();
                     let chunk: Value = serde_json::from_slice(bytes)
                         .map_err(|e| format!("chunk is not JSON: {e}"))?;
-                    match chunk.get("type").and_then(Value::as_str) {
-                        Some("content_block_delta") => rec.token(at),
-                        Some("message_stop") => {
+                    match blocks.kind(&chunk) {
+                        Some(ChunkKind::Delta) => rec.token(at),
+                        Some(ChunkKind::Marker) => rec.marker(at),
+                        Some(ChunkKind::Stop) => {
                             rec.other();
                             stopped = true;
                         }
-                        _ => {}
+                        None => {}
                     }
                 }
                 Ok(Some(_)) => {}
@@ -96,5 +104,78 @@ impl BedrockClient {
                 Err(e) => return Err(format!("stream failed: {}", DisplayErrorContext(&e))),
             }
         }
+    }
+}
+
+/// What a Claude stream chunk counts as, set against the gateway's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkKind {
+    /// `content_block_delta`: a text token or a piece of tool input (the
+    /// gateway's `token` event, or its `tool` event with `inputDelta`).
+    Delta,
+    /// A `tool_use` block's `content_block_start` or `content_block_stop`
+    /// (the gateway's `tool` start and end events). A text block's start
+    /// and stop make no gateway event and are not counted.
+    Marker,
+    /// `message_stop` (the gateway's final event).
+    Stop,
+}
+
+/// Classifies a stream's chunks; remembers whether the open block is a tool call.
+#[derive(Debug, Default)]
+struct ChunkKinds {
+    in_tool: bool,
+}
+
+impl ChunkKinds {
+    fn kind(&mut self, chunk: &Value) -> Option<ChunkKind> {
+        match chunk.get("type").and_then(Value::as_str)? {
+            "content_block_delta" => Some(ChunkKind::Delta),
+            "content_block_start" => {
+                self.in_tool = chunk.pointer("/content_block/type").and_then(Value::as_str)
+                    == Some("tool_use");
+                self.in_tool.then_some(ChunkKind::Marker)
+            }
+            "content_block_stop" => std::mem::take(&mut self.in_tool).then_some(ChunkKind::Marker),
+            "message_stop" => Some(ChunkKind::Stop),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tool_blocks_start_and_stop_count_and_a_text_blocks_do_not() {
+        let mut kinds = ChunkKinds::default();
+        let stream = [
+            json!({"type": "message_start", "message": {}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "a"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+            json!({"type": "message_stop"}),
+        ];
+        let got: Vec<_> = stream.iter().map(|c| kinds.kind(c)).collect();
+        use ChunkKind::{Delta, Marker, Stop};
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                Some(Delta),
+                None,
+                Some(Marker),
+                Some(Delta),
+                Some(Marker),
+                None,
+                Some(Stop)
+            ]
+        );
     }
 }

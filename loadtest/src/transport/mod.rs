@@ -12,10 +12,13 @@ pub mod socket;
 pub mod sse;
 pub mod ws;
 
+use std::sync::Arc;
+
 use crate::cli::{Args, TransportKind};
 use crate::error::Error;
 use crate::record::StreamRecord;
 use crate::sources::Sources;
+use crate::tool::ToolCall;
 
 /// One stream to open.
 #[derive(Debug, Clone)]
@@ -25,6 +28,20 @@ pub struct StreamSpec {
     pub prompt: String,
     /// Tokens asked for (also sent as the maximum).
     pub tokens: u32,
+    /// `--tool-call`, `--offer-tool`: the tool the request carries.
+    pub tool: Option<Arc<ToolCall>>,
+    /// `--tool-call`: the prompt calls the tool (and asks for no text).
+    pub calls_tool: bool,
+}
+
+impl StreamSpec {
+    /// The input deltas of the tool call this stream must bring, if it calls one.
+    pub fn expected_call(&self) -> Option<u32> {
+        self.tool
+            .as_ref()
+            .filter(|_| self.calls_tool)
+            .map(|t| t.deltas)
+    }
 }
 
 pub enum Client {
@@ -39,6 +56,19 @@ impl Client {
     /// connecting from `sources.pick(i)`.
     pub fn gateway(args: &Args, sources: Sources) -> Result<Self, Error> {
         let (target, token, model) = (&args.target, &args.token, &args.model);
+        let tools = args.tool_call || args.offer_tool;
+        if tools && args.transport != TransportKind::Sse {
+            return Err(Error::Unsupported(format!(
+                "--tool-call and --offer-tool run over sse only (the {} client sends no tools)",
+                args.transport.as_str()
+            )));
+        }
+        if tools && args.tokens > crate::tool::MAX_DELTAS {
+            return Err(Error::Unsupported(format!(
+                "--tool-call and --offer-tool size the tool for at most {} input deltas (--tokens)",
+                crate::tool::MAX_DELTAS
+            )));
+        }
         Ok(match args.transport {
             TransportKind::Sse => Client::Sse(sse::SseClient::new(
                 target, token, model, &sources, args.http2,

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::header::ACCEPT;
 use serde_json::json;
 use spillway::event::TokenEvent;
+use spillway::parts::Part;
 use tokio::time::{Instant, sleep};
 
 use super::{StreamSpec, clip};
@@ -59,6 +60,9 @@ impl SseClient {
 
     async fn read(&self, spec: &StreamSpec, rec: &mut Recorder) -> Result<(), String> {
         let http = round_robin(&self.http, spec.index).ok_or("no HTTP client")?;
+        if let Some(deltas) = spec.expected_call() {
+            rec.expect_tool_call(deltas);
+        }
         let response = start(http, &self.url, &self.token, &self.model, spec).await?;
         read_events(response, rec).await
     }
@@ -72,7 +76,10 @@ pub async fn start(
     model: &str,
     spec: &StreamSpec,
 ) -> Result<reqwest::Response, String> {
-    let body = json!({"prompt": spec.prompt, "model": model, "maxTokens": spec.tokens});
+    let mut body = json!({"prompt": spec.prompt, "model": model, "maxTokens": spec.tokens});
+    if let Some(tool) = &spec.tool {
+        body["tools"] = json!([{"name": crate::tool::TOOL_NAME, "inputSchema": tool.schema}]);
+    }
     let response = http
         .post(url)
         .bearer_auth(token)
@@ -130,7 +137,9 @@ pub async fn attach(
     }
 }
 
-/// Reads an SSE response to its final event, handing each to `sink`.
+/// Reads an SSE response to its final event, handing each to `sink`: a
+/// tool call's start and end (`tool` events without `inputDelta`) as
+/// markers, every other event (text, input deltas, the final one) as such.
 pub async fn read_events(
     response: reqwest::Response,
     sink: &mut impl EventSink,
@@ -141,7 +150,11 @@ pub async fn read_events(
         let event = item.map_err(|e| format!("SSE stream broke: {e}"))?;
         let token: TokenEvent =
             serde_json::from_str(&event.data).map_err(|e| format!("not a TokenEvent: {e}"))?;
-        sink.event(token.seq, at, token.is_complete);
+        if is_marker(&token) {
+            sink.marker(token.seq, at);
+        } else {
+            sink.event(token.seq, at, token.is_complete);
+        }
         if token.is_complete {
             return match token.error {
                 None => Ok(()),
@@ -150,4 +163,44 @@ pub async fn read_events(
         }
     }
     Err("the stream ended before its final event".into())
+}
+
+/// A content event that is not a delta: a tool call's start or end.
+fn is_marker(event: &TokenEvent) -> bool {
+    matches!(
+        event.part.as_deref(),
+        Some(Part::ToolCall {
+            input_delta: None,
+            ..
+        })
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(part: serde_json::Value) -> TokenEvent {
+        serde_json::from_value(json!({
+            "sessionId": "s", "seq": 1, "token": "", "isComplete": false,
+            "timestamp": "t", "part": part,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_tool_calls_start_and_end_are_markers_and_its_deltas_are_not() {
+        let start = json!({"type": "toolCall", "index": 0, "id": "t1", "name": "f"});
+        let delta = json!({"type": "toolCall", "index": 0, "inputDelta": "{\"p0\":"});
+        let end = json!({"type": "toolCall", "index": 0, "id": "t1", "name": "f", "input": {}});
+        assert!(is_marker(&event(start)));
+        assert!(!is_marker(&event(delta)));
+        assert!(is_marker(&event(end)));
+        let mut text = event(json!(null));
+        text.token = " river".into();
+        assert!(!is_marker(&text));
+        assert!(!is_marker(&event(
+            json!({"type": "reasoning", "index": 0, "text": "hm"})
+        )));
+    }
 }
