@@ -8,7 +8,7 @@
 // tests are then skipped.
 
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -17,20 +17,41 @@ const DIR = process.env.SPILLWAY_CLAUDE_CODE_DIR ?? join(tmpdir(), `spillway-cla
 
 /** The `claude` executable, installing the package first when needed; `null` if it cannot be. */
 export function claudeBinary() {
-  const modules = join(DIR, 'node_modules', '@anthropic-ai');
-  // The native binary of this platform (what the package's postinstall copies
-  // over its placeholder, when install scripts run).
-  const native = join(modules, `claude-code-${platform()}-${arch()}`, 'claude');
-  const wrapper = join(DIR, 'node_modules', '.bin', 'claude');
-  const found = () => [native, wrapper].find(p => existsSync(p) && runs(p));
-  if (found()) return found();
-  mkdirSync(DIR, { recursive: true });
-  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', DIR, `@anthropic-ai/claude-code@${VERSION}`], {
+  const installed = binaryIn(DIR);
+  if (installed) return installed;
+  // Installed into a directory of this process's own, then moved into place:
+  // the test files run in parallel processes, and may install at once.
+  const staging = `${DIR}.${process.pid}`;
+  mkdirSync(staging, { recursive: true });
+  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', staging, `@anthropic-ai/claude-code@${VERSION}`], {
     encoding: 'utf8',
     timeout: 600_000,
   });
-  if (npm.status !== 0) return null;
-  return found() ?? null;
+  if (npm.status !== 0 || !binaryIn(staging)) {
+    rmSync(staging, { recursive: true, force: true });
+    return null;
+  }
+  try {
+    renameSync(staging, DIR);
+  } catch {
+    // Another process got there first (or a broken install is in the way).
+    const theirs = binaryIn(DIR);
+    if (theirs) {
+      rmSync(staging, { recursive: true, force: true });
+      return theirs;
+    }
+    return binaryIn(staging);
+  }
+  return binaryIn(DIR);
+}
+
+/** The runnable `claude` in an install directory, or `undefined`. */
+function binaryIn(dir) {
+  // The native binary of this platform (what the package's postinstall copies
+  // over its placeholder, when install scripts run), else the npm wrapper.
+  const native = join(dir, 'node_modules', '@anthropic-ai', `claude-code-${platform()}-${arch()}`, 'claude');
+  const wrapper = join(dir, 'node_modules', '.bin', 'claude');
+  return [native, wrapper].find(p => existsSync(p) && runs(p));
 }
 
 function runs(bin) {
