@@ -5,43 +5,17 @@
 // Code reads the file and sends the result back with the signed thinking
 // block, and the simulator echoes the result.
 //
-// Claude Code is not in package.json: it is installed into its own scratch
-// directory (`SPILLWAY_CLAUDE_CODE_DIR`, default a directory under the OS temp
-// dir, kept between runs). The test is skipped when it cannot be installed.
+// Claude Code comes from `claude_code.mjs` (installed into a scratch
+// directory; the test is skipped when it cannot be installed).
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { arch, platform, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
+import { claudeBinary, runClaude } from './claude_code.mjs';
 import { startGateway } from './gateway.mjs';
-
-const VERSION = '2.1.197';
-const DIR = process.env.SPILLWAY_CLAUDE_CODE_DIR ?? join(tmpdir(), `spillway-claude-code-${VERSION}`);
-
-/** The `claude` executable, installing the package first when needed; `null` if it cannot be. */
-function claudeBinary() {
-  const modules = join(DIR, 'node_modules', '@anthropic-ai');
-  // The native binary of this platform (what the package's postinstall copies
-  // over its placeholder, when install scripts run).
-  const native = join(modules, `claude-code-${platform()}-${arch()}`, 'claude');
-  const wrapper = join(DIR, 'node_modules', '.bin', 'claude');
-  const found = () => [native, wrapper].find(p => existsSync(p) && runs(p));
-  if (found()) return found();
-  mkdirSync(DIR, { recursive: true });
-  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', DIR, `@anthropic-ai/claude-code@${VERSION}`], {
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  if (npm.status !== 0) return null;
-  return found() ?? null;
-}
-
-function runs(bin) {
-  return spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 60_000 }).status === 0;
-}
 
 const claude = claudeBinary();
 
@@ -63,37 +37,26 @@ describe('Claude Code', { skip: claude ? false : 'Claude Code could not be insta
 
   /** `claude -p prompt` in the scratch work dir; its JSON result. */
   function ask(prompt) {
-    const out = execFileSync(
-      claude,
-      ['-p', prompt, '--model', 'claude-sonnet-4-5', '--max-turns', '4', '--output-format', 'json'],
-      {
-        cwd: work,
-        encoding: 'utf8',
-        timeout: 120_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: home,
-          ANTHROPIC_BASE_URL: gw.url,
-          ANTHROPIC_AUTH_TOKEN: gw.token,
-          DISABLE_TELEMETRY: '1',
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        },
-      },
-    );
-    return JSON.parse(out.trim().split('\n').pop());
+    return runClaude(claude, {
+      prompt,
+      args: ['--model', 'claude-sonnet-4-5', '--max-turns', '4'],
+      cwd: work,
+      home,
+      env: { ANTHROPIC_BASE_URL: gw.url, ANTHROPIC_AUTH_TOKEN: gw.token },
+    });
   }
 
-  it('answers a prompt', () => {
-    const result = ask('Say hello [[sim tokens=5 rate=0 ttft_ms=0]]');
+  it('answers a prompt', async () => {
+    const result = await ask('Say hello [[sim tokens=5 rate=0 ttft_ms=0]]');
     assert.equal(result.is_error, false, JSON.stringify(result));
     assert.equal(result.stop_reason, 'end_turn');
     assert.ok(result.result.length > 0);
     assert.ok(result.usage.output_tokens > 0);
   });
 
-  it('runs a tool loop with thinking', () => {
+  it('runs a tool loop with thinking', async () => {
     writeFileSync(join(work, 'sample'), 'hello from the sample file\n');
-    const result = ask('Read the file [[sim tool=Read think=2 tokens=3 rate=0 ttft_ms=0]]');
+    const result = await ask('Read the file [[sim tool=Read think=2 tokens=3 rate=0 ttft_ms=0]]');
     assert.equal(result.is_error, false, JSON.stringify(result));
     assert.equal(result.num_turns, 2);
     assert.match(result.result, /^Tool result: .*hello from the sample file/s);
