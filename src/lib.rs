@@ -22,6 +22,7 @@
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`event`]: the `TokenEvent` every transport carries.
+//! - [`render`]: renderings two transports share (Anthropic's events: `/v1/messages` and the Bedrock API).
 //! - [`parts`]: conversations with parts: request content, tools, answer blocks (reasoning, tool calls).
 //! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
 //! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
@@ -42,6 +43,7 @@ pub mod hub;
 pub mod metrics;
 pub mod parts;
 pub mod registry;
+pub mod render;
 pub mod request;
 pub mod server;
 pub mod socket;

@@ -7,10 +7,10 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 
 use super::error::failed;
-use super::events::message;
 use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
 use crate::hub::Subscription;
+use crate::render::anthropic::message;
 
 /// Wait for the final event, answer the `message` (or the session's error).
 pub(super) async fn response(mut sub: Subscription, message_id: &str, model: &str) -> Response {

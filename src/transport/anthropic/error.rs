@@ -3,14 +3,14 @@
 //! [`ErrorCode`].
 
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use crate::auth::AuthError;
 use crate::error::{ApiError, ErrorCode};
 use crate::event::EventError;
 use crate::hub::StartError;
+pub use crate::render::anthropic::{error_body, error_type};
 
 /// An error answered in Anthropic's shape, with the status and type its
 /// SDKs map to their exceptions; the gateway's headers (`Retry-After`,
@@ -76,57 +76,11 @@ pub fn bad(msg: impl Into<String>) -> AnthropicError {
     AnthropicError::Api(ApiError::BadRequest(msg.into()))
 }
 
-/// Anthropic's `overloaded_error` status, which its SDKs retry.
-const OVERLOADED: u16 = 529;
-
-/// Anthropic's error `type` and the status to answer with, for `code`
-/// (`None`: a code from a newer node, or none at all).
-///
-/// Unknown models are `not_found_error` (`404`), as Anthropic answers them;
-/// a gateway or upstream that is at capacity or unavailable is
-/// `overloaded_error` (`529`); other server failures keep their status as
-/// `api_error`.
-pub fn error_type(code: Option<ErrorCode>) -> (&'static str, StatusCode) {
-    let Some(code) = code else {
-        return ("api_error", StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    let status = code.status();
-    let kind = match code {
-        ErrorCode::UnknownModel | ErrorCode::ModelNotFound => {
-            return ("not_found_error", StatusCode::NOT_FOUND);
-        }
-        ErrorCode::TooManySessions
-        | ErrorCode::ShuttingDown
-        | ErrorCode::RegistryUnavailable
-        | ErrorCode::UpstreamUnavailable
-        | ErrorCode::NotReady => {
-            let overloaded = StatusCode::from_u16(OVERLOADED).unwrap_or(status);
-            return ("overloaded_error", overloaded);
-        }
-        _ => match status.as_u16() {
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            413 => "request_too_large",
-            429 => "rate_limit_error",
-            400..=499 => "invalid_request_error",
-            _ => "api_error",
-        },
-    };
-    (kind, status)
-}
-
 /// A session that failed before its answer was complete, as a whole
 /// response (non-streaming): its error's status, type and message.
 pub fn failed(e: &EventError) -> Response {
     let (kind, status) = error_type(e.error_code());
     (status, Json(error_body(kind, &e.message))).into_response()
-}
-
-/// The body of an error: `{"type":"error","error":{"type","message"}}`,
-/// also the `data` of a mid-stream `error` event.
-pub fn error_body(kind: &str, message: &str) -> Value {
-    json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
 #[cfg(test)]

@@ -30,7 +30,6 @@ mod complete;
 mod content;
 mod count;
 pub mod error;
-pub mod events;
 pub mod models;
 mod request;
 mod stream;

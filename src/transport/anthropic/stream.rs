@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
-use super::events::Renderer;
 use crate::hub::Subscription;
+use crate::render::anthropic::Renderer;
 
 /// `message_start` at once, then what each event renders to; ends after
 /// `message_stop` (or the `error` event).

@@ -1,5 +1,5 @@
 //! Claude's InvokeModel answers: the session's events as Anthropic stream
-//! events (the Anthropic Messages renderer, `transport::anthropic::events`),
+//! events (the Anthropic Messages renderer, `render::anthropic`),
 //! each in a `chunk` frame, `message_stop` carrying
 //! `amazon-bedrock-invocationMetrics`; or one Anthropic `message` object.
 
@@ -13,7 +13,7 @@ use super::frames::chunk_frame;
 use super::invoke_render::InvocationMetrics;
 use super::session::Render;
 use crate::event::TokenEvent;
-use crate::transport::anthropic::events::{Renderer, message};
+use crate::render::anthropic::{Renderer, message};
 
 /// Bedrock's message id for a session (`msg_bdrk_…`).
 fn message_id(session_id: &str) -> String {
