@@ -223,7 +223,12 @@ async fn bedrock_api_streams_alternate_with_the_baseline_on_one_client() {
     let both = run(&args).await.expect("run");
     let report = both.report();
     assert_eq!(report.transport, "bedrock");
-    assert_eq!((report.completed, report.failed), (3, 0), "{:?}", both.gateway.errors);
+    assert_eq!(
+        (report.completed, report.failed),
+        (3, 0),
+        "{:?}",
+        both.gateway.errors
+    );
     assert_eq!(both.gateway.tokens, 12);
     assert_eq!(both.baseline.as_ref().map(|b| b.tokens), Some(12));
     assert!(report.ttft_added_ms.is_some());
@@ -235,7 +240,12 @@ async fn bedrock_api_streams_alternate_with_the_baseline_on_one_client() {
     assert_eq!(refused_run.report().failed, 1);
 
     // Claude bodies only; streams only.
-    let other_model = gw.args(&["--transport", "bedrock", "--model", "us.amazon.nova-lite-v1:0"]);
+    let other_model = gw.args(&[
+        "--transport",
+        "bedrock",
+        "--model",
+        "us.amazon.nova-lite-v1:0",
+    ]);
     assert!(matches!(run_err(&other_model).await, Error::Unsupported(_)));
     let tools = gw.args(&["--transport", "bedrock", "--tool-call"]);
     assert!(matches!(run_err(&tools).await, Error::Unsupported(_)));

@@ -197,4 +197,24 @@ mod tests {
             json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "t", "name": "f", "input": {}}}),
             json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{}"}}),
             json!({"type": "content_block_stop", "index": 1}),
-            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}})
+            json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}),
+            json!({"type": "message_stop"}),
+        ];
+        let got: Vec<_> = stream.iter().map(|c| kinds.kind(c)).collect();
+        use ChunkKind::{Delta, Marker, Stop};
+        assert_eq!(
+            got,
+            [
+                None,
+                None,
+                Some(Delta),
+                None,
+                Some(Marker),
+                Some(Delta),
+                Some(Marker),
+                None,
+                Some(Stop)
+            ]
+        );
+    }
+}

@@ -110,3 +110,8 @@ impl Client {
 /// At most `max` bytes of `s` (on a char boundary), for error messages.
 pub(crate) fn clip(s: &str, max: usize) -> &str {
     let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
