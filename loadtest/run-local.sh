@@ -16,11 +16,13 @@
 #   OUT=/tmp/r SKIP_BUILD=1 loadtest/run-local.sh 2       # reuse target/release
 #   TOOL=1 loadtest/run-local.sh 1 2                      # tool-call streams
 #   TOOL=offer loadtest/run-local.sh 1 2                  # text, the tool offered
+#   TRANSPORTS="sse bedrock" loadtest/run-local.sh 1      # SSE, then the Bedrock runtime API
+#   CONCURRENT=200 TRANSPORTS=bedrock loadtest/run-local.sh 2   # scenario 2 at 200 streams
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
 #      gateway alternate), 32 tokens at 200 tokens/s
-#   2  1,000 concurrent streams, all at once, 64 tokens at 50 tokens/s
+#   2  1,000 concurrent streams (CONCURRENT), all at once, 64 tokens at 50 tokens/s
 #   2s 1,000 concurrent streams in steady state: 3,000 streams of 640
 #      tokens at 50 tokens/s (12.8 s each) arriving at 80 per second, so
 #      each new stream's first token is measured while ~1,000 others run
@@ -67,6 +69,7 @@ handshake_transports=${TRANSPORTS:-${TRANSPORT:-ws graphql}}
 subscribers=${SUBSCRIBERS:-1000 5000}
 fanout_ttft_ms=${FANOUT_TTFT_MS:-4000}
 h2_connections=${H2_CONNECTIONS:-1}
+concurrent=${CONCURRENT:-1000}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -201,7 +204,7 @@ for s in "${scenarios[@]}"; do
          loadtest 1-unloaded "$t" --streams 50 --tokens 32 --rate 200 --concurrency 1 --timeout 30
        done ;;
     2) for t in $transports; do
-         loadtest 2-concurrent-1000 "$t" --streams 1000 --tokens 64 --rate 50 --arrival 0 --timeout 120
+         loadtest "2-concurrent-$concurrent" "$t" --streams "$concurrent" --tokens 64 --rate 50 --arrival 0 --timeout 120
        done ;;
     2s) for t in $transports; do
          start_gateway "${raised[@]}"

@@ -139,6 +139,11 @@ pub enum TransportKind {
     Ws,
     /// GraphQL subscriptions over `graphql-transport-ws`.
     Graphql,
+    /// The gateway's Bedrock runtime API,
+    /// `POST /model/{id}/invoke-with-response-stream` with a Claude body,
+    /// through `aws-sdk-bedrockruntime` with the JWT as its bearer token
+    /// (the baseline's client). Streams only.
+    Bedrock,
 }
 
 impl TransportKind {
@@ -147,6 +152,7 @@ impl TransportKind {
             TransportKind::Sse => "sse",
             TransportKind::Ws => "ws",
             TransportKind::Graphql => "graphql",
+            TransportKind::Bedrock => "bedrock",
         }
     }
 }
@@ -261,6 +267,24 @@ mod tests {
         ] {
             assert!(with(&pair).is_err(), "{pair:?}");
         }
+    }
+
+    #[test]
+    fn parses_the_bedrock_transport() {
+        let args = Args::try_parse_from([
+            "spillway-loadtest",
+            "--target",
+            "http://127.0.0.1:8080",
+            "--token",
+            "t",
+            "--transport",
+            "bedrock",
+            "--json",
+            "r.json",
+        ])
+        .unwrap();
+        assert_eq!(args.transport, TransportKind::Bedrock);
+        assert_eq!(args.transport.as_str(), "bedrock");
     }
 
     #[test]

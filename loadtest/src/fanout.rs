@@ -123,6 +123,12 @@ impl Attacher {
             TransportKind::Graphql => {
                 Self::Graphql(GraphqlClient::new(target, token, model, sources)?)
             }
+            TransportKind::Bedrock => {
+                return Err(Error::Unsupported(
+                    "--subscribers attaches over sse, ws or graphql (the Bedrock API has no attach)"
+                        .into(),
+                ));
+            }
         })
     }
 

@@ -80,7 +80,7 @@ impl Opener {
             TransportKind::Graphql => Ok(Self::Graphql(GraphqlClient::new(
                 target, token, model, sources,
             )?)),
-            TransportKind::Sse => Err(Error::Unsupported(
+            TransportKind::Sse | TransportKind::Bedrock => Err(Error::Unsupported(
                 "--handshakes opens WebSockets: use --transport ws or graphql".into(),
             )),
         }

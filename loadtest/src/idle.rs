@@ -114,7 +114,7 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
             &args.model,
             sources,
         )?),
-        TransportKind::Sse => {
+        TransportKind::Sse | TransportKind::Bedrock => {
             return Err(Error::Unsupported(
                 "--idle-connections holds WebSockets; use --transport ws or graphql".into(),
             ));

@@ -204,6 +204,57 @@ async fn one_at_a_time_alternates_baseline_and_gateway() {
 }
 
 #[tokio::test]
+async fn bedrock_api_streams_alternate_with_the_baseline_on_one_client() {
+    let gw = gateway().await;
+    let args = gw.args(&[
+        "--transport",
+        "bedrock",
+        "--streams",
+        "3",
+        "--tokens",
+        "4",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--baseline",
+        &gw.sim,
+    ]);
+    let both = run(&args).await.expect("run");
+    let report = both.report();
+    assert_eq!(report.transport, "bedrock");
+    assert_eq!(
+        (report.completed, report.failed),
+        (3, 0),
+        "{:?}",
+        both.gateway.errors
+    );
+    assert_eq!(both.gateway.tokens, 12);
+    assert_eq!(both.baseline.as_ref().map(|b| b.tokens), Some(12));
+    assert!(report.ttft_added_ms.is_some());
+
+    // A refused token fails the streams (the gateway's 401), not the run.
+    let mut refused = gw.args(&["--transport", "bedrock", "--streams", "1", "--tokens", "2"]);
+    refused.token = "not-a-jwt".into();
+    let refused_run = run(&refused).await.expect("run");
+    assert_eq!(refused_run.report().failed, 1);
+
+    // Claude bodies only; streams only.
+    let other_model = gw.args(&[
+        "--transport",
+        "bedrock",
+        "--model",
+        "us.amazon.nova-lite-v1:0",
+    ]);
+    assert!(matches!(run_err(&other_model).await, Error::Unsupported(_)));
+    let tools = gw.args(&["--transport", "bedrock", "--tool-call"]);
+    assert!(matches!(run_err(&tools).await, Error::Unsupported(_)));
+    let idle = gw.args(&["--transport", "bedrock", "--idle-connections", "2"]);
+    assert!(idle::run(&idle).await.is_err());
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_refused_token_fails_the_streams_not_the_run() {
     let mut gw = gateway().await;
     gw.token = "not-a-jwt".into();

@@ -1,10 +1,14 @@
-//! The baseline: the simulator's `InvokeModelWithResponseStream`, through
-//! the real `aws-sdk-bedrockruntime` (configured as the gateway configures it
-//! for the simulator), with an Anthropic Claude body.
+//! `InvokeModelWithResponseStream` through the real `aws-sdk-bedrockruntime`
+//! (configured as the gateway configures it for the simulator), with an
+//! Anthropic Claude body: the baseline, straight to the simulator with
+//! dummy SigV4 credentials, and `--transport bedrock`, the same client
+//! against the gateway's Bedrock runtime API
+//! (`POST /model/{id}/invoke-with-response-stream`) with the JWT as its
+//! bearer token.
 
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::{
-    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig, Token,
 };
 use aws_sdk_bedrockruntime::error::DisplayErrorContext;
 use aws_sdk_bedrockruntime::primitives::Blob;
@@ -22,31 +26,62 @@ pub struct BedrockClient {
     model: String,
 }
 
+/// How the client authenticates.
+enum Auth<'a> {
+    /// SigV4 with dummy credentials (the simulator checks none).
+    Dummy,
+    /// The gateway's JWT as the bearer token (`Authorization: Bearer`).
+    Bearer(&'a str),
+}
+
 impl BedrockClient {
     /// The simulator at `endpoint`: fixed region, dummy credentials, no
     /// retries (a throttle should show, not hide in a backoff).
     pub fn new(endpoint: &str, model: &str) -> Result<Self, Error> {
-        if ModelFamily::from_model_id(model) != Some(ModelFamily::AnthropicClaude) {
+        if !is_claude(model) {
             return Err(Error::BaselineModel(model.to_owned()));
         }
+        Ok(Self::build(endpoint, model, Auth::Dummy))
+    }
+
+    /// The gateway at `endpoint` (`--transport bedrock`): the same client
+    /// as [`BedrockClient::new`], with `token` as its bearer token instead
+    /// of SigV4 credentials.
+    pub fn gateway(endpoint: &str, token: &str, model: &str) -> Result<Self, Error> {
+        if !is_claude(model) {
+            return Err(Error::Unsupported(format!(
+                "--transport bedrock sends Anthropic Claude request bodies; --model {model} is not a Claude model"
+            )));
+        }
+        if token.is_empty() {
+            return Err(Error::Unsupported(
+                "--transport bedrock needs a --token (its bearer token)".into(),
+            ));
+        }
+        Ok(Self::build(endpoint, model, Auth::Bearer(token)))
+    }
+
+    fn build(endpoint: &str, model: &str, auth: Auth<'_>) -> Self {
         let config = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint.trim_end_matches('/'))
-            .credentials_provider(Credentials::new(
+            .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+        let config = match auth {
+            Auth::Dummy => config.credentials_provider(Credentials::new(
                 "sim",
                 "sim",
                 None,
                 None,
                 "spillway-loadtest",
-            ))
-            .retry_config(RetryConfig::disabled())
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-            .build();
-        Ok(Self {
-            client: aws_sdk_bedrockruntime::Client::from_conf(config),
+            )),
+            Auth::Bearer(token) => config.bearer_token(Token::new(token.to_owned(), None)),
+        };
+        Self {
+            client: aws_sdk_bedrockruntime::Client::from_conf(config.build()),
             model: model.to_owned(),
-        })
+        }
     }
 
     pub async fn run(&self, spec: &StreamSpec) -> StreamRecord {
@@ -105,6 +140,10 @@ impl BedrockClient {
             }
         }
     }
+}
+
+fn is_claude(model: &str) -> bool {
+    ModelFamily::from_model_id(model) == Some(ModelFamily::AnthropicClaude)
 }
 
 /// What a Claude stream chunk counts as, set against the gateway's events.

@@ -48,7 +48,10 @@ pub enum Client {
     Sse(sse::SseClient),
     Ws(ws::WsClient),
     Graphql(graphql::GraphqlClient),
+    /// The baseline: the simulator's Bedrock endpoint.
     Bedrock(bedrock::BedrockClient),
+    /// `--transport bedrock`: the gateway's Bedrock runtime API, same client.
+    BedrockApi(bedrock::BedrockClient),
 }
 
 impl Client {
@@ -77,6 +80,9 @@ impl Client {
             TransportKind::Graphql => {
                 Client::Graphql(graphql::GraphqlClient::new(target, token, model, sources)?)
             }
+            TransportKind::Bedrock => {
+                Client::BedrockApi(bedrock::BedrockClient::gateway(target, token, model)?)
+            }
         })
     }
 
@@ -96,7 +102,7 @@ impl Client {
             Client::Sse(c) => c.run(spec).await,
             Client::Ws(c) => c.run(spec).await,
             Client::Graphql(c) => c.run(spec).await,
-            Client::Bedrock(c) => c.run(spec).await,
+            Client::Bedrock(c) | Client::BedrockApi(c) => c.run(spec).await,
         }
     }
 }
