@@ -127,6 +127,24 @@ impl TokenEvent {
         })
     }
 
+    /// A not-final event of session `s` at seq 0 — text in `token`, or a
+    /// part — for the renderers' unit tests.
+    #[cfg(test)]
+    pub(crate) fn test_event(token: &str, part: Option<Part>) -> Self {
+        TokenEvent {
+            session_id: Arc::from("s"),
+            seq: 0,
+            token: token.into(),
+            is_complete: false,
+            timestamp: String::new(),
+            stop_reason: None,
+            usage: None,
+            error: None,
+            part: part.map(Box::new),
+            wire: WireJson::default(),
+        }
+    }
+
     pub fn kind(&self) -> EventKind {
         match (self.is_complete, &self.error) {
             (false, _) => match self.part.as_deref() {

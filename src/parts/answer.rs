@@ -79,24 +79,11 @@ pub fn content<'a>(events: impl IntoIterator<Item = &'a TokenEvent>) -> Vec<Cont
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use serde_json::json;
 
     fn ev(token: &str, part: Option<Part>) -> TokenEvent {
-        TokenEvent {
-            session_id: Arc::from("s"),
-            seq: 0,
-            token: token.into(),
-            is_complete: false,
-            timestamp: String::new(),
-            stop_reason: None,
-            usage: None,
-            error: None,
-            part: part.map(Box::new),
-            wire: Default::default(),
-        }
+        TokenEvent::test_event(token, part)
     }
 
     #[test]

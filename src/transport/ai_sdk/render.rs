@@ -279,15 +279,8 @@ mod tests {
     fn ev(token: &str, part: Option<Part>) -> TokenEvent {
         TokenEvent {
             session_id: Arc::from("s1"),
-            seq: 0,
-            token: token.into(),
-            is_complete: false,
             timestamp: "t".into(),
-            stop_reason: None,
-            usage: None,
-            error: None,
-            part: part.map(Box::new),
-            wire: Default::default(),
+            ..TokenEvent::test_event(token, part)
         }
     }
 

@@ -245,23 +245,10 @@ pub fn response(events: &[&TokenEvent], started: Instant) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn ev(token: &str, part: Option<Part>) -> TokenEvent {
-        TokenEvent {
-            session_id: Arc::from("s"),
-            seq: 0,
-            token: token.into(),
-            is_complete: false,
-            timestamp: String::new(),
-            stop_reason: None,
-            usage: None,
-            error: None,
-            part: part.map(Box::new),
-            wire: Default::default(),
-        }
+        TokenEvent::test_event(token, part)
     }
 
     fn done() -> TokenEvent {

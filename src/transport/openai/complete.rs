@@ -106,18 +106,7 @@ mod tests {
     use crate::parts::Part;
 
     fn ev(token: &str, part: Option<Part>) -> TokenEvent {
-        TokenEvent {
-            session_id: Arc::from("s"),
-            seq: 0,
-            token: token.into(),
-            is_complete: false,
-            timestamp: String::new(),
-            stop_reason: None,
-            usage: None,
-            error: None,
-            part: part.map(Box::new),
-            wire: Default::default(),
-        }
+        TokenEvent::test_event(token, part)
     }
 
     #[test]

@@ -326,23 +326,10 @@ fn summary_part(text: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn ev(token: &str, part: Option<Part>) -> TokenEvent {
-        TokenEvent {
-            session_id: Arc::from("s"),
-            seq: 0,
-            token: token.into(),
-            is_complete: false,
-            timestamp: String::new(),
-            stop_reason: None,
-            usage: None,
-            error: None,
-            part: part.map(Box::new),
-            wire: Default::default(),
-        }
+        TokenEvent::test_event(token, part)
     }
 
     fn run(events: &[TokenEvent]) -> (Vec<Value>, Output) {
