@@ -172,7 +172,15 @@ pub struct Tool {
 }
 
 fn empty_schema() -> Value {
-    serde_json::json!({"type": "object", "properties": {}})
+    Tool::empty_schema()
+}
+
+impl Tool {
+    /// The input schema of a tool that takes no arguments (the default when
+    /// a client gives none).
+    pub fn empty_schema() -> Value {
+        serde_json::json!({"type": "object", "properties": {}})
+    }
 }
 
 /// Which tools the model may or must call.

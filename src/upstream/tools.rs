@@ -10,8 +10,6 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use serde_json::json;
-
 use super::request::{InvocationRequest, Turn};
 use crate::parts::{Content, Tool};
 
@@ -51,7 +49,7 @@ fn stand_in(name: &str) -> Tool {
     Tool {
         name: name.to_owned(),
         description: None,
-        input_schema: json!({"type": "object", "properties": {}}),
+        input_schema: Tool::empty_schema(),
     }
 }
 
@@ -59,6 +57,7 @@ fn stand_in(name: &str) -> Tool {
 mod tests {
     use super::*;
     use crate::upstream::request::Role;
+    use serde_json::json;
 
     fn req(turns: serde_json::Value, tools: Vec<Tool>) -> InvocationRequest {
         InvocationRequest {

@@ -214,7 +214,7 @@ fn tools(body: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
                 input_schema: t
                     .get("input_schema")
                     .cloned()
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    .unwrap_or_else(Tool::empty_schema),
             });
         }
     }

@@ -223,7 +223,7 @@ pub fn tools(v: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
             input_schema: spec
                 .pointer("/inputSchema/json")
                 .cloned()
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+                .unwrap_or_else(Tool::empty_schema),
         });
     }
     let choice = match v.get("toolChoice") {

@@ -149,7 +149,7 @@ fn tools(defs: Vec<ToolDef>) -> Result<Vec<Tool>, OpenAiError> {
                 input_schema: f
                     .parameters
                     .filter(|p| !p.is_null())
-                    .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}})),
+                    .unwrap_or_else(Tool::empty_schema),
             })
         })
         .collect()

@@ -199,7 +199,7 @@ fn tools(defs: &[ToolDef]) -> Result<Vec<Tool>, OpenAiError> {
                     .parameters
                     .clone()
                     .filter(|p| !p.is_null())
-                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                    .unwrap_or_else(Tool::empty_schema),
             })
         })
         .collect()
