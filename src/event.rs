@@ -26,6 +26,10 @@ pub struct TokenEvent {
     pub stop_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The model that answered (final event only; after a fallback, not
+    /// the one the request named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
     /// What a non-text event carries (reasoning, a tool call, …); `token` is
@@ -139,6 +143,7 @@ impl TokenEvent {
             timestamp: String::new(),
             stop_reason: None,
             usage: None,
+            model: None,
             error: None,
             part: part.map(Box::new),
             wire: WireJson::default(),
@@ -179,6 +184,7 @@ mod tests {
             timestamp: "2026-11-23T14:00:00.123Z".into(),
             stop_reason: None,
             usage: None,
+            model: None,
             error: None,
             part: None,
             wire: WireJson::default(),

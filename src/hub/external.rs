@@ -170,6 +170,7 @@ fn usage_of(session: &Session) -> Usage {
     Usage {
         input_tokens: 0,
         output_tokens: session.len(),
+        ..Usage::default()
     }
 }
 

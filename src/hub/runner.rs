@@ -27,6 +27,8 @@ pub struct RunnerConfig {
 struct Tally {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_write_input_tokens: Option<u64>,
     tokens_seen: u64,
     /// Events written (text and parts).
     events: u64,
@@ -38,6 +40,9 @@ impl Tally {
         Usage {
             input_tokens: self.input_tokens.unwrap_or(0),
             output_tokens: self.output_tokens.unwrap_or(self.tokens_seen),
+            cache_read_input_tokens: self.cache_read_input_tokens,
+            cache_write_input_tokens: self.cache_write_input_tokens,
+            cost_usd: None,
         }
     }
 }
@@ -113,9 +118,11 @@ pub async fn run(
                     idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
                     match delta {
                         Delta::Stop(r) => tally.stop_reason = Some(r),
-                        Delta::Usage { input_tokens, output_tokens } => {
+                        Delta::Usage { input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens } => {
                             tally.input_tokens = input_tokens.or(tally.input_tokens);
                             tally.output_tokens = output_tokens.or(tally.output_tokens);
+                            tally.cache_read_input_tokens = cache_read_input_tokens.or(tally.cache_read_input_tokens);
+                            tally.cache_write_input_tokens = cache_write_input_tokens.or(tally.cache_write_input_tokens);
                         }
                         Delta::Latency { .. } | Delta::Alive => {}
                         content => {

@@ -389,6 +389,7 @@ mod tests {
             usage: Some(Usage {
                 input_tokens: input,
                 output_tokens: output,
+                ..Usage::default()
             }),
             ..ev("", None)
         }

@@ -68,12 +68,21 @@ impl InvocationRequest {
     }
 }
 
-/// Token counts reported by the model.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Token counts reported by the model, and what they cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Prompt tokens read from Bedrock's prompt cache (when it reports them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    /// Prompt tokens written to Bedrock's prompt cache (when it reports them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u64>,
+    /// What the tokens cost in USD, when the model has a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// One decoded piece of a model's stream, whatever the family.
@@ -88,6 +97,8 @@ pub enum Delta {
     Usage {
         input_tokens: Option<u64>,
         output_tokens: Option<u64>,
+        cache_read_input_tokens: Option<u64>,
+        cache_write_input_tokens: Option<u64>,
     },
     /// Bedrock's own latency figures from `amazon-bedrock-invocationMetrics`.
     Latency {

@@ -258,6 +258,7 @@ mod tests {
         e.usage = Some(Usage {
             input_tokens: 3,
             output_tokens: 4,
+            ..Usage::default()
         });
         e
     }

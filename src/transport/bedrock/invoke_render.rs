@@ -264,7 +264,9 @@ mod tests {
             usage: complete.then_some(Usage {
                 input_tokens: 2,
                 output_tokens: 5,
+                ..Usage::default()
             }),
+            model: None,
             error: None,
             part: None,
             wire: Default::default(),

@@ -202,6 +202,7 @@ mod tests {
                 timestamp: String::new(),
                 stop_reason: None,
                 usage: None,
+                model: None,
                 error: None,
                 part: None,
                 wire: Default::default(),

@@ -265,6 +265,7 @@ async fn pump(
             timestamp: now_timestamp(),
             stop_reason: Some("cancelled".into()),
             usage: None,
+            model: None,
             error: None,
             part: None,
             wire: Default::default(),

@@ -231,6 +231,7 @@ mod tests {
             timestamp: "t".into(),
             stop_reason: None,
             usage: None,
+            model: None,
             error: None,
             part: None,
             wire: Default::default(),

@@ -31,6 +31,12 @@ pub(crate) fn deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
                 out.push(Delta::Usage {
                     input_tokens: u64::try_from(u.input_tokens).ok(),
                     output_tokens: u64::try_from(u.output_tokens).ok(),
+                    cache_read_input_tokens: u
+                        .cache_read_input_tokens
+                        .and_then(|n| u64::try_from(n).ok()),
+                    cache_write_input_tokens: u
+                        .cache_write_input_tokens
+                        .and_then(|n| u64::try_from(n).ok()),
                 });
             }
             if let Some(m) = e.metrics() {

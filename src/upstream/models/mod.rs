@@ -332,6 +332,8 @@ fn push_usage(out: &mut Vec<Delta>, input_tokens: Option<u64>, output_tokens: Op
         out.push(Delta::Usage {
             input_tokens,
             output_tokens,
+            cache_read_input_tokens: None,
+            cache_write_input_tokens: None,
         });
     }
 }
@@ -405,6 +407,8 @@ mod tests {
         Delta::Usage {
             input_tokens: input,
             output_tokens: output,
+            cache_read_input_tokens: None,
+            cache_write_input_tokens: None,
         }
     }
 
