@@ -226,6 +226,11 @@ pub struct Config {
     )]
     pub graphql_session_wait_secs: f64,
 
+    /// Most bytes session logs may hold (streaming and retained); past it the
+    /// oldest finished sessions are dropped (`410` afterwards). Default: a
+    /// quarter of the memory the process may use.
+    #[arg(long, env = "SPILLWAY_SESSION_MEMORY_BYTES")]
+    pub session_memory_bytes: Option<u64>,
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
     pub max_sessions: usize,

@@ -46,6 +46,8 @@ pub struct Metrics {
     /// Seconds from a relay request to the first relayed event.
     pub relay_first_event: Histogram,
     pub sessions_held: Gauge,
+    /// Bytes held by session logs (streaming and retained).
+    pub session_bytes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,6 +71,7 @@ impl Default for Metrics {
             jwks_fetches: Counter::default(),
             relay_first_event: latency(),
             sessions_held: Gauge::default(),
+            session_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -116,6 +119,11 @@ impl Default for Metrics {
             "sessions_held",
             "Sessions held (streaming and retained)",
             m.sessions_held.clone(),
+        );
+        registry.register(
+            "session_bytes",
+            "Bytes held by session logs (streaming and retained)",
+            m.session_bytes.clone(),
         );
         Self { registry, ..m }
     }

@@ -208,6 +208,9 @@ impl Server {
                 retention: Duration::from_secs(config.session_retention_secs),
                 max_sessions: config.max_sessions.max(1),
                 session_wait: config.graphql_session_wait(),
+                session_memory_bytes: config
+                    .session_memory_bytes
+                    .unwrap_or_else(crate::hub::default_session_budget),
             },
             Fleet {
                 registry: registry.clone(),
