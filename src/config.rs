@@ -367,13 +367,16 @@ pub struct ModelAliases(pub std::collections::BTreeMap<String, String>);
 /// `SPILLWAY_PRICES_FILE`: the built-in prices with the file's entries.
 fn parse_prices_file(path: &str) -> Result<crate::cost::Prices, String> {
     crate::cost::Prices::load(std::path::Path::new(path))
+        .map_err(|e| format!("SPILLWAY_PRICES_FILE {e}"))
 }
 
 /// `SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY`: a number of USD, not negative.
 fn parse_cost_limit(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
-        _ => Err(format!("must be a number of USD, 0 or more (got '{s}')")),
+        _ => Err(format!(
+            "SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY must be a number of USD, 0 or more (got '{s}')"
+        )),
     }
 }
 

@@ -242,13 +242,13 @@ async fn the_daily_cost_limit_refuses_with_retry_after() {
     gw.shutdown().await;
 }
 
-/// A request with a cached system prompt (`system` then a `cachePoint`).
-fn cached(model: &str, api: &str, system: &str) -> Value {
+/// A request whose first part, `context`, is cached (a `cachePoint` after it).
+fn cached(model: &str, api: &str, context: &str) -> Value {
     json!({
         "model": model,
         "api": api,
-        "system": system,
         "messages": [{"role": "user", "content": [
+            {"type": "text", "text": context},
             {"type": "cachePoint"},
             {"type": "text", "text": "[[sim tokens=3 rate=0]] And now?"},
         ]}],
