@@ -20,16 +20,16 @@ def client(gateway):  # noqa: F811
     return openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
 
 
-def cached_messages(system_text):
-    """A system part marked `cache_control` (a cache point after it), then a question."""
+def cached_messages(context):
+    """A user turn whose first part, marked `cache_control`, is cached; then a question."""
     return [
         {
-            "role": "system",
+            "role": "user",
             "content": [
-                {"type": "text", "text": system_text, "cache_control": {"type": "ephemeral"}}
+                {"type": "text", "text": context, "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": f"Which river is longest? [[sim tokens=4 {FAST}]]"},
             ],
         },
-        {"role": "user", "content": f"Which river is longest? [[sim tokens=4 {FAST}]]"},
     ]
 
 
@@ -49,12 +49,12 @@ def streamed_usage(client, messages):
 
 
 def test_first_request_writes_the_cache_and_the_second_reads_it(client):
-    system_text = f"You are a patient guide to the rivers of the world ({uuid.uuid4()})."
-    first = streamed_usage(client, cached_messages(system_text))
+    context = f"You are a patient guide to the rivers of the world ({uuid.uuid4()})."
+    first = streamed_usage(client, cached_messages(context))
     assert first.prompt_tokens_details is not None
     assert first.prompt_tokens_details.cached_tokens == 0
     assert first.completion_tokens == 4
-    second = streamed_usage(client, cached_messages(system_text))
+    second = streamed_usage(client, cached_messages(context))
     cached = second.prompt_tokens_details.cached_tokens
     assert cached > 0
     # OpenAI's prompt_tokens counts cached tokens too: the same prompt, the same count.
