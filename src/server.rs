@@ -218,6 +218,8 @@ impl Server {
                 relay,
                 max_streams_per_user: config.max_streams_per_user,
                 max_tokens_per_user_per_day: config.max_tokens_per_user_per_day,
+                max_cost_usd_per_user_per_day: config.max_cost_usd_per_user_per_day,
+                prices: Arc::new(config.prices_file.clone().unwrap_or_default()),
             },
             metrics.clone(),
         );

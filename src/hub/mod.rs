@@ -179,7 +179,7 @@ impl Hub {
         }
         let cfg = self.inner.config;
         let fleet = &self.inner.fleet;
-        fleet.check_tokens(owner).await?;
+        fleet.check_daily_limits(owner).await?;
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         fleet.acquire(owner, &id).await?;
         // Released if this future is dropped (the client left) or fails before the task owns it.
@@ -215,7 +215,15 @@ impl Hub {
         let fleet = fleet.clone();
         let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
-            runner::run(session.clone(), stream, cfg.runner, &metrics, requested).await;
+            runner::run(
+                session.clone(),
+                stream,
+                cfg.runner,
+                &metrics,
+                requested,
+                &fleet.prices,
+            )
+            .await;
             // Every exit path of the stream passes here.
             fleet.stream_ended(&session).await;
         });
