@@ -39,6 +39,11 @@
 #   6  fan-out: one stream of 40 tokens at 20 tokens/s (first token after
 #      FANOUT_TTFT_MS, default 4000) and N subscribers to it (SUBSCRIBERS,
 #      default "1000 5000") over each of TRANSPORTS
+#   8  retained memory: RETAINED (default 500) sessions of 1,000 tokens
+#      at full speed, 50 at a time, on a fresh gateway; once all are over
+#      (and retained), the gateway's RSS growth per retained event, and
+#      the text per event (read back from one session), in
+#      8-retained.txt
 #   7  HTTP/2 vs HTTP/1.1: 200 concurrent SSE streams, all at once, 64
 #      tokens at 50 tokens/s, against one gateway: over HTTP/1.1 (a
 #      connection per stream), then over cleartext HTTP/2 with prior
@@ -198,6 +203,31 @@ bare() {
     --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" "$@"
 }
 
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$gateway_pid/status"; }
+
+# retained N: N sessions of 1,000 tokens, then RSS growth per retained event.
+retained() {
+  local n=$1 tokens=1000 before after id text
+  echo
+  echo "== 8-retained-$n"
+  before=$(rss_kb)
+  bare "8-retained-$n" sse --streams "$n" --tokens "$tokens" --rate 0 --concurrency 50 --timeout 120
+  after=$(rss_kb)
+  # The text of one such session, to tell the log's overhead from its text.
+  id=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $SPILLWAY_LOADTEST_TOKEN" \
+    -H 'content-type: application/json' \
+    -d "{\"prompt\":\"[[sim tokens=$tokens rate=0]] text\"}" "http://$gw_addr/v1/stream" |
+    sed -n 's/^x-session-id: *\([^[:space:]]*\).*/\1/Ip')
+  text=$(curl -s -H "Authorization: Bearer $SPILLWAY_LOADTEST_TOKEN" "http://$gw_addr/v1/sessions/$id" |
+    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["text"].encode()))')
+  {
+    echo "sessions: $n x $tokens tokens"
+    echo "gateway RSS: ${before} kB -> ${after} kB"
+    echo "per retained event: $(( (after - before) * 1024 / (n * tokens) )) bytes"
+    echo "text per event: $(( text / tokens )) bytes"
+  } | tee "$out/8-retained-$n.txt"
+}
+
 for s in "${scenarios[@]}"; do
   case $s in
     1) for t in $transports; do
@@ -231,7 +261,9 @@ for s in "${scenarios[@]}"; do
        for n in $h2_connections; do
          loadtest "7-http2x$n-200" sse --streams 200 --tokens 64 --rate 50 --arrival 0 --timeout 120 --http2 "$n"
        done ;;
-    *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6 7)" >&2; exit 2 ;;
+    8) start_gateway "${raised[@]}"
+       retained "${RETAINED:-500}" ;;
+    *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6 7 8)" >&2; exit 2 ;;
   esac
 done
 echo
