@@ -35,9 +35,11 @@
 //! - `wire`: event-stream frames and pre-stream errors.
 //! - `throttle`: the `throttle=K` scenario's memory.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
+//! - `auth_scheme`: which credentials each request carried (`authSchemes`).
 
 mod answer;
 mod attachments;
+mod auth_scheme;
 mod body;
 mod catalog;
 mod collect;
@@ -67,7 +69,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
-pub use stats::SimStats;
+pub use stats::{AuthSchemes, SimStats};
 
 use stats::Counters;
 use throttle::ThrottleGate;
@@ -127,6 +129,10 @@ pub fn router(state: SimState) -> Router {
         .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_scheme::count,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -20,7 +20,7 @@ use super::answer::Answer;
 use super::body::parse_object;
 use super::directive::Directive;
 use super::families::{self, Prompt};
-use super::model::Model;
+use super::model::{Model, is_application_profile};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
 
@@ -31,16 +31,26 @@ enum Api {
     Converse,
 }
 
+/// How the answer is shaped: the family's own chunks, or Converse events.
+enum Shape {
+    Invoke(Model),
+    Converse,
+}
+
 /// A request accepted, its answer planned.
 struct Accepted {
-    model: Model,
+    shape: Shape,
+    /// The model as recognised (the foundation-model id), or the
+    /// application-inference-profile ARN as named; for logs.
+    name: String,
     directive: Directive,
     answer: Answer,
     input_tokens: u32,
 }
 
 /// Everything up to the `200`: recognise the model, parse the body, plan
-/// the answer, apply the throttle.
+/// the answer, refuse a model `unavailable=` names, apply the throttle.
+/// Converse also answers application-inference-profile ARNs, as a generic model.
 fn accept(
     state: &SimState,
     api: Api,
@@ -49,18 +59,28 @@ fn accept(
 ) -> Result<Accepted, SimError> {
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
     let Path(model_id) = model_id.map_err(|_| invalid_model())?;
-    let model = Model::recognise(&model_id).ok_or_else(invalid_model)?;
+    let model = Model::recognise(&model_id);
+    let converse_profile = api == Api::Converse && is_application_profile(&model_id);
+    let name = match (&model, converse_profile) {
+        (Some(m), _) => m.base.clone(),
+        (None, true) => model_id.clone(),
+        (None, false) => return Err(invalid_model()),
+    };
     let body = parse_object(body)?;
-    let prompt: Prompt = match api {
-        Api::Invoke => families::parse(&model, &body)?,
-        Api::Converse => converse::parse(&body, &model.base)?,
+    let (prompt, shape): (Prompt, Shape) = match (api, model) {
+        (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
+        (Api::Invoke, None) => return Err(invalid_model()),
+        (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
     };
     let directive = Directive::from_text(&prompt.text);
-    let reasons = match api {
-        Api::Invoke => families::reasons(&model),
-        Api::Converse => true,
+    let reasons = match &shape {
+        Shape::Invoke(model) => families::reasons(model),
+        Shape::Converse => true,
     };
     let answer = Answer::new(&prompt, &directive, reasons)?;
+    if directive.refuses_model(&model_id) {
+        return Err(SimError::model_unavailable(&model_id));
+    }
     if state
         .inner
         .throttle
@@ -70,7 +90,8 @@ fn accept(
         return Err(SimError::throttling());
     }
     Ok(Accepted {
-        model,
+        shape,
+        name,
         directive,
         answer,
         input_tokens: prompt.input_tokens(),
