@@ -27,6 +27,12 @@ pub struct OutcomeLabel {
     pub status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabel {
+    pub from: String,
+    pub to: String,
+}
+
 /// Every metric the gateway exports. Shared as `Arc<Metrics>`.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +52,8 @@ pub struct Metrics {
     /// Seconds from a relay request to the first relayed event.
     pub relay_first_event: Histogram,
     pub sessions_held: Gauge,
+    /// Invocations answered by a fallback model, by requested and answering model.
+    pub fallbacks: Family<FallbackLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,6 +77,7 @@ impl Default for Metrics {
             jwks_fetches: Counter::default(),
             relay_first_event: latency(),
             sessions_held: Gauge::default(),
+            fallbacks: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -116,6 +125,11 @@ impl Default for Metrics {
             "sessions_held",
             "Sessions held (streaming and retained)",
             m.sessions_held.clone(),
+        );
+        registry.register(
+            "fallbacks",
+            "Invocations answered by a fallback model, by requested (from) and answering (to) model",
+            m.fallbacks.clone(),
         );
         Self { registry, ..m }
     }
@@ -185,6 +199,16 @@ impl Metrics {
             .inc();
     }
 
+    /// `to` answered an invocation that asked for `from`.
+    pub fn fallback(&self, from: &str, to: &str) {
+        self.fallbacks
+            .get_or_create(&FallbackLabel {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn session_ended(&self, status: &'static str) {
         self.sessions_ended
             .get_or_create(&OutcomeLabel { status })
@@ -210,7 +234,12 @@ mod tests {
         let _g = m.stream_guard("sse");
         m.upstream_error("throttled");
         m.observe_ttft(Duration::from_millis(12));
+        m.fallback("a.model-v1:0", "b.model-v1:0");
         let text = m.render();
+        assert!(
+            text.contains("spillway_fallbacks_total{from=\"a.model-v1:0\",to=\"b.model-v1:0\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("spillway_tokens_out_total 3"), "{text}");
         assert!(
             text.contains("spillway_streams_active{transport=\"sse\"} 1"),
