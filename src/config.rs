@@ -163,6 +163,11 @@ pub struct Config {
     /// Models requests may name (comma list); empty = any model of a known family.
     #[arg(long, env = "SPILLWAY_ALLOWED_MODELS", value_delimiter = ',')]
     pub allowed_models: Vec<String>,
+    /// Models tried in order when the requested one cannot start (throttled past
+    /// its retries, unavailable, not ready); comma list. Each must be a known model
+    /// (and listed in `SPILLWAY_ALLOWED_MODELS` when that is set).
+    #[arg(long, env = "SPILLWAY_FALLBACK_MODELS", value_delimiter = ',')]
+    pub fallback_models: Vec<String>,
     /// Extra model names for the Anthropic Messages API, a JSON object
     /// `{"alias":"bedrock-model-id"}`; they win over the built-in aliases.
     #[arg(long, env = "SPILLWAY_MODEL_ALIASES", default_value = "{}", value_parser = parse_model_aliases)]

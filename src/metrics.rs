@@ -62,6 +62,12 @@ impl ModelUsage {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabel {
+    pub from: String,
+    pub to: String,
+}
+
 /// Every metric the gateway exports. Shared as `Arc<Metrics>`.
 pub struct Metrics {
     registry: Registry,
@@ -84,6 +90,8 @@ pub struct Metrics {
     /// Bytes held by session logs (streaming and retained).
     pub session_bytes: Gauge,
     pub by_model: ModelUsage,
+    /// Invocations answered by a fallback model, by requested and answering model.
+    pub fallbacks: Family<FallbackLabel, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -109,6 +117,7 @@ impl Default for Metrics {
             sessions_held: Gauge::default(),
             session_bytes: Gauge::default(),
             by_model: ModelUsage::default(),
+            fallbacks: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -163,6 +172,11 @@ impl Default for Metrics {
             m.session_bytes.clone(),
         );
         m.by_model.register(&mut registry);
+        registry.register(
+            "fallbacks",
+            "Invocations answered by a fallback model, by requested (from) and answering (to) model",
+            m.fallbacks.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -248,6 +262,16 @@ impl Metrics {
         }
     }
 
+    /// `to` answered an invocation that asked for `from`.
+    pub fn fallback(&self, from: &str, to: &str) {
+        self.fallbacks
+            .get_or_create(&FallbackLabel {
+                from: from.to_owned(),
+                to: to.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn session_ended(&self, status: &'static str) {
         self.sessions_ended
             .get_or_create(&OutcomeLabel { status })
@@ -273,7 +297,12 @@ mod tests {
         let _g = m.stream_guard("sse");
         m.upstream_error("throttled");
         m.observe_ttft(Duration::from_millis(12));
+        m.fallback("a.model-v1:0", "b.model-v1:0");
         let text = m.render();
+        assert!(
+            text.contains("spillway_fallbacks_total{from=\"a.model-v1:0\",to=\"b.model-v1:0\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("spillway_tokens_out_total 3"), "{text}");
         assert!(
             text.contains("spillway_streams_active{transport=\"sse\"} 1"),

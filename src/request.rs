@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::parts::validate;
 use crate::parts::{Content, Tool, ToolChoice};
 use crate::upstream::Api;
-use crate::upstream::models::ModelFamily;
+use crate::upstream::model_id::ModelRef;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 
 /// Default `maxTokens` when a request names none.
@@ -78,20 +78,35 @@ impl ModelPolicy {
         }
     }
 
-    /// Validate `req` into an invocation and the API path to use.
-    pub fn validate(&self, req: StreamRequest) -> Result<(InvocationRequest, Api), ApiError> {
-        let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
-        let Some(family) = ModelFamily::from_model_id(&model_id) else {
+    /// What `model_id` names, if requests may name it: a model of a known
+    /// family (listed, when `allowed` is set), or an application-inference-profile
+    /// ARN that `allowed` lists.
+    pub fn admit(&self, model_id: &str) -> Result<ModelRef, ApiError> {
+        let Some(model) = ModelRef::parse(model_id) else {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not of a known model family"
             )));
         };
-        if !self.allowed.is_empty() && !self.allowed.contains(&model_id) {
+        let listed = self.allowed.iter().any(|m| m == model_id);
+        if model.needs_listing() && !listed {
+            return Err(ApiError::UnknownModel(format!(
+                "model '{model_id}' is an application-inference-profile ARN that \
+                 SPILLWAY_ALLOWED_MODELS does not list"
+            )));
+        }
+        if !self.allowed.is_empty() && !listed {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not allowed here"
             )));
         }
-        let api = req.api.unwrap_or(self.default_api);
+        Ok(model)
+    }
+
+    /// Validate `req` into an invocation and the API path to use.
+    pub fn validate(&self, req: StreamRequest) -> Result<(InvocationRequest, Api), ApiError> {
+        let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
+        let model = self.admit(&model_id)?;
+        let api = model.api(req.api.unwrap_or(self.default_api));
         let turns = build_turns(req.messages, req.prompt)?;
         let reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
         validate::check(
@@ -99,8 +114,8 @@ impl ModelPolicy {
             &req.tools,
             &req.tool_choice,
             reasoning_budget,
-            family.capabilities(&model_id),
-            family.name(),
+            model.capabilities(&model_id),
+            model.name(),
         )
         .map_err(ApiError::BadRequest)?;
         let prompt_bytes: usize = turns

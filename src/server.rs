@@ -62,6 +62,8 @@ pub enum StartupError {
     Tls(#[from] crate::edge::tls::TlsError),
     #[error(transparent)]
     SelfSigned(#[from] crate::edge::self_signed::SelfSignedError),
+    #[error(transparent)]
+    FallbackModels(#[from] crate::upstream::fallback::FallbackConfigError),
 }
 
 /// A running gateway.
@@ -100,6 +102,7 @@ impl Server {
         if config.registry == RegistryMode::Dynamodb && config.internal_listen.is_none() {
             return Err(StartupError::InternalListen);
         }
+        crate::upstream::fallback::check(&config.fallback_models, &config.allowed_models)?;
         let tls = tls_acceptor(&config)?;
         let caps = connection_caps(&config);
         let stop = CancellationToken::new();
@@ -196,6 +199,11 @@ impl Server {
                 }
             }
         });
+        let upstream = crate::upstream::fallback::Fallback::wrap(
+            upstream,
+            &config.fallback_models,
+            metrics.clone(),
+        );
         let hub = Hub::with_fleet(
             upstream,
             HubConfig {

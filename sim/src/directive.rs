@@ -34,6 +34,9 @@ pub(crate) struct Directive {
     pub tool: Option<Vec<String>>,
     /// `think=N`: reasoning deltas before the answer (`None`: the request decides).
     pub think: Option<u32>,
+    /// `unavailable=TEXT`: a request for a model id containing `TEXT` gets
+    /// `ServiceUnavailableException` before any stream starts.
+    pub unavailable: Option<String>,
 }
 
 impl Default for Directive {
@@ -48,6 +51,7 @@ impl Default for Directive {
             drop_after: None,
             tool: None,
             think: None,
+            unavailable: None,
         }
     }
 }
@@ -103,8 +107,16 @@ impl Directive {
                 &mut self.think,
                 count(value).map(|n| Some(n.min(MAX_THINK))),
             ),
+            "unavailable" => self.unavailable = Some(value.to_owned()).filter(|t| !t.is_empty()),
             _ => {}
         }
+    }
+
+    /// Whether `model_id` (as the request named it) is one `unavailable=TEXT` refuses.
+    pub(crate) fn refuses_model(&self, model_id: &str) -> bool {
+        self.unavailable
+            .as_deref()
+            .is_some_and(|text| model_id.contains(text))
     }
 }
 
@@ -162,7 +174,24 @@ mod tests {
                 drop_after: Some(5),
                 tool: Some(vec!["a".to_owned(), "b".to_owned()]),
                 think: Some(6),
+                unavailable: None,
             }
+        );
+    }
+
+    #[test]
+    fn unavailable_matches_model_ids_containing_its_text() {
+        let d = Directive::from_text("[[sim unavailable=claude-3-haiku]] hi");
+        assert_eq!(d.unavailable.as_deref(), Some("claude-3-haiku"));
+        assert!(d.refuses_model("anthropic.claude-3-haiku-20240307-v1:0"));
+        assert!(d.refuses_model(
+            "arn:aws:bedrock:us-east-1:1:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0"
+        ));
+        assert!(!d.refuses_model("amazon.nova-lite-v1:0"));
+        assert!(!Directive::default().refuses_model("anything"));
+        // An empty text refuses nothing (it would match every id).
+        assert!(
+            !Directive::from_text("[[sim unavailable=]]").refuses_model("amazon.nova-lite-v1:0")
         );
     }
 

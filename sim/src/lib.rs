@@ -36,9 +36,11 @@
 //! - `throttle`: the `throttle=K` scenario's memory.
 //! - `cache`: prompt-cache points, and the memory of prefixes seen.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
+//! - `auth_scheme`: which credentials each request carried (`authSchemes`).
 
 mod answer;
 mod attachments;
+mod auth_scheme;
 mod body;
 mod cache;
 mod catalog;
@@ -69,7 +71,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
-pub use stats::SimStats;
+pub use stats::{AuthSchemes, SimStats};
 
 use stats::Counters;
 use throttle::ThrottleGate;
@@ -130,6 +132,10 @@ pub fn router(state: SimState) -> Router {
         .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_scheme::count,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

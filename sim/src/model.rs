@@ -95,6 +95,23 @@ fn strip_arn(id: &str) -> &str {
         .unwrap_or(id)
 }
 
+/// Whether `id` is an application-inference-profile ARN
+/// (`arn:<partition>:bedrock:<region>:<account>:application-inference-profile/<id>`).
+/// Its model is opaque: only ConverseStream and Converse answer it, as a generic model.
+pub(crate) fn is_application_profile(id: &str) -> bool {
+    let fields: Vec<&str> = id.splitn(6, ':').collect();
+    matches!(
+        fields.as_slice(),
+        ["arn", partition, "bedrock", region, account, resource]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && !account.is_empty()
+                && resource
+                    .strip_prefix("application-inference-profile/")
+                    .is_some_and(|p| !p.is_empty() && !p.contains('/'))
+    )
+}
+
 /// `1`, `2:0`, `1:0:200k`-style version suffixes.
 fn is_version(s: &str) -> bool {
     let major = s.split(':').next().unwrap_or_default();
@@ -159,6 +176,26 @@ mod tests {
         );
         assert_eq!(family(""), None);
         assert_eq!(family("arn:"), None);
+    }
+
+    #[test]
+    fn application_profiles_are_told_from_other_arns() {
+        assert!(is_application_profile(
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
+        ));
+        assert!(is_application_profile(
+            "arn:aws-us-gov:bedrock:us-gov-west-1:1:application-inference-profile/x"
+        ));
+        for id in [
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/",
+            "arn:aws:bedrock:us-east-1::application-inference-profile/abc",
+            "arn:aws:bedrock:us-east-1:1:inference-profile/us.amazon.nova-lite-v1:0",
+            "arn:aws:s3:us-east-1:1:application-inference-profile/abc",
+            "application-inference-profile/abc",
+            "amazon.nova-lite-v1:0",
+        ] {
+            assert!(!is_application_profile(id), "{id}");
+        }
     }
 
     #[test]

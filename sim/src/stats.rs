@@ -18,6 +18,19 @@ pub struct SimStats {
     pub tokens_sent: u64,
     /// Requests refused with `ThrottlingException` by a `throttle=K` directive.
     pub throttled: u64,
+    /// What each request to the runtime and listing routes carried (not `/sim/stats`).
+    pub auth_schemes: AuthSchemes,
+}
+
+/// Requests by the credentials they carried (see `auth_scheme`).
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthSchemes {
+    /// Signed with SigV4 (`Authorization: AWS4-HMAC-SHA256 …`, or a presigned query).
+    pub sigv4: u64,
+    /// `Authorization: Bearer …` (a Bedrock API key).
+    pub bearer: u64,
+    /// Neither: no `Authorization` header, or one of another scheme.
+    pub none: u64,
 }
 
 /// The live counters behind [`SimStats`].
@@ -28,6 +41,9 @@ pub(crate) struct Counters {
     streams_cancelled: AtomicU64,
     tokens_sent: AtomicU64,
     throttled: AtomicU64,
+    auth_sigv4: AtomicU64,
+    auth_bearer: AtomicU64,
+    auth_none: AtomicU64,
 }
 
 impl Counters {
@@ -55,6 +71,16 @@ impl Counters {
         self.throttled.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn auth_scheme(&self, scheme: crate::auth_scheme::AuthScheme) {
+        use crate::auth_scheme::AuthScheme;
+        let counter = match scheme {
+            AuthScheme::Sigv4 => &self.auth_sigv4,
+            AuthScheme::Bearer => &self.auth_bearer,
+            AuthScheme::None => &self.auth_none,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> SimStats {
         SimStats {
             streams_started: self.streams_started.load(Ordering::Relaxed),
@@ -62,6 +88,11 @@ impl Counters {
             streams_cancelled: self.streams_cancelled.load(Ordering::Relaxed),
             tokens_sent: self.tokens_sent.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
+            auth_schemes: AuthSchemes {
+                sigv4: self.auth_sigv4.load(Ordering::Relaxed),
+                bearer: self.auth_bearer.load(Ordering::Relaxed),
+                none: self.auth_none.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -77,12 +108,14 @@ mod tests {
         c.token_sent();
         c.token_sent();
         c.throttled();
+        c.auth_scheme(crate::auth_scheme::AuthScheme::Bearer);
         let json = serde_json::to_value(c.snapshot()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "streamsStarted": 1, "streamsCompleted": 0, "streamsCancelled": 0,
-                "tokensSent": 2, "throttled": 1
+                "tokensSent": 2, "throttled": 1,
+                "authSchemes": {"sigv4": 0, "bearer": 1, "none": 0}
             })
         );
     }

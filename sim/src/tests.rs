@@ -26,6 +26,7 @@ use super::{SimState, SimStats, serve};
 mod cache;
 mod listing;
 mod parts;
+mod routing;
 mod whole;
 
 struct Sim {
@@ -207,6 +208,12 @@ async fn sdk_decodes_every_family() {
             streams_cancelled: 0,
             tokens_sent: 6 * count,
             throttled: 0,
+            // The SDK signs every call with SigV4.
+            auth_schemes: crate::AuthSchemes {
+                sigv4: count,
+                bearer: 0,
+                none: 0,
+            },
         }
     );
 }
@@ -642,7 +649,18 @@ async fn pre_stream_errors_are_validation_exceptions() {
         e.message(),
         Some("The provided model identifier is invalid.")
     );
-    assert_eq!(sim.state.stats(), SimStats::default());
+    // Refused before any stream; only the credentials were counted.
+    assert_eq!(
+        sim.state.stats(),
+        SimStats {
+            auth_schemes: crate::AuthSchemes {
+                sigv4: 1,
+                bearer: 0,
+                none: 5,
+            },
+            ..SimStats::default()
+        }
+    );
 }
 
 #[tokio::test]
@@ -663,7 +681,8 @@ async fn stats_route_reports_counters() {
         .unwrap();
     assert_eq!(
         stats,
-        json!({"streamsStarted": 1, "streamsCompleted": 1, "streamsCancelled": 0, "tokensSent": 4, "throttled": 0})
+        json!({"streamsStarted": 1, "streamsCompleted": 1, "streamsCancelled": 0, "tokensSent": 4, "throttled": 0,
+            "authSchemes": {"sigv4": 1, "bearer": 0, "none": 0}})
     );
 }
 

@@ -146,6 +146,16 @@ impl SimError {
         }
     }
 
+    /// What `unavailable=TEXT` answers for a model id containing `TEXT`.
+    pub(crate) fn model_unavailable(model_id: &str) -> Self {
+        Self {
+            kind: ErrorKind::ServiceUnavailable,
+            message: format!(
+                "The model {model_id} is unavailable right now (simulated by unavailable=)."
+            ),
+        }
+    }
+
     pub(crate) fn unknown_operation() -> Self {
         Self {
             kind: ErrorKind::UnknownOperation,

@@ -191,10 +191,10 @@ impl Hub {
         // Record the session (so other nodes can find it) while Bedrock answers.
         let requested = tokio::time::Instant::now();
         let (started, ()) = tokio::join!(
-            self.inner.upstream.start(&req, api),
+            self.inner.upstream.start_answering(&req, api),
             fleet.put(fleet.record(&id, owner, &req.model_id))
         );
-        let stream = match started {
+        let started = match started {
             Ok(s) => s,
             Err(e) => {
                 self.inner.metrics.upstream_error(e.code());
@@ -203,12 +203,14 @@ impl Hub {
             }
         };
         std::mem::forget(slot);
+        // Named for the model that answers (a fallback model, when one stood in).
         let session = Session::new(
             id.clone(),
             owner.to_owned(),
-            req.model_id.clone(),
+            started.model,
             cfg.runner.max_events,
         );
+        let stream = started.stream;
         // Attach the caller before the task starts, so the grace timer never sees zero readers.
         let sub = Subscription::from_start(session.clone());
         self.insert(session.clone());

@@ -1,6 +1,9 @@
 //! The upstream: Amazon Bedrock through the real SDK, behind a trait.
 //!
 //! - `request`: what the gateway asks for (`InvocationRequest`) and what comes back (`Delta`).
+//! - `model_id`: what a model id names ([`model_id::ModelRef`]): a known family, or an
+//!   application-inference-profile ARN (served through Converse).
+//! - `fallback`: other models tried in order when the requested one cannot start.
 //! - `models`: per-family request bodies and chunk decoders for `InvokeModelWithResponseStream`.
 //! - `converse`: the `ConverseStream` request on the SDK's types, and its events as deltas.
 //! - `tools`, `reasoning`, `attach`: what every path shares — the tools to declare,
@@ -11,6 +14,8 @@ mod attach;
 pub mod bedrock;
 mod converse;
 pub mod error;
+pub mod fallback;
+pub mod model_id;
 pub mod models;
 mod reasoning;
 pub mod request;
@@ -37,6 +42,22 @@ pub enum Api {
     Converse,
 }
 
+/// An invocation that started: its stream, and the model that answers it
+/// (a fallback model when the requested one could not start).
+pub struct Started {
+    pub model: String,
+    pub stream: DeltaStream,
+}
+
+impl Started {
+    pub fn by(model: &str, stream: DeltaStream) -> Self {
+        Self {
+            model: model.to_owned(),
+            stream,
+        }
+    }
+}
+
 /// A model provider that streams. Bedrock is the one implementation; tests
 /// run it against the simulator over real HTTP.
 pub trait Upstream: Send + Sync + 'static {
@@ -47,4 +68,17 @@ pub trait Upstream: Send + Sync + 'static {
         req: &'a InvocationRequest,
         api: Api,
     ) -> BoxFuture<'a, Result<DeltaStream, UpstreamError>>;
+
+    /// [`Self::start`], saying which model answers: the requested one, unless
+    /// [`fallback::Fallback`] had another answer for it.
+    fn start_answering<'a>(
+        &'a self,
+        req: &'a InvocationRequest,
+        api: Api,
+    ) -> BoxFuture<'a, Result<Started, UpstreamError>> {
+        Box::pin(async move {
+            let stream = self.start(req, api).await?;
+            Ok(Started::by(&req.model_id, stream))
+        })
+    }
 }

@@ -320,6 +320,7 @@ def test_stats_count_streams_and_tokens(client, sim_url):
         "streamsCancelled",
         "tokensSent",
         "throttled",
+        "authSchemes",
     }
     model, make_body, _ = FAMILIES["mistral"]
     invoke(client, model, make_body(unique(f"tokens=5 {FAST}")))

@@ -21,7 +21,7 @@ use super::body::parse_object;
 use super::cache::{self, CacheUsage, Marks};
 use super::directive::Directive;
 use super::families::{self, Prompt};
-use super::model::{Family, Model};
+use super::model::{Family, Model, is_application_profile};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
 
@@ -32,9 +32,18 @@ enum Api {
     Converse,
 }
 
+/// How the answer is shaped: the family's own chunks, or Converse events.
+enum Shape {
+    Invoke(Model),
+    Converse,
+}
+
 /// A request accepted, its answer planned.
 struct Accepted {
-    model: Model,
+    shape: Shape,
+    /// The model as recognised (the foundation-model id), or the
+    /// application-inference-profile ARN as named; for logs.
+    name: String,
     directive: Directive,
     answer: Answer,
     /// Input tokens not read from or written to the prompt cache.
@@ -44,7 +53,8 @@ struct Accepted {
 }
 
 /// Everything up to the `200`: recognise the model, parse the body, plan
-/// the answer, apply the throttle.
+/// the answer, refuse a model `unavailable=` names, apply the throttle.
+/// Converse also answers application-inference-profile ARNs, as a generic model.
 fn accept(
     state: &SimState,
     api: Api,
@@ -53,18 +63,28 @@ fn accept(
 ) -> Result<Accepted, SimError> {
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
     let Path(model_id) = model_id.map_err(|_| invalid_model())?;
-    let model = Model::recognise(&model_id).ok_or_else(invalid_model)?;
+    let model = Model::recognise(&model_id);
+    let converse_profile = api == Api::Converse && is_application_profile(&model_id);
+    let name = match (&model, converse_profile) {
+        (Some(m), _) => m.base.clone(),
+        (None, true) => model_id.clone(),
+        (None, false) => return Err(invalid_model()),
+    };
     let body = parse_object(body)?;
-    let prompt: Prompt = match api {
-        Api::Invoke => families::parse(&model, &body)?,
-        Api::Converse => converse::parse(&body, &model.base)?,
+    let (prompt, shape): (Prompt, Shape) = match (api, model) {
+        (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
+        (Api::Invoke, None) => return Err(invalid_model()),
+        (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
     };
     let directive = Directive::from_text(&prompt.text);
-    let reasons = match api {
-        Api::Invoke => families::reasons(&model),
-        Api::Converse => true,
+    let reasons = match &shape {
+        Shape::Invoke(model) => families::reasons(model),
+        Shape::Converse => true,
     };
     let answer = Answer::new(&prompt, &directive, reasons)?;
+    if directive.refuses_model(&model_id) {
+        return Err(SimError::model_unavailable(&model_id));
+    }
     if state
         .inner
         .throttle
@@ -73,19 +93,23 @@ fn accept(
         state.inner.counters.throttled();
         return Err(SimError::throttling());
     }
-    let marks = match (api, model.family) {
-        (Api::Converse, _) | (Api::Invoke, Family::Nova) => Some(Marks::CachePoint),
-        (Api::Invoke, Family::Claude) => Some(Marks::CacheControl),
-        (Api::Invoke, _) => None,
+    let marks = match &shape {
+        Shape::Converse => Some(Marks::CachePoint),
+        Shape::Invoke(model) => match model.family {
+            Family::Nova => Some(Marks::CachePoint),
+            Family::Claude => Some(Marks::CacheControl),
+            _ => None,
+        },
     };
     let input_tokens = prompt.input_tokens();
     let cache = marks.and_then(|marks| {
-        let prefixes = cache::prefixes(marks, &model.base, &body);
+        let prefixes = cache::prefixes(marks, &name, &body);
         state.inner.cache.account(&prefixes, input_tokens)
     });
     let cached = cache.map_or(0, |c| c.read + c.write);
     Ok(Accepted {
-        model,
+        shape,
+        name,
         directive,
         answer,
         input_tokens: input_tokens - cached,

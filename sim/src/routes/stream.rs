@@ -7,7 +7,7 @@ use axum::http::header::{self, HeaderName};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
 
-use super::{Accepted, Api, accept};
+use super::{Accepted, Api, Shape, accept};
 use crate::families::{self, Shaper};
 use crate::stream::{Generator, Plan};
 use crate::wire::{BEDROCK_CONTENT_TYPE_HEADER, EVENTSTREAM_CONTENT_TYPE, SimError};
@@ -64,7 +64,8 @@ fn start(
     requested_at: Instant,
 ) -> Result<Generator, SimError> {
     let Accepted {
-        model,
+        shape,
+        name,
         directive,
         answer,
         input_tokens,
@@ -72,11 +73,11 @@ fn start(
     } = accept(state, api, model_id, body)?;
     let mut plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
     plan.cache = cache;
-    let shaper: Box<dyn Shaper> = match api {
-        Api::Invoke => families::shaper(&model, input_tokens, cache),
-        Api::Converse => Box::new(converse::Events),
+    let shaper: Box<dyn Shaper> = match &shape {
+        Shape::Invoke(model) => families::shaper(model, input_tokens, cache),
+        Shape::Converse => Box::new(converse::Events),
     };
-    tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator stream starts");
+    tracing::debug!(model = %name, ?api, deltas = plan.deltas, "simulator stream starts");
     Ok(Generator::new(
         plan,
         answer,

@@ -19,7 +19,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::{Accepted, Api, accept};
+use super::{Accepted, Api, Shape, accept};
 use crate::collect::collect;
 use crate::families::{self, Finish};
 use crate::stream::{ABORT_DELAY, Fault, Plan, millis};
@@ -50,7 +50,8 @@ async fn respond(
 ) -> Response {
     let requested_at = Instant::now();
     let Accepted {
-        model,
+        shape,
+        name,
         directive,
         answer,
         input_tokens,
@@ -87,9 +88,9 @@ async fn respond(
         first_byte_ms: latency_ms,
     };
     let whole = collect(answer, finish);
-    let json = match api {
-        Api::Invoke => families::whole(&model, &whole),
-        Api::Converse => converse_api::whole(&whole),
+    let json = match &shape {
+        Shape::Invoke(model) => families::whole(model, &whole),
+        Shape::Converse => converse_api::whole(&whole),
     };
     let counters = &state.inner.counters;
     counters.stream_started();
@@ -125,7 +126,7 @@ async fn respond(
             }
         }
     }
-    tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator answered whole");
+    tracing::debug!(model = %name, ?api, deltas = plan.deltas, "simulator answered whole");
     response
 }
 

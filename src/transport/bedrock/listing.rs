@@ -3,7 +3,9 @@
 //! and `ListFoundationModels` shapes (Claude Code asks for them at start).
 //!
 //! Ids with a cross-region prefix (`us.`, `global.`, …) are inference
-//! profiles; every listed id's base model is a foundation model.
+//! profiles; every listed id's base model is a foundation model. A listed
+//! application-inference-profile ARN is an `APPLICATION` profile (its model
+//! is not known here, so it names none and adds no foundation model).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::BedrockCaller;
 use crate::state::AppState;
+use crate::upstream::model_id::is_application_profile;
 use crate::upstream::models::{ModelFamily, base_model_id};
 
 /// The region the ARNs name (the gateway answers for one endpoint).
@@ -43,6 +46,9 @@ fn profiles(listed: &[String]) -> Value {
     let summaries: Vec<Value> = listed
         .iter()
         .filter_map(|id| {
+            if is_application_profile(id) {
+                return Some(application_profile(id));
+            }
             let base = base_model_id(id).filter(|b| *b != id.as_str())?;
             Some(json!({
                 "inferenceProfileName": id,
@@ -58,9 +64,27 @@ fn profiles(listed: &[String]) -> Value {
     json!({ "inferenceProfileSummaries": summaries })
 }
 
+/// An application inference profile's summary: its ARN as listed.
+fn application_profile(arn: &str) -> Value {
+    let id = arn.rsplit('/').next().unwrap_or(arn);
+    json!({
+        "inferenceProfileName": id,
+        "inferenceProfileId": id,
+        "inferenceProfileArn": arn,
+        "description": "Application inference profile",
+        "models": [],
+        "status": "ACTIVE",
+        "type": "APPLICATION",
+    })
+}
+
 /// `ListFoundationModels`' answer for `listed`.
 fn foundation(listed: &[String]) -> Value {
-    let mut bases: Vec<&str> = listed.iter().filter_map(|id| base_model_id(id)).collect();
+    let mut bases: Vec<&str> = listed
+        .iter()
+        .filter(|id| !is_application_profile(id))
+        .filter_map(|id| base_model_id(id))
+        .collect();
     bases.sort_unstable();
     bases.dedup();
     let summaries: Vec<Value> = bases
@@ -134,5 +158,21 @@ mod tests {
             m[1]["inferenceTypesSupported"],
             json!(["INFERENCE_PROFILE"])
         );
+    }
+
+    #[test]
+    fn application_profiles_are_listed_as_such_and_add_no_model() {
+        let arn = "arn:aws:bedrock:eu-west-1:123456789012:application-inference-profile/abc123";
+        let listed = vec![arn.to_owned(), "amazon.nova-lite-v1:0".to_owned()];
+        let p = profiles(&listed);
+        let s = p["inferenceProfileSummaries"].as_array().unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0]["inferenceProfileArn"], arn);
+        assert_eq!(s[0]["inferenceProfileId"], "abc123");
+        assert_eq!(s[0]["type"], "APPLICATION");
+        let f = foundation(&listed);
+        let m = f["modelSummaries"].as_array().unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0]["modelId"], "amazon.nova-lite-v1:0");
     }
 }
