@@ -19,9 +19,9 @@ import threading
 import time
 import uuid
 
-import httpx
 import openai
 import pytest
+import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -179,7 +179,7 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
 
 def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
     base, token, _ = traced
-    r = httpx.post(
+    r = requests.post(
         f"{base}/v1/stream",
         headers={"Authorization": f"Bearer {token}"},
         json={"prompt": prompt(f"tokens=3 {FAST}"), "model": CLAUDE},
@@ -289,9 +289,9 @@ def test_receiver_decodes_what_an_exporter_sends(receiver):
     sid = str(uuid.uuid4())
     kv = span.attributes.add()
     kv.key, kv.value.string_value = "spillway.session_id", sid
-    r = httpx.post(
+    r = requests.post(
         f"{receiver.url}/v1/traces",
-        content=request.SerializeToString(),
+        data=request.SerializeToString(),
         headers={"Content-Type": "application/x-protobuf"},
         timeout=10,
     )
