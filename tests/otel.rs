@@ -157,9 +157,8 @@ impl Gateway {
         &self,
         path: &str,
         protocol: Option<&str>,
-    ) -> tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    > {
+    ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>
+    {
         let mut req = format!("{}{path}", self.ws).into_client_request().unwrap();
         let h = req.headers_mut();
         h.insert(
@@ -174,7 +173,9 @@ impl Gateway {
         if let Some(p) = protocol {
             h.insert("sec-websocket-protocol", p.parse().unwrap());
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("upgrade");
         ws
     }
 }
@@ -235,11 +236,15 @@ async fn a_graphql_socket_session_is_a_child_of_the_upgrades_traceparent() {
     let gw = Gateway::start(&receiver).await;
     let mut ws = gw.connect("/graphql", Some("graphql-transport-ws")).await;
     let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", gw.token)}});
-    ws.send(Message::Text(init.to_string().into())).await.unwrap();
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
     let start = json!({"type": "subscribe", "id": "m", "payload": {"query":
         "mutation { startStream(prompt: \"[[sim tokens=3 rate=0 ttft_ms=0]] hi\") { sessionId } }"}});
-    ws.send(Message::Text(start.to_string().into())).await.unwrap();
+    ws.send(Message::Text(start.to_string().into()))
+        .await
+        .unwrap();
     let session = loop {
         let m = next_json(&mut ws).await;
         if m["type"] == "next" && m["id"] == "m" {
