@@ -221,6 +221,34 @@ def test_the_start_up_log_names_the_exporter(traced):
     assert "http/protobuf" in log
 
 
+def test_a_session_ending_while_draining_is_flushed_at_exit():
+    """The batch delay is a minute: only the flush on graceful shutdown can
+    deliver the span of a session that was streaming when SIGTERM came."""
+    flushed = Receiver()
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": flushed.url, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    try:
+        with running_gateway(env) as (base, token, proc):
+            client = openai_client(base, token)
+            with client.chat.completions.with_streaming_response.create(
+                model=CLAUDE,
+                messages=[{"role": "user", "content": prompt("tokens=12 rate=40 ttft_ms=0")}],
+                stream=True,
+            ) as response:
+                session_id = response.headers["x-session-id"]
+                chunks = response.parse()
+                first = next(chunks)
+                assert first.choices
+                proc.terminate()
+                rest = list(chunks)
+            assert any(c.choices and c.choices[0].finish_reason == "stop" for c in rest)
+            assert proc.wait(timeout=20) == 0
+            assert flushed.requests, "nothing exported before the process exited"
+            _, span = flushed.span(session_id, timeout=1)
+    finally:
+        flushed.close()
+    assert attributes(span.attributes)["gen_ai.response.finish_reasons"] == ["end_turn"]
+
+
 def test_an_unsupported_protocol_fails_at_start_up(receiver):
     with tempfile.TemporaryDirectory() as data_dir:
         env = clean_env(data_dir)
