@@ -226,6 +226,11 @@ pub struct Config {
     )]
     pub graphql_session_wait_secs: f64,
 
+    /// Most bytes session logs may hold (streaming and retained); past it the
+    /// oldest finished sessions are dropped (`410` afterwards). Default: a
+    /// quarter of the memory the process may use.
+    #[arg(long, env = "SPILLWAY_SESSION_MEMORY_BYTES")]
+    pub session_memory_bytes: Option<u64>,
     /// Most sessions held at once (streaming and retained).
     #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
     pub max_sessions: usize,
@@ -266,13 +271,26 @@ pub struct Config {
     /// Concurrent streams one user may run, across the fleet.
     #[arg(long, env = "SPILLWAY_MAX_STREAMS_PER_USER", default_value_t = 1000)]
     pub max_streams_per_user: u64,
-    /// Tokens (input + output) one user may use per UTC day; 0 = no limit.
+    /// Tokens (input, cache reads and writes, output) one user may use per UTC day; 0 = no limit.
     #[arg(
         long,
         env = "SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY",
         default_value_t = 0
     )]
     pub max_tokens_per_user_per_day: u64,
+    /// USD one user may spend per UTC day (priced models only), across the fleet; 0 = no limit.
+    #[arg(
+        long,
+        env = "SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY",
+        default_value_t = 0.0,
+        value_parser = parse_cost_limit
+    )]
+    pub max_cost_usd_per_user_per_day: f64,
+    /// A JSON file of prices replacing or extending the built-in table:
+    /// `{"MODEL_ID": {"input": x, "output": y, "cacheRead": z, "cacheWrite": w}}`
+    /// (USD per 1,000 tokens).
+    #[arg(long, env = "SPILLWAY_PRICES_FILE", value_parser = parse_prices_file)]
+    pub prices_file: Option<crate::cost::Prices>,
     /// Largest WebSocket message a client may send, in bytes (larger: close 1009).
     #[arg(long, env = "SPILLWAY_WS_MAX_MESSAGE_BYTES", default_value_t = 128 * 1024)]
     pub ws_max_message_bytes: usize,
@@ -350,6 +368,22 @@ pub struct Config {
 /// `SPILLWAY_MODEL_ALIASES`: model names a client may use, each for a Bedrock model id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelAliases(pub std::collections::BTreeMap<String, String>);
+
+/// `SPILLWAY_PRICES_FILE`: the built-in prices with the file's entries.
+fn parse_prices_file(path: &str) -> Result<crate::cost::Prices, String> {
+    crate::cost::Prices::load(std::path::Path::new(path))
+        .map_err(|e| format!("SPILLWAY_PRICES_FILE {e}"))
+}
+
+/// `SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY`: a number of USD, not negative.
+fn parse_cost_limit(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(usd) if usd.is_finite() && usd >= 0.0 => Ok(usd),
+        _ => Err(format!(
+            "SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY must be a number of USD, 0 or more (got '{s}')"
+        )),
+    }
+}
 
 /// A JSON object of strings, none of them empty.
 fn parse_model_aliases(s: &str) -> Result<ModelAliases, String> {

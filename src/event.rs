@@ -131,6 +131,34 @@ impl TokenEvent {
         })
     }
 
+    /// A not-final event: text in `token`, or a part with `token` empty;
+    /// `timestamp` left empty for the caller to set.
+    pub fn text_event(
+        session_id: Arc<str>,
+        seq: u64,
+        token: String,
+        part: Option<Box<Part>>,
+    ) -> Self {
+        TokenEvent {
+            session_id,
+            seq,
+            token,
+            is_complete: false,
+            timestamp: String::new(),
+            stop_reason: None,
+            usage: None,
+            model: None,
+            error: None,
+            part,
+            wire: WireJson::default(),
+        }
+    }
+
+    /// Bytes of this event's JSON, if it has been written yet (0 if not).
+    pub fn json_len(&self) -> usize {
+        self.wire.0.get().map_or(0, |s| s.len())
+    }
+
     /// A not-final event of session `s` at seq 0 — text in `token`, or a
     /// part — for the renderers' unit tests.
     #[cfg(test)]

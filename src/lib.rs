@@ -21,6 +21,7 @@
 //!   the one session lookup (`Hub::find` with an explicit `Access`).
 //! - [`upstream`]: Bedrock through the real SDK; model-family adapters.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`cost`]: the price table per model, and what a session cost.
 //! - [`event`]: the `TokenEvent` every transport carries.
 //! - [`render`]: renderings two transports share (Anthropic's events: `/v1/messages` and the Bedrock API).
 //! - [`parts`]: conversations with parts: request content, tools, answer blocks (reasoning, tool calls).
@@ -35,6 +36,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod config;
+pub mod cost;
 pub mod edge;
 pub mod error;
 pub mod event;

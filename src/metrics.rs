@@ -1,8 +1,10 @@
 //! Prometheus metrics (`GET /metrics`, names prefixed `spillway_`): time to
 //! first token, tokens out, active streams and connections per transport,
-//! upstream errors by kind, JWKS fetches, relay latency.
+//! upstream errors by kind, JWKS fetches, relay latency; per model: prompt-cache
+//! tokens read and written, and cost in USD.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -27,6 +29,39 @@ pub struct OutcomeLabel {
     pub status: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabel {
+    pub model: String,
+}
+
+/// Per-model usage counters: prompt-cache tokens and cost.
+#[derive(Default)]
+pub struct ModelUsage {
+    pub cache_read_tokens: Family<ModelLabel, Counter>,
+    pub cache_write_tokens: Family<ModelLabel, Counter>,
+    pub cost_usd: Family<ModelLabel, Counter<f64, AtomicU64>>,
+}
+
+impl ModelUsage {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "cache_read_input_tokens",
+            "Prompt tokens read from Bedrock's prompt cache, by model",
+            self.cache_read_tokens.clone(),
+        );
+        registry.register(
+            "cache_write_input_tokens",
+            "Prompt tokens written to Bedrock's prompt cache, by model",
+            self.cache_write_tokens.clone(),
+        );
+        registry.register(
+            "cost_usd",
+            "What sessions cost in USD (priced models), by model",
+            self.cost_usd.clone(),
+        );
+    }
+}
+
 /// Every metric the gateway exports. Shared as `Arc<Metrics>`.
 pub struct Metrics {
     registry: Registry,
@@ -46,6 +81,9 @@ pub struct Metrics {
     /// Seconds from a relay request to the first relayed event.
     pub relay_first_event: Histogram,
     pub sessions_held: Gauge,
+    /// Bytes held by session logs (streaming and retained).
+    pub session_bytes: Gauge,
+    pub by_model: ModelUsage,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -69,6 +107,8 @@ impl Default for Metrics {
             jwks_fetches: Counter::default(),
             relay_first_event: latency(),
             sessions_held: Gauge::default(),
+            session_bytes: Gauge::default(),
+            by_model: ModelUsage::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -117,6 +157,12 @@ impl Default for Metrics {
             "Sessions held (streaming and retained)",
             m.sessions_held.clone(),
         );
+        registry.register(
+            "session_bytes",
+            "Bytes held by session logs (streaming and retained)",
+            m.session_bytes.clone(),
+        );
+        m.by_model.register(&mut registry);
         Self { registry, ..m }
     }
 }
@@ -185,6 +231,23 @@ impl Metrics {
             .inc();
     }
 
+    /// Count a finished session's cache tokens and cost against its model.
+    pub fn usage_by_model(&self, model: &str, usage: &crate::upstream::Usage) {
+        let label = ModelLabel {
+            model: model.to_owned(),
+        };
+        let m = &self.by_model;
+        if let Some(n) = usage.cache_read_input_tokens {
+            m.cache_read_tokens.get_or_create(&label).inc_by(n);
+        }
+        if let Some(n) = usage.cache_write_input_tokens {
+            m.cache_write_tokens.get_or_create(&label).inc_by(n);
+        }
+        if let Some(usd) = usage.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
+            m.cost_usd.get_or_create(&label).inc_by(usd);
+        }
+    }
+
     pub fn session_ended(&self, status: &'static str) {
         self.sessions_ended
             .get_or_create(&OutcomeLabel { status })
@@ -224,5 +287,29 @@ mod tests {
             text.contains("spillway_time_to_first_token_seconds_count 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn cache_tokens_and_cost_per_model() {
+        let m = Metrics::default();
+        let usage = crate::upstream::Usage {
+            input_tokens: 1,
+            output_tokens: 2,
+            cache_read_input_tokens: Some(40),
+            cache_write_input_tokens: Some(0),
+            cost_usd: Some(0.25),
+        };
+        m.usage_by_model("m1", &usage);
+        m.usage_by_model("m1", &usage);
+        m.usage_by_model("m2", &crate::upstream::Usage::default());
+        let text = m.render();
+        for line in [
+            "spillway_cache_read_input_tokens_total{model=\"m1\"} 80",
+            "spillway_cache_write_input_tokens_total{model=\"m1\"} 0",
+            "spillway_cost_usd_total{model=\"m1\"} 0.5",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert!(!text.contains("model=\"m2\""), "{text}");
     }
 }

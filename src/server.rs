@@ -208,6 +208,9 @@ impl Server {
                 retention: Duration::from_secs(config.session_retention_secs),
                 max_sessions: config.max_sessions.max(1),
                 session_wait: config.graphql_session_wait(),
+                session_memory_bytes: config
+                    .session_memory_bytes
+                    .unwrap_or_else(crate::hub::default_session_budget),
             },
             Fleet {
                 registry: registry.clone(),
@@ -215,6 +218,8 @@ impl Server {
                 relay,
                 max_streams_per_user: config.max_streams_per_user,
                 max_tokens_per_user_per_day: config.max_tokens_per_user_per_day,
+                max_cost_usd_per_user_per_day: config.max_cost_usd_per_user_per_day,
+                prices: Arc::new(config.prices_file.clone().unwrap_or_default()),
             },
             metrics.clone(),
         );

@@ -262,7 +262,9 @@ async fn one_message_without_streaming() {
             "content": [{"type": "text", "text": info["text"]}],
             "stop_reason": "end_turn",
             "stop_sequence": null,
-            "usage": {"input_tokens": body["usage"]["input_tokens"], "output_tokens": 7},
+            // The cached system prompt ("be brief") is written to the cache.
+            "usage": {"input_tokens": body["usage"]["input_tokens"], "output_tokens": 7,
+                      "cache_creation_input_tokens": 2, "cache_read_input_tokens": 0},
         })
     );
     assert!(body["usage"]["input_tokens"].as_u64().unwrap() > 0);

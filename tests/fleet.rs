@@ -6,77 +6,18 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::procs::{Proc, spawn_listening, start_moto};
 use common::{SseEvent, assert_contiguous, eventually, sse_events, within};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use spillway::auth::dev::DevIssuer;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_spillway");
-
-/// A child process killed when dropped.
-struct Proc {
-    child: Child,
-    url: String,
-}
-
-/// Start `cmd` and wait for its first stdout line, `… listening on http://ADDR`.
-async fn spawn_listening(mut cmd: Command) -> Proc {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().expect("spawn");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = within(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .expect("a first line");
-    let url = line.rsplit(' ').next().unwrap().to_owned();
-    assert!(url.starts_with("http://"), "{line}");
-    // Keep draining stdout so the child never blocks on it.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Proc { child, url }
-}
-
-/// moto's DynamoDB-compatible server on a free loopback port.
-async fn start_moto() -> Proc {
-    let moto = Path::new(ROOT).join(".venv/bin/moto_server");
-    if !moto.exists() {
-        let ok = Command::new(Path::new(ROOT).join("scripts/python-env"))
-            .status()
-            .await
-            .unwrap();
-        assert!(ok.success(), "scripts/python-env failed");
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(moto)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("moto_server");
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    eventually(Duration::from_secs(30), || async {
-        http.get(&url).send().await.is_ok()
-    })
-    .await;
-    Proc { child, url }
-}
 
 struct Fleet {
     moto: Option<Proc>,

@@ -105,13 +105,24 @@ pub(crate) fn whole(answer: &Collected) -> Value {
     json!({
         "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
         "stopReason": stop_reason(finish.stop),
-        "usage": {
-            "inputTokens": finish.input_tokens,
-            "outputTokens": finish.output_tokens,
-            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
-        },
+        "usage": usage(finish),
         "metrics": {"latencyMs": finish.latency_ms},
     })
+}
+
+/// Converse's `usage`: `totalTokens` counts cached input too; the cache
+/// counts are there when the request had cache points.
+pub(crate) fn usage(finish: &Finish) -> Value {
+    let mut usage = json!({
+        "inputTokens": finish.input_tokens,
+        "outputTokens": finish.output_tokens,
+        "totalTokens": finish.all_input_tokens() + u64::from(finish.output_tokens),
+    });
+    if let Some(cache) = finish.cache {
+        usage["cacheReadInputTokens"] = cache.read.into();
+        usage["cacheWriteInputTokens"] = cache.write.into();
+    }
+    usage
 }
 
 /// Converse-shaped content-block objects, as `(event type, payload)`.
@@ -195,11 +206,7 @@ impl Shaper for Events {
             Out::Event(
                 "metadata",
                 json!({
-                    "usage": {
-                        "inputTokens": finish.input_tokens,
-                        "outputTokens": finish.output_tokens,
-                        "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
-                    },
+                    "usage": usage(finish),
                     "metrics": {"latencyMs": finish.latency_ms},
                 }),
             ),

@@ -34,11 +34,13 @@
 //! - `text`: deterministic prose, split into tokens.
 //! - `wire`: event-stream frames and pre-stream errors.
 //! - `throttle`: the `throttle=K` scenario's memory.
+//! - `cache`: prompt-cache points, and the memory of prefixes seen.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
 
 mod answer;
 mod attachments;
 mod body;
+mod cache;
 mod catalog;
 mod collect;
 mod converse;
@@ -72,7 +74,7 @@ pub use stats::SimStats;
 use stats::Counters;
 use throttle::ThrottleGate;
 
-/// The simulator's shared state: counters and throttle memory. Cheap to clone.
+/// The simulator's shared state: counters, throttle memory and the prompt cache. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct SimState {
     inner: Arc<Inner>,
@@ -84,6 +86,7 @@ pub struct SimState {
 struct Inner {
     counters: Arc<Counters>,
     throttle: ThrottleGate,
+    cache: cache::PromptCache,
 }
 
 impl SimState {

@@ -10,6 +10,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::answer::Answer;
+use super::cache::CacheUsage;
 use super::directive::Directive;
 use super::families::{Finish, Out, Shaper, Stop};
 use super::stats::Counters;
@@ -48,6 +49,8 @@ pub(crate) struct Plan {
     /// Tokens per second; `0` for no pacing.
     pub rate: f64,
     pub input_tokens: u32,
+    /// Prompt-cache reads and writes (requests with cache points).
+    pub cache: Option<CacheUsage>,
 }
 
 impl Plan {
@@ -69,6 +72,7 @@ impl Plan {
             ttft: directive.ttft.min(MAX_DELAY),
             rate: directive.rate,
             input_tokens,
+            cache: None,
         }
     }
 
@@ -259,6 +263,7 @@ impl Generator {
         Finish {
             stop: self.plan.stop,
             input_tokens: self.plan.input_tokens,
+            cache: self.plan.cache,
             output_tokens: self.sent,
             latency_ms: millis(now - self.requested_at),
             first_byte_ms: millis(first_byte - self.requested_at),

@@ -50,6 +50,9 @@ pub enum ApiError {
     /// A resume cursor past the end of a finished session's log.
     #[error("{0}")]
     CursorPastEnd(LookupError),
+    /// A session dropped for the node's memory budget.
+    #[error("{0}")]
+    Gone(LookupError),
     #[error("{0}")]
     Upstream(#[from] UpstreamError),
     #[error("the gateway holds too many sessions; try again shortly")]
@@ -105,6 +108,7 @@ impl From<LookupError> for ApiError {
         match e {
             LookupError::NotFound => ApiError::NotFound,
             LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
+            LookupError::Gone => ApiError::Gone(e),
         }
     }
 }
@@ -118,6 +122,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::CursorPastEnd(_) => ErrorCode::CursorPastEnd,
+            ApiError::Gone(_) => ErrorCode::Gone,
             ApiError::Upstream(u) => u.error_code(),
             ApiError::Full => ErrorCode::TooManySessions,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,

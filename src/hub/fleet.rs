@@ -1,5 +1,5 @@
 //! The hub's bookkeeping in the fleet's registry: per-user limits (stream
-//! slots, tokens per day) and session records (who owns a session, which
+//! slots, tokens and USD per day) and session records (who owns a session, which
 //! node streams it). A failure after a session has started cannot be
 //! answered to anyone, so it is logged, never silently dropped.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::StartError;
 use super::mirror::Origin;
 use super::session::{Session, SessionStatus};
+use crate::cost::{Prices, nano_usd};
 use crate::registry::{Registry, SessionRecord};
 use crate::upstream::Usage;
 
@@ -21,8 +22,12 @@ pub struct Fleet {
     pub relay: Option<Arc<dyn Origin>>,
     /// Concurrent streams one user may run, across the fleet.
     pub max_streams_per_user: u64,
-    /// Tokens (input + output) one user may use per UTC day; 0 = no limit.
+    /// Tokens (input, cache reads and writes, output) one user may use per UTC day; 0 = no limit.
     pub max_tokens_per_user_per_day: u64,
+    /// USD one user may spend per UTC day (sessions of priced models); 0 = no limit.
+    pub max_cost_usd_per_user_per_day: f64,
+    /// What sessions cost (`costUsd`), by model.
+    pub prices: Arc<Prices>,
 }
 
 impl Fleet {
@@ -34,11 +39,18 @@ impl Fleet {
             relay: None,
             max_streams_per_user: 1000,
             max_tokens_per_user_per_day: 0,
+            max_cost_usd_per_user_per_day: 0.0,
+            prices: Arc::new(Prices::builtin()),
         }
     }
 
-    /// Refuse `owner` once they have used today's tokens.
-    pub(super) async fn check_tokens(&self, owner: &str) -> Result<(), StartError> {
+    /// Refuse `owner` once they have used today's tokens or spent today's USD.
+    pub(super) async fn check_daily_limits(&self, owner: &str) -> Result<(), StartError> {
+        self.check_tokens(owner).await?;
+        self.check_cost(owner).await
+    }
+
+    async fn check_tokens(&self, owner: &str) -> Result<(), StartError> {
         if self.max_tokens_per_user_per_day == 0 {
             return Ok(());
         }
@@ -49,6 +61,21 @@ impl Fleet {
                     "at most {} tokens per user per day",
                     self.max_tokens_per_user_per_day
                 ),
+                retry_after_secs: crate::registry::utc_day().1,
+            });
+        }
+        Ok(())
+    }
+
+    async fn check_cost(&self, owner: &str) -> Result<(), StartError> {
+        let max = self.max_cost_usd_per_user_per_day;
+        if max <= 0.0 {
+            return Ok(());
+        }
+        let spent = self.registry.limits.cost_today(owner).await?;
+        if spent >= nano_usd(max) {
+            return Err(StartError::Limited {
+                what: format!("at most {max} USD per user per day"),
                 retry_after_secs: crate::registry::utc_day().1,
             });
         }
@@ -117,17 +144,25 @@ impl Fleet {
         }
     }
 
-    /// Every exit of a model-fed stream: give the slot back, count the tokens, record the end.
+    /// Every exit of a model-fed stream: give the slot back, count the
+    /// tokens (every prompt token, cached or not, and the output) and the
+    /// cost, record the end.
     pub(super) async fn stream_ended(&self, session: &Session) {
         let (id, owner) = (session.id(), session.owner());
         self.release(owner, id).await;
         let status = session.status();
         let usage = session.usage();
-        let total = usage.input_tokens + usage.output_tokens;
+        let total = usage.prompt_tokens() + usage.output_tokens;
         if total > 0
             && let Err(e) = self.registry.limits.add_tokens(owner, total).await
         {
             tracing::warn!(session = %id, user = owner, tokens = total, error = %e, "could not count the session's tokens");
+        }
+        let cost = usage.cost_usd.map_or(0, nano_usd);
+        if cost > 0
+            && let Err(e) = self.registry.limits.add_cost(owner, cost).await
+        {
+            tracing::warn!(session = %id, user = owner, nano_usd = cost, error = %e, "could not count the session's cost");
         }
         self.finished(id, status, usage).await;
     }

@@ -68,6 +68,10 @@ pub enum LookupError {
     /// most events any session may hold: nothing will ever be there to read.
     #[error("the cursor is past the end of the session's log ({len} events)")]
     CursorPastEnd { len: u64 },
+    /// The caller's session existed but was dropped to keep retained logs
+    /// within the node's memory budget (`SPILLWAY_SESSION_MEMORY_BYTES`).
+    #[error("the session was dropped to keep retained sessions within the memory budget")]
+    Gone,
 }
 
 impl LookupError {
@@ -76,6 +80,7 @@ impl LookupError {
         match self {
             LookupError::NotFound => ErrorCode::NotFound,
             LookupError::CursorPastEnd { .. } => ErrorCode::CursorPastEnd,
+            LookupError::Gone => ErrorCode::Gone,
         }
     }
 }
@@ -91,6 +96,13 @@ impl Hub {
     pub async fn find(&self, id: &str, access: &Access<'_>) -> Result<Arc<Session>, LookupError> {
         if let Some(s) = self.held(id) {
             return admit(s, access);
+        }
+        if let Some(owner) = self.inner.tombstones.owner(id) {
+            return Err(if access.may_see(&owner) {
+                LookupError::Gone
+            } else {
+                LookupError::NotFound
+            });
         }
         if *access == Access::Node {
             return Err(LookupError::NotFound);

@@ -10,9 +10,12 @@
 //! - `fleet`: limits and session records in the fleet's registry.
 //! - `chats`, `external`: chat ids, and sessions fed by `publishToken`.
 
+mod budget;
 pub mod chats;
 pub mod external;
 pub mod fleet;
+pub use budget::default_budget as default_session_budget;
+mod log;
 pub mod lookup;
 pub mod mirror;
 pub mod runner;
@@ -22,6 +25,7 @@ pub mod subscription;
 pub(crate) mod testing;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -50,6 +54,9 @@ pub struct HubConfig {
     /// How long a reader may wait for a session that does not exist yet
     /// (GraphQL's `onTokenReceived`; `SPILLWAY_GRAPHQL_SESSION_WAIT_SECS`).
     pub session_wait: Duration,
+    /// Most bytes the session logs may hold before the oldest finished
+    /// sessions are dropped (`SPILLWAY_SESSION_MEMORY_BYTES`).
+    pub session_memory_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +118,10 @@ struct Inner {
     closing: CancellationToken,
     /// Readers waiting for sessions not created yet; woken on every insert.
     arrivals: lookup::Arrivals,
+    /// Sessions dropped for the memory budget (answered `Gone`).
+    tombstones: budget::Tombstones,
+    /// Bytes the session logs held at the last sweep.
+    held_bytes: AtomicU64,
 }
 
 impl Hub {
@@ -135,6 +146,8 @@ impl Hub {
                 tasks: TaskTracker::new(),
                 closing: CancellationToken::new(),
                 arrivals: lookup::Arrivals::default(),
+                tombstones: budget::Tombstones::default(),
+                held_bytes: AtomicU64::new(0),
             }),
         }
     }
@@ -161,9 +174,12 @@ impl Hub {
             return Err(StartError::ShuttingDown);
         }
         self.make_room()?;
+        if self.inner.held_bytes.load(Ordering::Relaxed) > self.inner.config.session_memory_bytes {
+            self.enforce_budget();
+        }
         let cfg = self.inner.config;
         let fleet = &self.inner.fleet;
-        fleet.check_tokens(owner).await?;
+        fleet.check_daily_limits(owner).await?;
         let id: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
         fleet.acquire(owner, &id).await?;
         // Released if this future is dropped (the client left) or fails before the task owns it.
@@ -201,7 +217,15 @@ impl Hub {
         let fleet = fleet.clone();
         let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
-            let ttft = runner::run(session.clone(), stream, cfg.runner, &metrics, requested).await;
+            let ttft = runner::run(
+                session.clone(),
+                stream,
+                cfg.runner,
+                &metrics,
+                requested,
+                &fleet.prices,
+            )
+            .await;
             // Every exit path of the stream passes here.
             span.end(&session, ttft);
             fleet.stream_ended(&session).await;
@@ -274,20 +298,68 @@ impl Hub {
         self.len() == 0
     }
 
-    /// Drop finished sessions past retention. Returns how many were dropped.
+    /// Drop finished sessions past retention, then the oldest finished
+    /// ones while the logs hold more than the memory budget. Returns how
+    /// many were dropped.
     pub fn sweep(&self) -> usize {
         let retention = self.inner.config.retention;
+        let expired = {
+            let mut map = self.sessions();
+            let before = map.len();
+            map.retain(|_, s| s.finished_at().is_none_or(|t| t.elapsed() < retention));
+            before - map.len()
+        };
+        self.inner.tombstones.sweep();
+        expired + self.enforce_budget()
+    }
+
+    /// Measure the bytes the logs hold; past the budget, drop the oldest
+    /// finished sessions (never a live one), remembering them for `Gone`.
+    /// Returns how many were dropped.
+    fn enforce_budget(&self) -> usize {
+        let budget = self.inner.config.session_memory_bytes;
         let mut map = self.sessions();
-        let before = map.len();
-        map.retain(|_, s| s.finished_at().is_none_or(|t| t.elapsed() < retention));
-        before - map.len()
+        let mut held: u64 = map.values().map(|s| s.bytes() as u64).sum();
+        let evict = budget::choose_evictions(&map, held, budget);
+        for id in &evict {
+            if let Some(s) = map.remove(id) {
+                held = held.saturating_sub(s.bytes() as u64);
+                let keep = self
+                    .inner
+                    .config
+                    .retention
+                    .saturating_sub(s.finished_at().map_or(Duration::ZERO, |t| t.elapsed()));
+                self.inner.tombstones.bury(id.clone(), s.owner(), keep);
+            }
+        }
+        drop(map);
+        if !evict.is_empty() {
+            tracing::info!(
+                dropped = evict.len(),
+                held_bytes = held,
+                budget,
+                "session memory budget: oldest finished sessions dropped"
+            );
+        }
+        self.inner.held_bytes.store(held, Ordering::Relaxed);
+        self.inner
+            .metrics
+            .session_bytes
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+        evict.len()
+    }
+
+    /// Bytes the session logs held at the last measure (`spillway_session_bytes`).
+    pub fn held_bytes(&self) -> u64 {
+        self.inner.held_bytes.load(Ordering::Relaxed)
     }
 
     /// Run the retention sweeper until the hub closes.
     pub fn spawn_sweeper(&self) {
         let hub = self.clone();
+        // At least every second: the memory budget is measured here.
         let every = (self.inner.config.retention / 4)
-            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+            .clamp(Duration::from_millis(100), Duration::from_secs(1));
         self.inner.tasks.spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {

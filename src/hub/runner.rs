@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use tokio::time::{Instant, sleep_until};
 
 use super::session::{Session, SessionStatus};
+use crate::cost::Prices;
 use crate::event::EventError;
 use crate::metrics::Metrics;
 use crate::parts::blocks::{Blocks, Emit};
@@ -38,14 +39,17 @@ struct Tally {
 }
 
 impl Tally {
-    fn usage(&self) -> Usage {
-        Usage {
+    /// The final usage, with its cost when `model` has a price.
+    fn usage(&self, prices: &Prices, model: &str) -> Usage {
+        let mut usage = Usage {
             input_tokens: self.input_tokens.unwrap_or(0),
             output_tokens: self.output_tokens.unwrap_or(self.tokens_seen),
             cache_read_input_tokens: self.cache_read_input_tokens,
             cache_write_input_tokens: self.cache_write_input_tokens,
             cost_usd: None,
-        }
+        };
+        usage.cost_usd = prices.cost(model, &usage);
+        usage
     }
 }
 
@@ -57,6 +61,7 @@ pub async fn run(
     cfg: RunnerConfig,
     metrics: &Metrics,
     requested: Instant,
+    prices: &Prices,
 ) -> Option<Duration> {
     let _running = metrics.upstream_guard();
     let mut readers = session.watch_readers();
@@ -145,7 +150,9 @@ pub async fn run(
     // HTTP connection is closed and Bedrock stops generating.
     drop(stream);
 
-    let usage = Some(tally.usage());
+    let final_usage = tally.usage(prices, session.model());
+    metrics.usage_by_model(session.model(), &final_usage);
+    let usage = Some(final_usage);
     match outcome {
         Ok(()) => {
             let reason = tally

@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::log::{self as compact, now_ms, parse_ms};
 use crate::event::{EventError, TokenEvent, now_timestamp};
 use crate::parts::{Content, Part, answer};
 use crate::upstream::Usage;
@@ -34,10 +35,9 @@ impl SessionStatus {
 }
 
 struct Log {
-    events: Vec<Arc<TokenEvent>>,
+    events: compact::Log,
     status: SessionStatus,
     finished_at: Option<Instant>,
-    text_bytes: usize,
 }
 
 /// One invocation and its log. The upstream task is the only writer; every
@@ -102,10 +102,9 @@ impl Session {
             created_at: now_timestamp(),
             max_events,
             log: Mutex::new(Log {
-                events: Vec::new(),
+                events: compact::Log::default(),
                 status: SessionStatus::Streaming,
                 finished_at: None,
-                text_bytes: 0,
             }),
             len: watch::Sender::new(0),
             readers: watch::Sender::new(0),
@@ -162,17 +161,18 @@ impl Session {
     /// The log's final length, once the session has finished (`None` while streaming).
     pub fn finished_len(&self) -> Option<u64> {
         let log = self.log();
-        (log.status != SessionStatus::Streaming).then_some(log.events.len() as u64)
+        (log.status != SessionStatus::Streaming).then_some(log.events.len())
     }
 
     /// The final event's usage (zero while streaming).
     pub fn usage(&self) -> Usage {
         let log = self.log();
-        log.events
-            .last()
-            .filter(|e| e.is_complete)
-            .and_then(|e| e.usage)
-            .unwrap_or_default()
+        log.events.last().and_then(|e| e.usage).unwrap_or_default()
+    }
+
+    /// Heap bytes held by this session's log (see `SPILLWAY_SESSION_MEMORY_BYTES`).
+    pub fn bytes(&self) -> usize {
+        self.log().events.bytes()
     }
 
     pub fn finished_at(&self) -> Option<Instant> {
@@ -185,34 +185,31 @@ impl Session {
 
     /// Event `seq`, if it has been written.
     pub fn event(&self, seq: u64) -> Option<Arc<TokenEvent>> {
-        let idx = usize::try_from(seq).ok()?;
-        self.log().events.get(idx).cloned()
+        self.log().events.event(&self.id, seq)
     }
 
     /// Up to `max` events from `seq` on.
     pub fn events_from(&self, seq: u64, max: usize) -> Vec<Arc<TokenEvent>> {
-        let Ok(start) = usize::try_from(seq) else {
-            return Vec::new();
-        };
         let log = self.log();
-        log.events.iter().skip(start).take(max).cloned().collect()
+        let end = log.events.len().min(seq.saturating_add(max as u64));
+        (seq..end)
+            .filter_map(|seq| log.events.event(&self.id, seq))
+            .collect()
     }
 
     pub fn info(&self) -> SessionInfo {
         let log = self.log();
-        let last = log.events.last().filter(|e| e.is_complete);
-        let mut text = String::with_capacity(log.text_bytes);
-        for e in &log.events {
-            text.push_str(&e.token);
-        }
+        let last = log.events.last();
+        let text = log.events.answer_text();
+        let events = log.events.rendered(&self.id);
         SessionInfo {
             session_id: self.id.clone(),
             status: log.status,
             model: self.model.clone(),
             created_at: self.created_at.clone(),
             text,
-            content: answer::content(log.events.iter().map(|e| &**e)),
-            events: log.events.len() as u64,
+            content: answer::content(events.iter().map(|e| &**e)),
+            events: log.events.len(),
             stop_reason: last.and_then(|e| e.stop_reason.clone()),
             usage: last.and_then(|e| e.usage),
             error: last.and_then(|e| e.error.clone()),
@@ -229,23 +226,10 @@ impl Session {
     pub fn push(&self, token: String, part: Option<Box<Part>>) -> u64 {
         let mut log = self.log();
         if log.status != SessionStatus::Streaming {
-            return log.events.len() as u64;
+            return log.events.len();
         }
-        let seq = log.events.len() as u64;
-        log.text_bytes += token.len();
-        log.events.push(Arc::new(TokenEvent {
-            session_id: self.id.clone(),
-            seq,
-            token,
-            is_complete: false,
-            timestamp: now_timestamp(),
-            stop_reason: None,
-            usage: None,
-            model: None,
-            error: None,
-            part,
-            wire: Default::default(),
-        }));
+        let seq = log.events.len();
+        log.events.push(&self.id, token, part, now_ms());
         drop(log);
         self.len.send_replace(seq + 1);
         seq + 1
@@ -263,8 +247,8 @@ impl Session {
         if log.status != SessionStatus::Streaming {
             return false;
         }
-        let seq = log.events.len() as u64;
-        log.events.push(Arc::new(TokenEvent {
+        let seq = log.events.len();
+        log.events.finish(Arc::new(TokenEvent {
             session_id: self.id.clone(),
             seq,
             token: String::new(),
@@ -329,7 +313,7 @@ impl Session {
     /// (a mirror's only writer). Events must arrive in order; a repeat is ignored.
     pub(crate) fn append_relayed(&self, ev: TokenEvent) -> bool {
         let mut log = self.log();
-        if log.status != SessionStatus::Streaming || ev.seq != log.events.len() as u64 {
+        if log.status != SessionStatus::Streaming || ev.seq != log.events.len() {
             return false;
         }
         let seq = ev.seq;
@@ -340,9 +324,11 @@ impl Session {
                 _ => SessionStatus::Complete,
             };
             log.finished_at = Some(Instant::now());
+            log.events.finish(Arc::new(ev));
+        } else {
+            let at = parse_ms(&ev.timestamp);
+            log.events.push(&self.id, ev.token, ev.part, at);
         }
-        log.text_bytes += ev.token.len();
-        log.events.push(Arc::new(ev));
         drop(log);
         self.len.send_replace(seq + 1);
         true

@@ -34,6 +34,7 @@ pub fn config() -> HubConfig {
         retention: Duration::from_secs(60),
         max_sessions: 1000,
         session_wait: Duration::from_secs(30),
+        session_memory_bytes: u64::MAX,
     }
 }
 

@@ -18,6 +18,8 @@ struct State {
     chats: HashMap<(String, String), String>,
     streams: HashMap<String, HashSet<String>>,
     tokens: HashMap<(String, String), u64>,
+    /// Nano-USD per (user, UTC day).
+    costs: HashMap<(String, String), u64>,
     nodes: HashMap<String, NodeRecord>,
 }
 
@@ -175,6 +177,26 @@ impl UsageLimits for MemoryRegistry {
         let mut st = self.state();
         st.tokens.retain(|(_, d), _| *d == day);
         *st.tokens.entry((user.to_owned(), day)).or_default() += tokens;
+        ready(Ok(())).boxed()
+    }
+
+    fn cost_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64> {
+        let (day, _) = utc_day();
+        let n = self
+            .state()
+            .costs
+            .get(&(user.to_owned(), day))
+            .copied()
+            .unwrap_or(0);
+        ready(Ok(n)).boxed()
+    }
+
+    fn add_cost<'a>(&'a self, user: &'a str, nano_usd: u64) -> Fut<'a, ()> {
+        let (day, _) = utc_day();
+        let mut st = self.state();
+        st.costs.retain(|(_, d), _| *d == day);
+        let spent = st.costs.entry((user.to_owned(), day)).or_default();
+        *spent = spent.saturating_add(nano_usd);
         ready(Ok(())).boxed()
     }
 }

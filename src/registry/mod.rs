@@ -74,6 +74,9 @@ pub trait UsageLimits: Send + Sync + 'static {
     /// Tokens `user` has used today (UTC).
     fn tokens_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64>;
     fn add_tokens<'a>(&'a self, user: &'a str, tokens: u64) -> Fut<'a, ()>;
+    /// What `user` has spent today (UTC), in nano-USD.
+    fn cost_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64>;
+    fn add_cost<'a>(&'a self, user: &'a str, nano_usd: u64) -> Fut<'a, ()>;
 }
 
 /// Which nodes are alive and how to reach them.

@@ -268,8 +268,17 @@ pub fn stop_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
+/// Anthropic's `usage`: `input_tokens` are the uncached ones (as Bedrock
+/// counts them), the cache counts are there when Bedrock reported them.
 fn usage_json(u: Usage) -> Value {
-    json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens})
+    let mut v = json!({"input_tokens": u.input_tokens, "output_tokens": u.output_tokens});
+    if let Some(n) = u.cache_write_input_tokens {
+        v["cache_creation_input_tokens"] = n.into();
+    }
+    if let Some(n) = u.cache_read_input_tokens {
+        v["cache_read_input_tokens"] = n.into();
+    }
+    v
 }
 
 /// The whole answer as one Anthropic `message` object (a non-streaming

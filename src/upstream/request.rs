@@ -85,6 +85,16 @@ pub struct Usage {
     pub cost_usd: Option<f64>,
 }
 
+impl Usage {
+    /// Every prompt token: uncached input plus cache reads and writes (Bedrock's
+    /// `inputTokens` counts only the uncached ones; OpenAI's `prompt_tokens` all).
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens
+            + self.cache_read_input_tokens.unwrap_or(0)
+            + self.cache_write_input_tokens.unwrap_or(0)
+    }
+}
+
 /// One decoded piece of a model's stream, whatever the family.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delta {

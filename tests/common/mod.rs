@@ -18,6 +18,8 @@ use spillway::server::Server;
 
 /// A stand-in Cognito user pool (keys, JWKS server, good and bad tokens).
 pub mod cognito;
+/// Child processes: the binary, moto.
+pub mod procs;
 
 pub const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 

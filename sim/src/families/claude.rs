@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
+use super::{BlockKind, CacheUsage, Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
 use crate::body::{Obj, as_array, as_object, as_str, max_tokens, required};
 use crate::collect::{Block, Collected};
 use crate::parts::{Conversation, Role, anthropic};
@@ -53,13 +53,15 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
 pub(super) struct Chunks {
     model: String,
     input_tokens: u32,
+    cache: Option<CacheUsage>,
 }
 
 impl Chunks {
-    pub(super) fn new(model: &str, input_tokens: u32) -> Self {
+    pub(super) fn new(model: &str, input_tokens: u32, cache: Option<CacheUsage>) -> Self {
         Self {
             model: model.to_owned(),
             input_tokens,
+            cache,
         }
     }
 }
@@ -76,7 +78,7 @@ impl Shaper for Chunks {
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {"input_tokens": self.input_tokens, "output_tokens": 1},
+                "usage": usage(self.input_tokens, 1, self.cache),
             },
         }))]
     }
@@ -172,11 +174,22 @@ pub(super) fn whole(model: &str, answer: &Collected) -> Value {
         "content": content,
         "stop_reason": stop_reason(answer.finish.stop),
         "stop_sequence": null,
-        "usage": {
-            "input_tokens": answer.finish.input_tokens,
-            "output_tokens": answer.finish.output_tokens,
-        },
+        "usage": usage(
+            answer.finish.input_tokens,
+            answer.finish.output_tokens,
+            answer.finish.cache,
+        ),
     })
+}
+
+/// Anthropic's `usage`, with the cache counts when the request had cache points.
+fn usage(input_tokens: u32, output_tokens: u32, cache: Option<CacheUsage>) -> Value {
+    let mut usage = json!({"input_tokens": input_tokens, "output_tokens": output_tokens});
+    if let Some(cache) = cache {
+        usage["cache_creation_input_tokens"] = cache.write.into();
+        usage["cache_read_input_tokens"] = cache.read.into();
+    }
+    usage
 }
 
 fn block_delta(index: u32, delta: serde_json::Value) -> Out {
@@ -322,7 +335,7 @@ mod tests {
     #[test]
     fn thinking_and_tool_use_chunks() {
         let chunks = run_blocks(
-            Box::new(Chunks::new("claude-x", 3)),
+            Box::new(Chunks::new("claude-x", 3, None)),
             &[
                 (
                     BlockKind::Reasoning { signature: "c2ln" },
@@ -428,7 +441,7 @@ mod tests {
 
     #[test]
     fn chunks_follow_the_anthropic_event_sequence() {
-        let chunks = run(Box::new(Chunks::new("claude-x", 3)), Stop::End);
+        let chunks = run(Box::new(Chunks::new("claude-x", 3, None)), Stop::End);
         let types: Vec<&str> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
         assert_eq!(
             types,
@@ -455,7 +468,7 @@ mod tests {
         assert_eq!(chunks[5]["delta"]["stop_reason"], "end_turn");
         assert_eq!(chunks[5]["usage"]["output_tokens"], 2);
         assert_eq!(chunks[6]["amazon-bedrock-invocationMetrics"], metrics());
-        let chunks = run(Box::new(Chunks::new("claude-x", 3)), Stop::Length);
+        let chunks = run(Box::new(Chunks::new("claude-x", 3, None)), Stop::Length);
         assert_eq!(chunks[5]["delta"]["stop_reason"], "max_tokens");
     }
 }

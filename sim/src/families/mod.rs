@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 pub(crate) use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
+pub(crate) use super::cache::CacheUsage;
 use super::collect::Collected;
 use super::model::{Family, Model};
 use super::parts::Parts;
@@ -59,7 +60,10 @@ pub(crate) enum Stop {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Finish {
     pub stop: Stop,
+    /// Input tokens not read from or written to the prompt cache.
     pub input_tokens: u32,
+    /// Prompt-cache reads and writes (requests with cache points).
+    pub cache: Option<CacheUsage>,
     pub output_tokens: u32,
     /// From request to the last chunk.
     pub latency_ms: u64,
@@ -70,12 +74,23 @@ pub(crate) struct Finish {
 impl Finish {
     /// The `amazon-bedrock-invocationMetrics` object of a last chunk.
     pub(crate) fn invocation_metrics(&self) -> Value {
-        json!({
+        let mut metrics = json!({
             "inputTokenCount": self.input_tokens,
             "outputTokenCount": self.output_tokens,
             "invocationLatency": self.latency_ms,
             "firstByteLatency": self.first_byte_ms,
-        })
+        });
+        if let Some(cache) = self.cache {
+            metrics["cacheReadInputTokenCount"] = cache.read.into();
+            metrics["cacheWriteInputTokenCount"] = cache.write.into();
+        }
+        metrics
+    }
+
+    /// Every input token: uncached, read from and written to the cache.
+    pub(crate) fn all_input_tokens(&self) -> u64 {
+        let cache = self.cache.unwrap_or_default();
+        u64::from(self.input_tokens) + u64::from(cache.read) + u64::from(cache.write)
     }
 }
 
@@ -130,9 +145,17 @@ pub(crate) fn reasons(model: &Model) -> bool {
 }
 
 /// The chunk shaper for `model`'s family.
-pub(crate) fn shaper(model: &Model, input_tokens: u32) -> Box<dyn Shaper> {
+pub(crate) fn shaper(
+    model: &Model,
+    input_tokens: u32,
+    cache: Option<CacheUsage>,
+) -> Box<dyn Shaper> {
     match model.family {
-        Family::Claude => Box::new(claude::Chunks::new(model.claude_name(), input_tokens)),
+        Family::Claude => Box::new(claude::Chunks::new(
+            model.claude_name(),
+            input_tokens,
+            cache,
+        )),
         Family::Nova => Box::new(nova::Chunks),
         Family::Titan => Box::new(titan::Chunks::new(input_tokens)),
         Family::Llama => Box::new(llama::Chunks::new(input_tokens)),
@@ -185,6 +208,7 @@ pub(crate) mod test_support {
         Finish {
             stop,
             input_tokens: 3,
+            cache: None,
             output_tokens: 2,
             latency_ms: 40,
             first_byte_ms: 20,

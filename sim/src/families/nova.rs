@@ -110,7 +110,7 @@ impl Shaper for Chunks {
             Out::Chunk(json!({"messageStop": {"stopReason": stop_reason(finish.stop)}})),
             Out::Chunk(json!({
                 "metadata": {
-                    "usage": {"inputTokens": finish.input_tokens, "outputTokens": finish.output_tokens},
+                    "usage": usage(finish),
                     "metrics": {},
                     "trace": {},
                 },
@@ -130,11 +130,23 @@ pub(super) fn whole(answer: &Collected) -> Value {
         "usage": {
             "inputTokens": finish.input_tokens,
             "outputTokens": finish.output_tokens,
-            "totalTokens": u64::from(finish.input_tokens) + u64::from(finish.output_tokens),
-            "cacheReadInputTokenCount": 0,
-            "cacheWriteInputTokenCount": 0,
+            "totalTokens": finish.all_input_tokens() + u64::from(finish.output_tokens),
+            "cacheReadInputTokenCount": finish.cache.map_or(0, |c| c.read),
+            "cacheWriteInputTokenCount": finish.cache.map_or(0, |c| c.write),
         },
     })
+}
+
+/// The stream's `metadata.usage`: Nova names its cache counts like the
+/// invocation metrics do, and sends them when the request had cache points.
+fn usage(finish: &Finish) -> Value {
+    let mut usage =
+        json!({"inputTokens": finish.input_tokens, "outputTokens": finish.output_tokens});
+    if let Some(cache) = finish.cache {
+        usage["cacheReadInputTokenCount"] = cache.read.into();
+        usage["cacheWriteInputTokenCount"] = cache.write.into();
+    }
+    usage
 }
 
 #[cfg(test)]

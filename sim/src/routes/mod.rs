@@ -18,9 +18,10 @@ pub(super) use whole::{converse, invoke};
 
 use super::answer::Answer;
 use super::body::parse_object;
+use super::cache::{self, CacheUsage, Marks};
 use super::directive::Directive;
 use super::families::{self, Prompt};
-use super::model::Model;
+use super::model::{Family, Model};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
 
@@ -36,7 +37,10 @@ struct Accepted {
     model: Model,
     directive: Directive,
     answer: Answer,
+    /// Input tokens not read from or written to the prompt cache.
     input_tokens: u32,
+    /// With cache points: tokens read from and written to the prompt cache.
+    cache: Option<CacheUsage>,
 }
 
 /// Everything up to the `200`: recognise the model, parse the body, plan
@@ -69,11 +73,23 @@ fn accept(
         state.inner.counters.throttled();
         return Err(SimError::throttling());
     }
+    let marks = match (api, model.family) {
+        (Api::Converse, _) | (Api::Invoke, Family::Nova) => Some(Marks::CachePoint),
+        (Api::Invoke, Family::Claude) => Some(Marks::CacheControl),
+        (Api::Invoke, _) => None,
+    };
+    let input_tokens = prompt.input_tokens();
+    let cache = marks.and_then(|marks| {
+        let prefixes = cache::prefixes(marks, &model.base, &body);
+        state.inner.cache.account(&prefixes, input_tokens)
+    });
+    let cached = cache.map_or(0, |c| c.read + c.write);
     Ok(Accepted {
         model,
         directive,
         answer,
-        input_tokens: prompt.input_tokens(),
+        input_tokens: input_tokens - cached,
+        cache,
     })
 }
 

@@ -68,10 +68,12 @@ fn start(
         directive,
         answer,
         input_tokens,
+        cache,
     } = accept(state, api, model_id, body)?;
-    let plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
+    let mut plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
+    plan.cache = cache;
     let shaper: Box<dyn Shaper> = match api {
-        Api::Invoke => families::shaper(&model, input_tokens),
+        Api::Invoke => families::shaper(&model, input_tokens, cache),
         Api::Converse => Box::new(converse::Events),
     };
     tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator stream starts");

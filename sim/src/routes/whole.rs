@@ -54,6 +54,7 @@ async fn respond(
         directive,
         answer,
         input_tokens,
+        cache,
     } = match accept(state, api, model_id, body) {
         Ok(accepted) => accepted,
         Err(error) => {
@@ -80,6 +81,7 @@ async fn respond(
     let finish = Finish {
         stop: plan.stop,
         input_tokens,
+        cache,
         output_tokens: 0,
         latency_ms,
         first_byte_ms: latency_ms,
@@ -113,6 +115,14 @@ async fn respond(
             ("x-amzn-bedrock-invocation-latency", latency_ms),
         ] {
             headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+        if let Some(cache) = cache {
+            for (name, value) in [
+                ("x-amzn-bedrock-cache-read-input-token-count", cache.read),
+                ("x-amzn-bedrock-cache-write-input-token-count", cache.write),
+            ] {
+                headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+            }
         }
     }
     tracing::debug!(model = %model.base, ?api, deltas = plan.deltas, "simulator answered whole");

@@ -475,35 +475,55 @@ impl UsageLimits for DynamoRegistry {
     }
 
     fn tokens_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64> {
-        async move {
-            let (day, _) = utc_day();
-            Ok(self
-                .get_item(format!("USER#{user}"), &format!("TOKENS#{day}"))
-                .await?
-                .map_or(0, |i| get_n(&i, "n")))
-        }
-        .boxed()
+        self.daily_counter(user, "TOKENS").boxed()
     }
 
     fn add_tokens<'a>(&'a self, user: &'a str, tokens: u64) -> Fut<'a, ()> {
-        async move {
-            let (day, _) = utc_day();
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .key(PK, s(format!("USER#{user}")))
-                .key(SK, s(format!("TOKENS#{day}")))
-                .update_expression("ADD #n :t SET #ttl = :exp")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-                .expression_attribute_values(":t", n(tokens))
-                .expression_attribute_values(":exp", n(now_secs() + 2 * 86_400))
-                .send()
-                .await
-                .map_err(|e| unavailable(e.into_service_error()))?;
-            Ok(())
-        }
-        .boxed()
+        self.add_to_daily_counter(user, "TOKENS", tokens).boxed()
+    }
+
+    fn cost_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64> {
+        self.daily_counter(user, "COST").boxed()
+    }
+
+    fn add_cost<'a>(&'a self, user: &'a str, nano_usd: u64) -> Fut<'a, ()> {
+        self.add_to_daily_counter(user, "COST", nano_usd).boxed()
+    }
+}
+
+impl DynamoRegistry {
+    /// `user`'s counter `KIND#<UTC day>` (0 when absent).
+    async fn daily_counter(&self, user: &str, kind: &str) -> Result<u64, RegistryError> {
+        let (day, _) = utc_day();
+        Ok(self
+            .get_item(format!("USER#{user}"), &format!("{kind}#{day}"))
+            .await?
+            .map_or(0, |i| get_n(&i, "n")))
+    }
+
+    /// Add `amount` to `user`'s counter `KIND#<UTC day>` atomically (`ADD`);
+    /// the row expires two days later.
+    async fn add_to_daily_counter(
+        &self,
+        user: &str,
+        kind: &str,
+        amount: u64,
+    ) -> Result<(), RegistryError> {
+        let (day, _) = utc_day();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("USER#{user}")))
+            .key(SK, s(format!("{kind}#{day}")))
+            .update_expression("ADD #n :t SET #ttl = :exp")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":t", n(amount))
+            .expression_attribute_values(":exp", n(now_secs() + 2 * 86_400))
+            .send()
+            .await
+            .map_err(|e| unavailable(e.into_service_error()))?;
+        Ok(())
     }
 }
 

@@ -195,11 +195,18 @@ pub fn latency_ms(started: Instant) -> u64 {
 /// Converse's `usage`.
 pub fn usage_json(usage: Option<Usage>) -> Value {
     let u = usage.unwrap_or_default();
-    json!({
+    let mut v = json!({
         "inputTokens": u.input_tokens,
         "outputTokens": u.output_tokens,
-        "totalTokens": u.input_tokens + u.output_tokens,
-    })
+        "totalTokens": u.prompt_tokens() + u.output_tokens,
+    });
+    if let Some(n) = u.cache_read_input_tokens {
+        v["cacheReadInputTokens"] = n.into();
+    }
+    if let Some(n) = u.cache_write_input_tokens {
+        v["cacheWriteInputTokens"] = n.into();
+    }
+    v
 }
 
 /// The session's stop reason (Converse's names already); a session its

@@ -16,7 +16,7 @@ use super::converse_render;
 use super::error::BedrockError;
 use super::family_parse;
 use super::frames;
-use super::invoke_render::{NovaChunks, TextChunks, text_response};
+use super::invoke_render::{self, NovaChunks, TextChunks, text_response};
 use super::session;
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -58,7 +58,11 @@ pub async fn invoke(
     let refs: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
     let body: Value = match family {
         ModelFamily::AnthropicClaude => claude_message(&session_id, &model, &events),
-        ModelFamily::AmazonNova => converse_render::response(&refs, started),
+        ModelFamily::AmazonNova => {
+            let mut body = converse_render::response(&refs, started);
+            invoke_render::nova_cache_names(&mut body["usage"]);
+            body
+        }
         other => text_response(other, &refs),
     };
     let mut res = Json(body).into_response();

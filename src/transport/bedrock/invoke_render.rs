@@ -37,18 +37,26 @@ impl InvocationMetrics {
         self.first_byte.get_or_insert_with(Instant::now);
     }
 
-    /// `{inputTokenCount, outputTokenCount, invocationLatency, firstByteLatency}`.
+    /// `{inputTokenCount, outputTokenCount, invocationLatency, firstByteLatency}`, and
+    /// `cacheReadInputTokenCount` / `cacheWriteInputTokenCount` when Bedrock reported them.
     pub fn json(&self, usage: Option<Usage>) -> Value {
         let u = usage.unwrap_or_default();
         let first = self.first_byte.map_or(0, |t| {
             u64::try_from(t.duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
         });
-        json!({
+        let mut v = json!({
             "inputTokenCount": u.input_tokens,
             "outputTokenCount": u.output_tokens,
             "invocationLatency": latency_ms(self.started),
             "firstByteLatency": first,
-        })
+        });
+        if let Some(n) = u.cache_read_input_tokens {
+            v["cacheReadInputTokenCount"] = n.into();
+        }
+        if let Some(n) = u.cache_write_input_tokens {
+            v["cacheWriteInputTokenCount"] = n.into();
+        }
+        v
     }
 }
 
@@ -83,6 +91,7 @@ impl Render for NovaChunks {
             .map(|(name, payload)| {
                 let mut chunk = json!({ name: payload });
                 if name == "metadata" {
+                    nova_cache_names(&mut chunk["metadata"]["usage"]);
                     chunk["amazon-bedrock-invocationMetrics"] = self.metrics.json(ev.usage);
                 }
                 chunk_frame(&chunk)
@@ -92,6 +101,21 @@ impl Render for NovaChunks {
 
     fn converse(&self) -> bool {
         false
+    }
+}
+
+/// Nova's own names for the cache counts of a Converse `usage` object
+/// (`cacheReadInputTokenCount`, `cacheWriteInputTokenCount`).
+pub fn nova_cache_names(usage: &mut Value) {
+    if let Some(u) = usage.as_object_mut() {
+        for (converse, nova) in [
+            ("cacheReadInputTokens", "cacheReadInputTokenCount"),
+            ("cacheWriteInputTokens", "cacheWriteInputTokenCount"),
+        ] {
+            if let Some(n) = u.remove(converse) {
+                u.insert(nova.to_owned(), n);
+            }
+        }
     }
 }
 

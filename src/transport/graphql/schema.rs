@@ -94,6 +94,12 @@ pub struct StreamResponse {
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Prompt tokens read from Bedrock's prompt cache, when reported.
+    pub cache_read_input_tokens: Option<u64>,
+    /// Prompt tokens written to Bedrock's prompt cache, when reported.
+    pub cache_write_input_tokens: Option<u64>,
+    /// What the tokens cost in USD, when the model has a price.
+    pub cost_usd: Option<f64>,
 }
 
 impl From<crate::upstream::Usage> for Usage {
@@ -101,6 +107,9 @@ impl From<crate::upstream::Usage> for Usage {
         Self {
             input_tokens: u.input_tokens,
             output_tokens: u.output_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+            cache_write_input_tokens: u.cache_write_input_tokens,
+            cost_usd: u.cost_usd,
         }
     }
 }

@@ -110,13 +110,22 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// OpenAI's `usage`: `prompt_tokens` counts every prompt token, cached ones
+/// included (OpenAI's meaning); `prompt_tokens_details.cached_tokens` the ones
+/// read from Bedrock's prompt cache, when Bedrock reports cache counts.
 fn usage_json(u: Option<Usage>) -> Value {
     let u = u.unwrap_or_default();
-    json!({
-        "prompt_tokens": u.input_tokens,
+    let prompt = u.prompt_tokens();
+    let mut v = json!({
+        "prompt_tokens": prompt,
         "completion_tokens": u.output_tokens,
-        "total_tokens": u.input_tokens + u.output_tokens,
-    })
+        "total_tokens": prompt + u.output_tokens,
+    });
+    if u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some() {
+        v["prompt_tokens_details"] =
+            json!({"cached_tokens": u.cache_read_input_tokens.unwrap_or(0)});
+    }
+    v
 }
 
 /// Bedrock's stop reason (Converse names) as OpenAI's `finish_reason`. A

@@ -4,8 +4,8 @@ use serde_json::{Map, Value, json};
 
 use super::anthropic_content::{messages, tools};
 use super::{
-    ModelFamily, base_model_id, count, push_stop, push_text, push_usage, put_f32, put_strings,
-    system_text,
+    ModelFamily, base_model_id, count, push_cached_usage, push_stop, push_text, push_usage,
+    put_f32, put_strings, system_text,
 };
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
@@ -90,10 +90,15 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
     match v.get("type").and_then(Value::as_str) {
         Some("message_start") => {
-            push_usage(
+            let usage = |k: &str| count(v.pointer("/message/usage").and_then(|u| u.get(k)));
+            push_cached_usage(
                 &mut out,
-                count(v.pointer("/message/usage/input_tokens")),
-                None,
+                [
+                    usage("input_tokens"),
+                    None,
+                    usage("cache_read_input_tokens"),
+                    usage("cache_creation_input_tokens"),
+                ],
             );
         }
         Some("content_block_start") => block_start(v, &mut out),
@@ -181,6 +186,20 @@ mod tests {
 
     fn body(req: &InvocationRequest) -> Value {
         build_body(req).unwrap()
+    }
+
+    #[test]
+    fn cache_counts_in_message_start() {
+        let chunk = r#"{"type":"message_start","message":{"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude-x","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"cache_creation_input_tokens":1500,"cache_read_input_tokens":0,"output_tokens":1}}}"#;
+        assert_eq!(
+            decode(FAMILY, chunk),
+            vec![Delta::Usage {
+                input_tokens: Some(5),
+                output_tokens: None,
+                cache_read_input_tokens: Some(0),
+                cache_write_input_tokens: Some(1500),
+            }]
+        );
     }
 
     #[test]

@@ -2,20 +2,25 @@
 
 use serde_json::Value;
 
-use super::{count, push_usage};
+use super::{count, push_cached_usage};
 use crate::upstream::request::Delta;
 
 /// Usage and latency from the metrics object Bedrock adds to a model's final
-/// chunk: `{"inputTokenCount","outputTokenCount","invocationLatency","firstByteLatency"}`.
+/// chunk: `{"inputTokenCount","outputTokenCount","invocationLatency","firstByteLatency"}`,
+/// and with prompt caching `"cacheReadInputTokenCount","cacheWriteInputTokenCount"`.
 pub(super) fn decode(metrics: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
     if !metrics.is_object() {
         return out;
     }
-    push_usage(
+    push_cached_usage(
         &mut out,
-        count(metrics.get("inputTokenCount")),
-        count(metrics.get("outputTokenCount")),
+        [
+            count(metrics.get("inputTokenCount")),
+            count(metrics.get("outputTokenCount")),
+            count(metrics.get("cacheReadInputTokenCount")),
+            count(metrics.get("cacheWriteInputTokenCount")),
+        ],
     );
     let invocation_ms = count(metrics.get("invocationLatency"));
     let first_byte_ms = count(metrics.get("firstByteLatency"));
@@ -49,7 +54,7 @@ mod tests {
     }
 
     #[test]
-    fn cache_fields_are_ignored_and_partial_metrics_kept() {
+    fn cache_fields_and_partial_metrics_are_kept() {
         let m = json!({
             "inputTokenCount": 3,
             "cacheReadInputTokenCount": 1024,
@@ -59,7 +64,12 @@ mod tests {
         assert_eq!(
             decode(&m),
             vec![
-                usage(Some(3), None),
+                Delta::Usage {
+                    input_tokens: Some(3),
+                    output_tokens: None,
+                    cache_read_input_tokens: Some(1024),
+                    cache_write_input_tokens: Some(0),
+                },
                 Delta::Latency {
                     invocation_ms: None,
                     first_byte_ms: Some(77)

@@ -328,12 +328,24 @@ fn count(v: Option<&Value>) -> Option<u64> {
 
 /// Push a usage delta when at least one count is known.
 fn push_usage(out: &mut Vec<Delta>, input_tokens: Option<u64>, output_tokens: Option<u64>) {
-    if input_tokens.is_some() || output_tokens.is_some() {
+    push_cached_usage(out, [input_tokens, output_tokens, None, None]);
+}
+
+/// Push a usage delta of input, output, cache-read and cache-write counts
+/// when at least one is known.
+fn push_cached_usage(out: &mut Vec<Delta>, counts: [Option<u64>; 4]) {
+    if counts.iter().any(Option::is_some) {
+        let [
+            input_tokens,
+            output_tokens,
+            cache_read_input_tokens,
+            cache_write_input_tokens,
+        ] = counts;
         out.push(Delta::Usage {
             input_tokens,
             output_tokens,
-            cache_read_input_tokens: None,
-            cache_write_input_tokens: None,
+            cache_read_input_tokens,
+            cache_write_input_tokens,
         });
     }
 }

@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::nova_content::{messages, tool_config};
 use super::{
-    ModelFamily, count, push_stop, push_text, push_usage, put_f32, put_strings, system_text,
+    ModelFamily, count, push_cached_usage, push_stop, push_text, put_f32, put_strings, system_text,
 };
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
@@ -45,7 +45,7 @@ fn stop_name(_reason: &str) -> Option<&'static str> {
 /// Converse's events as JSON objects: `contentBlockStart` (a tool call),
 /// `contentBlockDelta` (`text`, `toolUse.input`, `reasoningContent`),
 /// `contentBlockStop`, `messageStop.stopReason`,
-/// `metadata.usage.{inputTokens,outputTokens}`.
+/// `metadata.usage.{inputTokens,outputTokens,cacheReadInputTokenCount,cacheWriteInputTokenCount}`.
 pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
     if let Some(tool) = v.pointer("/contentBlockStart/start/toolUse") {
@@ -76,10 +76,16 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     }
     push_stop(&mut out, v.pointer("/messageStop/stopReason"), stop_name);
     if let Some(usage) = v.pointer("/metadata/usage") {
-        push_usage(
+        // Nova names its cache counts like the invocation metrics; Converse's names are read too.
+        let either = |a: &str, b: &str| count(usage.get(a)).or_else(|| count(usage.get(b)));
+        push_cached_usage(
             &mut out,
-            count(usage.get("inputTokens")),
-            count(usage.get("outputTokens")),
+            [
+                count(usage.get("inputTokens")),
+                count(usage.get("outputTokens")),
+                either("cacheReadInputTokenCount", "cacheReadInputTokens"),
+                either("cacheWriteInputTokenCount", "cacheWriteInputTokens"),
+            ],
         );
     }
     out
@@ -153,6 +159,30 @@ mod tests {
                 usage(Some(15), Some(11)),
                 latency(329, 141),
             ]
+        );
+    }
+
+    #[test]
+    fn cache_counts_in_metadata_usage() {
+        let cached = |read, write| Delta::Usage {
+            input_tokens: Some(4),
+            output_tokens: Some(2),
+            cache_read_input_tokens: Some(read),
+            cache_write_input_tokens: Some(write),
+        };
+        assert_eq!(
+            decode(
+                FAMILY,
+                r#"{"metadata":{"usage":{"inputTokens":4,"outputTokens":2,"cacheReadInputTokenCount":0,"cacheWriteInputTokenCount":1200}}}"#
+            ),
+            vec![cached(0, 1200)]
+        );
+        assert_eq!(
+            decode(
+                FAMILY,
+                r#"{"metadata":{"usage":{"inputTokens":4,"outputTokens":2,"cacheReadInputTokens":1200,"cacheWriteInputTokens":0}}}"#
+            ),
+            vec![cached(1200, 0)]
         );
     }
 

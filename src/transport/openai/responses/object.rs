@@ -111,11 +111,13 @@ impl Outcome {
 
 fn usage_json(u: Option<Usage>) -> Value {
     let u = u.unwrap_or_default();
+    // Like chat's: `input_tokens` counts cached prompt tokens too.
+    let input = u.prompt_tokens();
     json!({
-        "input_tokens": u.input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens": input,
+        "input_tokens_details": {"cached_tokens": u.cache_read_input_tokens.unwrap_or(0)},
         "output_tokens": u.output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": u.input_tokens + u.output_tokens,
+        "total_tokens": input + u.output_tokens,
     })
 }
