@@ -27,7 +27,7 @@
 //! - [`parts`]: conversations with parts: request content, tools, answer blocks (reasoning, tool calls).
 //! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
 //! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
-//! - [`telemetry`]: logs and request spans.
+//! - [`telemetry`]: logs and request spans; OpenTelemetry session spans (OTLP).
 //!
 //! The Bedrock simulator, the other side of the wire, is its own crate
 //! ([`spillway_sim`], `sim/`) and does not depend on this one: it shares no
@@ -93,8 +93,15 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::anthropic::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
-    edge::layers::apply(routes, &edge)
-        .layer(PropagateRequestIdLayer::x_request_id())
+    let app = edge::layers::apply(routes, &edge);
+    // An incoming `traceparent`, for the sessions this request starts (only
+    // while traces are exported).
+    let app = if telemetry::otel::enabled() {
+        app.layer(axum::middleware::from_fn(telemetry::trace_context::capture))
+    } else {
+        app
+    };
+    app.layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -190,6 +190,7 @@ impl Hub {
         };
         // Record the session (so other nodes can find it) while Bedrock answers.
         let requested = tokio::time::Instant::now();
+        let span = crate::telemetry::SessionSpan::start(&id, owner, &req);
         let (started, ()) = tokio::join!(
             self.inner.upstream.start_answering(&req, api),
             fleet.put(fleet.record(&id, owner, &req.model_id))
@@ -198,6 +199,7 @@ impl Hub {
             Ok(s) => s,
             Err(e) => {
                 self.inner.metrics.upstream_error(e.code());
+                span.refused(&e);
                 fleet.failed(&id).await;
                 return Err(e.into());
             }
@@ -217,7 +219,7 @@ impl Hub {
         let fleet = fleet.clone();
         let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
-            runner::run(
+            let ttft = runner::run(
                 session.clone(),
                 stream,
                 cfg.runner,
@@ -227,6 +229,7 @@ impl Hub {
             )
             .await;
             // Every exit path of the stream passes here.
+            span.end(&session, ttft);
             fleet.stream_ended(&session).await;
         });
         Ok(sub)

@@ -34,6 +34,8 @@ struct Tally {
     /// Events written (text and parts).
     events: u64,
     stop_reason: Option<String>,
+    /// Time to the first event, once there is one.
+    ttft: Option<Duration>,
 }
 
 impl Tally {
@@ -51,7 +53,8 @@ impl Tally {
     }
 }
 
-/// Feed `stream` into `session` until it ends, fails, times out or is cancelled.
+/// Feed `stream` into `session` until it ends, fails, times out or is
+/// cancelled. Returns the time to first token, if one came.
 pub async fn run(
     session: Arc<Session>,
     mut stream: DeltaStream,
@@ -59,7 +62,7 @@ pub async fn run(
     metrics: &Metrics,
     requested: Instant,
     prices: &Prices,
-) {
+) -> Option<Duration> {
     let _running = metrics.upstream_guard();
     let mut readers = session.watch_readers();
     let cancel = session.cancel_token().clone();
@@ -190,6 +193,7 @@ pub async fn run(
             metrics.session_ended("failed");
         }
     }
+    tally.ttft
 }
 
 /// Write what the last delta made to the log. The first event of any kind
@@ -205,7 +209,9 @@ fn append(
 ) -> Option<Ended> {
     for (token, part) in emitted.drain(..) {
         if tally.events == 0 {
-            metrics.observe_ttft(requested.elapsed());
+            let ttft = requested.elapsed();
+            metrics.observe_ttft(ttft);
+            tally.ttft = Some(ttft);
         }
         tally.events += 1;
         if part.is_none() {

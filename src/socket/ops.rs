@@ -79,10 +79,14 @@ impl<T> Operations<T> {
         let cancel = CancellationToken::new();
         let fut = f(cancel.clone());
         let active = self.metrics.stream_guard(self.transport);
-        let task = self.tasks.spawn(async move {
-            let _active = active;
-            fut.await;
-        });
+        // The operation belongs to the trace the socket's upgrade came with.
+        let parent = crate::telemetry::trace_context::current();
+        let task = self
+            .tasks
+            .spawn(crate::telemetry::trace_context::scope(parent, async move {
+                let _active = active;
+                fut.await;
+            }));
         self.running.insert(task.id(), Running { tag, cancel });
     }
 

@@ -47,10 +47,17 @@ pub fn upgrade<P: Protocol>(ws: WebSocketUpgrade, opening: Opening<P>) -> Respon
     // The upgrade task keeps its callback for the connection's whole life:
     // boxed, that is one pointer per socket.
     let opening = Box::new(opening);
+    // The upgrade request's `traceparent`: the socket's sessions are its children.
+    let parent = crate::telemetry::trace_context::current();
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| tracker.track_future(serve(socket, opening)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(crate::telemetry::trace_context::scope(
+                parent,
+                serve(socket, opening),
+            ))
+        })
 }
 
 impl IntoResponse for Admission {

@@ -10,6 +10,7 @@ dir; the token is the SDK's API key. `SPILLWAY_BIN` overrides the binary.
 """
 
 import base64
+import contextlib
 import json
 import os
 import pathlib
@@ -35,20 +36,22 @@ FAST = "rate=0 ttft_ms=0"
 
 
 def clean_env(data_dir):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPILLWAY_", "AWS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPILLWAY_", "AWS_", "OTEL_"))}
     env["SPILLWAY_DATA_DIR"] = data_dir
     return env
 
 
-@pytest.fixture(scope="module")
-def gateway():
-    """(base URL, token) of a gateway running for this module."""
+@contextlib.contextmanager
+def running_gateway(extra_env=None, stderr=subprocess.DEVNULL):
+    """Start `spillway serve` with `extra_env` beside a clean environment;
+    yield (base URL, token, process). Stopped with SIGTERM (a graceful drain)."""
     with tempfile.TemporaryDirectory() as data_dir:
         env = clean_env(data_dir)
+        env.update(extra_env or {})
         proc = subprocess.Popen(
             [BINARY, "serve", "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=stderr,
             text=True,
             env=env,
         )
@@ -72,7 +75,7 @@ def gateway():
             timeout=30,
         ).stdout.strip()
         try:
-            yield base, token
+            yield base, token, proc
         finally:
             proc.terminate()
             try:
@@ -80,6 +83,13 @@ def gateway():
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    """(base URL, token) of a gateway running for this module."""
+    with running_gateway() as (base, token, _):
+        yield base, token
 
 
 @pytest.fixture

@@ -1,0 +1,16 @@
+//! Telemetry: logs, and OpenTelemetry traces of sessions.
+//!
+//! - `logs`: `tracing` to stderr (text or JSON) and request spans.
+//! - `otel`: the OTLP trace exporter, configured from the standard `OTEL_*`
+//!   variables; off (and free) unless an OTLP endpoint is set.
+//! - `trace_context`: an incoming W3C `traceparent`, captured once below
+//!   the transports (an HTTP layer; a socket's upgrade request).
+//! - `session_span`: the one span of a session (`chat MODEL`).
+
+pub mod logs;
+pub mod otel;
+pub mod session_span;
+pub mod trace_context;
+
+pub use logs::{init, request_span};
+pub use session_span::SessionSpan;

@@ -1,0 +1,289 @@
+//! The OTLP trace exporter, from the standard `OTEL_*` variables.
+//!
+//! Off unless `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (and `OTEL_SDK_DISABLED` is not
+//! `true`, nor `OTEL_TRACES_EXPORTER` `none`). Off, nothing is built: no
+//! tracer, no thread, no span, and [`tracer`] is `None` on every session.
+//!
+//! On, spans go through the SDK's batch processor (`OTEL_BSP_*`) to an OTLP
+//! `http/protobuf` exporter (`OTEL_EXPORTER_OTLP_*`: endpoint, headers,
+//! timeout); the resource comes from `OTEL_SERVICE_NAME` and
+//! `OTEL_RESOURCE_ATTRIBUTES` (`service.name` defaults to `spillway`). Any
+//! other protocol is refused at start-up.
+//!
+//! The batch processor exports from its own thread; requests are sent with
+//! the gateway's `reqwest` client on the Tokio runtime that [`init`] ran on
+//! ([`RuntimeClient`]), so no second HTTP stack or runtime is built.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+
+/// The tracer sessions use; set once, when traces are exported.
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+/// The protocol this build exports with.
+pub const PROTOCOL: &str = "http/protobuf";
+
+/// The tracer, when traces are exported.
+#[inline]
+pub fn tracer() -> Option<&'static SdkTracer> {
+    TRACER.get()
+}
+
+/// Are traces exported?
+#[inline]
+pub fn enabled() -> bool {
+    TRACER.get().is_some()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OtelError {
+    #[error(
+        "{var}={value:?} is not supported: spillway exports OpenTelemetry traces over http/protobuf only (unset it or set it to http/protobuf)"
+    )]
+    Protocol { var: &'static str, value: String },
+    #[error(
+        "OTEL_TRACES_EXPORTER={0:?} is not supported: spillway exports traces with otlp (or none)"
+    )]
+    Exporter(String),
+    #[error("cannot start the OTLP trace exporter: {0}")]
+    Build(String),
+}
+
+/// What decides whether and how traces are exported, read from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The endpoint the exporter was pointed at (for the start-up log).
+    pub endpoint: String,
+    /// How long one export may take (`OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`, ms).
+    pub timeout: Duration,
+}
+
+impl Settings {
+    /// `Ok(None)` when traces are off; an error for a setting this build cannot honour.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, OtelError> {
+        let set = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if set("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Ok(None);
+        }
+        match set("OTEL_TRACES_EXPORTER") {
+            None => {}
+            Some(v) if v == "otlp" => {}
+            Some(v) if v == "none" => return Ok(None),
+            Some(v) => return Err(OtelError::Exporter(v)),
+        }
+        let Some(endpoint) = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        else {
+            return Ok(None);
+        };
+        for name in [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ] {
+            if let Some(value) = set(name)
+                && value != PROTOCOL
+            {
+                return Err(OtelError::Protocol { var: name, value });
+            }
+        }
+        let timeout = set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_TIMEOUT"))
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis);
+        Ok(Some(Self { endpoint, timeout }))
+    }
+}
+
+/// Flushes the exporter when the gateway stops.
+pub struct OtelGuard {
+    provider: SdkTracerProvider,
+}
+
+impl OtelGuard {
+    /// Export what is still queued, then stop the exporter. Runs off the
+    /// runtime's workers: the exporter's thread needs them to send.
+    pub async fn shutdown(self) {
+        let provider = self.provider;
+        let done = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        match done {
+            Ok(Ok(())) => tracing::info!("OpenTelemetry traces flushed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "flushing OpenTelemetry traces failed"),
+            Err(e) => tracing::warn!(error = %e, "flushing OpenTelemetry traces failed"),
+        }
+    }
+}
+
+/// Start exporting traces if the environment asks for it (from `main`, once,
+/// on the Tokio runtime). `Ok(None)` when traces are off.
+pub fn init() -> Result<Option<OtelGuard>, OtelError> {
+    let Some(settings) = Settings::from_env(|name| std::env::var(name).ok())? else {
+        return Ok(None);
+    };
+    let client = RuntimeClient::new(settings.timeout)?;
+    // The exporter reads the endpoint, headers and timeout from the same variables.
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_http_client(client)
+        .build()
+        .map_err(|e| OtelError::Build(e.to_string()))?;
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource())
+        .build();
+    let tracer = provider.tracer("spillway");
+    if TRACER.set(tracer).is_err() {
+        return Err(OtelError::Build("traces were already set up".into()));
+    }
+    tracing::info!(
+        endpoint = %settings.endpoint,
+        protocol = PROTOCOL,
+        "exporting OpenTelemetry traces (OTLP)"
+    );
+    Ok(Some(OtelGuard { provider }))
+}
+
+/// The detected resource (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`),
+/// named `spillway` when neither names the service.
+fn resource() -> Resource {
+    let detected = Resource::builder().build();
+    let named = detected
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .is_some_and(|v| !v.as_str().starts_with("unknown_service"));
+    if named {
+        detected
+    } else {
+        Resource::builder().with_service_name("spillway").build()
+    }
+}
+
+/// The exporter's HTTP client: the gateway's `reqwest`, run on the Tokio
+/// runtime (the batch processor calls it from a thread of its own, where
+/// no runtime is current).
+#[derive(Debug)]
+struct RuntimeClient {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl RuntimeClient {
+    fn new(timeout: Duration) -> Result<Self, OtelError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| OtelError::Build("no Tokio runtime to send from".into()))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| OtelError::Build(e.to_string()))?;
+        Ok(Self { client, runtime })
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for RuntimeClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let client = self.client.clone();
+        self.runtime
+            .spawn(async move { client.send_bytes(request).await })
+            .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Option<Settings>, OtelError> {
+        Settings::from_env(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn off_without_an_endpoint() {
+        assert_eq!(settings(&[]).ok(), Some(None));
+        assert_eq!(settings(&[("OTEL_SERVICE_NAME", "x")]).ok(), Some(None));
+        assert_eq!(
+            settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", " ")]).ok(),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn on_with_either_endpoint() {
+        let s = settings(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")])
+            .ok()
+            .flatten();
+        assert_eq!(s.map(|s| s.endpoint), Some("http://c:4318".into()));
+        let s = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://t:4318/v1/traces",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ])
+        .ok()
+        .flatten();
+        assert_eq!(
+            s,
+            Some(Settings {
+                endpoint: "http://t:4318/v1/traces".into(),
+                timeout: Duration::from_millis(2500),
+            })
+        );
+    }
+
+    #[test]
+    fn disabled_or_none_is_off_even_with_an_endpoint() {
+        let ep = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        assert_eq!(
+            settings(&[ep, ("OTEL_SDK_DISABLED", "true")]).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            settings(&[ep, ("OTEL_TRACES_EXPORTER", "none")]).ok(),
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn another_protocol_or_exporter_is_refused_with_its_name() {
+        let ep = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        let e = settings(&[ep, ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).err();
+        let msg = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\""),
+            "{msg}"
+        );
+        assert!(msg.contains("http/protobuf"), "{msg}");
+        let e = settings(&[ep, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")]).err();
+        assert!(matches!(
+            e,
+            Some(OtelError::Protocol {
+                var: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                ..
+            })
+        ));
+        assert!(
+            settings(&[ep, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")])
+                .is_ok_and(|s| s.is_some())
+        );
+        assert!(matches!(
+            settings(&[ep, ("OTEL_TRACES_EXPORTER", "zipkin")]),
+            Err(OtelError::Exporter(_))
+        ));
+    }
+}

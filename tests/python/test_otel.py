@@ -1,0 +1,328 @@
+"""OpenTelemetry traces, received by a real OTLP/HTTP receiver.
+
+The receiver runs in this module on an ephemeral port: it accepts
+`POST /v1/traces` (`application/x-protobuf`), decodes each
+`ExportTraceServiceRequest` with the `opentelemetry-proto` package, and
+queues the spans it holds. The gateway is started as in `test_openai.py`
+(`running_gateway`) with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at it.
+
+A session started over a WebSocket takes its parent from the upgrade
+request's `traceparent`; no Python WebSocket client is among the test
+requirements, so that case is in the Rust tests (`tests/otel.rs`).
+"""
+
+import http.server
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+
+import openai
+import pytest
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from test_openai import BINARY, CLAUDE, FAST, clean_env, prompt, running_gateway
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT_ID = "b7ad6b7169203331"
+TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
+
+
+class Receiver:
+    """An OTLP/HTTP trace receiver: every decoded span, with its resource, in a queue."""
+
+    def __init__(self):
+        self.spans = queue.Queue()
+        self.requests = []  # (path, content type) of every request received
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                ctype = self.headers.get("Content-Type", "")
+                receiver.requests.append((self.path, ctype))
+                if self.path != "/v1/traces" or ctype != "application/x-protobuf":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for rs in request.resource_spans:
+                    resource = attributes(rs.resource.attributes)
+                    for ss in rs.scope_spans:
+                        for span in ss.spans:
+                            receiver.spans.put((resource, span))
+                answer = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.seen = []
+
+    def span(self, session_id, timeout=30):
+        """The span of session `session_id`, waiting for it up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for resource, span in self.seen:
+                if attributes(span.attributes).get("spillway.session_id") == session_id:
+                    return resource, span
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"no span for session {session_id} within {timeout} s; got {self.seen}")
+            try:
+                self.seen.append(self.spans.get(timeout=left))
+            except queue.Empty:
+                pass
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def value(v):
+    """An OTLP AnyValue as a Python value."""
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
+
+
+def attributes(kvs):
+    return {kv.key: value(kv.value) for kv in kvs}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def traced(receiver):
+    """(base URL, token, stderr file) of a gateway exporting to `receiver`."""
+    with tempfile.TemporaryFile("w+") as stderr:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_SERVICE_NAME": "spillway-under-test",
+            "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+        }
+        with running_gateway(env, stderr=stderr) as (base, token, _):
+            yield base, token, stderr
+
+
+def openai_client(base, token):
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
+
+
+def hexid(b):
+    return b.hex()
+
+
+def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
+    base, token, _ = traced
+    raw = openai_client(base, token).chat.completions.with_raw_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=6 {FAST}")}],
+        max_tokens=50,
+        extra_headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc"},
+    )
+    completion = raw.parse()
+    session_id = raw.headers["x-session-id"]
+    resource, span = receiver.span(session_id)
+
+    assert span.name == f"chat {CLAUDE}"
+    assert span.kind == Span.SPAN_KIND_CLIENT
+    assert hexid(span.trace_id) == TRACE_ID
+    assert hexid(span.parent_span_id) == PARENT_ID
+    assert hexid(span.span_id) not in ("", PARENT_ID, "0" * 16)
+    assert span.trace_state == "vendor=abc"
+    assert span.status.code != Status.STATUS_CODE_ERROR
+    assert span.end_time_unix_nano > span.start_time_unix_nano
+
+    attrs = attributes(span.attributes)
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.system"] == "aws.bedrock"
+    assert attrs["gen_ai.request.model"] == CLAUDE
+    assert attrs["gen_ai.response.model"] == CLAUDE
+    assert attrs["gen_ai.usage.input_tokens"] == completion.usage.prompt_tokens > 0
+    assert attrs["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens == 6
+    assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
+    assert attrs["spillway.session_id"] == session_id
+    assert attrs["enduser.id"] == "alice"
+    assert attrs["gen_ai.request.max_tokens"] == 50
+    ttft = attrs["spillway.ttft_ms"]
+    assert isinstance(ttft, float) and 0 <= ttft < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+
+    assert resource["service.name"] == "spillway-under-test"
+    assert resource["deployment.environment"] == "test"
+    assert ("/v1/traces", "application/x-protobuf") in receiver.requests
+
+
+def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
+    base, token, _ = traced
+    r = requests.post(
+        f"{base}/v1/stream",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"prompt": prompt(f"tokens=3 {FAST}"), "model": CLAUDE},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    _, span = receiver.span(r.headers["x-session-id"])
+    assert span.parent_span_id == b""
+    assert hexid(span.trace_id) != TRACE_ID
+    assert span.kind == Span.SPAN_KIND_CLIENT
+
+
+def test_a_failed_session_has_error_status_and_type(traced, receiver):
+    base, token, _ = traced
+    client = openai_client(base, token)
+    with client.chat.completions.with_streaming_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=2 {FAST}")}],
+        stream=True,
+        extra_headers={"traceparent": TRACEPARENT},
+    ) as response:
+        session_id = response.headers["x-session-id"]
+        with pytest.raises(openai.APIError):
+            for _ in response.parse():
+                pass
+    _, span = receiver.span(session_id)
+    assert span.status.code == Status.STATUS_CODE_ERROR
+    attrs = attributes(span.attributes)
+    assert attrs["error.type"] == "model_stream_error"
+    assert "gen_ai.response.finish_reasons" not in attrs
+    assert hexid(span.parent_span_id) == PARENT_ID
+
+
+def test_the_start_up_log_names_the_exporter(traced):
+    _, _, stderr = traced
+    stderr.seek(0)
+    log = stderr.read()
+    assert "exporting OpenTelemetry traces (OTLP)" in log
+    assert "http/protobuf" in log
+
+
+def test_a_session_ending_while_draining_is_flushed_at_exit():
+    """The batch delay is a minute: only the flush on graceful shutdown can
+    deliver the span of a session that was streaming when SIGTERM came."""
+    flushed = Receiver()
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": flushed.url, "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+    try:
+        with running_gateway(env) as (base, token, proc):
+            client = openai_client(base, token)
+            with client.chat.completions.with_streaming_response.create(
+                model=CLAUDE,
+                messages=[{"role": "user", "content": prompt("tokens=12 rate=40 ttft_ms=0")}],
+                stream=True,
+            ) as response:
+                session_id = response.headers["x-session-id"]
+                chunks = response.parse()
+                first = next(chunks)
+                assert first.choices
+                proc.terminate()
+                rest = list(chunks)
+            assert any(c.choices and c.choices[0].finish_reason == "stop" for c in rest)
+            assert proc.wait(timeout=20) == 0
+            assert flushed.requests, "nothing exported before the process exited"
+            _, span = flushed.span(session_id, timeout=1)
+    finally:
+        flushed.close()
+    assert attributes(span.attributes)["gen_ai.response.finish_reasons"] == ["end_turn"]
+
+
+def test_an_unsupported_protocol_fails_at_start_up(receiver):
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = clean_env(data_dir)
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.url
+        env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "grpc"
+        done = subprocess.run(
+            [BINARY, "serve", "--listen", "127.0.0.1:0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert done.returncode != 0
+    assert 'OTEL_EXPORTER_OTLP_PROTOCOL="grpc" is not supported' in done.stderr
+    assert "http/protobuf" in done.stderr
+    assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    "off",
+    [
+        {},
+        {"OTEL_SDK_DISABLED": "true", "endpoint": True},
+        {"OTEL_TRACES_EXPORTER": "none", "endpoint": True},
+    ],
+    ids=["no-endpoint", "sdk-disabled", "exporter-none"],
+)
+def test_traces_off_export_nothing(off):
+    """Traces off: a session completes (with a traceparent), the gateway
+    drains and exits (when a running exporter flushes), and a receiver of its
+    own saw no request; the log says nothing of OpenTelemetry."""
+    quiet = Receiver()
+    env = {"OTEL_BSP_SCHEDULE_DELAY": "50", "OTEL_SERVICE_NAME": "spillway-off"}
+    env.update({k: v for k, v in off.items() if k != "endpoint"})
+    if off.get("endpoint"):
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = quiet.url
+    try:
+        with tempfile.TemporaryFile("w+") as stderr:
+            with running_gateway(env, stderr=stderr) as (base, token, proc):
+                raw = openai_client(base, token).chat.completions.with_raw_response.create(
+                    model=CLAUDE,
+                    messages=[{"role": "user", "content": prompt(f"tokens=4 {FAST}")}],
+                    extra_headers={"traceparent": TRACEPARENT},
+                )
+                assert raw.parse().choices[0].message.content
+                proc.terminate()
+                assert proc.wait(timeout=20) == 0
+            stderr.seek(0)
+            log = stderr.read()
+    finally:
+        quiet.close()
+    assert "stopped" in log
+    assert "OpenTelemetry" not in log and "OTLP" not in log
+    assert quiet.requests == []
+    assert quiet.spans.empty()
+
+
+def test_receiver_decodes_what_an_exporter_sends(receiver):
+    """The receiver itself: a hand-made export request comes back out decoded."""
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "probe"
+    span = rs.scope_spans.add().spans.add()
+    span.name = "probe"
+    sid = str(uuid.uuid4())
+    kv = span.attributes.add()
+    kv.key, kv.value.string_value = "spillway.session_id", sid
+    r = requests.post(
+        f"{receiver.url}/v1/traces",
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        timeout=10,
+    )
+    assert r.status_code == 200
+    resource, got = receiver.span(sid, timeout=5)
+    assert got.name == "probe" and resource["service.name"] == "probe"
