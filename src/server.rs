@@ -62,6 +62,8 @@ pub enum StartupError {
     Tls(#[from] crate::edge::tls::TlsError),
     #[error(transparent)]
     SelfSigned(#[from] crate::edge::self_signed::SelfSignedError),
+    #[error("{0}")]
+    Guardrail(String),
 }
 
 /// A running gateway.
@@ -100,6 +102,11 @@ impl Server {
         if config.registry == RegistryMode::Dynamodb && config.internal_listen.is_none() {
             return Err(StartupError::InternalListen);
         }
+        let default_guardrail = crate::upstream::guardrail::Guardrail::deployment_default(
+            config.guardrail_id.as_deref(),
+            config.guardrail_version.as_deref(),
+        )
+        .map_err(StartupError::Guardrail)?;
         let tls = tls_acceptor(&config)?;
         let caps = connection_caps(&config);
         let stop = CancellationToken::new();
@@ -234,6 +241,7 @@ impl Server {
                 allowed: config.allowed_models.clone(),
                 default_api: config.api,
                 max_prompt_bytes: config.max_prompt_bytes,
+                default_guardrail,
             }),
             model_aliases: Arc::new(config.model_aliases.clone()),
             dev,

@@ -12,6 +12,9 @@ const MAX_THINK: u32 = 8192;
 /// The most tool calls a directive may ask for.
 const MAX_TOOL_CALLS: usize = 64;
 
+/// The most citations a directive may ask for.
+const MAX_CITE: u32 = 1024;
+
 /// A scenario, read from the prompt; the defaults give a normal answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Directive {
@@ -34,6 +37,10 @@ pub(crate) struct Directive {
     pub tool: Option<Vec<String>>,
     /// `think=N`: reasoning deltas before the answer (`None`: the request decides).
     pub think: Option<u32>,
+    /// `cite=N`: N citations of the request's citable documents.
+    pub cite: Option<u32>,
+    /// `guardrail=N`: the request's guardrail intervenes after N text tokens.
+    pub guardrail: Option<u32>,
 }
 
 impl Default for Directive {
@@ -48,6 +55,8 @@ impl Default for Directive {
             drop_after: None,
             tool: None,
             think: None,
+            cite: None,
+            guardrail: None,
         }
     }
 }
@@ -103,6 +112,8 @@ impl Directive {
                 &mut self.think,
                 count(value).map(|n| Some(n.min(MAX_THINK))),
             ),
+            "cite" => set(&mut self.cite, count(value).map(|n| Some(n.min(MAX_CITE)))),
+            "guardrail" => set(&mut self.guardrail, count(value).map(Some)),
             _ => {}
         }
     }
@@ -148,7 +159,7 @@ mod tests {
     #[test]
     fn reads_every_key() {
         let d = Directive::from_text(
-            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5 tool=a,b think=6]] world",
+            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5 tool=a,b think=6 cite=2 guardrail=9]] world",
         );
         assert_eq!(
             d,
@@ -162,6 +173,8 @@ mod tests {
                 drop_after: Some(5),
                 tool: Some(vec!["a".to_owned(), "b".to_owned()]),
                 think: Some(6),
+                cite: Some(2),
+                guardrail: Some(9),
             }
         );
     }

@@ -250,6 +250,9 @@ impl Generator {
         let mut outs = self.answer.close(self.shaper.as_mut());
         let finish = self.finish();
         outs.extend(self.shaper.finish(&finish));
+        if let Some(intervention) = &finish.guardrail {
+            intervention.mark_invoke_chunks(&mut outs);
+        }
         outs
     }
 
@@ -258,6 +261,7 @@ impl Generator {
         let first_byte = self.first_byte_at.unwrap_or(now);
         Finish {
             stop: self.plan.stop,
+            guardrail: self.answer.intervention().cloned(),
             input_tokens: self.plan.input_tokens,
             output_tokens: self.sent,
             latency_ms: millis(now - self.requested_at),

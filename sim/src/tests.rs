@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{SimState, SimStats, serve};
 
+mod guardrails;
 mod listing;
 mod parts;
 mod whole;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 pub(crate) use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
 use super::collect::Collected;
+use super::guardrail::Intervention;
 use super::model::{Family, Model};
 use super::parts::Parts;
 use super::wire::SimError;
@@ -53,12 +54,16 @@ pub(crate) enum Stop {
     Length,
     /// The answer ends with tool calls.
     ToolUse,
+    /// The request's guardrail intervened (`guardrail=N`).
+    Guardrail,
 }
 
 /// Totals and timings known when a stream ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finish {
     pub stop: Stop,
+    /// The guardrail's intervention, when `stop` is [`Stop::Guardrail`].
+    pub guardrail: Option<Intervention>,
     pub input_tokens: u32,
     pub output_tokens: u32,
     /// From request to the last chunk.
@@ -184,6 +189,7 @@ pub(crate) mod test_support {
     pub(crate) fn finish(stop: Stop) -> Finish {
         Finish {
             stop,
+            guardrail: None,
             input_tokens: 3,
             output_tokens: 2,
             latency_ms: 40,

@@ -11,6 +11,7 @@ mod whole;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 
 pub(super) use listing::{foundation_models, inference_profiles};
 pub(super) use stream::{converse_stream, invoke_stream};
@@ -20,6 +21,7 @@ use super::answer::Answer;
 use super::body::parse_object;
 use super::directive::Directive;
 use super::families::{self, Prompt};
+use super::guardrail;
 use super::model::Model;
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
@@ -45,15 +47,20 @@ fn accept(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Accepted, SimError> {
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
     let Path(model_id) = model_id.map_err(|_| invalid_model())?;
     let model = Model::recognise(&model_id).ok_or_else(invalid_model)?;
     let body = parse_object(body)?;
-    let prompt: Prompt = match api {
+    let mut prompt: Prompt = match api {
         Api::Invoke => families::parse(&model, &body)?,
         Api::Converse => converse::parse(&body, &model.base)?,
+    };
+    prompt.parts.guardrail = match api {
+        Api::Invoke => guardrail::from_invoke(headers, &body)?,
+        Api::Converse => guardrail::from_converse(&body)?,
     };
     let directive = Directive::from_text(&prompt.text);
     let reasons = match api {

@@ -13,6 +13,7 @@ use std::io;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
@@ -29,23 +30,26 @@ use crate::{SimState, converse as converse_api};
 pub(crate) async fn invoke(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Invoke, model_id, &body).await
+    respond(&state, Api::Invoke, model_id, &headers, &body).await
 }
 
 pub(crate) async fn converse(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Converse, model_id, &body).await
+    respond(&state, Api::Converse, model_id, &headers, &body).await
 }
 
 async fn respond(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let requested_at = Instant::now();
@@ -54,7 +58,7 @@ async fn respond(
         directive,
         answer,
         input_tokens,
-    } = match accept(state, api, model_id, body) {
+    } = match accept(state, api, model_id, headers, body) {
         Ok(accepted) => accepted,
         Err(error) => {
             tracing::debug!(%error, "simulator refused a request");
@@ -79,6 +83,7 @@ async fn respond(
     let latency_ms = millis(requested_at.elapsed());
     let finish = Finish {
         stop: plan.stop,
+        guardrail: None,
         input_tokens,
         output_tokens: 0,
         latency_ms,
@@ -86,7 +91,13 @@ async fn respond(
     };
     let whole = collect(answer, finish);
     let json = match api {
-        Api::Invoke => families::whole(&model, &whole),
+        Api::Invoke => {
+            let mut json = families::whole(&model, &whole);
+            if let (Some(guardrail), Some(map)) = (&whole.finish.guardrail, json.as_object_mut()) {
+                guardrail.mark(map);
+            }
+            json
+        }
         Api::Converse => converse_api::whole(&whole),
     };
     let counters = &state.inner.counters;

@@ -125,6 +125,7 @@ pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest,
         tools,
         tool_choice,
         reasoning,
+        guardrail: None,
     })
 }
 
