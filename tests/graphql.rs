@@ -1199,6 +1199,12 @@ async fn start_stream_takes_a_guardrail_and_subscribers_get_its_part() {
         json!({}),
     )
     .await;
-    assert!(bad["errors"][0]["message"].as_str().unwrap().contains("guardrail version"), "{bad}");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("guardrail version"),
+        "{bad}"
+    );
     gw.shutdown().await;
 }

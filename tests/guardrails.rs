@@ -48,21 +48,31 @@ async fn an_intervention_is_a_guardrail_event_and_the_stop_reason_on_both_apis()
         )
         .await;
         assert_eq!(texts(&events), 3, "{api}: {events:?}");
-        let (action, trace) = guardrail_part(&events).unwrap_or_else(|| panic!("{api}: {events:?}"));
+        let (action, trace) =
+            guardrail_part(&events).unwrap_or_else(|| panic!("{api}: {events:?}"));
         assert_eq!(action, "INTERVENED");
         let trace = trace.unwrap();
-        assert_eq!(trace["actionReason"], "Guardrail blocked.", "{api}: {trace}");
+        assert_eq!(
+            trace["actionReason"], "Guardrail blocked.",
+            "{api}: {trace}"
+        );
         let last = events.last().unwrap();
         assert_eq!(last.event, "done");
-        assert_eq!(last.data.stop_reason.as_deref(), Some("guardrail_intervened"), "{api}");
+        assert_eq!(
+            last.data.stop_reason.as_deref(),
+            Some("guardrail_intervened"),
+            "{api}"
+        );
         // The guardrail event comes before the final one.
         let at = events.iter().position(|e| e.event == "guardrail").unwrap();
         assert!(at < events.len() - 1);
     }
     // No trace asked for: the verdict still comes, without a trace.
     let events = collect_events(
-        gw.post_stream(json!({"prompt": BLOCKED, "model": CLAUDE, "api": "converse",
-            "guardrail": {"id": "gr1abc", "version": "1"}}))
+        gw.post_stream(
+            json!({"prompt": BLOCKED, "model": CLAUDE, "api": "converse",
+            "guardrail": {"id": "gr1abc", "version": "1"}}),
+        )
         .await,
     )
     .await;
@@ -101,7 +111,11 @@ async fn a_bad_guardrail_is_refused_before_any_upstream_call() {
         let resp = gw
             .post_stream(json!({"prompt": "hi", "guardrail": guardrail}))
             .await;
-        assert!(resp.status().is_client_error(), "{guardrail}: {}", resp.status());
+        assert!(
+            resp.status().is_client_error(),
+            "{guardrail}: {}",
+            resp.status()
+        );
     }
     let stats = gw.sim_stats().await;
     assert_eq!(stats["streamsStarted"], 0, "{stats}");

@@ -550,9 +550,11 @@ async fn until_pong(c: &mut Client) -> Value {
 async fn a_guardrail_intervention_is_a_guardrail_message_then_done() {
     let gw = Gateway::start().await;
     let mut c = Client::connect(&gw, &gw.token).await;
-    c.send(json!({"action": "stream", "requestId": "g", "api": "converse",
+    c.send(
+        json!({"action": "stream", "requestId": "g", "api": "converse",
         "prompt": "[[sim tokens=6 guardrail=2 rate=0 ttft_ms=0]] q",
-        "guardrail": {"id": "gr1abc", "version": "1", "trace": true}}))
+        "guardrail": {"id": "gr1abc", "version": "1", "trace": true}}),
+    )
     .await;
     let msgs = until_final(&mut c, "g").await;
     let guard = msgs.iter().find(|m| m["type"] == "guardrail").unwrap();

@@ -12,6 +12,11 @@
 //! of the last user turn, in request order (`[image/png 64x48]`). Tool
 //! results come first because that is their place in a Claude user turn.
 //!
+//! `cite=N` citations of the request's citable documents follow the
+//! preamble in the text block. `guardrail=N`, when the request names a
+//! guardrail, cuts the text after N tokens and ends the answer there
+//! (`Stop::Guardrail`, no tool calls).
+//!
 //! Answering tool results, the model reports them and ends its turn: a
 //! `tool=` directive applies to such a turn only when the last user turn
 //! itself carries it, so an agent loop driven by an earlier `tool=` ends.
