@@ -172,6 +172,12 @@ pub struct Config {
     /// `{"alias":"bedrock-model-id"}`; they win over the built-in aliases.
     #[arg(long, env = "SPILLWAY_MODEL_ALIASES", default_value = "{}", value_parser = parse_model_aliases)]
     pub model_aliases: ModelAliases,
+    /// Bedrock guardrail applied to requests that name none (needs `SPILLWAY_GUARDRAIL_VERSION`).
+    #[arg(long, env = "SPILLWAY_GUARDRAIL_ID")]
+    pub guardrail_id: Option<String>,
+    /// Version (a number or `DRAFT`) of `SPILLWAY_GUARDRAIL_ID`.
+    #[arg(long, env = "SPILLWAY_GUARDRAIL_VERSION")]
+    pub guardrail_version: Option<String>,
 
     /// How long a stream nobody reads keeps its upstream call.
     #[arg(long, env = "SPILLWAY_CANCEL_GRACE_SECS", default_value_t = 5.0)]

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::parts::validate;
 use crate::parts::{Content, Tool, ToolChoice};
 use crate::upstream::Api;
+use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 
@@ -46,6 +47,10 @@ pub struct StreamRequest {
     /// `{"budgetTokens": N}` turns on extended thinking.
     #[serde(default)]
     pub reasoning: Option<ReasoningRequest>,
+    /// `{"id","version","trace"?,"streamProcessingMode"?}`: a Bedrock guardrail
+    /// (the deployment default when absent).
+    #[serde(default)]
+    pub guardrail: Option<Guardrail>,
 }
 
 /// `reasoning` of a stream request.
@@ -63,6 +68,8 @@ pub struct ModelPolicy {
     pub allowed: Vec<String>,
     pub default_api: Api,
     pub max_prompt_bytes: usize,
+    /// The guardrail of requests that name none (`SPILLWAY_GUARDRAIL_ID` + `_VERSION`).
+    pub default_guardrail: Option<Guardrail>,
 }
 
 impl ModelPolicy {
@@ -156,6 +163,10 @@ impl ModelPolicy {
                 "stopSequences takes at most {MAX_STOP_SEQUENCES} non-empty strings"
             )));
         }
+        let guardrail = req.guardrail.or_else(|| self.default_guardrail.clone());
+        if let Some(g) = &guardrail {
+            g.check().map_err(ApiError::BadRequest)?;
+        }
         let system = req.system.filter(|s| !s.trim().is_empty());
         Ok((
             InvocationRequest {
@@ -170,6 +181,7 @@ impl ModelPolicy {
                 tool_choice: req.tool_choice,
                 reasoning_budget,
                 raw_body: None,
+                guardrail,
             },
             api,
         ))
@@ -219,6 +231,7 @@ mod tests {
             allowed: vec![],
             default_api: Api::Invoke,
             max_prompt_bytes: 1000,
+            default_guardrail: None,
         }
     }
 
@@ -293,6 +306,32 @@ mod tests {
                 "{req:?} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn guardrail_from_the_request_or_the_deployment_default() {
+        let mut p = policy();
+        let req = |guardrail: Option<Guardrail>| StreamRequest {
+            prompt: Some("x".into()),
+            guardrail,
+            ..Default::default()
+        };
+        assert_eq!(p.validate(req(None)).unwrap().0.guardrail, None);
+        p.default_guardrail = Some(Guardrail::new("dflt", "1"));
+        assert_eq!(
+            p.validate(req(None)).unwrap().0.guardrail,
+            Some(Guardrail::new("dflt", "1"))
+        );
+        let own = Guardrail::new("mine", "DRAFT");
+        assert_eq!(
+            p.validate(req(Some(own.clone()))).unwrap().0.guardrail,
+            Some(own)
+        );
+        let bad = p.validate(req(Some(Guardrail::new("mine", "v2"))));
+        assert!(
+            matches!(&bad, Err(ApiError::BadRequest(m)) if m.contains("guardrail version")),
+            "{bad:?}"
+        );
     }
 
     #[test]

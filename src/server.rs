@@ -64,6 +64,8 @@ pub enum StartupError {
     SelfSigned(#[from] crate::edge::self_signed::SelfSignedError),
     #[error(transparent)]
     FallbackModels(#[from] crate::upstream::fallback::FallbackConfigError),
+    #[error("{0}")]
+    Guardrail(String),
 }
 
 /// A running gateway.
@@ -103,6 +105,11 @@ impl Server {
             return Err(StartupError::InternalListen);
         }
         crate::upstream::fallback::check(&config.fallback_models, &config.allowed_models)?;
+        let default_guardrail = crate::upstream::guardrail::Guardrail::deployment_default(
+            config.guardrail_id.as_deref(),
+            config.guardrail_version.as_deref(),
+        )
+        .map_err(StartupError::Guardrail)?;
         let tls = tls_acceptor(&config)?;
         let caps = connection_caps(&config);
         let stop = CancellationToken::new();
@@ -247,6 +254,7 @@ impl Server {
                 allowed: config.allowed_models.clone(),
                 default_api: config.api,
                 max_prompt_bytes: config.max_prompt_bytes,
+                default_guardrail,
             }),
             model_aliases: Arc::new(config.model_aliases.clone()),
             dev,

@@ -1158,3 +1158,53 @@ async fn start_stream_takes_parts_and_tools_and_subscribers_receive_parts() {
     assert!(msg.contains("fetches nothing"), "{r}");
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn start_stream_takes_a_guardrail_and_subscribers_get_its_part() {
+    let gw = Gateway::start().await;
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation($p: String!) {
+            startStream(prompt: $p, api: CONVERSE,
+                        guardrail: {id: "gr1abc", version: "DRAFT", trace: true, streamProcessingMode: ASYNC}) { sessionId }
+        }"#,
+        json!({"p": "[[sim tokens=5 guardrail=2]] q"}),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let id = r["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp stopReason part { type action trace } } }";
+    c.subscribe("1", query, json!({"id": id})).await;
+    let evs = events(&c.collect("1").await, 0);
+    let part = evs
+        .iter()
+        .map(|e| &e["part"])
+        .find(|p| p["type"] == "guardrail")
+        .unwrap();
+    assert_eq!(part["action"], "INTERVENED");
+    let trace: Value = serde_json::from_str(part["trace"].as_str().unwrap()).unwrap();
+    assert_eq!(trace["actionReason"], "Guardrail blocked.");
+    assert_eq!(evs.last().unwrap()["stopReason"], "guardrail_intervened");
+    // A bad guardrail is refused like any bad request.
+    let bad = post(
+        &gw,
+        &gw.token,
+        r#"mutation { startStream(prompt: "x", guardrail: {id: "gr1abc", version: "v1"}) { sessionId } }"#,
+        json!({}),
+    )
+    .await;
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("guardrail version"),
+        "{bad}"
+    );
+    gw.shutdown().await;
+}

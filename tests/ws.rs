@@ -545,3 +545,24 @@ async fn until_pong(c: &mut Client) -> Value {
         }
     }
 }
+
+#[tokio::test]
+async fn a_guardrail_intervention_is_a_guardrail_message_then_done() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, &gw.token).await;
+    c.send(
+        json!({"action": "stream", "requestId": "g", "api": "converse",
+        "prompt": "[[sim tokens=6 guardrail=2 rate=0 ttft_ms=0]] q",
+        "guardrail": {"id": "gr1abc", "version": "1", "trace": true}}),
+    )
+    .await;
+    let msgs = until_final(&mut c, "g").await;
+    let guard = msgs.iter().find(|m| m["type"] == "guardrail").unwrap();
+    assert_eq!(guard["part"]["type"], "guardrail");
+    assert_eq!(guard["part"]["action"], "INTERVENED");
+    assert!(guard["part"]["trace"].is_object(), "{guard}");
+    let last = msgs.last().unwrap();
+    assert_eq!(last["type"], "done");
+    assert_eq!(last["stopReason"], "guardrail_intervened");
+    gw.shutdown().await;
+}

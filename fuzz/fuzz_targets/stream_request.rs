@@ -22,6 +22,7 @@ fn policies() -> [ModelPolicy; 2] {
         allowed: vec![],
         default_api: Api::Invoke,
         max_prompt_bytes: MAX_PROMPT_BYTES,
+        default_guardrail: None,
     };
     let narrow = ModelPolicy {
         default_model: "meta.llama3-8b-instruct-v1:0".into(),
@@ -31,6 +32,7 @@ fn policies() -> [ModelPolicy; 2] {
         ],
         default_api: Api::Converse,
         max_prompt_bytes: MAX_PROMPT_BYTES,
+        default_guardrail: None,
     };
     [open, narrow]
 }

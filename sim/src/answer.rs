@@ -12,12 +12,19 @@
 //! of the last user turn, in request order (`[image/png 64x48]`). Tool
 //! results come first because that is their place in a Claude user turn.
 //!
+//! `cite=N` citations of the request's citable documents follow the
+//! preamble in the text block. `guardrail=N`, when the request names a
+//! guardrail, cuts the text after N tokens and ends the answer there
+//! (`Stop::Guardrail`, no tool calls).
+//!
 //! Answering tool results, the model reports them and ends its turn: a
 //! `tool=` directive applies to such a turn only when the last user turn
 //! itself carries it, so an agent loop driven by an earlier `tool=` ends.
 
 use crate::directive::Directive;
 use crate::families::{Out, Prompt, Shaper, Stop};
+use crate::guardrail::Intervention;
+use crate::parts::citations::{self, Citable};
 use crate::schema_input;
 use crate::signature;
 use crate::text::Tokens;
@@ -53,6 +60,12 @@ pub(crate) enum Delta<'a> {
     Text(&'a str),
     /// A piece of the tool input's JSON text.
     ToolInput(&'a str),
+    /// A citation of the request's document `document` (its index), in the text block.
+    Citation {
+        document: u32,
+        title: &'a str,
+        text: &'a str,
+    },
 }
 
 #[derive(Debug)]
@@ -63,6 +76,8 @@ enum Block {
     },
     Text {
         preamble: Vec<String>,
+        /// Citations after the preamble, before the generated text.
+        citations: Vec<(Citable, String)>,
         generated: u32,
     },
     Tool {
@@ -78,8 +93,11 @@ impl Block {
             Self::Reasoning { words, .. } => count(words.len()),
             Self::Text {
                 preamble,
+                citations,
                 generated,
-            } => count(preamble.len()).saturating_add(*generated),
+            } => count(preamble.len())
+                .saturating_add(count(citations.len()))
+                .saturating_add(*generated),
             Self::Tool { pieces, .. } => count(pieces.len()),
         }
     }
@@ -97,6 +115,8 @@ impl Block {
 pub(crate) struct Answer {
     blocks: Vec<Block>,
     stop: Stop,
+    /// The request's guardrail intervenes (`guardrail=N` and a guardrail configured).
+    intervention: Option<Intervention>,
     tokens: Tokens,
     /// The block of the next delta.
     current: usize,
@@ -127,17 +147,33 @@ impl Answer {
             blocks.push(Block::Reasoning { words, signature });
         }
         let calls = tool_calls(prompt, directive)?;
-        let (generated, stop) = if directive.tokens > prompt.max_tokens {
+        let (mut generated, mut stop) = if directive.tokens > prompt.max_tokens {
             (prompt.max_tokens, Stop::Length)
         } else if calls.is_empty() {
             (directive.tokens, Stop::End)
         } else {
             (directive.tokens, Stop::ToolUse)
         };
-        let preamble = preamble(prompt);
-        if !preamble.is_empty() || generated > 0 || stop != Stop::ToolUse {
+        let mut preamble = preamble(prompt);
+        let citations: Vec<(Citable, String)> = (0..directive.cite.unwrap_or(0))
+            .map_while(|k| citations::nth(&prompt.parts.citable, k))
+            .collect();
+        // The guardrail cuts the text after N tokens (at its end when it is
+        // shorter) and ends the answer there: no tool calls.
+        let intervention = match (directive.guardrail, &prompt.parts.guardrail) {
+            (Some(n), Some(config)) => {
+                preamble.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+                let room = n.saturating_sub(u32::try_from(preamble.len()).unwrap_or(u32::MAX));
+                generated = generated.min(room);
+                stop = Stop::Guardrail;
+                Some(Intervention::from(config))
+            }
+            _ => None,
+        };
+        if !preamble.is_empty() || !citations.is_empty() || generated > 0 || stop != Stop::ToolUse {
             blocks.push(Block::Text {
                 preamble,
+                citations,
                 generated,
             });
         }
@@ -148,6 +184,7 @@ impl Answer {
         Ok(Self {
             blocks,
             stop,
+            intervention,
             tokens: Tokens::for_prompt(&prompt.text),
             current: 0,
             sent: 0,
@@ -164,6 +201,11 @@ impl Answer {
 
     pub(crate) fn stop(&self) -> Stop {
         self.stop
+    }
+
+    /// The guardrail's intervention, when it ends this answer.
+    pub(crate) fn intervention(&self) -> Option<&Intervention> {
+        self.intervention.as_ref()
     }
 
     /// The chunks of the next delta, with the block starts and stops before
@@ -185,9 +227,21 @@ impl Answer {
             let delta = match block {
                 Block::Reasoning { words, .. } => Delta::Reasoning(word(words, at)),
                 Block::Tool { pieces, .. } => Delta::ToolInput(word(pieces, at)),
-                Block::Text { preamble, .. } => match preamble.get(at) {
-                    Some(line) => Delta::Text(line),
-                    None => {
+                Block::Text {
+                    preamble,
+                    citations,
+                    ..
+                } => match (preamble.get(at), at.checked_sub(preamble.len())) {
+                    (Some(line), _) => Delta::Text(line),
+                    (None, Some(k)) if k < citations.len() => {
+                        let (doc, text) = &citations[k];
+                        Delta::Citation {
+                            document: doc.index,
+                            title: &doc.title,
+                            text,
+                        }
+                    }
+                    _ => {
                         generated = self.tokens.next().unwrap_or_default();
                         Delta::Text(&generated)
                     }
@@ -418,6 +472,52 @@ mod tests {
         let cut = Directive::from_text("[[sim tool=get_weather tokens=50]]");
         let answer = Answer::new(&prompt("", 5, weather()), &cut, true).unwrap();
         assert_eq!((answer.stop(), answer.deltas()), (Stop::Length, 5));
+    }
+
+    #[test]
+    fn guardrail_cuts_the_text_only_when_the_request_names_one() {
+        use crate::guardrail::GuardrailConfig;
+        let text = "[[sim tokens=9 guardrail=4 tool=get_weather]]";
+        let (log, stop) = walk(&prompt(text, 100, weather()), true);
+        assert_eq!(
+            stop,
+            Stop::ToolUse,
+            "no guardrail configured: no intervention"
+        );
+        assert!(log.iter().any(|l| l.contains("Tool")));
+        let mut parts = weather();
+        parts.guardrail = Some(GuardrailConfig {
+            id: "g".into(),
+            trace: true,
+        });
+        let directive = Directive::from_text(text);
+        let answer = Answer::new(&prompt(text, 100, parts.clone()), &directive, true).unwrap();
+        assert_eq!((answer.stop(), answer.deltas()), (Stop::Guardrail, 4));
+        assert_eq!(answer.intervention().map(|i| i.trace), Some(true));
+        let (log, _) = walk(&prompt(text, 100, parts), true);
+        assert!(!log.iter().any(|l| l.contains("Tool")), "{log:?}");
+    }
+
+    #[test]
+    fn citations_follow_the_preamble_when_documents_are_citable() {
+        use crate::parts::citations::Citable;
+        let text = "[[sim tokens=1 cite=2]]";
+        let (plain, _) = walk(&prompt(text, 100, Parts::default()), true);
+        assert!(!plain.iter().any(|l| l.contains("Citation")), "{plain:?}");
+        let parts = Parts {
+            citable: vec![Citable {
+                index: 1,
+                title: "doc".into(),
+            }],
+            ..Parts::default()
+        };
+        let (log, _) = walk(&prompt(text, 100, parts), true);
+        assert_eq!(
+            log[1],
+            r#"delta 0 Citation { document: 1, title: "doc", text: "Passage 1 of doc" }"#
+        );
+        assert!(log[2].starts_with("delta 0 Citation"));
+        assert!(log[3].starts_with("delta 0 Text("));
     }
 
     #[test]

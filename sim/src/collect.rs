@@ -55,6 +55,7 @@ pub(crate) fn collect(mut answer: Answer, mut finish: Finish) -> Collected {
     }
     answer.close(&mut collector);
     finish.stop = answer.stop();
+    finish.guardrail = answer.intervention().cloned();
     finish.output_tokens = deltas;
     Collected {
         blocks: collector.blocks.into_iter().map(Partial::finish).collect(),

@@ -80,6 +80,7 @@ pub(crate) fn stop_reason(stop: Stop) -> &'static str {
         Stop::End => "end_turn",
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
+        Stop::Guardrail => "guardrail_intervened",
     }
 }
 
@@ -102,12 +103,16 @@ pub(crate) fn content(blocks: &[Block]) -> Vec<Value> {
 /// The non-streaming `Converse` response.
 pub(crate) fn whole(answer: &Collected) -> Value {
     let finish = &answer.finish;
-    json!({
+    let mut whole = json!({
         "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
         "stopReason": stop_reason(finish.stop),
         "usage": usage(finish),
         "metrics": {"latencyMs": finish.latency_ms},
-    })
+    });
+    if let Some(trace) = finish.guardrail.as_ref().and_then(|g| g.converse_trace()) {
+        whole["trace"] = trace;
+    }
+    whole
 }
 
 /// Converse's `usage`: `totalTokens` counts cached input too; the cache
@@ -149,6 +154,15 @@ pub(crate) mod block_objects {
             Delta::Text(text) => json!({"text": text}),
             Delta::Reasoning(text) => json!({"reasoningContent": {"text": text}}),
             Delta::ToolInput(input) => json!({"toolUse": {"input": input}}),
+            Delta::Citation {
+                document,
+                title,
+                text,
+            } => json!({"citation": {
+                "title": title,
+                "sourceContent": [{"text": text}],
+                "location": {"documentChar": {"documentIndex": document, "start": 0, "end": text.chars().count()}},
+            }}),
         };
         vec![(
             "contentBlockDelta",
@@ -198,18 +212,19 @@ impl Shaper for Events {
     }
 
     fn finish(&mut self, finish: &Finish) -> Vec<Out> {
+        let mut metadata = json!({
+            "usage": usage(finish),
+            "metrics": {"latencyMs": finish.latency_ms},
+        });
+        if let Some(trace) = finish.guardrail.as_ref().and_then(|g| g.converse_trace()) {
+            metadata["trace"] = trace;
+        }
         vec![
             Out::Event(
                 "messageStop",
                 json!({"stopReason": stop_reason(finish.stop)}),
             ),
-            Out::Event(
-                "metadata",
-                json!({
-                    "usage": usage(finish),
-                    "metrics": {"latencyMs": finish.latency_ms},
-                }),
-            ),
+            Out::Event("metadata", metadata),
         ]
     }
 }

@@ -12,6 +12,9 @@ const MAX_THINK: u32 = 8192;
 /// The most tool calls a directive may ask for.
 const MAX_TOOL_CALLS: usize = 64;
 
+/// The most citations a directive may ask for.
+const MAX_CITE: u32 = 1024;
+
 /// A scenario, read from the prompt; the defaults give a normal answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Directive {
@@ -37,6 +40,10 @@ pub(crate) struct Directive {
     /// `unavailable=TEXT`: a request for a model id containing `TEXT` gets
     /// `ServiceUnavailableException` before any stream starts.
     pub unavailable: Option<String>,
+    /// `cite=N`: N citations of the request's citable documents.
+    pub cite: Option<u32>,
+    /// `guardrail=N`: the request's guardrail intervenes after N text tokens.
+    pub guardrail: Option<u32>,
 }
 
 impl Default for Directive {
@@ -52,6 +59,8 @@ impl Default for Directive {
             tool: None,
             think: None,
             unavailable: None,
+            cite: None,
+            guardrail: None,
         }
     }
 }
@@ -108,6 +117,8 @@ impl Directive {
                 count(value).map(|n| Some(n.min(MAX_THINK))),
             ),
             "unavailable" => self.unavailable = Some(value.to_owned()).filter(|t| !t.is_empty()),
+            "cite" => set(&mut self.cite, count(value).map(|n| Some(n.min(MAX_CITE)))),
+            "guardrail" => set(&mut self.guardrail, count(value).map(Some)),
             _ => {}
         }
     }
@@ -160,7 +171,7 @@ mod tests {
     #[test]
     fn reads_every_key() {
         let d = Directive::from_text(
-            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5 tool=a,b think=6]] world",
+            "hello [[sim tokens=7 rate=0 ttft_ms=150 throttle=2 error_after=3 stall_after=4 drop_after=5 tool=a,b think=6 cite=2 guardrail=9]] world",
         );
         assert_eq!(
             d,
@@ -175,6 +186,8 @@ mod tests {
                 tool: Some(vec!["a".to_owned(), "b".to_owned()]),
                 think: Some(6),
                 unavailable: None,
+                cite: Some(2),
+                guardrail: Some(9),
             }
         );
     }

@@ -20,12 +20,14 @@
 //! - `catalog`: the model table — names, providers, output-token ceilings.
 //! - `body`: request-body accessors with Bedrock's validation messages.
 //! - `parts`: what a request carries besides text (tools, attachments, tool
-//!   results, replayed reasoning), read from Claude's and Converse's blocks.
+//!   results, replayed reasoning, citable documents), read from Claude's and
+//!   Converse's blocks.
 //! - `attachments`: image magic numbers and sizes, documents, their lines.
 //! - `signature`: reasoning signatures, issued and checked.
 //! - `families`: per-family request parsing, chunk shapes and whole responses (InvokeModel).
 //! - `converse`: Converse requests, stream events and whole responses.
 //! - `directive`: the `[[sim …]]` scenario directive.
+//! - `guardrail`: the request's guardrail and what an intervention adds to a stream.
 //! - `answer`: the answer's content blocks (reasoning, text, tool calls).
 //! - `collect`: an answer walked to its end and kept whole (non-streaming).
 //! - `listing`: the control-plane listings drawn from `catalog`.
@@ -48,6 +50,7 @@ mod collect;
 mod converse;
 mod directive;
 mod families;
+mod guardrail;
 mod listing;
 mod model;
 mod parts;

@@ -254,6 +254,9 @@ impl Generator {
         let mut outs = self.answer.close(self.shaper.as_mut());
         let finish = self.finish();
         outs.extend(self.shaper.finish(&finish));
+        if let Some(intervention) = &finish.guardrail {
+            intervention.mark_invoke_chunks(&mut outs);
+        }
         outs
     }
 
@@ -262,6 +265,7 @@ impl Generator {
         let first_byte = self.first_byte_at.unwrap_or(now);
         Finish {
             stop: self.plan.stop,
+            guardrail: self.answer.intervention().cloned(),
             input_tokens: self.plan.input_tokens,
             cache: self.plan.cache,
             output_tokens: self.sent,

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::{SimState, SimStats, serve};
 
 mod cache;
+mod guardrails;
 mod listing;
 mod parts;
 mod routing;

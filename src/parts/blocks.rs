@@ -97,6 +97,9 @@ impl Blocks {
                     text,
                 }));
             }
+            Delta::Guardrail { action, trace } => {
+                out.push(part(Part::Guardrail { action, trace }));
+            }
             Delta::BlockEnd => self.close(out)?,
             Delta::Stop(_) | Delta::Usage { .. } | Delta::Latency { .. } | Delta::Alive => {}
         }
@@ -211,6 +214,27 @@ mod tests {
             .filter_map(|(_, p)| p.as_deref().and_then(Part::index))
             .collect();
         assert_eq!(idx, [0, 2]);
+    }
+
+    #[test]
+    fn a_guardrail_verdict_is_a_part_outside_any_block() {
+        let out = run(vec![
+            Delta::Text("Hi".into()),
+            Delta::Guardrail {
+                action: "INTERVENED".into(),
+                trace: Some(json!({"actionReason": "blocked"})),
+            },
+            Delta::Text(" more".into()),
+        ]);
+        assert_eq!(
+            out[1].1.as_deref(),
+            Some(&Part::Guardrail {
+                action: "INTERVENED".into(),
+                trace: Some(json!({"actionReason": "blocked"}))
+            })
+        );
+        // The text block it interrupted goes on: no new index.
+        assert_eq!(out.len(), 3);
     }
 
     #[test]

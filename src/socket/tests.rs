@@ -170,6 +170,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
             allowed: Vec::new(),
             default_api: config.api,
             max_prompt_bytes: config.max_prompt_bytes,
+            default_guardrail: None,
         }),
         model_aliases: Arc::new(config.model_aliases.clone()),
         dev: None,

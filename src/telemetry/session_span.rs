@@ -179,6 +179,7 @@ mod tests {
             tool_choice: Default::default(),
             reasoning_budget: None,
             raw_body: None,
+            ..Default::default()
         }
     }
 

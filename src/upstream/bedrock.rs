@@ -77,9 +77,15 @@ impl BedrockUpstream {
         let family = ModelFamily::from_model_id(&req.model_id).ok_or_else(|| {
             UpstreamError::new(UpstreamErrorKind::Validation, "unknown model family")
         })?;
+        let guardrail = req.guardrail.as_ref();
         let body = family
             .build_body(req)
-            .and_then(|b| serde_json::to_vec(&b).map_err(|e| e.to_string()))
+            .and_then(|mut b| {
+                if let Some(g) = guardrail {
+                    g.shape_invoke_body(&mut b);
+                }
+                serde_json::to_vec(&b).map_err(|e| e.to_string())
+            })
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
         let out = self
             .client
@@ -87,6 +93,9 @@ impl BedrockUpstream {
             .model_id(&req.model_id)
             .content_type("application/json")
             .accept("application/json")
+            .set_guardrail_identifier(guardrail.map(|g| g.id.clone()))
+            .set_guardrail_version(guardrail.map(|g| g.version.clone()))
+            .set_trace(guardrail.map(|g| g.invoke_trace()))
             .body(Blob::new(body))
             .send()
             .await
@@ -147,6 +156,7 @@ impl BedrockUpstream {
             .inference_config(input.inference)
             .set_tool_config(input.tool_config)
             .set_additional_model_request_fields(input.additional_fields)
+            .set_guardrail_config(input.guardrail)
             .send()
             .await
             .map_err(pre_stream_error)?;
@@ -154,7 +164,7 @@ impl BedrockUpstream {
             rx: out.stream,
             pending: VecDeque::new(),
             done: false,
-            decoder: (),
+            decoder: converse::Decoder::default(),
         };
         Ok(stream::unfold(state, |mut s| async move {
             loop {
@@ -165,8 +175,15 @@ impl BedrockUpstream {
                     return None;
                 }
                 match s.rx.recv().await {
-                    Ok(Some(ev)) => s.push(converse::deltas(ev)),
-                    Ok(None) => return None,
+                    Ok(Some(ev)) => {
+                        let deltas = s.decoder.deltas(ev);
+                        s.push(deltas);
+                    }
+                    Ok(None) => {
+                        s.done = true;
+                        let held = s.decoder.finish();
+                        s.pending.extend(held);
+                    }
                     Err(e) => {
                         s.done = true;
                         return Some((Err(converse_stream_error(e)), s));
@@ -179,7 +196,7 @@ impl BedrockUpstream {
 }
 
 /// One stream being read: the SDK's receiver, the deltas decoded but not yet
-/// handed on, and the per-stream decoder state (none for Converse).
+/// handed on, and the per-stream decoder state.
 struct Pump<R, D> {
     rx: R,
     pending: VecDeque<Delta>,

@@ -8,6 +8,7 @@
 //! - `converse`: the `ConverseStream` request on the SDK's types, and its events as deltas.
 //! - `tools`, `reasoning`, `attach`: what every path shares — the tools to declare,
 //!   what a thinking budget becomes per family, attachment bytes and document names.
+//! - `guardrail`: a request's guardrail, checked, as each API path sends it.
 //! - `bedrock`: the SDK client, both API paths (`invoke`, `converse`), errors mapped to `UpstreamError`.
 
 mod attach;
@@ -15,6 +16,7 @@ pub mod bedrock;
 mod converse;
 pub mod error;
 pub mod fallback;
+pub mod guardrail;
 pub mod model_id;
 pub mod models;
 mod reasoning;

@@ -59,6 +59,8 @@ pub struct InvocationRequest {
     /// body built from the fields above, which still describe the request
     /// for validation, limits and the session. Ignored by ConverseStream.
     pub raw_body: Option<serde_json::Value>,
+    /// The Bedrock guardrail to apply (the request's, or the deployment default).
+    pub guardrail: Option<super::guardrail::Guardrail>,
 }
 
 impl InvocationRequest {
@@ -130,6 +132,12 @@ pub enum Delta {
         title: Option<String>,
         source: Option<String>,
         text: Option<String>,
+    },
+    /// A guardrail's verdict on the answer: `INTERVENED`, or `NONE` with the
+    /// assessment when a trace was asked for; `trace` is Bedrock's guardrail trace.
+    Guardrail {
+        action: String,
+        trace: Option<serde_json::Value>,
     },
     /// The current content block ended.
     BlockEnd,

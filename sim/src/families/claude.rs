@@ -106,6 +106,18 @@ impl Shaper for Chunks {
             Delta::Reasoning(thinking) => json!({"type": "thinking_delta", "thinking": thinking}),
             Delta::Text(text) => json!({"type": "text_delta", "text": text}),
             Delta::ToolInput(json) => json!({"type": "input_json_delta", "partial_json": json}),
+            Delta::Citation {
+                document,
+                title,
+                text,
+            } => json!({"type": "citations_delta", "citation": {
+                "type": "char_location",
+                "cited_text": text,
+                "document_index": document,
+                "document_title": title,
+                "start_char_index": 0,
+                "end_char_index": text.chars().count(),
+            }}),
         };
         vec![block_delta(index, delta)]
     }
@@ -145,6 +157,7 @@ fn stop_reason(stop: Stop) -> &'static str {
         Stop::End => "end_turn",
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
+        Stop::Guardrail => "guardrail_intervened",
     }
 }
 

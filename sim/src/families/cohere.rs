@@ -104,6 +104,7 @@ fn reason(stop: Stop) -> &'static str {
     match stop {
         Stop::End | Stop::ToolUse => "COMPLETE",
         Stop::Length => "MAX_TOKENS",
+        Stop::Guardrail => "COMPLETE",
     }
 }
 

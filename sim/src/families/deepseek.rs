@@ -35,7 +35,7 @@ impl Shaper for Chunks {
     fn delta(&mut self, _index: u32, delta: &Delta<'_>) -> Vec<Out> {
         match *delta {
             Delta::Text(text) | Delta::Reasoning(text) => vec![text_chunk(text)],
-            Delta::ToolInput(_) => Vec::new(),
+            Delta::ToolInput(_) | Delta::Citation { .. } => Vec::new(),
         }
     }
 
@@ -59,6 +59,7 @@ fn reason(stop: Stop) -> &'static str {
     match stop {
         Stop::End | Stop::ToolUse => "stop",
         Stop::Length => "length",
+        Stop::Guardrail => "stop",
     }
 }
 

@@ -44,6 +44,7 @@ fn reason(stop: Stop) -> &'static str {
     match stop {
         Stop::End | Stop::ToolUse => "stop",
         Stop::Length => "length",
+        Stop::Guardrail => "stop",
     }
 }
 

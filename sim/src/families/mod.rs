@@ -14,6 +14,7 @@ pub(crate) use super::answer::{BlockKind, Delta};
 use super::body::{Obj, as_str, estimate_input_tokens, max_tokens, required};
 pub(crate) use super::cache::CacheUsage;
 use super::collect::Collected;
+use super::guardrail::Intervention;
 use super::model::{Family, Model};
 use super::parts::Parts;
 use super::wire::SimError;
@@ -54,13 +55,17 @@ pub(crate) enum Stop {
     Length,
     /// The answer ends with tool calls.
     ToolUse,
+    /// The request's guardrail intervened (`guardrail=N`).
+    Guardrail,
 }
 
 /// Totals and timings known when a stream ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finish {
     pub stop: Stop,
     /// Input tokens not read from or written to the prompt cache.
+    /// The guardrail's intervention, when `stop` is [`Stop::Guardrail`].
+    pub guardrail: Option<Intervention>,
     pub input_tokens: u32,
     /// Prompt-cache reads and writes (requests with cache points).
     pub cache: Option<CacheUsage>,
@@ -207,6 +212,7 @@ pub(crate) mod test_support {
     pub(crate) fn finish(stop: Stop) -> Finish {
         Finish {
             stop,
+            guardrail: None,
             input_tokens: 3,
             cache: None,
             output_tokens: 2,

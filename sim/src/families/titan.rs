@@ -73,6 +73,7 @@ fn reason(stop: Stop) -> &'static str {
     match stop {
         Stop::End | Stop::ToolUse => "FINISH",
         Stop::Length => "LENGTH",
+        Stop::Guardrail => "CONTENT_FILTERED",
     }
 }
 

@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Conversation, base64, fetches_nothing};
+use super::{Conversation, base64, citations, fetches_nothing};
 use crate::attachments;
 use crate::body::{Obj, as_array, as_object, as_str, malformed, optional, required};
 use crate::wire::SimError;
@@ -130,16 +130,16 @@ fn attachment(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), Si
         }
         other => return Err(fetches_nothing(&field("type"), &format!("'{other}'"))),
     };
-    let attachment = if block.get("type") == Some(&json!("image")) {
-        attachments::image(media_type, &data, path)?
+    if block.get("type") == Some(&json!("image")) {
+        conv.attachment(attachments::image(media_type, &data, path)?);
     } else {
         let name = match optional(block, "title") {
             Some(title) => as_str(title, &format!("{path}/title"))?,
             None => "document",
         };
-        attachments::document(name, &data, path)?
-    };
-    conv.attachment(attachment);
+        let attachment = attachments::document(name, &data, path)?;
+        conv.document(attachment, name, citations::enabled(block));
+    }
     Ok(())
 }
 

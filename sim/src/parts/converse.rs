@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Conversation, base64, fetches_nothing};
+use super::{Conversation, base64, citations, fetches_nothing};
 use crate::attachments::{self, Attachment};
 use crate::body::{Obj, as_array, as_object, as_str, optional, required};
 use crate::wire::SimError;
@@ -51,7 +51,7 @@ fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimE
         conv.attachment(image_of(image, &format!("{path}/image"))?);
     }
     if let Some(document) = optional(block, "document") {
-        conv.attachment(document_of(document, &format!("{path}/document"))?);
+        add_document(conv, document, &format!("{path}/document"))?;
     }
     if let Some(tool_use) = optional(block, "toolUse") {
         let path = format!("{path}/toolUse");
@@ -109,7 +109,7 @@ fn tool_result(conv: &mut Conversation, result: &Value, path: &str) -> Result<()
                 conv.attachment(image_of(image, &format!("{path}/image"))?);
             }
             if let Some(document) = optional(block, "document") {
-                conv.attachment(document_of(document, &format!("{path}/document"))?);
+                add_document(conv, document, &format!("{path}/document"))?;
             }
         }
     }
@@ -128,6 +128,18 @@ fn image_of(image: &Value, path: &str) -> Result<Attachment, SimError> {
     }
     let data = source_bytes(image, path, false)?;
     attachments::image(&format!("image/{format}"), &data, path)
+}
+
+/// A `document` block: checked, counted, citable when its citations are enabled.
+fn add_document(conv: &mut Conversation, document: &Value, path: &str) -> Result<(), SimError> {
+    let attachment = document_of(document, path)?;
+    let block = as_object(document, path)?;
+    let name = block
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("document");
+    conv.document(attachment, name, citations::enabled(block));
+    Ok(())
 }
 
 fn document_of(document: &Value, path: &str) -> Result<Attachment, SimError> {

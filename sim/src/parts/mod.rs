@@ -7,12 +7,14 @@
 //! a signature the simulator issued.
 
 pub(crate) mod anthropic;
+pub(crate) mod citations;
 pub(crate) mod converse;
 
 use serde_json::Value;
 
 use crate::attachments::Attachment;
 use crate::body::PromptText;
+use crate::guardrail::GuardrailConfig;
 use crate::signature;
 use crate::wire::SimError;
 
@@ -56,6 +58,10 @@ pub(crate) struct Parts {
     pub last_user_text: String,
     /// Input tokens for the attachments of every turn and the tool definitions.
     pub extra_input_tokens: u32,
+    /// Documents of any turn whose citations are enabled (what `cite=N` cites).
+    pub citable: Vec<citations::Citable>,
+    /// The guardrail the request names (what `guardrail=N` needs).
+    pub guardrail: Option<GuardrailConfig>,
 }
 
 /// Reads a request turn by turn; see the module documentation.
@@ -67,6 +73,8 @@ pub(crate) struct Conversation {
     role: Option<Role>,
     /// Ids of the tool calls of the assistant turns read so far.
     calls: Vec<String>,
+    /// Documents read so far (a document's index in the request).
+    documents: u32,
 }
 
 impl Conversation {
@@ -103,6 +111,19 @@ impl Conversation {
         if self.in_user_turn() {
             self.parts.attachments.push(attachment);
         }
+    }
+
+    /// A checked document of the current turn, with its title; `citable`
+    /// when the request enables its citations.
+    pub(crate) fn document(&mut self, attachment: Attachment, title: &str, citable: bool) {
+        if citable {
+            self.parts.citable.push(citations::Citable {
+                index: self.documents,
+                title: title.to_owned(),
+            });
+        }
+        self.documents = self.documents.saturating_add(1);
+        self.attachment(attachment);
     }
 
     /// A tool call replayed in an assistant turn.

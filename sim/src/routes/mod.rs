@@ -11,6 +11,7 @@ mod whole;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 
 pub(super) use listing::{foundation_models, inference_profiles};
 pub(super) use stream::{converse_stream, invoke_stream};
@@ -21,6 +22,7 @@ use super::body::parse_object;
 use super::cache::{self, CacheUsage, Marks};
 use super::directive::Directive;
 use super::families::{self, Prompt};
+use super::guardrail;
 use super::model::{Family, Model, is_application_profile};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
@@ -59,6 +61,7 @@ fn accept(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Accepted, SimError> {
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
@@ -71,10 +74,14 @@ fn accept(
         (None, false) => return Err(invalid_model()),
     };
     let body = parse_object(body)?;
-    let (prompt, shape): (Prompt, Shape) = match (api, model) {
+    let (mut prompt, shape): (Prompt, Shape) = match (api, model) {
         (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
         (Api::Invoke, None) => return Err(invalid_model()),
         (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
+    };
+    prompt.parts.guardrail = match api {
+        Api::Invoke => guardrail::from_invoke(headers, &body)?,
+        Api::Converse => guardrail::from_converse(&body)?,
     };
     let directive = Directive::from_text(&prompt.text);
     let reasons = match &shape {

@@ -3,6 +3,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::header::{self, HeaderName};
 use axum::response::{IntoResponse, Response};
 use tokio::time::Instant;
@@ -16,27 +17,30 @@ use crate::{SimState, converse};
 pub(crate) async fn invoke_stream(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Invoke, model_id, &body)
+    respond(&state, Api::Invoke, model_id, &headers, &body)
 }
 
 pub(crate) async fn converse_stream(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Converse, model_id, &body)
+    respond(&state, Api::Converse, model_id, &headers, &body)
 }
 
 fn respond(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let requested_at = Instant::now();
-    match start(state, api, model_id, body, requested_at) {
+    match start(state, api, model_id, headers, body, requested_at) {
         Ok(generator) => (
             [
                 (header::CONTENT_TYPE, EVENTSTREAM_CONTENT_TYPE),
@@ -60,6 +64,7 @@ fn start(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
     requested_at: Instant,
 ) -> Result<Generator, SimError> {
@@ -70,7 +75,7 @@ fn start(
         answer,
         input_tokens,
         cache,
-    } = accept(state, api, model_id, body)?;
+    } = accept(state, api, model_id, headers, body)?;
     let mut plan = Plan::new(&directive, answer.deltas(), answer.stop(), input_tokens);
     plan.cache = cache;
     let shaper: Box<dyn Shaper> = match &shape {

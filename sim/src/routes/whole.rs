@@ -13,6 +13,7 @@ use std::io;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
@@ -29,23 +30,26 @@ use crate::{SimState, converse as converse_api};
 pub(crate) async fn invoke(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Invoke, model_id, &body).await
+    respond(&state, Api::Invoke, model_id, &headers, &body).await
 }
 
 pub(crate) async fn converse(
     State(state): State<SimState>,
     model_id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    respond(&state, Api::Converse, model_id, &body).await
+    respond(&state, Api::Converse, model_id, &headers, &body).await
 }
 
 async fn respond(
     state: &SimState,
     api: Api,
     model_id: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
     let requested_at = Instant::now();
@@ -56,7 +60,7 @@ async fn respond(
         answer,
         input_tokens,
         cache,
-    } = match accept(state, api, model_id, body) {
+    } = match accept(state, api, model_id, headers, body) {
         Ok(accepted) => accepted,
         Err(error) => {
             tracing::debug!(%error, "simulator refused a request");
@@ -81,6 +85,7 @@ async fn respond(
     let latency_ms = millis(requested_at.elapsed());
     let finish = Finish {
         stop: plan.stop,
+        guardrail: None,
         input_tokens,
         cache,
         output_tokens: 0,
@@ -89,7 +94,13 @@ async fn respond(
     };
     let whole = collect(answer, finish);
     let json = match &shape {
-        Shape::Invoke(model) => families::whole(model, &whole),
+        Shape::Invoke(model) => {
+            let mut json = families::whole(model, &whole);
+            if let (Some(guardrail), Some(map)) = (&whole.finish.guardrail, json.as_object_mut()) {
+                guardrail.mark(map);
+            }
+            json
+        }
         Shape::Converse => converse_api::whole(&whole),
     };
     let counters = &state.inner.counters;

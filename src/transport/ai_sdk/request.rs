@@ -95,6 +95,7 @@ pub fn to_stream_request(
         tools: options.tools,
         tool_choice: options.tool_choice,
         reasoning: options.reasoning,
+        guardrail: None,
     })
 }
 
@@ -166,6 +167,7 @@ mod tests {
             allowed: vec![],
             default_api: Api::Converse,
             max_prompt_bytes: 10_000,
+            default_guardrail: None,
         };
         let (inv, _) = policy.validate(s).unwrap();
         assert_eq!(

@@ -77,6 +77,7 @@ pub(super) fn to_stream_request(
         tools: tools(req.tools.unwrap_or_default(), claude)?,
         tool_choice: tool_choice(req.tool_choice.as_ref())?,
         reasoning: reasoning(req.thinking.as_ref())?,
+        guardrail: None,
     })
 }
 

@@ -9,6 +9,7 @@
 //!
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
+mod guardrail;
 pub mod limits;
 mod parts;
 pub mod schema;

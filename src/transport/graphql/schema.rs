@@ -16,6 +16,7 @@ use async_graphql::{
 };
 use futures_util::{Stream, StreamExt};
 
+use super::guardrail::GuardrailInput;
 use super::parts::{GqlPart, PartInput, ToolInput};
 use super::shared::{RenderGroups, RequestKey, SharedTokenEvent};
 use crate::auth::Principal;
@@ -324,6 +325,7 @@ impl MutationRoot {
         #[graphql(desc = "Force a call of this tool.")] tool_name: Option<String>,
         #[graphql(desc = "Turn on extended thinking with this token budget.")]
         reasoning_budget_tokens: Option<u32>,
+        guardrail: Option<GuardrailInput>,
     ) -> Result<StreamResponse> {
         let (principal, state) = caller(ctx)?;
         let bad = |e: String| api_error(ApiError::BadRequest(e));
@@ -359,6 +361,7 @@ impl MutationRoot {
             tool_choice,
             reasoning: reasoning_budget_tokens
                 .map(|budget_tokens| ReasoningRequest { budget_tokens }),
+            guardrail: guardrail.map(Into::into),
         };
         let (inv, api) = state.models.validate(req).map_err(api_error)?;
         let sub = state

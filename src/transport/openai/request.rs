@@ -13,6 +13,7 @@ use super::error::{OpenAiError, bad};
 use super::messages::{self, ChatMessage};
 use crate::parts::{Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
+use crate::upstream::guardrail::Guardrail;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct CompletionRequest {
@@ -45,6 +46,9 @@ pub(super) struct CompletionRequest {
     /// `{"type":"enabled","budget_tokens":N}` or `{"type":"disabled"}`.
     #[serde(default)]
     thinking: Option<Value>,
+    /// Spillway's `guardrail` (`extra_body` in the SDK); the deployment default when absent.
+    #[serde(default)]
+    guardrail: Option<Guardrail>,
     /// The legacy function-calling fields, refused with a pointer to `tools`.
     #[serde(default)]
     functions: Option<Value>,
@@ -125,6 +129,7 @@ pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest,
         tools,
         tool_choice,
         reasoning,
+        guardrail: req.guardrail,
     })
 }
 

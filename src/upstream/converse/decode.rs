@@ -1,17 +1,82 @@
 //! ConverseStream events as deltas. Every event yields at least one delta
 //! (`Alive` for those with nothing to show), so the idle timer counts it.
+//!
+//! A guardrail's verdict spans two events: `messageStop` says
+//! `guardrail_intervened`, then `metadata` may carry the trace. The
+//! [`Decoder`] remembers the first and reports one `Guardrail` delta at the
+//! metadata (or at the end of the stream when there is none).
 
 use aws_sdk_bedrockruntime::types::{
     CitationsDelta, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput,
-    ReasoningContentBlockDelta,
+    ReasoningContentBlockDelta, StopReason,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::guardrail_trace;
 use crate::upstream::request::Delta;
 
+/// A guardrail's action in a `guardrail` event.
+const INTERVENED: &str = "INTERVENED";
+const NONE: &str = "NONE";
+
+/// One ConverseStream's decoding state: whether a guardrail intervened and
+/// whether that was reported yet.
+#[derive(Debug, Default)]
+pub(crate) struct Decoder {
+    intervened: bool,
+    reported: bool,
+}
+
+impl Decoder {
+    /// The deltas of one event; never empty.
+    pub(crate) fn deltas(&mut self, ev: ConverseStreamOutput) -> Vec<Delta> {
+        let mut out = Vec::new();
+        match &ev {
+            ConverseStreamOutput::MessageStop(e)
+                if e.stop_reason == StopReason::GuardrailIntervened =>
+            {
+                self.intervened = true;
+            }
+            ConverseStreamOutput::Metadata(e) => {
+                let trace = e
+                    .trace()
+                    .and_then(|t| t.guardrail())
+                    .map(guardrail_trace::to_json);
+                if trace.is_some() || self.intervened {
+                    let action = if self.intervened { INTERVENED } else { NONE };
+                    out.push(Delta::Guardrail {
+                        action: action.into(),
+                        trace,
+                    });
+                    self.reported = true;
+                }
+            }
+            _ => {}
+        }
+        let mut deltas = deltas(ev);
+        if !out.is_empty() {
+            deltas.retain(|d| *d != Delta::Alive);
+            deltas.extend(out);
+        }
+        deltas
+    }
+
+    /// The stream ended: an intervention no metadata reported.
+    pub(crate) fn finish(&mut self) -> Vec<Delta> {
+        if self.intervened && !self.reported {
+            self.reported = true;
+            return vec![Delta::Guardrail {
+                action: INTERVENED.into(),
+                trace: None,
+            }];
+        }
+        Vec::new()
+    }
+}
+
 /// The deltas of one ConverseStream event; never empty.
-pub(crate) fn deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
+fn deltas(ev: ConverseStreamOutput) -> Vec<Delta> {
     let out = match ev {
         ConverseStreamOutput::ContentBlockStart(e) => match e.start {
             Some(ContentBlockStart::ToolUse(t)) => vec![Delta::ToolStart {
@@ -192,6 +257,76 @@ mod tests {
                 Delta::Stop("tool_use".into()),
             ]
         );
+    }
+
+    fn stop(reason: StopReason) -> ConverseStreamOutput {
+        ConverseStreamOutput::MessageStop(
+            MessageStopEvent::builder()
+                .stop_reason(reason)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_intervention_is_reported_once_with_the_metadata_trace() {
+        use aws_sdk_bedrockruntime::types::{
+            ConverseStreamMetadataEvent, ConverseStreamTrace, GuardrailTraceAssessment,
+        };
+        let metadata = |trace: Option<&str>| {
+            let mut b = ConverseStreamMetadataEvent::builder();
+            if let Some(reason) = trace {
+                b = b.trace(
+                    ConverseStreamTrace::builder()
+                        .guardrail(
+                            GuardrailTraceAssessment::builder()
+                                .action_reason(reason)
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            ConverseStreamOutput::Metadata(b.build())
+        };
+        let mut d = Decoder::default();
+        assert_eq!(
+            d.deltas(stop(StopReason::GuardrailIntervened)),
+            vec![Delta::Stop("guardrail_intervened".into())]
+        );
+        assert_eq!(
+            d.deltas(metadata(Some("blocked"))),
+            vec![Delta::Guardrail {
+                action: "INTERVENED".into(),
+                trace: Some(serde_json::json!({"actionReason": "blocked"}))
+            }]
+        );
+        assert!(d.finish().is_empty());
+
+        // No metadata trace: the verdict still comes, at the latest at the end.
+        let mut d = Decoder::default();
+        d.deltas(stop(StopReason::GuardrailIntervened));
+        assert_eq!(
+            d.finish(),
+            vec![Delta::Guardrail {
+                action: "INTERVENED".into(),
+                trace: None
+            }]
+        );
+
+        // A trace on an answer that passed: action NONE. Neither: nothing.
+        let mut d = Decoder::default();
+        d.deltas(stop(StopReason::EndTurn));
+        assert_eq!(
+            d.deltas(metadata(Some("ok"))),
+            vec![Delta::Guardrail {
+                action: "NONE".into(),
+                trace: Some(serde_json::json!({"actionReason": "ok"}))
+            }]
+        );
+        let mut d = Decoder::default();
+        d.deltas(stop(StopReason::EndTurn));
+        assert_eq!(d.deltas(metadata(None)), vec![Delta::Alive]);
+        assert!(d.finish().is_empty());
     }
 
     #[test]

@@ -5,20 +5,23 @@
 //! - `tool_config`: `toolConfig` from tools and tool choice.
 //! - `json`: `serde_json::Value` ↔ the SDK's `Document`.
 //! - `decode`: stream events → `Delta`s.
+//! - `guardrail_trace`: the metadata's guardrail trace as JSON.
 //!
 //! Thinking goes in `additionalModelRequestFields` (see `upstream::reasoning`).
 
 mod decode;
+mod guardrail_trace;
 mod json;
 mod message;
 mod tool_config;
 
 use aws_sdk_bedrockruntime::types::{
-    InferenceConfiguration, Message, SystemContentBlock, ToolConfiguration,
+    GuardrailStreamConfiguration, InferenceConfiguration, Message, SystemContentBlock,
+    ToolConfiguration,
 };
 use aws_smithy_types::Document;
 
-pub(crate) use decode::deltas;
+pub(crate) use decode::Decoder;
 
 use super::models::ModelFamily;
 use super::reasoning;
@@ -32,6 +35,7 @@ pub(crate) struct ConverseInput {
     pub inference: InferenceConfiguration,
     pub tool_config: Option<ToolConfiguration>,
     pub additional_fields: Option<Document>,
+    pub guardrail: Option<GuardrailStreamConfiguration>,
 }
 
 /// Build the call for `req`. `Err` is a request that cannot be expressed
@@ -58,6 +62,7 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
         additional_fields: family
             .and_then(|f| reasoning::fields(f, req.reasoning_budget))
             .map(|v| json::to_document(&v)),
+        guardrail: req.guardrail.as_ref().map(|g| g.converse()),
     })
 }
 

@@ -12,6 +12,7 @@ mod anthropic_content;
 mod cohere;
 mod decoder;
 mod deepseek;
+mod guardrail;
 mod llama;
 mod metrics;
 mod mistral;
@@ -250,6 +251,7 @@ impl ModelFamily {
         if let Some(m) = v.get(INVOCATION_METRICS) {
             deltas.extend(metrics::decode(m));
         }
+        deltas.extend(guardrail::decode(&v));
         Ok(deltas)
     }
 }
