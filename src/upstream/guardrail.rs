@@ -144,7 +144,7 @@ impl Guardrail {
     }
 
     /// ConverseStream's `guardrailConfig`.
-    pub fn converse(&self) -> GuardrailStreamConfiguration {
+    pub fn converse_config(&self) -> GuardrailStreamConfiguration {
         GuardrailStreamConfiguration::builder()
             .guardrail_identifier(&self.id)
             .guardrail_version(&self.version)
@@ -252,7 +252,7 @@ mod tests {
         let mut g = Guardrail::new("g1", "DRAFT");
         g.trace = GuardrailTrace::Enabled;
         g.stream_processing_mode = StreamMode::Async;
-        let c = g.converse();
+        let c = g.converse_config();
         assert_eq!(c.guardrail_identifier, "g1");
         assert_eq!(c.guardrail_version, "DRAFT");
         assert_eq!(c.trace, SdkTrace::Enabled);

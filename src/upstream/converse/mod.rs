@@ -62,7 +62,7 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
         additional_fields: family
             .and_then(|f| reasoning::fields(f, req.reasoning_budget))
             .map(|v| json::to_document(&v)),
-        guardrail: req.guardrail.as_ref().map(|g| g.converse()),
+        guardrail: req.guardrail.as_ref().map(|g| g.converse_config()),
     })
 }
 
