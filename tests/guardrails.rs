@@ -189,6 +189,43 @@ async fn citations_of_a_citable_document_are_citation_events() {
     gw.shutdown().await;
 }
 
+/// `/v1/stream` with a document part: `citation` events on both APIs, with
+/// or without the part's `citations` flag (which is sent to Bedrock).
+#[tokio::test]
+async fn documents_on_the_stream_route_are_cited_on_both_apis() {
+    let gw = Gateway::start().await;
+    for (api, flag) in [("converse", true), ("invoke", false), ("invoke", true)] {
+        let mut doc = json!({"type": "document", "mediaType": "text/plain", "name": "Q3",
+            "data": "U2FsZXMgcm9zZSA0JS4="});
+        if flag {
+            doc["citations"] = json!(true);
+        }
+        let events = collect_events(
+            gw.post_stream(json!({
+                "model": CLAUDE,
+                "api": api,
+                "messages": [{"role": "user", "content": [doc,
+                    {"type": "text", "text": "Sum up [[sim tokens=2 cite=2 rate=0 ttft_ms=0]]"}]}],
+            }))
+            .await,
+        )
+        .await;
+        let cites: Vec<&Part> = events
+            .iter()
+            .filter(|e| e.event == "citation")
+            .filter_map(|e| e.data.part.as_deref())
+            .collect();
+        assert_eq!(cites.len(), 2, "{api} {flag}: {events:?}");
+        let Part::Citation { title, text, .. } = cites[1] else {
+            panic!("{cites:?}")
+        };
+        assert_eq!(title.as_deref(), Some("Q3"), "{api}");
+        assert_eq!(text.as_deref(), Some("Passage 2 of Q3"), "{api}");
+        assert!(events.last().unwrap().data.is_complete);
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_guardrail_id_without_a_version_stops_the_binary_at_start_up() {
     let dir = tempfile::tempdir().unwrap();

@@ -156,7 +156,7 @@ impl Answer {
         };
         let mut preamble = preamble(prompt);
         let citations: Vec<(Citable, String)> = (0..directive.cite.unwrap_or(0))
-            .map_while(|k| citations::nth(&prompt.parts.citable, k))
+            .map_while(|k| citations::nth(citations::pool(&prompt.parts), k))
             .collect();
         // The guardrail cuts the text after N tokens (at its end when it is
         // shorter) and ends the answer there: no tool calls.

@@ -24,6 +24,10 @@ pub enum Content {
         #[serde(default)]
         name: String,
         data: String,
+        /// Ask the model to cite this document (Bedrock's `citations:
+        /// {"enabled": true}`); its citations become `citation` events.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        citations: bool,
     },
     /// Reasoning replayed as received: `text` + `signature`, or `redacted`.
     Reasoning(Reasoning),
@@ -82,6 +86,16 @@ impl ToolResultContent {
             Self::Parts(p) => p.clone(),
         }
     }
+}
+
+/// Whether a client's document block asks for citations (`"citations":
+/// {"enabled": true}`, as Bedrock's Converse and Claude bodies say it).
+pub fn citations_enabled(block: &serde_json::Value) -> bool {
+    block
+        .get("citations")
+        .and_then(|c| c.get("enabled"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
 }
 
 impl Content {

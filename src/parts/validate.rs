@@ -63,6 +63,7 @@ pub fn check(
                         media_type,
                         data,
                         name,
+                        ..
                     },
                 ) => {
                     need(caps.documents, "documents")?;

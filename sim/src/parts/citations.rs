@@ -3,9 +3,10 @@
 //!
 //! A document is citable when its block enables citations — Converse's
 //! `document.citations: {"enabled": true}`, Claude's `citations: {"enabled":
-//! true}` — as Bedrock and Anthropic ask. With no citable document the model
-//! cites nothing: `cite=N` is ignored, as a model asked to cite without
-//! sources simply does not (no error).
+//! true}` — as Bedrock and Anthropic ask; when no document enables them,
+//! `cite=N` cites the request's documents anyway (the simulator's contract:
+//! "needs a document in the request"). With no document at all the model
+//! cites nothing: `cite=N` is ignored (no error).
 
 use serde_json::Value;
 
@@ -24,6 +25,16 @@ pub(crate) fn enabled(block: &Obj) -> bool {
         .and_then(|c| c.get("enabled"))
         .and_then(Value::as_bool)
         .unwrap_or(false)
+}
+
+/// The documents `cite=N` cites: those that enabled citations, else every
+/// document of the request.
+pub(crate) fn pool(parts: &super::Parts) -> &[Citable] {
+    if parts.citable.is_empty() {
+        &parts.uncited
+    } else {
+        &parts.citable
+    }
 }
 
 /// The `k`-th (0-based) citation of an answer: the document it cites

@@ -60,6 +60,9 @@ pub(crate) struct Parts {
     pub extra_input_tokens: u32,
     /// Documents of any turn whose citations are enabled (what `cite=N` cites).
     pub citable: Vec<citations::Citable>,
+    /// Documents that did not enable citations: what `cite=N` cites when no
+    /// document did (the contract's "needs a document in the request").
+    pub uncited: Vec<citations::Citable>,
     /// The guardrail the request names (what `guardrail=N` needs).
     pub guardrail: Option<GuardrailConfig>,
 }
@@ -116,11 +119,14 @@ impl Conversation {
     /// A checked document of the current turn, with its title; `citable`
     /// when the request enables its citations.
     pub(crate) fn document(&mut self, attachment: Attachment, title: &str, citable: bool) {
+        let doc = citations::Citable {
+            index: self.documents,
+            title: title.to_owned(),
+        };
         if citable {
-            self.parts.citable.push(citations::Citable {
-                index: self.documents,
-                title: title.to_owned(),
-            });
+            self.parts.citable.push(doc);
+        } else {
+            self.parts.uncited.push(doc);
         }
         self.documents = self.documents.saturating_add(1);
         self.attachment(attachment);

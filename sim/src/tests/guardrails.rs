@@ -120,7 +120,7 @@ fn document_turn(prompt: &str, citations: bool) -> Message {
 }
 
 #[tokio::test]
-async fn converse_citations_need_a_citable_document() {
+async fn converse_citations_need_a_document() {
     let sim = Sim::start().await;
     let prompt = "Summarise [[sim tokens=2 cite=2 rate=0 ttft_ms=0]]";
     let cited = converse(&sim, vec![document_turn(prompt, true)], None).await;
@@ -133,7 +133,15 @@ async fn converse_citations_need_a_citable_document() {
     );
     assert_eq!(cited.stop, Some(StopReason::EndTurn));
     let plain = converse(&sim, vec![document_turn(prompt, false)], None).await;
-    assert!(plain.citations.is_empty(), "{plain:?}");
+    assert_eq!(
+        plain.citations, cited.citations,
+        "any document is cited when none enabled citations"
+    );
+    let none = converse(&sim, vec![user_text(prompt)], None).await;
+    assert!(
+        none.citations.is_empty(),
+        "no document, nothing cited: {none:?}"
+    );
 }
 
 async fn invoke_with_headers(
@@ -247,10 +255,11 @@ async fn claude_native_citations_deltas() {
     assert_eq!(cites[0]["document_title"], "Q3");
     assert_eq!(cites[0]["document_index"], 0);
     assert_eq!(cites[2]["cited_text"], "Passage 3 of Q3");
+    // No document enabled citations: the contract's simulator cites the request's documents anyway.
     let plain = invoke_with_headers(&sim, &body(false), None).await.unwrap();
-    assert!(
-        plain
-            .iter()
-            .all(|c| c["delta"]["type"] != "citations_delta")
-    );
+    let plain_cites = plain
+        .iter()
+        .filter(|c| c["delta"]["type"] == "citations_delta")
+        .count();
+    assert_eq!(plain_cites, 3);
 }

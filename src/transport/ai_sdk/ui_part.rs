@@ -150,6 +150,7 @@ fn file(f: FileWire) -> Result<Content, String> {
         media_type,
         name,
         data,
+        citations: false,
     })
 }
 
@@ -264,6 +265,7 @@ mod tests {
                 media_type: "text/plain".into(),
                 name: "notes".into(),
                 data: "aGk=".into(),
+                citations: false,
             }))
         );
         let top_level =

@@ -109,6 +109,7 @@ fn block(b: &Value, at: &str) -> Result<Content, AnthropicError> {
                 media_type,
                 name,
                 data,
+                citations: crate::parts::content::citations_enabled(b),
             }
         }
         "tool_use" => Content::ToolCall {

@@ -74,6 +74,7 @@ mod tests {
             media_type: "text/plain".into(),
             name: "a".into(),
             data: STANDARD.encode("abcd"),
+            citations: false,
         });
         assert_eq!(estimate(&req), TURN_TOKENS + IMAGE_TOKENS + 4);
     }

@@ -153,6 +153,7 @@ fn document(b: &Value) -> Result<Content, String> {
         media_type,
         name,
         data,
+        citations: crate::parts::content::citations_enabled(b),
     })
 }
 

@@ -93,6 +93,7 @@ fn block(b: &Value) -> Result<Content, String> {
                 media_type,
                 name: field(v, "name")?.to_owned(),
                 data: source_bytes(v, "document")?,
+                citations: crate::parts::content::citations_enabled(v),
             }
         }
         "toolUse" => Content::ToolCall {

@@ -138,6 +138,7 @@ fn file(at: &str, f: &File) -> Result<Content, OpenAiError> {
         media_type: media_type.to_owned(),
         name: f.filename.clone().unwrap_or_else(|| "document".into()),
         data: data.to_owned(),
+        citations: false,
     })
 }
 

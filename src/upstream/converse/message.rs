@@ -2,9 +2,10 @@
 
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    CachePointBlock, CachePointType, ContentBlock, ConversationRole, DocumentBlock, DocumentFormat,
-    DocumentSource, ImageBlock, ImageFormat, ImageSource, Message, ReasoningContentBlock,
-    ReasoningTextBlock, ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
+    CachePointBlock, CachePointType, CitationsConfig, ContentBlock, ConversationRole,
+    DocumentBlock, DocumentFormat, DocumentSource, ImageBlock, ImageFormat, ImageSource, Message,
+    ReasoningContentBlock, ReasoningTextBlock, ToolResultBlock, ToolResultContentBlock,
+    ToolResultStatus, ToolUseBlock,
 };
 
 use super::json::to_document;
@@ -56,6 +57,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
             media_type,
             name,
             data,
+            citations,
         } => {
             let format = document_format(media_type)
                 .ok_or_else(|| format!("document type '{media_type}' is not one Converse takes"))?;
@@ -66,6 +68,12 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
                     .source(DocumentSource::Bytes(Blob::new(attach::bytes(
                         data, "document",
                     )?)))
+                    .set_citations(
+                        citations
+                            .then(|| CitationsConfig::builder().enabled(true).build())
+                            .transpose()
+                            .map_err(built)?,
+                    )
                     .build()
                     .map_err(built)?,
             )

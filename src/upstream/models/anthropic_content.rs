@@ -97,7 +97,14 @@ fn block(part: &Content) -> Result<Value, String> {
             media_type,
             name,
             data,
-        } => document(media_type, name, data)?,
+            citations,
+        } => {
+            let mut doc = document(media_type, name, data)?;
+            if *citations {
+                doc["citations"] = json!({"enabled": true});
+            }
+            doc
+        }
         Content::Reasoning(r) => match (&r.redacted, &r.text) {
             (Some(data), _) => json!({"type": "redacted_thinking", "data": data}),
             (None, text) => json!({

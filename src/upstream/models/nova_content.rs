@@ -49,6 +49,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             media_type,
             name,
             data,
+            ..
         } => {
             let format = document_format(media_type)
                 .ok_or_else(|| format!("document type '{media_type}' is not one Nova takes"))?;
