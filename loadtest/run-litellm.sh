@@ -173,6 +173,30 @@ for r in $runs; do
   run "$name" litellm "${flags[@]}"
 done
 
+# One table of the runs: added TTFT (gateway minus its own baseline),
+# the baseline's TTFT, streams completed, CPU per delivered event.
+"$venv/bin/python" - "$out" $runs <<'PY' | tee "$out/summary.md"
+import json, re, sys
+out, runs = sys.argv[1], sys.argv[2:]
+print("| run | gateway | added TTFT p50 / p99 ms | TTFT p50 gateway / baseline ms | completed / failed | CPU per event |")
+print("|---|---|---|---|---|---|")
+for r in runs:
+    name = "unloaded" if r == "unloaded" else f"at-once-{r}"
+    for gw in ("spillway", "litellm"):
+        try:
+            rep = json.load(open(f"{out}/{name}-{gw}.json"))
+            md = open(f"{out}/{name}-{gw}.md").read()
+        except OSError:
+            continue
+        add, t = rep.get("ttftAddedMs") or {}, rep.get("ttftMs") or {}
+        base = (t.get("p50") - add["p50"]) if add and t else None
+        cpu = re.search(r"\(([0-9.]+) ms per 1,000 events\)", md)
+        fmt = lambda v: "n/a" if v is None else f"{v:+.1f}"
+        print(f"| {name} | {gw} | {fmt(add.get('p50'))} / {fmt(add.get('p99'))} | "
+              f"{t.get('p50', float('nan')):.1f} / {base if base is None else round(base, 1)} | "
+              f"{rep['completed']} / {rep['failed']} | {cpu.group(1) + ' us' if cpu else 'n/a'} |")
+PY
+
 # Anything LiteLLM opened off loopback (it should be nothing).
 outside=$(ss -tnpa 2>/dev/null | grep "pid=$litellm_pid," | awk '{ print $5 }' \
   | grep -v -e '^127\.' -e '^\[::1\]' -e '^\[::ffff:127\.' -e '^0\.0\.0\.0:' -e '^\*:' || true)
