@@ -109,7 +109,7 @@ done
 curl -fsS -o /dev/null "http://127.0.0.1:$litellm_port/health/liveliness" \
   || { echo "litellm did not come up in 300 s:" >&2; cat "$work/litellm.log" >&2; exit 1; }
 echo "litellm:   http://127.0.0.1:$litellm_port (pid $litellm_pid, $litellm_version)"
-children=$(ps -o pid= --ppid "$litellm_pid" | tr -s ' \n' ' ')
+children=$(ps -o pid= --ppid "$litellm_pid" | tr -s ' \n' ' ' || true)
 [ -z "${children// /}" ] || echo "litellm child processes (not sampled): $children"
 
 mkdir -p "$out"
