@@ -82,80 +82,25 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --bins -p spillway -p spillway-loadtest
 fi
 bin=${CARGO_TARGET_DIR:-$root/target}/release
-
-# 1,000 streams hold ~2,000 sockets in the gateway, 10,000 idle WebSockets
-# 10,000 in each process; raise the soft limit as far as allowed.
-hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
-ulimit -n "$hard" 2>/dev/null || true
-
 work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# wait_for FILE SED_EXPR PID: the first match of SED_EXPR in FILE, within 30 s.
-wait_for() {
-  local found
-  for _ in $(seq 300); do
-    found=$(sed -n "$2" "$1" | head -n 1)
-    if [ -n "$found" ]; then echo "$found"; return 0; fi
-    kill -0 "$3" 2>/dev/null || { echo "process $3 exited; see $1" >&2; cat "$1" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2
-  return 1
-}
+# shellcheck source=loadtest/lib.sh
+. "$root/loadtest/lib.sh"
+trap lib_cleanup EXIT
+raise_open_files
 
 export RUST_LOG=${RUST_LOG:-warn,spillway::server=info}
 export NO_COLOR=1
 
-"$bin/spillway" sim --listen 127.0.0.1:0 >"$work/sim.out" 2>"$work/sim.log" &
-pids+=($!)
-sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
-echo "simulator: http://$sim_addr"
-
-# start_gateway [VAR=VALUE…]: a fresh gateway (the one before, if any, is
-# stopped), with VAR=VALUE added to its environment; scenario 4 starts one
-# per run, since freed memory stays in the process. Scenario 4 holds up to
-# 10,000 connections of one user: the per-user cap is lifted. GATEWAY_ENV
-# ("VAR=VALUE …") is added to every gateway's environment, for A/B runs such
-# as GATEWAY_ENV=TOKIO_WORKER_THREADS=1.
-gateway_pid=
-start_gateway() {
-  if [ -n "$gateway_pid" ]; then
-    kill "$gateway_pid" 2>/dev/null || true
-    wait "$gateway_pid" 2>/dev/null || true
-  fi
-  env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
-    AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
-    SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
-    ${GATEWAY_ENV:-} "$@" \
-    "$bin/spillway" serve --listen 127.0.0.1:0 --upstream bedrock --data-dir "$work/data" \
-    >"$work/gateway.log" 2>&1 &
-  gateway_pid=$!
-  pids+=("$gateway_pid")
-  gw_addr=$(wait_for "$work/gateway.log" 's#.*spillway listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$gateway_pid")
-  echo "gateway:   http://$gw_addr (pid $gateway_pid)"
-}
+start_sim
+# Scenario 4 starts a gateway per run, since freed memory stays in the
+# process; scenarios 2s, 3, 5 and 6 one with the limits raised. Scenario 4
+# holds up to 10,000 connections of one user: start_gateway (lib.sh) lifts
+# the per-user cap.
 start_gateway
-
-SPILLWAY_LOADTEST_TOKEN=$("$bin/spillway" token --sub loadtest --ttl 7200 --data-dir "$work/data")
-export SPILLWAY_LOADTEST_TOKEN
+mint_token
 
 mkdir -p "$out"
-{
-  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "cpus: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
-  echo "kernel: $(uname -sr)"
-  echo "open files: $(ulimit -n)"
-} >"$out/machine.txt"
+machine_txt "$out/machine.txt"
 
 # loadtest NAME TRANSPORT FLAGS…
 tool_flags=()

@@ -40,6 +40,11 @@ pub struct Args {
     /// Model id to request (the baseline needs an Anthropic Claude id).
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
+    /// The Claude id the baseline requests from the simulator, when the
+    /// gateway names the model otherwise (`--model` as a LiteLLM config's
+    /// `model_name`); default: `--model`.
+    #[arg(long, value_name = "ID")]
+    pub baseline_model: Option<String>,
     /// Give up on a stream after this many seconds.
     #[arg(long, default_value_t = 120.0, value_parser = positive)]
     pub timeout: f64,
@@ -144,6 +149,16 @@ pub enum TransportKind {
     /// through `aws-sdk-bedrockruntime` with the JWT as its bearer token
     /// (the baseline's client). Streams only.
     Bedrock,
+    /// OpenAI's `POST /v1/chat/completions` with `stream: true`, the JWT
+    /// (or any gateway's key) as the bearer token. Streams only.
+    Openai,
+}
+
+impl Args {
+    /// The model the baseline asks the simulator for.
+    pub fn baseline_model(&self) -> &str {
+        self.baseline_model.as_deref().unwrap_or(&self.model)
+    }
 }
 
 impl TransportKind {
@@ -153,6 +168,7 @@ impl TransportKind {
             TransportKind::Ws => "ws",
             TransportKind::Graphql => "graphql",
             TransportKind::Bedrock => "bedrock",
+            TransportKind::Openai => "openai",
         }
     }
 }
@@ -285,6 +301,28 @@ mod tests {
         .unwrap();
         assert_eq!(args.transport, TransportKind::Bedrock);
         assert_eq!(args.transport.as_str(), "bedrock");
+        let args = Args::try_parse_from([
+            "spillway-loadtest",
+            "--target",
+            "http://127.0.0.1:4000",
+            "--token",
+            "sk-x",
+            "--transport",
+            "openai",
+            "--model",
+            "claude",
+            "--baseline-model",
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+            "--json",
+            "r.json",
+        ])
+        .unwrap();
+        assert_eq!(args.transport, TransportKind::Openai);
+        assert_eq!(args.transport.as_str(), "openai");
+        assert_eq!(
+            args.baseline_model(),
+            "global.anthropic.claude-haiku-4-5-20251001-v1:0"
+        );
     }
 
     #[test]

@@ -123,9 +123,9 @@ impl Attacher {
             TransportKind::Graphql => {
                 Self::Graphql(GraphqlClient::new(target, token, model, sources)?)
             }
-            TransportKind::Bedrock => {
+            TransportKind::Bedrock | TransportKind::Openai => {
                 return Err(Error::Unsupported(
-                    "--subscribers attaches over sse, ws or graphql (the Bedrock API has no attach)"
+                    "--subscribers attaches over sse, ws or graphql (the Bedrock and OpenAI APIs have no attach)"
                         .into(),
                 ));
             }

@@ -80,9 +80,11 @@ impl Opener {
             TransportKind::Graphql => Ok(Self::Graphql(GraphqlClient::new(
                 target, token, model, sources,
             )?)),
-            TransportKind::Sse | TransportKind::Bedrock => Err(Error::Unsupported(
-                "--handshakes opens WebSockets: use --transport ws or graphql".into(),
-            )),
+            TransportKind::Sse | TransportKind::Bedrock | TransportKind::Openai => {
+                Err(Error::Unsupported(
+                    "--handshakes opens WebSockets: use --transport ws or graphql".into(),
+                ))
+            }
         }
     }
 

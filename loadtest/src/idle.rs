@@ -114,7 +114,7 @@ pub async fn run(args: &Args) -> Result<IdleRun, Error> {
             &args.model,
             sources,
         )?),
-        TransportKind::Sse | TransportKind::Bedrock => {
+        TransportKind::Sse | TransportKind::Bedrock | TransportKind::Openai => {
             return Err(Error::Unsupported(
                 "--idle-connections holds WebSockets; use --transport ws or graphql".into(),
             ));

@@ -74,7 +74,7 @@ pub async fn run(args: &Args) -> Result<Run, Error> {
 pub async fn run_from(args: &Args, sources: Sources) -> Result<Run, Error> {
     let gateway = Arc::new(Client::gateway(args, sources)?);
     let baseline = match &args.baseline {
-        Some(url) => Some(Arc::new(Client::baseline(url, &args.model)?)),
+        Some(url) => Some(Arc::new(Client::baseline(url, args.baseline_model())?)),
         None => None,
     };
     let specs = stream_specs(args);

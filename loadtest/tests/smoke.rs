@@ -255,6 +255,57 @@ async fn bedrock_api_streams_alternate_with_the_baseline_on_one_client() {
 }
 
 #[tokio::test]
+async fn openai_chat_completion_streams_with_a_baseline() {
+    let gw = gateway().await;
+    let args = gw.args(&[
+        "--transport",
+        "openai",
+        "--streams",
+        "3",
+        "--tokens",
+        "4",
+        "--rate",
+        "0",
+        "--concurrency",
+        "1",
+        "--baseline",
+        &gw.sim,
+    ]);
+    let both = run(&args).await.expect("run");
+    let report = both.report();
+    assert_eq!(report.transport, "openai");
+    assert_eq!(
+        (report.completed, report.failed),
+        (3, 0),
+        "{:?}",
+        both.gateway.errors
+    );
+    // Four content chunks and `[DONE]` per stream.
+    assert_eq!((both.gateway.tokens, both.gateway.events), (12, 15));
+    assert_eq!(both.baseline.as_ref().map(|b| b.tokens), Some(12));
+    assert!(report.ttft_added_ms.is_some());
+
+    // A refused token fails the streams (401), not the run.
+    let mut refused = gw.args(&["--transport", "openai", "--streams", "1", "--tokens", "2"]);
+    refused.token = "not-a-jwt".into();
+    let refused_run = run(&refused).await.expect("run");
+    assert_eq!(refused_run.report().failed, 1);
+    assert!(
+        refused_run
+            .gateway
+            .errors
+            .keys()
+            .any(|e| e.starts_with("HTTP 401")),
+        "{:?}",
+        refused_run.gateway.errors
+    );
+    // Streams only.
+    let tools = gw.args(&["--transport", "openai", "--tool-call"]);
+    assert!(matches!(run_err(&tools).await, Error::Unsupported(_)));
+    gw.server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_refused_token_fails_the_streams_not_the_run() {
     let mut gw = gateway().await;
     gw.token = "not-a-jwt".into();

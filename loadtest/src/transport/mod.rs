@@ -8,6 +8,7 @@
 
 pub mod bedrock;
 pub mod graphql;
+pub mod openai;
 pub mod socket;
 pub mod sse;
 pub mod ws;
@@ -52,6 +53,8 @@ pub enum Client {
     Bedrock(bedrock::BedrockClient),
     /// `--transport bedrock`: the gateway's Bedrock runtime API, same client.
     BedrockApi(bedrock::BedrockClient),
+    /// `--transport openai`: OpenAI's streamed chat completions.
+    OpenAi(openai::OpenAiClient),
 }
 
 impl Client {
@@ -83,6 +86,9 @@ impl Client {
             TransportKind::Bedrock => {
                 Client::BedrockApi(bedrock::BedrockClient::gateway(target, token, model)?)
             }
+            TransportKind::Openai => {
+                Client::OpenAi(openai::OpenAiClient::new(target, token, model, &sources)?)
+            }
         })
     }
 
@@ -103,6 +109,7 @@ impl Client {
             Client::Ws(c) => c.run(spec).await,
             Client::Graphql(c) => c.run(spec).await,
             Client::Bedrock(c) | Client::BedrockApi(c) => c.run(spec).await,
+            Client::OpenAi(c) => c.run(spec).await,
         }
     }
 }
