@@ -550,7 +550,9 @@ def test_invoke_model_claude_message_with_a_tool_call(client):
     assert [b["type"] for b in message["content"]] == ["thinking", "text", "tool_use"]
     thinking, text, tool = message["content"]
     assert len(thinking["thinking"].split()) == 2 and thinking["signature"]
-    assert len(text["text"].split()) == 3
+    # Three text tokens: one to three words, as the simulator splits words the
+    # way tokenizers do ("inspec" + "ted"); the prose depends on the prompt.
+    assert 1 <= len(text["text"].split()) <= 3, text
     assert tool["name"] == "get_weather" and tool["id"].startswith("toolu_")
     assert tool["input"] == WEATHER_INPUT
     assert message["stop_reason"] == "tool_use" and message["stop_sequence"] is None
@@ -573,7 +575,7 @@ def test_converse_with_a_tool_call(client):
     message = response["output"]["message"]
     assert message["role"] == "assistant"
     text, call = message["content"]
-    assert len(text["text"].split()) == 2
+    assert 1 <= len(text["text"].split()) <= 2, text  # two tokens: one or two words
     tool = call["toolUse"]
     assert tool["name"] == "get_weather" and tool["toolUseId"].startswith("tooluse_")
     assert tool["input"] == WEATHER_INPUT
