@@ -40,11 +40,21 @@ fuzz_target!(|data: &[u8]| {
                     Delta::Usage {
                         input_tokens,
                         output_tokens,
-                    } => assert!(input_tokens.is_some() || output_tokens.is_some()),
+                        cache_read_input_tokens,
+                        cache_write_input_tokens,
+                    } => assert!(
+                        input_tokens.is_some()
+                            || output_tokens.is_some()
+                            || cache_read_input_tokens.is_some()
+                            || cache_write_input_tokens.is_some()
+                    ),
                     Delta::Latency {
                         invocation_ms,
                         first_byte_ms,
                     } => assert!(invocation_ms.is_some() || first_byte_ms.is_some()),
+                    Delta::Guardrail { action, .. } => {
+                        assert!(!action.is_empty(), "{family}: empty guardrail action")
+                    }
                     // Parts: any content; the runner's blocks take them in any order.
                     Delta::Reasoning(_)
                     | Delta::ReasoningSignature(_)

@@ -18,6 +18,7 @@ pub(super) fn decode(chunk: &Value) -> Vec<Delta> {
     let action = chunk
         .get(ACTION)
         .and_then(Value::as_str)
+        .filter(|a| !a.trim().is_empty())
         .map(str::to_ascii_uppercase);
     let trace = chunk
         .get(TRACE)
