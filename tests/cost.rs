@@ -292,15 +292,7 @@ async fn metrics_count_cost_and_cache_tokens_per_model() {
     let system = "Metrics are counted per model, in dollars and in tokens.";
     let (first, _) = final_usage(gw.post_stream(cached(SONNET, "converse", system)).await).await;
     let (second, _) = final_usage(gw.post_stream(cached(SONNET, "converse", system)).await).await;
-    let text = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     let value = |name: &str| -> f64 {
         let prefix = format!("{name}{{model=\"{SONNET}\"}} ");
         text.lines()

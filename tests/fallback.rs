@@ -45,14 +45,7 @@ fn text(events: &[SseEvent]) -> String {
 }
 
 async fn metrics(gw: &Gateway) -> String {
-    gw.http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    gw.metrics().await
 }
 
 #[tokio::test]

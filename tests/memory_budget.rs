@@ -77,15 +77,7 @@ async fn past_the_budget_finished_sessions_go_first_and_live_ones_stay() {
         .unwrap();
     assert!(!next.data.is_complete, "and keeps streaming");
 
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = gw.metrics().await;
     let held = session_bytes(&metrics).expect("spillway_session_bytes gauge");
     assert!(held > 0, "the live session's log is counted: {held}");
     gw.shutdown().await;
@@ -112,29 +104,10 @@ async fn within_the_budget_nothing_is_dropped() {
     for (a, b) in events.iter().zip(&replay) {
         assert_eq!(a.data, b.data, "seq {}", a.data.seq);
     }
-    let metrics = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
     eventually(Duration::from_secs(5), || async {
-        let m = gw
-            .http
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        session_bytes(&m).is_some_and(|b| b > 0)
+        session_bytes(&gw.metrics().await).is_some_and(|b| b > 0)
     })
     .await;
-    assert!(metrics.contains("spillway_session_bytes"));
     let (code, _) = status(&gw, &format!("/v1/sessions/{id}"), &gw.token).await;
     assert_eq!(code, 200);
     gw.shutdown().await;

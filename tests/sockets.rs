@@ -136,15 +136,7 @@ async fn close_frame(ws: &mut Ws) -> (u16, String) {
 
 /// `spillway_<name>{transport="<label>"}` from `/metrics`.
 async fn gauge(gw: &Gateway, name: &str, label: &str) -> u64 {
-    let text = gw
-        .http
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = gw.metrics().await;
     let prefix = format!("spillway_{name}{{transport=\"{label}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))

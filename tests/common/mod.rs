@@ -111,6 +111,18 @@ impl Gateway {
             .expect("json")
     }
 
+    /// The gateway's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub async fn sim_stats(&self) -> serde_json::Value {
         self.http
             .get(format!("{}/sim/stats", self.sim))
