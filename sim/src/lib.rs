@@ -35,6 +35,8 @@
 //! - `wire`: event-stream frames and pre-stream errors.
 //! - `throttle`: the `throttle=K` scenario's memory.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
+//! - `tls`, `serve_tls`: the TLS listener ([`serve_tls`]) with a certificate
+//!   the simulator makes ([`SimTls`]), HTTP/2 or HTTP/1.1 by ALPN.
 
 mod answer;
 mod attachments;
@@ -49,11 +51,13 @@ mod model;
 mod parts;
 mod routes;
 mod schema_input;
+mod serve_tls;
 mod signature;
 mod stats;
 mod stream;
 mod text;
 mod throttle;
+mod tls;
 mod wire;
 
 #[cfg(test)]
@@ -62,12 +66,16 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
-pub use stats::SimStats;
+pub use serve_tls::serve_tls;
+pub use stats::{HttpVersions, SimStats};
+pub use tls::{Alpn, SimTls, SimTlsError};
 
 use stats::Counters;
 use throttle::ThrottleGate;
@@ -128,7 +136,17 @@ pub fn router(state: SimState) -> Router {
         .route("/sim/stats", get(routes::stats))
         .fallback(routes::unknown_operation)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_version,
+        ))
         .with_state(state)
+}
+
+/// Counts every request by its HTTP version (`httpVersions` in `/sim/stats`).
+async fn count_version(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    state.inner.counters.request(request.version());
+    next.run(request).await
 }
 
 /// Serve on an already-bound listener until `shutdown` is cancelled.
@@ -144,7 +162,9 @@ pub async fn serve(
         halt: shutdown.child_token(),
         ..state
     };
-    let listener = listener.tap_io(|tcp| {
+    let counters = Arc::clone(&state.inner.counters);
+    let listener = listener.tap_io(move |tcp| {
+        counters.connection_accepted();
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::trace!(%error, "could not set TCP_NODELAY");
         }

@@ -18,6 +18,20 @@ pub struct SimStats {
     pub tokens_sent: u64,
     /// Requests refused with `ThrottlingException` by a `throttle=K` directive.
     pub throttled: u64,
+    /// Connections accepted, on every listener (plain and TLS).
+    pub connections: u64,
+    /// Requests answered, by the HTTP version they came in on.
+    pub http_versions: HttpVersions,
+}
+
+/// Requests by HTTP version: `{"HTTP/1.1": n, "HTTP/2": n}`.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpVersions {
+    /// HTTP/1.0 and HTTP/1.1.
+    #[serde(rename = "HTTP/1.1")]
+    pub http1: u64,
+    #[serde(rename = "HTTP/2")]
+    pub http2: u64,
 }
 
 /// The live counters behind [`SimStats`].
@@ -28,6 +42,9 @@ pub(crate) struct Counters {
     streams_cancelled: AtomicU64,
     tokens_sent: AtomicU64,
     throttled: AtomicU64,
+    connections: AtomicU64,
+    http1_requests: AtomicU64,
+    http2_requests: AtomicU64,
 }
 
 impl Counters {
@@ -55,6 +72,20 @@ impl Counters {
         self.throttled.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One request, counted by its HTTP version.
+    pub(crate) fn request(&self, version: axum::http::Version) {
+        let counter = if version == axum::http::Version::HTTP_2 {
+            &self.http2_requests
+        } else {
+            &self.http1_requests
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> SimStats {
         SimStats {
             streams_started: self.streams_started.load(Ordering::Relaxed),
@@ -62,6 +93,11 @@ impl Counters {
             streams_cancelled: self.streams_cancelled.load(Ordering::Relaxed),
             tokens_sent: self.tokens_sent.load(Ordering::Relaxed),
             throttled: self.throttled.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+            http_versions: HttpVersions {
+                http1: self.http1_requests.load(Ordering::Relaxed),
+                http2: self.http2_requests.load(Ordering::Relaxed),
+            },
         }
     }
 }
@@ -77,12 +113,17 @@ mod tests {
         c.token_sent();
         c.token_sent();
         c.throttled();
+        c.connection_accepted();
+        c.request(axum::http::Version::HTTP_11);
+        c.request(axum::http::Version::HTTP_2);
+        c.request(axum::http::Version::HTTP_2);
         let json = serde_json::to_value(c.snapshot()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "streamsStarted": 1, "streamsCompleted": 0, "streamsCancelled": 0,
-                "tokensSent": 2, "throttled": 1
+                "tokensSent": 2, "throttled": 1, "connections": 1,
+                "httpVersions": {"HTTP/1.1": 1, "HTTP/2": 2}
             })
         );
     }

@@ -206,6 +206,7 @@ async fn sdk_decodes_every_family() {
             streams_cancelled: 0,
             tokens_sent: 6 * count,
             throttled: 0,
+            ..stats
         }
     );
 }

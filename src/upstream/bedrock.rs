@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 
 use super::converse;
+use super::http_client::{self, HttpClientError, Trust};
 use super::models::ModelFamily;
 use super::request::{Delta, InvocationRequest};
 use super::{Api, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
@@ -47,30 +48,49 @@ pub struct BedrockUpstream {
 
 impl BedrockUpstream {
     /// Real Bedrock: region, credentials and `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`
-    /// from the SDK's own default chain.
-    pub async fn from_env(retry: RetryPolicy) -> Self {
+    /// from the SDK's own default chain; the system's roots trusted, and the
+    /// PEM certificates in `extra_ca` besides. Streams share HTTP/2
+    /// connections where the endpoint offers `h2` (Bedrock does).
+    pub async fn from_env(
+        retry: RetryPolicy,
+        extra_ca: Vec<String>,
+    ) -> Result<Self, HttpClientError> {
+        let http = http_client::pooled(Trust::SystemAnd(extra_ca), true)?;
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry.sdk())
+            .http_client(http)
             .load()
             .await;
-        Self {
+        Ok(Self {
             client: Client::new(&config),
-        }
+        })
     }
 
     /// The simulator at `endpoint`: fixed region and dummy credentials, so no
-    /// credential chain (and no instance-metadata lookup) is consulted.
-    pub fn for_simulator(endpoint: &str, retry: RetryPolicy) -> Self {
+    /// credential chain (and no instance-metadata lookup) is consulted. An
+    /// `https://` endpoint is trusted by `cert_pem` (the simulator's own
+    /// certificate) alone; `http://` is HTTP/1.1 in cleartext.
+    pub fn for_simulator(
+        endpoint: &str,
+        cert_pem: Option<&str>,
+        retry: RetryPolicy,
+    ) -> Result<Self, HttpClientError> {
+        let trust = match cert_pem {
+            Some(pem) => Trust::Only(pem.to_owned()),
+            None => Trust::SystemAnd(Vec::new()),
+        };
+        let http = http_client::pooled(trust, false)?;
         let config = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("sim", "sim", None, None, "spillway-sim"))
             .retry_config(retry.sdk())
+            .http_client(http)
             .build();
-        Self {
+        Ok(Self {
             client: Client::from_conf(config),
-        }
+        })
     }
 
     async fn invoke(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
