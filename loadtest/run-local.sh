@@ -18,6 +18,14 @@
 #   TOOL=offer loadtest/run-local.sh 1 2                  # text, the tool offered
 #   TRANSPORTS="sse bedrock" loadtest/run-local.sh 1      # SSE, then the Bedrock runtime API
 #   CONCURRENT=200 TRANSPORTS=bedrock loadtest/run-local.sh 2   # scenario 2 at 200 streams
+#   RAMP=10000 RAMP_TOKENS=20 RAMP_RATE=2 loadtest/run-local.sh 3  # 10,000 streams at 2 tokens/s
+#   UPSTREAM=h1 loadtest/run-local.sh 3    # the gateway calls the simulator over HTTP/1.1
+#
+# UPSTREAM=h2 (the default): the gateway calls the simulator over TLS, HTTP/2
+# by ALPN (`spillway sim --tls-listen`, its certificate trusted through
+# SPILLWAY_UPSTREAM_CA_FILE), so its streams share a connection as they do
+# with Bedrock; UPSTREAM=h1: cleartext HTTP/1.1, a connection per stream.
+# The baseline always calls the simulator's cleartext HTTP/1.1 port.
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -27,7 +35,8 @@
 #      tokens at 50 tokens/s (12.8 s each) arriving at 80 per second, so
 #      each new stream's first token is measured while ~1,000 others run
 #   3  ramp: 40 tokens at 20 tokens/s, all at once, at each concurrency of
-#      RAMP (default 100,200,500,1000,2000,5000,10000) to the first step
+#      RAMP (default 100,200,500,1000,2000,5000,10000; RAMP_TOKENS and
+#      RAMP_RATE change the 40 and 20) to the first step
 #      that fails (a failed stream, a lost event, or a p99 gap more than
 #      2 x 50 ms over the baseline's)
 #   4  idle WebSockets: open N connections (IDLE, default "1000 10000") to
@@ -70,6 +79,9 @@ subscribers=${SUBSCRIBERS:-1000 5000}
 fanout_ttft_ms=${FANOUT_TTFT_MS:-4000}
 h2_connections=${H2_CONNECTIONS:-1}
 concurrent=${CONCURRENT:-1000}
+ramp_tokens=${RAMP_TOKENS:-40}
+ramp_rate=${RAMP_RATE:-20}
+upstream=${UPSTREAM:-h2}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -109,10 +121,19 @@ wait_for() {
 export RUST_LOG=${RUST_LOG:-warn,spillway::server=info}
 export NO_COLOR=1
 
-"$bin/spillway" sim --listen 127.0.0.1:0 >"$work/sim.out" 2>"$work/sim.log" &
+"$bin/spillway" sim --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+  --tls-cert-out "$work/sim-cert.pem" >"$work/sim.out" 2>"$work/sim.log" &
 pids+=($!)
 sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
-echo "simulator: http://$sim_addr"
+sim_tls_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on https://\([0-9.]*:[0-9]*\).*#\1#p' "${pids[-1]}")
+echo "simulator: http://$sim_addr, https://$sim_tls_addr"
+case $upstream in
+  h2) upstream_env=(AWS_ENDPOINT_URL_BEDROCK_RUNTIME="https://$sim_tls_addr"
+                    SPILLWAY_UPSTREAM_CA_FILE="$work/sim-cert.pem") ;;
+  h1) upstream_env=(AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr") ;;
+  *) echo "UPSTREAM is h2 or h1, not $upstream" >&2; exit 2 ;;
+esac
+echo "upstream:  $upstream"
 
 # start_gateway [VAR=VALUE…]: a fresh gateway (the one before, if any, is
 # stopped), with VAR=VALUE added to its environment; scenario 4 starts one
@@ -127,7 +148,7 @@ start_gateway() {
     wait "$gateway_pid" 2>/dev/null || true
   fi
   env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
+    "${upstream_env[@]}" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
     SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
     ${GATEWAY_ENV:-} "$@" \
@@ -150,6 +171,7 @@ mkdir -p "$out"
   grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
   echo "kernel: $(uname -sr)"
   echo "open files: $(ulimit -n)"
+  echo "upstream: $upstream"
 } >"$out/machine.txt"
 
 # loadtest NAME TRANSPORT FLAGS…
@@ -212,7 +234,7 @@ for s in "${scenarios[@]}"; do
        done ;;
     3) for t in $transports; do
          start_gateway "${raised[@]}"
-         loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens 40 --rate 20 --arrival 0 --timeout 120
+         loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens "$ramp_tokens" --rate "$ramp_rate" --arrival 0 --timeout 120
        done ;;
     4) for t in $idle_transports; do for n in $idle_counts; do idle "$n" "$t"; done; done ;;
     5) for t in $handshake_transports; do

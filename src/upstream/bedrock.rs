@@ -4,6 +4,7 @@
 //! (`Delta::Alive` when it has nothing to show), so the idle timer counts it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
@@ -17,6 +18,7 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 
+use super::cold_gate::ColdGate;
 use super::converse;
 use super::http_client::{self, HttpClientError, Trust};
 use super::models::ModelFamily;
@@ -44,6 +46,7 @@ impl RetryPolicy {
 /// The Bedrock runtime client.
 pub struct BedrockUpstream {
     client: Client,
+    gate: Arc<ColdGate>,
 }
 
 impl BedrockUpstream {
@@ -55,7 +58,8 @@ impl BedrockUpstream {
         retry: RetryPolicy,
         extra_ca: Vec<String>,
     ) -> Result<Self, HttpClientError> {
-        let http = http_client::pooled(Trust::SystemAnd(extra_ca), true)?;
+        let gate = Arc::new(ColdGate::default());
+        let http = http_client::pooled(Trust::SystemAnd(extra_ca), true, Arc::clone(&gate))?;
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry.sdk())
             .http_client(http)
@@ -63,6 +67,7 @@ impl BedrockUpstream {
             .await;
         Ok(Self {
             client: Client::new(&config),
+            gate,
         })
     }
 
@@ -79,7 +84,8 @@ impl BedrockUpstream {
             Some(pem) => Trust::Only(pem.to_owned()),
             None => Trust::SystemAnd(Vec::new()),
         };
-        let http = http_client::pooled(trust, false)?;
+        let gate = Arc::new(ColdGate::default());
+        let http = http_client::pooled(trust, false, Arc::clone(&gate))?;
         let config = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -90,6 +96,7 @@ impl BedrockUpstream {
             .build();
         Ok(Self {
             client: Client::from_conf(config),
+            gate,
         })
     }
 
@@ -101,6 +108,7 @@ impl BedrockUpstream {
             .build_body(req)
             .and_then(|b| serde_json::to_vec(&b).map_err(|e| e.to_string()))
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
+        let probe = self.gate.enter().await;
         let out = self
             .client
             .invoke_model_with_response_stream()
@@ -111,6 +119,7 @@ impl BedrockUpstream {
             .send()
             .await
             .map_err(pre_stream_error)?;
+        drop(probe);
         let state = Pump {
             rx: out.body,
             pending: VecDeque::new(),
@@ -158,6 +167,7 @@ impl BedrockUpstream {
     async fn converse(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
         let input = converse::build(req)
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
+        let probe = self.gate.enter().await;
         let out = self
             .client
             .converse_stream()
@@ -170,6 +180,7 @@ impl BedrockUpstream {
             .send()
             .await
             .map_err(pre_stream_error)?;
+        drop(probe);
         let state = Pump {
             rx: out.stream,
             pending: VecDeque::new(),

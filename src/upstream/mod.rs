@@ -5,11 +5,13 @@
 //! - `converse`: the `ConverseStream` request on the SDK's types, and its events as deltas.
 //! - `tools`, `reasoning`, `attach`: what every path shares — the tools to declare,
 //!   what a thinking budget becomes per family, attachment bytes and document names.
-//! - `http_client`: the SDK's HTTP/2-aware connection pool under it, and what it trusts.
+//! - `http_client`: the SDK's HTTP/2-aware connection pool under it, and what it trusts;
+//!   `cold_gate`: one request first while no connection is open, so a cold burst shares one.
 //! - `bedrock`: the SDK client, both API paths (`invoke`, `converse`), errors mapped to `UpstreamError`.
 
 mod attach;
 pub mod bedrock;
+mod cold_gate;
 mod converse;
 pub mod error;
 pub mod http_client;
