@@ -3,6 +3,8 @@
 //! does not (cleartext, or TLS offering `http/1.1` alone). Counted by the
 //! simulator itself (`/sim/stats`: `connections`, `httpVersions`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
 mod common;
 
 use std::time::Duration;

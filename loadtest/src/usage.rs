@@ -85,7 +85,7 @@ impl Sampler {
                 tick.tick().await;
                 ticks = ticks.wrapping_add(1);
                 if fds_start.is_some()
-                    && ticks % FD_EVERY == 0
+                    && ticks.is_multiple_of(FD_EVERY)
                     && let Ok(n) = fd_count(pid)
                 {
                     fd_peak.fetch_max(n, Ordering::Relaxed);

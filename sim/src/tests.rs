@@ -642,7 +642,15 @@ async fn pre_stream_errors_are_validation_exceptions() {
         e.message(),
         Some("The provided model identifier is invalid.")
     );
-    assert_eq!(sim.state.stats(), SimStats::default());
+    // Nothing streamed or throttled (connections and requests were made).
+    let stats = sim.state.stats();
+    let streamed = SimStats {
+        connections: 0,
+        http_versions: Default::default(),
+        ..stats
+    };
+    assert_eq!(streamed, SimStats::default());
+    assert!(stats.http_versions.http1 > 0 && stats.http_versions.http2 == 0);
 }
 
 #[tokio::test]
@@ -663,7 +671,8 @@ async fn stats_route_reports_counters() {
         .unwrap();
     assert_eq!(
         stats,
-        json!({"streamsStarted": 1, "streamsCompleted": 1, "streamsCancelled": 0, "tokensSent": 4, "throttled": 0})
+        json!({"streamsStarted": 1, "streamsCompleted": 1, "streamsCancelled": 0, "tokensSent": 4, "throttled": 0,
+            "connections": 2, "httpVersions": {"HTTP/1.1": 2, "HTTP/2": 0}})
     );
 }
 
