@@ -34,20 +34,34 @@ wait_for() {
   return 1
 }
 
-# start_sim: a standalone simulator on a loopback ephemeral port; sets
-# `sim_addr` (host:port) and `sim_pid`. SIM_LOG (a RUST_LOG filter) is its
-# log level, e.g. SIM_LOG=spillway_sim=debug to see each stream's API.
+# start_sim: a standalone simulator on loopback ephemeral ports, cleartext
+# and TLS (HTTP/2 or HTTP/1.1 by ALPN, with a certificate it writes to
+# `$work/sim-cert.pem`); sets `sim_addr`, `sim_tls_addr` (host:port) and
+# `sim_pid`, and `upstream_env`, how start_gateway reaches it: UPSTREAM=h2
+# (the default) over TLS and HTTP/2, so streams share a connection as they
+# do with Bedrock; UPSTREAM=h1 over cleartext HTTP/1.1, a connection per
+# stream. SIM_LOG (a RUST_LOG filter) is its log level, e.g.
+# SIM_LOG=spillway_sim=debug to see each stream's API.
 start_sim() {
   RUST_LOG=${SIM_LOG:-$RUST_LOG} \
-    "$bin/spillway" sim --listen 127.0.0.1:0 >"$work/sim.out" 2>"$work/sim.log" &
+    "$bin/spillway" sim --listen 127.0.0.1:0 --tls-listen 127.0.0.1:0 \
+    --tls-cert-out "$work/sim-cert.pem" >"$work/sim.out" 2>"$work/sim.log" &
   sim_pid=$!
   pids+=("$sim_pid")
   sim_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on http://\([0-9.]*:[0-9]*\).*#\1#p' "$sim_pid")
-  echo "simulator: http://$sim_addr"
+  sim_tls_addr=$(wait_for "$work/sim.out" 's#^spillway sim listening on https://\([0-9.]*:[0-9]*\).*#\1#p' "$sim_pid")
+  echo "simulator: http://$sim_addr, https://$sim_tls_addr"
+  case ${UPSTREAM:-h2} in
+    h2) upstream_env=(AWS_ENDPOINT_URL_BEDROCK_RUNTIME="https://$sim_tls_addr"
+                      SPILLWAY_UPSTREAM_CA_FILE="$work/sim-cert.pem") ;;
+    h1) upstream_env=(AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr") ;;
+    *) echo "UPSTREAM is h2 or h1, not $UPSTREAM" >&2; exit 2 ;;
+  esac
+  echo "upstream:  ${UPSTREAM:-h2}"
 }
 
 # start_gateway [VAR=VALUE…]: a fresh gateway in bedrock mode against the
-# simulator at `sim_addr` (the one before, if any, is stopped), with
+# simulator start_sim started (the one before, if any, is stopped), with
 # VAR=VALUE added to its environment; sets `gw_addr` and `gateway_pid`.
 # GATEWAY_ENV ("VAR=VALUE …") is added to every gateway's environment, for
 # A/B runs such as GATEWAY_ENV=TOKIO_WORKER_THREADS=1.
@@ -59,7 +73,7 @@ start_gateway() {
   fi
   # shellcheck disable=SC2086 # GATEWAY_ENV is a list of words
   env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
-    AWS_ENDPOINT_URL_BEDROCK_RUNTIME="http://$sim_addr" AWS_REGION=us-east-1 \
+    "${upstream_env[@]}" AWS_REGION=us-east-1 \
     AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_EC2_METADATA_DISABLED=true \
     SPILLWAY_MAX_CONNECTIONS_PER_USER=${SPILLWAY_MAX_CONNECTIONS_PER_USER:-100000} \
     ${GATEWAY_ENV:-} "$@" \
@@ -87,5 +101,6 @@ machine_txt() {
     echo "kernel: $(uname -sr)"
     echo "open files: $(ulimit -n)"
     echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "upstream: ${UPSTREAM:-h2}"
   } >"$1"
 }

@@ -18,6 +18,14 @@
 #   TOOL=offer loadtest/run-local.sh 1 2                  # text, the tool offered
 #   TRANSPORTS="sse bedrock" loadtest/run-local.sh 1      # SSE, then the Bedrock runtime API
 #   CONCURRENT=200 TRANSPORTS=bedrock loadtest/run-local.sh 2   # scenario 2 at 200 streams
+#   RAMP=10000 RAMP_TOKENS=20 RAMP_RATE=2 loadtest/run-local.sh 3  # 10,000 streams at 2 tokens/s
+#   UPSTREAM=h1 loadtest/run-local.sh 3    # the gateway calls the simulator over HTTP/1.1
+#
+# UPSTREAM=h2 (the default): the gateway calls the simulator over TLS, HTTP/2
+# by ALPN (`spillway sim --tls-listen`, its certificate trusted through
+# SPILLWAY_UPSTREAM_CA_FILE), so its streams share a connection as they do
+# with Bedrock; UPSTREAM=h1: cleartext HTTP/1.1, a connection per stream.
+# The baseline always calls the simulator's cleartext HTTP/1.1 port.
 #
 # Scenarios:
 #   1  unloaded added latency: 50 streams, one at a time (baseline and
@@ -27,7 +35,8 @@
 #      tokens at 50 tokens/s (12.8 s each) arriving at 80 per second, so
 #      each new stream's first token is measured while ~1,000 others run
 #   3  ramp: 40 tokens at 20 tokens/s, all at once, at each concurrency of
-#      RAMP (default 100,200,500,1000,2000,5000,10000) to the first step
+#      RAMP (default 100,200,500,1000,2000,5000,10000; RAMP_TOKENS and
+#      RAMP_RATE change the 40 and 20) to the first step
 #      that fails (a failed stream, a lost event, or a p99 gap more than
 #      2 x 50 ms over the baseline's)
 #   4  idle WebSockets: open N connections (IDLE, default "1000 10000") to
@@ -75,6 +84,8 @@ subscribers=${SUBSCRIBERS:-1000 5000}
 fanout_ttft_ms=${FANOUT_TTFT_MS:-4000}
 h2_connections=${H2_CONNECTIONS:-1}
 concurrent=${CONCURRENT:-1000}
+ramp_tokens=${RAMP_TOKENS:-40}
+ramp_rate=${RAMP_RATE:-20}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(1 2)
 
@@ -187,7 +198,7 @@ for s in "${scenarios[@]}"; do
        done ;;
     3) for t in $transports; do
          start_gateway "${raised[@]}"
-         loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens 40 --rate 20 --arrival 0 --timeout 120
+         loadtest 3-ramp "$t" --ramp "$ramp_steps" --tokens "$ramp_tokens" --rate "$ramp_rate" --arrival 0 --timeout 120
        done ;;
     4) for t in $idle_transports; do for n in $idle_counts; do idle "$n" "$t"; done; done ;;
     5) for t in $handshake_transports; do

@@ -40,6 +40,21 @@ pub struct SimArgs {
     /// Address to listen on (port 0 picks a free one; the address is printed).
     #[arg(long, env = "SPILLWAY_SIM_LISTEN", default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
+    /// Also serve TLS here, HTTP/2 or HTTP/1.1 by ALPN, with a certificate
+    /// made at start-up for `localhost` and `127.0.0.1` (port 0 picks a free one).
+    #[arg(long, env = "SPILLWAY_SIM_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
+    /// Where that certificate (PEM) is written, for clients to trust
+    /// (the gateway's `--upstream-ca-file`, `AWS_CA_BUNDLE` for boto3).
+    #[arg(
+        long,
+        env = "SPILLWAY_SIM_TLS_CERT_OUT",
+        default_value = ".spillway/sim-tls-cert.pem"
+    )]
+    pub tls_cert_out: PathBuf,
+    /// Offer only `http/1.1` on the TLS port: a server without HTTP/2.
+    #[arg(long, env = "SPILLWAY_SIM_HTTP1_ONLY")]
+    pub http1_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +227,15 @@ pub struct Config {
         default_value_t = 200
     )]
     pub upstream_initial_backoff_ms: u64,
+    /// PEM certificates the upstream client trusts besides the system's
+    /// roots (`--upstream bedrock`): a private CA, or `spillway sim --tls-listen`'s
+    /// certificate. Checked at start-up.
+    #[arg(long, env = "SPILLWAY_UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<PathBuf>,
+    /// The embedded simulator (`--upstream sim`) over TLS with a certificate
+    /// it makes, HTTP/2 by ALPN (`true`), or HTTP/1.1 in cleartext (`false`).
+    #[arg(long, env = "SPILLWAY_SIM_HTTP2", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sim_http2: bool,
     /// Heartbeat comment interval on idle streams.
     #[arg(long, env = "SPILLWAY_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,

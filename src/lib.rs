@@ -42,6 +42,7 @@ pub mod error;
 pub mod event;
 pub mod http;
 pub mod hub;
+mod local_sim;
 pub mod metrics;
 pub mod parts;
 pub mod registry;

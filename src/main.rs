@@ -51,14 +51,49 @@ async fn sim(args: SimArgs) -> Result {
         listener.local_addr()?
     );
     let stop = CancellationToken::new();
-    let serving = tokio::spawn(spillway_sim::serve(
+    let state = spillway_sim::SimState::new();
+    let mut serving = vec![tokio::spawn(spillway_sim::serve(
         listener,
-        spillway_sim::SimState::new(),
+        state.clone(),
         stop.clone(),
-    ));
+    ))];
+    if let Some(at) = args.tls_listen {
+        let alpn = if args.http1_only {
+            spillway_sim::Alpn::Http1Only
+        } else {
+            spillway_sim::Alpn::H2AndHttp1
+        };
+        let tls = spillway_sim::SimTls::generate(alpn)?;
+        write_cert(&args.tls_cert_out, tls.cert_pem())?;
+        let listener = tokio::net::TcpListener::bind(at).await?;
+        println!(
+            "spillway sim listening on https://{} (certificate {})",
+            listener.local_addr()?,
+            args.tls_cert_out.display()
+        );
+        serving.push(tokio::spawn(spillway_sim::serve_tls(
+            listener,
+            state,
+            tls,
+            stop.clone(),
+        )));
+    }
     shutdown_signal().await;
     stop.cancel();
-    serving.await??;
+    for task in serving {
+        task.await??;
+    }
+    Ok(())
+}
+
+/// The simulator's certificate, written whole where clients can trust it.
+fn write_cert(path: &std::path::Path, pem: &str) -> Result {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, pem)?;
+    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 

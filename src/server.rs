@@ -24,6 +24,7 @@ use crate::request::ModelPolicy;
 use crate::state::AppState;
 use crate::upstream::Upstream;
 use crate::upstream::bedrock::{BedrockUpstream, RetryPolicy};
+use crate::upstream::http_client::read_ca_file;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -66,6 +67,10 @@ pub enum StartupError {
     FallbackModels(#[from] crate::upstream::fallback::FallbackConfigError),
     #[error("{0}")]
     Guardrail(String),
+    #[error(transparent)]
+    UpstreamClient(#[from] crate::upstream::http_client::HttpClientError),
+    #[error(transparent)]
+    SimTls(#[from] spillway_sim::SimTlsError),
 }
 
 /// A running gateway.
@@ -125,17 +130,20 @@ impl Server {
         };
         let (upstream, sim_addr): (Arc<dyn Upstream>, _) = match config.upstream {
             UpstreamMode::Sim => {
-                let listener = bind("127.0.0.1:0".parse().unwrap_or(config.listen)).await?;
-                let addr = local_addr(&listener)?;
-                let state = spillway_sim::SimState::new();
-                tasks.spawn(spillway_sim::serve(listener, state, sim_stop.clone()));
-                let url = format!("http://{addr}");
+                let (upstream, addr) =
+                    crate::local_sim::start(&config, retry, &tasks, &sim_stop).await?;
+                (upstream, Some(addr))
+            }
+            UpstreamMode::Bedrock => {
+                let extra_ca = match &config.upstream_ca_file {
+                    Some(path) => vec![read_ca_file(path)?],
+                    None => Vec::new(),
+                };
                 (
-                    Arc::new(BedrockUpstream::for_simulator(&url, retry)),
-                    Some(addr),
+                    Arc::new(BedrockUpstream::from_env(retry, extra_ca).await?),
+                    None,
                 )
             }
-            UpstreamMode::Bedrock => (Arc::new(BedrockUpstream::from_env(retry).await), None),
         };
 
         let listener = bind(config.listen).await?;
@@ -423,7 +431,7 @@ fn tls_acceptor(
 /// overflows under a burst of new streams; clients then retry a second later).
 const LISTEN_BACKLOG: u32 = 4096;
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     let err = |source| StartupError::Bind { addr, source };
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
@@ -436,7 +444,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     socket.listen(LISTEN_BACKLOG).map_err(err)
 }
 
-fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
+pub(crate) fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {
     l.local_addr().map_err(|source| StartupError::Bind {
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,

@@ -37,6 +37,9 @@ pub struct StepReport {
     pub baseline_failed: Option<u64>,
     /// The gateway's CPU time (user + system) over the step (baseline phase included).
     pub gateway_cpu_secs: Option<f64>,
+    /// The most descriptors the gateway held open during the step (`/proc/<pid>/fd`).
+    #[serde(default)]
+    pub gateway_fds_peak: Option<u64>,
     pub passed: bool,
     /// Why the step failed.
     pub reason: Option<String>,
@@ -200,6 +203,7 @@ fn step_report(run: &Run, interval_ms: f64) -> StepReport {
         gap_added_ms,
         baseline_failed: run.baseline.as_ref().map(|b| b.failed),
         gateway_cpu_secs: run.usage.map(|u| round3(u.cpu_secs)),
+        gateway_fds_peak: run.usage.and_then(|u| u.fds_peak),
         passed: outcome.is_ok(),
         reason: outcome.err(),
     }
@@ -239,17 +243,17 @@ impl RampRun {
         );
         let _ = writeln!(
             md,
-            "| streams | completed | failed | lost | TTFT p50 ms | TTFT p99 ms | TTFT added p50 | TTFT added p99 | gap p50 ms | gap p99 ms | gap added p50 | gap added p99 | events/s | RSS MiB | CPU s | verdict |"
+            "| streams | completed | failed | lost | TTFT p50 ms | TTFT p99 ms | TTFT added p50 | TTFT added p99 | gap p50 ms | gap p99 ms | gap added p50 | gap added p99 | events/s | RSS MiB | CPU s | fds peak | verdict |"
         );
         let _ = writeln!(
             md,
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         );
         for s in &r.steps {
             let g = &s.run;
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
                 g.streams,
                 g.completed,
                 g.failed,
@@ -267,6 +271,8 @@ impl RampRun {
                     .map_or_else(|| "–".to_owned(), |v| format!("{v:.1}")),
                 s.gateway_cpu_secs
                     .map_or_else(|| "–".to_owned(), |v| format!("{v:.2}")),
+                s.gateway_fds_peak
+                    .map_or_else(|| "–".to_owned(), |v| v.to_string()),
                 if s.passed { "pass" } else { "**fail**" },
             );
         }
@@ -381,6 +387,7 @@ mod tests {
             gap_added_ms: None,
             baseline_failed: None,
             gateway_cpu_secs: None,
+            gateway_fds_peak: Some(20_000),
             passed: true,
             reason: None,
         };

@@ -312,6 +312,9 @@ impl Run {
                  CPU {:.2} s over {:.1} s ({cpu_per_1k:.1} ms per 1,000 events).",
                 u.rss_start_mb, u.rss_peak_mb, u.cpu_secs, u.wall_secs
             );
+            if let (Some(start), Some(peak)) = (u.fds_start, u.fds_peak) {
+                let _ = writeln!(md, "Open descriptors: {start} before, {peak} at the peak.");
+            }
         }
         failures(&mut md, "Failures (gateway)", &self.gateway.errors);
         if let Some(b) = &self.baseline {

@@ -1,4 +1,5 @@
-//! The gateway process's memory and CPU, sampled from `/proc/<pid>`.
+//! The gateway process's memory, CPU and open descriptors, sampled from
+//! `/proc/<pid>`.
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,6 +13,10 @@ use crate::error::Error;
 
 /// How often RSS is sampled.
 const INTERVAL: Duration = Duration::from_millis(50);
+
+/// Descriptors are counted every this many RSS samples (listing
+/// `/proc/<pid>/fd` at 20,000 entries costs a few milliseconds).
+const FD_EVERY: u32 = 4;
 
 /// Clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
@@ -27,6 +32,11 @@ pub struct GatewayUsage {
     pub cpu_secs: f64,
     /// Wall time of the run, in seconds.
     pub wall_secs: f64,
+    /// Open descriptors before the first stream (`None`: `/proc/<pid>/fd`
+    /// not readable, another user's process say).
+    pub fds_start: Option<u64>,
+    /// The most open descriptors seen.
+    pub fds_peak: Option<u64>,
 }
 
 /// One RSS sample, with how many connections the load generator held then.
@@ -46,6 +56,8 @@ pub struct Sampler {
     rss_start_kb: u64,
     cpu_start_ticks: u64,
     peak_kb: Arc<AtomicU64>,
+    fds_start: Option<u64>,
+    peak_fds: Arc<AtomicU64>,
     samples: Arc<Mutex<Vec<MemorySample>>>,
     task: JoinHandle<()>,
 }
@@ -60,13 +72,24 @@ impl Sampler {
         let cpu_start_ticks = cpu_ticks(pid).map_err(proc_error)?;
         let peak_kb = Arc::new(AtomicU64::new(rss_start_kb));
         let peak = Arc::clone(&peak_kb);
+        let fds_start = fd_count(pid).ok();
+        let peak_fds = Arc::new(AtomicU64::new(fds_start.unwrap_or(0)));
+        let fd_peak = Arc::clone(&peak_fds);
         let samples = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&samples);
         let started = Instant::now();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
+            let mut ticks = 0u32;
             loop {
                 tick.tick().await;
+                ticks = ticks.wrapping_add(1);
+                if fds_start.is_some()
+                    && ticks.is_multiple_of(FD_EVERY)
+                    && let Ok(n) = fd_count(pid)
+                {
+                    fd_peak.fetch_max(n, Ordering::Relaxed);
+                }
                 match rss_kb(pid) {
                     Ok(kb) => {
                         peak.fetch_max(kb, Ordering::Relaxed);
@@ -89,6 +112,8 @@ impl Sampler {
             rss_start_kb,
             cpu_start_ticks,
             peak_kb,
+            fds_start,
+            peak_fds,
             samples,
             task,
         })
@@ -105,12 +130,21 @@ impl Sampler {
         if let Ok(kb) = rss_kb(self.pid) {
             self.peak_kb.fetch_max(kb, Ordering::Relaxed);
         }
+        if self.fds_start.is_some()
+            && let Ok(n) = fd_count(self.pid)
+        {
+            self.peak_fds.fetch_max(n, Ordering::Relaxed);
+        }
         let cpu_end = cpu_ticks(self.pid).unwrap_or(self.cpu_start_ticks);
         let usage = GatewayUsage {
             rss_start_mb: self.rss_start_kb as f64 / 1024.0,
             rss_peak_mb: self.peak_kb.load(Ordering::Relaxed) as f64 / 1024.0,
             cpu_secs: cpu_end.saturating_sub(self.cpu_start_ticks) as f64 / TICKS_PER_SEC,
             wall_secs: self.started.elapsed().as_secs_f64(),
+            fds_start: self.fds_start,
+            fds_peak: self
+                .fds_start
+                .map(|_| self.peak_fds.load(Ordering::Relaxed)),
         };
         let samples =
             std::mem::take(&mut *self.samples.lock().unwrap_or_else(PoisonError::into_inner));
@@ -126,6 +160,16 @@ pub fn mb(kb: u64) -> f64 {
 fn rss_kb(pid: u32) -> io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     parse_rss_kb(&status).ok_or_else(|| io::Error::other("no VmRSS line"))
+}
+
+/// Entries in `/proc/<pid>/fd`: the process's open descriptors.
+fn fd_count(pid: u32) -> io::Result<u64> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        entry?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn cpu_ticks(pid: u32) -> io::Result<u64> {
@@ -176,5 +220,18 @@ mod tests {
         assert!(samples.iter().all(|s| s.open == 3 && s.rss_kb > 0));
         assert!(usage.rss_peak_mb > 0.0);
         assert!(usage.rss_peak_mb >= usage.rss_start_mb);
+        let (start, peak) = (usage.fds_start.unwrap(), usage.fds_peak.unwrap());
+        assert!(start >= 3 && peak >= start, "{start} {peak}");
+    }
+
+    #[test]
+    fn counts_descriptors_as_they_open() {
+        let before = fd_count(std::process::id()).unwrap();
+        let held: Vec<_> = (0..5)
+            .map(|_| std::fs::File::open("/proc/self/stat").unwrap())
+            .collect();
+        let during = fd_count(std::process::id()).unwrap();
+        drop(held);
+        assert!(during >= before + 5, "{before} -> {during}");
     }
 }

@@ -10,7 +10,7 @@ use axum::response::Response;
 use super::SimState;
 
 /// The path whose requests are not counted (reading the counters is not a client call).
-const STATS_PATH: &str = "/sim/stats";
+pub(crate) const STATS_PATH: &str = "/sim/stats";
 
 /// The scheme of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

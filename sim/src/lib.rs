@@ -39,6 +39,8 @@
 //! - `cache`: prompt-cache points, and the memory of prefixes seen.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
 //! - `auth_scheme`: which credentials each request carried (`authSchemes`).
+//! - `tls`, `serve_tls`: the TLS listener ([`serve_tls`]) with a certificate
+//!   the simulator makes ([`SimTls`]), HTTP/2 or HTTP/1.1 by ALPN.
 
 mod answer;
 mod attachments;
@@ -56,11 +58,13 @@ mod model;
 mod parts;
 mod routes;
 mod schema_input;
+mod serve_tls;
 mod signature;
 mod stats;
 mod stream;
 mod text;
 mod throttle;
+mod tls;
 mod wire;
 
 #[cfg(test)]
@@ -69,12 +73,16 @@ mod tests;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use tokio_util::sync::CancellationToken;
 
-pub use stats::{AuthSchemes, SimStats};
+pub use serve_tls::serve_tls;
+pub use stats::{AuthSchemes, HttpVersions, SimStats};
+pub use tls::{Alpn, SimTls, SimTlsError};
 
 use stats::Counters;
 use throttle::ThrottleGate;
@@ -140,7 +148,20 @@ pub fn router(state: SimState) -> Router {
             auth_scheme::count,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_version,
+        ))
         .with_state(state)
+}
+
+/// Counts every request but `/sim/stats` itself by its HTTP version
+/// (`httpVersions` in `/sim/stats`): reading the counters does not move them.
+async fn count_version(State(state): State<SimState>, request: Request, next: Next) -> Response {
+    if request.uri().path() != auth_scheme::STATS_PATH {
+        state.inner.counters.request(request.version());
+    }
+    next.run(request).await
 }
 
 /// Serve on an already-bound listener until `shutdown` is cancelled.
@@ -156,7 +177,9 @@ pub async fn serve(
         halt: shutdown.child_token(),
         ..state
     };
-    let listener = listener.tap_io(|tcp| {
+    let counters = Arc::clone(&state.inner.counters);
+    let listener = listener.tap_io(move |tcp| {
+        counters.connection_accepted();
         if let Err(error) = tcp.set_nodelay(true) {
             tracing::trace!(%error, "could not set TCP_NODELAY");
         }

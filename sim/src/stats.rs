@@ -20,6 +20,10 @@ pub struct SimStats {
     pub throttled: u64,
     /// What each request to the runtime and listing routes carried (not `/sim/stats`).
     pub auth_schemes: AuthSchemes,
+    /// Connections accepted, on every listener (plain and TLS).
+    pub connections: u64,
+    /// Requests answered, by the HTTP version they came in on.
+    pub http_versions: HttpVersions,
 }
 
 /// Requests by the credentials they carried (see `auth_scheme`).
@@ -33,6 +37,16 @@ pub struct AuthSchemes {
     pub none: u64,
 }
 
+/// Requests by HTTP version: `{"HTTP/1.1": n, "HTTP/2": n}`.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HttpVersions {
+    /// HTTP/1.0 and HTTP/1.1.
+    #[serde(rename = "HTTP/1.1")]
+    pub http1: u64,
+    #[serde(rename = "HTTP/2")]
+    pub http2: u64,
+}
+
 /// The live counters behind [`SimStats`].
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -44,6 +58,9 @@ pub(crate) struct Counters {
     auth_sigv4: AtomicU64,
     auth_bearer: AtomicU64,
     auth_none: AtomicU64,
+    connections: AtomicU64,
+    http1_requests: AtomicU64,
+    http2_requests: AtomicU64,
 }
 
 impl Counters {
@@ -81,6 +98,20 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn connection_accepted(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One request, counted by its HTTP version.
+    pub(crate) fn request(&self, version: axum::http::Version) {
+        let counter = if version == axum::http::Version::HTTP_2 {
+            &self.http2_requests
+        } else {
+            &self.http1_requests
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> SimStats {
         SimStats {
             streams_started: self.streams_started.load(Ordering::Relaxed),
@@ -92,6 +123,11 @@ impl Counters {
                 sigv4: self.auth_sigv4.load(Ordering::Relaxed),
                 bearer: self.auth_bearer.load(Ordering::Relaxed),
                 none: self.auth_none.load(Ordering::Relaxed),
+            },
+            connections: self.connections.load(Ordering::Relaxed),
+            http_versions: HttpVersions {
+                http1: self.http1_requests.load(Ordering::Relaxed),
+                http2: self.http2_requests.load(Ordering::Relaxed),
             },
         }
     }
@@ -109,13 +145,18 @@ mod tests {
         c.token_sent();
         c.throttled();
         c.auth_scheme(crate::auth_scheme::AuthScheme::Bearer);
+        c.connection_accepted();
+        c.request(axum::http::Version::HTTP_11);
+        c.request(axum::http::Version::HTTP_2);
+        c.request(axum::http::Version::HTTP_2);
         let json = serde_json::to_value(c.snapshot()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "streamsStarted": 1, "streamsCompleted": 0, "streamsCancelled": 0,
-                "tokensSent": 2, "throttled": 1,
-                "authSchemes": {"sigv4": 0, "bearer": 1, "none": 0}
+                "tokensSent": 2, "throttled": 1, "connections": 1,
+                "authSchemes": {"sigv4": 0, "bearer": 1, "none": 0},
+                "httpVersions": {"HTTP/1.1": 1, "HTTP/2": 2}
             })
         );
     }

@@ -215,6 +215,7 @@ async fn sdk_decodes_every_family() {
                 bearer: 0,
                 none: 0,
             },
+            ..stats
         }
     );
 }
@@ -650,9 +651,15 @@ async fn pre_stream_errors_are_validation_exceptions() {
         e.message(),
         Some("The provided model identifier is invalid.")
     );
-    // Refused before any stream; only the credentials were counted.
+    // Refused before any stream; only the credentials were counted (and
+    // the connections and requests that carried them).
+    let stats = sim.state.stats();
     assert_eq!(
-        sim.state.stats(),
+        SimStats {
+            connections: 0,
+            http_versions: Default::default(),
+            ..stats
+        },
         SimStats {
             auth_schemes: crate::AuthSchemes {
                 sigv4: 1,
@@ -662,6 +669,7 @@ async fn pre_stream_errors_are_validation_exceptions() {
             ..SimStats::default()
         }
     );
+    assert!(stats.http_versions.http1 > 0 && stats.http_versions.http2 == 0);
 }
 
 #[tokio::test]
@@ -683,7 +691,8 @@ async fn stats_route_reports_counters() {
     assert_eq!(
         stats,
         json!({"streamsStarted": 1, "streamsCompleted": 1, "streamsCancelled": 0, "tokensSent": 4, "throttled": 0,
-            "authSchemes": {"sigv4": 1, "bearer": 0, "none": 0}})
+            "authSchemes": {"sigv4": 1, "bearer": 0, "none": 0},
+            "connections": 2, "httpVersions": {"HTTP/1.1": 1, "HTTP/2": 0}})
     );
 }
 

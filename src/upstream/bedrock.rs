@@ -4,6 +4,7 @@
 //! (`Delta::Alive` when it has nothing to show), so the idle timer counts it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
@@ -17,7 +18,9 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 
+use super::cold_gate::ColdGate;
 use super::converse;
+use super::http_client::{self, HttpClientError, Trust};
 use super::models::ModelFamily;
 use super::request::{Delta, InvocationRequest};
 use super::{Api, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
@@ -43,34 +46,58 @@ impl RetryPolicy {
 /// The Bedrock runtime client.
 pub struct BedrockUpstream {
     client: Client,
+    gate: Arc<ColdGate>,
 }
 
 impl BedrockUpstream {
     /// Real Bedrock: region, credentials and `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`
-    /// from the SDK's own default chain.
-    pub async fn from_env(retry: RetryPolicy) -> Self {
+    /// from the SDK's own default chain; the system's roots trusted, and the
+    /// PEM certificates in `extra_ca` besides. Streams share HTTP/2
+    /// connections where the endpoint offers `h2` (Bedrock does).
+    pub async fn from_env(
+        retry: RetryPolicy,
+        extra_ca: Vec<String>,
+    ) -> Result<Self, HttpClientError> {
+        let gate = Arc::new(ColdGate::default());
+        let http = http_client::pooled(Trust::SystemAnd(extra_ca), true, Arc::clone(&gate))?;
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry.sdk())
+            .http_client(http)
             .load()
             .await;
-        Self {
+        Ok(Self {
             client: Client::new(&config),
-        }
+            gate,
+        })
     }
 
     /// The simulator at `endpoint`: fixed region and dummy credentials, so no
-    /// credential chain (and no instance-metadata lookup) is consulted.
-    pub fn for_simulator(endpoint: &str, retry: RetryPolicy) -> Self {
+    /// credential chain (and no instance-metadata lookup) is consulted. An
+    /// `https://` endpoint is trusted by `cert_pem` (the simulator's own
+    /// certificate) alone; `http://` is HTTP/1.1 in cleartext.
+    pub fn for_simulator(
+        endpoint: &str,
+        cert_pem: Option<&str>,
+        retry: RetryPolicy,
+    ) -> Result<Self, HttpClientError> {
+        let trust = match cert_pem {
+            Some(pem) => Trust::Only(pem.to_owned()),
+            None => Trust::SystemAnd(Vec::new()),
+        };
+        let gate = Arc::new(ColdGate::default());
+        let http = http_client::pooled(trust, false, Arc::clone(&gate))?;
         let config = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("sim", "sim", None, None, "spillway-sim"))
             .retry_config(retry.sdk())
+            .http_client(http)
             .build();
-        Self {
+        Ok(Self {
             client: Client::from_conf(config),
-        }
+            gate,
+        })
     }
 
     async fn invoke(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
@@ -87,6 +114,7 @@ impl BedrockUpstream {
                 serde_json::to_vec(&b).map_err(|e| e.to_string())
             })
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
+        let probe = self.gate.enter().await;
         let out = self
             .client
             .invoke_model_with_response_stream()
@@ -100,6 +128,7 @@ impl BedrockUpstream {
             .send()
             .await
             .map_err(pre_stream_error)?;
+        drop(probe);
         let state = Pump {
             rx: out.body,
             pending: VecDeque::new(),
@@ -147,6 +176,7 @@ impl BedrockUpstream {
     async fn converse(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
         let input = converse::build(req)
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
+        let probe = self.gate.enter().await;
         let out = self
             .client
             .converse_stream()
@@ -160,6 +190,7 @@ impl BedrockUpstream {
             .send()
             .await
             .map_err(pre_stream_error)?;
+        drop(probe);
         let state = Pump {
             rx: out.stream,
             pending: VecDeque::new(),

@@ -9,14 +9,18 @@
 //! - `tools`, `reasoning`, `attach`: what every path shares — the tools to declare,
 //!   what a thinking budget becomes per family, attachment bytes and document names.
 //! - `guardrail`: a request's guardrail, checked, as each API path sends it.
+//! - `http_client`: the SDK's HTTP/2-aware connection pool under it, and what it trusts;
+//!   `cold_gate`: one request first while no connection is open, so a cold burst shares one.
 //! - `bedrock`: the SDK client, both API paths (`invoke`, `converse`), errors mapped to `UpstreamError`.
 
 mod attach;
 pub mod bedrock;
+mod cold_gate;
 mod converse;
 pub mod error;
 pub mod fallback;
 pub mod guardrail;
+pub mod http_client;
 pub mod model_id;
 pub mod models;
 mod reasoning;

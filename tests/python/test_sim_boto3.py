@@ -321,6 +321,8 @@ def test_stats_count_streams_and_tokens(client, sim_url):
         "tokensSent",
         "throttled",
         "authSchemes",
+        "connections",
+        "httpVersions",
     }
     model, make_body, _ = FAMILIES["mistral"]
     invoke(client, model, make_body(unique(f"tokens=5 {FAST}")))
@@ -329,6 +331,9 @@ def test_stats_count_streams_and_tokens(client, sim_url):
     assert after["streamsStarted"] - before["streamsStarted"] == 2
     assert after["streamsCompleted"] - before["streamsCompleted"] == 2
     assert after["tokensSent"] - before["tokensSent"] == 9
+    # boto3 talks to the cleartext port: HTTP/1.1.
+    http1 = after["httpVersions"]["HTTP/1.1"] - before["httpVersions"]["HTTP/1.1"]
+    assert http1 >= 2
     assert after["streamsCancelled"] == before["streamsCancelled"]
 
 

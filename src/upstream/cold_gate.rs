@@ -1,0 +1,151 @@
+//! Holds back a cold burst. The SDK's connection pool learns that an origin
+//! speaks HTTP/2 only after a TLS handshake: when N requests find no open
+//! connection, each dials its own, and all but one are thrown away after
+//! ALPN (measured: 50 streams opened at once on a cold pool dialled 50 TLS
+//! connections; 10,000 would dial 10,000). So while no HTTP/2 connection is
+//! open to the upstream and none has proved it speaks only HTTP/1.1, one
+//! request at a time goes first (the probe); the rest wait until a connection
+//! opens, then all go and share it. If the probe ends without one (the
+//! upstream is down, say), the gate opens for everyone rather than queue them
+//! one by one; it closes again when the last HTTP/2 connection closes.
+//! Once the upstream has answered over HTTP/1.1 it never gates: HTTP/1.1 needs
+//! a connection per concurrent stream anyway.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_smithy_http_client::pool::{ConnectionEvent, ConnectionProtocol};
+use tokio::sync::Notify;
+
+#[derive(Debug, Default)]
+pub struct ColdGate {
+    state: Mutex<State>,
+    opened: Notify,
+}
+
+#[derive(Debug)]
+struct State {
+    /// Nothing is known to carry many streams: requests go one at a time.
+    cold: bool,
+    /// A request is out establishing a connection.
+    probing: bool,
+    /// HTTP/2 connections open now.
+    h2_open: usize,
+    /// The upstream has answered over HTTP/1.1: never gate.
+    h1_seen: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            cold: true,
+            probing: false,
+            h2_open: 0,
+            h1_seen: false,
+        }
+    }
+}
+
+/// Held by the request that goes first, until the SDK's `send` returns.
+pub struct Probe {
+    gate: Arc<ColdGate>,
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let mut s = self.gate.lock();
+        s.probing = false;
+        // No connection came of it: let everyone try rather than queue.
+        s.cold = false;
+        drop(s);
+        self.gate.opened.notify_waiters();
+    }
+}
+
+impl ColdGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wait for the gate: `Some(probe)` for the request that goes first.
+    pub async fn enter(self: &Arc<Self>) -> Option<Probe> {
+        loop {
+            let notified = self.opened.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut s = self.lock();
+                if !s.cold {
+                    return None;
+                }
+                if !s.probing {
+                    s.probing = true;
+                    return Some(Probe {
+                        gate: Arc::clone(self),
+                    });
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The pool's connection events (its event listener).
+    pub fn on_event(&self, event: &ConnectionEvent<'_>) {
+        match event {
+            ConnectionEvent::Opened(opened) => {
+                let mut s = self.lock();
+                match opened.connection().protocol() {
+                    ConnectionProtocol::Http2 => s.h2_open += 1,
+                    _ => s.h1_seen = true,
+                }
+                s.cold = false;
+                drop(s);
+                self.opened.notify_waiters();
+            }
+            ConnectionEvent::LogicalClose(closed)
+                if closed.connection().protocol() == ConnectionProtocol::Http2 =>
+            {
+                let mut s = self.lock();
+                s.h2_open = s.h2_open.saturating_sub(1);
+                if s.h2_open == 0 && !s.h1_seen {
+                    s.cold = true;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn one_goes_first_and_the_rest_wait_until_it_is_done() {
+        let gate = Arc::new(ColdGate::default());
+        let probe = gate.enter().await;
+        assert!(probe.is_some(), "the first request probes");
+        let waiting = tokio::spawn({
+            let gate = Arc::clone(&gate);
+            async move { gate.enter().await.is_none() }
+        });
+        // The second is held while the probe is out.
+        let held = tokio::time::timeout(Duration::from_millis(50), async {
+            while !waiting.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(held.is_err(), "a second request waits for the probe");
+        drop(probe);
+        let passed = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(passed, "released without probing again");
+        assert!(gate.enter().await.is_none(), "open from then on");
+    }
+}
