@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::anthropic_content::{messages, tools};
+use super::anthropic_content::{messages, system, tools};
 use super::{
     ModelFamily, base_model_id, count, push_cached_usage, push_stop, push_text, push_usage,
-    put_f32, put_strings, system_text,
+    put_f32, put_strings,
 };
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
@@ -21,8 +21,8 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
     body.insert("max_tokens".into(), json!(req.max_tokens));
     body.insert("messages".into(), Value::Array(messages(&req.turns)?));
-    if let Some(system) = system_text(req) {
-        body.insert("system".into(), json!(system));
+    if let Some(system) = system(&req.system) {
+        body.insert("system".into(), system);
     }
     if !reasoning::drops_sampling(ModelFamily::AnthropicClaude, req.reasoning_budget) {
         put_f32(&mut body, "temperature", req.temperature);
@@ -287,7 +287,7 @@ mod tests {
     #[test]
     fn blank_system_is_omitted() {
         let mut req = simple("anthropic.claude-3-haiku-20240307-v1:0", "Hi");
-        req.system = Some("  ".into());
+        req.system = "  ".into();
         assert!(body(&req).get("system").is_none());
     }
 

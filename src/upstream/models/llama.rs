@@ -53,7 +53,7 @@ fn prompt(req: &InvocationRequest) -> String {
         }
     };
     if let Some(system) = system_text(req) {
-        push("system", Some(system));
+        push("system", Some(&system));
     }
     for turn in &req.turns {
         let role = match turn.role {

@@ -2,10 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::nova_content::{messages, tool_config};
-use super::{
-    ModelFamily, count, push_cached_usage, push_stop, push_text, put_f32, put_strings, system_text,
-};
+use super::nova_content::{messages, system, tool_config};
+use super::{ModelFamily, count, push_cached_usage, push_stop, push_text, put_f32, put_strings};
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
 
@@ -22,8 +20,8 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("schemaVersion".into(), json!("messages-v1"));
     body.insert("messages".into(), Value::Array(messages(&req.turns)?));
-    if let Some(system) = system_text(req) {
-        body.insert("system".into(), json!([{ "text": system }]));
+    if let Some(system) = system(&req.system) {
+        body.insert("system".into(), system);
     }
     body.insert("inferenceConfig".into(), Value::Object(config));
     if let Some(tools) = tool_config(req) {
