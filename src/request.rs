@@ -338,6 +338,36 @@ mod tests {
     }
 
     #[test]
+    fn system_parts_and_a_tools_cache_point_reach_the_invocation() {
+        let req: StreamRequest = serde_json::from_value(serde_json::json!({
+            "prompt": "x",
+            "system": [{"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":" "}],
+            "tools": [{"name":"w"},{"type":"cachePoint"}]
+        }))
+        .unwrap();
+        let (inv, _) = policy().validate(req).unwrap();
+        assert_eq!(
+            inv.system.parts(),
+            [Content::text("Rules"), Content::CachePoint].as_slice()
+        );
+        assert_eq!(inv.tools.len(), 1);
+        assert!(inv.tools_cache_point);
+        // System text counts toward the prompt limit.
+        let big: StreamRequest = serde_json::from_value(serde_json::json!({
+            "prompt": "x",
+            "system": [{"type":"text","text":"y".repeat(2000)},{"type":"cachePoint"}]
+        }))
+        .unwrap();
+        assert!(policy().validate(big).is_err());
+        // A cache point with no tools before it marks nothing.
+        let none: StreamRequest = serde_json::from_value(
+            serde_json::json!({"prompt": "x", "tools": [{"type":"cachePoint"}]}),
+        )
+        .unwrap();
+        assert!(!policy().validate(none).unwrap().0.tools_cache_point);
+    }
+
+    #[test]
     fn allow_list_narrows_models() {
         let mut p = policy();
         p.allowed = vec!["meta.llama3-8b-instruct-v1:0".into()];

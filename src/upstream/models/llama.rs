@@ -108,6 +108,20 @@ mod tests {
     }
 
     #[test]
+    fn system_cache_points_are_dropped() {
+        let mut req = simple("us.meta.llama3-3-70b-instruct-v1:0", "Hi");
+        req.system = serde_json::from_value(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        let prompt = build_body(&req)["prompt"].as_str().unwrap().to_owned();
+        assert!(
+            prompt.contains("system<|end_header_id|>\n\nRules\n\nToday<|eot_id|>"),
+            "{prompt}"
+        );
+    }
+
+    #[test]
     fn multi_turn_body_with_system_and_options() {
         assert_eq!(
             build_body(&full("us.meta.llama3-3-70b-instruct-v1:0")),

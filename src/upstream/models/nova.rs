@@ -246,6 +246,27 @@ mod tests {
     }
 
     #[test]
+    fn system_and_tools_cache_points() {
+        let mut req = simple("us.amazon.nova-lite-v1:0", "Hi");
+        req.system = serde_json::from_value(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        req.tools = serde_json::from_value(json!([{"name":"w"}])).unwrap();
+        req.tools_cache_point = true;
+        let b = body(&req);
+        assert_eq!(
+            b["system"],
+            json!([{"text":"Rules"},{"cachePoint":{"type":"default"}},{"text":"Today"}])
+        );
+        assert_eq!(
+            b["toolConfig"]["tools"][1],
+            json!({"cachePoint":{"type":"default"}})
+        );
+        assert_eq!(b["toolConfig"]["tools"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
     fn body_with_tools_and_reasoning() {
         let mut req = simple("us.amazon.nova-2-lite-v1:0", "Weather?");
         req.tools =
