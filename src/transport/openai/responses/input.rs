@@ -230,6 +230,22 @@ mod tests {
     }
 
     #[test]
+    fn an_input_text_cache_control_is_a_cache_point_after_it() {
+        let (system, t) = to_turns(json!([
+            {"role": "developer", "content": [{"type": "input_text", "text": "Rules", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "Long", "cache_control": {"type": "ephemeral"}}, {"type": "input_text", "text": "Q"}]}
+        ]))
+        .unwrap();
+        assert_eq!(system, [vec![Content::text("Rules"), Content::CachePoint]]);
+        assert_eq!(
+            wire(&t),
+            json!([{"role": "user", "content": [
+                {"type": "text", "text": "Long"}, {"type": "cachePoint"}, {"type": "text", "text": "Q"}
+            ]}])
+        );
+    }
+
+    #[test]
     fn a_string_is_one_user_turn() {
         let (system, t) = to_turns(json!("hi")).unwrap();
         assert!(system.is_empty());
