@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::parts::validate;
-use crate::parts::{Content, Tool, ToolChoice};
+use crate::parts::{Content, SystemPrompt, ToolChoice, ToolList};
 use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
@@ -24,8 +24,9 @@ pub struct StreamRequest {
     pub prompt: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    /// A string, or `text` and `cachePoint` parts.
     #[serde(default)]
-    pub system: Option<String>,
+    pub system: SystemPrompt,
     #[serde(default)]
     pub messages: Vec<Turn>,
     #[serde(default)]
@@ -39,9 +40,9 @@ pub struct StreamRequest {
     /// `invoke` or `converse`; the server's `--api` when absent.
     #[serde(default)]
     pub api: Option<Api>,
-    /// Tools the model may call.
+    /// Tools the model may call, and `{"type":"cachePoint"}` after them.
     #[serde(default)]
-    pub tools: Vec<Tool>,
+    pub tools: ToolList,
     #[serde(default)]
     pub tool_choice: ToolChoice,
     /// `{"budgetTokens": N}` turns on extended thinking.
@@ -118,7 +119,7 @@ impl ModelPolicy {
         let reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
         validate::check(
             &turns,
-            &req.tools,
+            &req.tools.tools,
             &req.tool_choice,
             reasoning_budget,
             model.capabilities(&model_id),
@@ -130,7 +131,7 @@ impl ModelPolicy {
             .flat_map(|t| &t.content)
             .map(Content::size)
             .sum::<usize>()
-            + req.system.as_ref().map_or(0, String::len);
+            + req.system.size();
         if prompt_bytes > self.max_prompt_bytes {
             return Err(ApiError::BadRequest(format!(
                 "prompt is {prompt_bytes} bytes; the limit is {}",
@@ -167,7 +168,8 @@ impl ModelPolicy {
         if let Some(g) = &guardrail {
             g.check().map_err(ApiError::BadRequest)?;
         }
-        let system = req.system.filter(|s| !s.trim().is_empty());
+        let system = req.system.normalised();
+        let tools_cache_point = req.tools.cache_point && !req.tools.tools.is_empty();
         Ok((
             InvocationRequest {
                 model_id,
@@ -177,7 +179,8 @@ impl ModelPolicy {
                 temperature: req.temperature,
                 top_p: req.top_p,
                 stop_sequences: req.stop_sequences,
-                tools: req.tools,
+                tools: req.tools.tools,
+                tools_cache_point,
                 tool_choice: req.tool_choice,
                 reasoning_budget,
                 raw_body: None,
@@ -332,6 +335,36 @@ mod tests {
             matches!(&bad, Err(ApiError::BadRequest(m)) if m.contains("guardrail version")),
             "{bad:?}"
         );
+    }
+
+    #[test]
+    fn system_parts_and_a_tools_cache_point_reach_the_invocation() {
+        let req: StreamRequest = serde_json::from_value(serde_json::json!({
+            "prompt": "x",
+            "system": [{"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":" "}],
+            "tools": [{"name":"w"},{"type":"cachePoint"}]
+        }))
+        .unwrap();
+        let (inv, _) = policy().validate(req).unwrap();
+        assert_eq!(
+            inv.system.parts(),
+            [Content::text("Rules"), Content::CachePoint].as_slice()
+        );
+        assert_eq!(inv.tools.len(), 1);
+        assert!(inv.tools_cache_point);
+        // System text counts toward the prompt limit.
+        let big: StreamRequest = serde_json::from_value(serde_json::json!({
+            "prompt": "x",
+            "system": [{"type":"text","text":"y".repeat(2000)},{"type":"cachePoint"}]
+        }))
+        .unwrap();
+        assert!(policy().validate(big).is_err());
+        // A cache point with no tools before it marks nothing.
+        let none: StreamRequest = serde_json::from_value(
+            serde_json::json!({"prompt": "x", "tools": [{"type":"cachePoint"}]}),
+        )
+        .unwrap();
+        assert!(!policy().validate(none).unwrap().0.tools_cache_point);
     }
 
     #[test]

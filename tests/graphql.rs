@@ -1208,3 +1208,49 @@ async fn start_stream_takes_a_guardrail_and_subscribers_get_its_part() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn start_stream_takes_system_parts_and_a_tools_cache_point() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let start = r#"mutation($p: String!, $sp: [PartInput!], $tools: [ToolInput!]) {
+        startStream(prompt: $p, model: "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                    system: "You are a patient guide to the rivers of Europe.",
+                    systemParts: $sp, tools: $tools, toolsCachePoint: true) { sessionId }
+    }"#;
+    let vars = json!({
+        "p": "[[sim tokens=2 rate=0]] Longest?",
+        "sp": [{"type": "cachePoint"}],
+        "tools": [{"name": "river_length", "description": "A river's length in kilometres."}]
+    });
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp usage { cacheReadInputTokens cacheWriteInputTokens } } }";
+    let mut usage = Vec::new();
+    for n in ["1", "2"] {
+        let r = post(&gw, &gw.token, start, vars.clone()).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let id = r["data"]["startStream"]["sessionId"].as_str().unwrap();
+        c.subscribe(n, query, json!({"id": id})).await;
+        usage.push(events(&c.collect(n).await, 0).last().unwrap()["usage"].clone());
+    }
+    let written = usage[0]["cacheWriteInputTokens"].as_u64().unwrap();
+    assert!(written > 0, "{usage:?}");
+    assert_eq!(usage[0]["cacheReadInputTokens"], 0, "{usage:?}");
+    assert_eq!(usage[1]["cacheReadInputTokens"], written, "{usage:?}");
+    assert_eq!(usage[1]["cacheWriteInputTokens"], 0, "{usage:?}");
+
+    // Only text and cache points in systemParts.
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation { startStream(prompt: "x", systemParts: [{type: "toolCall", id: "t", name: "f", input: "{}"}]) { sessionId } }"#,
+        json!({}),
+    )
+    .await;
+    let msg = r["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("systemParts") && msg.contains("toolCall"),
+        "{r}"
+    );
+    gw.shutdown().await;
+}

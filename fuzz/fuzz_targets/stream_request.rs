@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use spillway::parts::Content;
 use spillway::request::{MAX_MAX_TOKENS, ModelPolicy, StreamRequest};
 use spillway::upstream::Api;
 use spillway::upstream::models::ModelFamily;
@@ -63,11 +64,24 @@ fuzz_target!(|data: &[u8]| {
                     .turns
                     .iter()
                     .flat_map(|t| &t.content)
-                    .map(spillway::parts::Content::size)
+                    .map(Content::size)
                     .sum::<usize>()
-                    + inv.system.as_ref().map_or(0, String::len);
+                    + inv.system.size();
                 assert!(bytes <= MAX_PROMPT_BYTES, "{bytes} bytes passed the limit");
-                assert!(inv.system.as_ref().is_none_or(|s| !s.trim().is_empty()));
+                // The system prompt is normalised: no blank text, and a cache
+                // point only after text (never first, never twice in a row).
+                let system = inv.system.parts();
+                assert!(system.iter().all(|p| match p {
+                    Content::Text { text } => !text.trim().is_empty(),
+                    p => matches!(p, Content::CachePoint),
+                }));
+                assert!(!matches!(system.first(), Some(Content::CachePoint)));
+                assert!(
+                    system
+                        .windows(2)
+                        .all(|w| !matches!(w, [Content::CachePoint, Content::CachePoint]))
+                );
+                assert!(!inv.tools_cache_point || !inv.tools.is_empty());
                 assert!((1..=MAX_MAX_TOKENS).contains(&inv.max_tokens));
                 assert!(inv.temperature.is_none_or(|t| (0.0..=2.0).contains(&t)));
                 assert!(inv.top_p.is_none_or(|p| (0.0..=1.0).contains(&p)));

@@ -154,7 +154,6 @@ mod tests {
     fn req() -> InvocationRequest {
         InvocationRequest {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
-            system: None,
             turns: vec![Turn::text_turn(Role::User, "hi")],
             max_tokens: 10,
             temperature: None,

@@ -291,7 +291,6 @@ mod tests {
                 "alice",
                 InvocationRequest {
                     model_id: "m".into(),
-                    system: None,
                     turns: vec![],
                     max_tokens: 1,
                     temperature: None,

@@ -3,6 +3,8 @@
 //! streams besides text (reasoning, tool calls), the same on every transport.
 //!
 //! - [`content`]: request parts (`messages[].content`), tools and the tool choice.
+//! - [`system`]: the system prompt, text with cache points.
+//! - [`tool_list`]: a request's `tools`, with a cache point after them.
 //! - [`attachment`]: checks on attached bytes (base64, magic numbers), before any upstream call.
 //! - [`event`]: the `part` of a `TokenEvent` (reasoning, tool call, citation, guardrail).
 //! - [`blocks`]: turns an upstream's deltas into dense, indexed answer blocks (the runner's half).
@@ -14,7 +16,11 @@ pub mod attachment;
 pub mod blocks;
 pub mod content;
 pub mod event;
+pub mod system;
+pub mod tool_list;
 pub mod validate;
 
 pub use content::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
 pub use event::Part;
+pub use system::SystemPrompt;
+pub use tool_list::ToolList;

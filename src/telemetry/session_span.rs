@@ -169,7 +169,6 @@ mod tests {
     fn request() -> InvocationRequest {
         InvocationRequest {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
-            system: None,
             turns: Vec::new(),
             max_tokens: 100,
             temperature: Some(0.5),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::parts::content::join_text;
-use crate::parts::{Content, Tool, ToolChoice};
+use crate::parts::{Content, SystemPrompt, Tool, ToolChoice};
 
 /// Who said a turn of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,7 +43,9 @@ impl Turn {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InvocationRequest {
     pub model_id: String,
-    pub system: Option<String>,
+    /// The system prompt: text, with cache points (normalised: no blank
+    /// text, no point that marks nothing).
+    pub system: SystemPrompt,
     pub turns: Vec<Turn>,
     pub max_tokens: u32,
     pub temperature: Option<f32>,
@@ -51,6 +53,8 @@ pub struct InvocationRequest {
     pub stop_sequences: Vec<String>,
     /// Tools the model may call (empty: none offered).
     pub tools: Vec<Tool>,
+    /// A prompt-cache checkpoint after `tools` (only with tools).
+    pub tools_cache_point: bool,
     pub tool_choice: ToolChoice,
     /// Extended thinking's token budget, when asked for.
     pub reasoning_budget: Option<u32>,

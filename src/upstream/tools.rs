@@ -45,6 +45,12 @@ pub(crate) fn are_stand_ins(req: &InvocationRequest) -> bool {
     req.tools.is_empty()
 }
 
+/// Whether a cache point follows the declared tools: the request asked for
+/// one after its own tools (stand-ins carry none).
+pub(crate) fn cache_point_after(req: &InvocationRequest) -> bool {
+    req.tools_cache_point && !are_stand_ins(req)
+}
+
 fn stand_in(name: &str) -> Tool {
     Tool {
         name: name.to_owned(),

@@ -200,6 +200,35 @@ def test_converse(client):
     assert res["usage"]["outputTokens"] > 0
 
 
+def test_converse_caches_system_and_tools_cache_points(client):
+    """`cachePoint` blocks in `system` and `toolConfig.tools` reach Bedrock."""
+    tag = uuid.uuid4()
+    tools = {
+        "tools": [
+            {"toolSpec": {"name": "weather", "description": f"Weather ({tag})", "inputSchema": {"json": WEATHER}}},
+            {"cachePoint": {"type": "default"}},
+        ]
+    }
+
+    def usage(system, question):
+        return client.converse(
+            modelId=NOVA,
+            system=[{"text": system}, {"cachePoint": {"type": "default"}}],
+            messages=[{"role": "user", "content": [{"text": f"{question} [[sim tokens=2 {FAST}]]"}]}],
+            toolConfig=tools,
+        )["usage"]
+
+    first = usage(f"You forecast the weather ({tag}).", "Oslo?")
+    assert first["cacheWriteInputTokens"] > 0
+    assert first["cacheReadInputTokens"] == 0
+    second = usage(f"You forecast the weather ({tag}).", "Bergen?")
+    assert second["cacheReadInputTokens"] == first["cacheWriteInputTokens"]
+    assert second["cacheWriteInputTokens"] == 0
+    # Another system prompt after the same tools: the tools' point alone is read.
+    other = usage(f"You report the tides ({tag}).", "Oslo?")
+    assert 0 < other["cacheReadInputTokens"] < first["cacheWriteInputTokens"]
+
+
 def test_throttled_call_raises_throttling_exception(client):
     with pytest.raises(client.exceptions.ThrottlingException):
         client.converse(

@@ -96,3 +96,64 @@ def test_anthropic_sdk_reports_cache_creation_then_cache_read(gateway):  # noqa:
     assert second.cache_read_input_tokens == first.cache_creation_input_tokens
     assert second.cache_creation_input_tokens == 0
     assert second.input_tokens == first.input_tokens
+
+
+NOVA = "us.amazon.nova-lite-v1:0"
+
+
+def cached_system(context):
+    """A system message whose part, marked `cache_control`, is cached; then a question."""
+    return [
+        {
+            "role": "system",
+            "content": [{"type": "text", "text": context, "cache_control": {"type": "ephemeral"}}],
+        },
+        {"role": "user", "content": f"Which river is longest? [[sim tokens=3 {FAST}]]"},
+    ]
+
+
+@pytest.mark.parametrize("model", [SONNET, NOVA])
+def test_a_system_part_with_cache_control_is_cached(client, model):
+    context = f"You are a patient guide to the rivers of the world ({uuid.uuid4()})."
+    first = client.chat.completions.create(model=model, messages=cached_system(context)).usage
+    assert first.prompt_tokens_details.cached_tokens == 0
+    second = client.chat.completions.create(model=model, messages=cached_system(context)).usage
+    assert second.prompt_tokens_details.cached_tokens > 0
+    assert second.prompt_tokens == first.prompt_tokens
+
+
+def test_anthropic_sdk_caches_system_and_tools_on_a_converse_model(gateway):  # noqa: F811
+    """A model other than Claude goes through ConverseStream: its cache points too."""
+    base, token = gateway
+    claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+    tag = uuid.uuid4()
+    tools = [
+        {
+            "name": "lake_depth",
+            "description": f"The depth of a lake in metres ({tag}).",
+            "input_schema": {"type": "object", "properties": {"lake": {"type": "string"}}},
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    system = [
+        {"type": "text", "text": f"You answer questions about lakes ({tag}).", "cache_control": {"type": "ephemeral"}}
+    ]
+
+    def ask(system, question):
+        return claude.messages.create(
+            model=NOVA,
+            max_tokens=100,
+            system=system,
+            tools=tools,
+            messages=[{"role": "user", "content": f"{question} [[sim tokens=3 {FAST}]]"}],
+        ).usage
+
+    first = ask(system, "Deepest lake?")
+    assert first.cache_creation_input_tokens > 0
+    assert first.cache_read_input_tokens == 0
+    second = ask(system, "Largest lake?")
+    assert second.cache_read_input_tokens == first.cache_creation_input_tokens
+    assert second.cache_creation_input_tokens == 0
+    # Another system prompt after the same tools: the tools' point alone is read.
+    other = ask([{**system[0], "text": f"You answer questions about seas ({tag})."}], "Saltiest?")
+    assert 0 < other.cache_read_input_tokens < first.cache_creation_input_tokens

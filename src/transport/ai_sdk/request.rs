@@ -85,14 +85,14 @@ pub fn to_stream_request(
     Ok(StreamRequest {
         prompt: None,
         model: options.model,
-        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        system: (!system.is_empty()).then(|| system.join("\n\n")).into(),
         messages: c.turns,
         max_tokens: options.max_tokens,
         temperature: options.temperature,
         top_p: options.top_p,
         stop_sequences: options.stop_sequences,
         api: options.api,
-        tools: options.tools,
+        tools: options.tools.into(),
         tool_choice: options.tool_choice,
         reasoning: options.reasoning,
         guardrail: None,
@@ -129,7 +129,7 @@ mod tests {
         let s = to_stream_request(req.messages, req.options).unwrap();
         assert_eq!(s.model.as_deref(), Some("meta.llama3-8b-instruct-v1:0"));
         assert_eq!(s.max_tokens, Some(50));
-        assert_eq!(s.system.as_deref(), Some("Be brief."));
+        assert_eq!(s.system.text().as_deref(), Some("Be brief."));
         let contents: Vec<_> = s.messages.iter().map(Turn::text).collect();
         assert_eq!(contents, ["Hi", "Hello", "More"]);
     }
@@ -159,7 +159,7 @@ mod tests {
         });
         let req: ChatRequest = serde_json::from_value(body).unwrap();
         let s = to_stream_request(req.messages, req.options).unwrap();
-        assert_eq!(s.tools.len(), 1);
+        assert_eq!(s.tools.tools.len(), 1);
         assert_eq!(s.tool_choice, ToolChoice::Tool("get_weather".into()));
         assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(2048));
         let policy = crate::request::ModelPolicy {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::AnthropicError;
 use super::error::bad;
-use crate::parts::{Content, Reasoning, ToolResultContent};
+use crate::parts::{Content, Reasoning, SystemPrompt, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
 /// One entry of `messages`.
@@ -38,26 +38,23 @@ pub(super) fn turns(messages: Vec<Message>) -> Result<Vec<Turn>, AnthropicError>
         .collect()
 }
 
-/// `system`: a string or `text` blocks, joined by a blank line.
-pub(super) fn system(system: Option<&Value>) -> Result<Option<String>, AnthropicError> {
+/// `system`: a string or `text` blocks (a block's `cache_control` is a
+/// cache point after it).
+pub(super) fn system(system: Option<&Value>) -> Result<SystemPrompt, AnthropicError> {
     let Some(system) = system.filter(|s| !s.is_null()) else {
-        return Ok(None);
+        return Ok(SystemPrompt::default());
     };
     let parts = blocks(system, "system")?;
-    let mut text = Vec::new();
-    for p in &parts {
-        match p {
-            Content::Text { text: t } => text.push(t.as_str()),
-            Content::CachePoint => {}
-            other => {
-                return Err(bad(format!(
-                    "system: takes text blocks, not {}",
-                    other.kind()
-                )));
-            }
-        }
+    if let Some(other) = parts
+        .iter()
+        .find(|p| !matches!(p, Content::Text { .. } | Content::CachePoint))
+    {
+        return Err(bad(format!(
+            "system: takes text blocks, not {}",
+            other.kind()
+        )));
     }
-    Ok(Some(text.join("\n\n")))
+    SystemPrompt::from_parts(parts).map_err(bad)
 }
 
 /// A `content` field: a string, or a list of blocks.
@@ -237,20 +234,18 @@ mod tests {
 
     #[test]
     fn system_as_string_or_blocks() {
+        assert_eq!(system(Some(&json!("be brief"))).unwrap(), "be brief".into());
+        let s = system(Some(&json!([
+            {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "b"}
+        ])))
+        .unwrap();
+        assert_eq!(s.text().as_deref(), Some("a\n\nb"));
         assert_eq!(
-            system(Some(&json!("be brief"))).unwrap().unwrap(),
-            "be brief"
+            s.parts(),
+            [Content::text("a"), Content::CachePoint, Content::text("b")].as_slice()
         );
-        assert_eq!(
-            system(Some(&json!([
-                {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
-                {"type": "text", "text": "b"}
-            ])))
-            .unwrap()
-            .unwrap(),
-            "a\n\nb"
-        );
-        assert_eq!(system(None).unwrap(), None);
+        assert_eq!(system(None).unwrap(), SystemPrompt::default());
         assert!(system(Some(&json!(3))).is_err());
     }
 

@@ -18,7 +18,7 @@ const TURN_TOKENS: u64 = 4;
 
 /// The estimated input tokens of a validated request.
 pub(super) fn estimate(req: &InvocationRequest) -> u64 {
-    let mut bytes = req.system.as_ref().map_or(0, String::len) as u64;
+    let mut bytes = req.system.size() as u64;
     let mut tokens = 0;
     for t in &req.turns {
         tokens += TURN_TOKENS;
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn text_images_and_documents() {
         let mut req = InvocationRequest {
-            system: Some("1234".into()),
+            system: "1234".into(),
             turns: vec![Turn::text_turn(Role::User, "12345678")],
             ..Default::default()
         };

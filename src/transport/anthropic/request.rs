@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::content::{self, Message};
 use super::error::{AnthropicError, bad};
-use crate::parts::{Content, Tool, ToolChoice};
+use crate::parts::{Content, Tool, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 
@@ -82,9 +82,14 @@ pub(super) fn to_stream_request(
 }
 
 /// `tools`: `{"name","description"?,"input_schema"}`, or (Claude only) a
-/// server tool of some `type`, checked here by its name alone.
-fn tools(defs: Vec<Value>, claude: bool) -> Result<Vec<Tool>, AnthropicError> {
-    defs.into_iter()
+/// server tool of some `type`, checked here by its name alone. A tool's
+/// `cache_control` is a cache point after the tools.
+fn tools(defs: Vec<Value>, claude: bool) -> Result<ToolList, AnthropicError> {
+    let cache_point = defs
+        .iter()
+        .any(|d| d.get("cache_control").is_some_and(|c| !c.is_null()));
+    let tools = defs
+        .into_iter()
         .enumerate()
         .map(|(i, def)| {
             let name = def
@@ -114,7 +119,8 @@ fn tools(defs: Vec<Value>, claude: bool) -> Result<Vec<Tool>, AnthropicError> {
                 input_schema,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ToolList::new(tools, cache_point))
 }
 
 fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, AnthropicError> {
@@ -186,11 +192,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.model.as_deref(), Some("m"));
-        assert_eq!(s.system.as_deref(), Some("terse"));
+        assert_eq!(s.system.text().as_deref(), Some("terse"));
         assert_eq!(s.max_tokens, Some(100));
         assert_eq!(s.stop_sequences, ["END"]);
         assert_eq!(s.api, Some(Api::Invoke));
-        assert_eq!(s.tools[0].description.as_deref(), Some("Weather"));
+        assert_eq!(s.tools.tools[0].description.as_deref(), Some("Weather"));
+        assert!(s.tools.cache_point, "the tool's cache_control");
         assert_eq!(s.tool_choice, ToolChoice::Tool("w".into()));
         assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(2048));
         assert_eq!(
@@ -200,9 +207,40 @@ mod tests {
     }
 
     #[test]
+    fn system_cache_control_is_a_cache_point() {
+        let s = parse(
+            with(json!({"system": [
+                {"type": "text", "text": "Rules", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "Today"}
+            ]})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            s.system.parts(),
+            [
+                Content::text("Rules"),
+                Content::CachePoint,
+                Content::text("Today")
+            ]
+            .as_slice()
+        );
+        assert!(!s.tools.cache_point);
+        let e = parse(
+            with(json!({"system": [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]})),
+            false,
+        )
+        .unwrap_err();
+        assert!(e.message().contains("system"), "{}", e.message());
+    }
+
+    #[test]
     fn server_tools_only_for_claude() {
         let bash = with(json!({"tools": [{"type": "bash_20250124", "name": "bash"}]}));
-        assert_eq!(parse(bash.clone(), true).unwrap().tools[0].name, "bash");
+        assert_eq!(
+            parse(bash.clone(), true).unwrap().tools.tools[0].name,
+            "bash"
+        );
         assert!(
             parse(bash, false)
                 .unwrap_err()

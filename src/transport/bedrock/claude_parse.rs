@@ -14,7 +14,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value, json};
 
 use super::converse_parse::{float, strings, uint};
-use crate::parts::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
+use crate::parts::{
+    Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
+};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 use crate::upstream::request::{Role, Turn};
@@ -182,28 +184,35 @@ fn tool_result(b: &Value) -> Result<Content, String> {
 }
 
 /// `system` as a string or text blocks, joined by a blank line.
-fn system(v: Option<&Value>) -> Result<Option<String>, String> {
+fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
+    let mut system = SystemPrompt::default();
     match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => system.push_text(s.as_str()),
         Some(Value::Array(blocks)) => {
-            let texts: Vec<&str> = blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(Value::as_str))
-                .collect();
-            Ok((!texts.is_empty()).then(|| texts.join("\n\n")))
+            for b in blocks {
+                if let Some(text) = b.get("text").and_then(Value::as_str) {
+                    system.push_text(text);
+                    if b.get("cache_control").is_some_and(|c| !c.is_null()) {
+                        system.push_cache_point();
+                    }
+                }
+            }
         }
-        Some(_) => Err("system must be a string or a list of text blocks".into()),
+        Some(_) => return Err("system must be a string or a list of text blocks".into()),
     }
+    Ok(system)
 }
 
 /// `tools` (custom tools with `input_schema`; Anthropic-defined tools keep
 /// their name) and `tool_choice`.
-fn tools(body: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
+fn tools(body: &Map<String, Value>) -> Result<(ToolList, ToolChoice), String> {
     let mut tools = Vec::new();
+    let mut cache_point = false;
     if let Some(list) = body.get("tools").filter(|v| !v.is_null()) {
         let list = list.as_array().ok_or("tools must be a list")?;
         for (i, t) in list.iter().enumerate() {
+            cache_point |= t.get("cache_control").is_some_and(|c| !c.is_null());
             tools.push(Tool {
                 name: field(t, "name")
                     .map_err(|e| format!("tools[{i}]: {e}"))?
@@ -229,7 +238,7 @@ fn tools(body: &Map<String, Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
             _ => return Err("tool_choice.type must be auto, any, tool or none".into()),
         },
     };
-    Ok((tools, choice))
+    Ok((ToolList::new(tools, cache_point), choice))
 }
 
 /// `thinking: {"type":"enabled","budget_tokens"}` (`adaptive` and
@@ -274,12 +283,16 @@ mod tests {
                     {"type": "tool_result", "tool_use_id": "t1", "content": "sun", "is_error": true},
                     {"type": "text", "text": "and?", "cache_control": {"type": "ephemeral"}}]}
             ],
-            "tools": [{"name": "w", "input_schema": {"type": "object"}}],
+            "tools": [{"name": "w", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
             "tool_choice": {"type": "any"},
             "thinking": {"type": "enabled", "budget_tokens": 1024}
         });
         let r = stream_request("m", &body).unwrap();
-        assert_eq!(r.system.as_deref(), Some("Be brief."));
+        assert_eq!(
+            r.system.parts(),
+            [Content::text("Be brief."), Content::CachePoint].as_slice()
+        );
+        assert!(r.tools.cache_point);
         assert_eq!(r.max_tokens, Some(2000));
         assert_eq!(r.tool_choice, ToolChoice::Any);
         assert_eq!(r.reasoning.map(|r| r.budget_tokens), Some(1024));

@@ -15,7 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
 use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
-use crate::parts::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
+use crate::parts::{
+    Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
+};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 use crate::upstream::request::{Role, Turn};
@@ -185,23 +187,32 @@ fn reasoning_block(v: &Value) -> Result<Reasoning, String> {
     })
 }
 
-/// `system` blocks' text, joined by a blank line (cache points dropped).
-pub fn system(v: Option<&Value>) -> Result<Option<String>, String> {
-    let Some(v) = v else { return Ok(None) };
+/// `system` blocks: `{"text"}` and `{"cachePoint"}` (other blocks, such as
+/// guard content, are left out).
+pub fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
+    let mut system = SystemPrompt::default();
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(system);
+    };
     let blocks = v.as_array().ok_or("system must be a list of blocks")?;
-    let texts: Vec<&str> = blocks
-        .iter()
-        .filter_map(|b| b.get("text").and_then(Value::as_str))
-        .collect();
-    Ok((!texts.is_empty()).then(|| texts.join("\n\n")))
+    for b in blocks {
+        if let Some(text) = b.get("text").and_then(Value::as_str) {
+            system.push_text(text);
+        } else if b.get("cachePoint").is_some() {
+            system.push_cache_point();
+        }
+    }
+    Ok(system)
 }
 
-/// `toolConfig`: `tools[].toolSpec` and `toolChoice` (`auto`, `any`, `tool`).
-pub fn tools(v: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
+/// `toolConfig`: `tools[].toolSpec` (a `cachePoint` among them is a cache
+/// point after the tools) and `toolChoice` (`auto`, `any`, `tool`).
+pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
     let Some(v) = v else {
-        return Ok((Vec::new(), ToolChoice::Auto));
+        return Ok((ToolList::default(), ToolChoice::Auto));
     };
     let mut tools = Vec::new();
+    let mut cache_point = false;
     for (i, t) in v
         .get("tools")
         .and_then(Value::as_array)
@@ -211,7 +222,8 @@ pub fn tools(v: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
         .enumerate()
     {
         let Some(spec) = t.get("toolSpec") else {
-            continue; // a cachePoint
+            cache_point |= t.get("cachePoint").is_some();
+            continue;
         };
         tools.push(Tool {
             name: field(spec, "name")
@@ -239,7 +251,7 @@ pub fn tools(v: Option<&Value>) -> Result<(Vec<Tool>, ToolChoice), String> {
                 .to_owned(),
         ),
     };
-    Ok((tools, choice))
+    Ok((ToolList::new(tools, cache_point), choice))
 }
 
 /// Claude's `thinking` or Nova's `reasoningConfig` in the additional fields.
@@ -333,15 +345,19 @@ mod tests {
                 {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"json": {"c": 3}}], "status": "error"}}]}
             ],
             "inferenceConfig": {"maxTokens": 300, "temperature": 0.5, "stopSequences": ["END"]},
-            "toolConfig": {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}], "toolChoice": {"tool": {"name": "weather"}}},
+            "toolConfig": {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}, {"cachePoint": {"type": "default"}}], "toolChoice": {"tool": {"name": "weather"}}},
             "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}
         });
         let r = stream_request("m", &body).unwrap();
-        assert_eq!(r.system.as_deref(), Some("Be brief."));
+        assert!(r.tools.cache_point);
+        assert_eq!(
+            r.system.parts(),
+            [Content::text("Be brief."), Content::CachePoint].as_slice()
+        );
         assert_eq!((r.max_tokens, r.temperature), (Some(300), Some(0.5)));
         assert_eq!(r.stop_sequences, ["END"]);
         assert_eq!(r.tool_choice, ToolChoice::Tool("weather".into()));
-        assert_eq!(r.tools[0].input_schema, json!({"type": "object"}));
+        assert_eq!(r.tools.tools[0].input_schema, json!({"type": "object"}));
         assert_eq!(r.reasoning.map(|r| r.budget_tokens), Some(2048));
         assert_eq!(
             serde_json::to_value(&r.messages).unwrap(),

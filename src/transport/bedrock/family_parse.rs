@@ -106,7 +106,8 @@ fn cohere(obj: &Map<String, Value>) -> Result<StreamRequest, String> {
     req.system = obj
         .get("preamble")
         .and_then(Value::as_str)
-        .map(str::to_owned);
+        .map(str::to_owned)
+        .into();
     Ok(req)
 }
 

@@ -5,7 +5,7 @@
 use async_graphql::{InputObject, SimpleObject};
 use serde_json::{Map, Value, json};
 
-use crate::parts::{Content, Part, Tool};
+use crate::parts::{Content, Part, SystemPrompt, Tool};
 
 /// A non-text piece of an answer: reasoning, a tool call, a citation or a
 /// guardrail note. `index` is the content block's place in the answer.
@@ -144,6 +144,19 @@ impl PartInput {
     }
 }
 
+/// `startStream`'s system prompt: `system` as a text part, then
+/// `systemParts` (text and cache points only).
+pub fn system_prompt(
+    system: Option<String>,
+    parts: Option<Vec<PartInput>>,
+) -> Result<SystemPrompt, String> {
+    let mut all: Vec<Content> = system.map(Content::text).into_iter().collect();
+    for p in parts.unwrap_or_default() {
+        all.push(p.into_content()?);
+    }
+    SystemPrompt::from_parts(all).map_err(|e| format!("systemParts: {e}"))
+}
+
 /// A tool the model may call; `inputSchema` is a JSON Schema as a JSON string.
 #[derive(InputObject)]
 pub struct ToolInput {
@@ -189,6 +202,42 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.into_content().is_err());
+    }
+
+    #[test]
+    fn system_text_then_parts() {
+        let part = |kind: &str, text: Option<&str>| PartInput {
+            kind: kind.into(),
+            text: text.map(str::to_owned),
+            ..Default::default()
+        };
+        let s = system_prompt(
+            Some("Rules".into()),
+            Some(vec![part("cachePoint", None), part("text", Some("Today"))]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.parts(),
+            [
+                Content::text("Rules"),
+                Content::CachePoint,
+                Content::text("Today")
+            ]
+            .as_slice()
+        );
+        let e = system_prompt(None, Some(vec![part("toolCall", None)])).unwrap_err();
+        assert!(e.contains("bad part"), "{e}");
+        let e = system_prompt(
+            None,
+            Some(vec![PartInput {
+                kind: "image".into(),
+                media_type: Some("image/png".into()),
+                data: Some("AA==".into()),
+                ..Default::default()
+            }]),
+        )
+        .unwrap_err();
+        assert!(e.contains("systemParts") && e.contains("not image"), "{e}");
     }
 
     #[test]

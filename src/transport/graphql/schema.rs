@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
 use crate::hub::{Access, LookupError, SessionInfo, Subscription};
-use crate::parts::{Content, ToolChoice};
+use crate::parts::{Content, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::state::AppState;
 use crate::upstream::Api;
@@ -326,6 +326,11 @@ impl MutationRoot {
         #[graphql(desc = "Turn on extended thinking with this token budget.")]
         reasoning_budget_tokens: Option<u32>,
         guardrail: Option<GuardrailInput>,
+        #[graphql(desc = "System prompt parts after `system`: `text` and `cachePoint` only.")]
+        system_parts: Option<Vec<PartInput>>,
+        #[graphql(desc = "A prompt-cache checkpoint after `tools`.")] tools_cache_point: Option<
+            bool,
+        >,
     ) -> Result<StreamResponse> {
         let (principal, state) = caller(ctx)?;
         let bad = |e: String| api_error(ApiError::BadRequest(e));
@@ -341,6 +346,7 @@ impl MutationRoot {
             .map(ToolInput::into_tool)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(bad)?;
+        let system = super::parts::system_prompt(system, system_parts).map_err(bad)?;
         let tool_choice = match (tool_name, tool_choice) {
             (Some(name), _) => ToolChoice::Tool(name),
             (None, Some(ToolChoiceMode::Any)) => ToolChoice::Any,
@@ -357,7 +363,7 @@ impl MutationRoot {
             top_p,
             stop_sequences: stop_sequences.unwrap_or_default(),
             api: api.map(Api::from),
-            tools,
+            tools: ToolList::new(tools, tools_cache_point.unwrap_or(false)),
             tool_choice,
             reasoning: reasoning_budget_tokens
                 .map(|budget_tokens| ReasoningRequest { budget_tokens }),

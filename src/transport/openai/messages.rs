@@ -1,6 +1,7 @@
 //! OpenAI `messages` as the gateway's turns and system prompt.
 //!
-//! - `system` / `developer`: text (a string or text parts) joined into the system prompt.
+//! - `system` / `developer`: text (a string or text parts) joined into the system prompt;
+//!   a part's `cache_control` is a cache point after it.
 //! - `user`: `text` parts, `image_url` parts with `data:` URLs, `file` parts with `file_data`.
 //! - `assistant`: LiteLLM's `thinking_blocks` (replayed first, as received), then the text,
 //!   then `tool_calls` (`arguments` parsed as JSON). `reasoning_content`, and a thinking
@@ -9,8 +10,7 @@
 //! - `tool`: a user turn holding the tool result for `tool_call_id`; consecutive tool
 //!   messages land in one user turn (the core joins turns of one role).
 //!
-//! Content parts are [`super::content`]'s. The system prompt is one string here, so a
-//! cache point asked for inside it is not kept.
+//! Content parts are [`super::content`]'s.
 
 use std::collections::HashSet;
 
@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::content::{Allow, content};
 use super::error::{OpenAiError, bad};
-use crate::parts::{Content, Reasoning, ToolResultContent};
+use crate::parts::{Content, Reasoning, SystemPrompt, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
 /// One entry of `messages`.
@@ -71,16 +71,15 @@ enum ThinkingBlock {
 /// `messages` as `(system prompt, turns)`.
 pub(super) fn to_turns(
     messages: Vec<ChatMessage>,
-) -> Result<(Option<String>, Vec<Turn>), OpenAiError> {
-    let mut system: Vec<String> = Vec::new();
+) -> Result<(SystemPrompt, Vec<Turn>), OpenAiError> {
+    let mut system: Vec<Vec<Content>> = Vec::new();
     let mut turns = Vec::with_capacity(messages.len());
     let mut calls: HashSet<String> = HashSet::new();
     for (i, m) in messages.into_iter().enumerate() {
         let at = format!("messages[{i}]");
         match m.role.as_str() {
             "system" | "developer" => {
-                let parts = content(&at, m.content, Allow::Text)?;
-                system.push(crate::parts::content::join_text(&parts, ""));
+                system.push(content(&at, m.content, Allow::Text)?);
             }
             "user" => turns.push(Turn {
                 role: Role::User,
@@ -100,8 +99,30 @@ pub(super) fn to_turns(
             }
         }
     }
-    let system = (!system.is_empty()).then(|| system.join("\n\n"));
-    Ok((system, turns))
+    Ok((system_prompt(system), turns))
+}
+
+/// System messages' parts as the system prompt: a message's text parts
+/// joined into one text, split where a cache point stands.
+pub(super) fn system_prompt(messages: Vec<Vec<Content>>) -> SystemPrompt {
+    let mut system = SystemPrompt::default();
+    for parts in messages {
+        let mut text = String::new();
+        for p in parts {
+            match p {
+                Content::Text { text: t } => text.push_str(&t),
+                Content::CachePoint => {
+                    system.push_text(std::mem::take(&mut text));
+                    system.push_cache_point();
+                }
+                _ => {}
+            }
+        }
+        if !text.is_empty() {
+            system.push_text(text);
+        }
+    }
+    system
 }
 
 /// An assistant message: reasoning, text, tool calls, in that order.
@@ -204,7 +225,7 @@ mod tests {
 
     use super::*;
 
-    fn turns(messages: Value) -> Result<(Option<String>, Vec<Turn>), OpenAiError> {
+    fn turns(messages: Value) -> Result<(SystemPrompt, Vec<Turn>), OpenAiError> {
         to_turns(serde_json::from_value(messages).unwrap())
     }
 
@@ -228,7 +249,17 @@ mod tests {
             {"role": "user", "content": "More"}
         ]))
         .unwrap();
-        assert_eq!(system.as_deref(), Some("Be brief.\n\nNo lists."));
+        assert_eq!(system.text().as_deref(), Some("Be brief.\n\nNo lists."));
+        assert_eq!(
+            system.parts(),
+            [
+                Content::text("Be brief."),
+                Content::text("No lists."),
+                Content::CachePoint
+            ]
+            .as_slice(),
+            "a system part's cache_control is a cache point after it"
+        );
         let texts: Vec<_> = t.iter().map(Turn::text).collect();
         assert_eq!(texts, ["Hi \n\nthere", "Hello", "More"]);
         assert_eq!(t[1].role, Role::Assistant);

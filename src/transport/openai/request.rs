@@ -126,7 +126,7 @@ pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest,
             Some(Stop::Many(v)) => v,
         },
         api: None,
-        tools,
+        tools: tools.into(),
         tool_choice,
         reasoning,
         guardrail: req.guardrail,
@@ -244,11 +244,11 @@ mod tests {
             "parallel_tool_calls": false
         }))
         .unwrap();
-        assert_eq!(s.tools.len(), 2);
-        assert_eq!(s.tools[0].description.as_deref(), Some("Weather"));
-        assert_eq!(s.tools[0].input_schema["required"], json!(["city"]));
+        assert_eq!(s.tools.tools.len(), 2);
+        assert_eq!(s.tools.tools[0].description.as_deref(), Some("Weather"));
+        assert_eq!(s.tools.tools[0].input_schema["required"], json!(["city"]));
         assert_eq!(
-            s.tools[1].input_schema,
+            s.tools.tools[1].input_schema,
             json!({"type": "object", "properties": {}})
         );
         assert_eq!(s.tool_choice, ToolChoice::Tool("now".into()));

@@ -222,6 +222,25 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_takes_system_parts_and_a_tools_cache_point() {
+        let m = parse(
+            r#"{"action":"stream","prompt":"hi","system":[{"type":"text","text":"Rules"},{"type":"cachePoint"}],"tools":[{"name":"f"},{"type":"cachePoint"}]}"#,
+        )
+        .unwrap();
+        let Action::Stream(r) = m.action else {
+            panic!("{m:?}")
+        };
+        assert!(r.system.has_cache_point());
+        assert!(r.tools.cache_point && r.tools.tools.len() == 1);
+        let (_, e) = parse(
+            r#"{"action":"stream","prompt":"hi","system":[{"type":"text","text":"a"},{"type":"toolCall","id":"t","name":"f"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_fields");
+        assert!(e.message.contains("system[1]"), "{}", e.message);
+    }
+
+    #[test]
     fn event_messages_are_the_event_plus_type_and_request_id() {
         let ev = TokenEvent {
             session_id: "s\"1".into(),

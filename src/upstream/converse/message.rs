@@ -4,13 +4,13 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, CitationsConfig, ContentBlock, ConversationRole,
     DocumentBlock, DocumentFormat, DocumentSource, ImageBlock, ImageFormat, ImageSource, Message,
-    ReasoningContentBlock, ReasoningTextBlock, ToolResultBlock, ToolResultContentBlock,
-    ToolResultStatus, ToolUseBlock,
+    ReasoningContentBlock, ReasoningTextBlock, SystemContentBlock, ToolResultBlock,
+    ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
 };
 
 use super::json::to_document;
 use crate::parts::attachment::{document_format, image_format};
-use crate::parts::{Content, ToolResultContent};
+use crate::parts::{Content, SystemPrompt, ToolResultContent};
 use crate::upstream::attach::{self, DocumentNames};
 use crate::upstream::request::{Role, Turn};
 
@@ -35,6 +35,32 @@ pub(crate) fn messages(turns: &[Turn]) -> Result<Vec<Message>, String> {
                 .map_err(|e| e.to_string())
         })
         .collect()
+}
+
+/// The system prompt as system blocks: one per text part, a cache point
+/// where one stands; `None` when there is no text.
+pub(crate) fn system(system: &SystemPrompt) -> Result<Option<Vec<SystemContentBlock>>, String> {
+    if system.is_empty() {
+        return Ok(None);
+    }
+    system
+        .parts()
+        .iter()
+        .filter(|p| !matches!(p, Content::Text { text } if text.trim().is_empty()))
+        .map(|p| match p {
+            Content::Text { text } => Ok(SystemContentBlock::Text(text.clone())),
+            _ => cache_point().map(SystemContentBlock::CachePoint),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Converse's cache point (`{"cachePoint":{"type":"default"}}`).
+pub(crate) fn cache_point() -> Result<CachePointBlock, String> {
+    CachePointBlock::builder()
+        .r#type(CachePointType::Default)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// A turn's blocks. Converse refuses blank text blocks, so an empty text
@@ -111,12 +137,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
                 .build()
                 .map_err(built)?,
         ),
-        Content::CachePoint => ContentBlock::CachePoint(
-            CachePointBlock::builder()
-                .r#type(CachePointType::Default)
-                .build()
-                .map_err(built)?,
-        ),
+        Content::CachePoint => ContentBlock::CachePoint(cache_point()?),
     })
 }
 

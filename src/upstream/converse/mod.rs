@@ -49,14 +49,9 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
         .set_top_p(req.top_p.filter(|_| !drop_sampling))
         .set_stop_sequences((!req.stop_sequences.is_empty()).then(|| req.stop_sequences.clone()))
         .build();
-    let system = req
-        .system
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| vec![SystemContentBlock::Text(s.to_owned())]);
     Ok(ConverseInput {
         messages: message::messages(&req.turns)?,
-        system,
+        system: message::system(&req.system)?,
         inference,
         tool_config: tool_config::tool_config(req)?,
         additional_fields: family
@@ -75,7 +70,7 @@ mod tests {
     fn req(model: &str, budget: Option<u32>) -> InvocationRequest {
         InvocationRequest {
             model_id: model.into(),
-            system: Some("Be brief.".into()),
+            system: "Be brief.".into(),
             turns: vec![Turn::text_turn(Role::User, "Hi")],
             max_tokens: 4096,
             temperature: Some(0.5),
@@ -131,7 +126,27 @@ mod tests {
     #[test]
     fn blank_system_is_left_out() {
         let mut r = req("meta.llama3-8b-instruct-v1:0", None);
-        r.system = Some(" ".into());
+        r.system = " ".into();
         assert_eq!(build(&r).unwrap().system, None);
+    }
+
+    #[test]
+    fn system_cache_points_are_system_blocks() {
+        let mut r = req("us.amazon.nova-lite-v1:0", None);
+        r.system = serde_json::from_value::<crate::parts::SystemPrompt>(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        let system = build(&r).unwrap().system.unwrap();
+        assert_eq!(system.len(), 3);
+        assert_eq!(system[0], SystemContentBlock::Text("Rules".into()));
+        let SystemContentBlock::CachePoint(cp) = &system[1] else {
+            panic!("{system:?}")
+        };
+        assert_eq!(
+            cp.r#type,
+            aws_sdk_bedrockruntime::types::CachePointType::Default
+        );
+        assert_eq!(system[2], SystemContentBlock::Text("Today".into()));
     }
 }

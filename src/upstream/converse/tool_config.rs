@@ -35,7 +35,7 @@ pub(crate) fn tool_config(req: &InvocationRequest) -> Result<Option<ToolConfigur
                 .map_err(|e| e.to_string())?,
         )),
     };
-    let specs = declared
+    let mut specs = declared
         .iter()
         .map(|t| {
             ToolSpecification::builder()
@@ -47,6 +47,9 @@ pub(crate) fn tool_config(req: &InvocationRequest) -> Result<Option<ToolConfigur
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
+    if tools::cache_point_after(req) {
+        specs.push(Tool::CachePoint(super::message::cache_point()?));
+    }
     ToolConfiguration::builder()
         .set_tools(Some(specs))
         .set_tool_choice(choice)
@@ -117,6 +120,24 @@ mod tests {
         let cfg = tool_config(&with(json!("none"), true)).unwrap().unwrap();
         assert_eq!(cfg.tools.len(), 1);
         assert_eq!(cfg.tool_choice, None);
+    }
+
+    #[test]
+    fn a_cache_point_follows_the_tools() {
+        let mut r = with(json!("auto"), false);
+        r.tools_cache_point = true;
+        let cfg = tool_config(&r).unwrap().unwrap();
+        assert_eq!(cfg.tools.len(), 2);
+        assert!(matches!(cfg.tools[0], Tool::ToolSpec(_)));
+        let Tool::CachePoint(cp) = &cfg.tools[1] else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(
+            cp.r#type,
+            aws_sdk_bedrockruntime::types::CachePointType::Default
+        );
+        r.tools_cache_point = false;
+        assert_eq!(tool_config(&r).unwrap().unwrap().tools.len(), 1);
     }
 
     #[test]

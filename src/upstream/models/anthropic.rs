@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::anthropic_content::{messages, tools};
+use super::anthropic_content::{messages, system, tools};
 use super::{
     ModelFamily, base_model_id, count, push_cached_usage, push_stop, push_text, push_usage,
-    put_f32, put_strings, system_text,
+    put_f32, put_strings,
 };
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
@@ -21,8 +21,8 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
     body.insert("max_tokens".into(), json!(req.max_tokens));
     body.insert("messages".into(), Value::Array(messages(&req.turns)?));
-    if let Some(system) = system_text(req) {
-        body.insert("system".into(), json!(system));
+    if let Some(system) = system(&req.system) {
+        body.insert("system".into(), system);
     }
     if !reasoning::drops_sampling(ModelFamily::AnthropicClaude, req.reasoning_budget) {
         put_f32(&mut body, "temperature", req.temperature);
@@ -284,10 +284,42 @@ mod tests {
         assert_eq!(b["messages"][0]["content"], json!("Hi"));
     }
 
+    fn cached(model: &str) -> InvocationRequest {
+        let mut req = simple(model, "Hi");
+        req.system = serde_json::from_value(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        req.tools = serde_json::from_value(json!([{"name":"a"},{"name":"b"}])).unwrap();
+        req.tools_cache_point = true;
+        req
+    }
+
+    #[test]
+    fn system_and_tools_cache_points_mark_the_block_before() {
+        let b = body(&cached("anthropic.claude-3-5-haiku-20241022-v1:0"));
+        assert_eq!(
+            b["system"],
+            json!([
+                {"type":"text","text":"Rules","cache_control":{"type":"ephemeral"}},
+                {"type":"text","text":"Today"}
+            ])
+        );
+        assert!(b["tools"][0].get("cache_control").is_none());
+        assert_eq!(b["tools"][1]["cache_control"], json!({"type":"ephemeral"}));
+        // No cache point: a plain string and unmarked tools.
+        let mut req = cached("anthropic.claude-3-5-haiku-20241022-v1:0");
+        req.system = "Rules".into();
+        req.tools_cache_point = false;
+        let b = body(&req);
+        assert_eq!(b["system"], json!("Rules"));
+        assert!(b["tools"][1].get("cache_control").is_none());
+    }
+
     #[test]
     fn blank_system_is_omitted() {
         let mut req = simple("anthropic.claude-3-haiku-20240307-v1:0", "Hi");
-        req.system = Some("  ".into());
+        req.system = "  ".into();
         assert!(body(&req).get("system").is_none());
     }
 

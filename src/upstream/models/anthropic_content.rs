@@ -10,11 +10,13 @@
 //!   blocks, `is_error`), `reasoning` → `thinking` / `redacted_thinking`.
 //! - `cachePoint` → `cache_control: {"type":"ephemeral"}` on the block before
 //!   it (not a thinking block, which Anthropic does not let be marked); a
-//!   cache point with nothing before it marks nothing.
+//!   cache point with nothing before it marks nothing. The same after the
+//!   system prompt (its text parts become text blocks) and after the tools
+//!   (the last tool is marked).
 
 use serde_json::{Map, Value, json};
 
-use crate::parts::{Content, Tool, ToolChoice, ToolResultContent};
+use crate::parts::{Content, SystemPrompt, Tool, ToolChoice, ToolResultContent};
 use crate::upstream::attach;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 use crate::upstream::tools;
@@ -87,6 +89,28 @@ pub(super) fn cache_mark(block: &mut Value) {
     if let Some(o) = block.as_object_mut() {
         o.insert("cache_control".into(), json!({"type": "ephemeral"}));
     }
+}
+
+/// `system`: a string, or text blocks when a cache point marks one of
+/// them; `None` when there is no text.
+pub(super) fn system(system: &SystemPrompt) -> Option<Value> {
+    let text = system.text()?;
+    if !system.has_cache_point() {
+        return Some(json!(text));
+    }
+    let mut blocks: Vec<Value> = Vec::new();
+    for part in system.parts() {
+        match part {
+            Content::Text { text } if text.trim().is_empty() => {}
+            Content::Text { text } => blocks.push(json!({"type": "text", "text": text})),
+            _ => {
+                if let Some(last) = blocks.last_mut() {
+                    cache_mark(last);
+                }
+            }
+        }
+    }
+    Some(Value::Array(blocks))
 }
 
 fn block(part: &Content) -> Result<Value, String> {
@@ -191,7 +215,12 @@ pub(super) fn tools(req: &InvocationRequest) -> Option<(Value, Option<Value>)> {
     if declared.is_empty() {
         return None;
     }
-    let list = declared.iter().map(tool).collect();
+    let mut list: Vec<Value> = declared.iter().map(tool).collect();
+    if tools::cache_point_after(req)
+        && let Some(last) = list.last_mut()
+    {
+        cache_mark(last);
+    }
     let choice = match &req.tool_choice {
         ToolChoice::Auto if tools::are_stand_ins(req) => Some(json!({"type": "none"})),
         ToolChoice::Auto => None,

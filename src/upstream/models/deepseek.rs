@@ -29,7 +29,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
 fn prompt(req: &InvocationRequest) -> String {
     let mut p = String::from(BEGIN);
     if let Some(system) = system_text(req) {
-        p.push_str(system);
+        p.push_str(&system);
     }
     for turn in &req.turns {
         match turn.role {

@@ -53,7 +53,7 @@ fn prompt(req: &InvocationRequest) -> String {
         }
     };
     if let Some(system) = system_text(req) {
-        push("system", Some(system));
+        push("system", Some(&system));
     }
     for turn in &req.turns {
         let role = match turn.role {
@@ -104,6 +104,20 @@ mod tests {
                 "prompt": "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
                 "max_gen_len": 512
             })
+        );
+    }
+
+    #[test]
+    fn system_cache_points_are_dropped() {
+        let mut req = simple("us.meta.llama3-3-70b-instruct-v1:0", "Hi");
+        req.system = serde_json::from_value(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        let prompt = build_body(&req)["prompt"].as_str().unwrap().to_owned();
+        assert!(
+            prompt.contains("system<|end_header_id|>\n\nRules\n\nToday<|eot_id|>"),
+            "{prompt}"
         );
     }
 

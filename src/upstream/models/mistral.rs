@@ -26,7 +26,7 @@ fn prompt(req: &InvocationRequest) -> String {
             Role::User => {
                 p.push_str("[INST] ");
                 if let Some(s) = system.take() {
-                    p.push_str(s);
+                    p.push_str(&s);
                     p.push_str("\n\n");
                 }
                 p.push_str(&turn.text());

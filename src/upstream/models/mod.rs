@@ -306,9 +306,10 @@ fn put_strings(map: &mut Map<String, Value>, key: &str, list: &[String]) {
     }
 }
 
-/// The system prompt, when present and not blank.
-fn system_text(req: &InvocationRequest) -> Option<&str> {
-    req.system.as_deref().filter(|s| !s.trim().is_empty())
+/// The system prompt's text, when present and not blank (families without
+/// system blocks: cache points are dropped, as in messages).
+fn system_text(req: &InvocationRequest) -> Option<String> {
+    req.system.text()
 }
 
 /// Push generated text, skipping absent and empty strings.
@@ -374,7 +375,6 @@ mod tests {
     pub(super) fn simple(model_id: &str, prompt: &str) -> InvocationRequest {
         InvocationRequest {
             model_id: model_id.to_owned(),
-            system: None,
             turns: vec![turn(Role::User, prompt)],
             max_tokens: 512,
             temperature: None,
@@ -388,7 +388,7 @@ mod tests {
     pub(super) fn full(model_id: &str) -> InvocationRequest {
         InvocationRequest {
             model_id: model_id.to_owned(),
-            system: Some("You are terse.".to_owned()),
+            system: "You are terse.".into(),
             turns: vec![
                 turn(Role::User, "Hi"),
                 turn(Role::Assistant, "Hello!"),

@@ -2,10 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::nova_content::{messages, tool_config};
-use super::{
-    ModelFamily, count, push_cached_usage, push_stop, push_text, put_f32, put_strings, system_text,
-};
+use super::nova_content::{messages, system, tool_config};
+use super::{ModelFamily, count, push_cached_usage, push_stop, push_text, put_f32, put_strings};
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
 
@@ -22,8 +20,8 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("schemaVersion".into(), json!("messages-v1"));
     body.insert("messages".into(), Value::Array(messages(&req.turns)?));
-    if let Some(system) = system_text(req) {
-        body.insert("system".into(), json!([{ "text": system }]));
+    if let Some(system) = system(&req.system) {
+        body.insert("system".into(), system);
     }
     body.insert("inferenceConfig".into(), Value::Object(config));
     if let Some(tools) = tool_config(req) {
@@ -245,6 +243,27 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    #[test]
+    fn system_and_tools_cache_points() {
+        let mut req = simple("us.amazon.nova-lite-v1:0", "Hi");
+        req.system = serde_json::from_value(json!([
+            {"type":"text","text":"Rules"},{"type":"cachePoint"},{"type":"text","text":"Today"}
+        ]))
+        .unwrap();
+        req.tools = serde_json::from_value(json!([{"name":"w"}])).unwrap();
+        req.tools_cache_point = true;
+        let b = body(&req);
+        assert_eq!(
+            b["system"],
+            json!([{"text":"Rules"},{"cachePoint":{"type":"default"}},{"text":"Today"}])
+        );
+        assert_eq!(
+            b["toolConfig"]["tools"][1],
+            json!({"cachePoint":{"type":"default"}})
+        );
+        assert_eq!(b["toolConfig"]["tools"].as_array().unwrap().len(), 2);
     }
 
     #[test]

@@ -6,13 +6,14 @@
 //! `{"toolResult":{"toolUseId","content":[{"text"}|{"image"}],"status"?}}`,
 //! `{"reasoningContent":{"reasoningText":{"text","signature"?}}}` or
 //! `{"reasoningContent":{"redactedContent"}}`, `{"cachePoint":{"type":"default"}}`;
-//! and `toolConfig` as Converse's, with the same rule for tool choice `none`
-//! (see `upstream::converse`).
+//! `system` as `{"text"}` blocks and cache points; and `toolConfig` as
+//! Converse's (a cache point after the tools when asked for), with the same
+//! rule for tool choice `none` (see `upstream::converse`).
 
 use serde_json::{Map, Value, json};
 
 use crate::parts::attachment::{document_format, image_format};
-use crate::parts::{Content, ToolChoice, ToolResultContent};
+use crate::parts::{Content, SystemPrompt, ToolChoice, ToolResultContent};
 use crate::upstream::attach::DocumentNames;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 use crate::upstream::tools;
@@ -89,7 +90,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             }
             json!({"toolResult": r})
         }
-        Content::CachePoint => json!({"cachePoint": {"type": "default"}}),
+        Content::CachePoint => cache_point(),
     })
 }
 
@@ -111,6 +112,29 @@ fn tool_result_content(content: &ToolResultContent) -> Result<Vec<Value>, String
     Ok(out)
 }
 
+/// Nova's cache point, as Converse writes it.
+fn cache_point() -> Value {
+    json!({"cachePoint": {"type": "default"}})
+}
+
+/// `system`: a `{"text"}` block per text part and a cache point where one
+/// stands; `None` when there is no text.
+pub(super) fn system(system: &SystemPrompt) -> Option<Value> {
+    if system.is_empty() {
+        return None;
+    }
+    let blocks = system
+        .parts()
+        .iter()
+        .filter_map(|p| match p {
+            Content::Text { text } if text.trim().is_empty() => None,
+            Content::Text { text } => Some(json!({"text": text})),
+            _ => Some(cache_point()),
+        })
+        .collect();
+    Some(Value::Array(blocks))
+}
+
 /// `toolConfig`, or `None` when no tools are declared (or the choice is
 /// `none` and the history does not need them).
 pub(super) fn tool_config(req: &InvocationRequest) -> Option<Value> {
@@ -124,7 +148,7 @@ pub(super) fn tool_config(req: &InvocationRequest) -> Option<Value> {
         ToolChoice::Any => Some(json!({"any": {}})),
         ToolChoice::Tool(name) => Some(json!({"tool": {"name": name}})),
     };
-    let list: Vec<Value> = declared
+    let mut list: Vec<Value> = declared
         .iter()
         .map(|t| {
             let mut spec = Map::new();
@@ -136,6 +160,9 @@ pub(super) fn tool_config(req: &InvocationRequest) -> Option<Value> {
             json!({"toolSpec": spec})
         })
         .collect();
+    if tools::cache_point_after(req) {
+        list.push(cache_point());
+    }
     let mut config = Map::new();
     config.insert("tools".into(), Value::Array(list));
     if let Some(choice) = choice {

@@ -23,7 +23,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
 fn transcript(req: &InvocationRequest) -> String {
     let mut lines: Vec<String> = Vec::with_capacity(req.turns.len() + 2);
     if let Some(system) = system_text(req) {
-        lines.push(system.to_owned());
+        lines.push(system);
     }
     for t in &req.turns {
         let who = match t.role {

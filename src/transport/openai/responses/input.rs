@@ -22,8 +22,8 @@ use super::super::error::{OpenAiError, bad};
 use crate::parts::{Content, Reasoning, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
-/// `input` as `(system prompt pieces, turns)`.
-pub(super) fn to_turns(input: Value) -> Result<(Vec<String>, Vec<Turn>), OpenAiError> {
+/// `input` as `(system messages' parts, turns)`.
+pub(super) fn to_turns(input: Value) -> Result<(Vec<Vec<Content>>, Vec<Turn>), OpenAiError> {
     let items = match input {
         Value::String(text) => return Ok((vec![], vec![Turn::text_turn(Role::User, text)])),
         Value::Array(items) => items,
@@ -65,7 +65,7 @@ pub(super) fn to_turns(input: Value) -> Result<(Vec<String>, Vec<Turn>), OpenAiE
 fn message(
     at: &str,
     item: Value,
-    system: &mut Vec<String>,
+    system: &mut Vec<Vec<Content>>,
     turns: &mut Vec<Turn>,
 ) -> Result<(), OpenAiError> {
     let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
@@ -92,7 +92,7 @@ fn message(
     };
     let parts = content(at, parts, allow)?;
     match role {
-        None => system.push(crate::parts::content::join_text(&parts, "")),
+        None => system.push(parts),
         Some(role) => turns.push(Turn {
             role,
             content: parts,
@@ -106,7 +106,11 @@ fn chat_part(at: &str, p: &Value) -> Result<Value, OpenAiError> {
     let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
     let field = |name: &str| p.get(name).cloned().unwrap_or(Value::Null);
     Ok(match kind {
-        "input_text" | "output_text" => json!({"type": "text", "text": field("text")}),
+        "input_text" | "output_text" => match p.get("cache_control").filter(|c| !c.is_null()) {
+            // A cache point after the part, as on chat content parts.
+            Some(c) => json!({"type": "text", "text": field("text"), "cache_control": c}),
+            None => json!({"type": "text", "text": field("text")}),
+        },
         "input_image" => match p.get("image_url").and_then(Value::as_str) {
             Some(url) => json!({"type": "image_url", "image_url": {"url": url}}),
             None if p.get("file_id").is_some() => {
@@ -226,6 +230,22 @@ mod tests {
     }
 
     #[test]
+    fn an_input_text_cache_control_is_a_cache_point_after_it() {
+        let (system, t) = to_turns(json!([
+            {"role": "developer", "content": [{"type": "input_text", "text": "Rules", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "Long", "cache_control": {"type": "ephemeral"}}, {"type": "input_text", "text": "Q"}]}
+        ]))
+        .unwrap();
+        assert_eq!(system, [vec![Content::text("Rules"), Content::CachePoint]]);
+        assert_eq!(
+            wire(&t),
+            json!([{"role": "user", "content": [
+                {"type": "text", "text": "Long"}, {"type": "cachePoint"}, {"type": "text", "text": "Q"}
+            ]}])
+        );
+    }
+
+    #[test]
     fn a_string_is_one_user_turn() {
         let (system, t) = to_turns(json!("hi")).unwrap();
         assert!(system.is_empty());
@@ -252,7 +272,7 @@ mod tests {
             {"type": "function_call_output", "call_id": "c1", "output": "sunny"}
         ]))
         .unwrap();
-        assert_eq!(system, ["Be brief."]);
+        assert_eq!(system, [vec![Content::text("Be brief.")]]);
         assert_eq!(
             wire(&t),
             json!([

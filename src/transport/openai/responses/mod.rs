@@ -67,9 +67,9 @@ async fn create(
     };
     turns.extend(input);
     if let Some(i) = req.instructions.clone() {
-        system.insert(0, i);
+        system.insert(0, vec![crate::parts::Content::text(i)]);
     }
-    options.system = (!system.is_empty()).then(|| system.join("\n\n"));
+    options.system = super::messages::system_prompt(system);
     options.messages = turns;
     let streaming = req.stream.unwrap_or(false);
     let echo = req.echo(unix_now());

@@ -126,7 +126,7 @@ impl ResponsesRequest {
             max_tokens: self.max_output_tokens,
             temperature: self.temperature,
             top_p: self.top_p,
-            tools: tools(self.tools.as_deref().unwrap_or_default())?,
+            tools: tools(self.tools.as_deref().unwrap_or_default())?.into(),
             tool_choice: tool_choice(self.tool_choice.as_ref())?,
             reasoning: self.reasoning_budget()?,
             ..Default::default()
@@ -252,10 +252,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(s.max_tokens, Some(50));
-        assert_eq!(s.tools.len(), 2);
-        assert_eq!(s.tools[0].description.as_deref(), Some("Weather"));
+        assert_eq!(s.tools.tools.len(), 2);
+        assert_eq!(s.tools.tools[0].description.as_deref(), Some("Weather"));
         assert_eq!(
-            s.tools[1].input_schema,
+            s.tools.tools[1].input_schema,
             json!({"type": "object", "properties": {}})
         );
         assert_eq!(s.tool_choice, ToolChoice::Tool("now".into()));
