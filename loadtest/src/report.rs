@@ -306,10 +306,16 @@ impl Run {
             } else {
                 0.0
             };
+            let cpu_per_stream_ms = if self.streams > 0 {
+                u.cpu_secs * 1e3 / self.streams as f64
+            } else {
+                0.0
+            };
             let _ = writeln!(
                 md,
                 "\nGateway process: RSS {:.1} MiB before, {:.1} MiB peak ({per_stream_kib:.1} KiB per stream); \
-                 CPU {:.2} s over {:.1} s ({cpu_per_1k:.1} ms per 1,000 events).",
+                 CPU {:.2} s over {:.1} s ({cpu_per_1k:.1} ms per 1,000 events, \
+                 {cpu_per_stream_ms:.3} ms per stream).",
                 u.rss_start_mb, u.rss_peak_mb, u.cpu_secs, u.wall_secs
             );
             if let (Some(start), Some(peak)) = (u.fds_start, u.fds_peak) {

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::error::AuthError;
 use super::jwks::KeySet;
 use super::principal::Principal;
+use super::recent::Recent;
 
 /// Largest token accepted; a real Cognito token is a few KB.
 const MAX_TOKEN_BYTES: usize = 16 * 1024;
@@ -40,6 +41,8 @@ pub struct Verifier {
     keys: Arc<KeySet>,
     config: Arc<VerifierConfig>,
     validation: Arc<Validation>,
+    /// Tokens verified in the last minute (`auth::recent`).
+    recent: Arc<Recent>,
 }
 
 /// The claims read from a token whose signature checked out. `sub`, `exp`
@@ -98,6 +101,7 @@ impl Verifier {
             keys,
             config: Arc::new(config),
             validation: Arc::new(validation),
+            recent: Arc::default(),
         }
     }
 
@@ -116,6 +120,9 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::TooLarge);
         }
+        if let Some(p) = self.recent.get(token, self.config.leeway_secs) {
+            return Ok(p);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::RS256 {
             return Err(AuthError::WrongAlgorithm);
@@ -124,7 +131,9 @@ impl Verifier {
         let key = self.keys.get(&kid).await.ok_or(AuthError::UnknownKey)?;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
             .map_err(|e| map_jwt_error(e.kind()))?;
-        self.check_claims(data.claims)
+        let principal = self.check_claims(data.claims)?;
+        self.recent.insert(token, &principal);
+        Ok(principal)
     }
 
     fn check_claims(&self, claims: Claims) -> Result<Principal, AuthError> {

@@ -57,6 +57,39 @@ pub(super) struct Log {
     hot: VecDeque<Arc<TokenEvent>>,
     /// The final event.
     last: Option<Arc<TokenEvent>>,
+    /// The second of the newest event, formatted (only while streaming).
+    clock: Clock,
+}
+
+/// Timestamps within one second share their date and time: formatting a
+/// whole RFC 3339 date for every token showed in the per-event profile.
+#[derive(Default)]
+struct Clock {
+    second: i64,
+    /// `YYYY-MM-DDTHH:MM:SS.` of `second`; empty until the first stamp.
+    prefix: String,
+}
+
+impl Clock {
+    /// The timestamp of Unix milliseconds `ms`, as [`format_ms`] writes it.
+    fn stamp(&mut self, ms: i64) -> String {
+        let second = ms.div_euclid(1000);
+        if self.prefix.is_empty() || second != self.second {
+            let mut whole = format_ms(second * 1000);
+            // `….000Z` → `….`
+            whole.truncate(whole.len().saturating_sub(4));
+            self.prefix = whole;
+            self.second = second;
+        }
+        let millis = ms.rem_euclid(1000);
+        let mut out = String::with_capacity(self.prefix.len() + 4);
+        out.push_str(&self.prefix);
+        out.push(char::from(b'0' + (millis / 100) as u8));
+        out.push(char::from(b'0' + (millis / 10 % 10) as u8));
+        out.push(char::from(b'0' + (millis % 10) as u8));
+        out.push('Z');
+        out
+    }
 }
 
 impl Log {
@@ -94,7 +127,7 @@ impl Log {
         let at = i32::try_from(at_ms - self.base_ms).unwrap_or(i32::MAX);
         // Render first: the hot copy is exactly what a cold read gives back.
         let ev = Arc::new(TokenEvent {
-            timestamp: format_ms(self.base_ms + i64::from(at)),
+            timestamp: self.clock.stamp(self.base_ms + i64::from(at)),
             ..TokenEvent::text_event(session_id.clone(), seq, token, part)
         });
         let (kind, aux, piece): (Kind, u32, &str) = match ev.part.as_deref() {
@@ -133,6 +166,7 @@ impl Log {
     pub(super) fn finish(&mut self, last: Arc<TokenEvent>) {
         self.last = Some(last);
         self.hot = VecDeque::new();
+        self.clock = Clock::default();
         self.text.shrink_to_fit();
         self.recs.shrink_to_fit();
         self.parts.shrink_to_fit();
@@ -361,6 +395,29 @@ mod tests {
         );
         assert!(log.hot.is_empty());
         assert_eq!(log.event(&id, 1000).unwrap().seq, 1000);
+    }
+
+    #[test]
+    fn stamps_within_a_second_match_whole_formatting() {
+        let mut clock = Clock::default();
+        let base = parse_ms("2026-12-06T19:55:01.000Z");
+        for ms in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1000,
+            1001,
+            61_005,
+            86_400_000 - 1,
+        ] {
+            assert_eq!(clock.stamp(base + ms), format_ms(base + ms), "{ms}");
+        }
+        // Back to an earlier second (a relayed event): still right.
+        assert_eq!(clock.stamp(base + 5), format_ms(base + 5));
     }
 
     #[test]

@@ -81,6 +81,11 @@ pub async fn run(
     tokio::pin!(grace);
     let idle = sleep_until(Instant::now() + cfg.first_token_timeout);
     tokio::pin!(idle);
+    // When the newest frame came. The idle timer is moved to the first
+    // frame's deadline once, then only when it fires (to the newest frame's
+    // deadline, if that is later): a timer-wheel move per token showed in
+    // the per-event profile.
+    let mut last_frame: Option<Instant> = None;
 
     let outcome: Result<(), Ended> = loop {
         tokio::select! {
@@ -98,6 +103,12 @@ pub async fn run(
                 }
             }
             _ = &mut idle => {
+                if let Some(due) = last_frame.map(|t| t + cfg.idle_timeout) {
+                    if due > Instant::now() {
+                        idle.as_mut().reset(due);
+                        continue;
+                    }
+                }
                 let got_first = tally.events > 0;
                 let (kind, what) = if got_first {
                     (UpstreamErrorKind::IdleTimeout, "no data from the model")
@@ -123,7 +134,11 @@ pub async fn run(
                 }
                 Some(Err(e)) => break Err(Ended::Failed(e)),
                 Some(Ok(delta)) => {
-                    idle.as_mut().reset(Instant::now() + cfg.idle_timeout);
+                    let now = Instant::now();
+                    if last_frame.is_none() {
+                        idle.as_mut().reset(now + cfg.idle_timeout);
+                    }
+                    last_frame = Some(now);
                     match delta {
                         Delta::Stop(r) => tally.stop_reason = Some(r),
                         Delta::Usage { input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens } => {

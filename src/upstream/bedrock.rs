@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
-use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_bedrockruntime::config::{
+    BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
+};
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::ResponseStream;
@@ -43,6 +45,15 @@ impl RetryPolicy {
     }
 }
 
+/// The SDK's own stalled-stream watch is off: the session runner already
+/// times the first token and every gap between frames (`SPILLWAY_*_TIMEOUT`
+/// settings, with their own error codes), and the SDK's watch wraps every
+/// response body in a throughput meter polled on each frame and a grace
+/// timer per stream — CPU on every event for a check made twice.
+fn no_stall_watch() -> StalledStreamProtectionConfig {
+    StalledStreamProtectionConfig::disabled()
+}
+
 /// The Bedrock runtime client.
 pub struct BedrockUpstream {
     client: Client,
@@ -62,6 +73,7 @@ impl BedrockUpstream {
         let http = http_client::pooled(Trust::SystemAnd(extra_ca), true, Arc::clone(&gate))?;
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry.sdk())
+            .stalled_stream_protection(no_stall_watch())
             .http_client(http)
             .load()
             .await;
@@ -92,6 +104,7 @@ impl BedrockUpstream {
             .endpoint_url(endpoint)
             .credentials_provider(Credentials::new("sim", "sim", None, None, "spillway-sim"))
             .retry_config(retry.sdk())
+            .stalled_stream_protection(no_stall_watch())
             .http_client(http)
             .build();
         Ok(Self {
