@@ -103,11 +103,11 @@ pub async fn run(
                 }
             }
             _ = &mut idle => {
-                if let Some(due) = last_frame.map(|t| t + cfg.idle_timeout) {
-                    if due > Instant::now() {
-                        idle.as_mut().reset(due);
-                        continue;
-                    }
+                if let Some(due) = last_frame.map(|t| t + cfg.idle_timeout)
+                    && due > Instant::now()
+                {
+                    idle.as_mut().reset(due);
+                    continue;
                 }
                 let got_first = tally.events > 0;
                 let (kind, what) = if got_first {
