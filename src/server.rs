@@ -250,7 +250,7 @@ impl Server {
 
         let connections =
             crate::socket::Connections::new(registry.connections.clone(), node, config.ws_limits());
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             hub,
             connections,
             cluster,
@@ -272,7 +272,7 @@ impl Server {
             admin_group: Arc::from(config.admin_group.as_str()),
             max_body_bytes: config.max_body_bytes,
             web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),
-        };
+        });
 
         let timeouts = config.http_timeouts();
         let deadline = Duration::from_secs(config.drain_secs) + CONNECTION_GRACE;

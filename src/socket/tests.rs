@@ -139,7 +139,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
     let hub = crate::hub::testing::hub(crate::hub::testing::config());
     let keys =
         crate::auth::jwks::KeySet::from_jwks(&jsonwebtoken::jwk::JwkSet { keys: Vec::new() });
-    AppState {
+    AppState::new(crate::state::Shared {
         hub,
         connections: Connections::new(
             registry.connections.clone(),
@@ -180,7 +180,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
         admin_group: Arc::from("admin"),
         max_body_bytes: config.max_body_bytes,
         web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),
-    }
+    })
 }
 
 /// Serve an `Echo` socket on `state`; the client's end.
