@@ -8,8 +8,9 @@ use spillway::config::{Cli, Command, Config, SimArgs, TokenArgs};
 use spillway::server::Server;
 use tokio_util::sync::CancellationToken;
 
-/// mimalloc, not glibc's malloc: ~12% less CPU per stream start and ~6%
-/// per event (BENCHMARKS.md, "Stream start and per-event CPU").
+/// mimalloc (version 2), not glibc's malloc: ~20% less CPU per stream start
+/// and ~6% per event, with the same retained memory per event
+/// (BENCHMARKS.md, "Stream start and per-event CPU").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
