@@ -1,5 +1,8 @@
 //! Anthropic Claude: the Messages API body and Anthropic's streaming events.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::anthropic_content::{messages, system, tools};
@@ -86,6 +89,47 @@ fn stop_name(reason: &str) -> Option<&'static str> {
 /// blocks and `input_json_delta`), thinking (`thinking_delta`,
 /// `signature_delta`, `redacted_thinking` blocks) and citations; the end of
 /// each block; stop reason and usage.
+/// A `content_block_delta` chunk with a `text_delta` and nothing else, the
+/// bulk of a Claude stream: read into borrowed fields, without a `Value`
+/// tree (one allocation for the text instead of a map per level, seen in
+/// the per-event profile). Any other chunk — another delta type, or a key
+/// beyond these (invocation metrics, a guardrail trace) — is `None`, and
+/// the general path reads it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextDeltaChunk<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    #[allow(dead_code, reason = "a known key, so deny_unknown_fields accepts it")]
+    index: Option<u64>,
+    #[serde(borrow)]
+    delta: TextDelta<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextDelta<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+}
+
+/// The deltas of `chunk` if it is a plain text delta (see [`TextDeltaChunk`]).
+pub(super) fn decode_text_delta(chunk: &[u8]) -> Option<Vec<Delta>> {
+    let c: TextDeltaChunk<'_> = serde_json::from_slice(chunk).ok()?;
+    if c.kind != "content_block_delta" || c.delta.kind != "text_delta" {
+        return None;
+    }
+    // As `block_delta` does: an empty text is no delta.
+    Some(if c.delta.text.is_empty() {
+        Vec::new()
+    } else {
+        vec![Delta::Text(c.delta.text.into_owned())]
+    })
+}
+
 pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
     let mut out = Vec::new();
     match v.get("type").and_then(Value::as_str) {
@@ -183,6 +227,40 @@ mod tests {
     use crate::upstream::models::tests::{decode, full, latency, simple, stop, text, usage};
 
     const FAMILY: ModelFamily = ModelFamily::AnthropicClaude;
+
+    /// The typed path reads text deltas exactly as the general path does,
+    /// and leaves every other chunk to it.
+    #[test]
+    fn text_deltas_take_the_typed_path_with_the_same_result() {
+        let general = |chunk: &str| decode_chunk(&serde_json::from_str(chunk).unwrap());
+        for chunk in [
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello"}}"#,
+            r#"{"type":"content_block_delta","index":3,"delta":{"type":"text_delta","text":"a \"quoted\" \u00e9\n"}}"#,
+            r#"{"delta":{"text":" x","type":"text_delta"},"type":"content_block_delta"}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}"#,
+        ] {
+            let fast = decode_text_delta(chunk.as_bytes()).expect(chunk);
+            assert_eq!(fast, general(chunk), "{chunk}");
+        }
+        for chunk in [
+            // Another delta type, another event, and a text delta carrying
+            // more than its text (the last chunk's metrics, a guardrail).
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}"#,
+            r#"{"type":"content_block_stop","index":0}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"amazon-bedrock-invocationMetrics":{"inputTokenCount":1}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","extra":1}}"#,
+            r#"not json"#,
+        ] {
+            assert_eq!(decode_text_delta(chunk.as_bytes()), None, "{chunk}");
+        }
+        // Through the family's decoder, the metrics are still read.
+        let with_metrics = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"amazon-bedrock-invocationMetrics":{"inputTokenCount":3,"outputTokenCount":1,"invocationLatency":5,"firstByteLatency":2}}"#;
+        let all = ModelFamily::AnthropicClaude
+            .decode_chunk(with_metrics.as_bytes())
+            .unwrap();
+        assert_eq!(all[0], Delta::Text("x".into()));
+        assert!(all.len() > 1, "{all:?}");
+    }
 
     fn body(req: &InvocationRequest) -> Value {
         build_body(req).unwrap()

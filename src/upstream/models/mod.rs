@@ -235,6 +235,11 @@ impl ModelFamily {
     /// text here; a stream is decoded by [`Decoder`]. Unknown event kinds
     /// decode to no deltas; only bytes that are not a JSON object are an error.
     pub fn decode_chunk(self, chunk: &[u8]) -> Result<Vec<Delta>, DecodeError> {
+        if self == Self::AnthropicClaude
+            && let Some(deltas) = anthropic::decode_text_delta(chunk)
+        {
+            return Ok(deltas);
+        }
         let v: Value = serde_json::from_slice(chunk)?;
         if !v.is_object() {
             return Err(DecodeError::NotAnObject);
