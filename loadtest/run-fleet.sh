@@ -29,31 +29,11 @@ fi
 bin=${CARGO_TARGET_DIR:-$root/target}/release
 [ -x .venv/bin/moto_server ] || scripts/python-env
 
-hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ] || [ "$hard" -gt 65536 ]; then hard=65536; fi
-ulimit -n "$hard" 2>/dev/null || true
-
 work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# wait_for FILE SED_EXPR PID: the first match of SED_EXPR in FILE, within 30 s.
-wait_for() {
-  local found
-  for _ in $(seq 300); do
-    found=$(sed -n "$2" "$1" | head -n 1)
-    if [ -n "$found" ]; then echo "$found"; return 0; fi
-    kill -0 "$3" 2>/dev/null || { echo "process $3 exited; see $1" >&2; cat "$1" >&2; return 1; }
-    sleep 0.1
-  done
-  echo "timed out waiting for $1" >&2
-  return 1
-}
+# shellcheck source=loadtest/lib.sh
+. "$root/loadtest/lib.sh"
+trap lib_cleanup EXIT
+raise_open_files
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
