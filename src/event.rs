@@ -3,10 +3,12 @@
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::parts::Part;
+use crate::render::sse;
 use crate::upstream::UpstreamError;
 use crate::upstream::request::Usage;
 
@@ -42,10 +44,13 @@ pub struct TokenEvent {
     pub wire: WireJson,
 }
 
-/// The cached JSON of an event. Compares equal to any other, so events
-/// compare by their fields alone.
+/// The cached JSON of an event, and its SSE frame. Compares equal to any
+/// other, so events compare by their fields alone.
 #[derive(Debug, Clone, Default)]
-pub struct WireJson(OnceLock<Box<str>>);
+pub struct WireJson {
+    json: OnceLock<Box<str>>,
+    sse: OnceLock<Bytes>,
+}
 
 impl PartialEq for WireJson {
     fn eq(&self, _: &Self) -> bool {
@@ -119,7 +124,7 @@ impl TokenEvent {
     /// use and then shared: a session fanned out to N readers serialises
     /// each event once, not N times. Events are never changed once logged.
     pub fn json(&self) -> &str {
-        self.wire.0.get_or_init(|| {
+        self.wire.json.get_or_init(|| {
             // A struct of strings, integers and bools: serialising cannot fail.
             // It lives as long as the event (the session's retention), so no
             // spare capacity: sized for a typical event, then trimmed in place.
@@ -129,6 +134,16 @@ impl TokenEvent {
             }
             String::from_utf8(json).unwrap_or_default().into_boxed_str()
         })
+    }
+
+    /// The event as one SSE frame (`event:` its kind, `id:` its seq,
+    /// `data:` its JSON), written on first use and shared like
+    /// [`TokenEvent::json`]: N readers of `/v1/stream` send one buffer.
+    pub fn sse_frame(&self) -> Bytes {
+        self.wire
+            .sse
+            .get_or_init(|| sse::frame(Some(self.kind().as_str()), Some(self.seq), self.json()))
+            .clone()
     }
 
     /// A not-final event: text in `token`, or a part with `token` empty;
@@ -156,7 +171,7 @@ impl TokenEvent {
 
     /// Bytes of this event's JSON, if it has been written yet (0 if not).
     pub fn json_len(&self) -> usize {
-        self.wire.0.get().map_or(0, |s| s.len())
+        self.wire.json.get().map_or(0, |s| s.len())
     }
 
     /// A not-final event of session `s` at seq 0 — text in `token`, or a

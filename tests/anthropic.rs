@@ -485,3 +485,25 @@ fn model_aliases_setting_is_a_json_object_of_names() {
             .is_empty()
     );
 }
+
+/// While nothing else is sent, Anthropic's stream carries `ping` events (as
+/// Anthropic's own API does), not SSE comments.
+#[tokio::test]
+async fn a_quiet_stream_sends_ping_events() {
+    let gw = Gateway::with(|c| c.heartbeat_secs = 0.1).await;
+    let request = json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "stream": true,
+        "messages": [{"role": "user", "content": "[[sim tokens=2 ttft_ms=600]] Hi"}],
+    });
+    let resp = post(&gw, "/v1/messages", &gw.token, request).await;
+    assert_eq!(resp.status(), 200);
+    let body = within(Duration::from_secs(20), resp.text()).await.unwrap();
+    let start = body.find("event: message_start\n").expect("message_start");
+    let delta = body.find("event: content_block_delta\n").expect("a delta");
+    assert!(
+        body[start..delta].contains("event: ping\ndata: {\"type\":\"ping\"}\n\n"),
+        "no ping while waiting for the first token: {body:?}"
+    );
+}

@@ -585,3 +585,31 @@ async fn shutdown_drains_then_ends_streams_with_a_final_event() {
     assert_eq!(last.data.stop_reason.as_deref(), Some("cancelled"));
     within(Duration::from_secs(10), stopping).await.unwrap();
 }
+
+/// A stream with nothing to send yet carries `: heartbeat` comments (so
+/// proxies keep it open); they are whole SSE lines between whole events.
+#[tokio::test]
+async fn a_quiet_stream_carries_heartbeats_between_whole_events() {
+    let gw = Gateway::with(|c| c.heartbeat_secs = 0.1).await;
+    let resp = gw
+        .post_stream(json!({"prompt": "[[sim tokens=3 ttft_ms=600]] Tell me about rivers."}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let body = within(Duration::from_secs(20), resp.text()).await.unwrap();
+    let first_token = body.find("event: token\n").expect("a token event");
+    assert!(
+        body[..first_token].contains(": heartbeat\n\n"),
+        "no heartbeat while waiting 600 ms for the first token: {body:?}"
+    );
+    // Every frame is a whole event or a heartbeat, each ending in a blank line.
+    for frame in body.split_terminator("\n\n") {
+        assert!(
+            frame == ": heartbeat"
+                || (frame.starts_with("event: ")
+                    && frame.contains("\nid: ")
+                    && frame.contains("\ndata: {")),
+            "unexpected frame {frame:?}"
+        );
+    }
+    assert!(body.ends_with("\n\n") && body.contains("event: done\n"));
+}

@@ -11,7 +11,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
@@ -19,10 +18,11 @@ use serde::Deserialize;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::event::{EventKind, TokenEvent};
+use crate::event::EventKind;
 use crate::http::{parse_json, stream_headers};
 use crate::hub::{Access, Subscription};
 use crate::metrics::Metrics;
+use crate::render::sse;
 use crate::request::StreamRequest;
 use crate::state::AppState;
 
@@ -105,24 +105,16 @@ fn wants_plain_text(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/plain") && !a.contains("text/event-stream"))
 }
 
-/// One SSE event: `event:` kind, `id:` seq, `data:` the TokenEvent.
-pub fn sse_event(ev: &TokenEvent) -> Event {
-    Event::default()
-        .event(ev.kind().as_str())
-        .id(ev.seq.to_string())
-        .data(ev.json())
-}
-
+/// Each event as its SSE frame (`event:` kind, `id:` seq, `data:` the
+/// TokenEvent), rendered once per event for all its readers.
 fn sse_response(sub: Subscription, heartbeat: Duration, metrics: &Metrics) -> Response {
     let id: Arc<str> = sub.session().id().clone();
     let guard = metrics.stream_guard("sse");
-    let events = sub.into_stream().map(move |ev| {
+    let frames = sub.into_stream().map(move |ev| {
         let _active = &guard;
-        Ok::<_, Infallible>(sse_event(&ev))
+        ev.sse_frame()
     });
-    let mut res = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response();
+    let mut res = sse::response(frames, heartbeat, sse::comment("heartbeat"));
     stream_headers(&mut res, &id);
     res
 }

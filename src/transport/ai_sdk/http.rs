@@ -6,7 +6,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 
@@ -17,6 +16,7 @@ use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::hub::chats::ChatIndex;
+use crate::render::sse;
 use crate::state::AppState;
 
 /// `POST /v1/ai-sdk/chat`: start the chat's next answer and stream it.
@@ -64,11 +64,9 @@ fn ui_message_sse(sub: Subscription, state: &AppState) -> Response {
     let events = state
         .metrics
         .counted("ai-sdk", chunk_stream(sub))
-        .map(|c| Event::default().json_data(c))
-        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
-    let mut res = Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response();
+        .map(|c| sse::json_frame(None, &c))
+        .chain(stream::once(async { sse::frame(None, None, "[DONE]") }));
+    let mut res = sse::response(events, heartbeat, sse::comment("heartbeat"));
     stream_headers(&mut res, &id);
     res.headers_mut().insert(
         "x-vercel-ai-ui-message-stream",

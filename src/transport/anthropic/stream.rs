@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
 
 use crate::hub::Subscription;
 use crate::render::anthropic::Renderer;
+use crate::render::sse;
 
 /// `message_start` at once, then what each event renders to; ends after
 /// `message_stop` (or the `error` event).
@@ -30,12 +30,10 @@ pub(super) fn response(
             renderer.render(&ev, &mut out);
             stream::iter(out)
         });
-    let events = stream::once(async { start }).chain(rest).map(|v| {
+    let frames = stream::once(async { start }).chain(rest).map(|v| {
         let name = v.get("type").and_then(Value::as_str).unwrap_or("error");
-        Event::default().event(name).json_data(&v)
+        sse::json_frame(Some(name), &v)
     });
-    let ping = Event::default().event("ping").data(r#"{"type":"ping"}"#);
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).event(ping))
-        .into_response()
+    let ping = sse::frame(Some("ping"), None, r#"{"type":"ping"}"#);
+    sse::response(frames, heartbeat, ping)
 }

@@ -12,8 +12,7 @@
 
 use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
@@ -22,6 +21,7 @@ use super::{Meta, finish_reason, usage_json};
 use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
 use crate::parts::Part;
+use crate::render::sse;
 
 /// The deltas of one answer, in order: what each event adds.
 #[derive(Debug, Default)]
@@ -156,13 +156,11 @@ pub(super) fn stream_response(
             }
             stream::iter(out)
         });
-    let events = stream::once(async { first })
+    let frames = stream::once(async { first })
         .chain(rest)
-        .map(|v| Event::default().json_data(v))
-        .chain(stream::once(async { Ok(Event::default().data("[DONE]")) }));
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response()
+        .map(|v| sse::json_frame(None, &v))
+        .chain(stream::once(async { sse::frame(None, None, "[DONE]") }));
+    sse::response(frames, heartbeat, sse::comment("heartbeat"))
 }
 
 #[cfg(test)]

@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::object::{Head, Outcome};
 use super::output::Output;
 use crate::hub::Subscription;
+use crate::render::sse;
 
 /// The SSE response of one answer.
 pub(super) fn stream_response(
@@ -42,11 +42,9 @@ pub(super) fn stream_response(
             };
             stream::iter(events)
         });
-    let events = stream::iter(first).chain(rest).map(|v: Value| {
-        let kind = v["type"].as_str().unwrap_or("message").to_owned();
-        Event::default().event(kind).json_data(v)
+    let frames = stream::iter(first).chain(rest).map(|v: Value| {
+        let kind = v["type"].as_str().unwrap_or("message");
+        sse::json_frame(Some(kind), &v)
     });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(heartbeat).text("heartbeat"))
-        .into_response()
+    sse::response(frames, heartbeat, sse::comment("heartbeat"))
 }
