@@ -48,12 +48,12 @@
 //!    (`TokenEvent::json`), the first read pays the serialisation and the
 //!    other readers of a fan-out pay the next-read cost; before that cache
 //!    both cost the same.
-//!    - `sse_event_*`: `transport::sse::sse_event` (JSON + axum `Event`).
-//!    - `sse_bytes_*`: the bytes axum writes: the same stream the gateway
-//!      builds (`Sse` + `KeepAlive`, the stream mapped through `sse_event`),
-//!      polled through the response body's data stream. axum's `Event` has no
-//!      public accessor for its bytes; the body is the way to them. Excludes
-//!      hyper's chunked encoding and the socket write.
+//!    - `sse_event_*`: `TokenEvent::sse_frame` (JSON + the SSE frame, both
+//!      cached on the event; until 2026-12-06 an axum `Event` built per read).
+//!    - `sse_bytes_*`: the bytes the response body hands to hyper: the same
+//!      body the gateway builds (`render::sse::response` over the events
+//!      mapped through `sse_frame`), polled through its data stream.
+//!      Excludes hyper's chunked encoding and the socket write.
 //!    - `sse_bytes_tool_input_first_read`: the same for a tool-input event
 //!      (`event: tool`, `"token":""` and the part
 //!      `{"type":"toolCall","index":0,"inputDelta":…}`).
@@ -93,7 +93,6 @@
 
 #![allow(clippy::expect_used, reason = "bench setup")]
 
-use std::convert::Infallible;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,8 +104,6 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use aws_smithy_types::str_bytes::StrBytes;
 use axum::body::{BodyDataStream, Bytes};
 use axum::extract::ws::Message as WsMessage;
-use axum::response::IntoResponse;
-use axum::response::sse::{Event, KeepAlive, Sse};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
@@ -116,10 +113,10 @@ use spillway::config::Config;
 use spillway::event::TokenEvent;
 use spillway::hub::{Access, Session, SessionStatus, Subscription};
 use spillway::parts::blocks::{Blocks, Emit};
+use spillway::render::sse;
 use spillway::server::Server;
 use spillway::state::AppState;
 use spillway::transport::graphql::{RequestKey, build_schema};
-use spillway::transport::sse::sse_event;
 use spillway::transport::ws::protocol::event_message;
 use spillway::upstream::Delta;
 use spillway::upstream::models::ModelFamily;
@@ -330,10 +327,10 @@ fn read_ready(sub: &mut Subscription) -> Arc<TokenEvent> {
         .expect("not past the end")
 }
 
-/// Stage 3 (SSE): one event as axum's `Event`. (Before the per-event JSON
-/// cache, `sse_event` returned `Result<Event, serde_json::Error>`.)
-fn sse_frame(ev: &TokenEvent) -> Event {
-    sse_event(ev)
+/// Stage 3 (SSE): one event's frame. (Until 2026-12-06 an axum `Event`,
+/// built for every reader; before the per-event JSON cache, a `Result`.)
+fn sse_frame(ev: &TokenEvent) -> Bytes {
+    ev.sse_frame()
 }
 
 /// Stage 3 (SSE): the body of the gateway's SSE response over `events`, as
@@ -341,10 +338,8 @@ fn sse_frame(ev: &TokenEvent) -> Event {
 fn sse_body(
     events: impl futures_util::Stream<Item = Arc<TokenEvent>> + Send + 'static,
 ) -> BodyDataStream {
-    let events = events.map(|ev| Ok::<_, Infallible>(sse_frame(&ev)));
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"))
-        .into_response()
+    let frames = events.map(|ev| sse_frame(&ev));
+    sse::response(frames, HEARTBEAT, sse::comment("heartbeat"))
         .into_body()
         .into_data_stream()
 }
