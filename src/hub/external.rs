@@ -184,9 +184,9 @@ fn last_event(session: &Session) -> Option<Arc<TokenEvent>> {
 /// Stands in for the upstream task of an external session: ends it on cancel
 /// and after `idle` without a published event.
 async fn watch_external(session: Arc<Session>, idle: Duration) {
-    let mut len = session.watch_len();
     let cancel = session.cancel_token().clone();
     while session.status() == SessionStatus::Streaming {
+        let seen = session.len();
         tokio::select! {
             _ = cancel.cancelled() => {
                 session.finish(
@@ -196,10 +196,8 @@ async fn watch_external(session: Arc<Session>, idle: Duration) {
                     None,
                 );
             }
-            changed = tokio::time::timeout(idle, len.changed()) => match changed {
-                Ok(Ok(())) => {}
-                // The session owns the sender, and we hold the session.
-                Ok(Err(_)) => return,
+            grown = tokio::time::timeout(idle, session.len_above(seen)) => match grown {
+                Ok(_) => {}
                 Err(_) => {
                     tracing::warn!(session = %session.id(), "external producer went quiet");
                     session.finish(

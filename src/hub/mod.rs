@@ -15,6 +15,7 @@ pub mod chats;
 pub mod external;
 pub mod fleet;
 pub use budget::default_budget as default_session_budget;
+mod growing;
 mod log;
 pub mod lookup;
 pub mod mirror;

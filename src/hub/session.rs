@@ -7,6 +7,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::growing::Growing;
 use super::log::{self as compact, now_ms, parse_ms};
 use crate::event::{EventError, TokenEvent, now_timestamp};
 use crate::parts::{Content, Part, answer};
@@ -51,7 +52,7 @@ pub struct Session {
     max_events: u64,
     log: Mutex<Log>,
     /// Number of events in the log; readers wait on it.
-    len: watch::Sender<u64>,
+    len: Growing,
     /// Number of attached readers; the upstream task watches it for the cancel grace.
     readers: watch::Sender<usize>,
     /// Stops the upstream task now (explicit cancel, shutdown).
@@ -106,7 +107,7 @@ impl Session {
                 status: SessionStatus::Streaming,
                 finished_at: None,
             }),
-            len: watch::Sender::new(0),
+            len: Growing::default(),
             readers: watch::Sender::new(0),
             cancel: CancellationToken::new(),
             kept: OnceLock::new(),
@@ -146,7 +147,12 @@ impl Session {
     }
 
     pub fn len(&self) -> u64 {
-        *self.len.borrow()
+        self.len.get()
+    }
+
+    /// The log's length, once it is above `seen` (it never shrinks).
+    pub(crate) async fn len_above(&self, seen: u64) -> u64 {
+        self.len.above(seen).await
     }
 
     pub fn is_empty(&self) -> bool {
@@ -231,7 +237,7 @@ impl Session {
         let seq = log.events.len();
         log.events.push(&self.id, token, part, now_ms());
         drop(log);
-        self.len.send_replace(seq + 1);
+        self.len.set(seq + 1);
         seq + 1
     }
 
@@ -264,7 +270,7 @@ impl Session {
         log.status = status;
         log.finished_at = Some(Instant::now());
         drop(log);
-        self.len.send_replace(seq + 1);
+        self.len.set(seq + 1);
         // Nothing more will be written; stop anything still feeding the session.
         self.cancel.cancel();
         true
@@ -277,10 +283,6 @@ impl Session {
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
         &self.cancel
-    }
-
-    pub(crate) fn watch_len(&self) -> watch::Receiver<u64> {
-        self.len.subscribe()
     }
 
     pub(crate) fn watch_readers(&self) -> watch::Receiver<usize> {
@@ -299,11 +301,12 @@ impl Session {
 impl Session {
     /// Resolves once the final event has been written.
     pub async fn finished(&self) {
-        let mut len = self.watch_len();
-        while self.status() == SessionStatus::Streaming {
-            if len.changed().await.is_err() {
+        loop {
+            let seen = self.len();
+            if self.status() != SessionStatus::Streaming {
                 return;
             }
+            self.len_above(seen).await;
         }
     }
 }
@@ -330,7 +333,7 @@ impl Session {
             log.events.push(&self.id, ev.token, ev.part, at);
         }
         drop(log);
-        self.len.send_replace(seq + 1);
+        self.len.set(seq + 1);
         true
     }
 }

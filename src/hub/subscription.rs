@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use futures_util::Stream;
-use tokio::sync::watch;
 
 use super::lookup::LookupError;
 use super::session::Session;
@@ -20,7 +19,6 @@ use crate::event::TokenEvent;
 pub struct Subscription {
     session: Arc<Session>,
     next: u64,
-    len: watch::Receiver<u64>,
     done: bool,
     /// Started at or past the log's end and has read nothing yet.
     ahead: bool,
@@ -49,11 +47,9 @@ impl Subscription {
     /// Attach to `session` from its first event.
     pub fn from_start(session: Arc<Session>) -> Self {
         session.add_reader();
-        let len = session.watch_len();
         Self {
             session,
             next: 0,
-            len,
             done: false,
             ahead: false,
         }
@@ -80,7 +76,7 @@ impl Subscription {
             if self.done {
                 return None;
             }
-            let available = *self.len.borrow_and_update();
+            let available = self.session.len();
             if self.next < available {
                 let ev = self.session.event(self.next)?;
                 self.next += 1;
@@ -100,10 +96,7 @@ impl Subscription {
                 self.done = true;
                 return None;
             }
-            if self.len.changed().await.is_err() {
-                // The session is gone; whatever was written has been read.
-                self.done = true;
-            }
+            self.session.len_above(available).await;
         }
     }
 
