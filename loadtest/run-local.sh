@@ -130,7 +130,7 @@ loadtest() {
   echo
   echo "== $name ($transport)"
   "$bin/spillway-loadtest" --target "http://$gw_addr" --transport "$transport" \
-    --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" --plot "$out/plots" \
+    --baseline "http://$sim_addr" --gateway-pid "$gateway_pid" --sim-pid "$sim_pid" --plot "$out/plots" \
     --json "$out/$name-$transport.json" --markdown "$out/$name-$transport.md" \
     "${tool_flags[@]}" "$@"
 }

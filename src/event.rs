@@ -44,12 +44,18 @@ pub struct TokenEvent {
     pub wire: WireJson,
 }
 
-/// The cached JSON of an event, and its SSE frame. Compares equal to any
-/// other, so events compare by their fields alone.
+/// An event as written on the wire, once: its SSE frame, which holds its
+/// JSON. Compares equal to any other, so events compare by their fields
+/// alone.
 #[derive(Debug, Clone, Default)]
-pub struct WireJson {
-    json: OnceLock<Box<str>>,
-    sse: OnceLock<Bytes>,
+pub struct WireJson(OnceLock<Wire>);
+
+#[derive(Debug, Clone)]
+struct Wire {
+    /// `event: KIND\nid: SEQ\ndata: JSON\n\n`.
+    sse: Bytes,
+    /// Where the JSON is in `sse`.
+    json: std::ops::Range<usize>,
 }
 
 impl PartialEq for WireJson {
@@ -124,26 +130,35 @@ impl TokenEvent {
     /// use and then shared: a session fanned out to N readers serialises
     /// each event once, not N times. Events are never changed once logged.
     pub fn json(&self) -> &str {
-        self.wire.json.get_or_init(|| {
+        let wire = self.wire();
+        // Written from a `String` below; the check is a few ns per read.
+        std::str::from_utf8(&wire.sse[wire.json.clone()]).unwrap_or_default()
+    }
+
+    /// The event as one SSE frame (`event:` its kind, `id:` its seq,
+    /// `data:` its JSON): the same buffer as [`TokenEvent::json`], so N
+    /// readers of `/v1/stream` send one buffer and a hot event keeps one.
+    pub fn sse_frame(&self) -> Bytes {
+        self.wire().sse.clone()
+    }
+
+    fn wire(&self) -> &Wire {
+        self.wire.0.get_or_init(|| {
             // A struct of strings, integers and bools: serialising cannot fail.
-            // It lives as long as the event (the session's retention), so no
-            // spare capacity: sized for a typical event, then trimmed in place.
             let mut json = Vec::with_capacity(160 + self.token.len());
             if serde_json::to_writer(&mut json, self).is_err() {
                 json.clear();
             }
-            String::from_utf8(json).unwrap_or_default().into_boxed_str()
+            let json = String::from_utf8(json).unwrap_or_default();
+            // Compact JSON has no raw line break: one `data:` line, then "\n\n".
+            let sse = sse::frame(Some(self.kind().as_str()), Some(self.seq), &json);
+            let start = sse.len().saturating_sub(json.len() + 2);
+            debug_assert_eq!(sse.get(start..start + json.len()), Some(json.as_bytes()));
+            Wire {
+                sse,
+                json: start..start + json.len(),
+            }
         })
-    }
-
-    /// The event as one SSE frame (`event:` its kind, `id:` its seq,
-    /// `data:` its JSON), written on first use and shared like
-    /// [`TokenEvent::json`]: N readers of `/v1/stream` send one buffer.
-    pub fn sse_frame(&self) -> Bytes {
-        self.wire
-            .sse
-            .get_or_init(|| sse::frame(Some(self.kind().as_str()), Some(self.seq), self.json()))
-            .clone()
     }
 
     /// A not-final event: text in `token`, or a part with `token` empty;
@@ -169,9 +184,10 @@ impl TokenEvent {
         }
     }
 
-    /// Bytes of this event's JSON, if it has been written yet (0 if not).
+    /// Bytes of this event's wire form (its SSE frame, which holds its
+    /// JSON), if it has been written yet (0 if not).
     pub fn json_len(&self) -> usize {
-        self.wire.json.get().map_or(0, |s| s.len())
+        self.wire.0.get().map_or(0, |w| w.sse.len())
     }
 
     /// A not-final event of session `s` at seq 0 — text in `token`, or a
@@ -216,6 +232,21 @@ pub fn now_timestamp() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sse_frame_carries_the_json_once() {
+        let mut ev = TokenEvent::test_event("line one\nline \"two\"", None);
+        ev.seq = 12;
+        let frame = ev.sse_frame();
+        let json = ev.json().to_owned();
+        assert!(json.starts_with(r#"{"sessionId":"s","seq":12,"token":"line one\nline \"two\"","#));
+        assert_eq!(frame, format!("event: token\nid: 12\ndata: {json}\n\n"));
+        assert_eq!(ev.json_len(), frame.len());
+        // Read again: the same buffer, not a new rendering.
+        assert_eq!(ev.sse_frame().as_ptr(), frame.as_ptr());
+        let back: TokenEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ev);
+    }
 
     #[test]
     fn serialises_every_field_of_the_contract() {

@@ -51,6 +51,12 @@ pub struct Args {
     /// The gateway's process id: sample its RSS and CPU from `/proc`.
     #[arg(long)]
     pub gateway_pid: Option<u32>,
+    /// The simulator's process id: its CPU per event while it serves the
+    /// baseline directly, and while it feeds the gateway, from `/proc` (the
+    /// cost of a bare server producing the same events, for comparison;
+    /// needs `--baseline` and a concurrency other than 1).
+    #[arg(long)]
+    pub sim_pid: Option<u32>,
     /// Where to write the JSON report.
     #[arg(long)]
     pub json: PathBuf,

@@ -53,7 +53,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 pub use cli::{Args, TransportKind};
 pub use error::Error;
-pub use report::{Report, Run};
+pub use report::{Report, Run, SimCpu};
 
 use runner::Schedule;
 use sources::Sources;
@@ -94,6 +94,7 @@ pub async fn run_from(args: &Args, sources: Sources) -> Result<Run, Error> {
     // One stream at a time: the baseline and the gateway alternate, stream by
     // stream, so drift on a noisy machine hits both alike. Otherwise the
     // baseline runs first, on its own, then the gateway with the same schedule.
+    let mut sim_cpu = None;
     let (gateway_agg, baseline_agg) = match baseline {
         Some(baseline) if args.concurrency == 1 => {
             progress.set_prefix("baseline+gateway");
@@ -103,15 +104,24 @@ pub async fn run_from(args: &Args, sources: Sources) -> Result<Run, Error> {
             (gateway, aggs.pop())
         }
         Some(baseline) => {
+            let sim_before = args.sim_pid.map(usage::cpu_secs).transpose()?;
             progress.set_prefix("baseline");
             let base = runner::run_phase(&[baseline], specs.clone(), &schedule, &progress, &open)
                 .await?
                 .pop();
+            let sim_between = args.sim_pid.map(usage::cpu_secs).transpose()?;
             progress.set_prefix("gateway");
             let gw = runner::run_phase(&[gateway], specs, &schedule, &progress, &open)
                 .await?
                 .pop()
                 .unwrap_or_default();
+            let sim_after = args.sim_pid.map(usage::cpu_secs).transpose()?;
+            if let (Some(a), Some(b), Some(c)) = (sim_before, sim_between, sim_after) {
+                sim_cpu = Some(SimCpu {
+                    baseline_secs: b - a,
+                    gateway_secs: c - b,
+                });
+            }
             (gw, base)
         }
         None => {
@@ -125,7 +135,9 @@ pub async fn run_from(args: &Args, sources: Sources) -> Result<Run, Error> {
     };
     progress.finish_and_clear();
     let usage = sampler.map(Sampler::finish);
-    Ok(Run::new(args, gateway_agg, baseline_agg, usage))
+    let mut run = Run::new(args, gateway_agg, baseline_agg, usage);
+    run.sim_cpu = sim_cpu;
+    Ok(run)
 }
 
 /// Writes the JSON report (and the Markdown summary, when asked for).

@@ -140,6 +140,15 @@ pub struct Run {
     pub usage: Option<GatewayUsage>,
     /// The gateway's RSS over the run, with the streams open at each sample.
     pub memory: Vec<MemorySample>,
+    /// The simulator's CPU in each phase (`--sim-pid`).
+    pub sim_cpu: Option<SimCpu>,
+}
+
+/// CPU seconds the simulator spent serving the baseline, and feeding the gateway.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimCpu {
+    pub baseline_secs: f64,
+    pub gateway_secs: f64,
 }
 
 impl Run {
@@ -168,6 +177,7 @@ impl Run {
             baseline: baseline.map(Side::from),
             usage,
             memory,
+            sim_cpu: None,
         }
     }
 
@@ -321,6 +331,24 @@ impl Run {
             if let (Some(start), Some(peak)) = (u.fds_start, u.fds_peak) {
                 let _ = writeln!(md, "Open descriptors: {start} before, {peak} at the peak.");
             }
+        }
+        if let (Some(sim), Some(b)) = (&self.sim_cpu, &self.baseline) {
+            let per_1k = |secs: f64, events: u64| {
+                if events > 0 {
+                    secs * 1e6 / events as f64
+                } else {
+                    0.0
+                }
+            };
+            let _ = writeln!(
+                md,
+                "Simulator process: CPU {:.2} s serving the baseline ({:.1} ms per 1,000 events), \
+                 {:.2} s feeding the gateway ({:.1} ms per 1,000 events).",
+                sim.baseline_secs,
+                per_1k(sim.baseline_secs, b.events),
+                sim.gateway_secs,
+                per_1k(sim.gateway_secs, self.gateway.events),
+            );
         }
         failures(&mut md, "Failures (gateway)", &self.gateway.errors);
         if let Some(b) = &self.baseline {

@@ -172,6 +172,13 @@ fn fd_count(pid: u32) -> io::Result<u64> {
     Ok(n)
 }
 
+/// CPU seconds (user + system) process `pid` has used so far.
+pub fn cpu_secs(pid: u32) -> Result<f64, Error> {
+    cpu_ticks(pid)
+        .map(|t| t as f64 / TICKS_PER_SEC)
+        .map_err(|source| Error::Proc { pid, source })
+}
+
 fn cpu_ticks(pid: u32) -> io::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     parse_cpu_ticks(&stat).ok_or_else(|| io::Error::other("unreadable stat line"))
