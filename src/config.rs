@@ -203,6 +203,11 @@ pub struct Config {
     /// Shutdown deadline for running streams.
     #[arg(long, env = "SPILLWAY_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+    /// Threads serving the public listener, each a single-threaded runtime
+    /// with its own accept loop and upstream connections (default: one per
+    /// core); 0 serves it on the shared multi-threaded runtime instead.
+    #[arg(long, env = "SPILLWAY_SERVE_THREADS")]
+    pub serve_threads: Option<usize>,
     /// No upstream data for this long ends a stream with an error event.
     #[arg(
         long,
@@ -490,6 +495,13 @@ impl Config {
             header: secs(self.http_header_timeout_secs).max(Duration::from_millis(100)),
             idle: secs(self.http_idle_timeout_secs).max(Duration::from_millis(100)),
         }
+    }
+
+    /// Threads serving the public listener: `serve_threads`, or one per core.
+    pub fn serve_threads(&self) -> usize {
+        self.serve_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 
     pub fn heartbeat(&self) -> Duration {

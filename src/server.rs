@@ -16,7 +16,7 @@ use crate::auth::{Verifier, VerifierConfig};
 use crate::cluster::Cluster;
 use crate::cluster::relay::Relay;
 use crate::config::{AuthMode, Config, RegistryMode, TlsMode, UpstreamMode};
-use crate::edge::{CappedListener, ConnectionCaps, EdgeConfig, TrustedProxies};
+use crate::edge::{Admission, CappedListener, ConnectionCaps, EdgeConfig, TrustedProxies};
 use crate::hub::{Fleet, Hub, HubConfig, RunnerConfig};
 use crate::registry::Registry;
 use crate::registry::dynamo::DynamoRegistry;
@@ -87,6 +87,10 @@ pub struct Server {
     tasks: TaskTracker,
     http: JoinHandle<()>,
     internal: Option<JoinHandle<()>>,
+    /// Fired when shutdown has drained sessions and sockets, or when the
+    /// server is dropped: the serving threads end then.
+    drained: CancellationToken,
+    _drained_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// How long connections may outlast the drain deadline before they are dropped.
@@ -276,14 +280,31 @@ impl Server {
 
         let timeouts = config.http_timeouts();
         let deadline = Duration::from_secs(config.drain_secs) + CONNECTION_GRACE;
-        let http = tokio::spawn(crate::edge::http::serve(
-            CappedListener::new(listener, caps),
-            crate::app(state.clone()),
-            timeouts,
-            tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
-            stop.clone(),
-            deadline,
-        ));
+        // Fires once shutdown has drained sessions and sockets: the serving
+        // threads' runtimes (where those ran) end then.
+        let drained = CancellationToken::new();
+        let http = match config.serve_threads() {
+            0 => tokio::spawn(crate::edge::http::serve(
+                CappedListener::new(listener, caps),
+                crate::app(state.clone()),
+                timeouts,
+                tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
+                stop.clone(),
+                deadline,
+            )),
+            threads => crate::edge::http::serve_on_threads(
+                threads,
+                listener,
+                Admission::new(caps),
+                crate::app(state.clone()),
+                timeouts,
+                tls.as_ref().map(|(acceptor, _)| acceptor.clone()),
+                stop.clone(),
+                drained.clone(),
+                deadline,
+            )
+            .map_err(|source| StartupError::Bind { addr, source })?,
+        };
         let internal = internal_listener.map(|listener| {
             tokio::spawn(crate::edge::http::serve(
                 CappedListener::new(listener, caps),
@@ -321,6 +342,8 @@ impl Server {
             tasks,
             http,
             internal,
+            _drained_on_drop: drained.clone().drop_guard(),
+            drained,
         })
     }
 
@@ -355,11 +378,13 @@ impl Server {
         let http_stop = self.stop.clone();
         let drain = self.drain;
         let connections = self.state.connections.clone();
+        let drained = self.drained.clone();
         let stopping = async move {
             // The listeners stop accepting once the token fires; streams end when their
             // sessions do, and WebSockets close with 1001 once their streams have ended.
             http_stop.cancel();
             tokio::join!(hub.shutdown(drain), connections.shutdown());
+            drained.cancel();
         };
         let internal = async move {
             if let Some(internal) = self.internal {

@@ -736,7 +736,9 @@ fn tokens_never_reach_the_logs() {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let gw = Gateway::start().await;
+            // Served on this thread's runtime: the subscriber above is this
+            // thread's, and serving threads would log to the global one.
+            let gw = Gateway::with(|c| c.serve_threads = Some(0)).await;
             let bad = gw.token_for("alice", &[]).replace('.', ".x");
             ready_tx
                 .send((gw.base.clone(), gw.token.clone(), bad))

@@ -613,3 +613,50 @@ async fn a_quiet_stream_carries_heartbeats_between_whole_events() {
     }
     assert!(body.ends_with("\n\n") && body.contains("event: done\n"));
 }
+
+/// Streams are served, and the server drains and stops, however many
+/// serving threads it runs: 0 (the shared runtime), 1, and more than cores.
+#[tokio::test]
+async fn every_serving_thread_count_streams_and_drains() {
+    for threads in [0, 1, 3] {
+        let gw = Gateway::with(|c| c.serve_threads = Some(threads)).await;
+        let runs = (0..24).map(|i| {
+            let gw = &gw;
+            async move {
+                let resp = gw
+                    .post_stream(json!({"prompt": format!("[[sim tokens=10 rate=200]] q {i}")}))
+                    .await;
+                assert_eq!(resp.status(), 200, "{threads} threads");
+                let events = collect_events(resp).await;
+                assert_contiguous(&events, 0);
+                assert_eq!(events.last().unwrap().event, "done", "{threads} threads");
+            }
+        });
+        within(
+            Duration::from_secs(60),
+            futures_util::future::join_all(runs),
+        )
+        .await;
+        // A stream still running when the shutdown starts ends with its
+        // final event before the server stops.
+        let resp = gw
+            .post_stream(json!({"prompt": "[[sim tokens=30 rate=60]] long one"}))
+            .await;
+        let mut events = sse_events(resp);
+        within(Duration::from_secs(10), events.next())
+            .await
+            .unwrap();
+        let base = gw.base.clone();
+        within(Duration::from_secs(30), gw.shutdown()).await;
+        let rest: Vec<_> = within(Duration::from_secs(10), events.collect::<Vec<_>>()).await;
+        assert!(
+            rest.last().is_some_and(|e| e.data.is_complete),
+            "{threads} threads"
+        );
+        // The port is closed.
+        assert!(
+            reqwest::get(format!("{base}/healthz")).await.is_err(),
+            "{threads} threads"
+        );
+    }
+}

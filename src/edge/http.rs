@@ -36,7 +36,7 @@ use tower::Layer;
 
 use super::activity::{Activity, Counted, Quiet};
 use super::head_timer::HeadTimer;
-use super::listener::{CappedListener, ReadCount};
+use super::listener::{Admission, CappedListener, ReadCount};
 
 /// Per-connection HTTP timeouts (`SPILLWAY_HTTP_HEADER_TIMEOUT_SECS`,
 /// `SPILLWAY_HTTP_IDLE_TIMEOUT_SECS`).
@@ -133,6 +133,75 @@ pub async fn serve(
         abandon.cancel();
         connections.wait().await;
     }
+}
+
+/// [`serve`] on `threads` threads, each its own single-threaded runtime
+/// accepting on a clone of `listener`: a connection, its requests, the
+/// session it starts and that session's upstream connection (one pool per
+/// thread, `upstream/bedrock.rs`) all run on one thread, with no work
+/// stealing and no wake-ups across threads between them (× 0.9 gateway CPU
+/// per event and per stream start, BENCHMARKS.md). The caps count across
+/// all of them. A thread stops accepting when `stop` fires, but keeps its
+/// runtime (and the tasks on it: sessions, upgraded sockets saying 1001)
+/// until `release` fires; the handle resolves when every thread has ended.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "serve's arguments, and the thread count"
+)]
+pub fn serve_on_threads(
+    threads: usize,
+    listener: tokio::net::TcpListener,
+    admission: Admission,
+    app: Router,
+    timeouts: HttpTimeouts,
+    tls: Option<TlsAcceptor>,
+    stop: CancellationToken,
+    release: CancellationToken,
+    deadline: Duration,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = listener.into_std()?;
+    let mut drained = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let socket = listener.try_clone()?;
+        let (admission, app, tls) = (admission.clone(), app.clone(), tls.clone());
+        let (stop, release) = (stop.clone(), release.clone());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (done, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("spillway-serve-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let serving = async {
+                        // Registered with this thread's reactor: accepts race
+                        // across threads; the losers see `WouldBlock` and wait.
+                        match tokio::net::TcpListener::from_std(socket) {
+                            Ok(l) => {
+                                let l = admission.listener(l);
+                                serve(l, app, timeouts, tls, stop, deadline).await;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "serving thread could not listen")
+                            }
+                        }
+                    };
+                    // `release` also ends a thread still serving (a server
+                    // dropped without a shutdown).
+                    tokio::select! {
+                        () = serving => release.cancelled().await,
+                        () = release.cancelled() => {}
+                    }
+                });
+                let _ = done.send(());
+            })?;
+        drained.push(drained_rx);
+    }
+    Ok(tokio::spawn(async move {
+        for rx in drained {
+            let _ = rx.await;
+        }
+    }))
 }
 
 /// One connection's protocol settings: both protocols, the edge's knobs.

@@ -25,6 +25,32 @@ struct Counts {
     per_ip: HashMap<IpAddr, usize>,
 }
 
+/// The connection counts of one port, shared by every listener accepting on
+/// it (one per serving thread), so the caps hold for the port as a whole.
+#[derive(Clone)]
+pub struct Admission {
+    caps: ConnectionCaps,
+    counts: Arc<Mutex<Counts>>,
+}
+
+impl Admission {
+    pub fn new(caps: ConnectionCaps) -> Self {
+        Self {
+            caps,
+            counts: Arc::default(),
+        }
+    }
+
+    /// A listener on `inner` counting against these caps.
+    pub fn listener(&self, inner: TcpListener) -> CappedListener {
+        CappedListener {
+            inner,
+            caps: self.caps,
+            counts: Arc::clone(&self.counts),
+        }
+    }
+}
+
 /// Wraps a `TcpListener`; each accepted stream holds its slot until dropped.
 pub struct CappedListener {
     inner: TcpListener,
@@ -34,11 +60,7 @@ pub struct CappedListener {
 
 impl CappedListener {
     pub fn new(inner: TcpListener, caps: ConnectionCaps) -> Self {
-        Self {
-            inner,
-            caps,
-            counts: Arc::default(),
-        }
+        Admission::new(caps).listener(inner)
     }
 
     fn counts(counts: &Mutex<Counts>) -> MutexGuard<'_, Counts> {

@@ -3,8 +3,9 @@
 //! to `UpstreamError`. Every upstream frame yields at least one delta
 //! (`Delta::Alive` when it has nothing to show), so the idle timer counts it.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::Client;
@@ -54,8 +55,21 @@ fn no_stall_watch() -> StalledStreamProtectionConfig {
     StalledStreamProtectionConfig::disabled()
 }
 
-/// The Bedrock runtime client.
+/// The Bedrock runtime client: one per thread that starts streams, each with
+/// its own connection pool, so a stream's upstream connection is driven on
+/// the thread that serves its reader (`SPILLWAY_SERVE_THREADS`), not woken
+/// from another one for every event.
 pub struct BedrockUpstream {
+    /// The SDK's settings; each thread's client gets its own HTTP client.
+    conf: aws_sdk_bedrockruntime::Config,
+    trust: Trust,
+    proxy_from_env: bool,
+    per_thread: Mutex<HashMap<ThreadId, Local>>,
+}
+
+/// One thread's client and the gate of its pool.
+#[derive(Clone)]
+struct Local {
     client: Client,
     gate: Arc<ColdGate>,
 }
@@ -69,18 +83,20 @@ impl BedrockUpstream {
         retry: RetryPolicy,
         extra_ca: Vec<String>,
     ) -> Result<Self, HttpClientError> {
+        let trust = Trust::SystemAnd(extra_ca);
         let gate = Arc::new(ColdGate::default());
-        let http = http_client::pooled(Trust::SystemAnd(extra_ca), true, Arc::clone(&gate))?;
+        let http = http_client::pooled(trust.clone(), true, Arc::clone(&gate))?;
         let config = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(retry.sdk())
             .stalled_stream_protection(no_stall_watch())
             .http_client(http)
             .load()
             .await;
-        Ok(Self {
-            client: Client::new(&config),
-            gate,
-        })
+        Ok(Self::new(
+            aws_sdk_bedrockruntime::Config::from(&config),
+            trust,
+            true,
+        ))
     }
 
     /// The simulator at `endpoint`: fixed region and dummy credentials, so no
@@ -97,7 +113,7 @@ impl BedrockUpstream {
             None => Trust::SystemAnd(Vec::new()),
         };
         let gate = Arc::new(ColdGate::default());
-        let http = http_client::pooled(trust, false, Arc::clone(&gate))?;
+        let http = http_client::pooled(trust.clone(), false, Arc::clone(&gate))?;
         let config = aws_sdk_bedrockruntime::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -107,10 +123,40 @@ impl BedrockUpstream {
             .stalled_stream_protection(no_stall_watch())
             .http_client(http)
             .build();
-        Ok(Self {
-            client: Client::from_conf(config),
-            gate,
-        })
+        Ok(Self::new(config, trust, false))
+    }
+
+    fn new(conf: aws_sdk_bedrockruntime::Config, trust: Trust, proxy_from_env: bool) -> Self {
+        Self {
+            conf,
+            trust,
+            proxy_from_env,
+            per_thread: Mutex::default(),
+        }
+    }
+
+    /// This thread's client, made on its first stream (a lock and a lookup
+    /// per stream start; the threads are few and live as long as the server).
+    fn local(&self) -> Local {
+        let mut map = self.per_thread.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(std::thread::current().id())
+            .or_insert_with(|| {
+                let gate = Arc::new(ColdGate::default());
+                // The same settings built one client at start-up.
+                let client = match http_client::pooled(
+                    self.trust.clone(),
+                    self.proxy_from_env,
+                    Arc::clone(&gate),
+                ) {
+                    Ok(http) => Client::from_conf(self.conf.to_builder().http_client(http).build()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "per-thread upstream client failed; sharing the first");
+                        Client::from_conf(self.conf.clone())
+                    }
+                };
+                Local { client, gate }
+            })
+            .clone()
     }
 
     async fn invoke(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
@@ -127,8 +173,9 @@ impl BedrockUpstream {
                 serde_json::to_vec(&b).map_err(|e| e.to_string())
             })
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
-        let probe = self.gate.enter().await;
-        let out = self
+        let local = self.local();
+        let probe = local.gate.enter().await;
+        let out = local
             .client
             .invoke_model_with_response_stream()
             .model_id(&req.model_id)
@@ -189,8 +236,9 @@ impl BedrockUpstream {
     async fn converse(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
         let input = converse::build(req)
             .map_err(|e| UpstreamError::new(UpstreamErrorKind::Validation, e))?;
-        let probe = self.gate.enter().await;
-        let out = self
+        let local = self.local();
+        let probe = local.gate.enter().await;
+        let out = local
             .client
             .converse_stream()
             .model_id(&req.model_id)
