@@ -136,7 +136,9 @@ pub async fn serve(
 }
 
 /// [`serve`] on `threads` threads, each its own single-threaded runtime
-/// accepting on a clone of `listener`: a connection, its requests, the
+/// accepting on its own socket bound to `listener`'s port (`SO_REUSEPORT`:
+/// the kernel spreads new connections across them; one socket shared by all
+/// let whichever thread woke first take a whole burst): a connection, its requests, the
 /// session it starts and that session's upstream connection (one pool per
 /// thread, `upstream/bedrock.rs`) all run on one thread, with no work
 /// stealing and no wake-ups across threads between them (× 0.9 gateway CPU
@@ -159,10 +161,16 @@ pub fn serve_on_threads(
     release: CancellationToken,
     deadline: Duration,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let listener = listener.into_std()?;
+    // `listener` was bound alone, so a port already in use failed clearly at
+    // start-up; it makes way for the shared sockets on the same port.
+    let addr = listener.local_addr()?;
+    drop(listener);
+    let mut sockets = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        sockets.push(crate::server::bind_port(addr, true)?.into_std()?);
+    }
     let mut drained = Vec::with_capacity(threads);
-    for i in 0..threads {
-        let socket = listener.try_clone()?;
+    for (i, socket) in sockets.into_iter().enumerate() {
         let (admission, app, tls) = (admission.clone(), app.clone(), tls.clone());
         let (stop, release) = (stop.clone(), release.clone());
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -174,8 +182,7 @@ pub fn serve_on_threads(
             .spawn(move || {
                 rt.block_on(async move {
                     let serving = async {
-                        // Registered with this thread's reactor: accepts race
-                        // across threads; the losers see `WouldBlock` and wait.
+                        // Registered with this thread's reactor.
                         match tokio::net::TcpListener::from_std(socket) {
                             Ok(l) => {
                                 let l = admission.listener(l);
