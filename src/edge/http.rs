@@ -137,13 +137,13 @@ pub async fn serve(
 
 /// [`serve`] on `threads` threads, each its own single-threaded runtime
 /// accepting on its own socket bound to `listener`'s port (`SO_REUSEPORT`:
-/// the kernel spreads new connections across them; one socket shared by all
-/// let whichever thread woke first take a whole burst): a connection, its requests, the
-/// session it starts and that session's upstream connection (one pool per
-/// thread, `upstream/bedrock.rs`) all run on one thread, with no work
-/// stealing and no wake-ups across threads between them (× 0.9 gateway CPU
-/// per event and per stream start, BENCHMARKS.md). The caps count across
-/// all of them. A thread stops accepting when `stop` fires, but keeps its
+/// the kernel spreads new connections across them; one socket shared by
+/// all let whichever thread woke first take a whole burst). A connection,
+/// its requests, the session it starts and that session's upstream
+/// connection (one pool per thread, `upstream/bedrock.rs`) all run on one
+/// thread, with no work stealing and no wake-ups across threads between
+/// them (× 0.9 gateway CPU per event and per stream start, BENCHMARKS.md).
+/// The caps count across all of them. A thread stops accepting when `stop` fires, but keeps its
 /// runtime (and the tasks on it: sessions, upgraded sockets saying 1001)
 /// until `release` fires; the handle resolves when every thread has ended.
 #[allow(
