@@ -452,29 +452,8 @@ fn tls_acceptor(
     Ok(Some((acceptor, cert)))
 }
 
-/// Pending connections the kernel queues before `accept` (the default 128
-/// overflows under a burst of new streams; clients then retry a second later).
-const LISTEN_BACKLOG: u32 = 4096;
-
 pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    bind_port(addr, false).map_err(|source| StartupError::Bind { addr, source })
-}
-
-/// A listener on `addr`; with `shared`, one that other sockets of this
-/// user may bind too (`SO_REUSEPORT`: each serving thread binds its own,
-/// and the kernel spreads new connections across them).
-pub(crate) fn bind_port(addr: SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }?;
-    socket.set_reuseaddr(true)?;
-    if shared {
-        socket.set_reuseport(true)?;
-    }
-    socket.bind(addr)?;
-    socket.listen(LISTEN_BACKLOG)
+    crate::edge::bind_port(addr, false).map_err(|source| StartupError::Bind { addr, source })
 }
 
 pub(crate) fn local_addr(l: &TcpListener) -> Result<SocketAddr, StartupError> {

@@ -167,16 +167,16 @@ pub fn serve_on_threads(
     drop(listener);
     let mut sockets = Vec::with_capacity(threads);
     for _ in 0..threads {
-        sockets.push(crate::server::bind_port(addr, true)?.into_std()?);
+        sockets.push(super::listener::bind_port(addr, true)?.into_std()?);
     }
-    let mut drained = Vec::with_capacity(threads);
+    let mut ended = Vec::with_capacity(threads);
     for (i, socket) in sockets.into_iter().enumerate() {
         let (admission, app, tls) = (admission.clone(), app.clone(), tls.clone());
         let (stop, release) = (stop.clone(), release.clone());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (done, drained_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done, ended_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name(format!("spillway-serve-{i}"))
             .spawn(move || {
@@ -202,10 +202,10 @@ pub fn serve_on_threads(
                 });
                 let _ = done.send(());
             })?;
-        drained.push(drained_rx);
+        ended.push(ended_rx);
     }
     Ok(tokio::spawn(async move {
-        for rx in drained {
+        for rx in ended {
             let _ = rx.await;
         }
     }))

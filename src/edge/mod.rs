@@ -26,4 +26,4 @@ pub mod tls;
 pub use client_ip::{ClientIp, ProxyRange, TrustedProxies};
 pub use http::HttpTimeouts;
 pub use layers::EdgeConfig;
-pub use listener::{Admission, CappedListener, ConnectionCaps};
+pub use listener::{Admission, CappedListener, ConnectionCaps, bind_port};
