@@ -55,8 +55,9 @@
 #      8-retained.txt
 #   9  stream starts: STARTS (default 2,000) one-token streams (start,
 #      one event, end), STARTS_AT_ONCE (default 16) at a time, on a fresh
-#      gateway; the report's "ms per stream" is the gateway's CPU for a
-#      whole one-token stream
+#      gateway, after the same streams straight to the simulator; the
+#      report's "ms per stream" is the gateway's CPU for a whole one-token
+#      stream, and the simulator's line what a bare server spends on one
 #   7  HTTP/2 vs HTTP/1.1: 200 concurrent SSE streams, all at once, 64
 #      tokens at 50 tokens/s, against one gateway: over HTTP/1.1 (a
 #      connection per stream), then over cleartext HTTP/2 with prior
@@ -225,7 +226,7 @@ for s in "${scenarios[@]}"; do
        retained "${RETAINED:-500}" ;;
     9) for t in $transports; do
          start_gateway "${raised[@]}"
-         bare "9-starts-${STARTS:-2000}" "$t" --streams "${STARTS:-2000}" --tokens 1 --rate 0 \
+         loadtest "9-starts-${STARTS:-2000}" "$t" --streams "${STARTS:-2000}" --tokens 1 --rate 0 \
            --concurrency "${STARTS_AT_ONCE:-16}" --timeout 30
        done ;;
     *) echo "unknown scenario $s (known: 1 2 2s 3 4 5 6 7 8 9)" >&2; exit 2 ;;

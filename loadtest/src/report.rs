@@ -340,14 +340,24 @@ impl Run {
                     0.0
                 }
             };
+            let per_stream_ms = |secs: f64| {
+                if self.streams > 0 {
+                    secs * 1e3 / self.streams as f64
+                } else {
+                    0.0
+                }
+            };
             let _ = writeln!(
                 md,
-                "Simulator process: CPU {:.2} s serving the baseline ({:.1} ms per 1,000 events), \
-                 {:.2} s feeding the gateway ({:.1} ms per 1,000 events).",
+                "Simulator process: CPU {:.2} s serving the baseline ({:.1} ms per 1,000 events, \
+                 {:.3} ms per stream), {:.2} s feeding the gateway ({:.1} ms per 1,000 events, \
+                 {:.3} ms per stream).",
                 sim.baseline_secs,
                 per_1k(sim.baseline_secs, b.events),
+                per_stream_ms(sim.baseline_secs),
                 sim.gateway_secs,
                 per_1k(sim.gateway_secs, self.gateway.events),
+                per_stream_ms(sim.gateway_secs),
             );
         }
         failures(&mut md, "Failures (gateway)", &self.gateway.errors);
