@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use super::session::{Session, SessionStatus};
@@ -64,13 +65,13 @@ pub async fn run(
     prices: &Prices,
 ) -> Option<Duration> {
     let _running = metrics.upstream_guard();
-    let mut readers = session.watch_readers();
+    let readers = session.watch_readers();
     let cancel = session.cancel_token().clone();
     let mut tally = Tally::default();
     let mut blocks = Blocks::default();
     let mut emitted: Vec<Emit> = Vec::with_capacity(2);
     let mut grace_until: Option<Instant> =
-        (*readers.borrow_and_update() == 0).then(|| Instant::now() + cfg.cancel_grace);
+        (*readers.borrow() == 0).then(|| Instant::now() + cfg.cancel_grace);
 
     // The cancel signal and both timers are made once and reset in place:
     // made afresh for every chunk, they cost a mutex, a timer-wheel insert
@@ -81,6 +82,11 @@ pub async fn run(
     tokio::pin!(grace);
     let idle = sleep_until(Instant::now() + cfg.first_token_timeout);
     tokio::pin!(idle);
+    // The wait for a reader to come or go is made once too, and again only
+    // after it fires: a `changed()` made for each pass registered with the
+    // watch and unregistered again on every token.
+    let readers_changed = next_reader_change(readers);
+    tokio::pin!(readers_changed);
     // When the newest frame came. The idle timer is moved to the first
     // frame's deadline once, then only when it fires (to the newest frame's
     // deadline, if that is later): a timer-wheel move per token showed in
@@ -143,13 +149,14 @@ pub async fn run(
             _ = &mut grace, if grace_until.is_some() => {
                 break Err(Ended::Abandoned);
             }
-            changed = readers.changed() => {
+            (readers, changed) = &mut readers_changed => {
                 if changed.is_err() { break Err(Ended::Cancelled); }
-                grace_until = (*readers.borrow_and_update() == 0)
+                grace_until = (*readers.borrow() == 0)
                     .then(|| Instant::now() + cfg.cancel_grace);
                 if let Some(until) = grace_until {
                     grace.as_mut().reset(until);
                 }
+                readers_changed.set(next_reader_change(readers));
             }
             _ = &mut idle => {
                 if let Some(due) = last_frame.map(|t| t + cfg.idle_timeout)
@@ -263,4 +270,13 @@ enum Ended {
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// The next change of a session's reader count, with the receiver handed
+/// back to read it and wait again.
+async fn next_reader_change(
+    mut readers: watch::Receiver<usize>,
+) -> (watch::Receiver<usize>, Result<(), watch::error::RecvError>) {
+    let changed = readers.changed().await;
+    (readers, changed)
 }
