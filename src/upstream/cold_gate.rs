@@ -98,29 +98,37 @@ impl ColdGate {
     /// The pool's connection events (its event listener).
     pub fn on_event(&self, event: &ConnectionEvent<'_>) {
         match event {
-            ConnectionEvent::Opened(opened) => {
-                let mut s = self.lock();
-                match opened.connection().protocol() {
-                    // The probe, when its response comes, opens the gate.
-                    ConnectionProtocol::Http2 => s.h2_open += 1,
-                    _ => {
-                        s.h1_seen = true;
-                        s.cold = false;
-                        drop(s);
-                        self.opened.notify_waiters();
-                    }
-                }
-            }
-            ConnectionEvent::LogicalClose(closed)
-                if closed.connection().protocol() == ConnectionProtocol::Http2 =>
-            {
-                let mut s = self.lock();
-                s.h2_open = s.h2_open.saturating_sub(1);
-                if s.h2_open == 0 && !s.h1_seen {
-                    s.cold = true;
-                }
-            }
+            ConnectionEvent::Opened(opened) => self.opened(opened.connection().protocol()),
+            ConnectionEvent::LogicalClose(closed) => self.closed(closed.connection().protocol()),
             _ => {}
+        }
+    }
+
+    /// A connection opened. Over HTTP/1.1 the gate opens for good; over
+    /// HTTP/2 it opens when the probe's response is back (see the module
+    /// comment), not now.
+    fn opened(&self, protocol: ConnectionProtocol) {
+        let mut s = self.lock();
+        if protocol == ConnectionProtocol::Http2 {
+            s.h2_open += 1;
+            return;
+        }
+        s.h1_seen = true;
+        s.cold = false;
+        drop(s);
+        self.opened.notify_waiters();
+    }
+
+    /// A connection closed: with the last HTTP/2 one gone, the next burst
+    /// is cold again.
+    fn closed(&self, protocol: ConnectionProtocol) {
+        if protocol != ConnectionProtocol::Http2 {
+            return;
+        }
+        let mut s = self.lock();
+        s.h2_open = s.h2_open.saturating_sub(1);
+        if s.h2_open == 0 && !s.h1_seen {
+            s.cold = true;
         }
     }
 }
@@ -157,5 +165,71 @@ mod tests {
             .unwrap();
         assert!(passed, "released without probing again");
         assert!(gate.enter().await.is_none(), "open from then on");
+    }
+
+    /// Whether `enter` on `gate` is still held after the spawned task has had
+    /// 50 ms to run (the waiting task is returned to finish later).
+    async fn still_held(gate: &Arc<ColdGate>) -> (bool, tokio::task::JoinHandle<bool>) {
+        let waiting = tokio::spawn({
+            let gate = Arc::clone(gate);
+            async move { gate.enter().await.is_none() }
+        });
+        let held = tokio::time::timeout(Duration::from_millis(50), async {
+            while !waiting.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .is_err();
+        (held, waiting)
+    }
+
+    #[tokio::test]
+    async fn an_http2_connection_opening_does_not_release_the_burst_the_probes_response_does() {
+        let gate = Arc::new(ColdGate::default());
+        let probe = gate.enter().await.unwrap();
+        gate.opened(ConnectionProtocol::Http2);
+        let (held, waiting) = still_held(&gate).await;
+        assert!(
+            held,
+            "a fresh HTTP/2 connection alone keeps the rest waiting"
+        );
+        drop(probe);
+        let released = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            released,
+            "the probe's response releases them, none probing again"
+        );
+        // The last HTTP/2 connection closing makes the next burst cold again.
+        gate.closed(ConnectionProtocol::Http2);
+        let probe = gate.enter().await;
+        assert!(probe.is_some(), "cold again: the next request probes");
+        let (held, waiting) = still_held(&gate).await;
+        assert!(held, "and the rest wait for it");
+        drop(probe);
+        waiting.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_http1_connection_releases_the_burst_at_once_and_for_good() {
+        let gate = Arc::new(ColdGate::default());
+        let probe = gate.enter().await.unwrap();
+        let (held, waiting) = still_held(&gate).await;
+        assert!(held);
+        gate.opened(ConnectionProtocol::Http1);
+        let released = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            released,
+            "HTTP/1.1 needs a connection per stream: no reason to wait"
+        );
+        drop(probe);
+        gate.closed(ConnectionProtocol::Http1);
+        assert!(gate.enter().await.is_none(), "never gates again");
     }
 }
