@@ -10,16 +10,24 @@
 //! carried a request may not take new streams, and the pool dials another
 //! for each request that finds it so (measured under CPU load: 21 to 48 TLS
 //! connections for 50 streams when the gate opened on the pool's `Opened`
-//! event). If the probe ends without a connection (the upstream is down,
+//! event). An upstream may hold its response head until its first token,
+//! so the rest wait for the probe at most `PROBE_GRACE` once its connection
+//! is open. If the probe ends without a connection (the upstream is down,
 //! say), the gate opens for everyone rather than queue them one by one; it
 //! closes again when the last HTTP/2 connection closes. Once the upstream has
 //! answered over HTTP/1.1 it never gates: HTTP/1.1 needs a connection per
 //! concurrent stream anyway.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use aws_smithy_http_client::pool::{ConnectionEvent, ConnectionProtocol};
 use tokio::sync::Notify;
+
+/// How long the rest wait for the probe's response once its HTTP/2
+/// connection is open: long enough for the connection to take new streams
+/// (milliseconds under load), short beside a slow first answer.
+const PROBE_GRACE: Duration = Duration::from_millis(250);
 
 #[derive(Debug, Default)]
 pub struct ColdGate {
@@ -58,13 +66,10 @@ pub struct Probe {
 
 impl Drop for Probe {
     fn drop(&mut self) {
-        let mut s = self.gate.lock();
-        s.probing = false;
+        self.gate.lock().probing = false;
         // Its response came back over a connection the rest can share; or
         // none came of it, and everyone may try rather than queue.
-        s.cold = false;
-        drop(s);
-        self.gate.opened.notify_waiters();
+        self.gate.open();
     }
 }
 
@@ -79,7 +84,7 @@ impl ColdGate {
             let notified = self.opened.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            {
+            let connected = {
                 let mut s = self.lock();
                 if !s.cold {
                     return None;
@@ -90,9 +95,22 @@ impl ColdGate {
                         gate: Arc::clone(self),
                     });
                 }
+                s.h2_open > 0
+            };
+            if !connected {
+                notified.await;
+            } else if tokio::time::timeout(PROBE_GRACE, notified).await.is_err() {
+                // The probe's answer is slow to come: go, and open for all.
+                self.open();
+                return None;
             }
-            notified.await;
         }
+    }
+
+    /// Let every request through from now on (until the gate is cold again).
+    fn open(&self) {
+        self.lock().cold = false;
+        self.opened.notify_waiters();
     }
 
     /// The pool's connection events (its event listener).
@@ -111,12 +129,14 @@ impl ColdGate {
         let mut s = self.lock();
         if protocol == ConnectionProtocol::Http2 {
             s.h2_open += 1;
+            drop(s);
+            // Not open yet: the waiters start counting `PROBE_GRACE`.
+            self.opened.notify_waiters();
             return;
         }
         s.h1_seen = true;
-        s.cold = false;
         drop(s);
-        self.opened.notify_waiters();
+        self.open();
     }
 
     /// A connection closed: with the last HTTP/2 one gone, the next burst
@@ -167,65 +187,67 @@ mod tests {
         assert!(gate.enter().await.is_none(), "open from then on");
     }
 
-    /// Whether `enter` on `gate` is still held after the spawned task has had
-    /// 50 ms to run (the waiting task is returned to finish later).
-    async fn still_held(gate: &Arc<ColdGate>) -> (bool, tokio::task::JoinHandle<bool>) {
-        let waiting = tokio::spawn({
-            let gate = Arc::clone(gate);
-            async move { gate.enter().await.is_none() }
-        });
-        let held = tokio::time::timeout(Duration::from_millis(50), async {
-            while !waiting.is_finished() {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .is_err();
-        (held, waiting)
+    /// A request entering `gate` in its own task: true when let through
+    /// without probing.
+    fn spawn_enter(gate: &Arc<ColdGate>) -> tokio::task::JoinHandle<bool> {
+        let gate = Arc::clone(gate);
+        tokio::spawn(async move { gate.enter().await.is_none() })
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_http2_connection_opening_does_not_release_the_burst_the_probes_response_does() {
         let gate = Arc::new(ColdGate::default());
         let probe = gate.enter().await.unwrap();
         gate.opened(ConnectionProtocol::Http2);
-        let (held, waiting) = still_held(&gate).await;
+        let waiting = spawn_enter(&gate);
+        tokio::time::sleep(PROBE_GRACE / 2).await;
         assert!(
-            held,
+            !waiting.is_finished(),
             "a fresh HTTP/2 connection alone keeps the rest waiting"
         );
         drop(probe);
-        let released = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .unwrap()
-            .unwrap();
         assert!(
-            released,
+            waiting.await.unwrap(),
             "the probe's response releases them, none probing again"
         );
         // The last HTTP/2 connection closing makes the next burst cold again.
         gate.closed(ConnectionProtocol::Http2);
         let probe = gate.enter().await;
         assert!(probe.is_some(), "cold again: the next request probes");
-        let (held, waiting) = still_held(&gate).await;
-        assert!(held, "and the rest wait for it");
+        let waiting = spawn_enter(&gate);
+        tokio::time::sleep(PROBE_GRACE * 4).await;
+        assert!(!waiting.is_finished(), "and the rest wait for it");
         drop(probe);
-        waiting.await.unwrap();
+        assert!(waiting.await.unwrap());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_slow_to_answer_holds_the_rest_only_for_the_grace_once_connected() {
+        let gate = Arc::new(ColdGate::default());
+        let probe = gate.enter().await.unwrap();
+        let waiting = spawn_enter(&gate);
+        // No connection yet: no clock runs, however long the dial takes.
+        tokio::time::sleep(PROBE_GRACE * 4).await;
+        assert!(!waiting.is_finished(), "held while the probe dials");
+        gate.opened(ConnectionProtocol::Http2);
+        tokio::time::sleep(PROBE_GRACE / 2).await;
+        assert!(!waiting.is_finished(), "held within the grace");
+        tokio::time::sleep(PROBE_GRACE).await;
+        assert!(waiting.await.unwrap(), "released after it, without probing");
+        assert!(gate.enter().await.is_none(), "and the gate is open for all");
+        drop(probe);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn an_http1_connection_releases_the_burst_at_once_and_for_good() {
         let gate = Arc::new(ColdGate::default());
         let probe = gate.enter().await.unwrap();
-        let (held, waiting) = still_held(&gate).await;
-        assert!(held);
+        let waiting = spawn_enter(&gate);
+        tokio::time::sleep(PROBE_GRACE * 4).await;
+        assert!(!waiting.is_finished(), "held while the probe dials");
         gate.opened(ConnectionProtocol::Http1);
-        let released = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .unwrap()
-            .unwrap();
         assert!(
-            released,
+            waiting.await.unwrap(),
             "HTTP/1.1 needs a connection per stream: no reason to wait"
         );
         drop(probe);
