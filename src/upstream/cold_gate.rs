@@ -8,7 +8,7 @@
 //! response has come back over a new connection, then all go and share it.
 //! Not as soon as the connection opens: a connection that has not yet
 //! carried a request may not take new streams, and the pool dials another
-//! for each request that finds it so (measured under CPU load: 21 to 48 TLS
+//! for each request that finds it so (measured under CPU load: 12 to 48 TLS
 //! connections for 50 streams when the gate opened on the pool's `Opened`
 //! event). An upstream may hold its response head until its first token,
 //! so the rest wait for the probe at most `PROBE_GRACE` once its connection
