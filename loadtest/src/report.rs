@@ -306,21 +306,12 @@ impl Run {
             );
         }
         if let Some(u) = &self.usage {
-            let per_stream_kib = if self.streams > 0 {
-                (u.rss_peak_mb - u.rss_start_mb).max(0.0) * 1024.0 / self.streams as f64
-            } else {
-                0.0
-            };
-            let cpu_per_1k = if self.gateway.events > 0 {
-                u.cpu_secs * 1e6 / self.gateway.events as f64
-            } else {
-                0.0
-            };
-            let cpu_per_stream_ms = if self.streams > 0 {
-                u.cpu_secs * 1e3 / self.streams as f64
-            } else {
-                0.0
-            };
+            let per_stream_kib = per(
+                (u.rss_peak_mb - u.rss_start_mb).max(0.0) * 1024.0,
+                self.streams,
+            );
+            let cpu_per_1k = per(u.cpu_secs * 1e6, self.gateway.events);
+            let cpu_per_stream_ms = per(u.cpu_secs * 1e3, self.streams);
             let _ = writeln!(
                 md,
                 "\nGateway process: RSS {:.1} MiB before, {:.1} MiB peak ({per_stream_kib:.1} KiB per stream); \
@@ -333,20 +324,8 @@ impl Run {
             }
         }
         if let (Some(sim), Some(b)) = (&self.sim_cpu, &self.baseline) {
-            let per_1k = |secs: f64, events: u64| {
-                if events > 0 {
-                    secs * 1e6 / events as f64
-                } else {
-                    0.0
-                }
-            };
-            let per_stream_ms = |secs: f64| {
-                if self.streams > 0 {
-                    secs * 1e3 / self.streams as f64
-                } else {
-                    0.0
-                }
-            };
+            let per_1k = |secs: f64, events: u64| per(secs * 1e6, events);
+            let per_stream_ms = |secs: f64| per(secs * 1e3, self.streams);
             let _ = writeln!(
                 md,
                 "Simulator process: CPU {:.2} s serving the baseline ({:.1} ms per 1,000 events, \
@@ -370,6 +349,11 @@ impl Run {
 
 /// The failure messages and their counts, under `heading` (nothing when
 /// there were none).
+/// `total` shared out over `count` (0 when there is nothing to share it by).
+fn per(total: f64, count: u64) -> f64 {
+    if count > 0 { total / count as f64 } else { 0.0 }
+}
+
 pub fn failures(md: &mut String, heading: &str, errors: &BTreeMap<String, u64>) {
     if errors.is_empty() {
         return;
