@@ -143,9 +143,10 @@ pub async fn serve(
 /// connection (one pool per thread, `upstream/bedrock.rs`) all run on one
 /// thread, with no work stealing and no wake-ups across threads between
 /// them (× 0.9 gateway CPU per event and per stream start, BENCHMARKS.md).
-/// The caps count across all of them. A thread stops accepting when `stop` fires, but keeps its
-/// runtime (and the tasks on it: sessions, upgraded sockets saying 1001)
-/// until `release` fires; the handle resolves when every thread has ended.
+/// The caps count across all of them. A thread stops accepting when `stop`
+/// fires, but keeps its runtime (and the tasks on it: sessions, upgraded
+/// sockets saying 1001) until `release` fires; the handle resolves when
+/// every thread has ended.
 #[allow(
     clippy::too_many_arguments,
     reason = "serve's arguments, and the thread count"
