@@ -121,9 +121,9 @@ pub async fn serve(
         // One connection per turn: the one just accepted, and the session
         // and upstream request it starts, run before the next is taken
         // from the backlog. Taken a budget's worth at once, a burst's
-        // upstream requests all waited for the last one's handler, and
-        // every first token came as late as the last (BENCHMARKS.md,
-        // "One accept per turn").
+        // upstream requests waited for every handler of the batch and went
+        // out together, so every first token came about as late as the
+        // last (BENCHMARKS.md, "One accept per turn").
         tokio::task::yield_now().await;
     }
     // Stop accepting: the port closes now.
