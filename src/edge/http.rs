@@ -313,3 +313,75 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::sync::CancellationToken;
+
+    use super::{HttpTimeouts, serve};
+    use crate::edge::listener::{Admission, ConnectionCaps};
+
+    /// A backlog of connections, each with its request already sent, as a
+    /// burst leaves it: the first request is answered before the rest of
+    /// the backlog is accepted. (Taken a budget's worth at once, all of
+    /// them were open before the first handler ran.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_backlog_is_accepted_one_connection_per_turn() {
+        const BACKLOG: usize = 32;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut clients = Vec::with_capacity(BACKLOG);
+        for _ in 0..BACKLOG {
+            // The kernel completes the handshake; nothing accepts it yet.
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            clients.push(c);
+        }
+        let admission = Admission::new(ConnectionCaps {
+            max_total: 1000,
+            max_per_ip: 1000,
+        });
+        let open = admission.clone();
+        // Each answer says how many connections were open when it was made.
+        let app = Router::new().route("/", get(move || async move { open.open().to_string() }));
+        let timeouts = HttpTimeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(10),
+        };
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(
+            admission.listener(listener),
+            app,
+            timeouts,
+            None,
+            stop.clone(),
+            Duration::from_secs(1),
+        ));
+
+        let mut answers = Vec::with_capacity(BACKLOG);
+        for mut c in clients {
+            let mut response = String::new();
+            tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut response))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            let body = response.rsplit("\r\n\r\n").next().unwrap_or_default();
+            answers.push(body.parse::<usize>().expect("a count"));
+        }
+        stop.cancel();
+        server.await.unwrap();
+        assert!(
+            answers[0] <= 2,
+            "the first request was answered with {} connections open: {answers:?}",
+            answers[0]
+        );
+    }
+}

@@ -62,6 +62,11 @@ impl Admission {
         }
     }
 
+    /// Connections open on the port now.
+    pub fn open(&self) -> usize {
+        CappedListener::counts(&self.counts).total
+    }
+
     /// A listener on `inner` counting against these caps.
     pub fn listener(&self, inner: TcpListener) -> CappedListener {
         CappedListener {
