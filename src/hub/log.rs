@@ -16,8 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::event::TokenEvent;
 use crate::parts::Part;
 
-/// How many of the newest events stay rendered while a session streams.
-const HOT: usize = 64;
+/// How many of the newest events stay rendered while a session streams:
+/// live readers, even 5,000 of one session, keep within a few events of the
+/// newest. 64 held 11 KiB more per live stream (51 → 40 KiB at 1,000
+/// streams) with the same CPU per event and fan-out rate (BENCHMARKS.md).
+const HOT: usize = 8;
 
 /// What one entry of the log holds besides its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
