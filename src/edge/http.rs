@@ -123,7 +123,8 @@ pub async fn serve(
         // from the backlog. Taken a budget's worth at once, a burst's
         // upstream requests waited for every handler of the batch and went
         // out together, so every first token came about as late as the
-        // last (BENCHMARKS.md, "One accept per turn").
+        // last; and 10,000 streams peaked at ~820 MiB, not 577
+        // (BENCHMARKS.md, "One accept per turn").
         tokio::task::yield_now().await;
     }
     // Stop accepting: the port closes now.
