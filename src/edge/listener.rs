@@ -63,7 +63,8 @@ impl Admission {
     }
 
     /// Connections open on the port now.
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> usize {
         CappedListener::counts(&self.counts).total
     }
 

@@ -194,6 +194,15 @@ mod tests {
         tokio::spawn(async move { gate.enter().await.is_none() })
     }
 
+    /// A request that enters `gate` behind a probe still dialling, checked
+    /// to be held for a while (no clock runs before a connection opens).
+    async fn held_while_the_probe_dials(gate: &Arc<ColdGate>) -> tokio::task::JoinHandle<bool> {
+        let waiting = spawn_enter(gate);
+        tokio::time::sleep(PROBE_GRACE * 4).await;
+        assert!(!waiting.is_finished(), "held while the probe dials");
+        waiting
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_http2_connection_opening_does_not_release_the_burst_the_probes_response_does() {
         let gate = Arc::new(ColdGate::default());
@@ -214,9 +223,7 @@ mod tests {
         gate.closed(ConnectionProtocol::Http2);
         let probe = gate.enter().await;
         assert!(probe.is_some(), "cold again: the next request probes");
-        let waiting = spawn_enter(&gate);
-        tokio::time::sleep(PROBE_GRACE * 4).await;
-        assert!(!waiting.is_finished(), "and the rest wait for it");
+        let waiting = held_while_the_probe_dials(&gate).await;
         drop(probe);
         assert!(waiting.await.unwrap());
     }
@@ -225,10 +232,7 @@ mod tests {
     async fn a_probe_slow_to_answer_holds_the_rest_only_for_the_grace_once_connected() {
         let gate = Arc::new(ColdGate::default());
         let probe = gate.enter().await.unwrap();
-        let waiting = spawn_enter(&gate);
-        // No connection yet: no clock runs, however long the dial takes.
-        tokio::time::sleep(PROBE_GRACE * 4).await;
-        assert!(!waiting.is_finished(), "held while the probe dials");
+        let waiting = held_while_the_probe_dials(&gate).await;
         gate.opened(ConnectionProtocol::Http2);
         tokio::time::sleep(PROBE_GRACE / 2).await;
         assert!(!waiting.is_finished(), "held within the grace");
@@ -242,9 +246,7 @@ mod tests {
     async fn an_http1_connection_releases_the_burst_at_once_and_for_good() {
         let gate = Arc::new(ColdGate::default());
         let probe = gate.enter().await.unwrap();
-        let waiting = spawn_enter(&gate);
-        tokio::time::sleep(PROBE_GRACE * 4).await;
-        assert!(!waiting.is_finished(), "held while the probe dials");
+        let waiting = held_while_the_probe_dials(&gate).await;
         gate.opened(ConnectionProtocol::Http1);
         assert!(
             waiting.await.unwrap(),
