@@ -54,6 +54,7 @@ pub mod state;
 pub mod telemetry;
 pub mod transport;
 pub mod upstream;
+mod woken;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

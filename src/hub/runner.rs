@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::future::{Future, poll_fn};
+use std::task::Poll;
+
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -15,6 +18,7 @@ use crate::event::EventError;
 use crate::metrics::Metrics;
 use crate::parts::blocks::{Blocks, Emit};
 use crate::upstream::{Delta, DeltaStream, UpstreamError, UpstreamErrorKind, Usage};
+use crate::woken::Woken;
 
 /// Timing rules for one upstream task.
 #[derive(Debug, Clone, Copy)]
@@ -93,16 +97,38 @@ pub async fn run(
     // the per-event profile.
     let mut last_frame: Option<Instant> = None;
 
+    // The signals above are polled only after one of them woke the task: a
+    // pass woken by the stream (most of them) skips their locks.
+    let signals = Woken::new();
+
     let outcome: Result<(), Ended> = loop {
-        tokio::select! {
-            biased;
-            // The stream first: when a token is ready (most wake-ups) the
-            // signals below are not polled, and polling each costs a lock
-            // (seen in the per-event profile). Every pass that finds the
-            // stream empty still polls them all.
-            item = stream.next() => {
-                // The flag, not the branch below: with the stream polled
-                // first, a cancel must still win over an item ready with it.
+        // The stream first: when a token is ready the signals are not
+        // looked at.
+        let wake = poll_fn(|cx| {
+            if let Poll::Ready(item) = stream.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Item(item));
+            }
+            signals.poll(cx, |cx| {
+                if cancelled.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Cancelled);
+                }
+                if grace_until.is_some() && grace.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Abandoned);
+                }
+                if let Poll::Ready((readers, changed)) = readers_changed.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Readers(readers, changed));
+                }
+                if idle.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Idle);
+                }
+                Poll::Pending
+            })
+        })
+        .await;
+        match wake {
+            Wake::Item(item) => {
+                // The flag, not the signal: with the stream polled first, a
+                // cancel must still win over an item ready with it.
                 if cancel.is_cancelled() {
                     break Err(Ended::Cancelled);
                 }
@@ -110,7 +136,10 @@ pub async fn run(
                     None => {
                         // Close a block left open (a tool call's end carries its input).
                         if let Err(e) = blocks.finish(&mut emitted) {
-                            break Err(Ended::Failed(UpstreamError::new(UpstreamErrorKind::Decode, e)));
+                            break Err(Ended::Failed(UpstreamError::new(
+                                UpstreamErrorKind::Decode,
+                                e,
+                            )));
                         }
                         match append(&session, &mut emitted, &mut tally, cfg, metrics, requested) {
                             Some(ended) => break Err(ended),
@@ -122,22 +151,40 @@ pub async fn run(
                         let now = Instant::now();
                         if last_frame.is_none() {
                             idle.as_mut().reset(now + cfg.idle_timeout);
+                            signals.mark();
                         }
                         last_frame = Some(now);
                         match delta {
                             Delta::Stop(r) => tally.stop_reason = Some(r),
-                            Delta::Usage { input_tokens, output_tokens, cache_read_input_tokens, cache_write_input_tokens } => {
+                            Delta::Usage {
+                                input_tokens,
+                                output_tokens,
+                                cache_read_input_tokens,
+                                cache_write_input_tokens,
+                            } => {
                                 tally.input_tokens = input_tokens.or(tally.input_tokens);
                                 tally.output_tokens = output_tokens.or(tally.output_tokens);
-                                tally.cache_read_input_tokens = cache_read_input_tokens.or(tally.cache_read_input_tokens);
-                                tally.cache_write_input_tokens = cache_write_input_tokens.or(tally.cache_write_input_tokens);
+                                tally.cache_read_input_tokens =
+                                    cache_read_input_tokens.or(tally.cache_read_input_tokens);
+                                tally.cache_write_input_tokens =
+                                    cache_write_input_tokens.or(tally.cache_write_input_tokens);
                             }
                             Delta::Latency { .. } | Delta::Alive => {}
                             content => {
                                 if let Err(e) = blocks.apply(content, &mut emitted) {
-                                    break Err(Ended::Failed(UpstreamError::new(UpstreamErrorKind::Decode, e)));
+                                    break Err(Ended::Failed(UpstreamError::new(
+                                        UpstreamErrorKind::Decode,
+                                        e,
+                                    )));
                                 }
-                                if let Some(ended) = append(&session, &mut emitted, &mut tally, cfg, metrics, requested) {
+                                if let Some(ended) = append(
+                                    &session,
+                                    &mut emitted,
+                                    &mut tally,
+                                    cfg,
+                                    metrics,
+                                    requested,
+                                ) {
                                     break Err(ended);
                                 }
                             }
@@ -145,20 +192,19 @@ pub async fn run(
                     }
                 }
             }
-            _ = &mut cancelled => break Err(Ended::Cancelled),
-            _ = &mut grace, if grace_until.is_some() => {
-                break Err(Ended::Abandoned);
-            }
-            (readers, changed) = &mut readers_changed => {
-                if changed.is_err() { break Err(Ended::Cancelled); }
-                grace_until = (*readers.borrow() == 0)
-                    .then(|| Instant::now() + cfg.cancel_grace);
+            Wake::Cancelled => break Err(Ended::Cancelled),
+            Wake::Abandoned => break Err(Ended::Abandoned),
+            Wake::Readers(readers, changed) => {
+                if changed.is_err() {
+                    break Err(Ended::Cancelled);
+                }
+                grace_until = (*readers.borrow() == 0).then(|| Instant::now() + cfg.cancel_grace);
                 if let Some(until) = grace_until {
                     grace.as_mut().reset(until);
                 }
                 readers_changed.set(next_reader_change(readers));
             }
-            _ = &mut idle => {
+            Wake::Idle => {
                 if let Some(due) = last_frame.map(|t| t + cfg.idle_timeout)
                     && due > Instant::now()
                 {
@@ -169,9 +215,16 @@ pub async fn run(
                 let (kind, what) = if got_first {
                     (UpstreamErrorKind::IdleTimeout, "no data from the model")
                 } else {
-                    (UpstreamErrorKind::FirstTokenTimeout, "no first token from the model")
+                    (
+                        UpstreamErrorKind::FirstTokenTimeout,
+                        "no first token from the model",
+                    )
                 };
-                let limit = if got_first { cfg.idle_timeout } else { cfg.first_token_timeout };
+                let limit = if got_first {
+                    cfg.idle_timeout
+                } else {
+                    cfg.first_token_timeout
+                };
                 break Err(Ended::Failed(UpstreamError::new(
                     kind,
                     format!("{what} within {} s", limit.as_secs_f32()),
@@ -260,6 +313,15 @@ fn append(
         }
     }
     None
+}
+
+/// What woke one pass of the runner.
+enum Wake {
+    Item(Option<Result<Delta, UpstreamError>>),
+    Cancelled,
+    Abandoned,
+    Readers(watch::Receiver<usize>, Result<(), watch::error::RecvError>),
+    Idle,
 }
 
 enum Ended {
