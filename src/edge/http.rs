@@ -19,8 +19,9 @@
 //! cuts it; upgraded connections (WebSockets) leave hyper and keep their own
 //! ping and idle limits.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
@@ -37,6 +38,7 @@ use tower::Layer;
 use super::activity::{Activity, Counted, Quiet};
 use super::head_timer::HeadTimer;
 use super::listener::{Admission, CappedListener, ReadCount};
+use crate::woken::Woken;
 
 /// Per-connection HTTP timeouts (`SPILLWAY_HTTP_HEADER_TIMEOUT_SECS`,
 /// `SPILLWAY_HTTP_IDLE_TIMEOUT_SECS`).
@@ -267,6 +269,13 @@ struct Conn {
     abandon: CancellationToken,
 }
 
+/// What ended the first phase of [`Conn::drive`].
+enum Drive<E> {
+    Ended(Result<(), E>),
+    Quiet(Quiet),
+    Stop,
+}
+
 impl Conn {
     /// Serve requests on `io` until the peer leaves, the connection is quiet
     /// too long, or the server stops (then the requests in flight finish first).
@@ -286,22 +295,33 @@ impl Conn {
         let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
         let mut conn = std::pin::pin!(conn);
         let peer = self.peer;
-        let ended = tokio::select! {
-            ended = conn.as_mut() => ended,
-            quiet = self.activity.quiet(self.first, self.idle) => {
-                if quiet == Quiet::NoRequest {
-                    // Nothing asked, nothing to finish.
-                    return tracing::debug!(%peer, "no request within the header timeout");
-                }
-                // HTTP/2 with no stream open: GOAWAY, then close.
-                conn.as_mut().graceful_shutdown();
-                tokio::select! {
-                    ended = conn.as_mut() => ended,
-                    _ = self.abandon.cancelled() => Ok(()),
-                }
+        let quiet = std::pin::pin!(self.activity.quiet(self.first, self.idle));
+        let stop = std::pin::pin!(self.stop.cancelled());
+        let (mut quiet, mut stop) = (quiet, stop);
+        // The connection first; the server's stop and the quiet clock only
+        // after one of them woke the task (not on every written event).
+        let signals = Woken::new();
+        let first = poll_fn(|cx| {
+            if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
+                return Poll::Ready(Drive::Ended(ended));
             }
-            _ = self.stop.cancelled() => {
-                // Finish the requests in flight (if any), then close.
+            signals.poll(cx, |cx| {
+                if let Poll::Ready(q) = quiet.as_mut().poll(cx) {
+                    return Poll::Ready(Drive::Quiet(q));
+                }
+                stop.as_mut().poll(cx).map(|()| Drive::Stop)
+            })
+        })
+        .await;
+        let ended = match first {
+            Drive::Ended(ended) => ended,
+            Drive::Quiet(Quiet::NoRequest) => {
+                // Nothing asked, nothing to finish.
+                return tracing::debug!(%peer, "no request within the header timeout");
+            }
+            // HTTP/2 with no stream open: GOAWAY, then close. Or the server
+            // stops: finish the requests in flight (if any), then close.
+            Drive::Quiet(Quiet::Idle) | Drive::Stop => {
                 conn.as_mut().graceful_shutdown();
                 tokio::select! {
                     ended = conn.as_mut() => ended,
