@@ -19,8 +19,6 @@ use futures_util::Stream;
 use http_body::Frame;
 use tokio::time::{Instant, Sleep};
 
-use crate::woken::Woken;
-
 /// One event: `event: NAME` (if any), `id: ID` (if any), then `data` as
 /// `data:` lines (split at line breaks, as the SSE grammar needs), then the
 /// blank line that ends it.
@@ -89,7 +87,6 @@ where
         beat,
         every,
         timer: Box::pin(tokio::time::sleep(every)),
-        beats: Woken::new(),
         last: Instant::now(),
     }));
     let h = res.headers_mut();
@@ -107,8 +104,6 @@ struct SseBody {
     every: Duration,
     /// Fires at or before the next heartbeat is due.
     timer: Pin<Box<Sleep>>,
-    /// The timer is polled only after it fired, not after every frame.
-    beats: Woken,
     /// When the newest frame went out.
     last: Instant,
 }
@@ -128,23 +123,19 @@ impl http_body::Body for SseBody {
                 Ok(Frame::data(bytes))
             }));
         }
-        let (timer, last, every) = (&mut this.timer, &mut this.last, this.every);
-        let beat = &this.beat;
-        this.beats.poll(cx, |cx| {
-            loop {
-                ready!(timer.as_mut().poll(cx));
-                let now = Instant::now();
-                let due = *last + every;
-                if due > now {
-                    // A frame went out since the timer was set: wait the rest.
-                    timer.as_mut().reset(due);
-                    continue;
-                }
-                *last = now;
-                timer.as_mut().reset(now + every);
-                return Poll::Ready(Some(Ok(Frame::data(beat.clone()))));
+        loop {
+            ready!(this.timer.as_mut().poll(cx));
+            let now = Instant::now();
+            let due = this.last + this.every;
+            if due > now {
+                // A frame went out since the timer was set: wait the rest.
+                this.timer.as_mut().reset(due);
+                continue;
             }
-        })
+            this.last = now;
+            this.timer.as_mut().reset(now + this.every);
+            return Poll::Ready(Some(Ok(Frame::data(this.beat.clone()))));
+        }
     }
 }
 
