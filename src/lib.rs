@@ -28,6 +28,7 @@
 //! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
 //! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans; OpenTelemetry session spans (OTLP).
+//! - `woken`: waits a task polls only after they woke it (cancel, timers), not on every token.
 //!
 //! The Bedrock simulator, the other side of the wire, is its own crate
 //! ([`spillway_sim`], `sim/`) and does not depend on this one: it shares no
