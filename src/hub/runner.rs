@@ -2,11 +2,10 @@
 //! first-token and idle timeouts, and cancels the upstream call when no one
 //! has been reading for the cancel grace period.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use std::future::{Future, poll_fn};
+use std::sync::Arc;
 use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
