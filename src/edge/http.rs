@@ -295,9 +295,8 @@ impl Conn {
         let conn = builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
         let mut conn = std::pin::pin!(conn);
         let peer = self.peer;
-        let quiet = std::pin::pin!(self.activity.quiet(self.first, self.idle));
-        let stop = std::pin::pin!(self.stop.cancelled());
-        let (mut quiet, mut stop) = (quiet, stop);
+        let mut quiet = std::pin::pin!(self.activity.quiet(self.first, self.idle));
+        let mut stop = std::pin::pin!(self.stop.cancelled());
         // The connection first; the server's stop and the quiet clock only
         // after one of them woke the task (not on every written event).
         let signals = Woken::new();
