@@ -229,6 +229,74 @@ def test_converse_caches_system_and_tools_cache_points(client):
     assert 0 < other["cacheReadInputTokens"] < first["cacheWriteInputTokens"]
 
 
+GUARDRAIL_CONFIG = {"guardrailIdentifier": "gr1abc", "guardrailVersion": "DRAFT", "trace": "enabled"}
+
+
+def converse_stream_events(client, **extra):
+    res = client.converse_stream(
+        modelId=NOVA,
+        messages=[{"role": "user", "content": [{"text": prompt(f"tokens=8 guardrail=3 {FAST}")}]}],
+        **extra,
+    )
+    return list(res["stream"])
+
+
+def test_converse_stream_guardrail_config_reaches_bedrock(client):
+    """boto3's `guardrailConfig` is the guardrail; the trace comes back in `metadata`."""
+    events = converse_stream_events(client, guardrailConfig=GUARDRAIL_CONFIG)
+    stop = [e["messageStop"]["stopReason"] for e in events if "messageStop" in e]
+    assert stop == ["guardrail_intervened"]
+    metadata = [e["metadata"] for e in events if "metadata" in e]
+    assert metadata[0]["trace"]["guardrail"]["outputAssessments"]["gr1abc"]
+    # Without it the same prompt runs to its end.
+    free = converse_stream_events(client)
+    assert [e["messageStop"]["stopReason"] for e in free if "messageStop" in e] == ["end_turn"]
+    assert "trace" not in [e for e in free if "metadata" in e][0]["metadata"]
+
+
+def test_converse_guardrail_trace_in_the_response(client):
+    res = client.converse(
+        modelId=NOVA,
+        messages=[{"role": "user", "content": [{"text": prompt(f"tokens=8 guardrail=3 {FAST}")}]}],
+        guardrailConfig=GUARDRAIL_CONFIG,
+    )
+    assert res["stopReason"] == "guardrail_intervened"
+    assert res["trace"]["guardrail"]["outputAssessments"]["gr1abc"]
+
+
+def test_invoke_stream_guardrail_headers_reach_bedrock(client):
+    """boto3's `guardrailIdentifier`/`guardrailVersion`/`trace` are the guardrail;
+    the last chunk carries Bedrock's action and trace keys."""
+
+    def chunks(**extra):
+        body = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": prompt(f"tokens=8 guardrail=3 {FAST}")}],
+        }
+        res = client.invoke_model_with_response_stream(modelId=SONNET, body=json.dumps(body), **extra)
+        return [json.loads(e["chunk"]["bytes"]) for e in res["body"] if "chunk" in e]
+
+    blocked = chunks(guardrailIdentifier="gr1abc", guardrailVersion="DRAFT", trace="ENABLED")
+    assert blocked[-1]["type"] == "message_stop"
+    assert blocked[-1]["amazon-bedrock-guardrailAction"] == "INTERVENED"
+    assert blocked[-1]["amazon-bedrock-trace"]["guardrail"]
+    stops = [e["delta"]["stop_reason"] for e in blocked if e["type"] == "message_delta"]
+    assert stops == ["refusal"]
+    free = chunks()
+    assert "amazon-bedrock-guardrailAction" not in free[-1]
+    assert [e["delta"]["stop_reason"] for e in free if e["type"] == "message_delta"] == ["end_turn"]
+
+
+def test_a_half_guardrail_raises_validation_exception(client):
+    with pytest.raises(client.exceptions.ValidationException, match="guardrail version"):
+        client.converse(
+            modelId=NOVA,
+            messages=[{"role": "user", "content": [{"text": prompt(FAST)}]}],
+            guardrailConfig={"guardrailIdentifier": "gr1abc", "guardrailVersion": "v9"},
+        )
+
+
 def test_throttled_call_raises_throttling_exception(client):
     with pytest.raises(client.exceptions.ThrottlingException):
         client.converse(

@@ -1,7 +1,7 @@
 //! Claude's InvokeModel answers: the session's events as Anthropic stream
 //! events (the Anthropic Messages renderer, `render::anthropic`),
 //! each in a `chunk` frame, `message_stop` carrying
-//! `amazon-bedrock-invocationMetrics`; or one Anthropic `message` object.
+//! `amazon-bedrock-invocationMetrics` (and a guardrail's verdict); or one Anthropic `message` object.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use serde_json::Value;
 
 use super::frames::chunk_frame;
+use super::guardrail::Verdict;
 use super::invoke_render::InvocationMetrics;
 use super::session::Render;
 use crate::event::TokenEvent;
@@ -24,6 +25,7 @@ fn message_id(session_id: &str) -> String {
 pub struct ClaudeChunks {
     renderer: Renderer,
     metrics: InvocationMetrics,
+    verdict: Verdict,
 }
 
 impl ClaudeChunks {
@@ -31,6 +33,7 @@ impl ClaudeChunks {
         Self {
             renderer: Renderer::new(&message_id(session_id), model),
             metrics: InvocationMetrics::new(started),
+            verdict: Verdict::default(),
         }
     }
 }
@@ -43,6 +46,7 @@ impl Render for ClaudeChunks {
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
         let mut out = Vec::new();
         self.renderer.render(ev, &mut out);
+        self.verdict.note(ev);
         if !out.is_empty() {
             self.metrics.output();
         }
@@ -50,6 +54,7 @@ impl Render for ClaudeChunks {
             .map(|mut chunk| {
                 if chunk.get("type").and_then(Value::as_str) == Some("message_stop") {
                     chunk["amazon-bedrock-invocationMetrics"] = self.metrics.json(ev.usage);
+                    self.verdict.mark_invoke(&mut chunk);
                 }
                 chunk_frame(&chunk)
             })

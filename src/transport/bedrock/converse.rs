@@ -15,6 +15,7 @@ use super::converse_parse;
 use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
 use super::frames::{self, event_frame};
+use super::guardrail::Verdict;
 use super::session::{self, Render};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -33,7 +34,7 @@ pub async fn converse_stream(
     Ok(session::stream_response(
         &state,
         sub,
-        ConverseFrames(ConverseEvents::new(started)),
+        ConverseFrames(ConverseEvents::new(started), Verdict::default()),
     ))
 }
 
@@ -50,14 +51,16 @@ pub async fn converse(
     let session_id = sub.session().id().clone();
     let events = session::collect(sub).await?;
     let events: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
-    let body: Value = converse_render::response(&events, started);
+    let mut body: Value = converse_render::response(&events, started);
+    Verdict::of(events.iter().copied()).mark_converse(&mut body);
     let mut res = Json(body).into_response();
     frames::session_headers(&mut res, &session_id);
     Ok(res)
 }
 
-/// Converse stream events as `:event-type` frames.
-struct ConverseFrames(ConverseEvents);
+/// Converse stream events as `:event-type` frames; a guardrail's trace
+/// goes in `metadata`.
+struct ConverseFrames(ConverseEvents, Verdict);
 
 impl Render for ConverseFrames {
     fn start(&mut self) -> Vec<Bytes> {
@@ -68,8 +71,14 @@ impl Render for ConverseFrames {
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
         let mut out = Vec::new();
         self.0.render(ev, &mut out);
-        out.iter()
-            .map(|(name, payload)| event_frame(name, payload))
+        self.1.note(ev);
+        out.iter_mut()
+            .map(|(name, payload)| {
+                if *name == "metadata" {
+                    self.1.mark_converse(payload);
+                }
+                event_frame(name, payload)
+            })
             .collect()
     }
 

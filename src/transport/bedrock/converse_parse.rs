@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 
+use super::guardrail;
 use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
 use crate::parts::{
     Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
@@ -42,6 +43,7 @@ pub fn stream_request(model_id: &str, body: &Value) -> Result<StreamRequest, Str
         tools,
         tool_choice,
         reasoning: reasoning(body.get("additionalModelRequestFields"))?,
+        guardrail: guardrail::from_converse(body.get("guardrailConfig"))?,
         ..Default::default()
     })
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -16,6 +17,7 @@ use super::converse_render;
 use super::error::BedrockError;
 use super::family_parse;
 use super::frames;
+use super::guardrail::{self, Verdict};
 use super::invoke_render::{self, NovaChunks, TextChunks, text_response};
 use super::session;
 use super::{Body, ModelId};
@@ -29,10 +31,11 @@ pub async fn invoke_stream(
     State(state): State<AppState>,
     BedrockCaller(caller): BedrockCaller,
     ModelId(model_id): ModelId,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let (family, sub) = start(&state, &caller, &model_id, body).await?;
+    let (family, sub) = start(&state, &caller, &model_id, &headers, body).await?;
     Ok(match family {
         ModelFamily::AnthropicClaude => {
             let chunks = ClaudeChunks::new(sub.session().id(), sub.session().model(), started);
@@ -48,15 +51,16 @@ pub async fn invoke(
     State(state): State<AppState>,
     BedrockCaller(caller): BedrockCaller,
     ModelId(model_id): ModelId,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let (family, sub) = start(&state, &caller, &model_id, body).await?;
+    let (family, sub) = start(&state, &caller, &model_id, &headers, body).await?;
     let session_id = sub.session().id().clone();
     let model = sub.session().model().to_owned();
     let events = session::collect(sub).await?;
     let refs: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
-    let body: Value = match family {
+    let mut body: Value = match family {
         ModelFamily::AnthropicClaude => claude_message(&session_id, &model, &events),
         ModelFamily::AmazonNova => {
             let mut body = converse_render::response(&refs, started);
@@ -65,6 +69,7 @@ pub async fn invoke(
         }
         other => text_response(other, &refs),
     };
+    Verdict::of(refs.iter().copied()).mark_invoke(&mut body);
     let mut res = Json(body).into_response();
     frames::session_headers(&mut res, &session_id);
     Ok(res)
@@ -76,6 +81,7 @@ async fn start(
     state: &AppState,
     caller: &crate::auth::Principal,
     model_id: &str,
+    headers: &HeaderMap,
     body: Value,
 ) -> Result<(ModelFamily, Subscription), BedrockError> {
     let family = ModelFamily::from_model_id(model_id).ok_or_else(|| {
@@ -84,8 +90,9 @@ async fn start(
              use converse-stream for it"
         ))
     })?;
-    let req =
+    let mut req =
         family_parse::stream_request(family, model_id, &body).map_err(BedrockError::validation)?;
+    req.guardrail = guardrail::from_invoke(headers, &body).map_err(BedrockError::validation)?;
     let sub = session::start(state, caller, req, Some(body)).await?;
     Ok((family, sub))
 }

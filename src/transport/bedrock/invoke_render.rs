@@ -1,7 +1,8 @@
 //! A session's events as InvokeModel answers for Nova and the text
 //! families: each family's streamed chunk objects (the shapes its decoder
 //! in `upstream::models` reads) as `chunk` frames, the last one carrying
-//! `amazon-bedrock-invocationMetrics`; and each family's response object.
+//! `amazon-bedrock-invocationMetrics` (and a guardrail's verdict); and each
+//! family's response object.
 //! Claude's are in [`super::claude_render`].
 
 use std::time::Instant;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::converse_render::{ConverseEvents, latency_ms, stop_reason};
 use super::frames::chunk_frame;
+use super::guardrail::Verdict;
 use super::session::Render;
 use crate::event::TokenEvent;
 use crate::parts::Part;
@@ -64,6 +66,7 @@ impl InvocationMetrics {
 pub struct NovaChunks {
     events: ConverseEvents,
     metrics: InvocationMetrics,
+    verdict: Verdict,
 }
 
 impl NovaChunks {
@@ -71,6 +74,7 @@ impl NovaChunks {
         Self {
             events: ConverseEvents::new(started),
             metrics: InvocationMetrics::new(started),
+            verdict: Verdict::default(),
         }
     }
 }
@@ -84,6 +88,7 @@ impl Render for NovaChunks {
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
         let mut out = Vec::new();
         self.events.render(ev, &mut out);
+        self.verdict.note(ev);
         if !out.is_empty() {
             self.metrics.output();
         }
@@ -93,6 +98,7 @@ impl Render for NovaChunks {
                 if name == "metadata" {
                     nova_cache_names(&mut chunk["metadata"]["usage"]);
                     chunk["amazon-bedrock-invocationMetrics"] = self.metrics.json(ev.usage);
+                    self.verdict.mark_invoke(&mut chunk);
                 }
                 chunk_frame(&chunk)
             })
@@ -125,6 +131,7 @@ pub fn nova_cache_names(usage: &mut Value) {
 pub struct TextChunks {
     family: ModelFamily,
     metrics: InvocationMetrics,
+    verdict: Verdict,
     /// All text so far (Cohere's `stream-end` repeats it).
     text: String,
     /// R1 reasoning went out and its `</think>` not yet.
@@ -136,6 +143,7 @@ impl TextChunks {
         Self {
             family,
             metrics: InvocationMetrics::new(started),
+            verdict: Verdict::default(),
             text: String::new(),
             thinking: false,
         }
@@ -162,9 +170,11 @@ impl Render for TextChunks {
     }
 
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {
+        self.verdict.note(ev);
         if ev.is_complete {
             let mut last = final_chunk(self.family, ev, &self.text);
             last["amazon-bedrock-invocationMetrics"] = self.metrics.json(ev.usage);
+            self.verdict.mark_invoke(&mut last);
             return vec![chunk_frame(&last)];
         }
         let text = match ev.part.as_deref() {

@@ -27,6 +27,8 @@
 //! - [`converse`], [`converse_parse`], [`converse_render`]: the Converse API.
 //! - [`invoke`], [`claude_parse`], [`family_parse`]: InvokeModel bodies in;
 //!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
+//! - [`guardrail`]: a caller's guardrail in (Converse's `guardrailConfig`,
+//!   InvokeModel's headers) and its verdict out where Bedrock puts it.
 //! - [`listing`]: inference profiles and foundation models.
 
 pub mod auth;
@@ -38,6 +40,7 @@ pub mod converse_render;
 pub mod error;
 pub mod family_parse;
 pub mod frames;
+pub mod guardrail;
 pub mod invoke;
 pub mod invoke_render;
 pub mod listing;
