@@ -184,6 +184,7 @@ impl ModelPolicy {
                 tool_choice: req.tool_choice,
                 reasoning_budget,
                 raw_body: None,
+                converse_fields: None,
                 guardrail,
             },
             api,

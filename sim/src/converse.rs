@@ -58,7 +58,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         )?;
     }
     parts::converse::tool_config(&mut conv, body)?;
-    parts::converse::additional_fields(&mut conv, body)?;
+    parts::converse::additional_fields(&mut conv, body, model.starts_with("anthropic."))?;
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
@@ -313,6 +313,33 @@ mod tests {
         assert_eq!(parts.tool_results, ["rain", r#"{"t":20}"#]);
         let lines: Vec<String> = parts.attachments.iter().map(|a| a.line()).collect();
         assert_eq!(lines, ["[image/gif 3x2]", "[document notes 4 bytes]"]);
+    }
+
+    #[test]
+    fn claude_takes_only_its_own_body_keys_as_additional_fields() {
+        let with = |fields: Value, model: &str| {
+            parse(
+                &obj(json!({
+                    "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                    "additionalModelRequestFields": fields,
+                })),
+                model,
+            )
+        };
+        assert!(with(json!({"top_k": 5, "anthropic_beta": ["x"]}), MODEL).is_ok());
+        let err = with(json!({"top_k": 5, "topK": 5}), MODEL).unwrap_err();
+        assert!(
+            format!("{err:?}").contains("extraneous key [topK] is not permitted"),
+            "{err:?}"
+        );
+        // Other families' fields are not checked here.
+        assert!(
+            with(
+                json!({"inferenceConfig": {"topK": 5}}),
+                "amazon.nova-lite-v1:0"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

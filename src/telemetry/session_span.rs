@@ -178,6 +178,7 @@ mod tests {
             tool_choice: Default::default(),
             reasoning_budget: None,
             raw_body: None,
+            converse_fields: None,
             ..Default::default()
         }
     }

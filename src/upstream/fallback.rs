@@ -17,7 +17,9 @@
 //!   family cannot take), and a model equal to the requested one is skipped.
 //! - A request that carries the client's own InvokeModel body (the Bedrock and
 //!   Anthropic drop-in APIs, `raw_body`) falls back only to models of the same
-//!   family, through InvokeModel: that body fits no other family.
+//!   family, through InvokeModel: that body fits no other family. So does
+//!   one with a Converse client's own `additionalModelRequestFields`
+//!   (`converse_fields`), through ConverseStream.
 //! - A fallback attempt that fails, for any reason, moves on to the next. If
 //!   none starts, the error is the requested model's, naming what was tried.
 //! - An exception that arrives as a started stream's first frame is not a
@@ -158,14 +160,24 @@ fn retarget(
 ) -> Result<(InvocationRequest, Api), String> {
     let target = ModelRef::parse(model).ok_or("not a known model")?;
     let target_api = target.api(api);
-    if req.raw_body.is_some() && api == Api::Invoke {
-        let from = ModelRef::parse(&req.model_id).and_then(ModelRef::family);
-        if target_api != Api::Invoke || target.family() != from {
-            return Err(format!(
-                "the request carries its own {} InvokeModel body",
-                from.map_or("model", |f| f.name())
-            ));
-        }
+    let from = ModelRef::parse(&req.model_id).and_then(ModelRef::family);
+    if req.raw_body.is_some()
+        && api == Api::Invoke
+        && (target_api != Api::Invoke || target.family() != from)
+    {
+        return Err(format!(
+            "the request carries its own {} InvokeModel body",
+            from.map_or("model", |f| f.name())
+        ));
+    }
+    if req.converse_fields.is_some()
+        && api == Api::Converse
+        && (target_api != Api::Converse || target.family() != from)
+    {
+        return Err(format!(
+            "the request carries its own {} additionalModelRequestFields",
+            from.map_or("model", |f| f.name())
+        ));
     }
     validate::check(
         &req.turns,
@@ -357,6 +369,20 @@ mod tests {
         }
         // Converse ignores the body: any model that takes the request will do.
         assert_eq!(retarget(&r, Api::Converse, NOVA).unwrap().1, Api::Converse);
+    }
+
+    #[test]
+    fn converse_fields_fall_back_only_within_their_family() {
+        let mut r = req(CLAUDE);
+        r.converse_fields = serde_json::json!({"top_k": 5}).as_object().cloned();
+        assert!(retarget(&r, Api::Converse, SONNET).is_ok());
+        let why = retarget(&r, Api::Converse, NOVA).err().unwrap();
+        assert!(
+            why.contains("anthropic-claude additionalModelRequestFields"),
+            "{why}"
+        );
+        // InvokeModel ignores them.
+        assert!(retarget(&r, Api::Invoke, NOVA).is_ok());
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct InvocationRequest {
     /// body built from the fields above, which still describe the request
     /// for validation, limits and the session. Ignored by ConverseStream.
     pub raw_body: Option<serde_json::Value>,
+    /// Converse's `additionalModelRequestFields` exactly as a drop-in client
+    /// sent them (thinking included): sent instead of the fields built from
+    /// `reasoning_budget`. Ignored by InvokeModel.
+    pub converse_fields: Option<serde_json::Map<String, serde_json::Value>>,
     /// The Bedrock guardrail to apply (the request's, or the deployment default).
     pub guardrail: Option<super::guardrail::Guardrail>,
 }

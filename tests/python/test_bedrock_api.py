@@ -297,6 +297,22 @@ def test_a_half_guardrail_raises_validation_exception(client):
         )
 
 
+def test_converse_additional_fields_reach_bedrock_as_sent(client):
+    """`additionalModelRequestFields` go upstream as the client sent them:
+    Bedrock merges them into Claude's own body and refuses a key it lacks."""
+
+    def converse(fields):
+        return client.converse(
+            modelId=SONNET,
+            messages=[{"role": "user", "content": [{"text": prompt(f"tokens=3 {FAST}")}]}],
+            additionalModelRequestFields=fields,
+        )
+
+    assert converse({"top_k": 5})["stopReason"] == "end_turn"
+    with pytest.raises(client.exceptions.ValidationException, match=r"extraneous key \[topK\]"):
+        converse({"topK": 5})
+
+
 def test_throttled_call_raises_throttling_exception(client):
     with pytest.raises(client.exceptions.ThrottlingException):
         client.converse(

@@ -245,12 +245,45 @@ pub(crate) fn enabled(setting: Option<&Value>) -> bool {
         .is_some_and(|t| matches!(t, "enabled" | "adaptive"))
 }
 
-/// `additionalModelRequestFields`: Claude's `thinking` or Nova's `reasoningConfig`.
-pub(crate) fn additional_fields(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+/// The keys of Claude's own request body. Bedrock merges a Converse call's
+/// `additionalModelRequestFields` into that body and refuses any other key,
+/// as it refuses one in an InvokeModel body.
+const CLAUDE_BODY_KEYS: &[&str] = &[
+    "anthropic_version",
+    "anthropic_beta",
+    "max_tokens",
+    "system",
+    "messages",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop_sequences",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "metadata",
+];
+
+/// `additionalModelRequestFields`: Claude's `thinking` or Nova's
+/// `reasoningConfig`; for a Claude model, only keys of Claude's own body.
+pub(crate) fn additional_fields(
+    conv: &mut Conversation,
+    body: &Obj,
+    claude: bool,
+) -> Result<(), SimError> {
     let Some(fields) = optional(body, "additionalModelRequestFields") else {
         return Ok(());
     };
     let fields = as_object(fields, "#/additionalModelRequestFields")?;
+    if claude
+        && let Some(key) = fields
+            .keys()
+            .find(|k| !CLAUDE_BODY_KEYS.contains(&k.as_str()))
+    {
+        return Err(SimError::validation(format!(
+            "Malformed input request: #: extraneous key [{key}] is not permitted, please reformat your input and try again."
+        )));
+    }
     if enabled(fields.get("thinking")) || enabled(fields.get("reasoningConfig")) {
         conv.reasoning_on();
     }

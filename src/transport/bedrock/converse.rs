@@ -16,9 +16,10 @@ use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
 use super::frames::{self, event_frame};
 use super::guardrail::Verdict;
-use super::session::{self, Render};
+use super::session::{self, AsSent, Render};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
+use crate::request::StreamRequest;
 use crate::state::AppState;
 
 /// `POST /model/{modelId}/converse-stream`.
@@ -29,8 +30,8 @@ pub async fn converse_stream(
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let req = converse_parse::stream_request(&model_id, &body).map_err(BedrockError::validation)?;
-    let sub = session::start(&state, &caller, req, None).await?;
+    let (req, as_sent) = parse(&model_id, &body)?;
+    let sub = session::start(&state, &caller, req, as_sent).await?;
     Ok(session::stream_response(
         &state,
         sub,
@@ -46,8 +47,8 @@ pub async fn converse(
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let req = converse_parse::stream_request(&model_id, &body).map_err(BedrockError::validation)?;
-    let sub = session::start(&state, &caller, req, None).await?;
+    let (req, as_sent) = parse(&model_id, &body)?;
+    let sub = session::start(&state, &caller, req, as_sent).await?;
     let session_id = sub.session().id().clone();
     let events = session::collect(sub).await?;
     let events: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
@@ -56,6 +57,21 @@ pub async fn converse(
     let mut res = Json(body).into_response();
     frames::session_headers(&mut res, &session_id);
     Ok(res)
+}
+
+/// The body's parts, and the fields that go upstream as they came.
+fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), BedrockError> {
+    let req = converse_parse::stream_request(model_id, body).map_err(BedrockError::validation)?;
+    let converse_fields =
+        converse_parse::additional_fields(body.get("additionalModelRequestFields"))
+            .map_err(BedrockError::validation)?;
+    Ok((
+        req,
+        AsSent {
+            converse_fields,
+            ..AsSent::default()
+        },
+    ))
 }
 
 /// Converse stream events as `:event-type` frames; a guardrail's trace

@@ -48,6 +48,16 @@ pub fn stream_request(model_id: &str, body: &Value) -> Result<StreamRequest, Str
     })
 }
 
+/// `additionalModelRequestFields`: an object, sent to ConverseStream as it
+/// came (its `thinking` is also read into the request's reasoning budget).
+pub fn additional_fields(v: Option<&Value>) -> Result<Option<Map<String, Value>>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(fields)) => Ok(Some(fields.clone())),
+        Some(_) => Err("additionalModelRequestFields must be an object".into()),
+    }
+}
+
 /// `messages` as turns.
 pub fn turns(messages: Option<&Value>) -> Result<Vec<Turn>, String> {
     let Some(messages) = messages else {
@@ -370,6 +380,22 @@ mod tests {
                     {"type": "toolCall", "id": "t1", "name": "weather", "input": {"city": "Oslo"}}]},
                 {"role": "user", "content": [{"type": "toolResult", "toolCallId": "t1", "content": [{"type": "text", "text": "{\"c\":3}"}], "isError": true}]}
             ])
+        );
+    }
+
+    #[test]
+    fn additional_fields_are_kept_as_sent_or_refused() {
+        let fields = json!({"top_k": 5, "thinking": {"type": "enabled", "budget_tokens": 1024}});
+        assert_eq!(
+            additional_fields(Some(&fields)).unwrap(),
+            fields.as_object().cloned()
+        );
+        assert_eq!(additional_fields(None).unwrap(), None);
+        assert_eq!(additional_fields(Some(&Value::Null)).unwrap(), None);
+        assert!(
+            additional_fields(Some(&json!([1])))
+                .unwrap_err()
+                .contains("must be an object")
         );
     }
 

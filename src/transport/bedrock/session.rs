@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::response::Response;
 use futures_util::{StreamExt, stream};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::error::{BedrockError, Exception};
 use super::frames;
@@ -28,16 +28,26 @@ pub trait Render: Send + 'static {
     fn converse(&self) -> bool;
 }
 
-/// Validate `req` (allow-list, limits, parts) and start its session; an
-/// InvokeModel body goes upstream as `raw` as it came.
+/// What a client sent that goes upstream as it came, besides its parts.
+#[derive(Debug, Default)]
+pub struct AsSent {
+    /// An InvokeModel body.
+    pub invoke_body: Option<Value>,
+    /// Converse's `additionalModelRequestFields`.
+    pub converse_fields: Option<Map<String, Value>>,
+}
+
+/// Validate `req` (allow-list, limits, parts) and start its session; what
+/// the client sent in `as_sent` goes upstream as it came.
 pub async fn start(
     state: &AppState,
     principal: &Principal,
     req: StreamRequest,
-    raw: Option<Value>,
+    as_sent: AsSent,
 ) -> Result<Subscription, BedrockError> {
     let (mut inv, api) = state.models.validate(req)?;
-    inv.raw_body = raw;
+    inv.raw_body = as_sent.invoke_body;
+    inv.converse_fields = as_sent.converse_fields;
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), ?api, "bedrock call started");
     Ok(sub)

@@ -54,9 +54,17 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
         system: message::system(&req.system)?,
         inference,
         tool_config: tool_config::tool_config(req)?,
-        additional_fields: family
-            .and_then(|f| reasoning::fields(f, req.reasoning_budget))
-            .map(|v| json::to_document(&v)),
+        additional_fields: match &req.converse_fields {
+            Some(fields) => Some(Document::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json::to_document(v)))
+                    .collect(),
+            )),
+            None => family
+                .and_then(|f| reasoning::fields(f, req.reasoning_budget))
+                .map(|v| json::to_document(&v)),
+        },
         guardrail: req.guardrail.as_ref().map(|g| g.converse_config()),
     })
 }
