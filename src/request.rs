@@ -185,6 +185,7 @@ impl ModelPolicy {
                 reasoning_budget,
                 raw_body: None,
                 converse_fields: None,
+                latency_optimized: false,
                 guardrail,
             },
             api,

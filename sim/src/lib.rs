@@ -53,6 +53,7 @@ mod converse;
 mod directive;
 mod families;
 mod guardrail;
+mod latency;
 mod listing;
 mod model;
 mod parts;

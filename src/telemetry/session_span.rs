@@ -179,6 +179,7 @@ mod tests {
             reasoning_budget: None,
             raw_body: None,
             converse_fields: None,
+            latency_optimized: false,
             ..Default::default()
         }
     }

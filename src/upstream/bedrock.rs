@@ -15,8 +15,10 @@ use aws_sdk_bedrockruntime::config::{
 };
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_sdk_bedrockruntime::types::ResponseStream;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
+use aws_sdk_bedrockruntime::types::{
+    PerformanceConfigLatency, PerformanceConfiguration, ResponseStream,
+};
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
@@ -184,6 +186,10 @@ impl BedrockUpstream {
             .set_guardrail_identifier(guardrail.map(|g| g.id.clone()))
             .set_guardrail_version(guardrail.map(|g| g.version.clone()))
             .set_trace(guardrail.map(|g| g.invoke_trace()))
+            .set_performance_config_latency(
+                req.latency_optimized
+                    .then_some(PerformanceConfigLatency::Optimized),
+            )
             .body(Blob::new(body))
             .send()
             .await
@@ -248,6 +254,11 @@ impl BedrockUpstream {
             .set_tool_config(input.tool_config)
             .set_additional_model_request_fields(input.additional_fields)
             .set_guardrail_config(input.guardrail)
+            .set_performance_config(req.latency_optimized.then(|| {
+                PerformanceConfiguration::builder()
+                    .latency(PerformanceConfigLatency::Optimized)
+                    .build()
+            }))
             .send()
             .await
             .map_err(pre_stream_error)?;

@@ -67,6 +67,11 @@ pub struct InvocationRequest {
     /// sent them (thinking included): sent instead of the fields built from
     /// `reasoning_budget`. Ignored by InvokeModel.
     pub converse_fields: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Bedrock's latency-optimized inference, as a drop-in client asked for
+    /// it (Converse's `performanceConfig`, InvokeModel's
+    /// `X-Amzn-Bedrock-PerformanceConfig-Latency`); Bedrock refuses it for
+    /// models that lack it.
+    pub latency_optimized: bool,
     /// The Bedrock guardrail to apply (the request's, or the deployment default).
     pub guardrail: Option<super::guardrail::Guardrail>,
 }

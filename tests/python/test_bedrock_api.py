@@ -313,6 +313,40 @@ def test_converse_additional_fields_reach_bedrock_as_sent(client):
         converse({"topK": 5})
 
 
+HAIKU_3_5 = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+def test_latency_optimized_inference_reaches_bedrock(client):
+    """`performanceConfig` (Converse) and `performanceConfigLatency` (InvokeModel)
+    go upstream: Bedrock serves `optimized` for Claude 3.5 Haiku and refuses it
+    for a model without it."""
+    optimized = {"latency": "optimized"}
+
+    def converse(model):
+        return client.converse(
+            modelId=model,
+            messages=[{"role": "user", "content": [{"text": prompt(f"tokens=2 {FAST}")}]}],
+            performanceConfig=optimized,
+        )
+
+    def invoke(model):
+        body = {
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}],
+        }
+        res = client.invoke_model_with_response_stream(
+            modelId=model, body=json.dumps(body), performanceConfigLatency="optimized"
+        )
+        return [json.loads(e["chunk"]["bytes"]) for e in res["body"] if "chunk" in e]
+
+    assert converse(HAIKU_3_5)["stopReason"] == "end_turn"
+    assert invoke(HAIKU_3_5)[-1]["type"] == "message_stop"
+    for call in (converse, invoke):
+        with pytest.raises(client.exceptions.ValidationException, match="Latency-optimized"):
+            call(SONNET)
+
+
 def test_throttled_call_raises_throttling_exception(client):
     with pytest.raises(client.exceptions.ThrottlingException):
         client.converse(

@@ -23,6 +23,7 @@ use super::cache::{self, CacheUsage, Marks};
 use super::directive::Directive;
 use super::families::{self, Prompt};
 use super::guardrail;
+use super::latency;
 use super::model::{Family, Model, is_application_profile};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
@@ -78,6 +79,10 @@ fn accept(
         (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
         (Api::Invoke, None) => return Err(invalid_model()),
         (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
+    };
+    match (&shape, api) {
+        (Shape::Invoke(model), _) => latency::from_invoke(headers, &model.base)?,
+        (_, _) => latency::from_converse(&body, &name)?,
     };
     prompt.parts.guardrail = match api {
         Api::Invoke => guardrail::from_invoke(headers, &body)?,

@@ -16,6 +16,7 @@ use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
 use super::frames::{self, event_frame};
 use super::guardrail::Verdict;
+use super::latency;
 use super::session::{self, AsSent, Render};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -65,10 +66,13 @@ fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), Bedroc
     let converse_fields =
         converse_parse::additional_fields(body.get("additionalModelRequestFields"))
             .map_err(BedrockError::validation)?;
+    let latency_optimized =
+        latency::from_converse(body.get("performanceConfig")).map_err(BedrockError::validation)?;
     Ok((
         req,
         AsSent {
             converse_fields,
+            latency_optimized,
             ..AsSent::default()
         },
     ))

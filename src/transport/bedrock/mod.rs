@@ -29,6 +29,7 @@
 //!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
 //! - [`guardrail`]: a caller's guardrail in (Converse's `guardrailConfig`,
 //!   InvokeModel's headers) and its verdict out where Bedrock puts it.
+//! - [`latency`]: latency-optimized inference asked for, passed on.
 //! - [`listing`]: inference profiles and foundation models.
 
 pub mod auth;
@@ -43,6 +44,7 @@ pub mod frames;
 pub mod guardrail;
 pub mod invoke;
 pub mod invoke_render;
+pub mod latency;
 pub mod listing;
 pub mod session;
 

@@ -35,6 +35,8 @@ pub struct AsSent {
     pub invoke_body: Option<Value>,
     /// Converse's `additionalModelRequestFields`.
     pub converse_fields: Option<Map<String, Value>>,
+    /// Latency-optimized inference.
+    pub latency_optimized: bool,
 }
 
 /// Validate `req` (allow-list, limits, parts) and start its session; what
@@ -48,6 +50,7 @@ pub async fn start(
     let (mut inv, api) = state.models.validate(req)?;
     inv.raw_body = as_sent.invoke_body;
     inv.converse_fields = as_sent.converse_fields;
+    inv.latency_optimized = as_sent.latency_optimized;
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), ?api, "bedrock call started");
     Ok(sub)
