@@ -544,3 +544,80 @@ async fn reasoning_and_tool_call_parts_cross_the_relay_unchanged() {
         assert_eq!((a.event.as_str(), &a.data), (b.event.as_str(), &b.data));
     }
 }
+
+#[tokio::test]
+async fn a_response_continues_on_the_other_node_by_previous_response_id() {
+    let fleet = Fleet::start(&[]).await;
+    let create = |node: usize, body: Value| {
+        let req = fleet
+            .http
+            .post(format!("{}/v1/responses", fleet.node(node)))
+            .bearer_auth(&fleet.token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = create(
+        0,
+        json!({"input": "[[sim tokens=6 rate=0 ttft_ms=0]] Name a river."}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_owned();
+    let second_input = "[[sim tokens=2 rate=0 ttft_ms=0]] And another?";
+    // Node B holds no session of node A's: it asks node A what it kept.
+    let (status, second) = create(
+        1,
+        json!({"input": second_input, "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["status"], "completed");
+    // The earlier turns went to the model: more input than the same input alone.
+    let (_, alone) = create(1, json!({"input": second_input})).await;
+    let input_tokens = |r: &Value| r["usage"]["input_tokens"].as_u64().unwrap();
+    assert!(
+        input_tokens(&second) > input_tokens(&alone),
+        "with the earlier turns {} tokens, alone {}",
+        input_tokens(&second),
+        input_tokens(&alone)
+    );
+    // The earlier response reads the same through node B.
+    let retrieved: Value = fleet
+        .http
+        .get(format!("{}/v1/responses/{id}", fleet.node(1)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retrieved["output"], first["output"]);
+    assert_eq!(retrieved["status"], "completed");
+    // Another user cannot continue it on either node.
+    let bob = DevIssuer::load_or_create(fleet.dir.path())
+        .unwrap()
+        .mint("bob", &[], 60)
+        .unwrap();
+    for node in 0..2 {
+        let r = fleet
+            .http
+            .post(format!("{}/v1/responses", fleet.node(node)))
+            .bearer_auth(&bob)
+            .json(&json!({"input": "hi", "previous_response_id": id}))
+            .send()
+            .await
+            .unwrap();
+        // OpenAI's answer to an unknown previous response: 400 naming the param.
+        assert_eq!(r.status(), 400, "node {node}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            body["error"]["param"], "previous_response_id",
+            "node {node}"
+        );
+    }
+}

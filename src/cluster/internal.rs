@@ -10,17 +10,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::SECRET_HEADER;
-use crate::hub::{Access, LookupError};
+use crate::hub::{Access, Kept, LookupError, SessionStatus};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/internal/v1/sessions/{id}/events", get(events))
         .route("/internal/v1/sessions/{id}/cancel", post(cancel))
+        .route("/internal/v1/sessions/{id}/kept", get(kept))
         .route(
             "/internal/v1/connections/{id}",
             post(push).delete(disconnect),
@@ -105,6 +106,37 @@ async fn cancel(
         }
         Err(_) => not_found(),
     }
+}
+
+/// What a drop-in API kept beside a session, and whether it is finished
+/// (`GET /internal/v1/sessions/{id}/kept`).
+#[derive(Serialize, Deserialize)]
+pub(super) struct KeptReply {
+    pub kept: Kept,
+    pub finished: bool,
+}
+
+/// What was kept beside a session this node streams; `404` when it holds
+/// none or nothing was kept.
+async fn kept(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    let Ok(session) = state.hub.find(&id, &Access::Node).await else {
+        return not_found();
+    };
+    let Some(kept) = session.kept() else {
+        return not_found();
+    };
+    axum::Json(KeptReply {
+        kept: Kept::clone(&kept),
+        finished: session.status() != SessionStatus::Streaming,
+    })
+    .into_response()
 }
 
 /// Deliver an `@connections` push to a socket on this node.

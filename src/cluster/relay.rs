@@ -9,15 +9,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
 use super::Cluster;
+use super::internal::KeptReply;
 use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
-use crate::hub::{Origin, Session, SessionStatus};
+use crate::hub::{Kept, Origin, Session, SessionStatus};
 use crate::metrics::Metrics;
 
 /// Longest line (one event) accepted from another node.
@@ -47,6 +49,33 @@ impl Origin for Relay {
         grace: Duration,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(self.run(mirror, node, grace))
+    }
+
+    fn kept<'a>(&'a self, id: &'a str, node: &'a str) -> BoxFuture<'a, Option<(Kept, bool)>> {
+        Box::pin(async move {
+            let url = self.cluster.node_url(node).await?;
+            let resp = self
+                .cluster
+                .internal(
+                    reqwest::Method::GET,
+                    format!("{url}/internal/v1/sessions/{id}/kept"),
+                )
+                .timeout(self.idle_timeout)
+                .send()
+                .await;
+            let reply = match resp {
+                Ok(r) if r.status().is_success() => r.json::<KeptReply>().await,
+                Ok(_) => return None,
+                Err(e) => Err(e),
+            };
+            match reply {
+                Ok(r) => Some((r.kept, r.finished)),
+                Err(e) => {
+                    tracing::warn!(session = id, node, error = %e, "could not fetch what a node kept");
+                    None
+                }
+            }
+        })
     }
 }
 

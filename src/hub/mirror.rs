@@ -1,7 +1,9 @@
 //! Sessions streaming on another node. A reader here of a session owned by
 //! node A gets a local *mirror*: a session whose only writer is a relay of
 //! A's log. Every transport then reads it like any other session, from any
-//! cursor; transports know nothing of the fleet.
+//! cursor; transports know nothing of the fleet. What a drop-in API kept
+//! beside A's session (the request of a Responses answer) is asked of A
+//! when needed ([`Hub::kept`]).
 //!
 //! The relay itself lives in `cluster::relay`; the hub knows it only as an
 //! [`Origin`], so the hub never imports the cluster.
@@ -11,8 +13,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use super::Hub;
-use super::session::Session;
+use super::session::{Kept, Session, SessionStatus};
 use crate::registry::SessionRecord;
 
 /// Where mirrors are fed from: the node that streams a session.
@@ -27,9 +31,35 @@ pub trait Origin: Send + Sync + 'static {
         node: &'a str,
         grace: Duration,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// What `node` kept beside session `id` ([`Kept`]), and whether the
+    /// session is finished there; `None` when nothing was kept or `node`
+    /// cannot say.
+    fn kept<'a>(&'a self, id: &'a str, node: &'a str) -> BoxFuture<'a, Option<(Kept, bool)>>;
 }
 
 impl Hub {
+    /// What was kept beside `session` ([`Kept`]), and whether the session is
+    /// finished: this node's own, or, for a mirror, the streaming node's
+    /// (then kept on the mirror too, once finished).
+    pub async fn kept(&self, session: &Session) -> Option<(Arc<Kept>, bool)> {
+        if let Some(kept) = session.kept() {
+            return Some((kept, session.status() != SessionStatus::Streaming));
+        }
+        let fleet = &self.inner.fleet;
+        let origin = fleet.relay.clone()?;
+        let record = fleet.lookup(session.id()).await?;
+        if record.node == fleet.node {
+            return None;
+        }
+        let (kept, finished) = origin.kept(session.id(), &record.node).await?;
+        if finished {
+            session.keep(kept);
+            return session.kept().map(|k| (k, true));
+        }
+        Some((Arc::new(kept), false))
+    }
+
     /// The mirror of the remote session `record`: this node's, or a new one fed by `origin`.
     pub(super) fn mirror(&self, origin: Arc<dyn Origin>, record: SessionRecord) -> Arc<Session> {
         let mirror = {

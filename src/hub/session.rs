@@ -63,9 +63,9 @@ pub struct Session {
 
 /// The request side of a session, kept beside its log by a drop-in API that
 /// continues answers by id (the Responses API's `previous_response_id`): it
-/// lives exactly as long as the session is retained, and only on the node
-/// that streamed it (a mirror keeps nothing).
-#[derive(Debug, Clone)]
+/// lives exactly as long as the session is retained, on the node that
+/// streamed it; another node asks that one for it ([`Hub::kept`](super::Hub::kept)).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Kept {
     /// The conversation the model was asked, as validated.
     pub turns: Vec<Turn>,

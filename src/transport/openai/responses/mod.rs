@@ -6,7 +6,8 @@
 //! [`Hub::find`](crate::hub::Hub::find) (the caller's own, while retained),
 //! and so does `previous_response_id`, whose conversation (the earlier
 //! request's turns, kept beside its session, then its answer) comes before
-//! the new `input`. Instructions are not carried over, as at OpenAI. The
+//! the new `input`; in a fleet, from whichever node streamed it
+//! ([`Hub::kept`](crate::hub::Hub::kept)). Instructions are not carried over, as at OpenAI. The
 //! session id is also in `X-Session-Id`; the session is watchable on every
 //! transport like any other.
 //!
@@ -24,6 +25,9 @@ mod output;
 mod request;
 mod stream;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -37,8 +41,9 @@ use super::error::{OpenAiError, error_object, failed_status, stream_error};
 use super::unix_now;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::event::TokenEvent;
 use crate::http::{parse_json, stream_headers};
-use crate::hub::{Access, Kept, SessionStatus, StartError};
+use crate::hub::{Access, Kept, Session, StartError, Subscription};
 use crate::parts::{Content, answer};
 use crate::state::AppState;
 use crate::upstream::request::{Role, Turn};
@@ -122,15 +127,21 @@ async fn retrieve(
         .find(sid, &Access::user(&principal))
         .await
         .map_err(|_| not_found())?;
-    let echo = session
-        .kept()
-        .map_or_else(|| json!({"created_at": 0}), |k| k.echo.clone());
+    let kept = state.hub.kept(&session).await;
+    let echo = kept
+        .as_ref()
+        .map_or_else(|| json!({"created_at": 0}), |(k, _)| k.echo.clone());
     let head = Head {
         id: response_id(session.id()),
         model: session.model().to_owned(),
         echo,
     };
-    let events = session.events_from(0, usize::MAX);
+    let events = match kept {
+        // Finished: the whole log (a mirror's once relayed to its end).
+        Some((_, true)) => whole_log(session.clone()).await,
+        _ => None,
+    }
+    .unwrap_or_else(|| session.events_from(0, usize::MAX));
     Ok(Json(head.render(events.iter().map(|e| &**e))).into_response())
 }
 
@@ -143,14 +154,14 @@ async fn previous(state: &AppState, principal: &Principal, id: &str) -> Result<V
         .find(sid, &Access::user(principal))
         .await
         .map_err(|_| gone())?;
-    let kept = session.kept().ok_or_else(gone)?;
-    if session.status() == SessionStatus::Streaming {
+    let (kept, finished) = state.hub.kept(&session).await.ok_or_else(gone)?;
+    if !finished {
         return Err(OpenAiError(ApiError::BadRequest(format!(
             "previous response '{id}' is still in progress"
         )))
         .into());
     }
-    let events = session.events_from(0, usize::MAX);
+    let events = whole_log(session).await.ok_or_else(gone)?;
     // Only reasoning Bedrock takes back: signed text, or a redacted blob.
     let answer: Vec<Content> = answer::content(events.iter().map(|e| &**e))
         .into_iter()
@@ -167,6 +178,28 @@ async fn previous(state: &AppState, principal: &Principal, id: &str) -> Result<V
         content: answer,
     });
     Ok(turns)
+}
+
+/// How long a finished session's log may take to arrive from the node that
+/// streamed it (a mirror here relays it; it is there already).
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
+/// A finished session's whole log, read to its final event; `None` if it
+/// does not arrive within [`LOG_WAIT`].
+async fn whole_log(session: Arc<Session>) -> Option<Vec<Arc<TokenEvent>>> {
+    let mut sub = Subscription::new(session, 0).ok()?;
+    let read = async move {
+        let mut events = Vec::new();
+        while let Some(ev) = sub.next().await {
+            events.push(ev);
+        }
+        events
+    };
+    let events = tokio::time::timeout(LOG_WAIT, read).await.ok()?;
+    events
+        .last()
+        .is_some_and(|e| e.is_complete)
+        .then_some(events)
 }
 
 /// `resp_<session id>`.
