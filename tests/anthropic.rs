@@ -414,20 +414,33 @@ async fn keys_and_refusals_in_anthropics_shape() {
 }
 
 #[tokio::test]
-async fn count_tokens_is_an_estimate() {
+async fn count_tokens_is_bedrocks_count_for_claude() {
     let gw = Gateway::start().await;
-    let text = "x".repeat(400);
+    let messages = json!([{"role": "user", "content": "[[sim tokens=2 rate=0 ttft_ms=0]] Name three rivers of Europe."}]);
     let resp = post(
         &gw,
         "/v1/messages/count_tokens",
         &gw.token,
-        json!({"model": "claude-sonnet-4-5", "system": "be brief", "messages": [{"role": "user", "content": text}]}),
+        json!({"model": "claude-sonnet-4-5", "system": "be brief", "messages": messages}),
     )
     .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
-    let n = body["input_tokens"].as_u64().unwrap();
-    assert!((100..=120).contains(&n), "{body}");
+    let counted = body["input_tokens"].as_u64().unwrap();
+    // Bedrock (the simulator) counts it as it bills the same request.
+    let resp = post(
+        &gw,
+        "/v1/messages",
+        &gw.token,
+        json!({"model": "claude-sonnet-4-5", "system": "be brief", "max_tokens": 50, "messages": messages}),
+    )
+    .await;
+    let message: Value = resp.json().await.unwrap();
+    assert_eq!(
+        counted,
+        message["usage"]["input_tokens"].as_u64().unwrap(),
+        "{message}"
+    );
     let resp = post(
         &gw,
         "/v1/messages/count_tokens",

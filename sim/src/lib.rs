@@ -140,6 +140,7 @@ pub fn router(state: SimState) -> Router {
         )
         .route("/model/{model_id}/invoke", post(routes::invoke))
         .route("/model/{model_id}/converse", post(routes::converse))
+        .route("/model/{model_id}/count-tokens", post(routes::count_tokens))
         .route("/foundation-models", get(routes::foundation_models))
         .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))

@@ -42,7 +42,7 @@ pub use subscription::Subscription;
 
 use crate::metrics::Metrics;
 use crate::registry::{LimitError, RegistryError};
-use crate::upstream::{Api, InvocationRequest, Upstream, UpstreamError};
+use crate::upstream::{Api, CountInput, InvocationRequest, Upstream, UpstreamError};
 
 /// Limits and timings of the hub.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +158,16 @@ impl Hub {
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The input tokens `input` would use on `model_id`, counted upstream
+    /// (Bedrock's CountTokens).
+    pub async fn count_tokens(
+        &self,
+        model_id: &str,
+        input: CountInput<'_>,
+    ) -> Result<u64, UpstreamError> {
+        self.inner.upstream.count_tokens(model_id, input).await
     }
 
     /// Start an invocation for `owner` and return a subscription from seq 0.

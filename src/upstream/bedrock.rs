@@ -17,7 +17,8 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{
-    PerformanceConfigLatency, PerformanceConfiguration, ResponseStream,
+    ConverseTokensRequest, CountTokensInput, InvokeModelTokensRequest, PerformanceConfigLatency,
+    PerformanceConfiguration, ResponseStream,
 };
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -28,7 +29,7 @@ use super::converse;
 use super::http_client::{self, HttpClientError, Trust};
 use super::models::ModelFamily;
 use super::request::{Delta, InvocationRequest};
-use super::{Api, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
+use super::{Api, CountInput, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
 
 /// How throttling before the first token is retried (the SDK's standard
 /// mode: exponential backoff with full jitter). Nothing is retried once the
@@ -328,6 +329,49 @@ impl Upstream for BedrockUpstream {
             Api::Invoke => self.invoke(req).boxed(),
             Api::Converse => self.converse(req).boxed(),
         }
+    }
+
+    fn count_tokens<'a>(
+        &'a self,
+        model_id: &'a str,
+        input: CountInput<'a>,
+    ) -> BoxFuture<'a, Result<u64, UpstreamError>> {
+        self.count(model_id, input).boxed()
+    }
+}
+
+impl BedrockUpstream {
+    /// Bedrock's CountTokens.
+    async fn count(&self, model_id: &str, input: CountInput<'_>) -> Result<u64, UpstreamError> {
+        let invalid = |e: String| UpstreamError::new(UpstreamErrorKind::Validation, e);
+        let input = match input {
+            CountInput::Invoke(body) => CountTokensInput::InvokeModel(
+                InvokeModelTokensRequest::builder()
+                    .body(Blob::new(body))
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?,
+            ),
+            CountInput::Converse(req) => {
+                let c = converse::build(req).map_err(invalid)?;
+                CountTokensInput::Converse(
+                    ConverseTokensRequest::builder()
+                        .set_messages(Some(c.messages))
+                        .set_system(c.system)
+                        .set_tool_config(c.tool_config)
+                        .build(),
+                )
+            }
+        };
+        let out = self
+            .local()
+            .client
+            .count_tokens()
+            .model_id(model_id)
+            .input(input)
+            .send()
+            .await
+            .map_err(pre_stream_error)?;
+        Ok(u64::try_from(out.input_tokens).unwrap_or(0))
     }
 }
 

@@ -33,7 +33,8 @@ use futures_util::future::BoxFuture;
 
 use super::model_id::ModelRef;
 use super::{
-    Api, DeltaStream, InvocationRequest, Started, Upstream, UpstreamError, UpstreamErrorKind,
+    Api, CountInput, DeltaStream, InvocationRequest, Started, Upstream, UpstreamError,
+    UpstreamErrorKind,
 };
 use crate::metrics::Metrics;
 use crate::parts::validate;
@@ -207,6 +208,15 @@ impl Upstream for Fallback {
         api: Api,
     ) -> BoxFuture<'a, Result<Started, UpstreamError>> {
         self.answer(req, api).boxed()
+    }
+
+    /// Counted by the requested model only: another model's count is not this one's.
+    fn count_tokens<'a>(
+        &'a self,
+        model_id: &'a str,
+        input: CountInput<'a>,
+    ) -> BoxFuture<'a, Result<u64, UpstreamError>> {
+        self.upstream.count_tokens(model_id, input)
     }
 }
 

@@ -64,9 +64,34 @@ impl Started {
     }
 }
 
+/// What Bedrock's CountTokens counts: an InvokeModel body as a client sent
+/// it, or a request as ConverseStream would send it (messages, system, tools).
+#[derive(Debug, Clone, Copy)]
+pub enum CountInput<'a> {
+    Invoke(&'a [u8]),
+    Converse(&'a InvocationRequest),
+}
+
 /// A model provider that streams. Bedrock is the one implementation; tests
 /// run it against the simulator over real HTTP.
 pub trait Upstream: Send + Sync + 'static {
+    /// The input tokens `input` would use on `model_id`, counted by the
+    /// provider (Bedrock's CountTokens, which counts for Claude models only);
+    /// one that cannot count refuses.
+    fn count_tokens<'a>(
+        &'a self,
+        model_id: &'a str,
+        input: CountInput<'a>,
+    ) -> BoxFuture<'a, Result<u64, UpstreamError>> {
+        let _ = (model_id, input);
+        Box::pin(async {
+            Err(UpstreamError::new(
+                UpstreamErrorKind::Validation,
+                "this upstream does not count tokens",
+            ))
+        })
+    }
+
     /// Start an invocation. Resolves once the response headers are in (before
     /// the first token); throttling before that point is retried inside.
     fn start<'a>(

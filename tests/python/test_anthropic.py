@@ -120,13 +120,16 @@ def test_non_streaming_tool_call(client):
 
 
 def test_count_tokens(client):
-    count = client.messages.count_tokens(
+    """Bedrock's count (CountTokens) of a Claude request: what the same request is billed."""
+    request = dict(
         model=SONNET,
         system="Be brief.",
-        messages=[{"role": "user", "content": "x" * 400}],
+        messages=[{"role": "user", "content": "[[sim tokens=2 rate=0 ttft_ms=0]] Name a river of Norway."}],
         tools=[WEATHER],
     )
-    assert count.input_tokens > 100
+    count = client.messages.count_tokens(**request)
+    billed = client.messages.create(max_tokens=50, **request).usage.input_tokens
+    assert count.input_tokens == billed > 0
 
 
 def test_unknown_model_is_not_found(client):

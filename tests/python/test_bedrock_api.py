@@ -347,6 +347,31 @@ def test_latency_optimized_inference_reaches_bedrock(client):
             call(SONNET)
 
 
+def test_count_tokens_is_bedrocks_count(client):
+    """CountTokens goes to Bedrock: its count is the input a call of the same
+    messages is billed for, through either input shape."""
+    text = prompt(f"tokens=2 {FAST}")
+    messages = [{"role": "user", "content": [{"text": text}]}]
+    billed = client.converse(modelId=SONNET, messages=messages)["usage"]["inputTokens"]
+    counted = client.count_tokens(modelId=SONNET, input={"converse": {"messages": messages}})
+    assert counted["inputTokens"] == billed
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": text}],
+    }
+    by_body = client.count_tokens(modelId=SONNET, input={"invokeModel": {"body": json.dumps(body)}})
+    assert by_body["inputTokens"] == billed
+    longer = client.count_tokens(
+        modelId=SONNET,
+        input={"converse": {"messages": [{"role": "user", "content": [{"text": text + " and seas" * 20}]}]}},
+    )
+    assert longer["inputTokens"] > billed
+    # Bedrock counts for Claude models only.
+    with pytest.raises(client.exceptions.ValidationException, match="counting tokens"):
+        client.count_tokens(modelId=NOVA, input={"converse": {"messages": messages}})
+
+
 def test_throttled_call_raises_throttling_exception(client):
     with pytest.raises(client.exceptions.ThrottlingException):
         client.converse(

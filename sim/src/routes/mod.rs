@@ -4,6 +4,7 @@
 //! plan the answer, apply the throttle. Streams then pace the answer out as
 //! frames; whole answers collect it.
 
+mod count;
 mod listing;
 mod stream;
 mod whole;
@@ -13,6 +14,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 
+pub(super) use count::count_tokens;
 pub(super) use listing::{foundation_models, inference_profiles};
 pub(super) use stream::{converse_stream, invoke_stream};
 pub(super) use whole::{converse, invoke};

@@ -353,3 +353,60 @@ async fn ceilings_are_the_models_own() {
         )
     );
 }
+
+#[tokio::test]
+async fn sdk_count_tokens_counts_as_the_answer_bills() {
+    use aws_sdk_bedrockruntime::primitives::Blob;
+    use aws_sdk_bedrockruntime::types::{
+        ConverseTokensRequest, CountTokensInput, InvokeModelTokensRequest,
+    };
+    let sim = Sim::start().await;
+    let sdk = sim.sdk();
+    let text = "Name a river. [[sim tokens=2 rate=0 ttft_ms=0]]";
+    let billed = converse_whole(&sdk, SONNET_45, text)
+        .await
+        .unwrap()
+        .usage()
+        .unwrap()
+        .input_tokens();
+    let converse = ConverseTokensRequest::builder()
+        .messages(user_text(text))
+        .tool_config(weather_tools())
+        .build();
+    let counted = sdk
+        .count_tokens()
+        .model_id(SONNET_45)
+        .input(CountTokensInput::Converse(converse.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(counted.input_tokens(), billed);
+    let body = serde_json::json!({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+        "messages": [{"role": "user", "content": "Name a river."}],
+    });
+    let by_body = sdk
+        .count_tokens()
+        .model_id(SONNET_45)
+        .input(CountTokensInput::InvokeModel(
+            InvokeModelTokensRequest::builder()
+                .body(Blob::new(body.to_string()))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(by_body.input_tokens() > 0);
+    let refused = sdk
+        .count_tokens()
+        .model_id("amazon.nova-lite-v1:0")
+        .input(CountTokensInput::Converse(converse))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{refused:?}").contains("doesn't support counting tokens"),
+        "{refused:?}"
+    );
+}

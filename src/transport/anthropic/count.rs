@@ -1,6 +1,6 @@
-//! `POST /v1/messages/count_tokens`: an estimate, not the model's tokenizer
-//! (Bedrock has no counting call for every model): text at about four bytes
-//! a token, a flat cost per image, documents by their size.
+//! `POST /v1/messages/count_tokens` for a model Bedrock cannot count (it
+//! counts Claude only): an estimate, not the model's tokenizer — text at
+//! about four bytes a token, a flat cost per image, documents by their size.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -1,6 +1,7 @@
 //! Anthropic's Messages API, rendered from the session log:
 //! `POST /v1/messages` (one `message`, or with `"stream": true` Anthropic's
-//! SSE events) and `POST /v1/messages/count_tokens` (an estimate).
+//! SSE events) and `POST /v1/messages/count_tokens` (Bedrock's count for
+//! Claude, else an estimate).
 //!
 //! Users pass their JWT as the SDK's API key (`x-api-key`) or auth token
 //! (`Authorization: Bearer`); these routes check it themselves ([`auth`]),
@@ -21,7 +22,7 @@
 //! - [`events`]: session events as Anthropic streaming events, and the whole
 //!   answer as one `message` object.
 //! - [`stream`]: those events over SSE; [`complete`]: one `message`.
-//! - [`count`]: `count_tokens`' estimate.
+//! - [`count`]: `count_tokens`' estimate, where Bedrock cannot count.
 //! - [`error`]: Anthropic's error shape and types, from the gateway's codes.
 
 mod auth;
@@ -47,6 +48,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
 use crate::state::AppState;
+use crate::upstream::CountInput;
 use crate::upstream::models::ModelFamily;
 use auth::Caller;
 use error::{AnthropicError, bad};
@@ -123,24 +125,43 @@ async fn messages(
     Ok(res)
 }
 
-/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, an estimate
-/// of the request as `/v1/messages` would validate it.
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}` for the request
+/// as `/v1/messages` would validate and send it: Bedrock's count
+/// (CountTokens) for a Claude model, else an estimate (Bedrock counts for
+/// Claude only); an estimate too when Bedrock cannot count it.
 async fn count_tokens(
     State(state): State<AppState>,
     Caller(_): Caller,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, AnthropicError> {
     let Parsed {
         mut req,
+        mut raw,
         resolved,
         claude,
-        ..
     } = parse(&state, body)?;
-    // Counting needs no answer budget: any will do for the checks.
+    // Counting needs no answer budget: any will do for the checks, and
+    // InvokeModel's body must have one.
     req.max_tokens.get_or_insert(1);
+    raw.entry("max_tokens").or_insert(json!(1));
     let (inv, _) =
         state
             .models
             .validate(request::to_stream_request(req, &resolved.model_id, claude)?)?;
+    if claude {
+        let body = body::bedrock_body(raw, &headers, resolved.one_m);
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        match state
+            .hub
+            .count_tokens(&inv.model_id, CountInput::Invoke(&bytes))
+            .await
+        {
+            Ok(n) => return Ok(Json(json!({ "input_tokens": n }))),
+            Err(e) => {
+                tracing::debug!(model = %inv.model_id, error = %e, "Bedrock did not count; estimating");
+            }
+        }
+    }
     Ok(Json(json!({"input_tokens": count::estimate(&inv)})))
 }

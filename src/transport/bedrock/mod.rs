@@ -7,6 +7,7 @@
 //!   answered as the family's chunks (or its response object).
 //! - `POST /model/{modelId}/converse-stream` and `/converse`: Converse JSON,
 //!   answered as Converse stream events (or the Converse response).
+//! - `POST /model/{modelId}/count-tokens`: Bedrock's CountTokens.
 //! - `GET /inference-profiles`, `GET /foundation-models`: the served models.
 //!
 //! `modelId` comes with `:` raw or as `%3A`; an inference-profile or
@@ -25,6 +26,7 @@
 //! - [`frames`]: event-stream frames and the headers of an answer.
 //! - [`session`]: validate, start, stream as frames or gather.
 //! - [`converse`], [`converse_parse`], [`converse_render`]: the Converse API.
+//! - [`count`]: CountTokens, asked of Bedrock after a call's checks.
 //! - [`invoke`], [`claude_parse`], [`family_parse`]: InvokeModel bodies in;
 //!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
 //! - [`guardrail`]: a caller's guardrail in (Converse's `guardrailConfig`,
@@ -38,6 +40,7 @@ pub mod claude_render;
 pub mod converse;
 pub mod converse_parse;
 pub mod converse_render;
+pub mod count;
 pub mod error;
 pub mod family_parse;
 pub mod frames;
@@ -71,6 +74,7 @@ pub fn router() -> Router<AppState> {
             post(converse::converse_stream),
         )
         .route("/model/{model_id}/converse", post(converse::converse))
+        .route("/model/{model_id}/count-tokens", post(count::count_tokens))
         .route("/inference-profiles", get(listing::inference_profiles))
         .route("/foundation-models", get(listing::foundation_models))
 }
