@@ -147,14 +147,22 @@ impl Answer {
             blocks.push(Block::Reasoning { words, signature });
         }
         let calls = tool_calls(prompt, directive)?;
-        let (mut generated, mut stop) = if directive.tokens > prompt.max_tokens {
+        // A forced tool without a `tool=` directive: the call alone, no text.
+        let forced_only = directive.tool.is_none() && prompt.parts.forced_tool.is_some();
+        let (mut generated, mut stop) = if forced_only {
+            (0, Stop::ToolUse)
+        } else if directive.tokens > prompt.max_tokens {
             (prompt.max_tokens, Stop::Length)
         } else if calls.is_empty() {
             (directive.tokens, Stop::End)
         } else {
             (directive.tokens, Stop::ToolUse)
         };
-        let mut preamble = preamble(prompt);
+        let mut preamble = if forced_only {
+            Vec::new()
+        } else {
+            preamble(prompt)
+        };
         let citations: Vec<(Citable, String)> = (0..directive.cite.unwrap_or(0))
             .map_while(|k| citations::nth(citations::pool(&prompt.parts), k))
             .collect();
@@ -305,6 +313,7 @@ fn tool_calls(prompt: &Prompt, directive: &Directive) -> Result<Vec<Block>, SimE
         Directive::from_text(&prompt.parts.last_user_text).tool
     };
     names
+        .or_else(|| prompt.parts.forced_tool.clone().map(|t| vec![t]))
         .unwrap_or_default()
         .into_iter()
         .map(|name| {
@@ -472,6 +481,29 @@ mod tests {
         let cut = Directive::from_text("[[sim tool=get_weather tokens=50]]");
         let answer = Answer::new(&prompt("", 5, weather()), &cut, true).unwrap();
         assert_eq!((answer.stop(), answer.deltas()), (Stop::Length, 5));
+    }
+
+    #[test]
+    fn a_forced_tool_is_the_whole_answer_unless_a_directive_says_otherwise() {
+        let mut parts = weather();
+        parts.forced_tool = Some("get_weather".into());
+        let plain = Directive::from_text("[[sim tokens=7]]");
+        let (log, stop) = walk(&prompt("[[sim tokens=7]]", 100, parts.clone()), true);
+        assert_eq!(stop, Stop::ToolUse);
+        assert!(log.iter().all(|l| !l.contains("Text")), "{log:?}");
+        assert!(log.iter().any(|l| l.contains("Tool")), "{log:?}");
+        let answer = Answer::new(
+            &prompt("[[sim tokens=7]]", 100, parts.clone()),
+            &plain,
+            true,
+        )
+        .unwrap();
+        assert_eq!(answer.blocks.len(), 1);
+        // A `tool=` directive still decides, text and all.
+        let text = "[[sim tokens=3 tool=get_weather]]";
+        let answer =
+            Answer::new(&prompt(text, 100, parts), &Directive::from_text(text), true).unwrap();
+        assert_eq!(answer.blocks.len(), 2);
     }
 
     #[test]

@@ -24,6 +24,7 @@ import uuid
 import zlib
 
 import openai
+import pydantic
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -321,6 +322,51 @@ def test_tool_call_without_streaming(client):
     again = client.chat.completions.create(model=CLAUDE, tools=[WEATHER_TOOL], messages=messages)
     assert again.choices[0].finish_reason == "stop"
     assert again.choices[0].message.content.startswith("Tool result: " + result)
+
+
+class Place(pydantic.BaseModel):
+    city: str
+    country: str
+
+
+def test_structured_output_parses_into_a_pydantic_model(client):
+    """`response_format` json_schema (the SDK's `parse`): the answer is the JSON."""
+    completion = client.chat.completions.parse(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": f"Where is the Louvre? [[sim {FAST}]]"}],
+        response_format=Place,
+    )
+    choice = completion.choices[0]
+    assert isinstance(choice.message.parsed, Place), choice.message
+    assert choice.message.parsed.city and choice.message.parsed.country
+    assert choice.finish_reason == "stop"
+    assert not choice.message.tool_calls
+
+
+def test_json_mode_streams_json_content(client):
+    chunks = list(
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": f"Describe Oslo as JSON. [[sim {FAST}]]"}],
+            response_format={"type": "json_object"},
+            stream=True,
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert isinstance(json.loads(text), dict), text
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish == ["stop"]
+    assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
+
+
+def test_response_format_with_tools_is_refused(client):
+    with pytest.raises(openai.BadRequestError, match="response_format with tools"):
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": "x"}],
+            response_format={"type": "json_object"},
+            tools=[{"type": "function", "function": {"name": "now"}}],
+        )
 
 
 def test_reasoning_effort_streams_reasoning_content(client):

@@ -164,6 +164,13 @@ pub(crate) fn tools(conv: &mut Conversation, body: &Obj) -> Result<(), SimError>
         };
         conv.tool(name, description, schema);
     }
+    if let Some(choice) = optional(body, "tool_choice").and_then(Value::as_object) {
+        match choice.get("type").and_then(Value::as_str) {
+            Some("tool") => conv.force_tool(choice.get("name").and_then(Value::as_str))?,
+            Some("any") => conv.force_tool(None)?,
+            _ => {}
+        }
+    }
     Ok(())
 }
 

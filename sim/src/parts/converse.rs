@@ -233,6 +233,13 @@ pub(crate) fn tool_config(conv: &mut Conversation, body: &Obj) -> Result<(), Sim
         };
         conv.tool(name, description, schema);
     }
+    if let Some(choice) = optional(config, "toolChoice").and_then(Value::as_object) {
+        if let Some(tool) = choice.get("tool") {
+            conv.force_tool(tool.get("name").and_then(Value::as_str))?;
+        } else if choice.contains_key("any") {
+            conv.force_tool(None)?;
+        }
+    }
     Ok(())
 }
 

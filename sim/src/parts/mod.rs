@@ -65,6 +65,10 @@ pub(crate) struct Parts {
     pub uncited: Vec<citations::Citable>,
     /// The guardrail the request names (what `guardrail=N` needs).
     pub guardrail: Option<GuardrailConfig>,
+    /// The tool the request's tool choice forces (a named tool, or the
+    /// first for "any tool"): without a `tool=` directive, the answer is
+    /// that one call, with no text before it, as Claude answers then.
+    pub forced_tool: Option<String>,
 }
 
 /// Reads a request turn by turn; see the module documentation.
@@ -182,6 +186,23 @@ impl Conversation {
             name: name.to_owned(),
             schema,
         });
+    }
+
+    /// The tool choice forces a tool: `Some(name)`, or `None` for any tool
+    /// (the first declared). Call after the tools are read.
+    /// A name that is not among the tools is refused, as Bedrock refuses it.
+    pub(crate) fn force_tool(&mut self, name: Option<&str>) -> Result<(), SimError> {
+        if let Some(name) = name
+            && !self.parts.tools.iter().any(|t| t.name == name)
+        {
+            return Err(SimError::validation(format!(
+                "The tool choice names the tool '{name}', which is not among the request's tools."
+            )));
+        }
+        self.parts.forced_tool = name
+            .map(str::to_owned)
+            .or_else(|| self.parts.tools.first().map(|t| t.name.clone()));
+        Ok(())
     }
 
     /// The request turns reasoning on.

@@ -3,7 +3,8 @@
 //! `message` carries the text, `tool_calls` (arguments as a JSON string),
 //! and LiteLLM's `reasoning_content` (all reasoning text) and
 //! `thinking_blocks` (the replayable blocks: signed, or redacted); `content`
-//! is null when the answer is tool calls without text.
+//! is null when the answer is tool calls without text. The forced call of a
+//! JSON answer (`response_format`) is `content`.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::error::{OpenAiError, failed_status, stream_error};
-use super::{Meta, finish_reason, usage_json};
+use super::{Meta, usage_json};
 use crate::error::ApiError;
 use crate::event::TokenEvent;
 use crate::hub::Subscription;
@@ -42,18 +43,22 @@ pub(super) async fn complete_response(
         "model": meta.model,
         "choices": [{
             "index": 0,
-            "message": message(events.iter().map(|e| &**e)),
+            "message": message(events.iter().map(|e| &**e), meta.json_tool.as_deref()),
             "logprobs": null,
-            "finish_reason": finish_reason(last.stop_reason.as_deref()),
+            "finish_reason": meta.finish_reason(last.stop_reason.as_deref()),
         }],
         "usage": usage_json(last.usage),
     }))
     .into_response())
 }
 
-/// The assistant `message` of an answer's events.
-fn message<'a>(events: impl Iterator<Item = &'a TokenEvent> + Clone) -> Value {
-    let text: String = events.clone().map(|e| e.token.as_str()).collect();
+/// The assistant `message` of an answer's events; the call of `json_tool`
+/// (`response_format`) is its `content`.
+fn message<'a>(
+    events: impl Iterator<Item = &'a TokenEvent> + Clone,
+    json_tool: Option<&str>,
+) -> Value {
+    let mut text: String = events.clone().map(|e| e.token.as_str()).collect();
     let mut reasoning = String::new();
     let mut thinking_blocks = Vec::new();
     let mut tool_calls = Vec::new();
@@ -73,6 +78,9 @@ fn message<'a>(events: impl Iterator<Item = &'a TokenEvent> + Clone) -> Value {
                     })),
                     (_, None, None) => {}
                 }
+            }
+            Content::ToolCall { input, name, .. } if Some(name.as_str()) == json_tool => {
+                text.push_str(&input.to_string());
             }
             Content::ToolCall { id, name, input } => tool_calls.push(json!({
                 "id": id,
@@ -127,7 +135,7 @@ mod tests {
             ),
         ];
         assert_eq!(
-            message(events.iter()),
+            message(events.iter(), None),
             json!({
                 "role": "assistant",
                 "content": "Let me check.",
@@ -148,11 +156,11 @@ mod tests {
             "",
             Some(Part::tool_end(0, "c1".into(), "w".into(), json!({}))),
         )];
-        let m = message(calls.iter());
+        let m = message(calls.iter(), None);
         assert!(m["content"].is_null());
         assert_eq!(m["tool_calls"][0]["function"]["arguments"], "{}");
         assert_eq!(
-            message([].iter()),
+            message([].iter(), None),
             json!({"role": "assistant", "content": "", "refusal": null})
         );
     }

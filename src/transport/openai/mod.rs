@@ -10,7 +10,8 @@
 //!
 //! # Layout
 //!
-//! - [`request`]: the body's options, `tools`, `tool_choice`, reasoning budget.
+//! - [`request`]: the body's options, `tools`, `tool_choice`, reasoning budget;
+//!   [`response_format`]: JSON mode and structured outputs as a forced tool.
 //! - [`messages`]: each role's messages, tool calls and results, replayed
 //!   reasoning, as the gateway's turns; [`content`]: their content parts.
 //! - [`stream`]: events as `chat.completion.chunk` deltas.
@@ -23,6 +24,7 @@ mod content;
 mod error;
 mod messages;
 mod request;
+mod response_format;
 mod responses;
 mod stream;
 
@@ -63,13 +65,15 @@ async fn completions(
     let req: CompletionRequest = parse_json(body)?;
     let streaming = req.stream.unwrap_or(false);
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (inv, api) = state.models.validate(request::to_stream_request(req)?)?;
+    let (stream_request, json_tool) = request::to_stream_request(req)?;
+    let (inv, api) = state.models.validate(stream_request)?;
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), streaming, "chat completion started");
     let meta = Meta {
         id: format!("chatcmpl-{}", sub.session().id()),
         created: unix_now(),
         model: sub.session().model().to_owned(),
+        json_tool,
     };
     let session_id = sub.session().id().clone();
     let mut res = if streaming {
@@ -81,14 +85,24 @@ async fn completions(
     Ok(res)
 }
 
-/// What every object of one completion repeats.
+/// What every object of one completion repeats, and how it renders.
 struct Meta {
     id: String,
     created: u64,
     model: String,
+    /// The tool whose input is the answer's `content` (`response_format`).
+    json_tool: Option<String>,
 }
 
 impl Meta {
+    /// The `finish_reason` of a stop: a JSON answer's forced call ends as `stop`.
+    fn finish_reason(&self, stop_reason: Option<&str>) -> &'static str {
+        match finish_reason(stop_reason) {
+            "tool_calls" if self.json_tool.is_some() => "stop",
+            reason => reason,
+        }
+    }
+
     fn chunk(&self, choices: Value, usage: Option<Value>) -> Value {
         let mut v = json!({
             "id": self.id,

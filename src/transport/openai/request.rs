@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::error::{OpenAiError, bad};
 use super::messages::{self, ChatMessage};
+use super::response_format;
 use crate::parts::{Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::guardrail::Guardrail;
@@ -49,6 +50,9 @@ pub(super) struct CompletionRequest {
     /// Spillway's `guardrail` (`extra_body` in the SDK); the deployment default when absent.
     #[serde(default)]
     guardrail: Option<Guardrail>,
+    /// JSON mode and structured outputs ([`super::response_format`]).
+    #[serde(default)]
+    response_format: Option<Value>,
     /// The legacy function-calling fields, refused with a pointer to `tools`.
     #[serde(default)]
     functions: Option<Value>,
@@ -98,8 +102,11 @@ pub const EFFORT_BUDGETS: &[(&str, u32)] = &[
     ("high", 16384),
 ];
 
-/// The request as the gateway's stream request.
-pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest, OpenAiError> {
+/// The request as the gateway's stream request, and the name of the tool
+/// whose input is the answer when `response_format` asks for JSON.
+pub(super) fn to_stream_request(
+    req: CompletionRequest,
+) -> Result<(StreamRequest, Option<String>), OpenAiError> {
     if req.n.is_some_and(|n| n != 1) {
         return Err(bad("only n = 1 is supported"));
     }
@@ -109,10 +116,20 @@ pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest,
         ));
     }
     let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
-    let tools = tools(req.tools.unwrap_or_default())?;
-    let tool_choice = tool_choice(req.tool_choice.as_ref())?;
+    let mut tools = tools(req.tools.unwrap_or_default())?;
+    let mut tool_choice = tool_choice(req.tool_choice.as_ref())?;
+    let json_tool = response_format::tool(req.response_format.as_ref())?;
+    if let Some(tool) = &json_tool {
+        if !tools.is_empty() {
+            return Err(bad(
+                "response_format with tools is not supported: the JSON answer is a forced tool call here",
+            ));
+        }
+        tools.push(tool.clone());
+        tool_choice = ToolChoice::Tool(tool.name.clone());
+    }
     let (system, turns) = messages::to_turns(req.messages)?;
-    Ok(StreamRequest {
+    let stream_request = StreamRequest {
         prompt: None,
         model: req.model,
         system,
@@ -130,7 +147,8 @@ pub(super) fn to_stream_request(req: CompletionRequest) -> Result<StreamRequest,
         tool_choice,
         reasoning,
         guardrail: req.guardrail,
-    })
+    };
+    Ok((stream_request, json_tool.map(|t| t.name)))
 }
 
 /// `tools` as the gateway's tools; `parameters` is the input schema (an
@@ -224,11 +242,29 @@ mod tests {
     use super::*;
 
     pub(crate) fn parse(v: Value) -> Result<StreamRequest, OpenAiError> {
-        to_stream_request(serde_json::from_value(v).unwrap())
+        to_stream_request(serde_json::from_value(v).unwrap()).map(|(r, _)| r)
     }
 
     fn user() -> Value {
         json!([{"role": "user", "content": "x"}])
+    }
+
+    #[test]
+    fn response_format_is_a_forced_tool() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let body = json!({"messages": user(), "response_format": {"type": "json_schema",
+            "json_schema": {"name": "place", "schema": schema}}});
+        let (s, json_tool) = to_stream_request(serde_json::from_value(body).unwrap()).unwrap();
+        assert_eq!(json_tool.as_deref(), Some("place"));
+        assert_eq!(s.tools.tools.len(), 1);
+        assert_eq!(s.tools.tools[0].input_schema, schema);
+        assert_eq!(s.tool_choice, ToolChoice::Tool("place".into()));
+        let text = json!({"messages": user(), "response_format": {"type": "text"}});
+        let (s, json_tool) = to_stream_request(serde_json::from_value(text).unwrap()).unwrap();
+        assert!(json_tool.is_none() && s.tools.tools.is_empty());
+        let with_tools = json!({"messages": user(), "response_format": {"type": "json_object"},
+            "tools": [{"type": "function", "function": {"name": "now"}}]});
+        assert!(parse(with_tools).is_err());
     }
 
     #[test]

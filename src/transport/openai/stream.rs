@@ -9,6 +9,7 @@
 //! answer's tool calls: `id`, `type` and `function.name` in its first delta,
 //! then `function.arguments` pieces; its end adds nothing, unless no input
 //! streamed (then it brings the whole input, so clients always parse JSON).
+//! The forced call of a JSON answer (`response_format`) is `delta.content`.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::error::stream_error;
-use super::{Meta, finish_reason, usage_json};
+use super::{Meta, usage_json};
 use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
 use crate::parts::Part;
@@ -29,6 +30,11 @@ pub(super) struct Deltas {
     /// Tool calls seen so far, by dense index: the answer block each is, and
     /// whether any of its arguments went out.
     tools: Vec<(u32, bool)>,
+    /// The tool whose input is the answer's `content` (`response_format`),
+    /// and the answer block of its call once seen, with whether any of its
+    /// input went out.
+    json_tool: Option<String>,
+    json_block: Option<(u32, bool)>,
 }
 
 impl Deltas {
@@ -74,6 +80,14 @@ impl Deltas {
         }
     }
 
+    /// Deltas where the call of `json_tool` is the answer's text.
+    pub fn with_json_tool(json_tool: Option<String>) -> Self {
+        Self {
+            json_tool,
+            ..Self::default()
+        }
+    }
+
     /// A tool call's start, input piece or end.
     fn tool(
         &mut self,
@@ -83,6 +97,22 @@ impl Deltas {
         input_delta: Option<&str>,
         input: Option<&Value>,
     ) -> Option<Value> {
+        if self.json_block.is_none() && name.is_some() && name == self.json_tool.as_deref() {
+            self.json_block = Some((block, false));
+        }
+        if let Some((b, sent)) = &mut self.json_block
+            && *b == block
+        {
+            // The JSON answer: its input as `content`, piece by piece, or
+            // whole at the end when none of it streamed.
+            let text = match (input_delta, input) {
+                (Some(piece), _) if !piece.is_empty() => piece.to_owned(),
+                (None, Some(input)) if !*sent => input.to_string(),
+                _ => return None,
+            };
+            *sent = true;
+            return Some(json!({ "content": text }));
+        }
         let Some(n) = self.tools.iter().position(|(b, _)| *b == block) else {
             // A call seen first here: its head, with what input there is.
             let arguments = input_delta
@@ -130,14 +160,14 @@ pub(super) fn stream_response(
         ),
         null_usage.clone(),
     );
-    let mut deltas = Deltas::default();
+    let mut deltas = Deltas::with_json_tool(meta.json_tool.clone());
     let rest = metrics
         .counted("openai", sub.into_stream())
         .flat_map(move |ev| {
             let mut out = Vec::with_capacity(2);
             match ev.kind() {
                 EventKind::Done => {
-                    let reason = finish_reason(ev.stop_reason.as_deref());
+                    let reason = meta.finish_reason(ev.stop_reason.as_deref());
                     out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
                     if include_usage {
                         out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
@@ -237,6 +267,47 @@ mod tests {
                 json!({"tool_calls": [{"index": 2, "id": "c3", "type": "function", "function": {"name": "w", "arguments": "{\"a\":1}"}}]}),
             ]
         );
+    }
+
+    #[test]
+    fn a_json_answer_streams_as_content() {
+        let mut d = Deltas::with_json_tool(Some("place".into()));
+        let out: Vec<Value> = [
+            ev("", Some(Part::tool_start(0, "c1".into(), "place".into()))),
+            ev("", Some(Part::tool_input(0, "{\"city\":".into()))),
+            ev("", Some(Part::tool_input(0, "\"Oslo\"}".into()))),
+            ev(
+                "",
+                Some(Part::tool_end(
+                    0,
+                    "c1".into(),
+                    "place".into(),
+                    json!({"city": "Oslo"}),
+                )),
+            ),
+        ]
+        .iter()
+        .filter_map(|e| d.delta(e))
+        .collect();
+        assert_eq!(
+            out,
+            [
+                json!({"content": "{\"city\":"}),
+                json!({"content": "\"Oslo\"}"})
+            ]
+        );
+        // A call whose input never streamed brings it whole at its end.
+        let mut d = Deltas::with_json_tool(Some("place".into()));
+        let whole = d.delta(&ev(
+            "",
+            Some(Part::tool_end(
+                0,
+                "c1".into(),
+                "place".into(),
+                json!({"a": 1}),
+            )),
+        ));
+        assert_eq!(whole, Some(json!({"content": "{\"a\":1}"})));
     }
 
     #[test]

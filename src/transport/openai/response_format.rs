@@ -1,0 +1,91 @@
+//! `response_format` on Bedrock, as LiteLLM does it: JSON mode
+//! (`{"type":"json_object"}`) and structured outputs (`{"type":"json_schema",
+//! "json_schema":{"name","schema","description"?,"strict"?}}`) become one
+//! tool the model must call, whose input schema is the format's; that call's
+//! input is then the answer's `content`, and the answer ends with
+//! `finish_reason: "stop"`, as OpenAI's would. `{"type":"text"}` is the
+//! default. A request with tools of its own is refused: forcing the format's
+//! tool would keep the model from calling them.
+
+use serde_json::{Value, json};
+
+use super::error::{OpenAiError, bad};
+use crate::parts::Tool;
+
+/// The tool JSON mode asks for (structured outputs use the schema's name).
+const JSON_OBJECT_TOOL: &str = "json_response";
+
+/// The tool `response_format` asks the model to call, if it asks for JSON.
+pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> {
+    let Some(format) = format.filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(Tool {
+            name: JSON_OBJECT_TOOL.to_owned(),
+            description: Some("Give the answer as this tool's input: one JSON object.".into()),
+            input_schema: json!({"type": "object"}),
+        })),
+        Some("json_schema") => {
+            let spec = format
+                .get("json_schema")
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad("response_format.json_schema must be an object"))?;
+            let name = spec
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("response_format.json_schema.name is required"))?;
+            let schema = match spec.get("schema") {
+                None | Some(Value::Null) => json!({"type": "object"}),
+                Some(s @ Value::Object(_)) => s.clone(),
+                Some(_) => return Err(bad("response_format.json_schema.schema must be an object")),
+            };
+            let description = spec.get("description").and_then(Value::as_str).map_or_else(
+                || "Give the answer as this tool's input.".to_owned(),
+                str::to_owned,
+            );
+            Ok(Some(Tool {
+                name: name.to_owned(),
+                description: Some(description),
+                input_schema: schema,
+            }))
+        }
+        _ => Err(bad(format!(
+            "response_format {format} is not {{\"type\":\"text\"}}, {{\"type\":\"json_object\"}} or {{\"type\":\"json_schema\",\"json_schema\":{{…}}}}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_as_tools() {
+        assert!(tool(None).unwrap().is_none());
+        assert!(tool(Some(&json!({"type": "text"}))).unwrap().is_none());
+        let object = tool(Some(&json!({"type": "json_object"})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(object.name, JSON_OBJECT_TOOL);
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let named = tool(Some(&json!({"type": "json_schema", "json_schema": {
+            "name": "place", "schema": schema, "strict": true
+        }})))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (named.name.as_str(), &named.input_schema),
+            ("place", &schema)
+        );
+        for bad in [
+            json!({"type": "json_schema"}),
+            json!({"type": "json_schema", "json_schema": {"schema": {}}}),
+            json!({"type": "json_schema", "json_schema": {"name": "x", "schema": [1]}}),
+            json!({"type": "yaml"}),
+        ] {
+            assert!(tool(Some(&bad)).is_err(), "{bad}");
+        }
+    }
+}
