@@ -125,6 +125,11 @@ pub(super) fn to_stream_request(
                 "response_format with tools is not supported: the JSON answer is a forced tool call here",
             ));
         }
+        if reasoning.is_some() {
+            return Err(bad(
+                "response_format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
+            ));
+        }
         tools.push(tool.clone());
         tool_choice = ToolChoice::Tool(tool.name.clone());
     }
@@ -265,6 +270,9 @@ mod tests {
         let with_tools = json!({"messages": user(), "response_format": {"type": "json_object"},
             "tools": [{"type": "function", "function": {"name": "now"}}]});
         assert!(parse(with_tools).is_err());
+        let thinking = json!({"messages": user(), "response_format": {"type": "json_object"},
+            "reasoning_effort": "low"});
+        assert!(parse(thinking).is_err());
     }
 
     #[test]

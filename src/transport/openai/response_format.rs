@@ -4,8 +4,9 @@
 //! tool the model must call, whose input schema is the format's; that call's
 //! input is then the answer's `content`, and the answer ends with
 //! `finish_reason: "stop"`, as OpenAI's would. `{"type":"text"}` is the
-//! default. A request with tools of its own is refused: forcing the format's
-//! tool would keep the model from calling them.
+//! default. A request with tools of its own is refused (forcing the format's
+//! tool would keep the model from calling them), and so is one with
+//! reasoning (Claude refuses extended thinking with a forced tool).
 
 use serde_json::{Value, json};
 
