@@ -11,6 +11,7 @@ The gateway is started as in `test_openai.py` (its fixtures are reused).
 import json
 
 import openai
+import pydantic
 import pytest
 
 from test_openai import CLAUDE, FAST, SONNET, gateway, get_weather, prompt, session  # noqa: F401
@@ -169,3 +170,31 @@ def test_refusals_are_openai_errors(client):
         client.responses.create(model=CLAUDE, input="hi", tools=[{"type": "web_search"}])
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model=CLAUDE, input="hi", reasoning={"effort": "max"})
+
+
+class Place(pydantic.BaseModel):
+    city: str
+    country: str
+
+
+def test_structured_output_parses_into_a_pydantic_model(client):
+    """`text.format` json_schema (the SDK's `responses.parse`, what the OpenAI
+    Agents SDK sends for an `output_type`): the answer is one message of JSON."""
+    response = client.responses.parse(
+        model=CLAUDE,
+        input=f"Where is the Louvre? [[sim {FAST}]]",
+        text_format=Place,
+    )
+    assert response.status == "completed"
+    assert [item.type for item in response.output] == ["message"]
+    assert isinstance(response.output_parsed, Place), response.output
+    assert response.output_parsed.city
+    # Streamed, the same JSON arrives as output_text deltas.
+    with client.responses.stream(
+        model=CLAUDE, input=f"Where is the Louvre? [[sim {FAST}]]", text_format=Place
+    ) as stream:
+        kinds = {event.type for event in stream}
+        final = stream.get_final_response()
+    assert "response.output_text.delta" in kinds
+    assert not any("function_call" in k for k in kinds)
+    assert isinstance(final.output_parsed, Place)

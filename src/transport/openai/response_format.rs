@@ -16,6 +16,28 @@ use crate::parts::Tool;
 /// The tool JSON mode asks for (structured outputs use the schema's name).
 const JSON_OBJECT_TOOL: &str = "json_response";
 
+/// The Responses API's `text.format` (`{"type":"json_schema","name","schema",…}`,
+/// flat) as the tool it asks for.
+pub(super) fn text_format_tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> {
+    match format.filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema")) {
+        Some(f) => tool(Some(&json!({"type": "json_schema", "json_schema": f}))),
+        None => tool(format),
+    }
+}
+
+/// The name of the tool whose input is the answer, from a `text.format`
+/// as echoed in a response object (no checks: it was checked on the way in).
+pub(super) fn text_format_tool_name(format: &Value) -> Option<String> {
+    match format.get("type").and_then(Value::as_str) {
+        Some("json_object") => Some(JSON_OBJECT_TOOL.to_owned()),
+        Some("json_schema") => format
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// The tool `response_format` asks the model to call, if it asks for JSON.
 pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> {
     let Some(format) = format.filter(|f| !f.is_null()) else {
@@ -88,5 +110,20 @@ mod tests {
         ] {
             assert!(tool(Some(&bad)).is_err(), "{bad}");
         }
+        // The Responses API's flat `text.format`.
+        let flat = json!({"type": "json_schema", "name": "place", "schema": schema});
+        let named = text_format_tool(Some(&flat)).unwrap().unwrap();
+        assert_eq!(named.name, "place");
+        assert_eq!(text_format_tool_name(&flat).as_deref(), Some("place"));
+        assert_eq!(
+            text_format_tool_name(&json!({"type": "json_object"})).as_deref(),
+            Some(JSON_OBJECT_TOOL)
+        );
+        assert!(
+            text_format_tool(Some(&json!({"type": "text"})))
+                .unwrap()
+                .is_none()
+        );
+        assert!(text_format_tool_name(&json!({"type": "text"})).is_none());
     }
 }

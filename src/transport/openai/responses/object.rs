@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use super::super::response_format;
 use super::output::Output;
 use crate::error::ErrorCode;
 use crate::event::TokenEvent;
@@ -17,6 +18,12 @@ pub(super) struct Head {
 }
 
 impl Head {
+    /// The tool whose call is the answer's text, when the request's
+    /// `text.format` (echoed) asks for JSON.
+    pub fn json_tool(&self) -> Option<String> {
+        response_format::text_format_tool_name(&self.echo["text"]["format"])
+    }
+
     /// The `response` object with `outcome` and `output`.
     pub fn response(&self, outcome: &Outcome, output: Vec<Value>) -> Value {
         let mut r = self.echo.clone();
@@ -48,7 +55,7 @@ impl Head {
 
     /// The response object of a log (finished or not).
     pub fn render<'a>(&self, events: impl Iterator<Item = &'a TokenEvent>) -> Value {
-        let mut output = Output::new(self.id.trim_start_matches("resp_"));
+        let mut output = Output::new(self.id.trim_start_matches("resp_"), self.json_tool());
         let mut outcome = Outcome::Running;
         for ev in events {
             if ev.is_complete {

@@ -9,7 +9,8 @@
 //! - A tool call is a `function_call` item: `call_id` is the model's id,
 //!   `arguments` the input as a JSON string.
 //!
-//! Citations and guardrail notes have no item here and add nothing.
+//! Citations and guardrail notes have no item here and add nothing. The
+//! call of a JSON `text.format`'s tool is the answer's text: a `message`.
 
 use serde_json::{Value, json};
 
@@ -45,15 +46,22 @@ pub(super) struct Output {
     open: Option<Open>,
     /// The next event's `sequence_number`.
     seq: u64,
+    /// The tool whose call is the answer's text (a JSON `text.format`), and
+    /// the answer block of that call once seen, with whether any input went out.
+    json_tool: Option<String>,
+    json_block: Option<(u32, bool)>,
 }
 
 impl Output {
-    pub fn new(sid: &str) -> Self {
+    /// `json_tool`: the tool whose input is the answer's text, if any.
+    pub fn new(sid: &str, json_tool: Option<String>) -> Self {
         Self {
             sid: sid.to_owned(),
             items: Vec::new(),
             open: None,
             seq: 0,
+            json_tool,
+            json_block: None,
         }
     }
 
@@ -75,32 +83,15 @@ impl Output {
     /// What a non-final event adds: the events it streams.
     pub fn push(&mut self, ev: &TokenEvent) -> Vec<Value> {
         let mut out = Vec::new();
+        if let Some(text) = self.json_text(ev) {
+            if !text.is_empty() {
+                self.text(&mut out, &text);
+            }
+            return out;
+        }
         match ev.part.as_deref() {
             None if ev.token.is_empty() => {}
-            None => {
-                if !matches!(self.open, Some(Open::Message { .. })) {
-                    self.close(&mut out, "completed");
-                    self.start(
-                        &mut out,
-                        Open::Message {
-                            text: String::new(),
-                        },
-                    );
-                    let (id, n) = self.here("msg");
-                    out.push(self.event(
-                        "response.content_part.added",
-                        json!({"item_id": id, "output_index": n, "content_index": 0, "part": text_part("")}),
-                    ));
-                }
-                let (id, n) = self.here("msg");
-                if let Some(Open::Message { text }) = &mut self.open {
-                    text.push_str(&ev.token);
-                }
-                out.push(self.event(
-                    "response.output_text.delta",
-                    json!({"item_id": id, "output_index": n, "content_index": 0, "delta": ev.token, "logprobs": []}),
-                ));
-            }
+            None => self.text(&mut out, &ev.token),
             Some(Part::Reasoning {
                 index,
                 text,
@@ -157,6 +148,65 @@ impl Output {
             Some(Part::Citation { .. } | Part::Guardrail { .. }) => {}
         }
         out
+    }
+
+    /// Text of the answer: into the open message item, or a new one.
+    fn text(&mut self, out: &mut Vec<Value>, token: &str) {
+        if !matches!(self.open, Some(Open::Message { .. })) {
+            self.close(out, "completed");
+            self.start(
+                out,
+                Open::Message {
+                    text: String::new(),
+                },
+            );
+            let (id, n) = self.here("msg");
+            out.push(self.event(
+                "response.content_part.added",
+                json!({"item_id": id, "output_index": n, "content_index": 0, "part": text_part("")}),
+            ));
+        }
+        let (id, n) = self.here("msg");
+        if let Some(Open::Message { text }) = &mut self.open {
+            text.push_str(token);
+        }
+        out.push(self.event(
+            "response.output_text.delta",
+            json!({"item_id": id, "output_index": n, "content_index": 0, "delta": token, "logprobs": []}),
+        ));
+    }
+
+    /// The text `ev` adds when it is part of the JSON answer's call (its
+    /// input, piece by piece, or whole at its end when none streamed);
+    /// `None` when `ev` is not.
+    fn json_text(&mut self, ev: &TokenEvent) -> Option<String> {
+        let Some(Part::ToolCall {
+            index,
+            name,
+            input_delta,
+            input,
+            ..
+        }) = ev.part.as_deref()
+        else {
+            return None;
+        };
+        if self.json_block.is_none()
+            && name.is_some()
+            && name.as_deref() == self.json_tool.as_deref()
+        {
+            self.json_block = Some((*index, false));
+        }
+        let (block, sent) = self.json_block.as_mut()?;
+        if block != index {
+            return None;
+        }
+        let text = match (input_delta, input) {
+            (Some(piece), _) => piece.clone(),
+            (None, Some(input)) if !*sent => input.to_string(),
+            _ => String::new(),
+        };
+        *sent |= !text.is_empty();
+        Some(text)
     }
 
     /// The end of the answer: the open item's closing events.
@@ -333,7 +383,7 @@ mod tests {
     }
 
     fn run(events: &[TokenEvent]) -> (Vec<Value>, Output) {
-        let mut o = Output::new("s");
+        let mut o = Output::new("s", None);
         let mut out: Vec<Value> = events.iter().flat_map(|e| o.push(e)).collect();
         out.extend(o.finish("completed"));
         (out, o)
@@ -341,6 +391,35 @@ mod tests {
 
     fn kinds(events: &[Value]) -> Vec<&str> {
         events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_json_answer_is_a_message() {
+        let mut o = Output::new("s", Some("place".into()));
+        let events = [
+            ev("", Some(Part::tool_start(0, "c1".into(), "place".into()))),
+            ev("", Some(Part::tool_input(0, "{\"city\":".into()))),
+            ev("", Some(Part::tool_input(0, "\"Oslo\"}".into()))),
+            ev(
+                "",
+                Some(Part::tool_end(
+                    0,
+                    "c1".into(),
+                    "place".into(),
+                    json!({"city": "Oslo"}),
+                )),
+            ),
+        ];
+        let mut out: Vec<Value> = events.iter().flat_map(|e| o.push(e)).collect();
+        out.extend(o.finish("completed"));
+        assert!(
+            !kinds(&out).iter().any(|k| k.contains("function_call")),
+            "{out:?}"
+        );
+        let items = o.items();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0]["type"], "message");
+        assert_eq!(items[0]["content"][0]["text"], "{\"city\":\"Oslo\"}");
     }
 
     #[test]
@@ -433,7 +512,7 @@ mod tests {
 
     #[test]
     fn an_open_item_is_in_progress() {
-        let mut o = Output::new("s");
+        let mut o = Output::new("s", None);
         o.push(&ev("Hi", None));
         assert_eq!(o.items()[0]["status"], "in_progress");
         assert_eq!(o.items()[0]["content"][0]["text"], "Hi");

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::super::error::{OpenAiError, bad};
 use super::super::request::reasoning;
+use super::super::response_format;
 use crate::parts::{Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
 
@@ -42,7 +43,8 @@ pub(super) struct ResponsesRequest {
     pub stream: Option<bool>,
     #[serde(default)]
     pub previous_response_id: Option<String>,
-    /// `{"format":{"type":"text"}}` only.
+    /// `{"format":{"type":"text"|"json_object"|"json_schema",…}}`; JSON as
+    /// a forced tool ([`super::super::response_format`]).
     #[serde(default)]
     text: Option<Value>,
     /// Only `false`: nothing runs in the background here.
@@ -103,32 +105,46 @@ impl ResponsesRequest {
         if self.background == Some(true) {
             return Err(bad("background responses are not supported"));
         }
-        let format = self
-            .text
-            .as_ref()
-            .and_then(|t| t.get("format"))
-            .and_then(|f| f.get("type"))
-            .and_then(Value::as_str);
-        if self.text.is_some() && format.is_some_and(|f| f != "text") {
-            return Err(bad(format!(
-                "text.format '{}' is not supported; only 'text'",
-                format.unwrap_or_default()
-            )));
-        }
+        self.json_tool()?;
         Ok(())
+    }
+
+    /// The tool whose input is the answer, when `text.format` asks for JSON.
+    fn json_tool(&self) -> Result<Option<Tool>, OpenAiError> {
+        response_format::text_format_tool(self.text.as_ref().and_then(|t| t.get("format")))
     }
 
     /// The options as a stream request without its conversation (`system`
     /// and `messages` are the handler's, from `input` and the previous response).
+    ///
+    /// A JSON `text.format` is one tool the model must call; it cannot be
+    /// combined with tools of the request's own, nor with reasoning.
     pub fn options(&self) -> Result<StreamRequest, OpenAiError> {
+        let mut tools = tools(self.tools.as_deref().unwrap_or_default())?;
+        let mut tool_choice = tool_choice(self.tool_choice.as_ref())?;
+        let reasoning = self.reasoning_budget()?;
+        if let Some(tool) = self.json_tool()? {
+            if !tools.is_empty() {
+                return Err(bad(
+                    "a JSON text.format with tools is not supported: the JSON answer is a forced tool call here",
+                ));
+            }
+            if reasoning.is_some() {
+                return Err(bad(
+                    "a JSON text.format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
+                ));
+            }
+            tool_choice = ToolChoice::Tool(tool.name.clone());
+            tools.push(tool);
+        }
         Ok(StreamRequest {
             model: self.model.clone(),
             max_tokens: self.max_output_tokens,
             temperature: self.temperature,
             top_p: self.top_p,
-            tools: tools(self.tools.as_deref().unwrap_or_default())?.into(),
-            tool_choice: tool_choice(self.tool_choice.as_ref())?,
-            reasoning: self.reasoning_budget()?,
+            tools: tools.into(),
+            tool_choice,
+            reasoning,
             ..Default::default()
         })
     }
@@ -157,7 +173,7 @@ impl ResponsesRequest {
             "top_p": self.top_p,
             "tool_choice": self.tool_choice.clone().unwrap_or_else(|| json!("auto")),
             "tools": self.tools.as_deref().unwrap_or_default().iter().map(ToolDef::echo).collect::<Vec<_>>(),
-            "text": {"format": {"type": "text"}},
+            "text": self.text.clone().filter(|t| t.get("format").is_some()).unwrap_or_else(|| json!({"format": {"type": "text"}})),
             "truncation": "disabled",
             "store": self.store.unwrap_or(true),
         })
@@ -279,6 +295,7 @@ mod tests {
             json!({"input": "x", "tool_choice": {"type": "function", "function": {"name": "w"}}}),
             json!({"input": "x", "reasoning": {"effort": "max"}}),
             json!({"input": "x", "text": {"format": {"type": "json_schema"}}}),
+            json!({"input": "x", "text": {"format": {"type": "yaml"}}}),
             json!({"input": "x", "background": true}),
             json!({"input": "x", "conversation": "c"}),
             json!({"input": "x", "frequency": 1}),

@@ -22,7 +22,7 @@ pub(super) fn stream_response(
     heartbeat: Duration,
     metrics: &crate::metrics::Metrics,
 ) -> Response {
-    let mut output = Output::new(sub.session().id());
+    let mut output = Output::new(sub.session().id(), head.json_tool());
     let created = head.response(&Outcome::Running, output.items());
     let first = vec![
         output.event("response.created", json!({ "response": created.clone() })),
