@@ -621,3 +621,43 @@ async fn a_response_continues_on_the_other_node_by_previous_response_id() {
         );
     }
 }
+
+#[tokio::test]
+async fn published_tokens_reach_one_session_whichever_node_takes_them() {
+    let fleet = Fleet::start(&[]).await;
+    let publish = |node: usize, token: &str, complete: bool| {
+        let req = fleet
+            .http
+            .post(format!("{}/graphql", fleet.node(node)))
+            .bearer_auth(&fleet.admin)
+            .json(&json!({
+                "query": "mutation($id: String!, $t: String!, $c: Boolean!, $o: String) { publishToken(sessionId: $id, token: $t, isComplete: $c, owner: $o) { seq token isComplete } }",
+                "variables": {"id": "job-7", "t": token, "c": complete, "o": "alice"},
+            }));
+        async move {
+            let r: Value = req.send().await.unwrap().json().await.unwrap();
+            assert!(r["errors"].is_null(), "{r}");
+            r["data"]["publishToken"].clone()
+        }
+    };
+    // A producer behind a load balancer: each call lands on either node.
+    let mut seqs = Vec::new();
+    for (i, token) in ["a", "b", "c", "d"].iter().enumerate() {
+        seqs.push(publish(i % 2, token, false).await["seq"].as_u64().unwrap());
+    }
+    let last = publish(1, "", true).await;
+    assert_eq!(last["isComplete"], true);
+    assert_eq!(seqs, [0, 1, 2, 3], "one log, in order");
+    // Both nodes read the same whole session (node B's through its relay).
+    for node in 0..2 {
+        let url = format!("{}/v1/sessions/job-7", fleet.node(node));
+        eventually(Duration::from_secs(10), || {
+            let req = fleet.http.get(&url).bearer_auth(&fleet.token);
+            async move {
+                let s: Value = req.send().await.unwrap().json().await.unwrap();
+                s["status"] == "complete" && s["text"] == "abcd"
+            }
+        })
+        .await;
+    }
+}

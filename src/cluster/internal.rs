@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::SECRET_HEADER;
-use crate::hub::{Access, Kept, LookupError, SessionStatus};
+use crate::hub::{Access, Kept, LookupError, Publish, SessionStatus};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/internal/v1/sessions/{id}/events", get(events))
         .route("/internal/v1/sessions/{id}/cancel", post(cancel))
         .route("/internal/v1/sessions/{id}/kept", get(kept))
+        .route("/internal/v1/sessions/{id}/publish", post(publish))
         .route(
             "/internal/v1/connections/{id}",
             post(push).delete(disconnect),
@@ -137,6 +138,40 @@ async fn kept(
         finished: session.status() != SessionStatus::Streaming,
     })
     .into_response()
+}
+
+/// A refusal of a forwarded publish: the code and words the caller gets.
+#[derive(Serialize, Deserialize)]
+pub(super) struct PublishRefusal {
+    pub code: String,
+    pub message: String,
+}
+
+/// A `publishToken` another node forwarded for a session this node holds:
+/// the event written, or `409` with the refusal.
+async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    axum::Json(p): axum::Json<Publish>,
+) -> Response {
+    if !authorised(&state, &headers) {
+        return not_found();
+    }
+    if p.id != id {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    match state.hub.publish(&p.id, &p.owner, p.token, p.is_complete) {
+        Ok(ev) => axum::Json(&*ev).into_response(),
+        Err(e) => (
+            StatusCode::CONFLICT,
+            axum::Json(PublishRefusal {
+                code: e.error_code().as_str().to_owned(),
+                message: e.to_string(),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 /// Deliver an `@connections` push to a socket on this node.

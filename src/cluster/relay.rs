@@ -16,10 +16,11 @@ use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::io::StreamReader;
 
 use super::Cluster;
-use super::internal::KeptReply;
+use super::internal::{KeptReply, PublishRefusal};
 use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
-use crate::hub::{Kept, Origin, Session, SessionStatus};
+use crate::hub::external::PublishError;
+use crate::hub::{Kept, Origin, Publish, Session, SessionStatus};
 use crate::metrics::Metrics;
 
 /// Longest line (one event) accepted from another node.
@@ -74,6 +75,47 @@ impl Origin for Relay {
                     tracing::warn!(session = id, node, error = %e, "could not fetch what a node kept");
                     None
                 }
+            }
+        })
+    }
+
+    fn publish<'a>(
+        &'a self,
+        node: &'a str,
+        publish: &'a Publish,
+    ) -> BoxFuture<'a, Result<TokenEvent, PublishError>> {
+        Box::pin(async move {
+            let id = &publish.id;
+            let unavailable = |why: String| PublishError::Unavailable(id.clone(), why);
+            let url = self
+                .cluster
+                .node_url(node)
+                .await
+                .ok_or_else(|| unavailable(format!("node {node} is not alive")))?;
+            let resp = self
+                .cluster
+                .internal(
+                    reqwest::Method::POST,
+                    format!("{url}/internal/v1/sessions/{id}/publish"),
+                )
+                .json(publish)
+                .timeout(self.idle_timeout)
+                .send()
+                .await
+                .map_err(|e| unavailable(e.to_string()))?;
+            let status = resp.status();
+            if status.is_success() {
+                return resp
+                    .json::<TokenEvent>()
+                    .await
+                    .map_err(|e| unavailable(format!("node {node} sent a bad event: {e}")));
+            }
+            match resp.json::<PublishRefusal>().await {
+                Ok(r) if status == reqwest::StatusCode::CONFLICT => Err(PublishError::Remote(
+                    r.code.parse().unwrap_or(ErrorCode::Internal),
+                    r.message,
+                )),
+                _ => Err(unavailable(format!("node {node} answered {status}"))),
             }
         })
     }

@@ -13,6 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
+use super::mirror::Publish;
 use super::session::{Session, SessionStatus};
 use super::{Hub, StartError};
 use crate::error::ErrorCode;
@@ -37,6 +40,27 @@ pub enum PublishError {
     Full,
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The node that holds the session could not be asked.
+    #[error("the node holding session {0} cannot be reached: {1}")]
+    Unavailable(String, String),
+    /// The node that holds the session refused, with its code and words.
+    #[error("{1}")]
+    Remote(ErrorCode, String),
+}
+
+impl PublishError {
+    /// The code a caller sees.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidId => ErrorCode::BadRequest,
+            Self::NotExternal(_) => ErrorCode::NotExternal,
+            Self::Finished(_) => ErrorCode::SessionFinished,
+            Self::Full => ErrorCode::TooManySessions,
+            Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Unavailable(..) => ErrorCode::NodeUnavailable,
+            Self::Remote(code, _) => *code,
+        }
+    }
 }
 
 impl From<StartError> for PublishError {
@@ -62,6 +86,7 @@ impl Hub {
     /// `stopReason` `end_turn`, `usage.outputTokens` = tokens published).
     ///
     /// Returns the last event written: the token's, or the final one.
+    /// This node only; [`Self::publish_anywhere`] is the fleet's.
     pub fn publish(
         &self,
         id: &str,
@@ -69,10 +94,47 @@ impl Hub {
         token: String,
         is_complete: bool,
     ) -> Result<Arc<TokenEvent>, PublishError> {
+        self.publish_here(id, owner, token, is_complete)
+            .map(|(ev, _)| ev)
+    }
+
+    /// [`Self::publish`] wherever the session is: on the node that holds it
+    /// when another node does (a mirror here is not it), else here. A
+    /// session made here is in the registry before this returns, so the
+    /// next publish finds it whichever node it reaches.
+    pub async fn publish_anywhere(&self, p: Publish) -> Result<Arc<TokenEvent>, PublishError> {
+        if !valid_id(&p.id) {
+            return Err(PublishError::InvalidId);
+        }
+        let here = self.held(&p.id).is_some_and(|s| !s.is_mirror());
+        let fleet = &self.inner.fleet;
+        if !here
+            && let Some(origin) = fleet.relay.clone()
+            && let Some(record) = fleet.lookup(&p.id).await
+            && record.node != fleet.node
+        {
+            return origin.publish(&record.node, &p).await.map(Arc::new);
+        }
+        let (ev, recorded) = self.publish_here(&p.id, &p.owner, p.token, p.is_complete)?;
+        if let Some(recorded) = recorded {
+            let _ = recorded.await;
+        }
+        Ok(ev)
+    }
+
+    /// [`Self::publish`], and when it made the session, a signal that fires
+    /// once the session's record is in the registry.
+    fn publish_here(
+        &self,
+        id: &str,
+        owner: &str,
+        token: String,
+        is_complete: bool,
+    ) -> Result<(Arc<TokenEvent>, Option<oneshot::Receiver<()>>), PublishError> {
         if !valid_id(id) {
             return Err(PublishError::InvalidId);
         }
-        let session = self.external_session(id, owner)?;
+        let (session, recorded) = self.external_session(id, owner)?;
         let finished = || PublishError::Finished(id.to_owned());
         if session.status() != SessionStatus::Streaming {
             return Err(finished());
@@ -99,7 +161,9 @@ impl Hub {
                         format!("the session reached its limit of {max_events} events"),
                     )),
                 );
-                return last_event(&session).ok_or_else(finished);
+                return last_event(&session)
+                    .ok_or_else(finished)
+                    .map(|ev| (ev, recorded));
             }
             last = Some(ev);
         }
@@ -114,16 +178,29 @@ impl Hub {
             {
                 return Err(finished());
             }
-            return last_event(&session).ok_or_else(finished);
+            return last_event(&session)
+                .ok_or_else(finished)
+                .map(|ev| (ev, recorded));
         }
-        last.ok_or_else(finished)
+        last.ok_or_else(finished).map(|ev| (ev, recorded))
     }
 
-    /// The external session `id`, created for `owner` if missing.
-    fn external_session(&self, id: &str, owner: &str) -> Result<Arc<Session>, PublishError> {
+    /// The external session `id`, created for `owner` if missing; when
+    /// created, a signal that fires once its record is in the registry.
+    fn external_session(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> Result<(Arc<Session>, Option<oneshot::Receiver<()>>), PublishError> {
         if let Some(s) = self.held(id) {
-            return if s.model() == EXTERNAL_MODEL {
-                Ok(s)
+            return if s.is_mirror() {
+                // Its only writer is the relay from the node that holds it.
+                Err(PublishError::Unavailable(
+                    id.to_owned(),
+                    "this node only mirrors it".into(),
+                ))
+            } else if s.model() == EXTERNAL_MODEL {
+                Ok((s, None))
             } else {
                 Err(PublishError::NotExternal(id.to_owned()))
             };
@@ -147,22 +224,27 @@ impl Hub {
                 s
             })
             .clone();
+        let mut recorded = None;
         if let Some(s) = created {
             tracing::info!(session = %id, user = %owner, "external session created");
             self.inner.arrivals.arrived(id);
             let idle = self.inner.config.runner.idle_timeout;
             let fleet = self.inner.fleet.clone();
             let record = fleet.record(id, owner, EXTERNAL_MODEL);
+            let (done, signal) = oneshot::channel();
+            recorded = Some(signal);
             self.inner.tasks.spawn(async move {
-                // Recorded like any session, so other nodes can relay it to their subscribers.
+                // Recorded like any session, so other nodes can relay it to
+                // their subscribers and send its next tokens here.
                 fleet.put(record).await;
+                let _ = done.send(());
                 watch_external(s.clone(), idle).await;
                 fleet.finished(s.id(), s.status(), s.usage()).await;
             });
         } else if session.model() != EXTERNAL_MODEL {
             return Err(PublishError::NotExternal(id.to_owned()));
         }
-        Ok(session)
+        Ok((session, recorded))
     }
 }
 

@@ -16,7 +16,9 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use super::Hub;
+use super::external::PublishError;
 use super::session::{Kept, Session, SessionStatus};
+use crate::event::TokenEvent;
 use crate::registry::SessionRecord;
 
 /// Where mirrors are fed from: the node that streams a session.
@@ -36,6 +38,24 @@ pub trait Origin: Send + Sync + 'static {
     /// session is finished there; `None` when nothing was kept or `node`
     /// cannot say.
     fn kept<'a>(&'a self, id: &'a str, node: &'a str) -> BoxFuture<'a, Option<(Kept, bool)>>;
+
+    /// Publish to the externally-fed session that `node` holds
+    /// ([`Hub::publish`] there): the event written.
+    fn publish<'a>(
+        &'a self,
+        node: &'a str,
+        publish: &'a Publish,
+    ) -> BoxFuture<'a, Result<TokenEvent, PublishError>>;
+}
+
+/// One `publishToken` call, as sent to the node that holds its session.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publish {
+    pub id: String,
+    pub owner: String,
+    pub token: String,
+    pub is_complete: bool,
 }
 
 impl Hub {
@@ -74,6 +94,7 @@ impl Hub {
                 record.model.clone(),
                 self.inner.config.runner.max_events,
             );
+            s.set_mirror();
             map.insert(s.id().clone(), s.clone());
             s
         };

@@ -1,6 +1,7 @@
 //! A session: one model invocation, its append-only event log, and the
 //! signals its readers and its upstream task watch.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use tokio::sync::watch;
@@ -59,6 +60,8 @@ pub struct Session {
     cancel: CancellationToken,
     /// What a drop-in API keeps to continue this answer later (see [`Kept`]).
     kept: OnceLock<Arc<Kept>>,
+    /// A mirror of a session another node streams: its only writer is the relay.
+    mirror: AtomicBool,
 }
 
 /// The request side of a session, kept beside its log by a drop-in API that
@@ -111,7 +114,18 @@ impl Session {
             readers: watch::Sender::new(0),
             cancel: CancellationToken::new(),
             kept: OnceLock::new(),
+            mirror: AtomicBool::new(false),
         })
+    }
+
+    /// Mark this session a mirror of one another node streams.
+    pub(super) fn set_mirror(&self) {
+        self.mirror.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this is a mirror of a session another node streams.
+    pub fn is_mirror(&self) -> bool {
+        self.mirror.load(Ordering::Relaxed)
     }
 
     /// Keep `kept` beside the log; only the first call counts.

@@ -23,7 +23,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
-use crate::hub::{Access, LookupError, SessionInfo, Subscription};
+use crate::hub::{Access, LookupError, Publish, SessionInfo, Subscription};
 use crate::parts::{Content, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::state::AppState;
@@ -56,14 +56,7 @@ fn api_error(e: ApiError) -> Error {
 }
 
 fn publish_error(e: PublishError) -> Error {
-    let code = match &e {
-        PublishError::InvalidId => ErrorCode::BadRequest,
-        PublishError::NotExternal(_) => ErrorCode::NotExternal,
-        PublishError::Finished(_) => ErrorCode::SessionFinished,
-        PublishError::Full => ErrorCode::TooManySessions,
-        PublishError::ShuttingDown => ErrorCode::ShuttingDown,
-    };
-    coded(code, e.to_string())
+    coded(e.error_code(), e.to_string())
 }
 
 /// The caller and the app, from the request data.
@@ -412,7 +405,13 @@ impl MutationRoot {
         let owner = owner.unwrap_or_else(|| principal.sub.clone());
         let ev = state
             .hub
-            .publish(&session_id, &owner, token, is_complete)
+            .publish_anywhere(Publish {
+                id: session_id,
+                owner,
+                token,
+                is_complete,
+            })
+            .await
             .map_err(publish_error)?;
         Ok(GqlTokenEvent(ev))
     }
