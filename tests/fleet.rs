@@ -661,3 +661,23 @@ async fn published_tokens_reach_one_session_whichever_node_takes_them() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn a_cursor_past_the_end_is_refused_on_either_node() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream(0, "[[sim tokens=5 rate=0 ttft_ms=0]] short")
+        .await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let events: Vec<_> = within(
+        Duration::from_secs(10),
+        sse_events(resp).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(events.len(), 6);
+    // Node B has no mirror yet: it waits for the relay to say where the end is.
+    for node in [1, 0] {
+        let resp = fleet.attach(node, &id, Some(20)).await;
+        assert_eq!(resp.status(), 416, "node {node}");
+    }
+}

@@ -127,7 +127,11 @@ impl Hub {
         access: &Access<'_>,
         from: u64,
     ) -> Result<Subscription, LookupError> {
-        Subscription::new(self.find(id, access).await?, from)
+        let session = self.find(id, access).await?;
+        if session.is_mirror() {
+            caught_up(&session, from).await;
+        }
+        Subscription::new(session, from)
     }
 
     /// `find`, waiting until `wait` has passed for a session that does not
@@ -232,6 +236,26 @@ impl Drop for Arrival<'_> {
             map.remove(&self.id);
         }
     }
+}
+
+/// How long a cursor past a mirror's log waits for the relay to catch up.
+const MIRROR_CATCH_UP: Duration = Duration::from_secs(5);
+
+/// Waits (at most [`MIRROR_CATCH_UP`]) until a mirror's log reaches `from`
+/// or ends, so that a cursor past the end of a finished log is refused on
+/// this node as on the one that streamed it, not served as an empty stream
+/// by a mirror that has not caught up yet.
+async fn caught_up(mirror: &Session, from: u64) {
+    let wait = async {
+        loop {
+            let len = mirror.len();
+            if len >= from || mirror.finished_len().is_some() {
+                return;
+            }
+            mirror.len_above(len).await;
+        }
+    };
+    let _ = tokio::time::timeout(MIRROR_CATCH_UP, wait).await;
 }
 
 #[cfg(test)]
