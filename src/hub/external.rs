@@ -10,7 +10,8 @@
 //! the producer, not the readers, decides when the session ends. Finished
 //! external sessions are retained and swept like the others.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -108,12 +109,24 @@ impl Hub {
         }
         let here = self.held(&p.id).is_some_and(|s| !s.is_mirror());
         let fleet = &self.inner.fleet;
-        if !here
-            && let Some(origin) = fleet.relay.clone()
-            && let Some(record) = fleet.lookup(&p.id).await
-            && record.node != fleet.node
-        {
-            return origin.publish(&record.node, &p).await.map(Arc::new);
+        if !here && let Some(origin) = fleet.relay.clone() {
+            let routes = &self.inner.publish_routes;
+            let node = match routes.get(&p.id) {
+                Some(node) => Some(node),
+                None => fleet
+                    .lookup(&p.id)
+                    .await
+                    .map(|r| r.node)
+                    .filter(|node| *node != fleet.node),
+            };
+            if let Some(node) = node {
+                let written = origin.publish(&node, &p).await;
+                match &written {
+                    Ok(_) => routes.set(&p.id, node),
+                    Err(_) => routes.forget(&p.id),
+                }
+                return written.map(Arc::new);
+            }
         }
         let (ev, recorded) = self.publish_here(&p.id, &p.owner, p.token, p.is_complete)?;
         if let Some(recorded) = recorded {
@@ -248,6 +261,36 @@ impl Hub {
     }
 }
 
+/// Session id → the node a publish for it was forwarded to. Bounded: it
+/// starts over past [`Routes::MAX`] entries; an entry is dropped when a
+/// forward through it fails, so the next publish asks the registry again.
+#[derive(Debug, Default)]
+pub(super) struct Routes(Mutex<HashMap<String, String>>);
+
+impl Routes {
+    const MAX: usize = 10_000;
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Option<String> {
+        self.map().get(id).cloned()
+    }
+
+    fn set(&self, id: &str, node: String) {
+        let mut map = self.map();
+        if map.len() >= Self::MAX && !map.contains_key(id) {
+            map.clear();
+        }
+        map.insert(id.to_owned(), node);
+    }
+
+    fn forget(&self, id: &str) {
+        self.map().remove(id);
+    }
+}
+
 fn usage_of(session: &Session) -> Usage {
     Usage {
         input_tokens: 0,
@@ -299,6 +342,24 @@ async fn watch_external(session: Arc<Session>, idle: Duration) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn routes_are_bounded_and_forgotten_on_failure() {
+        let routes = Routes::default();
+        routes.set("a", "node-a".into());
+        assert_eq!(routes.get("a").as_deref(), Some("node-a"));
+        routes.forget("a");
+        assert_eq!(routes.get("a"), None);
+        for n in 0..Routes::MAX {
+            routes.set(&n.to_string(), "x".into());
+        }
+        assert_eq!(routes.map().len(), Routes::MAX);
+        // Updating a known id keeps the map; a new one past the bound starts over.
+        routes.set("0", "y".into());
+        assert_eq!(routes.map().len(), Routes::MAX);
+        routes.set("new", "z".into());
+        assert_eq!(routes.map().len(), 1);
+    }
     use super::*;
     use crate::hub::{Access, HubConfig, RunnerConfig, Subscription, testing};
     use crate::upstream::{Api, InvocationRequest};

@@ -123,6 +123,9 @@ struct Inner {
     tombstones: budget::Tombstones,
     /// Bytes the session logs held at the last sweep.
     held_bytes: AtomicU64,
+    /// Where publishes to sessions another node holds went (session id →
+    /// node), so a producer's every token is not a registry read.
+    publish_routes: external::Routes,
 }
 
 impl Hub {
@@ -149,6 +152,7 @@ impl Hub {
                 arrivals: lookup::Arrivals::default(),
                 tombstones: budget::Tombstones::default(),
                 held_bytes: AtomicU64::new(0),
+                publish_routes: external::Routes::default(),
             }),
         }
     }
