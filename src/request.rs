@@ -185,7 +185,7 @@ impl ModelPolicy {
                 reasoning_budget,
                 raw_body: None,
                 converse_fields: None,
-                latency_optimized: false,
+                call_options: Default::default(),
                 guardrail,
             },
             api,

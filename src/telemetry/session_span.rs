@@ -179,7 +179,7 @@ mod tests {
             reasoning_budget: None,
             raw_body: None,
             converse_fields: None,
-            latency_optimized: false,
+            call_options: Default::default(),
             ..Default::default()
         }
     }

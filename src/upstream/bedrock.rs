@@ -18,7 +18,7 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{
     ConverseTokensRequest, CountTokensInput, InvokeModelTokensRequest, PerformanceConfigLatency,
-    PerformanceConfiguration, ResponseStream,
+    PerformanceConfiguration, ResponseStream, ServiceTier, ServiceTierType,
 };
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -188,8 +188,15 @@ impl BedrockUpstream {
             .set_guardrail_version(guardrail.map(|g| g.version.clone()))
             .set_trace(guardrail.map(|g| g.invoke_trace()))
             .set_performance_config_latency(
-                req.latency_optimized
+                req.call_options
+                    .latency_optimized
                     .then_some(PerformanceConfigLatency::Optimized),
+            )
+            .set_service_tier(
+                req.call_options
+                    .service_tier
+                    .as_deref()
+                    .map(ServiceTierType::from),
             )
             .body(Blob::new(body))
             .send()
@@ -255,11 +262,18 @@ impl BedrockUpstream {
             .set_tool_config(input.tool_config)
             .set_additional_model_request_fields(input.additional_fields)
             .set_guardrail_config(input.guardrail)
-            .set_performance_config(req.latency_optimized.then(|| {
+            .set_performance_config(req.call_options.latency_optimized.then(|| {
                 PerformanceConfiguration::builder()
                     .latency(PerformanceConfigLatency::Optimized)
                     .build()
             }))
+            .set_service_tier(
+                req.call_options
+                    .service_tier
+                    .as_deref()
+                    .and_then(|t| ServiceTier::builder().r#type(t.into()).build().ok()),
+            )
+            .set_request_metadata(req.call_options.request_metadata.clone())
             .send()
             .await
             .map_err(pre_stream_error)?;

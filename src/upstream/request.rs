@@ -67,13 +67,24 @@ pub struct InvocationRequest {
     /// sent them (thinking included): sent instead of the fields built from
     /// `reasoning_budget`. Ignored by InvokeModel.
     pub converse_fields: Option<serde_json::Map<String, serde_json::Value>>,
-    /// Bedrock's latency-optimized inference, as a drop-in client asked for
-    /// it (Converse's `performanceConfig`, InvokeModel's
-    /// `X-Amzn-Bedrock-PerformanceConfig-Latency`); Bedrock refuses it for
-    /// models that lack it.
-    pub latency_optimized: bool,
+    /// Bedrock's per-call options, as a drop-in client named them.
+    pub call_options: CallOptions,
     /// The Bedrock guardrail to apply (the request's, or the deployment default).
     pub guardrail: Option<super::guardrail::Guardrail>,
+}
+
+/// Bedrock's per-call options a drop-in client names, sent on as named
+/// (Bedrock refuses what a model does not offer).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CallOptions {
+    /// Latency-optimized inference (Converse's `performanceConfig`,
+    /// InvokeModel's `X-Amzn-Bedrock-PerformanceConfig-Latency`).
+    pub latency_optimized: bool,
+    /// The service tier: `default`, `flex`, `priority` or `reserved`
+    /// (Converse's `serviceTier.type`, InvokeModel's `X-Amzn-Bedrock-Service-Tier`).
+    pub service_tier: Option<String>,
+    /// Converse's `requestMetadata`: key-value pairs for the invocation logs.
+    pub request_metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 impl InvocationRequest {

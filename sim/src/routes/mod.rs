@@ -22,10 +22,10 @@ pub(super) use whole::{converse, invoke};
 use super::answer::Answer;
 use super::body::parse_object;
 use super::cache::{self, CacheUsage, Marks};
+use super::call_options;
 use super::directive::Directive;
 use super::families::{self, Prompt};
 use super::guardrail;
-use super::latency;
 use super::model::{Family, Model, is_application_profile};
 use super::wire::SimError;
 use super::{SimState, SimStats, converse};
@@ -83,8 +83,8 @@ fn accept(
         (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
     };
     match (&shape, api) {
-        (Shape::Invoke(model), _) => latency::from_invoke(headers, &model.base)?,
-        (_, _) => latency::from_converse(&body, &name)?,
+        (Shape::Invoke(model), _) => call_options::from_invoke(headers, &model.base)?,
+        (_, _) => call_options::from_converse(&body, &name)?,
     };
     prompt.parts.guardrail = match api {
         Api::Invoke => guardrail::from_invoke(headers, &body)?,

@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::auth::BedrockCaller;
+use super::call_options;
 use super::converse_parse;
 use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
 use super::frames::{self, event_frame};
 use super::guardrail::Verdict;
-use super::latency;
 use super::session::{self, AsSent, Render};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -66,13 +66,12 @@ fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), Bedroc
     let converse_fields =
         converse_parse::additional_fields(body.get("additionalModelRequestFields"))
             .map_err(BedrockError::validation)?;
-    let latency_optimized =
-        latency::from_converse(body.get("performanceConfig")).map_err(BedrockError::validation)?;
+    let call_options = call_options::from_converse(body).map_err(BedrockError::validation)?;
     Ok((
         req,
         AsSent {
             converse_fields,
-            latency_optimized,
+            call_options,
             ..AsSent::default()
         },
     ))

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::auth::BedrockCaller;
+use super::call_options;
 use super::claude_render::{ClaudeChunks, claude_message};
 use super::converse_render;
 use super::error::BedrockError;
@@ -19,7 +20,6 @@ use super::family_parse;
 use super::frames;
 use super::guardrail::{self, Verdict};
 use super::invoke_render::{self, NovaChunks, TextChunks, text_response};
-use super::latency;
 use super::session::{self, AsSent};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -94,14 +94,14 @@ async fn start(
     let mut req =
         family_parse::stream_request(family, model_id, &body).map_err(BedrockError::validation)?;
     req.guardrail = guardrail::from_invoke(headers, &body).map_err(BedrockError::validation)?;
-    let latency_optimized = latency::from_invoke(headers).map_err(BedrockError::validation)?;
+    let call_options = call_options::from_invoke(headers).map_err(BedrockError::validation)?;
     let sub = session::start(
         state,
         caller,
         req,
         AsSent {
             invoke_body: Some(body),
-            latency_optimized,
+            call_options,
             ..AsSent::default()
         },
     )

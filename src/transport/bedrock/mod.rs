@@ -31,10 +31,12 @@
 //!   [`claude_render`], [`invoke_render`]: each family's chunks and responses out.
 //! - [`guardrail`]: a caller's guardrail in (Converse's `guardrailConfig`,
 //!   InvokeModel's headers) and its verdict out where Bedrock puts it.
-//! - [`latency`]: latency-optimized inference asked for, passed on.
+//! - [`call_options`]: Bedrock's per-call options (latency, service tier,
+//!   request metadata) asked for, passed on.
 //! - [`listing`]: inference profiles and foundation models.
 
 pub mod auth;
+pub mod call_options;
 pub mod claude_parse;
 pub mod claude_render;
 pub mod converse;
@@ -47,7 +49,6 @@ pub mod frames;
 pub mod guardrail;
 pub mod invoke;
 pub mod invoke_render;
-pub mod latency;
 pub mod listing;
 pub mod session;
 

@@ -16,6 +16,7 @@ use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
 use crate::request::StreamRequest;
 use crate::state::AppState;
+use crate::upstream::request::CallOptions;
 
 /// Renders a session's events as event-stream frames, one protocol each.
 pub trait Render: Send + 'static {
@@ -35,8 +36,8 @@ pub struct AsSent {
     pub invoke_body: Option<Value>,
     /// Converse's `additionalModelRequestFields`.
     pub converse_fields: Option<Map<String, Value>>,
-    /// Latency-optimized inference.
-    pub latency_optimized: bool,
+    /// Bedrock's per-call options.
+    pub call_options: CallOptions,
 }
 
 /// Validate `req` (allow-list, limits, parts) and start its session; what
@@ -50,7 +51,7 @@ pub async fn start(
     let (mut inv, api) = state.models.validate(req)?;
     inv.raw_body = as_sent.invoke_body;
     inv.converse_fields = as_sent.converse_fields;
-    inv.latency_optimized = as_sent.latency_optimized;
+    inv.call_options = as_sent.call_options;
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), ?api, "bedrock call started");
     Ok(sub)
