@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use super::error::{OpenAiError, bad};
-use crate::parts::Tool;
+use crate::parts::{Part, Tool};
 
 /// The tool JSON mode asks for (structured outputs use the schema's name).
 const JSON_OBJECT_TOOL: &str = "json_response";
@@ -77,6 +77,53 @@ pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> 
         _ => Err(bad(format!(
             "response_format {format} is not {{\"type\":\"text\"}}, {{\"type\":\"json_object\"}} or {{\"type\":\"json_schema\",\"json_schema\":{{…}}}}"
         ))),
+    }
+}
+
+/// The forced call of a JSON answer, followed over a session's events: its
+/// input is the answer's text, piece by piece, or whole at the call's end
+/// when none of it streamed. Chat and the Responses API render it alike.
+#[derive(Debug, Default)]
+pub(super) struct JsonAnswer {
+    /// The tool whose input is the answer.
+    tool: Option<String>,
+    /// The answer block of its call once seen, and whether any input went out.
+    block: Option<(u32, bool)>,
+}
+
+impl JsonAnswer {
+    /// `tool`: the format's tool, if the request asked for JSON.
+    pub fn new(tool: Option<String>) -> Self {
+        Self { tool, block: None }
+    }
+
+    /// The text `part` adds when it belongs to the JSON answer's call
+    /// (empty when it adds none); `None` when it does not belong to it.
+    pub fn text(&mut self, part: &Part) -> Option<String> {
+        let Part::ToolCall {
+            index,
+            name,
+            input_delta,
+            input,
+            ..
+        } = part
+        else {
+            return None;
+        };
+        if self.block.is_none() && name.is_some() && name.as_deref() == self.tool.as_deref() {
+            self.block = Some((*index, false));
+        }
+        let (block, sent) = self.block.as_mut()?;
+        if block != index {
+            return None;
+        }
+        let text = match (input_delta, input) {
+            (Some(piece), _) => piece.clone(),
+            (None, Some(input)) if !*sent => input.to_string(),
+            _ => String::new(),
+        };
+        *sent |= !text.is_empty();
+        Some(text)
     }
 }
 

@@ -18,6 +18,7 @@ use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::error::stream_error;
+use super::response_format::JsonAnswer;
 use super::{Meta, usage_json};
 use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
@@ -30,11 +31,8 @@ pub(super) struct Deltas {
     /// Tool calls seen so far, by dense index: the answer block each is, and
     /// whether any of its arguments went out.
     tools: Vec<(u32, bool)>,
-    /// The tool whose input is the answer's `content` (`response_format`),
-    /// and the answer block of its call once seen, with whether any of its
-    /// input went out.
-    json_tool: Option<String>,
-    json_block: Option<(u32, bool)>,
+    /// The call whose input is the answer's `content` (`response_format`).
+    json: JsonAnswer,
 }
 
 impl Deltas {
@@ -44,6 +42,9 @@ impl Deltas {
         let Some(part) = ev.part.as_deref() else {
             return (!ev.token.is_empty()).then(|| json!({"content": ev.token}));
         };
+        if let Some(text) = self.json.text(part) {
+            return (!text.is_empty()).then(|| json!({ "content": text }));
+        }
         match part {
             Part::Reasoning {
                 text: Some(text), ..
@@ -83,7 +84,7 @@ impl Deltas {
     /// Deltas where the call of `json_tool` is the answer's text.
     pub fn with_json_tool(json_tool: Option<String>) -> Self {
         Self {
-            json_tool,
+            json: JsonAnswer::new(json_tool),
             ..Self::default()
         }
     }
@@ -97,22 +98,6 @@ impl Deltas {
         input_delta: Option<&str>,
         input: Option<&Value>,
     ) -> Option<Value> {
-        if self.json_block.is_none() && name.is_some() && name == self.json_tool.as_deref() {
-            self.json_block = Some((block, false));
-        }
-        if let Some((b, sent)) = &mut self.json_block
-            && *b == block
-        {
-            // The JSON answer: its input as `content`, piece by piece, or
-            // whole at the end when none of it streamed.
-            let text = match (input_delta, input) {
-                (Some(piece), _) if !piece.is_empty() => piece.to_owned(),
-                (None, Some(input)) if !*sent => input.to_string(),
-                _ => return None,
-            };
-            *sent = true;
-            return Some(json!({ "content": text }));
-        }
         let Some(n) = self.tools.iter().position(|(b, _)| *b == block) else {
             // A call seen first here: its head, with what input there is.
             let arguments = input_delta

@@ -14,6 +14,7 @@
 
 use serde_json::{Value, json};
 
+use super::super::response_format::JsonAnswer;
 use crate::event::TokenEvent;
 use crate::parts::Part;
 
@@ -46,10 +47,8 @@ pub(super) struct Output {
     open: Option<Open>,
     /// The next event's `sequence_number`.
     seq: u64,
-    /// The tool whose call is the answer's text (a JSON `text.format`), and
-    /// the answer block of that call once seen, with whether any input went out.
-    json_tool: Option<String>,
-    json_block: Option<(u32, bool)>,
+    /// The call whose input is the answer's text (a JSON `text.format`).
+    json: JsonAnswer,
 }
 
 impl Output {
@@ -60,8 +59,7 @@ impl Output {
             items: Vec::new(),
             open: None,
             seq: 0,
-            json_tool,
-            json_block: None,
+            json: JsonAnswer::new(json_tool),
         }
     }
 
@@ -83,7 +81,7 @@ impl Output {
     /// What a non-final event adds: the events it streams.
     pub fn push(&mut self, ev: &TokenEvent) -> Vec<Value> {
         let mut out = Vec::new();
-        if let Some(text) = self.json_text(ev) {
+        if let Some(text) = ev.part.as_deref().and_then(|p| self.json.text(p)) {
             if !text.is_empty() {
                 self.text(&mut out, &text);
             }
@@ -174,39 +172,6 @@ impl Output {
             "response.output_text.delta",
             json!({"item_id": id, "output_index": n, "content_index": 0, "delta": token, "logprobs": []}),
         ));
-    }
-
-    /// The text `ev` adds when it is part of the JSON answer's call (its
-    /// input, piece by piece, or whole at its end when none streamed);
-    /// `None` when `ev` is not.
-    fn json_text(&mut self, ev: &TokenEvent) -> Option<String> {
-        let Some(Part::ToolCall {
-            index,
-            name,
-            input_delta,
-            input,
-            ..
-        }) = ev.part.as_deref()
-        else {
-            return None;
-        };
-        if self.json_block.is_none()
-            && name.is_some()
-            && name.as_deref() == self.json_tool.as_deref()
-        {
-            self.json_block = Some((*index, false));
-        }
-        let (block, sent) = self.json_block.as_mut()?;
-        if block != index {
-            return None;
-        }
-        let text = match (input_delta, input) {
-            (Some(piece), _) => piece.clone(),
-            (None, Some(input)) if !*sent => input.to_string(),
-            _ => String::new(),
-        };
-        *sent |= !text.is_empty();
-        Some(text)
     }
 
     /// The end of the answer: the open item's closing events.
