@@ -103,6 +103,19 @@ impl Fleet {
             .unwrap()
     }
 
+    /// `GET /v1/sessions/{id}` on `node`, as the test user.
+    async fn session(&self, node: usize, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/sessions/{id}", self.node(node)))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn attach(
         &self,
         node: usize,
@@ -169,26 +182,8 @@ async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
         assert_eq!(r.status(), 404);
     }
     // Status through node B (the mirror) matches node A.
-    let a: Value = fleet
-        .http
-        .get(format!("{}/v1/sessions/{id}", fleet.node(0)))
-        .bearer_auth(&fleet.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b: Value = fleet
-        .http
-        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
-        .bearer_auth(&fleet.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let a = fleet.session(0, &id).await;
+    let b = fleet.session(1, &id).await;
     assert_eq!(a["text"], b["text"]);
     assert_eq!(b["status"], "complete");
 }
@@ -650,13 +645,9 @@ async fn published_tokens_reach_one_session_whichever_node_takes_them() {
     assert_eq!(seqs, [0, 1, 2, 3], "one log, in order");
     // Both nodes read the same whole session (node B's through its relay).
     for node in 0..2 {
-        let url = format!("{}/v1/sessions/job-7", fleet.node(node));
-        eventually(Duration::from_secs(10), || {
-            let req = fleet.http.get(&url).bearer_auth(&fleet.token);
-            async move {
-                let s: Value = req.send().await.unwrap().json().await.unwrap();
-                s["status"] == "complete" && s["text"] == "abcd"
-            }
+        eventually(Duration::from_secs(10), || async {
+            let s = fleet.session(node, "job-7").await;
+            s["status"] == "complete" && s["text"] == "abcd"
         })
         .await;
     }

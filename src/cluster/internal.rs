@@ -2,6 +2,7 @@
 //! configured secret they do not exist (404), so they are never exposed.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::SECRET_HEADER;
-use crate::hub::{Access, Kept, LookupError, Publish, SessionStatus};
+use crate::hub::{Access, Kept, LookupError, Publish, Session, SessionStatus};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -92,21 +93,25 @@ async fn events(
     res
 }
 
+/// Session `id` of this node, for a caller with the secret; `None` (a
+/// `404`) otherwise.
+async fn held(state: &AppState, headers: &HeaderMap, id: &str) -> Option<Arc<Session>> {
+    if !authorised(state, headers) {
+        return None;
+    }
+    state.hub.find(id, &Access::Node).await.ok()
+}
+
 async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if !authorised(&state, &headers) {
+    let Some(session) = held(&state, &headers, &id).await else {
         return not_found();
-    }
-    match state.hub.find(&id, &Access::Node).await {
-        Ok(s) => {
-            s.cancel();
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(_) => not_found(),
-    }
+    };
+    session.cancel();
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// What a drop-in API kept beside a session, and whether it is finished
@@ -124,10 +129,7 @@ async fn kept(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if !authorised(&state, &headers) {
-        return not_found();
-    }
-    let Ok(session) = state.hub.find(&id, &Access::Node).await else {
+    let Some(session) = held(&state, &headers, &id).await else {
         return not_found();
     };
     let Some(kept) = session.kept() else {
