@@ -103,6 +103,14 @@ impl Fleet {
             .unwrap()
     }
 
+    /// A token for another user, from the fleet's dev key.
+    fn token_for(&self, user: &str) -> String {
+        DevIssuer::load_or_create(self.dir.path())
+            .unwrap()
+            .mint(user, &[], 60)
+            .unwrap()
+    }
+
     /// `GET /v1/sessions/{id}` on `node`, as the test user.
     async fn session(&self, node: usize, id: &str) -> Value {
         self.http
@@ -167,10 +175,7 @@ async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
     assert_eq!(seen.len(), 41);
     assert_eq!(seen.last().unwrap().event, "done");
     // The record knows the owner: another user gets a 404 on either node.
-    let bob = DevIssuer::load_or_create(fleet.dir.path())
-        .unwrap()
-        .mint("bob", &[], 60)
-        .unwrap();
+    let bob = fleet.token_for("bob");
     for node in 0..2 {
         let r = fleet
             .http
@@ -594,10 +599,7 @@ async fn a_response_continues_on_the_other_node_by_previous_response_id() {
     assert_eq!(retrieved["output"], first["output"]);
     assert_eq!(retrieved["status"], "completed");
     // Another user cannot continue it on either node.
-    let bob = DevIssuer::load_or_create(fleet.dir.path())
-        .unwrap()
-        .mint("bob", &[], 60)
-        .unwrap();
+    let bob = fleet.token_for("bob");
     for node in 0..2 {
         let r = fleet
             .http
