@@ -577,3 +577,36 @@ async fn the_allow_list_holds_for_bodies_sent_as_they_came() {
     assert_eq!(v["inferenceProfileSummaries"].as_array().unwrap().len(), 1);
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_application_profile_arn_is_conversed_with_as_named() {
+    const PROFILE: &str =
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6";
+    let gw = Gateway::with(|c| c.allowed_models = vec![PROFILE.to_owned()]).await;
+    // The simulator answers the opaque ARN only when it arrives whole.
+    let out = client(&gw)
+        .converse()
+        .model_id(PROFILE)
+        .messages(user(&format!("[[sim tokens=3 {FAST}]] hi")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.usage.unwrap().output_tokens, 3);
+    assert!(matches!(out.output, Some(ConverseOutput::Message(_))));
+    // InvokeModel needs a family's body; an opaque profile names none.
+    let err = client(&gw)
+        .invoke_model()
+        .model_id(PROFILE)
+        .body(Blob::new(
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hi"}]})
+            .to_string(),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+    assert!(format!("{err:?}").contains("converse"), "{err:?}");
+    gw.shutdown().await;
+}

@@ -98,12 +98,15 @@ impl FromRequestParts<AppState> for ModelId {
     }
 }
 
-/// The id inside an `inference-profile/` or `foundation-model/` ARN.
+/// The id inside an `inference-profile/` or `foundation-model/` ARN; any
+/// other ARN (an application inference profile's among them) as it came.
 fn model_id(id: &str) -> &str {
     if !id.starts_with("arn:") {
         return id;
     }
-    ["inference-profile/", "foundation-model/"]
+    // The resource type follows the account's `:`, so an
+    // `application-inference-profile/` is not mistaken for an `inference-profile/`.
+    [":inference-profile/", ":foundation-model/"]
         .iter()
         .find_map(|kind| id.split_once(kind).map(|(_, rest)| rest))
         .unwrap_or(id)
@@ -140,5 +143,7 @@ mod tests {
             model_id("arn:aws:bedrock:us-east-1:1:provisioned-model/abc"),
             "arn:aws:bedrock:us-east-1:1:provisioned-model/abc"
         );
+        let profile = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3";
+        assert_eq!(model_id(profile), profile);
     }
 }
