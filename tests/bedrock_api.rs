@@ -305,6 +305,20 @@ async fn converse_and_invoke_without_streaming_through_the_sdk() {
         "{v}"
     );
     assert_eq!(v["stop_reason"], "stop");
+
+    // The token counts and latency ride in headers, as Bedrock sends them.
+    let resp = post(&gw, &format!("/model/{LLAMA}/invoke"), body).await;
+    assert_eq!(resp.status(), 200);
+    let header = |name: &str| -> u64 {
+        resp.headers()[name]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    assert_eq!(header("x-amzn-bedrock-output-token-count"), 5);
+    assert!(header("x-amzn-bedrock-input-token-count") > 0);
+    header("x-amzn-bedrock-invocation-latency");
     gw.shutdown().await;
 }
 

@@ -169,6 +169,11 @@ def test_invoke_claude_message(client):
     res = client.invoke_model(modelId=SONNET, body=json.dumps(body))
     message = json.loads(res["body"].read())
     assert message["type"] == "message" and message["content"][0]["type"] == "text"
+    # Bedrock's usage headers, as LiteLLM and botocore's instrumentation read them.
+    headers = res["ResponseMetadata"]["HTTPHeaders"]
+    assert int(headers["x-amzn-bedrock-output-token-count"]) == message["usage"]["output_tokens"]
+    assert int(headers["x-amzn-bedrock-input-token-count"]) == message["usage"]["input_tokens"]
+    assert int(headers["x-amzn-bedrock-invocation-latency"]) >= 0
 
 
 def test_converse_stream_with_tool_config(client):

@@ -73,6 +73,11 @@ pub async fn invoke(
     Verdict::of(refs.iter().copied()).mark_invoke(&mut body);
     let mut res = Json(body).into_response();
     frames::session_headers(&mut res, &session_id);
+    invoke_render::whole_answer_headers(
+        res.headers_mut(),
+        refs.last().and_then(|e| e.usage),
+        started,
+    );
     Ok(res)
 }
 

@@ -62,6 +62,38 @@ impl InvocationMetrics {
     }
 }
 
+/// The headers Bedrock puts on a whole InvokeModel answer: its token
+/// counts and latency (`X-Amzn-Bedrock-Input-Token-Count`, …), read by
+/// LiteLLM, botocore's OpenTelemetry instrumentation and cost scripts.
+pub fn whole_answer_headers(
+    headers: &mut axum::http::HeaderMap,
+    usage: Option<Usage>,
+    started: Instant,
+) {
+    let u = usage.unwrap_or_default();
+    let counts = [
+        ("x-amzn-bedrock-input-token-count", Some(u.input_tokens)),
+        ("x-amzn-bedrock-output-token-count", Some(u.output_tokens)),
+        (
+            "x-amzn-bedrock-cache-read-input-token-count",
+            u.cache_read_input_tokens,
+        ),
+        (
+            "x-amzn-bedrock-cache-write-input-token-count",
+            u.cache_write_input_tokens,
+        ),
+    ];
+    for (name, n) in counts {
+        if let Some(n) = n {
+            headers.insert(name, axum::http::HeaderValue::from(n));
+        }
+    }
+    headers.insert(
+        "x-amzn-bedrock-invocation-latency",
+        axum::http::HeaderValue::from(latency_ms(started)),
+    );
+}
+
 /// Nova's chunks: Converse's events as `{"<eventType>": {…}}` objects.
 pub struct NovaChunks {
     events: ConverseEvents,
