@@ -116,6 +116,13 @@ impl ModelPolicy {
         let model = self.admit(&model_id)?;
         let api = model.api(req.api.unwrap_or(self.default_api));
         let turns = build_turns(req.messages, req.prompt)?;
+        if turns.last().is_some_and(|t| t.role != Role::User) && !model.continues_prefill(api) {
+            return Err(ApiError::BadRequest(format!(
+                "the conversation must end with a user turn (add a prompt): {} models \
+                 invoked through their own body do not continue an assistant prefill",
+                model.name()
+            )));
+        }
         let reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
         validate::check(
             &turns,
@@ -194,7 +201,8 @@ impl ModelPolicy {
 }
 
 /// `messages` then `prompt` as the last user turn; roles must start with the
-/// user and end with the user; consecutive turns of one role are joined
+/// user (a last assistant turn is a prefill, which the caller checks the
+/// model continues); consecutive turns of one role are joined
 /// (their parts in order); blank text parts and empty turns are dropped.
 fn build_turns(messages: Vec<Turn>, prompt: Option<String>) -> Result<Vec<Turn>, ApiError> {
     let mut turns: Vec<Turn> = Vec::with_capacity(messages.len() + 1);
@@ -218,9 +226,6 @@ fn build_turns(messages: Vec<Turn>, prompt: Option<String>) -> Result<Vec<Turn>,
         )),
         (Some(f), _) if f.role != Role::User => Err(ApiError::BadRequest(
             "messages must start with a user turn".into(),
-        )),
-        (_, Some(l)) if l.role != Role::User => Err(ApiError::BadRequest(
-            "the conversation must end with a user turn (add a prompt)".into(),
         )),
         _ => Ok(turns),
     }
@@ -263,6 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn a_last_assistant_turn_is_a_prefill_where_the_model_continues_one() {
+        let p = policy();
+        let prefill = |model: &str, api: Option<Api>| StreamRequest {
+            messages: vec![turn(Role::User, "hi"), turn(Role::Assistant, "{")],
+            model: Some(model.into()),
+            api,
+            ..Default::default()
+        };
+        let (inv, _) = p.validate(prefill(&p.default_model, None)).unwrap();
+        assert_eq!(inv.turns.last().unwrap().role, Role::Assistant);
+        let llama = "meta.llama3-8b-instruct-v1:0";
+        let err = p.validate(prefill(llama, Some(Api::Invoke))).unwrap_err();
+        assert!(err.to_string().contains("prefill"), "{err}");
+        assert!(p.validate(prefill(llama, Some(Api::Converse))).is_ok());
+    }
+
+    #[test]
     fn refuses_bad_input() {
         let p = policy();
         let bad = [
@@ -298,10 +320,6 @@ mod tests {
             StreamRequest {
                 messages: vec![turn(Role::Assistant, "hi")],
                 prompt: Some("x".into()),
-                ..Default::default()
-            },
-            StreamRequest {
-                messages: vec![turn(Role::User, "hi"), turn(Role::Assistant, "yo")],
                 ..Default::default()
             },
         ];

@@ -202,9 +202,14 @@ mod tests {
         }
         for id in crate::upstream::models::KNOWN_MODELS {
             let priced = p.price(id).is_some();
-            let left_out = ["nova-premier", "nova-2-lite", "titan-text-premier"]
-                .iter()
-                .any(|m| id.contains(m));
+            let left_out = [
+                "nova-premier",
+                "nova-2-lite",
+                "titan-text-premier",
+                "claude-opus-4-5",
+            ]
+            .iter()
+            .any(|m| id.contains(m));
             assert_eq!(priced, !left_out, "{id}");
         }
     }

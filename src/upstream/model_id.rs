@@ -80,6 +80,14 @@ impl ModelRef {
         }
     }
 
+    /// Whether a conversation may end with an assistant turn the model
+    /// continues (a prefill): Claude's body takes one, and Converse does for
+    /// every model (Bedrock refuses it where the model cannot); the other
+    /// families' prompt templates end with the user's turn.
+    pub fn continues_prefill(self, api: Api) -> bool {
+        api == Api::Converse || self == Self::Family(ModelFamily::AnthropicClaude)
+    }
+
     /// Whether only an allow-list entry admits it (an empty
     /// `SPILLWAY_ALLOWED_MODELS` admits every model of a known family, but
     /// no application-inference-profile ARN).

@@ -38,7 +38,8 @@ impl Turn {
 
 /// A model invocation, independent of the model family and of the API path.
 ///
-/// `turns` always ends with a user turn and alternates roles; the transport
+/// `turns` starts with a user turn and alternates roles; it ends with the
+/// user's, or with an assistant prefill where the model continues one; the transport
 /// layer builds it from the client's `messages` and `prompt`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InvocationRequest {

@@ -164,6 +164,30 @@ def test_bad_request_is_raised(client):
     assert err.value.body["error"]["type"] == "invalid_request_error"
 
 
+def test_an_assistant_prefill_is_continued(client):
+    question = {"role": "user", "content": prompt(f"tokens=3 {FAST}")}
+    plain = client.messages.create(model=SONNET, max_tokens=50, messages=[question])
+    prefilled = client.messages.create(
+        model=SONNET,
+        max_tokens=50,
+        messages=[question, {"role": "assistant", "content": '{"answer": "'}],
+    )
+    assert prefilled.content[0].type == "text" and prefilled.usage.output_tokens == 3
+    # The prefill reached the model: it is billed as input.
+    assert prefilled.usage.input_tokens > plain.usage.input_tokens
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["claude-opus-4-5", "claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5"],
+)
+def test_current_model_names_are_served(client, name):
+    message = client.messages.create(
+        model=name, max_tokens=10, messages=[{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+    )
+    assert message.model == name and message.usage.output_tokens == 2
+
+
 def test_error_mid_stream_is_raised(client):
     received = []
     with pytest.raises(anthropic.APIStatusError) as err:

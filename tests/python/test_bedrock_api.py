@@ -195,6 +195,16 @@ def test_converse_stream_with_tool_config(client):
     assert stop == "tool_use"
 
 
+def test_converse_continues_an_assistant_prefill(client):
+    question = {"role": "user", "content": [{"text": prompt(f"tokens=4 {FAST}")}]}
+    plain = client.converse(modelId=NOVA, messages=[question])
+    prefilled = client.converse(
+        modelId=NOVA, messages=[question, {"role": "assistant", "content": [{"text": "Sure:"}]}]
+    )
+    assert prefilled["usage"]["outputTokens"] == 4
+    assert prefilled["usage"]["inputTokens"] > plain["usage"]["inputTokens"]
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

@@ -7,6 +7,8 @@ use crate::upstream::models::ModelFamily;
 
 /// Anthropic's name for a model, and the Bedrock id it is served by.
 pub const BUILT_IN: &[(&str, &str)] = &[
+    ("claude-opus-4-5", OPUS_4_5),
+    ("claude-opus-4-5-20251101", OPUS_4_5),
     ("claude-sonnet-4-5", SONNET_4_5),
     ("claude-sonnet-4-5-20250929", SONNET_4_5),
     ("claude-haiku-4-5", HAIKU_4_5),
@@ -26,6 +28,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("claude-3-haiku-20240307", HAIKU_3),
 ];
 
+const OPUS_4_5: &str = "global.anthropic.claude-opus-4-5-20251101-v1:0";
 const SONNET_4_5: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
 const HAIKU_4_5: &str = "global.anthropic.claude-haiku-4-5-20251001-v1:0";
 const OPUS_4_1: &str = "us.anthropic.claude-opus-4-1-20250805-v1:0";
