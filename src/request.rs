@@ -11,8 +11,7 @@ use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 
-/// Default `maxTokens` when a request names none.
-pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+pub use crate::upstream::request::DEFAULT_MAX_TOKENS;
 /// Largest `maxTokens` a request may ask for.
 pub const MAX_MAX_TOKENS: u32 = 200_000;
 const MAX_STOP_SEQUENCES: usize = 8;
@@ -145,16 +144,23 @@ impl ModelPolicy {
                 self.max_prompt_bytes
             )));
         }
-        let mut max_tokens = req.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-        if !(1..=MAX_MAX_TOKENS).contains(&max_tokens) {
+        let mut max_tokens = req.max_tokens;
+        if max_tokens.is_some_and(|n| !(1..=MAX_MAX_TOKENS).contains(&n)) {
             return Err(ApiError::BadRequest(format!(
                 "maxTokens must be between 1 and {MAX_MAX_TOKENS}"
             )));
         }
         // Thinking counts against maxTokens; a budget at or above it would
-        // leave no room for the answer, so the answer's room is added.
-        if let Some(budget) = reasoning_budget.filter(|b| *b >= max_tokens) {
-            max_tokens = budget.saturating_add(max_tokens).min(MAX_MAX_TOKENS);
+        // leave no room for the answer, so the answer's room is added (and
+        // with thinking the ceiling is always named: Bedrock needs it above
+        // the budget).
+        if let Some(budget) = reasoning_budget {
+            let named = max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+            max_tokens = Some(if budget >= named {
+                budget.saturating_add(named).min(MAX_MAX_TOKENS)
+            } else {
+                named
+            });
         }
         if let Some(t) = req.temperature.filter(|t| !(0.0..=2.0).contains(t)) {
             return Err(ApiError::BadRequest(format!(
@@ -264,7 +270,8 @@ mod tests {
         assert_eq!(api, Api::Invoke);
         assert_eq!(inv.turns.len(), 3);
         assert_eq!(inv.turns[2].text(), "more\n\nand now?");
-        assert_eq!(inv.max_tokens, DEFAULT_MAX_TOKENS);
+        assert_eq!(inv.max_tokens, None);
+        assert_eq!(inv.body_max_tokens(), DEFAULT_MAX_TOKENS);
     }
 
     #[test]

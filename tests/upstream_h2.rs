@@ -111,7 +111,7 @@ async fn tls_without_h2_falls_back_to_http1() {
             Role::User,
             format!("[[sim tokens={TOKENS} rate=40]] over HTTP/1.1"),
         )],
-        max_tokens: 200,
+        max_tokens: Some(200),
         ..InvocationRequest::default()
     };
     let runs = (0..10).map(|_| async {
@@ -163,7 +163,7 @@ async fn an_untrusted_simulator_certificate_is_refused() {
     let req = InvocationRequest {
         model_id: CLAUDE.to_owned(),
         turns: vec![Turn::text_turn(Role::User, "[[sim tokens=2]] hi")],
-        max_tokens: 50,
+        max_tokens: Some(50),
         ..InvocationRequest::default()
     };
     let result = within(Duration::from_secs(30), upstream.start(&req, Api::Invoke)).await;

@@ -155,7 +155,7 @@ mod tests {
         InvocationRequest {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             turns: vec![Turn::text_turn(Role::User, "hi")],
-            max_tokens: 10,
+            max_tokens: Some(10),
             temperature: None,
             top_p: None,
             stop_sequences: vec![],

@@ -433,7 +433,7 @@ mod tests {
                 InvocationRequest {
                     model_id: "m".into(),
                     turns: vec![],
-                    max_tokens: 1,
+                    max_tokens: Some(1),
                     temperature: None,
                     top_p: None,
                     stop_sequences: vec![],

@@ -45,7 +45,10 @@ impl SessionSpan {
             KeyValue::new("gen_ai.provider.name", PROVIDER),
             KeyValue::new("gen_ai.system", PROVIDER),
             KeyValue::new("gen_ai.request.model", req.model_id.clone()),
-            KeyValue::new("gen_ai.request.max_tokens", i64::from(req.max_tokens)),
+            KeyValue::new(
+                "gen_ai.request.max_tokens",
+                i64::from(req.body_max_tokens()),
+            ),
             KeyValue::new("spillway.session_id", id.to_owned()),
             KeyValue::new("enduser.id", owner.to_owned()),
         ];
@@ -170,7 +173,7 @@ mod tests {
         InvocationRequest {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             turns: Vec::new(),
-            max_tokens: 100,
+            max_tokens: Some(100),
             temperature: Some(0.5),
             top_p: None,
             stop_sequences: Vec::new(),

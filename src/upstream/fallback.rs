@@ -241,7 +241,7 @@ mod tests {
         InvocationRequest {
             model_id: model.into(),
             turns: vec![Turn::text_turn(Role::User, "hi")],
-            max_tokens: 64,
+            max_tokens: Some(64),
             ..Default::default()
         }
     }

@@ -48,7 +48,10 @@ pub struct InvocationRequest {
     /// text, no point that marks nothing).
     pub system: SystemPrompt,
     pub turns: Vec<Turn>,
-    pub max_tokens: u32,
+    /// The answer's token ceiling; `None` when the request named none:
+    /// Converse then leaves it to the model's own default, and a family body
+    /// (which needs one) gets [`DEFAULT_MAX_TOKENS`].
+    pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
     pub stop_sequences: Vec<String>,
@@ -88,7 +91,15 @@ pub struct CallOptions {
     pub request_metadata: Option<std::collections::HashMap<String, String>>,
 }
 
+/// The `max_tokens` of a family body when the request named none.
+pub const DEFAULT_MAX_TOKENS: u32 = 1024;
+
 impl InvocationRequest {
+    /// `max_tokens` for a family body, which needs one.
+    pub fn body_max_tokens(&self) -> u32 {
+        self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
+    }
+
     /// The text of the last user turn (the prompt).
     pub fn prompt(&self) -> String {
         self.turns.last().map(Turn::text).unwrap_or_default()

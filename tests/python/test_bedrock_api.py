@@ -205,6 +205,17 @@ def test_converse_continues_an_assistant_prefill(client):
     assert prefilled["usage"]["inputTokens"] > plain["usage"]["inputTokens"]
 
 
+def test_converse_without_max_tokens_leaves_the_ceiling_to_the_model(client):
+    # Bedrock's default is the model's own (the simulator's: 4,096), not the
+    # gateway's 1,024 for family bodies.
+    res = client.converse(
+        modelId=NOVA,
+        messages=[{"role": "user", "content": [{"text": prompt(f"tokens=1500 {FAST}")}]}],
+    )
+    assert res["stopReason"] == "end_turn"
+    assert res["usage"]["outputTokens"] == 1500
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

@@ -44,7 +44,7 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
     let family = ModelFamily::from_model_id(&req.model_id);
     let drop_sampling = family.is_some_and(|f| reasoning::drops_sampling(f, req.reasoning_budget));
     let inference = InferenceConfiguration::builder()
-        .max_tokens(i32::try_from(req.max_tokens).unwrap_or(i32::MAX))
+        .set_max_tokens(req.max_tokens.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
         .set_temperature(req.temperature.filter(|_| !drop_sampling))
         .set_top_p(req.top_p.filter(|_| !drop_sampling))
         .set_stop_sequences((!req.stop_sequences.is_empty()).then(|| req.stop_sequences.clone()))
@@ -80,7 +80,7 @@ mod tests {
             model_id: model.into(),
             system: "Be brief.".into(),
             turns: vec![Turn::text_turn(Role::User, "Hi")],
-            max_tokens: 4096,
+            max_tokens: Some(4096),
             temperature: Some(0.5),
             top_p: Some(0.9),
             stop_sequences: vec!["END".into()],

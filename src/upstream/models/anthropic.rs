@@ -22,7 +22,7 @@ use crate::upstream::request::{Delta, InvocationRequest};
 pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
-    body.insert("max_tokens".into(), json!(req.max_tokens));
+    body.insert("max_tokens".into(), json!(req.body_max_tokens()));
     body.insert("messages".into(), Value::Array(messages(&req.turns)?));
     if let Some(system) = system(&req.system) {
         body.insert("system".into(), system);

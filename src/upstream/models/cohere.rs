@@ -29,7 +29,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Value {
     if let Some(system) = system_text(req) {
         body.insert("preamble".into(), json!(system));
     }
-    body.insert("max_tokens".into(), json!(req.max_tokens));
+    body.insert("max_tokens".into(), json!(req.body_max_tokens()));
     put_f32(&mut body, "temperature", req.temperature);
     put_f32(&mut body, "p", req.top_p);
     put_strings(&mut body, "stop_sequences", &req.stop_sequences);

@@ -16,7 +16,7 @@ const ASSISTANT: &str = "<｜Assistant｜>";
 pub(super) fn build_body(req: &InvocationRequest) -> Value {
     let mut body = Map::new();
     body.insert("prompt".into(), json!(prompt(req)));
-    body.insert("max_tokens".into(), json!(req.max_tokens));
+    body.insert("max_tokens".into(), json!(req.body_max_tokens()));
     put_f32(&mut body, "temperature", req.temperature);
     put_f32(&mut body, "top_p", req.top_p);
     put_strings(&mut body, "stop", &req.stop_sequences);

@@ -10,7 +10,7 @@ use crate::upstream::request::{Delta, InvocationRequest, Role};
 pub(super) fn build_body(req: &InvocationRequest) -> Value {
     let mut body = Map::new();
     body.insert("prompt".into(), json!(prompt(req)));
-    body.insert("max_gen_len".into(), json!(req.max_tokens));
+    body.insert("max_gen_len".into(), json!(req.body_max_tokens()));
     put_f32(&mut body, "temperature", req.temperature);
     put_f32(&mut body, "top_p", req.top_p);
     Value::Object(body)

@@ -382,7 +382,7 @@ mod tests {
         InvocationRequest {
             model_id: model_id.to_owned(),
             turns: vec![turn(Role::User, prompt)],
-            max_tokens: 512,
+            max_tokens: Some(512),
             temperature: None,
             top_p: None,
             stop_sequences: Vec::new(),
@@ -400,7 +400,7 @@ mod tests {
                 turn(Role::Assistant, "Hello!"),
                 turn(Role::User, "Name a colour."),
             ],
-            max_tokens: 256,
+            max_tokens: Some(256),
             temperature: Some(0.7),
             top_p: Some(0.9),
             stop_sequences: vec!["END".to_owned()],

@@ -12,7 +12,7 @@ use crate::upstream::request::{Delta, InvocationRequest};
 /// it) when asked for.
 pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut config = Map::new();
-    config.insert("max_new_tokens".into(), json!(req.max_tokens));
+    config.insert("max_new_tokens".into(), json!(req.body_max_tokens()));
     put_f32(&mut config, "temperature", req.temperature);
     put_f32(&mut config, "top_p", req.top_p);
     put_strings(&mut config, "stopSequences", &req.stop_sequences);

@@ -8,7 +8,7 @@ use crate::upstream::request::{Delta, InvocationRequest, Role};
 /// `{"inputText","textGenerationConfig":{"maxTokenCount","temperature","topP","stopSequences"}}`.
 pub(super) fn build_body(req: &InvocationRequest) -> Value {
     let mut config = Map::new();
-    config.insert("maxTokenCount".into(), json!(req.max_tokens));
+    config.insert("maxTokenCount".into(), json!(req.body_max_tokens()));
     put_f32(&mut config, "temperature", req.temperature);
     put_f32(&mut config, "topP", req.top_p);
     put_strings(&mut config, "stopSequences", &req.stop_sequences);
