@@ -286,8 +286,10 @@ pub struct Config {
     #[arg(long, env = "SPILLWAY_MAX_BODY_BYTES", default_value_t = 6 * 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Largest prompt (all message text together, tool inputs and results
-    /// included; attachments are bounded by the body limit), in bytes.
-    #[arg(long, env = "SPILLWAY_MAX_PROMPT_BYTES", default_value_t = 256 * 1024)]
+    /// included; attachments are bounded by the body limit), in bytes
+    /// (default 4 MiB: a full 200k-token context, as Claude Code sends one
+    /// before it compacts, with room to spare).
+    #[arg(long, env = "SPILLWAY_MAX_PROMPT_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_prompt_bytes: usize,
 
     /// This node's id in the registry (default: a random one per start).

@@ -188,6 +188,17 @@ def test_current_model_names_are_served(client, name):
     assert message.model == name and message.usage.output_tokens == 2
 
 
+def test_a_long_conversation_fits(client):
+    # A coding agent's transcript late in a session: ~130k tokens of file reads.
+    history = []
+    for i in range(40):
+        history.append({"role": "user", "content": f"read file {i}"})
+        history.append({"role": "assistant", "content": "x = 1\n" * 2_000})
+    history.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
+    message = client.messages.create(model=SONNET, max_tokens=10, messages=history)
+    assert message.usage.output_tokens == 2 and message.usage.input_tokens > 100_000
+
+
 def test_error_mid_stream_is_raised(client):
     received = []
     with pytest.raises(anthropic.APIStatusError) as err:
