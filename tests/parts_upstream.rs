@@ -160,6 +160,38 @@ async fn attachments_reach_the_model_on_both_apis() {
 }
 
 #[tokio::test]
+async fn a_document_in_a_tool_result_reaches_the_model_on_both_apis() {
+    let gw = Gateway::start().await;
+    let notes = "aGVsbG8="; // "hello"
+    for model in [SONNET, NOVA] {
+        for api in ["invoke", "converse"] {
+            let events = stream(
+                &gw,
+                json!({"model": model, "api": api, "tools": [weather_tool()], "messages": [
+                    {"role": "user", "content": "[[sim tokens=1 rate=0]] Weather?"},
+                    {"role": "assistant", "content": [
+                        {"type": "toolCall", "id": "t1", "name": "get_weather", "input": {"city": "Paris"}}
+                    ]},
+                    {"role": "user", "content": [{"type": "toolResult", "toolCallId": "t1", "content": [
+                        {"type": "text", "text": "see the report"},
+                        {"type": "document", "mediaType": "text/plain", "name": "report.txt", "data": notes}
+                    ]}]}
+                ]}),
+            )
+            .await;
+            let last = &events.last().unwrap().data;
+            assert_eq!(last.error, None, "{model} {api}: {last:?}");
+            let text = text_of(&events);
+            assert!(
+                text.starts_with("Tool result: see the report\n[document report"),
+                "{model} {api}: {text}"
+            );
+        }
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_follow_up_without_tools_replays_the_tool_loop() {
     let gw = Gateway::start().await;
     for model in [SONNET, NOVA] {

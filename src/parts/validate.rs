@@ -22,6 +22,14 @@ pub struct Capabilities {
 pub const MIN_REASONING_BUDGET: u32 = 1024;
 const MAX_TOOLS: usize = 128;
 
+/// A document's name and bytes, wherever it stands.
+fn check_document(media_type: &str, name: &str, data: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("a document needs a name".into());
+    }
+    attachment::check_document(media_type, data)
+}
+
 /// Check the parts of `turns`, the tools and the tool choice against `caps`.
 /// `family` names the model family in messages.
 pub fn check(
@@ -67,11 +75,7 @@ pub fn check(
                     },
                 ) => {
                     need(caps.documents, "documents")?;
-                    if name.trim().is_empty() {
-                        return Err(format!("{}: a document needs a name", at()));
-                    }
-                    attachment::check_document(media_type, data)
-                        .map_err(|e| format!("{}: {e}", at()))?;
+                    check_document(media_type, name, data).map_err(|e| format!("{}: {e}", at()))?;
                 }
                 (Role::Assistant, Content::Reasoning(r)) => {
                     let signed = r.text.is_some() && r.signature.is_some() && r.redacted.is_none();
@@ -118,9 +122,19 @@ pub fn check(
                                     attachment::check_image(media_type, data)
                                         .map_err(|e| format!("{}: {e}", at()))?;
                                 }
+                                Content::Document {
+                                    media_type,
+                                    name,
+                                    data,
+                                    ..
+                                } => {
+                                    need(caps.documents, "documents")?;
+                                    check_document(media_type, name, data)
+                                        .map_err(|e| format!("{}: {e}", at()))?;
+                                }
                                 other => {
                                     return Err(format!(
-                                        "{}: a tool result holds text and image parts, not {}",
+                                        "{}: a tool result holds text, image and document parts, not {}",
                                         at(),
                                         other.kind()
                                     ));

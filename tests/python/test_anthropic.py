@@ -188,6 +188,33 @@ def test_current_model_names_are_served(client, name):
     assert message.model == name and message.usage.output_tokens == 2
 
 
+def test_a_tool_result_may_hold_a_document(client):
+    call = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_1",
+        "content": [
+            {"type": "text", "text": "the forecast"},
+            {
+                "type": "document",
+                "title": "forecast.txt",
+                "source": {"type": "text", "media_type": "text/plain", "data": "sunny"},
+            },
+        ],
+    }
+    message = client.messages.create(
+        model=SONNET,
+        max_tokens=50,
+        tools=[WEATHER],
+        messages=[
+            {"role": "user", "content": prompt(f"tokens=1 {FAST}")},
+            {"role": "assistant", "content": [call]},
+            {"role": "user", "content": [result]},
+        ],
+    )
+    assert message.content[0].text.startswith("Tool result: the forecast\n[document forecast")
+
+
 def test_a_long_conversation_fits(client):
     # A coding agent's transcript late in a session: ~130k tokens of file reads.
     history = []

@@ -216,6 +216,33 @@ def test_converse_without_max_tokens_leaves_the_ceiling_to_the_model(client):
     assert res["usage"]["outputTokens"] == 1500
 
 
+def test_converse_tool_result_may_hold_a_document(client):
+    res = client.converse(
+        modelId=NOVA,
+        toolConfig={"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": WEATHER}}}]},
+        messages=[
+            {"role": "user", "content": [{"text": prompt(f"tokens=1 {FAST}")}]},
+            {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "weather", "input": {"city": "Oslo"}}}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "toolResult": {
+                            "toolUseId": "t1",
+                            "content": [
+                                {"text": "the forecast"},
+                                {"document": {"format": "txt", "name": "forecast", "source": {"bytes": b"snow"}}},
+                            ],
+                        }
+                    }
+                ],
+            },
+        ],
+    )
+    text = res["output"]["message"]["content"][0]["text"]
+    assert text.startswith("Tool result: the forecast\n[document forecast"), text
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

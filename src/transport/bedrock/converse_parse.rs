@@ -96,20 +96,7 @@ fn block(b: &Value) -> Result<Content, String> {
     Ok(match kind.as_str() {
         "text" => Content::text(v.as_str().ok_or("text must be a string")?),
         "image" => image(v)?,
-        "document" => {
-            let format = field(v, "format")?;
-            let media_type = DOCUMENT_TYPES
-                .iter()
-                .find(|(_, f)| *f == format)
-                .map(|(t, _)| (*t).to_owned())
-                .ok_or_else(|| format!("document format '{format}' is not one Converse takes"))?;
-            Content::Document {
-                media_type,
-                name: field(v, "name")?.to_owned(),
-                data: source_bytes(v, "document")?,
-                citations: crate::parts::content::citations_enabled(v),
-            }
-        }
+        "document" => document(v)?,
         "toolUse" => Content::ToolCall {
             id: field(v, "toolUseId")?.to_owned(),
             name: field(v, "name")?.to_owned(),
@@ -119,6 +106,21 @@ fn block(b: &Value) -> Result<Content, String> {
         "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
         "cachePoint" => Content::CachePoint,
         other => return Err(format!("content block '{other}' is not supported here")),
+    })
+}
+
+fn document(v: &Value) -> Result<Content, String> {
+    let format = field(v, "format")?;
+    let media_type = DOCUMENT_TYPES
+        .iter()
+        .find(|(_, f)| *f == format)
+        .map(|(t, _)| (*t).to_owned())
+        .ok_or_else(|| format!("document format '{format}' is not one Converse takes"))?;
+    Ok(Content::Document {
+        media_type,
+        name: field(v, "name")?.to_owned(),
+        data: source_bytes(v, "document")?,
+        citations: crate::parts::content::citations_enabled(v),
     })
 }
 
@@ -167,8 +169,12 @@ fn tool_result(v: &Value) -> Result<Content, String> {
             parts.push(Content::text(j.to_string()));
         } else if let Some(img) = c.get("image") {
             parts.push(image(img).map_err(at)?);
+        } else if let Some(doc) = c.get("document") {
+            parts.push(document(doc).map_err(at)?);
         } else {
-            return Err(at("a tool result holds text, json and image blocks".into()));
+            return Err(at(
+                "a tool result holds text, json, image and document blocks".into(),
+            ));
         }
     }
     Ok(Content::ToolResult {

@@ -84,26 +84,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
             name,
             data,
             citations,
-        } => {
-            let format = document_format(media_type)
-                .ok_or_else(|| format!("document type '{media_type}' is not one Converse takes"))?;
-            ContentBlock::Document(
-                DocumentBlock::builder()
-                    .format(DocumentFormat::from(format))
-                    .name(names.name(name))
-                    .source(DocumentSource::Bytes(Blob::new(attach::bytes(
-                        data, "document",
-                    )?)))
-                    .set_citations(
-                        citations
-                            .then(|| CitationsConfig::builder().enabled(true).build())
-                            .transpose()
-                            .map_err(built)?,
-                    )
-                    .build()
-                    .map_err(built)?,
-            )
-        }
+        } => ContentBlock::Document(document(media_type, name, data, *citations, names)?),
         Content::Reasoning(r) => ContentBlock::ReasoningContent(match (&r.redacted, &r.text) {
             (Some(blob), _) => ReasoningContentBlock::RedactedContent(Blob::new(attach::bytes(
                 blob,
@@ -132,7 +113,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
         } => ContentBlock::ToolResult(
             ToolResultBlock::builder()
                 .tool_use_id(tool_call_id)
-                .set_content(Some(tool_result_content(content)?))
+                .set_content(Some(tool_result_content(content, names)?))
                 .set_status(is_error.then_some(ToolResultStatus::Error))
                 .build()
                 .map_err(built)?,
@@ -151,9 +132,38 @@ fn image(media_type: &str, data: &str) -> Result<ImageBlock, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A tool result's text and image parts (other parts are refused before
-/// any upstream call and left out here).
-fn tool_result_content(content: &ToolResultContent) -> Result<Vec<ToolResultContentBlock>, String> {
+fn document(
+    media_type: &str,
+    name: &str,
+    data: &str,
+    citations: bool,
+    names: &mut DocumentNames,
+) -> Result<DocumentBlock, String> {
+    let built = |e: aws_smithy_types::error::operation::BuildError| e.to_string();
+    let format = document_format(media_type)
+        .ok_or_else(|| format!("document type '{media_type}' is not one Converse takes"))?;
+    DocumentBlock::builder()
+        .format(DocumentFormat::from(format))
+        .name(names.name(name))
+        .source(DocumentSource::Bytes(Blob::new(attach::bytes(
+            data, "document",
+        )?)))
+        .set_citations(
+            citations
+                .then(|| CitationsConfig::builder().enabled(true).build())
+                .transpose()
+                .map_err(built)?,
+        )
+        .build()
+        .map_err(built)
+}
+
+/// A tool result's text, image and document parts (other parts are refused
+/// before any upstream call and left out here).
+fn tool_result_content(
+    content: &ToolResultContent,
+    names: &mut DocumentNames,
+) -> Result<Vec<ToolResultContentBlock>, String> {
     let mut out = Vec::new();
     for part in content.parts() {
         match part {
@@ -161,6 +171,18 @@ fn tool_result_content(content: &ToolResultContent) -> Result<Vec<ToolResultCont
             Content::Image { media_type, data } => {
                 out.push(ToolResultContentBlock::Image(image(&media_type, &data)?));
             }
+            Content::Document {
+                media_type,
+                name,
+                data,
+                citations,
+            } => out.push(ToolResultContentBlock::Document(document(
+                &media_type,
+                &name,
+                &data,
+                citations,
+                names,
+            )?)),
             _ => {}
         }
     }

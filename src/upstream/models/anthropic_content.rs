@@ -122,13 +122,7 @@ fn block(part: &Content) -> Result<Value, String> {
             name,
             data,
             citations,
-        } => {
-            let mut doc = document(media_type, name, data)?;
-            if *citations {
-                doc["citations"] = json!({"enabled": true});
-            }
-            doc
-        }
+        } => document(media_type, name, data, *citations)?,
         Content::Reasoning(r) => match (&r.redacted, &r.text) {
             (Some(data), _) => json!({"type": "redacted_thinking", "data": data}),
             (None, text) => json!({
@@ -148,7 +142,7 @@ fn block(part: &Content) -> Result<Value, String> {
             let mut b = Map::new();
             b.insert("type".into(), json!("tool_result"));
             b.insert("tool_use_id".into(), json!(tool_call_id));
-            let content = tool_result_content(content);
+            let content = tool_result_content(content)?;
             if !content.is_empty() {
                 b.insert("content".into(), Value::Array(content));
             }
@@ -169,7 +163,7 @@ fn image(media_type: &str, data: &str) -> Value {
     })
 }
 
-fn document(media_type: &str, name: &str, data: &str) -> Result<Value, String> {
+fn document(media_type: &str, name: &str, data: &str, citations: bool) -> Result<Value, String> {
     let source = match media_type {
         "application/pdf" => {
             json!({"type": "base64", "media_type": media_type, "data": data.trim()})
@@ -189,22 +183,32 @@ fn document(media_type: &str, name: &str, data: &str) -> Result<Value, String> {
             ));
         }
     };
-    Ok(json!({"type": "document", "source": source, "title": name}))
+    let mut doc = json!({"type": "document", "source": source, "title": name});
+    if citations {
+        doc["citations"] = json!({"enabled": true});
+    }
+    Ok(doc)
 }
 
 /// A tool result's text (non-empty) and image blocks.
-fn tool_result_content(content: &ToolResultContent) -> Vec<Value> {
-    content
-        .parts()
-        .iter()
-        .filter_map(|p| match p {
+fn tool_result_content(content: &ToolResultContent) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for p in content.parts().iter() {
+        match p {
             Content::Text { text } if !text.is_empty() => {
-                Some(json!({"type": "text", "text": text}))
+                out.push(json!({"type": "text", "text": text}));
             }
-            Content::Image { media_type, data } => Some(image(media_type, data)),
-            _ => None,
-        })
-        .collect()
+            Content::Image { media_type, data } => out.push(image(media_type, data)),
+            Content::Document {
+                media_type,
+                name,
+                data,
+                citations,
+            } => out.push(document(media_type, name, data, *citations)?),
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// `tools` and `tool_choice` for `req`: none when no tools are declared.

@@ -51,15 +51,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             name,
             data,
             ..
-        } => {
-            let format = document_format(media_type)
-                .ok_or_else(|| format!("document type '{media_type}' is not one Nova takes"))?;
-            json!({"document": {
-                "format": format,
-                "name": names.name(name),
-                "source": {"bytes": data.trim()}
-            }})
-        }
+        } => document(media_type, name, data, names)?,
         Content::Reasoning(r) => match (&r.redacted, &r.text) {
             (Some(data), _) => json!({"reasoningContent": {"redactedContent": data}}),
             (None, text) => {
@@ -83,7 +75,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             r.insert("toolUseId".into(), json!(tool_call_id));
             r.insert(
                 "content".into(),
-                Value::Array(tool_result_content(content)?),
+                Value::Array(tool_result_content(content, names)?),
             );
             if *is_error {
                 r.insert("status".into(), json!("error"));
@@ -100,12 +92,36 @@ fn image(media_type: &str, data: &str) -> Result<Value, String> {
     Ok(json!({"image": {"format": format, "source": {"bytes": data.trim()}}}))
 }
 
-fn tool_result_content(content: &ToolResultContent) -> Result<Vec<Value>, String> {
+fn document(
+    media_type: &str,
+    name: &str,
+    data: &str,
+    names: &mut DocumentNames,
+) -> Result<Value, String> {
+    let format = document_format(media_type)
+        .ok_or_else(|| format!("document type '{media_type}' is not one Nova takes"))?;
+    Ok(json!({"document": {
+        "format": format,
+        "name": names.name(name),
+        "source": {"bytes": data.trim()}
+    }}))
+}
+
+fn tool_result_content(
+    content: &ToolResultContent,
+    names: &mut DocumentNames,
+) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for part in content.parts() {
         match part {
             Content::Text { text } => out.push(json!({"text": text})),
             Content::Image { media_type, data } => out.push(image(&media_type, &data)?),
+            Content::Document {
+                media_type,
+                name,
+                data,
+                ..
+            } => out.push(document(&media_type, &name, &data, names)?),
             _ => {}
         }
     }
