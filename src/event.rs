@@ -26,6 +26,10 @@ pub struct TokenEvent {
     pub timestamp: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// The stop sequence the model reached, when `stop_reason` is
+    /// `stop_sequence` and the model said which (final event only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sequence: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// The model that answered (final event only; after a fallback, not
@@ -176,6 +180,7 @@ impl TokenEvent {
             is_complete: false,
             timestamp: String::new(),
             stop_reason: None,
+            stop_sequence: None,
             usage: None,
             model: None,
             error: None,
@@ -201,6 +206,7 @@ impl TokenEvent {
             is_complete: false,
             timestamp: String::new(),
             stop_reason: None,
+            stop_sequence: None,
             usage: None,
             model: None,
             error: None,
@@ -257,6 +263,7 @@ mod tests {
             is_complete: false,
             timestamp: "2026-11-23T14:00:00.123Z".into(),
             stop_reason: None,
+            stop_sequence: None,
             usage: None,
             model: None,
             error: None,

@@ -192,6 +192,42 @@ async fn a_document_in_a_tool_result_reaches_the_model_on_both_apis() {
 }
 
 #[tokio::test]
+async fn a_stop_sequence_ends_the_answer_on_both_apis() {
+    let gw = Gateway::start().await;
+    let prompt = "[[sim tokens=30 rate=0]] Go on";
+    for (model, api, named) in [
+        (SONNET, "invoke", true),
+        (SONNET, "converse", false),
+        (NOVA, "converse", false),
+    ] {
+        let full =
+            text_of(&stream(&gw, json!({"model": model, "api": api, "prompt": prompt})).await);
+        let word = full
+            .split_whitespace()
+            .filter(|w| w.len() > 3 && w.chars().all(char::is_alphabetic))
+            .nth(3)
+            .unwrap()
+            .to_owned();
+        let events = stream(
+            &gw,
+            json!({"model": model, "api": api, "prompt": prompt, "stopSequences": ["never said", word]}),
+        )
+        .await;
+        let last = &events.last().unwrap().data;
+        assert_eq!(
+            last.stop_reason.as_deref(),
+            Some("stop_sequence"),
+            "{model} {api}"
+        );
+        // Claude's own body says which sequence; Converse does not.
+        let expected = named.then(|| word.clone());
+        assert_eq!(last.stop_sequence, expected, "{model} {api}");
+        assert!(!text_of(&events).contains(&word), "{model} {api}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_follow_up_without_tools_replays_the_tool_loop() {
     let gw = Gateway::start().await;
     for model in [SONNET, NOVA] {

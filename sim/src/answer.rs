@@ -115,6 +115,8 @@ impl Block {
 pub(crate) struct Answer {
     blocks: Vec<Block>,
     stop: Stop,
+    /// The stop sequence the text reaches, when `stop` is [`Stop::Sequence`].
+    stop_sequence: Option<String>,
     /// The request's guardrail intervenes (`guardrail=N` and a guardrail configured).
     intervention: Option<Intervention>,
     tokens: Tokens,
@@ -158,6 +160,14 @@ impl Answer {
         } else {
             (directive.tokens, Stop::ToolUse)
         };
+        // The text ends before the token that completes a stop sequence
+        // (the sequence itself is not sent), and no tool call follows.
+        let mut stop_sequence = None;
+        if let Some((at, seq)) = first_stop(prompt, generated) {
+            generated = at;
+            stop = Stop::Sequence;
+            stop_sequence = Some(seq);
+        }
         let mut preamble = if forced_only {
             Vec::new()
         } else {
@@ -192,6 +202,7 @@ impl Answer {
         Ok(Self {
             blocks,
             stop,
+            stop_sequence,
             intervention,
             tokens: Tokens::for_prompt(&prompt.text),
             current: 0,
@@ -209,6 +220,11 @@ impl Answer {
 
     pub(crate) fn stop(&self) -> Stop {
         self.stop
+    }
+
+    /// The stop sequence the answer ends at, when it does.
+    pub(crate) fn stop_sequence(&self) -> Option<&str> {
+        self.stop_sequence.as_deref()
     }
 
     /// The guardrail's intervention, when it ends this answer.
@@ -285,6 +301,32 @@ impl Answer {
         self.open = false;
         outs
     }
+}
+
+/// Where the first `generated` tokens of `prompt`'s answer first reach one
+/// of its stop sequences: how many tokens come before the one that
+/// completes it, and which sequence.
+fn first_stop(prompt: &Prompt, generated: u32) -> Option<(u32, String)> {
+    let longest = prompt.stop_sequences.iter().map(String::len).max()?;
+    let mut text = String::new();
+    for (at, token) in (0..generated).zip(Tokens::for_prompt(&prompt.text)) {
+        text.push_str(&token);
+        // Only the end can hold a sequence the earlier tokens did not.
+        let mut from = text.len().saturating_sub(token.len() + longest);
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let tail = &text[from..];
+        if let Some(seq) = prompt
+            .stop_sequences
+            .iter()
+            .filter(|s| !s.is_empty())
+            .find(|s| tail.contains(s.as_str()))
+        {
+            return Some((at, seq.clone()));
+        }
+    }
+    None
 }
 
 fn word(words: &[String], at: usize) -> &str {
@@ -382,7 +424,30 @@ mod tests {
             text: text.to_owned(),
             max_tokens,
             parts,
+            stop_sequences: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_stop_sequence_ends_the_text_before_it() {
+        let text = "[[sim tokens=30]] go";
+        let words: Vec<String> = Tokens::for_prompt(text).take(30).collect();
+        // A word from the middle of the answer, as a stop sequence.
+        let cut = words.iter().rposition(|w| w.trim().len() > 3).unwrap();
+        let seq = words[cut].trim().to_owned();
+        let mut p = prompt(text, 100, Parts::default());
+        p.stop_sequences = vec!["never said".into(), seq.clone()];
+        let (log, stop) = walk(&p, false);
+        assert_eq!(stop, Stop::Sequence);
+        let deltas = log.iter().filter(|l| l.starts_with("delta")).count();
+        let first = words.iter().position(|w| w.contains(&seq)).unwrap();
+        assert!(
+            deltas <= first,
+            "{deltas} deltas, {seq:?} at {first}: {log:?}"
+        );
+        assert!(!log.concat().contains(&format!("Text({:?})", words[first])));
+        let answer = Answer::new(&p, &Directive::from_text(text), false).unwrap();
+        assert_eq!(answer.stop_sequence(), Some(seq.as_str()));
     }
 
     fn weather() -> Parts {

@@ -68,6 +68,19 @@ pub(crate) fn as_array<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], 
         .ok_or_else(|| wrong_type(path, "JSONArray", value))
 }
 
+/// A list of strings under `key` (absent: empty), e.g. stop sequences.
+pub(crate) fn strings(obj: &Obj, key: &str, path: &str) -> Result<Vec<String>, SimError> {
+    let Some(v) = optional(obj, key) else {
+        return Ok(Vec::new());
+    };
+    let path = format!("{path}/{key}");
+    as_array(v, &path)?
+        .iter()
+        .enumerate()
+        .map(|(i, s)| as_str(s, &format!("{path}/{i}")).map(str::to_owned))
+        .collect()
+}
+
 pub(crate) fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Obj, SimError> {
     value
         .as_object()

@@ -55,6 +55,7 @@ pub(crate) fn collect(mut answer: Answer, mut finish: Finish) -> Collected {
     }
     answer.close(&mut collector);
     finish.stop = answer.stop();
+    finish.stop_sequence = answer.stop_sequence().map(str::to_owned);
     finish.guardrail = answer.intervention().cloned();
     finish.output_tokens = deltas;
     Collected {
@@ -144,6 +145,7 @@ mod tests {
             text: text.to_owned(),
             max_tokens: 100,
             parts,
+            stop_sequences: Vec::new(),
         };
         let answer = Answer::new(&prompt, &Directive::from_text(text), true).unwrap();
         let deltas = answer.deltas();

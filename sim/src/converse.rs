@@ -7,7 +7,9 @@
 use serde_json::{Value, json};
 
 use super::answer::{BlockKind, Delta};
-use super::body::{Obj, as_array, as_object, as_str, max_tokens_worded, optional, required};
+use super::body::{
+    Obj, as_array, as_object, as_str, max_tokens_worded, optional, required, strings,
+};
 use super::catalog;
 use super::collect::{Block, Collected};
 use super::families::{Finish, Out, Prompt, Shaper, Stop, random_id};
@@ -59,11 +61,20 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     }
     parts::converse::tool_config(&mut conv, body)?;
     parts::converse::additional_fields(&mut conv, body, model.starts_with("anthropic."))?;
+    let stop_sequences = match optional(body, "inferenceConfig") {
+        Some(config) => strings(
+            as_object(config, "#/inferenceConfig")?,
+            "stopSequences",
+            "#/inferenceConfig",
+        )?,
+        None => Vec::new(),
+    };
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
         max_tokens,
         parts,
+        stop_sequences,
     })
 }
 
@@ -81,6 +92,7 @@ pub(crate) fn stop_reason(stop: Stop) -> &'static str {
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
         Stop::Guardrail => "guardrail_intervened",
+        Stop::Sequence => "stop_sequence",
     }
 }
 

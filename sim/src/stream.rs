@@ -265,6 +265,7 @@ impl Generator {
         let first_byte = self.first_byte_at.unwrap_or(now);
         Finish {
             stop: self.plan.stop,
+            stop_sequence: self.answer.stop_sequence().map(str::to_owned),
             guardrail: self.answer.intervention().cloned(),
             input_tokens: self.plan.input_tokens,
             cache: self.plan.cache,

@@ -38,6 +38,7 @@ struct Tally {
     /// Events written (text and parts).
     events: u64,
     stop_reason: Option<String>,
+    stop_sequence: Option<String>,
     /// Time to the first event, once there is one.
     ttft: Option<Duration>,
 }
@@ -155,6 +156,7 @@ pub async fn run(
                         last_frame = Some(now);
                         match delta {
                             Delta::Stop(r) => tally.stop_reason = Some(r),
+                            Delta::StopSequence(s) => tally.stop_sequence = Some(s),
                             Delta::Usage {
                                 input_tokens,
                                 output_tokens,
@@ -244,7 +246,7 @@ pub async fn run(
                 .stop_reason
                 .take()
                 .unwrap_or_else(|| "end_turn".into());
-            session.finish(SessionStatus::Complete, Some(reason), usage, None);
+            session.complete(reason, tally.stop_sequence.take(), usage);
             metrics.session_ended("complete");
         }
         Err(Ended::Cancelled) => {

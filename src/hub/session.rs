@@ -263,6 +263,34 @@ impl Session {
         usage: Option<Usage>,
         error: Option<EventError>,
     ) -> bool {
+        self.finish_with(status, stop_reason, None, usage, error)
+    }
+
+    /// [`Session::finish`] of an answer that ended normally, with the stop
+    /// sequence it reached when the model said which.
+    pub fn complete(
+        &self,
+        stop_reason: String,
+        stop_sequence: Option<String>,
+        usage: Option<Usage>,
+    ) -> bool {
+        self.finish_with(
+            SessionStatus::Complete,
+            Some(stop_reason),
+            stop_sequence,
+            usage,
+            None,
+        )
+    }
+
+    fn finish_with(
+        &self,
+        status: SessionStatus,
+        stop_reason: Option<String>,
+        stop_sequence: Option<String>,
+        usage: Option<Usage>,
+        error: Option<EventError>,
+    ) -> bool {
         let mut log = self.log();
         if log.status != SessionStatus::Streaming {
             return false;
@@ -275,6 +303,7 @@ impl Session {
             is_complete: true,
             timestamp: now_timestamp(),
             stop_reason,
+            stop_sequence,
             usage,
             model: Some(self.model.clone()),
             error,

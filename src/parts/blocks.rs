@@ -101,7 +101,11 @@ impl Blocks {
                 out.push(part(Part::Guardrail { action, trace }));
             }
             Delta::BlockEnd => self.close(out)?,
-            Delta::Stop(_) | Delta::Usage { .. } | Delta::Latency { .. } | Delta::Alive => {}
+            Delta::Stop(_)
+            | Delta::StopSequence(_)
+            | Delta::Usage { .. }
+            | Delta::Latency { .. }
+            | Delta::Alive => {}
         }
         Ok(())
     }

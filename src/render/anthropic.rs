@@ -94,7 +94,7 @@ impl Renderer {
                     "type": "message_delta",
                     "delta": {
                         "stop_reason": stop_reason(ev.stop_reason.as_deref()),
-                        "stop_sequence": null,
+                        "stop_sequence": ev.stop_sequence,
                     },
                     "usage": usage_json(usage),
                 }));
@@ -299,7 +299,7 @@ pub fn message(message_id: &str, model: &str, events: &[Arc<TokenEvent>]) -> Val
         "model": model,
         "content": content,
         "stop_reason": last.map(|e| stop_reason(e.stop_reason.as_deref())),
-        "stop_sequence": null,
+        "stop_sequence": last.and_then(|e| e.stop_sequence.as_deref()),
         "usage": usage_json(last.and_then(|e| e.usage).unwrap_or_default()),
     })
 }

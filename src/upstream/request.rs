@@ -141,6 +141,8 @@ pub enum Delta {
     /// The model said why it stopped (`end_turn`, `max_tokens`, …, normalised
     /// to Bedrock Converse's names where the family has its own).
     Stop(String),
+    /// Which of the request's stop sequences ended the answer (Claude says).
+    StopSequence(String),
     /// Token counts (may arrive more than once; later values win per field).
     Usage {
         input_tokens: Option<u64>,

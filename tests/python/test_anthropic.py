@@ -215,6 +215,24 @@ def test_a_tool_result_may_hold_a_document(client):
     assert message.content[0].text.startswith("Tool result: the forecast\n[document forecast")
 
 
+def test_the_stop_sequence_reached_is_named(client):
+    question = [{"role": "user", "content": prompt(f"tokens=30 {FAST}")}]
+    full = client.messages.create(model=SONNET, max_tokens=100, messages=question).content[0].text
+    word = [w for w in full.split() if len(w) > 3 and w.isalpha()][3]
+    message = client.messages.create(
+        model=SONNET, max_tokens=100, stop_sequences=["never said", word], messages=question
+    )
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", word)
+    assert word not in message.content[0].text
+    with client.messages.stream(
+        model=SONNET, max_tokens=100, stop_sequences=[word], messages=question
+    ) as stream:
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", word)
+    plain = client.messages.create(model=SONNET, max_tokens=100, messages=question)
+    assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
+
+
 def test_a_long_conversation_fits(client):
     # A coding agent's transcript late in a session: ~130k tokens of file reads.
     history = []

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use super::{BlockKind, CacheUsage, Delta, Finish, Out, Prompt, Shaper, Stop, random_id};
-use crate::body::{Obj, as_array, as_object, as_str, max_tokens, required};
+use crate::body::{Obj, as_array, as_object, as_str, max_tokens, required, strings};
 use crate::collect::{Block, Collected};
 use crate::parts::{Conversation, Role, anthropic};
 use crate::wire::SimError;
@@ -39,11 +39,13 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     }
     anthropic::tools(&mut conv, body)?;
     anthropic::thinking(&mut conv, body)?;
+    let stop_sequences = strings(body, "stop_sequences", "#")?;
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
         max_tokens,
         parts,
+        stop_sequences,
     })
 }
 
@@ -141,7 +143,7 @@ impl Shaper for Chunks {
         vec![
             Out::Chunk(json!({
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason, "stop_sequence": null},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": finish.stop_sequence},
                 "usage": {"output_tokens": finish.output_tokens},
             })),
             Out::Chunk(json!({
@@ -158,6 +160,7 @@ fn stop_reason(stop: Stop) -> &'static str {
         Stop::Length => "max_tokens",
         Stop::ToolUse => "tool_use",
         Stop::Guardrail => "guardrail_intervened",
+        Stop::Sequence => "stop_sequence",
     }
 }
 
@@ -186,7 +189,7 @@ pub(super) fn whole(model: &str, answer: &Collected) -> Value {
         "model": model,
         "content": content,
         "stop_reason": stop_reason(answer.finish.stop),
-        "stop_sequence": null,
+        "stop_sequence": answer.finish.stop_sequence,
         "usage": usage(
             answer.finish.input_tokens,
             answer.finish.output_tokens,

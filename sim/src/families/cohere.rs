@@ -105,6 +105,7 @@ fn reason(stop: Stop) -> &'static str {
         Stop::End | Stop::ToolUse => "COMPLETE",
         Stop::Length => "MAX_TOKENS",
         Stop::Guardrail => "COMPLETE",
+        Stop::Sequence => "COMPLETE",
     }
 }
 

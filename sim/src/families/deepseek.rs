@@ -60,6 +60,7 @@ fn reason(stop: Stop) -> &'static str {
         Stop::End | Stop::ToolUse => "stop",
         Stop::Length => "length",
         Stop::Guardrail => "stop",
+        Stop::Sequence => "stop",
     }
 }
 

@@ -28,6 +28,9 @@ pub(crate) struct Prompt {
     pub max_tokens: u32,
     /// Tools, attachments, tool results, reasoning.
     pub parts: Parts,
+    /// Text that ends the answer where it appears (not included), as the
+    /// model's `stop_sequences` / `stopSequences` do.
+    pub stop_sequences: Vec<String>,
 }
 
 impl Prompt {
@@ -37,6 +40,7 @@ impl Prompt {
             text,
             max_tokens,
             parts: Parts::default(),
+            stop_sequences: Vec::new(),
         }
     }
 
@@ -57,12 +61,17 @@ pub(crate) enum Stop {
     ToolUse,
     /// The request's guardrail intervened (`guardrail=N`).
     Guardrail,
+    /// The answer reached one of the request's stop sequences
+    /// ([`Finish::stop_sequence`] says which).
+    Sequence,
 }
 
 /// Totals and timings known when a stream ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Finish {
     pub stop: Stop,
+    /// The stop sequence reached, when `stop` is [`Stop::Sequence`].
+    pub stop_sequence: Option<String>,
     /// Input tokens not read from or written to the prompt cache.
     /// The guardrail's intervention, when `stop` is [`Stop::Guardrail`].
     pub guardrail: Option<Intervention>,
@@ -212,6 +221,7 @@ pub(crate) mod test_support {
     pub(crate) fn finish(stop: Stop) -> Finish {
         Finish {
             stop,
+            stop_sequence: None,
             guardrail: None,
             input_tokens: 3,
             cache: None,

@@ -71,7 +71,7 @@ impl Shaper for Chunks {
 
 fn reason(stop: Stop) -> &'static str {
     match stop {
-        Stop::End | Stop::ToolUse => "FINISH",
+        Stop::End | Stop::ToolUse | Stop::Sequence => "FINISH",
         Stop::Length => "LENGTH",
         Stop::Guardrail => "CONTENT_FILTERED",
     }

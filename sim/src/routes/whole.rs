@@ -85,6 +85,7 @@ async fn respond(
     let latency_ms = millis(requested_at.elapsed());
     let finish = Finish {
         stop: plan.stop,
+        stop_sequence: None,
         guardrail: None,
         input_tokens,
         cache,

@@ -327,6 +327,7 @@ mod tests {
             is_complete: complete,
             timestamp: String::new(),
             stop_reason: complete.then(|| "max_tokens".into()),
+            stop_sequence: None,
             usage: complete.then_some(Usage {
                 input_tokens: 2,
                 output_tokens: 5,

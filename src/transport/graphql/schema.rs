@@ -158,6 +158,12 @@ impl GqlTokenEvent {
         self.0.stop_reason.as_deref()
     }
 
+    /// The stop sequence the model reached, when `stopReason` is
+    /// `stop_sequence` and the model said which (final event only).
+    async fn stop_sequence(&self) -> Option<&str> {
+        self.0.stop_sequence.as_deref()
+    }
+
     async fn usage(&self) -> Option<Usage> {
         self.0.usage.map(Usage::from)
     }

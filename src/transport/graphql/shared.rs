@@ -201,6 +201,7 @@ mod tests {
                 is_complete: false,
                 timestamp: String::new(),
                 stop_reason: None,
+                stop_sequence: None,
                 usage: None,
                 model: None,
                 error: None,

@@ -264,6 +264,7 @@ async fn pump(
             is_complete: true,
             timestamp: now_timestamp(),
             stop_reason: Some("cancelled".into()),
+            stop_sequence: None,
             usage: None,
             model: None,
             error: None,

@@ -249,6 +249,7 @@ mod tests {
             is_complete: false,
             timestamp: "t".into(),
             stop_reason: None,
+            stop_sequence: None,
             usage: None,
             model: None,
             error: None,

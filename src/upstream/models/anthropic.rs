@@ -156,6 +156,9 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
         Some("content_block_stop") => out.push(Delta::BlockEnd),
         Some("message_delta") => {
             push_stop(&mut out, v.pointer("/delta/stop_reason"), stop_name);
+            if let Some(seq) = v.pointer("/delta/stop_sequence").and_then(Value::as_str) {
+                out.push(Delta::StopSequence(seq.to_owned()));
+            }
             push_usage(
                 &mut out,
                 count(v.pointer("/usage/input_tokens")),
@@ -540,7 +543,11 @@ mod tests {
         let chunk = r#"{"type":"message_delta","delta":{"stop_reason":"stop_sequence","stop_sequence":"END"},"usage":{"output_tokens":9}}"#;
         assert_eq!(
             decode(FAMILY, chunk),
-            vec![stop("stop_sequence"), usage(None, Some(9))]
+            vec![
+                stop("stop_sequence"),
+                Delta::StopSequence("END".into()),
+                usage(None, Some(9))
+            ]
         );
     }
 }
