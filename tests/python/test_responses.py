@@ -198,3 +198,36 @@ def test_structured_output_parses_into_a_pydantic_model(client):
     assert "response.output_text.delta" in kinds
     assert not any("function_call" in k for k in kinds)
     assert isinstance(final.output_parsed, Place)
+
+
+def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(client):
+    """What the OpenAI Agents SDK sends for `Agent(output_type=Place, tools=[…])`:
+    `text.format` json_schema beside function tools. A turn may call the
+    client's tool (a function_call item); the answer after its output is
+    parsed into the model, and a later turn replays it as text."""
+    question = f"Where is the Louvre, and how warm is it? [[sim {FAST}]]"
+    first = client.responses.parse(
+        model=CLAUDE,
+        input=question,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "name": "get_weather"},
+        text_format=Place,
+    )
+    assert [item.type for item in first.output] == ["function_call"]
+    assert first.output[0].name == "get_weather"
+    assert first.output_parsed is None
+    second = client.responses.parse(
+        model=CLAUDE,
+        previous_response_id=first.id,
+        input=run_calls(first.output),
+        tools=[WEATHER_TOOL],
+        text_format=Place,
+    )
+    assert second.status == "completed"
+    assert [item.type for item in second.output] == ["message"]
+    assert isinstance(second.output_parsed, Place), second.output
+    # The format's call is not a call waiting for its output in the next turn.
+    third = client.responses.create(
+        model=CLAUDE, previous_response_id=second.id, input=f"Thanks. [[sim tokens=2 {FAST}]]"
+    )
+    assert third.status == "completed" and third.output_text

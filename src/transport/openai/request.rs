@@ -119,19 +119,15 @@ pub(super) fn to_stream_request(
     let mut tools = tools(req.tools.unwrap_or_default())?;
     let mut tool_choice = tool_choice(req.tool_choice.as_ref())?;
     let json_tool = response_format::tool(req.response_format.as_ref())?;
-    if let Some(tool) = &json_tool {
-        if !tools.is_empty() {
-            return Err(bad(
-                "response_format with tools is not supported: the JSON answer is a forced tool call here",
-            ));
-        }
-        if reasoning.is_some() {
-            return Err(bad(
-                "response_format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
-            ));
-        }
-        tools.push(tool.clone());
-        tool_choice = ToolChoice::Tool(tool.name.clone());
+    let json_tool_name = json_tool.as_ref().map(|t| t.name.clone());
+    if let Some(tool) = json_tool {
+        tool_choice = response_format::declare(
+            tool,
+            &mut tools,
+            tool_choice,
+            reasoning.is_some(),
+            "response_format",
+        )?;
     }
     let (system, turns) = messages::to_turns(req.messages)?;
     let stream_request = StreamRequest {
@@ -153,7 +149,7 @@ pub(super) fn to_stream_request(
         reasoning,
         guardrail: req.guardrail,
     };
-    Ok((stream_request, json_tool.map(|t| t.name)))
+    Ok((stream_request, json_tool_name))
 }
 
 /// `tools` as the gateway's tools; `parameters` is the input schema (an
@@ -267,9 +263,20 @@ mod tests {
         let text = json!({"messages": user(), "response_format": {"type": "text"}});
         let (s, json_tool) = to_stream_request(serde_json::from_value(text).unwrap()).unwrap();
         assert!(json_tool.is_none() && s.tools.tools.is_empty());
+        // Beside the client's tools: declared first, and some tool must be called.
         let with_tools = json!({"messages": user(), "response_format": {"type": "json_object"},
             "tools": [{"type": "function", "function": {"name": "now"}}]});
-        assert!(parse(with_tools).is_err());
+        let (s, json_tool) =
+            to_stream_request(serde_json::from_value(with_tools.clone()).unwrap()).unwrap();
+        let names: Vec<&str> = s.tools.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, [json_tool.as_deref().unwrap(), "now"]);
+        assert_eq!(s.tool_choice, ToolChoice::Any);
+        let mut named = with_tools;
+        named["tool_choice"] = json!({"type": "function", "function": {"name": "now"}});
+        assert_eq!(
+            parse(named).unwrap().tool_choice,
+            ToolChoice::Tool("now".into())
+        );
         let thinking = json!({"messages": user(), "response_format": {"type": "json_object"},
             "reasoning_effort": "low"});
         assert!(parse(thinking).is_err());

@@ -38,6 +38,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::error::{OpenAiError, error_object, failed_status, stream_error};
+use super::response_format;
 use super::unix_now;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -162,22 +163,37 @@ async fn previous(state: &AppState, principal: &Principal, id: &str) -> Result<V
         .into());
     }
     let events = whole_log(session).await.ok_or_else(gone)?;
-    // Only reasoning Bedrock takes back: signed text, or a redacted blob.
-    let answer: Vec<Content> = answer::content(events.iter().map(|e| &**e))
-        .into_iter()
-        .filter(|c| match c {
-            Content::Reasoning(r) => {
-                r.redacted.is_some() || (r.text.is_some() && r.signature.is_some())
-            }
-            _ => true,
-        })
-        .collect();
+    let json_tool = response_format::text_format_tool_name(&kept.echo["text"]["format"]);
     let mut turns = kept.turns.clone();
     turns.push(Turn {
         role: Role::Assistant,
-        content: answer,
+        content: replayed(
+            answer::content(events.iter().map(|e| &**e)),
+            json_tool.as_deref(),
+        ),
     });
     Ok(turns)
+}
+
+/// An earlier answer as the assistant turn that replays it: only the
+/// reasoning Bedrock takes back (signed text, or a redacted blob), and the
+/// call of a JSON `text.format`'s tool (`json_tool`) as the text it was
+/// shown as, not a call waiting for its result.
+fn replayed(answer: Vec<Content>, json_tool: Option<&str>) -> Vec<Content> {
+    answer
+        .into_iter()
+        .filter_map(|c| match c {
+            Content::Reasoning(r)
+                if r.redacted.is_none() && (r.text.is_none() || r.signature.is_none()) =>
+            {
+                None
+            }
+            Content::ToolCall { name, input, .. } if json_tool == Some(name.as_str()) => {
+                Some(Content::text(input.to_string()))
+            }
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// How long a finished session's log may take to arrive from the node that
@@ -261,5 +277,31 @@ mod tests {
         assert_eq!(session_id(&response_id("abc")), Some("abc"));
         assert_eq!(session_id("resp_"), None);
         assert_eq!(session_id("chatcmpl-abc"), None);
+    }
+
+    #[test]
+    fn a_json_answer_is_replayed_as_its_text() {
+        let call = |id: &str, name: &str| Content::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            input: json!({"city": "Paris"}),
+        };
+        let unsigned = Content::Reasoning(crate::parts::Reasoning {
+            text: Some("hm".into()),
+            signature: None,
+            redacted: None,
+        });
+        let answer = vec![unsigned, call("c1", "get_weather"), call("c2", "place")];
+        assert_eq!(
+            replayed(answer.clone(), Some("place")),
+            [
+                call("c1", "get_weather"),
+                Content::text("{\"city\":\"Paris\"}")
+            ]
+        );
+        assert_eq!(
+            replayed(answer, None),
+            [call("c1", "get_weather"), call("c2", "place")]
+        );
     }
 }

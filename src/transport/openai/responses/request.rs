@@ -117,25 +117,20 @@ impl ResponsesRequest {
     /// The options as a stream request without its conversation (`system`
     /// and `messages` are the handler's, from `input` and the previous response).
     ///
-    /// A JSON `text.format` is one tool the model must call; it cannot be
-    /// combined with tools of the request's own, nor with reasoning.
+    /// A JSON `text.format` is one more tool, the one whose call is the
+    /// answer ([`response_format::declare`]); it cannot be combined with reasoning.
     pub fn options(&self) -> Result<StreamRequest, OpenAiError> {
         let mut tools = tools(self.tools.as_deref().unwrap_or_default())?;
         let mut tool_choice = tool_choice(self.tool_choice.as_ref())?;
         let reasoning = self.reasoning_budget()?;
         if let Some(tool) = self.json_tool()? {
-            if !tools.is_empty() {
-                return Err(bad(
-                    "a JSON text.format with tools is not supported: the JSON answer is a forced tool call here",
-                ));
-            }
-            if reasoning.is_some() {
-                return Err(bad(
-                    "a JSON text.format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
-                ));
-            }
-            tool_choice = ToolChoice::Tool(tool.name.clone());
-            tools.push(tool);
+            tool_choice = response_format::declare(
+                tool,
+                &mut tools,
+                tool_choice,
+                reasoning.is_some(),
+                "a JSON text.format",
+            )?;
         }
         Ok(StreamRequest {
             model: self.model.clone(),
