@@ -231,3 +231,28 @@ def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(cl
         model=CLAUDE, previous_response_id=second.id, input=f"Thanks. [[sim tokens=2 {FAST}]]"
     )
     assert third.status == "completed" and third.output_text
+
+
+def test_item_references_name_earlier_output_items(client):
+    """What the Vercel AI SDK's OpenAI provider sends with `store: true`: the
+    earlier turns' output items as `item_reference`s."""
+    q1 = prompt(f"tokens=4 {FAST}")
+    r1 = client.responses.create(model=CLAUDE, input=q1)
+    q2 = prompt(f"tokens=2 {FAST}")
+    items = [{"role": "user", "content": q1}, {"type": "item_reference", "id": r1.output[0].id}, {"role": "user", "content": q2}]
+    r2 = client.responses.create(model=CLAUDE, input=items)
+    assert r2.status == "completed" and r2.output_text
+    # The referenced answer went to the model: more input than without it.
+    alone = client.responses.create(model=CLAUDE, input=[items[0], items[2]])
+    assert r2.usage.input_tokens > alone.usage.input_tokens
+    # A referenced function call is the one a function_call_output answers.
+    q3 = prompt(f"tool=get_weather tokens=3 {FAST}")
+    r3 = client.responses.create(model=CLAUDE, tools=[WEATHER_TOOL], input=q3)
+    assert [i.type for i in r3.output] == ["message", "function_call"]
+    items = [{"role": "user", "content": q3}] + [{"type": "item_reference", "id": i.id} for i in r3.output]
+    r4 = client.responses.create(model=CLAUDE, tools=[WEATHER_TOOL], input=items + run_calls([r3.output[1]]))
+    assert r4.output_text.startswith("Tool result: " + get_weather("sample")), r4.output_text
+    for bogus in ["msg_nope_0", r1.output[0].id[:-1] + "7", "item_123"]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.responses.create(model=CLAUDE, input=[{"type": "item_reference", "id": bogus}])
+        assert e.value.param == "input", e.value.body

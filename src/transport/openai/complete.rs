@@ -29,7 +29,7 @@ pub(super) async fn complete_response(
         events.push(ev);
     }
     let Some(last) = events.last().filter(|e| e.is_complete) else {
-        return Err(OpenAiError(ApiError::NotFound));
+        return Err(OpenAiError::from(ApiError::NotFound));
     };
     // A complete event with an error is a failed session (`EventKind::Error`).
     if let Some(e) = &last.error {

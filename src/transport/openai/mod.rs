@@ -163,7 +163,7 @@ async fn model(
     let listed = state.models.listed().contains(&id)
         || (state.models.allowed.is_empty() && ModelFamily::from_model_id(&id).is_some());
     if !listed {
-        return Err(OpenAiError(ApiError::NotFound));
+        return Err(OpenAiError::from(ApiError::NotFound));
     }
     Ok(Json(
         json!({"id": id, "object": "model", "created": 0, "owned_by": "bedrock"}),

@@ -262,7 +262,7 @@ mod tests {
             "a JSON text.format",
         );
         assert!(
-            matches!(refusal, Err(OpenAiError(crate::error::ApiError::BadRequest(m))) if m.starts_with("a JSON text.format with reasoning"))
+            matches!(refusal, Err(OpenAiError { error: crate::error::ApiError::BadRequest(m), .. }) if m.starts_with("a JSON text.format with reasoning"))
         );
     }
 }
