@@ -405,6 +405,18 @@ def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(cl
     assert isinstance(json.loads(text), dict), text
 
 
+def test_logprobs_are_refused_unless_turned_off(client):
+    messages = [{"role": "user", "content": f"hi [[sim tokens=2 {FAST}]]"}]
+    with pytest.raises(openai.BadRequestError, match="no token log-probabilities") as err:
+        client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=True)
+    assert err.value.param == "logprobs"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=True, top_logprobs=2, stream=True)
+    assert err.value.param == "logprobs"
+    off = client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=False)
+    assert off.choices[0].message.content and off.choices[0].logprobs is None
+
+
 def test_response_format_with_reasoning_is_refused(client):
     with pytest.raises(openai.BadRequestError, match="response_format with reasoning") as err:
         client.chat.completions.create(

@@ -5,11 +5,13 @@
 //!
 //! `parallel_tool_calls` is accepted and ignored (Bedrock's models decide
 //! how many calls to make), like any other field this module does not name.
+//! `logprobs: true` and `top_logprobs` are refused: Bedrock returns no token
+//! log-probabilities, and an answer without them would look like one with.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::{OpenAiError, bad};
+use super::error::{OpenAiError, bad, bad_param};
 use super::messages::{self, ChatMessage};
 use super::response_format;
 use crate::parts::{Tool, ToolChoice};
@@ -53,6 +55,12 @@ pub(super) struct CompletionRequest {
     /// JSON mode and structured outputs ([`super::response_format`]).
     #[serde(default)]
     response_format: Option<Value>,
+    /// Token log-probabilities, which Bedrock does not return: `true` (or
+    /// any `top_logprobs`) is refused rather than answered without them.
+    #[serde(default)]
+    logprobs: Option<bool>,
+    #[serde(default)]
+    top_logprobs: Option<u32>,
     /// The legacy function-calling fields, refused with a pointer to `tools`.
     #[serde(default)]
     functions: Option<Value>,
@@ -113,6 +121,18 @@ pub(super) fn to_stream_request(
     if req.functions.is_some() || req.function_call.is_some() {
         return Err(bad(
             "`functions` and `function_call` are not supported; use `tools` and `tool_choice`",
+        ));
+    }
+    if req.logprobs == Some(true) {
+        return Err(bad_param(
+            "logprobs",
+            "logprobs is not supported: Bedrock returns no token log-probabilities",
+        ));
+    }
+    if req.top_logprobs.is_some_and(|n| n > 0) {
+        return Err(bad_param(
+            "top_logprobs",
+            "top_logprobs is not supported: Bedrock returns no token log-probabilities",
         ));
     }
     let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
@@ -358,6 +378,31 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn logprobs_are_refused_on_their_param_unless_turned_off() {
+        for (extra, param) in [
+            (json!({"logprobs": true}), "logprobs"),
+            (json!({"logprobs": true, "top_logprobs": 3}), "logprobs"),
+            (json!({"top_logprobs": 2}), "top_logprobs"),
+        ] {
+            let mut body = json!({"messages": user()});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            match parse(body) {
+                Err(e) => assert_eq!(e.param, Some(param), "{extra}"),
+                Ok(_) => panic!("{extra} should be refused"),
+            }
+        }
+        for off in [
+            json!({"messages": user(), "logprobs": false}),
+            json!({"messages": user(), "logprobs": false, "top_logprobs": 0}),
+            json!({"messages": user(), "logprobs": null, "top_logprobs": null}),
+        ] {
+            assert!(parse(off.clone()).is_ok(), "{off}");
+        }
     }
 
     #[test]
