@@ -256,3 +256,22 @@ def test_item_references_name_earlier_output_items(client):
         with pytest.raises(openai.BadRequestError) as e:
             client.responses.create(model=CLAUDE, input=[{"type": "item_reference", "id": bogus}])
         assert e.value.param == "input", e.value.body
+
+
+def test_hints_are_accepted_and_echoed(client):
+    response = client.responses.create(
+        model=CLAUDE,
+        input=prompt(f"tokens=2 {FAST}"),
+        max_tool_calls=3,
+        prompt_cache_key="rivers",
+        prompt_cache_retention="24h",
+        safety_identifier="user-hash-1",
+        service_tier="auto",
+    )
+    assert response.status == "completed"
+    assert response.max_tool_calls == 3
+    assert response.prompt_cache_key == "rivers"
+    assert response.safety_identifier == "user-hash-1"
+    assert response.service_tier == "default"
+    again = client.responses.retrieve(response.id)
+    assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
