@@ -598,6 +598,15 @@ async fn a_response_continues_on_the_other_node_by_previous_response_id() {
         .unwrap();
     assert_eq!(retrieved["output"], first["output"]);
     assert_eq!(retrieved["status"], "completed");
+    // Its answer, named by an item_reference on node B, is the same turn.
+    let referenced = json!({"input": [
+        {"role": "user", "content": "[[sim tokens=6 rate=0 ttft_ms=0]] Name a river."},
+        {"type": "item_reference", "id": first["output"][0]["id"]},
+        {"role": "user", "content": second_input},
+    ]});
+    let (status, by_reference) = create(1, referenced.clone()).await;
+    assert_eq!(status, 200, "{by_reference}");
+    assert_eq!(input_tokens(&by_reference), input_tokens(&second));
     // Another user cannot continue it on either node.
     let bob = fleet.token_for("bob");
     for node in 0..2 {
@@ -616,6 +625,17 @@ async fn a_response_continues_on_the_other_node_by_previous_response_id() {
             body["error"]["param"], "previous_response_id",
             "node {node}"
         );
+        let r = fleet
+            .http
+            .post(format!("{}/v1/responses", fleet.node(node)))
+            .bearer_auth(&bob)
+            .json(&referenced)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "node {node}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["param"], "input", "node {node}");
     }
 }
 

@@ -203,6 +203,75 @@ async fn previous_response_id_continues_the_conversation_and_get_finds_it() {
 }
 
 #[tokio::test]
+async fn an_item_reference_is_the_output_item_it_names_for_its_owner_only() {
+    let gw = Gateway::start().await;
+    let question = format!("[[sim tool=get_weather tokens=2 {FAST}]] Weather in Paris?");
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": question}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let output = first["output"].as_array().unwrap();
+    let call = output
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap();
+    let mut input = vec![json!({"role": "user", "content": question})];
+    input.extend(
+        output
+            .iter()
+            .map(|i| json!({"type": "item_reference", "id": i["id"]})),
+    );
+    input.push(
+        json!({"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}),
+    );
+    let resp = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": input}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let second: Value = resp.json().await.unwrap();
+    let text = second["output"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("Tool result: sunny"), "{text}");
+    // Another user's item, and ids that name no item: a 400 on `input`.
+    let bob = gw.token_for("bob", &[]);
+    let theirs = gw
+        .http
+        .post(gw.url("/v1/responses"))
+        .bearer_auth(&bob)
+        .json(&json!({"model": CLAUDE, "tools": weather_tool(), "input": input}))
+        .send()
+        .await
+        .unwrap();
+    let error = refused(theirs, 400).await;
+    assert_eq!(error["param"], "input");
+    assert!(error["message"].as_str().unwrap().contains("input[1]"));
+    let sid = first["id"].as_str().unwrap().trim_start_matches("resp_");
+    for id in [
+        json!(format!("msg_{sid}_9")),
+        json!("msg_nope_0"),
+        json!("x"),
+        json!(7),
+    ] {
+        let resp = create(
+            &gw,
+            json!({"model": CLAUDE, "input": [{"type": "item_reference", "id": id}]}),
+        )
+        .await;
+        let error = refused(resp, 400).await;
+        assert_eq!(
+            (&error["param"], &error["type"]),
+            (&json!("input"), &json!("invalid_request_error")),
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_previous_response_is_a_clear_400() {
     let gw = Gateway::start().await;
     for id in ["resp_nope", "nope", "resp_"] {

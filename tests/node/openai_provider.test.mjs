@@ -1,7 +1,9 @@
 // The Vercel AI SDK's OpenAI provider (`@ai-sdk/openai`) against the
-// gateway's OpenAI routes: plain streaming on chat completions, and typed
+// gateway's OpenAI routes: plain streaming on chat completions, typed
 // answers (`Output.object`, which sends `response_format` on chat
-// completions and `text.format` on the Responses API).
+// completions and `text.format` on the Responses API), and a Responses
+// conversation whose earlier answers go back as `item_reference`s (the
+// provider's default, `store: true`).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -61,5 +63,34 @@ describe('@ai-sdk/openai', () => {
     );
     assert.equal(typeof output.city, 'string');
     assert.equal(typeof output.country, 'string');
+  });
+
+  it('continues a Responses conversation whose answers go back as item references', async () => {
+    // The provider as configured, its request bodies seen on the way out.
+    const sent = [];
+    const watched = createOpenAI({
+      baseURL: `${gw.url}/v1`,
+      apiKey: gw.token,
+      fetch: (url, init) => {
+        sent.push(JSON.parse(init.body));
+        return fetch(url, init);
+      },
+    });
+    const first = { role: 'user', content: `Tell me about rivers [[sim tokens=6 rate=0 ttft_ms=0]]` };
+    const one = await within(generateText({ model: watched.responses(CLAUDE), messages: [first] }));
+    const next = { role: 'user', content: `And lakes? [[sim tokens=2 rate=0 ttft_ms=0]]` };
+    const two = await within(
+      generateText({ model: watched.responses(CLAUDE), messages: [first, ...one.response.messages, next] }),
+    );
+    const references = sent[1].input.filter((item) => item.type === 'item_reference');
+    assert.equal(references.length, 1, JSON.stringify(sent[1].input));
+    assert.equal(two.finishReason, 'stop');
+    assert.ok(two.text);
+    // The referenced answer reached the model: more input than without it.
+    const alone = await within(
+      generateText({ model: openai.responses(CLAUDE), messages: [first, next] }),
+    );
+    const [withIt, without] = [two.usage.inputTokens, alone.usage.inputTokens];
+    assert.ok(withIt > without, `${withIt} input tokens, ${without} without the answer`);
   });
 });

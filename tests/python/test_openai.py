@@ -359,14 +359,74 @@ def test_json_mode_streams_json_content(client):
     assert not any(c.choices[0].delta.tool_calls for c in chunks if c.choices)
 
 
-def test_response_format_with_tools_is_refused(client):
-    with pytest.raises(openai.BadRequestError, match="response_format with tools"):
+class GetWeather(pydantic.BaseModel):
+    city: str
+
+
+def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(client):
+    """`parse(tools=…, response_format=M)`: a turn may call the client's tools
+    (function calls, `finish_reason` "tool_calls"); the answer after the
+    results is parsed into `M`."""
+    tools = [openai.pydantic_function_tool(GetWeather, name="get_weather")]
+    messages = [{"role": "user", "content": f"Where is the Louvre, and how warm is it? [[sim {FAST}]]"}]
+    first = client.chat.completions.parse(
+        model=CLAUDE,
+        messages=messages,
+        tools=tools,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        response_format=Place,
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.parsed is None
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather"
+    assert isinstance(call.function.parsed_arguments, GetWeather)
+    messages += [
+        {
+            "role": "assistant",
+            "content": choice.message.content,
+            "tool_calls": [
+                {"id": call.id, "type": "function", "function": {"name": "get_weather", "arguments": call.function.arguments}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.id, "content": get_weather(**json.loads(call.function.arguments))},
+    ]
+    second = client.chat.completions.parse(model=CLAUDE, messages=messages, tools=tools, response_format=Place)
+    choice = second.choices[0]
+    assert choice.finish_reason == "stop"
+    assert not choice.message.tool_calls
+    assert isinstance(choice.message.parsed, Place), choice.message
+    # Streamed, the answer is content deltas, and its finish is a stop.
+    text, calls, finish, _ = stream_turn(
+        client, model=CLAUDE, messages=messages, tools=tools, response_format={"type": "json_object"}
+    )
+    assert (calls, finish) == ({}, "stop")
+    assert isinstance(json.loads(text), dict), text
+
+
+def test_logprobs_are_refused_unless_turned_off(client):
+    messages = [{"role": "user", "content": f"hi [[sim tokens=2 {FAST}]]"}]
+    with pytest.raises(openai.BadRequestError, match="no token log-probabilities") as err:
+        client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=True)
+    assert err.value.param == "logprobs"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=True, top_logprobs=2, stream=True)
+    assert err.value.param == "logprobs"
+    off = client.chat.completions.create(model=CLAUDE, messages=messages, logprobs=False)
+    assert off.choices[0].message.content and off.choices[0].logprobs is None
+
+
+def test_response_format_with_reasoning_is_refused(client):
+    with pytest.raises(openai.BadRequestError, match="response_format with reasoning") as err:
         client.chat.completions.create(
-            model=CLAUDE,
+            model=SONNET,
             messages=[{"role": "user", "content": "x"}],
             response_format={"type": "json_object"},
             tools=[{"type": "function", "function": {"name": "now"}}],
+            reasoning_effort="low",
         )
+    assert err.value.status_code == 400
 
 
 def test_reasoning_effort_streams_reasoning_content(client):

@@ -198,3 +198,80 @@ def test_structured_output_parses_into_a_pydantic_model(client):
     assert "response.output_text.delta" in kinds
     assert not any("function_call" in k for k in kinds)
     assert isinstance(final.output_parsed, Place)
+
+
+def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(client):
+    """What the OpenAI Agents SDK sends for `Agent(output_type=Place, tools=[…])`:
+    `text.format` json_schema beside function tools. A turn may call the
+    client's tool (a function_call item); the answer after its output is
+    parsed into the model, and a later turn replays it as text."""
+    question = f"Where is the Louvre, and how warm is it? [[sim {FAST}]]"
+    first = client.responses.parse(
+        model=CLAUDE,
+        input=question,
+        tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "name": "get_weather"},
+        text_format=Place,
+    )
+    assert [item.type for item in first.output] == ["function_call"]
+    assert first.output[0].name == "get_weather"
+    assert first.output_parsed is None
+    second = client.responses.parse(
+        model=CLAUDE,
+        previous_response_id=first.id,
+        input=run_calls(first.output),
+        tools=[WEATHER_TOOL],
+        text_format=Place,
+    )
+    assert second.status == "completed"
+    assert [item.type for item in second.output] == ["message"]
+    assert isinstance(second.output_parsed, Place), second.output
+    # The format's call is not a call waiting for its output in the next turn.
+    third = client.responses.create(
+        model=CLAUDE, previous_response_id=second.id, input=f"Thanks. [[sim tokens=2 {FAST}]]"
+    )
+    assert third.status == "completed" and third.output_text
+
+
+def test_item_references_name_earlier_output_items(client):
+    """What the Vercel AI SDK's OpenAI provider sends with `store: true`: the
+    earlier turns' output items as `item_reference`s."""
+    q1 = prompt(f"tokens=4 {FAST}")
+    r1 = client.responses.create(model=CLAUDE, input=q1)
+    q2 = prompt(f"tokens=2 {FAST}")
+    items = [{"role": "user", "content": q1}, {"type": "item_reference", "id": r1.output[0].id}, {"role": "user", "content": q2}]
+    r2 = client.responses.create(model=CLAUDE, input=items)
+    assert r2.status == "completed" and r2.output_text
+    # The referenced answer went to the model: more input than without it.
+    alone = client.responses.create(model=CLAUDE, input=[items[0], items[2]])
+    assert r2.usage.input_tokens > alone.usage.input_tokens
+    # A referenced function call is the one a function_call_output answers.
+    q3 = prompt(f"tool=get_weather tokens=3 {FAST}")
+    r3 = client.responses.create(model=CLAUDE, tools=[WEATHER_TOOL], input=q3)
+    assert [i.type for i in r3.output] == ["message", "function_call"]
+    items = [{"role": "user", "content": q3}] + [{"type": "item_reference", "id": i.id} for i in r3.output]
+    r4 = client.responses.create(model=CLAUDE, tools=[WEATHER_TOOL], input=items + run_calls([r3.output[1]]))
+    assert r4.output_text.startswith("Tool result: " + get_weather("sample")), r4.output_text
+    for bogus in ["msg_nope_0", r1.output[0].id[:-1] + "7", "item_123"]:
+        with pytest.raises(openai.BadRequestError) as e:
+            client.responses.create(model=CLAUDE, input=[{"type": "item_reference", "id": bogus}])
+        assert e.value.param == "input", e.value.body
+
+
+def test_hints_are_accepted_and_echoed(client):
+    response = client.responses.create(
+        model=CLAUDE,
+        input=prompt(f"tokens=2 {FAST}"),
+        max_tool_calls=3,
+        prompt_cache_key="rivers",
+        prompt_cache_retention="24h",
+        safety_identifier="user-hash-1",
+        service_tier="auto",
+    )
+    assert response.status == "completed"
+    assert response.max_tool_calls == 3
+    assert response.prompt_cache_key == "rivers"
+    assert response.safety_identifier == "user-hash-1"
+    assert response.service_tier == "default"
+    again = client.responses.retrieve(response.id)
+    assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")

@@ -29,13 +29,15 @@ pub(super) async fn complete_response(
         events.push(ev);
     }
     let Some(last) = events.last().filter(|e| e.is_complete) else {
-        return Err(OpenAiError(ApiError::NotFound));
+        return Err(OpenAiError::from(ApiError::NotFound));
     };
     // A complete event with an error is a failed session (`EventKind::Error`).
     if let Some(e) = &last.error {
         let body = json!({ "error": stream_error(e) });
         return Ok((failed_status(e.error_code()), Json(body)).into_response());
     }
+    let message = message(events.iter().map(|e| &**e), meta.json_tool.as_deref());
+    let calls = message.get("tool_calls").is_some();
     Ok(Json(json!({
         "id": meta.id,
         "object": "chat.completion",
@@ -43,9 +45,9 @@ pub(super) async fn complete_response(
         "model": meta.model,
         "choices": [{
             "index": 0,
-            "message": message(events.iter().map(|e| &**e), meta.json_tool.as_deref()),
+            "message": message,
             "logprobs": null,
-            "finish_reason": meta.finish_reason(last.stop_reason.as_deref()),
+            "finish_reason": meta.finish_reason(last.stop_reason.as_deref(), calls),
         }],
         "usage": usage_json(last.usage),
     }))

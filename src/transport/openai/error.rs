@@ -12,29 +12,34 @@ use crate::hub::StartError;
 
 /// An error in OpenAI's shape: `{"error":{"message","type","param","code"}}`.
 #[derive(Debug)]
-pub struct OpenAiError(pub(super) ApiError);
+pub struct OpenAiError {
+    pub(super) error: ApiError,
+    /// The request field it is about (`param`), when one is to blame.
+    pub(super) param: Option<&'static str>,
+}
 
 impl From<ApiError> for OpenAiError {
-    fn from(e: ApiError) -> Self {
-        Self(e)
+    fn from(error: ApiError) -> Self {
+        Self { error, param: None }
     }
 }
 
 impl From<StartError> for OpenAiError {
     fn from(e: StartError) -> Self {
-        Self(e.into())
+        ApiError::from(e).into()
     }
 }
 
 impl IntoResponse for OpenAiError {
     /// The gateway's own rendering (status, `Retry-After`…) with OpenAI's body.
     fn into_response(self) -> Response {
-        let code = self.0.error_code();
-        let message = self.0.to_string();
-        let (mut parts, _) = self.0.into_response().into_parts();
+        let code = self.error.error_code();
+        let message = self.error.to_string();
+        let (mut parts, _) = self.error.into_response().into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
-        let body = json!({ "error": error_object(parts.status, code.as_str(), &message) });
-        (parts, Json(body)).into_response()
+        let mut error = error_object(parts.status, code.as_str(), &message);
+        error["param"] = json!(self.param);
+        (parts, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -54,7 +59,15 @@ pub(super) fn error_object(status: StatusCode, code: &str, message: &str) -> Val
 
 /// A `400` with `msg`.
 pub(super) fn bad(msg: impl Into<String>) -> OpenAiError {
-    OpenAiError(ApiError::BadRequest(msg.into()))
+    ApiError::BadRequest(msg.into()).into()
+}
+
+/// A `400` with `msg` about the request field `param`.
+pub(super) fn bad_param(param: &'static str, msg: impl Into<String>) -> OpenAiError {
+    OpenAiError {
+        param: Some(param),
+        ..bad(msg)
+    }
 }
 
 /// The `error` object of a failed session.

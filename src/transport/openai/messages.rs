@@ -357,7 +357,10 @@ mod tests {
         ];
         for (messages, want) in cases {
             match turns(messages.clone()) {
-                Err(OpenAiError(crate::error::ApiError::BadRequest(e))) => {
+                Err(OpenAiError {
+                    error: crate::error::ApiError::BadRequest(e),
+                    ..
+                }) => {
                     assert!(e.contains(want), "{messages}: {e}")
                 }
                 Err(other) => panic!("{messages}: {other:?}"),

@@ -95,10 +95,11 @@ struct Meta {
 }
 
 impl Meta {
-    /// The `finish_reason` of a stop: a JSON answer's forced call ends as `stop`.
-    fn finish_reason(&self, stop_reason: Option<&str>) -> &'static str {
+    /// The `finish_reason` of a stop: a JSON answer's call ends as `stop`,
+    /// unless the answer also calls tools of the client's (`calls`).
+    fn finish_reason(&self, stop_reason: Option<&str>, calls: bool) -> &'static str {
         match finish_reason(stop_reason) {
-            "tool_calls" if self.json_tool.is_some() => "stop",
+            "tool_calls" if self.json_tool.is_some() && !calls => "stop",
             reason => reason,
         }
     }
@@ -162,7 +163,7 @@ async fn model(
     let listed = state.models.listed().contains(&id)
         || (state.models.allowed.is_empty() && ModelFamily::from_model_id(&id).is_some());
     if !listed {
-        return Err(OpenAiError(ApiError::NotFound));
+        return Err(OpenAiError::from(ApiError::NotFound));
     }
     Ok(Json(
         json!({"id": id, "object": "model", "created": 0, "owned_by": "bedrock"}),
@@ -183,5 +184,19 @@ mod tests {
             "content_filter"
         );
         assert_eq!(finish_reason(Some("cancelled")), "stop");
+        let meta = |json_tool: Option<&str>| Meta {
+            id: String::new(),
+            created: 0,
+            model: String::new(),
+            json_tool: json_tool.map(str::to_owned),
+        };
+        // A JSON answer's call is a stop; a call of the client's tools is not.
+        let json = meta(Some("place"));
+        assert_eq!(json.finish_reason(Some("tool_use"), false), "stop");
+        assert_eq!(json.finish_reason(Some("tool_use"), true), "tool_calls");
+        assert_eq!(
+            meta(None).finish_reason(Some("tool_use"), false),
+            "tool_calls"
+        );
     }
 }

@@ -5,11 +5,13 @@
 //!
 //! `parallel_tool_calls` is accepted and ignored (Bedrock's models decide
 //! how many calls to make), like any other field this module does not name.
+//! `logprobs: true` and `top_logprobs` are refused: Bedrock returns no token
+//! log-probabilities, and an answer without them would look like one with.
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::{OpenAiError, bad};
+use super::error::{OpenAiError, bad, bad_param};
 use super::messages::{self, ChatMessage};
 use super::response_format;
 use crate::parts::{Tool, ToolChoice};
@@ -53,6 +55,12 @@ pub(super) struct CompletionRequest {
     /// JSON mode and structured outputs ([`super::response_format`]).
     #[serde(default)]
     response_format: Option<Value>,
+    /// Token log-probabilities, which Bedrock does not return: `true` (or
+    /// any `top_logprobs`) is refused rather than answered without them.
+    #[serde(default)]
+    logprobs: Option<bool>,
+    #[serde(default)]
+    top_logprobs: Option<u32>,
     /// The legacy function-calling fields, refused with a pointer to `tools`.
     #[serde(default)]
     functions: Option<Value>,
@@ -115,23 +123,31 @@ pub(super) fn to_stream_request(
             "`functions` and `function_call` are not supported; use `tools` and `tool_choice`",
         ));
     }
+    if req.logprobs == Some(true) {
+        return Err(bad_param(
+            "logprobs",
+            "logprobs is not supported: Bedrock returns no token log-probabilities",
+        ));
+    }
+    if req.top_logprobs.is_some_and(|n| n > 0) {
+        return Err(bad_param(
+            "top_logprobs",
+            "top_logprobs is not supported: Bedrock returns no token log-probabilities",
+        ));
+    }
     let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
     let mut tools = tools(req.tools.unwrap_or_default())?;
     let mut tool_choice = tool_choice(req.tool_choice.as_ref())?;
     let json_tool = response_format::tool(req.response_format.as_ref())?;
-    if let Some(tool) = &json_tool {
-        if !tools.is_empty() {
-            return Err(bad(
-                "response_format with tools is not supported: the JSON answer is a forced tool call here",
-            ));
-        }
-        if reasoning.is_some() {
-            return Err(bad(
-                "response_format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
-            ));
-        }
-        tools.push(tool.clone());
-        tool_choice = ToolChoice::Tool(tool.name.clone());
+    let json_tool_name = json_tool.as_ref().map(|t| t.name.clone());
+    if let Some(tool) = json_tool {
+        tool_choice = response_format::declare(
+            tool,
+            &mut tools,
+            tool_choice,
+            reasoning.is_some(),
+            "response_format",
+        )?;
     }
     let (system, turns) = messages::to_turns(req.messages)?;
     let stream_request = StreamRequest {
@@ -153,7 +169,7 @@ pub(super) fn to_stream_request(
         reasoning,
         guardrail: req.guardrail,
     };
-    Ok((stream_request, json_tool.map(|t| t.name)))
+    Ok((stream_request, json_tool_name))
 }
 
 /// `tools` as the gateway's tools; `parameters` is the input schema (an
@@ -267,9 +283,20 @@ mod tests {
         let text = json!({"messages": user(), "response_format": {"type": "text"}});
         let (s, json_tool) = to_stream_request(serde_json::from_value(text).unwrap()).unwrap();
         assert!(json_tool.is_none() && s.tools.tools.is_empty());
+        // Beside the client's tools: declared first, and some tool must be called.
         let with_tools = json!({"messages": user(), "response_format": {"type": "json_object"},
             "tools": [{"type": "function", "function": {"name": "now"}}]});
-        assert!(parse(with_tools).is_err());
+        let (s, json_tool) =
+            to_stream_request(serde_json::from_value(with_tools.clone()).unwrap()).unwrap();
+        let names: Vec<&str> = s.tools.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, [json_tool.as_deref().unwrap(), "now"]);
+        assert_eq!(s.tool_choice, ToolChoice::Any);
+        let mut named = with_tools;
+        named["tool_choice"] = json!({"type": "function", "function": {"name": "now"}});
+        assert_eq!(
+            parse(named).unwrap().tool_choice,
+            ToolChoice::Tool("now".into())
+        );
         let thinking = json!({"messages": user(), "response_format": {"type": "json_object"},
             "reasoning_effort": "low"});
         assert!(parse(thinking).is_err());
@@ -351,6 +378,31 @@ mod tests {
             )),
             None
         );
+    }
+
+    #[test]
+    fn logprobs_are_refused_on_their_param_unless_turned_off() {
+        for (extra, param) in [
+            (json!({"logprobs": true}), "logprobs"),
+            (json!({"logprobs": true, "top_logprobs": 3}), "logprobs"),
+            (json!({"top_logprobs": 2}), "top_logprobs"),
+        ] {
+            let mut body = json!({"messages": user()});
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            match parse(body) {
+                Err(e) => assert_eq!(e.param, Some(param), "{extra}"),
+                Ok(_) => panic!("{extra} should be refused"),
+            }
+        }
+        for off in [
+            json!({"messages": user(), "logprobs": false}),
+            json!({"messages": user(), "logprobs": false, "top_logprobs": 0}),
+            json!({"messages": user(), "logprobs": null, "top_logprobs": null}),
+        ] {
+            assert!(parse(off.clone()).is_ok(), "{off}");
+        }
     }
 
     #[test]

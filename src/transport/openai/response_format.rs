@@ -4,14 +4,19 @@
 //! tool the model must call, whose input schema is the format's; that call's
 //! input is then the answer's `content`, and the answer ends with
 //! `finish_reason: "stop"`, as OpenAI's would. `{"type":"text"}` is the
-//! default. A request with tools of its own is refused (forcing the format's
-//! tool would keep the model from calling them), and so is one with
-//! reasoning (Claude refuses extended thinking with a forced tool).
+//! default.
+//!
+//! With tools of the request's own ([`declare`]), the format's tool is
+//! declared beside them and the model must call *some* tool (`any`): one of
+//! the client's, which stays a function call, or the format's, which is the
+//! answer. A tool choice that names a tool, or `none`, is kept. Reasoning
+//! is refused with a JSON format (Claude refuses extended thinking with a
+//! forced tool, and with `auto` the model may answer in prose).
 
 use serde_json::{Value, json};
 
 use super::error::{OpenAiError, bad};
-use crate::parts::{Part, Tool};
+use crate::parts::{Part, Tool, ToolChoice};
 
 /// The tool JSON mode asks for (structured outputs use the schema's name).
 const JSON_OBJECT_TOOL: &str = "json_response";
@@ -78,6 +83,43 @@ pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> 
             "response_format {format} is not {{\"type\":\"text\"}}, {{\"type\":\"json_object\"}} or {{\"type\":\"json_schema\",\"json_schema\":{{…}}}}"
         ))),
     }
+}
+
+/// Declare `format`'s tool with the request's `tools` and say which tool
+/// choice the request goes with. Alone, the format's tool is forced; beside
+/// the client's tools the model must call one of them or it (`auto` and
+/// `required` are `any`), unless `choice` names a tool or is `none`.
+///
+/// The format's tool goes first: for `any`, Claude picks a tool by what the
+/// conversation needs, and the simulator picks the first one declared, so a
+/// turn after a tool result answers in the format there.
+///
+/// `field` names the request's format field in refusals.
+pub(super) fn declare(
+    format: Tool,
+    tools: &mut Vec<Tool>,
+    choice: ToolChoice,
+    reasoning: bool,
+    field: &str,
+) -> Result<ToolChoice, OpenAiError> {
+    if reasoning {
+        return Err(bad(format!(
+            "{field} with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow"
+        )));
+    }
+    if tools.iter().any(|t| t.name == format.name) {
+        return Err(bad(format!(
+            "{field} names the tool '{}' of the JSON answer, which is also one of the request's tools; rename one of them",
+            format.name
+        )));
+    }
+    let choice = match choice {
+        _ if tools.is_empty() => ToolChoice::Tool(format.name.clone()),
+        ToolChoice::Auto | ToolChoice::Any => ToolChoice::Any,
+        kept @ (ToolChoice::None | ToolChoice::Tool(_)) => kept,
+    };
+    tools.insert(0, format);
+    Ok(choice)
 }
 
 /// The forced call of a JSON answer, followed over a session's events: its
@@ -172,5 +214,55 @@ mod tests {
                 .is_none()
         );
         assert!(text_format_tool_name(&json!({"type": "text"})).is_none());
+    }
+
+    fn named(name: &str) -> Tool {
+        Tool {
+            name: name.to_owned(),
+            description: None,
+            input_schema: Tool::empty_schema(),
+        }
+    }
+
+    #[test]
+    fn the_format_tool_beside_the_clients_tools() {
+        let declared = |tools: &[&str], choice: ToolChoice| {
+            let mut tools: Vec<Tool> = tools.iter().map(|n| named(n)).collect();
+            let choice = declare(named("place"), &mut tools, choice, false, "response_format")?;
+            let names: Vec<String> = tools.into_iter().map(|t| t.name).collect();
+            Ok::<_, OpenAiError>((names, choice))
+        };
+        // Alone it is forced, whatever the choice said.
+        for choice in [ToolChoice::Auto, ToolChoice::None, ToolChoice::Any] {
+            let (names, forced) = declared(&[], choice).unwrap();
+            assert_eq!(
+                (names, forced),
+                (vec!["place".to_owned()], ToolChoice::Tool("place".into()))
+            );
+        }
+        // Beside the client's tools: first, with some tool to call.
+        for choice in [ToolChoice::Auto, ToolChoice::Any] {
+            let (names, choice) = declared(&["get_weather", "now"], choice).unwrap();
+            assert_eq!(names, ["place", "get_weather", "now"]);
+            assert_eq!(choice, ToolChoice::Any);
+        }
+        // A named tool, or none, is the client's to keep.
+        for kept in [ToolChoice::None, ToolChoice::Tool("now".into())] {
+            let (_, choice) = declared(&["get_weather", "now"], kept.clone()).unwrap();
+            assert_eq!(choice, kept);
+        }
+        // Refused: a client tool of the same name, and reasoning.
+        assert!(declared(&["place"], ToolChoice::Auto).is_err());
+        let mut tools = vec![named("now")];
+        let refusal = declare(
+            named("place"),
+            &mut tools,
+            ToolChoice::Auto,
+            true,
+            "a JSON text.format",
+        );
+        assert!(
+            matches!(refusal, Err(OpenAiError { error: crate::error::ApiError::BadRequest(m), .. }) if m.starts_with("a JSON text.format with reasoning"))
+        );
     }
 }

@@ -81,6 +81,11 @@ impl Deltas {
         }
     }
 
+    /// Whether the answer called tools (other than a JSON answer's).
+    pub fn calls(&self) -> bool {
+        !self.tools.is_empty()
+    }
+
     /// Deltas where the call of `json_tool` is the answer's text.
     pub fn with_json_tool(json_tool: Option<String>) -> Self {
         Self {
@@ -152,7 +157,7 @@ pub(super) fn stream_response(
             let mut out = Vec::with_capacity(2);
             match ev.kind() {
                 EventKind::Done => {
-                    let reason = meta.finish_reason(ev.stop_reason.as_deref());
+                    let reason = meta.finish_reason(ev.stop_reason.as_deref(), deltas.calls());
                     out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
                     if include_usage {
                         out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));

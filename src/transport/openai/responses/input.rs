@@ -12,6 +12,8 @@
 //! - `reasoning`: replayed when it carries `encrypted_content` (the signature
 //!   of its summary text, or with no summary a redacted block, as
 //!   [`super::output`] writes them); dropped otherwise.
+//! - `item_reference`: replaced by the item it names before this reads
+//!   `input` ([`super::reference`]).
 //!
 //! Consecutive turns of one role are joined by the core.
 
@@ -293,8 +295,8 @@ mod tests {
         let cases = [
             (json!(7), "a string or a list"),
             (
-                json!([{"type": "item_reference", "id": "x"}]),
-                "'item_reference'",
+                json!([{"type": "web_search_call", "id": "x"}]),
+                "'web_search_call'",
             ),
             (json!([{"content": "x"}]), "needs `role`"),
             (json!([{"role": "tool", "content": "x"}]), "role 'tool'"),
@@ -325,7 +327,10 @@ mod tests {
         ];
         for (input, want) in cases {
             match to_turns(input.clone()) {
-                Err(OpenAiError(crate::error::ApiError::BadRequest(e))) => {
+                Err(OpenAiError {
+                    error: crate::error::ApiError::BadRequest(e),
+                    ..
+                }) => {
                     assert!(e.contains(want), "{input}: {e}")
                 }
                 Err(other) => panic!("{input}: {other:?}"),

@@ -14,7 +14,10 @@
 //! # Layout
 //!
 //! - [`request`]: the body's options, flat `tools`, `tool_choice`, `reasoning.effort`.
-//! - [`input`]: `input` items as the gateway's turns.
+//! - [`input`]: `input` items as the gateway's turns; [`reference`]: an
+//!   `item_reference` as the earlier output item it names.
+//! - [`retained`]: a finished response read again (`previous_response_id`,
+//!   `item_reference`).
 //! - [`output`]: events as output items and the streaming events that build them.
 //! - [`object`]: the `response` object around them.
 //! - [`stream`]: the SSE stream.
@@ -22,11 +25,10 @@
 mod input;
 mod object;
 mod output;
+mod reference;
 mod request;
+mod retained;
 mod stream;
-
-use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -38,17 +40,18 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::error::{OpenAiError, error_object, failed_status, stream_error};
+use super::response_format;
 use super::unix_now;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::event::TokenEvent;
 use crate::http::{parse_json, stream_headers};
-use crate::hub::{Access, Kept, Session, StartError, Subscription};
+use crate::hub::{Access, Kept, StartError};
 use crate::parts::{Content, answer};
 use crate::state::AppState;
 use crate::upstream::request::{Role, Turn};
 use object::Head;
 use request::ResponsesRequest;
+use retained::{Unavailable, whole_log};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -62,9 +65,10 @@ async fn create(
     principal: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refusal> {
-    let mut req: ResponsesRequest = parse_json(body).map_err(OpenAiError)?;
+    let mut req: ResponsesRequest = parse_json(body).map_err(OpenAiError::from)?;
     req.check()?;
     let mut options = req.options()?;
+    reference::resolve(&state.hub, &principal, &mut req.input).await?;
     let (mut system, input) = input::to_turns(std::mem::take(&mut req.input))?;
     let mut turns = match &req.previous_response_id {
         Some(id) => previous(&state, &principal, id).await?,
@@ -78,7 +82,7 @@ async fn create(
     options.messages = turns;
     let streaming = req.stream.unwrap_or(false);
     let echo = req.echo(unix_now());
-    let (inv, api) = state.models.validate(options).map_err(OpenAiError)?;
+    let (inv, api) = state.models.validate(options).map_err(OpenAiError::from)?;
     let turns = inv.turns.clone();
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     let session = sub.session().clone();
@@ -101,7 +105,7 @@ async fn create(
             events.push(ev);
         }
         match events.last().filter(|e| e.is_complete) {
-            None => return Err(OpenAiError(ApiError::NotFound).into()),
+            None => return Err(OpenAiError::from(ApiError::NotFound).into()),
             Some(last) if last.error.is_some() => {
                 let e = last.error.as_ref().map(stream_error);
                 let status = failed_status(last.error.as_ref().and_then(|e| e.error_code()));
@@ -120,7 +124,7 @@ async fn retrieve(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, OpenAiError> {
-    let not_found = || OpenAiError(ApiError::NotFound);
+    let not_found = || OpenAiError::from(ApiError::NotFound);
     let sid = session_id(&id).ok_or_else(not_found)?;
     let session = state
         .hub
@@ -149,57 +153,48 @@ async fn retrieve(
 async fn previous(state: &AppState, principal: &Principal, id: &str) -> Result<Vec<Turn>, Refusal> {
     let gone = || Refusal::PreviousNotFound(id.to_owned());
     let sid = session_id(id).ok_or_else(gone)?;
-    let session = state
-        .hub
-        .find(sid, &Access::user(principal))
-        .await
-        .map_err(|_| gone())?;
-    let (kept, finished) = state.hub.kept(&session).await.ok_or_else(gone)?;
-    if !finished {
-        return Err(OpenAiError(ApiError::BadRequest(format!(
-            "previous response '{id}' is still in progress"
-        )))
-        .into());
-    }
-    let events = whole_log(session).await.ok_or_else(gone)?;
-    // Only reasoning Bedrock takes back: signed text, or a redacted blob.
-    let answer: Vec<Content> = answer::content(events.iter().map(|e| &**e))
-        .into_iter()
-        .filter(|c| match c {
-            Content::Reasoning(r) => {
-                r.redacted.is_some() || (r.text.is_some() && r.signature.is_some())
-            }
-            _ => true,
-        })
-        .collect();
+    let retained = match retained::finished(&state.hub, principal, sid).await {
+        Ok(r) => r,
+        Err(Unavailable::NotFound) => return Err(gone()),
+        Err(Unavailable::InProgress) => {
+            return Err(OpenAiError::from(ApiError::BadRequest(format!(
+                "previous response '{id}' is still in progress"
+            )))
+            .into());
+        }
+    };
+    let kept = &retained.kept;
+    let json_tool = response_format::text_format_tool_name(&kept.echo["text"]["format"]);
     let mut turns = kept.turns.clone();
     turns.push(Turn {
         role: Role::Assistant,
-        content: answer,
+        content: replayed(
+            answer::content(retained.events.iter().map(|e| &**e)),
+            json_tool.as_deref(),
+        ),
     });
     Ok(turns)
 }
 
-/// How long a finished session's log may take to arrive from the node that
-/// streamed it (a mirror here relays it; it is there already).
-const LOG_WAIT: Duration = Duration::from_secs(10);
-
-/// A finished session's whole log, read to its final event; `None` if it
-/// does not arrive within [`LOG_WAIT`].
-async fn whole_log(session: Arc<Session>) -> Option<Vec<Arc<TokenEvent>>> {
-    let mut sub = Subscription::new(session, 0).ok()?;
-    let read = async move {
-        let mut events = Vec::new();
-        while let Some(ev) = sub.next().await {
-            events.push(ev);
-        }
-        events
-    };
-    let events = tokio::time::timeout(LOG_WAIT, read).await.ok()?;
-    events
-        .last()
-        .is_some_and(|e| e.is_complete)
-        .then_some(events)
+/// An earlier answer as the assistant turn that replays it: only the
+/// reasoning Bedrock takes back (signed text, or a redacted blob), and the
+/// call of a JSON `text.format`'s tool (`json_tool`) as the text it was
+/// shown as, not a call waiting for its result.
+fn replayed(answer: Vec<Content>, json_tool: Option<&str>) -> Vec<Content> {
+    answer
+        .into_iter()
+        .filter_map(|c| match c {
+            Content::Reasoning(r)
+                if r.redacted.is_none() && (r.text.is_none() || r.signature.is_none()) =>
+            {
+                None
+            }
+            Content::ToolCall { name, input, .. } if json_tool == Some(name.as_str()) => {
+                Some(Content::text(input.to_string()))
+            }
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// `resp_<session id>`.
@@ -261,5 +256,31 @@ mod tests {
         assert_eq!(session_id(&response_id("abc")), Some("abc"));
         assert_eq!(session_id("resp_"), None);
         assert_eq!(session_id("chatcmpl-abc"), None);
+    }
+
+    #[test]
+    fn a_json_answer_is_replayed_as_its_text() {
+        let call = |id: &str, name: &str| Content::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            input: json!({"city": "Paris"}),
+        };
+        let unsigned = Content::Reasoning(crate::parts::Reasoning {
+            text: Some("hm".into()),
+            signature: None,
+            redacted: None,
+        });
+        let answer = vec![unsigned, call("c1", "get_weather"), call("c2", "place")];
+        assert_eq!(
+            replayed(answer.clone(), Some("place")),
+            [
+                call("c1", "get_weather"),
+                Content::text("{\"city\":\"Paris\"}")
+            ]
+        );
+        assert_eq!(
+            replayed(answer, None),
+            [call("c1", "get_weather"), call("c2", "place")]
+        );
     }
 }

@@ -5,7 +5,9 @@
 //!
 //! Fields the gateway cannot honour are refused by name (a body is read with
 //! `deny_unknown_fields`); `parallel_tool_calls`, `metadata`, `user`, `store`,
-//! `include` and a few hints are accepted and ignored.
+//! `include` and a few hints (`max_tool_calls`, `prompt_cache_key`,
+//! `prompt_cache_retention`, `safety_identifier`, `service_tier`) are
+//! accepted and ignored.
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -56,7 +58,19 @@ pub(super) struct ResponsesRequest {
     pub parallel_tool_calls: Option<bool>,
     #[serde(default)]
     store: Option<bool>,
-    // Accepted and ignored, whatever their value.
+    /// A cap on calls of OpenAI's built-in tools, which the gateway has
+    /// none of: echoed, nothing to enforce.
+    #[serde(default)]
+    max_tool_calls: Option<u64>,
+    /// Identifiers OpenAI keys its prompt cache and abuse checks on: echoed.
+    #[serde(default)]
+    prompt_cache_key: Option<String>,
+    #[serde(default)]
+    safety_identifier: Option<String>,
+    // Accepted and ignored, whatever their value. `service_tier` is not sent
+    // to Bedrock from here (the echo says `default`, the tier that serves);
+    // `prompt_cache_retention` has no Bedrock setting here (cache points
+    // keep Bedrock's own lifetime), so it is echoed as `null`.
     #[serde(default, rename = "user")]
     _user: Option<IgnoredAny>,
     #[serde(default, rename = "include")]
@@ -65,10 +79,8 @@ pub(super) struct ResponsesRequest {
     _truncation: Option<IgnoredAny>,
     #[serde(default, rename = "service_tier")]
     _service_tier: Option<IgnoredAny>,
-    #[serde(default, rename = "prompt_cache_key")]
-    _prompt_cache_key: Option<IgnoredAny>,
-    #[serde(default, rename = "safety_identifier")]
-    _safety_identifier: Option<IgnoredAny>,
+    #[serde(default, rename = "prompt_cache_retention")]
+    _prompt_cache_retention: Option<IgnoredAny>,
     #[serde(default, rename = "stream_options")]
     _stream_options: Option<IgnoredAny>,
 }
@@ -117,25 +129,20 @@ impl ResponsesRequest {
     /// The options as a stream request without its conversation (`system`
     /// and `messages` are the handler's, from `input` and the previous response).
     ///
-    /// A JSON `text.format` is one tool the model must call; it cannot be
-    /// combined with tools of the request's own, nor with reasoning.
+    /// A JSON `text.format` is one more tool, the one whose call is the
+    /// answer ([`response_format::declare`]); it cannot be combined with reasoning.
     pub fn options(&self) -> Result<StreamRequest, OpenAiError> {
         let mut tools = tools(self.tools.as_deref().unwrap_or_default())?;
         let mut tool_choice = tool_choice(self.tool_choice.as_ref())?;
         let reasoning = self.reasoning_budget()?;
         if let Some(tool) = self.json_tool()? {
-            if !tools.is_empty() {
-                return Err(bad(
-                    "a JSON text.format with tools is not supported: the JSON answer is a forced tool call here",
-                ));
-            }
-            if reasoning.is_some() {
-                return Err(bad(
-                    "a JSON text.format with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow",
-                ));
-            }
-            tool_choice = ToolChoice::Tool(tool.name.clone());
-            tools.push(tool);
+            tool_choice = response_format::declare(
+                tool,
+                &mut tools,
+                tool_choice,
+                reasoning.is_some(),
+                "a JSON text.format",
+            )?;
         }
         Ok(StreamRequest {
             model: self.model.clone(),
@@ -176,6 +183,11 @@ impl ResponsesRequest {
             "text": self.text.clone().filter(|t| t.get("format").is_some()).unwrap_or_else(|| json!({"format": {"type": "text"}})),
             "truncation": "disabled",
             "store": self.store.unwrap_or(true),
+            "max_tool_calls": self.max_tool_calls,
+            "prompt_cache_key": self.prompt_cache_key,
+            "prompt_cache_retention": null,
+            "safety_identifier": self.safety_identifier,
+            "service_tier": "default",
         })
     }
 }
@@ -285,6 +297,23 @@ mod tests {
         }
         let low = parse(json!({"input": "x", "reasoning": {"effort": "low"}})).unwrap();
         assert_eq!(low.reasoning.map(|r| r.budget_tokens), Some(1024));
+    }
+
+    #[test]
+    fn hints_are_accepted_and_echoed() {
+        let body = json!({"input": "x", "max_tool_calls": 3, "prompt_cache_key": "k",
+            "prompt_cache_retention": "24h", "safety_identifier": "u-1", "service_tier": "flex"});
+        let req: ResponsesRequest = serde_json::from_value(body).unwrap();
+        req.check().unwrap();
+        req.options().unwrap();
+        let echo = req.echo(0);
+        assert_eq!(echo["max_tool_calls"], 3);
+        assert_eq!(echo["prompt_cache_key"], "k");
+        assert_eq!(echo["safety_identifier"], "u-1");
+        assert_eq!(echo["service_tier"], "default", "the tier that served it");
+        assert_eq!(echo["prompt_cache_retention"], Value::Null);
+        let bare: ResponsesRequest = serde_json::from_value(json!({"input": "x"})).unwrap();
+        assert_eq!(bare.echo(0)["max_tool_calls"], Value::Null);
     }
 
     #[test]
