@@ -37,6 +37,9 @@ fuzz_target!(|data: &[u8]| {
                 match d {
                     Delta::Text(t) => assert!(!t.is_empty(), "{family}: empty text delta"),
                     Delta::Stop(r) => assert!(!r.is_empty(), "{family}: empty stop reason"),
+                    Delta::StopSequence(s) => {
+                        assert!(!s.is_empty(), "{family}: empty stop sequence")
+                    }
                     Delta::Usage {
                         input_tokens,
                         output_tokens,

@@ -82,7 +82,10 @@ fuzz_target!(|data: &[u8]| {
                         .all(|w| !matches!(w, [Content::CachePoint, Content::CachePoint]))
                 );
                 assert!(!inv.tools_cache_point || !inv.tools.is_empty());
-                assert!((1..=MAX_MAX_TOKENS).contains(&inv.max_tokens));
+                assert!(
+                    inv.max_tokens
+                        .is_none_or(|n| (1..=MAX_MAX_TOKENS).contains(&n))
+                );
                 assert!(inv.temperature.is_none_or(|t| (0.0..=2.0).contains(&t)));
                 assert!(inv.top_p.is_none_or(|p| (0.0..=1.0).contains(&p)));
                 assert!(inv.stop_sequences.len() <= 8);

@@ -156,7 +156,11 @@ pub(super) fn decode_chunk(v: &Value) -> Vec<Delta> {
         Some("content_block_stop") => out.push(Delta::BlockEnd),
         Some("message_delta") => {
             push_stop(&mut out, v.pointer("/delta/stop_reason"), stop_name);
-            if let Some(seq) = v.pointer("/delta/stop_sequence").and_then(Value::as_str) {
+            if let Some(seq) = v
+                .pointer("/delta/stop_sequence")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
                 out.push(Delta::StopSequence(seq.to_owned()));
             }
             push_usage(
