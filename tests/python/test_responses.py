@@ -275,3 +275,37 @@ def test_hints_are_accepted_and_echoed(client):
     assert response.service_tier == "default"
     again = client.responses.retrieve(response.id)
     assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
+
+
+def test_a_broken_stream_resumes_after_its_last_sequence_number(client):
+    # 40 tokens at 20/s: the first events arrive long before the last.
+    stream = client.responses.create(model=CLAUDE, input=prompt("tokens=40 rate=20"), stream=True)
+    before = []
+    for event in stream:
+        before.append(event)
+        if event.type == "response.output_text.delta" and len(before) >= 8:
+            break
+    stream.close()  # the connection drops mid-answer
+    response_id = before[0].response.id
+    cursor = before[-1].sequence_number
+    after = list(client.responses.retrieve(response_id, stream=True, starting_after=cursor))
+    assert [e.sequence_number for e in after] == list(range(cursor + 1, cursor + 1 + len(after)))
+    assert after[-1].type == "response.completed"
+    text = "".join(e.delta for e in before + after if e.type == "response.output_text.delta")
+    assert text == after[-1].response.output_text
+    assert after[-1].response.usage.output_tokens == 40
+    # From the start, the same events again.
+    again = list(client.responses.retrieve(response_id, stream=True))
+    assert [e.type for e in again[: len(before)]] == [e.type for e in before]
+
+
+def test_a_response_can_be_cancelled_and_not_deleted(client):
+    stream = client.responses.create(model=CLAUDE, input=prompt("tokens=200 rate=20"), stream=True)
+    first = next(iter(stream))
+    cancelled = client.responses.cancel(first.response.id)
+    assert cancelled.id == first.response.id and cancelled.status == "cancelled"
+    assert cancelled.usage.output_tokens < 200
+    stream.close()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.delete(first.response.id)
+    assert "not deleted on request" in err.value.message

@@ -1,6 +1,8 @@
 //! OpenAI's Responses API, rendered from the session log: `POST
 //! /v1/responses` (one `response` object, or with `stream: true` the
-//! Responses streaming events over SSE) and `GET /v1/responses/{id}`.
+//! Responses streaming events over SSE), `GET /v1/responses/{id}` (the
+//! object, or with `stream=true` its events again, from `starting_after`:
+//! a stream resumed where it broke) and `POST /v1/responses/{id}/cancel`.
 //!
 //! A response's id is `resp_<session id>`: `GET` finds the session through
 //! [`Hub::find`](crate::hub::Hub::find) (the caller's own, while retained),
@@ -33,10 +35,12 @@ mod stream;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{OpenAiError, error_object, failed_status, stream_error};
@@ -56,7 +60,8 @@ use retained::{Unavailable, whole_log};
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
         .route("/v1/responses", post(create))
-        .route("/v1/responses/{id}", get(retrieve))
+        .route("/v1/responses/{id}", get(retrieve).delete(delete))
+        .route("/v1/responses/{id}/cancel", post(cancel))
 }
 
 /// `POST /v1/responses`.
@@ -97,7 +102,7 @@ async fn create(
         echo,
     };
     let mut res = if streaming {
-        stream::stream_response(sub, head, state.heartbeat, &state.metrics)
+        stream::stream_response(sub, head, None, state.heartbeat, &state.metrics)
     } else {
         let mut sub = sub;
         let mut events = Vec::new();
@@ -118,17 +123,32 @@ async fn create(
     Ok(res)
 }
 
-/// `GET /v1/responses/{id}`: the caller's response while its session is retained.
+/// `GET /v1/responses/{id}`'s query: `stream=true` asks for the events,
+/// after `starting_after` (a `sequence_number`) when given.
+#[derive(Debug, Default, Deserialize)]
+struct RetrieveQuery {
+    #[serde(default)]
+    stream: bool,
+    #[serde(default)]
+    starting_after: Option<u64>,
+}
+
+/// `GET /v1/responses/{id}`: the caller's response while its session is
+/// retained; with `stream=true`, its streaming events (all of them again,
+/// or those after `starting_after`), live while it is still streaming.
 async fn retrieve(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    query: Result<Query<RetrieveQuery>, QueryRejection>,
 ) -> Result<Response, OpenAiError> {
+    let Query(query) = query.map_err(|e| OpenAiError::from(ApiError::BadRequest(e.body_text())))?;
     let not_found = || OpenAiError::from(ApiError::NotFound);
     let sid = session_id(&id).ok_or_else(not_found)?;
+    let access = Access::user(&principal);
     let session = state
         .hub
-        .find(sid, &Access::user(&principal))
+        .find(sid, &access)
         .await
         .map_err(|_| not_found())?;
     let kept = state.hub.kept(&session).await;
@@ -140,6 +160,25 @@ async fn retrieve(
         model: session.model().to_owned(),
         echo,
     };
+    if query.stream {
+        // The events are rendered again from the log's start, so each has
+        // the `sequence_number` it had the first time; those up to the
+        // cursor are left out.
+        let sub = state
+            .hub
+            .subscribe(sid, &access, 0)
+            .await
+            .map_err(|_| not_found())?;
+        let mut res = stream::stream_response(
+            sub,
+            head,
+            query.starting_after,
+            state.heartbeat,
+            &state.metrics,
+        );
+        stream_headers(&mut res, session.id());
+        return Ok(res);
+    }
     let events = match kept {
         // Finished: the whole log (a mirror's once relayed to its end).
         Some((_, true)) => whole_log(session.clone()).await,
@@ -147,6 +186,43 @@ async fn retrieve(
     }
     .unwrap_or_else(|| session.events_from(0, usize::MAX));
     Ok(Json(head.render(events.iter().map(|e| &**e))).into_response())
+}
+
+/// `POST /v1/responses/{id}/cancel`: stop the answer now (Bedrock stops
+/// generating) and return the response as it ended.
+async fn cancel(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, OpenAiError> {
+    let not_found = || OpenAiError::from(ApiError::NotFound);
+    let sid = session_id(&id).ok_or_else(not_found)?;
+    let session = state
+        .hub
+        .find(sid, &Access::user(&principal))
+        .await
+        .map_err(|_| not_found())?;
+    session.cancel();
+    // The upstream task writes the final event as soon as it sees the cancel.
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), session.finished()).await;
+    retrieve(
+        State(state),
+        principal,
+        Path(id),
+        Ok(Query(RetrieveQuery::default())),
+    )
+    .await
+}
+
+/// `DELETE /v1/responses/{id}`: refused, saying why (a response is
+/// dropped when its session is, after the retention or under the memory
+/// budget; until then every node can still serve it).
+async fn delete(_principal: Principal, Path(_id): Path<String>) -> OpenAiError {
+    OpenAiError::from(ApiError::BadRequest(
+        "responses are not deleted on request here: each is dropped with its session, \
+         after SPILLWAY_SESSION_RETENTION_SECS or earlier under the session memory budget"
+            .into(),
+    ))
 }
 
 /// The conversation of response `id`: its request's turns, then its answer.

@@ -30,6 +30,7 @@ impl Head {
         let (status, error, incomplete, usage) = match outcome {
             Outcome::Running => ("in_progress", Value::Null, Value::Null, Value::Null),
             Outcome::Completed(u) => ("completed", Value::Null, Value::Null, usage_json(*u)),
+            Outcome::Cancelled(u) => ("cancelled", Value::Null, Value::Null, usage_json(*u)),
             Outcome::Incomplete(reason, u) => (
                 "incomplete",
                 Value::Null,
@@ -73,6 +74,8 @@ impl Head {
 pub(super) enum Outcome {
     Running,
     Completed(Option<Usage>),
+    /// Cancelled (`POST /v1/responses/{id}/cancel`, or every reader left).
+    Cancelled(Option<Usage>),
     /// Stopped short: `max_output_tokens` or `content_filter`.
     Incomplete(&'static str, Option<Usage>),
     /// The session failed: the `error` object.
@@ -94,6 +97,7 @@ impl Outcome {
             Some("content_filtered" | "guardrail_intervened") => {
                 Outcome::Incomplete("content_filter", ev.usage)
             }
+            Some("cancelled") => Outcome::Cancelled(ev.usage),
             _ => Outcome::Completed(ev.usage),
         }
     }
@@ -102,7 +106,7 @@ impl Outcome {
     pub fn item_status(&self) -> &'static str {
         match self {
             Outcome::Running | Outcome::Completed(_) => "completed",
-            Outcome::Incomplete(..) | Outcome::Failed(_) => "incomplete",
+            Outcome::Cancelled(_) | Outcome::Incomplete(..) | Outcome::Failed(_) => "incomplete",
         }
     }
 
@@ -110,7 +114,8 @@ impl Outcome {
     pub fn event(&self) -> &'static str {
         match self {
             Outcome::Running | Outcome::Completed(_) => "response.completed",
-            Outcome::Incomplete(..) => "response.incomplete",
+            // The streaming API has no event of its own for it.
+            Outcome::Cancelled(_) | Outcome::Incomplete(..) => "response.incomplete",
             Outcome::Failed(_) => "response.failed",
         }
     }

@@ -15,10 +15,12 @@ use super::output::Output;
 use crate::hub::Subscription;
 use crate::render::sse;
 
-/// The SSE response of one answer.
+/// The SSE response of one answer: every event, or those whose
+/// `sequence_number` is past `starting_after`.
 pub(super) fn stream_response(
     sub: Subscription,
     head: Head,
+    starting_after: Option<u64>,
     heartbeat: Duration,
     metrics: &crate::metrics::Metrics,
 ) -> Response {
@@ -42,9 +44,15 @@ pub(super) fn stream_response(
             };
             stream::iter(events)
         });
-    let frames = stream::iter(first).chain(rest).map(|v: Value| {
-        let kind = v["type"].as_str().unwrap_or("message");
-        sse::json_frame(Some(kind), &v)
-    });
+    let after = move |v: &Value| {
+        starting_after.is_none_or(|n| v["sequence_number"].as_u64().is_some_and(|s| s > n))
+    };
+    let frames = stream::iter(first)
+        .chain(rest)
+        .filter(move |v| std::future::ready(after(v)))
+        .map(|v: Value| {
+            let kind = v["type"].as_str().unwrap_or("message");
+            sse::json_frame(Some(kind), &v)
+        });
     sse::response(frames, heartbeat, sse::comment("heartbeat"))
 }
