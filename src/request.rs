@@ -115,6 +115,17 @@ impl ModelPolicy {
         let model = self.admit(&model_id)?;
         let api = model.api(req.api.unwrap_or(self.default_api));
         let turns = build_turns(req.messages, req.prompt)?;
+        let guarded = req.system.has_guard_content()
+            || turns
+                .iter()
+                .flat_map(|t| &t.content)
+                .any(|p| matches!(p, Content::GuardContent { .. }));
+        if guarded && api != Api::Converse {
+            return Err(ApiError::BadRequest(
+                "guardContent parts go to Bedrock through Converse: send them with api \"converse\""
+                    .into(),
+            ));
+        }
         if turns.last().is_some_and(|t| t.role != Role::User) && !model.continues_prefill(api) {
             return Err(ApiError::BadRequest(format!(
                 "the conversation must end with a user turn (add a prompt): {} models \
@@ -289,6 +300,25 @@ mod tests {
         let err = p.validate(prefill(llama, Some(Api::Invoke))).unwrap_err();
         assert!(err.to_string().contains("prefill"), "{err}");
         assert!(p.validate(prefill(llama, Some(Api::Converse))).is_ok());
+    }
+
+    #[test]
+    fn guard_content_goes_through_converse_only() {
+        let p = policy();
+        let guarded = |api| StreamRequest {
+            messages: vec![Turn {
+                role: Role::User,
+                content: vec![Content::GuardContent {
+                    text: "hi".into(),
+                    qualifiers: vec![],
+                }],
+            }],
+            api: Some(api),
+            ..Default::default()
+        };
+        let err = p.validate(guarded(Api::Invoke)).unwrap_err();
+        assert!(err.to_string().contains("converse"), "{err}");
+        assert!(p.validate(guarded(Api::Converse)).is_ok());
     }
 
     #[test]

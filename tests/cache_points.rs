@@ -128,7 +128,7 @@ async fn a_system_string_still_works_and_bad_system_or_tools_are_400s() {
         ),
         (
             json!({"prompt": "Hi", "system": [{"type": "toolCall", "id": "t", "name": "f"}]}),
-            "text and cachePoint",
+            "text, cachePoint and guardContent",
         ),
         (json!({"prompt": "Hi", "system": 7}), "system must be"),
         (

@@ -48,6 +48,14 @@ pub enum Content {
     },
     /// A prompt-cache checkpoint after what precedes it.
     CachePoint,
+    /// Text the model reads that the request's guardrail evaluates alone
+    /// (Converse's `guardContent`); `qualifiers` as Bedrock takes them
+    /// (`grounding_source`, `query`, `guard_content`). Converse only.
+    GuardContent {
+        text: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        qualifiers: Vec<String>,
+    },
 }
 
 /// A reasoning part: signed text, or an opaque redacted blob.
@@ -113,6 +121,7 @@ impl Content {
             Self::ToolCall { .. } => "toolCall",
             Self::ToolResult { .. } => "toolResult",
             Self::CachePoint => "cachePoint",
+            Self::GuardContent { .. } => "guardContent",
         }
     }
 
@@ -120,7 +129,7 @@ impl Content {
     /// counts; attached bytes are bounded by the request body limit).
     pub fn size(&self) -> usize {
         match self {
-            Self::Text { text } => text.len(),
+            Self::Text { text } | Self::GuardContent { text, .. } => text.len(),
             Self::Image { .. } | Self::Document { .. } => 0,
             Self::Reasoning(r) => {
                 r.text.as_ref().map_or(0, String::len) + r.redacted.as_ref().map_or(0, String::len)

@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::content::{Content, join_text};
 
-/// A system prompt: only `text` and `cachePoint` parts (the constructors
-/// refuse any other).
+/// A system prompt: only `text`, `cachePoint` and `guardContent` parts
+/// (the constructors refuse any other; guard content goes through Converse
+/// only, which the request's checks see to).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(transparent)]
 pub struct SystemPrompt {
@@ -22,13 +23,14 @@ impl SystemPrompt {
     /// `parts` as a system prompt; `Err` names a part that is neither text
     /// nor a cache point.
     pub fn from_parts(parts: Vec<Content>) -> Result<Self, String> {
-        if let Some((i, p)) = parts
-            .iter()
-            .enumerate()
-            .find(|(_, p)| !matches!(p, Content::Text { .. } | Content::CachePoint))
-        {
+        if let Some((i, p)) = parts.iter().enumerate().find(|(_, p)| {
+            !matches!(
+                p,
+                Content::Text { .. } | Content::CachePoint | Content::GuardContent { .. }
+            )
+        }) {
             return Err(format!(
-                "system[{i}]: the system prompt takes text and cachePoint parts, not {}",
+                "system[{i}]: the system prompt takes text, cachePoint and guardContent parts, not {}",
                 p.kind()
             ));
         }
@@ -45,6 +47,21 @@ impl SystemPrompt {
         self.parts.push(Content::CachePoint);
     }
 
+    /// Add text the request's guardrail evaluates alone (Converse's `guardContent`).
+    pub fn push_guard(&mut self, text: impl Into<String>, qualifiers: Vec<String>) {
+        self.parts.push(Content::GuardContent {
+            text: text.into(),
+            qualifiers,
+        });
+    }
+
+    /// Whether a part is guard content (only Converse takes it).
+    pub fn has_guard_content(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Content::GuardContent { .. }))
+    }
+
     /// The parts, in order: text and cache points.
     pub fn parts(&self) -> &[Content] {
         &self.parts
@@ -59,9 +76,10 @@ impl SystemPrompt {
 
     /// No text but blanks.
     pub fn is_empty(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| !matches!(p, Content::Text { text } if !text.trim().is_empty()))
+        self.parts.iter().all(|p| {
+            !matches!(p, Content::Text { text } | Content::GuardContent { text, .. }
+                if !text.trim().is_empty())
+        })
     }
 
     /// Whether a cache point follows some text.

@@ -60,6 +60,10 @@ pub fn check(
             let need = |ok: bool, what: &str| if ok { Ok(()) } else { Err(cannot(what)) };
             match (turn.role, part) {
                 (_, Content::Text { .. } | Content::CachePoint) => {}
+                (Role::User, Content::GuardContent { text, .. }) if text.trim().is_empty() => {
+                    return Err(format!("{}: guardContent needs text", at()));
+                }
+                (Role::User, Content::GuardContent { .. }) => {}
                 (Role::User, Content::Image { media_type, data }) => {
                     need(caps.images, "images")?;
                     attachment::check_image(media_type, data)

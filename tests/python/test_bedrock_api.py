@@ -243,6 +243,33 @@ def test_converse_tool_result_may_hold_a_document(client):
     assert text.startswith("Tool result: the forecast\n[document forecast"), text
 
 
+def test_guard_content_reaches_bedrock_in_messages_and_system(client):
+    # Strands' `guardrail_latest_message`: the last user text as guardContent.
+    guard = GUARDRAIL_CONFIG
+    user = {"guardContent": {"text": {"text": prompt(f"tokens=3 {FAST}"), "qualifiers": ["query"]}}}
+    res = client.converse(
+        modelId=SONNET,
+        guardrailConfig=guard,
+        messages=[{"role": "user", "content": [user]}],
+    )
+    # The directive inside the guarded text was read: the model saw it.
+    assert res["usage"]["outputTokens"] == 3
+    plain = client.converse(
+        modelId=SONNET,
+        guardrailConfig=guard,
+        system=[{"text": "Be brief."}],
+        messages=[{"role": "user", "content": [user]}],
+    )
+    guarded = client.converse(
+        modelId=SONNET,
+        guardrailConfig=guard,
+        system=[{"text": "Be brief."}, {"guardContent": {"text": {"text": "Only rivers, never lakes."}}}],
+        messages=[{"role": "user", "content": [user]}],
+    )
+    # The system's guarded text counts as input: it was sent, not dropped.
+    assert guarded["usage"]["inputTokens"] > plain["usage"]["inputTokens"]
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

@@ -4,7 +4,8 @@
 //! `document` {format?, name, source:{bytes|text|content}}, `toolUse`,
 //! `toolResult` {toolUseId, content:[{text}|{json}|{image}|{document}]},
 //! `reasoningContent` {reasoningText:{text, signature?}} | {redactedContent};
-//! `cachePoint`, `guardContent` and the rest carry nothing the simulator reads.
+//! `guardContent`'s text is read like any text; `cachePoint` and the rest
+//! carry nothing the simulator reads.
 //! Blobs (`bytes`) travel base64 in JSON.
 
 use serde_json::Value;
@@ -23,11 +24,30 @@ const DOCUMENT_FORMATS: [&str; 9] = [
 pub(crate) fn system(conv: &mut Conversation, system: &Value, path: &str) -> Result<(), SimError> {
     for (i, block) in as_array(system, path)?.iter().enumerate() {
         let path = format!("{path}/{i}");
-        if let Some(text) = optional(as_object(block, &path)?, "text") {
+        let block = as_object(block, &path)?;
+        if let Some(text) = optional(block, "text") {
             conv.system(as_str(text, &format!("{path}/text"))?);
+        }
+        if let Some(text) = guarded_text(block, &path)? {
+            conv.system(text);
         }
     }
     Ok(())
+}
+
+/// The text of a `guardContent` block (`{"text": {"text"}}`): the model
+/// reads it like any text.
+fn guarded_text<'a>(block: &'a Obj, path: &str) -> Result<Option<&'a str>, SimError> {
+    let Some(guard) = optional(block, "guardContent") else {
+        return Ok(None);
+    };
+    let path = format!("{path}/guardContent");
+    let Some(text) = optional(as_object(guard, &path)?, "text") else {
+        return Ok(None);
+    };
+    let path = format!("{path}/text");
+    let text = required(as_object(text, &path)?, "text", &path)?;
+    as_str(text, &format!("{path}/text")).map(Some)
 }
 
 /// A message's `content` blocks.
@@ -46,6 +66,9 @@ pub(crate) fn content(
 fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
     if let Some(text) = optional(block, "text") {
         conv.text(as_str(text, &format!("{path}/text"))?);
+    }
+    if let Some(text) = guarded_text(block, path)? {
+        conv.text(text);
     }
     if let Some(image) = optional(block, "image") {
         conv.attachment(image_of(image, &format!("{path}/image"))?);

@@ -105,6 +105,10 @@ fn block(b: &Value) -> Result<Content, String> {
         "toolResult" => tool_result(v)?,
         "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
         "cachePoint" => Content::CachePoint,
+        "guardContent" => {
+            let (text, qualifiers) = guard_content(v)?;
+            Content::GuardContent { text, qualifiers }
+        }
         other => return Err(format!("content block '{other}' is not supported here")),
     })
 }
@@ -205,22 +209,52 @@ fn reasoning_block(v: &Value) -> Result<Reasoning, String> {
     })
 }
 
-/// `system` blocks: `{"text"}` and `{"cachePoint"}` (other blocks, such as
-/// guard content, are left out).
+/// `system` blocks: `{"text"}`, `{"cachePoint"}` and `{"guardContent"}`;
+/// any other is refused (none is dropped).
 pub fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
     let mut system = SystemPrompt::default();
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(system);
     };
     let blocks = v.as_array().ok_or("system must be a list of blocks")?;
-    for b in blocks {
+    for (i, b) in blocks.iter().enumerate() {
         if let Some(text) = b.get("text").and_then(Value::as_str) {
             system.push_text(text);
         } else if b.get("cachePoint").is_some() {
             system.push_cache_point();
+        } else if let Some(g) = b.get("guardContent") {
+            let (text, qualifiers) = guard_content(g).map_err(|e| format!("system[{i}]: {e}"))?;
+            system.push_guard(text, qualifiers);
+        } else {
+            return Err(format!(
+                "system[{i}]: a system block is text, cachePoint or guardContent"
+            ));
         }
     }
     Ok(system)
+}
+
+/// `guardContent`'s text block: `{"text": {"text", "qualifiers"?}}` (guard
+/// content images are not taken).
+fn guard_content(v: &Value) -> Result<(String, Vec<String>), String> {
+    let t = v
+        .get("text")
+        .filter(|t| t.is_object())
+        .ok_or("guardContent takes a text block ({\"text\": {\"text\": …}})")?;
+    let qualifiers = match t.get("qualifiers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(q) => q
+            .as_array()
+            .ok_or("guardContent qualifiers must be a list")?
+            .iter()
+            .map(|q| {
+                q.as_str()
+                    .map(str::to_owned)
+                    .ok_or("a qualifier is a string")
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((field(t, "text")?.to_owned(), qualifiers))
 }
 
 /// `toolConfig`: `tools[].toolSpec` (a `cachePoint` among them is a cache
@@ -350,6 +384,33 @@ pub fn strings(m: &Map<String, Value>, key: &str) -> Result<Vec<String>, String>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn guard_content_is_kept_and_an_unknown_system_block_refused() {
+        let system = system(Some(&json!([
+            {"text": "Be brief."},
+            {"guardContent": {"text": {"text": "Rivers only.", "qualifiers": ["guard_content"]}}}
+        ])))
+        .unwrap();
+        assert!(system.has_guard_content());
+        assert_eq!(
+            system.parts()[1],
+            Content::GuardContent {
+                text: "Rivers only.".into(),
+                qualifiers: vec!["guard_content".into()]
+            }
+        );
+        let err = super::system(Some(&json!([{"someFutureBlock": {}}]))).unwrap_err();
+        assert!(err.contains("system[0]"), "{err}");
+        let part = block(&json!({"guardContent": {"text": {"text": "hi"}}})).unwrap();
+        assert_eq!(
+            part,
+            Content::GuardContent {
+                text: "hi".into(),
+                qualifiers: vec![]
+            }
+        );
+    }
 
     #[test]
     fn converse_body_becomes_parts() {

@@ -3,9 +3,10 @@
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     CachePointBlock, CachePointType, CitationsConfig, ContentBlock, ConversationRole,
-    DocumentBlock, DocumentFormat, DocumentSource, ImageBlock, ImageFormat, ImageSource, Message,
-    ReasoningContentBlock, ReasoningTextBlock, SystemContentBlock, ToolResultBlock,
-    ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
+    DocumentBlock, DocumentFormat, DocumentSource, GuardrailConverseContentBlock,
+    GuardrailConverseContentQualifier, GuardrailConverseTextBlock, ImageBlock, ImageFormat,
+    ImageSource, Message, ReasoningContentBlock, ReasoningTextBlock, SystemContentBlock,
+    ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
 };
 
 use super::json::to_document;
@@ -49,10 +50,28 @@ pub(crate) fn system(system: &SystemPrompt) -> Result<Option<Vec<SystemContentBl
         .filter(|p| !matches!(p, Content::Text { text } if text.trim().is_empty()))
         .map(|p| match p {
             Content::Text { text } => Ok(SystemContentBlock::Text(text.clone())),
+            Content::GuardContent { text, qualifiers } => {
+                guard(text, qualifiers).map(SystemContentBlock::GuardContent)
+            }
             _ => cache_point().map(SystemContentBlock::CachePoint),
         })
         .collect::<Result<_, _>>()
         .map(Some)
+}
+
+/// Converse's `guardContent` text block.
+fn guard(text: &str, qualifiers: &[String]) -> Result<GuardrailConverseContentBlock, String> {
+    GuardrailConverseTextBlock::builder()
+        .text(text)
+        .set_qualifiers((!qualifiers.is_empty()).then(|| {
+            qualifiers
+                .iter()
+                .map(|q| GuardrailConverseContentQualifier::from(q.as_str()))
+                .collect()
+        }))
+        .build()
+        .map(GuardrailConverseContentBlock::Text)
+        .map_err(|e| e.to_string())
 }
 
 /// Converse's cache point (`{"cachePoint":{"type":"default"}}`).
@@ -119,6 +138,9 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
                 .map_err(built)?,
         ),
         Content::CachePoint => ContentBlock::CachePoint(cache_point()?),
+        Content::GuardContent { text, qualifiers } => {
+            ContentBlock::GuardContent(guard(text, qualifiers)?)
+        }
     })
 }
 

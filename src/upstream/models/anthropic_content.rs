@@ -21,6 +21,8 @@ use crate::upstream::attach;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 use crate::upstream::tools;
 
+use super::GUARD_CONVERSE_ONLY;
+
 /// Every turn as a message. A turn of one text part stays a plain string.
 pub(super) fn messages(turns: &[Turn]) -> Result<Vec<Value>, String> {
     let mut messages: Vec<(Role, Vec<Value>)> = Vec::with_capacity(turns.len());
@@ -153,6 +155,7 @@ fn block(part: &Content) -> Result<Value, String> {
         }
         // Handled by the caller: a mark, not a block.
         Content::CachePoint => Value::Null,
+        Content::GuardContent { .. } => return Err(GUARD_CONVERSE_ONLY.into()),
     })
 }
 

@@ -54,6 +54,10 @@ pub enum DecodeError {
 
 /// Built-in list of known model ids (current ids of each family, including a
 /// few cross-region inference profiles), used by `GET /v1/models`.
+/// A family body has no place for `guardContent` (the request checks send
+/// it through Converse before any body is built).
+pub(crate) const GUARD_CONVERSE_ONLY: &str = "guardContent goes to Bedrock through Converse only";
+
 pub const KNOWN_MODELS: &[&str] = &[
     // Anthropic Claude
     "anthropic.claude-3-haiku-20240307-v1:0",

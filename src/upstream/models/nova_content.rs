@@ -83,6 +83,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             json!({"toolResult": r})
         }
         Content::CachePoint => cache_point(),
+        Content::GuardContent { .. } => return Err(super::GUARD_CONVERSE_ONLY.into()),
     })
 }
 
