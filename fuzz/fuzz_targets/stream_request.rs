@@ -55,7 +55,14 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(&inv.model_id, m);
                 }
                 assert_eq!(inv.turns.first().map(|t| t.role), Some(Role::User));
-                assert_eq!(inv.turns.last().map(|t| t.role), Some(Role::User));
+                // A last assistant turn is a prefill, only where the model continues one.
+                let family = ModelFamily::from_model_id(&inv.model_id);
+                if inv.turns.last().map(|t| t.role) != Some(Role::User) {
+                    assert!(
+                        api == Api::Converse || family == Some(ModelFamily::AnthropicClaude),
+                        "a prefill for {family:?} through {api:?}"
+                    );
+                }
                 for pair in inv.turns.windows(2) {
                     assert_ne!(pair[0].role, pair[1].role, "roles alternate");
                 }
@@ -73,6 +80,8 @@ fuzz_target!(|data: &[u8]| {
                 let system = inv.system.parts();
                 assert!(system.iter().all(|p| match p {
                     Content::Text { text } => !text.trim().is_empty(),
+                    // Guard content goes through Converse only.
+                    Content::GuardContent { .. } => api == Api::Converse,
                     p => matches!(p, Content::CachePoint),
                 }));
                 assert!(!matches!(system.first(), Some(Content::CachePoint)));
