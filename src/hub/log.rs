@@ -273,8 +273,14 @@ fn part_heap(p: &Part) -> usize {
             title,
             source,
             text,
+            location,
             ..
-        } => s(title) + s(source) + s(text),
+        } => {
+            s(title)
+                + s(source)
+                + s(text)
+                + location.as_ref().map_or(0, |v| v.to_string().len() * 2)
+        }
         Part::Guardrail { action, trace } => {
             action.len() + trace.as_ref().map_or(0, |v| v.to_string().len() * 2)
         }

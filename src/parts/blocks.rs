@@ -85,6 +85,7 @@ impl Blocks {
                 title,
                 source,
                 text,
+                location,
             } => {
                 let index = match &self.open {
                     Some((i, _)) => *i,
@@ -95,6 +96,7 @@ impl Blocks {
                     title,
                     source,
                     text,
+                    location,
                 }));
             }
             Delta::Guardrail { action, trace } => {

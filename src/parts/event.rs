@@ -41,6 +41,13 @@ pub enum Part {
         source: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
+        /// Where in the request's documents, in Anthropic's names: `type`
+        /// (`char_location`, `page_location`, `content_block_location`),
+        /// `document_index` and the range (`start_char_index` /
+        /// `end_char_index`, `start_page_number` / `end_page_number`,
+        /// `start_block_index` / `end_block_index`), when the model said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Value>,
     },
     /// A guardrail acted on the answer.
     Guardrail {

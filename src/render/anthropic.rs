@@ -86,7 +86,19 @@ impl Renderer {
                     self.part(part, out);
                 }
             }
-            EventKind::Citation | EventKind::Guardrail => {}
+            EventKind::Citation => {
+                if let Some(citation) = ev.part.as_deref().and_then(citation) {
+                    let index = match self.open {
+                        Some((i, Block::Text)) => i,
+                        _ => self.open_block(Block::Text, json!({"type": "text", "text": ""}), out),
+                    };
+                    out.push(delta(
+                        index,
+                        json!({"type": "citations_delta", "citation": citation}),
+                    ));
+                }
+            }
+            EventKind::Guardrail => {}
             EventKind::Done => {
                 self.close(out);
                 let usage = ev.usage.unwrap_or_default();
@@ -287,9 +299,18 @@ fn usage_json(u: Usage) -> Value {
 /// successful final event has `stop_reason: null`: answer a failed session
 /// with its error instead.
 pub fn message(message_id: &str, model: &str, events: &[Arc<TokenEvent>]) -> Value {
+    let mut citations = text_citations(events).into_iter();
     let content: Vec<Value> = answer::content(events.iter().map(AsRef::as_ref))
         .into_iter()
         .filter_map(block)
+        .map(|mut b| {
+            if b["type"] == "text"
+                && let Some(cited) = citations.next().filter(|c| !c.is_empty())
+            {
+                b["citations"] = Value::Array(cited);
+            }
+            b
+        })
         .collect();
     let last = events.last().filter(|e| e.is_complete && e.error.is_none());
     json!({
@@ -302,6 +323,58 @@ pub fn message(message_id: &str, model: &str, events: &[Arc<TokenEvent>]) -> Val
         "stop_sequence": last.and_then(|e| e.stop_sequence.as_deref()),
         "usage": usage_json(last.and_then(|e| e.usage).unwrap_or_default()),
     })
+}
+
+/// A citation part as Claude's citation object (`None` without a
+/// document location, which Anthropic's shapes cannot do without).
+fn citation(part: &Part) -> Option<Value> {
+    let Part::Citation {
+        title,
+        text,
+        location: Some(Value::Object(location)),
+        ..
+    } = part
+    else {
+        return None;
+    };
+    let mut c = location.clone();
+    c.insert(
+        "cited_text".into(),
+        json!(text.as_deref().unwrap_or_default()),
+    );
+    c.insert("document_title".into(), json!(title));
+    Some(Value::Object(c))
+}
+
+/// The citations of each text block of the answer, in order: a run of
+/// text (as [`answer::content`] joins it) takes those among it, and those
+/// just before it (Claude opens a cited block with its citations).
+fn text_citations(events: &[Arc<TokenEvent>]) -> Vec<Vec<Value>> {
+    let mut runs: Vec<Vec<Value>> = Vec::new();
+    let mut pending = Vec::new();
+    let mut open = false;
+    for ev in events {
+        match ev.part.as_deref() {
+            None if ev.token.is_empty() => {}
+            None => {
+                if !open {
+                    runs.push(std::mem::take(&mut pending));
+                    open = true;
+                }
+            }
+            Some(p @ Part::Citation { .. }) => match (citation(p), runs.last_mut()) {
+                (Some(c), Some(run)) if open => run.push(c),
+                (Some(c), _) => pending.push(c),
+                (None, _) => {}
+            },
+            Some(Part::Guardrail { .. }) => {}
+            Some(_) => open = false,
+        }
+    }
+    if let Some(run) = runs.last_mut() {
+        run.append(&mut pending);
+    }
+    runs
 }
 
 /// One answer part as an Anthropic content block.
@@ -564,6 +637,7 @@ mod tests {
                 title: None,
                 source: None,
                 text: None,
+                location: None,
             }),
             part(Part::tool_end(3, "t".into(), "f".into(), json!({"a": 1}))),
         ]);

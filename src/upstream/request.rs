@@ -170,6 +170,8 @@ pub enum Delta {
         title: Option<String>,
         source: Option<String>,
         text: Option<String>,
+        /// Where in the documents ([`Part::Citation`](crate::parts::Part)'s `location`).
+        location: Option<serde_json::Value>,
     },
     /// A guardrail's verdict on the answer: `INTERVENED`, or `NONE` with the
     /// assessment when a trace was asked for; `trace` is Bedrock's guardrail trace.

@@ -233,6 +233,27 @@ def test_the_stop_sequence_reached_is_named(client):
     assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
 
 
+def test_citations_of_a_document_come_back(client):
+    document = {
+        "type": "document",
+        "title": "Rivers",
+        "source": {"type": "text", "media_type": "text/plain", "data": "The Nile is long."},
+        "citations": {"enabled": True},
+    }
+    messages = [{"role": "user", "content": [document, {"type": "text", "text": prompt(f"cite=2 tokens=3 {FAST}")}]}]
+    message = client.messages.create(model=SONNET, max_tokens=100, messages=messages)
+    cited = [c for b in message.content if b.type == "text" for c in (b.citations or [])]
+    assert len(cited) == 2, message.content
+    assert cited[0].type == "char_location" and cited[0].document_index == 0
+    assert cited[0].document_title == "Rivers" and cited[0].cited_text.startswith("Passage 1")
+    with client.messages.stream(model=SONNET, max_tokens=100, messages=messages) as stream:
+        kinds = [e.delta.type for e in stream if e.type == "content_block_delta"]
+        final = stream.get_final_message()
+    assert kinds.count("citations_delta") == 2
+    streamed = [c for b in final.content if b.type == "text" for c in (b.citations or [])]
+    assert [c.cited_text for c in streamed] == [c.cited_text for c in cited]
+
+
 def test_a_long_conversation_fits(client):
     # A coding agent's transcript late in a session: ~130k tokens of file reads.
     history = []

@@ -465,6 +465,7 @@ mod tests {
                 title: title.map(str::to_owned),
                 source: source.map(str::to_owned),
                 text: Some("quoted".into()),
+                location: None,
             })
         };
         let chunks = render(&[

@@ -32,6 +32,8 @@ pub struct GqlPart {
     pub input: Option<String>,
     pub title: Option<String>,
     pub source: Option<String>,
+    /// Where a citation points in the request's documents, as a JSON string.
+    pub location: Option<String>,
     /// What a guardrail did.
     pub action: Option<String>,
     /// The guardrail's trace, as a JSON string.
@@ -75,12 +77,14 @@ impl From<&Part> for GqlPart {
                 title,
                 source,
                 text,
+                location,
             } => Self {
                 kind,
                 index: Some(*index),
                 title: title.clone(),
                 source: source.clone(),
                 text: text.clone(),
+                location: location.as_ref().map(Value::to_string),
                 ..Default::default()
             },
             Part::Guardrail { action, trace } => Self {

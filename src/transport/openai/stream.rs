@@ -310,6 +310,7 @@ mod tests {
                     title: None,
                     source: None,
                     text: None,
+                    location: None,
                 }),
             ),
             ev(

@@ -7,7 +7,7 @@
 //! metadata (or at the end of the stream when there is none).
 
 use aws_sdk_bedrockruntime::types::{
-    CitationsDelta, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput,
+    CitationLocation, CitationsDelta, ContentBlockDelta, ContentBlockStart, ConverseStreamOutput,
     ReasoningContentBlockDelta, StopReason,
 };
 use base64::Engine as _;
@@ -142,9 +142,10 @@ fn block_delta(delta: ContentBlockDelta) -> Vec<Delta> {
     vec![one]
 }
 
-/// A citation: its title, source, and the cited text (the source content's
-/// pieces, joined).
+/// A citation: its title, source, the cited text (the source content's
+/// pieces, joined) and its place in the documents, in Anthropic's names.
 fn citation(c: CitationsDelta) -> Delta {
+    let location = c.location.as_ref().and_then(location_json);
     let text: String = c
         .source_content
         .unwrap_or_default()
@@ -155,7 +156,40 @@ fn citation(c: CitationsDelta) -> Delta {
         title: c.title,
         source: c.source,
         text: (!text.is_empty()).then_some(text),
+        location,
     }
+}
+
+/// A document location as Claude's citation object names it (web and
+/// search-result locations have no such shape and are left out).
+fn location_json(l: &CitationLocation) -> Option<serde_json::Value> {
+    let (kind, doc, (start_key, start), (end_key, end)) = match l {
+        CitationLocation::DocumentChar(c) => (
+            "char_location",
+            c.document_index,
+            ("start_char_index", c.start),
+            ("end_char_index", c.end),
+        ),
+        CitationLocation::DocumentPage(p) => (
+            "page_location",
+            p.document_index,
+            ("start_page_number", p.start),
+            ("end_page_number", p.end),
+        ),
+        CitationLocation::DocumentChunk(c) => (
+            "content_block_location",
+            c.document_index,
+            ("start_block_index", c.start),
+            ("end_block_index", c.end),
+        ),
+        _ => return None,
+    };
+    Some(serde_json::json!({
+        "type": kind,
+        "document_index": doc,
+        start_key: start,
+        end_key: end,
+    }))
 }
 
 #[cfg(test)]
@@ -347,7 +381,8 @@ mod tests {
             vec![Delta::Citation {
                 title: Some("Q3 report".into()),
                 source: None,
-                text: Some("Sales rose.".into())
+                text: Some("Sales rose.".into()),
+                location: None
             }]
         );
         for empty in [

@@ -202,6 +202,16 @@ fn block_start(v: &Value, out: &mut Vec<Delta>) {
     }
 }
 
+/// A Claude citation's location: the object without its text and title.
+fn citation_location(c: &Value) -> Option<Value> {
+    let mut location = c.as_object()?.clone();
+    location.remove("cited_text");
+    location.remove("document_title");
+    location
+        .contains_key("type")
+        .then_some(Value::Object(location))
+}
+
 fn block_delta(v: &Value, out: &mut Vec<Delta>) {
     let non_empty = |pointer: &str| {
         str_at(v, pointer)
@@ -223,6 +233,7 @@ fn block_delta(v: &Value, out: &mut Vec<Delta>) {
                 .get("cited_text")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            location: citation_location(c),
         }),
         _ => None,
     };
@@ -500,7 +511,9 @@ mod tests {
             vec![Delta::Citation {
                 title: Some("Q3 report".into()),
                 source: None,
-                text: Some("Sales rose 4%.".into())
+                text: Some("Sales rose 4%.".into()),
+                location: Some(json!({"type": "char_location", "document_index": 0,
+                    "start_char_index": 0, "end_char_index": 14}))
             }]
         );
     }
