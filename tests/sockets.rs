@@ -239,7 +239,10 @@ async fn every_socket_is_counted_in_the_connection_gauge_and_pinged() {
 
 #[tokio::test]
 async fn a_peer_that_stops_answering_pings_is_dropped_on_every_endpoint() {
-    let gw = Gateway::with(|c| c.ws_ping_secs = 0.1).await;
+    // Pings a second apart: the socket is surely counted before its first
+    // ping goes unanswered, even on a loaded machine (0.1 s raced the
+    // gauge read below under a parallel build).
+    let gw = Gateway::with(|c| c.ws_ping_secs = 1.0).await;
     for ep in ALL {
         // Never read again, so never answer a ping.
         let ws = ep.open(&gw, &gw.token).await;
