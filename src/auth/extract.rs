@@ -22,6 +22,22 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// The key header of Anthropic's API: what its SDKs send for an `api_key`.
+pub const API_KEY: &str = "x-api-key";
+
+/// The token in `x-api-key`, when there is one (blank counts as none).
+pub fn api_key(parts: &Parts) -> Option<Result<String, AuthError>> {
+    let v = parts.headers.get(API_KEY)?;
+    Some(
+        v.to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or(AuthError::Missing),
+    )
+}
+
 /// The bearer token of a request, wherever it came from: `Missing` when
 /// there is none, `QueryTokenNotAllowed` when there is only a `?token=` on a
 /// route that must use the header.

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AuthError;
-use super::extract::bearer_token;
+use super::extract::{api_key, bearer_token};
 use crate::state::AppState;
 
 /// Routes that need no token, and why.
@@ -30,13 +30,23 @@ fn is_open(method: &Method, path: &str) -> bool {
     }
 }
 
+/// `GET /v1/models` and `/v1/models/{id}`.
+fn is_model_list(path: &str) -> bool {
+    path == "/v1/models" || path.starts_with("/v1/models/")
+}
+
 /// The middleware: verify the token unless the route is open.
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if is_open(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let token = match bearer_token(&parts) {
+    // The model list is also the Anthropic SDK's `models.list()`, whose key
+    // comes as `x-api-key`.
+    let key = is_model_list(parts.uri.path())
+        .then(|| api_key(&parts))
+        .flatten();
+    let token = match key.unwrap_or_else(|| bearer_token(&parts)) {
         Ok(token) => token,
         Err(AuthError::Missing) => return AuthError::Missing.into_response(),
         Err(e) => {

@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::hub::{Access, SessionInfo};
 use crate::state::AppState;
+use crate::transport::anthropic::models as anthropic_models;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,8 +42,22 @@ async fn cancel(
     Ok(Json(s.info()))
 }
 
-/// The models requests may name (OpenAI's list shape, so its SDKs read it too).
-async fn models(State(state): State<AppState>, _p: Principal) -> Json<serde_json::Value> {
+/// The models requests may name: OpenAI's list shape, so its SDKs read it
+/// too; for the Anthropic SDK (`anthropic-version`), Anthropic's, with the
+/// Anthropic names of the allowed Claude models.
+async fn models(
+    State(state): State<AppState>,
+    _p: Principal,
+    headers: axum::http::HeaderMap,
+) -> Json<serde_json::Value> {
+    if anthropic_models::is_anthropic(&headers) {
+        let data = anthropic_models::listing(|id| state.models.admit(id).is_ok());
+        let first = data.first().map(|m| m["id"].clone());
+        let last = data.last().map(|m| m["id"].clone());
+        return Json(serde_json::json!({
+            "data": data, "has_more": false, "first_id": first, "last_id": last,
+        }));
+    }
     let data: Vec<_> = state
         .models
         .listed()

@@ -254,6 +254,17 @@ def test_citations_of_a_document_come_back(client):
     assert [c.cited_text for c in streamed] == [c.cited_text for c in cited]
 
 
+def test_models_list_and_retrieve_in_anthropics_shape(client):
+    models = list(client.models.list())
+    ids = [m.id for m in models]
+    assert "claude-sonnet-4-5-20250929" in ids and "claude-opus-4-5-20251101" in ids
+    sonnet = next(m for m in models if m.id == "claude-sonnet-4-5-20250929")
+    assert sonnet.display_name == "Claude Sonnet 4.5" and sonnet.type == "model"
+    assert client.models.retrieve("claude-sonnet-4-5").id == "claude-sonnet-4-5-20250929"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("claude-9-ultra")
+
+
 def test_a_long_conversation_fits(client):
     # A coding agent's transcript late in a session: ~130k tokens of file reads.
     history = []
@@ -263,6 +274,8 @@ def test_a_long_conversation_fits(client):
     history.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
     message = client.messages.create(model=SONNET, max_tokens=10, messages=history)
     assert message.usage.output_tokens == 2 and message.usage.input_tokens > 100_000
+    # The session id, as the SDK's request id.
+    assert message._request_id and len(message._request_id) > 8
 
 
 def test_error_mid_stream_is_raised(client):

@@ -7,12 +7,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::error::AnthropicError;
-use crate::auth::extract::bearer_token;
-use crate::auth::{AuthError, Principal};
+use crate::auth::Principal;
+use crate::auth::extract::{api_key, bearer_token};
 use crate::state::AppState;
-
-/// The key header of Anthropic's API.
-const API_KEY: &str = "x-api-key";
 
 /// The verified caller of an Anthropic route.
 #[derive(Debug)]
@@ -25,14 +22,8 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = match parts.headers.get(API_KEY) {
-            Some(v) => v
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-                .ok_or(AuthError::Missing)?,
+        let token = match api_key(parts) {
+            Some(key) => key?,
             None => bearer_token(parts)?,
         };
         let principal = state.verifier.verify(&token).await.inspect_err(|e| {

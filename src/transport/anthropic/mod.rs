@@ -58,6 +58,16 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .layer(axum::middleware::map_response(request_id))
+}
+
+/// Anthropic's `request-id` header (the SDKs' `_request_id`, in their
+/// logs and errors): the session's id, as `X-Session-Id` has it.
+async fn request_id(mut res: axum::response::Response) -> axum::response::Response {
+    if let Some(id) = res.headers().get("x-session-id").cloned() {
+        res.headers_mut().insert("request-id", id);
+    }
+    res
 }
 
 /// A body read as Anthropic's request, and kept as the JSON object it was.

@@ -78,9 +78,101 @@ pub fn resolve(name: &str, extra: &ModelAliases) -> Option<Resolved> {
     })
 }
 
+/// Whether a request is the Anthropic SDK's (`anthropic-version` is on
+/// every request it sends): `GET /v1/models` then answers in its shape.
+pub fn is_anthropic(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key("anthropic-version")
+}
+
+/// The dated names of the built-in table whose model `admitted` takes, as
+/// Anthropic's model objects (newest first, as Anthropic lists them).
+pub fn listing(admitted: impl Fn(&str) -> bool) -> Vec<serde_json::Value> {
+    let mut models: Vec<serde_json::Value> = BUILT_IN
+        .iter()
+        .filter(|(name, id)| dated(name).is_some() && admitted(id))
+        .filter_map(|(name, _)| object(name))
+        .collect();
+    models.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
+    models
+}
+
+/// `name` (a dated name of the built-in table, or an alias of one) as
+/// Anthropic's model object: `{"type":"model","id","display_name","created_at"}`.
+pub fn object(name: &str) -> Option<serde_json::Value> {
+    let id = if dated(name).is_some() {
+        name
+    } else {
+        // An undated alias stands for the dated name of the same model.
+        let target = BUILT_IN.iter().find(|(a, _)| *a == name)?.1;
+        BUILT_IN
+            .iter()
+            .find(|(a, id)| *id == target && dated(a).is_some())?
+            .0
+    };
+    let (base, date) = dated(id)?;
+    Some(serde_json::json!({
+        "type": "model",
+        "id": id,
+        "display_name": display_name(base),
+        "created_at": format!("{}-{}-{}T00:00:00Z", &date[..4], &date[4..6], &date[6..]),
+    }))
+}
+
+/// `claude-…-YYYYMMDD` as (`claude-…`, `YYYYMMDD`).
+fn dated(name: &str) -> Option<(&str, &str)> {
+    let (base, date) = name.rsplit_once('-')?;
+    (date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit())).then_some((base, date))
+}
+
+/// `claude-sonnet-4-5` → `Claude Sonnet 4.5`, `claude-3-5-haiku` → `Claude 3.5 Haiku`.
+fn display_name(base: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut number = false;
+    for part in base.split('-') {
+        let digits = part.bytes().all(|b| b.is_ascii_digit());
+        match words.last_mut() {
+            Some(last) if digits && number => {
+                last.push('.');
+                last.push_str(part);
+            }
+            _ => {
+                let mut chars = part.chars();
+                words.push(
+                    chars
+                        .next()
+                        .map(|c| c.to_uppercase().chain(chars).collect())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        number = digits;
+    }
+    words.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dated_names_are_anthropics_model_objects() {
+        let sonnet = object("claude-sonnet-4-5").unwrap();
+        assert_eq!(sonnet["id"], "claude-sonnet-4-5-20250929");
+        assert_eq!(sonnet["display_name"], "Claude Sonnet 4.5");
+        assert_eq!(sonnet["created_at"], "2025-09-29T00:00:00Z");
+        assert_eq!(
+            object("claude-3-5-haiku-20241022").unwrap()["display_name"],
+            "Claude 3.5 Haiku"
+        );
+        assert_eq!(
+            object("claude-opus-4-20250514").unwrap()["display_name"],
+            "Claude Opus 4"
+        );
+        assert_eq!(object("claude-9"), None);
+        let all = listing(|_| true);
+        assert_eq!(all[0]["id"], "claude-opus-4-5-20251101", "newest first");
+        assert!(listing(|id| id.contains("haiku-4-5")).len() == 1);
+    }
     use crate::upstream::models::KNOWN_MODELS;
 
     fn none() -> ModelAliases {

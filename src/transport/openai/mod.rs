@@ -154,12 +154,28 @@ fn finish_reason(stop_reason: Option<&str>) -> &'static str {
     }
 }
 
-/// `GET /v1/models/{model}`: one model of the list, for `client.models.retrieve`.
+/// `GET /v1/models/{model}`: one model of the list, for `client.models.retrieve`
+/// (the Anthropic SDK's too: an Anthropic name, in its shape).
 async fn model(
     State(state): State<AppState>,
     _p: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, OpenAiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<Json<Value>, axum::response::Response> {
+    use crate::transport::anthropic::{error::AnthropicError, models as anthropic_models};
+    use axum::response::IntoResponse;
+    if anthropic_models::is_anthropic(&headers) {
+        let admitted = anthropic_models::resolve(&id, &state.model_aliases)
+            .is_some_and(|r| state.models.admit(&r.model_id).is_ok());
+        return anthropic_models::object(&id)
+            .filter(|_| admitted)
+            .map(Json)
+            .ok_or_else(|| AnthropicError::from(ApiError::NotFound).into_response());
+    }
+    openai_model(&state, id).map_err(IntoResponse::into_response)
+}
+
+fn openai_model(state: &AppState, id: String) -> Result<Json<Value>, OpenAiError> {
     let listed = state.models.listed().contains(&id)
         || (state.models.allowed.is_empty() && ModelFamily::from_model_id(&id).is_some());
     if !listed {
