@@ -44,6 +44,10 @@ pub struct StreamRequest {
     pub tools: ToolList,
     #[serde(default)]
     pub tool_choice: ToolChoice,
+    /// `false`: at most one tool call per answer (Claude's
+    /// `disable_parallel_tool_use`; Converse has no such switch).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
     /// `{"budgetTokens": N}` turns on extended thinking.
     #[serde(default)]
     pub reasoning: Option<ReasoningRequest>,
@@ -206,6 +210,7 @@ impl ModelPolicy {
                 tools: req.tools.tools,
                 tools_cache_point,
                 tool_choice: req.tool_choice,
+                one_tool_call: req.parallel_tool_calls == Some(false),
                 reasoning_budget,
                 raw_body: None,
                 converse_fields: None,

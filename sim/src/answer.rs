@@ -354,9 +354,13 @@ fn tool_calls(prompt: &Prompt, directive: &Directive) -> Result<Vec<Block>, SimE
     } else {
         Directive::from_text(&prompt.parts.last_user_text).tool
     };
-    names
+    let mut names = names
         .or_else(|| prompt.parts.forced_tool.clone().map(|t| vec![t]))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if prompt.parts.one_tool_call {
+        names.truncate(1);
+    }
+    names
         .into_iter()
         .map(|name| {
             let Some(tool) = prompt.parts.tools.iter().find(|t| t.name == name) else {

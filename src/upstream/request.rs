@@ -60,6 +60,10 @@ pub struct InvocationRequest {
     /// A prompt-cache checkpoint after `tools` (only with tools).
     pub tools_cache_point: bool,
     pub tool_choice: ToolChoice,
+    /// At most one tool call per answer (the client said
+    /// `parallel_tool_calls: false`): Claude's `disable_parallel_tool_use`;
+    /// Converse has no such switch, so its models decide.
+    pub one_tool_call: bool,
     /// Extended thinking's token budget, when asked for.
     pub reasoning_budget: Option<u32>,
     /// The model family's InvokeModel body exactly as a drop-in client sent

@@ -498,3 +498,17 @@ def test_image_data_url(client):
             ],
         )
     assert "fetches nothing" in err.value.message
+
+
+def test_parallel_tool_calls_false_allows_one_call(client):
+    time_tool = {
+        "type": "function",
+        "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+    }
+    ask = [{"role": "user", "content": prompt(f"tool=get_weather,get_time {FAST}")}]
+    both = client.chat.completions.create(model=SONNET, tools=[WEATHER_TOOL, time_tool], messages=ask)
+    assert [c.function.name for c in both.choices[0].message.tool_calls] == ["get_weather", "get_time"]
+    one = client.chat.completions.create(
+        model=SONNET, tools=[WEATHER_TOOL, time_tool], parallel_tool_calls=False, messages=ask
+    )
+    assert [c.function.name for c in one.choices[0].message.tool_calls] == ["get_weather"]

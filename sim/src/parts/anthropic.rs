@@ -165,6 +165,12 @@ pub(crate) fn tools(conv: &mut Conversation, body: &Obj) -> Result<(), SimError>
         conv.tool(name, description, schema);
     }
     if let Some(choice) = optional(body, "tool_choice").and_then(Value::as_object) {
+        conv.one_tool_call(
+            choice
+                .get("disable_parallel_tool_use")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        );
         match choice.get("type").and_then(Value::as_str) {
             Some("tool") => conv.force_tool(choice.get("name").and_then(Value::as_str))?,
             Some("any") => conv.force_tool(None)?,

@@ -69,6 +69,9 @@ pub(crate) struct Parts {
     /// first for "any tool"): without a `tool=` directive, the answer is
     /// that one call, with no text before it, as Claude answers then.
     pub forced_tool: Option<String>,
+    /// Claude's `tool_choice.disable_parallel_tool_use`: at most one tool
+    /// call per answer (the first a `tool=` directive names).
+    pub one_tool_call: bool,
 }
 
 /// Reads a request turn by turn; see the module documentation.
@@ -203,6 +206,11 @@ impl Conversation {
             .map(str::to_owned)
             .or_else(|| self.parts.tools.first().map(|t| t.name.clone()));
         Ok(())
+    }
+
+    /// The request allows at most one tool call per answer.
+    pub(crate) fn one_tool_call(&mut self, one: bool) {
+        self.parts.one_tool_call = one;
     }
 
     /// The request turns reasoning on.

@@ -94,6 +94,7 @@ pub fn to_stream_request(
         api: options.api,
         tools: options.tools.into(),
         tool_choice: options.tool_choice,
+        parallel_tool_calls: None,
         reasoning: options.reasoning,
         guardrail: None,
     })

@@ -76,6 +76,13 @@ pub(super) fn to_stream_request(
         api: Some(if claude { Api::Invoke } else { Api::Converse }),
         tools: tools(req.tools.unwrap_or_default(), claude)?,
         tool_choice: tool_choice(req.tool_choice.as_ref())?,
+        // Claude's body carries it as sent; for the others it is the same switch.
+        parallel_tool_calls: req
+            .tool_choice
+            .as_ref()
+            .and_then(|c| c.get("disable_parallel_tool_use"))
+            .and_then(Value::as_bool)
+            .map(|disabled| !disabled),
         reasoning: reasoning(req.thinking.as_ref())?,
         guardrail: None,
     })

@@ -364,6 +364,7 @@ impl MutationRoot {
             api: api.map(Api::from),
             tools: ToolList::new(tools, tools_cache_point.unwrap_or(false)),
             tool_choice,
+            parallel_tool_calls: None,
             reasoning: reasoning_budget_tokens
                 .map(|budget_tokens| ReasoningRequest { budget_tokens }),
             guardrail: guardrail.map(Into::into),

@@ -3,8 +3,9 @@
 //! reasoning budget (`reasoning_effort`, or `thinking` as Anthropic and
 //! LiteLLM clients send it). Messages are [`super::messages`]' part.
 //!
-//! `parallel_tool_calls` is accepted and ignored (Bedrock's models decide
-//! how many calls to make), like any other field this module does not name.
+//! `parallel_tool_calls: false` allows one tool call per answer where the
+//! model has the switch (Claude's `disable_parallel_tool_use`); fields this
+//! module does not name are accepted and ignored.
 //! `logprobs: true` and `top_logprobs` are refused: Bedrock returns no token
 //! log-probabilities, and an answer without them would look like one with.
 
@@ -52,6 +53,9 @@ pub(super) struct CompletionRequest {
     /// Spillway's `guardrail` (`extra_body` in the SDK); the deployment default when absent.
     #[serde(default)]
     guardrail: Option<Guardrail>,
+    /// `false`: at most one tool call per answer.
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
     /// JSON mode and structured outputs ([`super::response_format`]).
     #[serde(default)]
     response_format: Option<Value>,
@@ -166,6 +170,7 @@ pub(super) fn to_stream_request(
         api: None,
         tools: tools.into(),
         tool_choice,
+        parallel_tool_calls: req.parallel_tool_calls,
         reasoning,
         guardrail: req.guardrail,
     };

@@ -228,13 +228,20 @@ pub(super) fn tools(req: &InvocationRequest) -> Option<(Value, Option<Value>)> {
     {
         cache_mark(last);
     }
-    let choice = match &req.tool_choice {
+    let mut choice = match &req.tool_choice {
         ToolChoice::Auto if tools::are_stand_ins(req) => Some(json!({"type": "none"})),
+        ToolChoice::Auto if req.one_tool_call => Some(json!({"type": "auto"})),
         ToolChoice::Auto => None,
         ToolChoice::Any => Some(json!({"type": "any"})),
         ToolChoice::None => Some(json!({"type": "none"})),
         ToolChoice::Tool(name) => Some(json!({"type": "tool", "name": name})),
     };
+    if let Some(c) = choice
+        .as_mut()
+        .filter(|c| req.one_tool_call && c["type"] != "none")
+    {
+        c["disable_parallel_tool_use"] = json!(true);
+    }
     Some((Value::Array(list), choice))
 }
 
@@ -353,6 +360,27 @@ mod tests {
             tools: serde_json::from_value(tools).unwrap(),
             tool_choice: serde_json::from_value(choice).unwrap(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn one_tool_call_is_claudes_disable_parallel_tool_use() {
+        let weather = json!([{"name":"w","inputSchema":{"type":"object"}}]);
+        let hi = json!([{"role":"user","content":"hi"}]);
+        for (wire, want) in [
+            (
+                json!("auto"),
+                Some(json!({"type":"auto","disable_parallel_tool_use":true})),
+            ),
+            (
+                json!("any"),
+                Some(json!({"type":"any","disable_parallel_tool_use":true})),
+            ),
+            (json!("none"), Some(json!({"type":"none"}))),
+        ] {
+            let mut r = req(weather.clone(), wire, hi.clone());
+            r.one_tool_call = true;
+            assert_eq!(tools(&r).unwrap().1, want);
         }
     }
 

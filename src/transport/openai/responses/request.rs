@@ -151,6 +151,7 @@ impl ResponsesRequest {
             top_p: self.top_p,
             tools: tools.into(),
             tool_choice,
+            parallel_tool_calls: self.parallel_tool_calls,
             reasoning,
             ..Default::default()
         })
