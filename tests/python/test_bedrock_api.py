@@ -270,6 +270,29 @@ def test_guard_content_reaches_bedrock_in_messages_and_system(client):
     assert guarded["usage"]["inputTokens"] > plain["usage"]["inputTokens"]
 
 
+def test_converse_stream_carries_citations(client):
+    document = {
+        "document": {
+            "format": "txt",
+            "name": "rivers",
+            "source": {"bytes": b"The Nile is long."},
+            "citations": {"enabled": True},
+        }
+    }
+    res = client.converse_stream(
+        modelId=SONNET,
+        messages=[{"role": "user", "content": [document, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}],
+    )
+    cites = [
+        ev["contentBlockDelta"]["delta"]["citation"]
+        for ev in res["stream"]
+        if "citation" in ev.get("contentBlockDelta", {}).get("delta", {})
+    ]
+    assert len(cites) == 2, cites
+    assert cites[0]["sourceContent"][0]["text"].startswith("Passage 1")
+    assert cites[0]["location"]["documentChar"]["documentIndex"] == 0
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

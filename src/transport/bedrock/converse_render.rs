@@ -110,7 +110,30 @@ impl ConverseEvents {
                 input.as_ref(),
                 out,
             ),
-            Part::Citation { .. } | Part::Guardrail { .. } => {}
+            Part::Citation {
+                title,
+                source,
+                text,
+                location,
+                ..
+            } => {
+                let i = self.enter(Open::Text, out);
+                let mut c = json!({});
+                if let Some(t) = title {
+                    c["title"] = json!(t);
+                }
+                if let Some(s) = source {
+                    c["source"] = json!(s);
+                }
+                if let Some(t) = text {
+                    c["sourceContent"] = json!([{"text": t}]);
+                }
+                if let Some(l) = location.as_ref().and_then(converse_location) {
+                    c["location"] = l;
+                }
+                out.push(delta(i, json!({ "citation": c })));
+            }
+            Part::Guardrail { .. } => {}
         }
     }
 
@@ -190,6 +213,23 @@ fn delta(i: u32, delta: Value) -> (&'static str, Value) {
 /// Milliseconds since `started`.
 pub fn latency_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A citation's location (Anthropic's names, as the event keeps it) in
+/// Converse's: `documentChar`, `documentPage` or `documentChunk`, each
+/// `{documentIndex, start, end}`.
+fn converse_location(l: &Value) -> Option<Value> {
+    let (kind, start, end) = match l["type"].as_str()? {
+        "char_location" => ("documentChar", "start_char_index", "end_char_index"),
+        "page_location" => ("documentPage", "start_page_number", "end_page_number"),
+        "content_block_location" => ("documentChunk", "start_block_index", "end_block_index"),
+        _ => return None,
+    };
+    Some(json!({ kind: {
+        "documentIndex": l["document_index"],
+        "start": l[start],
+        "end": l[end],
+    }}))
 }
 
 /// Converse's `usage`.
