@@ -61,14 +61,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     }
     parts::converse::tool_config(&mut conv, body)?;
     parts::converse::additional_fields(&mut conv, body, model.starts_with("anthropic."))?;
-    let stop_sequences = match optional(body, "inferenceConfig") {
-        Some(config) => strings(
-            as_object(config, "#/inferenceConfig")?,
-            "stopSequences",
-            "#/inferenceConfig",
-        )?,
-        None => Vec::new(),
-    };
+    let stop_sequences = stop_sequences(body)?;
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
@@ -76,6 +69,18 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         parts,
         stop_sequences,
     })
+}
+
+/// `inferenceConfig.stopSequences` (Converse's, and Nova's own body's).
+pub(crate) fn stop_sequences(body: &Obj) -> Result<Vec<String>, SimError> {
+    match optional(body, "inferenceConfig") {
+        Some(config) => strings(
+            as_object(config, "#/inferenceConfig")?,
+            "stopSequences",
+            "#/inferenceConfig",
+        ),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Converse's refusal of a `maxTokens` over the model's ceiling.

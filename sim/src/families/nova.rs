@@ -7,9 +7,9 @@
 use serde_json::{Value, json};
 
 use super::{BlockKind, Delta, Finish, Out, Prompt, Shaper};
-use crate::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required, strings};
+use crate::body::{Obj, as_array, as_object, as_str, max_tokens, optional, required};
 use crate::collect::Collected;
-use crate::converse::{block_objects, content, stop_reason};
+use crate::converse::{block_objects, content, stop_reason, stop_sequences};
 use crate::parts::{self, Conversation, Role};
 use crate::wire::SimError;
 
@@ -71,14 +71,7 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
             conv.reasoning_on();
         }
     }
-    let stop_sequences = match optional(body, "inferenceConfig") {
-        Some(config) => strings(
-            as_object(config, "#/inferenceConfig")?,
-            "stopSequences",
-            "#/inferenceConfig",
-        )?,
-        None => Vec::new(),
-    };
+    let stop_sequences = stop_sequences(body)?;
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
