@@ -51,12 +51,7 @@ async fn models(
     headers: axum::http::HeaderMap,
 ) -> Json<serde_json::Value> {
     if anthropic_models::is_anthropic(&headers) {
-        let data = anthropic_models::listing(|id| state.models.admit(id).is_ok());
-        let first = data.first().map(|m| m["id"].clone());
-        let last = data.last().map(|m| m["id"].clone());
-        return Json(serde_json::json!({
-            "data": data, "has_more": false, "first_id": first, "last_id": last,
-        }));
+        return Json(anthropic_models::page(|id| state.models.admit(id).is_ok()));
     }
     let data: Vec<_> = state
         .models

@@ -103,11 +103,6 @@ impl InvocationRequest {
     pub fn body_max_tokens(&self) -> u32 {
         self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)
     }
-
-    /// The text of the last user turn (the prompt).
-    pub fn prompt(&self) -> String {
-        self.turns.last().map(Turn::text).unwrap_or_default()
-    }
 }
 
 /// Token counts reported by the model, and what they cost.

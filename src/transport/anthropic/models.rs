@@ -96,6 +96,26 @@ pub fn listing(admitted: impl Fn(&str) -> bool) -> Vec<serde_json::Value> {
     models
 }
 
+/// `GET /v1/models` in Anthropic's page shape (one page: `has_more` false).
+pub fn page(admitted: impl Fn(&str) -> bool) -> serde_json::Value {
+    let data = listing(admitted);
+    let first = data.first().map(|m| m["id"].clone());
+    let last = data.last().map(|m| m["id"].clone());
+    serde_json::json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
+}
+
+/// `GET /v1/models/{name}`: the model object, when `name` resolves to a
+/// model `admitted` takes.
+pub fn retrieve(
+    name: &str,
+    extra: &ModelAliases,
+    admitted: impl Fn(&str) -> bool,
+) -> Option<serde_json::Value> {
+    resolve(name, extra)
+        .filter(|r| admitted(&r.model_id))
+        .and_then(|_| object(name))
+}
+
 /// `name` (a dated name of the built-in table, or an alias of one) as
 /// Anthropic's model object: `{"type":"model","id","display_name","created_at"}`.
 pub fn object(name: &str) -> Option<serde_json::Value> {

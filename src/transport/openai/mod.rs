@@ -165,12 +165,11 @@ async fn model(
     use crate::transport::anthropic::{error::AnthropicError, models as anthropic_models};
     use axum::response::IntoResponse;
     if anthropic_models::is_anthropic(&headers) {
-        let admitted = anthropic_models::resolve(&id, &state.model_aliases)
-            .is_some_and(|r| state.models.admit(&r.model_id).is_ok());
-        return anthropic_models::object(&id)
-            .filter(|_| admitted)
-            .map(Json)
-            .ok_or_else(|| AnthropicError::from(ApiError::NotFound).into_response());
+        return anthropic_models::retrieve(&id, &state.model_aliases, |m| {
+            state.models.admit(m).is_ok()
+        })
+        .map(Json)
+        .ok_or_else(|| AnthropicError::from(ApiError::NotFound).into_response());
     }
     openai_model(&state, id).map_err(IntoResponse::into_response)
 }
