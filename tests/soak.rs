@@ -238,6 +238,18 @@ async fn connect(gw: &Gateway, path: &str, header: (&'static str, String)) -> So
     ws
 }
 
+/// The next message of a stream still running; a close frame or a closed
+/// socket here is the server ending the stream early, reported with its
+/// reason.
+async fn next_message(ws: &mut Socket, plan: &Plan) -> Message {
+    match within(Duration::from_secs(20), ws.next()).await {
+        Some(Ok(Message::Close(frame))) => panic!("{plan:?}: closed mid-stream with {frame:?}"),
+        Some(Ok(m)) => m,
+        Some(Err(e)) => panic!("{plan:?}: socket error mid-stream: {e}"),
+        None => panic!("{plan:?}: socket closed mid-stream without a close frame"),
+    }
+}
+
 async fn run_ws(gw: &Gateway, plan: Plan) -> Outcome {
     let auth = ("authorization", format!("Bearer {}", gw.token));
     let mut ws = connect(gw, "/v1/ws", auth).await;
@@ -259,10 +271,7 @@ async fn run_ws(gw: &Gateway, plan: Plan) -> Outcome {
             drop(ws);
             return judge(&plan, &events, true);
         }
-        let msg = within(Duration::from_secs(20), ws.next())
-            .await
-            .unwrap_or_else(|| panic!("{plan:?}: socket closed mid-stream"))
-            .unwrap_or_else(|e| panic!("{plan:?}: socket error {e}"));
+        let msg = next_message(&mut ws, &plan).await;
         let Message::Text(text) = msg else { continue };
         let m: Value = serde_json::from_str(&text).unwrap();
         match m["type"].as_str() {
@@ -308,10 +317,7 @@ async fn run_graphql(gw: &Gateway, plan: Plan) -> Outcome {
     // The next message that is not a keep-alive.
     async fn recv(ws: &mut Socket, plan: &Plan) -> Value {
         loop {
-            let msg = within(Duration::from_secs(20), ws.next())
-                .await
-                .unwrap_or_else(|| panic!("{plan:?}: socket closed mid-stream"))
-                .unwrap_or_else(|e| panic!("{plan:?}: socket error {e}"));
+            let msg = next_message(ws, plan).await;
             let Message::Text(text) = msg else { continue };
             let m: Value = serde_json::from_str(&text).unwrap();
             if m["type"] != "ping" && m["type"] != "pong" {

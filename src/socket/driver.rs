@@ -282,7 +282,11 @@ where
         let limits = *self.link.state.connections.limits();
         let closing = self.link.state.connections.closing().clone();
         let started = Instant::now();
-        let mut last_seen = Instant::now();
+        // Pings sent since the peer last sent anything. Counted in ticks, not
+        // read off the clock: a server that runs late (a loaded machine) can
+        // find a tick and the peer's answer ready at once, and must not judge
+        // the peer by its own delay.
+        let mut unanswered = 0u32;
         let mut last_action = Instant::now();
         let mut last_touch = Instant::now();
         let mut ping = tokio::time::interval_at(Instant::now() + self.ping_every, self.ping_every);
@@ -310,12 +314,13 @@ where
                     if self.ops.is_empty() { break Some(close(close_code::AWAY, "server shutting down")); }
                 }
                 _ = ping.tick() => {
-                    if last_seen.elapsed() > self.ping_every * 2 {
+                    if unanswered >= 2 {
                         tracing::info!(connection = %self.link.id, "peer stopped answering pings");
                         break None;
                     }
                     // A full buffer means a slow client, not a dead one: the next tick decides.
                     let _ = self.link.out.try_send(Message::Ping(Default::default()));
+                    unanswered += 1;
                     if let Some(keepalive) = self.protocol.keepalive() {
                         let _ = self.link.out.try_send(Message::Text(keepalive.into()));
                     }
@@ -327,7 +332,7 @@ where
                     }
                 }
                 msg = self.stream.next() => {
-                    last_seen = Instant::now();
+                    unanswered = 0;
                     let msg = match msg {
                         None | Some(Ok(Message::Close(_))) => break None,
                         Some(Err(e)) => break read_error(&e),

@@ -11,7 +11,8 @@
 //! - the size limit: frame limit = message limit, `1009` past it;
 //! - deadlines: token expiry (`4401`), idle (no message, nothing running),
 //!   lifetime, the protocol's own (GraphQL's `connection_init`) — one timer;
-//! - pings, and dropping a peer silent for two ping intervals;
+//! - pings, and dropping a peer that leaves two pings in a row unanswered
+//!   (counted in ticks, so a stalled server never blames the peer);
 //! - one bounded outbound buffer per socket, written by one writer task;
 //! - operations (streams, subscriptions) as tasks, capped per socket
 //!   (`SPILLWAY_WS_MAX_STREAMS_PER_CONNECTION`), counted in `spillway_streams_active`;

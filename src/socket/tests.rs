@@ -289,6 +289,49 @@ async fn pings_and_drops_a_peer_silent_for_two_intervals() {
     drop(to_server);
 }
 
+/// A stalled process (a loaded machine) runs neither side for a while: when
+/// it runs again, the server's next ping tick is due and the peer has not yet
+/// answered the last ping. One late tick is not two unanswered pings: the
+/// peer answers, and stays. Many sockets, since which side runs first after
+/// the stall is up to the scheduler.
+#[tokio::test(start_paused = true)]
+async fn a_stall_of_the_whole_process_does_not_drop_a_live_peer() {
+    let state = state(|_| {});
+    for _ in 0..16 {
+        let (to_server, incoming) = mpsc::unbounded_channel();
+        let (outgoing, mut from_server) = mpsc::unbounded_channel();
+        let opening = Box::new(Opening {
+            protocol: Echo,
+            state: state.clone(),
+            principal: Some(principal(3600)),
+            client: Client::default(),
+            max_message: 1024,
+            ping_every: Duration::from_secs(1),
+        });
+        tokio::spawn(serve(FakeSocket { incoming, outgoing }, opening));
+        let mut next_ping = async || loop {
+            match from_server.recv().await {
+                Some(Message::Ping(_)) => return true,
+                Some(_) => continue,
+                None => return false,
+            }
+        };
+        let pong = || {
+            let _ = to_server.send(Ok(Message::Pong(Default::default())));
+        };
+        // The ping at 1 s is answered at once; the one at 2 s only after a
+        // 1.5 s stall, past the server's 3 s tick.
+        assert!(next_ping().await);
+        pong();
+        assert!(next_ping().await);
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        pong();
+        assert!(next_ping().await, "a live peer was dropped after a stall");
+        pong();
+        assert!(next_ping().await, "a live peer was dropped after a stall");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn operations_are_capped_and_drain_ends_with_1001_after_the_last() {
     let state = state(|c| c.ws_max_streams_per_connection = 1);
