@@ -520,3 +520,79 @@ async fn a_quiet_stream_sends_ping_events() {
         "no ping while waiting for the first token: {body:?}"
     );
 }
+
+/// `message_start` carries the prompt's counts when the model gives them
+/// before its answer, as Claude does (raw-stream readers such as LangChain
+/// take input tokens from it and only output tokens from `message_delta`);
+/// a Converse model counts only at the end, so its `message_start` says 0.
+#[tokio::test]
+async fn message_start_carries_the_prompt_count_when_the_model_gives_it() {
+    let gw = Gateway::start().await;
+    let ask = |model: &str, ttft: u32| {
+        json!({"model": model, "max_tokens": 50, "stream": true,
+               "messages": [{"role": "user", "content": format!("[[sim tokens=3 rate=0 ttft_ms={ttft}]] what is a prompt count")}]})
+    };
+    // A fast first token, and a slower one (within the default 15 s
+    // heartbeat's half, so `message_start` waits for it).
+    for ttft in [0, 300] {
+        let events = events(
+            post(
+                &gw,
+                "/v1/messages",
+                &gw.token,
+                ask("claude-sonnet-4-5", ttft),
+            )
+            .await,
+        )
+        .await;
+        let start = &events[0]["message"]["usage"];
+        let end = &events[events.len() - 2]["usage"];
+        assert_eq!(events[0]["type"], "message_start");
+        assert!(start["input_tokens"].as_u64().unwrap() > 0, "{start}");
+        assert_eq!(start["input_tokens"], end["input_tokens"], "{events:?}");
+        assert_eq!(start["output_tokens"], 0);
+        assert!(end["output_tokens"].as_u64().unwrap() > 0);
+    }
+    let events = events(
+        post(
+            &gw,
+            "/v1/messages",
+            &gw.token,
+            ask("us.amazon.nova-lite-v1:0", 0),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(events[0]["message"]["usage"]["input_tokens"], 0);
+    assert!(
+        events[events.len() - 2]["usage"]["input_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+/// `message_start` does not wait long for a slow first token: it goes out
+/// after half a heartbeat, and pings follow it (never precede it). The
+/// prompt's count is then whatever the model has said by that time (the
+/// simulator, like Bedrock, opens with its first token: nothing yet).
+#[tokio::test]
+async fn message_start_waits_at_most_half_a_heartbeat() {
+    let gw = Gateway::with(|c| c.heartbeat_secs = 0.2).await;
+    let request = json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 64, "stream": true,
+        "messages": [{"role": "user", "content": "[[sim tokens=2 ttft_ms=800]] Hi"}],
+    });
+    let resp = post(&gw, "/v1/messages", &gw.token, request).await;
+    let mut stream = resp.bytes_stream().eventsource();
+    let first = within(Duration::from_secs(20), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.event, "message_start");
+    let second = within(Duration::from_secs(20), stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.event, "ping", "the first token is 800 ms away");
+}

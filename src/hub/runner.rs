@@ -169,6 +169,17 @@ pub async fn run(
                                     cache_read_input_tokens.or(tally.cache_read_input_tokens);
                                 tally.cache_write_input_tokens =
                                     cache_write_input_tokens.or(tally.cache_write_input_tokens);
+                                // Counted before the answer: APIs that open
+                                // with the prompt's usage can show it.
+                                if let (0, Some(input_tokens)) = (tally.events, input_tokens) {
+                                    session.set_prompt_usage(Usage {
+                                        input_tokens,
+                                        output_tokens: 0,
+                                        cache_read_input_tokens: tally.cache_read_input_tokens,
+                                        cache_write_input_tokens: tally.cache_write_input_tokens,
+                                        cost_usd: None,
+                                    });
+                                }
                             }
                             Delta::Latency { .. } | Delta::Alive => {}
                             content => {

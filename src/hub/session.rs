@@ -40,6 +40,8 @@ struct Log {
     events: compact::Log,
     status: SessionStatus,
     finished_at: Option<Instant>,
+    /// The prompt's count, when the model gives it before its answer.
+    prompt_usage: Option<Usage>,
 }
 
 /// One invocation and its log. The upstream task is the only writer; every
@@ -109,6 +111,7 @@ impl Session {
                 events: compact::Log::default(),
                 status: SessionStatus::Streaming,
                 finished_at: None,
+                prompt_usage: None,
             }),
             len: Growing::default(),
             readers: watch::Sender::new(0),
@@ -188,6 +191,18 @@ impl Session {
     pub fn usage(&self) -> Usage {
         let log = self.log();
         log.events.last().and_then(|e| e.usage).unwrap_or_default()
+    }
+
+    /// The prompt's token counts as the model reported them before its
+    /// answer began (Claude's `message_start`), for APIs that announce them
+    /// up front; `None` from models that count only at the end (Converse).
+    pub fn prompt_usage(&self) -> Option<Usage> {
+        self.log().prompt_usage
+    }
+
+    /// Record the prompt's counts (the runner, before the first event).
+    pub(crate) fn set_prompt_usage(&self, usage: Usage) {
+        self.log().prompt_usage = Some(usage);
     }
 
     /// Heap bytes held by this session's log (see `SPILLWAY_SESSION_MEMORY_BYTES`).

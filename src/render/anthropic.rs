@@ -57,9 +57,11 @@ impl Renderer {
         }
     }
 
-    /// `message_start`: the empty assistant message (usage comes at the end,
-    /// in `message_delta`).
-    pub fn start(&mut self) -> Value {
+    /// `message_start`: the empty assistant message, with the prompt's counts
+    /// when the model gave them before its answer (zero otherwise; the whole
+    /// usage comes at the end, in `message_delta`).
+    pub fn start(&mut self, prompt: Option<Usage>) -> Value {
+        let usage = prompt.unwrap_or_default();
         json!({
             "type": "message_start",
             "message": {
@@ -70,7 +72,7 @@ impl Renderer {
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {"input_tokens": 0, "output_tokens": 0},
+                "usage": usage_json(Usage { output_tokens: 0, ..usage }),
             },
         })
     }
@@ -479,7 +481,7 @@ mod tests {
 
     fn render(events: &[TokenEvent]) -> Vec<Value> {
         let mut r = Renderer::new("msg_1", "claude-x");
-        let mut out = vec![r.start()];
+        let mut out = vec![r.start(None)];
         for e in events {
             r.render(e, &mut out);
         }

@@ -233,6 +233,18 @@ def test_the_stop_sequence_reached_is_named(client):
     assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
 
 
+def test_message_start_carries_the_prompt_count(client):
+    # Raw-stream readers (LangChain's ChatAnthropic among them) take input
+    # tokens from `message_start` and only output tokens from `message_delta`.
+    question = [{"role": "user", "content": prompt(f"tokens=4 {FAST} count my prompt")}]
+    events = list(client.messages.create(model=SONNET, max_tokens=100, messages=question, stream=True))
+    start, delta = events[0], [e for e in events if e.type == "message_delta"][0]
+    assert start.type == "message_start"
+    assert start.message.usage.input_tokens > 0
+    assert start.message.usage.input_tokens == delta.usage.input_tokens
+    assert start.message.usage.output_tokens == 0 < delta.usage.output_tokens
+
+
 def test_citations_of_a_document_come_back(client):
     document = {
         "type": "document",

@@ -134,6 +134,19 @@ def attach(gateway, session_id):
     return events
 
 
+def test_invoke_stream_claude_opens_with_the_prompt_count(client):
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": prompt(f"tokens=3 {FAST}")}],
+    }
+    res = client.invoke_model_with_response_stream(modelId=SONNET, body=json.dumps(body))
+    events = [json.loads(e["chunk"]["bytes"]) for e in res["body"] if "chunk" in e]
+    metrics = events[-1]["amazon-bedrock-invocationMetrics"]
+    assert events[0]["type"] == "message_start"
+    assert events[0]["message"]["usage"]["input_tokens"] == metrics["inputTokenCount"] > 0
+
+
 def test_invoke_stream_claude_with_tool_and_thinking(client, gateway):
     body = {
         "anthropic_version": "bedrock-2023-05-31",

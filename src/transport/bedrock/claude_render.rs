@@ -15,6 +15,7 @@ use super::invoke_render::InvocationMetrics;
 use super::session::Render;
 use crate::event::TokenEvent;
 use crate::render::anthropic::{Renderer, message};
+use crate::upstream::Usage;
 
 /// Bedrock's message id for a session (`msg_bdrk_…`).
 fn message_id(session_id: &str) -> String {
@@ -39,8 +40,8 @@ impl ClaudeChunks {
 }
 
 impl Render for ClaudeChunks {
-    fn start(&mut self) -> Vec<Bytes> {
-        vec![chunk_frame(&self.renderer.start())]
+    fn start(&mut self, prompt: Option<Usage>) -> Vec<Bytes> {
+        vec![chunk_frame(&self.renderer.start(prompt))]
     }
 
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes> {

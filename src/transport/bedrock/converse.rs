@@ -22,6 +22,7 @@ use super::{Body, ModelId};
 use crate::event::TokenEvent;
 use crate::request::StreamRequest;
 use crate::state::AppState;
+use crate::upstream::Usage;
 
 /// `POST /model/{modelId}/converse-stream`.
 pub async fn converse_stream(
@@ -82,7 +83,7 @@ fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), Bedroc
 struct ConverseFrames(ConverseEvents, Verdict);
 
 impl Render for ConverseFrames {
-    fn start(&mut self) -> Vec<Bytes> {
+    fn start(&mut self, _prompt: Option<Usage>) -> Vec<Bytes> {
         let (name, payload) = ConverseEvents::start();
         vec![event_frame(name, &payload)]
     }

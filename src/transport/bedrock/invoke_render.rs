@@ -112,7 +112,7 @@ impl NovaChunks {
 }
 
 impl Render for NovaChunks {
-    fn start(&mut self) -> Vec<Bytes> {
+    fn start(&mut self, _prompt: Option<Usage>) -> Vec<Bytes> {
         let (name, payload) = ConverseEvents::start();
         vec![chunk_frame(&json!({ name: payload }))]
     }
@@ -197,7 +197,7 @@ impl TextChunks {
 }
 
 impl Render for TextChunks {
-    fn start(&mut self) -> Vec<Bytes> {
+    fn start(&mut self, _prompt: Option<Usage>) -> Vec<Bytes> {
         Vec::new()
     }
 

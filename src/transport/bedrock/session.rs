@@ -16,12 +16,15 @@ use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
 use crate::request::StreamRequest;
 use crate::state::AppState;
+use crate::upstream::Usage;
 use crate::upstream::request::CallOptions;
 
 /// Renders a session's events as event-stream frames, one protocol each.
 pub trait Render: Send + 'static {
-    /// Frames sent before any event.
-    fn start(&mut self) -> Vec<Bytes>;
+    /// Frames sent before the first event, which is when they are made: by
+    /// then the model has given the prompt's counts (`prompt`), if it gives
+    /// them before its answer.
+    fn start(&mut self, prompt: Option<Usage>) -> Vec<Bytes>;
     /// The frames an event adds (a failed session's final event is the
     /// caller's: it becomes an exception frame).
     fn render(&mut self, ev: &TokenEvent) -> Vec<Bytes>;
@@ -60,29 +63,32 @@ pub async fn start(
 /// The session's events as a `200` of frames; a failure mid-stream is an
 /// exception frame, after which the stream ends.
 pub fn stream_response(state: &AppState, sub: Subscription, mut render: impl Render) -> Response {
-    let session_id = sub.session().id().clone();
-    let first = render.start();
+    let session = sub.session().clone();
+    let session_id = session.id().clone();
     let converse = render.converse();
-    let rest = state
+    let mut started = false;
+    let frames = state
         .metrics
         .counted("bedrock", sub.into_stream())
         .flat_map(move |ev| {
-            let out = match (ev.kind(), &ev.error) {
+            let mut out = Vec::new();
+            if !std::mem::replace(&mut started, true) {
+                out = render.start(session.prompt_usage());
+            }
+            match (ev.kind(), &ev.error) {
                 (EventKind::Error, Some(e)) => {
                     let exception = e
                         .error_code()
                         .map_or(Exception::InternalServer, Exception::from_code);
-                    vec![frames::exception_frame(
+                    out.push(frames::exception_frame(
                         exception.frame_name(converse),
                         &e.message,
-                    )]
+                    ));
                 }
-                _ => render.render(&ev),
-            };
+                _ => out.extend(render.render(&ev)),
+            }
             stream::iter(out)
-        });
-    let frames = stream::iter(first)
-        .chain(rest)
+        })
         .filter(|b| std::future::ready(!b.is_empty()))
         .map(Ok::<_, std::convert::Infallible>);
     frames::stream_response(frames, &session_id)
