@@ -168,10 +168,22 @@ impl Answer {
             stop = Stop::Sequence;
             stop_sequence = Some(seq);
         }
-        let mut preamble = if forced_only {
-            Vec::new()
-        } else {
-            preamble(prompt)
+        // Structured output without a `tool=` directive: the text is the
+        // schema's JSON, whole, and nothing else.
+        let structured = match &prompt.parts.output_schema {
+            Some(schema) if directive.tool.is_none() && !forced_only => {
+                let json = schema_input::output_for(schema).to_string();
+                generated = 0;
+                stop = Stop::End;
+                stop_sequence = None;
+                Some(schema_input::pieces(&json))
+            }
+            _ => None,
+        };
+        let mut preamble = match structured {
+            Some(pieces) => pieces,
+            None if forced_only => Vec::new(),
+            None => preamble(prompt),
         };
         let citations: Vec<(Citable, String)> = (0..directive.cite.unwrap_or(0))
             .map_while(|k| citations::nth(citations::pool(&prompt.parts), k))

@@ -60,6 +60,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         )?;
     }
     parts::converse::tool_config(&mut conv, body)?;
+    parts::converse::output_config(&mut conv, body)?;
     parts::converse::additional_fields(&mut conv, body, model.starts_with("anthropic."))?;
     let stop_sequences = stop_sequences(body)?;
     let (text, parts) = conv.finish();

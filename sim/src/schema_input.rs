@@ -28,6 +28,12 @@ pub(crate) fn input_for(schema: &Value) -> Value {
     }
 }
 
+/// The answer a structured output with `schema` gives (any JSON value).
+pub(crate) fn output_for(schema: &Value) -> Value {
+    let mut budget = MAX_VALUES;
+    value_for(schema, schema, 0, &mut budget)
+}
+
 fn value_for(schema: &Value, root: &Value, depth: usize, budget: &mut usize) -> Value {
     if depth > MAX_DEPTH || *budget == 0 {
         return Value::Null;

@@ -180,6 +180,29 @@ pub(crate) fn tools(conv: &mut Conversation, body: &Obj) -> Result<(), SimError>
     Ok(())
 }
 
+/// `output_config.format`: `{"type": "json_schema", "schema": {…}}` makes
+/// the answer JSON of that schema (`effort` is accepted and changes nothing).
+pub(crate) fn output_config(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(config) = optional(body, "output_config") else {
+        return Ok(());
+    };
+    let config = as_object(config, "#/output_config")?;
+    let Some(format) = optional(config, "format") else {
+        return Ok(());
+    };
+    let path = "#/output_config/format";
+    let format = as_object(format, path)?;
+    let kind = as_str(required(format, "type", path)?, &format!("{path}/type"))?;
+    if kind != "json_schema" {
+        return Err(SimError::validation(format!(
+            "{path}/type: '{kind}' is not 'json_schema'"
+        )));
+    }
+    let schema = as_object(required(format, "schema", path)?, &format!("{path}/schema"))?;
+    conv.output_schema(Value::Object(schema.clone()));
+    Ok(())
+}
+
 /// `thinking`: `{"type": "enabled", "budget_tokens": N}` (or `adaptive`) turns reasoning on.
 pub(crate) fn thinking(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
     let Some(thinking) = optional(body, "thinking") else {

@@ -266,6 +266,55 @@ pub(crate) fn tool_config(conv: &mut Conversation, body: &Obj) -> Result<(), Sim
     Ok(())
 }
 
+/// `outputConfig.textFormat`: `{"type": "json_schema", "structure":
+/// {"jsonSchema": {"schema": "<the schema as a JSON string>", "name"?,
+/// "description"?}}}` makes the answer JSON of that schema.
+pub(crate) fn output_config(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+    let Some(config) = optional(body, "outputConfig") else {
+        return Ok(());
+    };
+    let config = as_object(config, "#/outputConfig")?;
+    let Some(format) = optional(config, "textFormat") else {
+        return Ok(());
+    };
+    let path = "#/outputConfig/textFormat";
+    let format = as_object(format, path)?;
+    let kind = as_str(required(format, "type", path)?, &format!("{path}/type"))?;
+    if kind != "json_schema" {
+        return Err(SimError::validation(format!(
+            "1 validation error detected: Value '{kind}' at 'outputConfig.textFormat.type' failed to satisfy constraint: Member must satisfy enum value set: [json_schema]"
+        )));
+    }
+    let structure = as_object(
+        required(format, "structure", path)?,
+        &format!("{path}/structure"),
+    )?;
+    let json_schema = as_object(
+        required(structure, "jsonSchema", &format!("{path}/structure"))?,
+        &format!("{path}/structure/jsonSchema"),
+    )?;
+    let text = as_str(
+        required(
+            json_schema,
+            "schema",
+            &format!("{path}/structure/jsonSchema"),
+        )?,
+        &format!("{path}/structure/jsonSchema/schema"),
+    )?;
+    let schema: Value = serde_json::from_str(text).map_err(|e| {
+        SimError::validation(format!(
+            "outputConfig.textFormat.structure.jsonSchema.schema is not valid JSON: {e}"
+        ))
+    })?;
+    if !schema.is_object() {
+        return Err(SimError::validation(
+            "outputConfig.textFormat.structure.jsonSchema.schema must be a JSON object",
+        ));
+    }
+    conv.output_schema(schema);
+    Ok(())
+}
+
 /// Whether a `{"type": "enabled", …}` reasoning setting (Nova's
 /// `reasoningConfig`, Claude's `thinking`) turns reasoning on.
 pub(crate) fn enabled(setting: Option<&Value>) -> bool {

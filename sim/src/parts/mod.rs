@@ -72,6 +72,9 @@ pub(crate) struct Parts {
     /// Claude's `tool_choice.disable_parallel_tool_use`: at most one tool
     /// call per answer (the first a `tool=` directive names).
     pub one_tool_call: bool,
+    /// Structured output (Claude's `output_config.format`, Converse's
+    /// `outputConfig.textFormat`): the answer's text is JSON of this schema.
+    pub output_schema: Option<Value>,
 }
 
 /// Reads a request turn by turn; see the module documentation.
@@ -211,6 +214,11 @@ impl Conversation {
     /// The request allows at most one tool call per answer.
     pub(crate) fn one_tool_call(&mut self, one: bool) {
         self.parts.one_tool_call = one;
+    }
+
+    /// The answer's text must be JSON of `schema`.
+    pub(crate) fn output_schema(&mut self, schema: Value) {
+        self.parts.output_schema = Some(schema);
     }
 
     /// The request turns reasoning on.

@@ -665,3 +665,71 @@ async fn deepseek_native_reasoning_is_text_closed_by_think() {
     assert_eq!(reasoning.split_whitespace().count(), 3);
     assert!(!answer.is_empty());
 }
+
+/// Structured output: a Claude body's `output_config.format` and Converse's
+/// `outputConfig.textFormat` make the answer's text JSON of the schema, and
+/// nothing else; a malformed Converse schema is refused.
+#[tokio::test]
+async fn structured_output_answers_json_of_the_schema() {
+    use aws_sdk_bedrockruntime::types::{
+        ConverseOutput, JsonSchemaDefinition, OutputConfig, OutputFormat, OutputFormatStructure,
+        OutputFormatType,
+    };
+    let sim = Sim::start().await;
+    let schema = json!({"type": "object", "properties": {
+        "city": {"type": "string"}, "days": {"type": "integer"}}, "required": ["city", "days"]});
+    let expected = json!({"city": "sample", "days": 1});
+
+    let body = json!({
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": "Plan a trip [[sim tokens=9 rate=0 ttft_ms=0]]"}],
+        "output_config": {"format": {"type": "json_schema", "schema": schema}},
+    });
+    let (chunks, end) = invoke(&sim.sdk(), CLAUDE, &body).await;
+    assert_eq!(end, Ok(()));
+    let answer = claude_answer(&chunks);
+    assert_eq!(answer.blocks, ["text"]);
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer.text).unwrap(),
+        expected
+    );
+    assert_eq!(answer.stop_reason, "end_turn");
+
+    let format = |schema: &str| {
+        OutputConfig::builder()
+            .text_format(
+                OutputFormat::builder()
+                    .r#type(OutputFormatType::JsonSchema)
+                    .structure(OutputFormatStructure::JsonSchema(
+                        JsonSchemaDefinition::builder()
+                            .schema(schema)
+                            .name("trip")
+                            .build()
+                            .unwrap(),
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let ask = |schema: &str| {
+        sim.sdk()
+            .converse()
+            .model_id("us.amazon.nova-lite-v1:0")
+            .messages(user_text("Plan a trip [[sim tokens=9 rate=0 ttft_ms=0]]"))
+            .output_config(format(schema))
+            .send()
+    };
+    let out = ask(&schema.to_string()).await.unwrap();
+    let Some(ConverseOutput::Message(message)) = out.output() else {
+        panic!("{out:?}")
+    };
+    let [ContentBlock::Text(text)] = message.content() else {
+        panic!("{message:?}")
+    };
+    assert_eq!(serde_json::from_str::<Value>(text).unwrap(), expected);
+
+    let err = ask("{not json").await.unwrap_err().into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+}
