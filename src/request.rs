@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::parts::validate;
-use crate::parts::{Content, SystemPrompt, ToolChoice, ToolList};
+use crate::parts::{Content, OutputConfig, SystemPrompt, ToolChoice, ToolList};
 use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
@@ -55,6 +55,10 @@ pub struct StreamRequest {
     /// (the deployment default when absent).
     #[serde(default)]
     pub guardrail: Option<Guardrail>,
+    /// `{"format"?: {"schema", "name"?, "description"?}, "effort"?}`: the
+    /// answer is JSON of the schema (structured output).
+    #[serde(default)]
+    pub output_config: OutputConfig,
 }
 
 /// `reasoning` of a stream request.
@@ -192,6 +196,13 @@ impl ModelPolicy {
                 "stopSequences takes at most {MAX_STOP_SEQUENCES} non-empty strings"
             )));
         }
+        req.output_config.check().map_err(ApiError::BadRequest)?;
+        if req.output_config.is_set() && api != Api::Converse && !model.takes_output_config() {
+            return Err(ApiError::BadRequest(format!(
+                "structured output and effort go to {} models through Converse: send them with api \"converse\"",
+                model.name()
+            )));
+        }
         let guardrail = req.guardrail.or_else(|| self.default_guardrail.clone());
         if let Some(g) = &guardrail {
             g.check().map_err(ApiError::BadRequest)?;
@@ -216,6 +227,7 @@ impl ModelPolicy {
                 converse_fields: None,
                 call_options: Default::default(),
                 guardrail,
+                output_config: req.output_config,
             },
             api,
         ))

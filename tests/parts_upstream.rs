@@ -227,6 +227,55 @@ async fn a_stop_sequence_ends_the_answer_on_both_apis() {
     gw.shutdown().await;
 }
 
+/// `outputConfig` on Spillway's own API: the answer is JSON of the schema,
+/// through Converse for any model and in Claude's own body; a family body
+/// with no place for it is a 400 that says to use Converse.
+#[tokio::test]
+async fn structured_output_on_both_apis() {
+    let gw = Gateway::start().await;
+    let prompt = "[[sim tokens=9 rate=0]] Plan a trip";
+    let output = json!({"format": {"schema": {"type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"]}, "name": "trip"}});
+    for (model, api) in [(SONNET, "invoke"), (SONNET, "converse"), (NOVA, "converse")] {
+        let events = stream(
+            &gw,
+            json!({"model": model, "api": api, "prompt": prompt, "outputConfig": output}),
+        )
+        .await;
+        let answer: Value = serde_json::from_str(&text_of(&events)).expect("a JSON answer");
+        assert_eq!(
+            answer,
+            json!({"city": "sample", "days": 1}),
+            "{model} {api}"
+        );
+    }
+    let refused = |body: Value| {
+        let gw = &gw;
+        async move {
+            let resp = gw
+                .http
+                .post(gw.url("/v1/stream"))
+                .bearer_auth(&gw.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 400);
+            resp.text().await.unwrap()
+        }
+    };
+    let msg =
+        refused(json!({"model": NOVA, "api": "invoke", "prompt": prompt, "outputConfig": output}))
+            .await;
+    assert!(msg.contains("through Converse"), "{msg}");
+    let msg = refused(json!({"model": NOVA, "api": "converse", "prompt": prompt,
+        "outputConfig": {"format": {"schema": "object"}}}))
+    .await;
+    assert!(msg.contains("JSON Schema object"), "{msg}");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_follow_up_without_tools_replays_the_tool_loop() {
     let gw = Gateway::start().await;

@@ -10,17 +10,20 @@
 //! - [`blocks`]: turns an upstream's deltas into dense, indexed answer blocks (the runner's half).
 //! - [`validate`]: what a family can take, which role carries which part; the 400s.
 //! - [`answer`]: reads a session's events back as request-shaped content parts.
+//! - [`output`]: structured output (a JSON Schema the answer follows) and effort.
 
 pub mod answer;
 pub mod attachment;
 pub mod blocks;
 pub mod content;
 pub mod event;
+pub mod output;
 pub mod system;
 pub mod tool_list;
 pub mod validate;
 
 pub use content::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
 pub use event::Part;
+pub use output::{JsonFormat, OutputConfig};
 pub use system::SystemPrompt;
 pub use tool_list::ToolList;

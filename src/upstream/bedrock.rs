@@ -262,6 +262,7 @@ impl BedrockUpstream {
             .set_tool_config(input.tool_config)
             .set_additional_model_request_fields(input.additional_fields)
             .set_guardrail_config(input.guardrail)
+            .set_output_config(input.output_config)
             .set_performance_config(req.call_options.latency_optimized.then(|| {
                 PerformanceConfiguration::builder()
                     .latency(PerformanceConfigLatency::Optimized)

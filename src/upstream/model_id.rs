@@ -88,6 +88,12 @@ impl ModelRef {
         api == Api::Converse || self == Self::Family(ModelFamily::AnthropicClaude)
     }
 
+    /// Whether its own InvokeModel body has a place for structured output and
+    /// effort (Claude's `output_config`); every model takes them through Converse.
+    pub fn takes_output_config(self) -> bool {
+        self == Self::Family(ModelFamily::AnthropicClaude)
+    }
+
     /// Whether only an allow-list entry admits it (an empty
     /// `SPILLWAY_ALLOWED_MODELS` admits every model of a known family, but
     /// no application-inference-profile ARN).

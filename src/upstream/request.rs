@@ -79,6 +79,9 @@ pub struct InvocationRequest {
     pub call_options: CallOptions,
     /// The Bedrock guardrail to apply (the request's, or the deployment default).
     pub guardrail: Option<super::guardrail::Guardrail>,
+    /// Structured output and effort (Converse's `outputConfig`, Claude's
+    /// `output_config`; no other family body has a place for them).
+    pub output_config: crate::parts::OutputConfig,
 }
 
 /// Bedrock's per-call options a drop-in client names, sent on as named

@@ -10,6 +10,7 @@ token is the SDK's API key. `SPILLWAY_BIN` overrides the binary.
 """
 
 import anthropic
+import pydantic
 import pytest
 
 from test_openai import FAST, gateway, prompt, session  # noqa: F401 (`gateway` is a fixture)
@@ -243,6 +244,35 @@ def test_message_start_carries_the_prompt_count(client):
     assert start.message.usage.input_tokens > 0
     assert start.message.usage.input_tokens == delta.usage.input_tokens
     assert start.message.usage.output_tokens == 0 < delta.usage.output_tokens
+
+
+class Trip(pydantic.BaseModel):
+    city: str
+    days: int
+
+
+@pytest.mark.parametrize("model", [SONNET, "us.amazon.nova-lite-v1:0"])
+def test_structured_output_is_parsed(client, model):
+    # `messages.parse` sends `output_config.format` with the model's JSON
+    # Schema: Claude's body carries it to Bedrock as sent, any other model
+    # gets it as Converse's `outputConfig`. The simulator answers JSON of it.
+    question = [{"role": "user", "content": prompt(f"tokens=5 {FAST} plan a trip")}]
+    message = client.messages.parse(
+        model=model, max_tokens=200, messages=question, output_format=Trip
+    )
+    assert message.parsed_output == Trip(city="sample", days=1)
+    with client.messages.stream(
+        model=model, max_tokens=200, messages=question, output_format=Trip
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.parsed_output == Trip(city="sample", days=1)
+    with pytest.raises(anthropic.BadRequestError, match="json_schema"):
+        client.messages.create(
+            model=model,
+            max_tokens=200,
+            messages=question,
+            output_config={"format": {"type": "xml", "schema": {}}},
+        )
 
 
 def test_citations_of_a_document_come_back(client):

@@ -208,6 +208,33 @@ def test_converse_stream_with_tool_config(client):
     assert stop == "tool_use"
 
 
+def test_converse_structured_output(client):
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"],
+    }
+    output_config = {
+        "textFormat": {
+            "type": "json_schema",
+            "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": "trip"}},
+        }
+    }
+    question = {"role": "user", "content": [{"text": prompt(f"tokens=5 {FAST} plan a trip")}]}
+    for model in (NOVA, SONNET):
+        res = client.converse(modelId=model, messages=[question], outputConfig=output_config)
+        text = res["output"]["message"]["content"][0]["text"]
+        assert json.loads(text) == {"city": "sample", "days": 1}, model
+        res = client.converse_stream(modelId=model, messages=[question], outputConfig=output_config)
+        text = "".join(
+            e["contentBlockDelta"]["delta"]["text"] for e in res["stream"] if "contentBlockDelta" in e
+        )
+        assert json.loads(text) == {"city": "sample", "days": 1}, model
+    broken = {"textFormat": {**output_config["textFormat"], "structure": {"jsonSchema": {"schema": "{no"}}}}
+    with pytest.raises(botocore.exceptions.ClientError, match="not JSON"):
+        client.converse(modelId=NOVA, messages=[question], outputConfig=broken)
+
+
 def test_converse_continues_an_assistant_prefill(client):
     question = {"role": "user", "content": [{"text": prompt(f"tokens=4 {FAST}")}]}
     plain = client.converse(modelId=NOVA, messages=[question])

@@ -97,6 +97,7 @@ pub fn to_stream_request(
         parallel_tool_calls: None,
         reasoning: options.reasoning,
         guardrail: None,
+        output_config: Default::default(),
     })
 }
 

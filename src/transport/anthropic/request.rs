@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::content::{self, Message};
 use super::error::{AnthropicError, bad};
-use crate::parts::{Content, Tool, ToolChoice, ToolList};
+use crate::parts::{Content, JsonFormat, OutputConfig, Tool, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 
@@ -42,6 +42,9 @@ pub(super) struct MessagesRequest {
     /// Automatic caching: a cache point after the last block.
     #[serde(default)]
     cache_control: Option<Value>,
+    /// Structured output and effort.
+    #[serde(default)]
+    output_config: Option<Value>,
 }
 
 /// The request as the gateway's stream request for `model_id`. `claude`:
@@ -85,7 +88,45 @@ pub(super) fn to_stream_request(
             .map(|disabled| !disabled),
         reasoning: reasoning(req.thinking.as_ref())?,
         guardrail: None,
+        output_config: output_config(req.output_config.as_ref())?,
     })
+}
+
+/// `output_config`: `{"format"?: {"type": "json_schema", "schema": {…}},
+/// "effort"?}`. Claude's body carries it as sent; for the others it becomes
+/// Converse's `outputConfig`.
+fn output_config(v: Option<&Value>) -> Result<OutputConfig, AnthropicError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(OutputConfig::default());
+    };
+    let c = v
+        .as_object()
+        .ok_or_else(|| bad("output_config: Input should be an object"))?;
+    let format = match c.get("format").filter(|f| !f.is_null()) {
+        None => None,
+        Some(f) => {
+            if f.get("type").and_then(Value::as_str) != Some("json_schema") {
+                return Err(bad(
+                    "output_config.format.type: Input should be 'json_schema'",
+                ));
+            }
+            let schema = f
+                .get("schema")
+                .filter(|s| s.is_object())
+                .ok_or_else(|| bad("output_config.format.schema: Input should be an object"))?;
+            Some(JsonFormat {
+                schema: schema.clone(),
+                name: None,
+                description: None,
+            })
+        }
+    };
+    let effort = match c.get("effort").filter(|e| !e.is_null()) {
+        None => None,
+        Some(Value::String(e)) => Some(e.clone()),
+        Some(_) => return Err(bad("output_config.effort: Input should be a string")),
+    };
+    Ok(OutputConfig { format, effort })
 }
 
 /// `tools`: `{"name","description"?,"input_schema"}`, or (Claude only) a

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use super::guardrail;
 use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
 use crate::parts::{
-    Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
+    Content, JsonFormat, OutputConfig, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList,
+    ToolResultContent,
 };
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
@@ -44,8 +45,50 @@ pub fn stream_request(model_id: &str, body: &Value) -> Result<StreamRequest, Str
         tool_choice,
         reasoning: reasoning(body.get("additionalModelRequestFields"))?,
         guardrail: guardrail::from_converse(body.get("guardrailConfig"))?,
+        output_config: output_config(body.get("outputConfig"))?,
         ..Default::default()
     })
+}
+
+/// `outputConfig`: `{"textFormat"?: {"type": "json_schema", "structure":
+/// {"jsonSchema": {"schema": "<a JSON Schema as a string>", "name"?,
+/// "description"?}}}, "effort"?}`.
+fn output_config(v: Option<&Value>) -> Result<OutputConfig, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(OutputConfig::default());
+    };
+    let c = v.as_object().ok_or("outputConfig must be an object")?;
+    let format = match c.get("textFormat").filter(|f| !f.is_null()) {
+        None => None,
+        Some(f) => {
+            if f.get("type").and_then(Value::as_str) != Some("json_schema") {
+                return Err("outputConfig.textFormat.type must be \"json_schema\"".into());
+            }
+            let def = f
+                .pointer("/structure/jsonSchema")
+                .and_then(Value::as_object)
+                .ok_or("outputConfig.textFormat.structure.jsonSchema is required")?;
+            let text = def
+                .get("schema")
+                .and_then(Value::as_str)
+                .ok_or("outputConfig.textFormat.structure.jsonSchema.schema must be a string")?;
+            let schema: Value = serde_json::from_str(text).map_err(|e| {
+                format!("outputConfig.textFormat.structure.jsonSchema.schema is not JSON: {e}")
+            })?;
+            let text_field = |k: &str| def.get(k).and_then(Value::as_str).map(str::to_owned);
+            Some(JsonFormat {
+                schema,
+                name: text_field("name"),
+                description: text_field("description"),
+            })
+        }
+    };
+    let effort = match c.get("effort") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(e)) => Some(e.clone()),
+        Some(_) => return Err("outputConfig.effort must be a string".into()),
+    };
+    Ok(OutputConfig { format, effort })
 }
 
 /// `additionalModelRequestFields`: an object, sent to ConverseStream as it

@@ -368,6 +368,7 @@ impl MutationRoot {
             reasoning: reasoning_budget_tokens
                 .map(|budget_tokens| ReasoningRequest { budget_tokens }),
             guardrail: guardrail.map(Into::into),
+            output_config: Default::default(),
         };
         let (inv, api) = state.models.validate(req).map_err(api_error)?;
         let sub = state

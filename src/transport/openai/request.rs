@@ -173,6 +173,8 @@ pub(super) fn to_stream_request(
         parallel_tool_calls: req.parallel_tool_calls,
         reasoning,
         guardrail: req.guardrail,
+        // JSON formats are a forced tool here (`response_format`), on every model.
+        output_config: Default::default(),
     };
     Ok((stream_request, json_tool_name))
 }

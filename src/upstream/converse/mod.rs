@@ -16,7 +16,8 @@ mod message;
 mod tool_config;
 
 use aws_sdk_bedrockruntime::types::{
-    GuardrailStreamConfiguration, InferenceConfiguration, Message, SystemContentBlock,
+    GuardrailStreamConfiguration, InferenceConfiguration, JsonSchemaDefinition, Message,
+    OutputConfig, OutputFormat, OutputFormatStructure, OutputFormatType, SystemContentBlock,
     ToolConfiguration,
 };
 use aws_smithy_types::Document;
@@ -36,6 +37,7 @@ pub(crate) struct ConverseInput {
     pub tool_config: Option<ToolConfiguration>,
     pub additional_fields: Option<Document>,
     pub guardrail: Option<GuardrailStreamConfiguration>,
+    pub output_config: Option<OutputConfig>,
 }
 
 /// Build the call for `req`. `Err` is a request that cannot be expressed
@@ -66,7 +68,38 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
                 .map(|v| json::to_document(&v)),
         },
         guardrail: req.guardrail.as_ref().map(|g| g.converse_config()),
+        output_config: output_config(&req.output_config)?,
     })
+}
+
+/// `outputConfig`: the JSON Schema as a string (Bedrock's `jsonSchema.schema`) and the effort.
+fn output_config(c: &crate::parts::OutputConfig) -> Result<Option<OutputConfig>, String> {
+    if !c.is_set() {
+        return Ok(None);
+    }
+    let text_format = c
+        .format
+        .as_ref()
+        .map(|f| {
+            let schema = JsonSchemaDefinition::builder()
+                .schema(f.schema.to_string())
+                .set_name(f.name.clone())
+                .set_description(f.description.clone())
+                .build()
+                .map_err(|e| e.to_string())?;
+            OutputFormat::builder()
+                .r#type(OutputFormatType::JsonSchema)
+                .structure(OutputFormatStructure::JsonSchema(schema))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .transpose()?;
+    Ok(Some(
+        OutputConfig::builder()
+            .set_text_format(text_format)
+            .set_effort(c.effort.clone())
+            .build(),
+    ))
 }
 
 #[cfg(test)]

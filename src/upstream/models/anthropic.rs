@@ -48,6 +48,9 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     {
         body.extend(fields);
     }
+    if req.output_config.is_set() {
+        body.insert("output_config".into(), req.output_config.claude_json());
+    }
     Ok(Value::Object(body))
 }
 

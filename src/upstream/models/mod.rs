@@ -219,6 +219,12 @@ impl ModelFamily {
         if let Some(raw) = &req.raw_body {
             return Ok(raw.clone());
         }
+        if req.output_config.is_set() && self != Self::AnthropicClaude {
+            return Err(format!(
+                "structured output and effort go to {} models through Converse only",
+                self.name()
+            ));
+        }
         match self {
             Self::AnthropicClaude => anthropic::build_body(req),
             Self::AmazonNova => nova::build_body(req),
