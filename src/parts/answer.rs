@@ -77,6 +77,41 @@ pub fn content<'a>(events: impl IntoIterator<Item = &'a TokenEvent>) -> Vec<Cont
     out
 }
 
+/// The citations of each text run of [`content`], in order, each made by
+/// `render` (an API's citation object; `None` leaves one out): a run takes
+/// those among it, and those just before it (Claude opens a cited block
+/// with its citations).
+pub fn text_citations<'a, T>(
+    events: impl IntoIterator<Item = &'a TokenEvent>,
+    render: impl Fn(&Part) -> Option<T>,
+) -> Vec<Vec<T>> {
+    let mut runs: Vec<Vec<T>> = Vec::new();
+    let mut pending = Vec::new();
+    let mut open = false;
+    for ev in events {
+        match ev.part.as_deref() {
+            None if ev.token.is_empty() => {}
+            None => {
+                if !open {
+                    runs.push(std::mem::take(&mut pending));
+                    open = true;
+                }
+            }
+            Some(p @ Part::Citation { .. }) => match (render(p), runs.last_mut()) {
+                (Some(c), Some(run)) if open => run.push(c),
+                (Some(c), _) => pending.push(c),
+                (None, _) => {}
+            },
+            Some(Part::Guardrail { .. }) => {}
+            Some(_) => open = false,
+        }
+    }
+    if let Some(run) = runs.last_mut() {
+        run.append(&mut pending);
+    }
+    runs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -301,7 +301,8 @@ fn usage_json(u: Usage) -> Value {
 /// successful final event has `stop_reason: null`: answer a failed session
 /// with its error instead.
 pub fn message(message_id: &str, model: &str, events: &[Arc<TokenEvent>]) -> Value {
-    let mut citations = text_citations(events).into_iter();
+    let mut citations =
+        answer::text_citations(events.iter().map(AsRef::as_ref), citation).into_iter();
     let content: Vec<Value> = answer::content(events.iter().map(AsRef::as_ref))
         .into_iter()
         .filter_map(block)
@@ -346,37 +347,6 @@ fn citation(part: &Part) -> Option<Value> {
     );
     c.insert("document_title".into(), json!(title));
     Some(Value::Object(c))
-}
-
-/// The citations of each text block of the answer, in order: a run of
-/// text (as [`answer::content`] joins it) takes those among it, and those
-/// just before it (Claude opens a cited block with its citations).
-fn text_citations(events: &[Arc<TokenEvent>]) -> Vec<Vec<Value>> {
-    let mut runs: Vec<Vec<Value>> = Vec::new();
-    let mut pending = Vec::new();
-    let mut open = false;
-    for ev in events {
-        match ev.part.as_deref() {
-            None if ev.token.is_empty() => {}
-            None => {
-                if !open {
-                    runs.push(std::mem::take(&mut pending));
-                    open = true;
-                }
-            }
-            Some(p @ Part::Citation { .. }) => match (citation(p), runs.last_mut()) {
-                (Some(c), Some(run)) if open => run.push(c),
-                (Some(c), _) => pending.push(c),
-                (None, _) => {}
-            },
-            Some(Part::Guardrail { .. }) => {}
-            Some(_) => open = false,
-        }
-    }
-    if let Some(run) = runs.last_mut() {
-        run.append(&mut pending);
-    }
-    runs
 }
 
 /// One answer part as an Anthropic content block.

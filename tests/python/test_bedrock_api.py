@@ -310,18 +310,20 @@ def test_guard_content_reaches_bedrock_in_messages_and_system(client):
     assert guarded["usage"]["inputTokens"] > plain["usage"]["inputTokens"]
 
 
-def test_converse_stream_carries_citations(client):
-    document = {
+CITED_DOCUMENT = {
         "document": {
             "format": "txt",
             "name": "rivers",
             "source": {"bytes": b"The Nile is long."},
             "citations": {"enabled": True},
         }
-    }
+}
+
+
+def test_converse_stream_carries_citations(client):
     res = client.converse_stream(
         modelId=SONNET,
-        messages=[{"role": "user", "content": [document, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}],
+        messages=[{"role": "user", "content": [CITED_DOCUMENT, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}],
     )
     cites = [
         ev["contentBlockDelta"]["delta"]["citation"]
@@ -331,6 +333,25 @@ def test_converse_stream_carries_citations(client):
     assert len(cites) == 2, cites
     assert cites[0]["sourceContent"][0]["text"].startswith("Passage 1")
     assert cites[0]["location"]["documentChar"]["documentIndex"] == 0
+
+
+def test_converse_answers_cited_text_as_citations_content(client):
+    res = client.converse(
+        modelId=SONNET,
+        messages=[{"role": "user", "content": [CITED_DOCUMENT, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}],
+    )
+    blocks = res["output"]["message"]["content"]
+    cited = [b["citationsContent"] for b in blocks if "citationsContent" in b]
+    assert len(cited) == 1, blocks
+    assert cited[0]["content"][0]["text"]
+    cites = cited[0]["citations"]
+    assert len(cites) == 2, cites
+    assert cites[0]["sourceContent"][0]["text"].startswith("Passage 1")
+    assert cites[0]["location"]["documentChar"]["documentIndex"] == 0
+    plain = client.converse(
+        modelId=SONNET, messages=[{"role": "user", "content": [{"text": prompt(f"tokens=2 {FAST}")}]}]
+    )
+    assert list(plain["output"]["message"]["content"][0]) == ["text"]
 
 
 def test_converse(client):

@@ -110,28 +110,11 @@ impl ConverseEvents {
                 input.as_ref(),
                 out,
             ),
-            Part::Citation {
-                title,
-                source,
-                text,
-                location,
-                ..
-            } => {
+            Part::Citation { .. } => {
                 let i = self.enter(Open::Text, out);
-                let mut c = json!({});
-                if let Some(t) = title {
-                    c["title"] = json!(t);
+                if let Some(c) = citation(part) {
+                    out.push(delta(i, json!({ "citation": c })));
                 }
-                if let Some(s) = source {
-                    c["source"] = json!(s);
-                }
-                if let Some(t) = text {
-                    c["sourceContent"] = json!([{"text": t}]);
-                }
-                if let Some(l) = location.as_ref().and_then(converse_location) {
-                    c["location"] = l;
-                }
-                out.push(delta(i, json!({ "citation": c })));
             }
             Part::Guardrail { .. } => {}
         }
@@ -215,6 +198,35 @@ pub fn latency_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// A citation part as Converse's `Citation` (a stream's `citation` delta
+/// and an item of a `citationsContent` block alike).
+fn citation(part: &Part) -> Option<Value> {
+    let Part::Citation {
+        title,
+        source,
+        text,
+        location,
+        ..
+    } = part
+    else {
+        return None;
+    };
+    let mut c = json!({});
+    if let Some(t) = title {
+        c["title"] = json!(t);
+    }
+    if let Some(s) = source {
+        c["source"] = json!(s);
+    }
+    if let Some(t) = text {
+        c["sourceContent"] = json!([{"text": t}]);
+    }
+    if let Some(l) = location.as_ref().and_then(converse_location) {
+        c["location"] = l;
+    }
+    Some(c)
+}
+
 /// A citation's location (Anthropic's names, as the event keeps it) in
 /// Converse's: `documentChar`, `documentPage` or `documentChunk`, each
 /// `{documentIndex, start, end}`.
@@ -259,13 +271,21 @@ pub fn stop_reason(reason: Option<&str>) -> &str {
 }
 
 /// The non-streaming Converse response (and Nova's InvokeModel response)
-/// of a finished session's events.
+/// of a finished session's events. A cited run of text is a
+/// `citationsContent` block (the text and its citations), as Bedrock answers.
 pub fn response(events: &[&TokenEvent], started: Instant) -> Value {
     let last = events.last().filter(|e| e.is_complete);
+    let mut citations = answer::text_citations(events.iter().copied(), citation).into_iter();
     let content: Vec<Value> = answer::content(events.iter().copied())
         .into_iter()
         .filter_map(|c| match c {
-            Content::Text { text } => Some(json!({"text": text})),
+            Content::Text { text } => Some(match citations.next().filter(|c| !c.is_empty()) {
+                Some(cited) => json!({"citationsContent": {
+                    "content": [{"text": text}],
+                    "citations": cited,
+                }}),
+                None => json!({"text": text}),
+            }),
             Content::Reasoning(r) => Some(match r.redacted {
                 Some(data) => json!({"reasoningContent": {"redactedContent": data}}),
                 None => {
