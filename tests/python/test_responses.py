@@ -172,6 +172,23 @@ def test_refusals_are_openai_errors(client):
         client.responses.create(model=CLAUDE, input="hi", reasoning={"effort": "max"})
 
 
+def test_log_probabilities_are_refused_by_name(client):
+    with pytest.raises(openai.BadRequestError, match="log-probabilities") as e:
+        client.responses.create(model=CLAUDE, input="hi", top_logprobs=3)
+    assert e.value.param == "top_logprobs"
+    with pytest.raises(openai.BadRequestError, match="log-probabilities") as e:
+        client.responses.create(model=CLAUDE, input="hi", include=["message.output_text.logprobs"])
+    assert e.value.param == "include"
+    # Other inclusions, and no log-probabilities, are fine.
+    ok = client.responses.create(
+        model=CLAUDE,
+        input=prompt(f"tokens=2 {FAST}"),
+        include=["reasoning.encrypted_content"],
+        top_logprobs=0,
+    )
+    assert ok.status == "completed"
+
+
 class Place(pydantic.BaseModel):
     city: str
     country: str

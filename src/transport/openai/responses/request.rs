@@ -4,8 +4,9 @@
 //! [`super::input`]'s part; `previous_response_id` is resolved by the handler.
 //!
 //! Fields the gateway cannot honour are refused by name (a body is read with
-//! `deny_unknown_fields`); `parallel_tool_calls`, `metadata`, `user`, `store`,
-//! `include` and a few hints (`max_tool_calls`, `prompt_cache_key`,
+//! `deny_unknown_fields`), log-probabilities (`top_logprobs`, `include` of
+//! `message.output_text.logprobs`) with a sentence; `parallel_tool_calls`,
+//! `metadata`, `user`, `store`, the rest of `include` and a few hints (`max_tool_calls`, `prompt_cache_key`,
 //! `prompt_cache_retention`, `safety_identifier`, `service_tier`) are
 //! accepted and ignored.
 
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
-use super::super::error::{OpenAiError, bad};
+use super::super::error::{OpenAiError, bad, bad_param};
 use super::super::request::reasoning;
 use super::super::response_format;
 use crate::parts::{Tool, ToolChoice};
@@ -73,8 +74,12 @@ pub(super) struct ResponsesRequest {
     // keep Bedrock's own lifetime), so it is echoed as `null`.
     #[serde(default, rename = "user")]
     _user: Option<IgnoredAny>,
-    #[serde(default, rename = "include")]
-    _include: Option<IgnoredAny>,
+    /// Extra output to include; only log-probabilities are refused (Bedrock has none).
+    #[serde(default)]
+    include: Option<Vec<String>>,
+    /// Refused above 0, like `include: ["message.output_text.logprobs"]`.
+    #[serde(default)]
+    top_logprobs: Option<u32>,
     #[serde(default, rename = "truncation")]
     _truncation: Option<IgnoredAny>,
     #[serde(default, rename = "service_tier")]
@@ -116,6 +121,24 @@ impl ResponsesRequest {
     pub fn check(&self) -> Result<(), OpenAiError> {
         if self.background == Some(true) {
             return Err(bad("background responses are not supported"));
+        }
+        const NO_LOGPROBS: &str = "is not supported: Bedrock returns no token log-probabilities";
+        if self.top_logprobs.is_some_and(|n| n > 0) {
+            return Err(bad_param(
+                "top_logprobs",
+                format!("top_logprobs {NO_LOGPROBS}"),
+            ));
+        }
+        if let Some(asked) = self
+            .include
+            .iter()
+            .flatten()
+            .find(|i| i.ends_with("logprobs"))
+        {
+            return Err(bad_param(
+                "include",
+                format!("include \"{asked}\" {NO_LOGPROBS}"),
+            ));
         }
         self.json_tool()?;
         Ok(())
