@@ -10,7 +10,9 @@
 //!   `X-Amzn-Bedrock-Service-Tier`: `default`, `flex`, `priority`, or
 //!   `reserved`, which needs reserved capacity the simulated account has
 //!   none of (a `ValidationException`).
-//! - Converse's `requestMetadata`: at most 16 pairs.
+//! - `requestMetadata` (Converse's body; InvokeModel's
+//!   `X-Amzn-Bedrock-Request-Metadata`, the same map as JSON): at most 16
+//!   pairs of strings.
 
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -20,6 +22,7 @@ use crate::wire::SimError;
 
 const HEADER: &str = "x-amzn-bedrock-performanceconfig-latency";
 const TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
+const METADATA_HEADER: &str = "x-amzn-bedrock-request-metadata";
 const MAX_METADATA: usize = 16;
 
 /// The models Bedrock serves with latency-optimized inference.
@@ -42,11 +45,12 @@ pub(crate) fn from_converse(body: &Obj, model: &str) -> Result<(), SimError> {
         .and_then(|t| t.get("type"))
         .map(|t| t.as_str().unwrap_or_default());
     check_tier(tier, "serviceTier.type", model)?;
-    let pairs = body
-        .get("requestMetadata")
-        .and_then(Value::as_object)
-        .map_or(0, serde_json::Map::len);
-    if pairs > MAX_METADATA {
+    metadata(body.get("requestMetadata").and_then(Value::as_object))
+}
+
+/// At most [`MAX_METADATA`] pairs.
+fn metadata(pairs: Option<&serde_json::Map<String, Value>>) -> Result<(), SimError> {
+    if pairs.map_or(0, serde_json::Map::len) > MAX_METADATA {
         return Err(SimError::validation(format!(
             "1 validation error detected: Value at 'requestMetadata' failed to satisfy constraint: Member must have length less than or equal to {MAX_METADATA}"
         )));
@@ -58,7 +62,18 @@ pub(crate) fn from_converse(body: &Obj, model: &str) -> Result<(), SimError> {
 pub(crate) fn from_invoke(headers: &HeaderMap, model: &str) -> Result<(), SimError> {
     let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
     check(header(HEADER), "performanceConfigLatency", model)?;
-    check_tier(header(TIER_HEADER), "serviceTier", model)
+    check_tier(header(TIER_HEADER), "serviceTier", model)?;
+    match header(METADATA_HEADER) {
+        None => Ok(()),
+        Some(json) => match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(pairs)) if pairs.values().all(Value::is_string) => {
+                metadata(Some(&pairs))
+            }
+            _ => Err(SimError::validation(
+                "The request metadata header must be a JSON object of strings.",
+            )),
+        },
+    }
 }
 
 fn check_tier(tier: Option<&str>, field: &str, model: &str) -> Result<(), SimError> {
@@ -137,10 +152,31 @@ mod tests {
         assert!(from_invoke(&h, sonnet).is_err());
         let many: serde_json::Map<String, Value> =
             (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
-        let too_many = body(json!({"requestMetadata": many}));
+        let too_many = body(json!({"requestMetadata": many.clone()}));
         assert!(
             format!("{:?}", from_converse(&too_many, sonnet).unwrap_err())
                 .contains("less than or equal to 16")
+        );
+        let header = |v: String| {
+            let mut h = HeaderMap::new();
+            h.insert(METADATA_HEADER, HeaderValue::from_str(&v).unwrap());
+            from_invoke(&h, sonnet).map_err(|e| format!("{e:?}"))
+        };
+        assert!(header(json!({"team": "search"}).to_string()).is_ok());
+        assert!(
+            header(json!(many).to_string())
+                .unwrap_err()
+                .contains("less than or equal to 16")
+        );
+        assert!(
+            header("team=search".into())
+                .unwrap_err()
+                .contains("JSON object")
+        );
+        assert!(
+            header(json!({"n": 1}).to_string())
+                .unwrap_err()
+                .contains("JSON object")
         );
     }
 }

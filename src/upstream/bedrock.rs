@@ -198,6 +198,12 @@ impl BedrockUpstream {
                     .as_deref()
                     .map(ServiceTierType::from),
             )
+            .set_request_metadata(
+                req.call_options
+                    .request_metadata
+                    .as_ref()
+                    .and_then(|m| serde_json::to_string(m).ok()),
+            )
             .body(Blob::new(body))
             .send()
             .await

@@ -94,7 +94,8 @@ pub struct CallOptions {
     /// The service tier: `default`, `flex`, `priority` or `reserved`
     /// (Converse's `serviceTier.type`, InvokeModel's `X-Amzn-Bedrock-Service-Tier`).
     pub service_tier: Option<String>,
-    /// Converse's `requestMetadata`: key-value pairs for the invocation logs.
+    /// `requestMetadata`: key-value pairs for the invocation logs (Converse's
+    /// body, InvokeModel's header).
     pub request_metadata: Option<std::collections::HashMap<String, String>>,
 }
 

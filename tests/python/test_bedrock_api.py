@@ -537,21 +537,23 @@ def test_count_tokens_is_bedrocks_count(client):
 
 
 def test_service_tier_and_request_metadata_reach_bedrock(client):
-    """`serviceTier` (both APIs) and Converse's `requestMetadata` go upstream:
-    Bedrock takes `priority`, refuses `reserved` without reserved capacity,
-    and refuses more than 16 metadata pairs."""
+    """`serviceTier` and `requestMetadata` (both APIs) go upstream: Bedrock
+    takes `priority`, refuses `reserved` without reserved capacity, and
+    refuses more than 16 metadata pairs."""
     messages = [{"role": "user", "content": [{"text": prompt(f"tokens=2 {FAST}")}]}]
 
     def converse(**extra):
         return client.converse(modelId=SONNET, messages=messages, **extra)
 
-    def invoke(tier):
+    def invoke(tier="default", **extra):
         body = {
             "anthropic_version": "bedrock-2023-05-31",
             "max_tokens": 100,
             "messages": [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}],
         }
-        res = client.invoke_model_with_response_stream(modelId=SONNET, body=json.dumps(body), serviceTier=tier)
+        res = client.invoke_model_with_response_stream(
+            modelId=SONNET, body=json.dumps(body), serviceTier=tier, **extra
+        )
         return [json.loads(e["chunk"]["bytes"]) for e in res["body"] if "chunk" in e]
 
     assert converse(serviceTier={"type": "priority"}, requestMetadata={"team": "search"})["stopReason"] == "end_turn"
@@ -562,6 +564,12 @@ def test_service_tier_and_request_metadata_reach_bedrock(client):
         invoke("reserved")
     with pytest.raises(client.exceptions.ValidationException, match="less than or equal to 16"):
         converse(requestMetadata={f"k{i}": "v" for i in range(17)})
+    # InvokeModel's metadata is a header holding the map as JSON.
+    assert invoke(requestMetadata=json.dumps({"team": "search"}))[-1]["type"] == "message_stop"
+    with pytest.raises(client.exceptions.ValidationException, match="less than or equal to 16"):
+        invoke(requestMetadata=json.dumps({f"k{i}": "v" for i in range(17)}))
+    with pytest.raises(client.exceptions.ValidationException, match="JSON object of strings"):
+        invoke(requestMetadata="team=search")
 
 
 def test_throttled_call_raises_throttling_exception(client):

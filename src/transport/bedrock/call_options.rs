@@ -7,7 +7,9 @@
 //! - the service tier: Converse's `serviceTier: {"type": …}`, InvokeModel's
 //!   `X-Amzn-Bedrock-Service-Tier` (boto3's `serviceTier=`): `default`,
 //!   `flex`, `priority` or `reserved`;
-//! - Converse's `requestMetadata`: key-value pairs for the invocation logs.
+//! - `requestMetadata`: key-value pairs for the invocation logs (Converse's
+//!   body; InvokeModel's `X-Amzn-Bedrock-Request-Metadata`, the map as JSON,
+//!   boto3's `requestMetadata=`).
 
 use std::collections::HashMap;
 
@@ -18,6 +20,7 @@ use crate::upstream::request::CallOptions;
 
 const LATENCY_HEADER: &str = "x-amzn-bedrock-performanceconfig-latency";
 const TIER_HEADER: &str = "x-amzn-bedrock-service-tier";
+const METADATA_HEADER: &str = "x-amzn-bedrock-request-metadata";
 const TIERS: &[&str] = &["default", "flex", "priority", "reserved"];
 
 /// A Converse body's options.
@@ -56,7 +59,12 @@ pub fn from_invoke(headers: &HeaderMap) -> Result<CallOptions, String> {
             "X-Amzn-Bedrock-PerformanceConfig-Latency",
         )?,
         service_tier: service_tier(header(TIER_HEADER), "X-Amzn-Bedrock-Service-Tier")?,
-        request_metadata: None,
+        request_metadata: match header(METADATA_HEADER) {
+            None => None,
+            Some(json) => request_metadata(Some(&serde_json::from_str(json).map_err(|_| {
+                "X-Amzn-Bedrock-Request-Metadata must be a JSON object of strings".to_owned()
+            })?))?,
+        },
     })
 }
 
