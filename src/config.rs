@@ -187,6 +187,12 @@ pub struct Config {
     /// `{"alias":"bedrock-model-id"}`; they win over the built-in aliases.
     #[arg(long, env = "SPILLWAY_MODEL_ALIASES", default_value = "{}", value_parser = parse_model_aliases)]
     pub model_aliases: ModelAliases,
+    /// The model each application inference profile routes to, a JSON object
+    /// `{"arn:…:application-inference-profile/ID": "bedrock-model-id"}`: such a
+    /// profile is then served as its model is (its own body on InvokeModel,
+    /// its reasoning, its price), and admitted like any model.
+    #[arg(long, env = "SPILLWAY_PROFILE_MODELS", default_value = "{}", value_parser = parse_profile_models)]
+    pub profile_models: ProfileModels,
     /// Bedrock guardrail applied to requests that name none (needs `SPILLWAY_GUARDRAIL_VERSION`).
     #[arg(long, env = "SPILLWAY_GUARDRAIL_ID")]
     pub guardrail_id: Option<String>,
@@ -411,6 +417,33 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelAliases(pub std::collections::BTreeMap<String, String>);
 
+/// `SPILLWAY_PROFILE_MODELS`: application-inference-profile ARN → the model it routes to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileModels(pub std::collections::BTreeMap<String, String>);
+
+/// A JSON object whose keys are application-inference-profile ARNs and whose
+/// values are model ids of a known family.
+fn parse_profile_models(s: &str) -> Result<ProfileModels, String> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_str(s).map_err(|e| {
+        format!(
+            "SPILLWAY_PROFILE_MODELS must be a JSON object {{\"application-inference-profile ARN\":\"bedrock-model-id\"}}: {e}"
+        )
+    })?;
+    for (arn, model) in &map {
+        if !crate::upstream::model_id::is_application_profile(arn) {
+            return Err(format!(
+                "SPILLWAY_PROFILE_MODELS: '{arn}' is not an application-inference-profile ARN"
+            ));
+        }
+        if crate::upstream::models::ModelFamily::from_model_id(model).is_none() {
+            return Err(format!(
+                "SPILLWAY_PROFILE_MODELS: '{model}' (for {arn}) is not a model of a known family"
+            ));
+        }
+    }
+    Ok(ProfileModels(map))
+}
+
 /// `SPILLWAY_PRICES_FILE`: the built-in prices with the file's entries.
 fn parse_prices_file(path: &str) -> Result<crate::cost::Prices, String> {
     crate::cost::Prices::load(std::path::Path::new(path))
@@ -513,4 +546,38 @@ impl Config {
 
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_models_name_profiles_and_known_models() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/p1";
+        let ok = parse_profile_models(&format!(
+            r#"{{"{arn}": "anthropic.claude-sonnet-4-5-20250929-v1:0"}}"#
+        ))
+        .unwrap();
+        assert_eq!(ok.0.len(), 1);
+        assert!(parse_profile_models("{}").unwrap().0.is_empty());
+        let not_a_profile =
+            parse_profile_models(r#"{"us.amazon.nova-lite-v1:0": "amazon.nova-lite-v1:0"}"#);
+        assert!(
+            not_a_profile
+                .unwrap_err()
+                .contains("not an application-inference-profile ARN")
+        );
+        let unknown = parse_profile_models(&format!(r#"{{"{arn}": "openai.gpt-oss-120b-1:0"}}"#));
+        assert!(
+            unknown
+                .unwrap_err()
+                .contains("not a model of a known family")
+        );
+        assert!(
+            parse_profile_models("[]")
+                .unwrap_err()
+                .contains("JSON object")
+        );
+    }
 }

@@ -3,12 +3,14 @@
 
 use serde::Deserialize;
 
+use crate::config::ProfileModels;
 use crate::error::ApiError;
 use crate::parts::validate;
 use crate::parts::{Content, OutputConfig, SystemPrompt, ToolChoice, ToolList};
 use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
+use crate::upstream::models::ModelFamily;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 
 pub use crate::upstream::request::DEFAULT_MAX_TOKENS;
@@ -78,6 +80,8 @@ pub struct ModelPolicy {
     pub max_prompt_bytes: usize,
     /// The guardrail of requests that name none (`SPILLWAY_GUARDRAIL_ID` + `_VERSION`).
     pub default_guardrail: Option<Guardrail>,
+    /// The model each declared application inference profile routes to.
+    pub profiles: ProfileModels,
 }
 
 impl ModelPolicy {
@@ -97,7 +101,7 @@ impl ModelPolicy {
     /// family (listed, when `allowed` is set), or an application-inference-profile
     /// ARN that `allowed` lists.
     pub fn admit(&self, model_id: &str) -> Result<ModelRef, ApiError> {
-        let Some(model) = ModelRef::parse(model_id) else {
+        let Some(model) = self.model_ref(model_id) else {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not of a known model family"
             )));
@@ -115,6 +119,28 @@ impl ModelPolicy {
             )));
         }
         Ok(model)
+    }
+
+    /// What `model_id` names: a declared application inference profile is
+    /// its model's family, like any model of that family.
+    pub fn model_ref(&self, model_id: &str) -> Option<ModelRef> {
+        match self.profiles.0.get(model_id) {
+            Some(model) => ModelFamily::from_model_id(model).map(ModelRef::Family),
+            None => ModelRef::parse(model_id),
+        }
+    }
+
+    /// The family of `model_id` (see [`Self::model_ref`]).
+    pub fn family_of(&self, model_id: &str) -> Option<ModelFamily> {
+        self.model_ref(model_id).and_then(ModelRef::family)
+    }
+
+    /// The model `model_id` routes to: a declared profile's, else itself.
+    pub fn routed_model<'a>(&'a self, model_id: &'a str) -> &'a str {
+        self.profiles
+            .0
+            .get(model_id)
+            .map_or(model_id, String::as_str)
     }
 
     /// Validate `req` into an invocation and the API path to use.
@@ -147,7 +173,7 @@ impl ModelPolicy {
             &req.tools.tools,
             &req.tool_choice,
             reasoning_budget,
-            model.capabilities(&model_id),
+            model.capabilities(self.routed_model(&model_id)),
             model.name(),
         )
         .map_err(ApiError::BadRequest)?;
@@ -228,6 +254,7 @@ impl ModelPolicy {
                 call_options: Default::default(),
                 guardrail,
                 output_config: req.output_config,
+                family: model.family(),
             },
             api,
         ))
@@ -276,6 +303,7 @@ mod tests {
             default_api: Api::Invoke,
             max_prompt_bytes: 1000,
             default_guardrail: None,
+            profiles: Default::default(),
         }
     }
 

@@ -246,7 +246,13 @@ impl Server {
                 max_streams_per_user: config.max_streams_per_user,
                 max_tokens_per_user_per_day: config.max_tokens_per_user_per_day,
                 max_cost_usd_per_user_per_day: config.max_cost_usd_per_user_per_day,
-                prices: Arc::new(config.prices_file.clone().unwrap_or_default()),
+                prices: Arc::new(
+                    config
+                        .prices_file
+                        .clone()
+                        .unwrap_or_default()
+                        .with_profiles(&config.profile_models.0),
+                ),
             },
             metrics.clone(),
         );
@@ -267,6 +273,7 @@ impl Server {
                 default_api: config.api,
                 max_prompt_bytes: config.max_prompt_bytes,
                 default_guardrail,
+                profiles: config.profile_models.clone(),
             }),
             model_aliases: Arc::new(config.model_aliases.clone()),
             dev,

@@ -624,3 +624,56 @@ async fn an_application_profile_arn_is_conversed_with_as_named() {
     assert!(format!("{err:?}").contains("converse"), "{err:?}");
     gw.shutdown().await;
 }
+
+/// A profile declared in `SPILLWAY_PROFILE_MODELS` is served as its model:
+/// InvokeModel with Claude's body (what Claude Code sends in Bedrock mode
+/// with an application inference profile as its model), the Anthropic API
+/// with Claude's body as sent, and the model's price on the answer.
+#[tokio::test]
+async fn a_declared_application_profile_is_served_as_its_model() {
+    const PROFILE: &str =
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/claude1";
+    const SONNET: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let gw = Gateway::with(|c| {
+        c.profile_models =
+            spillway::config::ProfileModels([(PROFILE.to_owned(), SONNET.to_owned())].into());
+    })
+    .await;
+    let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50,
+        "messages": [{"role": "user", "content": format!("[[sim tokens=3 {FAST}]] hi")}]});
+    let out = client(&gw)
+        .invoke_model_with_response_stream()
+        .model_id(PROFILE)
+        .body(Blob::new(body.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = out.body;
+    let mut kinds = Vec::new();
+    while let Some(event) = stream.recv().await.unwrap() {
+        if let ResponseStream::Chunk(chunk) = event {
+            let v: Value = serde_json::from_slice(chunk.bytes.unwrap().as_ref()).unwrap();
+            kinds.push(v["type"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("message_start"));
+    assert_eq!(kinds.last().map(String::as_str), Some("message_stop"));
+
+    // The Anthropic API takes the ARN as the model name, Claude's body as sent.
+    let resp = gw
+        .http
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", &gw.token)
+        .json(&json!({"model": PROFILE, "max_tokens": 50,
+            "messages": [{"role": "user", "content": format!("[[sim tokens=2 {FAST}]] hi")}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let info = gw.get_json(&format!("/v1/sessions/{sid}")).await;
+    assert_eq!(info["model"], PROFILE);
+    // Priced as the model it routes to.
+    assert!(info["usage"]["costUsd"].as_f64().unwrap() > 0.0, "{info}");
+    gw.shutdown().await;
+}

@@ -49,6 +49,7 @@ fn stream_request(data: &[u8]) {
         default_api: Api::Invoke,
         max_prompt_bytes: 2048,
         default_guardrail: None,
+        profiles: Default::default(),
     };
     if let Ok(req) = serde_json::from_slice::<StreamRequest>(data)
         && let Err(e) = policy.validate(req)

@@ -9,6 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use spillway::config::ProfileModels;
 use spillway::parts::Content;
 use spillway::request::{MAX_MAX_TOKENS, ModelPolicy, StreamRequest};
 use spillway::upstream::Api;
@@ -17,6 +18,9 @@ use spillway::upstream::request::Role;
 
 const MAX_PROMPT_BYTES: usize = 2048;
 
+/// A declared application inference profile (Claude behind it).
+const PROFILE: &str = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/fuzz";
+
 fn policies() -> [ModelPolicy; 2] {
     let open = ModelPolicy {
         default_model: "anthropic.claude-3-haiku-20240307-v1:0".into(),
@@ -24,16 +28,21 @@ fn policies() -> [ModelPolicy; 2] {
         default_api: Api::Invoke,
         max_prompt_bytes: MAX_PROMPT_BYTES,
         default_guardrail: None,
+        profiles: Default::default(),
     };
     let narrow = ModelPolicy {
         default_model: "meta.llama3-8b-instruct-v1:0".into(),
         allowed: vec![
             "meta.llama3-8b-instruct-v1:0".into(),
             "us.amazon.nova-lite-v1:0".into(),
+            PROFILE.into(),
         ],
         default_api: Api::Converse,
         max_prompt_bytes: MAX_PROMPT_BYTES,
         default_guardrail: None,
+        profiles: ProfileModels(
+            [(PROFILE.to_owned(), "anthropic.claude-3-haiku-20240307-v1:0".to_owned())].into(),
+        ),
     };
     [open, narrow]
 }
@@ -47,7 +56,8 @@ fuzz_target!(|data: &[u8]| {
             Err(e) => assert!(e.status().is_client_error(), "{e:?} is not a 4xx"),
             Ok((inv, api)) => {
                 assert_eq!(api, req.api.unwrap_or(policy.default_api));
-                assert!(ModelFamily::from_model_id(&inv.model_id).is_some());
+                // Every accepted model has a family: its id's, or a declared profile's.
+                assert!(inv.family().is_some());
                 if !policy.allowed.is_empty() {
                     assert!(policy.allowed.contains(&inv.model_id));
                 }
@@ -56,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 assert_eq!(inv.turns.first().map(|t| t.role), Some(Role::User));
                 // A last assistant turn is a prefill, only where the model continues one.
-                let family = ModelFamily::from_model_id(&inv.model_id);
+                let family = inv.family();
                 if inv.turns.last().map(|t| t.role) != Some(Role::User) {
                     assert!(
                         api == Api::Converse || family == Some(ModelFamily::AnthropicClaude),
@@ -102,7 +112,7 @@ fuzz_target!(|data: &[u8]| {
                 // The family builds a body for whatever was accepted, or
                 // says why a part cannot go in it (a Word file to Claude's
                 // own body: Converse takes it).
-                if let Some(family) = ModelFamily::from_model_id(&inv.model_id) {
+                if let Some(family) = inv.family() {
                     match family.build_body(&inv) {
                         Ok(body) => assert!(body.is_object()),
                         Err(why) => assert!(!why.is_empty()),

@@ -114,6 +114,22 @@ impl Prices {
         Self::with_overrides(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// Price each application inference profile as the model it routes to,
+    /// unless it has an entry of its own.
+    pub fn with_profiles<'a>(
+        mut self,
+        profiles: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Self {
+        for (profile, model) in profiles {
+            if !self.by_model.contains_key(profile)
+                && let Some(price) = self.price(model).cloned()
+            {
+                self.by_model.insert(profile.clone(), price);
+            }
+        }
+        self
+    }
+
     /// The price of `model_id`: its own entry, else its base model's.
     pub fn price(&self, model_id: &str) -> Option<&Price> {
         self.by_model

@@ -171,6 +171,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
             default_api: config.api,
             max_prompt_bytes: config.max_prompt_bytes,
             default_guardrail: None,
+            profiles: Default::default(),
         }),
         model_aliases: Arc::new(config.model_aliases.clone()),
         dev: None,

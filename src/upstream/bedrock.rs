@@ -27,7 +27,6 @@ use futures_util::stream::{self, StreamExt};
 use super::cold_gate::ColdGate;
 use super::converse;
 use super::http_client::{self, HttpClientError, Trust};
-use super::models::ModelFamily;
 use super::request::{Delta, InvocationRequest};
 use super::{Api, CountInput, DeltaStream, Upstream, UpstreamError, UpstreamErrorKind};
 
@@ -163,7 +162,7 @@ impl BedrockUpstream {
     }
 
     async fn invoke(&self, req: &InvocationRequest) -> Result<DeltaStream, UpstreamError> {
-        let family = ModelFamily::from_model_id(&req.model_id).ok_or_else(|| {
+        let family = req.family().ok_or_else(|| {
             UpstreamError::new(UpstreamErrorKind::Validation, "unknown model family")
         })?;
         let guardrail = req.guardrail.as_ref();

@@ -161,7 +161,7 @@ fn retarget(
 ) -> Result<(InvocationRequest, Api), String> {
     let target = ModelRef::parse(model).ok_or("not a known model")?;
     let target_api = target.api(api);
-    let from = ModelRef::parse(&req.model_id).and_then(ModelRef::family);
+    let from = req.family();
     if req.raw_body.is_some()
         && api == Api::Invoke
         && (target_api != Api::Invoke || target.family() != from)
@@ -190,6 +190,7 @@ fn retarget(
     )?;
     let mut alt = req.clone();
     alt.model_id = model.to_owned();
+    alt.family = target.family();
     Ok((alt, target_api))
 }
 

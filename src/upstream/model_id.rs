@@ -4,8 +4,10 @@
 //!
 //! An application inference profile
 //! (`arn:aws:bedrock:REGION:ACCOUNT:application-inference-profile/ID`) is
-//! opaque: its id does not say which model it routes to, so no family body
-//! can be built for it. It is served through ConverseStream, which needs no
+//! opaque: its id does not say which model it routes to. One the operator
+//! declares (`SPILLWAY_PROFILE_MODELS`) is its model's family
+//! ([`crate::request::ModelPolicy::model_ref`]); for any other, no family
+//! body can be built. It is served through ConverseStream, which needs no
 //! family, whatever `--api` or the request says; and it is accepted only when
 //! `SPILLWAY_ALLOWED_MODELS` lists it (an operator vouches for it).
 //!

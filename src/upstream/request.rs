@@ -82,6 +82,9 @@ pub struct InvocationRequest {
     /// Structured output and effort (Converse's `outputConfig`, Claude's
     /// `output_config`; no other family body has a place for them).
     pub output_config: crate::parts::OutputConfig,
+    /// The model's family when its id does not say: an application
+    /// inference profile's declared model's (`SPILLWAY_PROFILE_MODELS`).
+    pub family: Option<super::models::ModelFamily>,
 }
 
 /// Bedrock's per-call options a drop-in client names, sent on as named
@@ -103,6 +106,11 @@ pub struct CallOptions {
 pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 
 impl InvocationRequest {
+    /// The model's family: its id's, or the one the policy resolved.
+    pub fn family(&self) -> Option<super::models::ModelFamily> {
+        super::models::ModelFamily::from_model_id(&self.model_id).or(self.family)
+    }
+
     /// `max_tokens` for a family body, which needs one.
     pub fn body_max_tokens(&self) -> u32 {
         self.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)

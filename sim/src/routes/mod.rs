@@ -59,7 +59,13 @@ struct Accepted {
 
 /// Everything up to the `200`: recognise the model, parse the body, plan
 /// the answer, refuse a model `unavailable=` names, apply the throttle.
-/// Converse also answers application-inference-profile ARNs, as a generic model.
+/// Converse also answers application-inference-profile ARNs, as a generic
+/// model; InvokeModel answers one with a Claude body (`anthropic_version`)
+/// as [`PROFILE_CLAUDE`], the model the simulated account's profiles route
+/// Claude bodies to.
+/// What an application inference profile invoked with a Claude body runs.
+pub(crate) const PROFILE_CLAUDE: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
 fn accept(
     state: &SimState,
     api: Api,
@@ -69,14 +75,20 @@ fn accept(
 ) -> Result<Accepted, SimError> {
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
     let Path(model_id) = model_id.map_err(|_| invalid_model())?;
-    let model = Model::recognise(&model_id);
+    let body = parse_object(body)?;
+    let model = Model::recognise(&model_id).or_else(|| {
+        (api == Api::Invoke
+            && is_application_profile(&model_id)
+            && body.contains_key("anthropic_version"))
+        .then(|| Model::recognise(PROFILE_CLAUDE))
+        .flatten()
+    });
     let converse_profile = api == Api::Converse && is_application_profile(&model_id);
     let name = match (&model, converse_profile) {
         (Some(m), _) => m.base.clone(),
         (None, true) => model_id.clone(),
         (None, false) => return Err(invalid_model()),
     };
-    let body = parse_object(body)?;
     let (mut prompt, shape): (Prompt, Shape) = match (api, model) {
         (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
         (Api::Invoke, None) => return Err(invalid_model()),

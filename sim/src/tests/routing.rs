@@ -130,7 +130,7 @@ async fn unavailable_refuses_matching_models_on_every_runtime_api() {
 }
 
 #[tokio::test]
-async fn application_profile_arns_answer_on_converse_only() {
+async fn application_profile_arns_answer_on_converse_and_to_claude_bodies() {
     let sim = Sim::start().await;
     let client = sim.sdk();
     // The SDK percent-encodes the ARN (its ':' and '/') into the path.
@@ -161,12 +161,24 @@ async fn application_profile_arns_answer_on_converse_only() {
         .unwrap();
     assert_eq!(whole.usage().map(|u| u.output_tokens), Some(2));
 
-    // InvokeModel needs the family's body, which an opaque profile does not tell.
+    // InvokeModel answers a Claude body (the account's profiles route those
+    // to Claude); any other family's body is refused.
+    let claude = client
+        .invoke_model()
+        .model_id(PROFILE)
+        .body(Blob::new(
+            serde_json::to_vec(&claude_body("hi [[sim tokens=2 rate=0 ttft_ms=0]]", 16)).unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(claude.body.as_ref()).unwrap();
+    assert_eq!(answer["type"], "message", "{answer}");
     let err = client
         .invoke_model_with_response_stream()
         .model_id(PROFILE)
         .body(Blob::new(
-            serde_json::to_vec(&claude_body("hi", 16)).unwrap(),
+            serde_json::to_vec(&serde_json::json!({"inputText": "hi"})).unwrap(),
         ))
         .send()
         .await

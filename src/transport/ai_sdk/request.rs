@@ -170,6 +170,7 @@ mod tests {
             default_api: Api::Converse,
             max_prompt_bytes: 10_000,
             default_guardrail: None,
+            profiles: Default::default(),
         };
         let (inv, _) = policy.validate(s).unwrap();
         assert_eq!(

@@ -92,8 +92,7 @@ fn parse(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Parsed
     let resolved = models::resolve(&req.model, &state.model_aliases).ok_or_else(|| {
         AnthropicError::from(ApiError::UnknownModel(format!("model: {}", req.model)))
     })?;
-    let claude =
-        ModelFamily::from_model_id(&resolved.model_id) == Some(ModelFamily::AnthropicClaude);
+    let claude = state.models.family_of(&resolved.model_id) == Some(ModelFamily::AnthropicClaude);
     Ok(Parsed {
         req,
         raw,

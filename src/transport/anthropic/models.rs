@@ -3,6 +3,7 @@
 //! extended by `SPILLWAY_MODEL_ALIASES`; a Bedrock id is taken as it is.
 
 use crate::config::ModelAliases;
+use crate::upstream::model_id::is_application_profile;
 use crate::upstream::models::ModelFamily;
 
 /// Anthropic's name for a model, and the Bedrock id it is served by.
@@ -55,7 +56,8 @@ pub struct Resolved {
 }
 
 /// The Bedrock id for `name`: a configured alias, a built-in one, or a
-/// Bedrock id of a known family; `None` for a name none of these know.
+/// Bedrock id of a known family or an application-inference-profile ARN
+/// (admitted or not by the model policy); `None` for a name none of these know.
 pub fn resolve(name: &str, extra: &ModelAliases) -> Option<Resolved> {
     let trimmed = name.trim();
     let (base, one_m) = match trimmed
@@ -71,7 +73,10 @@ pub fn resolve(name: &str, extra: &ModelAliases) -> Option<Resolved> {
         .get(base)
         .map(String::as_str)
         .or_else(|| BUILT_IN.iter().find(|(a, _)| *a == base).map(|(_, id)| *id))
-        .or_else(|| ModelFamily::from_model_id(base).map(|_| base))?;
+        .or_else(|| {
+            (ModelFamily::from_model_id(base).is_some() || is_application_profile(base))
+                .then_some(base)
+        })?;
     Some(Resolved {
         model_id: model_id.to_owned(),
         one_m,

@@ -16,7 +16,6 @@ use super::{Body, ModelId, converse_parse, family_parse};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upstream::CountInput;
-use crate::upstream::models::ModelFamily;
 
 /// `POST /model/{modelId}/count-tokens`.
 pub async fn count_tokens(
@@ -41,7 +40,7 @@ pub async fn count_tokens(
             let parsed: Value = serde_json::from_slice(&raw).map_err(|e| {
                 BedrockError::validation(format!("input.invokeModel.body is not JSON: {e}"))
             })?;
-            let family = ModelFamily::from_model_id(&model_id).ok_or_else(|| {
+            let family = state.models.family_of(&model_id).ok_or_else(|| {
                 BedrockError::validation(format!(
                     "model '{model_id}' is not of a model family this gateway invokes"
                 ))

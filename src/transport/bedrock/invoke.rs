@@ -90,10 +90,11 @@ async fn start(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<(ModelFamily, Subscription), BedrockError> {
-    let family = ModelFamily::from_model_id(model_id).ok_or_else(|| {
+    let family = state.models.family_of(model_id).ok_or_else(|| {
         BedrockError::validation(format!(
-            "model '{model_id}' is not of a model family this gateway invokes; \
-             use converse-stream for it"
+            "model '{model_id}' is not of a model family this gateway invokes \
+             (an application inference profile needs its model in \
+             SPILLWAY_PROFILE_MODELS); use converse-stream for it"
         ))
     })?;
     let mut req =

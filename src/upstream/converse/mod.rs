@@ -24,7 +24,6 @@ use aws_smithy_types::Document;
 
 pub(crate) use decode::Decoder;
 
-use super::models::ModelFamily;
 use super::reasoning;
 use super::request::InvocationRequest;
 
@@ -43,7 +42,7 @@ pub(crate) struct ConverseInput {
 /// Build the call for `req`. `Err` is a request that cannot be expressed
 /// (the checks before any upstream call make that a request that skipped them).
 pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
-    let family = ModelFamily::from_model_id(&req.model_id);
+    let family = req.family();
     let drop_sampling = family.is_some_and(|f| reasoning::drops_sampling(f, req.reasoning_budget));
     let inference = InferenceConfiguration::builder()
         .set_max_tokens(req.max_tokens.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
