@@ -15,6 +15,8 @@ AWS keys signs with SigV4 (through botocore, already in requirements.txt):
 the gateway refuses that with a 401 that says to use a bearer token.
 """
 
+import json
+
 import anthropic
 import pytest
 
@@ -162,3 +164,28 @@ def test_sigv4_is_refused_with_a_bearer_token_hint(gateway, monkeypatch):  # noq
     assert err.value.status_code == 401
     assert err.value.response.request.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
     assert "AWS_BEARER_TOKEN_BEDROCK" in err.value.body["message"]
+
+
+def test_an_application_profile_declared_with_its_model(monkeypatch):
+    # What Claude Code in Bedrock mode sends with an application inference
+    # profile as its model: Claude's body, to InvokeModel on the ARN.
+    from test_openai import running_gateway
+
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/t3ama1b2"
+    env = {"SPILLWAY_PROFILE_MODELS": json.dumps({arn: "anthropic.claude-sonnet-4-5-20250929-v1:0"})}
+    with running_gateway(env) as (base, token, _):
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("ANTHROPIC_BEDROCK_BASE_URL", base)
+        monkeypatch.setenv("AWS_BEARER_TOKEN_BEDROCK", token)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        client = anthropic.AnthropicBedrock(max_retries=0, timeout=30)
+        question = [{"role": "user", "content": prompt(f"tokens=3 {FAST}")}]
+        with client.messages.stream(
+            model=arn, max_tokens=100, thinking=THINKING, messages=question
+        ) as stream:
+            final = stream.get_final_message()
+        assert [b.type for b in final.content] == ["thinking", "text"]
+        assert final.usage.output_tokens > 0
+        whole = client.messages.create(model=arn, max_tokens=100, messages=question)
+        assert whole.content[0].text
