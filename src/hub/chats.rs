@@ -2,8 +2,9 @@
 //! latest session for that chat, so a reload, a second tab or another
 //! transport can find the chat's active stream and resume it.
 //!
-//! The index holds session ids only; the session itself (its owner check,
-//! retention and sweeping) stays with the hub. An entry whose session the
+//! The index holds session ids (and the id of the UI message each answer
+//! continues); the session itself (its owner check, retention and
+//! sweeping) stays with the hub. An entry whose session the
 //! hub has dropped is dead and is pruned, so the index never outgrows the
 //! sessions it points to by more than a factor of two.
 
@@ -16,7 +17,7 @@ use crate::upstream::{Api, InvocationRequest};
 /// Prune dead entries no more often than this many inserts.
 const MIN_PRUNE_AT: usize = 64;
 
-/// `(owner, chat id)` → latest session id. Cheap to clone.
+/// `(owner, chat id)` → latest answer. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct ChatIndex {
     inner: Arc<Mutex<Chats>>,
@@ -24,8 +25,17 @@ pub struct ChatIndex {
 
 #[derive(Default)]
 struct Chats {
-    latest: HashMap<(String, String), Arc<str>>,
+    latest: HashMap<(String, String), Answer>,
     prune_at: usize,
+}
+
+/// A chat's latest answer: its session, and the UI message it continues
+/// (an assistant message the client sent back with tool outputs) when it
+/// is not a new one (whose id is then the session id).
+#[derive(Clone)]
+struct Answer {
+    session: Arc<str>,
+    message: Option<Arc<str>>,
 }
 
 impl ChatIndex {
@@ -47,24 +57,47 @@ impl ChatIndex {
         self.len() == 0
     }
 
-    fn latest(&self, owner: &str, chat_id: &str) -> Option<Arc<str>> {
+    fn latest(&self, owner: &str, chat_id: &str) -> Option<Answer> {
         self.chats()
             .latest
             .get(&(owner.to_owned(), chat_id.to_owned()))
             .cloned()
     }
+
+    /// The UI message id of session `session`'s answer: the message it
+    /// continues, else the session id.
+    pub fn message_id(&self, owner: &str, chat_id: &str, session: &Arc<str>) -> Arc<str> {
+        self.latest(owner, chat_id)
+            .filter(|a| &a.session == session)
+            .and_then(|a| a.message)
+            .unwrap_or_else(|| session.clone())
+    }
 }
 
 impl Hub {
-    /// Start a session for `owner`'s chat `chat_id` and make it the chat's latest.
+    /// Start a session for `owner`'s chat `chat_id` and make it the chat's
+    /// latest; `continues`: the UI message the answer continues, if any.
+    ///
+    /// The chat's previous answer, if still streaming with nobody reading
+    /// it, is cancelled: its client stopped it (the AI SDK's `stop()` only
+    /// drops the request) and has moved on.
     pub async fn start_chat(
         &self,
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
+        continues: Option<String>,
         req: InvocationRequest,
         api: Api,
     ) -> Result<Subscription, StartError> {
+        if let Some(previous) = chats.latest(owner, chat_id)
+            && let Some(s) = self.held(&previous.session)
+            && s.status() == SessionStatus::Streaming
+            && s.reader_count() == 0
+        {
+            tracing::info!(session = %previous.session, chat = chat_id, "cancelling the chat's unread answer");
+            s.cancel();
+        }
         let sub = self.start(owner, req, api).await?;
         // Other nodes find the chat's session through the registry.
         if let Err(e) = self
@@ -80,11 +113,14 @@ impl Hub {
         let mut c = chats.chats();
         c.latest.insert(
             (owner.to_owned(), chat_id.to_owned()),
-            sub.session().id().clone(),
+            Answer {
+                session: sub.session().id().clone(),
+                message: continues.map(Arc::from),
+            },
         );
         if c.latest.len() >= c.prune_at.max(MIN_PRUNE_AT) {
             let sessions = self.sessions();
-            c.latest.retain(|_, id| sessions.contains_key(id));
+            c.latest.retain(|_, a| sessions.contains_key(&a.session));
             c.prune_at = c.latest.len().saturating_mul(2);
         }
         Ok(sub)
@@ -98,10 +134,10 @@ impl Hub {
         owner: &str,
         chat_id: &str,
     ) -> Option<Arc<str>> {
-        if let Some(id) = chats.latest(owner, chat_id)
-            && self.held(&id).is_some()
+        if let Some(a) = chats.latest(owner, chat_id)
+            && self.held(&a.session).is_some()
         {
-            return Some(id);
+            return Some(a.session);
         }
         let registry = &self.inner.fleet.registry;
         if !registry.shared {
@@ -168,11 +204,11 @@ mod tests {
         let hub = hub(Duration::from_secs(60));
         let chats = ChatIndex::new();
         let first = hub
-            .start_chat(&chats, "alice", "c1", req(), Api::Invoke)
+            .start_chat(&chats, "alice", "c1", None, req(), Api::Invoke)
             .await
             .unwrap();
         let second = hub
-            .start_chat(&chats, "alice", "c1", req(), Api::Invoke)
+            .start_chat(&chats, "alice", "c1", None, req(), Api::Invoke)
             .await
             .unwrap();
         let resumed = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
@@ -195,7 +231,7 @@ mod tests {
         let chats = ChatIndex::new();
         for i in 0..(MIN_PRUNE_AT * 3) {
             let sub = hub
-                .start_chat(&chats, "alice", &format!("c{i}"), req(), Api::Invoke)
+                .start_chat(&chats, "alice", &format!("c{i}"), None, req(), Api::Invoke)
                 .await
                 .unwrap();
             sub.session().cancel();

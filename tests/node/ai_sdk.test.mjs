@@ -7,7 +7,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { DefaultChatTransport, WebSocketChatTransport, readUIMessageStream } from 'ai';
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  WebSocketChatTransport,
+  lastAssistantMessageIsCompleteWithToolCalls,
+  readUIMessageStream,
+} from 'ai';
 import WebSocket from 'ws';
 
 import { CLAUDE, THINKING, eventually, prompt, startGateway, userMessage, within } from './gateway.mjs';
@@ -392,19 +398,105 @@ for (const [name, make] of Object.entries(TRANSPORTS)) {
       assert.equal(textOf(message), info.text, 'the replay holds every token');
     });
 
-    it('refuses a tool call sent back without its output', async () => {
+    it('leaves out a tool call sent back without an outcome, refuses an unknown state', async () => {
       const user = userMessage('Weather?');
       const pending = {
         id: `m-${crypto.randomUUID()}`,
         role: 'assistant',
         parts: [{ type: 'step-start' }, { type: 'tool-get_weather', toolCallId: 't1', state: 'input-available', input: { city: 'x' } }],
       };
-      await assert.rejects(firstChunk(transport, `chat-${crypto.randomUUID()}`, [user, pending], TOOLS), /without a result/);
+      // What a chat holds after `stop()` during a tool call: the call never
+      // ran, and the user moved on.
+      const next = userMessage(prompt('tokens=3 rate=0 ttft_ms=0'));
+      const reply = await answer(transport, `chat-${crypto.randomUUID()}`, [user, pending, next], TOOLS);
+      assert.ok(textOf(reply).length > 0);
+      const odd = { ...pending, parts: [{ type: 'tool-get_weather', toolCallId: 't1', state: 'pondering' }] };
+      await assert.rejects(firstChunk(transport, `chat-${crypto.randomUUID()}`, [user, odd], TOOLS), /pondering/);
       const remote = {
         ...user,
         parts: [...user.parts, { type: 'file', mediaType: 'image/png', url: 'https://example.com/a.png' }],
       };
       await assert.rejects(firstChunk(transport, `chat-${crypto.randomUUID()}`, [remote], TOOLS), /not fetched/);
+    });
+  });
+}
+
+/** A `Chat` as `useChat` runs it, its state in plain arrays. */
+class TestChat extends AbstractChat {
+  constructor(init) {
+    const state = {
+      status: 'ready',
+      error: undefined,
+      messages: [],
+      pushMessage: m => {
+        state.messages = state.messages.concat(m);
+      },
+      popMessage: () => {
+        state.messages = state.messages.slice(0, -1);
+      },
+      replaceMessage: (i, m) => {
+        state.messages = [...state.messages.slice(0, i), m, ...state.messages.slice(i + 1)];
+      },
+      snapshot: v => structuredClone(v),
+    };
+    super({ ...init, state });
+  }
+}
+
+const CHAT_TRANSPORTS = {
+  'DefaultChatTransport over HTTP': body =>
+    new DefaultChatTransport({ api: `${gw.url}/v1/ai-sdk/chat`, headers: gw.auth, body }),
+  'WebSocketChatTransport over ws': body =>
+    new WebSocketChatTransport({
+      url: `${gw.url}/v1/ai-sdk/ws`,
+      protocols: ['spillway.v1', `bearer.${gw.token}`],
+      webSocket: WebSocket,
+      body,
+    }),
+};
+
+for (const [name, make] of Object.entries(CHAT_TRANSPORTS)) {
+  describe(`the Chat class (useChat): ${name}`, () => {
+    it('a tool round-trip extends the assistant message, not a second one', async () => {
+      const transport = make(TOOLS);
+      const chat = new TestChat({
+        id: `chat-${crypto.randomUUID()}`,
+        transport,
+        onToolCall: ({ toolCall }) => {
+          chat.addToolOutput({ tool: 'get_weather', toolCallId: toolCall.toolCallId, output: 'Sunny, 21 °C' });
+        },
+        sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithToolCalls,
+      });
+      await chat.sendMessage({ text: prompt('tool=get_weather rate=0 ttft_ms=0') });
+      await eventually(
+        () => chat.status === 'ready' && chat.lastMessage.parts.some(p => p.type === 'text' && p.text.startsWith('Tool result')),
+        20_000,
+        'the answer after the tool output',
+      );
+      assert.deepEqual(chat.messages.map(m => m.role), ['user', 'assistant']);
+      const calls = chat.messages[1].parts.filter(p => p.type === 'tool-get_weather');
+      assert.equal(calls.length, 1, JSON.stringify(chat.messages[1].parts));
+      assert.equal(calls[0].state, 'output-available');
+      transport.close?.();
+    });
+
+    it('stop(), then a new message: the stopped answer is cancelled upstream', async () => {
+      const transport = make({ model: CLAUDE });
+      const chat = new TestChat({ id: `chat-${crypto.randomUUID()}`, transport });
+      const before = await gw.simStats();
+      const first = chat.sendMessage({ text: prompt('tokens=400 rate=20 ttft_ms=0') });
+      await eventually(() => chat.status === 'streaming' && textOf(chat.lastMessage).length > 0, 10_000, 'the first tokens');
+      await chat.stop();
+      await first;
+      await chat.sendMessage({ text: prompt('tokens=3 rate=0 ttft_ms=0') });
+      await eventually(() => chat.status === 'ready', 10_000, 'the second answer');
+      assert.deepEqual(chat.messages.map(m => m.role), ['user', 'assistant', 'user', 'assistant']);
+      await eventually(
+        async () => (await gw.simStats()).streamsCancelled > before.streamsCancelled,
+        10_000,
+        'the stopped upstream to be cancelled',
+      );
+      transport.close?.();
     });
   });
 }

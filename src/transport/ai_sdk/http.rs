@@ -1,6 +1,8 @@
 //! The AI SDK over HTTP: `DefaultChatTransport`'s `POST` and its resume `GET`,
 //! answered with the UI message stream protocol v1 over SSE.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -10,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 
 use super::render::chunk_stream;
-use super::request::{ChatRequest, check_chat_id, to_stream_request};
+use super::request::{ChatRequest, check_chat_id, continued_message, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
@@ -28,15 +30,17 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_json(body)?;
     check_chat_id(&req.id)?;
+    let continues = continued_message(&req.messages);
     let (inv, api) = state
         .models
         .validate(to_stream_request(req.messages, req.options)?)?;
     let sub = state
         .hub
-        .start_chat(&chats, &principal.sub, &req.id, inv, api)
+        .start_chat(&chats, &principal.sub, &req.id, continues, inv, api)
         .await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, chat = %req.id, "ai-sdk chat started");
-    Ok(ui_message_sse(sub, &state))
+    let message_id = chats.message_id(&principal.sub, &req.id, sub.session().id());
+    Ok(ui_message_sse(sub, message_id, &state))
 }
 
 /// `GET /v1/ai-sdk/chat/{chatId}/stream`: replay the chat's active stream
@@ -52,18 +56,21 @@ pub async fn resume(
         .resume_chat(&chats, &principal.sub, &chat_id)
         .await
     {
-        Some(sub) => ui_message_sse(sub, &state),
+        Some(sub) => {
+            let message_id = chats.message_id(&principal.sub, &chat_id, sub.session().id());
+            ui_message_sse(sub, message_id, &state)
+        }
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
 /// The subscription as `data:` chunks, then `data: [DONE]`.
-fn ui_message_sse(sub: Subscription, state: &AppState) -> Response {
+fn ui_message_sse(sub: Subscription, message_id: Arc<str>, state: &AppState) -> Response {
     let heartbeat = state.heartbeat;
     let id = sub.session().id().clone();
     let events = state
         .metrics
-        .counted("ai-sdk", chunk_stream(sub))
+        .counted("ai-sdk", chunk_stream(sub, message_id))
         .map(|c| sse::json_frame(None, &c))
         .chain(stream::once(async { sse::frame(None, None, "[DONE]") }));
     let mut res = sse::response(events, heartbeat, sse::comment("heartbeat"));

@@ -9,6 +9,7 @@
 //! WebSocket `sequence`) names the same chunk on every replay.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
@@ -39,11 +40,12 @@ pub struct Renderer {
 
 impl Renderer {
     /// The chunks that open every answer. The assistant message's id is the
-    /// session id, so a replay (resume) replaces the message it resumes.
-    pub fn preamble(session_id: &str) -> [UiChunk; 2] {
+    /// message the answer continues, else the session id; either way a
+    /// replay (resume) names the same message, so it replaces what it resumes.
+    pub fn preamble(message_id: &str) -> [UiChunk; 2] {
         [
             UiChunk::Start {
-                message_id: session_id.to_owned(),
+                message_id: message_id.to_owned(),
             },
             UiChunk::StartStep,
         ]
@@ -255,8 +257,11 @@ impl Renderer {
 
 /// Every chunk of a subscription from its start: the preamble, then each
 /// event's chunks as the event arrives; ends after the final event's.
-pub fn chunk_stream(sub: Subscription) -> impl Stream<Item = UiChunk> + Send + 'static {
-    let preamble = Renderer::preamble(sub.session().id());
+pub fn chunk_stream(
+    sub: Subscription,
+    message_id: Arc<str>,
+) -> impl Stream<Item = UiChunk> + Send + 'static {
+    let preamble = Renderer::preamble(&message_id);
     let rest = stream::unfold((sub, Renderer::default()), |(mut sub, mut r)| async move {
         let ev = sub.next().await?;
         let mut out = Vec::with_capacity(2);

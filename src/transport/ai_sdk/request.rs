@@ -17,6 +17,8 @@ pub const MAX_CHAT_ID_LEN: usize = 256;
 /// One `UIMessage`; [`turns`](super::turns) says which parts reach the model.
 #[derive(Debug, Deserialize)]
 pub struct UiMessage {
+    #[serde(default)]
+    pub id: Option<String>,
     pub role: String,
     #[serde(default)]
     pub parts: Vec<Value>,
@@ -61,6 +63,15 @@ pub struct ChatRequest {
     pub messages: Vec<UiMessage>,
     #[serde(flatten)]
     pub options: ChatOptions,
+}
+
+/// The assistant message the answer continues: the last message, when it is
+/// the assistant's (the client sends it back with its tool outputs). The
+/// answer keeps its id, as the AI SDK's own server does, so the client
+/// extends that message instead of adding a second one.
+pub fn continued_message(messages: &[UiMessage]) -> Option<String> {
+    let last = messages.last().filter(|m| m.role == "assistant")?;
+    last.id.clone().filter(|id| check_chat_id(id).is_ok())
 }
 
 /// A chat id must be short and printable (it is also a URL path segment).
@@ -187,6 +198,7 @@ mod tests {
     #[test]
     fn refuses_odd_roles_and_ids() {
         let m = vec![UiMessage {
+            id: None,
             role: "tool".into(),
             parts: vec![],
         }];
@@ -195,5 +207,20 @@ mod tests {
         assert!(check_chat_id(&"x".repeat(300)).is_err());
         assert!(check_chat_id("a\nb").is_err());
         assert!(check_chat_id("chat-1").is_ok());
+    }
+
+    #[test]
+    fn an_answer_continues_a_last_assistant_message() {
+        let message = |id: &str, role: &str| UiMessage {
+            id: Some(id.into()),
+            role: role.into(),
+            parts: vec![],
+        };
+        let asked = vec![message("u1", "user")];
+        assert_eq!(continued_message(&asked), None);
+        let answered = vec![message("u1", "user"), message("a1", "assistant")];
+        assert_eq!(continued_message(&answered).as_deref(), Some("a1"));
+        let odd = vec![message("u1", "user"), message("a\n1", "assistant")];
+        assert_eq!(continued_message(&odd), None);
     }
 }

@@ -235,10 +235,19 @@ mod tests {
         let err = read(json!([
             {"role":"user","parts":[{"type":"text","text":"Go"}]},
             {"role":"assistant","parts":[{"type":"step-start"},
-                {"type":"tool-f","toolCallId":"t1","state":"input-available","input":{}}]}
+                {"type":"tool-f","toolCallId":"t1","state":"unknown"}]}
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("messages[1].parts[1]"), "{err}");
+        // A call the user stopped before it ran is left out, its text kept.
+        let c = read(json!([
+            {"role":"user","parts":[{"type":"text","text":"Go"}]},
+            {"role":"assistant","parts":[{"type":"step-start"},{"type":"text","text":"Let me"},
+                {"type":"tool-f","toolCallId":"t1","state":"input-available","input":{}}]},
+            {"role":"user","parts":[{"type":"text","text":"Never mind"}]}
+        ]))
+        .unwrap();
+        assert_eq!(shape(&c), ["User: text", "Assistant: text", "User: text"]);
         assert!(
             read(json!([{"role":"tool","parts":[]}]))
                 .unwrap_err()

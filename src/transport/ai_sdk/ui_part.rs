@@ -44,6 +44,12 @@ struct ToolWire {
     output: Option<Value>,
     #[serde(default)]
     error_text: Option<String>,
+    /// The input as the model sent it, when it was not valid input.
+    #[serde(default)]
+    raw_input: Option<Value>,
+    /// A tool approval: `{"id", "approved"?, "reason"?}`.
+    #[serde(default)]
+    approval: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -95,12 +101,12 @@ pub fn read(part: Value) -> Result<Option<UiPart>, String> {
         "dynamic-tool" => {
             let t: ToolWire = serde_json::from_value(part).map_err(field)?;
             let name = t.tool_name.clone().unwrap_or_default();
-            tool(name, t).map(|o| Some(UiPart::Tool(o)))
+            tool(name, t).map(|o| o.map(UiPart::Tool))
         }
         _ => match kind.strip_prefix("tool-") {
             Some(name) => {
                 let t: ToolWire = serde_json::from_value(part).map_err(field)?;
-                tool(name.to_owned(), t).map(|o| Some(UiPart::Tool(o)))
+                tool(name.to_owned(), t).map(|o| o.map(UiPart::Tool))
             }
             None => Ok(None),
         },
@@ -155,9 +161,25 @@ fn file(f: FileWire) -> Result<Content, String> {
 }
 
 /// A tool part with an outcome (`output-available`, `output-error`,
-/// `output-denied`) as a call and a result; one still waiting for its
-/// output cannot go back to the model.
-fn tool(name: String, t: ToolWire) -> Result<ToolOutcome, String> {
+/// `output-denied`, or an approval the user refused) as a call and a
+/// result. A call without one — still streaming its input, never run
+/// (the user stopped the answer), or waiting for an approval the
+/// conversation moved past — is left out, as the AI SDK's own
+/// `convertToModelMessages` leaves it: the model cannot take a call without
+/// its result.
+fn tool(name: String, t: ToolWire) -> Result<Option<ToolOutcome>, String> {
+    let refused = t
+        .approval
+        .as_ref()
+        .filter(|a| a.get("approved").and_then(Value::as_bool) == Some(false));
+    let denied = || match refused
+        .and_then(|a| a.get("reason"))
+        .and_then(Value::as_str)
+        .filter(|r| !r.trim().is_empty())
+    {
+        Some(reason) => format!("The tool call was denied: {reason}"),
+        None => "The tool call was denied.".to_owned(),
+    };
     let (content, is_error) = match t.state.as_str() {
         "output-available" => {
             let text = match t.output {
@@ -168,31 +190,38 @@ fn tool(name: String, t: ToolWire) -> Result<ToolOutcome, String> {
             (text, false)
         }
         "output-error" => (t.error_text.unwrap_or_default(), true),
-        "output-denied" => ("The tool call was denied.".to_owned(), true),
+        "output-denied" => (denied(), true),
+        "approval-responded" if refused.is_some() => (denied(), true),
+        "input-streaming" | "input-available" | "approval-requested" | "approval-responded" => {
+            return Ok(None);
+        }
         state => {
             return Err(format!(
-                "tool call '{}' ({name}) is in state '{state}': send it back with its output \
-                 (state output-available or output-error); a tool call without a result \
-                 cannot be sent to the model",
+                "tool call '{}' ({name}) is in state '{state}', which is not one of the AI SDK's \
+                 tool states",
                 t.tool_call_id
             ));
         }
     };
-    Ok(ToolOutcome {
+    // The input the call was made with: the parsed one, else the model's
+    // raw one when it is an object (an input that failed to parse is not).
+    let input = t
+        .input
+        .filter(Value::is_object)
+        .or_else(|| t.raw_input.filter(Value::is_object))
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    Ok(Some(ToolOutcome {
         call: Content::ToolCall {
             id: t.tool_call_id.clone(),
             name,
-            input: t
-                .input
-                .filter(|i| !i.is_null())
-                .unwrap_or_else(|| Value::Object(Default::default())),
+            input,
         },
         result: Content::ToolResult {
             tool_call_id: t.tool_call_id,
             content: ToolResultContent::Text(content),
             is_error,
         },
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -319,13 +348,54 @@ mod tests {
     }
 
     #[test]
-    fn tool_parts_without_output_are_refused() {
-        for state in ["input-streaming", "input-available", "approval-requested"] {
-            let part = json!({"type":"tool-f","toolCallId":"t1","state":state,"input":{}});
-            let err = read(part).unwrap_err();
-            assert!(err.contains("without a result"), "{err}");
-            assert!(err.contains(state), "{err}");
+    fn tool_parts_without_an_outcome_are_left_out() {
+        for state in [
+            "input-streaming",
+            "input-available",
+            "approval-requested",
+            "approval-responded",
+        ] {
+            let part = json!({"type":"tool-f","toolCallId":"t1","state":state,"input":{},
+                "approval": {"id": "a1", "approved": true}});
+            assert_eq!(read(part), Ok(None), "{state}");
         }
+        let err = read(json!({"type":"tool-f","toolCallId":"t1","state":"thinking"})).unwrap_err();
+        assert!(err.contains("'thinking'"), "{err}");
         assert!(read(json!({"type":"tool-f","state":"output-available"})).is_err());
+    }
+
+    #[test]
+    fn refused_approvals_and_failed_input_become_error_results() {
+        let outcome = |part: Value| match read(part) {
+            Ok(Some(UiPart::Tool(o))) => o,
+            other => panic!("{other:?}"),
+        };
+        for state in ["output-denied", "approval-responded"] {
+            let o = outcome(
+                json!({"type":"tool-f","toolCallId":"t1","state":state,"input":{"a":1},
+                "approval": {"id": "a1", "approved": false, "reason": "not today"}}),
+            );
+            assert_eq!(
+                o.result,
+                Content::ToolResult {
+                    tool_call_id: "t1".into(),
+                    content: ToolResultContent::Text("The tool call was denied: not today".into()),
+                    is_error: true,
+                },
+                "{state}"
+            );
+        }
+        // An output error for input that did not parse: the raw input when
+        // it is an object, else an empty one.
+        let o = outcome(
+            json!({"type":"tool-f","toolCallId":"t1","state":"output-error",
+            "rawInput": {"city": 3}, "errorText": "bad input"}),
+        );
+        assert!(matches!(o.call, Content::ToolCall { input, .. } if input == json!({"city": 3})));
+        let o = outcome(
+            json!({"type":"tool-f","toolCallId":"t1","state":"output-error",
+            "rawInput": "{\"city\":", "errorText": "bad input"}),
+        );
+        assert!(matches!(o.call, Content::ToolCall { input, .. } if input == json!({})));
     }
 }
