@@ -376,6 +376,20 @@ for (const [name, make] of Object.entries(TRANSPORTS)) {
       assert.match(textOf(reply), /^\[image\/png 3x2\]$/m);
     });
 
+    it('a chat may open with a greeting, and a file part may name image/*', async () => {
+      const greeting = { id: 'welcome', role: 'assistant', parts: [{ type: 'text', text: 'Hi! Ask me anything.' }] };
+      const message = {
+        id: `m-${crypto.randomUUID()}`,
+        role: 'user',
+        parts: [
+          { type: 'text', text: prompt('tokens=5 rate=0 ttft_ms=0') },
+          { type: 'file', mediaType: 'image/*', url: pngDataUrl(3, 2) },
+        ],
+      };
+      const reply = await answer(transport, `chat-${crypto.randomUUID()}`, [greeting, message], { model: CLAUDE });
+      assert.match(textOf(reply), /^\[image\/png 3x2\]$/m);
+    });
+
     it('a resumed stream replays reasoning and the tool call', async () => {
       const chatId = `chat-${crypto.randomUUID()}`;
       const dropped = make();

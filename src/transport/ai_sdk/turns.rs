@@ -48,6 +48,16 @@ pub fn conversation(
             }
         }
     }
+    // A chat may open with the assistant's greeting (`useChat`'s initial
+    // messages); the model's conversation starts at the user's first words.
+    if let Some(first) = c.turns.iter().position(|t| {
+        t.role == Role::User
+            && t.content
+                .iter()
+                .any(|p| !matches!(p, Content::ToolResult { .. }))
+    }) {
+        c.turns.drain(..first);
+    }
     Ok(c)
 }
 
@@ -239,6 +249,13 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("messages[1].parts[1]"), "{err}");
+        // A greeting before the user's first message is left out.
+        let c = read(json!([
+            {"role":"assistant","parts":[{"type":"text","text":"Hi! Ask me anything."}]},
+            {"role":"user","parts":[{"type":"text","text":"Go"}]}
+        ]))
+        .unwrap();
+        assert_eq!(shape(&c), ["User: text"]);
         // A call the user stopped before it ran is left out, its text kept.
         let c = read(json!([
             {"role":"user","parts":[{"type":"text","text":"Go"}]},

@@ -136,10 +136,11 @@ fn reasoning(r: ReasoningWire) -> Option<Reasoning> {
 
 /// A `data:` URL file: an image part for `image/*`, else a document named by
 /// its filename. The part's media type wins over the URL's unless it is only
-/// a top-level type (`image`).
+/// a top-level type (`image`) or a wildcard (`image/*`, which `FileUIPart`
+/// allows).
 fn file(f: FileWire) -> Result<Content, String> {
     let (url_type, data) = split_data_url(&f.url).map_err(|e| format!("a file part: {e}"))?;
-    let media_type = if f.media_type.contains('/') {
+    let media_type = if f.media_type.contains('/') && !f.media_type.ends_with("/*") {
         f.media_type.clone()
     } else {
         url_type.to_owned()
@@ -279,6 +280,15 @@ mod tests {
 
     #[test]
     fn files_become_images_or_documents() {
+        let wildcard =
+            json!({"type":"file","mediaType":"image/*","url":"data:image/png;base64,iVBO"});
+        assert_eq!(
+            read(wildcard).unwrap(),
+            Some(UiPart::File(Content::Image {
+                media_type: "image/png".into(),
+                data: "iVBO".into()
+            }))
+        );
         let png = json!({"type":"file","mediaType":"image/png","url":"data:image/png;base64,iVBO"});
         assert_eq!(
             one(png),
