@@ -168,3 +168,43 @@ describe('Claude Code in Bedrock mode', { skip: claude ? false : 'Claude Code co
     assert.equal(result.result, second.text);
   });
 });
+
+describe('Claude Code in Bedrock mode with an application inference profile', { skip: claude ? false : 'Claude Code could not be installed' }, () => {
+  // What teams that track cost per profile set: the profile's ARN as the
+  // model. The gateway is told which model the profile routes to.
+  const ARN = 'arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/cc7team';
+  let gw;
+  let home;
+  let work;
+
+  before(async () => {
+    gw = await startGateway({ SPILLWAY_PROFILE_MODELS: JSON.stringify({ [ARN]: MODEL }) });
+    home = mkdtempSync(join(tmpdir(), 'spillway-ccp-home-'));
+    work = mkdtempSync(join(tmpdir(), 'spillway-ccp-work-'));
+  });
+
+  after(async () => {
+    await gw?.stop();
+    for (const d of [home, work]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('answers through InvokeModelWithResponseStream on the profile', async () => {
+    const result = await runClaude(claude, {
+      prompt: 'Say hello [[sim tokens=5 rate=0 ttft_ms=0]]',
+      args: ['--max-turns', '2'],
+      cwd: work,
+      home,
+      env: {
+        CLAUDE_CODE_USE_BEDROCK: '1',
+        ANTHROPIC_BEDROCK_BASE_URL: gw.url,
+        AWS_BEARER_TOKEN_BEDROCK: gw.token,
+        AWS_REGION: 'us-east-1',
+        ANTHROPIC_MODEL: ARN,
+      },
+    });
+    assert.equal(result.is_error, false, JSON.stringify(result));
+    assert.equal(result.stop_reason, 'end_turn');
+    assert.ok(result.usage.output_tokens > 0);
+    assert.ok(result.result.length > 0);
+  });
+});
