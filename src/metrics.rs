@@ -34,9 +34,11 @@ pub struct ModelLabel {
     pub model: String,
 }
 
-/// Per-model usage counters: prompt-cache tokens and cost.
+/// Per-model usage counters: Bedrock's token counts, prompt-cache tokens and cost.
 #[derive(Default)]
 pub struct ModelUsage {
+    pub input_tokens: Family<ModelLabel, Counter>,
+    pub output_tokens: Family<ModelLabel, Counter>,
     pub cache_read_tokens: Family<ModelLabel, Counter>,
     pub cache_write_tokens: Family<ModelLabel, Counter>,
     pub cost_usd: Family<ModelLabel, Counter<f64, AtomicU64>>,
@@ -44,6 +46,16 @@ pub struct ModelUsage {
 
 impl ModelUsage {
     fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "input_tokens",
+            "Uncached prompt tokens as Bedrock counted them, by model",
+            self.input_tokens.clone(),
+        );
+        registry.register(
+            "output_tokens",
+            "Answer tokens as Bedrock counted them, by model",
+            self.output_tokens.clone(),
+        );
         registry.register(
             "cache_read_input_tokens",
             "Prompt tokens read from Bedrock's prompt cache, by model",
@@ -127,7 +139,7 @@ impl Default for Metrics {
         );
         registry.register(
             "tokens_out",
-            "Tokens written to session logs",
+            "Text events written to session logs (one per text chunk; Bedrock's token counts are output_tokens)",
             m.tokens_out.clone(),
         );
         registry.register(
@@ -245,12 +257,22 @@ impl Metrics {
             .inc();
     }
 
-    /// Count a finished session's cache tokens and cost against its model.
+    /// Count a finished session's tokens and cost against its model.
     pub fn usage_by_model(&self, model: &str, usage: &crate::upstream::Usage) {
         let label = ModelLabel {
             model: model.to_owned(),
         };
         let m = &self.by_model;
+        if usage.input_tokens > 0 {
+            m.input_tokens
+                .get_or_create(&label)
+                .inc_by(usage.input_tokens);
+        }
+        if usage.output_tokens > 0 {
+            m.output_tokens
+                .get_or_create(&label)
+                .inc_by(usage.output_tokens);
+        }
         if let Some(n) = usage.cache_read_input_tokens {
             m.cache_read_tokens.get_or_create(&label).inc_by(n);
         }
@@ -333,6 +355,8 @@ mod tests {
         m.usage_by_model("m2", &crate::upstream::Usage::default());
         let text = m.render();
         for line in [
+            "spillway_input_tokens_total{model=\"m1\"} 2",
+            "spillway_output_tokens_total{model=\"m1\"} 4",
             "spillway_cache_read_input_tokens_total{model=\"m1\"} 80",
             "spillway_cache_write_input_tokens_total{model=\"m1\"} 0",
             "spillway_cost_usd_total{model=\"m1\"} 0.5",

@@ -558,6 +558,15 @@ async fn metrics_are_exported_without_a_token() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    // Bedrock's own counts, by model: the 4-token answer at least.
+    let counted = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("spillway_{name}_total{{model=")))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert!(counted("output_tokens") >= 4);
+    assert!(counted("input_tokens") > 0);
     gw.shutdown().await;
 }
 
