@@ -29,13 +29,28 @@ struct Chats {
     prune_at: usize,
 }
 
-/// A chat's latest answer: its session, and the UI message it continues
-/// (an assistant message the client sent back with tool outputs) when it
-/// is not a new one (whose id is then the session id).
+/// A chat's latest answer: its session, and how it renders.
 #[derive(Clone)]
 struct Answer {
     session: Arc<str>,
-    message: Option<Arc<str>>,
+    rendering: ChatAnswer,
+}
+
+/// How a chat's answer renders, as its request asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatAnswer {
+    /// The UI message it continues (an assistant message the client sent
+    /// back with tool outputs); a new message's id is the session id.
+    pub continues: Option<String>,
+    /// Usage and model go out as the message's metadata.
+    pub metadata: bool,
+}
+
+/// What a chat's answer renders with: its message id and whether metadata goes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendering {
+    pub message_id: Arc<str>,
+    pub metadata: bool,
 }
 
 impl ChatIndex {
@@ -64,19 +79,25 @@ impl ChatIndex {
             .cloned()
     }
 
-    /// The UI message id of session `session`'s answer: the message it
-    /// continues, else the session id.
-    pub fn message_id(&self, owner: &str, chat_id: &str, session: &Arc<str>) -> Arc<str> {
-        self.latest(owner, chat_id)
+    /// How session `session`'s answer renders: the message it continues
+    /// (else the session id), and whether metadata goes out. A session this
+    /// node did not start (resumed from another) renders with the defaults.
+    pub fn rendering(&self, owner: &str, chat_id: &str, session: &Arc<str>) -> Rendering {
+        let answer = self
+            .latest(owner, chat_id)
             .filter(|a| &a.session == session)
-            .and_then(|a| a.message)
-            .unwrap_or_else(|| session.clone())
+            .map(|a| a.rendering)
+            .unwrap_or_default();
+        Rendering {
+            message_id: answer.continues.map_or_else(|| session.clone(), Arc::from),
+            metadata: answer.metadata,
+        }
     }
 }
 
 impl Hub {
     /// Start a session for `owner`'s chat `chat_id` and make it the chat's
-    /// latest; `continues`: the UI message the answer continues, if any.
+    /// latest, rendered as `rendering` says.
     ///
     /// The chat's previous answer, if still streaming with nobody reading
     /// it, is cancelled: its client stopped it (the AI SDK's `stop()` only
@@ -86,7 +107,7 @@ impl Hub {
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
-        continues: Option<String>,
+        rendering: ChatAnswer,
         req: InvocationRequest,
         api: Api,
     ) -> Result<Subscription, StartError> {
@@ -115,7 +136,7 @@ impl Hub {
             (owner.to_owned(), chat_id.to_owned()),
             Answer {
                 session: sub.session().id().clone(),
-                message: continues.map(Arc::from),
+                rendering,
             },
         );
         if c.latest.len() >= c.prune_at.max(MIN_PRUNE_AT) {
@@ -204,11 +225,25 @@ mod tests {
         let hub = hub(Duration::from_secs(60));
         let chats = ChatIndex::new();
         let first = hub
-            .start_chat(&chats, "alice", "c1", None, req(), Api::Invoke)
+            .start_chat(
+                &chats,
+                "alice",
+                "c1",
+                ChatAnswer::default(),
+                req(),
+                Api::Invoke,
+            )
             .await
             .unwrap();
         let second = hub
-            .start_chat(&chats, "alice", "c1", None, req(), Api::Invoke)
+            .start_chat(
+                &chats,
+                "alice",
+                "c1",
+                ChatAnswer::default(),
+                req(),
+                Api::Invoke,
+            )
             .await
             .unwrap();
         let resumed = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
@@ -231,7 +266,14 @@ mod tests {
         let chats = ChatIndex::new();
         for i in 0..(MIN_PRUNE_AT * 3) {
             let sub = hub
-                .start_chat(&chats, "alice", &format!("c{i}"), None, req(), Api::Invoke)
+                .start_chat(
+                    &chats,
+                    "alice",
+                    &format!("c{i}"),
+                    ChatAnswer::default(),
+                    req(),
+                    Api::Invoke,
+                )
                 .await
                 .unwrap();
             sub.session().cancel();

@@ -376,6 +376,18 @@ for (const [name, make] of Object.entries(TRANSPORTS)) {
       assert.match(textOf(reply), /^\[image\/png 3x2\]$/m);
     });
 
+    it('message metadata (usage, model, session) when the body asks for it', async () => {
+      const user = userMessage(prompt('tokens=4 rate=0 ttft_ms=0'));
+      const plain = await answer(transport, `chat-${crypto.randomUUID()}`, [user], { model: CLAUDE });
+      assert.equal(plain.metadata, undefined, 'none unless asked');
+      const message = await answer(transport, `chat-${crypto.randomUUID()}`, [user], { model: CLAUDE, messageMetadata: true });
+      const { sessionId, model, usage } = message.metadata;
+      const info = await gw.session(sessionId);
+      assert.equal(model, CLAUDE);
+      assert.equal(usage.outputTokens, info.usage.outputTokens);
+      assert.ok(usage.inputTokens > 0);
+    });
+
     it('a chat may open with a greeting, and a file part may name image/*', async () => {
       const greeting = { id: 'welcome', role: 'assistant', parts: [{ type: 'text', text: 'Hi! Ask me anything.' }] };
       const message = {

@@ -77,6 +77,9 @@ pub enum UiChunk {
     #[serde(rename_all = "camelCase")]
     Finish {
         finish_reason: &'static str,
+        /// `sessionId`, `model`, `usage`, when the request asked for them.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_metadata: Option<Value>,
     },
     #[serde(rename_all = "camelCase")]
     Error {
@@ -176,8 +179,16 @@ mod tests {
             (
                 UiChunk::Finish {
                     finish_reason: finish_reason(Some("tool_use")),
+                    message_metadata: None,
                 },
                 json!({"type":"finish","finishReason":"tool-calls"}),
+            ),
+            (
+                UiChunk::Finish {
+                    finish_reason: "stop",
+                    message_metadata: Some(json!({"sessionId": "s1"})),
+                },
+                json!({"type":"finish","finishReason":"stop","messageMetadata":{"sessionId":"s1"}}),
             ),
             (
                 UiChunk::Error {

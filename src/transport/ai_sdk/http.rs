@@ -1,8 +1,6 @@
 //! The AI SDK over HTTP: `DefaultChatTransport`'s `POST` and its resume `GET`,
 //! answered with the UI message stream protocol v1 over SSE.
 
-use std::sync::Arc;
-
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -12,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
 
 use super::render::chunk_stream;
-use super::request::{ChatRequest, check_chat_id, continued_message, to_stream_request};
+use super::request::{ChatRequest, chat_answer, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
 use crate::hub::Subscription;
-use crate::hub::chats::ChatIndex;
+use crate::hub::chats::{ChatIndex, Rendering};
 use crate::render::sse;
 use crate::state::AppState;
 
@@ -30,17 +28,17 @@ pub async fn chat(
 ) -> Result<Response, ApiError> {
     let req: ChatRequest = parse_json(body)?;
     check_chat_id(&req.id)?;
-    let continues = continued_message(&req.messages);
+    let answer = chat_answer(&req.messages, &req.options);
     let (inv, api) = state
         .models
         .validate(to_stream_request(req.messages, req.options)?)?;
     let sub = state
         .hub
-        .start_chat(&chats, &principal.sub, &req.id, continues, inv, api)
+        .start_chat(&chats, &principal.sub, &req.id, answer, inv, api)
         .await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, chat = %req.id, "ai-sdk chat started");
-    let message_id = chats.message_id(&principal.sub, &req.id, sub.session().id());
-    Ok(ui_message_sse(sub, message_id, &state))
+    let rendering = chats.rendering(&principal.sub, &req.id, sub.session().id());
+    Ok(ui_message_sse(sub, rendering, &state))
 }
 
 /// `GET /v1/ai-sdk/chat/{chatId}/stream`: replay the chat's active stream
@@ -57,20 +55,20 @@ pub async fn resume(
         .await
     {
         Some(sub) => {
-            let message_id = chats.message_id(&principal.sub, &chat_id, sub.session().id());
-            ui_message_sse(sub, message_id, &state)
+            let rendering = chats.rendering(&principal.sub, &chat_id, sub.session().id());
+            ui_message_sse(sub, rendering, &state)
         }
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }
 
 /// The subscription as `data:` chunks, then `data: [DONE]`.
-fn ui_message_sse(sub: Subscription, message_id: Arc<str>, state: &AppState) -> Response {
+fn ui_message_sse(sub: Subscription, rendering: Rendering, state: &AppState) -> Response {
     let heartbeat = state.heartbeat;
     let id = sub.session().id().clone();
     let events = state
         .metrics
-        .counted("ai-sdk", chunk_stream(sub, message_id))
+        .counted("ai-sdk", chunk_stream(sub, rendering))
         .map(|c| sse::json_frame(None, &c))
         .chain(stream::once(async { sse::frame(None, None, "[DONE]") }));
     let mut res = sse::response(events, heartbeat, sse::comment("heartbeat"));

@@ -9,14 +9,14 @@
 //! WebSocket `sequence`) names the same chunk on every replay.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt, stream};
 use serde_json::{Value, json};
 
 use super::chunks::{UiChunk, error_text, finish_reason};
 use crate::event::{EventKind, TokenEvent};
-use crate::hub::Subscription;
+use crate::hub::chats::Rendering;
+use crate::hub::{Session, Subscription};
 use crate::parts::Part;
 
 /// Media type of a cited document: Bedrock's citation names the document,
@@ -69,6 +69,7 @@ impl Renderer {
                     }),
                     reason => out.push(UiChunk::Finish {
                         finish_reason: finish_reason(reason),
+                        message_metadata: None,
                     }),
                 }
             }
@@ -81,6 +82,7 @@ impl Renderer {
                 out.push(UiChunk::Error { error_text });
                 out.push(UiChunk::Finish {
                     finish_reason: "error",
+                    message_metadata: None,
                 });
             }
         }
@@ -255,19 +257,46 @@ impl Renderer {
     }
 }
 
+/// The `messageMetadata` of an answer's `finish`: the session, the model
+/// that answered (a fallback's, if one stood in) and the final usage.
+fn message_metadata_of(session: &Session, last: &TokenEvent) -> Value {
+    let mut m = json!({
+        "sessionId": session.id().as_ref(),
+        "model": last.model.as_deref().unwrap_or(session.model()),
+    });
+    if let Some(usage) = last.usage {
+        m["usage"] = serde_json::to_value(usage).unwrap_or_default();
+    }
+    m
+}
+
 /// Every chunk of a subscription from its start: the preamble, then each
 /// event's chunks as the event arrives; ends after the final event's.
 pub fn chunk_stream(
     sub: Subscription,
-    message_id: Arc<str>,
+    rendering: Rendering,
 ) -> impl Stream<Item = UiChunk> + Send + 'static {
-    let preamble = Renderer::preamble(&message_id);
-    let rest = stream::unfold((sub, Renderer::default()), |(mut sub, mut r)| async move {
-        let ev = sub.next().await?;
-        let mut out = Vec::with_capacity(2);
-        r.render(&ev, &mut out);
-        Some((stream::iter(out), (sub, r)))
-    });
+    let preamble = Renderer::preamble(&rendering.message_id);
+    let metadata = rendering.metadata;
+    let rest = stream::unfold(
+        (sub, Renderer::default()),
+        move |(mut sub, mut r)| async move {
+            let ev = sub.next().await?;
+            let mut out = Vec::with_capacity(2);
+            r.render(&ev, &mut out);
+            if metadata {
+                for chunk in &mut out {
+                    if let UiChunk::Finish {
+                        message_metadata, ..
+                    } = chunk
+                    {
+                        *message_metadata = Some(message_metadata_of(sub.session(), &ev));
+                    }
+                }
+            }
+            Some((stream::iter(out), (sub, r)))
+        },
+    );
     stream::iter(preamble).chain(rest.flatten())
 }
 

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::turns::conversation;
 use crate::error::ApiError;
+use crate::hub::chats::ChatAnswer;
 use crate::parts::{Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
@@ -52,6 +53,12 @@ pub struct ChatOptions {
     /// `{"budgetTokens": N}` turns on extended thinking.
     #[serde(default)]
     pub reasoning: Option<ReasoningRequest>,
+    /// `true`: the `finish` chunk carries `messageMetadata` (`sessionId`,
+    /// `model`, `usage`), which the SDK puts in `message.metadata`. Off by
+    /// default: a client's `messageMetadataSchema` would refuse a shape it
+    /// does not expect.
+    #[serde(default)]
+    pub message_metadata: bool,
 }
 
 /// The body `DefaultChatTransport` posts: `id`, `messages`, `trigger`,
@@ -63,6 +70,14 @@ pub struct ChatRequest {
     pub messages: Vec<UiMessage>,
     #[serde(flatten)]
     pub options: ChatOptions,
+}
+
+/// How the answer to `messages` with `options` renders.
+pub fn chat_answer(messages: &[UiMessage], options: &ChatOptions) -> ChatAnswer {
+    ChatAnswer {
+        continues: continued_message(messages),
+        metadata: options.message_metadata,
+    }
 }
 
 /// The assistant message the answer continues: the last message, when it is

@@ -11,7 +11,6 @@
 //! reload can resume them.
 
 use std::pin::pin;
-use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::ws::Message;
@@ -26,12 +25,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::chunks::{UiChunk, error_text};
 use super::render::chunk_stream;
-use super::request::{ChatOptions, UiMessage, check_chat_id, continued_message, to_stream_request};
+use super::request::{ChatOptions, UiMessage, chat_answer, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::edge::client_ip::Peer;
 use crate::error::{ApiError, ErrorCode};
 use crate::hub::Subscription;
-use crate::hub::chats::ChatIndex;
+use crate::hub::chats::{ChatIndex, Rendering};
 use crate::socket::{self, Client, Ctx, Flow, Opening, Protocol, SUBPROTOCOL};
 use crate::state::AppState;
 
@@ -191,7 +190,7 @@ impl ChatFrames {
         let chats = self.chats.clone();
         let out = cx.out();
         cx.ops.spawn(rid.clone(), move |cancel| async move {
-            let continues = continued_message(&frame.messages);
+            let answer = chat_answer(&frame.messages, frame.body.as_ref().unwrap_or(&ChatOptions::default()));
             let validated = check_chat_id(&frame.id)
                 .and_then(|()| {
                     to_stream_request(frame.messages, frame.body.unwrap_or_default())
@@ -206,13 +205,13 @@ impl ChatFrames {
             };
             let started = tokio::select! {
                 _ = cancel.cancelled() => return,
-                r = state.hub.start_chat(&chats, &owner, &frame.id, continues, inv, api) => r,
+                r = state.hub.start_chat(&chats, &owner, &frame.id, answer, inv, api) => r,
             };
             match started {
                 Ok(sub) => {
                     tracing::info!(session = %sub.session().id(), user = %owner, chat = %frame.id, "ai-sdk chat started");
-                    let message_id = chats.message_id(&owner, &frame.id, sub.session().id());
-                    pump(sub, message_id, rid, 0, out, cancel).await;
+                    let rendering = chats.rendering(&owner, &frame.id, sub.session().id());
+                    pump(sub, rendering, rid, 0, out, cancel).await;
                 }
                 Err(e) => {
                     let e = ApiError::from(e);
@@ -233,9 +232,9 @@ impl ChatFrames {
             Some(sub) => {
                 let from = frame.last_sequence.map_or(0, |s| s.saturating_add(1));
                 let out = cx.out();
-                let message_id = self.chats.message_id(&owner, &frame.id, sub.session().id());
+                let rendering = self.chats.rendering(&owner, &frame.id, sub.session().id());
                 cx.ops.spawn(rid.clone(), move |cancel| {
-                    pump(sub, message_id, rid, from, out, cancel)
+                    pump(sub, rendering, rid, from, out, cancel)
                 });
             }
             None => {
@@ -250,7 +249,7 @@ impl ChatFrames {
 /// the upstream unless someone else reads it.
 async fn pump(
     sub: Subscription,
-    message_id: Arc<str>,
+    rendering: Rendering,
     rid: String,
     from: u64,
     out: mpsc::Sender<Message>,
@@ -260,7 +259,7 @@ async fn pump(
     if !send_text(&out, json!({"type": "start", "requestId": rid}).to_string()).await {
         return;
     }
-    let mut chunks = pin!(chunk_stream(sub, message_id));
+    let mut chunks = pin!(chunk_stream(sub, rendering));
     let mut sequence: u64 = 0;
     loop {
         let chunk = tokio::select! {
