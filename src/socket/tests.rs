@@ -299,17 +299,10 @@ async fn pings_and_drops_a_peer_silent_for_two_intervals() {
 async fn a_stall_of_the_whole_process_does_not_drop_a_live_peer() {
     let state = state(|_| {});
     for _ in 0..16 {
-        let (to_server, incoming) = mpsc::unbounded_channel();
-        let (outgoing, mut from_server) = mpsc::unbounded_channel();
-        let opening = Box::new(Opening {
-            protocol: Echo,
-            state: state.clone(),
-            principal: Some(principal(3600)),
-            client: Client::default(),
-            max_message: 1024,
-            ping_every: Duration::from_secs(1),
-        });
-        tokio::spawn(serve(FakeSocket { incoming, outgoing }, opening));
+        let Peer {
+            to_server,
+            mut from_server,
+        } = connect(&state, Some(principal(3600)), Duration::from_secs(1));
         let mut next_ping = async || loop {
             match from_server.recv().await {
                 Some(Message::Ping(_)) => return true,
