@@ -417,16 +417,18 @@ def test_logprobs_are_refused_unless_turned_off(client):
     assert off.choices[0].message.content and off.choices[0].logprobs is None
 
 
-def test_response_format_with_reasoning_is_refused(client):
-    with pytest.raises(openai.BadRequestError, match="response_format with reasoning") as err:
-        client.chat.completions.create(
-            model=SONNET,
-            messages=[{"role": "user", "content": "x"}],
-            response_format={"type": "json_object"},
-            tools=[{"type": "function", "function": {"name": "now"}}],
-            reasoning_effort="low",
-        )
-    assert err.value.status_code == 400
+def test_response_format_with_reasoning_is_bedrocks_structured_output(client):
+    # A forced tool cannot go with extended thinking: the format goes as
+    # Bedrock's own structured output (Converse's outputConfig) instead, and
+    # the model thinks first.
+    messages = [{"role": "user", "content": prompt(f"think=2 {FAST} where is the Louvre")}]
+    completion = client.chat.completions.parse(
+        model=SONNET, messages=messages, response_format=Place, reasoning_effort="low"
+    )
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.parsed == Place(city="sample", country="sample")
+    assert getattr(choice.message, "reasoning_content", None)
 
 
 def test_reasoning_effort_streams_reasoning_content(client):

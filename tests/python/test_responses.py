@@ -194,6 +194,18 @@ class Place(pydantic.BaseModel):
     country: str
 
 
+def test_structured_output_with_reasoning(client):
+    response = client.responses.parse(
+        model=SONNET,
+        input=prompt(f"think=2 {FAST} where is the Louvre"),
+        text_format=Place,
+        reasoning={"effort": "low"},
+    )
+    assert response.status == "completed"
+    assert response.output_parsed == Place(city="sample", country="sample")
+    assert [o.type for o in response.output] == ["reasoning", "message"]
+
+
 def test_structured_output_parses_into_a_pydantic_model(client):
     """`text.format` json_schema (the SDK's `responses.parse`, what the OpenAI
     Agents SDK sends for an `output_type`): the answer is one message of JSON."""

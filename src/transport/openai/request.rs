@@ -15,8 +15,9 @@ use serde_json::Value;
 use super::error::{OpenAiError, bad, bad_param};
 use super::messages::{self, ChatMessage};
 use super::response_format;
-use crate::parts::{Tool, ToolChoice};
+use crate::parts::{OutputConfig, Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
+use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
 
 #[derive(Debug, Deserialize)]
@@ -142,16 +143,21 @@ pub(super) fn to_stream_request(
     let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
     let mut tools = tools(req.tools.unwrap_or_default())?;
     let mut tool_choice = tool_choice(req.tool_choice.as_ref())?;
-    let json_tool = response_format::tool(req.response_format.as_ref())?;
-    let json_tool_name = json_tool.as_ref().map(|t| t.name.clone());
-    if let Some(tool) = json_tool {
-        tool_choice = response_format::declare(
-            tool,
-            &mut tools,
-            tool_choice,
-            reasoning.is_some(),
-            "response_format",
-        )?;
+    let mut json_tool_name = None;
+    let mut output_config = OutputConfig::default();
+    let mut api = None;
+    match response_format::tool(req.response_format.as_ref())? {
+        // With reasoning: Bedrock's own structured output, through Converse.
+        Some(format) if reasoning.is_some() => {
+            output_config = response_format::native(format);
+            api = Some(Api::Converse);
+        }
+        Some(format) => {
+            json_tool_name = Some(format.name.clone());
+            tool_choice =
+                response_format::declare(format, &mut tools, tool_choice, "response_format")?;
+        }
+        None => {}
     }
     let (system, turns) = messages::to_turns(req.messages)?;
     let stream_request = StreamRequest {
@@ -167,14 +173,13 @@ pub(super) fn to_stream_request(
             Some(Stop::One(s)) => vec![s],
             Some(Stop::Many(v)) => v,
         },
-        api: None,
+        api,
         tools: tools.into(),
         tool_choice,
         parallel_tool_calls: req.parallel_tool_calls,
         reasoning,
         guardrail: req.guardrail,
-        // JSON formats are a forced tool here (`response_format`), on every model.
-        output_config: Default::default(),
+        output_config,
     };
     Ok((stream_request, json_tool_name))
 }
@@ -304,9 +309,17 @@ mod tests {
             parse(named).unwrap().tool_choice,
             ToolChoice::Tool("now".into())
         );
+        // With reasoning: Bedrock's own structured output through Converse,
+        // no forced tool.
         let thinking = json!({"messages": user(), "response_format": {"type": "json_object"},
             "reasoning_effort": "low"});
-        assert!(parse(thinking).is_err());
+        let (s, json_tool) = to_stream_request(serde_json::from_value(thinking).unwrap()).unwrap();
+        assert!(json_tool.is_none() && s.tools.tools.is_empty());
+        assert_eq!(s.api, Some(Api::Converse));
+        assert_eq!(
+            s.output_config.format.map(|f| f.schema),
+            Some(json!({"type": "object"}))
+        );
     }
 
     #[test]

@@ -9,14 +9,17 @@
 //! With tools of the request's own ([`declare`]), the format's tool is
 //! declared beside them and the model must call *some* tool (`any`): one of
 //! the client's, which stays a function call, or the format's, which is the
-//! answer. A tool choice that names a tool, or `none`, is kept. Reasoning
-//! is refused with a JSON format (Claude refuses extended thinking with a
-//! forced tool, and with `auto` the model may answer in prose).
+//! answer. A tool choice that names a tool, or `none`, is kept.
+//!
+//! With reasoning, a forced tool is not possible (Claude refuses extended
+//! thinking with one, and with `auto` the model may answer in prose), so the
+//! format goes as Bedrock's own structured output instead ([`native`]:
+//! Converse's `outputConfig`), and the answer's text is the JSON.
 
 use serde_json::{Value, json};
 
 use super::error::{OpenAiError, bad};
-use crate::parts::{Part, Tool, ToolChoice};
+use crate::parts::{JsonFormat, OutputConfig, Part, Tool, ToolChoice};
 
 /// The tool JSON mode asks for (structured outputs use the schema's name).
 const JSON_OBJECT_TOOL: &str = "json_response";
@@ -99,14 +102,8 @@ pub(super) fn declare(
     format: Tool,
     tools: &mut Vec<Tool>,
     choice: ToolChoice,
-    reasoning: bool,
     field: &str,
 ) -> Result<ToolChoice, OpenAiError> {
-    if reasoning {
-        return Err(bad(format!(
-            "{field} with reasoning is not supported: the JSON answer is a forced tool call here, which extended thinking does not allow"
-        )));
-    }
     if tools.iter().any(|t| t.name == format.name) {
         return Err(bad(format!(
             "{field} names the tool '{}' of the JSON answer, which is also one of the request's tools; rename one of them",
@@ -120,6 +117,20 @@ pub(super) fn declare(
     };
     tools.insert(0, format);
     Ok(choice)
+}
+
+/// The format as Bedrock's own structured output (with reasoning, where a
+/// forced tool cannot go): the format tool's schema, name and description
+/// as Converse's `outputConfig.textFormat`.
+pub(super) fn native(format: Tool) -> OutputConfig {
+    OutputConfig {
+        format: Some(JsonFormat {
+            schema: format.input_schema,
+            name: Some(format.name),
+            description: format.description,
+        }),
+        effort: None,
+    }
 }
 
 /// The forced call of a JSON answer, followed over a session's events: its
@@ -228,7 +239,7 @@ mod tests {
     fn the_format_tool_beside_the_clients_tools() {
         let declared = |tools: &[&str], choice: ToolChoice| {
             let mut tools: Vec<Tool> = tools.iter().map(|n| named(n)).collect();
-            let choice = declare(named("place"), &mut tools, choice, false, "response_format")?;
+            let choice = declare(named("place"), &mut tools, choice, "response_format")?;
             let names: Vec<String> = tools.into_iter().map(|t| t.name).collect();
             Ok::<_, OpenAiError>((names, choice))
         };
@@ -251,18 +262,22 @@ mod tests {
             let (_, choice) = declared(&["get_weather", "now"], kept.clone()).unwrap();
             assert_eq!(choice, kept);
         }
-        // Refused: a client tool of the same name, and reasoning.
+        // Refused: a client tool of the same name.
         assert!(declared(&["place"], ToolChoice::Auto).is_err());
-        let mut tools = vec![named("now")];
-        let refusal = declare(
-            named("place"),
-            &mut tools,
-            ToolChoice::Auto,
-            true,
-            "a JSON text.format",
-        );
-        assert!(
-            matches!(refusal, Err(OpenAiError { error: crate::error::ApiError::BadRequest(m), .. }) if m.starts_with("a JSON text.format with reasoning"))
+    }
+
+    #[test]
+    fn the_native_format_keeps_the_schema_name_and_description() {
+        let schema = json!({"type": "object", "properties": {"city": {"type": "string"}}});
+        let c = native(Tool {
+            name: "place".into(),
+            description: Some("Where".into()),
+            input_schema: schema.clone(),
+        });
+        let f = c.format.unwrap();
+        assert_eq!(
+            (f.schema, f.name, f.description),
+            (schema, Some("place".into()), Some("Where".into()))
         );
     }
 }

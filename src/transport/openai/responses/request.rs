@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use super::super::error::{OpenAiError, bad, bad_param};
 use super::super::request::reasoning;
 use super::super::response_format;
-use crate::parts::{Tool, ToolChoice};
+use crate::parts::{OutputConfig, Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
+use crate::upstream::Api;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,21 +154,32 @@ impl ResponsesRequest {
     /// and `messages` are the handler's, from `input` and the previous response).
     ///
     /// A JSON `text.format` is one more tool, the one whose call is the
-    /// answer ([`response_format::declare`]); it cannot be combined with reasoning.
+    /// answer ([`response_format::declare`]); with reasoning, Bedrock's own
+    /// structured output through Converse ([`response_format::native`]).
     pub fn options(&self) -> Result<StreamRequest, OpenAiError> {
         let mut tools = tools(self.tools.as_deref().unwrap_or_default())?;
         let mut tool_choice = tool_choice(self.tool_choice.as_ref())?;
         let reasoning = self.reasoning_budget()?;
-        if let Some(tool) = self.json_tool()? {
-            tool_choice = response_format::declare(
-                tool,
-                &mut tools,
-                tool_choice,
-                reasoning.is_some(),
-                "a JSON text.format",
-            )?;
+        let mut output_config = OutputConfig::default();
+        let mut api = None;
+        match self.json_tool()? {
+            Some(format) if reasoning.is_some() => {
+                output_config = response_format::native(format);
+                api = Some(Api::Converse);
+            }
+            Some(format) => {
+                tool_choice = response_format::declare(
+                    format,
+                    &mut tools,
+                    tool_choice,
+                    "a JSON text.format",
+                )?;
+            }
+            None => {}
         }
         Ok(StreamRequest {
+            api,
+            output_config,
             model: self.model.clone(),
             max_tokens: self.max_output_tokens,
             temperature: self.temperature,
