@@ -109,3 +109,21 @@ describe('graphql-ws receives parts', () => {
     assert.equal(answer.at(-1).stopReason, 'end_turn');
   });
 });
+
+describe('graphql-ws and structured output', () => {
+  it('startStream(outputSchema) answers JSON of the schema, through Converse for any model', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city', 'days'] };
+    for (const [model, api] of [['us.amazon.nova-lite-v1:0', 'CONVERSE'], [THINKING, 'INVOKE']]) {
+      const started = await mutate(
+        `mutation($p: String!, $model: String, $api: BedrockApi, $schema: String) {
+          startStream(prompt: $p, model: $model, api: $api, outputSchema: $schema) { sessionId }
+        }`,
+        { p: prompt('tokens=5 rate=0 ttft_ms=0'), model, api, schema: JSON.stringify(schema) },
+      );
+      const evs = await within(events(started.startStream.sessionId));
+      const text = evs.map(e => e.token).join('');
+      assert.deepEqual(JSON.parse(text), { city: 'sample', days: 1 }, `${model} ${api}`);
+      assert.equal(evs.at(-1).stopReason, 'end_turn');
+    }
+  });
+});

@@ -24,7 +24,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::event::{TokenEvent, now_timestamp};
 use crate::hub::external::PublishError;
 use crate::hub::{Access, LookupError, Publish, SessionInfo, Subscription};
-use crate::parts::{Content, ToolChoice, ToolList};
+use crate::parts::{Content, JsonFormat, OutputConfig, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::state::AppState;
 use crate::upstream::Api;
@@ -330,6 +330,14 @@ impl MutationRoot {
         #[graphql(desc = "A prompt-cache checkpoint after `tools`.")] tools_cache_point: Option<
             bool,
         >,
+        #[graphql(
+            desc = "Structured output: a JSON Schema (as JSON text) the answer's text follows."
+        )]
+        output_schema: Option<String>,
+        #[graphql(
+            desc = "How much effort the model puts in (`low` … `max`), as Bedrock names it."
+        )]
+        output_effort: Option<String>,
     ) -> Result<StreamResponse> {
         let (principal, state) = caller(ctx)?;
         let bad = |e: String| api_error(ApiError::BadRequest(e));
@@ -368,7 +376,21 @@ impl MutationRoot {
             reasoning: reasoning_budget_tokens
                 .map(|budget_tokens| ReasoningRequest { budget_tokens }),
             guardrail: guardrail.map(Into::into),
-            output_config: Default::default(),
+            output_config: OutputConfig {
+                format: output_schema
+                    .map(|s| {
+                        serde_json::from_str(&s)
+                            .map(|schema| JsonFormat {
+                                schema,
+                                name: None,
+                                description: None,
+                            })
+                            .map_err(|e| format!("outputSchema is not JSON: {e}"))
+                    })
+                    .transpose()
+                    .map_err(bad)?,
+                effort: output_effort,
+            },
         };
         let (inv, api) = state.models.validate(req).map_err(api_error)?;
         let sub = state
