@@ -98,9 +98,11 @@ impl SessionSpan {
             }
             if let Some(usage) = last.usage {
                 let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                // Every input token, cached ones too (the convention's
+                // `SHOULD`): Bedrock's `inputTokens` counts only the uncached.
                 span.set_attribute(KeyValue::new(
                     "gen_ai.usage.input_tokens",
-                    count(usage.input_tokens),
+                    count(usage.prompt_tokens()),
                 ));
                 span.set_attribute(KeyValue::new(
                     "gen_ai.usage.output_tokens",

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 
+import anthropic
 import openai
 import pytest
 import requests
@@ -28,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from test_openai import BINARY, CLAUDE, FAST, clean_env, prompt, running_gateway
+from test_openai import BINARY, CLAUDE, FAST, SONNET, clean_env, prompt, running_gateway
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
@@ -190,6 +191,36 @@ def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
     assert span.parent_span_id == b""
     assert hexid(span.trace_id) != TRACE_ID
     assert span.kind == Span.SPAN_KIND_CLIENT
+
+
+def test_input_tokens_count_cached_tokens_too(traced, receiver):
+    """`gen_ai.usage.input_tokens` is every input token, cached ones too (the
+    convention's SHOULD); Bedrock's `inputTokens`, like Anthropic's
+    `input_tokens`, counts only the uncached ones."""
+    base, token, _ = traced
+    claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+    system = [
+        {
+            "type": "text",
+            "text": f"You answer questions about lakes ({uuid.uuid4()}).",
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    ask = {
+        "model": SONNET,
+        "max_tokens": 100,
+        "system": system,
+        "messages": [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}],
+    }
+    for cached in ("cache_creation", "cache_read"):
+        raw = claude.messages.with_raw_response.create(**ask)
+        usage = raw.parse().usage
+        assert getattr(usage, f"{cached}_input_tokens") > 0
+        attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+        assert attrs["gen_ai.usage.input_tokens"] == (
+            usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        )
+        assert attrs[f"gen_ai.usage.{cached}.input_tokens"] == getattr(usage, f"{cached}_input_tokens")
 
 
 def test_a_failed_session_has_error_status_and_type(traced, receiver):
