@@ -7,14 +7,13 @@
 //! started). With traces off the value is empty: nothing is allocated and
 //! both calls return at once.
 
-use std::time::Duration;
-
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 use super::{otel, trace_context};
 use crate::hub::Session;
+use crate::hub::runner::Ran;
 use crate::upstream::{InvocationRequest, UpstreamError};
 
 /// `gen_ai.provider.name` (and the older `gen_ai.system`) of every session.
@@ -76,13 +75,14 @@ impl SessionSpan {
     }
 
     /// The session has finished: record what its final event says (the
-    /// model that answered, usage, why it stopped or failed) and `ttft`,
-    /// the time to its first event, then end the span.
-    pub fn end(self, session: &Session, ttft: Option<Duration>) {
+    /// model that answered, usage, why it stopped or failed) and what the
+    /// run saw (the time to its first event; whether Bedrock counted the
+    /// tokens: the usage is left out when it did not), then end the span.
+    pub fn end(self, session: &Session, ran: Ran) {
         let Some(mut span) = self.0 else {
             return;
         };
-        if let Some(ttft) = ttft {
+        if let Some(ttft) = ran.ttft {
             span.set_attribute(KeyValue::new(
                 "spillway.ttft_ms",
                 ttft.as_secs_f64() * 1000.0,
@@ -96,7 +96,7 @@ impl SessionSpan {
             if let Some(model) = &last.model {
                 span.set_attribute(KeyValue::new("gen_ai.response.model", model.clone()));
             }
-            if let Some(usage) = last.usage {
+            if let Some(usage) = last.usage.filter(|_| ran.counted) {
                 let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
                 // Every input token, cached ones too (the convention's
                 // `SHOULD`): Bedrock's `inputTokens` counts only the uncached.
@@ -139,6 +139,7 @@ impl SessionSpan {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
     use opentelemetry_sdk::error::OTelSdkResult;
@@ -220,7 +221,13 @@ mod tests {
             retryable: false,
         };
         session.finish(SessionStatus::Failed, None, Some(usage), Some(error));
-        span.end(&session, Some(Duration::from_millis(12)));
+        span.end(
+            &session,
+            Ran {
+                ttft: Some(Duration::from_millis(12)),
+                counted: true,
+            },
+        );
 
         let s = only(&spans);
         assert_eq!(s.name, "chat anthropic.claude-3-haiku-20240307-v1:0");
@@ -238,6 +245,33 @@ mod tests {
             Some(&Value::F64(0.5))
         );
         assert_eq!(attr(&s, "gen_ai.response.finish_reasons"), None);
+    }
+
+    #[test]
+    fn usage_bedrock_did_not_count_is_left_out() {
+        let (tracer, spans) = tracer();
+        let req = request();
+        let span = SessionSpan::start_with(&tracer, None, "s4", "alice", &req);
+        let session = Session::new("s4".into(), "alice".into(), req.model_id.clone(), 100);
+        session.push_token("Hi".into());
+        // The runner's stand-in: no input, the events seen as output.
+        let usage = Usage {
+            input_tokens: 0,
+            output_tokens: 1,
+            ..Usage::default()
+        };
+        session.finish(
+            SessionStatus::Cancelled,
+            Some("cancelled".into()),
+            Some(usage),
+            None,
+        );
+        span.end(&session, Ran::default());
+
+        let s = only(&spans);
+        assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), None);
+        assert_eq!(attr(&s, "gen_ai.usage.output_tokens"), None);
+        assert!(attr(&s, "gen_ai.response.finish_reasons").is_some());
     }
 
     #[test]

@@ -31,6 +31,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from test_openai import BINARY, CLAUDE, FAST, SONNET, clean_env, prompt, running_gateway
 
+NOVA = "us.amazon.nova-lite-v1:0"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
@@ -242,6 +243,26 @@ def test_a_failed_session_has_error_status_and_type(traced, receiver):
     assert attrs["error.type"] == "model_stream_error"
     assert "gen_ai.response.finish_reasons" not in attrs
     assert hexid(span.parent_span_id) == PARENT_ID
+
+
+def test_a_session_failed_before_bedrock_counted_has_no_usage(traced, receiver):
+    """Nova's stream counts its tokens only at its end: one that fails before
+    has no usage to report, and the span reports none (not a made-up 0)."""
+    base, token, _ = traced
+    client = openai_client(base, token)
+    with client.chat.completions.with_streaming_response.create(
+        model=NOVA,
+        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=1 {FAST}")}],
+        stream=True,
+    ) as response:
+        session_id = response.headers["x-session-id"]
+        with pytest.raises(openai.APIError):
+            for _ in response.parse():
+                pass
+    _, span = receiver.span(session_id)
+    attrs = attributes(span.attributes)
+    assert attrs["error.type"] == "model_stream_error"
+    assert not [key for key in attrs if key.startswith("gen_ai.usage.")], attrs
 
 
 def test_the_start_up_log_names_the_exporter(traced):
