@@ -84,6 +84,11 @@ impl SessionSpan {
         };
         if let Some(ttft) = ran.ttft {
             span.set_attribute(KeyValue::new(
+                "gen_ai.response.time_to_first_chunk",
+                ttft.as_secs_f64(),
+            ));
+            // The same in milliseconds, as it was before the convention named it.
+            span.set_attribute(KeyValue::new(
                 "spillway.ttft_ms",
                 ttft.as_secs_f64() * 1000.0,
             ));
@@ -240,6 +245,10 @@ mod tests {
         );
         assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), Some(&Value::I64(7)));
         assert_eq!(attr(&s, "spillway.ttft_ms"), Some(&Value::F64(12.0)));
+        assert_eq!(
+            attr(&s, "gen_ai.response.time_to_first_chunk"),
+            Some(&Value::F64(0.012))
+        );
         assert_eq!(
             attr(&s, "gen_ai.request.temperature"),
             Some(&Value::F64(0.5))

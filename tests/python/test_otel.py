@@ -173,6 +173,10 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
     assert attrs["gen_ai.request.max_tokens"] == 50
     ttft = attrs["spillway.ttft_ms"]
     assert isinstance(ttft, float) and 0 <= ttft < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+    first_chunk = attrs["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(first_chunk, float)
+    assert 0 < first_chunk < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+    assert first_chunk == pytest.approx(ttft / 1000)
 
     assert resource["service.name"] == "spillway-under-test"
     assert resource["deployment.environment"] == "test"
