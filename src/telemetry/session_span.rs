@@ -44,13 +44,13 @@ impl SessionSpan {
             KeyValue::new("gen_ai.provider.name", PROVIDER),
             KeyValue::new("gen_ai.system", PROVIDER),
             KeyValue::new("gen_ai.request.model", req.model_id.clone()),
-            KeyValue::new(
-                "gen_ai.request.max_tokens",
-                i64::from(req.body_max_tokens()),
-            ),
             KeyValue::new("spillway.session_id", id.to_owned()),
             KeyValue::new("enduser.id", owner.to_owned()),
         ];
+        // Only a ceiling the request named (a family body's stand-in is not one).
+        if let Some(n) = req.max_tokens {
+            attributes.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(n)));
+        }
         if let Some(t) = req.temperature {
             attributes.push(KeyValue::new("gen_ai.request.temperature", f64::from(t)));
         }
@@ -254,6 +254,22 @@ mod tests {
             Some(&Value::F64(0.5))
         );
         assert_eq!(attr(&s, "gen_ai.response.finish_reasons"), None);
+        assert_eq!(
+            attr(&s, "gen_ai.request.max_tokens"),
+            Some(&Value::I64(100))
+        );
+    }
+
+    #[test]
+    fn no_max_tokens_named_none_reported() {
+        let (tracer, spans) = tracer();
+        let req = InvocationRequest {
+            max_tokens: None,
+            ..request()
+        };
+        SessionSpan::start_with(&tracer, None, "s5", "alice", &req)
+            .refused(&UpstreamError::new(UpstreamErrorKind::Throttled, "no"));
+        assert_eq!(attr(&only(&spans), "gen_ai.request.max_tokens"), None);
     }
 
     #[test]

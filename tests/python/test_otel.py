@@ -194,6 +194,8 @@ def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
     assert r.status_code == 200, r.text
     _, span = receiver.span(r.headers["x-session-id"])
     assert span.parent_span_id == b""
+    # No ceiling named, none reported (not the 1024 a family body gets).
+    assert "gen_ai.request.max_tokens" not in attributes(span.attributes)
     assert hexid(span.trace_id) != TRACE_ID
     assert span.kind == Span.SPAN_KIND_CLIENT
 
