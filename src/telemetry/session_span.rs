@@ -52,10 +52,10 @@ impl SessionSpan {
             attributes.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(n)));
         }
         if let Some(t) = req.temperature {
-            attributes.push(KeyValue::new("gen_ai.request.temperature", f64::from(t)));
+            attributes.push(KeyValue::new("gen_ai.request.temperature", decimal(t)));
         }
         if let Some(p) = req.top_p {
-            attributes.push(KeyValue::new("gen_ai.request.top_p", f64::from(p)));
+            attributes.push(KeyValue::new("gen_ai.request.top_p", decimal(p)));
         }
         let span = tracer
             .span_builder(format!("chat {}", req.model_id))
@@ -139,6 +139,12 @@ impl SessionSpan {
         }
         span.end();
     }
+}
+
+/// `x` as the decimal the client wrote (its shortest text): 0.7, where
+/// `f64::from` widens the `f32` nearest to it to 0.699999988079071.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 #[cfg(test)]
@@ -258,6 +264,24 @@ mod tests {
             attr(&s, "gen_ai.request.max_tokens"),
             Some(&Value::I64(100))
         );
+    }
+
+    #[test]
+    fn sampling_settings_are_the_decimals_sent() {
+        let (tracer, spans) = tracer();
+        let req = InvocationRequest {
+            temperature: Some(0.7),
+            top_p: Some(0.9),
+            ..request()
+        };
+        SessionSpan::start_with(&tracer, None, "s6", "alice", &req)
+            .refused(&UpstreamError::new(UpstreamErrorKind::Throttled, "no"));
+        let s = only(&spans);
+        assert_eq!(
+            attr(&s, "gen_ai.request.temperature"),
+            Some(&Value::F64(0.7))
+        );
+        assert_eq!(attr(&s, "gen_ai.request.top_p"), Some(&Value::F64(0.9)));
     }
 
     #[test]

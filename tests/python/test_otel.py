@@ -144,6 +144,8 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
         model=CLAUDE,
         messages=[{"role": "user", "content": prompt(f"tokens=6 {FAST}")}],
         max_tokens=50,
+        temperature=0.7,
+        top_p=0.9,
         extra_headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc"},
     )
     completion = raw.parse()
@@ -171,6 +173,9 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
     assert attrs["spillway.session_id"] == session_id
     assert attrs["enduser.id"] == "alice"
     assert attrs["gen_ai.request.max_tokens"] == 50
+    # The decimals sent, not the float32 nearest to them (0.699999988…).
+    assert attrs["gen_ai.request.temperature"] == 0.7
+    assert attrs["gen_ai.request.top_p"] == 0.9
     ttft = attrs["spillway.ttft_ms"]
     assert isinstance(ttft, float) and 0 <= ttft < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
     first_chunk = attrs["gen_ai.response.time_to_first_chunk"]
