@@ -44,9 +44,29 @@ impl SessionSpan {
             KeyValue::new("gen_ai.provider.name", PROVIDER),
             KeyValue::new("gen_ai.system", PROVIDER),
             KeyValue::new("gen_ai.request.model", req.model_id.clone()),
+            // Bedrock is always asked for a stream (ConverseStream,
+            // InvokeModelWithResponseStream), whatever the client asked for.
+            KeyValue::new("gen_ai.request.stream", true),
             KeyValue::new("spillway.session_id", id.to_owned()),
             KeyValue::new("enduser.id", owner.to_owned()),
+            KeyValue::new("user.id", owner.to_owned()),
         ];
+        if !req.stop_sequences.is_empty() {
+            let stops = req.stop_sequences.iter().cloned().map(StringValue::from);
+            attributes.push(KeyValue::new(
+                "gen_ai.request.stop_sequences",
+                Value::Array(Array::String(stops.collect())),
+            ));
+        }
+        if req.output_config.format.is_some() {
+            attributes.push(KeyValue::new("gen_ai.output.type", "json"));
+        }
+        if let Some(guardrail) = &req.guardrail {
+            attributes.push(KeyValue::new(
+                "aws.bedrock.guardrail.id",
+                guardrail.id.clone(),
+            ));
+        }
         // Only a ceiling the request named (a family body's stand-in is not one).
         if let Some(n) = req.max_tokens {
             attributes.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(n)));
@@ -356,6 +376,11 @@ mod tests {
         assert!(matches!(s.status, Status::Error { .. }));
         assert!(attr(&s, "error.type").is_some());
         assert_eq!(attr(&s, "enduser.id"), Some(&Value::from("bob")));
+        assert_eq!(attr(&s, "user.id"), Some(&Value::from("bob")));
+        assert_eq!(attr(&s, "gen_ai.request.stream"), Some(&Value::Bool(true)));
+        assert_eq!(attr(&s, "gen_ai.request.stop_sequences"), None);
+        assert_eq!(attr(&s, "gen_ai.output.type"), None);
+        assert_eq!(attr(&s, "aws.bedrock.guardrail.id"), None);
     }
 
     #[test]

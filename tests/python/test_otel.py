@@ -171,7 +171,10 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
     assert attrs["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens == 6
     assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
     assert attrs["spillway.session_id"] == session_id
-    assert attrs["enduser.id"] == "alice"
+    assert attrs["enduser.id"] == attrs["user.id"] == "alice"
+    assert attrs["gen_ai.request.stream"] is True
+    for absent in ("gen_ai.request.stop_sequences", "gen_ai.output.type", "aws.bedrock.guardrail.id"):
+        assert absent not in attrs
     assert attrs["gen_ai.request.max_tokens"] == 50
     # The decimals sent, not the float32 nearest to them (0.699999988…).
     assert attrs["gen_ai.request.temperature"] == 0.7
@@ -233,6 +236,33 @@ def test_input_tokens_count_cached_tokens_too(traced, receiver):
             usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
         )
         assert attrs[f"gen_ai.usage.{cached}.input_tokens"] == getattr(usage, f"{cached}_input_tokens")
+
+
+def test_stop_sequences_guardrail_and_structured_output_are_attributes(traced, receiver):
+    base, token, _ = traced
+    raw = openai_client(base, token).chat.completions.with_raw_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=3 {FAST}")}],
+        stop=["Human:", "END"],
+        extra_body={"guardrail": {"id": "gr1abc", "version": "DRAFT"}},
+    )
+    attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+    assert attrs["gen_ai.request.stop_sequences"] == ["Human:", "END"]
+    assert attrs["aws.bedrock.guardrail.id"] == "gr1abc"
+    assert "gen_ai.output.type" not in attrs
+
+    claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    raw = claude.messages.with_raw_response.create(
+        model=SONNET,
+        max_tokens=200,
+        messages=[{"role": "user", "content": prompt(f"tokens=3 {FAST} plan a trip")}],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert raw.parse().content[0].text.startswith("{")
+    attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+    assert attrs["gen_ai.output.type"] == "json"
+    assert "gen_ai.request.stop_sequences" not in attrs
 
 
 def test_a_failed_session_has_error_status_and_type(traced, receiver):
