@@ -145,6 +145,9 @@ impl SessionSpan {
                         count(n),
                     ));
                 }
+                if let Some(usd) = usage.cost_usd {
+                    span.set_attribute(KeyValue::new("spillway.cost_usd", usd));
+                }
             }
             if let Some(reason) = &last.stop_reason {
                 span.set_attribute(KeyValue::new(
@@ -244,6 +247,7 @@ mod tests {
         let usage = Usage {
             input_tokens: 7,
             output_tokens: 1,
+            cost_usd: Some(0.0125),
             ..Usage::default()
         };
         let error = EventError {
@@ -270,6 +274,7 @@ mod tests {
             Some(&Value::from("model_stream_error"))
         );
         assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), Some(&Value::I64(7)));
+        assert_eq!(attr(&s, "spillway.cost_usd"), Some(&Value::F64(0.0125)));
         assert_eq!(attr(&s, "spillway.ttft_ms"), Some(&Value::F64(12.0)));
         assert_eq!(
             attr(&s, "gen_ai.response.time_to_first_chunk"),
@@ -327,6 +332,7 @@ mod tests {
         let usage = Usage {
             input_tokens: 0,
             output_tokens: 1,
+            cost_usd: Some(0.004),
             ..Usage::default()
         };
         session.finish(
@@ -340,6 +346,7 @@ mod tests {
         let s = only(&spans);
         assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), None);
         assert_eq!(attr(&s, "gen_ai.usage.output_tokens"), None);
+        assert_eq!(attr(&s, "spillway.cost_usd"), None);
         assert!(attr(&s, "gen_ai.response.finish_reasons").is_some());
     }
 

@@ -12,6 +12,7 @@ requirements, so that case is in the Rust tests (`tests/otel.rs`).
 """
 
 import http.server
+import json
 import queue
 import subprocess
 import tempfile
@@ -202,6 +203,10 @@ def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
     assert r.status_code == 200, r.text
     _, span = receiver.span(r.headers["x-session-id"])
     assert span.parent_span_id == b""
+    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines() if line.startswith("data:")]
+    cost = events[-1]["usage"]["costUsd"]
+    assert cost > 0
+    assert attributes(span.attributes)["spillway.cost_usd"] == cost
     # No ceiling named, none reported (not the 1024 a family body gets).
     assert "gen_ai.request.max_tokens" not in attributes(span.attributes)
     assert hexid(span.trace_id) != TRACE_ID
