@@ -234,7 +234,7 @@ impl Hub {
         let fleet = fleet.clone();
         let metrics = self.inner.metrics.clone();
         self.inner.tasks.spawn(async move {
-            let ttft = runner::run(
+            let ran = runner::run(
                 session.clone(),
                 stream,
                 cfg.runner,
@@ -244,7 +244,7 @@ impl Hub {
             )
             .await;
             // Every exit path of the stream passes here.
-            span.end(&session, ttft);
+            span.end(&session, ran);
             fleet.stream_ended(&session).await;
         });
         Ok(sub)

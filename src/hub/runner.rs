@@ -58,8 +58,18 @@ impl Tally {
     }
 }
 
+/// What a run saw besides what it wrote to the session.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ran {
+    /// Time to the first event, if one came.
+    pub ttft: Option<Duration>,
+    /// Bedrock reported token counts. Without them the final usage is a
+    /// stand-in (no input, the events seen as output).
+    pub counted: bool,
+}
+
 /// Feed `stream` into `session` until it ends, fails, times out or is
-/// cancelled. Returns the time to first token, if one came.
+/// cancelled.
 pub async fn run(
     session: Arc<Session>,
     mut stream: DeltaStream,
@@ -67,7 +77,7 @@ pub async fn run(
     metrics: &Metrics,
     requested: Instant,
     prices: &Prices,
-) -> Option<Duration> {
+) -> Ran {
     let _running = metrics.upstream_guard();
     let readers = session.watch_readers();
     let cancel = session.cancel_token().clone();
@@ -291,7 +301,10 @@ pub async fn run(
             metrics.session_ended("failed");
         }
     }
-    tally.ttft
+    Ran {
+        ttft: tally.ttft,
+        counted: tally.input_tokens.is_some() || tally.output_tokens.is_some(),
+    }
 }
 
 /// Write what the last delta made to the log. The first event of any kind

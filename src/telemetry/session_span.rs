@@ -7,14 +7,13 @@
 //! started). With traces off the value is empty: nothing is allocated and
 //! both calls return at once.
 
-use std::time::Duration;
-
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 use super::{otel, trace_context};
 use crate::hub::Session;
+use crate::hub::runner::Ran;
 use crate::upstream::{InvocationRequest, UpstreamError};
 
 /// `gen_ai.provider.name` (and the older `gen_ai.system`) of every session.
@@ -45,18 +44,38 @@ impl SessionSpan {
             KeyValue::new("gen_ai.provider.name", PROVIDER),
             KeyValue::new("gen_ai.system", PROVIDER),
             KeyValue::new("gen_ai.request.model", req.model_id.clone()),
-            KeyValue::new(
-                "gen_ai.request.max_tokens",
-                i64::from(req.body_max_tokens()),
-            ),
+            // Bedrock is always asked for a stream (ConverseStream,
+            // InvokeModelWithResponseStream), whatever the client asked for.
+            KeyValue::new("gen_ai.request.stream", true),
             KeyValue::new("spillway.session_id", id.to_owned()),
             KeyValue::new("enduser.id", owner.to_owned()),
+            KeyValue::new("user.id", owner.to_owned()),
         ];
+        if !req.stop_sequences.is_empty() {
+            let stops = req.stop_sequences.iter().cloned().map(StringValue::from);
+            attributes.push(KeyValue::new(
+                "gen_ai.request.stop_sequences",
+                Value::Array(Array::String(stops.collect())),
+            ));
+        }
+        if req.output_config.format.is_some() {
+            attributes.push(KeyValue::new("gen_ai.output.type", "json"));
+        }
+        if let Some(guardrail) = &req.guardrail {
+            attributes.push(KeyValue::new(
+                "aws.bedrock.guardrail.id",
+                guardrail.id.clone(),
+            ));
+        }
+        // Only a ceiling the request named (a family body's stand-in is not one).
+        if let Some(n) = req.max_tokens {
+            attributes.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(n)));
+        }
         if let Some(t) = req.temperature {
-            attributes.push(KeyValue::new("gen_ai.request.temperature", f64::from(t)));
+            attributes.push(KeyValue::new("gen_ai.request.temperature", decimal(t)));
         }
         if let Some(p) = req.top_p {
-            attributes.push(KeyValue::new("gen_ai.request.top_p", f64::from(p)));
+            attributes.push(KeyValue::new("gen_ai.request.top_p", decimal(p)));
         }
         let span = tracer
             .span_builder(format!("chat {}", req.model_id))
@@ -76,13 +95,19 @@ impl SessionSpan {
     }
 
     /// The session has finished: record what its final event says (the
-    /// model that answered, usage, why it stopped or failed) and `ttft`,
-    /// the time to its first event, then end the span.
-    pub fn end(self, session: &Session, ttft: Option<Duration>) {
+    /// model that answered, usage, why it stopped or failed) and what the
+    /// run saw (the time to its first event; whether Bedrock counted the
+    /// tokens: the usage is left out when it did not), then end the span.
+    pub fn end(self, session: &Session, ran: Ran) {
         let Some(mut span) = self.0 else {
             return;
         };
-        if let Some(ttft) = ttft {
+        if let Some(ttft) = ran.ttft {
+            span.set_attribute(KeyValue::new(
+                "gen_ai.response.time_to_first_chunk",
+                ttft.as_secs_f64(),
+            ));
+            // The same in milliseconds, as it was before the convention named it.
             span.set_attribute(KeyValue::new(
                 "spillway.ttft_ms",
                 ttft.as_secs_f64() * 1000.0,
@@ -96,11 +121,13 @@ impl SessionSpan {
             if let Some(model) = &last.model {
                 span.set_attribute(KeyValue::new("gen_ai.response.model", model.clone()));
             }
-            if let Some(usage) = last.usage {
+            if let Some(usage) = last.usage.filter(|_| ran.counted) {
                 let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                // Every input token, cached ones too (the convention's
+                // `SHOULD`): Bedrock's `inputTokens` counts only the uncached.
                 span.set_attribute(KeyValue::new(
                     "gen_ai.usage.input_tokens",
-                    count(usage.input_tokens),
+                    count(usage.prompt_tokens()),
                 ));
                 span.set_attribute(KeyValue::new(
                     "gen_ai.usage.output_tokens",
@@ -118,6 +145,9 @@ impl SessionSpan {
                         count(n),
                     ));
                 }
+                if let Some(usd) = usage.cost_usd {
+                    span.set_attribute(KeyValue::new("spillway.cost_usd", usd));
+                }
             }
             if let Some(reason) = &last.stop_reason {
                 span.set_attribute(KeyValue::new(
@@ -134,9 +164,16 @@ impl SessionSpan {
     }
 }
 
+/// `x` as the decimal the client wrote (its shortest text): 0.7, where
+/// `f64::from` widens the `f32` nearest to it to 0.699999988079071.
+fn decimal(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
     use opentelemetry_sdk::error::OTelSdkResult;
@@ -210,6 +247,7 @@ mod tests {
         let usage = Usage {
             input_tokens: 7,
             output_tokens: 1,
+            cost_usd: Some(0.0125),
             ..Usage::default()
         };
         let error = EventError {
@@ -218,7 +256,13 @@ mod tests {
             retryable: false,
         };
         session.finish(SessionStatus::Failed, None, Some(usage), Some(error));
-        span.end(&session, Some(Duration::from_millis(12)));
+        span.end(
+            &session,
+            Ran {
+                ttft: Some(Duration::from_millis(12)),
+                counted: true,
+            },
+        );
 
         let s = only(&spans);
         assert_eq!(s.name, "chat anthropic.claude-3-haiku-20240307-v1:0");
@@ -230,12 +274,80 @@ mod tests {
             Some(&Value::from("model_stream_error"))
         );
         assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), Some(&Value::I64(7)));
+        assert_eq!(attr(&s, "spillway.cost_usd"), Some(&Value::F64(0.0125)));
         assert_eq!(attr(&s, "spillway.ttft_ms"), Some(&Value::F64(12.0)));
+        assert_eq!(
+            attr(&s, "gen_ai.response.time_to_first_chunk"),
+            Some(&Value::F64(0.012))
+        );
         assert_eq!(
             attr(&s, "gen_ai.request.temperature"),
             Some(&Value::F64(0.5))
         );
         assert_eq!(attr(&s, "gen_ai.response.finish_reasons"), None);
+        assert_eq!(
+            attr(&s, "gen_ai.request.max_tokens"),
+            Some(&Value::I64(100))
+        );
+    }
+
+    #[test]
+    fn sampling_settings_are_the_decimals_sent() {
+        let (tracer, spans) = tracer();
+        let req = InvocationRequest {
+            temperature: Some(0.7),
+            top_p: Some(0.9),
+            ..request()
+        };
+        SessionSpan::start_with(&tracer, None, "s6", "alice", &req)
+            .refused(&UpstreamError::new(UpstreamErrorKind::Throttled, "no"));
+        let s = only(&spans);
+        assert_eq!(
+            attr(&s, "gen_ai.request.temperature"),
+            Some(&Value::F64(0.7))
+        );
+        assert_eq!(attr(&s, "gen_ai.request.top_p"), Some(&Value::F64(0.9)));
+    }
+
+    #[test]
+    fn no_max_tokens_named_none_reported() {
+        let (tracer, spans) = tracer();
+        let req = InvocationRequest {
+            max_tokens: None,
+            ..request()
+        };
+        SessionSpan::start_with(&tracer, None, "s5", "alice", &req)
+            .refused(&UpstreamError::new(UpstreamErrorKind::Throttled, "no"));
+        assert_eq!(attr(&only(&spans), "gen_ai.request.max_tokens"), None);
+    }
+
+    #[test]
+    fn usage_bedrock_did_not_count_is_left_out() {
+        let (tracer, spans) = tracer();
+        let req = request();
+        let span = SessionSpan::start_with(&tracer, None, "s4", "alice", &req);
+        let session = Session::new("s4".into(), "alice".into(), req.model_id.clone(), 100);
+        session.push_token("Hi".into());
+        // The runner's stand-in: no input, the events seen as output.
+        let usage = Usage {
+            input_tokens: 0,
+            output_tokens: 1,
+            cost_usd: Some(0.004),
+            ..Usage::default()
+        };
+        session.finish(
+            SessionStatus::Cancelled,
+            Some("cancelled".into()),
+            Some(usage),
+            None,
+        );
+        span.end(&session, Ran::default());
+
+        let s = only(&spans);
+        assert_eq!(attr(&s, "gen_ai.usage.input_tokens"), None);
+        assert_eq!(attr(&s, "gen_ai.usage.output_tokens"), None);
+        assert_eq!(attr(&s, "spillway.cost_usd"), None);
+        assert!(attr(&s, "gen_ai.response.finish_reasons").is_some());
     }
 
     #[test]
@@ -271,6 +383,11 @@ mod tests {
         assert!(matches!(s.status, Status::Error { .. }));
         assert!(attr(&s, "error.type").is_some());
         assert_eq!(attr(&s, "enduser.id"), Some(&Value::from("bob")));
+        assert_eq!(attr(&s, "user.id"), Some(&Value::from("bob")));
+        assert_eq!(attr(&s, "gen_ai.request.stream"), Some(&Value::Bool(true)));
+        assert_eq!(attr(&s, "gen_ai.request.stop_sequences"), None);
+        assert_eq!(attr(&s, "gen_ai.output.type"), None);
+        assert_eq!(attr(&s, "aws.bedrock.guardrail.id"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ requirements, so that case is in the Rust tests (`tests/otel.rs`).
 """
 
 import http.server
+import json
 import queue
 import subprocess
 import tempfile
@@ -19,6 +20,7 @@ import threading
 import time
 import uuid
 
+import anthropic
 import openai
 import pytest
 import requests
@@ -28,8 +30,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from test_openai import BINARY, CLAUDE, FAST, clean_env, prompt, running_gateway
+from test_openai import BINARY, CLAUDE, FAST, SONNET, clean_env, prompt, running_gateway
 
+NOVA = "us.amazon.nova-lite-v1:0"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
@@ -142,6 +145,8 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
         model=CLAUDE,
         messages=[{"role": "user", "content": prompt(f"tokens=6 {FAST}")}],
         max_tokens=50,
+        temperature=0.7,
+        top_p=0.9,
         extra_headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc"},
     )
     completion = raw.parse()
@@ -167,10 +172,20 @@ def test_a_session_is_one_client_span_under_the_callers_trace(traced, receiver):
     assert attrs["gen_ai.usage.output_tokens"] == completion.usage.completion_tokens == 6
     assert attrs["gen_ai.response.finish_reasons"] == ["end_turn"]
     assert attrs["spillway.session_id"] == session_id
-    assert attrs["enduser.id"] == "alice"
+    assert attrs["enduser.id"] == attrs["user.id"] == "alice"
+    assert attrs["gen_ai.request.stream"] is True
+    for absent in ("gen_ai.request.stop_sequences", "gen_ai.output.type", "aws.bedrock.guardrail.id"):
+        assert absent not in attrs
     assert attrs["gen_ai.request.max_tokens"] == 50
+    # The decimals sent, not the float32 nearest to them (0.699999988…).
+    assert attrs["gen_ai.request.temperature"] == 0.7
+    assert attrs["gen_ai.request.top_p"] == 0.9
     ttft = attrs["spillway.ttft_ms"]
     assert isinstance(ttft, float) and 0 <= ttft < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+    first_chunk = attrs["gen_ai.response.time_to_first_chunk"]
+    assert isinstance(first_chunk, float)
+    assert 0 < first_chunk < (span.end_time_unix_nano - span.start_time_unix_nano) / 1e9
+    assert first_chunk == pytest.approx(ttft / 1000)
 
     assert resource["service.name"] == "spillway-under-test"
     assert resource["deployment.environment"] == "test"
@@ -188,8 +203,71 @@ def test_a_session_without_traceparent_is_a_root_span(traced, receiver):
     assert r.status_code == 200, r.text
     _, span = receiver.span(r.headers["x-session-id"])
     assert span.parent_span_id == b""
+    events = [json.loads(line[len("data:"):]) for line in r.text.splitlines() if line.startswith("data:")]
+    cost = events[-1]["usage"]["costUsd"]
+    assert cost > 0
+    assert attributes(span.attributes)["spillway.cost_usd"] == cost
+    # No ceiling named, none reported (not the 1024 a family body gets).
+    assert "gen_ai.request.max_tokens" not in attributes(span.attributes)
     assert hexid(span.trace_id) != TRACE_ID
     assert span.kind == Span.SPAN_KIND_CLIENT
+
+
+def test_input_tokens_count_cached_tokens_too(traced, receiver):
+    """`gen_ai.usage.input_tokens` is every input token, cached ones too (the
+    convention's SHOULD); Bedrock's `inputTokens`, like Anthropic's
+    `input_tokens`, counts only the uncached ones."""
+    base, token, _ = traced
+    claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+    system = [
+        {
+            "type": "text",
+            "text": f"You answer questions about lakes ({uuid.uuid4()}).",
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    ask = {
+        "model": SONNET,
+        "max_tokens": 100,
+        "system": system,
+        "messages": [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}],
+    }
+    for cached in ("cache_creation", "cache_read"):
+        raw = claude.messages.with_raw_response.create(**ask)
+        usage = raw.parse().usage
+        assert getattr(usage, f"{cached}_input_tokens") > 0
+        attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+        assert attrs["gen_ai.usage.input_tokens"] == (
+            usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        )
+        assert attrs[f"gen_ai.usage.{cached}.input_tokens"] == getattr(usage, f"{cached}_input_tokens")
+
+
+def test_stop_sequences_guardrail_and_structured_output_are_attributes(traced, receiver):
+    base, token, _ = traced
+    raw = openai_client(base, token).chat.completions.with_raw_response.create(
+        model=CLAUDE,
+        messages=[{"role": "user", "content": prompt(f"tokens=3 {FAST}")}],
+        stop=["Human:", "END"],
+        extra_body={"guardrail": {"id": "gr1abc", "version": "DRAFT"}},
+    )
+    attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+    assert attrs["gen_ai.request.stop_sequences"] == ["Human:", "END"]
+    assert attrs["aws.bedrock.guardrail.id"] == "gr1abc"
+    assert "gen_ai.output.type" not in attrs
+
+    claude = anthropic.Anthropic(base_url=base, api_key=token, max_retries=0, timeout=30)
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    raw = claude.messages.with_raw_response.create(
+        model=SONNET,
+        max_tokens=200,
+        messages=[{"role": "user", "content": prompt(f"tokens=3 {FAST} plan a trip")}],
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+    )
+    assert raw.parse().content[0].text.startswith("{")
+    attrs = attributes(receiver.span(raw.headers["x-session-id"])[1].attributes)
+    assert attrs["gen_ai.output.type"] == "json"
+    assert "gen_ai.request.stop_sequences" not in attrs
 
 
 def test_a_failed_session_has_error_status_and_type(traced, receiver):
@@ -211,6 +289,26 @@ def test_a_failed_session_has_error_status_and_type(traced, receiver):
     assert attrs["error.type"] == "model_stream_error"
     assert "gen_ai.response.finish_reasons" not in attrs
     assert hexid(span.parent_span_id) == PARENT_ID
+
+
+def test_a_session_failed_before_bedrock_counted_has_no_usage(traced, receiver):
+    """Nova's stream counts its tokens only at its end: one that fails before
+    has no usage to report, and the span reports none (not a made-up 0)."""
+    base, token, _ = traced
+    client = openai_client(base, token)
+    with client.chat.completions.with_streaming_response.create(
+        model=NOVA,
+        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=1 {FAST}")}],
+        stream=True,
+    ) as response:
+        session_id = response.headers["x-session-id"]
+        with pytest.raises(openai.APIError):
+            for _ in response.parse():
+                pass
+    _, span = receiver.span(session_id)
+    attrs = attributes(span.attributes)
+    assert attrs["error.type"] == "model_stream_error"
+    assert not [key for key in attrs if key.startswith("gen_ai.usage.")], attrs
 
 
 def test_the_start_up_log_names_the_exporter(traced):
