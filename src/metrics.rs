@@ -257,18 +257,20 @@ impl Metrics {
             .inc();
     }
 
-    /// Count a finished session's tokens and cost against its model.
-    pub fn usage_by_model(&self, model: &str, usage: &crate::upstream::Usage) {
+    /// Count a finished session's tokens and cost against its model; the
+    /// token counters only when Bedrock `counted` them (not stand-ins for a
+    /// stream cut before its usage).
+    pub fn usage_by_model(&self, model: &str, usage: &crate::upstream::Usage, counted: bool) {
         let label = ModelLabel {
             model: model.to_owned(),
         };
         let m = &self.by_model;
-        if usage.input_tokens > 0 {
+        if counted && usage.input_tokens > 0 {
             m.input_tokens
                 .get_or_create(&label)
                 .inc_by(usage.input_tokens);
         }
-        if usage.output_tokens > 0 {
+        if counted && usage.output_tokens > 0 {
             m.output_tokens
                 .get_or_create(&label)
                 .inc_by(usage.output_tokens);
@@ -350,9 +352,9 @@ mod tests {
             cache_write_input_tokens: Some(0),
             cost_usd: Some(0.25),
         };
-        m.usage_by_model("m1", &usage);
-        m.usage_by_model("m1", &usage);
-        m.usage_by_model("m2", &crate::upstream::Usage::default());
+        m.usage_by_model("m1", &usage, true);
+        m.usage_by_model("m1", &usage, true);
+        m.usage_by_model("m2", &crate::upstream::Usage::default(), true);
         let text = m.render();
         for line in [
             "spillway_input_tokens_total{model=\"m1\"} 2",

@@ -259,7 +259,8 @@ pub async fn run(
     drop(stream);
 
     let final_usage = tally.usage(prices, session.model());
-    metrics.usage_by_model(session.model(), &final_usage);
+    let counted = tally.input_tokens.is_some() || tally.output_tokens.is_some();
+    metrics.usage_by_model(session.model(), &final_usage, counted);
     let usage = Some(final_usage);
     match outcome {
         Ok(()) => {
@@ -303,7 +304,7 @@ pub async fn run(
     }
     Ran {
         ttft: tally.ttft,
-        counted: tally.input_tokens.is_some() || tally.output_tokens.is_some(),
+        counted,
     }
 }
 
