@@ -36,15 +36,15 @@ type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 
 async fn serve(config: Config) -> Result {
     spillway::telemetry::init(config.log_format);
-    let traces = spillway::telemetry::otel::init()?;
+    let otel = spillway::telemetry::otel::init()?;
     let server = Server::start(config).await?;
     // One line on stdout, so scripts that ask for port 0 learn the address.
     println!("spillway listening on {}", server.url());
     shutdown_signal().await;
     server.shutdown().await;
     // Sessions that ended while draining are exported before the process exits.
-    if let Some(traces) = traces {
-        traces.shutdown().await;
+    if let Some(otel) = otel {
+        otel.shutdown().await;
     }
     Ok(())
 }

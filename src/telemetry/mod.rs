@@ -6,7 +6,10 @@
 //! - `trace_context`: an incoming W3C `traceparent`, captured once below
 //!   the transports (an HTTP layer; a socket's upgrade request).
 //! - `session_span`: the one span of a session (`chat MODEL`).
+//! - `gen_ai_metrics`: the GenAI client metrics each session records
+//!   (token usage, operation duration), exported like the traces.
 
+pub mod gen_ai_metrics;
 pub mod logs;
 pub mod otel;
 pub mod session_span;

@@ -1,27 +1,35 @@
-//! The OTLP trace exporter, from the standard `OTEL_*` variables.
+//! The OTLP exporters of traces and metrics, from the standard `OTEL_*`
+//! variables.
 //!
-//! Off unless `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set (and `OTEL_SDK_DISABLED` is not
-//! `true`, nor `OTEL_TRACES_EXPORTER` `none`). Off, nothing is built: no
-//! tracer, no thread, no span, and [`tracer`] is `None` on every session.
+//! Each signal is off unless its endpoint is set
+//! (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`,
+//! or `OTEL_EXPORTER_OTLP_ENDPOINT` for both), and `OTEL_SDK_DISABLED` is not
+//! `true`, nor `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER` `none`. Off,
+//! nothing is built: no tracer or meter, no thread, no span, and [`tracer`]
+//! is `None` on every session.
 //!
-//! On, spans go through the SDK's batch processor (`OTEL_BSP_*`) to an OTLP
+//! On, spans go through the SDK's batch processor (`OTEL_BSP_*`), and the
+//! GenAI metrics ([`super::gen_ai_metrics`]) through a periodic reader
+//! (`OTEL_METRIC_EXPORT_INTERVAL`, 60 s by default), each to an OTLP
 //! `http/protobuf` exporter (`OTEL_EXPORTER_OTLP_*`: endpoint, headers,
 //! timeout); the resource comes from `OTEL_SERVICE_NAME` and
 //! `OTEL_RESOURCE_ATTRIBUTES` (`service.name` defaults to `spillway`). Any
 //! other protocol is refused at start-up.
 //!
-//! The batch processor exports from its own thread; requests are sent with
-//! the gateway's `reqwest` client on the Tokio runtime that [`init`] ran on
-//! ([`RuntimeClient`]), so no second HTTP stack or runtime is built.
+//! The processor and the reader export from threads of their own; requests
+//! are sent with the gateway's `reqwest` client on the Tokio runtime that
+//! [`init`] ran on ([`RuntimeClient`]), so no second HTTP stack or runtime
+//! is built.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// The tracer sessions use; set once, when traces are exported.
@@ -45,15 +53,30 @@ pub fn enabled() -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum OtelError {
     #[error(
-        "{var}={value:?} is not supported: spillway exports OpenTelemetry traces over http/protobuf only (unset it or set it to http/protobuf)"
+        "{var}={value:?} is not supported: spillway exports OpenTelemetry traces and metrics over http/protobuf only (unset it or set it to http/protobuf)"
     )]
-    Protocol { var: &'static str, value: String },
-    #[error(
-        "OTEL_TRACES_EXPORTER={0:?} is not supported: spillway exports traces with otlp (or none)"
-    )]
-    Exporter(String),
-    #[error("cannot start the OTLP trace exporter: {0}")]
+    Protocol { var: String, value: String },
+    #[error("{var}={value:?} is not supported: spillway exports with otlp (or none)")]
+    Exporter { var: String, value: String },
+    #[error("cannot start the OTLP exporter: {0}")]
     Build(String),
+}
+
+/// What is exported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// The signal's part of the variables' names.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Traces => "TRACES",
+            Self::Metrics => "METRICS",
+        }
+    }
 }
 
 /// What decides whether and how traces are exported, read from the environment.
@@ -66,8 +89,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// `Ok(None)` when traces are off; an error for a setting this build cannot honour.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, OtelError> {
+    /// `Ok(None)` when `signal` is off; an error for a setting this build cannot honour.
+    pub fn from_env(
+        signal: Signal,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, OtelError> {
+        let s = signal.name();
         let set = |name: &str| {
             var(name)
                 .map(|v| v.trim().to_owned())
@@ -76,28 +103,34 @@ impl Settings {
         if set("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Ok(None);
         }
-        match set("OTEL_TRACES_EXPORTER") {
+        let exporter = format!("OTEL_{s}_EXPORTER");
+        match set(&exporter) {
             None => {}
             Some(v) if v == "otlp" => {}
             Some(v) if v == "none" => return Ok(None),
-            Some(v) => return Err(OtelError::Exporter(v)),
+            Some(value) => {
+                return Err(OtelError::Exporter {
+                    var: exporter,
+                    value,
+                });
+            }
         }
-        let Some(endpoint) = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        let Some(endpoint) = set(&format!("OTEL_EXPORTER_OTLP_{s}_ENDPOINT"))
             .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
         else {
             return Ok(None);
         };
         for name in [
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            format!("OTEL_EXPORTER_OTLP_{s}_PROTOCOL"),
+            "OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(),
         ] {
-            if let Some(value) = set(name)
+            if let Some(value) = set(&name)
                 && value != PROTOCOL
             {
                 return Err(OtelError::Protocol { var: name, value });
             }
         }
-        let timeout = set("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+        let timeout = set(&format!("OTEL_EXPORTER_OTLP_{s}_TIMEOUT"))
             .or_else(|| set("OTEL_EXPORTER_OTLP_TIMEOUT"))
             .and_then(|ms| ms.parse::<u64>().ok())
             .map_or(Duration::from_secs(10), Duration::from_millis);
@@ -105,31 +138,75 @@ impl Settings {
     }
 }
 
-/// Flushes the exporter when the gateway stops.
+/// Flushes the exporters when the gateway stops.
 pub struct OtelGuard {
-    provider: SdkTracerProvider,
+    traces: Option<SdkTracerProvider>,
+    metrics: Option<SdkMeterProvider>,
 }
 
 impl OtelGuard {
-    /// Export what is still queued, then stop the exporter. Runs off the
-    /// runtime's workers: the exporter's thread needs them to send.
+    /// Export what is still queued (spans, the last metrics), then stop the
+    /// exporters. Runs off the runtime's workers: the exporters' threads
+    /// need them to send.
     pub async fn shutdown(self) {
-        let provider = self.provider;
-        let done = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        let Self { traces, metrics } = self;
+        let done = tokio::task::spawn_blocking(move || {
+            (traces.map(|p| p.shutdown()), metrics.map(|p| p.shutdown()))
+        })
+        .await;
         match done {
-            Ok(Ok(())) => tracing::info!("OpenTelemetry traces flushed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "flushing OpenTelemetry traces failed"),
-            Err(e) => tracing::warn!(error = %e, "flushing OpenTelemetry traces failed"),
+            Ok((traces, metrics)) => {
+                for (what, result) in [("traces", traces), ("metrics", metrics)] {
+                    match result {
+                        Some(Ok(())) => tracing::info!("OpenTelemetry {what} flushed"),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "flushing OpenTelemetry {what} failed");
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "flushing OpenTelemetry failed"),
         }
     }
 }
 
-/// Start exporting traces if the environment asks for it (from `main`, once,
-/// on the Tokio runtime). `Ok(None)` when traces are off.
+/// Start exporting traces and metrics as the environment asks (from
+/// `main`, once, on the Tokio runtime). `Ok(None)` when both are off.
 pub fn init() -> Result<Option<OtelGuard>, OtelError> {
-    let Some(settings) = Settings::from_env(|name| std::env::var(name).ok())? else {
-        return Ok(None);
-    };
+    let env = |name: &str| std::env::var(name).ok();
+    let traces = Settings::from_env(Signal::Traces, env)?
+        .map(init_traces)
+        .transpose()?;
+    let metrics = Settings::from_env(Signal::Metrics, env)?
+        .map(init_metrics)
+        .transpose()?;
+    Ok((traces.is_some() || metrics.is_some()).then_some(OtelGuard { traces, metrics }))
+}
+
+/// The GenAI metrics, read every `OTEL_METRIC_EXPORT_INTERVAL`.
+fn init_metrics(settings: Settings) -> Result<SdkMeterProvider, OtelError> {
+    let client = RuntimeClient::new(settings.timeout)?;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_http_client(client)
+        .build()
+        .map_err(|e| OtelError::Build(e.to_string()))?;
+    let provider = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter).build())
+        .with_resource(resource())
+        .build();
+    super::gen_ai_metrics::install(&provider.meter("spillway"));
+    tracing::info!(
+        endpoint = %settings.endpoint,
+        protocol = PROTOCOL,
+        "exporting OpenTelemetry metrics (OTLP)"
+    );
+    Ok(provider)
+}
+
+fn init_traces(settings: Settings) -> Result<SdkTracerProvider, OtelError> {
     let client = RuntimeClient::new(settings.timeout)?;
     // The exporter reads the endpoint, headers and timeout from the same variables.
     let exporter = opentelemetry_otlp::SpanExporter::builder()
@@ -151,7 +228,7 @@ pub fn init() -> Result<Option<OtelGuard>, OtelError> {
         protocol = PROTOCOL,
         "exporting OpenTelemetry traces (OTLP)"
     );
-    Ok(Some(OtelGuard { provider }))
+    Ok(provider)
 }
 
 /// The detected resource (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`),
@@ -204,11 +281,52 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Option<Settings>, OtelError> {
-        Settings::from_env(|name| {
+        signal_settings(Signal::Traces, vars)
+    }
+
+    fn signal_settings(
+        signal: Signal,
+        vars: &[(&str, &str)],
+    ) -> Result<Option<Settings>, OtelError> {
+        Settings::from_env(signal, |name| {
             vars.iter()
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    #[test]
+    fn metrics_have_their_own_switches() {
+        let metrics = |vars: &[(&str, &str)]| {
+            signal_settings(Signal::Metrics, vars)
+                .ok()
+                .flatten()
+                .map(|s| s.endpoint)
+        };
+        let ep = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318");
+        assert_eq!(metrics(&[ep]).as_deref(), Some("http://c:4318"));
+        assert_eq!(
+            metrics(&[(
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+                "http://m:4318/v1/metrics"
+            )])
+            .as_deref(),
+            Some("http://m:4318/v1/metrics")
+        );
+        // Traces alone, metrics alone.
+        assert_eq!(metrics(&[ep, ("OTEL_METRICS_EXPORTER", "none")]), None);
+        assert!(settings(&[ep, ("OTEL_METRICS_EXPORTER", "none")]).is_ok_and(|s| s.is_some()));
+        assert_eq!(
+            settings(&[("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:4318")]).ok(),
+            Some(None)
+        );
+        let e = signal_settings(
+            Signal::Metrics,
+            &[ep, ("OTEL_METRICS_EXPORTER", "prometheus")],
+        );
+        assert!(
+            matches!(e, Err(OtelError::Exporter { var, .. }) if var == "OTEL_METRICS_EXPORTER")
+        );
     }
 
     #[test]
@@ -272,10 +390,7 @@ mod tests {
         let e = settings(&[ep, ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")]).err();
         assert!(matches!(
             e,
-            Some(OtelError::Protocol {
-                var: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                ..
-            })
+            Some(OtelError::Protocol { var, .. }) if var == "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
         ));
         assert!(
             settings(&[ep, ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")])
@@ -283,7 +398,7 @@ mod tests {
         );
         assert!(matches!(
             settings(&[ep, ("OTEL_TRACES_EXPORTER", "zipkin")]),
-            Err(OtelError::Exporter(_))
+            Err(OtelError::Exporter { .. })
         ));
     }
 }

@@ -4,32 +4,49 @@
 //!
 //! The hub makes one with [`SessionSpan::start`] and ends it with
 //! [`SessionSpan::end`] (or [`SessionSpan::refused`] when the stream never
-//! started). With traces off the value is empty: nothing is allocated and
-//! both calls return at once.
+//! started). Ending it also records the session's GenAI metrics
+//! ([`super::gen_ai_metrics`]) when those are exported. With traces and
+//! metrics off the value is empty: nothing is allocated and both calls
+//! return at once.
+
+use std::time::Instant;
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
+use super::gen_ai_metrics::{self, Operation};
 use super::{otel, trace_context};
 use crate::hub::Session;
 use crate::hub::runner::Ran;
-use crate::upstream::{InvocationRequest, UpstreamError};
+use crate::upstream::{InvocationRequest, UpstreamError, Usage};
 
 /// `gen_ai.provider.name` (and the older `gen_ai.system`) of every session.
 pub const PROVIDER: &str = "aws.bedrock";
 
-/// One session's span, or nothing when traces are off.
-pub struct SessionSpan(Option<Span>);
+/// One session's span (when traces are exported) and what its metrics
+/// need (when those are).
+pub struct SessionSpan {
+    span: Option<Span>,
+    /// When Bedrock was called, and the model asked for.
+    metered: Option<(Instant, String)>,
+}
 
 impl SessionSpan {
     /// Start the span of session `id` for `owner`, the child of the trace the
     /// request came with (`traceparent`), if any.
     pub fn start(id: &str, owner: &str, req: &InvocationRequest) -> Self {
-        match otel::tracer() {
+        let mut this = match otel::tracer() {
             Some(tracer) => Self::start_with(tracer, trace_context::current(), id, owner, req),
-            None => Self(None),
+            None => Self {
+                span: None,
+                metered: None,
+            },
+        };
+        if gen_ai_metrics::get().is_some() {
+            this.metered = Some((Instant::now(), req.model_id.clone()));
         }
+        this
     }
 
     fn start_with(
@@ -82,12 +99,29 @@ impl SessionSpan {
             .with_kind(SpanKind::Client)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent.unwrap_or_default());
-        Self(Some(span))
+        Self {
+            span: Some(span),
+            metered: None,
+        }
+    }
+
+    /// Record the session's metrics, when they are exported.
+    fn meter(&self, response_model: Option<&str>, usage: Option<Usage>, error_type: Option<&str>) {
+        if let (Some((started, model)), Some(metrics)) = (&self.metered, gen_ai_metrics::get()) {
+            metrics.record(&Operation {
+                request_model: model,
+                response_model,
+                duration: started.elapsed(),
+                usage,
+                error_type,
+            });
+        }
     }
 
     /// The stream never started: Bedrock (or the SDK) refused it.
     pub fn refused(self, e: &UpstreamError) {
-        if let Some(mut span) = self.0 {
+        self.meter(None, None, Some(e.code()));
+        if let Some(mut span) = self.span {
             span.set_attribute(KeyValue::new("error.type", e.code()));
             span.set_status(Status::error(e.message.clone()));
             span.end();
@@ -99,7 +133,21 @@ impl SessionSpan {
     /// run saw (the time to its first event; whether Bedrock counted the
     /// tokens: the usage is left out when it did not), then end the span.
     pub fn end(self, session: &Session, ran: Ran) {
-        let Some(mut span) = self.0 else {
+        if self.span.is_none() && self.metered.is_none() {
+            return;
+        }
+        let last = session
+            .finished_len()
+            .and_then(|len| len.checked_sub(1))
+            .and_then(|seq| session.event(seq));
+        if let Some(last) = &last {
+            self.meter(
+                last.model.as_deref(),
+                last.usage.filter(|_| ran.counted),
+                last.error.as_ref().map(|e| e.code.as_str()),
+            );
+        }
+        let Some(mut span) = self.span else {
             return;
         };
         if let Some(ttft) = ran.ttft {
@@ -113,10 +161,6 @@ impl SessionSpan {
                 ttft.as_secs_f64() * 1000.0,
             ));
         }
-        let last = session
-            .finished_len()
-            .and_then(|len| len.checked_sub(1))
-            .and_then(|seq| session.event(seq));
         if let Some(last) = last {
             if let Some(model) = &last.model {
                 span.set_attribute(KeyValue::new("gen_ai.response.model", model.clone()));
@@ -395,7 +439,7 @@ mod tests {
         // No tracer was installed in this test process by `otel::init`.
         if otel::tracer().is_none() {
             let span = SessionSpan::start("s3", "carol", &request());
-            assert!(span.0.is_none());
+            assert!(span.span.is_none() && span.metered.is_none());
         }
     }
 }

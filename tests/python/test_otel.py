@@ -28,6 +28,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from test_openai import BINARY, CLAUDE, FAST, SONNET, clean_env, prompt, running_gateway
@@ -39,10 +43,12 @@ TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 
 class Receiver:
-    """An OTLP/HTTP trace receiver: every decoded span, with its resource, in a queue."""
+    """An OTLP/HTTP receiver: every decoded span, with its resource, in a
+    queue; every metrics export, in order."""
 
     def __init__(self):
         self.spans = queue.Queue()
+        self.metric_exports = []  # ExportMetricsServiceRequest, as received
         self.requests = []  # (path, content type) of every request received
         receiver = self
 
@@ -51,6 +57,12 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 ctype = self.headers.get("Content-Type", "")
                 receiver.requests.append((self.path, ctype))
+                if self.path == "/v1/metrics" and ctype == "application/x-protobuf":
+                    request = ExportMetricsServiceRequest()
+                    request.ParseFromString(body)
+                    receiver.metric_exports.append(request)
+                    self.answer(ExportMetricsServiceResponse().SerializeToString())
+                    return
                 if self.path != "/v1/traces" or ctype != "application/x-protobuf":
                     self.send_response(404)
                     self.end_headers()
@@ -62,12 +74,14 @@ class Receiver:
                     for ss in rs.scope_spans:
                         for span in ss.spans:
                             receiver.spans.put((resource, span))
-                answer = ExportTraceServiceResponse().SerializeToString()
+                self.answer(ExportTraceServiceResponse().SerializeToString())
+
+            def answer(self, body):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(answer)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(answer)
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -92,6 +106,29 @@ class Receiver:
                 self.seen.append(self.spans.get(timeout=left))
             except queue.Empty:
                 pass
+
+    def histogram(self, name, model, check, timeout=30):
+        """The data points of histogram `name` for request model `model` in
+        the newest export (cumulative), once `check(points)` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            points, unit = [], None
+            for export in self.metric_exports[-1:]:
+                for rm in export.resource_metrics:
+                    for sm in rm.scope_metrics:
+                        for m in sm.metrics:
+                            if m.name == name:
+                                unit = m.unit
+                                points += [
+                                    p
+                                    for p in m.histogram.data_points
+                                    if attributes(p.attributes).get("gen_ai.request.model") == model
+                                ]
+            if check(points):
+                return points, unit
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {name} points for {model} passing the check within {timeout} s: {points}")
+            time.sleep(0.05)
 
     def close(self):
         self.server.shutdown()
@@ -124,6 +161,7 @@ def traced(receiver):
         env = {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
             "OTEL_BSP_SCHEDULE_DELAY": "50",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
             "OTEL_SERVICE_NAME": "spillway-under-test",
             "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
         }
@@ -370,12 +408,12 @@ def test_an_unsupported_protocol_fails_at_start_up(receiver):
     [
         {},
         {"OTEL_SDK_DISABLED": "true", "endpoint": True},
-        {"OTEL_TRACES_EXPORTER": "none", "endpoint": True},
+        {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "endpoint": True},
     ],
-    ids=["no-endpoint", "sdk-disabled", "exporter-none"],
+    ids=["no-endpoint", "sdk-disabled", "exporters-none"],
 )
 def test_traces_off_export_nothing(off):
-    """Traces off: a session completes (with a traceparent), the gateway
+    """Traces and metrics off: a session completes (with a traceparent), the gateway
     drains and exits (when a running exporter flushes), and a receiver of its
     own saw no request; the log says nothing of OpenTelemetry."""
     quiet = Receiver()
@@ -424,3 +462,72 @@ def test_receiver_decodes_what_an_exporter_sends(receiver):
     assert r.status_code == 200
     resource, got = receiver.span(sid, timeout=5)
     assert got.name == "probe" and resource["service.name"] == "probe"
+
+
+TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
+
+
+def test_gen_ai_client_metrics_are_exported(traced, receiver):
+    """`gen_ai.client.token.usage` (input and output, as Bedrock counted) and
+    `gen_ai.client.operation.duration` (with `error.type` on a failure), per
+    the GenAI conventions, over OTLP beside the spans."""
+    base, token, _ = traced
+    client = openai_client(base, token)
+    model = "us.amazon.nova-pro-v1:0"  # no other test here uses it
+    completion = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt(f"tokens=5 {FAST}")}]
+    )
+    usage = completion.usage
+    by_type = lambda points: {attributes(p.attributes)["gen_ai.token.type"]: p for p in points}  # noqa: E731
+    points, unit = receiver.histogram(
+        "gen_ai.client.token.usage", model, lambda ps: set(by_type(ps)) == {"input", "output"}
+    )
+    assert unit == "{token}"
+    tokens = by_type(points)
+    assert (tokens["input"].count, tokens["input"].sum) == (1, usage.prompt_tokens)
+    assert (tokens["output"].count, tokens["output"].sum) == (1, usage.completion_tokens)
+    assert list(tokens["output"].explicit_bounds) == TOKEN_BUCKETS
+    attrs = attributes(tokens["output"].attributes)
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.response.model"] == model
+
+    # A failure: its duration carries error.type; Bedrock counted no tokens.
+    with client.chat.completions.with_streaming_response.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=1 {FAST}")}],
+        stream=True,
+    ) as response:
+        with pytest.raises(openai.APIError):
+            for _ in response.parse():
+                pass
+    failed = lambda p: attributes(p.attributes).get("error.type") == "model_stream_error"  # noqa: E731
+    points, unit = receiver.histogram(
+        "gen_ai.client.operation.duration", model, lambda ps: any(failed(p) for p in ps)
+    )
+    assert unit == "s"
+    ok = [p for p in points if not failed(p)]
+    assert len(ok) == 1 and ok[0].count == 1 and ok[0].sum > 0
+    assert [p.count for p in points if failed(p)] == [1]
+    tokens = by_type(receiver.histogram("gen_ai.client.token.usage", model, bool)[0])
+    assert tokens["output"].count == 1, "the failed stream counted no tokens"
+
+
+def test_metrics_without_traces():
+    """`OTEL_TRACES_EXPORTER=none` with an endpoint: metrics alone go out."""
+    quiet = Receiver()
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": quiet.url,
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRIC_EXPORT_INTERVAL": "100",
+    }
+    try:
+        with running_gateway(env) as (base, token, _):
+            openai_client(base, token).chat.completions.create(
+                model=CLAUDE, messages=[{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+            )
+            quiet.histogram("gen_ai.client.operation.duration", CLAUDE, bool)
+    finally:
+        quiet.close()
+    assert {path for path, _ in quiet.requests} == {"/v1/metrics"}
+    assert quiet.spans.empty()
