@@ -148,7 +148,7 @@ impl Answer {
             let signature = signature::sign(&words.concat());
             blocks.push(Block::Reasoning { words, signature });
         }
-        let calls = tool_calls(prompt, directive)?;
+        let mut calls = tool_calls(prompt, directive)?;
         // A forced tool without a `tool=` directive: the call alone, no text.
         let forced_only = directive.tool.is_none() && prompt.parts.forced_tool.is_some();
         let (mut generated, mut stop) = if forced_only {
@@ -200,6 +200,32 @@ impl Answer {
             }
             _ => None,
         };
+        // Text cut at the ceiling never reaches a tool call.
+        if stop == Stop::Length {
+            calls.clear();
+        }
+        // Tool inputs count against the ceiling too: a call that does not
+        // fit is cut off mid-input (a proper prefix of its JSON), later ones
+        // are not made, and the answer stops at `max_tokens`, as Claude's
+        // "incomplete tool use" does.
+        if stop == Stop::ToolUse {
+            let mut room = prompt.max_tokens.saturating_sub(generated);
+            for i in 0..calls.len() {
+                let Block::Tool { pieces, .. } = &mut calls[i] else {
+                    continue;
+                };
+                let len = u32::try_from(pieces.len()).unwrap_or(u32::MAX);
+                if len <= room {
+                    room -= len;
+                    continue;
+                }
+                pieces.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+                let kept = if room == 0 { i } else { i + 1 };
+                calls.truncate(kept);
+                stop = Stop::Length;
+                break;
+            }
+        }
         if !preamble.is_empty() || !citations.is_empty() || generated > 0 || stop != Stop::ToolUse {
             blocks.push(Block::Text {
                 preamble,
@@ -207,8 +233,8 @@ impl Answer {
                 generated,
             });
         }
-        // An answer cut at max tokens never reaches its tool calls.
-        if stop == Stop::ToolUse {
+        // An answer cut at max tokens reaches only the calls cut off above.
+        if matches!(stop, Stop::ToolUse | Stop::Length) {
             blocks.extend(calls);
         }
         Ok(Self {
@@ -562,6 +588,27 @@ mod tests {
         let cut = Directive::from_text("[[sim tool=get_weather tokens=50]]");
         let answer = Answer::new(&prompt("", 5, weather()), &cut, true).unwrap();
         assert_eq!((answer.stop(), answer.deltas()), (Stop::Length, 5));
+    }
+
+    #[test]
+    fn a_tool_call_past_the_ceiling_is_cut_off_mid_input() {
+        let text = "[[sim tool=get_weather tokens=2]] Weather?";
+        // Two text tokens, then room for one input delta of several.
+        let (log, stop) = walk(&prompt(text, 3, weather()), false);
+        assert_eq!(stop, Stop::Length);
+        let inputs = log.iter().filter(|l| l.contains("ToolInput")).count();
+        assert_eq!(inputs, 1, "{log:?}");
+        assert!(
+            log.iter().any(|l| l == "stop 1"),
+            "the call's block closes: {log:?}"
+        );
+        // No room at all after the text: no call.
+        let (log, stop) = walk(&prompt(text, 2, weather()), false);
+        assert_eq!(stop, Stop::Length);
+        assert!(!log.iter().any(|l| l.contains("Tool")), "{log:?}");
+        // Room for the whole input: the call, as before.
+        let (_, stop) = walk(&prompt(text, 100, weather()), false);
+        assert_eq!(stop, Stop::ToolUse);
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub async fn run(
                 match item {
                     None => {
                         // Close a block left open (a tool call's end carries its input).
-                        if let Err(e) = blocks.finish(&mut emitted) {
+                        if let Err(e) = blocks.finish(tally.stop_reason.as_deref(), &mut emitted) {
                             break Err(Ended::Failed(UpstreamError::new(
                                 UpstreamErrorKind::Decode,
                                 e,

@@ -1,6 +1,12 @@
 //! From an upstream's deltas to answer blocks: dense 0-based indices across
 //! text, reasoning and tool calls; a tool call's input text gathered and
 //! parsed at its end. The session's upstream task is the only user.
+//!
+//! A tool call whose input is not JSON fails the stream, unless the answer
+//! then stops at its token ceiling (`max_tokens`): the model was cut off
+//! mid-input, as Anthropic documents it, and the call stays without an end
+//! event (its input deltas are in the log) under that stop reason, which is
+//! what a client must see to retry with a higher ceiling.
 
 use serde_json::Value;
 
@@ -27,6 +33,9 @@ pub struct Blocks {
     /// Index of the open block, or of the next one when none is open.
     next: u32,
     open: Option<(u32, Open)>,
+    /// Why the last tool call's input is not JSON, until the stop reason
+    /// says whether the model was cut off.
+    unparsed: Option<String>,
 }
 
 /// What one delta adds to the log: `(token, part)` pairs, text in `token`.
@@ -37,6 +46,10 @@ impl Blocks {
     /// make no event (stop reason, usage, latency, keep-alive) push nothing.
     /// `Err` when a tool call's input is not JSON.
     pub fn apply(&mut self, delta: Delta, out: &mut Vec<Emit>) -> Result<(), String> {
+        // Anything after a call whose input is not JSON: it was not cut off.
+        if let Some(e) = &self.unparsed {
+            return Err(e.clone());
+        }
         match delta {
             Delta::Text(t) => {
                 if !matches!(self.open, Some((_, Open::Text))) {
@@ -112,9 +125,13 @@ impl Blocks {
         Ok(())
     }
 
-    /// Close what is open (the stream ended).
-    pub fn finish(&mut self, out: &mut Vec<Emit>) -> Result<(), String> {
-        self.close(out)
+    /// Close what is open (the stream ended with `stop_reason`).
+    pub fn finish(&mut self, stop_reason: Option<&str>, out: &mut Vec<Emit>) -> Result<(), String> {
+        self.close(out)?;
+        match self.unparsed.take() {
+            Some(e) if stop_reason != Some("max_tokens") => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Close the open block and open `block`; returns its index.
@@ -133,13 +150,18 @@ impl Blocks {
         self.next = index + 1;
         if let Open::Tool { id, name, input } = block {
             let parsed = if input.trim().is_empty() {
-                Value::Object(Default::default())
+                Ok(Value::Object(Default::default()))
             } else {
-                serde_json::from_str(&input).map_err(|e| {
-                    format!("the model's input for tool call '{name}' is not JSON: {e}")
-                })?
+                serde_json::from_str(&input)
             };
-            out.push(part(Part::tool_end(index, id, name, parsed)));
+            match parsed {
+                Ok(input) => out.push(part(Part::tool_end(index, id, name, input))),
+                Err(e) => {
+                    self.unparsed = Some(format!(
+                        "the model's input for tool call '{name}' is not JSON: {e}"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -160,7 +182,7 @@ mod tests {
         for d in deltas {
             b.apply(d, &mut out).unwrap();
         }
-        b.finish(&mut out).unwrap();
+        b.finish(None, &mut out).unwrap();
         out
     }
 
@@ -243,8 +265,8 @@ mod tests {
         assert_eq!(out.len(), 3);
     }
 
-    #[test]
-    fn bad_tool_input_is_an_error() {
+    /// A call with `input`, its block closed.
+    fn broken_call(input: &str) -> (Blocks, Vec<Emit>) {
         let mut b = Blocks::default();
         let mut out = Vec::new();
         b.apply(
@@ -255,11 +277,29 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        b.apply(Delta::ToolInput("{nope".into()), &mut out).unwrap();
+        b.apply(Delta::ToolInput(input.into()), &mut out).unwrap();
+        b.apply(Delta::BlockEnd, &mut out).unwrap();
+        (b, out)
+    }
+
+    #[test]
+    fn bad_tool_input_is_an_error_unless_the_model_was_cut_off() {
+        // The answer ended for another reason: the model's input is broken.
+        let (mut b, mut out) = broken_call("{nope");
+        let e = b.finish(Some("end_turn"), &mut out).unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
+        // Content after it: broken too.
+        let (mut b, mut out) = broken_call("{nope");
+        assert!(b.apply(Delta::Text("x".into()), &mut out).is_err());
+        // Cut off at the ceiling: the start and the input delta stay, no end.
+        let (mut b, mut out) = broken_call("{\"path\": \"a.t");
+        b.finish(Some("max_tokens"), &mut out).unwrap();
+        let parts: Vec<_> = out.iter().filter_map(|(_, p)| p.as_deref()).collect();
+        assert_eq!(parts.len(), 2, "{parts:?}");
         assert!(
-            b.apply(Delta::BlockEnd, &mut out)
-                .unwrap_err()
-                .contains("not JSON")
+            parts
+                .iter()
+                .all(|p| matches!(p, Part::ToolCall { input: None, .. }))
         );
     }
 }

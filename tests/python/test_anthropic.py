@@ -275,6 +275,23 @@ def test_structured_output_is_parsed(client, model):
         )
 
 
+def test_a_tool_call_cut_off_at_max_tokens_ends_with_max_tokens(client):
+    # Anthropic's "incomplete tool use": the ceiling falls inside a tool
+    # call's input. The answer stops with max_tokens (the client retries with
+    # more room), not a stream error.
+    question = [{"role": "user", "content": prompt(f"tool=get_weather tokens=2 {FAST}")}]
+    with client.messages.stream(model=SONNET, max_tokens=3, tools=[WEATHER], messages=question) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert final.stop_reason == "max_tokens"
+    assert "input_json" in kinds
+    whole = client.messages.create(model=SONNET, max_tokens=3, tools=[WEATHER], messages=question)
+    assert whole.stop_reason == "max_tokens"
+    # Room for all of it: the call, as usual.
+    done = client.messages.create(model=SONNET, max_tokens=200, tools=[WEATHER], messages=question)
+    assert done.stop_reason == "tool_use"
+
+
 def test_citations_of_a_document_come_back(client):
     document = {
         "type": "document",
