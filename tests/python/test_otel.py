@@ -173,6 +173,21 @@ def openai_client(base, token):
     return openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
 
 
+def failed_stream(client, model, after, headers=None):
+    """Stream a chat completion that fails (`model_stream_error`) after
+    `after` tokens, the SDK raising it; returns the session id."""
+    with client.chat.completions.with_streaming_response.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after={after} {FAST}")}],
+        stream=True,
+        extra_headers=headers or {},
+    ) as response:
+        with pytest.raises(openai.APIError):
+            for _ in response.parse():
+                pass
+        return response.headers["x-session-id"]
+
+
 def hexid(b):
     return b.hex()
 
@@ -311,16 +326,7 @@ def test_stop_sequences_guardrail_and_structured_output_are_attributes(traced, r
 def test_a_failed_session_has_error_status_and_type(traced, receiver):
     base, token, _ = traced
     client = openai_client(base, token)
-    with client.chat.completions.with_streaming_response.create(
-        model=CLAUDE,
-        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=2 {FAST}")}],
-        stream=True,
-        extra_headers={"traceparent": TRACEPARENT},
-    ) as response:
-        session_id = response.headers["x-session-id"]
-        with pytest.raises(openai.APIError):
-            for _ in response.parse():
-                pass
+    session_id = failed_stream(client, CLAUDE, 2, {"traceparent": TRACEPARENT})
     _, span = receiver.span(session_id)
     assert span.status.code == Status.STATUS_CODE_ERROR
     attrs = attributes(span.attributes)
@@ -334,15 +340,7 @@ def test_a_session_failed_before_bedrock_counted_has_no_usage(traced, receiver):
     has no usage to report, and the span reports none (not a made-up 0)."""
     base, token, _ = traced
     client = openai_client(base, token)
-    with client.chat.completions.with_streaming_response.create(
-        model=NOVA,
-        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=1 {FAST}")}],
-        stream=True,
-    ) as response:
-        session_id = response.headers["x-session-id"]
-        with pytest.raises(openai.APIError):
-            for _ in response.parse():
-                pass
+    session_id = failed_stream(client, NOVA, 1)
     _, span = receiver.span(session_id)
     attrs = attributes(span.attributes)
     assert attrs["error.type"] == "model_stream_error"
@@ -493,14 +491,7 @@ def test_gen_ai_client_metrics_are_exported(traced, receiver):
     assert attrs["gen_ai.response.model"] == model
 
     # A failure: its duration carries error.type; Bedrock counted no tokens.
-    with client.chat.completions.with_streaming_response.create(
-        model=model,
-        messages=[{"role": "user", "content": prompt(f"tokens=9 error_after=1 {FAST}")}],
-        stream=True,
-    ) as response:
-        with pytest.raises(openai.APIError):
-            for _ in response.parse():
-                pass
+    failed_stream(client, model, 1)
     failed = lambda p: attributes(p.attributes).get("error.type") == "model_stream_error"  # noqa: E731
     points, unit = receiver.histogram(
         "gen_ai.client.operation.duration", model, lambda ps: any(failed(p) for p in ps)
