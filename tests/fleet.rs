@@ -694,3 +694,70 @@ async fn a_cursor_past_the_end_is_refused_on_either_node() {
         assert_eq!(resp.status(), 416, "node {node}");
     }
 }
+
+/// The UI message stream's `data:` chunks as JSON, until `[DONE]`.
+fn ui_chunks(resp: reqwest::Response) -> impl futures_util::Stream<Item = Value> + Unpin {
+    use eventsource_stream::Eventsource;
+    Box::pin(
+        resp.bytes_stream()
+            .eventsource()
+            .map(|e| e.expect("well-formed SSE").data)
+            .take_while(|d| std::future::ready(d != "[DONE]"))
+            .map(|d| serde_json::from_str(&d).expect("a chunk is JSON")),
+    )
+}
+
+#[tokio::test]
+async fn an_ai_sdk_chat_resumes_on_the_other_node_as_it_started() {
+    let fleet = Fleet::start(&[]).await;
+    // The client sends back its assistant message (with a tool's output):
+    // the answer continues that message, with metadata, as it asked.
+    let body = json!({
+        "id": "chat-across",
+        "messageMetadata": true,
+        "messages": [
+            {"id": "u1", "role": "user", "parts": [
+                {"type": "text", "text": "[[sim tokens=40 rate=40]] across the fleet"}]},
+            {"id": "assistant-1", "role": "assistant", "parts": [
+                {"type": "tool-get_weather", "toolCallId": "call-1",
+                 "state": "output-available", "input": {"city": "Oslo"}, "output": "Sunny"}]},
+        ],
+    });
+    let resp = fleet
+        .http
+        .post(format!("{}/v1/ai-sdk/chat", fleet.node(0)))
+        .bearer_auth(&fleet.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let sid = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let mut first = ui_chunks(resp);
+    let start = within(Duration::from_secs(10), first.next()).await.unwrap();
+    assert_eq!(start["messageId"], "assistant-1", "{start}");
+    drop(first);
+
+    let resp = fleet
+        .http
+        .get(format!(
+            "{}/v1/ai-sdk/chat/chat-across/stream",
+            fleet.node(1)
+        ))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "node B resumes node A's chat");
+    let chunks: Vec<Value> =
+        within(Duration::from_secs(30), ui_chunks(resp).collect::<Vec<_>>()).await;
+    assert_eq!(
+        chunks[0],
+        json!({"type": "start", "messageId": "assistant-1"}),
+        "the resumed answer extends the same message"
+    );
+    let finish = chunks.last().unwrap();
+    assert_eq!(finish["type"], "finish", "{finish}");
+    assert_eq!(finish["messageMetadata"]["sessionId"], sid, "{finish}");
+    assert!(finish["messageMetadata"]["usage"].is_object(), "{finish}");
+}

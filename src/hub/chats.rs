@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Access, Hub, SessionStatus, StartError, Subscription};
+pub use crate::registry::ChatAnswer;
+use crate::registry::ChatRecord;
 use crate::upstream::{Api, InvocationRequest};
 
 /// Prune dead entries no more often than this many inserts.
@@ -36,21 +38,22 @@ struct Answer {
     rendering: ChatAnswer,
 }
 
-/// How a chat's answer renders, as its request asked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChatAnswer {
-    /// The UI message it continues (an assistant message the client sent
-    /// back with tool outputs); a new message's id is the session id.
-    pub continues: Option<String>,
-    /// Usage and model go out as the message's metadata.
-    pub metadata: bool,
-}
-
 /// What a chat's answer renders with: its message id and whether metadata goes out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendering {
     pub message_id: Arc<str>,
     pub metadata: bool,
+}
+
+impl Rendering {
+    /// Session `session`'s answer as `answer` says: the message it
+    /// continues (else the session id), and whether metadata goes out.
+    fn of(session: &Arc<str>, answer: ChatAnswer) -> Self {
+        Rendering {
+            message_id: answer.continues.map_or_else(|| session.clone(), Arc::from),
+            metadata: answer.metadata,
+        }
+    }
 }
 
 impl ChatIndex {
@@ -78,26 +81,11 @@ impl ChatIndex {
             .get(&(owner.to_owned(), chat_id.to_owned()))
             .cloned()
     }
-
-    /// How session `session`'s answer renders: the message it continues
-    /// (else the session id), and whether metadata goes out. A session this
-    /// node did not start (resumed from another) renders with the defaults.
-    pub fn rendering(&self, owner: &str, chat_id: &str, session: &Arc<str>) -> Rendering {
-        let answer = self
-            .latest(owner, chat_id)
-            .filter(|a| &a.session == session)
-            .map(|a| a.rendering)
-            .unwrap_or_default();
-        Rendering {
-            message_id: answer.continues.map_or_else(|| session.clone(), Arc::from),
-            metadata: answer.metadata,
-        }
-    }
 }
 
 impl Hub {
     /// Start a session for `owner`'s chat `chat_id` and make it the chat's
-    /// latest, rendered as `rendering` says.
+    /// latest, rendered as `rendering` says (returned with it).
     ///
     /// The chat's previous answer, if still streaming with nobody reading
     /// it, is cancelled: its client stopped it (the AI SDK's `stop()` only
@@ -110,7 +98,7 @@ impl Hub {
         rendering: ChatAnswer,
         req: InvocationRequest,
         api: Api,
-    ) -> Result<Subscription, StartError> {
+    ) -> Result<(Subscription, Rendering), StartError> {
         if let Some(previous) = chats.latest(owner, chat_id)
             && let Some(s) = self.held(&previous.session)
             && s.status() == SessionStatus::Streaming
@@ -120,76 +108,82 @@ impl Hub {
             s.cancel();
         }
         let sub = self.start(owner, req, api).await?;
-        // Other nodes find the chat's session through the registry.
+        // Other nodes find the chat's answer through the registry.
+        let latest = ChatRecord {
+            session: sub.session().id().to_string(),
+            answer: rendering.clone(),
+        };
         if let Err(e) = self
             .inner
             .fleet
             .registry
             .sessions
-            .put_chat(owner, chat_id, sub.session().id())
+            .put_chat(owner, chat_id, &latest)
             .await
         {
             tracing::warn!(chat = chat_id, error = %e, "could not record the chat");
         }
+        let session = sub.session().id().clone();
+        let rendered = Rendering::of(&session, rendering.clone());
         let mut c = chats.chats();
         c.latest.insert(
             (owner.to_owned(), chat_id.to_owned()),
-            Answer {
-                session: sub.session().id().clone(),
-                rendering,
-            },
+            Answer { session, rendering },
         );
         if c.latest.len() >= c.prune_at.max(MIN_PRUNE_AT) {
             let sessions = self.sessions();
             c.latest.retain(|_, a| sessions.contains_key(&a.session));
             c.prune_at = c.latest.len().saturating_mul(2);
         }
-        Ok(sub)
+        Ok((sub, rendered))
     }
 
-    /// The id of `owner`'s chat's active session: this node's latest for
-    /// the chat, else (with a shared registry) the fleet's, if it still streams.
-    async fn chat_session_id(
-        &self,
-        chats: &ChatIndex,
-        owner: &str,
-        chat_id: &str,
-    ) -> Option<Arc<str>> {
+    /// `owner`'s chat's active answer: this node's latest for the chat,
+    /// else (with a shared registry) the fleet's, if it still streams.
+    async fn chat_answer(&self, chats: &ChatIndex, owner: &str, chat_id: &str) -> Option<Answer> {
         if let Some(a) = chats.latest(owner, chat_id)
             && self.held(&a.session).is_some()
         {
-            return Some(a.session);
+            return Some(a);
         }
         let registry = &self.inner.fleet.registry;
         if !registry.shared {
             return None;
         }
-        let id = match registry.sessions.get_chat(owner, chat_id).await {
-            Ok(id) => id?,
+        let latest = match registry.sessions.get_chat(owner, chat_id).await {
+            Ok(latest) => latest?,
             Err(e) => {
                 tracing::warn!(chat = chat_id, error = %e, "chat lookup failed");
                 return None;
             }
         };
         // Only a stream still running elsewhere is resumed.
-        let record = self.inner.fleet.lookup(&id).await?;
-        (record.status == SessionStatus::Streaming.as_str()).then(|| Arc::from(id))
+        let record = self.inner.fleet.lookup(&latest.session).await?;
+        (record.status == SessionStatus::Streaming.as_str()).then(|| Answer {
+            session: Arc::from(latest.session),
+            rendering: latest.answer,
+        })
     }
 
     /// Attach from seq 0 to `owner`'s chat's latest session if it is still
     /// streaming — on this node, or (with a shared registry) on another:
-    /// the chat id is resolved to a session id, then found like any session.
+    /// the chat id is resolved to a session id, then found like any
+    /// session. With it, how the answer renders, as its request asked.
     pub async fn resume_chat(
         &self,
         chats: &ChatIndex,
         owner: &str,
         chat_id: &str,
-    ) -> Option<Subscription> {
-        let id = self.chat_session_id(chats, owner, chat_id).await?;
-        let s = self.find(&id, &Access::User(owner)).await.ok()?;
+    ) -> Option<(Subscription, Rendering)> {
+        let answer = self.chat_answer(chats, owner, chat_id).await?;
+        let s = self
+            .find(&answer.session, &Access::User(owner))
+            .await
+            .ok()?;
         let sub = Subscription::from_start(s);
         // Checked after attaching, so a stream that ends in between is not resumed half-way.
-        (sub.session().status() == SessionStatus::Streaming).then_some(sub)
+        (sub.session().status() == SessionStatus::Streaming)
+            .then(|| (sub, Rendering::of(&answer.session, answer.rendering)))
     }
 }
 
@@ -224,7 +218,7 @@ mod tests {
     async fn latest_session_per_owner_and_chat() {
         let hub = hub(Duration::from_secs(60));
         let chats = ChatIndex::new();
-        let first = hub
+        let (first, _) = hub
             .start_chat(
                 &chats,
                 "alice",
@@ -235,18 +229,17 @@ mod tests {
             )
             .await
             .unwrap();
-        let second = hub
-            .start_chat(
-                &chats,
-                "alice",
-                "c1",
-                ChatAnswer::default(),
-                req(),
-                Api::Invoke,
-            )
+        let continued = ChatAnswer {
+            continues: Some("msg-1".into()),
+            metadata: true,
+        };
+        let (second, started) = hub
+            .start_chat(&chats, "alice", "c1", continued, req(), Api::Invoke)
             .await
             .unwrap();
-        let resumed = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
+        assert_eq!(&*started.message_id, "msg-1");
+        let (resumed, rendering) = hub.resume_chat(&chats, "alice", "c1").await.unwrap();
+        assert_eq!(rendering, started, "a resume renders as the start did");
         assert_eq!(resumed.session().id(), second.session().id());
         assert_ne!(resumed.session().id(), first.session().id());
         assert_eq!(resumed.position(), 0);
@@ -265,7 +258,7 @@ mod tests {
         let hub = hub(Duration::ZERO);
         let chats = ChatIndex::new();
         for i in 0..(MIN_PRUNE_AT * 3) {
-            let sub = hub
+            let (sub, _) = hub
                 .start_chat(
                     &chats,
                     "alice",

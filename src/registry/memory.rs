@@ -7,15 +7,15 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, ready};
 
 use super::{
-    ConnectionRecord, ConnectionRegistry, LimitError, NodeDirectory, NodeRecord, RegistryError,
-    SessionRecord, SessionStore, UsageLimits, utc_day,
+    ChatRecord, ConnectionRecord, ConnectionRegistry, LimitError, NodeDirectory, NodeRecord,
+    RegistryError, SessionRecord, SessionStore, UsageLimits, utc_day,
 };
 
 #[derive(Default)]
 struct State {
     connections: HashMap<String, ConnectionRecord>,
     sessions: HashMap<String, SessionRecord>,
-    chats: HashMap<(String, String), String>,
+    chats: HashMap<(String, String), ChatRecord>,
     streams: HashMap<String, HashSet<String>>,
     tokens: HashMap<(String, String), u64>,
     /// Nano-USD per (user, UTC day).
@@ -104,21 +104,26 @@ impl SessionStore for MemoryRegistry {
         ready(Ok(self.state().sessions.get(id).cloned())).boxed()
     }
 
-    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()> {
+    fn put_chat<'a>(
+        &'a self,
+        owner: &'a str,
+        chat: &'a str,
+        latest: &'a ChatRecord,
+    ) -> Fut<'a, ()> {
         let mut st = self.state();
         // Keep only chats whose session is still recorded, so the map stays bounded.
         if st.chats.len() > st.sessions.len().saturating_mul(2) + 64 {
             let State {
                 chats, sessions, ..
             } = &mut *st;
-            chats.retain(|_, s| sessions.contains_key(s));
+            chats.retain(|_, c| sessions.contains_key(&c.session));
         }
         st.chats
-            .insert((owner.to_owned(), chat.to_owned()), session.to_owned());
+            .insert((owner.to_owned(), chat.to_owned()), latest.clone());
         ready(Ok(())).boxed()
     }
 
-    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>> {
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<ChatRecord>> {
         let s = self
             .state()
             .chats

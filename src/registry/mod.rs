@@ -12,7 +12,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 pub use memory::MemoryRegistry;
-pub use records::{ConnectionRecord, NodeRecord, SessionRecord};
+pub use records::{ChatAnswer, ChatRecord, ConnectionRecord, NodeRecord, SessionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -53,10 +53,11 @@ pub trait SessionStore: Send + Sync + 'static {
         output_tokens: u64,
     ) -> Fut<'a, ()>;
     fn get_session<'a>(&'a self, id: &'a str) -> Fut<'a, Option<SessionRecord>>;
-    /// Point `owner`'s chat `chat` at its latest session (AI SDK chat ids).
-    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()>;
-    /// The latest session of `owner`'s chat `chat`.
-    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>>;
+    /// Point `owner`'s chat `chat` at its latest answer (AI SDK chat ids).
+    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, latest: &'a ChatRecord)
+    -> Fut<'a, ()>;
+    /// The latest answer of `owner`'s chat `chat`.
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<ChatRecord>>;
 }
 
 /// Fleet-wide per-user limits, updated atomically.

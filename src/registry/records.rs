@@ -30,6 +30,24 @@ pub struct SessionRecord {
     pub output_tokens: u64,
 }
 
+/// An AI SDK chat's latest answer: its session, and how it renders, so a
+/// resume on any node names the same message and sends the same metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRecord {
+    pub session: String,
+    pub answer: ChatAnswer,
+}
+
+/// How a chat's answer renders, as its request asked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatAnswer {
+    /// The UI message it continues (an assistant message the client sent
+    /// back with tool outputs); a new message's id is the session id.
+    pub continues: Option<String>,
+    /// Usage and model go out as the message's metadata.
+    pub metadata: bool,
+}
+
 /// A gateway node and how other nodes reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRecord {

@@ -14,8 +14,8 @@ use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 
 use super::{
-    ConnectionRecord, ConnectionRegistry, LimitError, NodeDirectory, NodeRecord, RegistryError,
-    SessionRecord, SessionStore, UsageLimits, now_secs, utc_day,
+    ChatAnswer, ChatRecord, ConnectionRecord, ConnectionRegistry, LimitError, NodeDirectory,
+    NodeRecord, RegistryError, SessionRecord, SessionStore, UsageLimits, now_secs, utc_day,
 };
 use table::{GSI1, GSI1_PK, GSI1_SK, PK, SK, TTL_ATTRIBUTE};
 
@@ -379,16 +379,26 @@ impl SessionStore for DynamoRegistry {
         .boxed()
     }
 
-    fn put_chat<'a>(&'a self, owner: &'a str, chat: &'a str, session: &'a str) -> Fut<'a, ()> {
+    fn put_chat<'a>(
+        &'a self,
+        owner: &'a str,
+        chat: &'a str,
+        latest: &'a ChatRecord,
+    ) -> Fut<'a, ()> {
         async move {
-            self.client
+            let mut put = self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .item(PK, s(Self::chat_key(owner, chat)))
                 .item(SK, s("CHAT"))
-                .item("session", s(session))
-                .item(TTL_ATTRIBUTE, n(now_secs() + SESSION_TTL))
-                .send()
+                .item("session", s(&latest.session))
+                .item("metadata", AttributeValue::Bool(latest.answer.metadata))
+                .item(TTL_ATTRIBUTE, n(now_secs() + SESSION_TTL));
+            if let Some(id) = &latest.answer.continues {
+                put = put.item("continues", s(id));
+            }
+            put.send()
                 .await
                 .map_err(|e| unavailable(e.into_service_error()))?;
             Ok(())
@@ -396,12 +406,22 @@ impl SessionStore for DynamoRegistry {
         .boxed()
     }
 
-    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<String>> {
+    fn get_chat<'a>(&'a self, owner: &'a str, chat: &'a str) -> Fut<'a, Option<ChatRecord>> {
         async move {
             Ok(self
                 .get_item(Self::chat_key(owner, chat), "CHAT")
                 .await?
-                .map(|i| get_s(&i, "session")))
+                .map(|i| ChatRecord {
+                    session: get_s(&i, "session"),
+                    answer: ChatAnswer {
+                        continues: i.get("continues").and_then(|v| v.as_s().ok()).cloned(),
+                        metadata: i
+                            .get("metadata")
+                            .and_then(|v| v.as_bool().ok())
+                            .copied()
+                            .unwrap_or(false),
+                    },
+                }))
         }
         .boxed()
     }

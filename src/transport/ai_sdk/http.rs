@@ -32,12 +32,11 @@ pub async fn chat(
     let (inv, api) = state
         .models
         .validate(to_stream_request(req.messages, req.options)?)?;
-    let sub = state
+    let (sub, rendering) = state
         .hub
         .start_chat(&chats, &principal.sub, &req.id, answer, inv, api)
         .await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, chat = %req.id, "ai-sdk chat started");
-    let rendering = chats.rendering(&principal.sub, &req.id, sub.session().id());
     Ok(ui_message_sse(sub, rendering, &state))
 }
 
@@ -54,10 +53,7 @@ pub async fn resume(
         .resume_chat(&chats, &principal.sub, &chat_id)
         .await
     {
-        Some(sub) => {
-            let rendering = chats.rendering(&principal.sub, &chat_id, sub.session().id());
-            ui_message_sse(sub, rendering, &state)
-        }
+        Some((sub, rendering)) => ui_message_sse(sub, rendering, &state),
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }

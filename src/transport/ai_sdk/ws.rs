@@ -208,9 +208,8 @@ impl ChatFrames {
                 r = state.hub.start_chat(&chats, &owner, &frame.id, answer, inv, api) => r,
             };
             match started {
-                Ok(sub) => {
+                Ok((sub, rendering)) => {
                     tracing::info!(session = %sub.session().id(), user = %owner, chat = %frame.id, "ai-sdk chat started");
-                    let rendering = chats.rendering(&owner, &frame.id, sub.session().id());
                     pump(sub, rendering, rid, 0, out, cancel).await;
                 }
                 Err(e) => {
@@ -229,10 +228,9 @@ impl ChatFrames {
             .resume_chat(&self.chats, &owner, &frame.id)
             .await
         {
-            Some(sub) => {
+            Some((sub, rendering)) => {
                 let from = frame.last_sequence.map_or(0, |s| s.saturating_add(1));
                 let out = cx.out();
-                let rendering = self.chats.rendering(&owner, &frame.id, sub.session().id());
                 cx.ops.spawn(rid.clone(), move |cancel| {
                     pump(sub, rendering, rid, from, out, cancel)
                 });
