@@ -6,6 +6,9 @@
 //!   `output`; only what Bedrock counted.
 //! - `gen_ai.client.operation.duration` (histogram, `s`): from the call to
 //!   Bedrock to the session's final event, with `error.type` when it failed.
+//! - `gen_ai.client.operation.time_to_first_chunk` (histogram, `s`): from
+//!   the call to Bedrock to the first event, for sessions that had one
+//!   (every session streams).
 //!
 //! Both carry `gen_ai.operation.name` (`chat`), `gen_ai.provider.name`
 //! (`aws.bedrock`), `gen_ai.request.model` and `gen_ai.response.model`, and
@@ -38,15 +41,17 @@ const TOKEN_BUCKETS: [f64; 14] = [
     67_108_864.0,
 ];
 
-/// The conventions' advised buckets for `gen_ai.client.operation.duration`.
+/// The conventions' advised buckets for `gen_ai.client.operation.duration`
+/// and `gen_ai.client.operation.time_to_first_chunk`.
 const DURATION_BUCKETS: [f64; 14] = [
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
-/// The two instruments, made once metrics are exported.
+/// The instruments, made once metrics are exported.
 pub struct GenAiMetrics {
     token_usage: Histogram<u64>,
     duration: Histogram<f64>,
+    time_to_first_chunk: Histogram<f64>,
 }
 
 static METRICS: OnceLock<GenAiMetrics> = OnceLock::new();
@@ -66,6 +71,8 @@ pub struct Operation<'a> {
     pub request_model: &'a str,
     pub response_model: Option<&'a str>,
     pub duration: Duration,
+    /// From the call to the first event, if one came.
+    pub time_to_first_chunk: Option<Duration>,
     /// Bedrock's counts, when it gave them.
     pub usage: Option<Usage>,
     pub error_type: Option<&'a str>,
@@ -84,6 +91,12 @@ impl GenAiMetrics {
                 .f64_histogram("gen_ai.client.operation.duration")
                 .with_unit("s")
                 .with_description("GenAI operation duration")
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            time_to_first_chunk: meter
+                .f64_histogram("gen_ai.client.operation.time_to_first_chunk")
+                .with_unit("s")
+                .with_description("Time to receive the first chunk of a streamed answer")
                 .with_boundaries(DURATION_BUCKETS.to_vec())
                 .build(),
         }
@@ -111,6 +124,10 @@ impl GenAiMetrics {
         }
         if let Some(error) = op.error_type {
             attributes.push(KeyValue::new("error.type", error.to_owned()));
+        }
+        if let Some(ttft) = op.time_to_first_chunk {
+            self.time_to_first_chunk
+                .record(ttft.as_secs_f64(), &attributes);
         }
         self.duration.record(op.duration.as_secs_f64(), &attributes);
     }

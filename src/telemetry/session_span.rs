@@ -9,7 +9,7 @@
 //! metrics off the value is empty: nothing is allocated and both calls
 //! return at once.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, Tracer as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
@@ -106,12 +106,19 @@ impl SessionSpan {
     }
 
     /// Record the session's metrics, when they are exported.
-    fn meter(&self, response_model: Option<&str>, usage: Option<Usage>, error_type: Option<&str>) {
+    fn meter(
+        &self,
+        response_model: Option<&str>,
+        time_to_first_chunk: Option<Duration>,
+        usage: Option<Usage>,
+        error_type: Option<&str>,
+    ) {
         if let (Some((started, model)), Some(metrics)) = (&self.metered, gen_ai_metrics::get()) {
             metrics.record(&Operation {
                 request_model: model,
                 response_model,
                 duration: started.elapsed(),
+                time_to_first_chunk,
                 usage,
                 error_type,
             });
@@ -120,7 +127,7 @@ impl SessionSpan {
 
     /// The stream never started: Bedrock (or the SDK) refused it.
     pub fn refused(self, e: &UpstreamError) {
-        self.meter(None, None, Some(e.code()));
+        self.meter(None, None, None, Some(e.code()));
         if let Some(mut span) = self.span {
             span.set_attribute(KeyValue::new("error.type", e.code()));
             span.set_status(Status::error(e.message.clone()));
@@ -143,6 +150,7 @@ impl SessionSpan {
         if let Some(last) = &last {
             self.meter(
                 last.model.as_deref(),
+                ran.ttft,
                 last.usage.filter(|_| ran.counted),
                 last.error.as_ref().map(|e| e.code.as_str()),
             );

@@ -466,9 +466,10 @@ TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 
 
 def test_gen_ai_client_metrics_are_exported(traced, receiver):
-    """`gen_ai.client.token.usage` (input and output, as Bedrock counted) and
-    `gen_ai.client.operation.duration` (with `error.type` on a failure), per
-    the GenAI conventions, over OTLP beside the spans."""
+    """`gen_ai.client.token.usage` (input and output, as Bedrock counted),
+    `gen_ai.client.operation.duration` (with `error.type` on a failure) and
+    `gen_ai.client.operation.time_to_first_chunk`, per the GenAI
+    conventions, over OTLP beside the spans."""
     base, token, _ = traced
     client = openai_client(base, token)
     model = "us.amazon.nova-pro-v1:0"  # no other test here uses it
@@ -489,6 +490,14 @@ def test_gen_ai_client_metrics_are_exported(traced, receiver):
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.provider.name"] == "aws.bedrock"
     assert attrs["gen_ai.response.model"] == model
+
+    # The time to the first chunk: one point, within the whole operation.
+    first, unit = receiver.histogram("gen_ai.client.operation.time_to_first_chunk", model, bool)
+    assert unit == "s"
+    assert [p.count for p in first] == [1]
+    assert list(first[0].explicit_bounds)[:3] == [0.01, 0.02, 0.04]
+    whole = receiver.histogram("gen_ai.client.operation.duration", model, bool)[0]
+    assert 0 < first[0].sum <= whole[0].sum
 
     # A failure: its duration carries error.type; Bedrock counted no tokens.
     failed_stream(client, model, 1)
