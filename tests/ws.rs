@@ -566,3 +566,25 @@ async fn a_guardrail_intervention_is_a_guardrail_message_then_done() {
     assert_eq!(last["stopReason"], "guardrail_intervened");
     gw.shutdown().await;
 }
+
+/// The `stream` action reads the same body as `/v1/stream`: `outputConfig`
+/// makes the answer JSON of the schema (here through Converse).
+#[tokio::test]
+async fn the_stream_action_takes_an_output_config() {
+    let gw = Gateway::start().await;
+    let mut c = Client::connect(&gw, &gw.token).await;
+    c.send(json!({
+        "action": "stream", "requestId": "json",
+        "model": "us.amazon.nova-pro-v1:0", "api": "converse",
+        "prompt": "[[sim tokens=9 rate=0]] Plan a trip",
+        "outputConfig": {"format": {"name": "trip", "schema": {"type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"]}}},
+    }))
+    .await;
+    let events = until_final(&mut c, "json").await;
+    let text: String = events.iter().filter_map(|e| e["token"].as_str()).collect();
+    let answer: Value = serde_json::from_str(&text).expect("a JSON answer");
+    assert_eq!(answer, json!({"city": "sample", "days": 1}));
+    gw.shutdown().await;
+}
