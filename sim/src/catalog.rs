@@ -10,7 +10,8 @@
 //! Text (Lite 4,096, Express 8,192, Premier 3,072), Meta Llama (`max_gen_len`
 //! at most 2,048), Mistral (7B, Large and Small 8,192, Mixtral 4,096), Cohere
 //! Command R / R+ (4,000) and DeepSeek R1 (32,768); the Nova user guide for
-//! Nova Micro / Lite / Pro (10,000). Guessed: Nova Premier (32,000), Nova 2
+//! Nova Micro / Lite / Pro (10,000). Guessed: Claude Opus 4.6 to 4.8 and
+//! Sonnet 5 (128,000; Claude Code asks for 64,000), Sonnet 4.6 (64,000); Nova Premier (32,000), Nova 2
 //! Lite (65,536), Llama 4 (2,048, as the other Llama rows). Ids of a known
 //! family that are not in the table get [`FALLBACK_CEILING`].
 
@@ -70,6 +71,11 @@ use Access::{Both, Global, OnDemand, Profile};
 /// The table. Keep it in this one place.
 #[rustfmt::skip]
 pub(crate) const MODELS: &[ModelInfo] = &[
+    row("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", 128_000, TEXT_IMAGE, Global),
+    row("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", 128_000, TEXT_IMAGE, Global),
+    row("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global),
+    row("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", 128_000, TEXT_IMAGE, Global),
+    row("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 64_000, TEXT_IMAGE, Global),
     row("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
     row("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
     row("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),

@@ -35,11 +35,12 @@ describe('Claude Code', { skip: claude ? false : 'Claude Code could not be insta
     for (const d of [home, work]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
-  /** `claude -p prompt` in the scratch work dir; its JSON result. */
-  function ask(prompt) {
+  /** `claude -p prompt` in the scratch work dir (with `model`, else
+   * Claude Code's default); its JSON result. */
+  function ask(prompt, model = 'claude-sonnet-4-5') {
     return runClaude(claude, {
       prompt,
-      args: ['--model', 'claude-sonnet-4-5', '--max-turns', '4'],
+      args: [...(model ? ['--model', model] : []), '--max-turns', '4'],
       cwd: work,
       home,
       env: { ANTHROPIC_BASE_URL: gw.url, ANTHROPIC_AUTH_TOKEN: gw.token },
@@ -52,6 +53,15 @@ describe('Claude Code', { skip: claude ? false : 'Claude Code could not be insta
     assert.equal(result.stop_reason, 'end_turn');
     assert.ok(result.result.length > 0);
     assert.ok(result.usage.output_tokens > 0);
+  });
+
+  // Its default model (a newer Claude) comes with adaptive thinking, an
+  // effort, context management and a mid-conversation system message.
+  it('answers with its default model', async () => {
+    const result = await ask('Say hello [[sim tokens=5 rate=0 ttft_ms=0]]', null);
+    assert.equal(result.is_error, false, JSON.stringify(result));
+    assert.equal(result.stop_reason, 'end_turn');
+    assert.ok(result.result.length > 0);
   });
 
   it('runs a tool loop with thinking', async () => {

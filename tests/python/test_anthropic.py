@@ -163,6 +163,37 @@ def test_bad_request_is_raised(client):
     with pytest.raises(anthropic.BadRequestError) as err:
         client.messages.create(model=HAIKU, max_tokens=10, messages=[{"role": "assistant", "content": "hi"}])
     assert err.value.body["error"]["type"] == "invalid_request_error"
+    assert err.value.request_id, "errors carry a request-id too"
+
+
+def test_a_system_message_mid_conversation_is_followed(client):
+    """`SystemMessageParam` among `messages` (what Claude Code sends): folded
+    into the user turn at its place, and billed as input."""
+    question = {"role": "user", "content": prompt(f"tokens=3 {FAST}")}
+    plain = client.messages.create(model=SONNET, max_tokens=50, messages=[question])
+    for at_end in (True, False):
+        reminder = {"role": "system", "content": "Answer in one word."}
+        messages = [question, reminder] if at_end else [reminder, question]
+        message = client.messages.create(model=SONNET, max_tokens=50, messages=messages)
+        assert message.usage.output_tokens == 3
+        assert message.usage.input_tokens > plain.usage.input_tokens
+    counted = client.messages.count_tokens(model=SONNET, messages=[question, reminder])
+    assert counted.input_tokens > 0
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(
+            model=SONNET,
+            max_tokens=50,
+            messages=[question, {"role": "system", "content": [{"type": "image", "source": {}}]}],
+        )
+    assert "messages.1.content.0" in err.value.body["error"]["message"]
+
+
+def test_apis_it_does_not_serve_are_refused_in_anthropics_shape(client):
+    for call in (client.messages.batches.list, client.beta.files.list):
+        with pytest.raises(anthropic.NotFoundError) as err:
+            call()
+        assert err.value.body["error"]["type"] == "not_found_error"
+        assert "not served by this gateway" in err.value.body["error"]["message"]
 
 
 def test_an_assistant_prefill_is_continued(client):
@@ -180,7 +211,17 @@ def test_an_assistant_prefill_is_continued(client):
 
 @pytest.mark.parametrize(
     "name",
-    ["claude-opus-4-5", "claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5"],
+    [
+        "claude-opus-4-8",
+        "claude-opus-4-7",
+        "claude-opus-4-6",
+        "claude-sonnet-5",
+        "claude-sonnet-4-6",
+        "claude-opus-4-5",
+        "claude-opus-4-5-20251101",
+        "claude-sonnet-4-5-20250929",
+        "claude-haiku-4-5",
+    ],
 )
 def test_current_model_names_are_served(client, name):
     message = client.messages.create(

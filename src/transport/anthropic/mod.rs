@@ -17,7 +17,9 @@
 //! - [`auth`]: the key from `x-api-key` or `Authorization: Bearer`.
 //! - [`models`]: model names and aliases as Bedrock ids.
 //! - [`request`]: the body's options, `tools`, `tool_choice`, `thinking`;
-//!   [`content`]: `messages` and `system` as the gateway's turns and parts.
+//!   [`content`]: `messages` and `system` as the gateway's turns and parts;
+//!   [`system_messages`]: system messages among `messages`, folded into
+//!   user turns first.
 //! - [`body`]: the Claude body sent upstream, from the client's.
 //! - [`events`]: session events as Anthropic streaming events, and the whole
 //!   answer as one `message` object.
@@ -34,13 +36,16 @@ pub mod error;
 pub mod models;
 mod request;
 mod stream;
+mod system_messages;
 
 use axum::body::Bytes;
+use axum::extract::Request;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
-use axum::response::Response;
-use axum::routing::post;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -58,16 +63,35 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
-        .layer(axum::middleware::map_response(request_id))
+        // Anthropic's APIs this gateway does not serve, refused in its shape
+        // (else the gateway's own 404 would ask for a bearer token first).
+        .route("/v1/messages/batches", any(not_served))
+        .route("/v1/messages/batches/{*rest}", any(not_served))
+        .route("/v1/files", any(not_served))
+        .route("/v1/files/{*rest}", any(not_served))
+        .layer(axum::middleware::from_fn(request_id))
 }
 
-/// Anthropic's `request-id` header (the SDKs' `_request_id`, in their
-/// logs and errors): the session's id, as `X-Session-Id` has it.
-async fn request_id(mut res: axum::response::Response) -> axum::response::Response {
-    if let Some(id) = res.headers().get("x-session-id").cloned() {
+/// Anthropic's `request-id` header (the SDKs' `request_id`, in their logs
+/// and errors): the session's id, as `X-Session-Id` has it; else (an error,
+/// `count_tokens`) the request's `x-request-id`.
+async fn request_id(req: Request, next: Next) -> Response {
+    let fallback = req.headers().get("x-request-id").cloned();
+    let mut res = next.run(req).await;
+    if let Some(id) = res.headers().get("x-session-id").cloned().or(fallback) {
         res.headers_mut().insert("request-id", id);
     }
     res
+}
+
+/// `404 not_found_error` for an Anthropic API the gateway does not serve.
+async fn not_served(uri: axum::http::Uri) -> Response {
+    let message = format!(
+        "{} is not served by this gateway (it serves /v1/messages, /v1/messages/count_tokens and /v1/models)",
+        uri.path()
+    );
+    let body = error::error_body("not_found_error", &message);
+    (axum::http::StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
 /// A body read as Anthropic's request, and kept as the JSON object it was.
@@ -80,10 +104,11 @@ struct Parsed {
 }
 
 fn parse(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Parsed, AnthropicError> {
-    let raw: Value = parse_json(body)?;
+    let mut raw: Value = parse_json(body)?;
     if !raw.is_object() {
         return Err(bad("the body must be a JSON object"));
     }
+    system_messages::fold(raw.get_mut("messages"))?;
     let req = MessagesRequest::deserialize(&raw)
         .map_err(|e| bad(format!("invalid request body: {e}")))?;
     let Value::Object(raw) = raw else {

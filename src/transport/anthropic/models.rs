@@ -8,6 +8,11 @@ use crate::upstream::models::ModelFamily;
 
 /// Anthropic's name for a model, and the Bedrock id it is served by.
 pub const BUILT_IN: &[(&str, &str)] = &[
+    ("claude-opus-4-8", OPUS_4_8),
+    ("claude-opus-4-7", OPUS_4_7),
+    ("claude-opus-4-6", OPUS_4_6),
+    ("claude-sonnet-5", SONNET_5),
+    ("claude-sonnet-4-6", SONNET_4_6),
     ("claude-opus-4-5", OPUS_4_5),
     ("claude-opus-4-5-20251101", OPUS_4_5),
     ("claude-sonnet-4-5", SONNET_4_5),
@@ -29,6 +34,13 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ("claude-3-haiku-20240307", HAIKU_3),
 ];
 
+// The Bedrock ids of the undated names are the ones Claude Code maps them to
+// (its model table's `provider_ids.bedrock`).
+const OPUS_4_8: &str = "us.anthropic.claude-opus-4-8";
+const OPUS_4_7: &str = "us.anthropic.claude-opus-4-7";
+const OPUS_4_6: &str = "us.anthropic.claude-opus-4-6-v1";
+const SONNET_5: &str = "us.anthropic.claude-sonnet-5";
+const SONNET_4_6: &str = "us.anthropic.claude-sonnet-4-6";
 const OPUS_4_5: &str = "global.anthropic.claude-opus-4-5-20251101-v1:0";
 const SONNET_4_5: &str = "global.anthropic.claude-sonnet-4-5-20250929-v1:0";
 const HAIKU_4_5: &str = "global.anthropic.claude-haiku-4-5-20251001-v1:0";

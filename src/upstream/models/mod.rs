@@ -71,6 +71,11 @@ pub const KNOWN_MODELS: &[&str] = &[
     "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
     "us.anthropic.claude-haiku-4-5-20251001-v1:0",
     "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "us.anthropic.claude-opus-4-6-v1",
+    "us.anthropic.claude-opus-4-7",
+    "us.anthropic.claude-opus-4-8",
+    "us.anthropic.claude-sonnet-4-6",
+    "us.anthropic.claude-sonnet-5",
     // Amazon Nova
     "amazon.nova-micro-v1:0",
     "amazon.nova-lite-v1:0",
