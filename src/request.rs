@@ -261,6 +261,21 @@ impl ModelPolicy {
     }
 }
 
+/// Drop the turns before the user's first words: a chat UI's greeting (an
+/// assistant turn the conversation opens with, and any tool exchange of
+/// it). Bedrock's conversations start with the user; the APIs whose
+/// clients send such openings (OpenAI's, the AI SDK's) call this.
+pub fn drop_leading_greeting(turns: &mut Vec<Turn>) {
+    if let Some(first) = turns.iter().position(|t| {
+        t.role == Role::User
+            && t.content
+                .iter()
+                .any(|p| !matches!(p, Content::ToolResult { .. }))
+    }) {
+        turns.drain(..first);
+    }
+}
+
 /// `messages` then `prompt` as the last user turn; roles must start with the
 /// user (a last assistant turn is a prefill, which the caller checks the
 /// model continues); consecutive turns of one role are joined

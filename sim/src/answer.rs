@@ -148,13 +148,16 @@ impl Answer {
             let signature = signature::sign(&words.concat());
             blocks.push(Block::Reasoning { words, signature });
         }
+        // Thinking counts against the ceiling, as Claude's does: the answer
+        // has what it leaves.
+        let ceiling = prompt.max_tokens.saturating_sub(think);
         let mut calls = tool_calls(prompt, directive)?;
         // A forced tool without a `tool=` directive: the call alone, no text.
         let forced_only = directive.tool.is_none() && prompt.parts.forced_tool.is_some();
         let (mut generated, mut stop) = if forced_only {
             (0, Stop::ToolUse)
-        } else if directive.tokens > prompt.max_tokens {
-            (prompt.max_tokens, Stop::Length)
+        } else if directive.tokens > ceiling {
+            (ceiling, Stop::Length)
         } else if calls.is_empty() {
             (directive.tokens, Stop::End)
         } else {
@@ -209,7 +212,7 @@ impl Answer {
         // are not made, and the answer stops at `max_tokens`, as Claude's
         // "incomplete tool use" does.
         if stop == Stop::ToolUse {
-            let mut room = prompt.max_tokens.saturating_sub(generated);
+            let mut room = ceiling.saturating_sub(generated);
             for i in 0..calls.len() {
                 let Block::Tool { pieces, .. } = &mut calls[i] else {
                     continue;

@@ -223,6 +223,11 @@ mod tests {
                 "nova-2-lite",
                 "titan-text-premier",
                 "claude-opus-4-5",
+                "claude-opus-4-6",
+                "claude-opus-4-7",
+                "claude-opus-4-8",
+                "claude-sonnet-4-6",
+                "claude-sonnet-5",
             ]
             .iter()
             .any(|m| id.contains(m));

@@ -4,7 +4,8 @@
 //! Source and date: docs/operating/cost.md. Models of the known-model list
 //! whose price could not be confirmed are left out (their sessions have no
 //! `costUsd` unless `SPILLWAY_PRICES_FILE` prices them): Amazon Nova Premier,
-//! Amazon Nova 2 Lite, Amazon Titan Text Premier, Claude Opus 4.5. Models without prompt
+//! Amazon Nova 2 Lite, Amazon Titan Text Premier, Claude Opus 4.5 to 4.8,
+//! Claude Sonnet 4.6 and Sonnet 5. Models without prompt
 //! caching on Bedrock have no cache prices.
 
 use super::Price;

@@ -53,10 +53,12 @@ def test_first_request_writes_the_cache_and_the_second_reads_it(client):
     first = streamed_usage(client, cached_messages(context))
     assert first.prompt_tokens_details is not None
     assert first.prompt_tokens_details.cached_tokens == 0
+    assert first.prompt_tokens_details.cache_write_tokens > 0, "the write is reported"
     assert first.completion_tokens == 4
     second = streamed_usage(client, cached_messages(context))
     cached = second.prompt_tokens_details.cached_tokens
     assert cached > 0
+    assert second.prompt_tokens_details.cache_write_tokens == 0
     # OpenAI's prompt_tokens counts cached tokens too: the same prompt, the same count.
     assert second.prompt_tokens == first.prompt_tokens
     assert cached <= second.prompt_tokens

@@ -431,6 +431,51 @@ def test_response_format_with_reasoning_is_bedrocks_structured_output(client):
     assert getattr(choice.message, "reasoning_content", None)
 
 
+def test_the_output_ceiling_covers_reasoning(client):
+    """As at OpenAI, `max_completion_tokens` counts reasoning and answer
+    together: the effort's budget shrinks under it, and an answer that
+    reaches it ends with `length`."""
+    messages = [{"role": "user", "content": prompt(f"think=3 tokens=9000 {FAST}")}]
+    completion = client.chat.completions.create(
+        model=SONNET, reasoning_effort="high", max_completion_tokens=2000, messages=messages
+    )
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.usage.completion_tokens <= 2000
+    with pytest.raises(openai.BadRequestError, match="no room for reasoning") as err:
+        client.chat.completions.create(
+            model=SONNET, reasoning_effort="xhigh", max_completion_tokens=500, messages=messages
+        )
+    assert err.value.param == "max_completion_tokens"
+
+
+def test_anthropic_model_names_and_a_greeting_first(client):
+    """Agents that name Claude as Anthropic does, and chat UIs whose
+    conversation opens with the assistant's greeting."""
+    messages = [
+        {"role": "system", "content": "You are a guide."},
+        {"role": "assistant", "content": "Hi! Where would you like to go?"},
+        {"role": "user", "content": prompt(f"tokens=2 {FAST}")},
+    ]
+    completion = client.chat.completions.create(model="claude-sonnet-4-5", messages=messages)
+    assert completion.usage.completion_tokens == 2
+    assert completion.model == "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+def test_what_bedrock_cannot_do_is_refused_by_name(client):
+    messages = [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+    with pytest.raises(openai.BadRequestError, match="no built-in web search") as err:
+        client.chat.completions.create(model=SONNET, messages=messages, web_search_options={})
+    assert err.value.param == "web_search_options"
+    with pytest.raises(openai.BadRequestError, match="only text output") as err:
+        client.chat.completions.create(
+            model=SONNET,
+            messages=messages,
+            modalities=["text", "audio"],
+            audio={"voice": "alloy", "format": "wav"},
+        )
+    assert err.value.param == "modalities"
+
+
 def test_reasoning_effort_streams_reasoning_content(client):
     messages = [{"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}]
     text, _, finish, chunks = stream_turn(

@@ -50,14 +50,7 @@ pub fn conversation(
     }
     // A chat may open with the assistant's greeting (`useChat`'s initial
     // messages); the model's conversation starts at the user's first words.
-    if let Some(first) = c.turns.iter().position(|t| {
-        t.role == Role::User
-            && t.content
-                .iter()
-                .any(|p| !matches!(p, Content::ToolResult { .. }))
-    }) {
-        c.turns.drain(..first);
-    }
+    crate::request::drop_leading_greeting(&mut c.turns);
     Ok(c)
 }
 

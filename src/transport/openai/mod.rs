@@ -65,7 +65,8 @@ async fn completions(
     let req: CompletionRequest = parse_json(body)?;
     let streaming = req.stream.unwrap_or(false);
     let include_usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (stream_request, json_tool) = request::to_stream_request(req)?;
+    let (mut stream_request, json_tool) = request::to_stream_request(req)?;
+    stream_request.model = stream_request.model.map(|m| model_id(&state, m));
     let (inv, api) = state.models.validate(stream_request)?;
     let sub = state.hub.start(&principal.sub, inv, api).await?;
     tracing::info!(session = %sub.session().id(), user = %principal.sub, model = %sub.session().model(), streaming, "chat completion started");
@@ -83,6 +84,14 @@ async fn completions(
     };
     stream_headers(&mut res, &session_id);
     Ok(res)
+}
+
+/// The Bedrock id a request's `model` names: an alias of
+/// `SPILLWAY_MODEL_ALIASES` or an Anthropic model name, as the Anthropic
+/// API resolves them; anything else as it is (the core judges it).
+fn model_id(state: &AppState, name: String) -> String {
+    crate::transport::anthropic::models::resolve(&name, &state.model_aliases)
+        .map_or(name, |r| r.model_id)
 }
 
 /// What every object of one completion repeats, and how it renders.
@@ -137,8 +146,10 @@ fn usage_json(u: Option<Usage>) -> Value {
         "total_tokens": prompt + u.output_tokens,
     });
     if u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some() {
-        v["prompt_tokens_details"] =
-            json!({"cached_tokens": u.cache_read_input_tokens.unwrap_or(0)});
+        v["prompt_tokens_details"] = json!({
+            "cached_tokens": u.cache_read_input_tokens.unwrap_or(0),
+            "cache_write_tokens": u.cache_write_input_tokens.unwrap_or(0),
+        });
     }
     v
 }

@@ -71,6 +71,15 @@ pub(super) struct CompletionRequest {
     functions: Option<Value>,
     #[serde(default)]
     function_call: Option<Value>,
+    /// OpenAI's own web search, which Bedrock's models do not have: refused
+    /// rather than answered without a search.
+    #[serde(default)]
+    web_search_options: Option<Value>,
+    /// Output modalities: only `text` (Bedrock's models answer in text).
+    #[serde(default)]
+    modalities: Option<Vec<String>>,
+    #[serde(default)]
+    audio: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,14 +115,43 @@ struct FunctionDef {
 
 /// The thinking budget each `reasoning_effort` asks for. Bedrock's smallest
 /// budget is 1024, so `minimal` and `low` both get it; `none` turns
-/// reasoning off. The budget counts against `max_tokens`, which the core
-/// raises when the budget leaves no room for the answer.
+/// reasoning off. As at OpenAI, a named output ceiling covers the reasoning
+/// too: the budget shrinks to fit under it ([`fit_under`]).
 pub const EFFORT_BUDGETS: &[(&str, u32)] = &[
     ("minimal", 1024),
     ("low", 1024),
     ("medium", 4096),
     ("high", 16384),
+    ("xhigh", 32768),
 ];
+
+/// Bedrock's smallest thinking budget.
+const MIN_BUDGET: u32 = 1024;
+
+/// An effort's budget under the output ceiling `cap` (the client's
+/// `param`), which at OpenAI counts reasoning and answer together: at most
+/// `cap - 1`, so the ceiling holds as named (the answer may then end at it,
+/// `length`). A ceiling with no room for Bedrock's smallest budget is refused.
+pub(super) fn fit_under(
+    reasoning: Option<ReasoningRequest>,
+    cap: Option<u32>,
+    param: &'static str,
+) -> Result<Option<ReasoningRequest>, OpenAiError> {
+    let (Some(r), Some(cap)) = (reasoning, cap) else {
+        return Ok(reasoning);
+    };
+    if cap <= MIN_BUDGET {
+        return Err(bad_param(
+            param,
+            format!(
+                "{param} {cap} leaves no room for reasoning (its smallest budget is {MIN_BUDGET} tokens); raise it above {MIN_BUDGET} or turn reasoning off"
+            ),
+        ));
+    }
+    Ok(Some(ReasoningRequest {
+        budget_tokens: r.budget_tokens.min(cap - 1),
+    }))
+}
 
 /// The request as the gateway's stream request, and the name of the tool
 /// whose input is the answer when `response_format` asks for JSON.
@@ -140,7 +178,35 @@ pub(super) fn to_stream_request(
             "top_logprobs is not supported: Bedrock returns no token log-probabilities",
         ));
     }
-    let reasoning = reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())?;
+    if req
+        .web_search_options
+        .as_ref()
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(bad_param(
+            "web_search_options",
+            "web_search_options is not supported: Bedrock's models have no built-in web search; declare a search function in `tools`",
+        ));
+    }
+    if req.audio.as_ref().is_some_and(|v| !v.is_null())
+        || req.modalities.iter().flatten().any(|m| m != "text")
+    {
+        return Err(bad_param(
+            "modalities",
+            "only text output is supported: Bedrock's models answer in text",
+        ));
+    }
+    let max_tokens = req.max_completion_tokens.or(req.max_tokens);
+    let cap_param = if req.max_completion_tokens.is_some() {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    let reasoning = match reasoning(req.reasoning_effort.as_deref(), req.thinking.as_ref())? {
+        // An explicit `thinking` budget is Anthropic's: the core fits the ceiling to it.
+        r if req.thinking.as_ref().is_some_and(|t| !t.is_null()) => r,
+        r => fit_under(r, max_tokens, cap_param)?,
+    };
     let mut tools = tools(req.tools.unwrap_or_default())?;
     let mut tool_choice = tool_choice(req.tool_choice.as_ref())?;
     let mut json_tool_name = None;
@@ -159,13 +225,15 @@ pub(super) fn to_stream_request(
         }
         None => {}
     }
-    let (system, turns) = messages::to_turns(req.messages)?;
+    let (system, mut turns) = messages::to_turns(req.messages)?;
+    // A chat UI's opening greeting (the assistant's, before the user spoke).
+    crate::request::drop_leading_greeting(&mut turns);
     let stream_request = StreamRequest {
         prompt: None,
         model: req.model,
         system,
         messages: turns,
-        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        max_tokens,
         temperature: req.temperature,
         top_p: req.top_p,
         stop_sequences: match req.stop {
@@ -262,7 +330,7 @@ pub(super) fn reasoning(
             })
             .ok_or_else(|| {
                 bad(format!(
-                    "reasoning_effort '{e}' is not one of none, minimal, low, medium, high"
+                    "reasoning_effort '{e}' is not one of none, minimal, low, medium, high, xhigh"
                 ))
             }),
     }
