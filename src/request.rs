@@ -101,6 +101,12 @@ impl ModelPolicy {
     /// family (listed, when `allowed` is set), or an application-inference-profile
     /// ARN that `allowed` lists.
     pub fn admit(&self, model_id: &str) -> Result<ModelRef, ApiError> {
+        if !crate::upstream::models::well_formed(model_id) {
+            return Err(ApiError::UnknownModel(format!(
+                "a model id is 1 to {} letters, digits and `._:/-`",
+                crate::upstream::models::MAX_MODEL_ID_LEN
+            )));
+        }
         let Some(model) = self.model_ref(model_id) else {
             return Err(ApiError::UnknownModel(format!(
                 "model '{model_id}' is not of a known model family"

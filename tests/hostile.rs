@@ -389,3 +389,85 @@ async fn one_address_cannot_take_every_slot() {
     drop(held);
     gw.shutdown().await;
 }
+
+/// A half-sent HTTP/1.1 head is held up to ~72 KiB (64 KiB of headers, as
+/// HTTP/2's header list): past that it is refused (`431`) and closed at
+/// once, not kept until the header timeout, so a slow client cannot park
+/// hundreds of KiB per connection. A whole 60 KiB head is served.
+#[tokio::test]
+async fn an_oversized_http1_head_is_refused() {
+    let gw = Gateway::with(|c| c.http_header_timeout_secs = 30.0).await;
+    let head = |filler: usize| {
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: spillway\r\nx-filler: {}",
+            "a".repeat(filler)
+        )
+    };
+    let mut ok = TcpStream::connect(addr(&gw)).await.unwrap();
+    ok.write_all(format!("{}\r\n\r\n", head(60 * 1024)).as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    within(Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        while !got.ends_with(b"\r\n\r\nok") {
+            let n = ok.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before the answer");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "60 KiB of headers are served"
+    );
+
+    // 100 KiB of a head that never ends: refused long before the 30 s timeout.
+    let mut big = TcpStream::connect(addr(&gw)).await.unwrap();
+    // The server may refuse before it has read all of it.
+    let _ = big.write_all(head(100 * 1024).as_bytes()).await;
+    let answer = closed_by_server(&mut big, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer[..answer.len().min(100)])
+    );
+    gw.shutdown().await;
+}
+
+/// A model id that cannot be one (too long for Bedrock, or with characters
+/// no id has) is a `400` before any upstream call: it never reaches the
+/// SDK (which cannot put 64 KiB in a URI) or a metric label.
+#[tokio::test]
+async fn a_model_id_that_cannot_be_one_is_refused_up_front() {
+    let gw = Gateway::start().await;
+    let known = "anthropic.claude-3-haiku-20240307-v1:0";
+    for model in [
+        format!("{known}{}", "x".repeat(66_000)),
+        format!("{known}\r\nX-Evil: 1"),
+        format!("{known} junk"),
+    ] {
+        let resp = gw
+            .http
+            .post(gw.url("/v1/stream"))
+            .bearer_auth(&gw.token)
+            .json(&json!({"prompt": "hi", "model": model}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unknown_model", "{body}");
+    }
+    let metrics = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!metrics.contains("junk") && !metrics.contains("X-Evil"));
+    gw.shutdown().await;
+}

@@ -142,14 +142,15 @@ impl Answer {
             Some(n) => n,
             None if prompt.parts.reasoning => DEFAULT_THINK,
             None => 0,
-        };
+        }
+        // Thinking counts against the ceiling, as Claude's does, and never
+        // runs past it: the answer has what it leaves.
+        .min(prompt.max_tokens);
         if think > 0 {
             let words = thoughts(think);
             let signature = signature::sign(&words.concat());
             blocks.push(Block::Reasoning { words, signature });
         }
-        // Thinking counts against the ceiling, as Claude's does: the answer
-        // has what it leaves.
         let ceiling = prompt.max_tokens.saturating_sub(think);
         let mut calls = tool_calls(prompt, directive)?;
         // A forced tool without a `tool=` directive: the call alone, no text.
@@ -591,6 +592,26 @@ mod tests {
         let cut = Directive::from_text("[[sim tool=get_weather tokens=50]]");
         let answer = Answer::new(&prompt("", 5, weather()), &cut, true).unwrap();
         assert_eq!((answer.stop(), answer.deltas()), (Stop::Length, 5));
+    }
+
+    #[test]
+    fn thinking_counts_against_the_ceiling() {
+        let deltas = |log: &[String], kind: &str| log.iter().filter(|l| l.contains(kind)).count();
+        // Three thoughts leave seven of ten tokens for the text.
+        let (log, stop) = walk(
+            &prompt("[[sim think=3 tokens=50]]", 10, Parts::default()),
+            true,
+        );
+        assert_eq!(stop, Stop::Length);
+        assert_eq!(deltas(&log, "Reasoning("), 3, "{log:?}");
+        assert_eq!(deltas(&log, "delta 1 Text("), 7, "{log:?}");
+        // Thinking itself stops at the ceiling.
+        let (log, stop) = walk(
+            &prompt("[[sim think=500 tokens=5]]", 10, Parts::default()),
+            true,
+        );
+        assert_eq!(stop, Stop::Length);
+        assert_eq!(deltas(&log, "Reasoning("), 10, "{log:?}");
     }
 
     #[test]

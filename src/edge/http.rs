@@ -54,9 +54,13 @@ pub struct HttpTimeouts {
 /// Streams one HTTP/2 connection may run at once (a browser tab's SSE
 /// streams, a load generator's hundreds): as many as a WebSocket's operations.
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 1000;
-/// Largest header block of one HTTP/2 request (decoded); an HTTP/1.1 head is
-/// bounded by hyper's read buffer.
+/// Largest header block of one HTTP/2 request (decoded).
 pub const H2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+/// hyper's HTTP/1.1 read buffer, which holds a whole request head: the same
+/// 64 KiB of headers with room for the request line (a larger head is a
+/// `431`). hyper's default (~400 KiB) let each slow connection hold that
+/// much until the header timeout.
+pub const H1_MAX_BUF_SIZE: usize = 64 * 1024 + 8 * 1024;
 /// An HTTP/2 connection quiet this long is pinged…
 pub const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// …and closed when the ping is not answered within this.
@@ -231,6 +235,7 @@ fn builder(
     let mut builder = auto::Builder::new(Tracked(tasks.clone()));
     builder
         .http1()
+        .max_buf_size(H1_MAX_BUF_SIZE)
         .timer(HeadTimer::new(reads, timeouts.idle))
         .header_read_timeout(timeouts.header);
     builder

@@ -108,6 +108,9 @@ impl ModelRef {
 /// `arn:<partition>:bedrock:<region>:<account>:application-inference-profile/<id>`,
 /// every field present and the profile id one path segment.
 pub fn is_application_profile(id: &str) -> bool {
+    if !super::models::well_formed(id) {
+        return false;
+    }
     let fields: Vec<&str> = id.splitn(6, ':').collect();
     let ["arn", partition, "bedrock", region, account, resource] = fields.as_slice() else {
         return false;

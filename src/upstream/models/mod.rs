@@ -283,10 +283,27 @@ impl fmt::Display for ModelFamily {
     }
 }
 
+/// Bedrock's longest `modelId` (an id, a profile or an ARN).
+pub const MAX_MODEL_ID_LEN: usize = 2048;
+
+/// Whether `id` can be a Bedrock `modelId` at all: 1 to 2,048 of the
+/// characters ids and ARNs are made of. Anything else never reaches the SDK
+/// (which cannot put it in a URI) or a metric label.
+pub fn well_formed(id: &str) -> bool {
+    (1..=MAX_MODEL_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'/' | b'-'))
+}
+
 /// The plain model id inside `model_id`: without an ARN prefix and without a
-/// cross-region inference-profile prefix. `None` for a malformed ARN.
+/// cross-region inference-profile prefix. `None` for a malformed id or ARN
+/// (see [`well_formed`]).
 pub fn base_model_id(model_id: &str) -> Option<&str> {
-    let mut id = model_id.trim();
+    if !well_formed(model_id) {
+        return None;
+    }
+    let mut id = model_id;
     if id.starts_with("arn:") {
         // arn:<partition>:bedrock:<region>:<account>:<type>/<id>; the id itself
         // may contain ':' (`…-v1:0`), so split off the first five fields only.
