@@ -390,3 +390,49 @@ def test_error_mid_stream_is_raised(client):
                 received.append(text)
     assert len(received) == 3
     assert err.value.body["error"]["type"] == "api_error"
+
+
+def test_a_tool_search_conversation_goes_on(client):
+    """Claude's own blocks the gateway does not read (a server tool's use and
+    result, tool references) travel in the body for Bedrock to judge."""
+    message = client.beta.messages.create(
+        model=SONNET,
+        max_tokens=50,
+        betas=["tool-search-tool-2025-10-19"],
+        tools=[
+            {"type": "tool_search_tool_regex_20251119", "name": "tool_search_tool_regex"},
+            {**WEATHER, "defer_loading": True},
+        ],
+        messages=[
+            {"role": "user", "content": "What is the weather in Oslo?"},
+            {
+                "role": "assistant",
+                "content": [
+                    {
+                        "type": "server_tool_use",
+                        "id": "srvtoolu_1",
+                        "name": "tool_search_tool_regex",
+                        "input": {"query": "weather"},
+                    },
+                    {
+                        "type": "tool_search_tool_result",
+                        "tool_use_id": "srvtoolu_1",
+                        "content": {
+                            "type": "tool_search_tool_search_result",
+                            "tool_references": [{"type": "tool_reference", "tool_name": "get_weather"}],
+                        },
+                    },
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}},
+                ],
+            },
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": "Sunny"},
+                    {"type": "text", "text": prompt(f"tokens=2 {FAST}")},
+                ],
+            },
+        ],
+    )
+    assert message.stop_reason == "end_turn"
+    assert message.content[0].text.startswith("Tool result: Sunny")

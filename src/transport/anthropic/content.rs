@@ -23,8 +23,11 @@ pub(super) struct Message {
 /// Name of a document sent without a `title`.
 const UNTITLED: &str = "document";
 
-/// `messages` as turns, in order.
-pub(super) fn turns(messages: Vec<Message>) -> Result<Vec<Turn>, AnthropicError> {
+/// `messages` as turns, in order. For Claude (`claude`), whose body goes
+/// upstream as sent, a block of a type not read here (server tools' blocks,
+/// search results, …) is left out of the checks for Bedrock to judge; for
+/// other models it is refused.
+pub(super) fn turns(messages: Vec<Message>, claude: bool) -> Result<Vec<Turn>, AnthropicError> {
     messages
         .into_iter()
         .enumerate()
@@ -32,7 +35,7 @@ pub(super) fn turns(messages: Vec<Message>) -> Result<Vec<Turn>, AnthropicError>
             let at = format!("messages.{i}.content");
             Ok(Turn {
                 role: m.role,
-                content: blocks(&m.content, &at)?,
+                content: blocks(&m.content, &at, claude)?,
             })
         })
         .collect()
@@ -40,11 +43,11 @@ pub(super) fn turns(messages: Vec<Message>) -> Result<Vec<Turn>, AnthropicError>
 
 /// `system`: a string or `text` blocks (a block's `cache_control` is a
 /// cache point after it).
-pub(super) fn system(system: Option<&Value>) -> Result<SystemPrompt, AnthropicError> {
+pub(super) fn system(system: Option<&Value>, claude: bool) -> Result<SystemPrompt, AnthropicError> {
     let Some(system) = system.filter(|s| !s.is_null()) else {
         return Ok(SystemPrompt::default());
     };
-    let parts = blocks(system, "system")?;
+    let parts = blocks(system, "system", claude)?;
     if let Some(other) = parts
         .iter()
         .find(|p| !matches!(p, Content::Text { .. } | Content::CachePoint))
@@ -58,14 +61,16 @@ pub(super) fn system(system: Option<&Value>) -> Result<SystemPrompt, AnthropicEr
 }
 
 /// A `content` field: a string, or a list of blocks.
-fn blocks(content: &Value, at: &str) -> Result<Vec<Content>, AnthropicError> {
+fn blocks(content: &Value, at: &str, claude: bool) -> Result<Vec<Content>, AnthropicError> {
     match content {
         Value::String(t) => Ok(vec![Content::text(t.clone())]),
         Value::Array(list) => {
             let mut out = Vec::with_capacity(list.len());
             for (i, b) in list.iter().enumerate() {
                 let at = format!("{at}.{i}");
-                out.push(block(b, &at)?);
+                if let Some(part) = block(b, &at, claude)? {
+                    out.push(part);
+                }
                 if b.get("cache_control").is_some_and(|c| !c.is_null()) {
                     out.push(Content::CachePoint);
                 }
@@ -76,8 +81,8 @@ fn blocks(content: &Value, at: &str) -> Result<Vec<Content>, AnthropicError> {
     }
 }
 
-/// One content block.
-fn block(b: &Value, at: &str) -> Result<Content, AnthropicError> {
+/// One content block; `None` for Claude's blocks not read here (see [`turns`]).
+fn block(b: &Value, at: &str, claude: bool) -> Result<Option<Content>, AnthropicError> {
     let s = |key: &str| -> Result<String, AnthropicError> {
         b.get(key)
             .and_then(Value::as_str)
@@ -88,8 +93,18 @@ fn block(b: &Value, at: &str) -> Result<Content, AnthropicError> {
         .get("type")
         .and_then(Value::as_str)
         .ok_or_else(|| bad(format!("{at}.type: a string is required")))?;
-    Ok(match kind {
+    // A document of a source not read here (`content`, …): Claude's to judge.
+    let unread_source = || {
+        !matches!(
+            b.get("source")
+                .and_then(|s| s.get("type"))
+                .and_then(Value::as_str),
+            Some("base64" | "text" | "url")
+        )
+    };
+    Ok(Some(match kind {
         "text" => Content::Text { text: s("text")? },
+        "document" if claude && unread_source() => return Ok(None),
         "image" => {
             let (media_type, data) = source(b, at, false)?;
             Content::Image { media_type, data }
@@ -122,7 +137,7 @@ fn block(b: &Value, at: &str) -> Result<Content, AnthropicError> {
                 None | Some(Value::Null) => ToolResultContent::Text(String::new()),
                 Some(Value::String(t)) => ToolResultContent::Text(t.clone()),
                 Some(c) => ToolResultContent::Parts(
-                    blocks(c, &format!("{at}.content"))?
+                    blocks(c, &format!("{at}.content"), claude)?
                         .into_iter()
                         .filter(|p| !matches!(p, Content::CachePoint))
                         .collect(),
@@ -144,12 +159,13 @@ fn block(b: &Value, at: &str) -> Result<Content, AnthropicError> {
             signature: None,
             redacted: Some(s("data")?),
         }),
+        _ if claude => return Ok(None),
         other => {
             return Err(bad(format!(
                 "{at}: content blocks of type '{other}' are not supported here"
             )));
         }
-    })
+    }))
 }
 
 /// `source` of an image or document: `(media type, base64)`. A text
@@ -188,7 +204,7 @@ mod tests {
     use super::*;
 
     fn parse(messages: Value) -> Result<Vec<Turn>, AnthropicError> {
-        turns(serde_json::from_value(messages).unwrap())
+        turns(serde_json::from_value(messages).unwrap(), false)
     }
 
     #[test]
@@ -234,19 +250,56 @@ mod tests {
 
     #[test]
     fn system_as_string_or_blocks() {
-        assert_eq!(system(Some(&json!("be brief"))).unwrap(), "be brief".into());
-        let s = system(Some(&json!([
-            {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": "b"}
-        ])))
+        assert_eq!(
+            system(Some(&json!("be brief")), false).unwrap(),
+            "be brief".into()
+        );
+        let s = system(
+            Some(&json!([
+                {"type": "text", "text": "a", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "b"}
+            ])),
+            false,
+        )
         .unwrap();
         assert_eq!(s.text().as_deref(), Some("a\n\nb"));
         assert_eq!(
             s.parts(),
             [Content::text("a"), Content::CachePoint, Content::text("b")].as_slice()
         );
-        assert_eq!(system(None).unwrap(), SystemPrompt::default());
-        assert!(system(Some(&json!(3))).is_err());
+        assert_eq!(system(None, false).unwrap(), SystemPrompt::default());
+        assert!(system(Some(&json!(3)), false).is_err());
+    }
+
+    #[test]
+    fn claudes_blocks_not_read_here_are_left_for_bedrock() {
+        let messages = json!([
+            {"role": "user", "content": "find the weather tool"},
+            {"role": "assistant", "content": [
+                {"type": "server_tool_use", "id": "srvtoolu_1", "name": "tool_search_tool_regex", "input": {}},
+                {"type": "tool_search_tool_result", "tool_use_id": "srvtoolu_1", "content": {}},
+                {"type": "tool_use", "id": "t1", "name": "get_weather", "input": {}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": [
+                    {"type": "search_result", "source": "s", "title": "t", "content": []}]},
+                {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "x"}]}}
+            ]}
+        ]);
+        let t = turns(serde_json::from_value(messages.clone()).unwrap(), true).unwrap();
+        assert!(
+            matches!(t[1].content[..], [Content::ToolCall { .. }]),
+            "{:?}",
+            t[1]
+        );
+        assert!(
+            matches!(t[2].content[..], [Content::ToolResult { .. }]),
+            "{:?}",
+            t[2]
+        );
+        // Other models get a clear refusal.
+        let e = turns(serde_json::from_value(messages).unwrap(), false).unwrap_err();
+        assert!(e.message().contains("server_tool_use"), "{}", e.message());
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub(super) fn to_stream_request(
     let Some(max_tokens) = req.max_tokens else {
         return Err(bad("max_tokens: Field required"));
     };
-    let mut messages = content::turns(req.messages)?;
+    let mut messages = content::turns(req.messages, claude)?;
     if req.cache_control.is_some_and(|c| !c.is_null())
         && let Some(last) = messages.last_mut()
         && !matches!(last.content.last(), Some(Content::CachePoint))
@@ -70,7 +70,7 @@ pub(super) fn to_stream_request(
     Ok(StreamRequest {
         prompt: None,
         model: Some(model_id.to_owned()),
-        system: content::system(req.system.as_ref())?,
+        system: content::system(req.system.as_ref(), claude)?,
         messages,
         max_tokens: Some(max_tokens),
         temperature: req.temperature,
@@ -86,7 +86,7 @@ pub(super) fn to_stream_request(
             .and_then(|c| c.get("disable_parallel_tool_use"))
             .and_then(Value::as_bool)
             .map(|disabled| !disabled),
-        reasoning: reasoning(req.thinking.as_ref())?,
+        reasoning: reasoning(req.thinking.as_ref(), claude)?,
         guardrail: None,
         output_config: output_config(req.output_config.as_ref())?,
     })
@@ -188,8 +188,9 @@ fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, AnthropicError> {
 }
 
 /// `thinking`: a budget when enabled. Adaptive thinking (the model picks its
-/// budget) asks for no budget here; Claude gets the client's own field.
-fn reasoning(v: Option<&Value>) -> Result<Option<ReasoningRequest>, AnthropicError> {
+/// budget) asks for no budget here; Claude gets the client's own field (a
+/// type not read here too, for Bedrock to judge).
+fn reasoning(v: Option<&Value>, claude: bool) -> Result<Option<ReasoningRequest>, AnthropicError> {
     let Some(t) = v.filter(|t| !t.is_null()) else {
         return Ok(None);
     };
@@ -199,6 +200,7 @@ fn reasoning(v: Option<&Value>) -> Result<Option<ReasoningRequest>, AnthropicErr
         (Some("enabled"), Some(b)) => Ok(Some(ReasoningRequest {
             budget_tokens: u32::try_from(b).unwrap_or(u32::MAX),
         })),
+        (Some(other), _) if claude && other != "enabled" => Ok(None),
         _ => Err(bad(format!(
             "thinking {t} is not {{\"type\":\"enabled\",\"budget_tokens\":N}} or {{\"type\":\"disabled\"}}"
         ))),
@@ -322,7 +324,7 @@ mod tests {
             assert_eq!(tool_choice(Some(&wire)).unwrap(), want);
         }
         assert!(
-            reasoning(Some(&json!({"type": "disabled"})))
+            reasoning(Some(&json!({"type": "disabled"})), false)
                 .unwrap()
                 .is_none()
         );
