@@ -601,3 +601,22 @@ def test_sigv4_is_refused_with_a_bearer_token_hint(gateway, monkeypatch):
         signed.converse(modelId=NOVA, messages=[{"role": "user", "content": [{"text": "hi"}]}])
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
     assert "AWS_BEARER_TOKEN_BEDROCK" in str(e.value)
+
+
+def test_operations_it_does_not_serve_raise_unknown_operation(client):
+    calls = [
+        lambda: client.apply_guardrail(
+            guardrailIdentifier="gr1abc",
+            guardrailVersion="1",
+            source="INPUT",
+            content=[{"text": {"text": "hi"}}],
+        ),
+        lambda: client.list_async_invokes(),
+        lambda: client.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abc"),
+    ]
+    for call in calls:
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            call()
+        error = err.value.response["Error"]
+        assert error["Code"] == "UnknownOperationException", error
+        assert "not served by this gateway" in error["Message"]

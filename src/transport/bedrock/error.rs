@@ -28,6 +28,8 @@ pub enum Exception {
     InternalServer,
     ModelError,
     ModelStreamError,
+    /// An operation of the API that the gateway does not serve.
+    UnknownOperation,
 }
 
 impl Exception {
@@ -76,6 +78,7 @@ impl Exception {
             Self::InternalServer => "InternalServerException",
             Self::ModelError => "ModelErrorException",
             Self::ModelStreamError => "ModelStreamErrorException",
+            Self::UnknownOperation => "UnknownOperationException",
         }
     }
 
@@ -84,7 +87,7 @@ impl Exception {
         match self {
             Self::Validation | Self::ServiceQuotaExceeded => StatusCode::BAD_REQUEST,
             Self::AccessDenied => StatusCode::FORBIDDEN,
-            Self::ResourceNotFound => StatusCode::NOT_FOUND,
+            Self::ResourceNotFound | Self::UnknownOperation => StatusCode::NOT_FOUND,
             Self::ModelTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Throttling | Self::ModelNotReady => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelError | Self::ModelStreamError => StatusCode::FAILED_DEPENDENCY,

@@ -56,7 +56,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use serde_json::Value;
 
 use crate::http::parse_json;
@@ -78,6 +78,28 @@ pub fn router() -> Router<AppState> {
         .route("/model/{model_id}/count-tokens", post(count::count_tokens))
         .route("/inference-profiles", get(listing::inference_profiles))
         .route("/foundation-models", get(listing::foundation_models))
+        // The runtime API's other operations, refused in Bedrock's shape
+        // (the gateway's own 404 would reach botocore as a bare `404`).
+        .route(
+            "/guardrail/{id}/version/{version}/apply",
+            any(|| not_served("ApplyGuardrail")),
+        )
+        .route(
+            "/async-invoke",
+            any(|| not_served("StartAsyncInvoke and ListAsyncInvokes")),
+        )
+        .route("/async-invoke/{*arn}", any(|| not_served("GetAsyncInvoke")))
+}
+
+/// `404 UnknownOperationException` for an operation the gateway does not serve.
+async fn not_served(operation: &'static str) -> BedrockError {
+    BedrockError::new(
+        error::Exception::UnknownOperation,
+        format!(
+            "{operation} is not served by this gateway; it serves Converse, ConverseStream, \
+             InvokeModel, InvokeModelWithResponseStream and CountTokens"
+        ),
+    )
 }
 
 /// The `{modelId}` path segment, percent-decoded; an ARN of an inference
