@@ -620,3 +620,11 @@ def test_operations_it_does_not_serve_raise_unknown_operation(client):
         error = err.value.response["Error"]
         assert error["Code"] == "UnknownOperationException", error
         assert "not served by this gateway" in error["Message"]
+
+
+def test_an_embedding_model_is_refused_without_wrong_advice(client):
+    with pytest.raises(client.exceptions.ValidationException) as err:
+        client.invoke_model(modelId="amazon.titan-embed-text-v2:0", body=json.dumps({"inputText": "hello"}))
+    message = err.value.response["Error"]["Message"]
+    assert "embedding and image models are not served" in message
+    assert "converse" not in message.lower()

@@ -40,11 +40,10 @@ pub async fn count_tokens(
             let parsed: Value = serde_json::from_slice(&raw).map_err(|e| {
                 BedrockError::validation(format!("input.invokeModel.body is not JSON: {e}"))
             })?;
-            let family = state.models.family_of(&model_id).ok_or_else(|| {
-                BedrockError::validation(format!(
-                    "model '{model_id}' is not of a model family this gateway invokes"
-                ))
-            })?;
+            let family = state
+                .models
+                .family_of(&model_id)
+                .ok_or_else(|| super::not_invoked(&model_id))?;
             let req = family_parse::stream_request(family, &model_id, &parsed)
                 .map_err(BedrockError::validation)?;
             let (inv, _) = state.models.validate(req)?;

@@ -90,13 +90,10 @@ async fn start(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<(ModelFamily, Subscription), BedrockError> {
-    let family = state.models.family_of(model_id).ok_or_else(|| {
-        BedrockError::validation(format!(
-            "model '{model_id}' is not of a model family this gateway invokes \
-             (an application inference profile needs its model in \
-             SPILLWAY_PROFILE_MODELS); use converse-stream for it"
-        ))
-    })?;
+    let family = state
+        .models
+        .family_of(model_id)
+        .ok_or_else(|| super::not_invoked(model_id))?;
     let mut req =
         family_parse::stream_request(family, model_id, &body).map_err(BedrockError::validation)?;
     req.guardrail = guardrail::from_invoke(headers, &body).map_err(BedrockError::validation)?;

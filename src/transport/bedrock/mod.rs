@@ -91,6 +91,27 @@ pub fn router() -> Router<AppState> {
         .route("/async-invoke/{*arn}", any(|| not_served("GetAsyncInvoke")))
 }
 
+/// InvokeModel's refusal of a model it has no family body for: an
+/// application inference profile not declared (Converse serves it), or a
+/// model that generates no text (embeddings, images), which is not served.
+pub(super) fn not_invoked(model_id: &str) -> BedrockError {
+    if !crate::upstream::models::well_formed(model_id) {
+        return BedrockError::validation(format!(
+            "a model id is 1 to {} letters, digits and `._:/-`",
+            crate::upstream::models::MAX_MODEL_ID_LEN
+        ));
+    }
+    let advice = if crate::upstream::model_id::is_application_profile(model_id) {
+        "declare the profile's model in SPILLWAY_PROFILE_MODELS, or call Converse"
+    } else {
+        "it serves text generation (Claude, Nova, Titan Text, Llama, Mistral, \
+         Cohere Command R, DeepSeek); embedding and image models are not served"
+    };
+    BedrockError::validation(format!(
+        "model '{model_id}' is not of a model family this gateway invokes: {advice}"
+    ))
+}
+
 /// `404 UnknownOperationException` for an operation the gateway does not serve.
 async fn not_served(operation: &'static str) -> BedrockError {
     BedrockError::new(
