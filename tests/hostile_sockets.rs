@@ -100,3 +100,35 @@ async fn huge_frames_are_refused_from_their_header_on_every_socket() {
     assert_contiguous(&events, 0);
     gw.shutdown().await;
 }
+
+/// A frame that breaks the protocol closes 1002, text that is not UTF-8
+/// 1007, on every socket (they ended with no code at all).
+#[tokio::test]
+async fn protocol_violations_close_with_their_codes_on_every_socket() {
+    let gw = Gateway::start().await;
+    let bearer = format!("Authorization: Bearer {}\r\n", gw.token);
+    let endpoints = [
+        ("/v1/ws", bearer.clone()),
+        ("/v1/ai-sdk/ws", bearer),
+        (
+            "/graphql",
+            "Sec-WebSocket-Protocol: graphql-transport-ws\r\n".to_owned(),
+        ),
+    ];
+    // Masked with the key 0, so the payload goes as written.
+    let invalid_utf8: &[u8] = &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe];
+    let reserved_bit: &[u8] = &[0xc1, 0x81, 0, 0, 0, 0, b'x'];
+    let unmasked: &[u8] = &[0x81, 0x01, b'x'];
+    for (path, headers) in &endpoints {
+        for (frame, code) in [(invalid_utf8, 1007), (reserved_bit, 1002), (unmasked, 1002)] {
+            let mut io = raw_upgrade(&gw, path, headers).await;
+            io.get_mut().write_all(frame).await.unwrap();
+            assert_eq!(
+                within(WAIT, close_code(&mut io)).await,
+                code,
+                "{path} {frame:?}"
+            );
+        }
+    }
+    gw.shutdown().await;
+}

@@ -406,12 +406,23 @@ where
     }
 }
 
-/// A read error: an oversized frame or message gets 1009; anything else just ends the socket.
+/// A read error's close frame: an oversized frame or message gets 1009, a
+/// frame that breaks the protocol 1002, text that is not UTF-8 1007;
+/// anything else (the connection itself failed) just ends the socket.
 fn read_error(e: &axum::Error) -> Option<Message> {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = src {
-        if let Some(tungstenite::Error::Capacity(_)) = err.downcast_ref::<tungstenite::Error>() {
-            return Some(close(close_code::SIZE, "message too big"));
+        match err.downcast_ref::<tungstenite::Error>() {
+            Some(tungstenite::Error::Capacity(_)) => {
+                return Some(close(close_code::SIZE, "message too big"));
+            }
+            Some(tungstenite::Error::Protocol(p)) => {
+                return Some(close(close_code::PROTOCOL, &p.to_string()));
+            }
+            Some(tungstenite::Error::Utf8(_)) => {
+                return Some(close(close_code::INVALID, "text is not valid UTF-8"));
+            }
+            _ => {}
         }
         src = err.source();
     }
