@@ -417,7 +417,7 @@ fn read_error(e: &axum::Error) -> Option<Message> {
                 return Some(close(close_code::SIZE, "message too big"));
             }
             Some(tungstenite::Error::Protocol(p)) => {
-                return Some(close(close_code::PROTOCOL, &p.to_string()));
+                return Some(close(close_code::PROTOCOL, p.to_string()));
             }
             Some(tungstenite::Error::Utf8(_)) => {
                 return Some(close(close_code::INVALID, "text is not valid UTF-8"));
