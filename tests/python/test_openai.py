@@ -502,6 +502,64 @@ def test_image_data_url(client):
     assert "fetches nothing" in err.value.message
 
 
+def image_part(url):
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def test_an_image_is_what_its_bytes_say_whatever_its_label(client):
+    # OpenAI reads the bytes; its own docs label every picture `data:image/jpeg`.
+    data = base64.b64encode(png(64, 48)).decode()
+    for label in ["image/jpeg", "image/jpg", "IMAGE/PNG"]:
+        completion = client.chat.completions.create(
+            model=CLAUDE,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": prompt(f"tokens=1 {FAST}")},
+                        image_part(f"data:{label};base64,{data}"),
+                    ],
+                }
+            ],
+        )
+        assert completion.choices[0].message.content.startswith("[image/png 64x48]"), label
+    not_a_picture = base64.b64encode(b"plain text, not a picture").decode()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [image_part(f"data:image/jpeg;base64,{not_a_picture}")]}],
+        )
+    assert "not image/jpeg" in err.value.message
+
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def file_part(file_data, filename=None):
+    file = {"file_data": file_data}
+    if filename:
+        file["filename"] = filename
+    return {"type": "file", "file": file}
+
+
+def test_a_file_part_takes_bare_base64(client):
+    # The SDK documents `file_data` as "the base64 encoded file data".
+    bare = base64.b64encode(PDF).decode()
+    for part in [file_part(bare, "a.pdf"), file_part(bare), file_part(f"data:application/pdf;base64,{bare}", "a.pdf")]:
+        completion = client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [{"type": "text", "text": prompt(f"tokens=1 {FAST}")}, part]}],
+        )
+        assert f" {len(PDF)} bytes]" in completion.choices[0].message.content.splitlines()[0], part
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [file_part(base64.b64encode(b"who knows").decode(), "notes")]}],
+        )
+    assert "the file's type is unknown" in err.value.message
+    assert "image URL" not in err.value.message
+
+
 def test_parallel_tool_calls_false_allows_one_call(client):
     time_tool = {
         "type": "function",
