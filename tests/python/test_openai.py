@@ -560,6 +560,24 @@ def test_a_file_part_takes_bare_base64(client):
     assert "image URL" not in err.value.message
 
 
+def test_a_tool_message_takes_text_only(client):
+    # OpenAI's chat tool messages take text parts (ChatCompletionToolMessageParam).
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    chart = "data:image/png;base64," + base64.b64encode(png(4, 4)).decode()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            tools=[WEATHER_TOOL],
+            messages=[
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "chart:"}, image_part(chart)]},
+            ],
+        )
+    assert "messages[2].content[1]" in err.value.message
+    assert "a tool message takes text" in err.value.message
+
+
 def test_parallel_tool_calls_false_allows_one_call(client):
     time_tool = {
         "type": "function",

@@ -60,16 +60,30 @@ struct CacheControl {
     kind: String,
 }
 
-/// Which parts a role's content may hold.
+/// Which parts a content may hold.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Allow {
-    /// Text only (system, assistant, tool).
-    Text,
-    /// Text, images and files (user).
+    /// Text only; the words say what the holder takes, for the refusal of
+    /// anything else (`"a tool message takes text"`).
+    Text(&'static str),
+    /// Text, images and files (a user message, a Responses tool output).
     Attachments,
 }
 
-/// `content` (a string, a list of parts, or null) as gateway parts.
+impl Allow {
+    /// The refusal of an attachment of type `kind` (the client's name for it) at `at`.
+    pub(super) fn refuse(self, at: &str, kind: &str) -> Option<OpenAiError> {
+        match self {
+            Self::Text(takes) => Some(bad(format!(
+                "{at}: content parts of type '{kind}' are not taken here: {takes}"
+            ))),
+            Self::Attachments => None,
+        }
+    }
+}
+
+/// `content` (a string, a list of parts, or null) as gateway parts; `at`
+/// names the field (`messages[0].content`).
 pub(super) fn content(
     at: &str,
     content: Option<Value>,
@@ -80,14 +94,12 @@ pub(super) fn content(
         Some(Value::String(text)) => return Ok(vec![Content::text(text)]),
         Some(Value::Array(items)) => items,
         Some(_) => {
-            return Err(bad(format!(
-                "{at}.content must be a string or a list of parts"
-            )));
+            return Err(bad(format!("{at} must be a string or a list of parts")));
         }
     };
     let mut out = Vec::with_capacity(items.len());
     for (j, item) in items.into_iter().enumerate() {
-        let at = format!("{at}.content[{j}]");
+        let at = format!("{at}[{j}]");
         let p: Part = serde_json::from_value(item).map_err(|e| bad(format!("{at}: {e}")))?;
         out.push(part(&at, &p, allow)?);
         if let Some(cc) = p.cache_control {
@@ -105,11 +117,16 @@ pub(super) fn content(
 
 /// One content part.
 fn part(at: &str, p: &Part, allow: Allow) -> Result<Content, OpenAiError> {
-    let attachments = allow == Allow::Attachments;
-    match (p.kind.as_str(), &p.text, &p.image_url, &p.file) {
+    let kind = p.kind.as_str();
+    if matches!(kind, "image_url" | "file")
+        && let Some(refused) = allow.refuse(at, kind)
+    {
+        return Err(refused);
+    }
+    match (kind, &p.text, &p.image_url, &p.file) {
         ("text", Some(text), _, _) => Ok(Content::text(text.clone())),
         ("text", None, _, _) => Err(bad(format!("{at}: a text part needs `text`"))),
-        ("image_url", _, Some(url), _) if attachments => {
+        ("image_url", _, Some(url), _) => {
             let url = match url {
                 ImageUrl::Url(u) | ImageUrl::Object { url: u } => u,
             };
@@ -120,15 +137,13 @@ fn part(at: &str, p: &Part, allow: Allow) -> Result<Content, OpenAiError> {
                 data: data.to_owned(),
             })
         }
-        ("image_url", _, None, _) if attachments => Err(bad(format!(
+        ("image_url", _, None, _) => Err(bad(format!(
             "{at}: an image_url part needs `image_url.url`"
         ))),
-        ("file", _, _, Some(f)) if attachments => file(at, f),
-        ("file", _, _, None) if attachments => {
-            Err(bad(format!("{at}: a file part needs `file.file_data`")))
-        }
+        ("file", _, _, Some(f)) => file(at, f),
+        ("file", _, _, None) => Err(bad(format!("{at}: a file part needs `file.file_data`"))),
         (kind, ..) => Err(bad(format!(
-            "{at}: content parts of type '{kind}' are not supported here"
+            "{at}: content parts of type '{kind}' are not supported"
         ))),
     }
 }
@@ -194,7 +209,7 @@ mod tests {
     const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0\x01";
 
     fn read(parts: Value, allow: Allow) -> Result<Value, String> {
-        match content("m", Some(parts), allow) {
+        match content("m.content", Some(parts), allow) {
             Ok(parts) => Ok(serde_json::to_value(&parts).unwrap()),
             Err(OpenAiError {
                 error: crate::error::ApiError::BadRequest(e),
@@ -292,5 +307,19 @@ mod tests {
             assert!(e.contains(says), "{part}: {e}");
             assert!(e.starts_with("m.content[0]: "), "{e}");
         }
+    }
+
+    #[test]
+    fn text_only_content_refuses_attachments_by_their_name() {
+        let only_text = Allow::Text("a tool message takes text");
+        let e = read(
+            json!([{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]),
+            only_text,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "m.content[0]: content parts of type 'image_url' are not taken here: a tool message takes text"
+        );
     }
 }
