@@ -533,6 +533,8 @@ def test_an_image_is_what_its_bytes_say_whatever_its_label(client):
 
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+# Enough of a .docx for the simulator, which counts a document's bytes.
+DOCX = b"PK\x03\x04\x14\x00\x06\x00word/document.xml"
 
 
 def file_part(file_data, filename=None):
@@ -558,6 +560,25 @@ def test_a_file_part_takes_bare_base64(client):
         )
     assert "the file's type is unknown" in err.value.message
     assert "image URL" not in err.value.message
+
+
+def test_a_word_file_to_claude_goes_through_converse(client):
+    # Claude's own body takes PDF and text documents; an OpenAI client cannot
+    # name Converse, so the gateway picks it.
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompt(f"tokens=1 {FAST}")},
+                    file_part(base64.b64encode(DOCX).decode(), "report.docx"),
+                ],
+            }
+        ],
+    )
+    assert completion.choices[0].message.content.startswith("[document "), completion
+    assert f" {len(DOCX)} bytes]" in completion.choices[0].message.content
 
 
 def test_a_tool_message_takes_text_only(client):
