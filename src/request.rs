@@ -6,7 +6,7 @@ use serde::Deserialize;
 use crate::config::ProfileModels;
 use crate::error::ApiError;
 use crate::parts::validate;
-use crate::parts::{Content, OutputConfig, SystemPrompt, ToolChoice, ToolList};
+use crate::parts::{Content, OutputConfig, SystemPrompt, ToolChoice, ToolList, ToolResultContent};
 use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
 use crate::upstream::model_id::ModelRef;
@@ -153,8 +153,8 @@ impl ModelPolicy {
     pub fn validate(&self, req: StreamRequest) -> Result<(InvocationRequest, Api), ApiError> {
         let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
         let model = self.admit(&model_id)?;
-        let api = model.api(req.api.unwrap_or(self.default_api));
         let turns = build_turns(req.messages, req.prompt)?;
+        let api = pick_api(req.api, self.default_api, model, &turns);
         let guarded = req.system.has_guard_content()
             || turns
                 .iter()
@@ -282,6 +282,39 @@ pub fn drop_leading_greeting(turns: &mut Vec<Turn>) {
     }
 }
 
+/// The API of a request: the one it names (an application inference profile
+/// has only Converse); else the server's default, unless that is the
+/// family's own body and a document of the conversation goes to the family
+/// through Converse only (a Word file for Claude). A client that cannot name
+/// an API (OpenAI's, the AI SDK's) is served, not told to name one.
+fn pick_api(named: Option<Api>, default: Api, model: ModelRef, turns: &[Turn]) -> Api {
+    let api = model.api(named.unwrap_or(default));
+    let converse_only =
+        |family: ModelFamily| document_types(turns).any(|t| family.needs_converse_for(t));
+    if named.is_none() && api == Api::Invoke && model.family().is_some_and(converse_only) {
+        Api::Converse
+    } else {
+        api
+    }
+}
+
+/// The media type of every document in `turns`, tool results' included.
+fn document_types(turns: &[Turn]) -> impl Iterator<Item = &str> {
+    turns.iter().flat_map(|t| &t.content).flat_map(|p| {
+        let parts: &[Content] = match p {
+            Content::ToolResult {
+                content: ToolResultContent::Parts(parts),
+                ..
+            } => parts,
+            other => std::slice::from_ref(other),
+        };
+        parts.iter().filter_map(|p| match p {
+            Content::Document { media_type, .. } => Some(media_type.as_str()),
+            _ => None,
+        })
+    })
+}
+
 /// `messages` then `prompt` as the last user turn; roles must start with the
 /// user (a last assistant turn is a prefill, which the caller checks the
 /// model continues); consecutive turns of one role are joined
@@ -385,6 +418,50 @@ mod tests {
         let err = p.validate(guarded(Api::Invoke)).unwrap_err();
         assert!(err.to_string().contains("converse"), "{err}");
         assert!(p.validate(guarded(Api::Converse)).is_ok());
+    }
+
+    #[test]
+    fn a_document_only_converse_takes_picks_converse_unless_an_api_is_named() {
+        let p = policy();
+        let doc = |media_type: &str, api| StreamRequest {
+            messages: vec![Turn {
+                role: Role::User,
+                content: vec![
+                    Content::text("summarise"),
+                    Content::Document {
+                        media_type: media_type.into(),
+                        name: "notes".into(),
+                        data: "0M8R4KGxGuE=".into(),
+                        citations: false,
+                    },
+                ],
+            }],
+            api,
+            ..Default::default()
+        };
+        let word = "application/msword";
+        assert_eq!(p.validate(doc(word, None)).unwrap().1, Api::Converse);
+        assert_eq!(
+            p.validate(doc(word, Some(Api::Invoke))).unwrap().1,
+            Api::Invoke,
+            "a named API is kept (its body then refuses the document)"
+        );
+        assert_eq!(p.validate(doc("text/plain", None)).unwrap().1, Api::Invoke);
+        let in_a_result: StreamRequest = serde_json::from_value(serde_json::json!({"messages": [
+            {"role": "user", "content": "read it"},
+            {"role": "assistant", "content": [{"type": "toolCall", "id": "t", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "toolResult", "toolCallId": "t", "content": [
+                {"type": "document", "mediaType": word, "name": "n", "data": "0M8R4KGxGuE="}]}]}
+        ], "tools": [{"name": "f"}]}))
+        .unwrap();
+        assert_eq!(p.validate(in_a_result).unwrap().1, Api::Converse);
+        let mut nova = doc(word, None);
+        nova.model = Some("amazon.nova-pro-v1:0".into());
+        assert_eq!(
+            p.validate(nova).unwrap().1,
+            Api::Invoke,
+            "Nova's body takes it"
+        );
     }
 
     #[test]

@@ -621,7 +621,10 @@ async fn an_application_profile_arn_is_conversed_with_as_named() {
         .unwrap_err()
         .into_service_error();
     assert!(err.is_validation_exception(), "{err:?}");
-    assert!(format!("{err:?}").contains("converse"), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("SPILLWAY_PROFILE_MODELS, or call Converse"),
+        "{err:?}"
+    );
     gw.shutdown().await;
 }
 

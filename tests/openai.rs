@@ -359,7 +359,8 @@ async fn chat_completion_refuses_parts_it_cannot_send() {
             "fetches nothing",
         ),
         (
-            json!({"model": CLAUDE, "messages": image(format!("data:image/jpeg;base64,{}", png(4, 4)))}),
+            // The label is a hint (OpenAI reads the bytes), but bytes of no known image are refused.
+            json!({"model": CLAUDE, "messages": image("data:image/jpeg;base64,bm90IGEgcGljdHVyZQ==".into())}),
             "not image/jpeg",
         ),
         (
@@ -398,6 +399,28 @@ async fn chat_completion_refuses_parts_it_cannot_send() {
     )
     .await;
     assert_eq!(resp.status(), 200);
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn chat_completion_images_are_what_their_bytes_say() {
+    let gw = Gateway::start().await;
+    // OpenAI reads the bytes; its own docs label every picture `image/jpeg`.
+    for label in ["image/jpeg", "image/jpg", "IMAGE/PNG"] {
+        let resp = post(
+            &gw,
+            "/v1/chat/completions",
+            &gw.token,
+            json!({"model": CLAUDE, "messages": [{"role": "user", "content": [
+                {"type": "text", "text": format!("[[sim tokens=1 {FAST}]] What is this?")},
+                {"type": "image_url", "image_url": {"url": format!("data:{label};base64,{}", png(4, 3))}}]}]}),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{label}");
+        let body: Value = resp.json().await.unwrap();
+        let answer = body["choices"][0]["message"]["content"].as_str().unwrap();
+        assert!(answer.starts_with("[image/png 4x3]"), "{label}: {answer}");
+    }
     gw.shutdown().await;
 }
 

@@ -4,6 +4,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use super::sniff;
+
 /// Image types Bedrock's models accept.
 pub const IMAGE_TYPES: &[&str] = &["image/png", "image/jpeg", "image/gif", "image/webp"];
 
@@ -68,7 +70,7 @@ pub fn check_image(media_type: &str, data: &str) -> Result<(), String> {
         ));
     }
     let bytes = decode(data, "image")?;
-    if !magic_matches(media_type, &bytes) {
+    if sniff::image_type(&bytes) != Some(media_type) {
         return Err(format!(
             "image bytes are not {media_type} (the first bytes do not match the type)"
         ));
@@ -89,30 +91,20 @@ pub fn check_document(media_type: &str, data: &str) -> Result<(), String> {
     if bytes.is_empty() {
         return Err("document is empty".into());
     }
-    if media_type == "application/pdf" && !bytes.starts_with(b"%PDF") {
+    if media_type == "application/pdf" && !sniff::is_pdf(&bytes) {
         return Err("document bytes are not application/pdf".into());
     }
     Ok(())
 }
 
-fn magic_matches(media_type: &str, b: &[u8]) -> bool {
-    match media_type {
-        "image/png" => b.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "image/jpeg" => b.starts_with(b"\xff\xd8\xff"),
-        "image/gif" => b.starts_with(b"GIF87a") || b.starts_with(b"GIF89a"),
-        "image/webp" => b.len() >= 12 && &b[..4] == b"RIFF" && &b[8..12] == b"WEBP",
-        _ => false,
-    }
-}
-
 /// `(media type, base64)` of a `data:` URL (what OpenAI and AI SDK clients send).
 pub fn split_data_url(url: &str) -> Result<(&str, &str), String> {
     if url.starts_with("http://") || url.starts_with("https://") {
-        return Err("image URLs are not fetched: send a data: URL (base64) instead".into());
+        return Err("URLs are not fetched: send a data: URL (base64) instead".into());
     }
     let rest = url
         .strip_prefix("data:")
-        .ok_or("an image URL must be a data: URL")?;
+        .ok_or("the URL must be a data: URL")?;
     let (meta, data) = rest
         .split_once(',')
         .ok_or("a data: URL needs a ',' before its data")?;

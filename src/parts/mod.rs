@@ -6,6 +6,7 @@
 //! - [`system`]: the system prompt, text with cache points.
 //! - [`tool_list`]: a request's `tools`, with a cache point after them.
 //! - [`attachment`]: checks on attached bytes (base64, magic numbers), before any upstream call.
+//! - [`sniff`]: what attached bytes are (magic numbers, a file name's extension), for labels that are only hints.
 //! - [`event`]: the `part` of a `TokenEvent` (reasoning, tool call, citation, guardrail).
 //! - [`blocks`]: turns an upstream's deltas into dense, indexed answer blocks (the runner's half).
 //! - [`validate`]: what a family can take, which role carries which part; the 400s.
@@ -18,6 +19,7 @@ pub mod blocks;
 pub mod content;
 pub mod event;
 pub mod output;
+pub mod sniff;
 pub mod system;
 pub mod tool_list;
 pub mod validate;

@@ -547,6 +547,103 @@ def test_image_data_url(client):
     assert "fetches nothing" in err.value.message
 
 
+def image_part(url):
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def test_an_image_is_what_its_bytes_say_whatever_its_label(client):
+    # OpenAI reads the bytes; its own docs label every picture `data:image/jpeg`.
+    data = base64.b64encode(png(64, 48)).decode()
+    for label in ["image/jpeg", "image/jpg", "IMAGE/PNG"]:
+        completion = client.chat.completions.create(
+            model=CLAUDE,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": prompt(f"tokens=1 {FAST}")},
+                        image_part(f"data:{label};base64,{data}"),
+                    ],
+                }
+            ],
+        )
+        assert completion.choices[0].message.content.startswith("[image/png 64x48]"), label
+    not_a_picture = base64.b64encode(b"plain text, not a picture").decode()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [image_part(f"data:image/jpeg;base64,{not_a_picture}")]}],
+        )
+    assert "not image/jpeg" in err.value.message
+
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+# Enough of a .docx for the simulator, which counts a document's bytes.
+DOCX = b"PK\x03\x04\x14\x00\x06\x00word/document.xml"
+
+
+def file_part(file_data, filename=None):
+    file = {"file_data": file_data}
+    if filename:
+        file["filename"] = filename
+    return {"type": "file", "file": file}
+
+
+def test_a_file_part_takes_bare_base64(client):
+    # The SDK documents `file_data` as "the base64 encoded file data".
+    bare = base64.b64encode(PDF).decode()
+    for part in [file_part(bare, "a.pdf"), file_part(bare), file_part(f"data:application/pdf;base64,{bare}", "a.pdf")]:
+        completion = client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [{"type": "text", "text": prompt(f"tokens=1 {FAST}")}, part]}],
+        )
+        assert f" {len(PDF)} bytes]" in completion.choices[0].message.content.splitlines()[0], part
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[{"role": "user", "content": [file_part(base64.b64encode(b"who knows").decode(), "notes")]}],
+        )
+    assert "the file's type is unknown" in err.value.message
+    assert "image URL" not in err.value.message
+
+
+def test_a_word_file_to_claude_goes_through_converse(client):
+    # Claude's own body takes PDF and text documents; an OpenAI client cannot
+    # name Converse, so the gateway picks it.
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": prompt(f"tokens=1 {FAST}")},
+                    file_part(base64.b64encode(DOCX).decode(), "report.docx"),
+                ],
+            }
+        ],
+    )
+    assert completion.choices[0].message.content.startswith("[document "), completion
+    assert f" {len(DOCX)} bytes]" in completion.choices[0].message.content
+
+
+def test_a_tool_message_takes_text_only(client):
+    # OpenAI's chat tool messages take text parts (ChatCompletionToolMessageParam).
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    chart = "data:image/png;base64," + base64.b64encode(png(4, 4)).decode()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            tools=[WEATHER_TOOL],
+            messages=[
+                {"role": "user", "content": "Weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "chart:"}, image_part(chart)]},
+            ],
+        )
+    assert "messages[2].content[1]" in err.value.message
+    assert "a tool message takes text" in err.value.message
+
+
 def test_parallel_tool_calls_false_allows_one_call(client):
     time_tool = {
         "type": "function",

@@ -8,13 +8,14 @@ Run from the repository root after `cargo build`:
 The gateway is started as in `test_openai.py` (its fixtures are reused).
 """
 
+import base64
 import json
 
 import openai
 import pydantic
 import pytest
 
-from test_openai import CLAUDE, FAST, SONNET, gateway, get_weather, prompt, session  # noqa: F401
+from test_openai import CLAUDE, FAST, PDF, SONNET, gateway, get_weather, png, prompt, session  # noqa: F401
 
 WEATHER_TOOL = {
     "type": "function",
@@ -160,6 +161,45 @@ def test_reasoning_effort_streams_summary_deltas(client):
     follow.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
     again = client.responses.create(model=SONNET, reasoning={"effort": "low"}, input=follow)
     assert again.status == "completed" and again.output_text
+
+
+CHART_TOOL = {"type": "function", "name": "get_chart", "parameters": {"type": "object", "properties": {}}}
+
+
+def test_a_function_call_output_may_hold_images_and_files(client):
+    # What the AI SDK sends for a tool whose `toModelOutput` returns image data.
+    chart = base64.b64encode(png(64, 48)).decode()
+    items = [
+        {"role": "user", "content": prompt(f"tokens=1 {FAST}") + " Chart it."},
+        {"type": "function_call", "call_id": "call_1", "name": "get_chart", "arguments": "{}"},
+        {
+            "type": "function_call_output",
+            "call_id": "call_1",
+            "output": [
+                {"type": "input_text", "text": "chart:"},
+                {"type": "input_image", "image_url": f"data:image/jpeg;base64,{chart}"},
+                {"type": "input_file", "filename": "data.pdf", "file_data": base64.b64encode(PDF).decode()},
+            ],
+        },
+    ]
+    response = client.responses.create(model=CLAUDE, tools=[CHART_TOOL], input=items)
+    lines = response.output_text.splitlines()
+    assert lines[:2] == ["Tool result: chart:", "[image/png 64x48]"], lines
+    assert lines[2].startswith("[document ") and lines[2].endswith(f" {len(PDF)} bytes]"), lines
+
+
+def test_a_message_refuses_attachments_by_their_responses_name(client):
+    chart = "data:image/png;base64," + base64.b64encode(png(4, 4)).decode()
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(
+            model=CLAUDE,
+            input=[
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": [{"type": "input_image", "image_url": chart}]},
+            ],
+        )
+    assert "input[1].content[0]: content parts of type 'input_image'" in err.value.message
+    assert "image_url" not in err.value.message
 
 
 def test_refusals_are_openai_errors(client):

@@ -7,7 +7,8 @@
 //!   then `tool_calls` (`arguments` parsed as JSON). `reasoning_content`, and a thinking
 //!   block without a signature, are dropped: Bedrock takes no unsigned reasoning back, and
 //!   a client echoing a whole message back should not fail for it.
-//! - `tool`: a user turn holding the tool result for `tool_call_id`; consecutive tool
+//! - `tool`: a user turn holding the tool result for `tool_call_id` (text: OpenAI's chat
+//!   tool messages take no images or files, so those are refused); consecutive tool
 //!   messages land in one user turn (the core joins turns of one role).
 //!
 //! Content parts are [`super::content`]'s.
@@ -21,6 +22,15 @@ use super::content::{Allow, content};
 use super::error::{OpenAiError, bad};
 use crate::parts::{Content, Reasoning, SystemPrompt, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
+
+/// What each text-only role takes, as its refusals say.
+const SYSTEM: Allow = Allow::Text("a system or developer message takes text");
+const ASSISTANT: Allow = Allow::Text("an assistant message takes text");
+/// OpenAI's chat tool message takes text parts only (`ChatCompletionToolMessageParam`).
+const TOOL: Allow = Allow::Text(
+    "a tool message takes text; send what a tool returns as an image or file \
+     in a user message after it",
+);
 
 /// One entry of `messages`.
 #[derive(Debug, Deserialize)]
@@ -79,11 +89,11 @@ pub(super) fn to_turns(
         let at = format!("messages[{i}]");
         match m.role.as_str() {
             "system" | "developer" => {
-                system.push(content(&at, m.content, Allow::Text)?);
+                system.push(content(&format!("{at}.content"), m.content, SYSTEM)?);
             }
             "user" => turns.push(Turn {
                 role: Role::User,
-                content: content(&at, m.content, Allow::Attachments)?,
+                content: content(&format!("{at}.content"), m.content, Allow::Attachments)?,
             }),
             "assistant" => turns.push(assistant(&at, m, &mut calls)?),
             "tool" => turns.push(tool(&at, m, &calls)?),
@@ -149,7 +159,7 @@ fn assistant(at: &str, m: ChatMessage, calls: &mut HashSet<String>) -> Result<Tu
         };
         out.push(Content::Reasoning(reasoning));
     }
-    out.extend(content(at, m.content, Allow::Text)?);
+    out.extend(content(&format!("{at}.content"), m.content, ASSISTANT)?);
     for (j, call) in m.tool_calls.into_iter().flatten().enumerate() {
         let at = format!("{at}.tool_calls[{j}]");
         if let Some(kind) = call.kind.filter(|k| k != "function") {
@@ -194,7 +204,7 @@ fn tool(at: &str, m: ChatMessage, calls: &HashSet<String>) -> Result<Turn, OpenA
         )));
     }
     let string = matches!(m.content, Some(Value::String(_)));
-    let parts = content(at, m.content, Allow::Text)?;
+    let parts = content(&format!("{at}.content"), m.content, TOOL)?;
     let cache = parts.iter().any(|p| matches!(p, Content::CachePoint));
     let texts: Vec<Content> = parts
         .into_iter()
@@ -316,7 +326,7 @@ mod tests {
             ),
             (
                 json!([{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]}]),
-                "'image_url' are not supported",
+                "'image_url' are not taken here: a system or developer message takes text",
             ),
             (
                 json!([{"role": "user", "content": [{"type": "file", "file": {"file_id": "file-1"}}]}]),
@@ -333,6 +343,20 @@ mod tests {
             (
                 json!([{"role": "tool", "content": "x"}]),
                 "needs `tool_call_id`",
+            ),
+            (
+                user_then(json!({"role": "assistant", "tool_calls": [
+                    {"id": "c", "type": "function", "function": {"name": "w", "arguments": "{}"}}]}))
+                .as_array()
+                .unwrap()
+                .iter()
+                .cloned()
+                .chain([json!({"role": "tool", "tool_call_id": "c", "content": [
+                    {"type": "text", "text": "chart:"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]})])
+                .collect(),
+                "messages[2].content[1]: content parts of type 'image_url' are not taken here: \
+                 a tool message takes text; send what a tool returns as an image or file in a user message after it",
             ),
             (
                 user_then(

@@ -23,6 +23,16 @@ use crate::upstream::tools;
 
 use super::GUARD_CONVERSE_ONLY;
 
+/// Document types Claude's own body takes: PDF as a base64 source, the text
+/// types as a text source. The office formats go through Converse only.
+pub(super) const DOCUMENT_TYPES: &[&str] = &[
+    "application/pdf",
+    "text/plain",
+    "text/markdown",
+    "text/csv",
+    "text/html",
+];
+
 /// Every turn as a message. A turn of one text part stays a plain string.
 pub(super) fn messages(turns: &[Turn]) -> Result<Vec<Value>, String> {
     let mut messages: Vec<(Role, Vec<Value>)> = Vec::with_capacity(turns.len());
@@ -171,7 +181,7 @@ fn document(media_type: &str, name: &str, data: &str, citations: bool) -> Result
         "application/pdf" => {
             json!({"type": "base64", "media_type": media_type, "data": data.trim()})
         }
-        "text/plain" | "text/markdown" | "text/csv" | "text/html" => {
+        text if DOCUMENT_TYPES.contains(&text) => {
             let bytes = attach::bytes(data, "document")?;
             json!({
                 "type": "text",

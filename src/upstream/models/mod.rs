@@ -216,6 +216,20 @@ impl ModelFamily {
         }
     }
 
+    /// Whether a document of `media_type` goes to this family through
+    /// Converse only: a type Converse takes that the family's own body does
+    /// not (a Word file for Claude). False for a family whose body takes
+    /// no documents at all: that is a capability the core checks.
+    pub fn needs_converse_for(self, media_type: &str) -> bool {
+        match self {
+            Self::AnthropicClaude => {
+                !anthropic_content::DOCUMENT_TYPES.contains(&media_type)
+                    && crate::parts::attachment::document_format(media_type).is_some()
+            }
+            _ => false,
+        }
+    }
+
     /// The JSON body Bedrock expects for this family. `Err` says why a part
     /// cannot be sent in it (the text-only families read only text parts).
     /// A request that carries the client's own body (`raw_body`, the drop-in

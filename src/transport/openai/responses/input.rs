@@ -5,9 +5,11 @@
 //!   `developer` text joins the system prompt; `user` takes `input_text`,
 //!   `input_image` (a `data:` URL) and `input_file` (`file_data`); `assistant`
 //!   takes `output_text`. Parts are rewritten to the chat shapes and read by
-//!   [`super::super::content`], so both APIs refuse alike.
+//!   [`super::super::content`], so both APIs read (and refuse) alike; a part a
+//!   role does not take is refused here, by its Responses name.
 //! - `function_call`: an assistant tool call (`arguments` parsed as JSON);
-//!   `function_call_output`: a user turn with its result (the core checks that
+//!   `function_call_output`: a user turn with its result, `output` a string or
+//!   `input_text`, `input_image` and `input_file` parts (the core checks that
 //!   it answers a call).
 //! - `reasoning`: replayed when it carries `encrypted_content` (the signature
 //!   of its summary text, or with no summary a redacted block, as
@@ -72,9 +74,15 @@ fn message(
 ) -> Result<(), OpenAiError> {
     let role = item.get("role").and_then(Value::as_str).unwrap_or_default();
     let (role, allow) = match role {
-        "system" | "developer" => (None, Allow::Text),
+        "system" | "developer" => (
+            None,
+            Allow::Text("a system or developer message takes input_text"),
+        ),
         "user" => (Some(Role::User), Allow::Attachments),
-        "assistant" => (Some(Role::Assistant), Allow::Text),
+        "assistant" => (
+            Some(Role::Assistant),
+            Allow::Text("an assistant message takes output_text"),
+        ),
         "" => return Err(bad(format!("{at}: a message needs `role`"))),
         other => {
             return Err(bad(format!(
@@ -82,17 +90,12 @@ fn message(
             )));
         }
     };
+    let at = format!("{at}.content");
     let parts = match item.get("content") {
-        Some(Value::Array(parts)) => Some(Value::Array(
-            parts
-                .iter()
-                .enumerate()
-                .map(|(j, p)| chat_part(&format!("{at}.content[{j}]"), p))
-                .collect::<Result<_, _>>()?,
-        )),
+        Some(Value::Array(parts)) => Some(chat_parts(&at, parts, allow)?),
         other => other.cloned(),
     };
-    let parts = content(at, parts, allow)?;
+    let parts = content(&at, parts, allow)?;
     match role {
         None => system.push(parts),
         Some(role) => turns.push(Turn {
@@ -103,9 +106,24 @@ fn message(
     Ok(())
 }
 
-/// A Responses content part in the chat completions' shape.
-fn chat_part(at: &str, p: &Value) -> Result<Value, OpenAiError> {
+/// Responses content parts (the list at `at`) in the chat completions' shape.
+fn chat_parts(at: &str, parts: &[Value], allow: Allow) -> Result<Value, OpenAiError> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(j, p)| chat_part(&format!("{at}[{j}]"), p, allow))
+        .collect()
+}
+
+/// A Responses content part in the chat completions' shape; an image or a
+/// file where `allow` takes none is refused by its Responses name.
+fn chat_part(at: &str, p: &Value, allow: Allow) -> Result<Value, OpenAiError> {
     let kind = p.get("type").and_then(Value::as_str).unwrap_or_default();
+    if matches!(kind, "input_image" | "input_file")
+        && let Some(refused) = allow.refuse(at, kind)
+    {
+        return Err(refused);
+    }
     let field = |name: &str| p.get(name).cloned().unwrap_or(Value::Null);
     Ok(match kind {
         "input_text" | "output_text" => match p.get("cache_control").filter(|c| !c.is_null()) {
@@ -126,6 +144,7 @@ fn chat_part(at: &str, p: &Value) -> Result<Value, OpenAiError> {
             "file_data": field("file_data"),
             "filename": field("filename"),
             "file_id": field("file_id"),
+            "file_url": field("file_url"),
         }}),
         "refusal" => json!({"type": "text", "text": field("refusal")}),
         other => {
@@ -162,18 +181,16 @@ fn function_call(at: &str, item: &Value) -> Result<Content, OpenAiError> {
 }
 
 /// A `function_call_output` item as a tool result: `output` is a string or
-/// a list of `input_text` parts.
+/// a list of `input_text`, `input_image` and `input_file` parts (what the
+/// AI SDK sends for a tool whose `toModelOutput` returns images).
 fn function_call_output(at: &str, item: &Value) -> Result<Content, OpenAiError> {
     let id = string(at, item, "call_id")?.to_owned();
     let content = match item.get("output") {
         Some(Value::String(s)) => ToolResultContent::Text(s.clone()),
         Some(Value::Array(parts)) => {
-            let parts = parts
-                .iter()
-                .enumerate()
-                .map(|(j, p)| chat_part(&format!("{at}.output[{j}]"), p))
-                .collect::<Result<Vec<_>, _>>()?;
-            ToolResultContent::Parts(content(at, Some(Value::Array(parts)), Allow::Text)?)
+            let at = format!("{at}.output");
+            let parts = chat_parts(&at, parts, Allow::Attachments)?;
+            ToolResultContent::Parts(content(&at, Some(parts), Allow::Attachments)?)
         }
         _ => {
             return Err(bad(format!(
@@ -291,6 +308,26 @@ mod tests {
     }
 
     #[test]
+    fn a_function_call_output_carries_images_and_files() {
+        let (_, t) = to_turns(json!([
+            {"type": "function_call_output", "call_id": "call_1", "output": [
+                {"type": "input_text", "text": "chart:"},
+                {"type": "input_image", "image_url": "data:image/jpeg;base64,iVBORw0KGgo="},
+                {"type": "input_file", "filename": "a.pdf", "file_data": "JVBERi0x"}
+            ]}
+        ]))
+        .unwrap();
+        assert_eq!(
+            wire(&t),
+            json!([{"role": "user", "content": [{"type": "toolResult", "toolCallId": "call_1", "content": [
+                {"type": "text", "text": "chart:"},
+                {"type": "image", "mediaType": "image/png", "data": "iVBORw0KGgo="},
+                {"type": "document", "mediaType": "application/pdf", "name": "a.pdf", "data": "JVBERi0x"}
+            ]}]}])
+        );
+    }
+
+    #[test]
     fn refusals_say_what_and_where() {
         let cases = [
             (json!(7), "a string or a list"),
@@ -323,6 +360,26 @@ mod tests {
             (
                 json!([{"type": "function_call_output", "call_id": "c", "output": 3}]),
                 "`output` must be",
+            ),
+            (
+                json!([{"type": "function_call_output", "call_id": "c", "output": [
+                    {"type": "input_image", "image_url": "https://x/y.png"}]}]),
+                "input[0].output[0]: URLs are not fetched",
+            ),
+            (
+                json!([{"type": "function_call_output", "call_id": "c", "output": [{"type": "input_audio"}]}]),
+                "input[0].output[0]: content parts of type 'input_audio'",
+            ),
+            (
+                json!([{"role": "assistant", "content": [
+                    {"type": "output_text", "text": "x"},
+                    {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}]),
+                "input[0].content[1]: content parts of type 'input_image' are not taken here: \
+                 an assistant message takes output_text",
+            ),
+            (
+                json!([{"role": "developer", "content": [{"type": "input_file", "file_data": "JVBERi0x"}]}]),
+                "input[0].content[0]: content parts of type 'input_file'",
             ),
         ];
         for (input, want) in cases {
