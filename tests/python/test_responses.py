@@ -306,6 +306,26 @@ def test_hints_are_accepted_and_echoed(client):
     assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
 
 
+def test_the_echo_repeats_what_was_asked(client):
+    strict = dict(WEATHER_TOOL, name="strict_weather", strict=True)
+    response = client.responses.create(
+        model=CLAUDE,
+        input=prompt(f"tokens=2 {FAST}"),
+        tools=[strict, WEATHER_TOOL],
+        truncation="auto",
+        text={"verbosity": "low"},
+        reasoning={"summary": "concise"},
+    )
+    assert response.status == "completed"
+    for echoed in [response, client.responses.retrieve(response.id)]:
+        assert [t.strict for t in echoed.tools] == [True, False]
+        assert echoed.truncation == "auto"
+        assert echoed.text.verbosity == "low" and echoed.text.format.type == "text"
+        assert echoed.reasoning.summary == "concise"
+    bare = client.responses.create(model=CLAUDE, input=prompt(f"tokens=2 {FAST}"))
+    assert bare.truncation == "disabled" and bare.reasoning.summary is None and bare.text.verbosity is None
+
+
 def test_a_broken_stream_resumes_after_its_last_sequence_number(client):
     # 40 tokens at 20/s: the first events arrive long before the last.
     stream = client.responses.create(model=CLAUDE, input=prompt("tokens=40 rate=20"), stream=True)
