@@ -352,7 +352,7 @@ async fn chat_completion_refuses_parts_it_cannot_send() {
             json!({"model": CLAUDE, "tools": weather_tool(), "messages": [
                 {"role": "user", "content": "Weather?"}, call,
                 {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}]}),
-            "call_9",
+            "messages[2] (a tool message): tool_call_id 'call_9' answers no tool_calls entry",
         ),
         (
             json!({"model": CLAUDE, "messages": image("https://example.com/cat.png".into())}),

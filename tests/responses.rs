@@ -272,6 +272,57 @@ async fn an_item_reference_is_the_output_item_it_names_for_its_owner_only() {
 }
 
 #[tokio::test]
+async fn an_output_answering_no_call_names_its_item() {
+    let gw = Gateway::start().await;
+    let lone = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": [
+            {"role": "user", "content": "Weather?"},
+            {"type": "function_call_output", "call_id": "nobody", "output": "sunny"}]}),
+    )
+    .await;
+    let error = refused(lone, 400).await;
+    assert_eq!(error["param"], "input");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "input[1] (a function_call_output): call_id 'nobody' answers no function_call"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("toolCallId"), "{message}");
+    // With previous_response_id, its calls are answerable; other ids are not.
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(),
+               "input": format!("[[sim tool=get_weather {FAST}]] Weather in Paris?")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let call = first["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap();
+    let answer = |call_id: &Value| {
+        json!({"model": CLAUDE, "tools": weather_tool(), "previous_response_id": first["id"],
+               "input": [{"type": "function_call_output", "call_id": call_id, "output": "sunny"}]})
+    };
+    assert_eq!(create(&gw, answer(&call["call_id"])).await.status(), 200);
+    let error = refused(create(&gw, answer(&json!("nobody"))).await, 400).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("input[0] (a function_call_output): call_id 'nobody'"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_previous_response_is_a_clear_400() {
     let gw = Gateway::start().await;
     for id in ["resp_nope", "nope", "resp_"] {

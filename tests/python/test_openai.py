@@ -208,6 +208,19 @@ def test_error_mid_stream_is_raised(client, gateway):
     assert err.value.body["type"] == "api_error"
 
 
+def test_a_tool_message_answering_no_call_is_named(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[
+                {"role": "user", "content": "Weather?"},
+                {"role": "tool", "tool_call_id": "nobody", "content": "sunny"},
+            ],
+        )
+    assert err.value.param == "messages"
+    assert "messages[1] (a tool message): tool_call_id 'nobody'" in err.value.message
+
+
 def test_error_mid_stream_without_streaming(client):
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(

@@ -172,6 +172,20 @@ def test_refusals_are_openai_errors(client):
         client.responses.create(model=CLAUDE, input="hi", reasoning={"effort": "max"})
 
 
+def test_an_output_answering_no_call_names_its_item(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(
+            model=CLAUDE,
+            tools=[WEATHER_TOOL],
+            input=[
+                {"role": "user", "content": "Weather?"},
+                {"type": "function_call_output", "call_id": "nobody", "output": "sunny"},
+            ],
+        )
+    assert e.value.param == "input"
+    assert "input[1] (a function_call_output): call_id 'nobody' answers no function_call" in e.value.message
+
+
 def test_log_probabilities_are_refused_by_name(client):
     with pytest.raises(openai.BadRequestError, match="log-probabilities") as e:
         client.responses.create(model=CLAUDE, input="hi", top_logprobs=3)

@@ -74,11 +74,11 @@ async fn create(
     req.check()?;
     let mut options = req.options()?;
     reference::resolve(&state.hub, &principal, &mut req.input).await?;
-    let (mut system, input) = input::to_turns(std::mem::take(&mut req.input))?;
     let mut turns = match &req.previous_response_id {
         Some(id) => previous(&state, &principal, id).await?,
         None => Vec::new(),
     };
+    let (mut system, input) = input::to_turns(std::mem::take(&mut req.input), &turns)?;
     turns.extend(input);
     if let Some(i) = req.instructions.clone() {
         system.insert(0, vec![crate::parts::Content::text(i)]);
