@@ -221,6 +221,23 @@ def test_a_tool_message_answering_no_call_is_named(client):
     assert "messages[1] (a tool message): tool_call_id 'nobody'" in err.value.message
 
 
+def test_errors_before_a_handler_are_openai_errors(client, gateway):
+    base, _ = gateway
+    bad = openai.OpenAI(base_url=f"{base}/v1", api_key="not-a-token", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as err:
+        bad.responses.create(model=CLAUDE, input="hi")
+    assert (err.value.code, err.value.type, err.value.param) == ("invalid_token", "authentication_error", None)
+    with pytest.raises(openai.NotFoundError) as err:
+        client.embeddings.create(model=CLAUDE, input="hi")
+    assert err.value.type == "not_found_error"
+    assert "POST /v1/embeddings" in err.value.message
+    with pytest.raises(openai.APIStatusError) as err:
+        client.get("/chat/completions", cast_to=object)
+    assert err.value.status_code == 405
+    assert (err.value.code, err.value.type) == ("method_not_allowed", "invalid_request_error")
+    assert err.value.response.headers["allow"] == "POST"
+
+
 def test_error_mid_stream_without_streaming(client):
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(
