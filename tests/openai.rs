@@ -79,6 +79,25 @@ async fn chat_completion_json_shape() {
         usage["total_tokens"].as_u64().unwrap(),
         usage["prompt_tokens"].as_u64().unwrap() + 7
     );
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 0);
+    // With reasoning: its estimated share of Bedrock's output count.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "reasoning_effort": "low",
+               "messages": user(&format!("[[sim think=3 tokens=4 {FAST}]] hi"))}),
+    )
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    let usage = &body["usage"];
+    let reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        0 < reasoning && reasoning < usage["completion_tokens"].as_u64().unwrap(),
+        "{usage}"
+    );
     gw.shutdown().await;
 }
 

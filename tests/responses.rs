@@ -15,6 +15,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 const FAST: &str = "rate=0 ttft_ms=0";
+/// A model with extended thinking.
+const SONNET: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 async fn create(gw: &Gateway, body: Value) -> reqwest::Response {
     gw.http
@@ -399,6 +401,43 @@ async fn bad_input_is_a_400_in_openai_shape_and_the_server_stays_healthy() {
     assert_eq!(ok["usage"]["output_tokens"], 3);
     let health = gw.http.get(gw.url("/healthz")).send().await.unwrap();
     assert!(health.status().is_success());
+}
+
+/// Bedrock counts reasoning within the output tokens; the response gives
+/// reasoning its estimated share, the same streamed, not and read again.
+#[tokio::test]
+async fn reasoning_has_its_share_of_the_output_tokens() {
+    let gw = Gateway::start().await;
+    let body = |stream: bool| {
+        json!({"model": SONNET, "stream": stream, "reasoning": {"effort": "low"},
+               "input": format!("[[sim think=3 tokens=4 {FAST}]] hi")})
+    };
+    let whole: Value = create(&gw, body(false)).await.json().await.unwrap();
+    let usage = &whole["usage"];
+    let output = usage["output_tokens"].as_u64().unwrap();
+    let reasoning = usage["output_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(0 < reasoning && reasoning < output, "{usage}");
+    let streamed = events(create(&gw, body(true)).await).await;
+    let last = &streamed.last().unwrap().1["response"]["usage"];
+    assert_eq!(last, usage, "the same answer, the same usage");
+    let again = gw
+        .get_json(&format!("/v1/responses/{}", whole["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(&again["usage"], usage);
+    let plain: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "input": format!("[[sim tokens=3 {FAST}]] hi")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        plain["usage"]["output_tokens_details"]["reasoning_tokens"],
+        0
+    );
 }
 
 #[tokio::test]

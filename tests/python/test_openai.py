@@ -464,8 +464,11 @@ def test_response_format_with_reasoning_is_bedrocks_structured_output(client):
 def test_reasoning_effort_streams_reasoning_content(client):
     messages = [{"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}]
     text, _, finish, chunks = stream_turn(
-        client, model=SONNET, reasoning_effort="low", messages=messages
+        client, model=SONNET, reasoning_effort="low", messages=messages, stream_options={"include_usage": True}
     )
+    # Bedrock counts reasoning within the output; its share is estimated.
+    usage = chunks[-1].usage
+    assert 0 < usage.completion_tokens_details.reasoning_tokens < usage.completion_tokens
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     reasoning = [getattr(d, "reasoning_content", None) for d in deltas]
     reasoning = [r for r in reasoning if r]

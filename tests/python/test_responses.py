@@ -112,6 +112,7 @@ def test_non_streamed_create_and_retrieve(client, gateway):  # noqa: F811
     assert response.status == "completed"
     assert response.model == CLAUDE
     assert response.usage.output_tokens == 6
+    assert response.usage.output_tokens_details.reasoning_tokens == 0
     info = session(gateway, raw.headers["x-session-id"])
     assert response.id == f"resp_{info['sessionId']}"
     assert response.output_text == info["text"]
@@ -155,6 +156,8 @@ def test_reasoning_effort_streams_summary_deltas(client):
     assert reasoning.summary[0].text == "".join(deltas)
     assert reasoning.encrypted_content, "the signature, to replay the reasoning"
     assert text
+    # Bedrock counts reasoning within the output; its share is estimated.
+    assert 0 < response.usage.output_tokens_details.reasoning_tokens < response.usage.output_tokens
     # The reasoning item goes back as it came (its signature with it).
     follow = [question] + [item.model_dump(exclude_none=True) for item in response.output]
     follow.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
