@@ -325,6 +325,56 @@ async fn an_output_answering_no_call_names_its_item() {
 }
 
 #[tokio::test]
+async fn input_items_list_the_conversation_for_its_owner_a_page_at_a_time() {
+    let gw = Gateway::start().await;
+    let question = format!("[[sim tool=get_weather {FAST}]] Weather in Paris?");
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": question}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = first["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}/input_items");
+    let all = gw.get_json(&format!("{path}?order=asc")).await;
+    assert_eq!(all["object"], "list");
+    assert_eq!(all["has_more"], false);
+    let data = all["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{all}");
+    assert_eq!(
+        (&data[0]["role"], &data[0]["content"][0]["text"]),
+        (&json!("developer"), &json!("Be brief."))
+    );
+    assert_eq!(data[1]["content"][0]["text"], question);
+    assert_eq!(all["first_id"], data[0]["id"]);
+    assert_eq!(all["last_id"], data[1]["id"]);
+    // Newest first by default; `after` pages on.
+    let newest = gw.get_json(&format!("{path}?limit=1")).await;
+    assert_eq!(newest["data"][0]["id"], data[1]["id"]);
+    assert_eq!(newest["has_more"], true);
+    let after = data[1]["id"].as_str().unwrap();
+    let next = gw.get_json(&format!("{path}?limit=1&after={after}")).await;
+    assert_eq!(next["data"][0]["id"], data[0]["id"]);
+    assert_eq!(next["has_more"], false);
+    // Refusals in OpenAI's shape: a bad query, another user's or no response.
+    let get = |path: &str, token: &str| gw.http.get(gw.url(path)).bearer_auth(token).send();
+    let bad_limit = get(&format!("{path}?limit=0"), &gw.token).await.unwrap();
+    assert_eq!(refused(bad_limit, 400).await["param"], "limit");
+    let bob = gw.token_for("bob", &[]);
+    for (path, token) in [
+        (path.as_str(), &bob),
+        ("/v1/responses/resp_nope/input_items", &gw.token),
+    ] {
+        let error = refused(get(path, token).await.unwrap(), 404).await;
+        assert_eq!(error["type"], "not_found_error");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_previous_response_is_a_clear_400() {
     let gw = Gateway::start().await;
     for id in ["resp_nope", "nope", "resp_"] {

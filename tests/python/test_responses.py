@@ -8,13 +8,14 @@ Run from the repository root after `cargo build`:
 The gateway is started as in `test_openai.py` (its fixtures are reused).
 """
 
+import base64
 import json
 
 import openai
 import pydantic
 import pytest
 
-from test_openai import CLAUDE, FAST, SONNET, gateway, get_weather, prompt, session  # noqa: F401
+from test_openai import CLAUDE, FAST, SONNET, gateway, get_weather, png, prompt, session  # noqa: F401
 
 WEATHER_TOOL = {
     "type": "function",
@@ -321,6 +322,50 @@ def test_hints_are_accepted_and_echoed(client):
     assert response.service_tier == "default"
     again = client.responses.retrieve(response.id)
     assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
+
+
+def test_input_items_list_what_a_response_was_asked(client):
+    question = prompt(f"tool=get_weather {FAST}")
+    image = "data:image/png;base64," + base64.b64encode(png(8, 8)).decode()
+    first = client.responses.create(
+        model=CLAUDE,
+        tools=[WEATHER_TOOL],
+        instructions="Not an item.",
+        input=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "input_text", "text": question}, {"type": "input_image", "image_url": image}]},
+        ],
+    )
+    listed = client.responses.input_items.list(first.id)
+    assert listed.has_more is False
+    user, developer = listed.data  # newest first, by default
+    assert (user.type, user.role, developer.role) == ("message", "user", "developer")
+    assert developer.content[0].text == "Be brief."
+    assert user.content[0].type == "input_text" and user.content[0].text == question
+    assert user.content[1].type == "input_image" and user.content[1].image_url is None
+    asked = client.responses.input_items.list(first.id, include=["message.input_image.image_url"])
+    assert asked.data[0].content[1].image_url == image
+    # A second turn: the earlier conversation, its answer, then the new input.
+    calls = [o for o in first.output if o.type == "function_call"]
+    second = client.responses.create(
+        model=CLAUDE, tools=[WEATHER_TOOL], previous_response_id=first.id, input=run_calls(calls)
+    )
+    assert second.status == "completed"
+    oldest_first = client.responses.input_items.list(second.id, order="asc").data
+    assert oldest_first[0].type == "message" and oldest_first[0].content[0].text == question
+    call, output = oldest_first[-2:]
+    assert (call.type, output.type) == ("function_call", "function_call_output")
+    assert call.call_id == output.call_id == calls[0].call_id
+    assert json.loads(call.arguments) == json.loads(calls[0].arguments)
+    assert output.output == run_calls(calls)[0]["output"]
+    # The SDK pages on `after`: one item a page, every item once, newest first.
+    page = client.responses.input_items.list(second.id, limit=1)
+    assert len(page.data) == 1 and page.has_more
+    paged = [item.id for item in client.responses.input_items.list(second.id, limit=1)]
+    assert paged == [item.id for item in reversed(oldest_first)]
+    assert len(set(paged)) == len(paged)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nope")
 
 
 def test_the_echo_repeats_what_was_asked(client):
