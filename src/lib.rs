@@ -83,7 +83,10 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::openai::router())
         .merge(transport::ai_sdk::router())
         .merge(transport::web::router())
-        .fallback(|| async { error::ApiError::NotFound })
+        // No such route, or not this method: in the path's error shape
+        // (OpenAI's on its routes and under `/v1/`).
+        .fallback(error::shape::no_route)
+        .method_not_allowed_fallback(error::shape::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::gate::require_token,

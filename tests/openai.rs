@@ -79,6 +79,25 @@ async fn chat_completion_json_shape() {
         usage["total_tokens"].as_u64().unwrap(),
         usage["prompt_tokens"].as_u64().unwrap() + 7
     );
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 0);
+    // With reasoning: its estimated share of Bedrock's output count.
+    let resp = post(
+        &gw,
+        "/v1/chat/completions",
+        &gw.token,
+        json!({"model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0", "reasoning_effort": "low",
+               "messages": user(&format!("[[sim think=3 tokens=4 {FAST}]] hi"))}),
+    )
+    .await;
+    let body: Value = resp.json().await.unwrap();
+    let usage = &body["usage"];
+    let reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        0 < reasoning && reasoning < usage["completion_tokens"].as_u64().unwrap(),
+        "{usage}"
+    );
     gw.shutdown().await;
 }
 
@@ -181,6 +200,105 @@ async fn chat_completion_errors() {
     assert_eq!(resp.status(), 400);
     let resp = post(&gw, "/v1/chat/completions", "nope", json!({})).await;
     assert_eq!(resp.status(), 401);
+    gw.shutdown().await;
+}
+
+/// The status and error object of a refused request.
+async fn refusal(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    (status, body["error"].clone())
+}
+
+/// What comes before a handler — the token gate, no route, a method the
+/// route does not take — is in OpenAI's shape on OpenAI's routes, in each
+/// API's own elsewhere.
+#[tokio::test]
+async fn errors_before_a_handler_are_in_the_routes_shape() {
+    let gw = Gateway::start().await;
+    let openai_shaped = |e: &Value, kind: &str, code: &str| {
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 4, "{e}");
+        assert_eq!(
+            (&e["type"], &e["code"]),
+            (&json!(kind), &json!(code)),
+            "{e}"
+        );
+        assert!(e["param"].is_null(), "{e}");
+        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{e}");
+    };
+    for path in ["/v1/chat/completions", "/v1/responses"] {
+        let (status, e) = refusal(post(&gw, path, "nope", json!({})).await).await;
+        assert_eq!(status, 401);
+        openai_shaped(&e, "authentication_error", "invalid_token");
+    }
+    let anonymous = gw
+        .http
+        .get(gw.url("/v1/responses/resp_x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
+    let (status, e) = refusal(anonymous).await;
+    assert_eq!(status, 401);
+    openai_shaped(&e, "authentication_error", "missing_token");
+    let wrong_method = gw
+        .http
+        .get(gw.url("/v1/chat/completions"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    let (status, e) = refusal(wrong_method).await;
+    assert_eq!(status, 405);
+    openai_shaped(&e, "invalid_request_error", "method_not_allowed");
+    let (status, e) = refusal(post(&gw, "/v1/embeddings", &gw.token, json!({})).await).await;
+    assert_eq!(status, 404);
+    openai_shaped(&e, "not_found_error", "not_found");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("POST /v1/embeddings"),
+        "{e}"
+    );
+    // The gateway's own routes keep `{"error":{"code","message"}}`.
+    let (status, e) = refusal(post(&gw, "/v1/stream", "nope", json!({})).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        e,
+        json!({"code": "invalid_token", "message": "malformed token"})
+    );
+    let (status, e) = refusal(post(&gw, "/nowhere", &gw.token, json!({})).await).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        e,
+        json!({"code": "not_found", "message": "no route for POST /nowhere"})
+    );
+    let stream_get = gw
+        .http
+        .get(gw.url("/v1/stream"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    let (status, e) = refusal(stream_get).await;
+    assert_eq!(status, 405);
+    assert_eq!(e["code"], "method_not_allowed");
+    assert!(e.get("type").is_none(), "{e}");
+    // Anthropic's route keeps Anthropic's.
+    let anthropic = gw
+        .http
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", "nope")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anthropic.status(), 401);
+    let body: Value = anthropic.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
     gw.shutdown().await;
 }
 
@@ -352,7 +470,7 @@ async fn chat_completion_refuses_parts_it_cannot_send() {
             json!({"model": CLAUDE, "tools": weather_tool(), "messages": [
                 {"role": "user", "content": "Weather?"}, call,
                 {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}]}),
-            "call_9",
+            "messages[2] (a tool message): tool_call_id 'call_9' answers no tool_calls entry",
         ),
         (
             json!({"model": CLAUDE, "messages": image("https://example.com/cat.png".into())}),

@@ -15,6 +15,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 const FAST: &str = "rate=0 ttft_ms=0";
+/// A model with extended thinking.
+const SONNET: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 async fn create(gw: &Gateway, body: Value) -> reqwest::Response {
     gw.http
@@ -272,6 +274,107 @@ async fn an_item_reference_is_the_output_item_it_names_for_its_owner_only() {
 }
 
 #[tokio::test]
+async fn an_output_answering_no_call_names_its_item() {
+    let gw = Gateway::start().await;
+    let lone = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": [
+            {"role": "user", "content": "Weather?"},
+            {"type": "function_call_output", "call_id": "nobody", "output": "sunny"}]}),
+    )
+    .await;
+    let error = refused(lone, 400).await;
+    assert_eq!(error["param"], "input");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "input[1] (a function_call_output): call_id 'nobody' answers no function_call"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("toolCallId"), "{message}");
+    // With previous_response_id, its calls are answerable; other ids are not.
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(),
+               "input": format!("[[sim tool=get_weather {FAST}]] Weather in Paris?")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let call = first["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap();
+    let answer = |call_id: &Value| {
+        json!({"model": CLAUDE, "tools": weather_tool(), "previous_response_id": first["id"],
+               "input": [{"type": "function_call_output", "call_id": call_id, "output": "sunny"}]})
+    };
+    assert_eq!(create(&gw, answer(&call["call_id"])).await.status(), 200);
+    let error = refused(create(&gw, answer(&json!("nobody"))).await, 400).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("input[0] (a function_call_output): call_id 'nobody'"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn input_items_list_the_conversation_for_its_owner_a_page_at_a_time() {
+    let gw = Gateway::start().await;
+    let question = format!("[[sim tool=get_weather {FAST}]] Weather in Paris?");
+    let first: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "tools": weather_tool(), "input": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": question}]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = first["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}/input_items");
+    let all = gw.get_json(&format!("{path}?order=asc")).await;
+    assert_eq!(all["object"], "list");
+    assert_eq!(all["has_more"], false);
+    let data = all["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{all}");
+    assert_eq!(
+        (&data[0]["role"], &data[0]["content"][0]["text"]),
+        (&json!("developer"), &json!("Be brief."))
+    );
+    assert_eq!(data[1]["content"][0]["text"], question);
+    assert_eq!(all["first_id"], data[0]["id"]);
+    assert_eq!(all["last_id"], data[1]["id"]);
+    // Newest first by default; `after` pages on.
+    let newest = gw.get_json(&format!("{path}?limit=1")).await;
+    assert_eq!(newest["data"][0]["id"], data[1]["id"]);
+    assert_eq!(newest["has_more"], true);
+    let after = data[1]["id"].as_str().unwrap();
+    let next = gw.get_json(&format!("{path}?limit=1&after={after}")).await;
+    assert_eq!(next["data"][0]["id"], data[0]["id"]);
+    assert_eq!(next["has_more"], false);
+    // Refusals in OpenAI's shape: a bad query, another user's or no response.
+    let get = |path: &str, token: &str| gw.http.get(gw.url(path)).bearer_auth(token).send();
+    let bad_limit = get(&format!("{path}?limit=0"), &gw.token).await.unwrap();
+    assert_eq!(refused(bad_limit, 400).await["param"], "limit");
+    let bob = gw.token_for("bob", &[]);
+    for (path, token) in [
+        (path.as_str(), &bob),
+        ("/v1/responses/resp_nope/input_items", &gw.token),
+    ] {
+        let error = refused(get(path, token).await.unwrap(), 404).await;
+        assert_eq!(error["type"], "not_found_error");
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_previous_response_is_a_clear_400() {
     let gw = Gateway::start().await;
     for id in ["resp_nope", "nope", "resp_"] {
@@ -348,6 +451,43 @@ async fn bad_input_is_a_400_in_openai_shape_and_the_server_stays_healthy() {
     assert_eq!(ok["usage"]["output_tokens"], 3);
     let health = gw.http.get(gw.url("/healthz")).send().await.unwrap();
     assert!(health.status().is_success());
+}
+
+/// Bedrock counts reasoning within the output tokens; the response gives
+/// reasoning its estimated share, the same streamed, not and read again.
+#[tokio::test]
+async fn reasoning_has_its_share_of_the_output_tokens() {
+    let gw = Gateway::start().await;
+    let body = |stream: bool| {
+        json!({"model": SONNET, "stream": stream, "reasoning": {"effort": "low"},
+               "input": format!("[[sim think=3 tokens=4 {FAST}]] hi")})
+    };
+    let whole: Value = create(&gw, body(false)).await.json().await.unwrap();
+    let usage = &whole["usage"];
+    let output = usage["output_tokens"].as_u64().unwrap();
+    let reasoning = usage["output_tokens_details"]["reasoning_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(0 < reasoning && reasoning < output, "{usage}");
+    let streamed = events(create(&gw, body(true)).await).await;
+    let last = &streamed.last().unwrap().1["response"]["usage"];
+    assert_eq!(last, usage, "the same answer, the same usage");
+    let again = gw
+        .get_json(&format!("/v1/responses/{}", whole["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(&again["usage"], usage);
+    let plain: Value = create(
+        &gw,
+        json!({"model": CLAUDE, "input": format!("[[sim tokens=3 {FAST}]] hi")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        plain["usage"]["output_tokens_details"]["reasoning_tokens"],
+        0
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, Shape};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
@@ -56,9 +56,11 @@ impl AuthError {
     }
 }
 
-impl IntoResponse for AuthError {
-    fn into_response(self) -> Response {
-        let mut res = self.error_code().response(&self.to_string());
+impl AuthError {
+    /// The refusal in `shape` (the route's: [`Shape::of_route`]), with its
+    /// `WWW-Authenticate` challenge.
+    pub fn response_in(self, shape: Shape) -> Response {
+        let mut res = shape.response(self.error_code(), &self.to_string());
         // RFC 6750 §3: no error code when no token was sent.
         let challenge = match self {
             AuthError::Missing => "Bearer",
@@ -70,5 +72,12 @@ impl IntoResponse for AuthError {
             HeaderValue::from_static(challenge),
         );
         res
+    }
+}
+
+impl IntoResponse for AuthError {
+    /// In the gateway's own shape.
+    fn into_response(self) -> Response {
+        self.response_in(Shape::Gateway)
     }
 }

@@ -5,10 +5,11 @@
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::AuthError;
 use super::extract::{api_key, bearer_token};
+use crate::error::Shape;
 use crate::state::AppState;
 
 /// Routes that need no token, and why.
@@ -41,6 +42,8 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
+    // A refusal in the route's own error shape (OpenAI's on its routes).
+    let shape = Shape::of_route(parts.uri.path());
     // The model list is also the Anthropic SDK's `models.list()`, whose key
     // comes as `x-api-key`.
     let key = is_model_list(parts.uri.path())
@@ -48,10 +51,10 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         .flatten();
     let token = match key.unwrap_or_else(|| bearer_token(&parts)) {
         Ok(token) => token,
-        Err(AuthError::Missing) => return AuthError::Missing.into_response(),
+        Err(AuthError::Missing) => return AuthError::Missing.response_in(shape),
         Err(e) => {
             tracing::debug!(reason = %e, "request refused");
-            return e.into_response();
+            return e.response_in(shape);
         }
     };
     match state.verifier.verify(&token).await {
@@ -62,7 +65,7 @@ pub async fn require_token(State(state): State<AppState>, req: Request, next: Ne
         Err(e) => {
             // The reason only: the token itself never reaches the logs.
             tracing::debug!(reason = %e, "request refused");
-            e.into_response()
+            e.response_in(shape)
         }
     }
 }

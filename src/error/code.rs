@@ -76,6 +76,8 @@ error_codes! {
     PayloadTooLarge = "payload_too_large", 413, final;
     /// No such session (or one the caller may not see), route or resource.
     NotFound = "not_found", 404, final;
+    /// A route that does not take the request's method.
+    MethodNotAllowed = "method_not_allowed", 405, final;
     /// A resume cursor past the end of a finished session's log.
     CursorPastEnd = "cursor_past_end", 416, final;
     /// The caller may not do this (wrong group, not loopback).
@@ -282,6 +284,7 @@ mod tests {
             (UnknownModel, "unknown_model", 400, false, None),
             (PayloadTooLarge, "payload_too_large", 413, false, None),
             (NotFound, "not_found", 404, false, None),
+            (MethodNotAllowed, "method_not_allowed", 405, false, None),
             (CursorPastEnd, "cursor_past_end", 416, false, None),
             (Forbidden, "forbidden", 403, false, None),
             (OriginNotAllowed, "origin_not_allowed", 403, false, None),

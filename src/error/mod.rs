@@ -1,10 +1,13 @@
 //! API errors: every code in one table ([`ErrorCode`]), one enum for what an
 //! HTTP caller is told ([`ApiError`]), and one HTTP rendering of both: the
-//! code's status, `{"error":{"code","message"}}` and its `Retry-After`.
+//! code's status, `{"error":{"code","message"}}` and its `Retry-After`;
+//! [`shape`]: OpenAI's rendering, and which routes get it.
 
 mod code;
+pub mod shape;
 
 pub use code::{ErrorCode, UnknownCode};
+pub use shape::Shape;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};

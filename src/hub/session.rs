@@ -74,6 +74,10 @@ pub struct Session {
 pub struct Kept {
     /// The conversation the model was asked, as validated.
     pub turns: Vec<Turn>,
+    /// The request's own system messages, in order (a Responses `input`'s
+    /// `developer` and `system` items; not its `instructions`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub system: Vec<Vec<Content>>,
     /// The API's own echo of the request (options it renders back).
     pub echo: serde_json::Value,
 }

@@ -208,6 +208,36 @@ def test_error_mid_stream_is_raised(client, gateway):
     assert err.value.body["type"] == "api_error"
 
 
+def test_a_tool_message_answering_no_call_is_named(client):
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model=CLAUDE,
+            messages=[
+                {"role": "user", "content": "Weather?"},
+                {"role": "tool", "tool_call_id": "nobody", "content": "sunny"},
+            ],
+        )
+    assert err.value.param == "messages"
+    assert "messages[1] (a tool message): tool_call_id 'nobody'" in err.value.message
+
+
+def test_errors_before_a_handler_are_openai_errors(client, gateway):
+    base, _ = gateway
+    bad = openai.OpenAI(base_url=f"{base}/v1", api_key="not-a-token", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as err:
+        bad.responses.create(model=CLAUDE, input="hi")
+    assert (err.value.code, err.value.type, err.value.param) == ("invalid_token", "authentication_error", None)
+    with pytest.raises(openai.NotFoundError) as err:
+        client.embeddings.create(model=CLAUDE, input="hi")
+    assert err.value.type == "not_found_error"
+    assert "POST /v1/embeddings" in err.value.message
+    with pytest.raises(openai.APIStatusError) as err:
+        client.get("/chat/completions", cast_to=object)
+    assert err.value.status_code == 405
+    assert (err.value.code, err.value.type) == ("method_not_allowed", "invalid_request_error")
+    assert err.value.response.headers["allow"] == "POST"
+
+
 def test_error_mid_stream_without_streaming(client):
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(
@@ -479,8 +509,11 @@ def test_what_bedrock_cannot_do_is_refused_by_name(client):
 def test_reasoning_effort_streams_reasoning_content(client):
     messages = [{"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}]
     text, _, finish, chunks = stream_turn(
-        client, model=SONNET, reasoning_effort="low", messages=messages
+        client, model=SONNET, reasoning_effort="low", messages=messages, stream_options={"include_usage": True}
     )
+    # Bedrock counts reasoning within the output; its share is estimated.
+    usage = chunks[-1].usage
+    assert 0 < usage.completion_tokens_details.reasoning_tokens < usage.completion_tokens
     deltas = [c.choices[0].delta for c in chunks if c.choices]
     reasoning = [getattr(d, "reasoning_content", None) for d in deltas]
     reasoning = [r for r in reasoning if r]

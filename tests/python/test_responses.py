@@ -113,6 +113,7 @@ def test_non_streamed_create_and_retrieve(client, gateway):  # noqa: F811
     assert response.status == "completed"
     assert response.model == CLAUDE
     assert response.usage.output_tokens == 6
+    assert response.usage.output_tokens_details.reasoning_tokens == 0
     info = session(gateway, raw.headers["x-session-id"])
     assert response.id == f"resp_{info['sessionId']}"
     assert response.output_text == info["text"]
@@ -156,6 +157,8 @@ def test_reasoning_effort_streams_summary_deltas(client):
     assert reasoning.summary[0].text == "".join(deltas)
     assert reasoning.encrypted_content, "the signature, to replay the reasoning"
     assert text
+    # Bedrock counts reasoning within the output; its share is estimated.
+    assert 0 < response.usage.output_tokens_details.reasoning_tokens < response.usage.output_tokens
     # The reasoning item goes back as it came (its signature with it).
     follow = [question] + [item.model_dump(exclude_none=True) for item in response.output]
     follow.append({"role": "user", "content": prompt(f"tokens=2 {FAST}")})
@@ -210,6 +213,20 @@ def test_refusals_are_openai_errors(client):
         client.responses.create(model=CLAUDE, input="hi", tools=[{"type": "web_search"}])
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model=CLAUDE, input="hi", reasoning={"effort": "max"})
+
+
+def test_an_output_answering_no_call_names_its_item(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.responses.create(
+            model=CLAUDE,
+            tools=[WEATHER_TOOL],
+            input=[
+                {"role": "user", "content": "Weather?"},
+                {"type": "function_call_output", "call_id": "nobody", "output": "sunny"},
+            ],
+        )
+    assert e.value.param == "input"
+    assert "input[1] (a function_call_output): call_id 'nobody' answers no function_call" in e.value.message
 
 
 def test_log_probabilities_are_refused_by_name(client):
@@ -344,6 +361,70 @@ def test_hints_are_accepted_and_echoed(client):
     assert response.service_tier == "default"
     again = client.responses.retrieve(response.id)
     assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
+
+
+def test_input_items_list_what_a_response_was_asked(client):
+    question = prompt(f"tool=get_weather {FAST}")
+    image = "data:image/png;base64," + base64.b64encode(png(8, 8)).decode()
+    first = client.responses.create(
+        model=CLAUDE,
+        tools=[WEATHER_TOOL],
+        instructions="Not an item.",
+        input=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "input_text", "text": question}, {"type": "input_image", "image_url": image}]},
+        ],
+    )
+    listed = client.responses.input_items.list(first.id)
+    assert listed.has_more is False
+    user, developer = listed.data  # newest first, by default
+    assert (user.type, user.role, developer.role) == ("message", "user", "developer")
+    assert developer.content[0].text == "Be brief."
+    assert user.content[0].type == "input_text" and user.content[0].text == question
+    assert user.content[1].type == "input_image" and user.content[1].image_url is None
+    asked = client.responses.input_items.list(first.id, include=["message.input_image.image_url"])
+    assert asked.data[0].content[1].image_url == image
+    # A second turn: the earlier conversation, its answer, then the new input.
+    calls = [o for o in first.output if o.type == "function_call"]
+    second = client.responses.create(
+        model=CLAUDE, tools=[WEATHER_TOOL], previous_response_id=first.id, input=run_calls(calls)
+    )
+    assert second.status == "completed"
+    oldest_first = client.responses.input_items.list(second.id, order="asc").data
+    assert oldest_first[0].type == "message" and oldest_first[0].content[0].text == question
+    call, output = oldest_first[-2:]
+    assert (call.type, output.type) == ("function_call", "function_call_output")
+    assert call.call_id == output.call_id == calls[0].call_id
+    assert json.loads(call.arguments) == json.loads(calls[0].arguments)
+    assert output.output == run_calls(calls)[0]["output"]
+    # The SDK pages on `after`: one item a page, every item once, newest first.
+    page = client.responses.input_items.list(second.id, limit=1)
+    assert len(page.data) == 1 and page.has_more
+    paged = [item.id for item in client.responses.input_items.list(second.id, limit=1)]
+    assert paged == [item.id for item in reversed(oldest_first)]
+    assert len(set(paged)) == len(paged)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list("resp_nope")
+
+
+def test_the_echo_repeats_what_was_asked(client):
+    strict = dict(WEATHER_TOOL, name="strict_weather", strict=True)
+    response = client.responses.create(
+        model=CLAUDE,
+        input=prompt(f"tokens=2 {FAST}"),
+        tools=[strict, WEATHER_TOOL],
+        truncation="auto",
+        text={"verbosity": "low"},
+        reasoning={"summary": "concise"},
+    )
+    assert response.status == "completed"
+    for echoed in [response, client.responses.retrieve(response.id)]:
+        assert [t.strict for t in echoed.tools] == [True, False]
+        assert echoed.truncation == "auto"
+        assert echoed.text.verbosity == "low" and echoed.text.format.type == "text"
+        assert echoed.reasoning.summary == "concise"
+    bare = client.responses.create(model=CLAUDE, input=prompt(f"tokens=2 {FAST}"))
+    assert bare.truncation == "disabled" and bare.reasoning.summary is None and bare.text.verbosity is None
 
 
 def test_a_broken_stream_resumes_after_its_last_sequence_number(client):

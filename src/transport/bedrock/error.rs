@@ -57,10 +57,10 @@ impl Exception {
             | UpstreamDecodeError
             | NodeUnavailable
             | Cancelled => Self::InternalServer,
-            BadRequest | UnknownModel | PayloadTooLarge | CursorPastEnd | InvalidJson
-            | InvalidMessage | MissingAction | InvalidAction | UnknownAction | InvalidFields
-            | BinaryNotSupported | NotExternal | SessionFinished | ValidationError
-            | SessionTooLong => Self::Validation,
+            BadRequest | UnknownModel | PayloadTooLarge | MethodNotAllowed | CursorPastEnd
+            | InvalidJson | InvalidMessage | MissingAction | InvalidAction | UnknownAction
+            | InvalidFields | BinaryNotSupported | NotExternal | SessionFinished
+            | ValidationError | SessionTooLong => Self::Validation,
         }
     }
 

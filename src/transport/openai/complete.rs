@@ -12,8 +12,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::Meta;
 use super::error::{OpenAiError, failed_status, stream_error};
-use super::{Meta, usage_json};
+use super::usage::{self, Spent};
 use crate::error::ApiError;
 use crate::event::TokenEvent;
 use crate::hub::Subscription;
@@ -37,6 +38,8 @@ pub(super) async fn complete_response(
         return Ok((failed_status(e.error_code()), Json(body)).into_response());
     }
     let message = message(events.iter().map(|e| &**e), meta.json_tool.as_deref());
+    let mut spent = Spent::default();
+    events.iter().for_each(|e| spent.add(e));
     let calls = message.get("tool_calls").is_some();
     Ok(Json(json!({
         "id": meta.id,
@@ -49,7 +52,7 @@ pub(super) async fn complete_response(
             "logprobs": null,
             "finish_reason": meta.finish_reason(last.stop_reason.as_deref(), calls),
         }],
-        "usage": usage_json(last.usage),
+        "usage": usage::chat(last.usage, &spent),
     }))
     .into_response())
 }

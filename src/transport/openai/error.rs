@@ -1,5 +1,7 @@
 //! Errors in OpenAI's shape, `{"error":{"message","type","param","code"}}`,
-//! before streaming (a real status) and mid-stream (a `data:` event).
+//! before streaming (a real status) and mid-stream (a `data:` event). The
+//! object is [`crate::error::shape`]'s, which the token gate's `401` and the
+//! router's `404` and `405` on these routes render too.
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -43,19 +45,9 @@ impl IntoResponse for OpenAiError {
     }
 }
 
-/// OpenAI's error object, `{"message","type","param","code"}`: `type` from
-/// the HTTP status, `code` the gateway's (an [`ErrorCode`]'s string).
-pub(super) fn error_object(status: StatusCode, code: &str, message: &str) -> Value {
-    let kind = match status.as_u16() {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        429 => "rate_limit_error",
-        400..=499 => "invalid_request_error",
-        _ => "api_error",
-    };
-    json!({"message": message, "type": kind, "param": null, "code": code})
-}
+/// OpenAI's error object, the one every OpenAI route renders (the token
+/// gate's and the router's errors too): [`crate::error::shape`].
+pub(super) use crate::error::shape::openai_object as error_object;
 
 /// A `400` with `msg`.
 pub(super) fn bad(msg: impl Into<String>) -> OpenAiError {

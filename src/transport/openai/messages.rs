@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::content::{Allow, content};
-use super::error::{OpenAiError, bad};
+use super::error::{OpenAiError, bad, bad_param};
 use crate::parts::{Content, Reasoning, SystemPrompt, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
@@ -199,9 +199,12 @@ fn tool(at: &str, m: ChatMessage, calls: &HashSet<String>) -> Result<Turn, OpenA
         return Err(bad(format!("{at}: a tool message needs `tool_call_id`")));
     };
     if !calls.contains(&id) {
-        return Err(bad(format!(
-            "{at}: tool_call_id '{id}' answers no tool_calls of an earlier assistant message"
-        )));
+        return Err(bad_param(
+            "messages",
+            format!(
+                "{at} (a tool message): tool_call_id '{id}' answers no tool_calls entry of an earlier assistant message"
+            ),
+        ));
     }
     let string = matches!(m.content, Some(Value::String(_)));
     let parts = content(&format!("{at}.content"), m.content, TOOL)?;
@@ -338,7 +341,7 @@ mod tests {
             ),
             (
                 json!([{"role": "tool", "tool_call_id": "nope", "content": "x"}]),
-                "tool_call_id 'nope' answers no tool_calls",
+                "messages[0] (a tool message): tool_call_id 'nope' answers no tool_calls entry",
             ),
             (
                 json!([{"role": "tool", "content": "x"}]),

@@ -17,6 +17,7 @@
 //! - [`stream`]: events as `chat.completion.chunk` deltas.
 //! - [`complete`]: events as one `chat.completion`.
 //! - [`error`]: OpenAI's error shape.
+//! - [`usage`]: `usage` from Bedrock's counts, reasoning's estimated share.
 //! - [`responses`]: the Responses API (`/v1/responses`), on the same helpers.
 
 mod complete;
@@ -27,6 +28,7 @@ mod request;
 mod response_format;
 mod responses;
 mod stream;
+mod usage;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,7 +47,6 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
 use crate::state::AppState;
-use crate::upstream::Usage;
 use crate::upstream::models::ModelFamily;
 use request::CompletionRequest;
 
@@ -132,26 +133,6 @@ fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// OpenAI's `usage`: `prompt_tokens` counts every prompt token, cached ones
-/// included (OpenAI's meaning); `prompt_tokens_details.cached_tokens` the ones
-/// read from Bedrock's prompt cache, when Bedrock reports cache counts.
-fn usage_json(u: Option<Usage>) -> Value {
-    let u = u.unwrap_or_default();
-    let prompt = u.prompt_tokens();
-    let mut v = json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": u.output_tokens,
-        "total_tokens": prompt + u.output_tokens,
-    });
-    if u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some() {
-        v["prompt_tokens_details"] = json!({
-            "cached_tokens": u.cache_read_input_tokens.unwrap_or(0),
-            "cache_write_tokens": u.cache_write_input_tokens.unwrap_or(0),
-        });
-    }
-    v
 }
 
 /// Bedrock's stop reason (Converse names) as OpenAI's `finish_reason`. A

@@ -17,9 +17,10 @@ use axum::response::Response;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 
+use super::Meta;
 use super::error::stream_error;
 use super::response_format::JsonAnswer;
-use super::{Meta, usage_json};
+use super::usage::{self, Spent};
 use crate::event::{EventKind, TokenEvent};
 use crate::hub::Subscription;
 use crate::parts::Part;
@@ -151,6 +152,7 @@ pub(super) fn stream_response(
         null_usage.clone(),
     );
     let mut deltas = Deltas::with_json_tool(meta.json_tool.clone());
+    let mut spent = Spent::default();
     let rest = metrics
         .counted("openai", sub.into_stream())
         .flat_map(move |ev| {
@@ -160,7 +162,7 @@ pub(super) fn stream_response(
                     let reason = meta.finish_reason(ev.stop_reason.as_deref(), deltas.calls());
                     out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
                     if include_usage {
-                        out.push(meta.chunk(json!([]), Some(usage_json(ev.usage))));
+                        out.push(meta.chunk(json!([]), Some(usage::chat(ev.usage, &spent))));
                     }
                 }
                 EventKind::Error => out.extend(
@@ -168,11 +170,14 @@ pub(super) fn stream_response(
                         .as_ref()
                         .map(|e| json!({ "error": stream_error(e) })),
                 ),
-                _ => out.extend(
-                    deltas
-                        .delta(&ev)
-                        .map(|d| meta.chunk(choice(d, None), null_usage.clone())),
-                ),
+                _ => {
+                    spent.add(&ev);
+                    out.extend(
+                        deltas
+                            .delta(&ev)
+                            .map(|d| meta.chunk(choice(d, None), null_usage.clone())),
+                    );
+                }
             }
             stream::iter(out)
         });

@@ -9,8 +9,9 @@
 //!   role does not take is refused here, by its Responses name.
 //! - `function_call`: an assistant tool call (`arguments` parsed as JSON);
 //!   `function_call_output`: a user turn with its result, `output` a string or
-//!   `input_text`, `input_image` and `input_file` parts (the core checks that
-//!   it answers a call).
+//!   `input_text`, `input_image` and `input_file` parts; its `call_id` must
+//!   name a `function_call` before it (in `input`, or the previous
+//!   response's conversation): a `400` on `input` naming the item otherwise.
 //! - `reasoning`: replayed when it carries `encrypted_content` (the signature
 //!   of its summary text, or with no summary a redacted block, as
 //!   [`super::output`] writes them); dropped otherwise.
@@ -19,15 +20,22 @@
 //!
 //! Consecutive turns of one role are joined by the core.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 use super::super::content::{Allow, content};
-use super::super::error::{OpenAiError, bad};
+use super::super::error::{OpenAiError, bad, bad_param};
 use crate::parts::{Content, Reasoning, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
-/// `input` as `(system messages' parts, turns)`.
-pub(super) fn to_turns(input: Value) -> Result<(Vec<Vec<Content>>, Vec<Turn>), OpenAiError> {
+/// `input` as `(system messages' parts, turns)`; `earlier` is the
+/// conversation it continues (`previous_response_id`'s), whose calls a
+/// `function_call_output` may answer.
+pub(super) fn to_turns(
+    input: Value,
+    earlier: &[Turn],
+) -> Result<(Vec<Vec<Content>>, Vec<Turn>), OpenAiError> {
     let items = match input {
         Value::String(text) => return Ok((vec![], vec![Turn::text_turn(Role::User, text)])),
         Value::Array(items) => items,
@@ -35,6 +43,14 @@ pub(super) fn to_turns(input: Value) -> Result<(Vec<Vec<Content>>, Vec<Turn>), O
     };
     let mut system = Vec::new();
     let mut turns = Vec::with_capacity(items.len());
+    let mut calls: HashSet<String> = earlier
+        .iter()
+        .flat_map(|t| &t.content)
+        .filter_map(|c| match c {
+            Content::ToolCall { id, .. } => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("input[{i}]");
         let kind = item
@@ -43,13 +59,19 @@ pub(super) fn to_turns(input: Value) -> Result<(Vec<Vec<Content>>, Vec<Turn>), O
             .unwrap_or("message");
         match kind {
             "message" => message(&at, item, &mut system, &mut turns)?,
-            "function_call" => turns.push(Turn {
-                role: Role::Assistant,
-                content: vec![function_call(&at, &item)?],
-            }),
+            "function_call" => {
+                let call = function_call(&at, &item)?;
+                if let Content::ToolCall { id, .. } = &call {
+                    calls.insert(id.clone());
+                }
+                turns.push(Turn {
+                    role: Role::Assistant,
+                    content: vec![call],
+                });
+            }
             "function_call_output" => turns.push(Turn {
                 role: Role::User,
-                content: vec![function_call_output(&at, &item)?],
+                content: vec![function_call_output(&at, &item, &calls)?],
             }),
             "reasoning" => turns.extend(reasoning(&item).map(|r| Turn {
                 role: Role::Assistant,
@@ -182,9 +204,23 @@ fn function_call(at: &str, item: &Value) -> Result<Content, OpenAiError> {
 
 /// A `function_call_output` item as a tool result: `output` is a string or
 /// a list of `input_text`, `input_image` and `input_file` parts (what the
-/// AI SDK sends for a tool whose `toModelOutput` returns images).
-fn function_call_output(at: &str, item: &Value) -> Result<Content, OpenAiError> {
+/// AI SDK sends for a tool whose `toModelOutput` returns images); `call_id`
+/// one of `calls`.
+fn function_call_output(
+    at: &str,
+    item: &Value,
+    calls: &HashSet<String>,
+) -> Result<Content, OpenAiError> {
     let id = string(at, item, "call_id")?.to_owned();
+    if !calls.contains(&id) {
+        return Err(bad_param(
+            "input",
+            format!(
+                "{at} (a function_call_output): call_id '{id}' answers no function_call before it \
+                 (in input, or the conversation of previous_response_id)"
+            ),
+        ));
+    }
     let content = match item.get("output") {
         Some(Value::String(s)) => ToolResultContent::Text(s.clone()),
         Some(Value::Array(parts)) => {
@@ -237,6 +273,10 @@ fn reasoning(item: &Value) -> Option<Reasoning> {
 mod tests {
     use super::*;
 
+    fn to_turns_alone(input: Value) -> Result<(Vec<Vec<Content>>, Vec<Turn>), OpenAiError> {
+        to_turns(input, &[])
+    }
+
     fn wire(turns: &[Turn]) -> Value {
         serde_json::to_value(
             turns
@@ -250,7 +290,7 @@ mod tests {
 
     #[test]
     fn an_input_text_cache_control_is_a_cache_point_after_it() {
-        let (system, t) = to_turns(json!([
+        let (system, t) = to_turns_alone(json!([
             {"role": "developer", "content": [{"type": "input_text", "text": "Rules", "cache_control": {"type": "ephemeral"}}]},
             {"role": "user", "content": [{"type": "input_text", "text": "Long", "cache_control": {"type": "ephemeral"}}, {"type": "input_text", "text": "Q"}]}
         ]))
@@ -266,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_string_is_one_user_turn() {
-        let (system, t) = to_turns(json!("hi")).unwrap();
+        let (system, t) = to_turns_alone(json!("hi")).unwrap();
         assert!(system.is_empty());
         assert_eq!(
             wire(&t),
@@ -276,7 +316,7 @@ mod tests {
 
     #[test]
     fn items_become_turns() {
-        let (system, t) = to_turns(json!([
+        let (system, t) = to_turns_alone(json!([
             {"role": "developer", "content": "Be brief."},
             {"type": "message", "role": "user", "content": [
                 {"type": "input_text", "text": "Look"},
@@ -309,22 +349,45 @@ mod tests {
 
     #[test]
     fn a_function_call_output_carries_images_and_files() {
-        let (_, t) = to_turns(json!([
-            {"type": "function_call_output", "call_id": "call_1", "output": [
-                {"type": "input_text", "text": "chart:"},
-                {"type": "input_image", "image_url": "data:image/jpeg;base64,iVBORw0KGgo="},
-                {"type": "input_file", "filename": "a.pdf", "file_data": "JVBERi0x"}
-            ]}
-        ]))
+        let (_, t) = to_turns(
+            json!([
+                {"type": "function_call", "call_id": "call_1", "name": "chart", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "call_1", "output": [
+                    {"type": "input_text", "text": "chart:"},
+                    {"type": "input_image", "image_url": "data:image/jpeg;base64,iVBORw0KGgo="},
+                    {"type": "input_file", "filename": "a.pdf", "file_data": "JVBERi0x"}
+                ]}
+            ]),
+            &[],
+        )
         .unwrap();
         assert_eq!(
             wire(&t),
-            json!([{"role": "user", "content": [{"type": "toolResult", "toolCallId": "call_1", "content": [
+            json!([{"role": "assistant", "content": [{"type": "toolCall", "id": "call_1", "name": "chart", "input": {}}]},
+                {"role": "user", "content": [{"type": "toolResult", "toolCallId": "call_1", "content": [
                 {"type": "text", "text": "chart:"},
                 {"type": "image", "mediaType": "image/png", "data": "iVBORw0KGgo="},
                 {"type": "document", "mediaType": "application/pdf", "name": "a.pdf", "data": "JVBERi0x"}
             ]}]}])
         );
+    }
+
+    #[test]
+    fn an_output_may_answer_a_call_of_the_earlier_conversation() {
+        let earlier = [Turn {
+            role: Role::Assistant,
+            content: vec![Content::ToolCall {
+                id: "c0".into(),
+                name: "w".into(),
+                input: json!({}),
+            }],
+        }];
+        let output = json!([{"type": "function_call_output", "call_id": "c0", "output": "sunny"}]);
+        assert!(to_turns(output.clone(), &earlier).is_ok());
+        let Err(e) = to_turns(output, &[]) else {
+            panic!("no call to answer")
+        };
+        assert_eq!(e.param, Some("input"));
     }
 
     #[test]
@@ -358,17 +421,24 @@ mod tests {
                 "`call_id` must be a string",
             ),
             (
-                json!([{"type": "function_call_output", "call_id": "c", "output": 3}]),
+                json!([
+                    {"type": "function_call", "call_id": "c", "name": "w", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c", "output": 3}
+                ]),
                 "`output` must be",
             ),
             (
-                json!([{"type": "function_call_output", "call_id": "c", "output": [
-                    {"type": "input_image", "image_url": "https://x/y.png"}]}]),
-                "input[0].output[0]: URLs are not fetched",
+                json!([
+                    {"type": "function_call", "call_id": "c", "name": "w", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c", "output": [
+                        {"type": "input_image", "image_url": "https://x/y.png"}]}]),
+                "input[1].output[0]: URLs are not fetched",
             ),
             (
-                json!([{"type": "function_call_output", "call_id": "c", "output": [{"type": "input_audio"}]}]),
-                "input[0].output[0]: content parts of type 'input_audio'",
+                json!([
+                    {"type": "function_call", "call_id": "c", "name": "w", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "c", "output": [{"type": "input_audio"}]}]),
+                "input[1].output[0]: content parts of type 'input_audio'",
             ),
             (
                 json!([{"role": "assistant", "content": [
@@ -381,9 +451,23 @@ mod tests {
                 json!([{"role": "developer", "content": [{"type": "input_file", "file_data": "JVBERi0x"}]}]),
                 "input[0].content[0]: content parts of type 'input_file'",
             ),
+            (
+                json!([
+                    {"role": "user", "content": "x"},
+                    {"type": "function_call_output", "call_id": "nobody", "output": "x"}
+                ]),
+                "input[1] (a function_call_output): call_id 'nobody' answers no function_call",
+            ),
+            (
+                json!([
+                    {"type": "function_call_output", "call_id": "c", "output": "early"},
+                    {"type": "function_call", "call_id": "c", "name": "w", "arguments": "{}"}
+                ]),
+                "input[0] (a function_call_output): call_id 'c'",
+            ),
         ];
         for (input, want) in cases {
-            match to_turns(input.clone()) {
+            match to_turns_alone(input.clone()) {
                 Err(OpenAiError {
                     error: crate::error::ApiError::BadRequest(e),
                     ..

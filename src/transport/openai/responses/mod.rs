@@ -2,7 +2,9 @@
 //! /v1/responses` (one `response` object, or with `stream: true` the
 //! Responses streaming events over SSE), `GET /v1/responses/{id}` (the
 //! object, or with `stream=true` its events again, from `starting_after`:
-//! a stream resumed where it broke) and `POST /v1/responses/{id}/cancel`.
+//! a stream resumed where it broke), `GET /v1/responses/{id}/input_items`
+//! (the conversation it was asked, as input items) and `POST
+//! /v1/responses/{id}/cancel`.
 //!
 //! A response's id is `resp_<session id>`: `GET` finds the session through
 //! [`Hub::find`](crate::hub::Hub::find) (the caller's own, while retained),
@@ -20,17 +22,21 @@
 //!   `item_reference` as the earlier output item it names.
 //! - [`retained`]: a finished response read again (`previous_response_id`,
 //!   `item_reference`).
+//! - [`input_items`]: its input listed a page at a time; [`turn_items`]: the
+//!   kept conversation as input items.
 //! - [`output`]: events as output items and the streaming events that build them.
 //! - [`object`]: the `response` object around them.
 //! - [`stream`]: the SSE stream.
 
 mod input;
+mod input_items;
 mod object;
 mod output;
 mod reference;
 mod request;
 mod retained;
 mod stream;
+mod turn_items;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -62,6 +68,7 @@ pub fn router() -> axum::Router<AppState> {
         .route("/v1/responses", post(create))
         .route("/v1/responses/{id}", get(retrieve).delete(delete))
         .route("/v1/responses/{id}/cancel", post(cancel))
+        .route("/v1/responses/{id}/input_items", get(input_items::list))
 }
 
 /// `POST /v1/responses`.
@@ -74,12 +81,13 @@ async fn create(
     req.check()?;
     let mut options = req.options()?;
     reference::resolve(&state.hub, &principal, &mut req.input).await?;
-    let (mut system, input) = input::to_turns(std::mem::take(&mut req.input))?;
     let mut turns = match &req.previous_response_id {
         Some(id) => previous(&state, &principal, id).await?,
         None => Vec::new(),
     };
+    let (mut system, input) = input::to_turns(std::mem::take(&mut req.input), &turns)?;
     turns.extend(input);
+    let input_system = system.clone();
     if let Some(i) = req.instructions.clone() {
         system.insert(0, vec![crate::parts::Content::text(i)]);
     }
@@ -93,6 +101,7 @@ async fn create(
     let session = sub.session().clone();
     session.keep(Kept {
         turns,
+        system: input_system,
         echo: echo.clone(),
     });
     tracing::info!(session = %session.id(), user = %principal.sub, model = %session.model(), streaming, "response started");

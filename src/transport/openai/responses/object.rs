@@ -1,9 +1,10 @@
 //! The `response` object: the request's echo, the status a final event
-//! tells, the output items ([`super::output`]) and `usage`.
+//! tells, the output items ([`super::output`]) and `usage`
+//! ([`super::super::usage`]: reasoning's share of the output is an estimate).
 
 use serde_json::{Value, json};
 
-use super::super::response_format;
+use super::super::{response_format, usage};
 use super::output::Output;
 use crate::error::ErrorCode;
 use crate::event::TokenEvent;
@@ -24,8 +25,9 @@ impl Head {
         response_format::text_format_tool_name(&self.echo["text"]["format"])
     }
 
-    /// The `response` object with `outcome` and `output`.
-    pub fn response(&self, outcome: &Outcome, output: Vec<Value>) -> Value {
+    /// The `response` object with `outcome` and `output`'s items.
+    pub fn response(&self, outcome: &Outcome, output: &Output) -> Value {
+        let usage_json = |u: Option<Usage>| usage::responses(u, output.spent());
         let mut r = self.echo.clone();
         let (status, error, incomplete, usage) = match outcome {
             Outcome::Running => ("in_progress", Value::Null, Value::Null, Value::Null),
@@ -46,7 +48,7 @@ impl Head {
             ("status", json!(status)),
             ("error", error),
             ("incomplete_details", incomplete),
-            ("output", Value::Array(output)),
+            ("output", Value::Array(output.items())),
             ("usage", usage),
         ] {
             r[k] = v;
@@ -66,7 +68,7 @@ impl Head {
                 output.push(ev);
             }
         }
-        self.response(&outcome, output.items())
+        self.response(&outcome, &output)
     }
 }
 
@@ -119,17 +121,4 @@ impl Outcome {
             Outcome::Failed(_) => "response.failed",
         }
     }
-}
-
-fn usage_json(u: Option<Usage>) -> Value {
-    let u = u.unwrap_or_default();
-    // Like chat's: `input_tokens` counts cached prompt tokens too.
-    let input = u.prompt_tokens();
-    json!({
-        "input_tokens": input,
-        "input_tokens_details": {"cached_tokens": u.cache_read_input_tokens.unwrap_or(0)},
-        "output_tokens": u.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": input + u.output_tokens,
-    })
 }

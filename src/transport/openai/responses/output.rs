@@ -15,6 +15,7 @@
 use serde_json::{Value, json};
 
 use super::super::response_format::JsonAnswer;
+use super::super::usage::Spent;
 use crate::event::TokenEvent;
 use crate::parts::Part;
 
@@ -49,6 +50,8 @@ pub(super) struct Output {
     seq: u64,
     /// The call whose input is the answer's text (a JSON `text.format`).
     json: JsonAnswer,
+    /// What the answer streamed, for the reasoning share of its usage.
+    spent: Spent,
 }
 
 impl Output {
@@ -60,6 +63,7 @@ impl Output {
             open: None,
             seq: 0,
             json: JsonAnswer::new(json_tool),
+            spent: Spent::default(),
         }
     }
 
@@ -78,8 +82,14 @@ impl Output {
         items
     }
 
+    /// What the answer streamed so far (for `usage`).
+    pub fn spent(&self) -> &Spent {
+        &self.spent
+    }
+
     /// What a non-final event adds: the events it streams.
     pub fn push(&mut self, ev: &TokenEvent) -> Vec<Value> {
+        self.spent.add(ev);
         let mut out = Vec::new();
         if let Some(text) = ev.part.as_deref().and_then(|p| self.json.text(p)) {
             if !text.is_empty() {

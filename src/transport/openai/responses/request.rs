@@ -9,6 +9,13 @@
 //! `metadata`, `user`, `store`, the rest of `include` and a few hints (`max_tool_calls`, `prompt_cache_key`,
 //! `prompt_cache_retention`, `safety_identifier`, `service_tier`) are
 //! accepted and ignored.
+//!
+//! The response object echoes what was asked even where the gateway does
+//! not act on it: `tools[].strict` (nothing is enforced), `truncation`
+//! (nothing is truncated: an input too long for the model is Bedrock's
+//! `400` either way), `text.verbosity` (no Bedrock setting), and
+//! `reasoning.summary` (the summary is the model's reasoning text,
+//! whatever is asked).
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -81,8 +88,9 @@ pub(super) struct ResponsesRequest {
     /// Refused above 0, like `include: ["message.output_text.logprobs"]`.
     #[serde(default)]
     top_logprobs: Option<u32>,
-    #[serde(default, rename = "truncation")]
-    _truncation: Option<IgnoredAny>,
+    /// `"auto"` or `"disabled"`: echoed, nothing is truncated.
+    #[serde(default)]
+    truncation: Option<Truncation>,
     #[serde(default, rename = "service_tier")]
     _service_tier: Option<IgnoredAny>,
     #[serde(default, rename = "prompt_cache_retention")]
@@ -91,17 +99,26 @@ pub(super) struct ResponsesRequest {
     _stream_options: Option<IgnoredAny>,
 }
 
-/// `reasoning`: `effort` sets the budget; `summary` is accepted (the summary
-/// is the model's reasoning text, whatever is asked).
+/// `truncation`, as OpenAI names its two strategies.
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Truncation {
+    Auto,
+    Disabled,
+}
+
+/// `reasoning`: `effort` sets the budget; `summary` (and the deprecated
+/// `generate_summary`) are echoed (the summary is the model's reasoning
+/// text, whatever is asked).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReasoningOptions {
     #[serde(default)]
     pub effort: Option<String>,
-    #[serde(default, rename = "summary")]
-    _summary: Option<IgnoredAny>,
-    #[serde(default, rename = "generate_summary")]
-    _generate_summary: Option<IgnoredAny>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    generate_summary: Option<String>,
 }
 
 /// One entry of `tools`: `{"type":"function","name","description"?,"parameters"?,"strict"?}`.
@@ -115,6 +132,9 @@ pub(super) struct ToolDef {
     description: Option<String>,
     #[serde(default)]
     parameters: Option<Value>,
+    /// Echoed as sent; not enforced.
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 impl ResponsesRequest {
@@ -208,16 +228,16 @@ impl ResponsesRequest {
             "metadata": self.metadata.clone().unwrap_or_else(|| json!({})),
             "parallel_tool_calls": self.parallel_tool_calls.unwrap_or(true),
             "previous_response_id": self.previous_response_id,
-            "reasoning": {
-                "effort": self.reasoning.as_ref().and_then(|r| r.effort.clone()),
-                "summary": null,
-            },
+            "reasoning": self.reasoning.as_ref().map_or_else(
+                || json!({"effort": null, "summary": null}),
+                ReasoningOptions::echo,
+            ),
             "temperature": self.temperature,
             "top_p": self.top_p,
             "tool_choice": self.tool_choice.clone().unwrap_or_else(|| json!("auto")),
             "tools": self.tools.as_deref().unwrap_or_default().iter().map(ToolDef::echo).collect::<Vec<_>>(),
-            "text": self.text.clone().filter(|t| t.get("format").is_some()).unwrap_or_else(|| json!({"format": {"type": "text"}})),
-            "truncation": "disabled",
+            "text": self.text_echo(),
+            "truncation": self.truncation.unwrap_or(Truncation::Disabled),
             "store": self.store.unwrap_or(true),
             "max_tool_calls": self.max_tool_calls,
             "prompt_cache_key": self.prompt_cache_key,
@@ -228,6 +248,30 @@ impl ResponsesRequest {
     }
 }
 
+impl ResponsesRequest {
+    /// `text` as sent (`verbosity` with it), its `format` `text` when none was named.
+    fn text_echo(&self) -> Value {
+        let mut text = match &self.text {
+            Some(Value::Object(t)) => t.clone(),
+            _ => serde_json::Map::new(),
+        };
+        if text.get("format").is_none_or(Value::is_null) {
+            text.insert("format".into(), json!({"type": "text"}));
+        }
+        Value::Object(text)
+    }
+}
+
+impl ReasoningOptions {
+    fn echo(&self) -> Value {
+        let mut v = json!({"effort": self.effort, "summary": self.summary});
+        if let Some(g) = &self.generate_summary {
+            v["generate_summary"] = json!(g);
+        }
+        v
+    }
+}
+
 impl ToolDef {
     fn echo(&self) -> Value {
         json!({
@@ -235,7 +279,7 @@ impl ToolDef {
             "name": self.name,
             "description": self.description,
             "parameters": self.parameters,
-            "strict": false,
+            "strict": self.strict,
         })
     }
 }
@@ -353,6 +397,46 @@ mod tests {
     }
 
     #[test]
+    fn the_echo_repeats_what_was_asked() {
+        let body = json!({"input": "x", "truncation": "auto",
+        "text": {"verbosity": "low"},
+        "reasoning": {"effort": "low", "summary": "detailed"},
+        "tools": [
+            {"type": "function", "name": "a", "strict": true},
+            {"type": "function", "name": "b", "strict": false},
+            {"type": "function", "name": "c"}
+        ]});
+        let req: ResponsesRequest = serde_json::from_value(body).unwrap();
+        req.check().unwrap();
+        let echo = req.echo(0);
+        assert_eq!(echo["truncation"], "auto");
+        assert_eq!(
+            echo["text"],
+            json!({"verbosity": "low", "format": {"type": "text"}})
+        );
+        assert_eq!(
+            echo["reasoning"],
+            json!({"effort": "low", "summary": "detailed"})
+        );
+        let strict: Vec<&Value> = echo["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| &t["strict"])
+            .collect();
+        assert_eq!(strict, [&json!(true), &json!(false), &Value::Null]);
+        let bare: ResponsesRequest = serde_json::from_value(json!({"input": "x"})).unwrap();
+        let echo = bare.echo(0);
+        assert_eq!(echo["truncation"], "disabled");
+        assert_eq!(echo["text"], json!({"format": {"type": "text"}}));
+        assert_eq!(echo["reasoning"], json!({"effort": null, "summary": null}));
+        let schema = json!({"format": {"type": "json_object"}, "verbosity": "high"});
+        let req: ResponsesRequest =
+            serde_json::from_value(json!({"input": "x", "text": schema})).unwrap();
+        assert_eq!(req.echo(0)["text"], schema);
+    }
+
+    #[test]
     fn refuses_what_it_cannot_do() {
         for b in [
             json!({"input": "x", "tools": [{"type": "web_search"}]}),
@@ -362,6 +446,7 @@ mod tests {
             json!({"input": "x", "text": {"format": {"type": "json_schema"}}}),
             json!({"input": "x", "text": {"format": {"type": "yaml"}}}),
             json!({"input": "x", "background": true}),
+            json!({"input": "x", "truncation": "sometimes"}),
             json!({"input": "x", "conversation": "c"}),
             json!({"input": "x", "frequency": 1}),
             json!({"model": "m"}),

@@ -25,7 +25,7 @@ pub(super) fn stream_response(
     metrics: &crate::metrics::Metrics,
 ) -> Response {
     let mut output = Output::new(sub.session().id(), head.json_tool());
-    let created = head.response(&Outcome::Running, output.items());
+    let created = head.response(&Outcome::Running, &output);
     let first = vec![
         output.event("response.created", json!({ "response": created.clone() })),
         output.event("response.in_progress", json!({ "response": created })),
@@ -36,7 +36,7 @@ pub(super) fn stream_response(
             let events = if ev.is_complete {
                 let outcome = Outcome::of(&ev);
                 let mut out = output.finish(outcome.item_status());
-                let response = head.response(&outcome, output.items());
+                let response = head.response(&outcome, &output);
                 out.push(output.event(outcome.event(), json!({ "response": response })));
                 out
             } else {

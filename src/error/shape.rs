@@ -1,0 +1,171 @@
+//! Which error shape a path is answered in, and OpenAI's. An error that
+//! comes before a route's handler — the token gate's `401`, a path no route
+//! serves, a method the route does not take — takes the shape the route's
+//! own errors have, so an SDK reads it as it reads the handler's: OpenAI's
+//! `{"error":{"message","type","param","code"}}` on OpenAI's routes (the
+//! transport's `OpenAiError` renders the same object from here), the
+//! gateway's `{"error":{"code","message"}}` elsewhere. The Anthropic and
+//! Bedrock routes authenticate in their own extractors, in their own shapes.
+
+use axum::Json;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::{ErrorCode, error_response};
+
+/// The shape of an error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `{"error":{"code","message"}}`.
+    Gateway,
+    /// `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+}
+
+impl Shape {
+    /// The shape of the errors of the route at `path`: OpenAI's on
+    /// `/v1/chat/completions`, `/v1/responses…` and `/v1/models…` (the
+    /// OpenAI SDK's `models`; the Anthropic SDK reads the same object).
+    pub fn of_route(path: &str) -> Self {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if path == "/v1/chat/completions" || under("/v1/responses") || under("/v1/models") {
+            Shape::OpenAi
+        } else {
+            Shape::Gateway
+        }
+    }
+
+    /// The shape of "no such route" at `path`: OpenAI's under `/v1/`, where
+    /// an OpenAI SDK pointed here calls what the gateway does not serve
+    /// (`embeddings`, `files`…); the gateway's elsewhere.
+    pub fn of_unknown(path: &str) -> Self {
+        if path.starts_with("/v1/") {
+            Shape::OpenAi
+        } else {
+            Shape::Gateway
+        }
+    }
+
+    /// `code` with `message` in this shape: the code's status and `Retry-After`.
+    pub fn response(self, code: ErrorCode, message: &str) -> Response {
+        let mut res = error_response(code, message, code.retry_after_secs());
+        if self == Shape::OpenAi {
+            let (parts, _) = res.into_parts();
+            let body = json!({"error": openai_object(parts.status, code.as_str(), message)});
+            res = (parts, Json(body)).into_response();
+            res.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+        }
+        res
+    }
+}
+
+/// OpenAI's error object, `{"message","type","param","code"}`: `type` from
+/// the HTTP status, `code` the gateway's (an [`ErrorCode`]'s string),
+/// `param` null (the caller sets it when a field is to blame).
+pub fn openai_object(status: StatusCode, code: &str, message: &str) -> Value {
+    let kind = match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        429 => "rate_limit_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    };
+    json!({"message": message, "type": kind, "param": null, "code": code})
+}
+
+/// The router's fallback: `404` naming the method and path, in the
+/// path's shape ([`Shape::of_unknown`]).
+pub async fn no_route(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    Shape::of_unknown(path).response(
+        ErrorCode::NotFound,
+        &format!("no route for {method} {path}"),
+    )
+}
+
+/// A route's answer to a method it does not take: `405` (with the
+/// router's `Allow` header) in the route's shape ([`Shape::of_route`]).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    Shape::of_route(path).response(
+        ErrorCode::MethodNotAllowed,
+        &format!("{method} is not allowed on {path}; the Allow header lists what is"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_routes_are_openai_shaped() {
+        for path in [
+            "/v1/chat/completions",
+            "/v1/responses",
+            "/v1/responses/resp_1/input_items",
+            "/v1/models",
+            "/v1/models/anthropic.claude-3-haiku-20240307-v1:0",
+        ] {
+            assert_eq!(Shape::of_route(path), Shape::OpenAi, "{path}");
+        }
+        for path in [
+            "/v1/stream",
+            "/v1/sessions/x",
+            "/v1/responsesx",
+            "/v1/modelsx",
+            "/v1/chat/completions/x",
+            "/graphql",
+        ] {
+            assert_eq!(Shape::of_route(path), Shape::Gateway, "{path}");
+        }
+        assert_eq!(Shape::of_unknown("/v1/embeddings"), Shape::OpenAi);
+        assert_eq!(Shape::of_unknown("/nope"), Shape::Gateway);
+    }
+
+    async fn body(res: Response) -> (u16, Value) {
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap_or_default();
+        (status, serde_json::from_slice(&bytes).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn each_shape_renders_the_code() {
+        let openai = body(Shape::OpenAi.response(ErrorCode::InvalidToken, "malformed token")).await;
+        assert_eq!(
+            openai,
+            (
+                401,
+                json!({"error": {"message": "malformed token", "type": "authentication_error",
+                                 "param": null, "code": "invalid_token"}})
+            )
+        );
+        let gateway =
+            body(Shape::Gateway.response(ErrorCode::InvalidToken, "malformed token")).await;
+        assert_eq!(
+            gateway,
+            (
+                401,
+                json!({"error": {"code": "invalid_token", "message": "malformed token"}})
+            )
+        );
+        let (status, v) =
+            body(method_not_allowed(Method::GET, Uri::from_static("/v1/chat/completions")).await)
+                .await;
+        assert_eq!(
+            (status, &v["error"]["type"]),
+            (405, &json!("invalid_request_error"))
+        );
+        let (status, v) =
+            body(no_route(Method::POST, Uri::from_static("/v1/embeddings")).await).await;
+        assert_eq!(status, 404);
+        assert_eq!(v["error"]["message"], "no route for POST /v1/embeddings");
+        assert_eq!(v["error"]["type"], "not_found_error");
+    }
+}
