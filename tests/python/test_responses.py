@@ -361,6 +361,34 @@ def test_hints_are_accepted_and_echoed(client):
     assert response.service_tier == "default"
     again = client.responses.retrieve(response.id)
     assert (again.max_tool_calls, again.prompt_cache_key) == (3, "rivers")
+    # What the current SDK sends besides, with nothing to act on here.
+    newer = client.responses.create(
+        model=SONNET,
+        input=prompt(f"tokens=2 think=1 {FAST}"),
+        reasoning={"effort": "xhigh", "context": "auto"},
+        extra_body={"prompt_cache_options": {"ttl": "30m"}, "context_management": [{"type": "compaction"}]},
+    )
+    assert newer.status == "completed"
+
+
+def test_max_output_tokens_covers_reasoning_and_a_greeting_may_open(client):
+    response = client.responses.create(
+        model=SONNET,
+        input=[
+            {"role": "assistant", "content": "Hi! Where would you like to go?"},
+            {"role": "user", "content": prompt(f"think=3 tokens=9000 {FAST}")},
+        ],
+        reasoning={"effort": "high"},
+        max_output_tokens=2000,
+    )
+    assert response.status == "incomplete"
+    assert response.incomplete_details.reason == "max_output_tokens"
+    assert response.usage.output_tokens <= 2000
+    with pytest.raises(openai.BadRequestError, match="no room for reasoning") as err:
+        client.responses.create(
+            model=SONNET, input="x", reasoning={"effort": "low"}, max_output_tokens=1000
+        )
+    assert err.value.param == "max_output_tokens"
 
 
 def test_input_items_list_what_a_response_was_asked(client):

@@ -87,6 +87,8 @@ async fn create(
     };
     let (mut system, input) = input::to_turns(std::mem::take(&mut req.input), &turns)?;
     turns.extend(input);
+    // A chat UI's opening greeting (the assistant's, before the user spoke).
+    crate::request::drop_leading_greeting(&mut turns);
     let input_system = system.clone();
     if let Some(i) = req.instructions.clone() {
         system.insert(0, vec![crate::parts::Content::text(i)]);

@@ -22,7 +22,7 @@ use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::super::error::{OpenAiError, bad, bad_param};
-use super::super::request::reasoning;
+use super::super::request::{fit_under, reasoning};
 use super::super::response_format;
 use crate::parts::{OutputConfig, Tool, ToolChoice};
 use crate::request::{ReasoningRequest, StreamRequest};
@@ -97,6 +97,13 @@ pub(super) struct ResponsesRequest {
     _prompt_cache_retention: Option<IgnoredAny>,
     #[serde(default, rename = "stream_options")]
     _stream_options: Option<IgnoredAny>,
+    // Hints the current SDK sends, with nothing to act on here: the prompt
+    // cache's lifetime (cache points keep Bedrock's own) and OpenAI's own
+    // context compaction (the conversation goes to Bedrock whole).
+    #[serde(default, rename = "prompt_cache_options")]
+    _prompt_cache_options: Option<IgnoredAny>,
+    #[serde(default, rename = "context_management")]
+    _context_management: Option<IgnoredAny>,
 }
 
 /// `truncation`, as OpenAI names its two strategies.
@@ -119,6 +126,10 @@ pub(super) struct ReasoningOptions {
     summary: Option<String>,
     #[serde(default)]
     generate_summary: Option<String>,
+    /// Which reasoning of earlier turns the model sees: Bedrock gets what
+    /// `input` replays.
+    #[serde(default, rename = "context")]
+    _context: Option<IgnoredAny>,
 }
 
 /// One entry of `tools`: `{"type":"function","name","description"?,"parameters"?,"strict"?}`.
@@ -216,7 +227,12 @@ impl ResponsesRequest {
         let Some(r) = &self.reasoning else {
             return Ok(None);
         };
-        reasoning(r.effort.as_deref(), None)
+        // As at OpenAI, `max_output_tokens` covers reasoning and answer.
+        fit_under(
+            reasoning(r.effort.as_deref(), None)?,
+            self.max_output_tokens,
+            "max_output_tokens",
+        )
     }
 
     /// What a response object repeats of its request.
