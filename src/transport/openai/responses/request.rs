@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn options_tools_choice_and_effort() {
         let s = parse(json!({
-            "model": "m", "input": "x", "max_output_tokens": 50, "temperature": 0.5, "top_p": 0.9,
+            "model": "m", "input": "x", "max_output_tokens": 3000, "temperature": 0.5, "top_p": 0.9,
             "tools": [
                 {"type": "function", "name": "w", "description": "Weather", "strict": true,
                  "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
@@ -375,7 +375,7 @@ mod tests {
             "include": ["reasoning.encrypted_content"], "text": {"format": {"type": "text"}}
         }))
         .unwrap();
-        assert_eq!(s.max_tokens, Some(50));
+        assert_eq!(s.max_tokens, Some(3000));
         assert_eq!(s.tools.tools.len(), 2);
         assert_eq!(s.tools.tools[0].description.as_deref(), Some("Weather"));
         assert_eq!(
@@ -383,7 +383,8 @@ mod tests {
             json!({"type": "object", "properties": {}})
         );
         assert_eq!(s.tool_choice, ToolChoice::Tool("now".into()));
-        assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(4096));
+        // Medium's 4,096 fit under the ceiling, which covers the answer too.
+        assert_eq!(s.reasoning.map(|r| r.budget_tokens), Some(2999));
         for (wire, want) in [
             (json!("auto"), ToolChoice::Auto),
             (json!("none"), ToolChoice::None),
