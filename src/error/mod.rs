@@ -7,7 +7,7 @@ mod code;
 pub use code::{ErrorCode, UnknownCode};
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -99,6 +99,15 @@ impl From<JsonRejection> for ApiError {
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
+/// A path parameter that does not decode (`%FF` is not UTF-8) or parse.
+/// axum's other case, a route without the parameter, is a routing bug no
+/// request can reach; it is refused the same way rather than with a 500.
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
         ApiError::BadRequest(r.body_text())
     }
 }
