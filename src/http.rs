@@ -15,15 +15,19 @@ use crate::error::ApiError;
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| {
+    serde_json::from_slice(&body_bytes(body)?)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+/// A body read within the body limit: `413` past it, `400` if it could not be read.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge
         } else {
             ApiError::BadRequest(r.body_text())
         }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    })
 }
 
 /// A path parameter (`/v1/sessions/{id}`), refused as an [`ApiError`]: a

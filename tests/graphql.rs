@@ -975,6 +975,85 @@ async fn post_documents_over_the_size_limit_are_refused_before_parsing() {
     gw.shutdown().await;
 }
 
+/// A `POST` body that is not a GraphQL request is refused as on every other
+/// route — a real status and `{"error":{"code","message"}}` — not with
+/// Rust's debug text: not JSON or not a request object (`400`), a batch
+/// (`400`), past the body limit (`413`), `application/graphql` or
+/// `multipart/*` (`415`). JSON sent as form data (`curl -d`) is still read.
+#[tokio::test]
+async fn post_bodies_that_are_not_a_graphql_request_get_the_json_error() {
+    let gw = Gateway::with(|c| c.max_body_bytes = 64 * 1024).await;
+    let big = format!(
+        r#"{{"query":"{{ models }}","variables":{{"x":"{}"}}}}"#,
+        "a".repeat(70_000)
+    );
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("", "", 400, "bad_request"),
+        ("", "application/json", 400, "bad_request"),
+        ("not json", "application/json", 400, "bad_request"),
+        (r#"{"query": 5}"#, "application/json", 400, "bad_request"),
+        (
+            r#" [{"query":"{ models }"}]"#,
+            "application/json",
+            400,
+            "bad_request",
+        ),
+        (&big, "application/json", 413, "payload_too_large"),
+        (
+            "{ models }",
+            "application/graphql",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "{ models }",
+            "application/graphql; charset=utf-8",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "--x\r\n\r\n--x--",
+            "multipart/form-data; boundary=x",
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let mut req = gw
+            .http
+            .post(gw.url("/graphql"))
+            .bearer_auth(&gw.token)
+            .body(body.to_string());
+        if !content_type.is_empty() {
+            req = req.header("content-type", *content_type);
+        }
+        let resp = req.send().await.unwrap();
+        let what = format!("{content_type} {:.40}", body);
+        assert_eq!(resp.status(), *status, "{what}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{what}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], *code, "{what}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("Error(") && !message.contains("Custom {"),
+            "{what}: {v}"
+        );
+    }
+    let resp = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"query":"{ models }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["data"]["models"].is_array(), "{v}");
+    gw.shutdown().await;
+}
+
 /// graphql-js's single-root-field rule: a subscription with two root fields
 /// (aliases of one field here, waiting for a session that will never come)
 /// gets an `error` at once, and the socket and the id stay usable.

@@ -74,6 +74,8 @@ error_codes! {
     UnknownModel = "unknown_model", 400, final;
     /// The body is larger than the gateway accepts.
     PayloadTooLarge = "payload_too_large", 413, final;
+    /// A body in a format the route does not take (GraphQL's `application/graphql`).
+    UnsupportedMediaType = "unsupported_media_type", 415, final;
     /// No such session (or one the caller may not see), route or resource.
     NotFound = "not_found", 404, final;
     /// A resume cursor past the end of a finished session's log.
@@ -281,6 +283,13 @@ mod tests {
             (BadRequest, "bad_request", 400, false, None),
             (UnknownModel, "unknown_model", 400, false, None),
             (PayloadTooLarge, "payload_too_large", 413, false, None),
+            (
+                UnsupportedMediaType,
+                "unsupported_media_type",
+                415,
+                false,
+                None,
+            ),
             (NotFound, "not_found", 404, false, None),
             (CursorPastEnd, "cursor_past_end", 416, false, None),
             (Forbidden, "forbidden", 403, false, None),

@@ -45,6 +45,9 @@ pub enum ApiError {
     UnknownModel(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    /// A body in a format the route does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("not found")]
     NotFound,
     /// A resume cursor past the end of a finished session's log.
@@ -129,6 +132,7 @@ impl ApiError {
             ApiError::BadRequest(_) => ErrorCode::BadRequest,
             ApiError::UnknownModel(_) => ErrorCode::UnknownModel,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::CursorPastEnd(_) => ErrorCode::CursorPastEnd,
             ApiError::Gone(_) => ErrorCode::Gone,
