@@ -1054,6 +1054,51 @@ async fn post_bodies_that_are_not_a_graphql_request_get_the_json_error() {
     gw.shutdown().await;
 }
 
+/// One request starts at most one upstream call: a mutation selecting
+/// `startStream` under many aliases (240 here, as an audit sent) is refused
+/// with a GraphQL error before any of them starts, over HTTP and over the
+/// socket; one `startStream` still works on both.
+#[tokio::test]
+async fn aliased_start_streams_are_refused_before_any_starts() {
+    let gw = Gateway::start().await;
+    let many: String = (0..240)
+        .map(|i| format!("a{i}: startStream(prompt: \"[[sim tokens=2]] {i}\") {{ sessionId }} "))
+        .collect();
+    let r = post(&gw, &gw.token, &format!("mutation {{ {many} }}"), json!({})).await;
+    assert!(r.get("data").is_none_or(Value::is_null), "{r}");
+    assert_eq!(r["errors"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["code"], "bad_request", "{r}");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most one stream"),
+        "{r}"
+    );
+    // The resolvers wait for Bedrock's response headers: had any run, the
+    // simulator would have counted it before the answer.
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 0);
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let two = "mutation { a: startStream(prompt: \"x\") { sessionId } b: startStream(prompt: \"y\") { sessionId } }";
+    c.subscribe("two", two, json!({})).await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "two", "{m}");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "bad_request", "{m}");
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 0);
+
+    // One at a time is the way.
+    let one = "mutation { startStream(prompt: \"[[sim tokens=2]] one\") { sessionId } }";
+    c.subscribe("one", one, json!({})).await;
+    let payloads = c.collect("one").await;
+    assert!(payloads[0].get("errors").is_none(), "{payloads:?}");
+    start_stream(&gw, &gw.token, "[[sim tokens=2]] two").await;
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 2);
+    gw.shutdown().await;
+}
+
 /// graphql-js's single-root-field rule: a subscription with two root fields
 /// (aliases of one field here, waiting for a session that will never come)
 /// gets an `error` at once, and the socket and the id stay usable.

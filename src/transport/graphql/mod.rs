@@ -4,7 +4,8 @@
 //! subprotocols (the upgrade is open; its token comes in `connection_init`).
 //!
 //! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
-//! - `limits`: rules checked before execution (document size, one root field per subscription).
+//! - `limits`: rules checked before execution (document size, one root field per
+//!   subscription, one upstream call per operation).
 //! - `ws`: the two WebSocket protocols, to the letter of their PROTOCOL.md.
 //!
 //! async-graphql parses, validates and executes; the protocol layer is ours.
