@@ -88,6 +88,8 @@ error_codes! {
     Gone = "gone", 410, final;
     /// The request took too long to start.
     Timeout = "timeout", 504, retryable;
+    /// The client did not finish sending its request in time.
+    RequestTimeout = "request_timeout", 408, retryable;
 
     // Authentication.
     /// No bearer token.
@@ -296,6 +298,7 @@ mod tests {
             (OriginNotAllowed, "origin_not_allowed", 403, false, None),
             (Gone, "gone", 410, false, None),
             (Timeout, "timeout", 504, true, None),
+            (RequestTimeout, "request_timeout", 408, true, None),
             (MissingToken, "missing_token", 401, false, None),
             (InvalidToken, "invalid_token", 401, false, None),
             (TokenExpired, "token_expired", 401, false, None),

@@ -55,10 +55,10 @@ impl Exception {
             | UpstreamDecodeError
             | NodeUnavailable
             | Cancelled => Self::InternalServer,
-            BadRequest | UnknownModel | PayloadTooLarge | UnsupportedMediaType | CursorPastEnd
-            | InvalidJson | InvalidMessage | MissingAction | InvalidAction | UnknownAction
-            | InvalidFields | BinaryNotSupported | NotExternal | SessionFinished
-            | ValidationError | SessionTooLong => Self::Validation,
+            BadRequest | UnknownModel | PayloadTooLarge | UnsupportedMediaType | RequestTimeout
+            | CursorPastEnd | InvalidJson | InvalidMessage | MissingAction | InvalidAction
+            | UnknownAction | InvalidFields | BinaryNotSupported | NotExternal
+            | SessionFinished | ValidationError | SessionTooLong => Self::Validation,
         }
     }
 
