@@ -899,6 +899,16 @@ async fn introspection_works_and_limits_refuse_deeper_queries() {
             .iter()
             .any(|t| t["name"] == "TokenEvent")
     );
+    // Over the socket as well.
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("i", INTROSPECTION, json!({})).await;
+    let payloads = c.collect("i").await;
+    assert!(payloads[0].get("errors").is_none(), "{payloads:?}");
+    assert_eq!(
+        payloads[0]["data"]["__schema"]["subscriptionType"]["name"],
+        "Subscription"
+    );
 
     let mut deep = String::from("{ __schema { types { fields { type { name ");
     for _ in 0..20 {
