@@ -26,7 +26,7 @@
 //! - [`render`]: renderings two transports share (Anthropic's events: `/v1/messages` and the Bedrock API).
 //! - [`parts`]: conversations with parts: request content, tools, answer blocks (reasoning, tool calls).
 //! - [`error`]: every error code in one `ErrorCode` table; API errors and their HTTP rendering.
-//! - [`http`]: JSON bodies and stream headers every HTTP transport shares.
+//! - [`http`]: JSON bodies, path parameters and stream headers every HTTP transport shares.
 //! - [`telemetry`]: logs and request spans; OpenTelemetry session spans (OTLP).
 //! - `woken`: waits a task polls only after they woke it (cancel, timers), not on every token.
 //!

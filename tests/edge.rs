@@ -111,3 +111,62 @@ async fn connections_past_the_per_ip_cap_are_closed_at_once() {
     drop(b);
     gw.shutdown().await;
 }
+
+/// A path parameter that does not decode (`%FF` is not UTF-8) is a `400` in
+/// the gateway's JSON error shape on every route that takes one, not axum's
+/// plain text; the drop-in APIs answer it in their own shapes.
+#[tokio::test]
+async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
+    let gw = Gateway::start().await;
+    let admin = gw.token_for("ops", &["admin"]);
+    let http = &gw.http;
+    let gateway_routes = [
+        http.get(gw.url("/v1/sessions/%FF")),
+        http.post(gw.url("/v1/sessions/%FF/cancel")),
+        http.get(gw.url("/v1/sessions/%FF/stream")),
+        http.get(gw.url("/v1/ai-sdk/chat/%FF/stream")),
+        http.get(gw.url("/@connections/%FF")),
+        http.post(gw.url("/@connections/%FF")).body("hi"),
+        http.delete(gw.url("/@connections/%FF")),
+    ];
+    for req in gateway_routes {
+        let resp = req.bearer_auth(&admin).send().await.unwrap();
+        let what = format!("{} {}", resp.url().path(), resp.status());
+        assert_eq!(resp.status(), 400, "{what}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{what}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request", "{what}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{what}: {body}"
+        );
+    }
+    // OpenAI's routes answer in OpenAI's shape, Anthropic's in Anthropic's.
+    for path in ["/v1/responses/%FF", "/v1/models/%FF"] {
+        let resp = http
+            .get(gw.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(
+            body["error"]["type"], "invalid_request_error",
+            "{path}: {body}"
+        );
+        assert_eq!(body["error"]["code"], "bad_request", "{path}: {body}");
+    }
+    let resp = http
+        .get(gw.url("/v1/models/%FF"))
+        .header("anthropic-version", "2023-06-01")
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    gw.shutdown().await;
+}

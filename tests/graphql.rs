@@ -899,6 +899,16 @@ async fn introspection_works_and_limits_refuse_deeper_queries() {
             .iter()
             .any(|t| t["name"] == "TokenEvent")
     );
+    // Over the socket as well.
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    c.subscribe("i", INTROSPECTION, json!({})).await;
+    let payloads = c.collect("i").await;
+    assert!(payloads[0].get("errors").is_none(), "{payloads:?}");
+    assert_eq!(
+        payloads[0]["data"]["__schema"]["subscriptionType"]["name"],
+        "Subscription"
+    );
 
     let mut deep = String::from("{ __schema { types { fields { type { name ");
     for _ in 0..20 {
@@ -972,6 +982,130 @@ async fn post_documents_over_the_size_limit_are_refused_before_parsing() {
             "{r}"
         );
     }
+    gw.shutdown().await;
+}
+
+/// A `POST` body that is not a GraphQL request is refused as on every other
+/// route — a real status and `{"error":{"code","message"}}` — not with
+/// Rust's debug text: not JSON or not a request object (`400`), a batch
+/// (`400`), past the body limit (`413`), `application/graphql` or
+/// `multipart/*` (`415`). JSON sent as form data (`curl -d`) is still read.
+#[tokio::test]
+async fn post_bodies_that_are_not_a_graphql_request_get_the_json_error() {
+    let gw = Gateway::with(|c| c.max_body_bytes = 64 * 1024).await;
+    let big = format!(
+        r#"{{"query":"{{ models }}","variables":{{"x":"{}"}}}}"#,
+        "a".repeat(70_000)
+    );
+    let cases: &[(&str, &str, u16, &str)] = &[
+        ("", "", 400, "bad_request"),
+        ("", "application/json", 400, "bad_request"),
+        ("not json", "application/json", 400, "bad_request"),
+        (r#"{"query": 5}"#, "application/json", 400, "bad_request"),
+        (
+            r#" [{"query":"{ models }"}]"#,
+            "application/json",
+            400,
+            "bad_request",
+        ),
+        (&big, "application/json", 413, "payload_too_large"),
+        (
+            "{ models }",
+            "application/graphql",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "{ models }",
+            "application/graphql; charset=utf-8",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "--x\r\n\r\n--x--",
+            "multipart/form-data; boundary=x",
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let mut req = gw
+            .http
+            .post(gw.url("/graphql"))
+            .bearer_auth(&gw.token)
+            .body(body.to_string());
+        if !content_type.is_empty() {
+            req = req.header("content-type", *content_type);
+        }
+        let resp = req.send().await.unwrap();
+        let what = format!("{content_type} {:.40}", body);
+        assert_eq!(resp.status(), *status, "{what}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{what}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], *code, "{what}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("Error(") && !message.contains("Custom {"),
+            "{what}: {v}"
+        );
+    }
+    let resp = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"query":"{ models }"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["data"]["models"].is_array(), "{v}");
+    gw.shutdown().await;
+}
+
+/// One request starts at most one upstream call: a mutation selecting
+/// `startStream` under many aliases (240 here, as an audit sent) is refused
+/// with a GraphQL error before any of them starts, over HTTP and over the
+/// socket; one `startStream` still works on both.
+#[tokio::test]
+async fn aliased_start_streams_are_refused_before_any_starts() {
+    let gw = Gateway::start().await;
+    let many: String = (0..240)
+        .map(|i| format!("a{i}: startStream(prompt: \"[[sim tokens=2]] {i}\") {{ sessionId }} "))
+        .collect();
+    let r = post(&gw, &gw.token, &format!("mutation {{ {many} }}"), json!({})).await;
+    assert!(r.get("data").is_none_or(Value::is_null), "{r}");
+    assert_eq!(r["errors"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["code"], "bad_request", "{r}");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most one stream"),
+        "{r}"
+    );
+    // The resolvers wait for Bedrock's response headers: had any run, the
+    // simulator would have counted it before the answer.
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 0);
+
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let two = "mutation { a: startStream(prompt: \"x\") { sessionId } b: startStream(prompt: \"y\") { sessionId } }";
+    c.subscribe("two", two, json!({})).await;
+    let m = c.recv_msg().await;
+    assert_eq!(m["type"], "error", "{m}");
+    assert_eq!(m["id"], "two", "{m}");
+    assert_eq!(m["payload"][0]["extensions"]["code"], "bad_request", "{m}");
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 0);
+
+    // One at a time is the way.
+    let one = "mutation { startStream(prompt: \"[[sim tokens=2]] one\") { sessionId } }";
+    c.subscribe("one", one, json!({})).await;
+    let payloads = c.collect("one").await;
+    assert!(payloads[0].get("errors").is_none(), "{payloads:?}");
+    start_stream(&gw, &gw.token, "[[sim tokens=2]] two").await;
+    assert_eq!(gw.sim_stats().await["streamsStarted"], 2);
     gw.shutdown().await;
 }
 

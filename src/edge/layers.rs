@@ -15,6 +15,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::client_ip::{ClientIpKeyExtractor, TrustedProxies, resolve_layer};
+use super::request_body;
 use crate::error::{ErrorCode, error_response};
 
 /// The shared per-address rate limiter (keyed by the resolved client address).
@@ -154,9 +155,20 @@ fn cors(edge: &EdgeConfig) -> CorsLayer {
 
 /// Bound the time to response headers. Streams answer once Bedrock's
 /// headers are in, so their bodies are not cut; a slow start is.
+///
+/// Whose slowness it was picks the answer. If, at the deadline, the handler
+/// is waiting for more of the request body (its last read found nothing
+/// yet), the client has not finished sending its request: `408`, a client
+/// error, which the trace layer does not log as a failure. Otherwise the
+/// request was in (or its body is not read) and the gateway, or Bedrock
+/// behind it, was slow: `504`, logged as the server error it is.
 async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let (req, awaiting_client) = request_body::watch(req);
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
+        Err(_) if awaiting_client.now() => {
+            ErrorCode::RequestTimeout.response("the request was not sent in time")
+        }
         Err(_) => ErrorCode::Timeout.response("the request took too long to start"),
     }
 }
@@ -195,4 +207,59 @@ async fn websocket_origin(State(edge): State<EdgeConfig>, req: Request, next: Ne
         }
     }
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, Bytes};
+    use axum::routing::post;
+    use tokio::sync::mpsc;
+    use tokio_stream::wrappers::ReceiverStream;
+    use tower::ServiceExt;
+
+    type Chunks = mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
+
+    /// A body that has sent `first` and then waits on the returned sender.
+    async fn unfinished(first: &[u8]) -> (Body, Chunks) {
+        let (tx, rx) = mpsc::channel(1);
+        tx.send(Ok(first.to_vec())).await.unwrap();
+        (Body::from_stream(ReceiverStream::new(rx)), tx)
+    }
+
+    async fn status(path: &str, body: Body) -> u16 {
+        let app = Router::new()
+            .route(
+                "/read",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    "late"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(
+                Duration::from_secs(10),
+                timeout,
+            ));
+        let req = Request::post(path).body(body).unwrap();
+        app.oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_still_sending_at_the_deadline_gets_408_a_slow_answer_504() {
+        let (body, _sending) = unfinished(b"{\"prompt\":").await;
+        assert_eq!(status("/read", body).await, 408, "the client's slowness");
+        assert_eq!(
+            status("/slow", Body::from("all of it")).await,
+            504,
+            "the gateway's"
+        );
+        // A body the handler never reads is not what it waits on.
+        let (body, _sending) = unfinished(b"{").await;
+        assert_eq!(status("/slow", body).await, 504);
+        assert_eq!(status("/read", Body::from("abc")).await, 200);
+    }
 }

@@ -12,6 +12,8 @@
 //! - `client_ip`: the client's address (`SPILLWAY_TRUSTED_PROXIES`, `X-Forwarded-For`).
 //! - `layers`: security headers, CORS, WebSocket `Origin` checks, per-IP
 //!   request rate limiting, timeouts for non-streaming routes.
+//! - `request_body`: whether a request still waits on its client's body
+//!   (the timeout's `408` rather than `504`).
 
 pub mod activity;
 pub mod client_ip;
@@ -20,6 +22,7 @@ pub mod head_timer;
 pub mod http;
 pub mod layers;
 pub mod listener;
+mod request_body;
 pub mod self_signed;
 pub mod tls;
 

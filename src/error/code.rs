@@ -74,6 +74,8 @@ error_codes! {
     UnknownModel = "unknown_model", 400, final;
     /// The body is larger than the gateway accepts.
     PayloadTooLarge = "payload_too_large", 413, final;
+    /// A body in a format the route does not take (GraphQL's `application/graphql`).
+    UnsupportedMediaType = "unsupported_media_type", 415, final;
     /// No such session (or one the caller may not see), route or resource.
     NotFound = "not_found", 404, final;
     /// A route that does not take the request's method.
@@ -88,6 +90,8 @@ error_codes! {
     Gone = "gone", 410, final;
     /// The request took too long to start.
     Timeout = "timeout", 504, retryable;
+    /// The client did not finish sending its request in time.
+    RequestTimeout = "request_timeout", 408, retryable;
 
     // Authentication.
     /// No bearer token.
@@ -283,6 +287,13 @@ mod tests {
             (BadRequest, "bad_request", 400, false, None),
             (UnknownModel, "unknown_model", 400, false, None),
             (PayloadTooLarge, "payload_too_large", 413, false, None),
+            (
+                UnsupportedMediaType,
+                "unsupported_media_type",
+                415,
+                false,
+                None,
+            ),
             (NotFound, "not_found", 404, false, None),
             (MethodNotAllowed, "method_not_allowed", 405, false, None),
             (CursorPastEnd, "cursor_past_end", 416, false, None),
@@ -290,6 +301,7 @@ mod tests {
             (OriginNotAllowed, "origin_not_allowed", 403, false, None),
             (Gone, "gone", 410, false, None),
             (Timeout, "timeout", 504, true, None),
+            (RequestTimeout, "request_timeout", 408, true, None),
             (MissingToken, "missing_token", 401, false, None),
             (InvalidToken, "invalid_token", 401, false, None),
             (TokenExpired, "token_expired", 401, false, None),

@@ -10,7 +10,7 @@ pub use code::{ErrorCode, UnknownCode};
 pub use shape::Shape;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -48,6 +48,9 @@ pub enum ApiError {
     UnknownModel(String),
     #[error("request body is too large")]
     PayloadTooLarge,
+    /// A body in a format the route does not take.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("not found")]
     NotFound,
     /// A resume cursor past the end of a finished session's log.
@@ -106,6 +109,15 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// A path parameter that does not decode (`%FF` is not UTF-8) or parse.
+/// axum's other case, a route without the parameter, is a routing bug no
+/// request can reach; it is refused the same way rather than with a 500.
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(r.body_text())
+    }
+}
+
 impl From<LookupError> for ApiError {
     fn from(e: LookupError) -> Self {
         match e {
@@ -123,6 +135,7 @@ impl ApiError {
             ApiError::BadRequest(_) => ErrorCode::BadRequest,
             ApiError::UnknownModel(_) => ErrorCode::UnknownModel,
             ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::CursorPastEnd(_) => ErrorCode::CursorPastEnd,
             ApiError::Gone(_) => ErrorCode::Gone,

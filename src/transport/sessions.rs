@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::Path;
 use crate::hub::{Access, SessionInfo};
 use crate::state::AppState;
 use crate::transport::anthropic::models as anthropic_models;

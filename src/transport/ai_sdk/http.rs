@@ -3,8 +3,8 @@
 
 use axum::Extension;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt, stream};
@@ -13,7 +13,7 @@ use super::render::chunk_stream;
 use super::request::{ChatRequest, chat_answer, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{parse_json, stream_headers};
+use crate::http::{Path, parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::hub::chats::{ChatIndex, Rendering};
 use crate::render::sse;

@@ -57,10 +57,11 @@ impl Exception {
             | UpstreamDecodeError
             | NodeUnavailable
             | Cancelled => Self::InternalServer,
-            BadRequest | UnknownModel | PayloadTooLarge | MethodNotAllowed | CursorPastEnd
-            | InvalidJson | InvalidMessage | MissingAction | InvalidAction | UnknownAction
-            | InvalidFields | BinaryNotSupported | NotExternal | SessionFinished
-            | ValidationError | SessionTooLong => Self::Validation,
+            BadRequest | UnknownModel | PayloadTooLarge | MethodNotAllowed
+            | UnsupportedMediaType | RequestTimeout | CursorPastEnd | InvalidJson
+            | InvalidMessage | MissingAction | InvalidAction | UnknownAction | InvalidFields
+            | BinaryNotSupported | NotExternal | SessionFinished | ValidationError
+            | SessionTooLong => Self::Validation,
         }
     }
 

@@ -54,12 +54,12 @@ pub mod session;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::routing::{any, get, post};
 use serde_json::Value;
 
-use crate::http::parse_json;
+use crate::http::{Path, parse_json};
 use crate::state::AppState;
 use error::BedrockError;
 
@@ -134,9 +134,7 @@ impl FromRequestParts<AppState> for ModelId {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Path(id) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| BedrockError::validation(e.body_text()))?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state).await?;
         Ok(Self(model_id(&id).to_owned()))
     }
 }

@@ -1,18 +1,28 @@
 //! Request rules applied before async-graphql executes a document: the size
-//! limit (checked on the text, before any parsing) and graphql-js's
+//! limit (checked on the text, before any parsing), graphql-js's
 //! single-root-field rule for subscriptions (checked on the parsed document,
-//! which the request keeps, so it is parsed once).
+//! which the request keeps, so it is parsed once), and at most one upstream
+//! call per operation (a schema extension, so it holds for every document
+//! the schema runs, over HTTP and both socket protocols alike).
 //!
-//! Both answer with a `ServerError` carrying `extensions.code` (the HTTP
+//! Each answers with a `ServerError` carrying `extensions.code` (the HTTP
 //! API's codes), ready for an `errors` array or a socket's `error` payload.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{
     Directive, ExecutableDocument, FragmentDefinition, OperationDefinition, OperationType,
     Selection,
 };
-use async_graphql::{ErrorExtensionValues, Name, Pos, Positioned, Request, ServerError, Value};
+use async_graphql::{
+    ErrorExtensionValues, Name, Pos, Positioned, Request, ServerError, ServerResult, Value,
+    Variables,
+};
+
+/// The mutations whose resolver starts an upstream (Bedrock) call.
+pub const UPSTREAM_MUTATIONS: &[&str] = &["startStream"];
 
 /// Refuse a document (`query` text) longer than `max_bytes`, before it is parsed.
 pub fn check_document(query: &str, max_bytes: usize) -> Result<(), ServerError> {
@@ -53,7 +63,7 @@ pub fn single_root_field(doc: &ExecutableDocument) -> Result<(), ServerError> {
             Some(name) => format!("Subscription \"{name}\""),
             None => "Anonymous Subscription".to_owned(),
         };
-        let fields = root_fields(doc, op, 2);
+        let fields = root_fields(doc, op, 2, |_| true);
         if let Some(extra) = fields.get(1) {
             return Err(coded(
                 "bad_request",
@@ -72,6 +82,67 @@ pub fn single_root_field(doc: &ExecutableDocument) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// One upstream call per operation: every mutation operation of the
+/// document selects at most one field of [`UPSTREAM_MUTATIONS`]. Aliases
+/// make more calls (`a: startStream(…) b: startStream(…)` starts two), so
+/// they count apart; one response key written twice is one call, as GraphQL
+/// merges it. Without this, one request (counted once by the per-address
+/// rate limit) could start hundreds of streams. Like the subscription rule,
+/// every mutation of the document is checked, whichever one is picked.
+pub fn one_upstream_call(doc: &ExecutableDocument) -> Result<(), ServerError> {
+    let mut mutations: Vec<(Option<&Name>, &OperationDefinition)> = doc
+        .operations
+        .iter()
+        .filter(|(_, op)| op.node.ty == OperationType::Mutation)
+        .map(|(name, op)| (name, &op.node))
+        .collect();
+    mutations.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, op) in mutations {
+        let calls = root_fields(doc, op, 2, |f| UPSTREAM_MUTATIONS.contains(&f.as_str()));
+        if let Some(extra) = calls.get(1) {
+            let what = match name {
+                Some(name) => format!("Mutation \"{name}\""),
+                None => "Anonymous Mutation".to_owned(),
+            };
+            return Err(coded(
+                "bad_request",
+                format!(
+                    "{what} must start at most one stream: select one of {} once per operation \
+                     (send one request per stream)",
+                    UPSTREAM_MUTATIONS.join(", ")
+                ),
+                Some(extra.pos),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`one_upstream_call`] on every document the schema executes, as soon as
+/// it is parsed: nothing of a refused operation runs.
+pub struct OneUpstreamCall;
+
+impl ExtensionFactory for OneUpstreamCall {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OneUpstreamCall)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for OneUpstreamCall {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        one_upstream_call(&doc)?;
+        Ok(doc)
+    }
+}
+
 /// A root field as graphql-js's `collectFields` groups them: by response key.
 struct RootField<'a> {
     key: &'a Name,
@@ -79,9 +150,10 @@ struct RootField<'a> {
     pos: Pos,
 }
 
-/// The first `limit` distinct root fields of `op`, in document order, through
-/// fragment spreads (each fragment once, so cycles end) and inline
-/// fragments. Iterative, so deep nesting cannot exhaust the stack.
+/// The first `limit` distinct root fields of `op` whose name `keep` takes,
+/// in document order, through fragment spreads (each fragment once, so
+/// cycles end) and inline fragments. Iterative, so deep nesting cannot
+/// exhaust the stack.
 ///
 /// `@skip` / `@include` with a literal `if` are honoured; with a variable the
 /// selection counts (graphql-js evaluates them with no variables at all).
@@ -91,6 +163,7 @@ fn root_fields<'a>(
     doc: &'a ExecutableDocument,
     op: &'a OperationDefinition,
     limit: usize,
+    keep: impl Fn(&Name) -> bool,
 ) -> Vec<RootField<'a>> {
     let mut fields: Vec<RootField<'a>> = Vec::new();
     let mut visited: HashSet<&'a Name> = HashSet::new();
@@ -106,7 +179,7 @@ fn root_fields<'a>(
         match &item.node {
             Selection::Field(f) => {
                 let key = &f.node.response_key().node;
-                if fields.iter().all(|seen| seen.key != key) {
+                if keep(&f.node.name.node) && fields.iter().all(|seen| seen.key != key) {
                     fields.push(RootField {
                         key,
                         name: &f.node.name.node,
@@ -319,6 +392,84 @@ mod tests {
         for op in ["Q", "One", "Two"] {
             assert!(check_op(&doc, op).is_ok(), "{op}");
         }
+    }
+
+    fn upstream_calls(query: &str) -> Result<(), ServerError> {
+        one_upstream_call(&async_graphql::parser::parse_query(query).unwrap())
+    }
+
+    const START: &str = "startStream(prompt: \"p\") { sessionId }";
+
+    #[test]
+    fn one_upstream_call_per_mutation_passes() {
+        for q in [
+            format!("mutation {{ {START} }}"),
+            format!("mutation M {{ a: {START} }}"),
+            // One response key written twice is one call.
+            format!("mutation {{ a: {START} a: {START} }}"),
+            // Other mutations beside it.
+            format!(
+                "mutation {{ {START} cancelStream(sessionId: \"x\") {{ status }} __typename }}"
+            ),
+            format!(
+                "mutation {{ {START} b: startStream(prompt: \"p\") @skip(if: true) {{ sessionId }} }}"
+            ),
+            // One per operation; one operation runs per request.
+            format!("mutation A {{ {START} }} mutation B {{ {START} }}"),
+            // Queries and subscriptions are not looked at.
+            "{ models a: models }".to_owned(),
+        ] {
+            assert!(upstream_calls(&q).is_ok(), "{q}: {:?}", upstream_calls(&q));
+        }
+    }
+
+    #[test]
+    fn aliased_upstream_calls_are_refused_before_anything_runs() {
+        let many: String = (0..240).map(|i| format!("a{i}: {START} ")).collect();
+        for q in [
+            format!("mutation {{ a: {START} b: {START} }}"),
+            format!("mutation {{ {many} }}"),
+            format!("mutation {{ {START} ...F }} fragment F on Mutation {{ b: {START} }}"),
+            format!("mutation {{ ... {{ a: {START} }} ... on Mutation {{ b: {START} }} }}"),
+            // A variable may skip it: it counts.
+            format!(
+                "mutation($x: Boolean!) {{ {START} b: startStream(prompt: \"p\") @skip(if: $x) {{ sessionId }} }}"
+            ),
+        ] {
+            let e = upstream_calls(&q).expect_err(&q);
+            assert_eq!(
+                e.extensions.as_ref().and_then(|x| x.get("code")),
+                Some(&Value::from("bad_request")),
+                "{e:?}"
+            );
+            assert!(
+                e.message
+                    .starts_with("Anonymous Mutation must start at most one stream")
+            );
+        }
+        let e = upstream_calls(&format!(
+            "mutation Ok {{ {START} }} mutation Two {{ a: {START}\n b: {START} }}"
+        ))
+        .unwrap_err();
+        assert!(e.message.starts_with("Mutation \"Two\""), "{}", e.message);
+        assert_eq!(e.locations, [Pos { line: 2, column: 2 }], "the extra call");
+    }
+
+    #[tokio::test]
+    async fn the_schema_refuses_two_upstream_calls_without_running_either() {
+        // No `AppState` in the request data: a resolver that ran would
+        // answer `internal`, not the rule's `bad_request`.
+        let schema = crate::transport::graphql::build_schema();
+        let r = schema
+            .execute(format!("mutation {{ a: {START} b: {START} }}"))
+            .await;
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(
+            r.errors[0].message.contains("at most one stream"),
+            "{:?}",
+            r.errors
+        );
+        assert_eq!(r.data, Value::Null);
     }
 
     #[test]

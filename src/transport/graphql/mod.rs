@@ -4,7 +4,8 @@
 //! subprotocols (the upgrade is open; its token comes in `connection_init`).
 //!
 //! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
-//! - `limits`: rules checked before execution (document size, one root field per subscription).
+//! - `limits`: rules checked before execution (document size, one root field per
+//!   subscription, one upstream call per operation).
 //! - `ws`: the two WebSocket protocols, to the letter of their PROTOCOL.md.
 //!
 //! async-graphql parses, validates and executes; the protocol layer is ours.
@@ -16,21 +17,23 @@ pub mod schema;
 mod shared;
 mod ws;
 
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{WebSocketUpgrade, rejection::WebSocketUpgradeRejection};
-use axum::extract::{Extension, FromRequest, FromRequestParts, Request, State};
-use axum::http::header;
+use axum::extract::{Extension, FromRequestParts, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{RequestExt, Router};
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 
 use crate::auth::extract::bearer_token;
 use crate::auth::{AuthError, Principal};
 use crate::edge::client_ip::Peer;
+use crate::error::ApiError;
 use crate::socket::Client;
 use crate::state::AppState;
 pub use schema::{GqlSchema, build as build_schema};
@@ -64,23 +67,30 @@ pub fn sdl() -> String {
 /// The body is held to the app's body limit, and the document to
 /// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` before it is parsed.
 ///
-/// A document over the limit is answered like a parse error: `200` with an
-/// `errors` array (`extensions.code = "payload_too_large"`), not `413`. This
-/// route answers every other refused document (syntax, validation, depth)
-/// that way, as async-graphql does, so a client has one path for them all;
-/// and clients such as Apollo Client's `HttpLink` turn a non-2xx answer into
-/// a network error instead of surfacing its GraphQL `errors`.
+/// Two kinds of refusal, in two shapes:
+///
+/// - A body that is not a GraphQL request (see [`read_request`]) is refused
+///   as on every other route, before anything GraphQL happens: a real status
+///   and `{"error":{"code","message"}}`. The GraphQL-over-HTTP spec asks for
+///   a 4xx here and tells clients not to expect a GraphQL response in a
+///   non-2xx body (a proxy may have written it), so its `errors` shape would
+///   buy nothing, and the contract's one error shape holds.
+/// - A request whose document is refused — over the document limit
+///   (`extensions.code = "payload_too_large"`), syntax, validation, depth —
+///   gets `200` with an `errors` array, as async-graphql answers, so a
+///   client has one path for them all; and clients such as Apollo Client's
+///   `HttpLink` turn a non-2xx answer into a network error instead of
+///   surfacing its GraphQL `errors`.
 async fn post_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
     principal: Principal,
-    req: Request,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gql = match GraphQLRequest::<GraphQLRejection>::from_request(req.with_limited_body(), &())
-        .await
-    {
-        Ok(r) => r.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+    let gql = match read_request(&headers, body) {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
     };
     if let Err(e) = limits::check_document(&gql.query, state.graphql_max_document_bytes) {
         return GraphQLResponse::from(async_graphql::Response::from_errors(vec![e]))
@@ -90,6 +100,40 @@ async fn post_graphql(
     GraphQLResponse::from(schema.execute(gql).await).into_response()
 }
 
+/// The GraphQL request in a `POST` body: one JSON object
+/// (`{"query","operationName"?,"variables"?,"extensions"?}`), whatever the
+/// content type says (as on every route: `curl -d` says form data), except
+/// the two that say the body is something else: `application/graphql` (a
+/// bare document, which the GraphQL-over-HTTP spec dropped) and
+/// `multipart/*` (file uploads; the schema takes none) are `415`. Past the
+/// body limit is `413`; a body that is not JSON, not a request object, or a
+/// batch (an array) is `400`.
+fn read_request(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<async_graphql::Request, ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if let Some(t) =
+        media_type.filter(|t| t == "application/graphql" || t.starts_with("multipart/"))
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "{t} is not taken here: send application/json, {{\"query\": \"…\", \"variables\": {{…}}}}"
+        )));
+    }
+    let bytes = crate::http::body_bytes(body)?;
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'[') {
+        return Err(ApiError::BadRequest(
+            "batched requests are not supported: send one operation per request".into(),
+        ));
+    }
+    crate::http::parse_json(Ok(bytes))
+}
+
 /// `GET /graphql`: a WebSocket upgrade (subscriptions), or GraphiQL.
 async fn get_graphql(
     State(state): State<AppState>,
@@ -97,7 +141,7 @@ async fn get_graphql(
     auth: UpgradeAuth,
     Peer(peer): Peer,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
 ) -> Response {
     match ws {
         Ok(ws) => {

@@ -511,7 +511,9 @@ impl SubscriptionRoot {
 }
 
 /// The schema, with the limits that keep hostile queries cheap while the
-/// standard introspection query (depth 13) still passes.
+/// standard introspection query (depth 13) still passes, and at most one
+/// upstream call per operation (`limits::OneUpstreamCall`), over every
+/// transport that executes it.
 pub fn build() -> GqlSchema {
     async_graphql::Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(RenderGroups::default())
@@ -519,5 +521,6 @@ pub fn build() -> GqlSchema {
         .limit_complexity(super::MAX_COMPLEXITY)
         .limit_recursive_depth(super::MAX_RECURSIVE_DEPTH)
         .limit_directives(super::MAX_DIRECTIVES)
+        .extension(super::limits::OneUpstreamCall)
         .finish()
 }

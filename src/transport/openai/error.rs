@@ -4,6 +4,8 @@
 //! router's `404` and `405` on these routes render too.
 
 use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -23,6 +25,23 @@ pub struct OpenAiError {
 impl From<ApiError> for OpenAiError {
     fn from(error: ApiError) -> Self {
         Self { error, param: None }
+    }
+}
+
+/// A path parameter (`/v1/responses/{id}`), refused like the gateway's
+/// ([`crate::http::Path`]) in OpenAI's error shape.
+pub struct OpenAiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for OpenAiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = OpenAiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let crate::http::Path(t) = crate::http::Path::from_request_parts(parts, state).await?;
+        Ok(Self(t))
     }
 }
 

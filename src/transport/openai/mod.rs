@@ -33,8 +33,8 @@ mod usage;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -45,7 +45,7 @@ pub use request::EFFORT_BUDGETS;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{parse_json, stream_headers};
+use crate::http::{Path, parse_json, stream_headers};
 use crate::state::AppState;
 use crate::upstream::models::ModelFamily;
 use request::CompletionRequest;
@@ -151,18 +151,20 @@ fn finish_reason(stop_reason: Option<&str>) -> &'static str {
 async fn model(
     State(state): State<AppState>,
     _p: Principal,
-    Path(id): Path<String>,
+    path: Result<Path<String>, ApiError>,
     headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, axum::response::Response> {
     use crate::transport::anthropic::{error::AnthropicError, models as anthropic_models};
     use axum::response::IntoResponse;
     if anthropic_models::is_anthropic(&headers) {
+        let Path(id) = path.map_err(|e| AnthropicError::from(e).into_response())?;
         return anthropic_models::retrieve(&id, &state.model_aliases, |m| {
             state.models.admit(m).is_ok()
         })
         .map(Json)
         .ok_or_else(|| AnthropicError::from(ApiError::NotFound).into_response());
     }
+    let Path(id) = path.map_err(|e| OpenAiError::from(e).into_response())?;
     openai_model(&state, id).map_err(IntoResponse::into_response)
 }
 

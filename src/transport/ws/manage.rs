@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,6 +13,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorCode};
+use crate::http::Path;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

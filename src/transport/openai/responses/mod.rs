@@ -42,14 +42,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::error::{OpenAiError, error_object, failed_status, stream_error};
+use super::error::{OpenAiError, OpenAiPath, error_object, failed_status, stream_error};
 use super::response_format;
 use super::unix_now;
 use crate::auth::Principal;
@@ -150,7 +150,7 @@ struct RetrieveQuery {
 async fn retrieve(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    OpenAiPath(id): OpenAiPath<String>,
     query: Result<Query<RetrieveQuery>, QueryRejection>,
 ) -> Result<Response, OpenAiError> {
     let Query(query) = query.map_err(|e| OpenAiError::from(ApiError::BadRequest(e.body_text())))?;
@@ -204,7 +204,7 @@ async fn retrieve(
 async fn cancel(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    OpenAiPath(id): OpenAiPath<String>,
 ) -> Result<Response, OpenAiError> {
     let not_found = || OpenAiError::from(ApiError::NotFound);
     let sid = session_id(&id).ok_or_else(not_found)?;
@@ -219,7 +219,7 @@ async fn cancel(
     retrieve(
         State(state),
         principal,
-        Path(id),
+        OpenAiPath(id),
         Ok(Query(RetrieveQuery::default())),
     )
     .await
@@ -228,7 +228,7 @@ async fn cancel(
 /// `DELETE /v1/responses/{id}`: refused, saying why (a response is
 /// dropped when its session is, after the retention or under the memory
 /// budget; until then every node can still serve it).
-async fn delete(_principal: Principal, Path(_id): Path<String>) -> OpenAiError {
+async fn delete(_principal: Principal, OpenAiPath(_id): OpenAiPath<String>) -> OpenAiError {
     OpenAiError::from(ApiError::BadRequest(
         "responses are not deleted on request here: each is dropped with its session, \
          after SPILLWAY_SESSION_RETENTION_SECS or earlier under the session memory budget"
