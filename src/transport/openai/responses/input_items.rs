@@ -10,15 +10,14 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use serde_json::{Value, json};
 
-use super::super::error::{OpenAiError, bad_param};
-use super::session_id;
+use super::super::error::{OpenAiError, OpenAiPath, bad_param};
+use super::find_response;
 use super::turn_items::{self, Include};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::hub::Access;
 use crate::state::AppState;
 
 /// Most items a page may hold (`limit`), and how many it holds by default.
@@ -39,20 +38,18 @@ struct Page {
 pub(super) async fn list(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    OpenAiPath(id): OpenAiPath<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Json<Value>, OpenAiError> {
     let Query(query) = query.map_err(|e| OpenAiError::from(ApiError::BadRequest(e.body_text())))?;
     let page = read_query(query)?;
-    let not_found = || OpenAiError::from(ApiError::NotFound);
-    let sid = session_id(&id).ok_or_else(not_found)?;
-    let session = state
-        .hub
-        .find(sid, &Access::user(&principal))
-        .await
-        .map_err(|_| not_found())?;
+    let session = find_response(&state, &principal, &id).await?;
     // A session another API started has no Responses input.
-    let (kept, _) = state.hub.kept(&session).await.ok_or_else(not_found)?;
+    let (kept, _) = state
+        .hub
+        .kept(&session)
+        .await
+        .ok_or_else(|| OpenAiError::from(ApiError::NotFound))?;
     let items = turn_items::items(session.id(), &kept, page.include);
     page.of(items).map(Json)
 }

@@ -38,6 +38,8 @@ mod retained;
 mod stream;
 mod turn_items;
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -55,7 +57,7 @@ use super::unix_now;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{parse_json, stream_headers};
-use crate::hub::{Access, Kept, StartError};
+use crate::hub::{Access, Kept, Session, StartError, Subscription};
 use crate::parts::{Content, answer};
 use crate::state::AppState;
 use crate::upstream::request::{Role, Turn};
@@ -154,14 +156,7 @@ async fn retrieve(
     query: Result<Query<RetrieveQuery>, QueryRejection>,
 ) -> Result<Response, OpenAiError> {
     let Query(query) = query.map_err(|e| OpenAiError::from(ApiError::BadRequest(e.body_text())))?;
-    let not_found = || OpenAiError::from(ApiError::NotFound);
-    let sid = session_id(&id).ok_or_else(not_found)?;
-    let access = Access::user(&principal);
-    let session = state
-        .hub
-        .find(sid, &access)
-        .await
-        .map_err(|_| not_found())?;
+    let session = find_response(&state, &principal, &id).await?;
     let kept = state.hub.kept(&session).await;
     let echo = kept
         .as_ref()
@@ -175,11 +170,7 @@ async fn retrieve(
         // The events are rendered again from the log's start, so each has
         // the `sequence_number` it had the first time; those up to the
         // cursor are left out.
-        let sub = state
-            .hub
-            .subscribe(sid, &access, 0)
-            .await
-            .map_err(|_| not_found())?;
+        let sub = Subscription::from_start(Arc::clone(&session));
         let mut res = stream::stream_response(
             sub,
             head,
@@ -206,13 +197,7 @@ async fn cancel(
     principal: Principal,
     OpenAiPath(id): OpenAiPath<String>,
 ) -> Result<Response, OpenAiError> {
-    let not_found = || OpenAiError::from(ApiError::NotFound);
-    let sid = session_id(&id).ok_or_else(not_found)?;
-    let session = state
-        .hub
-        .find(sid, &Access::user(&principal))
-        .await
-        .map_err(|_| not_found())?;
+    let session = find_response(&state, &principal, &id).await?;
     session.cancel();
     // The upstream task writes the final event as soon as it sees the cancel.
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), session.finished()).await;
@@ -292,6 +277,21 @@ fn response_id(session: &str) -> String {
 /// The session id of a response id.
 fn session_id(response: &str) -> Option<&str> {
     response.strip_prefix("resp_").filter(|s| !s.is_empty())
+}
+
+/// The session of `principal`'s response `id` (on any node), else a `404`.
+async fn find_response(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Arc<Session>, OpenAiError> {
+    let not_found = || OpenAiError::from(ApiError::NotFound);
+    let sid = session_id(id).ok_or_else(not_found)?;
+    state
+        .hub
+        .find(sid, &Access::user(principal))
+        .await
+        .map_err(|_| not_found())
 }
 
 /// Why a create is refused: the gateway's errors in OpenAI's shape, or an
