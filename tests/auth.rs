@@ -699,87 +699,57 @@ async fn dev_auth_refuses_a_public_address_unless_forced() {
     assert!(stderr.contains("--allow-public-dev-auth"), "{stderr}");
 }
 
-/// The gateway runs on its own thread and current-thread runtime with a
-/// TRACE-level subscriber writing to a buffer, so every log line and span it
-/// makes (TraceLayer's included) is captured and nothing from the client is.
+/// Every log line and span the gateway makes at TRACE level (TraceLayer's
+/// included) is captured ([`with_captured_logs`]); no token is in them.
 #[test]
 fn tokens_never_reach_the_logs() {
-    let logs = SharedBuf::default();
-    let sink = logs.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            // Served on this thread's runtime: the subscriber above is this
-            // thread's, and serving threads would log to the global one.
-            let gw = Gateway::with(|c| c.serve_threads = Some(0)).await;
-            let bad = gw.token_for("alice", &[]).replace('.', ".x");
-            ready_tx
-                .send((gw.base.clone(), gw.token.clone(), bad))
-                .unwrap();
-            let _ = stop_rx.await;
-            gw.shutdown().await;
-        });
-    });
-    let (base, token, bad) = ready_rx.recv_timeout(Duration::from_secs(60)).unwrap();
     let garbage = "NotAJwtButSecretText0123456789";
-
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    client.block_on(async {
-        let http = reqwest::Client::new();
-        let resp = http
-            .post(format!("{base}/v1/stream"))
-            .bearer_auth(&token)
-            .json(&json!({ "prompt": PROMPT }))
-            .send()
-            .await
-            .unwrap();
-        let session = assert_streams(resp, "header token").await;
-        let url = format!("{base}/v1/sessions/{session}/stream");
-        let resp = http
-            .get(with_query(&url, &[("token", &token)]))
-            .send()
-            .await
-            .unwrap();
-        assert_streams(resp, "query token").await;
-        // Refused (not an attach route), and kept out of the logs all the same.
-        let resp = http
-            .get(with_query(
-                &format!("{base}/v1/sessions/{session}"),
-                &[("after", "1"), ("token", &token)],
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 401);
-        for t in [bad.as_str(), garbage] {
-            let r = http
-                .get(with_query(&url, &[("token", t)]))
+    let ((token, bad), logs) = with_captured_logs(
+        tracing::Level::TRACE,
+        |_| {},
+        |base, token| async move {
+            // A token of the right shape whose signature does not hold.
+            let bad = token.replace('.', ".x");
+            let http = reqwest::Client::new();
+            let resp = http
+                .post(format!("{base}/v1/stream"))
+                .bearer_auth(&token)
+                .json(&json!({ "prompt": PROMPT }))
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), 401);
-            let r = http.get(&url).bearer_auth(t).send().await.unwrap();
-            assert_eq!(r.status(), 401);
-        }
-    });
-    stop_tx.send(()).unwrap();
-    server.join().unwrap();
+            let session = assert_streams(resp, "header token").await;
+            let url = format!("{base}/v1/sessions/{session}/stream");
+            let resp = http
+                .get(with_query(&url, &[("token", &token)]))
+                .send()
+                .await
+                .unwrap();
+            assert_streams(resp, "query token").await;
+            // Refused (not an attach route), and kept out of the logs all the same.
+            let resp = http
+                .get(with_query(
+                    &format!("{base}/v1/sessions/{session}"),
+                    &[("after", "1"), ("token", &token)],
+                ))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 401);
+            for t in [bad.as_str(), garbage] {
+                let r = http
+                    .get(with_query(&url, &[("token", t)]))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 401);
+                let r = http.get(&url).bearer_auth(t).send().await.unwrap();
+                assert_eq!(r.status(), 401);
+            }
+            (token, bad)
+        },
+    );
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     // The capture works and holds the request spans and TraceLayer's events.
     assert!(logs.contains("/v1/sessions/"), "{logs}");
     assert!(logs.contains("started processing request"), "{logs}");

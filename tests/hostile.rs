@@ -476,60 +476,30 @@ async fn a_model_id_that_cannot_be_one_is_refused_up_front() {
 /// thread, under a subscriber writing to a buffer, as in `tests/auth.rs`.
 #[test]
 fn a_body_still_arriving_at_the_request_timeout_is_a_408_and_no_error_log() {
-    let logs = SharedBuf::default();
-    let sink = logs.clone();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let gw = Gateway::with(|c| {
-                c.serve_threads = Some(0);
-                c.request_timeout_secs = 0.5;
+    let tweak = |c: &mut spillway::config::Config| c.request_timeout_secs = 0.5;
+    let (answer, logs) =
+        with_captured_logs(tracing::Level::DEBUG, tweak, |base, token| async move {
+            let mut sock = TcpStream::connect(base.trim_start_matches("http://"))
+                .await
+                .unwrap();
+            // The head and the first chunk of a body, and then nothing more.
+            let head = format!(
+                "POST /v1/stream HTTP/1.1\r\nHost: spillway\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"pro\r\n"
+            );
+            sock.write_all(head.as_bytes()).await.unwrap();
+            let mut got = Vec::new();
+            within(Duration::from_secs(10), async {
+                let mut buf = [0u8; 1024];
+                while !String::from_utf8_lossy(&got).contains("}}") {
+                    let n = sock.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "closed before the answer");
+                    got.extend_from_slice(&buf[..n]);
+                }
             })
             .await;
-            ready_tx.send((addr(&gw), gw.token.clone())).unwrap();
-            let _ = stop_rx.await;
-            gw.shutdown().await;
+            String::from_utf8(got).unwrap()
         });
-    });
-    let (addr, token) = ready_rx.recv_timeout(Duration::from_secs(60)).unwrap();
-
-    let client = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let answer = client.block_on(async {
-        let mut sock = TcpStream::connect(addr).await.unwrap();
-        // The head and the first chunk of a body, and then nothing more.
-        let head = format!(
-            "POST /v1/stream HTTP/1.1\r\nHost: spillway\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"pro\r\n"
-        );
-        sock.write_all(head.as_bytes()).await.unwrap();
-        let mut got = Vec::new();
-        within(Duration::from_secs(10), async {
-            let mut buf = [0u8; 1024];
-            while !String::from_utf8_lossy(&got).contains("}}") {
-                let n = sock.read(&mut buf).await.unwrap();
-                assert!(n > 0, "closed before the answer");
-                got.extend_from_slice(&buf[..n]);
-            }
-        })
-        .await;
-        String::from_utf8(got).unwrap()
-    });
-    stop_tx.send(()).unwrap();
-    server.join().unwrap();
 
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(
@@ -538,7 +508,6 @@ fn a_body_still_arriving_at_the_request_timeout_is_a_408_and_no_error_log() {
     );
     let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "request_timeout", "{answer}");
-    let logs = logs.text();
     // The capture works: TraceLayer's line for this response is in it.
     assert!(
         logs.contains("finished processing request") && logs.contains("status=408"),

@@ -196,6 +196,62 @@ pub fn assert_contiguous(events: &[SseEvent], first: u64) {
     }
 }
 
+/// Run `client` against a gateway that serves on a thread and
+/// current-thread runtime of its own (serving threads off, so every line is
+/// logged there), under a subscriber at `level` writing to a buffer: every
+/// log line and span the gateway makes (TraceLayer's included) is captured,
+/// and nothing the client does is. `client` gets the gateway's base URL and
+/// a token, on a runtime of its own; the logs come back once the gateway has
+/// shut down.
+pub fn with_captured_logs<T, F>(
+    level: tracing::Level,
+    tweak: impl FnOnce(&mut Config) + Send + 'static,
+    client: impl FnOnce(String, String) -> F,
+) -> (T, String)
+where
+    F: Future<Output = T>,
+{
+    let logs = SharedBuf::default();
+    let sink = logs.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the gateway's runtime");
+        rt.block_on(async move {
+            let gw = Gateway::with(|c| {
+                c.serve_threads = Some(0);
+                tweak(c);
+            })
+            .await;
+            ready_tx
+                .send((gw.base.clone(), gw.token.clone()))
+                .expect("the test waits");
+            let _ = stop_rx.await;
+            gw.shutdown().await;
+        });
+    });
+    let (base, token) = ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the gateway started");
+    let out = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the client's runtime")
+        .block_on(client(base, token));
+    let _ = stop_tx.send(());
+    server.join().expect("the gateway's thread");
+    (out, logs.text())
+}
+
 /// A log sink the test can read back (a `tracing_subscriber` writer).
 #[derive(Clone, Default)]
 pub struct SharedBuf(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
