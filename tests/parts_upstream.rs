@@ -219,10 +219,22 @@ async fn a_stop_sequence_ends_the_answer_on_both_apis() {
             Some("stop_sequence"),
             "{model} {api}"
         );
-        // Claude's own body says which sequence; Converse does not.
+        // Claude's own body says which sequence; Converse does not…
         let expected = named.then(|| word.clone());
         assert_eq!(last.stop_sequence, expected, "{model} {api}");
         assert!(!text_of(&events).contains(&word), "{model} {api}");
+        // …but with one sequence asked for, it can only be that one.
+        let events = stream(
+            &gw,
+            json!({"model": model, "api": api, "prompt": prompt, "stopSequences": [word]}),
+        )
+        .await;
+        let last = &events.last().unwrap().data;
+        assert_eq!(
+            last.stop_sequence.as_deref(),
+            Some(word.as_str()),
+            "{model} {api}"
+        );
     }
     gw.shutdown().await;
 }

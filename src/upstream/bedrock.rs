@@ -288,7 +288,7 @@ impl BedrockUpstream {
             rx: out.stream,
             pending: VecDeque::new(),
             done: false,
-            decoder: converse::Decoder::default(),
+            decoder: converse::Decoder::new(&req.stop_sequences),
         };
         Ok(stream::unfold(state, |mut s| async move {
             loop {

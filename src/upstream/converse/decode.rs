@@ -21,14 +21,28 @@ const INTERVENED: &str = "INTERVENED";
 const NONE: &str = "NONE";
 
 /// One ConverseStream's decoding state: whether a guardrail intervened and
-/// whether that was reported yet.
+/// whether that was reported yet, and the request's one stop sequence.
 #[derive(Debug, Default)]
 pub(crate) struct Decoder {
     intervened: bool,
     reported: bool,
+    /// Converse's `stop_sequence` stop does not say which sequence was
+    /// reached; when the request named one, it can only be that one.
+    only_stop_sequence: Option<String>,
 }
 
 impl Decoder {
+    /// The decoder of a stream asked to stop at `stop_sequences`.
+    pub(crate) fn new(stop_sequences: &[String]) -> Self {
+        Self {
+            only_stop_sequence: match stop_sequences {
+                [one] => Some(one.clone()),
+                _ => None,
+            },
+            ..Self::default()
+        }
+    }
+
     /// The deltas of one event; never empty.
     pub(crate) fn deltas(&mut self, ev: ConverseStreamOutput) -> Vec<Delta> {
         let mut out = Vec::new();
@@ -37,6 +51,9 @@ impl Decoder {
                 if e.stop_reason == StopReason::GuardrailIntervened =>
             {
                 self.intervened = true;
+            }
+            ConverseStreamOutput::MessageStop(e) if e.stop_reason == StopReason::StopSequence => {
+                out.extend(self.only_stop_sequence.clone().map(Delta::StopSequence));
             }
             ConverseStreamOutput::Metadata(e) => {
                 let trace = e
