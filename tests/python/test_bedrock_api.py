@@ -283,6 +283,47 @@ def test_converse_tool_result_may_hold_a_document(client):
     assert text.startswith("Tool result: the forecast\n[document forecast"), text
 
 
+def test_a_document_without_a_format_is_read_by_its_bytes(client):
+    """Converse's `format` is optional: text is `txt`, a PDF is a PDF, and
+    bytes that are neither are refused asking for the format."""
+    def call(source, **doc):
+        return client.converse(
+            modelId=NOVA,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"text": prompt(f"tokens=1 {FAST}")},
+                        {"document": {"name": "notes", "source": source, **doc}},
+                    ],
+                }
+            ],
+        )
+
+    assert call({"text": "Rivers run."})["stopReason"] == "end_turn"
+    assert call({"bytes": b"%PDF-1.7\n%fake"})["stopReason"] == "end_turn"
+    with pytest.raises(client.exceptions.ValidationException, match="needs a `format`"):
+        call({"bytes": bytes([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1])})
+    with pytest.raises(client.exceptions.ValidationException, match=r"`bytes` or `text` \(not `content`\)"):
+        call({"content": [{"text": "a chunk"}]})
+
+
+def test_every_answer_carries_a_request_id(client):
+    """botocore reports `x-amzn-requestid` as `RequestId` in its logs and
+    errors: a call's is its session's, a refusal's and a count's the
+    request's own id (the one the gateway's log lines carry)."""
+    messages = [{"role": "user", "content": [{"text": prompt(f"tokens=1 {FAST}")}]}]
+    res = client.converse(modelId=NOVA, messages=messages)
+    meta = res["ResponseMetadata"]
+    assert meta["RequestId"] == meta["HTTPHeaders"]["x-session-id"]
+    counted = client.count_tokens(modelId=SONNET, input={"converse": {"messages": messages}})
+    assert uuid.UUID(counted["ResponseMetadata"]["RequestId"])
+    with pytest.raises(client.exceptions.ValidationException) as refused:
+        client.invoke_model(modelId=SONNET, body=json.dumps({"messages": "hi"}))
+    meta = refused.value.response["ResponseMetadata"]
+    assert meta["RequestId"] == meta["HTTPHeaders"]["x-request-id"]
+
+
 def test_guard_content_reaches_bedrock_in_messages_and_system(client):
     # Strands' `guardrail_latest_message`: the last user text as guardContent.
     guard = GUARDRAIL_CONFIG

@@ -15,7 +15,7 @@ use super::call_options;
 use super::converse_parse;
 use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
-use super::frames::{self, event_frame};
+use super::frames::event_frame;
 use super::guardrail::Verdict;
 use super::session::{self, AsSent, Render};
 use super::{Body, ModelId};
@@ -57,7 +57,7 @@ pub async fn converse(
     let mut body: Value = converse_render::response(&events, started);
     Verdict::of(events.iter().copied()).mark_converse(&mut body);
     let mut res = Json(body).into_response();
-    frames::session_headers(&mut res, &session_id);
+    crate::http::stream_headers(&mut res, &session_id);
     Ok(res)
 }
 

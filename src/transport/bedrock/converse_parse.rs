@@ -157,7 +157,11 @@ fn block(b: &Value) -> Result<Content, String> {
 }
 
 fn document(v: &Value) -> Result<Content, String> {
-    let format = field(v, "format")?;
+    let data = source_bytes(v, "document")?;
+    let format = match v.get("format").filter(|f| !f.is_null()) {
+        Some(f) => f.as_str().ok_or("`format` must be a string")?,
+        None => unnamed_format(&data)?,
+    };
     let media_type = DOCUMENT_TYPES
         .iter()
         .find(|(_, f)| *f == format)
@@ -166,9 +170,25 @@ fn document(v: &Value) -> Result<Content, String> {
     Ok(Content::Document {
         media_type,
         name: field(v, "name")?.to_owned(),
-        data: source_bytes(v, "document")?,
+        data,
         citations: crate::parts::content::citations_enabled(v),
     })
+}
+
+/// The format of a document that names none (Converse's `format` is
+/// optional): a PDF by its header, text when the bytes are UTF-8 (the SDKs'
+/// default is `txt`); the binary office formats cannot be told apart here.
+fn unnamed_format(data: &str) -> Result<&'static str, String> {
+    let bytes = STANDARD
+        .decode(data.trim())
+        .map_err(|e| format!("document source bytes are not base64 ({e})"))?;
+    if crate::parts::sniff::is_pdf(&bytes) {
+        Ok("pdf")
+    } else if std::str::from_utf8(&bytes).is_ok() {
+        Ok("txt")
+    } else {
+        Err("document needs a `format` (its bytes are neither PDF nor text)".into())
+    }
 }
 
 fn image(v: &Value) -> Result<Content, String> {
@@ -194,9 +214,22 @@ fn source_bytes(v: &Value, what: &str) -> Result<String, String> {
     if let Some(t) = source.get("text").and_then(Value::as_str) {
         return Ok(STANDARD.encode(t));
     }
-    Err(format!(
-        "{what} source must be `bytes` (the gateway fetches nothing from S3 or URLs)"
-    ))
+    if source.get("s3Location").is_some() {
+        return Err(format!(
+            "{what} source must be `bytes` (the gateway fetches nothing from S3)"
+        ));
+    }
+    let kinds = if what == "document" {
+        "`bytes` or `text`"
+    } else {
+        "`bytes`"
+    };
+    let named = source
+        .as_object()
+        .and_then(|s| s.keys().next())
+        .map(|k| format!(" (not `{k}`)"))
+        .unwrap_or_default();
+    Err(format!("{what} source must be {kinds}{named}"))
 }
 
 fn tool_result(v: &Value) -> Result<Content, String> {
@@ -527,9 +560,36 @@ mod tests {
                 "fetches nothing",
             ),
             (json!({"inferenceConfig": {"maxTokens": -1}}), "maxTokens"),
+            (
+                json!({"messages": [{"role": "user", "content": [{"document": {"name": "d", "source": {"content": [{"text": "a"}]}}}]}]}),
+                "document source must be `bytes` or `text` (not `content`)",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"document": {"name": "d", "source": {"bytes": "0M8R4KGxGuE="}}}]}]}),
+                "document needs a `format`",
+            ),
         ] {
             let e = stream_request("m", &body).unwrap_err();
             assert!(e.contains(says), "{e}");
         }
+    }
+
+    #[test]
+    fn a_document_without_a_format_is_read_by_its_bytes() {
+        let doc = |source: Value| {
+            block(&json!({"document": {"name": "notes", "source": source}})).unwrap()
+        };
+        let media = |c: Content| match c {
+            Content::Document { media_type, .. } => media_type,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(media(doc(json!({"text": "Rivers."}))), "text/plain");
+        let pdf = STANDARD.encode(b"%PDF-1.7 ...");
+        assert_eq!(media(doc(json!({"bytes": pdf}))), "application/pdf");
+        let text = STANDARD.encode("a,b\n1,2");
+        assert_eq!(media(doc(json!({"bytes": text}))), "text/plain");
+        let named =
+            block(&json!({"document": {"name": "t", "format": "csv", "source": {"bytes": text}}}));
+        assert_eq!(media(named.unwrap()), "text/csv");
     }
 }

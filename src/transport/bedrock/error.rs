@@ -191,10 +191,6 @@ impl IntoResponse for BedrockError {
             "x-amzn-errortype",
             HeaderValue::from_static(self.exception.name()),
         );
-        // A refused call is no session: the request id is its own.
-        if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
-            h.insert("x-amzn-requestid", id);
-        }
         if let Some(secs) = self.retry_after_secs {
             h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
@@ -252,6 +248,5 @@ mod tests {
         let res = BedrockError::validation("bad body").into_response();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert_eq!(res.headers()["x-amzn-errortype"], "ValidationException");
-        assert!(res.headers().contains_key("x-amzn-requestid"));
     }
 }

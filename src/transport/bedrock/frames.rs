@@ -84,17 +84,8 @@ where
         "x-amzn-bedrock-content-type",
         HttpHeaderValue::from_static("application/json"),
     );
-    session_headers(&mut res, session_id);
+    stream_headers(&mut res, session_id);
     res
-}
-
-/// `X-Session-Id`, `x-amzn-requestid` (the session id: one call, one
-/// session) and the no-buffering headers of every Bedrock answer.
-pub fn session_headers(res: &mut Response, session_id: &str) {
-    stream_headers(res, session_id);
-    if let Ok(v) = HttpHeaderValue::from_str(session_id) {
-        res.headers_mut().insert("x-amzn-requestid", v);
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use super::claude_render::{ClaudeChunks, claude_message};
 use super::converse_render;
 use super::error::BedrockError;
 use super::family_parse;
-use super::frames;
 use super::guardrail::{self, Verdict};
 use super::invoke_render::{self, NovaChunks, TextChunks, text_response};
 use super::session::{self, AsSent};
@@ -72,7 +71,7 @@ pub async fn invoke(
     };
     Verdict::of(refs.iter().copied()).mark_invoke(&mut body);
     let mut res = Json(body).into_response();
-    frames::session_headers(&mut res, &session_id);
+    crate::http::stream_headers(&mut res, &session_id);
     invoke_render::whole_answer_headers(
         res.headers_mut(),
         refs.last().and_then(|e| e.usage),

@@ -89,6 +89,21 @@ pub fn router() -> Router<AppState> {
             any(|| not_served("StartAsyncInvoke and ListAsyncInvokes")),
         )
         .route("/async-invoke/{*arn}", any(|| not_served("GetAsyncInvoke")))
+        .layer(axum::middleware::from_fn(request_id))
+}
+
+/// `x-amzn-requestid` (botocore's `ResponseMetadata.RequestId`, in its logs
+/// and errors): the session's id on a call that became one, else the
+/// request's `x-request-id`, the id the gateway's own log lines carry.
+async fn request_id(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let fallback = req.headers().get("x-request-id").cloned();
+    let mut res = next.run(req).await;
+    if !res.headers().contains_key("x-amzn-requestid") {
+        if let Some(id) = res.headers().get("x-session-id").cloned().or(fallback) {
+            res.headers_mut().insert("x-amzn-requestid", id);
+        }
+    }
+    res
 }
 
 /// InvokeModel's refusal of a model it has no family body for: an
