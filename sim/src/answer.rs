@@ -152,9 +152,10 @@ impl Answer {
             blocks.push(Block::Reasoning { words, signature });
         }
         let ceiling = prompt.max_tokens.saturating_sub(think);
-        let mut calls = tool_calls(prompt, directive)?;
+        let asked = asked_tools(prompt, directive);
+        let mut calls = tool_calls(prompt, asked.clone())?;
         // A forced tool without a `tool=` directive: the call alone, no text.
-        let forced_only = directive.tool.is_none() && prompt.parts.forced_tool.is_some();
+        let forced_only = asked.is_none() && prompt.parts.forced_tool.is_some();
         let (mut generated, mut stop) = if forced_only {
             (0, Stop::ToolUse)
         } else if directive.tokens > ceiling {
@@ -175,7 +176,7 @@ impl Answer {
         // Structured output without a `tool=` directive: the text is the
         // schema's JSON, whole, and nothing else.
         let structured = match &prompt.parts.output_schema {
-            Some(schema) if directive.tool.is_none() && !forced_only => {
+            Some(schema) if asked.is_none() && !forced_only => {
                 let json = schema_input::output_for(schema).to_string();
                 generated = 0;
                 stop = Stop::End;
@@ -389,13 +390,18 @@ fn thoughts(n: u32) -> Vec<String> {
         .collect()
 }
 
-/// The tool calls a `tool=` directive asks for; see the module documentation.
-fn tool_calls(prompt: &Prompt, directive: &Directive) -> Result<Vec<Block>, SimError> {
-    let names = if prompt.parts.tool_results.is_empty() {
+/// The tools a `tool=` directive in effect names: answering tool results,
+/// only the last user turn's own (see the module documentation).
+fn asked_tools(prompt: &Prompt, directive: &Directive) -> Option<Vec<String>> {
+    if prompt.parts.tool_results.is_empty() {
         directive.tool.clone()
     } else {
         Directive::from_text(&prompt.parts.last_user_text).tool
-    };
+    }
+}
+
+/// The tool calls the directive in effect asks for, else the forced tool.
+fn tool_calls(prompt: &Prompt, names: Option<Vec<String>>) -> Result<Vec<Block>, SimError> {
     let mut names = names
         .or_else(|| prompt.parts.forced_tool.clone().map(|t| vec![t]))
         .unwrap_or_default();
@@ -517,6 +523,34 @@ mod tests {
         assert!(answer.next(&mut log).is_empty());
         answer.close(&mut log);
         (log.0, answer.stop())
+    }
+
+    /// Answering tool results, an earlier turn's `tool=` is not in effect,
+    /// so the request's structured output is the answer (an agent loop with
+    /// a typed answer ends).
+    #[test]
+    fn structured_output_answers_tool_results_of_an_earlier_directive() {
+        let mut parts = weather();
+        parts.output_schema = Some(
+            json!({"type": "object", "properties": {"t": {"type": "integer"}}, "required": ["t"]}),
+        );
+        parts.tool_results = vec!["{\"temp\":21}".into()];
+        parts.last_user_text = String::new();
+        let (log, stop) = walk(
+            &prompt("[[sim tokens=3 tool=get_weather]] weather?", 100, parts),
+            false,
+        );
+        assert_eq!(stop, Stop::End);
+        let text: String = log
+            .iter()
+            .filter_map(|l| l.strip_prefix("delta 0 Text(\""))
+            .map(|l| l.trim_end_matches("\")").replace("\\\"", "\""))
+            .collect();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            json!({"t": 1})
+        );
+        assert!(!log.concat().contains("Tool {"), "{log:?}");
     }
 
     #[test]

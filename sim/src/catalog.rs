@@ -75,7 +75,7 @@ pub(crate) const MODELS: &[ModelInfo] = &[
     row("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", 128_000, TEXT_IMAGE, Global),
     row("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global),
     row("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 64_000, TEXT_IMAGE, Global),
+    row("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global),
     row("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
     row("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
     row("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),

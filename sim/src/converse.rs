@@ -345,6 +345,13 @@ mod tests {
             )
         };
         assert!(with(json!({"top_k": 5, "anthropic_beta": ["x"]}), MODEL).is_ok());
+        // Claude's own structured output, as the AI SDK's Bedrock provider
+        // sends it, makes the answer JSON of the schema.
+        let schema = json!({"type": "object", "properties": {"c": {"type": "string"}}});
+        let format =
+            json!({"output_config": {"format": {"type": "json_schema", "schema": schema}}});
+        let prompt = with(format, MODEL).unwrap();
+        assert_eq!(prompt.parts.output_schema, Some(schema));
         let err = with(json!({"top_k": 5, "topK": 5}), MODEL).unwrap_err();
         assert!(
             format!("{err:?}").contains("extraneous key [topK] is not permitted"),

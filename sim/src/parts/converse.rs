@@ -341,6 +341,8 @@ const CLAUDE_BODY_KEYS: &[&str] = &[
     "tool_choice",
     "thinking",
     "metadata",
+    "output_config",
+    "context_management",
 ];
 
 /// `additionalModelRequestFields`: Claude's `thinking` or Nova's
@@ -365,6 +367,11 @@ pub(crate) fn additional_fields(
     }
     if enabled(fields.get("thinking")) || enabled(fields.get("reasoningConfig")) {
         conv.reasoning_on();
+    }
+    if claude {
+        // Claude's own structured output (`output_config.format`), as the
+        // AI SDK's Bedrock provider sends it: merged into Claude's body.
+        super::anthropic::output_config(conv, fields)?;
     }
     Ok(())
 }
