@@ -173,7 +173,7 @@ impl ModelPolicy {
                 model.name()
             )));
         }
-        let reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
+        let mut reasoning_budget = req.reasoning.map(|r| r.budget_tokens);
         validate::check(
             &turns,
             &req.tools.tools,
@@ -183,6 +183,16 @@ impl ModelPolicy {
             model.name(),
         )
         .map_err(ApiError::BadRequest)?;
+        if reasoning_budget.is_some()
+            && model.family() == Some(ModelFamily::AnthropicClaude)
+            && !thinking_turn_fits(&turns)
+        {
+            // What Claude would refuse, the request gets without thinking:
+            // the client did not replay the signed block (OpenAI's chat
+            // clients cannot), and the answer matters more than the budget.
+            tracing::debug!(model = %model_id, "thinking off: the tool-calling turn has no signed thinking block");
+            reasoning_budget = None;
+        }
         let prompt_bytes: usize = turns
             .iter()
             .flat_map(|t| &t.content)
@@ -265,6 +275,28 @@ impl ModelPolicy {
             api,
         ))
     }
+}
+
+/// Claude's rule with thinking on: answering tool results, the assistant
+/// turn that called the tools must open with its signed (or redacted)
+/// thinking block. Whether `turns` keep it.
+fn thinking_turn_fits(turns: &[Turn]) -> bool {
+    let Some(at) = turns.iter().rposition(|t| t.role == Role::Assistant) else {
+        return true;
+    };
+    let calls = turns[at]
+        .content
+        .iter()
+        .any(|p| matches!(p, Content::ToolCall { .. }));
+    let answered = turns[at + 1..]
+        .iter()
+        .flat_map(|t| &t.content)
+        .any(|p| matches!(p, Content::ToolResult { .. }));
+    let signed = matches!(
+        turns[at].content.iter().find(|p| !matches!(p, Content::Text { text } if text.is_empty())),
+        Some(Content::Reasoning(r)) if r.signature.is_some() || r.redacted.is_some()
+    );
+    !(calls && answered) || signed
 }
 
 /// Drop the turns before the user's first words: a chat UI's greeting (an

@@ -61,7 +61,11 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     }
     parts::converse::tool_config(&mut conv, body)?;
     parts::converse::output_config(&mut conv, body)?;
-    parts::converse::additional_fields(&mut conv, body, model.starts_with("anthropic."))?;
+    let claude = model.starts_with("anthropic.");
+    parts::converse::additional_fields(&mut conv, body, claude)?;
+    if claude {
+        conv.thinking_turn_fits()?;
+    }
     let stop_sequences = stop_sequences(body)?;
     let (text, parts) = conv.finish();
     Ok(Prompt {

@@ -536,6 +536,41 @@ def test_reasoning_effort_streams_reasoning_content(client):
     assert again.choices[0].message.content
 
 
+def test_a_reasoning_tool_loop_whose_client_drops_the_thinking_still_answers(client):
+    """The openai SDK's chat clients (and the AI SDK's `.chat()`) send the
+    tool-calling turn back without its signed thinking block, and
+    `reasoning_effort` again. Claude refuses thinking on such a turn, so
+    that request goes without thinking; a client that replays the block
+    (`thinking_blocks`) keeps it."""
+    messages = [{"role": "user", "content": prompt(f"tool=get_weather {FAST}")}]
+    ask = dict(model=SONNET, tools=[WEATHER_TOOL], reasoning_effort="low")
+    text, calls, finish, chunks = stream_turn(client, messages=messages, **ask)
+    assert finish == "tool_calls"
+    call = calls[0]
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    blocks = [b for d in deltas for b in (d.model_extra or {}).get("thinking_blocks") or []]
+    thinking = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    signature = next(b["signature"] for b in blocks if b.get("signature"))
+    assistant = {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
+        ],
+    }
+    result = {"role": "tool", "tool_call_id": call["id"], "content": get_weather("Paris")}
+
+    dropped = client.chat.completions.create(messages=messages + [assistant, result], **ask)
+    message = dropped.choices[0].message
+    assert message.content.startswith("Tool result: 22 degrees"), message.content
+    assert not getattr(message, "reasoning_content", None)
+
+    replayed = dict(assistant, thinking_blocks=[{"type": "thinking", "thinking": thinking, "signature": signature}])
+    kept = client.chat.completions.create(messages=messages + [replayed, result], **ask)
+    assert kept.choices[0].message.content.startswith("Tool result: 22 degrees")
+    assert getattr(kept.choices[0].message, "reasoning_content", None)
+
+
 def png(width, height):
     """A real PNG of width x height (one grey channel, all black)."""
 

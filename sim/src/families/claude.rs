@@ -40,6 +40,7 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     anthropic::tools(&mut conv, body)?;
     anthropic::thinking(&mut conv, body)?;
     anthropic::output_config(&mut conv, body)?;
+    conv.thinking_turn_fits()?;
     let stop_sequences = strings(body, "stop_sequences", "#")?;
     let (text, parts) = conv.finish();
     Ok(Prompt {

@@ -54,7 +54,9 @@ fn string_or_blocks<'a>(value: &'a Value, path: &str) -> Result<&'a [Value], Sim
 
 fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
     let field = |key: &str| format!("{path}/{key}");
-    match as_str(required(block, "type", path)?, &field("type"))? {
+    let kind = as_str(required(block, "type", path)?, &field("type"))?;
+    conv.block(matches!(kind, "thinking" | "redacted_thinking"));
+    match kind {
         "text" => conv.text(as_str(required(block, "text", path)?, &field("text"))?),
         "image" | "document" => attachment(conv, block, path)?,
         "tool_use" => conv.tool_call(as_str(required(block, "id", path)?, &field("id"))?),

@@ -64,6 +64,7 @@ pub(crate) fn content(
 }
 
 fn block_of(conv: &mut Conversation, block: &Obj, path: &str) -> Result<(), SimError> {
+    conv.block(block.contains_key("reasoningContent"));
     if let Some(text) = optional(block, "text") {
         conv.text(as_str(text, &format!("{path}/text"))?);
     }

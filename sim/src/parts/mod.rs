@@ -88,6 +88,17 @@ pub(crate) struct Conversation {
     calls: Vec<String>,
     /// Documents read so far (a document's index in the request).
     documents: u32,
+    /// The latest assistant turn so far: whether its first block is
+    /// reasoning, whether it calls tools, whether it has a block yet.
+    assistant: AssistantTurn,
+}
+
+/// What Claude's thinking rule asks of the last assistant turn.
+#[derive(Debug, Default, Clone, Copy)]
+struct AssistantTurn {
+    opens_with_thinking: bool,
+    calls_tools: bool,
+    started: bool,
 }
 
 impl Conversation {
@@ -99,6 +110,9 @@ impl Conversation {
     /// A new turn begins; a user turn becomes the last user turn.
     pub(crate) fn turn(&mut self, role: Role) {
         self.role = Some(role);
+        if role == Role::Assistant {
+            self.assistant = AssistantTurn::default();
+        }
         if role == Role::User {
             self.last_user = PromptText::default();
             self.parts.attachments.clear();
@@ -142,11 +156,39 @@ impl Conversation {
         self.attachment(attachment);
     }
 
+    /// A content block begins (`thinking`: it is reasoning, signed or
+    /// redacted): an assistant turn's first block is noted.
+    pub(crate) fn block(&mut self, thinking: bool) {
+        if self.role == Some(Role::Assistant) && !self.assistant.started {
+            self.assistant.started = true;
+            self.assistant.opens_with_thinking = thinking;
+        }
+    }
+
     /// A tool call replayed in an assistant turn.
     pub(crate) fn tool_call(&mut self, id: &str) {
         if self.role == Some(Role::Assistant) {
             self.calls.push(id.to_owned());
+            self.assistant.calls_tools = true;
         }
+    }
+
+    /// Claude's rule with thinking on: answering tool results, the last
+    /// assistant turn (the one that called the tools) must open with its
+    /// thinking block, as it was streamed. Call after the request's
+    /// thinking setting is read.
+    pub(crate) fn thinking_turn_fits(&self) -> Result<(), SimError> {
+        let turn = self.assistant;
+        if self.parts.reasoning
+            && !self.parts.tool_results.is_empty()
+            && turn.calls_tools
+            && !turn.opens_with_thinking
+        {
+            return Err(SimError::validation(
+                "Expected `thinking` or `redacted_thinking`, but found another block. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.",
+            ));
+        }
+        Ok(())
     }
 
     /// A tool result answering the call `id`, with its text content.
