@@ -373,6 +373,25 @@ def test_structured_output_parses_into_a_pydantic_model(client):
     assert not choice.message.tool_calls
 
 
+def test_text_before_the_json_answer_is_not_part_of_it(client):
+    """Models that speak before the format's tool call (Nova, Llama and
+    Mistral through Converse do; `tool=Place` makes the simulator do it):
+    the content is the JSON alone, whole and streamed, as LiteLLM has it."""
+    ask = dict(
+        model="us.amazon.nova-lite-v1:0",
+        messages=[{"role": "user", "content": prompt(f"tool=Place tokens=4 {FAST} Where is the Louvre?")}],
+    )
+    parsed = client.chat.completions.parse(response_format=Place, **ask)
+    assert parsed.choices[0].message.parsed == Place(city="sample", country="sample")
+    chunks = client.chat.completions.create(
+        response_format={"type": "json_schema", "json_schema": {"name": "Place", "schema": Place.model_json_schema()}},
+        stream=True,
+        **ask,
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert json.loads(text) == {"city": "sample", "country": "sample"}, text
+
+
 def test_json_mode_streams_json_content(client):
     chunks = list(
         client.chat.completions.create(

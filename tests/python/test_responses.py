@@ -286,6 +286,18 @@ def test_structured_output_parses_into_a_pydantic_model(client):
     assert isinstance(final.output_parsed, Place)
 
 
+def test_text_before_the_json_answer_is_not_part_of_it(client):
+    """A model that speaks before the format's tool call (`tool=Place` makes
+    the simulator do it): the message is the JSON alone."""
+    ask = dict(model="us.amazon.nova-lite-v1:0", input=prompt(f"tool=Place tokens=4 {FAST} Where is the Louvre?"))
+    response = client.responses.parse(text_format=Place, **ask)
+    assert response.output_parsed == Place(city="sample", country="sample")
+    assert [item.type for item in response.output] == ["message"]
+    with client.responses.stream(text_format=Place, **ask) as stream:
+        final = stream.get_final_response()
+    assert final.output_parsed == Place(city="sample", country="sample")
+
+
 def test_structured_output_with_tools_calls_a_tool_then_answers_in_the_format(client):
     """What the OpenAI Agents SDK sends for `Agent(output_type=Place, tools=[…])`:
     `text.format` json_schema beside function tools. A turn may call the

@@ -84,8 +84,9 @@ fn message<'a>(
                     (_, None, None) => {}
                 }
             }
+            // The JSON answer is the content: text before it is not.
             Content::ToolCall { input, name, .. } if Some(name.as_str()) == json_tool => {
-                text.push_str(&input.to_string());
+                text = input.to_string();
             }
             Content::ToolCall { id, name, input } => tool_calls.push(json!({
                 "id": id,
@@ -168,5 +169,24 @@ mod tests {
             message([].iter(), None),
             json!({"role": "assistant", "content": "", "refusal": null})
         );
+    }
+
+    #[test]
+    fn a_json_answer_is_the_content_without_the_text_before_it() {
+        let events = [
+            ev("Let me see.", None),
+            ev(
+                "",
+                Some(Part::tool_end(
+                    0,
+                    "c0".into(),
+                    "place".into(),
+                    json!({"c": 1}),
+                )),
+            ),
+        ];
+        let m = message(events.iter(), Some("place"));
+        assert_eq!(m["content"], "{\"c\":1}");
+        assert!(m.get("tool_calls").is_none());
     }
 }

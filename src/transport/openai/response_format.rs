@@ -136,18 +136,47 @@ pub(super) fn native(format: Tool) -> OutputConfig {
 /// The forced call of a JSON answer, followed over a session's events: its
 /// input is the answer's text, piece by piece, or whole at the call's end
 /// when none of it streamed. Chat and the Responses API render it alike.
+///
+/// Text the model writes before that call (Nova, Llama and Mistral often
+/// do) is not the answer: it is held back until the next part shows what
+/// the answer is. The JSON call drops it, as LiteLLM does; a call of one of
+/// the client's tools, or the end, releases it ([`Self::release`]).
 #[derive(Debug, Default)]
 pub(super) struct JsonAnswer {
     /// The tool whose input is the answer.
     tool: Option<String>,
     /// The answer block of its call once seen, and whether any input went out.
     block: Option<(u32, bool)>,
+    /// Text held while the JSON call may still come (`None`: not holding).
+    held: Option<String>,
 }
 
 impl JsonAnswer {
     /// `tool`: the format's tool, if the request asked for JSON.
     pub fn new(tool: Option<String>) -> Self {
-        Self { tool, block: None }
+        let held = tool.as_ref().map(|_| String::new());
+        Self {
+            tool,
+            block: None,
+            held,
+        }
+    }
+
+    /// The answer's plain text as it streams: `None` while it is held.
+    pub fn plain(&mut self, token: &str) -> Option<String> {
+        match &mut self.held {
+            Some(held) => {
+                held.push_str(token);
+                None
+            }
+            None => Some(token.to_owned()),
+        }
+    }
+
+    /// The text held so far, let out: a part other than the JSON call came,
+    /// or the answer ended. Nothing is held after this.
+    pub fn release(&mut self) -> String {
+        self.held.take().unwrap_or_default()
     }
 
     /// The text `part` adds when it belongs to the JSON answer's call
@@ -165,6 +194,8 @@ impl JsonAnswer {
         };
         if self.block.is_none() && name.is_some() && name.as_deref() == self.tool.as_deref() {
             self.block = Some((*index, false));
+            // What the model said before the answer is not the answer.
+            self.held = None;
         }
         let (block, sent) = self.block.as_mut()?;
         if block != index {

@@ -41,11 +41,37 @@ impl Deltas {
     /// (citations and guardrail notes have none).
     pub fn delta(&mut self, ev: &TokenEvent) -> Option<Value> {
         let Some(part) = ev.part.as_deref() else {
-            return (!ev.token.is_empty()).then(|| json!({"content": ev.token}));
+            if ev.token.is_empty() {
+                return None;
+            }
+            return self.json.plain(&ev.token).map(|t| json!({"content": t}));
         };
         if let Some(text) = self.json.text(part) {
             return (!text.is_empty()).then(|| json!({ "content": text }));
         }
+        // A client's tool call: text held for a JSON answer was the answer's.
+        let held = match part {
+            Part::ToolCall { .. } => self.json.release(),
+            _ => String::new(),
+        };
+        let delta = self.part(part);
+        if held.is_empty() {
+            return delta;
+        }
+        let mut delta = delta.unwrap_or_else(|| json!({}));
+        delta["content"] = Value::String(held);
+        Some(delta)
+    }
+
+    /// Text still held for a JSON answer that never came: the answer's own,
+    /// let out at its end.
+    pub fn flush(&mut self) -> Option<Value> {
+        let held = self.json.release();
+        (!held.is_empty()).then(|| json!({ "content": held }))
+    }
+
+    /// The delta of a part that is not the JSON answer's.
+    fn part(&mut self, part: &Part) -> Option<Value> {
         match part {
             Part::Reasoning {
                 text: Some(text), ..
@@ -159,17 +185,29 @@ pub(super) fn stream_response(
             let mut out = Vec::with_capacity(2);
             match ev.kind() {
                 EventKind::Done => {
+                    out.extend(
+                        deltas
+                            .flush()
+                            .map(|d| meta.chunk(choice(d, None), null_usage.clone())),
+                    );
                     let reason = meta.finish_reason(ev.stop_reason.as_deref(), deltas.calls());
                     out.push(meta.chunk(choice(json!({}), Some(reason)), null_usage.clone()));
                     if include_usage {
                         out.push(meta.chunk(json!([]), Some(usage::chat(ev.usage, &spent))));
                     }
                 }
-                EventKind::Error => out.extend(
-                    ev.error
-                        .as_ref()
-                        .map(|e| json!({ "error": stream_error(e) })),
-                ),
+                EventKind::Error => {
+                    out.extend(
+                        deltas
+                            .flush()
+                            .map(|d| meta.chunk(choice(d, None), null_usage.clone())),
+                    );
+                    out.extend(
+                        ev.error
+                            .as_ref()
+                            .map(|e| json!({ "error": stream_error(e) })),
+                    );
+                }
                 _ => {
                     spent.add(&ev);
                     out.extend(
@@ -219,6 +257,34 @@ mod tests {
                 json!({"content": "Hi"}),
             ]
         );
+    }
+
+    #[test]
+    fn text_before_a_json_answer_is_held_and_dropped_or_let_out() {
+        let json_answer = || Deltas::with_json_tool(Some("place".into()));
+        let mut d = json_answer();
+        let out: Vec<Value> = [
+            ev("Let me see.", None),
+            ev("", Some(Part::tool_start(0, "c0".into(), "place".into()))),
+            ev("", Some(Part::tool_input(0, "{}".into()))),
+        ]
+        .iter()
+        .filter_map(|e| d.delta(e))
+        .collect();
+        assert_eq!(out, [json!({"content": "{}"})]);
+        assert_eq!(d.flush(), None);
+        // Before a client's tool call, the held text goes out with it.
+        let mut d = json_answer();
+        assert_eq!(d.delta(&ev("Checking.", None)), None);
+        let call = d
+            .delta(&ev("", Some(Part::tool_start(1, "c1".into(), "w".into()))))
+            .unwrap();
+        assert_eq!(call["content"], "Checking.");
+        assert_eq!(call["tool_calls"][0]["function"]["name"], "w");
+        // No call at all: the end lets it out.
+        let mut d = json_answer();
+        assert_eq!(d.delta(&ev("Sorry.", None)), None);
+        assert_eq!(d.flush(), Some(json!({"content": "Sorry."})));
     }
 
     #[test]

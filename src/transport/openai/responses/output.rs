@@ -97,9 +97,20 @@ impl Output {
             }
             return out;
         }
+        if matches!(ev.part.as_deref(), Some(Part::ToolCall { .. })) {
+            // A client's tool call: text held for a JSON answer was the answer's.
+            let held = self.json.release();
+            if !held.is_empty() {
+                self.text(&mut out, &held);
+            }
+        }
         match ev.part.as_deref() {
             None if ev.token.is_empty() => {}
-            None => self.text(&mut out, &ev.token),
+            None => {
+                if let Some(text) = self.json.plain(&ev.token) {
+                    self.text(&mut out, &text);
+                }
+            }
             Some(Part::Reasoning {
                 index,
                 text,
@@ -187,6 +198,11 @@ impl Output {
     /// The end of the answer: the open item's closing events.
     pub fn finish(&mut self, status: &str) -> Vec<Value> {
         let mut out = Vec::new();
+        // Text held for a JSON answer that never came was the answer's own.
+        let held = self.json.release();
+        if !held.is_empty() {
+            self.text(&mut out, &held);
+        }
         self.close(&mut out, status);
         out
     }
@@ -372,6 +388,8 @@ mod tests {
     fn a_json_answer_is_a_message() {
         let mut o = Output::new("s", Some("place".into()));
         let events = [
+            // What the model says before the JSON answer is not part of it.
+            ev("Let me see. ", None),
             ev("", Some(Part::tool_start(0, "c1".into(), "place".into()))),
             ev("", Some(Part::tool_input(0, "{\"city\":".into()))),
             ev("", Some(Part::tool_input(0, "\"Oslo\"}".into()))),
@@ -395,6 +413,30 @@ mod tests {
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["type"], "message");
         assert_eq!(items[0]["content"][0]["text"], "{\"city\":\"Oslo\"}");
+    }
+
+    #[test]
+    fn text_held_for_a_json_answer_is_let_out_when_another_part_comes() {
+        // Before a client's tool call: the text is the answer's own.
+        let mut o = Output::new("s", Some("place".into()));
+        for e in [
+            ev("Checking.", None),
+            ev(
+                "",
+                Some(Part::tool_end(1, "c1".into(), "w".into(), json!({}))),
+            ),
+        ] {
+            o.push(&e);
+        }
+        o.finish("completed");
+        let items = o.items();
+        assert_eq!(items[0]["content"][0]["text"], "Checking.");
+        assert_eq!(items[1]["type"], "function_call");
+        // No JSON answer at all: the text, at the end.
+        let mut o = Output::new("s", Some("place".into()));
+        assert!(o.push(&ev("Sorry.", None)).is_empty());
+        o.finish("completed");
+        assert_eq!(o.items()[0]["content"][0]["text"], "Sorry.");
     }
 
     #[test]
