@@ -46,6 +46,35 @@ async fn sse_data(resp: reqwest::Response) -> Vec<String> {
     .await
 }
 
+/// A drain that runs out of time cuts a streamed chat answer with OpenAI's
+/// in-stream error, retryable: never a `finish_reason: "stop"` a client
+/// would take for the whole answer.
+#[tokio::test]
+async fn a_stream_the_drain_cuts_ends_with_an_error_not_a_stop() {
+    let gw = Gateway::with(|c| c.drain_secs = 1).await;
+    let token = gw.token.clone();
+    let body = json!({"model": CLAUDE, "stream": true,
+        "messages": user("[[sim tokens=400 rate=20]] too long to finish")});
+    let resp = post(&gw, "/v1/chat/completions", &token, body).await;
+    assert_eq!(resp.status(), 200);
+    let stopping = tokio::spawn(gw.shutdown());
+    let data = sse_data(resp).await;
+    let chunks: Vec<Value> = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["finish_reason"].as_str().is_none()),
+        "a cut answer said it finished: {chunks:?}"
+    );
+    let error = &chunks.last().unwrap()["error"];
+    assert_eq!(error["code"], "shutting_down", "{chunks:?}");
+    within(Duration::from_secs(10), stopping).await.unwrap();
+}
+
 fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }

@@ -591,7 +591,13 @@ async fn shutdown_drains_then_ends_streams_with_a_final_event() {
     assert_contiguous(&long, 0);
     let last = long.last().unwrap();
     assert!(last.data.is_complete, "a final event, not a cut stream");
-    assert_eq!(last.data.stop_reason.as_deref(), Some("cancelled"));
+    // Cut by the drain: a retryable error, never a stop that reads as whole.
+    assert_eq!(last.event, "error");
+    let error = last.data.error.as_ref().expect("an error");
+    assert_eq!(
+        (error.code.as_str(), error.retryable),
+        ("shutting_down", true)
+    );
     within(Duration::from_secs(10), stopping).await.unwrap();
 }
 

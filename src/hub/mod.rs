@@ -397,9 +397,18 @@ impl Hub {
             .await
             .is_err()
         {
-            let live: Vec<_> = self.sessions().values().cloned().collect();
+            let live: Vec<_> = self
+                .sessions()
+                .values()
+                .filter(|s| s.status() == SessionStatus::Streaming)
+                .cloned()
+                .collect();
+            tracing::warn!(
+                streams = live.len(),
+                "drain deadline passed: cutting the streams still running (clients get a retryable shutting_down error)"
+            );
             for s in live {
-                s.cancel();
+                s.cut();
             }
             self.inner.tasks.wait().await;
         }

@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::session::{Session, SessionStatus};
 use crate::cost::Prices;
+use crate::error::ErrorCode;
 use crate::event::EventError;
 use crate::metrics::Metrics;
 use crate::parts::blocks::{Blocks, Emit};
@@ -270,6 +271,17 @@ pub async fn run(
                 .unwrap_or_else(|| "end_turn".into());
             session.complete(reason, tally.stop_sequence.take(), usage);
             metrics.session_ended("complete");
+        }
+        Err(Ended::Cancelled) if session.was_cut() => {
+            // The drain ran out of time: a retryable error, so no client
+            // takes a cut answer for a whole one.
+            let error = EventError {
+                code: ErrorCode::ShuttingDown.as_str().into(),
+                message: "the gateway shut down before the answer finished; try again".into(),
+                retryable: true,
+            };
+            session.finish(SessionStatus::Failed, None, usage, Some(error));
+            metrics.session_ended("cut");
         }
         Err(Ended::Cancelled) => {
             session.finish(

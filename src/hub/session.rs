@@ -64,6 +64,8 @@ pub struct Session {
     kept: OnceLock<Arc<Kept>>,
     /// A mirror of a session another node streams: its only writer is the relay.
     mirror: AtomicBool,
+    /// Cut by a drain that ran out of time (not cancelled by anyone).
+    cut: AtomicBool,
 }
 
 /// The request side of a session, kept beside its log by a drop-in API that
@@ -122,6 +124,7 @@ impl Session {
             cancel: CancellationToken::new(),
             kept: OnceLock::new(),
             mirror: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
         })
     }
 
@@ -341,6 +344,19 @@ impl Session {
     /// Ask the upstream task to stop now.
     pub fn cancel(&self) {
         self.cancel.cancel();
+    }
+
+    /// Stop the upstream task now because the gateway is going away: the
+    /// answer ends with a retryable `shutting_down` error, not as a cancel
+    /// (which every API renders as a normal stop).
+    pub(super) fn cut(&self) {
+        self.cut.store(true, Ordering::Relaxed);
+        self.cancel.cancel();
+    }
+
+    /// Whether [`Self::cut`] stopped it.
+    pub(super) fn was_cut(&self) -> bool {
+        self.cut.load(Ordering::Relaxed)
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {
