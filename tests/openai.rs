@@ -214,11 +214,12 @@ async fn chat_completion_errors() {
         json!({"model": "acme.nope", "messages": user("hi")}),
     )
     .await;
-    assert_eq!(resp.status(), 400);
+    // A model it does not serve: OpenAI's 404 `model_not_found`.
+    assert_eq!(resp.status(), 404);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["type"], "invalid_request_error");
-    assert_eq!(body["error"]["code"], "unknown_model");
-    assert!(body["error"]["param"].is_null());
+    assert_eq!(body["error"]["code"], "model_not_found");
+    assert_eq!(body["error"]["param"], "model");
     let resp = post(
         &gw,
         "/v1/chat/completions",

@@ -413,13 +413,19 @@ async fn bad_input_is_a_400_in_openai_shape_and_the_server_stays_healthy() {
         json!({"model": CLAUDE, "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "https://x/y.png"}]}]}),
         json!({"model": CLAUDE, "input": [{"type": "function_call_output", "call_id": "nobody", "output": "x"}]}),
         json!({"model": CLAUDE, "input": [{"type": "function_call", "call_id": "c", "name": "w", "arguments": "{oops"}]}),
-        json!({"model": "acme.nope", "input": "x"}),
         json!({"model": CLAUDE, "input": "x", "max_output_tokens": 0}),
     ];
     for body in bad {
         let error = refused(create(&gw, body.clone()).await, 400).await;
         assert_eq!(error["type"], "invalid_request_error", "{body}");
     }
+    // A model it does not serve: OpenAI's 404.
+    let error = refused(
+        create(&gw, json!({"model": "acme.nope", "input": "x"})).await,
+        404,
+    )
+    .await;
+    assert_eq!(error["code"], "model_not_found");
     let garbage = gw
         .http
         .post(gw.url("/v1/responses"))

@@ -621,6 +621,17 @@ def test_throttled_call_raises_throttling_exception(client):
         )
 
 
+def test_a_whole_answer_that_fails_raises_model_error_exception(client):
+    """A model failure on Converse or InvokeModel (no stream) is botocore's
+    `ModelErrorException`; `ModelStreamErrorException` is the streams' own."""
+    text = prompt(f"tokens=20 error_after=3 {FAST}")
+    with pytest.raises(client.exceptions.ModelErrorException):
+        client.converse(modelId=NOVA, messages=[{"role": "user", "content": [{"text": text}]}])
+    body = {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100, "messages": [{"role": "user", "content": text}]}
+    with pytest.raises(client.exceptions.ModelErrorException):
+        client.invoke_model(modelId=SONNET, body=json.dumps(body))
+
+
 def test_malformed_claude_body_raises_validation_exception(client):
     with pytest.raises(client.exceptions.ValidationException):
         client.invoke_model(modelId=SONNET, body=json.dumps({"messages": "hi"}))

@@ -249,11 +249,14 @@ def test_error_mid_stream_without_streaming(client):
 
 
 def test_errors_before_streaming(client, gateway):
-    with pytest.raises(openai.BadRequestError) as err:
+    # As OpenAI answers a model it does not serve: the SDK's NotFoundError.
+    with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(
             model="acme.nope-v1", messages=[{"role": "user", "content": "hi"}]
         )
-    assert err.value.code == "unknown_model"
+    assert err.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(model="acme.nope-v1", input="hi")
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(
             model=CLAUDE, messages=[{"role": "user", "content": "hi"}], n=2

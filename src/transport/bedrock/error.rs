@@ -172,7 +172,12 @@ impl From<AuthError> for BedrockError {
 impl From<&EventError> for BedrockError {
     /// A session that failed before any output (non-streaming calls).
     fn from(e: &EventError) -> Self {
-        let code = e.error_code().unwrap_or(ErrorCode::UpstreamInternalError);
+        let code = match e.error_code().unwrap_or(ErrorCode::UpstreamInternalError) {
+            // A whole answer has no stream: Converse and InvokeModel name
+            // the model's failure `ModelErrorException`.
+            ErrorCode::ModelStreamError => ErrorCode::ModelError,
+            code => code,
+        };
         Self {
             exception: Exception::from_code(code),
             status: None,

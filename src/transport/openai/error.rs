@@ -54,12 +54,24 @@ impl From<StartError> for OpenAiError {
 impl IntoResponse for OpenAiError {
     /// The gateway's own rendering (status, `Retry-After`…) with OpenAI's body.
     fn into_response(self) -> Response {
-        let code = self.error.error_code();
+        let mut code = self.error.error_code();
+        let unknown_model = code == ErrorCode::UnknownModel;
+        let mut param = self.param;
         let message = self.error.to_string();
         let (mut parts, _) = self.error.into_response().into_parts();
         parts.headers.remove(header::CONTENT_LENGTH);
+        if unknown_model {
+            // OpenAI's answer to a model it does not serve, which its SDKs
+            // raise as `NotFoundError` (and LiteLLM does not retry).
+            code = ErrorCode::ModelNotFound;
+            parts.status = StatusCode::NOT_FOUND;
+            param = param.or(Some("model"));
+        }
         let mut error = error_object(parts.status, code.as_str(), &message);
-        error["param"] = json!(self.param);
+        error["param"] = json!(param);
+        if unknown_model {
+            error["type"] = json!("invalid_request_error");
+        }
         (parts, Json(json!({ "error": error }))).into_response()
     }
 }

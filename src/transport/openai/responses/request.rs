@@ -104,6 +104,12 @@ pub(super) struct ResponsesRequest {
     _prompt_cache_options: Option<IgnoredAny>,
     #[serde(default, rename = "context_management")]
     _context_management: Option<IgnoredAny>,
+    /// OpenAI's stored conversations and prompt templates: none here. `null`
+    /// (what some clients send for "none") is taken; anything else refused.
+    #[serde(default)]
+    conversation: Option<Value>,
+    #[serde(default)]
+    prompt: Option<Value>,
 }
 
 /// `truncation`, as OpenAI names its two strategies.
@@ -153,6 +159,18 @@ impl ResponsesRequest {
     pub fn check(&self) -> Result<(), OpenAiError> {
         if self.background == Some(true) {
             return Err(bad("background responses are not supported"));
+        }
+        if self.conversation.as_ref().is_some_and(|c| !c.is_null()) {
+            return Err(bad_param(
+                "conversation",
+                "conversation objects are not served: continue with previous_response_id",
+            ));
+        }
+        if self.prompt.as_ref().is_some_and(|p| !p.is_null()) {
+            return Err(bad_param(
+                "prompt",
+                "prompt templates are not served: send the instructions and input",
+            ));
         }
         const NO_LOGPROBS: &str = "is not supported: Bedrock returns no token log-probabilities";
         if self.top_logprobs.is_some_and(|n| n > 0) {
@@ -454,6 +472,11 @@ mod tests {
     }
 
     #[test]
+    fn nulls_for_what_it_has_none_of_are_taken() {
+        assert!(parse(json!({"input": "x", "conversation": null, "prompt": null})).is_ok());
+    }
+
+    #[test]
     fn refuses_what_it_cannot_do() {
         for b in [
             json!({"input": "x", "tools": [{"type": "web_search"}]}),
@@ -465,6 +488,7 @@ mod tests {
             json!({"input": "x", "background": true}),
             json!({"input": "x", "truncation": "sometimes"}),
             json!({"input": "x", "conversation": "c"}),
+            json!({"input": "x", "prompt": {"id": "pmpt_1"}}),
             json!({"input": "x", "frequency": 1}),
             json!({"model": "m"}),
         ] {
