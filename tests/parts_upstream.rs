@@ -197,7 +197,9 @@ async fn a_stop_sequence_ends_the_answer_on_both_apis() {
     let prompt = "[[sim tokens=30 rate=0]] Go on";
     for (model, api, named) in [
         (SONNET, "invoke", true),
-        (SONNET, "converse", false),
+        // Claude through Converse says which when asked
+        // (`additionalModelResponseFieldPaths`), and the gateway asks.
+        (SONNET, "converse", true),
         (NOVA, "converse", false),
     ] {
         let full =
@@ -219,7 +221,7 @@ async fn a_stop_sequence_ends_the_answer_on_both_apis() {
             Some("stop_sequence"),
             "{model} {api}"
         );
-        // Claude's own body says which sequence; Converse does not…
+        // Claude says which sequence; Nova through Converse does not…
         let expected = named.then(|| word.clone());
         assert_eq!(last.stop_sequence, expected, "{model} {api}");
         assert!(!text_of(&events).contains(&word), "{model} {api}");

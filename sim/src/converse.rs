@@ -122,8 +122,59 @@ pub(crate) fn content(blocks: &[Block]) -> Vec<Value> {
         .collect()
 }
 
+/// `additionalModelResponseFieldPaths`: pointers into the model's own
+/// response. For Claude the simulator answers its stop sequence, at
+/// `/stop_sequence` and `/delta/stop_sequence`; other pointers find nothing
+/// and are left out, as Bedrock leaves them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ResponseFields {
+    paths: Vec<String>,
+}
+
+impl ResponseFields {
+    pub(crate) fn parse(body: &Obj, model: &str) -> Result<Self, SimError> {
+        let Some(paths) = optional(body, "additionalModelResponseFieldPaths") else {
+            return Ok(Self::default());
+        };
+        let paths = as_array(paths, "#/additionalModelResponseFieldPaths")?
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                as_str(p, &format!("#/additionalModelResponseFieldPaths/{i}")).map(str::to_owned)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            paths: if model.starts_with("anthropic.") {
+                paths
+            } else {
+                Vec::new()
+            },
+        })
+    }
+
+    /// `additionalModelResponseFields` of an answer that ended so.
+    fn answer(&self, finish: &Finish) -> Option<Value> {
+        let mut fields = serde_json::Map::new();
+        for path in &self.paths {
+            match path.as_str() {
+                "/stop_sequence" => {
+                    fields.insert("stop_sequence".into(), json!(finish.stop_sequence));
+                }
+                "/delta/stop_sequence" => {
+                    fields.insert(
+                        "delta".into(),
+                        json!({"stop_sequence": finish.stop_sequence}),
+                    );
+                }
+                _ => {}
+            }
+        }
+        (!fields.is_empty()).then_some(Value::Object(fields))
+    }
+}
+
 /// The non-streaming `Converse` response.
-pub(crate) fn whole(answer: &Collected) -> Value {
+pub(crate) fn whole(answer: &Collected, fields: &ResponseFields) -> Value {
     let finish = &answer.finish;
     let mut whole = json!({
         "output": {"message": {"role": "assistant", "content": content(&answer.blocks)}},
@@ -133,6 +184,9 @@ pub(crate) fn whole(answer: &Collected) -> Value {
     });
     if let Some(trace) = finish.guardrail.as_ref().and_then(|g| g.converse_trace()) {
         whole["trace"] = trace;
+    }
+    if let Some(asked) = fields.answer(finish) {
+        whole["additionalModelResponseFields"] = asked;
     }
     whole
 }
@@ -206,8 +260,8 @@ pub(crate) mod block_objects {
     }
 }
 
-/// ConverseStream events.
-pub(crate) struct Events;
+/// ConverseStream events, with the response fields asked for.
+pub(crate) struct Events(pub(crate) ResponseFields);
 
 fn events(objects: Vec<(&'static str, Value)>) -> Vec<Out> {
     objects
@@ -241,11 +295,12 @@ impl Shaper for Events {
         if let Some(trace) = finish.guardrail.as_ref().and_then(|g| g.converse_trace()) {
             metadata["trace"] = trace;
         }
+        let mut stop = json!({"stopReason": stop_reason(finish.stop)});
+        if let Some(asked) = self.0.answer(finish) {
+            stop["additionalModelResponseFields"] = asked;
+        }
         vec![
-            Out::Event(
-                "messageStop",
-                json!({"stopReason": stop_reason(finish.stop)}),
-            ),
+            Out::Event("messageStop", stop),
             Out::Event("metadata", metadata),
         ]
     }
@@ -418,7 +473,7 @@ mod tests {
     #[test]
     fn reasoning_and_tool_use_events() {
         let out = outs(
-            Box::new(Events),
+            Box::new(Events(ResponseFields::default())),
             &[
                 (
                     BlockKind::Reasoning { signature: "c2ln" },
@@ -478,7 +533,7 @@ mod tests {
     #[test]
     fn events() {
         let out = outs(
-            Box::new(Events),
+            Box::new(Events(ResponseFields::default())),
             &[(BlockKind::Text, &[Delta::Text("Hi")])],
             Stop::Length,
         );

@@ -266,6 +266,7 @@ impl BedrockUpstream {
             .inference_config(input.inference)
             .set_tool_config(input.tool_config)
             .set_additional_model_request_fields(input.additional_fields)
+            .set_additional_model_response_field_paths(input.response_field_paths)
             .set_guardrail_config(input.guardrail)
             .set_output_config(input.output_config)
             .set_performance_config(req.call_options.latency_optimized.then(|| {

@@ -621,6 +621,31 @@ def test_throttled_call_raises_throttling_exception(client):
         )
 
 
+def test_claudes_stop_sequence_comes_back_in_the_response_fields_asked_for(client):
+    """`additionalModelResponseFieldPaths` (Strands, langchain-aws and the AI
+    SDK's Bedrock provider send it): Claude's stop sequence comes back at the
+    pointers asked for, streamed and whole; other pointers find nothing."""
+    text = prompt("tokens=30 rate=0 ttft_ms=0")
+    messages = [{"role": "user", "content": [{"text": text}]}]
+    words = client.converse(modelId=SONNET, messages=messages)["output"]["message"]["content"][0]["text"].split()
+    word = next(w for w in words[3:] if len(w) > 3 and w.isalpha())
+    ask = dict(
+        modelId=SONNET,
+        messages=messages,
+        inferenceConfig={"stopSequences": ["never said", word]},
+        additionalModelResponseFieldPaths=["/delta/stop_sequence", "/stop_sequence", "/nowhere"],
+    )
+    whole = client.converse(**ask)
+    assert whole["stopReason"] == "stop_sequence"
+    expected = {"delta": {"stop_sequence": word}, "stop_sequence": word}
+    assert whole["additionalModelResponseFields"] == expected
+    stop = next(e["messageStop"] for e in client.converse_stream(**ask)["stream"] if "messageStop" in e)
+    assert stop["additionalModelResponseFields"] == expected
+    # Nova's own response has no such field.
+    nova = client.converse(**dict(ask, modelId=NOVA))
+    assert "additionalModelResponseFields" not in nova
+
+
 def test_a_whole_answer_that_fails_raises_model_error_exception(client):
     """A model failure on Converse or InvokeModel (no stream) is botocore's
     `ModelErrorException`; `ModelStreamErrorException` is the streams' own."""

@@ -40,7 +40,7 @@ enum Api {
 /// How the answer is shaped: the family's own chunks, or Converse events.
 enum Shape {
     Invoke(Model),
-    Converse,
+    Converse(converse::ResponseFields),
 }
 
 /// A request accepted, its answer planned.
@@ -92,7 +92,10 @@ fn accept(
     let (mut prompt, shape): (Prompt, Shape) = match (api, model) {
         (Api::Invoke, Some(model)) => (families::parse(&model, &body)?, Shape::Invoke(model)),
         (Api::Invoke, None) => return Err(invalid_model()),
-        (Api::Converse, _) => (converse::parse(&body, &name)?, Shape::Converse),
+        (Api::Converse, _) => (
+            converse::parse(&body, &name)?,
+            Shape::Converse(converse::ResponseFields::parse(&body, &name)?),
+        ),
     };
     match (&shape, api) {
         (Shape::Invoke(model), _) => call_options::from_invoke(headers, &model.base)?,
@@ -105,7 +108,7 @@ fn accept(
     let directive = Directive::from_text(&prompt.text);
     let reasons = match &shape {
         Shape::Invoke(model) => families::reasons(model),
-        Shape::Converse => true,
+        Shape::Converse(_) => true,
     };
     let answer = Answer::new(&prompt, &directive, reasons)?;
     if directive.refuses_model(&model_id) {
@@ -120,7 +123,7 @@ fn accept(
         return Err(SimError::throttling());
     }
     let marks = match &shape {
-        Shape::Converse => Some(Marks::CachePoint),
+        Shape::Converse(_) => Some(Marks::CachePoint),
         Shape::Invoke(model) => match model.family {
             Family::Nova => Some(Marks::CachePoint),
             Family::Claude => Some(Marks::CacheControl),

@@ -80,7 +80,7 @@ fn start(
     plan.cache = cache;
     let shaper: Box<dyn Shaper> = match &shape {
         Shape::Invoke(model) => families::shaper(model, input_tokens, cache),
-        Shape::Converse => Box::new(converse::Events),
+        Shape::Converse(fields) => Box::new(converse::Events(fields.clone())),
     };
     tracing::debug!(model = %name, ?api, deltas = plan.deltas, "simulator stream starts");
     Ok(Generator::new(

@@ -102,7 +102,7 @@ async fn respond(
             }
             json
         }
-        Shape::Converse => converse_api::whole(&whole),
+        Shape::Converse(fields) => converse_api::whole(&whole, fields),
     };
     let counters = &state.inner.counters;
     counters.stream_started();

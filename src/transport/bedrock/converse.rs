@@ -17,6 +17,7 @@ use super::converse_render::{self, ConverseEvents};
 use super::error::BedrockError;
 use super::frames::event_frame;
 use super::guardrail::Verdict;
+use super::response_fields::ResponseFields;
 use super::session::{self, AsSent, Render};
 use super::{Body, ModelId};
 use crate::event::TokenEvent;
@@ -32,12 +33,12 @@ pub async fn converse_stream(
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let (req, as_sent) = parse(&model_id, &body)?;
+    let (req, as_sent, fields) = parse(&state, &model_id, &body)?;
     let sub = session::start(&state, &caller, req, as_sent).await?;
     Ok(session::stream_response(
         &state,
         sub,
-        ConverseFrames(ConverseEvents::new(started), Verdict::default()),
+        ConverseFrames(ConverseEvents::new(started), Verdict::default(), fields),
     ))
 }
 
@@ -49,21 +50,35 @@ pub async fn converse(
     Body(body): Body,
 ) -> Result<Response, BedrockError> {
     let started = Instant::now();
-    let (req, as_sent) = parse(&model_id, &body)?;
+    let (req, as_sent, fields) = parse(&state, &model_id, &body)?;
     let sub = session::start(&state, &caller, req, as_sent).await?;
     let session_id = sub.session().id().clone();
     let events = session::collect(sub).await?;
     let events: Vec<&TokenEvent> = events.iter().map(|e| &**e).collect();
     let mut body: Value = converse_render::response(&events, started);
     Verdict::of(events.iter().copied()).mark_converse(&mut body);
+    let stop_sequence = events.last().and_then(|e| e.stop_sequence.as_deref());
+    if let Some(asked) = fields.render(stop_sequence) {
+        body["additionalModelResponseFields"] = asked;
+    }
     let mut res = Json(body).into_response();
     crate::http::stream_headers(&mut res, &session_id);
     Ok(res)
 }
 
-/// The body's parts, and the fields that go upstream as they came.
-fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), BedrockError> {
+/// The body's parts, the fields that go upstream as they came, and the
+/// response fields it asks for.
+fn parse(
+    state: &AppState,
+    model_id: &str,
+    body: &Value,
+) -> Result<(StreamRequest, AsSent, ResponseFields), BedrockError> {
     let req = converse_parse::stream_request(model_id, body).map_err(BedrockError::validation)?;
+    let fields = ResponseFields::parse(
+        body.get("additionalModelResponseFieldPaths"),
+        state.models.family_of(model_id),
+    )
+    .map_err(BedrockError::validation)?;
     let converse_fields =
         converse_parse::additional_fields(body.get("additionalModelRequestFields"))
             .map_err(BedrockError::validation)?;
@@ -75,12 +90,13 @@ fn parse(model_id: &str, body: &Value) -> Result<(StreamRequest, AsSent), Bedroc
             call_options,
             ..AsSent::default()
         },
+        fields,
     ))
 }
 
 /// Converse stream events as `:event-type` frames; a guardrail's trace
-/// goes in `metadata`.
-struct ConverseFrames(ConverseEvents, Verdict);
+/// goes in `metadata`, the response fields asked for in `messageStop`.
+struct ConverseFrames(ConverseEvents, Verdict, ResponseFields);
 
 impl Render for ConverseFrames {
     fn start(&mut self, _prompt: Option<Usage>) -> Vec<Bytes> {
@@ -96,6 +112,11 @@ impl Render for ConverseFrames {
             .map(|(name, payload)| {
                 if *name == "metadata" {
                     self.1.mark_converse(payload);
+                }
+                if *name == "messageStop"
+                    && let Some(asked) = self.2.render(ev.stop_sequence.as_deref())
+                {
+                    payload["additionalModelResponseFields"] = asked;
                 }
                 event_frame(name, payload)
             })

@@ -13,6 +13,8 @@ use aws_sdk_bedrockruntime::types::{
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use aws_smithy_types::Document;
+
 use super::guardrail_trace;
 use crate::upstream::request::Delta;
 
@@ -53,7 +55,15 @@ impl Decoder {
                 self.intervened = true;
             }
             ConverseStreamOutput::MessageStop(e) if e.stop_reason == StopReason::StopSequence => {
-                out.extend(self.only_stop_sequence.clone().map(Delta::StopSequence));
+                let named = e
+                    .additional_model_response_fields
+                    .as_ref()
+                    .and_then(stop_sequence_field);
+                out.extend(
+                    named
+                        .or_else(|| self.only_stop_sequence.clone())
+                        .map(Delta::StopSequence),
+                );
             }
             ConverseStreamOutput::Metadata(e) => {
                 let trace = e
@@ -207,6 +217,21 @@ fn location_json(l: &CitationLocation) -> Option<serde_json::Value> {
         start_key: start,
         end_key: end,
     }))
+}
+
+/// The stop sequence Claude named in the response fields asked for
+/// ([`super::STOP_SEQUENCE_PATH`]): `{"delta": {"stop_sequence": "…"}}`.
+fn stop_sequence_field(fields: &Document) -> Option<String> {
+    let Document::Object(fields) = fields else {
+        return None;
+    };
+    match fields.get("delta") {
+        Some(Document::Object(delta)) => match delta.get("stop_sequence") {
+            Some(Document::String(s)) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]

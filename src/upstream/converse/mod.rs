@@ -24,6 +24,7 @@ use aws_smithy_types::Document;
 
 pub(crate) use decode::Decoder;
 
+use super::models::ModelFamily;
 use super::reasoning;
 use super::request::InvocationRequest;
 
@@ -37,7 +38,15 @@ pub(crate) struct ConverseInput {
     pub additional_fields: Option<Document>,
     pub guardrail: Option<GuardrailStreamConfiguration>,
     pub output_config: Option<OutputConfig>,
+    /// `additionalModelResponseFieldPaths`: Claude's own stop sequence, when
+    /// the request names several (Converse's `stop_sequence` stop does not
+    /// say which; [`Decoder`] reads it back).
+    pub response_field_paths: Option<Vec<String>>,
 }
+
+/// Where Claude's streamed response says which stop sequence it reached
+/// (its `message_delta`), as a JSON pointer.
+pub(crate) const STOP_SEQUENCE_PATH: &str = "/delta/stop_sequence";
 
 /// Build the call for `req`. `Err` is a request that cannot be expressed
 /// (the checks before any upstream call make that a request that skipped them).
@@ -68,6 +77,9 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
         },
         guardrail: req.guardrail.as_ref().map(|g| g.converse_config()),
         output_config: output_config(&req.output_config)?,
+        response_field_paths: (family == Some(ModelFamily::AnthropicClaude)
+            && req.stop_sequences.len() > 1)
+            .then(|| vec![STOP_SEQUENCE_PATH.to_owned()]),
     })
 }
 
