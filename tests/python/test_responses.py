@@ -169,6 +169,27 @@ def test_reasoning_effort_streams_summary_deltas(client):
 CHART_TOOL = {"type": "function", "name": "get_chart", "parameters": {"type": "object", "properties": {}}}
 
 
+def test_a_reasoning_tool_loop_replayed_as_plain_text_still_answers(client):
+    """pydantic-ai's Responses model sends the model's reasoning back as
+    `<think>` text in an assistant message, not as a signed reasoning item:
+    Claude refuses thinking on such a turn, so that request goes without it."""
+    call = {"type": "function_call", "call_id": "toolu_1", "name": "get_weather", "arguments": '{"city": "Paris"}'}
+    response = client.responses.create(
+        model=SONNET,
+        reasoning={"effort": "low"},
+        tools=[WEATHER_TOOL],
+        input=[
+            {"role": "user", "content": prompt(f"tool=get_weather {FAST}")},
+            {"role": "assistant", "content": "<think>\nLet me look.\n</think>"},
+            call,
+            {"type": "function_call_output", "call_id": "toolu_1", "output": get_weather("Paris")},
+        ],
+    )
+    assert response.status == "completed"
+    assert response.output_text.startswith("Tool result: 22 degrees"), response.output_text
+    assert not [item for item in response.output if item.type == "reasoning"]
+
+
 def test_a_function_call_output_may_hold_images_and_files(client):
     # What the AI SDK sends for a tool whose `toModelOutput` returns image data.
     chart = base64.b64encode(png(64, 48)).decode()
