@@ -137,7 +137,7 @@ fn reasoning(r: ReasoningWire) -> Option<Reasoning> {
 /// A `data:` URL file: an image part for `image/*`, else a document named by
 /// its filename. The part's media type wins over the URL's unless it is only
 /// a top-level type (`image`) or a wildcard (`image/*`, which `FileUIPart`
-/// allows).
+/// allows); an image's type is then what its bytes say.
 fn file(f: FileWire) -> Result<Content, String> {
     let (url_type, data) = split_data_url(&f.url).map_err(|e| format!("a file part: {e}"))?;
     let media_type = if f.media_type.contains('/') && !f.media_type.ends_with("/*") {
@@ -147,6 +147,9 @@ fn file(f: FileWire) -> Result<Content, String> {
     };
     let data = data.to_owned();
     if media_type.starts_with("image/") || IMAGE_TYPES.contains(&media_type.as_str()) {
+        // The browser's label comes from the file's extension: an image is
+        // what its bytes are (a renamed PNG is still a PNG), as OpenAI reads it.
+        let media_type = crate::parts::sniff::image_type_of(&media_type, &data);
         return Ok(Content::Image { media_type, data });
     }
     let name = f
@@ -321,6 +324,12 @@ mod tests {
         let remote =
             json!({"type":"file","mediaType":"image/png","url":"https://example.com/a.png"});
         assert!(read(remote).unwrap_err().contains("not fetched"));
+        // A PNG renamed `.jpg`: its bytes say what it is.
+        let renamed = json!({"type":"file","mediaType":"image/jpeg","url":"data:image/jpeg;base64,iVBORw0KGgoAAAANSUhEUg=="});
+        assert!(matches!(
+            one(renamed),
+            Some(UiPart::File(Content::Image { media_type, .. })) if media_type == "image/png"
+        ));
     }
 
     #[test]
