@@ -950,6 +950,154 @@ async fn post_requires_a_token_and_graphiql_is_open() {
     gw.shutdown().await;
 }
 
+/// `GET /graphql?query=…` (urql's default for queries, Apollo's GET modes)
+/// runs the query as a `POST` would, with the same token, and answers JSON:
+/// `application/graphql-response+json` to a client that asks for it,
+/// `application/json` otherwise. A mutation or subscription by `GET` is
+/// `405` with `Allow: POST` and GraphQL's `errors`, and runs nothing. Only a
+/// `GET` without a request gets GraphiQL.
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations_with_405() {
+    let gw = Gateway::start().await;
+    let get = |params: &[(&str, &str)], token: Option<&str>, accept: Option<&str>| {
+        let url = reqwest::Url::parse_with_params(&gw.url("/graphql"), params).unwrap();
+        let mut req = gw.http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        req.send()
+    };
+    let content_type =
+        |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_owned();
+
+    // No token: refused as a POST is, before anything runs.
+    let r = get(&[("query", "{ models }")], None, None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "missing_token", "{v}");
+
+    // urql's request: Accept names the GraphQL response type.
+    let urql_accept = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+    let r = get(
+        &[("query", "{ models }")],
+        Some(&gw.token),
+        Some(urql_accept),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(content_type(&r), "application/graphql-response+json");
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["data"]["models"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+
+    // Variables and operationName as Apollo sends them; no Accept: plain JSON.
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=3 rate=0]] by get").await;
+    let doc =
+        "query Other { models } query S($id: String!) { session(sessionId: $id) { sessionId } }";
+    let vars = json!({"id": id}).to_string();
+    let r = get(
+        &[
+            ("query", doc),
+            ("operationName", "S"),
+            ("variables", &vars),
+            ("extensions", "{}"),
+        ],
+        Some(&gw.token),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(content_type(&r), "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["session"]["sessionId"], id, "{v}");
+
+    // A document that does not parse: GraphQL's errors, as over POST.
+    let r = get(&[("query", "{ models")], Some(&gw.token), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["errors"][0]["message"].is_string(), "{v}");
+
+    // Mutations and subscriptions are POST / WebSocket only; nothing runs.
+    let started = gw.sim_stats().await["streamsStarted"].clone();
+    for (params, what) in [
+        (
+            vec![(
+                "query",
+                "mutation { startStream(prompt: \"no\") { sessionId } }",
+            )],
+            "mutation",
+        ),
+        (
+            vec![
+                (
+                    "query",
+                    "query Q { models } mutation M { startStream(prompt: \"no\") { sessionId } }",
+                ),
+                ("operationName", "M"),
+            ],
+            "mutation",
+        ),
+        (
+            vec![(
+                "query",
+                "subscription { onTokenReceived(sessionId: \"x\") { seq } }",
+            )],
+            "subscription",
+        ),
+    ] {
+        let r = get(&params, Some(&gw.token), Some(urql_accept))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{params:?}");
+        assert_eq!(r.headers()["allow"], "POST");
+        assert_eq!(content_type(&r), "application/graphql-response+json");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["errors"][0]["extensions"]["code"], "method_not_allowed",
+            "{v}"
+        );
+        assert!(
+            v["errors"][0]["message"].as_str().unwrap().contains(what),
+            "{v}"
+        );
+        assert!(v.get("data").is_none_or(Value::is_null), "{v}");
+    }
+    assert_eq!(
+        gw.sim_stats().await["streamsStarted"],
+        started,
+        "no mutation ran"
+    );
+
+    // JSON parameters that are not objects: a bad request, as a bad POST body.
+    let r = get(
+        &[("query", "{ models }"), ("variables", "[1]")],
+        Some(&gw.token),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_request", "{v}");
+
+    // GraphiQL still answers a GET without a request, whatever it accepts.
+    let r = get(&[], None, Some("text/html")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(content_type(&r).starts_with("text/html"));
+    gw.shutdown().await;
+}
+
 /// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` on `POST /graphql`: a longer
 /// document is refused by its length, before parsing (garbage gets the same
 /// answer), as `200` with a GraphQL error, like every other refused document.
