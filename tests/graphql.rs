@@ -1098,6 +1098,69 @@ async fn get_runs_queries_and_refuses_mutations_with_405() {
     gw.shutdown().await;
 }
 
+/// Apollo's automatic persisted queries are not served: a request with a
+/// `persistedQuery` hash and no document gets `PersistedQueryNotSupported`
+/// (`PERSISTED_QUERY_NOT_SUPPORTED`), by `POST` and by `GET`, on which
+/// Apollo's link sends the full document; a request with the document too
+/// runs.
+#[tokio::test]
+async fn persisted_queries_are_refused_as_apollo_expects() {
+    let gw = Gateway::start().await;
+    let hash = json!({"persistedQuery": {"version": 1, "sha256Hash": "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"}});
+    let check = |v: &Value| {
+        assert_eq!(
+            v["errors"][0]["message"], "PersistedQueryNotSupported",
+            "{v}"
+        );
+        assert_eq!(
+            v["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_SUPPORTED",
+            "{v}"
+        );
+    };
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"operationName": "Models", "variables": {}, "extensions": hash}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&r.json().await.unwrap());
+
+    let extensions = hash.to_string();
+    let url = reqwest::Url::parse_with_params(
+        &gw.url("/graphql"),
+        [
+            ("operationName", "Models"),
+            ("variables", "{}"),
+            ("extensions", &extensions),
+        ],
+    )
+    .unwrap();
+    let r = gw
+        .http
+        .get(url)
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&r.json().await.unwrap());
+
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"query": "query Models { models }", "operationName": "Models", "extensions": hash}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["data"]["models"].is_array(), "{v}");
+    gw.shutdown().await;
+}
+
 /// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` on `POST /graphql`: a longer
 /// document is refused by its length, before parsing (garbage gets the same
 /// answer), as `200` with a GraphQL error, like every other refused document.

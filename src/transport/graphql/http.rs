@@ -7,12 +7,17 @@
 //!
 //! - A `GET` runs queries only: a mutation or a subscription is `405` with
 //!   `Allow: POST` (the spec: a GET must not change anything).
+//! - Automatic persisted queries (Apollo's APQ) are not served: a request
+//!   that names a `persistedQuery` and sends no document gets
+//!   `PersistedQueryNotSupported`, on which Apollo's link stops hashing and
+//!   sends full documents. (async-graphql's APQ extension would bring a
+//!   second `sha2` and `lru` into the tree and keep a cache per node.)
 //! - Answers are `application/graphql-response+json` to a client whose
 //!   `Accept` lists it, `application/json` otherwise (the spec's legacy
 //!   watershed: a client that does not ask may not know the new type).
 
-use async_graphql::Request;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
+use async_graphql::{Request, ServerError};
 use async_graphql_axum::GraphQLResponse;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -42,9 +47,9 @@ pub(super) enum Via {
 /// Refused before execution, each as `200` with GraphQL's `errors` (one
 /// path for every refused document, as clients such as Apollo's `HttpLink`
 /// turn a non-2xx answer into a network error): a document over
-/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` (before parsing), and — on a
-/// `GET` — a document that does not parse. A `GET` of a mutation or
-/// subscription is `405`.
+/// `SPILLWAY_GRAPHQL_MAX_DOCUMENT_BYTES` (before parsing), a persisted
+/// query without its document, and — on a `GET` — a document that does not
+/// parse. A `GET` of a mutation or subscription is `405`.
 pub(super) async fn run(
     state: AppState,
     schema: &GqlSchema,
@@ -54,6 +59,9 @@ pub(super) async fn run(
     via: Via,
 ) -> Response {
     if let Err(e) = limits::check_document(&req.query, state.graphql_max_document_bytes) {
+        return respond(headers, async_graphql::Response::from_errors(vec![e]));
+    }
+    if let Some(e) = persisted_query_refusal(&req) {
         return respond(headers, async_graphql::Response::from_errors(vec![e]));
     }
     if via == Via::Get {
@@ -147,6 +155,21 @@ pub(super) fn read_query(uri: &Uri) -> Result<Request, ApiError> {
     });
     serde_json::from_value(request)
         .map_err(|e| ApiError::BadRequest(format!("invalid GraphQL request: {e}")))
+}
+
+/// Apollo's automatic persisted queries, refused the way Apollo's link
+/// understands: a request with `extensions.persistedQuery` and no document
+/// gets `PersistedQueryNotSupported` (`PERSISTED_QUERY_NOT_SUPPORTED`), and
+/// the link sends the full document from then on. A request that sends its
+/// document too runs as usual (the hash is not needed to run it).
+fn persisted_query_refusal(req: &Request) -> Option<ServerError> {
+    (req.extensions.contains_key("persistedQuery") && req.query.trim().is_empty()).then(|| {
+        coded(
+            "PERSISTED_QUERY_NOT_SUPPORTED",
+            "PersistedQueryNotSupported".into(),
+            None,
+        )
+    })
 }
 
 /// The kind of the operation a request runs, when the document and
@@ -287,5 +310,20 @@ mod tests {
         assert_eq!(kind(two, Some("M")), Some(OperationType::Mutation));
         assert_eq!(kind(two, None), None);
         assert_eq!(kind(two, Some("X")), None);
+    }
+
+    #[test]
+    fn a_persisted_query_without_its_document_is_refused_the_apollo_way() {
+        let mut req = Request::new("");
+        assert!(persisted_query_refusal(&req).is_none());
+        req.extensions.insert(
+            "persistedQuery".into(),
+            async_graphql::Value::from_json(serde_json::json!({"version": 1, "sha256Hash": "ab"}))
+                .unwrap(),
+        );
+        let e = persisted_query_refusal(&req).unwrap();
+        assert_eq!(e.message, "PersistedQueryNotSupported");
+        req.query = "{ models }".into();
+        assert!(persisted_query_refusal(&req).is_none());
     }
 }
