@@ -536,28 +536,67 @@ async fn limits_operation_size_and_operations_per_connection() {
     gw.shutdown().await;
 }
 
+/// An operation that fails before any data: graphql-transport-ws sends one
+/// `error` (an array of GraphQL errors, no `complete`); the legacy dialect
+/// sends what subscriptions-transport-ws's reference server sends, `data`
+/// with `{"data": null, "errors"}` then `complete` (an `error` there carries
+/// one object, and Apollo's `WebSocketLink` reports an array as an
+/// "unconventional" error, losing `extensions.code`). Either way the id is
+/// free again.
 #[tokio::test]
-async fn failing_operation_gets_an_error_message_and_its_id_is_free_again() {
+async fn failing_operation_ends_in_each_dialects_shape_and_its_id_is_free_again() {
     let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=2 rate=0]] done soon").await;
+    // A syntax error (refused before execution), a resolver's error.
+    let failing = [
+        (
+            "subscription { onTokenReceived(".to_owned(),
+            json!({}),
+            None,
+        ),
+        (
+            subscription_query(),
+            json!({"id": id, "after": 1000}),
+            Some("cursor_past_end"),
+        ),
+    ];
     for protocol in [TRANSPORT_WS, LEGACY_WS] {
         let mut c = Client::connect(&gw, protocol).await;
         c.init(&gw.token).await;
-        c.subscribe("x", "subscription { onTokenReceived(", json!({}))
+        // Read to the end first: only a finished log's end is final.
+        c.subscribe("all", &subscription_query(), json!({"id": id}))
             .await;
-        let m = c.recv_msg().await;
-        assert_eq!(m["type"], "error", "{m}");
-        assert_eq!(m["id"], "x");
-        assert!(m["payload"][0]["message"].is_string(), "{m}");
-        // No complete after an error; the id can be used again.
-        c.subscribe("x", "{ models }", json!({})).await;
-        let r = c.collect("x").await;
-        assert!(
-            r[0]["data"]["models"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m.as_str().is_some_and(|m| m.contains("claude")))
-        );
+        assert_eq!(events(&c.collect("all").await, 0).len(), 3);
+        for (query, variables, code) in &failing {
+            c.subscribe("x", query, variables.clone()).await;
+            let m = c.recv_msg().await;
+            assert_eq!(m["id"], "x", "{m}");
+            let errors = if protocol == LEGACY_WS {
+                assert_eq!(m["type"], "data", "{m}");
+                assert!(m["payload"]["data"].is_null(), "{m}");
+                let done = c.recv_msg().await;
+                assert_eq!(done, json!({"type": "complete", "id": "x"}));
+                &m["payload"]["errors"]
+            } else {
+                assert_eq!(m["type"], "error", "{m}");
+                &m["payload"]
+            };
+            assert!(errors[0]["message"].is_string(), "{m}");
+            if let Some(code) = code {
+                assert_eq!(errors[0]["extensions"]["code"], *code, "{m}");
+            }
+            // The id can be used again.
+            c.subscribe("x", "{ models }", json!({})).await;
+            let r = c.collect("x").await;
+            assert!(
+                r[0]["data"]["models"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.as_str().is_some_and(|m| m.contains("claude"))),
+                "{protocol}"
+            );
+        }
     }
     gw.shutdown().await;
 }
