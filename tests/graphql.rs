@@ -378,17 +378,26 @@ async fn connection_init_without_or_with_a_bad_token_closes_4403() {
     gw.shutdown().await;
 }
 
+/// An expired token closes a GraphQL socket with `4403`, on both dialects:
+/// graphql-ws treats `4401` as fatal (no retry, `connectionParams()` never
+/// asked again) and retries `4403`, so a client whose `connectionParams()`
+/// returns a fresh token reconnects by itself (`tests/node`).
 #[tokio::test]
-async fn a_socket_whose_token_expires_is_closed_4401_like_every_socket() {
-    let mut data_dir = None;
-    let gw = Gateway::with(|c| data_dir = Some(c.data_dir.clone())).await;
-    let short = spillway::auth::dev::DevIssuer::load_or_create(&data_dir.unwrap())
-        .unwrap()
-        .mint("alice", &[], 1)
-        .unwrap();
-    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
-    c.init(&short).await;
-    assert_eq!(c.closed().await, (4401, "token expired".to_owned()));
+async fn a_socket_whose_token_expires_is_closed_4403_which_graphql_ws_retries() {
+    let gw = Gateway::start().await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
+            .unwrap()
+            .mint("alice", &[], 1)
+            .unwrap();
+        let mut c = Client::connect(&gw, protocol).await;
+        c.init(&short).await;
+        assert_eq!(
+            c.closed().await,
+            (4403, "Forbidden: token expired".to_owned()),
+            "{protocol}"
+        );
+    }
     gw.shutdown().await;
 }
 

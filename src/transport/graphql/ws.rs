@@ -27,7 +27,9 @@
 //! messages. A slow client slows only its own socket; the operations behind
 //! it are cursors into session logs, so nothing queues up. The socket is
 //! admitted (per-user cap) and registered at `connection_init`, when its
-//! user is known; a token that expires closes it with `4401`.
+//! user is known; a token that expires closes it with `4403` (not the
+//! other sockets' `4401`, on which graphql-ws gives up: on `4403` it
+//! reconnects, asking `connectionParams()` for a token again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -165,6 +167,13 @@ impl Protocol for GraphqlWs {
             Dialect::Legacy => Encoder(self.dialect).text("ka", None, None::<()>),
         })
     }
+
+    /// graphql-ws gives up on `4401` (fatal: no retry, no second
+    /// `connectionParams()`) and retries `4403` ("might grant access after
+    /// retry"), calling `connectionParams()` again: a client that returns
+    /// a fresh token there reconnects by itself. Neither dialect can renew
+    /// a token in-band (a second `connection_init` is `4429`).
+    const TOKEN_EXPIRED: (u16, &'static str) = (code::FORBIDDEN, "Forbidden: token expired");
 
     fn deadline(&self) -> Option<(Instant, Message)> {
         (!self.init_received).then(|| {
