@@ -33,6 +33,29 @@ async fn responses_carry_security_headers_and_cors_follows_config() {
         preflight.headers()["access-control-allow-origin"],
         "https://chat.example"
     );
+    // Headers browsers add on their own (OpenTelemetry's fetch
+    // instrumentation, Apollo's client awareness) are allowed, on every route.
+    for path in ["/v1/stream", "/graphql"] {
+        let asked =
+            "authorization, content-type, traceparent, tracestate, apollographql-client-name";
+        let preflight = gw
+            .http
+            .request(reqwest::Method::OPTIONS, gw.url(path))
+            .header("origin", "https://chat.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{path}");
+        let allowed = preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        for h in asked.split(", ") {
+            assert!(allowed.contains(h), "{path}: {h} not in {allowed}");
+        }
+    }
     let other = gw
         .http
         .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
