@@ -33,6 +33,29 @@ async fn responses_carry_security_headers_and_cors_follows_config() {
         preflight.headers()["access-control-allow-origin"],
         "https://chat.example"
     );
+    // Headers browsers add on their own (OpenTelemetry's fetch
+    // instrumentation, Apollo's client awareness) are allowed, on every route.
+    for path in ["/v1/stream", "/graphql"] {
+        let asked =
+            "authorization, content-type, traceparent, tracestate, apollographql-client-name";
+        let preflight = gw
+            .http
+            .request(reqwest::Method::OPTIONS, gw.url(path))
+            .header("origin", "https://chat.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", asked)
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success(), "{path}");
+        let allowed = preflight.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        for h in asked.split(", ") {
+            assert!(allowed.contains(h), "{path}: {h} not in {allowed}");
+        }
+    }
     let other = gw
         .http
         .request(reqwest::Method::OPTIONS, gw.url("/v1/stream"))
@@ -114,7 +137,8 @@ async fn connections_past_the_per_ip_cap_are_closed_at_once() {
 
 /// A path parameter that does not decode (`%FF` is not UTF-8) is a `400` in
 /// the gateway's JSON error shape on every route that takes one, not axum's
-/// plain text; the drop-in APIs answer it in their own shapes.
+/// plain text; the drop-in APIs (and `@connections`, API Gateway's) answer
+/// it in their own shapes.
 #[tokio::test]
 async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
     let gw = Gateway::start().await;
@@ -125,9 +149,6 @@ async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
         http.post(gw.url("/v1/sessions/%FF/cancel")),
         http.get(gw.url("/v1/sessions/%FF/stream")),
         http.get(gw.url("/v1/ai-sdk/chat/%FF/stream")),
-        http.get(gw.url("/@connections/%FF")),
-        http.post(gw.url("/@connections/%FF")).body("hi"),
-        http.delete(gw.url("/@connections/%FF")),
     ];
     for req in gateway_routes {
         let resp = req.bearer_auth(&admin).send().await.unwrap();
@@ -138,6 +159,26 @@ async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
         assert_eq!(body["error"]["code"], "bad_request", "{what}: {body}");
         assert!(
             body["error"]["message"].as_str().unwrap().contains("UTF-8"),
+            "{what}: {body}"
+        );
+    }
+    // API Gateway's management API answers in API Gateway's shape.
+    for req in [
+        http.get(gw.url("/@connections/%FF")),
+        http.post(gw.url("/@connections/%FF")).body("hi"),
+        http.delete(gw.url("/@connections/%FF")),
+    ] {
+        let resp = req.bearer_auth(&admin).send().await.unwrap();
+        let what = format!("{} {}", resp.url().path(), resp.status());
+        assert_eq!(resp.status(), 400, "{what}");
+        assert_eq!(
+            resp.headers()["x-amzn-errortype"],
+            "BadRequestException",
+            "{what}"
+        );
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert!(
+            body["message"].as_str().unwrap().contains("UTF-8"),
             "{what}: {body}"
         );
     }

@@ -378,17 +378,26 @@ async fn connection_init_without_or_with_a_bad_token_closes_4403() {
     gw.shutdown().await;
 }
 
+/// An expired token closes a GraphQL socket with `4403`, on both dialects:
+/// graphql-ws treats `4401` as fatal (no retry, `connectionParams()` never
+/// asked again) and retries `4403`, so a client whose `connectionParams()`
+/// returns a fresh token reconnects by itself (`tests/node`).
 #[tokio::test]
-async fn a_socket_whose_token_expires_is_closed_4401_like_every_socket() {
-    let mut data_dir = None;
-    let gw = Gateway::with(|c| data_dir = Some(c.data_dir.clone())).await;
-    let short = spillway::auth::dev::DevIssuer::load_or_create(&data_dir.unwrap())
-        .unwrap()
-        .mint("alice", &[], 1)
-        .unwrap();
-    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
-    c.init(&short).await;
-    assert_eq!(c.closed().await, (4401, "token expired".to_owned()));
+async fn a_socket_whose_token_expires_is_closed_4403_which_graphql_ws_retries() {
+    let gw = Gateway::start().await;
+    for protocol in [TRANSPORT_WS, LEGACY_WS] {
+        let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
+            .unwrap()
+            .mint("alice", &[], 1)
+            .unwrap();
+        let mut c = Client::connect(&gw, protocol).await;
+        c.init(&short).await;
+        assert_eq!(
+            c.closed().await,
+            (4403, "Forbidden: token expired".to_owned()),
+            "{protocol}"
+        );
+    }
     gw.shutdown().await;
 }
 
@@ -536,28 +545,67 @@ async fn limits_operation_size_and_operations_per_connection() {
     gw.shutdown().await;
 }
 
+/// An operation that fails before any data: graphql-transport-ws sends one
+/// `error` (an array of GraphQL errors, no `complete`); the legacy dialect
+/// sends what subscriptions-transport-ws's reference server sends, `data`
+/// with `{"data": null, "errors"}` then `complete` (an `error` there carries
+/// one object, and Apollo's `WebSocketLink` reports an array as an
+/// "unconventional" error, losing `extensions.code`). Either way the id is
+/// free again.
 #[tokio::test]
-async fn failing_operation_gets_an_error_message_and_its_id_is_free_again() {
+async fn failing_operation_ends_in_each_dialects_shape_and_its_id_is_free_again() {
     let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=2 rate=0]] done soon").await;
+    // A syntax error (refused before execution), a resolver's error.
+    let failing = [
+        (
+            "subscription { onTokenReceived(".to_owned(),
+            json!({}),
+            None,
+        ),
+        (
+            subscription_query(),
+            json!({"id": id, "after": 1000}),
+            Some("cursor_past_end"),
+        ),
+    ];
     for protocol in [TRANSPORT_WS, LEGACY_WS] {
         let mut c = Client::connect(&gw, protocol).await;
         c.init(&gw.token).await;
-        c.subscribe("x", "subscription { onTokenReceived(", json!({}))
+        // Read to the end first: only a finished log's end is final.
+        c.subscribe("all", &subscription_query(), json!({"id": id}))
             .await;
-        let m = c.recv_msg().await;
-        assert_eq!(m["type"], "error", "{m}");
-        assert_eq!(m["id"], "x");
-        assert!(m["payload"][0]["message"].is_string(), "{m}");
-        // No complete after an error; the id can be used again.
-        c.subscribe("x", "{ models }", json!({})).await;
-        let r = c.collect("x").await;
-        assert!(
-            r[0]["data"]["models"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m.as_str().is_some_and(|m| m.contains("claude")))
-        );
+        assert_eq!(events(&c.collect("all").await, 0).len(), 3);
+        for (query, variables, code) in &failing {
+            c.subscribe("x", query, variables.clone()).await;
+            let m = c.recv_msg().await;
+            assert_eq!(m["id"], "x", "{m}");
+            let errors = if protocol == LEGACY_WS {
+                assert_eq!(m["type"], "data", "{m}");
+                assert!(m["payload"]["data"].is_null(), "{m}");
+                let done = c.recv_msg().await;
+                assert_eq!(done, json!({"type": "complete", "id": "x"}));
+                &m["payload"]["errors"]
+            } else {
+                assert_eq!(m["type"], "error", "{m}");
+                &m["payload"]
+            };
+            assert!(errors[0]["message"].is_string(), "{m}");
+            if let Some(code) = code {
+                assert_eq!(errors[0]["extensions"]["code"], *code, "{m}");
+            }
+            // The id can be used again.
+            c.subscribe("x", "{ models }", json!({})).await;
+            let r = c.collect("x").await;
+            assert!(
+                r[0]["data"]["models"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m.as_str().is_some_and(|m| m.contains("claude"))),
+                "{protocol}"
+            );
+        }
     }
     gw.shutdown().await;
 }
@@ -947,6 +995,217 @@ async fn post_requires_a_token_and_graphiql_is_open() {
             .starts_with("text/html")
     );
     assert!(r.text().await.unwrap().contains("graphiql"));
+    gw.shutdown().await;
+}
+
+/// `GET /graphql?query=…` (urql's default for queries, Apollo's GET modes)
+/// runs the query as a `POST` would, with the same token, and answers JSON:
+/// `application/graphql-response+json` to a client that asks for it,
+/// `application/json` otherwise. A mutation or subscription by `GET` is
+/// `405` with `Allow: POST` and GraphQL's `errors`, and runs nothing. Only a
+/// `GET` without a request gets GraphiQL.
+#[tokio::test]
+async fn get_runs_queries_and_refuses_mutations_with_405() {
+    let gw = Gateway::start().await;
+    let get = |params: &[(&str, &str)], token: Option<&str>, accept: Option<&str>| {
+        let url = reqwest::Url::parse_with_params(&gw.url("/graphql"), params).unwrap();
+        let mut req = gw.http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        req.send()
+    };
+    let content_type =
+        |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_owned();
+
+    // No token: refused as a POST is, before anything runs.
+    let r = get(&[("query", "{ models }")], None, None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "missing_token", "{v}");
+
+    // urql's request: Accept names the GraphQL response type.
+    let urql_accept = "application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed";
+    let r = get(
+        &[("query", "{ models }")],
+        Some(&gw.token),
+        Some(urql_accept),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(content_type(&r), "application/graphql-response+json");
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["data"]["models"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty()),
+        "{v}"
+    );
+
+    // Variables and operationName as Apollo sends them; no Accept: plain JSON.
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=3 rate=0]] by get").await;
+    let doc =
+        "query Other { models } query S($id: String!) { session(sessionId: $id) { sessionId } }";
+    let vars = json!({"id": id}).to_string();
+    let r = get(
+        &[
+            ("query", doc),
+            ("operationName", "S"),
+            ("variables", &vars),
+            ("extensions", "{}"),
+        ],
+        Some(&gw.token),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(content_type(&r), "application/json");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["session"]["sessionId"], id, "{v}");
+
+    // A document that does not parse: GraphQL's errors, as over POST.
+    let r = get(&[("query", "{ models")], Some(&gw.token), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["errors"][0]["message"].is_string(), "{v}");
+
+    // Mutations and subscriptions are POST / WebSocket only; nothing runs.
+    let started = gw.sim_stats().await["streamsStarted"].clone();
+    for (params, what) in [
+        (
+            vec![(
+                "query",
+                "mutation { startStream(prompt: \"no\") { sessionId } }",
+            )],
+            "mutation",
+        ),
+        (
+            vec![
+                (
+                    "query",
+                    "query Q { models } mutation M { startStream(prompt: \"no\") { sessionId } }",
+                ),
+                ("operationName", "M"),
+            ],
+            "mutation",
+        ),
+        (
+            vec![(
+                "query",
+                "subscription { onTokenReceived(sessionId: \"x\") { seq } }",
+            )],
+            "subscription",
+        ),
+    ] {
+        let r = get(&params, Some(&gw.token), Some(urql_accept))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{params:?}");
+        assert_eq!(r.headers()["allow"], "POST");
+        assert_eq!(content_type(&r), "application/graphql-response+json");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["errors"][0]["extensions"]["code"], "method_not_allowed",
+            "{v}"
+        );
+        assert!(
+            v["errors"][0]["message"].as_str().unwrap().contains(what),
+            "{v}"
+        );
+        assert!(v.get("data").is_none_or(Value::is_null), "{v}");
+    }
+    assert_eq!(
+        gw.sim_stats().await["streamsStarted"],
+        started,
+        "no mutation ran"
+    );
+
+    // JSON parameters that are not objects: a bad request, as a bad POST body.
+    let r = get(
+        &[("query", "{ models }"), ("variables", "[1]")],
+        Some(&gw.token),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "bad_request", "{v}");
+
+    // GraphiQL still answers a GET without a request, whatever it accepts.
+    let r = get(&[], None, Some("text/html")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(content_type(&r).starts_with("text/html"));
+    gw.shutdown().await;
+}
+
+/// Apollo's automatic persisted queries are not served: a request with a
+/// `persistedQuery` hash and no document gets `PersistedQueryNotSupported`
+/// (`PERSISTED_QUERY_NOT_SUPPORTED`), by `POST` and by `GET`, on which
+/// Apollo's link sends the full document; a request with the document too
+/// runs.
+#[tokio::test]
+async fn persisted_queries_are_refused_as_apollo_expects() {
+    let gw = Gateway::start().await;
+    let hash = json!({"persistedQuery": {"version": 1, "sha256Hash": "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"}});
+    let check = |v: &Value| {
+        assert_eq!(
+            v["errors"][0]["message"], "PersistedQueryNotSupported",
+            "{v}"
+        );
+        assert_eq!(
+            v["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_SUPPORTED",
+            "{v}"
+        );
+    };
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"operationName": "Models", "variables": {}, "extensions": hash}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&r.json().await.unwrap());
+
+    let extensions = hash.to_string();
+    let url = reqwest::Url::parse_with_params(
+        &gw.url("/graphql"),
+        [
+            ("operationName", "Models"),
+            ("variables", "{}"),
+            ("extensions", &extensions),
+        ],
+    )
+    .unwrap();
+    let r = gw
+        .http
+        .get(url)
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    check(&r.json().await.unwrap());
+
+    let r = gw
+        .http
+        .post(gw.url("/graphql"))
+        .bearer_auth(&gw.token)
+        .json(&json!({"query": "query Models { models }", "operationName": "Models", "extensions": hash}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(v["data"]["models"].is_array(), "{v}");
     gw.shutdown().await;
 }
 

@@ -192,8 +192,12 @@ async fn a_running_operation_keeps_a_socket_from_idling_but_not_past_its_lifetim
     gw.shutdown().await;
 }
 
+/// A token that expires closes every socket, each with its protocol's code:
+/// `4401` where the client can renew in-band first (`/v1/ws`'s `auth`),
+/// `4403` on GraphQL, whose graphql-ws client retries it (and gives up on
+/// `4401`), asking its `connectionParams()` for a fresh token.
 #[tokio::test]
-async fn a_token_that_expires_closes_4401_on_every_socket() {
+async fn a_token_that_expires_closes_every_socket_with_its_protocols_code() {
     let gw = Gateway::start().await;
     for ep in ALL {
         let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
@@ -201,9 +205,13 @@ async fn a_token_that_expires_closes_4401_on_every_socket() {
             .mint("alice", &[], 1)
             .unwrap();
         let mut ws = ep.open(&gw, &short).await;
+        let expected = match ep {
+            Endpoint::Graphql => (4403, "Forbidden: token expired"),
+            Endpoint::Actions | Endpoint::AiSdk => (4401, "token expired"),
+        };
         assert_eq!(
             close_frame(&mut ws).await,
-            (4401, "token expired".to_owned()),
+            (expected.0, expected.1.to_owned()),
             "{ep:?}"
         );
     }

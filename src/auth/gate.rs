@@ -2,10 +2,13 @@
 //! open list below. The verified `Principal` is put in the request's
 //! extensions, where the extractor picks it up without verifying twice.
 
-use axum::extract::{Request, State};
-use axum::http::Method;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::AuthError;
 use super::extract::{api_key, bearer_token};
@@ -13,21 +16,43 @@ use crate::error::Shape;
 use crate::state::AppState;
 
 /// Routes that need no token, and why.
-fn is_open(method: &Method, path: &str) -> bool {
-    match path {
+fn is_open(method: &Method, uri: &Uri) -> bool {
+    match uri.path() {
         // Probes and scrapes.
         "/healthz" | "/readyz" | "/metrics" => true,
-        // The web client's assets and public config, GraphiQL and the GraphQL
-        // WebSocket upgrade (its token comes in `connection_init`).
-        "/" | "/favicon.svg" | "/v1/config" | "/graphql" => method == Method::GET,
+        // The web client's assets and public config.
+        "/" | "/favicon.svg" | "/v1/config" => method == Method::GET,
+        // GraphiQL and the GraphQL WebSocket upgrade (its token comes in
+        // `connection_init`); a GET that carries a GraphQL request runs it,
+        // and needs a token as a POST does.
+        "/graphql" => method == Method::GET && !is_graphql_get_request(uri),
         // Dev mode: its JWKS, and the sign-in (loopback clients only, checked there).
         "/.well-known/jwks.json" => method == Method::GET,
         "/v1/dev/token" => method == Method::POST,
-        _ => {
+        path => {
             (method == Method::GET && path.starts_with("/assets/"))
                 // CORS preflights carry no credentials by design.
                 || method == Method::OPTIONS
         }
+    }
+}
+
+/// Whether a `GET /graphql` query string carries a GraphQL request (a
+/// `query`, or only `extensions`: an Apollo persisted-query hash) rather
+/// than asking for GraphiQL. A query string that does not decode counts as
+/// a request: it then needs a token, and is refused as a bad request.
+pub fn is_graphql_get_request(uri: &Uri) -> bool {
+    #[derive(Deserialize)]
+    struct Params {
+        query: Option<IgnoredAny>,
+        extensions: Option<IgnoredAny>,
+    }
+    if uri.query().is_none_or(str::is_empty) {
+        return false;
+    }
+    match Query::<Params>::try_from_uri(uri) {
+        Ok(Query(p)) => p.query.is_some() || p.extensions.is_some(),
+        Err(_) => true,
     }
 }
 
@@ -38,7 +63,7 @@ fn is_model_list(path: &str) -> bool {
 
 /// The middleware: verify the token unless the route is open.
 pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if is_open(req.method(), req.uri().path()) {
+    if is_open(req.method(), req.uri()) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
@@ -82,14 +107,21 @@ mod tests {
             (Method::GET, "/"),
             (Method::GET, "/assets/app.js"),
             (Method::GET, "/graphql"),
+            (Method::GET, "/graphql?token=t"),
+            (Method::GET, "/graphql?"),
             (Method::POST, "/v1/dev/token"),
             (Method::OPTIONS, "/v1/stream"),
         ] {
-            assert!(is_open(&m, p), "{m} {p}");
+            assert!(is_open(&m, &Uri::from_static(p)), "{m} {p}");
         }
         for (m, p) in [
             (Method::POST, "/v1/stream"),
             (Method::POST, "/graphql"),
+            // A GraphQL request in a GET is run, as a POST is.
+            (Method::GET, "/graphql?query=%7Bmodels%7D"),
+            (Method::GET, "/graphql?operationName=M&query="),
+            (Method::GET, "/graphql?extensions=%7B%7D&variables=%7B%7D"),
+            (Method::GET, "/graphql?query=%FF"),
             (Method::GET, "/v1/sessions/x"),
             (Method::GET, "/v1/ws"),
             (Method::POST, "/@connections/x"),
@@ -98,7 +130,7 @@ mod tests {
             (Method::GET, "/anything/new"),
             (Method::POST, "/"),
         ] {
-            assert!(!is_open(&m, p), "{m} {p}");
+            assert!(!is_open(&m, &Uri::from_static(p)), "{m} {p}");
         }
     }
 }

@@ -11,7 +11,7 @@ use axum::response::Response;
 use governor::middleware::NoOpMiddleware;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::{GovernorConfig, GovernorConfigBuilder};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::client_ip::{ClientIpKeyExtractor, TrustedProxies, resolve_layer};
@@ -125,6 +125,11 @@ pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
         ))
 }
 
+/// CORS for the allowed origins. A preflight may ask for any request
+/// header: browsers add their own (`traceparent` and `tracestate` from
+/// OpenTelemetry's fetch instrumentation, `apollographql-client-name`…),
+/// and mirroring them is safe here because credentials are bearer headers
+/// a page must set itself, never cookies (no `Allow-Credentials`).
 fn cors(edge: &EdgeConfig) -> CorsLayer {
     let origins = if edge.any_origin() {
         AllowOrigin::any()
@@ -138,13 +143,7 @@ fn cors(edge: &EdgeConfig) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            HeaderName::from_static("last-event-id"),
-            HeaderName::from_static("x-request-id"),
-        ])
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([
             HeaderName::from_static("x-session-id"),
             HeaderName::from_static("x-request-id"),

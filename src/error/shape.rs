@@ -3,12 +3,15 @@
 //! serves, a method the route does not take — takes the shape the route's
 //! own errors have, so an SDK reads it as it reads the handler's: OpenAI's
 //! `{"error":{"message","type","param","code"}}` on OpenAI's routes (the
-//! transport's `OpenAiError` renders the same object from here), the
-//! gateway's `{"error":{"code","message"}}` elsewhere. The Anthropic and
-//! Bedrock routes authenticate in their own extractors, in their own shapes.
+//! transport's `OpenAiError` renders the same object from here), API
+//! Gateway's (`x-amzn-ErrorType: GoneException`, `{"message"}`) on the
+//! `@connections` management API, where boto3's `apigatewaymanagementapi`
+//! raises `GoneException`, `ForbiddenException`…, the gateway's
+//! `{"error":{"code","message"}}` elsewhere. The Anthropic and Bedrock
+//! routes authenticate in their own extractors, in their own shapes.
 
 use axum::Json;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -21,7 +24,18 @@ pub enum Shape {
     Gateway,
     /// `{"error":{"message","type","param","code"}}`.
     OpenAi,
+    /// API Gateway's management API: `x-amzn-ErrorType` names the
+    /// exception ([`api_gateway_exception`]), the body is `{"message"}`.
+    ApiGateway,
 }
+
+/// Where the `@connections` management API is served.
+const CONNECTIONS: &str = "/@connections";
+
+/// What a refused token is told on the `@connections` API, after why: the
+/// AWS SDKs sign with SigV4 unless told otherwise.
+pub const CONNECTIONS_AUTH_HINT: &str = "the @connections API takes a bearer token of the admin \
+    group (Authorization: Bearer <JWT>); AWS SigV4 signatures are not accepted";
 
 impl Shape {
     /// The shape of the errors of the route at `path`: OpenAI's on
@@ -34,6 +48,8 @@ impl Shape {
         };
         if path == "/v1/chat/completions" || under("/v1/responses") || under("/v1/models") {
             Shape::OpenAi
+        } else if under(CONNECTIONS) {
+            Shape::ApiGateway
         } else {
             Shape::Gateway
         }
@@ -45,21 +61,60 @@ impl Shape {
     pub fn of_unknown(path: &str) -> Self {
         if path.starts_with("/v1/") {
             Shape::OpenAi
+        } else if path.starts_with(CONNECTIONS) {
+            Shape::ApiGateway
         } else {
             Shape::Gateway
         }
     }
 
     /// `code` with `message` in this shape: the code's status and `Retry-After`.
+    /// On the `@connections` API a refused token (`401`) also says what
+    /// it takes ([`CONNECTIONS_AUTH_HINT`]).
     pub fn response(self, code: ErrorCode, message: &str) -> Response {
         let mut res = error_response(code, message, code.retry_after_secs());
-        if self == Shape::OpenAi {
-            let (parts, _) = res.into_parts();
-            let body = json!({"error": openai_object(parts.status, code.as_str(), message)});
-            res = (parts, Json(body)).into_response();
-            res.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+        match self {
+            Shape::Gateway => {}
+            Shape::OpenAi => {
+                let (parts, _) = res.into_parts();
+                let body = json!({"error": openai_object(parts.status, code.as_str(), message)});
+                res = (parts, Json(body)).into_response();
+                res.headers_mut().remove(header::CONTENT_LENGTH);
+            }
+            Shape::ApiGateway => {
+                let (parts, _) = res.into_parts();
+                let message = if parts.status == StatusCode::UNAUTHORIZED {
+                    format!("{message}: {CONNECTIONS_AUTH_HINT}")
+                } else {
+                    message.to_owned()
+                };
+                res = (parts, Json(json!({"message": message}))).into_response();
+                let h = res.headers_mut();
+                h.remove(header::CONTENT_LENGTH);
+                h.insert(
+                    "x-amzn-errortype",
+                    HeaderValue::from_static(api_gateway_exception(code)),
+                );
+            }
         }
         res
+    }
+}
+
+/// The API Gateway exception a code is raised as by the AWS SDKs'
+/// `apigatewaymanagementapi` client: its four modelled errors (`GoneException`
+/// 410, `ForbiddenException` 403, `PayloadTooLargeException` 413,
+/// `LimitExceededException` 429) by status, a refused token (`401`) among
+/// the forbidden, and API Gateway's generic names for the rest.
+pub fn api_gateway_exception(code: ErrorCode) -> &'static str {
+    match code.status().as_u16() {
+        401 | 403 => "ForbiddenException",
+        404 => "NotFoundException",
+        410 => "GoneException",
+        413 => "PayloadTooLargeException",
+        429 => "LimitExceededException",
+        400..=499 => "BadRequestException",
+        _ => "InternalServerErrorException",
     }
 }
 
@@ -127,6 +182,29 @@ mod tests {
         assert_eq!(Shape::of_unknown("/nope"), Shape::Gateway);
     }
 
+    #[test]
+    fn connections_routes_are_api_gateway_shaped() {
+        for path in ["/@connections/abc", "/@connections"] {
+            assert_eq!(Shape::of_route(path), Shape::ApiGateway, "{path}");
+        }
+        assert_eq!(Shape::of_route("/@connectionsx"), Shape::Gateway);
+        assert_eq!(Shape::of_unknown("/@connections/a/b"), Shape::ApiGateway);
+        for (code, name) in [
+            (ErrorCode::Gone, "GoneException"),
+            (ErrorCode::Forbidden, "ForbiddenException"),
+            (ErrorCode::MissingToken, "ForbiddenException"),
+            (ErrorCode::PayloadTooLarge, "PayloadTooLargeException"),
+            (ErrorCode::LimitExceeded, "LimitExceededException"),
+            (ErrorCode::BadRequest, "BadRequestException"),
+            (
+                ErrorCode::RegistryUnavailable,
+                "InternalServerErrorException",
+            ),
+        ] {
+            assert_eq!(api_gateway_exception(code), name, "{code:?}");
+        }
+    }
+
     async fn body(res: Response) -> (u16, Value) {
         let status = res.status().as_u16();
         let bytes = axum::body::to_bytes(res.into_body(), 1 << 16)
@@ -167,5 +245,19 @@ mod tests {
         assert_eq!(status, 404);
         assert_eq!(v["error"]["message"], "no route for POST /v1/embeddings");
         assert_eq!(v["error"]["type"], "not_found_error");
+
+        let res = Shape::ApiGateway.response(ErrorCode::Gone, "no such connection");
+        assert_eq!(res.headers()["x-amzn-errortype"], "GoneException");
+        assert_eq!(
+            body(res).await,
+            (410, json!({"message": "no such connection"}))
+        );
+        let (status, v) =
+            body(Shape::ApiGateway.response(ErrorCode::MissingToken, "missing bearer token")).await;
+        assert_eq!(status, 401);
+        assert_eq!(
+            v,
+            json!({"message": format!("missing bearer token: {CONNECTIONS_AUTH_HINT}")})
+        );
     }
 }

@@ -5,14 +5,16 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, close_code};
 use tokio::time::Instant;
 
-/// Close code for a token that expired (the application range, 4000–4999).
+/// Close code for a token that expired (the application range, 4000–4999),
+/// unless the socket's protocol names another (`Protocol::TOKEN_EXPIRED`).
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4401;
 
 /// The times a connection closes on its own, whichever comes first: one
 /// timer for the nearest (each timer is ~100 bytes an idle socket would carry).
 pub(super) struct Deadlines {
-    /// Token expiry, once the socket is authenticated.
-    pub expires: Option<Instant>,
+    /// Token expiry, once the socket is authenticated, and the close code
+    /// and reason it sends (the protocol's: `Protocol::TOKEN_EXPIRED`).
+    pub expires: Option<(Instant, (u16, &'static str))>,
     pub lifetime_ends: Instant,
     /// Only while no operation runs.
     pub idle_ends: Option<Instant>,
@@ -27,8 +29,8 @@ impl Deadlines {
             self.lifetime_ends,
             close(close_code::NORMAL, "maximum connection lifetime reached"),
         );
-        if let Some(at) = self.expires.filter(|t| *t < best.0) {
-            best = (at, close(CLOSE_TOKEN_EXPIRED, "token expired"));
+        if let Some((at, (code, reason))) = self.expires.filter(|(t, _)| *t < best.0) {
+            best = (at, close(code, reason));
         }
         if let Some(idle) = self.idle_ends.filter(|t| *t < best.0) {
             best = (idle, close(close_code::NORMAL, "idle timeout"));
@@ -84,15 +86,18 @@ mod tests {
             }
             .nearest()
         };
-        let (t, m) = d(Some(at(10)), at(20), Some(at(30)), None);
+        let expired = (CLOSE_TOKEN_EXPIRED, "token expired");
+        let (t, m) = d(Some((at(10), expired)), at(20), Some(at(30)), None);
         assert_eq!((t, code(&m)), (at(10), CLOSE_TOKEN_EXPIRED));
-        let (t, m) = d(Some(at(30)), at(20), None, None);
+        let (t, m) = d(Some((at(10), (4403, "Forbidden"))), at(20), None, None);
+        assert_eq!((t, code(&m)), (at(10), 4403), "the protocol's own code");
+        let (t, m) = d(Some((at(30), expired)), at(20), None, None);
         assert_eq!((t, code(&m)), (at(20), close_code::NORMAL));
         let (t, m) = d(None, at(20), Some(at(5)), None);
         assert_eq!(t, at(5));
         assert!(matches!(m, Message::Close(Some(f)) if f.reason == "idle timeout"));
         let (t, m) = d(
-            Some(at(30)),
+            Some((at(30), expired)),
             at(20),
             Some(at(5)),
             Some((at(3), close(4408, "init"))),

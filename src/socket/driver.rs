@@ -17,7 +17,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::connections::{Admission, Handle};
-use super::deadlines::{Deadlines, close, expiry_instant};
+use super::deadlines::{CLOSE_TOKEN_EXPIRED, Deadlines, close, expiry_instant};
 use super::ops::Operations;
 use super::upgrade::Client;
 use super::writer::write_loop;
@@ -65,6 +65,11 @@ pub trait Protocol: Send + 'static {
     fn deadline(&self) -> Option<(Instant, Message)> {
         None
     }
+
+    /// The close code and reason when the socket's token expires:
+    /// [`CLOSE_TOKEN_EXPIRED`] unless the protocol's clients need another
+    /// to come back with a fresh token by themselves.
+    const TOKEN_EXPIRED: (u16, &'static str) = (CLOSE_TOKEN_EXPIRED, "token expired");
 }
 
 /// What the socket does after a client message.
@@ -298,7 +303,7 @@ where
                     .link
                     .principal
                     .as_ref()
-                    .map(|p| expiry_instant(p.expires_at)),
+                    .map(|p| (expiry_instant(p.expires_at), P::TOKEN_EXPIRED)),
                 lifetime_ends: started + limits.max_lifetime,
                 idle_ends: self
                     .ops

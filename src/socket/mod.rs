@@ -9,7 +9,8 @@
 //! - admission: the per-user connection cap and shutdown refusal ([`Connections::admit`]);
 //! - the registry record, `@connections` handle and `spillway_connections_active`;
 //! - the size limit: frame limit = message limit, `1009` past it;
-//! - deadlines: token expiry (`4401`), idle (no message, nothing running),
+//! - deadlines: token expiry (`4401`, or the protocol's own code: GraphQL's
+//!   `4403`, which its clients retry), idle (no message, nothing running),
 //!   lifetime, the protocol's own (GraphQL's `connection_init`) — one timer;
 //! - pings, and dropping a peer that leaves two pings in a row unanswered
 //!   (counted in ticks, so a stalled server never blames the peer);

@@ -67,11 +67,15 @@ export async function startGateway(env = {}) {
     sim.child.kill();
     throw e;
   }
-  const token = execFileSync(BINARY, ['token', '--sub', 'alice'], { env: gwEnv, encoding: 'utf8' }).trim();
+  const mint = (ttlSecs = 3600) =>
+    execFileSync(BINARY, ['token', '--sub', 'alice', '--ttl', String(ttlSecs)], { env: gwEnv, encoding: 'utf8' }).trim();
+  const token = mint();
   return {
     url: gw.url,
     simUrl: sim.url,
     token,
+    /** Another token of alice's, valid for `ttlSecs`. */
+    mint,
     auth: { Authorization: `Bearer ${token}` },
     async simStats() {
       return (await fetch(`${sim.url}/sim/stats`)).json();

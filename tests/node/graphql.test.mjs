@@ -1,7 +1,9 @@
 // The official `graphql-ws` client against the gateway's `/graphql`
 // subscriptions: a stream started with tools and a reasoning budget arrives
 // with its reasoning and tool-call parts, late subscribers included, and the
-// answer's parts go back as the next turn of a tool loop.
+// answer's parts go back as the next turn of a tool loop; a socket whose
+// token expires is reconnected by the client itself, with the fresh token
+// its `connectionParams()` returns.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -124,6 +126,57 @@ describe('graphql-ws and structured output', () => {
       const text = evs.map(e => e.token).join('');
       assert.deepEqual(JSON.parse(text), { city: 'sample', days: 1 }, `${model} ${api}`);
       assert.equal(evs.at(-1).stopReason, 'end_turn');
+    }
+  });
+});
+
+describe('graphql-ws and an expiring token', () => {
+  it('reconnects by itself with the token connectionParams() returns next, and the stream is whole by seq', async () => {
+    const started = await mutate(
+      `mutation($p: String!) { startStream(prompt: $p) { sessionId } }`,
+      { p: prompt('tokens=30 rate=10 ttft_ms=0') },
+    );
+    const sessionId = started.startStream.sessionId;
+    // The first connection gets a token that expires within 2 s, later ones a fresh token.
+    const short = gw.mint(2);
+    const tokens = [];
+    const closes = [];
+    const renewing = createClient({
+      url: gw.url.replace(/^http/, 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: () => {
+        const token = tokens.length === 0 ? short : gw.token;
+        tokens.push(token);
+        return { Authorization: `Bearer ${token}` };
+      },
+      retryAttempts: 3,
+      retryWait: async () => {},
+      on: { closed: e => closes.push(e.code) },
+    });
+    try {
+      // graphql-ws re-sends the original subscribe after a reconnect (from
+      // seq 0 here): the recipe is to keep what is new by seq.
+      const bySeq = new Map();
+      const sub = renewing.iterate({ query: EVENTS, variables: { id: sessionId } });
+      await within(
+        (async () => {
+          for await (const result of sub) {
+            assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+            const ev = result.data.onTokenReceived;
+            bySeq.set(ev.seq, ev);
+            if (ev.isComplete) break;
+          }
+        })(),
+      );
+      assert.ok(closes.includes(4403), `closed for the expired token: ${closes}`);
+      assert.ok(tokens.length >= 2, 'connectionParams() asked again');
+      assert.equal(tokens.at(-1), gw.token, 'the reconnect used the fresh token');
+      const evs = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+      evs.forEach((e, i) => assert.equal(e.seq, i, 'contiguous from seq 0'));
+      assert.equal(evs.length, 31);
+      assert.equal(evs.at(-1).stopReason, 'end_turn');
+    } finally {
+      await renewing.dispose();
     }
   });
 });

@@ -228,7 +228,7 @@ fn included(directives: &[Positioned<Directive>]) -> bool {
     })
 }
 
-fn coded(code: &'static str, message: String, pos: Option<Pos>) -> ServerError {
+pub(super) fn coded(code: &'static str, message: String, pos: Option<Pos>) -> ServerError {
     let mut err = ServerError::new(message, pos);
     let mut ext = ErrorExtensionValues::default();
     ext.set("code", code);

@@ -1,8 +1,11 @@
-//! GraphQL: `POST /graphql` (queries and mutations, bearer token required),
-//! GraphiQL on `GET /graphql`, and subscriptions over WebSocket on
-//! `/graphql` with the `graphql-transport-ws` and legacy `graphql-ws`
-//! subprotocols (the upgrade is open; its token comes in `connection_init`).
+//! GraphQL: `POST /graphql` (queries and mutations) and `GET /graphql?query=`
+//! (queries), bearer token required; GraphiQL on a `GET` without a request;
+//! and subscriptions over WebSocket on `/graphql` with the
+//! `graphql-transport-ws` and legacy `graphql-ws` subprotocols (the upgrade
+//! is open; its token comes in `connection_init`).
 //!
+//! - `http`: GraphQL over HTTP: reading `POST` bodies and `GET` query
+//!   strings, what a `GET` may run, persisted queries, the answer's type.
 //! - `schema`: the types and resolvers (`schema/schema.graphql` is its SDL).
 //! - `limits`: rules checked before execution (document size, one root field per
 //!   subscription, one upstream call per operation).
@@ -11,6 +14,7 @@
 //! async-graphql parses, validates and executes; the protocol layer is ours.
 
 mod guardrail;
+mod http;
 pub mod limits;
 mod parts;
 pub mod schema;
@@ -28,14 +32,14 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQLResponse;
 
 use crate::auth::extract::bearer_token;
+use crate::auth::gate;
 use crate::auth::{AuthError, Principal};
 use crate::edge::client_ip::Peer;
-use crate::error::ApiError;
 use crate::socket::Client;
 use crate::state::AppState;
+use http::Via;
 pub use schema::{GqlSchema, build as build_schema};
 pub use shared::RequestKey;
 
@@ -69,12 +73,12 @@ pub fn sdl() -> String {
 ///
 /// Two kinds of refusal, in two shapes:
 ///
-/// - A body that is not a GraphQL request (see [`read_request`]) is refused
-///   as on every other route, before anything GraphQL happens: a real status
-///   and `{"error":{"code","message"}}`. The GraphQL-over-HTTP spec asks for
-///   a 4xx here and tells clients not to expect a GraphQL response in a
-///   non-2xx body (a proxy may have written it), so its `errors` shape would
-///   buy nothing, and the contract's one error shape holds.
+/// - A body that is not a GraphQL request (see [`http::read_body`]) is
+///   refused as on every other route, before anything GraphQL happens: a
+///   real status and `{"error":{"code","message"}}`. The GraphQL-over-HTTP
+///   spec asks for a 4xx here and tells clients not to expect a GraphQL
+///   response in a non-2xx body (a proxy may have written it), so its
+///   `errors` shape would buy nothing, and the contract's one error shape holds.
 /// - A request whose document is refused — over the document limit
 ///   (`extensions.code = "payload_too_large"`), syntax, validation, depth —
 ///   gets `200` with an `errors` array, as async-graphql answers, so a
@@ -88,75 +92,56 @@ async fn post_graphql(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let gql = match read_request(&headers, body) {
-        Ok(r) => r,
-        Err(refused) => return refused.into_response(),
-    };
-    if let Err(e) = limits::check_document(&gql.query, state.graphql_max_document_bytes) {
-        return GraphQLResponse::from(async_graphql::Response::from_errors(vec![e]))
-            .into_response();
+    match http::read_body(&headers, body) {
+        Ok(req) => http::run(state, &schema, principal, &headers, req, Via::Post).await,
+        Err(refused) => refused.into_response(),
     }
-    let gql = gql.data(state).data(principal);
-    GraphQLResponse::from(schema.execute(gql).await).into_response()
 }
 
-/// The GraphQL request in a `POST` body: one JSON object
-/// (`{"query","operationName"?,"variables"?,"extensions"?}`), whatever the
-/// content type says (as on every route: `curl -d` says form data), except
-/// the two that say the body is something else: `application/graphql` (a
-/// bare document, which the GraphQL-over-HTTP spec dropped) and
-/// `multipart/*` (file uploads; the schema takes none) are `415`. Past the
-/// body limit is `413`; a body that is not JSON, not a request object, or a
-/// batch (an array) is `400`.
-fn read_request(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<async_graphql::Request, ApiError> {
-    let media_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if let Some(t) =
-        media_type.filter(|t| t == "application/graphql" || t.starts_with("multipart/"))
-    {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "{t} is not taken here: send application/json, {{\"query\": \"…\", \"variables\": {{…}}}}"
-        )));
-    }
-    let bytes = crate::http::body_bytes(body)?;
-    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-    if first == Some(&b'[') {
-        return Err(ApiError::BadRequest(
-            "batched requests are not supported: send one operation per request".into(),
-        ));
-    }
-    crate::http::parse_json(Ok(bytes))
-}
-
-/// `GET /graphql`: a WebSocket upgrade (subscriptions), or GraphiQL.
+/// `GET /graphql`, one of three things:
+///
+/// - a WebSocket upgrade: subscriptions (and any operation) over
+///   `graphql-transport-ws` or `graphql-ws`;
+/// - a GraphQL request in the query string (`?query=`, or an APQ hash in
+///   `?extensions=`; [`gate::is_graphql_get_request`]): a query, run as
+///   over `POST` (the gate asked for its token);
+/// - anything else, a browser: GraphiQL.
 async fn get_graphql(
     State(state): State<AppState>,
     Extension(schema): Extension<GqlSchema>,
     auth: UpgradeAuth,
     Peer(peer): Peer,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-    headers: HeaderMap,
+    parts: Parts,
 ) -> Response {
     match ws {
         Ok(ws) => {
-            let client = Client::new(peer, &headers);
-            ws::upgrade(ws, state, schema, auth.0, client)
+            let client = Client::new(peer, &parts.headers);
+            return ws::upgrade(ws, state, schema, auth.0, client);
         }
-        Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
-        Err(_) => Html(
+        Err(rejection) if parts.headers.contains_key(header::UPGRADE) => {
+            return rejection.into_response();
+        }
+        Err(_) => {}
+    }
+    if !gate::is_graphql_get_request(&parts.uri) {
+        return Html(
             GraphiQLSource::build()
                 .endpoint(PATH)
                 .subscription_endpoint(PATH)
                 .title("Spillway GraphQL")
                 .finish(),
         )
-        .into_response(),
+        .into_response();
+    }
+    // The gate verified the token of every GraphQL GET; without one, refuse
+    // rather than run anything.
+    let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
+        return AuthError::Missing.into_response();
+    };
+    match http::read_query(&parts.uri) {
+        Ok(req) => http::run(state, &schema, principal, &parts.headers, req, Via::Get).await,
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -8,9 +8,14 @@
 //!   before producing data → one `error` message (and no `complete`);
 //!   `ping` → `pong`; an unsolicited `pong` every heartbeat as keep-alive.
 //! - legacy `graphql-ws` (subscriptions-transport-ws, PROTOCOL.md):
-//!   `start`/`stop`/`data`/`error`/`complete`, `connection_terminate`, and
-//!   `ka` right after the ack and every heartbeat. The same close codes apply
-//!   (a refused init first gets a `connection_error` message).
+//!   `start`/`stop`/`data`/`complete`, `connection_terminate`, and `ka`
+//!   right after the ack and every heartbeat. The same close codes apply
+//!   (a refused init first gets a `connection_error` message). An operation
+//!   that fails before producing data gets what the reference
+//!   `SubscriptionServer` sends for GraphQL errors: `data` with
+//!   `{"data": null, "errors": […]}`, then `complete` (its `error` message
+//!   carries one error object, and Apollo's `WebSocketLink` reports an
+//!   array there as an "unconventional" error, losing `extensions.code`).
 //!
 //! async-graphql only parses, validates and executes (`execute_stream`);
 //! its own protocol handler is not used because it closes `1002` on a refused
@@ -22,7 +27,9 @@
 //! messages. A slow client slows only its own socket; the operations behind
 //! it are cursors into session logs, so nothing queues up. The socket is
 //! admitted (per-user cap) and registered at `connection_init`, when its
-//! user is known; a token that expires closes it with `4401`.
+//! user is known; a token that expires closes it with `4403` (not the
+//! other sockets' `4401`, on which graphql-ws gives up: on `4403` it
+//! reconnects, asking `connectionParams()` for a token again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -161,6 +168,13 @@ impl Protocol for GraphqlWs {
         })
     }
 
+    /// graphql-ws gives up on `4401` (fatal: no retry, no second
+    /// `connectionParams()`) and retries `4403` ("might grant access after
+    /// retry"), calling `connectionParams()` again: a client that returns
+    /// a fresh token there reconnects by itself. Neither dialect can renew
+    /// a token in-band (a second `connection_init` is `4429`).
+    const TOKEN_EXPIRED: (u16, &'static str) = (code::FORBIDDEN, "Forbidden: token expired");
+
     fn deadline(&self) -> Option<(Instant, Message)> {
         (!self.init_received).then(|| {
             (
@@ -289,7 +303,9 @@ impl GraphqlWs {
                     ),
                 ),
             };
-            cx.reply(enc.text("error", Some(&id), Some(errors))).await;
+            for msg in enc.failure(&id, errors) {
+                cx.reply(msg).await;
+            }
             return Flow::Continue;
         }
         // Refused before parsing: the document's size; then, parsed once
@@ -297,7 +313,9 @@ impl GraphqlWs {
         if let Err(e) =
             limits::check_document(&payload.query, cx.state().graphql_max_document_bytes)
         {
-            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            for msg in enc.failure(&id, [e]) {
+                cx.reply(msg).await;
+            }
             return Flow::Continue;
         }
         let key = RequestKey::new(
@@ -313,7 +331,9 @@ impl GraphqlWs {
             req = req.variables(Variables::from_json(Value::Object(vars)));
         }
         if let Err(e) = limits::check_subscription(&mut req) {
-            cx.reply(enc.text("error", Some(&id), Some(vec![e]))).await;
+            for msg in enc.failure(&id, [e]) {
+                cx.reply(msg).await;
+            }
             return Flow::Continue;
         }
         let req = req.data(cx.state().clone()).data(principal).data(key);
@@ -353,9 +373,9 @@ fn admission_close(refused: &Admission) -> Message {
 }
 
 /// One running operation: its responses become `next`/`data` messages, then
-/// `complete`; one that fails before producing data gets one `error` (and
-/// no `complete`). While it has produced nothing (waiting for a session), a
-/// shutdown ends it with an `error`.
+/// `complete`; one that fails before producing data gets the dialect's
+/// failure ([`Encoder::failure`]). While it has produced nothing (waiting
+/// for a session), a shutdown ends it the same way.
 struct Operation {
     id: String,
     enc: Encoder,
@@ -373,15 +393,14 @@ impl Operation {
                 biased;
                 _ = cancel.cancelled() => return,
                 _ = self.closing.cancelled(), if first => {
-                    self.last(self.enc.text("error", id, Some(shutting_down()))).await;
+                    self.fail(shutting_down()).await;
                     return;
                 }
                 item = responses.next() => item,
             };
             let msg = match item {
                 Some(resp) if first && resp.data == async_graphql::Value::Null && resp.is_err() => {
-                    self.last(self.enc.text("error", id, Some(&resp.errors)))
-                        .await;
+                    self.fail(&resp.errors).await;
                     return;
                 }
                 Some(resp) => {
@@ -408,6 +427,18 @@ impl Operation {
         self.done.store(true, Ordering::Release);
         let _ = self.out.send(Message::Text(text.into())).await;
     }
+
+    /// End the operation with `errors`, before any data.
+    async fn fail<E: Serialize>(&self, errors: E) {
+        let mut msgs = self.enc.failure(&self.id, errors);
+        let Some(last) = msgs.pop() else { return };
+        for msg in msgs {
+            if self.out.send(Message::Text(msg.into())).await.is_err() {
+                return;
+            }
+        }
+        self.last(last).await;
+    }
 }
 
 /// Server messages of one dialect.
@@ -430,6 +461,30 @@ impl Encoder {
             tracing::warn!(error = %e, "cannot encode a graphql websocket message");
             format!(r#"{{"type":"error","id":{}}}"#, serde_json::json!(id))
         })
+    }
+}
+
+impl Encoder {
+    /// The messages that end operation `id` with `errors` before any data:
+    /// graphql-transport-ws's one `error` (no `complete`); on the legacy
+    /// dialect, what the reference `SubscriptionServer` sends, `data` with
+    /// `{"data": null, "errors"}` and then `complete`.
+    fn failure<E: Serialize>(&self, id: &str, errors: E) -> Vec<String> {
+        match self.0 {
+            Dialect::TransportWs => vec![self.text("error", Some(id), Some(errors))],
+            Dialect::Legacy => {
+                #[derive(Serialize)]
+                struct Failed<E> {
+                    /// `null`.
+                    data: (),
+                    errors: E,
+                }
+                vec![
+                    self.text("data", Some(id), Some(Failed { data: (), errors })),
+                    self.text("complete", Some(id), None::<()>),
+                ]
+            }
+        }
     }
 }
 
@@ -581,6 +636,29 @@ mod tests {
             Some("Bé")
         );
         assert_eq!(init_token(&m(j!({"token": "abc"}))), None);
+    }
+
+    #[test]
+    fn a_failure_before_data_is_each_dialects_own() {
+        let errors = errors(ErrorCode::NotFound, "no such session");
+        let msgs = |d| {
+            Encoder(d)
+                .failure("7", &errors)
+                .iter()
+                .map(|m| serde_json::from_str::<Value>(m).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            msgs(Dialect::TransportWs),
+            vec![serde_json::json!({"type": "error", "id": "7", "payload": errors})]
+        );
+        assert_eq!(
+            msgs(Dialect::Legacy),
+            vec![
+                serde_json::json!({"type": "data", "id": "7", "payload": {"data": null, "errors": errors}}),
+                serde_json::json!({"type": "complete", "id": "7"}),
+            ]
+        );
     }
 
     #[test]

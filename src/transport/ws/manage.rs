@@ -1,18 +1,23 @@
 //! The `@connections` management API, compatible with API Gateway's, so a
 //! backend that called `post_to_connection` can push through Spillway.
-//! Restricted to the admin group.
+//! Restricted to the admin group. Errors are API Gateway's
+//! (`x-amzn-ErrorType: GoneException`, `{"message"}`: `Shape::ApiGateway`,
+//! the token gate's `401` included), so boto3's `apigatewaymanagementapi`
+//! raises `GoneException`, `ForbiddenException`, `PayloadTooLargeException`
+//! and `LimitExceededException` as it does against API Gateway.
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ErrorCode, Shape};
 use crate::http::Path;
 use crate::state::AppState;
 
@@ -23,42 +28,73 @@ pub fn router() -> Router<AppState> {
     )
 }
 
+/// The connection id in the path; one that does not decode is refused in
+/// API Gateway's shape.
+struct ConnectionId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectionId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(e) => Err(refuse(e.error_code(), &e.to_string())),
+        }
+    }
+}
+
+/// An error in API Gateway's shape.
+fn refuse(code: ErrorCode, message: &str) -> Response {
+    Shape::ApiGateway.response(code, message)
+}
+
 fn forbidden() -> Response {
-    ErrorCode::Forbidden.response("the @connections API is for the admin group")
+    refuse(
+        ErrorCode::Forbidden,
+        "the @connections API is for the admin group",
+    )
 }
 
 fn gone() -> Response {
-    ErrorCode::Gone.response("no such connection")
+    refuse(ErrorCode::Gone, "no such connection")
 }
 
 fn not_reading() -> Response {
-    ErrorCode::LimitExceeded.response("the client is not reading fast enough")
+    refuse(
+        ErrorCode::LimitExceeded,
+        "the client is not reading fast enough",
+    )
 }
 
 fn registry_unavailable(e: &crate::registry::RegistryError) -> Response {
     tracing::warn!(error = %e, "connection registry unavailable");
-    ErrorCode::RegistryUnavailable
-        .response("the connection registry is unavailable; try again shortly")
+    refuse(
+        ErrorCode::RegistryUnavailable,
+        "the connection registry is unavailable; try again shortly",
+    )
 }
 
 /// `POST /@connections/{id}`: deliver the raw body as one message.
 async fn post_to_connection(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ConnectionId(id): ConnectionId,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if !principal.in_group(&state.admin_group) {
         return forbidden();
     }
     let limit = state.connections.limits().max_message_bytes;
-    let body = match body {
+    let body = match crate::http::body_bytes(body) {
         Ok(b) if b.len() <= limit => b,
-        Ok(_) => {
-            return ErrorCode::PayloadTooLarge
-                .response("data is larger than a WebSocket message may be");
+        // Past the message limit, or past the request body limit.
+        Ok(_) | Err(crate::error::ApiError::PayloadTooLarge) => {
+            return refuse(
+                ErrorCode::PayloadTooLarge,
+                &format!("data is larger than a WebSocket message may be ({limit} bytes)"),
+            );
         }
-        Err(r) => return ApiError::BadRequest(r.body_text()).into_response(),
+        Err(e) => return refuse(e.error_code(), &e.to_string()),
     };
     let Some(handle) = state.connections.handle(&id) else {
         return forward(&state, &id, reqwest::Method::POST, Some(body)).await;
@@ -75,7 +111,7 @@ async fn post_to_connection(
 async fn info(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ConnectionId(id): ConnectionId,
 ) -> Response {
     if !principal.in_group(&state.admin_group) {
         return forbidden();
@@ -102,7 +138,7 @@ async fn info(
 async fn disconnect(
     State(state): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
+    ConnectionId(id): ConnectionId,
 ) -> Response {
     if !principal.in_group(&state.admin_group) {
         return forbidden();
