@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::config::ProfileModels;
 use crate::error::ApiError;
-use crate::parts::validate;
+use crate::parts::validate::{self, Capabilities};
 use crate::parts::{Content, OutputConfig, SystemPrompt, ToolChoice, ToolList, ToolResultContent};
 use crate::upstream::Api;
 use crate::upstream::guardrail::Guardrail;
@@ -154,7 +154,9 @@ impl ModelPolicy {
         let model_id = req.model.unwrap_or_else(|| self.default_model.clone());
         let model = self.admit(&model_id)?;
         let turns = build_turns(req.messages, req.prompt)?;
-        let api = pick_api(req.api, self.default_api, model, &turns);
+        let routed = self.routed_model(&model_id);
+        let carried = validate::carried(&turns, &req.tools.tools);
+        let api = pick_api(req.api, self.default_api, model, routed, &turns, carried);
         let guarded = req.system.has_guard_content()
             || turns
                 .iter()
@@ -179,8 +181,7 @@ impl ModelPolicy {
             &req.tools.tools,
             &req.tool_choice,
             reasoning_budget,
-            model.capabilities(self.routed_model(&model_id)),
-            model.name(),
+            model.target(&model_id, routed, api),
         )
         .map_err(ApiError::BadRequest)?;
         if reasoning_budget.is_some()
@@ -316,14 +317,30 @@ pub fn drop_leading_greeting(turns: &mut Vec<Turn>) {
 
 /// The API of a request: the one it names (an application inference profile
 /// has only Converse); else the server's default, unless that is the
-/// family's own body and a document of the conversation goes to the family
-/// through Converse only (a Word file for Claude). A client that cannot name
-/// an API (OpenAI's, the AI SDK's) is served, not told to name one.
-fn pick_api(named: Option<Api>, default: Api, model: ModelRef, turns: &[Turn]) -> Api {
+/// family's own body, which cannot carry what the conversation carries
+/// (tools, images or documents for a model whose body is a prompt string; a
+/// document type Claude's body lacks, such as a Word file) while Converse
+/// can for `model_id`. A client that cannot name an API (OpenAI's, the AI
+/// SDK's) is served, not told to name one.
+fn pick_api(
+    named: Option<Api>,
+    default: Api,
+    model: ModelRef,
+    model_id: &str,
+    turns: &[Turn],
+    carried: Capabilities,
+) -> Api {
     let api = model.api(named.unwrap_or(default));
-    let converse_only =
-        |family: ModelFamily| document_types(turns).any(|t| family.needs_converse_for(t));
-    if named.is_none() && api == Api::Invoke && model.family().is_some_and(converse_only) {
+    let body_cannot = |family: ModelFamily| {
+        !family.capabilities(model_id, Api::Invoke).take(carried)
+            || document_types(turns).any(|t| family.needs_converse_for(t))
+    };
+    let converse_can = model.capabilities(model_id, Api::Converse).take(carried);
+    if named.is_none()
+        && api == Api::Invoke
+        && converse_can
+        && model.family().is_some_and(body_cannot)
+    {
         Api::Converse
     } else {
         api
@@ -494,6 +511,70 @@ mod tests {
             Api::Invoke,
             "Nova's body takes it"
         );
+    }
+
+    #[test]
+    fn parts_only_converse_takes_for_a_model_pick_converse_unless_an_api_is_named() {
+        let p = policy();
+        let png = "iVBORw0KGgoAAAANSUhEUgAAAAIAAAADCAYAAAC56t6BAAAAEElEQVR4nGNgYGD4D8VoDABH0wX7kHb2kgAAAABJRU5ErkJggg==";
+        let with_tools = |model: &str, api: Option<&str>| -> StreamRequest {
+            serde_json::from_value(serde_json::json!({
+                "model": model, "api": api, "prompt": "weather?", "tools": [{"name": "w"}]
+            }))
+            .unwrap()
+        };
+        let with_image = |model: &str, api: Option<&str>| -> StreamRequest {
+            serde_json::from_value(serde_json::json!({"model": model, "api": api, "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "what is it?"},
+                    {"type": "image", "mediaType": "image/png", "data": png}]}]}))
+            .unwrap()
+        };
+        let llama = "us.meta.llama3-2-90b-instruct-v1:0";
+        for model in [
+            llama,
+            "mistral.mistral-large-2402-v1:0",
+            "cohere.command-r-plus-v1:0",
+        ] {
+            assert_eq!(
+                p.validate(with_tools(model, None)).unwrap().1,
+                Api::Converse,
+                "{model}"
+            );
+            let err = p.validate(with_tools(model, Some("invoke"))).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "{model} takes tools through Converse, not in its own InvokeModel body: send them with api \"converse\""
+                )
+            );
+        }
+        assert_eq!(
+            p.validate(with_image(llama, None)).unwrap().1,
+            Api::Converse
+        );
+        let text_only = StreamRequest {
+            model: Some(llama.into()),
+            prompt: Some("hi".into()),
+            ..Default::default()
+        };
+        assert_eq!(p.validate(text_only).unwrap().1, Api::Invoke);
+        // What no API takes for the model is refused by model and part.
+        for (req, says) in [
+            (
+                with_image("us.meta.llama3-3-70b-instruct-v1:0", None),
+                "us.meta.llama3-3-70b-instruct-v1:0 cannot take images",
+            ),
+            (
+                with_image("mistral.mistral-large-2402-v1:0", Some("converse")),
+                "mistral.mistral-large-2402-v1:0 cannot take images",
+            ),
+            (
+                with_tools("amazon.titan-text-express-v1", None),
+                "amazon.titan-text-express-v1 cannot take tools",
+            ),
+        ] {
+            assert_eq!(p.validate(req).unwrap_err().to_string(), says);
+        }
     }
 
     #[test]

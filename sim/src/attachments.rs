@@ -65,6 +65,11 @@ pub(crate) fn document(name: &str, data: &[u8], path: &str) -> Result<Attachment
 }
 
 impl Attachment {
+    /// Whether it is an image (else a document).
+    pub(crate) fn is_image(&self) -> bool {
+        matches!(self.kind, Kind::Image { .. })
+    }
+
     /// The line the answer begins with for this attachment (without the newline).
     pub(crate) fn line(&self) -> String {
         match &self.kind {

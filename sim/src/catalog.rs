@@ -1,4 +1,5 @@
-//! The model table: every model the simulator lists, with its output-token ceiling.
+//! The model table: every model the simulator lists, with its output-token
+//! ceiling and what Converse takes for it besides text.
 //!
 //! Ceilings are the most output tokens a request may ask for on Bedrock
 //! (`max_tokens`, `maxTokens`, `max_gen_len`, …); a request over its model's
@@ -14,6 +15,19 @@
 //! Sonnet 5 (128,000; Claude Code asks for 64,000), Sonnet 4.6 (64,000); Nova Premier (32,000), Nova 2
 //! Lite (65,536), Llama 4 (2,048, as the other Llama rows). Ids of a known
 //! family that are not in the table get [`FALLBACK_CEILING`].
+//!
+//! What Converse takes ([`Takes`]): AWS's "Supported models and model
+//! features" table for Converse (document chat, vision, tool use): Cohere
+//! Command R / R+ tools and documents; Llama 3 documents, 3.1 tools and
+//! documents, 3.2 1B / 3B documents, 3.2 11B / 90B all three; Mistral 7B and
+//! Mixtral documents, Mistral Large (24.02, 24.07) tools and documents; Titan
+//! Text documents except Premier; Nova Micro tools only. Mistral Small's tools
+//! are on AWS's tool-use page, Llama 4's images on its model card; Llama 3.3
+//! and Llama 4 are taken to use tools as Llama 3.1 does. DeepSeek R1 takes
+//! none (Bedrock: "This model doesn't support tool use."). Claude rows take
+//! all three, as the gateway sends them (the table marks Claude 3.5 Haiku
+//! without vision; its `input` says so for the listing). Ids not in the
+//! table take all three.
 
 /// The ceiling of a recognised model id that is not in the table.
 pub(crate) const FALLBACK_CEILING: u32 = 8192;
@@ -42,7 +56,39 @@ pub(crate) struct ModelInfo {
     pub max_output: u32,
     pub input: &'static [&'static str],
     pub access: Access,
+    /// What Converse takes for it besides text.
+    pub converse: Takes,
 }
+
+/// What Converse takes for a model besides text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Takes {
+    pub tools: bool,
+    pub images: bool,
+    pub documents: bool,
+}
+
+const ALL: Takes = Takes {
+    tools: true,
+    images: true,
+    documents: true,
+};
+const TOOLS_DOCS: Takes = Takes {
+    images: false,
+    ..ALL
+};
+const DOCS: Takes = Takes {
+    tools: false,
+    ..TOOLS_DOCS
+};
+const TOOLS: Takes = Takes {
+    documents: false,
+    ..TOOLS_DOCS
+};
+const NONE: Takes = Takes {
+    documents: false,
+    ..DOCS
+};
 
 const TEXT: &[&str] = &["TEXT"];
 const TEXT_IMAGE: &[&str] = &["TEXT", "IMAGE"];
@@ -55,6 +101,7 @@ const fn row(
     max_output: u32,
     input: &'static [&'static str],
     access: Access,
+    converse: Takes,
 ) -> ModelInfo {
     ModelInfo {
         id,
@@ -63,6 +110,7 @@ const fn row(
         max_output,
         input,
         access,
+        converse,
     }
 }
 
@@ -71,52 +119,52 @@ use Access::{Both, Global, OnDemand, Profile};
 /// The table. Keep it in this one place.
 #[rustfmt::skip]
 pub(crate) const MODELS: &[ModelInfo] = &[
-    row("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", "Anthropic", 32_000, TEXT_IMAGE, Profile),
-    row("anthropic.claude-opus-4-20250514-v1:0", "Claude Opus 4", "Anthropic", 32_000, TEXT_IMAGE, Profile),
-    row("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", 64_000, TEXT_IMAGE, Global),
-    row("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic", 64_000, TEXT_IMAGE, Profile),
-    row("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic", 8_192, TEXT_IMAGE, Both),
-    row("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic", 4_096, TEXT_IMAGE, Both),
-    row("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", 8_192, TEXT, Both),
-    row("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", 4_096, TEXT_IMAGE, Both),
-    row("anthropic.claude-3-opus-20240229-v1:0", "Claude 3 Opus", "Anthropic", 4_096, TEXT_IMAGE, Both),
-    row("anthropic.claude-3-sonnet-20240229-v1:0", "Claude 3 Sonnet", "Anthropic", 4_096, TEXT_IMAGE, Both),
-    row("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", 32_000, MULTIMODAL, Profile),
-    row("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000, MULTIMODAL, Both),
-    row("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000, MULTIMODAL, Both),
-    row("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, TEXT, Both),
-    row("amazon.nova-2-lite-v1:0", "Nova 2 Lite", "Amazon", 65_536, MULTIMODAL, Global),
-    row("amazon.titan-text-premier-v1:0", "Titan Text G1 - Premier", "Amazon", 3_072, TEXT, OnDemand),
-    row("amazon.titan-text-express-v1", "Titan Text G1 - Express", "Amazon", 8_192, TEXT, OnDemand),
-    row("amazon.titan-text-lite-v1", "Titan Text G1 - Lite", "Amazon", 4_096, TEXT, OnDemand),
-    row("meta.llama4-maverick-17b-instruct-v1:0", "Llama 4 Maverick 17B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile),
-    row("meta.llama4-scout-17b-instruct-v1:0", "Llama 4 Scout 17B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile),
-    row("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", 2_048, TEXT, Profile),
-    row("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile),
-    row("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile),
-    row("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", "Meta", 2_048, TEXT, Profile),
-    row("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", "Meta", 2_048, TEXT, Profile),
-    row("meta.llama3-1-405b-instruct-v1:0", "Llama 3.1 405B Instruct", "Meta", 2_048, TEXT, OnDemand),
-    row("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", 2_048, TEXT, Both),
-    row("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", "Meta", 2_048, TEXT, Both),
-    row("meta.llama3-70b-instruct-v1:0", "Llama 3 70B Instruct", "Meta", 2_048, TEXT, OnDemand),
-    row("meta.llama3-8b-instruct-v1:0", "Llama 3 8B Instruct", "Meta", 2_048, TEXT, OnDemand),
-    row("mistral.mistral-large-2407-v1:0", "Mistral Large (24.07)", "Mistral AI", 8_192, TEXT, OnDemand),
-    row("mistral.mistral-large-2402-v1:0", "Mistral Large (24.02)", "Mistral AI", 8_192, TEXT, OnDemand),
-    row("mistral.mistral-small-2402-v1:0", "Mistral Small (24.02)", "Mistral AI", 8_192, TEXT, OnDemand),
-    row("mistral.mixtral-8x7b-instruct-v0:1", "Mixtral 8x7B Instruct", "Mistral AI", 4_096, TEXT, OnDemand),
-    row("mistral.mistral-7b-instruct-v0:2", "Mistral 7B Instruct", "Mistral AI", 8_192, TEXT, OnDemand),
-    row("cohere.command-r-plus-v1:0", "Command R+", "Cohere", 4_000, TEXT, OnDemand),
-    row("cohere.command-r-v1:0", "Command R", "Cohere", 4_000, TEXT, OnDemand),
-    row("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek", 32_768, TEXT, Profile),
+    row("anthropic.claude-opus-4-8", "Claude Opus 4.8", "Anthropic", 128_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-opus-4-7", "Claude Opus 4.7", "Anthropic", 128_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-opus-4-6-v1", "Claude Opus 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-sonnet-5", "Claude Sonnet 5", "Anthropic", 128_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", "Anthropic", 128_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-opus-4-5-20251101-v1:0", "Claude Opus 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", "Anthropic", 64_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-opus-4-1-20250805-v1:0", "Claude Opus 4.1", "Anthropic", 32_000, TEXT_IMAGE, Profile, ALL),
+    row("anthropic.claude-opus-4-20250514-v1:0", "Claude Opus 4", "Anthropic", 32_000, TEXT_IMAGE, Profile, ALL),
+    row("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", 64_000, TEXT_IMAGE, Global, ALL),
+    row("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic", 64_000, TEXT_IMAGE, Profile, ALL),
+    row("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic", 8_192, TEXT_IMAGE, Both, ALL),
+    row("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic", 4_096, TEXT_IMAGE, Both, ALL),
+    row("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", 8_192, TEXT, Both, ALL),
+    row("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", 4_096, TEXT_IMAGE, Both, ALL),
+    row("anthropic.claude-3-opus-20240229-v1:0", "Claude 3 Opus", "Anthropic", 4_096, TEXT_IMAGE, Both, ALL),
+    row("anthropic.claude-3-sonnet-20240229-v1:0", "Claude 3 Sonnet", "Anthropic", 4_096, TEXT_IMAGE, Both, ALL),
+    row("amazon.nova-premier-v1:0", "Nova Premier", "Amazon", 32_000, MULTIMODAL, Profile, ALL),
+    row("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", 10_000, MULTIMODAL, Both, ALL),
+    row("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", 10_000, MULTIMODAL, Both, ALL),
+    row("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", 10_000, TEXT, Both, TOOLS),
+    row("amazon.nova-2-lite-v1:0", "Nova 2 Lite", "Amazon", 65_536, MULTIMODAL, Global, ALL),
+    row("amazon.titan-text-premier-v1:0", "Titan Text G1 - Premier", "Amazon", 3_072, TEXT, OnDemand, NONE),
+    row("amazon.titan-text-express-v1", "Titan Text G1 - Express", "Amazon", 8_192, TEXT, OnDemand, DOCS),
+    row("amazon.titan-text-lite-v1", "Titan Text G1 - Lite", "Amazon", 4_096, TEXT, OnDemand, DOCS),
+    row("meta.llama4-maverick-17b-instruct-v1:0", "Llama 4 Maverick 17B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile, ALL),
+    row("meta.llama4-scout-17b-instruct-v1:0", "Llama 4 Scout 17B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile, ALL),
+    row("meta.llama3-3-70b-instruct-v1:0", "Llama 3.3 70B Instruct", "Meta", 2_048, TEXT, Profile, TOOLS_DOCS),
+    row("meta.llama3-2-90b-instruct-v1:0", "Llama 3.2 90B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile, ALL),
+    row("meta.llama3-2-11b-instruct-v1:0", "Llama 3.2 11B Instruct", "Meta", 2_048, TEXT_IMAGE, Profile, ALL),
+    row("meta.llama3-2-3b-instruct-v1:0", "Llama 3.2 3B Instruct", "Meta", 2_048, TEXT, Profile, DOCS),
+    row("meta.llama3-2-1b-instruct-v1:0", "Llama 3.2 1B Instruct", "Meta", 2_048, TEXT, Profile, DOCS),
+    row("meta.llama3-1-405b-instruct-v1:0", "Llama 3.1 405B Instruct", "Meta", 2_048, TEXT, OnDemand, TOOLS_DOCS),
+    row("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", 2_048, TEXT, Both, TOOLS_DOCS),
+    row("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", "Meta", 2_048, TEXT, Both, TOOLS_DOCS),
+    row("meta.llama3-70b-instruct-v1:0", "Llama 3 70B Instruct", "Meta", 2_048, TEXT, OnDemand, DOCS),
+    row("meta.llama3-8b-instruct-v1:0", "Llama 3 8B Instruct", "Meta", 2_048, TEXT, OnDemand, DOCS),
+    row("mistral.mistral-large-2407-v1:0", "Mistral Large (24.07)", "Mistral AI", 8_192, TEXT, OnDemand, TOOLS_DOCS),
+    row("mistral.mistral-large-2402-v1:0", "Mistral Large (24.02)", "Mistral AI", 8_192, TEXT, OnDemand, TOOLS_DOCS),
+    row("mistral.mistral-small-2402-v1:0", "Mistral Small (24.02)", "Mistral AI", 8_192, TEXT, OnDemand, TOOLS_DOCS),
+    row("mistral.mixtral-8x7b-instruct-v0:1", "Mixtral 8x7B Instruct", "Mistral AI", 4_096, TEXT, OnDemand, DOCS),
+    row("mistral.mistral-7b-instruct-v0:2", "Mistral 7B Instruct", "Mistral AI", 8_192, TEXT, OnDemand, DOCS),
+    row("cohere.command-r-plus-v1:0", "Command R+", "Cohere", 4_000, TEXT, OnDemand, TOOLS_DOCS),
+    row("cohere.command-r-v1:0", "Command R", "Cohere", 4_000, TEXT, OnDemand, TOOLS_DOCS),
+    row("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek", 32_768, TEXT, Profile, NONE),
 ];
 
 /// The row of a foundation-model id (no ARN or region prefix); a
@@ -128,6 +176,11 @@ pub(crate) fn find(id: &str) -> Option<&'static ModelInfo> {
                 .strip_prefix(m.id)
                 .is_some_and(|rest| rest.starts_with(':'))
     })
+}
+
+/// What Converse takes for `id` besides text.
+pub(crate) fn converse_takes(id: &str) -> Takes {
+    find(id).map_or(ALL, |m| m.converse)
 }
 
 /// The most output tokens a request for `id` may ask for.
@@ -160,6 +213,20 @@ mod tests {
         assert_eq!(ceiling("us.amazon.nova-pro-v1:0"), 10_000);
         assert_eq!(ceiling("meta.llama3-1-8b-instruct-v1:0"), 2_048);
         assert_eq!(ceiling("anthropic.claude-future-v9:0"), FALLBACK_CEILING);
+    }
+
+    #[test]
+    fn converse_takes_images_where_the_listing_says_image() {
+        for m in MODELS.iter().filter(|m| !m.id.starts_with("anthropic.")) {
+            assert_eq!(m.converse.images, m.input.contains(&"IMAGE"), "{}", m.id);
+        }
+        assert_eq!(converse_takes("meta.llama3-2-90b-instruct-v1:0"), ALL);
+        assert_eq!(
+            converse_takes("meta.llama3-3-70b-instruct-v1:0"),
+            TOOLS_DOCS
+        );
+        assert_eq!(converse_takes("amazon.titan-text-premier-v1:0"), NONE);
+        assert_eq!(converse_takes("mistral.pixtral-large-2502-v1:0"), ALL);
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         )?;
     }
     parts::converse::tool_config(&mut conv, body)?;
+    takes(catalog::converse_takes(model), conv.carried())?;
     parts::converse::output_config(&mut conv, body)?;
     let claude = model.starts_with("anthropic.");
     parts::converse::additional_fields(&mut conv, body, claude)?;
@@ -74,6 +75,27 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         parts,
         stop_sequences,
     })
+}
+
+/// Bedrock's refusal of what Converse does not take for the model: tools
+/// (offered, or called and answered in the history), then images, then
+/// documents. The tool and image wordings are Bedrock's; the document one
+/// follows the image one.
+fn takes(model: catalog::Takes, carried: catalog::Takes) -> Result<(), SimError> {
+    if carried.tools && !model.tools {
+        return Err(SimError::validation("This model doesn't support tool use."));
+    }
+    for (what, carried, taken) in [
+        ("image", carried.images, model.images),
+        ("document", carried.documents, model.documents),
+    ] {
+        if carried && !taken {
+            return Err(SimError::validation(format!(
+                "This model doesn't support the {what} content block that you provided. Update the content block and try again."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `inferenceConfig.stopSequences` (Converse's, and Nova's own body's).

@@ -185,8 +185,7 @@ fn retarget(
         &req.tools,
         &req.tool_choice,
         req.reasoning_budget,
-        target.capabilities(model),
-        target.name(),
+        target.target(model, model, target_api),
     )?;
     let mut alt = req.clone();
     alt.model_id = model.to_owned();

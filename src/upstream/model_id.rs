@@ -19,6 +19,7 @@
 
 use super::Api;
 use super::models::{Capabilities, ModelFamily};
+use crate::parts::validate::Target;
 
 /// The resource type of an application-inference-profile ARN.
 const APPLICATION_PROFILE: &str = "application-inference-profile/";
@@ -66,11 +67,21 @@ impl ModelRef {
         }
     }
 
-    /// What the model takes besides text.
-    pub fn capabilities(self, model_id: &str) -> Capabilities {
+    /// What the model `model_id` takes besides text through `api`.
+    pub fn capabilities(self, model_id: &str, api: Api) -> Capabilities {
         match self {
-            Self::Family(f) => f.capabilities(model_id),
+            Self::Family(f) => f.capabilities(model_id, api),
             Self::ApplicationProfile => GENERIC_CONVERSE,
+        }
+    }
+
+    /// The checks' view of the model a request names `named` (`model_id`
+    /// when it routes elsewhere: a declared profile's model) through `api`.
+    pub fn target<'a>(self, named: &'a str, model_id: &str, api: Api) -> Target<'a> {
+        Target {
+            model: named,
+            caps: self.capabilities(model_id, api),
+            converse: self.capabilities(model_id, Api::Converse),
         }
     }
 
@@ -172,7 +183,7 @@ mod tests {
         let p = ModelRef::ApplicationProfile;
         assert_eq!(p.api(Api::Invoke), Api::Converse);
         assert_eq!(p.api(Api::Converse), Api::Converse);
-        assert_eq!(p.capabilities(PROFILE), GENERIC_CONVERSE);
+        assert_eq!(p.capabilities(PROFILE, Api::Invoke), GENERIC_CONVERSE);
         assert!(p.needs_listing());
         let nova = ModelRef::Family(ModelFamily::AmazonNova);
         assert_eq!(nova.api(Api::Invoke), Api::Invoke);

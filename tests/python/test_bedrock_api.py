@@ -208,6 +208,57 @@ def test_converse_stream_with_tool_config(client):
     assert stop == "tool_use"
 
 
+def test_converse_takes_tools_for_llama_mistral_and_cohere(client):
+    """Converse takes tools for the models AWS's Converse feature table lists
+    them for, whatever their own InvokeModel body (a prompt string) takes: a
+    tool loop through converse_stream and converse. Llama 3.3 takes no image
+    there, and says so."""
+    tools = {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": WEATHER}}}]}
+    for model in (
+        "us.meta.llama3-1-70b-instruct-v1:0",
+        "us.meta.llama3-2-90b-instruct-v1:0",
+        "mistral.mistral-large-2402-v1:0",
+        "cohere.command-r-plus-v1:0",
+    ):
+        question = {"role": "user", "content": [{"text": prompt(f"tool=weather tokens=2 {FAST}")}]}
+        res = client.converse_stream(modelId=model, messages=[question], toolConfig=tools)
+        starts, stop = [], None
+        for ev in res["stream"]:
+            if "contentBlockStart" in ev:
+                starts.append(ev["contentBlockStart"]["start"]["toolUse"])
+            if "messageStop" in ev:
+                stop = ev["messageStop"]["stopReason"]
+        assert [s["name"] for s in starts] == ["weather"], model
+        assert stop == "tool_use", model
+        call = client.converse(modelId=model, messages=[question], toolConfig=tools)
+        assert call["stopReason"] == "tool_use", model
+        use = next(b["toolUse"] for b in call["output"]["message"]["content"] if "toolUse" in b)
+        assert use["input"] == {"city": "sample"}, model
+        answer = client.converse(
+            modelId=model,
+            toolConfig=tools,
+            messages=[
+                question,
+                call["output"]["message"],
+                {"role": "user", "content": [
+                    {"toolResult": {"toolUseId": use["toolUseId"], "content": [{"text": "sunny"}]}}]},
+            ],
+        )
+        assert answer["stopReason"] == "end_turn", model
+        text = answer["output"]["message"]["content"][0]["text"]
+        assert text.startswith("Tool result: sunny\n"), (model, text)
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000002000000030806000000b9eade81"
+        "0000001049444154789c63606060f80fc5680c0047d305fb9076f6920000000049454e44ae426082"
+    )
+    with pytest.raises(client.exceptions.ValidationException, match="cannot take images"):
+        client.converse(
+            modelId="us.meta.llama3-3-70b-instruct-v1:0",
+            messages=[{"role": "user", "content": [
+                {"text": "what is it?"}, {"image": {"format": "png", "source": {"bytes": png}}}]}],
+        )
+
+
 def test_converse_structured_output(client):
     schema = {
         "type": "object",

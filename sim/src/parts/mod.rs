@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::attachments::Attachment;
 use crate::body::PromptText;
+use crate::catalog::Takes;
 use crate::guardrail::GuardrailConfig;
 use crate::signature;
 use crate::wire::SimError;
@@ -88,6 +89,8 @@ pub(crate) struct Conversation {
     calls: Vec<String>,
     /// Documents read so far (a document's index in the request).
     documents: u32,
+    /// Whether any turn carries an image (a tool result's included).
+    images: bool,
     /// The latest assistant turn so far: whether its first block is
     /// reasoning, whether it calls tools, whether it has a block yet.
     assistant: AssistantTurn,
@@ -135,6 +138,7 @@ impl Conversation {
     /// A checked image or document of the current turn.
     pub(crate) fn attachment(&mut self, attachment: Attachment) {
         self.add_tokens(attachment.input_tokens());
+        self.images |= attachment.is_image();
         if self.in_user_turn() {
             self.parts.attachments.push(attachment);
         }
@@ -266,6 +270,16 @@ impl Conversation {
     /// The request turns reasoning on.
     pub(crate) fn reasoning_on(&mut self) {
         self.parts.reasoning = true;
+    }
+
+    /// What the request carries besides text, in any turn: tools (offered,
+    /// called or answered), images, documents. Call after the tools are read.
+    pub(crate) fn carried(&self) -> Takes {
+        Takes {
+            tools: !self.parts.tools.is_empty() || !self.calls.is_empty(),
+            images: self.images,
+            documents: self.documents > 0,
+        }
     }
 
     fn add_tokens(&mut self, tokens: u32) {

@@ -378,18 +378,29 @@ struct ConverseAnswer {
     input_tokens: i32,
 }
 
+/// A ConverseStream call offering `get_weather` (see [`converse_with`]).
 async fn converse(
     sim: &Sim,
     model: &str,
     messages: Vec<Message>,
     thinking: bool,
 ) -> Result<ConverseAnswer, ConverseStreamError> {
+    converse_with(sim, model, messages, thinking, Some(weather_tools())).await
+}
+
+async fn converse_with(
+    sim: &Sim,
+    model: &str,
+    messages: Vec<Message>,
+    thinking: bool,
+    tools: Option<ToolConfiguration>,
+) -> Result<ConverseAnswer, ConverseStreamError> {
     let mut request = sim
         .sdk()
         .converse_stream()
         .model_id(model)
         .set_messages(Some(messages))
-        .tool_config(weather_tools());
+        .set_tool_config(tools);
     if thinking {
         request = request.additional_model_request_fields(document(
             &json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}),
@@ -517,11 +528,12 @@ async fn converse_reasons_then_calls_a_tool_and_checks_replays() {
 #[tokio::test]
 async fn converse_think_directive_on_any_model() {
     let sim = Sim::start().await;
-    let answer = converse(
+    let answer = converse_with(
         &sim,
         "us.deepseek.r1-v1:0",
         vec![user_text("[[sim think=5 tokens=2 rate=0 ttft_ms=0]]")],
         false,
+        None,
     )
     .await
     .unwrap();
@@ -600,6 +612,102 @@ async fn converse_attachment_lines_and_magic_numbers() {
             panic!("{err:?}")
         };
         assert!(e.message().unwrap().contains(why), "{e:?}");
+    }
+}
+
+/// Converse takes tools, images and documents for the Llama, Mistral and
+/// Cohere models AWS's Converse feature table lists, and refuses, in
+/// Bedrock's words, what it does not list for a model.
+#[tokio::test]
+async fn converse_takes_per_model_what_the_feature_table_lists() {
+    let sim = Sim::start().await;
+    let image = ContentBlock::Image(
+        ImageBlock::builder()
+            .format(ImageFormat::Png)
+            .source(ImageSource::Bytes(Blob::new(png(2, 3))))
+            .build()
+            .unwrap(),
+    );
+    let doc = ContentBlock::Document(
+        DocumentBlock::builder()
+            .format(DocumentFormat::Txt)
+            .name("notes")
+            .source(DocumentSource::Bytes(Blob::new(b"hello".to_vec())))
+            .build()
+            .unwrap(),
+    );
+    let ask = |attachment: &ContentBlock| {
+        Message::builder()
+            .role(ConversationRole::User)
+            .content(ContentBlock::Text(
+                "Weather? [[sim tokens=2 tool=get_weather rate=0 ttft_ms=0]]".into(),
+            ))
+            .content(attachment.clone())
+            .build()
+            .unwrap()
+    };
+    for (model, attachment, line) in [
+        (
+            "us.meta.llama3-2-90b-instruct-v1:0",
+            &image,
+            "[image/png 2x3]\n",
+        ),
+        (
+            "us.meta.llama4-maverick-17b-instruct-v1:0",
+            &image,
+            "[image/png 2x3]\n",
+        ),
+        (
+            "mistral.mistral-large-2402-v1:0",
+            &doc,
+            "[document notes 5 bytes]\n",
+        ),
+        (
+            "cohere.command-r-plus-v1:0",
+            &doc,
+            "[document notes 5 bytes]\n",
+        ),
+        (
+            "us.meta.llama3-3-70b-instruct-v1:0",
+            &doc,
+            "[document notes 5 bytes]\n",
+        ),
+    ] {
+        let answer = converse(&sim, model, vec![ask(attachment)], false)
+            .await
+            .unwrap_or_else(|e| panic!("{model}: {e:?}"));
+        assert!(answer.text.starts_with(line), "{model}: {:?}", answer.text);
+        assert_eq!(answer.tools[0].2, "get_weather", "{model}");
+        assert_eq!(answer.stop, Some(StopReason::ToolUse), "{model}");
+    }
+    let no_tools = "This model doesn't support tool use.";
+    let no_image = "This model doesn't support the image content block that you provided. Update the content block and try again.";
+    let no_document = "This model doesn't support the document content block that you provided. Update the content block and try again.";
+    let text = ContentBlock::Text("hi".into());
+    for (model, attachment, tools, says) in [
+        ("amazon.titan-text-express-v1", &text, true, no_tools),
+        ("mistral.mistral-7b-instruct-v0:2", &text, true, no_tools),
+        ("us.meta.llama3-2-3b-instruct-v1:0", &text, true, no_tools),
+        ("us.deepseek.r1-v1:0", &text, true, no_tools),
+        (
+            "us.meta.llama3-3-70b-instruct-v1:0",
+            &image,
+            false,
+            no_image,
+        ),
+        ("mistral.mistral-large-2402-v1:0", &image, false, no_image),
+        ("cohere.command-r-v1:0", &image, false, no_image),
+        ("amazon.titan-text-premier-v1:0", &doc, false, no_document),
+    ] {
+        let tools = tools.then(weather_tools);
+        let err = converse_with(&sim, model, vec![ask(attachment)], false, tools)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{model} took it"));
+        let ConverseStreamError::ValidationException(e) = err else {
+            panic!("{model}: {err:?}")
+        };
+        assert_eq!(e.message(), Some(says), "{model}");
     }
 }
 

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::BedrockCaller;
 use crate::state::AppState;
+use crate::upstream::Api;
 use crate::upstream::model_id::is_application_profile;
 use crate::upstream::models::{ModelFamily, base_model_id};
 
@@ -91,7 +92,10 @@ fn foundation(listed: &[String]) -> Value {
         .into_iter()
         .map(|base| {
             let family = ModelFamily::from_model_id(base);
-            let caps = family.map(|f| f.capabilities(base)).unwrap_or_default();
+            // What the model takes through Converse, where it takes the most.
+            let caps = family
+                .map(|f| f.capabilities(base, Api::Converse))
+                .unwrap_or_default();
             let mut input = vec!["TEXT"];
             if caps.images {
                 input.push("IMAGE");

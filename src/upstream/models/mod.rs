@@ -3,12 +3,15 @@
 //!
 //! Claude and Nova bodies carry every part (images, documents, tool calls and
 //! results, replayed reasoning, cache points), tools and thinking; the other
-//! families are text-only (their `capabilities` say so, and the checks before
-//! any upstream call hold them to it). [`Decoder`] decodes one stream's chunks,
-//! with the state DeepSeek R1's `</think>` needs (see `think`).
+//! families' bodies are prompt strings, text only, though Converse takes
+//! tools, images or documents for some of their models (`capabilities` is
+//! the table, and the checks before any upstream call hold requests to it).
+//! [`Decoder`] decodes one stream's chunks, with the state DeepSeek R1's
+//! `</think>` needs (see `think`).
 
 mod anthropic;
 mod anthropic_content;
+mod capabilities;
 mod cohere;
 mod decoder;
 mod deepseek;
@@ -25,6 +28,7 @@ use std::fmt;
 
 use serde_json::{Map, Number, Value};
 
+use super::Api;
 use super::request::{Delta, InvocationRequest};
 pub use crate::parts::validate::Capabilities;
 pub use decoder::Decoder;
@@ -184,36 +188,10 @@ impl ModelFamily {
         }
     }
 
-    /// What models of this family take besides text. `model_id` tells the
-    /// Claude and Nova generations with extended thinking from the older ones.
-    pub fn capabilities(self, model_id: &str) -> Capabilities {
-        let id = base_model_id(model_id).unwrap_or(model_id);
-        match self {
-            Self::AnthropicClaude => Capabilities {
-                tools: true,
-                images: true,
-                documents: true,
-                // Claude 3.7 Sonnet and the Claude 4 generations think.
-                reasoning: !id.contains("claude-3-5")
-                    && !id.contains("claude-3-haiku")
-                    && !id.contains("claude-3-sonnet")
-                    && !id.contains("claude-3-opus")
-                    && !id.contains("claude-instant")
-                    && !id.contains("claude-v2"),
-            },
-            Self::AmazonNova => Capabilities {
-                tools: true,
-                images: !id.contains("nova-micro"),
-                documents: !id.contains("nova-micro"),
-                reasoning: id.contains("nova-2") || id.contains("nova-premier"),
-            },
-            // R1 always reasons (its reasoning streams as reasoning); it
-            // takes no budget, and its prompt-only body takes no other parts.
-            Self::DeepSeek => Capabilities::default(),
-            Self::AmazonTitanText | Self::MetaLlama | Self::Mistral | Self::CohereCommandR => {
-                Capabilities::default()
-            }
-        }
+    /// What `model_id`, a model of this family, takes besides text through
+    /// `api` (the table is in `capabilities`).
+    pub fn capabilities(self, model_id: &str, api: Api) -> Capabilities {
+        capabilities::of(self, model_id, api)
     }
 
     /// Whether a document of `media_type` goes to this family through
