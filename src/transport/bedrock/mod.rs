@@ -98,10 +98,10 @@ pub fn router() -> Router<AppState> {
 async fn request_id(req: Request, next: axum::middleware::Next) -> axum::response::Response {
     let fallback = req.headers().get("x-request-id").cloned();
     let mut res = next.run(req).await;
-    if !res.headers().contains_key("x-amzn-requestid") {
-        if let Some(id) = res.headers().get("x-session-id").cloned().or(fallback) {
-            res.headers_mut().insert("x-amzn-requestid", id);
-        }
+    if !res.headers().contains_key("x-amzn-requestid")
+        && let Some(id) = res.headers().get("x-session-id").cloned().or(fallback)
+    {
+        res.headers_mut().insert("x-amzn-requestid", id);
     }
     res
 }
