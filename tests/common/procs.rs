@@ -1,6 +1,7 @@
 //! Child processes for tests that run the `spillway` binary: a process
 //! killed when dropped, started and waited for until it listens; and moto's
-//! DynamoDB-compatible server (from PyPI) on a free loopback port.
+//! DynamoDB-compatible server (from PyPI) on a free loopback port, serving
+//! one request at a time (`moto_server.py`).
 
 use std::path::Path;
 use std::process::Stdio;
@@ -38,7 +39,8 @@ pub async fn spawn_listening(mut cmd: Command) -> Proc {
     Proc { child, url }
 }
 
-/// moto's DynamoDB-compatible server on a free loopback port.
+/// moto's DynamoDB-compatible server on a free loopback port, one request
+/// at a time as DynamoDB applies item writes (`moto_server.py` says why).
 pub async fn start_moto() -> Proc {
     let moto = Path::new(ROOT).join(".venv/bin/moto_server");
     if !moto.exists() {
@@ -53,8 +55,9 @@ pub async fn start_moto() -> Proc {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(moto)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let child = Command::new(Path::new(ROOT).join(".venv/bin/python"))
+        .arg(Path::new(ROOT).join("tests/common/moto_server.py"))
+        .args(["127.0.0.1", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
