@@ -1,4 +1,6 @@
-//! The `spillway` binary itself: serves until SIGTERM, then drains and exits 0.
+//! The `spillway` binary itself: serves until SIGTERM, then drains and exits
+//! 0; refuses at start-up the settings that would fail every request they
+//! meet while it reported itself ready.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -40,4 +42,50 @@ async fn sigterm_drains_and_exits_zero() {
     assert!(sent.success());
     let status = within(Duration::from_secs(15), child.wait()).await.unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// `spillway serve` with only `env` (and `PATH`) set, expected to stop at
+/// start-up: its stderr.
+async fn refused(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spillway"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPILLWAY_DATA_DIR", dir.path())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = within(Duration::from_secs(30), cmd.output()).await.unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success(), "{env:?} started: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn a_default_model_outside_the_allow_list_or_an_unknown_allowed_model_stops_start_up() {
+    let stderr = refused(&[
+        ("SPILLWAY_DEFAULT_MODEL", "amazon.nova-lite-v1:0"),
+        (
+            "SPILLWAY_ALLOWED_MODELS",
+            "anthropic.claude-3-haiku-20240307-v1:0",
+        ),
+    ])
+    .await;
+    assert!(
+        stderr.contains(
+            "SPILLWAY_DEFAULT_MODEL: 'amazon.nova-lite-v1:0' is not in SPILLWAY_ALLOWED_MODELS"
+        ),
+        "{stderr}"
+    );
+    let stderr = refused(&[(
+        "SPILLWAY_ALLOWED_MODELS",
+        "global.anthropic.claude-haiku-4-5-20251001-v1:0,openai.gpt-oss-120b-1:0",
+    )])
+    .await;
+    assert!(
+        stderr.contains("SPILLWAY_ALLOWED_MODELS: 'openai.gpt-oss-120b-1:0' is not a known model"),
+        "{stderr}"
+    );
 }
