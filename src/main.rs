@@ -36,6 +36,7 @@ type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 
 async fn serve(config: Config) -> Result {
     spillway::telemetry::init(config.log_format);
+    spillway::config::warn_about_unknown_env_vars();
     let otel = spillway::telemetry::otel::init()?;
     let server = Server::start(config).await?;
     // One line on stdout, so scripts that ask for port 0 learn the address.

@@ -1,6 +1,7 @@
 //! The `spillway` binary itself: serves until SIGTERM, then drains and exits
 //! 0; refuses at start-up the settings that would fail every request they
-//! meet while it reported itself ready.
+//! meet while it reported itself ready; warns about `SPILLWAY_*` variables
+//! that are no setting.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -10,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::within;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 #[tokio::test]
@@ -87,5 +88,98 @@ async fn a_default_model_outside_the_allow_list_or_an_unknown_allowed_model_stop
     assert!(
         stderr.contains("SPILLWAY_ALLOWED_MODELS: 'openai.gpt-oss-120b-1:0' is not a known model"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn values_that_would_fail_every_request_stop_start_up() {
+    for (var, value, flag) in [
+        (
+            "SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS",
+            "0",
+            "--upstream-first-token-timeout-secs",
+        ),
+        (
+            "SPILLWAY_MAX_STREAMS_PER_USER",
+            "0",
+            "--max-streams-per-user",
+        ),
+        (
+            "SPILLWAY_MAX_EVENTS_PER_SESSION",
+            "0",
+            "--max-events-per-session",
+        ),
+        (
+            "SPILLWAY_SESSION_MEMORY_BYTES",
+            "0",
+            "--session-memory-bytes",
+        ),
+        (
+            "SPILLWAY_UPSTREAM_MAX_ATTEMPTS",
+            "0",
+            "--upstream-max-attempts",
+        ),
+        ("SPILLWAY_RATE_LIMIT_BURST", "0", "--rate-limit-burst"),
+        ("SPILLWAY_MAX_SESSIONS", "0", "--max-sessions"),
+        (
+            "SPILLWAY_REQUEST_TIMEOUT_SECS",
+            "0",
+            "--request-timeout-secs",
+        ),
+        ("SPILLWAY_CORS_ORIGINS", "notanorigin", "--cors-origins"),
+    ] {
+        let stderr = refused(&[(var, value)]).await;
+        assert!(
+            stderr.contains(&format!("invalid value '{value}' for '{flag}")),
+            "{var}={value}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_misspelt_spillway_variable_is_warned_about_with_the_setting_it_resembles() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPILLWAY_DATA_DIR", dir.path())
+        .env("SPILLWAY_MAX_TOKENS_PER_USR_PER_DAY", "1000")
+        .env("SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY", "1000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    within(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .expect("the listening line");
+    // Listening: the start-up warnings are written. Stop it and read them.
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    within(
+        Duration::from_secs(10),
+        child.stderr.take().unwrap().read_to_string(&mut stderr),
+    )
+    .await
+    .unwrap();
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("SPILLWAY_MAX_TOKENS_PER_USR_PER_DAY"))
+        .unwrap_or_else(|| panic!("no warning in {stderr}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("did you mean SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY?"),
+        "{warning}"
+    );
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("not a setting of spillway"))
+            .count(),
+        1,
+        "only the misspelt one: {stderr}"
     );
 }
