@@ -183,3 +183,48 @@ async fn a_misspelt_spillway_variable_is_warned_about_with_the_setting_it_resemb
         "only the misspelt one: {stderr}"
     );
 }
+
+/// `RUST_LOG=trace`, the usual setting to debug upstream trouble, logs what
+/// the AWS SDK does, but not the Bedrock API key it reads from the
+/// environment (`aws_runtime::env_config` prints every value at TRACE).
+#[tokio::test]
+async fn rust_log_trace_does_not_print_the_bedrock_api_key() {
+    const KEY: &str = "ABSKtest-bedrock-api-key-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPILLWAY_DATA_DIR", dir.path())
+        .env("SPILLWAY_UPSTREAM", "bedrock")
+        .env("RUST_LOG", "trace")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9")
+        .env("AWS_BEARER_TOKEN_BEDROCK", KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Read stderr all along: at TRACE it outgrows a pipe's buffer.
+    let mut pipe = child.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s).await;
+        s
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    within(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .expect("the listening line");
+    child.kill().await.unwrap();
+    let stderr = within(Duration::from_secs(10), stderr).await.unwrap();
+    assert!(
+        stderr.contains("TRACE") && stderr.contains("aws_"),
+        "the SDK logs at TRACE: {}",
+        &stderr[..stderr.len().min(2000)]
+    );
+    assert!(!stderr.contains(KEY), "the key is in the log");
+}
