@@ -182,6 +182,50 @@ async fn a_misspelt_spillway_variable_is_warned_about_with_the_setting_it_resemb
         1,
         "only the misspelt one: {stderr}"
     );
+    // Written to a pipe, text logs carry no colour codes.
+    assert!(!stderr.contains('\u{1b}'), "ANSI codes: {stderr:?}");
+}
+
+/// `SPILLWAY_LOG_FORMAT=json`: every line the gateway writes is a JSON
+/// object, the stdout line that gives its address included (with `url`).
+#[tokio::test]
+async fn in_json_mode_every_line_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spillway"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SPILLWAY_DATA_DIR", dir.path())
+        .env("SPILLWAY_LOG_FORMAT", "json")
+        .env("SPILLWAY_NOT_A_SETTING", "x")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .expect("the listening line");
+    let listening: serde_json::Value = serde_json::from_str(&line).expect(&line);
+    let url = listening["url"].as_str().expect(&line);
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    child.kill().await.unwrap();
+    let mut stderr = String::new();
+    within(
+        Duration::from_secs(10),
+        child.stderr.take().unwrap().read_to_string(&mut stderr),
+    )
+    .await
+    .unwrap();
+    assert!(stderr.contains("SPILLWAY_NOT_A_SETTING"), "{stderr}");
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
 }
 
 /// `RUST_LOG=trace`, the usual setting to debug upstream trouble, logs what

@@ -1,9 +1,9 @@
 //! Which responses the request trace (tower-http's `TraceLayer`) logs as
 //! failures, at ERROR: server errors, except the probes' answers. A `503`
-//! from `/readyz` says that the node is not ready, which its cause has
-//! already logged, once, at WARN where it happened (the registry heartbeat,
-//! the JWKS warm-up); a load balancer asks every few seconds, and none of
-//! those answers is an error of the server.
+//! from `/readyz` says that the node is not ready, and its cause is logged
+//! at WARN where it happens (the registry heartbeat, the JWKS warm-up); a
+//! load balancer asks every few seconds, and none of those answers is an
+//! error of the server.
 
 use axum::http::{Request, Response};
 use tower_http::classify::{

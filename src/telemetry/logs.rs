@@ -24,10 +24,14 @@ use crate::config::LogFormat;
 pub const SECRET_TARGETS: &[(&str, LevelFilter)] =
     &[("aws_runtime::env_config", LevelFilter::INFO)];
 
-/// Install the global subscriber (once, from `main`).
+/// Install the global subscriber (once, from `main`). Text has colours
+/// only on a terminal: piped to a file or a log collector, it is plain.
 pub fn init(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = || filter(std::env::var("RUST_LOG").ok().as_deref());
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let registry = tracing_subscriber::registry();
     let _ = match format {
         LogFormat::Text => registry.with(layer.with_filter(filter())).try_init(),
@@ -50,6 +54,25 @@ where
         .with_default(LevelFilter::TRACE)
         .with_targets(SECRET_TARGETS.iter().copied());
     asked.and(pinned)
+}
+
+/// The one line `spillway serve` writes on stdout once it listens, so that a
+/// script that asked for port 0 learns the address: `spillway listening on
+/// URL`, or with `SPILLWAY_LOG_FORMAT=json` that message as a JSON log line
+/// (`timestamp`, `level`, `message`, and the `url` alone), like every other line.
+pub fn listening_line(format: LogFormat, url: &str) -> String {
+    let message = format!("spillway listening on {url}");
+    match format {
+        LogFormat::Text => message,
+        LogFormat::Json => serde_json::json!({
+            "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+            "level": "INFO",
+            "message": message,
+            "url": url,
+            "target": "spillway",
+        })
+        .to_string(),
+    }
 }
 
 /// The span of one HTTP request.
@@ -99,6 +122,24 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_listening_line_is_json_in_json_mode() {
+        let url = "http://127.0.0.1:8080";
+        assert_eq!(
+            listening_line(LogFormat::Text, url),
+            "spillway listening on http://127.0.0.1:8080"
+        );
+        let line: serde_json::Value =
+            serde_json::from_str(&listening_line(LogFormat::Json, url)).unwrap();
+        assert_eq!(line["url"], url);
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(
+            line["message"],
+            "spillway listening on http://127.0.0.1:8080"
+        );
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
     }
 
     #[test]
