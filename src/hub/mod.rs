@@ -340,6 +340,7 @@ impl Hub {
         let evict = budget::choose_evictions(&map, held, budget);
         for id in &evict {
             if let Some(s) = map.remove(id) {
+                self.inner.metrics.sessions_evicted.inc();
                 held = held.saturating_sub(s.bytes() as u64);
                 let keep = self
                     .inner
