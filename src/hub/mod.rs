@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub use fleet::Fleet;
 pub use lookup::{Access, LookupError};
-pub use mirror::{Origin, Publish};
+pub use mirror::{Feed, Origin, Publish, Unopened};
 pub use runner::RunnerConfig;
 pub use session::{Kept, Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;

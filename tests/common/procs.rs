@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -18,14 +19,34 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Proc {
     pub child: Child,
     pub url: String,
+    /// What it has written to stderr so far (also passed on to the test's).
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    /// Its stderr so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
 }
 
 /// Start `cmd` and wait for its first stdout line, `… listening on http://ADDR`.
 pub async fn spawn_listening(mut cmd: Command) -> Proc {
     cmd.stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .kill_on_drop(true);
     let mut child = cmd.spawn().expect("spawn");
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let sink = stderr.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = err_lines.next_line().await {
+            eprintln!("{line}");
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let line = within(Duration::from_secs(30), lines.next_line())
@@ -36,7 +57,7 @@ pub async fn spawn_listening(mut cmd: Command) -> Proc {
     assert!(url.starts_with("http://"), "{line}");
     // Keep draining stdout so the child never blocks on it.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Proc { child, url }
+    Proc { child, url, stderr }
 }
 
 /// moto's DynamoDB-compatible server on a free loopback port, one request
@@ -69,5 +90,9 @@ pub async fn start_moto() -> Proc {
         http.get(&url).send().await.is_ok()
     })
     .await;
-    Proc { child, url }
+    Proc {
+        child,
+        url,
+        stderr: Arc::default(),
+    }
 }
