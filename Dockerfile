@@ -46,9 +46,12 @@ ENV SPILLWAY_LISTEN=0.0.0.0:8080
 # 8081: the fleet-internal listener, when SPILLWAY_INTERNAL_LISTEN is set (infra/).
 EXPOSE 8080 8081
 USER 65532:65532
-# Readiness (signing keys loaded, registry answering). Exec form, no shell.
+# Liveness (the process answers), not readiness: an orchestrator that acts on
+# it (Swarm) replaces the container, and a registry blip, which fails
+# /readyz, is no reason to kill its streams; readiness is for the load
+# balancer (infra/README.md, "Health checks"). Exec form, no shell.
 # ECS ignores an image's HEALTHCHECK; the task definition has its own.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["/busybox/wget", "-q", "-T", "3", "-O", "/dev/null", "http://127.0.0.1:8080/readyz"]
+    CMD ["/busybox/wget", "-q", "-T", "3", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]
 ENTRYPOINT ["/usr/local/bin/spillway-entrypoint"]
 CMD ["serve"]

@@ -214,22 +214,26 @@ pub struct Config {
     /// core); 0 serves it on the shared multi-threaded runtime instead.
     #[arg(long, env = "SPILLWAY_SERVE_THREADS")]
     pub serve_threads: Option<usize>,
-    /// No upstream data for this long ends a stream with an error event.
+    /// No upstream data for this long ends a stream with an error event (more than 0).
     #[arg(
         long,
         env = "SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS",
         default_value_t = 30.0
+    ,
+        value_parser = positive_secs
     )]
     pub upstream_idle_timeout_secs: f64,
-    /// No first token for this long ends a stream with an error event.
+    /// No first token for this long ends a stream with an error event (more than 0).
     #[arg(
         long,
         env = "SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS",
         default_value_t = 60.0
+    ,
+        value_parser = positive_secs
     )]
     pub upstream_first_token_timeout_secs: f64,
     /// Attempts for a call throttled before its first token (1 = no retry).
-    #[arg(long, env = "SPILLWAY_UPSTREAM_MAX_ATTEMPTS", default_value_t = 4)]
+    #[arg(long, env = "SPILLWAY_UPSTREAM_MAX_ATTEMPTS", default_value_t = 4, value_parser = at_least::<1, u32>)]
     pub upstream_max_attempts: u32,
     /// First backoff of those retries, in milliseconds (doubles, with jitter).
     #[arg(
@@ -250,11 +254,13 @@ pub struct Config {
     /// Heartbeat comment interval on idle streams.
     #[arg(long, env = "SPILLWAY_HEARTBEAT_SECS", default_value_t = 15.0)]
     pub heartbeat_secs: f64,
-    /// GraphQL over WebSocket: close with 4408 when no `connection_init` arrives within this.
+    /// GraphQL over WebSocket: close with 4408 when no `connection_init` arrives within this (more than 0).
     #[arg(
         long,
         env = "SPILLWAY_GRAPHQL_INIT_TIMEOUT_SECS",
         default_value_t = 3.0
+    ,
+        value_parser = positive_secs
     )]
     pub graphql_init_timeout_secs: f64,
     /// Largest GraphQL document (the `query` text), in bytes; larger ones are refused before parsing.
@@ -275,16 +281,18 @@ pub struct Config {
     /// Most bytes session logs may hold (streaming and retained); past it the
     /// oldest finished sessions are dropped (`410` afterwards). Default: a
     /// quarter of the memory the process may use.
-    #[arg(long, env = "SPILLWAY_SESSION_MEMORY_BYTES")]
+    #[arg(long, env = "SPILLWAY_SESSION_MEMORY_BYTES", value_parser = at_least::<1, u64>)]
     pub session_memory_bytes: Option<u64>,
     /// Most sessions held at once (streaming and retained).
-    #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000)]
+    #[arg(long, env = "SPILLWAY_MAX_SESSIONS", default_value_t = 100_000, value_parser = at_least::<1, usize>)]
     pub max_sessions: usize,
-    /// Most events in one session's log; past it the stream ends with an error event.
+    /// Most events in one session's log; past it the stream ends with an error
+    /// event (at least 2: a token and the final event).
     #[arg(
         long,
         env = "SPILLWAY_MAX_EVENTS_PER_SESSION",
-        default_value_t = 100_000
+        default_value_t = 100_000,
+        value_parser = at_least::<2, u64>
     )]
     pub max_events_per_session: u64,
     /// Largest request body, in bytes (default 6 MiB: one image at Bedrock's
@@ -317,7 +325,7 @@ pub struct Config {
     #[arg(long, env = "SPILLWAY_DYNAMODB_CREATE_TABLE")]
     pub dynamodb_create_table: bool,
     /// Concurrent streams one user may run, across the fleet.
-    #[arg(long, env = "SPILLWAY_MAX_STREAMS_PER_USER", default_value_t = 1000)]
+    #[arg(long, env = "SPILLWAY_MAX_STREAMS_PER_USER", default_value_t = 1000, value_parser = at_least::<1, u64>)]
     pub max_streams_per_user: u64,
     /// Tokens (input, cache reads and writes, output) one user may use per UTC day; 0 = no limit.
     #[arg(
@@ -386,14 +394,15 @@ pub struct Config {
     /// Requests per second one IP address may make (burst below); 0 = no limit.
     #[arg(long, env = "SPILLWAY_RATE_LIMIT_PER_SEC", default_value_t = 1000)]
     pub rate_limit_per_sec: u32,
-    /// Requests one IP address may make in a burst.
-    #[arg(long, env = "SPILLWAY_RATE_LIMIT_BURST", default_value_t = 5000)]
+    /// Requests one IP address may make in a burst (with a rate limit: at least 1).
+    #[arg(long, env = "SPILLWAY_RATE_LIMIT_BURST", default_value_t = 5000, value_parser = at_least::<1, u32>)]
     pub rate_limit_burst: u32,
-    /// Origins allowed by CORS and for browser WebSockets (comma list, `*` = any); same-origin always works.
-    #[arg(long, env = "SPILLWAY_CORS_ORIGINS", value_delimiter = ',')]
+    /// Origins allowed by CORS and for browser WebSockets (comma list of
+    /// `scheme://host[:port]` as browsers send them, `*` = any); same-origin always works.
+    #[arg(long, env = "SPILLWAY_CORS_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
-    /// Time a request may take to produce its response headers.
-    #[arg(long, env = "SPILLWAY_REQUEST_TIMEOUT_SECS", default_value_t = 60.0)]
+    /// Time a request may take to produce its response headers (more than 0).
+    #[arg(long, env = "SPILLWAY_REQUEST_TIMEOUT_SECS", default_value_t = 60.0, value_parser = positive_secs)]
     pub request_timeout_secs: f64,
     /// Time a request's head (request line and headers) may take to arrive; then the connection closes.
     #[arg(
@@ -457,6 +466,108 @@ fn parse_cost_limit(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "SPILLWAY_MAX_COST_USD_PER_USER_PER_DAY must be a number of USD, 0 or more (got '{s}')"
         )),
+    }
+}
+
+/// A number of seconds more than 0: for a timeout, 0 would fail or close
+/// everything it times at once.
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Ok(secs),
+        _ => Err(format!(
+            "must be a number of seconds more than 0 (got '{s}')"
+        )),
+    }
+}
+
+/// A whole number of at least `MIN`: for a limit without a "0 = no
+/// limit", 0 would refuse everything it limits.
+fn at_least<const MIN: u64, T: TryFrom<u64>>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n >= MIN)
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("must be a whole number, at least {MIN} (got '{s}')"))
+}
+
+/// A `SPILLWAY_CORS_ORIGINS` entry: `*`, or an origin as a browser sends it
+/// in `Origin` (`scheme://host[:port]`: no path, no user, no trailing `/`),
+/// which is what it is compared with. An empty entry stands for none.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "*" {
+        return Ok(s.to_owned());
+    }
+    let bad = |why: &str| {
+        format!(
+            "'{s}' is not an origin ({why}): `*`, or scheme://host[:port] as browsers send it, e.g. https://app.example.com"
+        )
+    };
+    let (scheme, authority) = s.split_once("://").ok_or_else(|| bad("no scheme://"))?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_lowercase())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b));
+    if !scheme_ok {
+        return Err(bad("the scheme is lowercase letters, digits, `+-.`"));
+    }
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
+        return Err(bad("only a host and port follow the scheme"));
+    }
+    if authority.parse::<axum::http::uri::Authority>().is_err() {
+        return Err(bad("not a host[:port]"));
+    }
+    Ok(s.to_owned())
+}
+
+/// The `SPILLWAY_*` variables among `names` that no setting reads (a
+/// misspelt one is otherwise ignored without a word), each with the name of
+/// the setting it is closest to, when one is close.
+pub fn unknown_env_vars(names: impl IntoIterator<Item = String>) -> Vec<(String, Option<String>)> {
+    use clap::CommandFactory;
+    fn env_names(cmd: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            env_names(sub, out);
+        }
+    }
+    let mut known = std::collections::BTreeSet::new();
+    env_names(&Cli::command(), &mut known);
+    names
+        .into_iter()
+        .filter(|name| name.starts_with("SPILLWAY_") && !known.contains(name))
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::levenshtein(&name, k), k))
+                .min()
+                .filter(|(distance, _)| *distance <= 3)
+                .map(|(_, k)| k.clone());
+            (name, closest)
+        })
+        .collect()
+}
+
+/// Log a warning for each `SPILLWAY_*` variable of this process that no
+/// setting reads ([`unknown_env_vars`]).
+pub fn warn_about_unknown_env_vars() {
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    for (variable, closest) in unknown_env_vars(names) {
+        match closest {
+            Some(setting) => tracing::warn!(
+                variable,
+                "not a setting of spillway: ignored (did you mean {setting}?)"
+            ),
+            None => tracing::warn!(
+                variable,
+                "not a setting of spillway: ignored (`spillway serve --help` lists them)"
+            ),
+        }
     }
 }
 
@@ -551,6 +662,96 @@ fn secs(s: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each value as `spillway serve` reads it from the environment.
+    fn serve_with(var: &str, value: &str) -> Result<Config, clap::Error> {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            config: Config,
+        }
+        // Flags, not the environment: tests run in parallel in one process.
+        let flag = format!(
+            "--{}={value}",
+            var.trim_start_matches("SPILLWAY_")
+                .to_ascii_lowercase()
+                .replace('_', "-")
+        );
+        Only::try_parse_from(["spillway", &flag]).map(|o| o.config)
+    }
+
+    #[test]
+    fn values_that_would_refuse_or_fail_everything_are_refused() {
+        for (var, value) in [
+            ("SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS", "0"),
+            ("SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS", "0"),
+            ("SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS", "-1"),
+            ("SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS", "NaN"),
+            ("SPILLWAY_GRAPHQL_INIT_TIMEOUT_SECS", "0"),
+            ("SPILLWAY_REQUEST_TIMEOUT_SECS", "0"),
+            ("SPILLWAY_MAX_STREAMS_PER_USER", "0"),
+            ("SPILLWAY_MAX_EVENTS_PER_SESSION", "0"),
+            ("SPILLWAY_MAX_EVENTS_PER_SESSION", "1"),
+            ("SPILLWAY_SESSION_MEMORY_BYTES", "0"),
+            ("SPILLWAY_UPSTREAM_MAX_ATTEMPTS", "0"),
+            ("SPILLWAY_RATE_LIMIT_BURST", "0"),
+            ("SPILLWAY_MAX_SESSIONS", "0"),
+            ("SPILLWAY_CORS_ORIGINS", "notanorigin"),
+            ("SPILLWAY_CORS_ORIGINS", "https://app.example.com/"),
+            (
+                "SPILLWAY_CORS_ORIGINS",
+                "https://app.example.com,https://x.example/path",
+            ),
+            ("SPILLWAY_CORS_ORIGINS", "HTTPS://app.example.com"),
+        ] {
+            let err = serve_with(var, value).expect_err(&format!("{var}={value}"));
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{var}={value}: {err}"
+            );
+        }
+        for (var, value) in [
+            ("SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS", "0.5"),
+            ("SPILLWAY_MAX_STREAMS_PER_USER", "1"),
+            ("SPILLWAY_MAX_EVENTS_PER_SESSION", "2"),
+            ("SPILLWAY_UPSTREAM_MAX_ATTEMPTS", "1"),
+            // 0 = no limit, as documented.
+            ("SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY", "0"),
+            ("SPILLWAY_RATE_LIMIT_PER_SEC", "0"),
+            ("SPILLWAY_CANCEL_GRACE_SECS", "0"),
+            ("SPILLWAY_CORS_ORIGINS", "*"),
+            (
+                "SPILLWAY_CORS_ORIGINS",
+                "https://app.example.com,http://localhost:5173",
+            ),
+            ("SPILLWAY_CORS_ORIGINS", "chrome-extension://abcdef"),
+        ] {
+            assert!(serve_with(var, value).is_ok(), "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn unknown_spillway_variables_are_named_with_the_closest_setting() {
+        let names = [
+            "SPILLWAY_MAX_TOKENS_PER_USR_PER_DAY",
+            "SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY",
+            "SPILLWAY_SIM_LISTEN",
+            "SPILLWAY_NOTHING_LIKE_ANY_SETTING",
+            "PATH",
+        ]
+        .map(String::from);
+        assert_eq!(
+            unknown_env_vars(names),
+            [
+                (
+                    "SPILLWAY_MAX_TOKENS_PER_USR_PER_DAY".to_owned(),
+                    Some("SPILLWAY_MAX_TOKENS_PER_USER_PER_DAY".to_owned())
+                ),
+                ("SPILLWAY_NOTHING_LIKE_ANY_SETTING".to_owned(), None),
+            ]
+        );
+    }
 
     #[test]
     fn profile_models_name_profiles_and_known_models() {

@@ -108,7 +108,11 @@ pub fn app(state: AppState) -> Router {
         app
     };
     app.layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+        .layer(
+            // Server errors are logged as failures, a probe's answer never.
+            TraceLayer::new(telemetry::failures::ServerFailures)
+                .make_span_with(telemetry::request_span),
+        )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 

@@ -35,11 +35,16 @@ async fn main() -> ExitCode {
 type Result = std::result::Result<(), Box<dyn std::error::Error>>;
 
 async fn serve(config: Config) -> Result {
-    spillway::telemetry::init(config.log_format);
+    let log_format = config.log_format;
+    spillway::telemetry::init(log_format);
+    spillway::config::warn_about_unknown_env_vars();
     let otel = spillway::telemetry::otel::init()?;
     let server = Server::start(config).await?;
     // One line on stdout, so scripts that ask for port 0 learn the address.
-    println!("spillway listening on {}", server.url());
+    println!(
+        "{}",
+        spillway::telemetry::logs::listening_line(log_format, &server.url())
+    );
     shutdown_signal().await;
     server.shutdown().await;
     // Sessions that ended while draining are exported before the process exits.

@@ -1,7 +1,12 @@
 //! Prometheus metrics (`GET /metrics`, names prefixed `spillway_`): time to
 //! first token, tokens out, active streams and connections per transport,
-//! upstream errors by kind, JWKS fetches, relay latency; per model: prompt-cache
-//! tokens read and written, and cost in USD.
+//! upstream errors by kind, JWKS fetches, relay latency, sessions dropped for
+//! the memory budget; per model: prompt-cache tokens read and written, cost in
+//! USD, guardrail interventions.
+//!
+//! A `model` label is the id of the model that answered (a fallback's, when
+//! one did), as sent to Bedrock; it is recorded only once Bedrock has
+//! answered, so only ids Bedrock served are ever labels.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -104,6 +109,10 @@ pub struct Metrics {
     pub by_model: ModelUsage,
     /// Invocations answered by a fallback model, by requested and answering model.
     pub fallbacks: Family<FallbackLabel, Counter>,
+    /// Sessions a guardrail ended (`guardrail_intervened`), by answering model.
+    pub guardrail_interventions: Family<ModelLabel, Counter>,
+    /// Finished sessions dropped to keep the logs within their byte budget.
+    pub sessions_evicted: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -130,6 +139,8 @@ impl Default for Metrics {
             session_bytes: Gauge::default(),
             by_model: ModelUsage::default(),
             fallbacks: Family::default(),
+            guardrail_interventions: Family::default(),
+            sessions_evicted: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -188,6 +199,16 @@ impl Default for Metrics {
             "fallbacks",
             "Invocations answered by a fallback model, by requested (from) and answering (to) model",
             m.fallbacks.clone(),
+        );
+        registry.register(
+            "guardrail_interventions",
+            "Sessions a Bedrock guardrail ended (stop reason guardrail_intervened), by answering model",
+            m.guardrail_interventions.clone(),
+        );
+        registry.register(
+            "sessions_evicted",
+            "Finished sessions dropped to keep session logs within SPILLWAY_SESSION_MEMORY_BYTES",
+            m.sessions_evicted.clone(),
         );
         Self { registry, ..m }
     }
@@ -296,6 +317,15 @@ impl Metrics {
             .inc();
     }
 
+    /// A guardrail ended a session of `model`.
+    pub fn guardrail_intervened(&self, model: &str) {
+        self.guardrail_interventions
+            .get_or_create(&ModelLabel {
+                model: model.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn session_ended(&self, status: &'static str) {
         self.sessions_ended
             .get_or_create(&OutcomeLabel { status })
@@ -322,7 +352,14 @@ mod tests {
         m.upstream_error("throttled");
         m.observe_ttft(Duration::from_millis(12));
         m.fallback("a.model-v1:0", "b.model-v1:0");
+        m.guardrail_intervened("a.model-v1:0");
+        m.sessions_evicted.inc_by(2);
         let text = m.render();
+        assert!(
+            text.contains("spillway_guardrail_interventions_total{model=\"a.model-v1:0\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("spillway_sessions_evicted_total 2"), "{text}");
         assert!(
             text.contains("spillway_fallbacks_total{from=\"a.model-v1:0\",to=\"b.model-v1:0\"} 1"),
             "{text}"

@@ -70,6 +70,40 @@ pub struct ReasoningRequest {
     pub budget_tokens: u32,
 }
 
+/// Why [`ModelPolicy::admit`] refuses a model id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Malformed,
+    UnknownFamily,
+    ProfileNotListed,
+    NotAllowed,
+}
+
+/// A model setting that would fail every request it meets ([`ModelPolicy::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelSettingError {
+    #[error(
+        "SPILLWAY_ALLOWED_MODELS has an empty entry: list model ids, comma-separated (unset, it allows every model of a known family)"
+    )]
+    EmptyAllowed,
+    #[error(
+        "SPILLWAY_ALLOWED_MODELS: '{0}' is not a known model (no known model family, and not an application-inference-profile ARN)"
+    )]
+    UnknownAllowed(String),
+    #[error(
+        "SPILLWAY_DEFAULT_MODEL: '{0}' is not a known model (no known model family, and not an application-inference-profile ARN)"
+    )]
+    UnknownDefault(String),
+    #[error(
+        "SPILLWAY_DEFAULT_MODEL: '{0}' is not in SPILLWAY_ALLOWED_MODELS; list it there too, or pick one of them"
+    )]
+    DefaultNotAllowed(String),
+    #[error(
+        "SPILLWAY_DEFAULT_MODEL: '{0}' is an application-inference-profile ARN; list it in SPILLWAY_ALLOWED_MODELS too"
+    )]
+    DefaultProfileNotListed(String),
+}
+
 /// Which models requests may name, and which they get by default.
 #[derive(Debug, Clone)]
 pub struct ModelPolicy {
@@ -101,30 +135,106 @@ impl ModelPolicy {
     /// family (listed, when `allowed` is set), or an application-inference-profile
     /// ARN that `allowed` lists.
     pub fn admit(&self, model_id: &str) -> Result<ModelRef, ApiError> {
+        self.admission(model_id).map_err(|refusal| {
+            ApiError::UnknownModel(match refusal {
+                Refusal::Malformed => format!(
+                    "a model id is 1 to {} letters, digits and `._:/-`",
+                    crate::upstream::models::MAX_MODEL_ID_LEN
+                ),
+                Refusal::UnknownFamily => {
+                    format!("model '{model_id}' is not of a known model family")
+                }
+                Refusal::ProfileNotListed => format!(
+                    "model '{model_id}' is an application-inference-profile ARN that \
+                     SPILLWAY_ALLOWED_MODELS does not list"
+                ),
+                Refusal::NotAllowed => format!("model '{model_id}' is not allowed here"),
+            })
+        })
+    }
+
+    /// [`Self::admit`]'s rule, with the reason of a refusal.
+    fn admission(&self, model_id: &str) -> Result<ModelRef, Refusal> {
         if !crate::upstream::models::well_formed(model_id) {
-            return Err(ApiError::UnknownModel(format!(
-                "a model id is 1 to {} letters, digits and `._:/-`",
-                crate::upstream::models::MAX_MODEL_ID_LEN
-            )));
+            return Err(Refusal::Malformed);
         }
-        let Some(model) = self.model_ref(model_id) else {
-            return Err(ApiError::UnknownModel(format!(
-                "model '{model_id}' is not of a known model family"
-            )));
-        };
+        let model = self.model_ref(model_id).ok_or(Refusal::UnknownFamily)?;
         let listed = self.allowed.iter().any(|m| m == model_id);
         if model.needs_listing() && !listed {
-            return Err(ApiError::UnknownModel(format!(
-                "model '{model_id}' is an application-inference-profile ARN that \
-                 SPILLWAY_ALLOWED_MODELS does not list"
-            )));
+            return Err(Refusal::ProfileNotListed);
         }
         if !self.allowed.is_empty() && !listed {
-            return Err(ApiError::UnknownModel(format!(
-                "model '{model_id}' is not allowed here"
-            )));
+            return Err(Refusal::NotAllowed);
         }
         Ok(model)
+    }
+
+    /// The start-up check of the settings this policy comes from: every id
+    /// of `SPILLWAY_ALLOWED_MODELS` is a model requests could name, and
+    /// `SPILLWAY_DEFAULT_MODEL` is admitted (by [`Self::admit`]'s rule).
+    /// Either mistake would otherwise fail every request it meets while the
+    /// gateway reports itself ready.
+    pub fn check(&self) -> Result<(), ModelSettingError> {
+        for id in &self.allowed {
+            if id.trim().is_empty() {
+                return Err(ModelSettingError::EmptyAllowed);
+            }
+            if !crate::upstream::models::well_formed(id) || self.model_ref(id).is_none() {
+                return Err(ModelSettingError::UnknownAllowed(id.clone()));
+            }
+        }
+        let default = || self.default_model.clone();
+        match self.admission(&self.default_model) {
+            Ok(_) => Ok(()),
+            Err(Refusal::Malformed | Refusal::UnknownFamily) => {
+                Err(ModelSettingError::UnknownDefault(default()))
+            }
+            Err(Refusal::ProfileNotListed) => {
+                Err(ModelSettingError::DefaultProfileNotListed(default()))
+            }
+            Err(Refusal::NotAllowed) => Err(ModelSettingError::DefaultNotAllowed(default())),
+        }
+    }
+
+    /// Models the settings name (`SPILLWAY_DEFAULT_MODEL`,
+    /// `SPILLWAY_ALLOWED_MODELS`, `fallbacks`) that are of a known family but
+    /// that this build does not know: neither in its model list nor priced.
+    /// A typo in a model's date or version passes [`Self::check`] and fails
+    /// every request for it at Bedrock, but so would refusing a model newer
+    /// than this build, which its family serves: they are warned about at
+    /// start-up, as (variable, model id).
+    pub fn unfamiliar<'a>(
+        &'a self,
+        fallbacks: &'a [String],
+        prices: &crate::cost::Prices,
+    ) -> Vec<(&'static str, &'a str)> {
+        let known_bases: Vec<&str> = crate::upstream::models::KNOWN_MODELS
+            .iter()
+            .filter_map(|id| crate::upstream::models::base_model_id(id))
+            .collect();
+        let known = |id: &str| {
+            prices.price(id).is_some()
+                || crate::upstream::models::base_model_id(id)
+                    .is_some_and(|b| known_bases.contains(&b))
+        };
+        let settings = std::iter::once(("SPILLWAY_DEFAULT_MODEL", self.default_model.as_str()))
+            .chain(
+                self.allowed
+                    .iter()
+                    .map(|m| ("SPILLWAY_ALLOWED_MODELS", m.as_str())),
+            )
+            .chain(
+                fallbacks
+                    .iter()
+                    .map(|m| ("SPILLWAY_FALLBACK_MODELS", m.as_str())),
+            );
+        settings
+            .filter(|(_, id)| {
+                !self.profiles.0.contains_key(*id)
+                    && matches!(ModelRef::parse(id), Some(ModelRef::Family(_)))
+                    && !known(id)
+            })
+            .collect()
     }
 
     /// What `model_id` names: a declared application inference profile is
@@ -412,6 +522,61 @@ mod tests {
 
     fn turn(role: Role, content: &str) -> Turn {
         Turn::text_turn(role, content)
+    }
+
+    #[test]
+    fn the_default_model_must_be_allowed_and_allowed_ids_known() {
+        const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+        const NOVA: &str = "amazon.nova-lite-v1:0";
+        const PROFILE: &str =
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/p1";
+        let with = |default: &str, allowed: &[&str]| ModelPolicy {
+            default_model: default.into(),
+            allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            ..policy()
+        };
+        assert_eq!(with(HAIKU, &[]).check(), Ok(()));
+        assert_eq!(with(HAIKU, &[NOVA, HAIKU]).check(), Ok(()));
+        assert_eq!(with(PROFILE, &[PROFILE]).check(), Ok(()));
+        assert_eq!(
+            with(NOVA, &[HAIKU]).check(),
+            Err(ModelSettingError::DefaultNotAllowed(NOVA.into()))
+        );
+        assert_eq!(
+            with("gpt-4o", &[]).check(),
+            Err(ModelSettingError::UnknownDefault("gpt-4o".into()))
+        );
+        assert_eq!(
+            with(PROFILE, &[]).check(),
+            Err(ModelSettingError::DefaultProfileNotListed(PROFILE.into()))
+        );
+        assert_eq!(
+            with(HAIKU, &[HAIKU, "openai.gpt-oss-120b-1:0"]).check(),
+            Err(ModelSettingError::UnknownAllowed(
+                "openai.gpt-oss-120b-1:0".into()
+            ))
+        );
+        // An empty variable is one empty entry: it would allow nothing.
+        assert_eq!(
+            with(HAIKU, &[""]).check(),
+            Err(ModelSettingError::EmptyAllowed)
+        );
+        // A typo in a known family's id passes, and is warned about.
+        let typo = "anthropic.claude-3-haiku-2024037-v1:0";
+        let p = with(HAIKU, &[HAIKU, typo]);
+        assert_eq!(p.check(), Ok(()));
+        let fallbacks = ["us.amazon.nova-pro-v1:0".to_owned()];
+        assert_eq!(
+            p.unfamiliar(&fallbacks, &crate::cost::Prices::builtin()),
+            [("SPILLWAY_ALLOWED_MODELS", typo)]
+        );
+        let message = with(NOVA, &[HAIKU]).check().unwrap_err().to_string();
+        assert!(
+            message.starts_with(
+                "SPILLWAY_DEFAULT_MODEL: 'amazon.nova-lite-v1:0' is not in SPILLWAY_ALLOWED_MODELS"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

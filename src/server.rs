@@ -64,6 +64,8 @@ pub enum StartupError {
     #[error(transparent)]
     SelfSigned(#[from] crate::edge::self_signed::SelfSignedError),
     #[error(transparent)]
+    Models(#[from] crate::request::ModelSettingError),
+    #[error(transparent)]
     FallbackModels(#[from] crate::upstream::fallback::FallbackConfigError),
     #[error("{0}")]
     Guardrail(String),
@@ -113,12 +115,30 @@ impl Server {
         if config.registry == RegistryMode::Dynamodb && config.internal_listen.is_none() {
             return Err(StartupError::InternalListen);
         }
-        crate::upstream::fallback::check(&config.fallback_models, &config.allowed_models)?;
         let default_guardrail = crate::upstream::guardrail::Guardrail::deployment_default(
             config.guardrail_id.as_deref(),
             config.guardrail_version.as_deref(),
         )
         .map_err(StartupError::Guardrail)?;
+        let models = Arc::new(ModelPolicy {
+            default_model: config.default_model.clone(),
+            allowed: config.allowed_models.clone(),
+            default_api: config.api,
+            max_prompt_bytes: config.max_prompt_bytes,
+            default_guardrail,
+            profiles: config.profile_models.clone(),
+        });
+        models.check()?;
+        crate::upstream::fallback::check(&config.fallback_models, &config.allowed_models)?;
+        let prices = config.prices_file.clone().unwrap_or_default();
+        for (variable, model) in models.unfamiliar(&config.fallback_models, &prices) {
+            tracing::warn!(
+                variable,
+                model,
+                "a model id this build does not know (not listed, not priced): check its spelling; \
+                 a model newer than this build is served as its family's"
+            );
+        }
         let tls = tls_acceptor(&config)?;
         let caps = connection_caps(&config);
         let stop = CancellationToken::new();
@@ -267,14 +287,7 @@ impl Server {
             metrics,
             edge: edge.clone(),
             verifier,
-            models: Arc::new(ModelPolicy {
-                default_model: config.default_model.clone(),
-                allowed: config.allowed_models.clone(),
-                default_api: config.api,
-                max_prompt_bytes: config.max_prompt_bytes,
-                default_guardrail,
-                profiles: config.profile_models.clone(),
-            }),
+            models,
             model_aliases: Arc::new(config.model_aliases.clone()),
             dev,
             heartbeat: config.heartbeat(),

@@ -324,7 +324,11 @@ async fn aliases_one_m_and_bedrock_ids() {
 
 #[tokio::test]
 async fn the_allow_list_still_applies() {
-    let gw = Gateway::with(|c| c.allowed_models = vec![CLAUDE.into()]).await;
+    let gw = Gateway::with(|c| {
+        c.allowed_models = vec![CLAUDE.into()];
+        c.default_model = CLAUDE.into();
+    })
+    .await;
     let ask = |model: &str| json!({"model": model, "max_tokens": 50, "messages": [{"role": "user", "content": format!("[[sim {FAST}]] hi")}]});
     let msg = refused(
         post(&gw, "/v1/messages", &gw.token, ask("claude-sonnet-4-5")).await,

@@ -764,3 +764,36 @@ fn tokens_never_reach_the_logs() {
         "a query string reached the logs"
     );
 }
+
+/// A load balancer asks `/readyz` every few seconds; while the JWKS is not
+/// loaded each answer is a `503`, and none is logged as an ERROR (the JWKS
+/// warm-up says why at WARN).
+#[test]
+fn a_not_ready_probe_is_no_error_in_the_logs() {
+    let jwks = format!("http://{}/.well-known/jwks.json", unused_addr());
+    let tweak = move |c: &mut Config| {
+        c.auth = spillway::config::AuthMode::Cognito;
+        c.cognito_user_pool_id = Some(POOL_ID.into());
+        c.cognito_client_id = vec![CLIENT_ID.into()];
+        c.jwks_url = Some(jwks);
+    };
+    let (statuses, logs) = with_captured_logs(tracing::Level::DEBUG, tweak, |base, _| async move {
+        let http = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+            statuses.push(r.status().as_u16());
+        }
+        statuses
+    });
+    assert_eq!(statuses, [503, 503, 503]);
+    // The capture works: TraceLayer's lines for these responses are in it.
+    assert!(
+        logs.contains("finished processing request") && logs.contains("status=503"),
+        "{logs}"
+    );
+    assert!(
+        !logs.lines().any(|l| l.contains(" ERROR ")),
+        "an ERROR line:\n{logs}"
+    );
+}

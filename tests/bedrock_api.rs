@@ -572,7 +572,11 @@ async fn listings_in_bedrocks_shapes() {
 
 #[tokio::test]
 async fn the_allow_list_holds_for_bodies_sent_as_they_came() {
-    let gw = Gateway::with(|c| c.allowed_models = vec![NOVA.to_owned()]).await;
+    let gw = Gateway::with(|c| {
+        c.allowed_models = vec![NOVA.to_owned()];
+        c.default_model = NOVA.to_owned();
+    })
+    .await;
     let claude = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
         "messages": [{"role": "user", "content": "hi"}]});
     let resp = post(&gw, &format!("/model/{SONNET}/invoke"), claude).await;
@@ -596,7 +600,11 @@ async fn the_allow_list_holds_for_bodies_sent_as_they_came() {
 async fn an_application_profile_arn_is_conversed_with_as_named() {
     const PROFILE: &str =
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6";
-    let gw = Gateway::with(|c| c.allowed_models = vec![PROFILE.to_owned()]).await;
+    let gw = Gateway::with(|c| {
+        c.allowed_models = vec![PROFILE.to_owned()];
+        c.default_model = PROFILE.to_owned();
+    })
+    .await;
     // The simulator answers the opaque ARN only when it arrives whole.
     let out = client(&gw)
         .converse()

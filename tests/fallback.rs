@@ -186,6 +186,7 @@ async fn nothing_falls_back_after_the_first_token() {
 async fn an_allowed_application_profile_is_served_through_converse() {
     let gw = Gateway::with(|c| {
         c.allowed_models = strings(&[CLAUDE, PROFILE]);
+        c.default_model = CLAUDE.into();
         c.api = spillway::upstream::Api::Invoke;
     })
     .await;
@@ -221,7 +222,11 @@ async fn an_allowed_application_profile_is_served_through_converse() {
 #[tokio::test]
 async fn an_application_profile_not_listed_is_a_400() {
     for allowed in [vec![], strings(&[CLAUDE])] {
-        let gw = Gateway::with(|c| c.allowed_models = allowed.clone()).await;
+        let gw = Gateway::with(|c| {
+            c.allowed_models = allowed.clone();
+            c.default_model = CLAUDE.into();
+        })
+        .await;
         let resp = gw
             .post_stream(json!({"model": PROFILE, "prompt": "hi"}))
             .await;
@@ -243,6 +248,7 @@ async fn an_application_profile_not_listed_is_a_400() {
 async fn an_application_profile_can_be_the_fallback() {
     let gw = Gateway::with(|c| {
         c.allowed_models = strings(&[CLAUDE, PROFILE]);
+        c.default_model = CLAUDE.into();
         c.fallback_models = strings(&[PROFILE]);
     })
     .await;
@@ -262,6 +268,7 @@ async fn fallback_models_outside_the_allow_list_fail_start_up() {
     let dir = tempfile::tempdir().unwrap();
     config.data_dir = dir.path().to_path_buf();
     config.allowed_models = strings(&[CLAUDE]);
+    config.default_model = CLAUDE.into();
     config.fallback_models = strings(&[NOVA]);
     let err = spillway::server::Server::start(config)
         .await

@@ -32,6 +32,11 @@ struct Fleet {
 
 impl Fleet {
     async fn start(extra: &[(&str, &str)]) -> Self {
+        Self::start_each([extra, extra]).await
+    }
+
+    /// Two nodes, each with its own extra settings.
+    async fn start_each(extra: [&[(&str, &str)]; 2]) -> Self {
         let moto = start_moto().await;
         let mut sim_cmd = Command::new(BIN);
         sim_cmd.args(["sim", "--listen", "127.0.0.1:0"]);
@@ -39,7 +44,7 @@ impl Fleet {
         let dir = tempfile::tempdir().unwrap();
         let table = "spillway-test";
         let mut nodes = Vec::new();
-        for name in ["node-a", "node-b"] {
+        for (name, extra) in ["node-a", "node-b"].into_iter().zip(extra) {
             let mut cmd = Command::new(BIN);
             cmd.args(["serve", "--listen", "127.0.0.1:0"])
                 .env_clear()
@@ -294,6 +299,100 @@ async fn the_concurrent_stream_limit_holds_across_nodes() {
     })
     .await;
     drop(b);
+}
+
+/// Simultaneous requests spread over both nodes: the cap holds exactly. (A
+/// refused request reconciles the counter with the live leases; a lease not
+/// yet written when it counted let a second stream in.)
+#[tokio::test]
+async fn a_burst_over_both_nodes_admits_exactly_the_cap() {
+    let fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "1")]).await;
+    // Rounds for fresh users: without the fix, most bursts let two in, not every one.
+    for round in 0..5 {
+        let token = fleet.token_for(&format!("burst-{round}"));
+        let requests = (0..10).map(|i| {
+            let req = fleet
+                .http
+                .post(format!("{}/v1/stream", fleet.node(i % 2)))
+                .bearer_auth(&token)
+                .json(&json!({"prompt": format!("[[sim tokens=400 rate=20]] burst {i}")}));
+            async move { req.send().await.unwrap() }
+        });
+        let answers = within(
+            Duration::from_secs(30),
+            futures_util::future::join_all(requests),
+        )
+        .await;
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 429).count(),
+            9,
+            "round {round}: {statuses:?}"
+        );
+    }
+}
+
+/// Nodes with different cluster secrets (a rotation half done): the node
+/// asked to relay answers 401 and warns; the relaying node tells its client
+/// `node_unavailable` naming the cause, logs it as an error (once a minute),
+/// and does not report the other node's complete session as failed.
+#[tokio::test]
+async fn nodes_that_disagree_on_the_cluster_secret_say_so() {
+    let fleet = Fleet::start_each([&[], &[("SPILLWAY_CLUSTER_SECRET", "another-secret")]]).await;
+    let resp = fleet.stream(0, "[[sim tokens=5 rate=0]] on node A").await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let events: Vec<_> = within(Duration::from_secs(10), sse_events(resp).collect()).await;
+    assert_eq!(events.last().unwrap().event, "done");
+
+    for _ in 0..2 {
+        let attach = fleet.attach(1, &id, None).await;
+        assert_eq!(attach.status(), 502, "not a 404 for the session");
+        let body: Value = attach.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "node_unavailable", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("node-a refused this node's cluster secret")
+                && message.contains("SPILLWAY_CLUSTER_SECRET"),
+            "{message}"
+        );
+    }
+    // Node B does not make A's session its own failure.
+    let status = fleet
+        .http
+        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 502);
+    assert_eq!(fleet.session(0, &id).await["status"], "complete");
+
+    let a = fleet.nodes[0].as_ref().unwrap();
+    let b = fleet.nodes[1].as_ref().unwrap();
+    eventually(Duration::from_secs(10), || async {
+        a.logs()
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("another cluster secret"))
+    })
+    .await;
+    let refused: Vec<String> = b
+        .logs()
+        .lines()
+        .filter(|l| l.contains("refused this node's cluster secret"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(refused.len(), 1, "once a minute: {refused:?}");
+    assert!(refused[0].contains("ERROR"), "{refused:?}");
+    assert!(
+        !a.logs().contains("another-secret") && !b.logs().contains("another-secret"),
+        "a secret in the logs"
+    );
 }
 
 /// A `/v1/ws` `cancel` by session id finds the session wherever it streams,

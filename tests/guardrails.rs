@@ -77,6 +77,10 @@ async fn an_intervention_is_a_guardrail_event_and_the_stop_reason_on_both_apis()
     )
     .await;
     assert_eq!(guardrail_part(&events), Some(("INTERVENED".into(), None)));
+    // Each intervention is counted against the model that answered.
+    let metrics = gw.metrics().await;
+    let line = format!("spillway_guardrail_interventions_total{{model=\"{CLAUDE}\"}} 3");
+    assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     gw.shutdown().await;
 }
 

@@ -298,8 +298,17 @@ async fn internal_routes_are_served_only_on_the_internal_listener() {
         .await
         .unwrap();
     assert_eq!(cancel.status(), 404);
-    // The internal listener serves them, with the secret only.
+    // The internal listener serves them, with the secret only: a call
+    // without one gets the 404 of no such route, one with another secret
+    // (a node that disagrees on it) a 401.
     assert_eq!(events(&internal, None).await.unwrap().status(), 404);
+    assert_eq!(
+        events(&internal, Some("another-secret"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let r = events(&internal, Some(SECRET)).await.unwrap();
     assert_eq!(r.status(), 200);
     let body = within(Duration::from_secs(10), r.text()).await.unwrap();

@@ -19,6 +19,12 @@ const TEMPLATE: &str = "infra/spillway.yaml";
 /// the deployed service must not be able to: the role leaves these out.
 const CREATE_ONLY: [&str; 2] = ["dynamodb:CreateTable", "dynamodb:UpdateTimeToLive"];
 
+/// Actions no SDK call is named for, which a call's parameters need: a
+/// guardrail on InvokeModel or Converse (`SPILLWAY_GUARDRAIL_ID`, or a
+/// request's own) is authorised by `bedrock:ApplyGuardrail` on it. The role
+/// grants these on the template's guardrail parameter only.
+const PARAMETER_ACTIONS: [(&str, &str); 1] = [("bedrock:ApplyGuardrail", "GuardrailArns")];
+
 /// Every operation of the DynamoDB SDK client (aws-sdk-dynamodb 1.x), as the
 /// fluent method names the code calls, plus its waiters.
 const DYNAMODB_OPS: &[&str] = &[
@@ -235,9 +241,21 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
+/// A list element as the template may write it: the element, or both
+/// branches of an `!If [CONDITION, A, B]` (which reads as a list of three;
+/// `!Ref AWS::NoValue` dropped).
+fn branches(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Array(a) if a.len() == 3 && a[0].is_string() => {
+            a[1..].iter().filter(|b| b.is_object()).collect()
+        }
+        other => vec![other],
+    }
+}
+
 fn statements(policy_document: &Value) -> Vec<&Value> {
     match &policy_document["Statement"] {
-        Value::Array(a) => a.iter().collect(),
+        Value::Array(a) => a.iter().flat_map(branches).collect(),
         one @ Value::Object(_) => vec![one],
         _ => Vec::new(),
     }
@@ -252,7 +270,12 @@ fn role_statements<'a>(t: &'a Value, role: &str) -> Vec<&'a Value> {
         r["Properties"].get("ManagedPolicyArns").is_none(),
         "{role} must not use managed policies: their actions can't be checked here"
     );
-    for p in r["Properties"]["Policies"].as_array().into_iter().flatten() {
+    for p in r["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(branches)
+    {
         out.extend(statements(&p["PolicyDocument"]));
     }
     for r in resources(t).values() {
@@ -345,6 +368,7 @@ fn task_role_allows_exactly_the_calls_the_code_makes() {
         .chain(&bedrock)
         .filter(|a| !CREATE_ONLY.contains(&a.as_str()))
         .cloned()
+        .chain(PARAMETER_ACTIONS.iter().map(|(a, _)| (*a).to_owned()))
         .collect();
 
     let t = template();
@@ -366,7 +390,8 @@ fn task_role_allows_exactly_the_calls_the_code_makes() {
     assert_eq!(
         granted, expected,
         "the task role's actions (left) differ from the SDK calls in src/registry/dynamo/ and \
-         src/upstream/ (right; create-only calls {CREATE_ONLY:?} left out)"
+         src/upstream/ (right; create-only calls {CREATE_ONLY:?} left out, \
+         {PARAMETER_ACTIONS:?} added)"
     );
 
     // Every action on this role's resources only: the table and its index,
@@ -379,6 +404,14 @@ fn task_role_allows_exactly_the_calls_the_code_makes() {
             .filter(|r| r == "*" || r.contains("arn:") || r.contains("Arn"))
             .collect();
         assert!(!resources.is_empty(), "{s}");
+        if let Some((_, parameter)) = PARAMETER_ACTIONS
+            .iter()
+            .find(|(a, _)| actions.iter().any(|x| x == a))
+        {
+            assert_eq!(actions.len(), 1, "{s}");
+            assert_eq!(resources, [*parameter], "{s}");
+            continue;
+        }
         for r in &resources {
             assert!(r != "*" && !r.ends_with("/*"), "wildcard resource in {s}");
             if actions.iter().all(|a| a.starts_with("dynamodb:")) {
@@ -525,4 +558,25 @@ fn internal_routes_listen_on_a_port_only_the_tasks_reach() {
     // The load balancer forwards to the public port only.
     let (_, tg) = only(&t, "AWS::ElasticLoadBalancingV2::TargetGroup");
     assert_eq!(tg["Properties"]["Port"], 8080);
+}
+
+/// The health checks that replace a container (ECS's, and the image's own
+/// for Docker and Swarm) ask whether the process answers, not whether it is
+/// ready: a registry blip fails `/readyz`, which should take a task out of
+/// the load balancer, not kill its streams (infra/README.md, "Health checks").
+#[test]
+fn container_health_checks_are_liveness() {
+    let t = template();
+    let ecs = strings(&container(&t)["HealthCheck"]["Command"]);
+    assert!(ecs.iter().any(|a| a.ends_with("/healthz")), "{ecs:?}");
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let check: String = dockerfile
+        .lines()
+        .skip_while(|l| !l.starts_with("HEALTHCHECK"))
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("ENTRYPOINT"))
+        .collect();
+    assert!(
+        check.contains("/healthz") && !check.contains("/readyz"),
+        "the Dockerfile's HEALTHCHECK: {check}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The byte budget of retained session logs (`SPILLWAY_SESSION_MEMORY_BYTES`):
 //! past it the oldest finished sessions are dropped (`410 Gone` to their
 //! owner afterwards, `404` to anyone else), never a live one; the gauge
-//! `spillway_session_bytes` reports what the logs hold.
+//! `spillway_session_bytes` reports what the logs hold,
+//! `spillway_sessions_evicted_total` how many were dropped.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
@@ -80,6 +81,13 @@ async fn past_the_budget_finished_sessions_go_first_and_live_ones_stay() {
     let metrics = gw.metrics().await;
     let held = session_bytes(&metrics).expect("spillway_session_bytes gauge");
     assert!(held > 0, "the live session's log is counted: {held}");
+    // The drop is counted.
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "spillway_sessions_evicted_total 1"),
+        "{metrics}"
+    );
     gw.shutdown().await;
 }
 
@@ -110,5 +118,11 @@ async fn within_the_budget_nothing_is_dropped() {
     .await;
     let (code, _) = status(&gw, &format!("/v1/sessions/{id}"), &gw.token).await;
     assert_eq!(code, 200);
+    assert!(
+        gw.metrics()
+            .await
+            .lines()
+            .any(|l| l == "spillway_sessions_evicted_total 0")
+    );
     gw.shutdown().await;
 }

@@ -1,5 +1,7 @@
-//! Routes other nodes call. Every one needs the cluster secret; without a
-//! configured secret they do not exist (404), so they are never exposed.
+//! Routes other nodes call. Every one needs the cluster secret: a call
+//! without one gets the `404` of a route that does not exist (as does every
+//! call to a node with no secret), and one with another secret a `401`, so
+//! that its node can say the two disagree ([`super::secret`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::error::TrySendError;
 
-use super::SECRET_HEADER;
+use super::secret::{self, Verdict};
+use crate::edge::client_ip::Peer;
 use crate::hub::{Access, Kept, LookupError, Publish, Session, SessionStatus};
 use crate::state::AppState;
 
@@ -30,14 +33,39 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// Whether the request carries this node's cluster secret.
-fn authorised(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(secret) = &state.cluster.secret else {
-        return false;
-    };
-    headers.get(SECRET_HEADER).is_some_and(|v| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(v.as_bytes(), secret.as_bytes()).is_ok()
-    })
+/// Why an internal call is not served.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    /// No secret, or no such session: `404`.
+    NotFound,
+    /// Another cluster secret than this node's: `401`.
+    OtherSecret,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotFound => not_found(),
+            Refused::OtherSecret => (
+                StatusCode::UNAUTHORIZED,
+                "another cluster secret than this node's",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// `Ok` when the call carries this node's cluster secret; else why not (a
+/// call with another secret is logged).
+fn authorise(state: &AppState, headers: &HeaderMap, peer: &Peer) -> Result<(), Refused> {
+    match secret::check(state.cluster.secret.as_deref(), headers) {
+        Verdict::Authorised => Ok(()),
+        Verdict::Anonymous => Err(Refused::NotFound),
+        Verdict::OtherSecret => {
+            state.cluster.other_secret_called(peer.0);
+            Err(Refused::OtherSecret)
+        }
+    }
 }
 
 fn not_found() -> Response {
@@ -54,15 +82,17 @@ struct From {
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
     Query(q): Query<From>,
 ) -> Response {
-    if !authorised(&state, &headers) {
-        return not_found();
+    if let Err(refused) = authorise(&state, &headers, &peer) {
+        return refused.into_response();
     }
     let sub = match state.hub.subscribe(&id, &Access::Node, q.from).await {
         Ok(sub) => sub,
-        Err(LookupError::NotFound) => return not_found(),
+        // A node caller finds only what this node holds: no relay of a relay.
+        Err(LookupError::NotFound | LookupError::NodeUnavailable(_)) => return not_found(),
         Err(LookupError::CursorPastEnd { .. }) => {
             return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
         }
@@ -93,22 +123,30 @@ async fn events(
     res
 }
 
-/// Session `id` of this node, for a caller with the secret; `None` (a
-/// `404`) otherwise.
-async fn held(state: &AppState, headers: &HeaderMap, id: &str) -> Option<Arc<Session>> {
-    if !authorised(state, headers) {
-        return None;
-    }
-    state.hub.find(id, &Access::Node).await.ok()
+/// Session `id` of this node, for a caller with the secret.
+async fn held(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &Peer,
+    id: &str,
+) -> Result<Arc<Session>, Refused> {
+    authorise(state, headers, peer)?;
+    state
+        .hub
+        .find(id, &Access::Node)
+        .await
+        .map_err(|_| Refused::NotFound)
 }
 
 async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(session) = held(&state, &headers, &id).await else {
-        return not_found();
+    let session = match held(&state, &headers, &peer, &id).await {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
     };
     session.cancel();
     StatusCode::NO_CONTENT.into_response()
@@ -127,10 +165,12 @@ pub(super) struct KeptReply {
 async fn kept(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(session) = held(&state, &headers, &id).await else {
-        return not_found();
+    let session = match held(&state, &headers, &peer, &id).await {
+        Ok(s) => s,
+        Err(refused) => return refused.into_response(),
     };
     let Some(kept) = session.kept() else {
         return not_found();
@@ -154,11 +194,12 @@ pub(super) struct PublishRefusal {
 async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
     axum::Json(p): axum::Json<Publish>,
 ) -> Response {
-    if !authorised(&state, &headers) {
-        return not_found();
+    if let Err(refused) = authorise(&state, &headers, &peer) {
+        return refused.into_response();
     }
     if p.id != id {
         return StatusCode::BAD_REQUEST.into_response();
@@ -180,11 +221,12 @@ async fn publish(
 async fn push(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if !authorised(&state, &headers) {
-        return not_found();
+    if let Err(refused) = authorise(&state, &headers, &peer) {
+        return refused.into_response();
     }
     let Some(handle) = state.connections.handle(&id) else {
         return StatusCode::GONE.into_response();
@@ -200,10 +242,11 @@ async fn push(
 async fn disconnect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    peer: Peer,
     Path(id): Path<String>,
 ) -> Response {
-    if !authorised(&state, &headers) {
-        return not_found();
+    if let Err(refused) = authorise(&state, &headers, &peer) {
+        return refused.into_response();
     }
     match state.connections.handle(&id) {
         Some(h) => {

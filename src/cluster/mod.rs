@@ -4,20 +4,21 @@
 //!
 //! - `relay`: mirror a session streaming on another node.
 //! - `internal`: the routes other nodes call (secret required; absent without one).
+//! - `secret`: the cluster secret's check, and what a mismatch looks like.
 //! - `heartbeat`: this node's liveness record.
 
 pub mod heartbeat;
 pub mod internal;
 pub mod relay;
+pub mod secret;
+
+pub use secret::SECRET_HEADER;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::registry::{NodeRecord, Registry};
-
-/// Header carrying the cluster secret on node-to-node calls.
-pub const SECRET_HEADER: &str = "x-spillway-cluster-secret";
 
 /// This node's place in the fleet. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct Cluster {
     pub heartbeat: Duration,
     /// When the last heartbeat reached the registry (seconds since the epoch).
     last_heartbeat: Arc<AtomicU64>,
+    /// The log lines of a cluster-secret mismatch, each once a minute.
+    mismatch: Arc<secret::MismatchLogs>,
 }
 
 impl Cluster {
@@ -50,6 +53,7 @@ impl Cluster {
             http,
             heartbeat,
             last_heartbeat: Arc::default(),
+            mismatch: Arc::default(),
         }
     }
 

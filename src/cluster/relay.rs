@@ -1,18 +1,20 @@
 //! Relay of a session log from the node that streams it into a local mirror
-//! session, from the mirror's current length on. The origin sends one JSON
-//! `TokenEvent` per line and empty lines as heartbeats; silence past the
-//! idle timeout, a cut connection or a vanished node end the mirror with an
-//! `error` event — never a hang.
+//! session. The relay is opened first ([`Origin::open`]): a node that is not
+//! alive, does not answer, does not hold the session or refuses this node's
+//! cluster secret is told apart before any mirror exists. Then the origin
+//! sends one JSON `TokenEvent` per line and empty lines as heartbeats;
+//! silence past the idle timeout, a cut connection or a vanished node end
+//! the mirror with an `error` event — never a hang.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use reqwest::StatusCode;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::codec::{FramedRead, LinesCodec};
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::Cluster;
@@ -20,7 +22,7 @@ use super::internal::{KeptReply, PublishRefusal};
 use crate::error::ErrorCode;
 use crate::event::{EventError, TokenEvent};
 use crate::hub::external::PublishError;
-use crate::hub::{Kept, Origin, Publish, Session, SessionStatus};
+use crate::hub::{Feed, Kept, Origin, Publish, Session, SessionStatus, Unopened};
 use crate::metrics::Metrics;
 
 /// Longest line (one event) accepted from another node.
@@ -43,13 +45,15 @@ fn fail(mirror: &Session, message: String) {
 }
 
 impl Origin for Relay {
-    fn relay<'a>(
+    fn open<'a>(
         &'a self,
-        mirror: Arc<Session>,
+        id: &'a str,
         node: &'a str,
-        grace: Duration,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
-        Box::pin(self.run(mirror, node, grace))
+    ) -> BoxFuture<'a, Result<Box<dyn Feed>, Unopened>> {
+        Box::pin(async move {
+            let feed: Box<dyn Feed> = Box::new(self.open_relay(id, node).await?);
+            Ok(feed)
+        })
     }
 
     fn kept<'a>(&'a self, id: &'a str, node: &'a str) -> BoxFuture<'a, Option<(Kept, bool)>> {
@@ -66,7 +70,12 @@ impl Origin for Relay {
                 .await;
             let reply = match resp {
                 Ok(r) if r.status().is_success() => r.json::<KeptReply>().await,
-                Ok(_) => return None,
+                Ok(r) => {
+                    if r.status() == StatusCode::UNAUTHORIZED {
+                        self.cluster.refused_by(node);
+                    }
+                    return None;
+                }
                 Err(e) => Err(e),
             };
             match reply {
@@ -110,8 +119,11 @@ impl Origin for Relay {
                     .await
                     .map_err(|e| unavailable(format!("node {node} sent a bad event: {e}")));
             }
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(unavailable(self.cluster.refused_by(node)));
+            }
             match resp.json::<PublishRefusal>().await {
-                Ok(r) if status == reqwest::StatusCode::CONFLICT => Err(PublishError::Remote(
+                Ok(r) if status == StatusCode::CONFLICT => Err(PublishError::Remote(
                     r.code.parse().unwrap_or(ErrorCode::Internal),
                     r.message,
                 )),
@@ -130,63 +142,126 @@ impl Relay {
         }
     }
 
-    /// Relay into `mirror` until its final event (returns `true`), or until it
-    /// has had no reader for `grace` (returns `false`; the origin then sees its
-    /// reader leave and applies its own grace).
-    pub async fn run(&self, mirror: Arc<Session>, node: &str, grace: Duration) -> bool {
-        let id = mirror.id().clone();
+    /// Ask `node` for session `id`'s log, from its first event.
+    async fn open_relay(&self, id: &str, node: &str) -> Result<OpenRelay, Unopened> {
         let Some(url) = self.cluster.node_url(node).await else {
-            fail(
-                &mirror,
-                format!("node {node}, which streams this session, is not alive"),
-            );
-            return true;
+            return Err(Unopened::Unavailable(format!(
+                "node {node}, which streams this session, is not alive"
+            )));
         };
-        let from = mirror.len();
         let requested = Instant::now();
-        let mut first = true;
-        let resp = self
+        let send = self
             .cluster
             .internal(
                 reqwest::Method::GET,
-                format!("{url}/internal/v1/sessions/{id}/events?from={from}"),
+                format!("{url}/internal/v1/sessions/{id}/events?from=0"),
             )
-            .send()
-            .await;
-        let resp = match resp {
-            Ok(r) if r.status().is_success() => r,
-            Ok(r) => {
-                fail(
-                    &mirror,
-                    format!("node {node} answered {} for this session", r.status()),
-                );
-                return true;
+            .send();
+        let resp = match tokio::time::timeout(self.idle_timeout, send).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                return Err(Unopened::Unavailable(format!(
+                    "node {node} is unreachable: {e}"
+                )));
             }
-            Err(e) => {
-                fail(&mirror, format!("node {node} is unreachable: {e}"));
-                return true;
+            Err(_) => {
+                return Err(Unopened::Unavailable(format!(
+                    "node {node} did not answer within {} s",
+                    self.idle_timeout.as_secs_f32()
+                )));
             }
         };
+        match resp.status() {
+            s if s.is_success() => {}
+            StatusCode::NOT_FOUND => return Err(Unopened::NotFound),
+            StatusCode::GONE => return Err(Unopened::Gone),
+            StatusCode::UNAUTHORIZED => {
+                return Err(Unopened::Unavailable(self.cluster.refused_by(node)));
+            }
+            s => {
+                return Err(Unopened::Unavailable(format!(
+                    "node {node} answered {s} for this session"
+                )));
+            }
+        }
         let body = StreamReader::new(resp.bytes_stream().map_err(std::io::Error::other));
-        let mut lines = FramedRead::new(body, LinesCodec::new_with_max_length(MAX_LINE));
+        Ok(OpenRelay {
+            cluster: self.cluster.clone(),
+            idle_timeout: self.idle_timeout,
+            metrics: self.metrics.clone(),
+            node: node.to_owned(),
+            url,
+            requested,
+            lines: Box::pin(FramedRead::new(
+                body,
+                LinesCodec::new_with_max_length(MAX_LINE),
+            )),
+        })
+    }
+}
 
+/// The lines of a relay's response.
+type Lines = Pin<Box<dyn Stream<Item = Result<String, LinesCodecError>> + Send>>;
+
+/// A relay whose origin has answered: its lines are the session's log.
+struct OpenRelay {
+    cluster: Cluster,
+    idle_timeout: Duration,
+    metrics: Arc<Metrics>,
+    node: String,
+    /// The origin's internal URL.
+    url: String,
+    /// When the relay was asked for (for `relay_first_event_seconds`).
+    requested: Instant,
+    lines: Lines,
+}
+
+impl Feed for OpenRelay {
+    fn run(self: Box<Self>, mirror: Arc<Session>, grace: Duration) -> BoxFuture<'static, bool> {
+        Box::pin(self.pump(mirror, grace))
+    }
+}
+
+impl OpenRelay {
+    /// Relay into `mirror` until its final event (returns `true`), until it
+    /// has had no reader for `grace`, or until the relay breaks (returns
+    /// `false`; the origin then sees its reader leave and applies its own
+    /// grace).
+    async fn pump(self: Box<Self>, mirror: Arc<Session>, grace: Duration) -> bool {
+        let Self {
+            cluster,
+            idle_timeout,
+            metrics,
+            node,
+            url,
+            requested,
+            mut lines,
+        } = *self;
+        let node = node.as_str();
+        let id = mirror.id().clone();
+        let mut first = true;
         let mut readers = mirror.watch_readers();
         let cancel = mirror.cancel_token().clone();
         let mut cancel_sent = false;
         // Give the first subscriber time to attach before the grace applies.
         let mut grace_until = Some(Instant::now() + grace.max(Duration::from_secs(5)));
-        let mut idle = Instant::now() + self.idle_timeout;
+        let mut idle = Instant::now() + idle_timeout;
         loop {
             tokio::select! {
                 _ = cancel.cancelled(), if !cancel_sent => {
                     cancel_sent = true;
-                    let r = self
-                        .cluster
+                    let r = cluster
                         .internal(reqwest::Method::POST, format!("{url}/internal/v1/sessions/{id}/cancel"))
                         .send()
                         .await;
-                    if let Err(e) = r {
-                        tracing::warn!(session = %id, error = %e, "could not forward a cancel");
+                    match r {
+                        Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
+                            cluster.refused_by(node);
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(session = %id, error = %e, "could not forward a cancel");
+                        }
                     }
                 }
                 changed = readers.changed() => {
@@ -196,19 +271,19 @@ impl Relay {
                 _ = sleep_until(grace_until.unwrap_or(idle)), if grace_until.is_some() => return false,
                 _ = sleep_until(idle) => {
                     fail(&mirror, format!("node {node} went silent mid-stream"));
-                    return true;
+                    return false;
                 }
                 line = lines.next() => {
-                    idle = Instant::now() + self.idle_timeout;
+                    idle = Instant::now() + idle_timeout;
                     let line = match line {
                         Some(Ok(l)) => l,
                         Some(Err(e)) => {
                             fail(&mirror, format!("the relay from node {node} broke: {e}"));
-                            return true;
+                            return false;
                         }
                         None => {
                             fail(&mirror, format!("node {node} closed the relay mid-stream"));
-                            return true;
+                            return false;
                         }
                     };
                     if line.is_empty() {
@@ -217,7 +292,7 @@ impl Relay {
                     match serde_json::from_str::<TokenEvent>(&line) {
                         Ok(ev) => {
                             if std::mem::take(&mut first) {
-                                self.metrics.relay_first_event.observe(requested.elapsed().as_secs_f64());
+                                metrics.relay_first_event.observe(requested.elapsed().as_secs_f64());
                             }
                             let last = ev.is_complete;
                             mirror.append_relayed(ev);
@@ -227,7 +302,7 @@ impl Relay {
                         }
                         Err(e) => {
                             fail(&mirror, format!("node {node} sent a bad event: {e}"));
-                            return true;
+                            return false;
                         }
                     }
                 }

@@ -50,7 +50,11 @@ impl EdgeConfig {
                 .map(Arc::new)
         });
         Self {
-            allowed_origins: allowed_origins.into(),
+            // An empty entry (an empty SPILLWAY_CORS_ORIGINS) allows nothing.
+            allowed_origins: allowed_origins
+                .into_iter()
+                .filter(|o| !o.is_empty())
+                .collect(),
             rate_limit: rate_limit.flatten(),
             request_timeout,
             trusted_proxies: TrustedProxies::default(),

@@ -69,6 +69,9 @@ pub enum ApiError {
     Limited { what: String, retry_after_secs: u64 },
     #[error("the registry is unavailable; try again shortly")]
     RegistryUnavailable,
+    /// The node that streams a session cannot be asked for it: why.
+    #[error("{0}")]
+    NodeUnavailable(String),
 }
 
 impl From<StartError> for ApiError {
@@ -124,6 +127,7 @@ impl From<LookupError> for ApiError {
             LookupError::NotFound => ApiError::NotFound,
             LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
             LookupError::Gone => ApiError::Gone(e),
+            LookupError::NodeUnavailable(why) => ApiError::NodeUnavailable(why),
         }
     }
 }
@@ -144,6 +148,7 @@ impl ApiError {
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::Limited { .. } => ErrorCode::RateLimited,
             ApiError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
+            ApiError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
         }
     }
 

@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::Hub;
+use super::mirror::Unopened;
 use super::session::Session;
 use super::subscription::Subscription;
 use crate::auth::Principal;
@@ -59,7 +60,7 @@ impl<'a> From<&'a Principal> for Access<'a> {
 
 /// Why a lookup found nothing to read. Every transport renders these the
 /// same way: `code()` is the error code, the message its text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
     /// No such session, or one the caller may not see: never told apart.
     #[error("session not found")]
@@ -72,6 +73,10 @@ pub enum LookupError {
     /// within the node's memory budget (`SPILLWAY_SESSION_MEMORY_BYTES`).
     #[error("the session was dropped to keep retained sessions within the memory budget")]
     Gone,
+    /// The node that streams the session cannot be asked for it (gone, or
+    /// refusing this node's cluster secret): why.
+    #[error("{0}")]
+    NodeUnavailable(String),
 }
 
 impl LookupError {
@@ -81,6 +86,7 @@ impl LookupError {
             LookupError::NotFound => ErrorCode::NotFound,
             LookupError::CursorPastEnd { .. } => ErrorCode::CursorPastEnd,
             LookupError::Gone => ErrorCode::Gone,
+            LookupError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
         }
     }
 }
@@ -116,7 +122,19 @@ impl Hub {
         if !access.may_see(&record.owner) || record.node == fleet.node {
             return Err(LookupError::NotFound);
         }
-        admit(self.mirror(origin, record), access)
+        // A reader that came meanwhile may have made the mirror already.
+        if let Some(s) = self.held(id) {
+            return admit(s, access);
+        }
+        let feed = origin
+            .open(&record.id, &record.node)
+            .await
+            .map_err(|e| match e {
+                Unopened::NotFound => LookupError::NotFound,
+                Unopened::Gone => LookupError::Gone,
+                Unopened::Unavailable(why) => LookupError::NodeUnavailable(why),
+            })?;
+        admit(self.mirror(feed, record), access)
     }
 
     /// Attach to session `id` from event `from` (0 = everything): `find`,

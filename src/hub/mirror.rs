@@ -5,11 +5,16 @@
 //! beside A's session (the request of a Responses answer) is asked of A
 //! when needed ([`Hub::kept`]).
 //!
+//! The relay is opened before the mirror is made: a session A does not hold
+//! is not found here either, and a node that cannot be asked (gone, or
+//! refusing this node's cluster secret) is `node_unavailable`, never a
+//! session of ours. A relay that breaks later ends the mirror's readers with
+//! an error event, and the mirror is forgotten: its status is A's to tell,
+//! and the next reader asks A again.
+//!
 //! The relay itself lives in `cluster::relay`; the hub knows it only as an
 //! [`Origin`], so the hub never imports the cluster.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,16 +28,12 @@ use crate::registry::SessionRecord;
 
 /// Where mirrors are fed from: the node that streams a session.
 pub trait Origin: Send + Sync + 'static {
-    /// Relay the log of `mirror` from `node` into `mirror`, from its current
-    /// length on, until its final event (returns `true`), or until it has had
-    /// no reader for `grace` (returns `false`: the mirror is then forgotten).
-    /// A cancel of `mirror` is forwarded to `node`.
-    fn relay<'a>(
+    /// Open the relay of session `id`'s log from `node`, from its first event.
+    fn open<'a>(
         &'a self,
-        mirror: Arc<Session>,
+        id: &'a str,
         node: &'a str,
-        grace: Duration,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    ) -> BoxFuture<'a, Result<Box<dyn Feed>, Unopened>>;
 
     /// What `node` kept beside session `id` ([`Kept`]), and whether the
     /// session is finished there; `None` when nothing was kept or `node`
@@ -46,6 +47,26 @@ pub trait Origin: Send + Sync + 'static {
         node: &'a str,
         publish: &'a Publish,
     ) -> BoxFuture<'a, Result<TokenEvent, PublishError>>;
+}
+
+/// An open relay of one session's log.
+pub trait Feed: Send + 'static {
+    /// Relay into `mirror` until its final event (returns `true`: the mirror
+    /// is kept, as finished sessions are), or until it has had no reader for
+    /// `grace` or the relay broke (returns `false`: the mirror is then
+    /// forgotten). A cancel of `mirror` is forwarded to the origin.
+    fn run(self: Box<Self>, mirror: Arc<Session>, grace: Duration) -> BoxFuture<'static, bool>;
+}
+
+/// Why a relay could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unopened {
+    /// The origin does not hold the session (any more).
+    NotFound,
+    /// The origin dropped it for its memory budget.
+    Gone,
+    /// The origin cannot be asked: why, for the reader.
+    Unavailable(String),
 }
 
 /// One `publishToken` call, as sent to the node that holds its session.
@@ -80,8 +101,9 @@ impl Hub {
         Some((Arc::new(kept), false))
     }
 
-    /// The mirror of the remote session `record`: this node's, or a new one fed by `origin`.
-    pub(super) fn mirror(&self, origin: Arc<dyn Origin>, record: SessionRecord) -> Arc<Session> {
+    /// The mirror of the remote session `record`: this node's, or a new one
+    /// fed by `feed` (dropped when another reader made the mirror meanwhile).
+    pub(super) fn mirror(&self, feed: Box<dyn Feed>, record: SessionRecord) -> Arc<Session> {
         let mirror = {
             let mut map = self.sessions();
             // Another reader may have made the mirror meanwhile.
@@ -103,10 +125,17 @@ impl Hub {
         let grace = self.inner.config.runner.cancel_grace;
         let session = mirror.clone();
         self.inner.tasks.spawn(async move {
-            let finished = origin.relay(session.clone(), &record.node, grace).await;
+            let finished = feed.run(session.clone(), grace).await;
             if !finished {
-                // Stopped for lack of readers: forget the mirror, a later reader makes a new one.
-                hub.sessions().remove(session.id());
+                // No readers left, or the relay broke: forget the mirror, a
+                // later reader makes a new one.
+                let mut map = hub.sessions();
+                if map
+                    .get(session.id())
+                    .is_some_and(|s| Arc::ptr_eq(s, &session))
+                {
+                    map.remove(session.id());
+                }
             }
         });
         mirror

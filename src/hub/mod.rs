@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 pub use fleet::Fleet;
 pub use lookup::{Access, LookupError};
-pub use mirror::{Origin, Publish};
+pub use mirror::{Feed, Origin, Publish, Unopened};
 pub use runner::RunnerConfig;
 pub use session::{Kept, Session, SessionInfo, SessionStatus};
 pub use subscription::Subscription;
@@ -340,6 +340,7 @@ impl Hub {
         let evict = budget::choose_evictions(&map, held, budget);
         for id in &evict {
             if let Some(s) = map.remove(id) {
+                self.inner.metrics.sessions_evicted.inc();
                 held = held.saturating_sub(s.bytes() as u64);
                 let keep = self
                     .inner

@@ -269,6 +269,9 @@ pub async fn run(
                 .stop_reason
                 .take()
                 .unwrap_or_else(|| "end_turn".into());
+            if reason == "guardrail_intervened" {
+                metrics.guardrail_intervened(session.model());
+            }
             session.complete(reason, tally.stop_sequence.take(), usage);
             metrics.session_ended("complete");
         }

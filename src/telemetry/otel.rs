@@ -82,7 +82,8 @@ impl Signal {
 /// What decides whether and how traces are exported, read from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    /// The endpoint the exporter was pointed at (for the start-up log).
+    /// The endpoint the exporter was pointed at, for the start-up log: its
+    /// user and password, and its query, hidden ([`redacted`]).
     pub endpoint: String,
     /// How long one export may take (`OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`, ms).
     pub timeout: Duration,
@@ -134,8 +135,31 @@ impl Settings {
             .or_else(|| set("OTEL_EXPORTER_OTLP_TIMEOUT"))
             .and_then(|ms| ms.parse::<u64>().ok())
             .map_or(Duration::from_secs(10), Duration::from_millis);
-        Ok(Some(Self { endpoint, timeout }))
+        Ok(Some(Self {
+            endpoint: redacted(&endpoint),
+            timeout,
+        }))
     }
+}
+
+/// `endpoint` fit for a log line: credentials in its user info
+/// (`https://user:password@host`) and its query (`?api_key=…`) become `***`.
+pub fn redacted(endpoint: &str) -> String {
+    let (scheme, rest) = match endpoint.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), endpoint),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
 }
 
 /// Flushes the exporters when the gateway stops.
@@ -327,6 +351,28 @@ mod tests {
         assert!(
             matches!(e, Err(OtelError::Exporter { var, .. }) if var == "OTEL_METRICS_EXPORTER")
         );
+    }
+
+    #[test]
+    fn credentials_in_the_endpoint_stay_out_of_the_log() {
+        let s = settings(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://tenant:s3cretpw@collector.example:4318/otlp?api_key=k3y",
+        )])
+        .ok()
+        .flatten()
+        .unwrap();
+        assert_eq!(s.endpoint, "https://***@collector.example:4318/otlp?***");
+        for (endpoint, logged) in [
+            ("http://c:4318", "http://c:4318"),
+            ("http://c:4318/v1/traces", "http://c:4318/v1/traces"),
+            ("http://token@c", "http://***@c"),
+            ("http://u:p@ss@c:1/x", "http://***@c:1/x"),
+            ("http://c/x?y=1", "http://c/x?***"),
+            ("c:4318", "c:4318"),
+        ] {
+            assert_eq!(redacted(endpoint), logged, "{endpoint}");
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The fleet registry in one DynamoDB table (see [`table`] for the key design).
 //! Conditional writes where races matter; every item has a TTL, and reads
-//! check liveness, so a dead node leaves no ghosts behind.
+//! check liveness, so a dead node leaves no ghosts behind. Stream slots
+//! (the per-user concurrency cap) are [`streams`].
 
+mod streams;
 pub mod table;
 
 use std::collections::HashMap;
@@ -130,75 +132,6 @@ impl DynamoRegistry {
         let alive = self.get_node(node).await?.is_some_and(|n| n.is_alive());
         cache.insert(node.to_owned(), alive);
         Ok(alive)
-    }
-
-    /// Add `delta` to the stream counter, refusing to pass `max`.
-    async fn bump_streams(&self, user: &str, max: u64) -> Result<bool, RegistryError> {
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(format!("USER#{user}")))
-            .key(SK, s("STREAMS"))
-            .update_expression("ADD #n :one SET #ttl = :exp")
-            .condition_expression("attribute_not_exists(#n) OR #n < :max")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":max", n(max))
-            .expression_attribute_values(":exp", n(now_secs() + LEASE_TTL))
-            .send()
-            .await;
-        applied(r)
-    }
-
-    /// Set the counter to the number of live leases (slots of crashed nodes
-    /// come back). Returns whether it changed.
-    async fn reconcile_streams(&self, user: &str) -> Result<bool, RegistryError> {
-        let pk = format!("USER#{user}");
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :p)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(&pk))
-            .expression_attribute_values(":p", s("STREAM#"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.into_service_error()))?;
-        let mut cache = HashMap::new();
-        let mut alive = 0u64;
-        for item in out.items() {
-            if live(item) && self.node_alive(&get_s(item, "node"), &mut cache).await? {
-                alive += 1;
-            } else {
-                let _ = self.delete_item(pk.clone(), get_s(item, SK)).await;
-            }
-        }
-        let current = self
-            .get_item(pk.clone(), "STREAMS")
-            .await?
-            .map_or(0, |i| get_n(&i, "n"));
-        if alive >= current {
-            return Ok(false);
-        }
-        let r = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(pk))
-            .key(SK, s("STREAMS"))
-            .update_expression("SET #n = :alive")
-            .condition_expression("#n = :cur")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":alive", n(alive))
-            .expression_attribute_values(":cur", n(current))
-            .send()
-            .await;
-        Ok(r.is_ok())
     }
 }
 
@@ -441,57 +374,11 @@ impl UsageLimits for DynamoRegistry {
         node: &'a str,
         max: u64,
     ) -> BoxFuture<'a, Result<(), LimitError>> {
-        async move {
-            let mut ok = self.bump_streams(user, max).await?;
-            if !ok && self.reconcile_streams(user).await? {
-                ok = self.bump_streams(user, max).await?;
-            }
-            if !ok {
-                return Err(LimitError::Exceeded {
-                    what: format!("at most {max} concurrent streams per user"),
-                    retry_after_secs: 1,
-                });
-            }
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item(PK, s(format!("USER#{user}")))
-                .item(SK, s(format!("STREAM#{session}")))
-                .item("node", s(node))
-                .item(TTL_ATTRIBUTE, n(now_secs() + LEASE_TTL))
-                .send()
-                .await
-                .map_err(|e| unavailable(e.into_service_error()))?;
-            Ok(())
-        }
-        .boxed()
+        self.take_stream_slot(user, session, node, max).boxed()
     }
 
     fn release_stream<'a>(&'a self, user: &'a str, session: &'a str) -> Fut<'a, ()> {
-        async move {
-            let old = self
-                .delete_item(format!("USER#{user}"), format!("STREAM#{session}"))
-                .await?;
-            if old.is_none() {
-                return Ok(()); // already released (or reconciled away)
-            }
-            let r = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key(PK, s(format!("USER#{user}")))
-                .key(SK, s("STREAMS"))
-                .update_expression("ADD #n :minus")
-                .condition_expression("#n > :zero")
-                .expression_attribute_names("#n", "n")
-                .expression_attribute_values(":minus", AttributeValue::N("-1".into()))
-                .expression_attribute_values(":zero", n(0))
-                .send()
-                .await;
-            // A failed condition (row gone, counter at zero) is not an error here.
-            applied(r).map(|_| ())
-        }
-        .boxed()
+        self.give_stream_slot_back(user, session).boxed()
     }
 
     fn tokens_today<'a>(&'a self, user: &'a str) -> Fut<'a, u64> {

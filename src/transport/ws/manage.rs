@@ -179,6 +179,7 @@ async fn forward(
             200 => StatusCode::OK.into_response(),
             204 => StatusCode::NO_CONTENT.into_response(),
             429 => not_reading(),
+            401 => ErrorCode::NodeUnavailable.response(&cluster.refused_by(&record.node)),
             _ => gone(),
         },
         Err(e) => {
