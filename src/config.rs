@@ -218,8 +218,7 @@ pub struct Config {
     #[arg(
         long,
         env = "SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS",
-        default_value_t = 30.0
-    ,
+        default_value_t = 30.0,
         value_parser = positive_secs
     )]
     pub upstream_idle_timeout_secs: f64,
@@ -227,8 +226,7 @@ pub struct Config {
     #[arg(
         long,
         env = "SPILLWAY_UPSTREAM_FIRST_TOKEN_TIMEOUT_SECS",
-        default_value_t = 60.0
-    ,
+        default_value_t = 60.0,
         value_parser = positive_secs
     )]
     pub upstream_first_token_timeout_secs: f64,
@@ -258,8 +256,7 @@ pub struct Config {
     #[arg(
         long,
         env = "SPILLWAY_GRAPHQL_INIT_TIMEOUT_SECS",
-        default_value_t = 3.0
-    ,
+        default_value_t = 3.0,
         value_parser = positive_secs
     )]
     pub graphql_init_timeout_secs: f64,
