@@ -48,28 +48,6 @@ fn attachment(model: &str) -> (Value, &'static str) {
     }
 }
 
-fn text_of(events: &[SseEvent]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "token")
-        .map(|e| e.data.token.as_str())
-        .collect()
-}
-
-async fn stream(gw: &Gateway, body: Value) -> Vec<SseEvent> {
-    let resp = gw.post_stream(body.clone()).await;
-    let status = resp.status();
-    assert_eq!(
-        status,
-        200,
-        "{body}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-    let events = collect_events(resp).await;
-    assert_contiguous(&events, 0);
-    events
-}
-
 #[tokio::test]
 async fn a_tool_round_trip_and_an_attachment_on_the_core_route() {
     let gw = Gateway::start().await;

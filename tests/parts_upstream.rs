@@ -33,28 +33,6 @@ fn parts_of<'a>(events: &'a [SseEvent], name: &'a str) -> impl Iterator<Item = V
         .map(|e| serde_json::to_value(e.data.part.as_deref().expect("a part")).unwrap())
 }
 
-fn text_of(events: &[SseEvent]) -> String {
-    events
-        .iter()
-        .filter(|e| e.event == "token")
-        .map(|e| e.data.token.as_str())
-        .collect()
-}
-
-async fn stream(gw: &Gateway, body: Value) -> Vec<SseEvent> {
-    let resp = gw.post_stream(body.clone()).await;
-    let status = resp.status();
-    assert_eq!(
-        status,
-        200,
-        "{body}: {}",
-        resp.text().await.unwrap_or_default()
-    );
-    let events = collect_events(resp).await;
-    assert_contiguous(&events, 0);
-    events
-}
-
 #[tokio::test]
 async fn nova_streams_reasoning_and_a_tool_call_on_both_apis() {
     let gw = Gateway::start().await;

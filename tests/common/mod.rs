@@ -162,6 +162,31 @@ pub async fn collect_events(resp: reqwest::Response) -> Vec<SseEvent> {
     .await
 }
 
+/// `POST /v1/stream` that must start (its body is in the failure), then
+/// every event to the end, checked contiguous.
+pub async fn stream(gw: &Gateway, body: serde_json::Value) -> Vec<SseEvent> {
+    let resp = gw.post_stream(body.clone()).await;
+    let status = resp.status();
+    assert_eq!(
+        status,
+        200,
+        "{body}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+    let events = collect_events(resp).await;
+    assert_contiguous(&events, 0);
+    events
+}
+
+/// The text of the `token` events.
+pub fn text_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "token")
+        .map(|e| e.data.token.as_str())
+        .collect()
+}
+
 /// Await `fut`, failing the test if it takes longer than `limit`.
 pub async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> T {
     tokio::time::timeout(limit, fut)
