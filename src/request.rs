@@ -431,8 +431,9 @@ pub fn drop_leading_greeting(turns: &mut Vec<Turn>) {
 /// (tools, images or documents for a model whose body is a prompt string; a
 /// document type Claude's body lacks, such as a Word file) while Converse
 /// can for `model_id`. A client that cannot name an API (OpenAI's, the AI
-/// SDK's) is served, not told to name one.
-fn pick_api(
+/// SDK's) is served, not told to name one. A fallback model is picked for
+/// the same way (`upstream::fallback`).
+pub(crate) fn pick_api(
     named: Option<Api>,
     default: Api,
     model: ModelRef,

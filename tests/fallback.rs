@@ -104,6 +104,33 @@ async fn fallbacks_are_tried_in_order() {
 }
 
 #[tokio::test]
+async fn a_fallback_whose_own_body_cannot_take_tools_answers_through_converse() {
+    // Llama's prompt-string body takes no tools; its Converse does. The
+    // requested Claude goes by InvokeModel, so before, the Llama was skipped.
+    const LLAMA_90B: &str = "us.meta.llama3-2-90b-instruct-v1:0";
+    let gw = with_fallbacks(&[LLAMA_90B]).await;
+    let tool = json!({"name": "get_weather", "inputSchema": {"type": "object",
+        "properties": {"city": {"type": "string"}}, "required": ["city"]}});
+    let prompt =
+        "[[sim unavailable=claude-3-haiku tool=get_weather tokens=2 rate=0 ttft_ms=0]] Paris?";
+    let events = stream(
+        &gw,
+        json!({"model": CLAUDE, "api": "invoke", "tools": [tool], "prompt": prompt}),
+    )
+    .await;
+    let last = &events.last().unwrap().data;
+    assert_eq!(last.error, None, "{last:?}");
+    assert_eq!(last.model.as_deref(), Some(LLAMA_90B));
+    assert_eq!(last.stop_reason.as_deref(), Some("tool_use"), "{last:?}");
+    let m = metrics(&gw).await;
+    assert!(
+        m.contains(&format!("from=\"{CLAUDE}\",to=\"{LLAMA_90B}\"")),
+        "{m}"
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn without_fallbacks_an_unavailable_model_is_a_503() {
     let gw = Gateway::start().await;
     let resp = gw

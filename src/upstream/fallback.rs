@@ -12,9 +12,12 @@
 //! - A fallback model must be a known model (a recognised family, or an
 //!   application-inference-profile ARN) and, when `SPILLWAY_ALLOWED_MODELS`
 //!   is set, listed there (an ARN always must be); start-up fails otherwise.
-//! - The request goes to a fallback as it is, with that model's id; it is
-//!   skipped if the request does not fit it (parts or a reasoning budget its
-//!   family cannot take), and a model equal to the requested one is skipped.
+//! - The request goes to a fallback as it is, with that model's id, by the
+//!   API a request naming none would take (`request::pick_api`: the family's
+//!   body, or Converse when only Converse carries its tools, images or
+//!   documents for that model); it is skipped if the request does not fit it
+//!   there (parts or a reasoning budget the model cannot take), and a model
+//!   equal to the requested one is skipped.
 //! - A request that carries the client's own InvokeModel body (the Bedrock and
 //!   Anthropic drop-in APIs, `raw_body`) falls back only to models of the same
 //!   family, through InvokeModel: that body fits no other family. So does
@@ -180,6 +183,15 @@ fn retarget(
             from.map_or("model", |f| f.name())
         ));
     }
+    // A request without a body of its own goes to the fallback the way a
+    // request naming no API would: its family's body, or Converse when only
+    // Converse takes what the conversation carries (a Llama's tools).
+    let target_api = if req.raw_body.is_some() {
+        target_api
+    } else {
+        let carried = validate::carried(&req.turns, &req.tools);
+        crate::request::pick_api(None, api, target, model, &req.turns, carried)
+    };
     validate::check(
         &req.turns,
         &req.tools,
@@ -234,6 +246,7 @@ mod tests {
     const SONNET: &str = "anthropic.claude-3-5-sonnet-20241022-v2:0";
     const NOVA: &str = "amazon.nova-lite-v1:0";
     const TITAN: &str = "amazon.titan-text-express-v1";
+    const LLAMA: &str = "us.meta.llama3-2-90b-instruct-v1:0";
     const PROFILE: &str =
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123";
 
@@ -405,9 +418,15 @@ mod tests {
         }];
         let why = retarget(&r, Api::Invoke, TITAN).err().unwrap();
         assert!(why.contains("cannot take tools"), "{why}");
+        // A Llama takes tools through Converse only: the fallback goes there.
+        let (alt, api) = retarget(&r, Api::Invoke, LLAMA).unwrap();
+        assert_eq!((alt.model_id.as_str(), api), (LLAMA, Api::Converse));
         let (alt, api) = retarget(&r, Api::Invoke, NOVA).unwrap();
         assert_eq!((alt.model_id.as_str(), api), (NOVA, Api::Invoke));
         assert_eq!(alt.tools, r.tools);
+        // A drop-in body keeps its API, so it still cannot go to a Llama.
+        r.raw_body = Some(serde_json::json!({"anthropic_version": "bedrock-2023-05-31"}));
+        assert!(retarget(&r, Api::Invoke, LLAMA).is_err());
     }
 
     #[test]
