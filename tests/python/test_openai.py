@@ -593,6 +593,33 @@ def test_a_reasoning_tool_loop_whose_client_drops_the_thinking_still_answers(cli
     assert getattr(kept.choices[0].message, "reasoning_content", None)
 
 
+def test_the_sdk_stream_helper_accumulates_reasoning_into_a_replayable_turn(client):
+    """`client.chat.completions.stream()` merges list deltas by `index` (its
+    Python accumulator raises without one): each thinking block comes once,
+    whole and signed, so the final message replays as it is."""
+    messages = [{"role": "user", "content": prompt(f"think=3 tool=get_weather {FAST}")}]
+    ask = dict(model=SONNET, tools=[WEATHER_TOOL], reasoning_effort="low")
+    with client.chat.completions.stream(messages=messages, **ask) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    message = final.choices[0].message
+    assert final.choices[0].finish_reason == "tool_calls"
+    blocks = message.model_extra["thinking_blocks"]
+    assert len(blocks) == 1 and blocks[0]["signature"], blocks
+    assert blocks[0]["thinking"] == message.model_extra["reasoning_content"]
+    call = message.tool_calls[0]
+    replay = message.model_dump(exclude_none=True, exclude={"parsed"})
+    for c in replay["tool_calls"]:
+        c.pop("parsed_arguments", None)
+    result = {"role": "tool", "tool_call_id": call.id, "content": get_weather("Paris")}
+    again = client.chat.completions.create(messages=messages + [replay, result], **ask)
+    # The replayed block was accepted (its signature fits its text), so the
+    # turn kept its thinking.
+    assert again.choices[0].message.content.startswith("Tool result: 22 degrees")
+    assert getattr(again.choices[0].message, "reasoning_content", None)
+
+
 def png(width, height):
     """A real PNG of width x height (one grey channel, all black)."""
 

@@ -1,10 +1,15 @@
 //! `stream: true`: the session's events as `chat.completion.chunk`s over SSE.
 //!
-//! Text is `delta.content`. Reasoning is `delta.reasoning_content` with
-//! LiteLLM's `delta.thinking_blocks` beside it, so a client can replay it:
-//! each text delta as `{"type":"thinking","thinking":…}`, the signature as
-//! `{"type":"thinking","thinking":"","signature":…}`, a redacted block as
-//! `{"type":"redacted_thinking","data":…}` (what LiteLLM streams for Claude).
+//! Text is `delta.content`. Reasoning text streams as
+//! `delta.reasoning_content`; each replayable block comes once, whole, as
+//! LiteLLM's `delta.thinking_blocks` entry when it ends: a signed block as
+//! `{"index","type":"thinking","thinking":<its whole text>,"signature"}`, a
+//! redacted one as `{"index","type":"redacted_thinking","data"}`. `index` is
+//! the block's place among the answer's thinking blocks: the openai SDKs'
+//! stream helpers merge list deltas by it (Python's refuses an entry
+//! without one), and since each block comes once, a helper that keeps the
+//! last value of a field (TypeScript's) still holds a block it can replay.
+//! Unsigned reasoning (a model without signatures) has nothing to replay.
 //! A tool call is `delta.tool_calls[]` with a dense 0-based `index` among the
 //! answer's tool calls: `id`, `type` and `function.name` in its first delta,
 //! then `function.arguments` pieces; its end adds nothing, unless no input
@@ -32,6 +37,10 @@ pub(super) struct Deltas {
     /// Tool calls seen so far, by dense index: the answer block each is, and
     /// whether any of its arguments went out.
     tools: Vec<(u32, bool)>,
+    /// Thinking blocks seen so far, by dense index: the answer block each is.
+    thinking: Vec<u32>,
+    /// The open thinking block's text so far, sent whole with its signature.
+    thinking_text: String,
     /// The call whose input is the answer's `content` (`response_format`).
     json: JsonAnswer,
 }
@@ -74,23 +83,35 @@ impl Deltas {
     fn part(&mut self, part: &Part) -> Option<Value> {
         match part {
             Part::Reasoning {
-                text: Some(text), ..
-            } if !text.is_empty() => Some(json!({
-                "reasoning_content": text,
-                "thinking_blocks": [{"type": "thinking", "thinking": text}],
-            })),
+                index,
+                text: Some(text),
+                ..
+            } if !text.is_empty() => {
+                self.thinking_block(*index);
+                self.thinking_text.push_str(text);
+                Some(json!({ "reasoning_content": text }))
+            }
             Part::Reasoning {
+                index,
                 signature: Some(signature),
                 ..
-            } => Some(json!({
-                "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": signature}],
-            })),
+            } => {
+                let n = self.thinking_block(*index);
+                let thinking = std::mem::take(&mut self.thinking_text);
+                Some(json!({"thinking_blocks": [
+                    {"index": n, "type": "thinking", "thinking": thinking, "signature": signature},
+                ]}))
+            }
             Part::Reasoning {
+                index,
                 redacted: Some(data),
                 ..
-            } => Some(json!({
-                "thinking_blocks": [{"type": "redacted_thinking", "data": data}],
-            })),
+            } => {
+                let n = self.thinking_block(*index);
+                Some(json!({"thinking_blocks": [
+                    {"index": n, "type": "redacted_thinking", "data": data},
+                ]}))
+            }
             Part::ToolCall {
                 index,
                 id,
@@ -106,6 +127,17 @@ impl Deltas {
             ),
             Part::Reasoning { .. } | Part::Citation { .. } | Part::Guardrail { .. } => None,
         }
+    }
+
+    /// The dense index of answer block `block` among the thinking blocks; a
+    /// new block starts with no text.
+    fn thinking_block(&mut self, block: u32) -> usize {
+        if let Some(n) = self.thinking.iter().position(|b| *b == block) {
+            return n;
+        }
+        self.thinking.push(block);
+        self.thinking_text.clear();
+        self.thinking.len() - 1
     }
 
     /// Whether the answer called tools (other than a JSON answer's).
@@ -243,18 +275,24 @@ mod tests {
     fn reasoning_then_text() {
         let out = deltas(&[
             ev("", Some(Part::reasoning_text(0, "hm".into()))),
+            ev("", Some(Part::reasoning_text(0, ", ok".into()))),
             ev("", Some(Part::reasoning_signature(0, "sig".into()))),
             ev("", Some(Part::reasoning_redacted(1, "AAAA".into()))),
             ev("Hi", None),
+            ev("", Some(Part::reasoning_text(3, "again".into()))),
+            ev("", Some(Part::reasoning_signature(3, "sig2".into()))),
             ev("", None),
         ]);
         assert_eq!(
             out,
             [
-                json!({"reasoning_content": "hm", "thinking_blocks": [{"type": "thinking", "thinking": "hm"}]}),
-                json!({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}]}),
-                json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "AAAA"}]}),
+                json!({"reasoning_content": "hm"}),
+                json!({"reasoning_content": ", ok"}),
+                json!({"thinking_blocks": [{"index": 0, "type": "thinking", "thinking": "hm, ok", "signature": "sig"}]}),
+                json!({"thinking_blocks": [{"index": 1, "type": "redacted_thinking", "data": "AAAA"}]}),
                 json!({"content": "Hi"}),
+                json!({"reasoning_content": "again"}),
+                json!({"thinking_blocks": [{"index": 2, "type": "thinking", "thinking": "again", "signature": "sig2"}]}),
             ]
         );
     }
