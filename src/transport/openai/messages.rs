@@ -45,6 +45,10 @@ pub(super) struct ChatMessage {
     tool_call_id: Option<String>,
     #[serde(default)]
     thinking_blocks: Option<Vec<ThinkingBlock>>,
+    /// The reasoning text as streamed; it mends a lone signed block whose
+    /// text a client lost (see [`assistant`]).
+    #[serde(default)]
+    reasoning_content: Option<String>,
 }
 
 /// An assistant's `tool_calls[]` entry.
@@ -138,16 +142,37 @@ pub(super) fn system_prompt(messages: Vec<Vec<Content>>) -> SystemPrompt {
 /// An assistant message: reasoning, text, tool calls, in that order.
 fn assistant(at: &str, m: ChatMessage, calls: &mut HashSet<String>) -> Result<Turn, OpenAiError> {
     let mut out = Vec::new();
-    for block in m.thinking_blocks.into_iter().flatten() {
+    let blocks = m.thinking_blocks.unwrap_or_default();
+    // A stream helper that keeps each field's last value (the openai
+    // TypeScript SDK's, before blocks came whole) leaves a signed block with
+    // no text; with one such block, the streamed `reasoning_content` is its
+    // text. Sent as it is, Bedrock would refuse the signature.
+    let lone = blocks
+        .iter()
+        .filter(|b| matches!(b, ThinkingBlock::Thinking { .. }))
+        .count()
+        == 1;
+    let mut streamed = m.reasoning_content.filter(|_| lone);
+    for block in blocks {
         let reasoning = match block {
             ThinkingBlock::Thinking {
                 thinking,
                 signature: Some(signature),
-            } if !signature.is_empty() => Reasoning {
-                text: Some(thinking),
-                signature: Some(signature),
-                redacted: None,
-            },
+            } if !signature.is_empty() => {
+                let text = match streamed.take() {
+                    Some(r) if thinking.is_empty() => r,
+                    _ => thinking,
+                };
+                if text.is_empty() {
+                    // Nothing the signature can vouch for: not replayable.
+                    continue;
+                }
+                Reasoning {
+                    text: Some(text),
+                    signature: Some(signature),
+                    redacted: None,
+                }
+            }
             // Unsigned (a model whose reasoning has no signature, or a
             // client that kept only the text): not replayable, dropped.
             ThinkingBlock::Thinking { .. } => continue,
@@ -276,6 +301,39 @@ mod tests {
         let texts: Vec<_> = t.iter().map(Turn::text).collect();
         assert_eq!(texts, ["Hi \n\nthere", "Hello", "More"]);
         assert_eq!(t[1].role, Role::Assistant);
+    }
+
+    #[test]
+    fn a_lone_signed_block_without_its_text_takes_the_streamed_reasoning() {
+        let replay = |blocks: Value, reasoning: Value| {
+            let (_, t) = turns(json!([
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello", "reasoning_content": reasoning,
+                 "thinking_blocks": blocks},
+                {"role": "user", "content": "More"}
+            ]))
+            .unwrap();
+            wire(&t)[1].clone()
+        };
+        let empty = json!([{"type": "thinking", "thinking": "", "signature": "sig"}]);
+        assert_eq!(
+            replay(empty.clone(), json!("the whole thought")),
+            json!([
+                {"type": "reasoning", "text": "the whole thought", "signature": "sig"},
+                {"type": "text", "text": "Hello"}
+            ])
+        );
+        // With no text to vouch for, the signature is not sent.
+        assert_eq!(
+            replay(empty, Value::Null),
+            json!([{"type": "text", "text": "Hello"}])
+        );
+        // A block with its text keeps it.
+        let whole = json!([{"type": "thinking", "thinking": "mine", "signature": "sig"}]);
+        assert_eq!(
+            replay(whole, json!("other"))[0],
+            json!({"type": "reasoning", "text": "mine", "signature": "sig"})
+        );
     }
 
     #[test]
