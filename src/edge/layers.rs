@@ -16,7 +16,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::client_ip::{ClientIpKeyExtractor, TrustedProxies, resolve_layer};
 use super::request_body;
+use crate::error::shape::Shape;
 use crate::error::{ErrorCode, error_response};
+use crate::hub::answering::{self, Answering};
 
 /// The shared per-address rate limiter (keyed by the resolved client address).
 pub type RateLimit = Arc<GovernorConfig<ClientIpKeyExtractor, NoOpMiddleware>>;
@@ -156,23 +158,33 @@ fn cors(edge: &EdgeConfig) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Bound the time to response headers. Streams answer once Bedrock's
-/// headers are in, so their bodies are not cut; a slow start is.
+/// Bound the time to response headers, or to the start of an answer: a
+/// stream answers once Bedrock's headers are in, so its body is not cut,
+/// and a whole answer (non-streaming) runs on once its upstream has started
+/// ([`answering`]), bounded by the session's own first-token and idle
+/// timeouts. A slow start is cut.
 ///
 /// Whose slowness it was picks the answer. If, at the deadline, the handler
 /// is waiting for more of the request body (its last read found nothing
 /// yet), the client has not finished sending its request: `408`, a client
 /// error, which the trace layer does not log as a failure. Otherwise the
 /// request was in (or its body is not read) and the gateway, or Bedrock
-/// behind it, was slow: `504`, logged as the server error it is.
+/// behind it, was slow: `504`, logged as the server error it is. Either is
+/// in the route's error shape.
 async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let shape = Shape::of_route(req.uri().path());
     let (req, awaiting_client) = request_body::watch(req);
-    match tokio::time::timeout(limit, next.run(req)).await {
+    let answer = Answering::default();
+    let handler = answering::scope(answer.clone(), next.run(req));
+    tokio::pin!(handler);
+    match tokio::time::timeout(limit, &mut handler).await {
         Ok(res) => res,
-        Err(_) if awaiting_client.now() => {
-            ErrorCode::RequestTimeout.response("the request was not sent in time")
-        }
-        Err(_) => ErrorCode::Timeout.response("the request took too long to start"),
+        Err(_) if answer.started() => handler.await,
+        Err(_) if awaiting_client.now() => shape.response(
+            ErrorCode::RequestTimeout,
+            "the request was not sent in time",
+        ),
+        Err(_) => shape.response(ErrorCode::Timeout, "the request took too long to start"),
     }
 }
 
@@ -243,6 +255,15 @@ mod tests {
                     "late"
                 }),
             )
+            .route(
+                "/answering",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    crate::hub::answering::started();
+                    tokio::time::sleep(Duration::from_secs(600)).await;
+                    "whole"
+                }),
+            )
             .layer(middleware::from_fn_with_state(
                 Duration::from_secs(10),
                 timeout,
@@ -264,5 +285,34 @@ mod tests {
         let (body, _sending) = unfinished(b"{").await;
         assert_eq!(status("/slow", body).await, 504);
         assert_eq!(status("/read", Body::from("abc")).await, 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_start_is_cut_in_the_routes_error_shape() {
+        let app = Router::new()
+            .route(
+                "/v1/chat/completions",
+                post(|| tokio::time::sleep(Duration::from_secs(600))),
+            )
+            .layer(middleware::from_fn_with_state(
+                Duration::from_secs(10),
+                timeout,
+            ));
+        let req = Request::post("/v1/chat/completions")
+            .body(Body::from("{}"))
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 504);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "timeout");
+        assert!(body["error"]["type"].is_string(), "OpenAI's shape: {body}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_answer_under_way_at_the_deadline_runs_to_its_end() {
+        assert_eq!(status("/answering", Body::from("{}")).await, 200);
     }
 }

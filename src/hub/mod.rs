@@ -9,7 +9,9 @@
 //! - `mirror`: sessions streaming on another node, relayed through an [`Origin`].
 //! - `fleet`: limits and session records in the fleet's registry.
 //! - `chats`, `external`: chat ids, and sessions fed by `publishToken`.
+//! - `answering`: tells the edge a request's answer has started.
 
+pub mod answering;
 mod budget;
 pub mod chats;
 pub mod external;
@@ -220,6 +222,7 @@ impl Hub {
             }
         };
         std::mem::forget(slot);
+        answering::started();
         // Named for the model that answers (a fallback model, when one stood in).
         let session = Session::new(
             id.clone(),

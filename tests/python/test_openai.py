@@ -145,6 +145,21 @@ def test_non_streaming_completion(client, gateway):
     assert completion.id == f"chatcmpl-{info['sessionId']}"
 
 
+def test_a_whole_answer_takes_as_long_as_the_model_takes():
+    """SPILLWAY_REQUEST_TIMEOUT_SECS bounds the time to an answer's start; a
+    non-streaming answer slower than it still comes back whole (it was a
+    504, then retried twice by the SDK, each try billed and cut)."""
+    with running_gateway({"SPILLWAY_REQUEST_TIMEOUT_SECS": "1"}) as (base, token, _):
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=token, max_retries=0, timeout=30)
+        slow = prompt("tokens=6 rate=3 ttft_ms=0")
+        completion = client.chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": slow}])
+        assert completion.choices[0].finish_reason == "stop"
+        assert completion.usage.completion_tokens == 6
+        response = client.responses.create(model=CLAUDE, input=prompt("tokens=6 rate=3 ttft_ms=0"))
+        assert response.status == "completed"
+        assert response.usage.output_tokens == 6
+
+
 def test_max_tokens_finishes_with_length(client):
     completion = client.chat.completions.create(
         model=CLAUDE,
