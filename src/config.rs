@@ -354,7 +354,8 @@ pub struct Config {
         default_value_t = 1000
     )]
     pub ws_max_streams_per_connection: usize,
-    /// Most WebSocket connections one user may hold.
+    /// Most connections one user may hold: sockets (across the fleet) and
+    /// HTTP readers of their own sessions (on this node).
     #[arg(
         long,
         env = "SPILLWAY_MAX_CONNECTIONS_PER_USER",
