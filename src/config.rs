@@ -362,6 +362,10 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub max_connections_per_user: usize,
+    /// Messages a client may send per second on one WebSocket (and at once,
+    /// as a burst); past it the socket closes with 1008; 0 = no limit.
+    #[arg(long, env = "SPILLWAY_WS_RATE_LIMIT_PER_SEC", default_value_t = 100)]
+    pub ws_rate_limit_per_sec: u32,
     /// Messages buffered per WebSocket before its readers wait (and `@connections` POSTs get 429).
     #[arg(long, env = "SPILLWAY_WS_OUTBOUND_BUFFER", default_value_t = 256)]
     pub ws_outbound_buffer: usize,
@@ -619,6 +623,7 @@ impl Config {
             max_message_bytes: self.ws_max_message_bytes.max(1),
             max_streams_per_connection: self.ws_max_streams_per_connection,
             max_connections_per_user: self.max_connections_per_user,
+            max_messages_per_sec: std::num::NonZeroU32::new(self.ws_rate_limit_per_sec),
             outbound_buffer: self.ws_outbound_buffer.max(1),
             ping_interval: secs(self.ws_ping_secs).max(Duration::from_millis(50)),
             idle_timeout: secs(self.ws_idle_timeout_secs),

@@ -658,6 +658,34 @@ async fn users_and_admins_see_only_their_own_sessions() {
 /// A subscription to a session someone else owns waits like one to a session
 /// that does not exist, and both get the same `not_found` when the wait ends:
 /// nobody learns which ids exist from the timing.
+/// Each `session` lookup may be a registry read in a fleet: aliases cannot
+/// make one request hundreds of them. Four lookups run; a fifth is refused
+/// before any runs.
+#[tokio::test]
+async fn an_operation_makes_at_most_four_session_lookups() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=2 rate=0]] hi").await;
+    let lookups = |n: usize| {
+        let fields: Vec<String> = (0..n)
+            .map(|i| format!("s{i}: session(sessionId: \"{id}\") {{ status }}"))
+            .collect();
+        format!("{{ {} }}", fields.join(" "))
+    };
+    let four = post(&gw, &gw.token, &lookups(4), json!({})).await;
+    assert!(four.get("errors").is_none(), "{four}");
+    assert_eq!(four["data"].as_object().unwrap().len(), 4, "{four}");
+    let five = post(&gw, &gw.token, &lookups(5), json!({})).await;
+    assert!(five["data"].is_null(), "{five}");
+    assert_eq!(
+        five["errors"][0]["message"], "Query is too complex.",
+        "{five}"
+    );
+    // The standard introspection query still fits.
+    let intro = post(&gw, &gw.token, INTROSPECTION, json!({})).await;
+    assert!(intro.get("errors").is_none(), "{intro}");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn hidden_and_missing_sessions_get_the_same_answer_at_the_same_time() {
     let wait = Duration::from_secs(1);

@@ -26,8 +26,7 @@ use crate::upstream::Usage;
 /// The `model` of every externally-fed session; no Bedrock model id looks like it.
 pub const EXTERNAL_MODEL: &str = "external";
 
-/// Longest session id a producer may choose.
-pub const MAX_EXTERNAL_ID_LEN: usize = 128;
+use super::lookup::well_formed as valid_id;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PublishError {
@@ -71,13 +70,6 @@ impl From<StartError> for PublishError {
             _ => PublishError::Full,
         }
     }
-}
-
-fn valid_id(id: &str) -> bool {
-    (1..=MAX_EXTERNAL_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 impl Hub {

@@ -22,6 +22,9 @@ pub struct WsLimits {
     pub max_message_bytes: usize,
     pub max_streams_per_connection: usize,
     pub max_connections_per_user: usize,
+    /// Messages a client may send per second on one socket (and as a
+    /// burst); `None`: no limit.
+    pub max_messages_per_sec: Option<std::num::NonZeroU32>,
     pub outbound_buffer: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,

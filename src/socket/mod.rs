@@ -10,6 +10,7 @@
 //!   HTTP readers count in the same cap ([`Connections::admit_reader`]);
 //! - the registry record, `@connections` handle and `spillway_connections_active`;
 //! - the size limit: frame limit = message limit, `1009` past it;
+//! - the message rate (`SPILLWAY_WS_RATE_LIMIT_PER_SEC`), `1008` past it;
 //! - deadlines: token expiry (`4401`, or the protocol's own code: GraphQL's
 //!   `4403`, which its clients retry), idle (no message, nothing running),
 //!   lifetime, the protocol's own (GraphQL's `connection_init`) — one timer;

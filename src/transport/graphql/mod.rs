@@ -48,6 +48,9 @@ pub use shared::RequestKey;
 pub const MAX_DEPTH: usize = 20;
 /// Most fields in one operation (the standard introspection query has ~90).
 pub const MAX_COMPLEXITY: usize = 500;
+/// What one `session(sessionId:)` lookup costs of [`MAX_COMPLEXITY`]: an
+/// operation makes at most 4 (each may read the fleet's registry).
+pub const SESSION_LOOKUP_COMPLEXITY: usize = 100;
 /// Nesting limit of the parser (fragments, lists, objects).
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Most directives on one field.

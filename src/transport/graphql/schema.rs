@@ -281,6 +281,11 @@ pub struct QueryRoot;
 #[Object(name = "Query")]
 impl QueryRoot {
     /// A session you own; null with a `not_found` error otherwise.
+    ///
+    /// Costs [`SESSION_LOOKUP_COMPLEXITY`] of the operation's complexity
+    /// budget, so aliases cannot make one request hundreds of lookups (in a
+    /// fleet each may be a registry read).
+    #[graphql(complexity = "super::SESSION_LOOKUP_COMPLEXITY + child_complexity")]
     async fn session(&self, ctx: &Context<'_>, session_id: String) -> Result<Option<GqlSession>> {
         let (principal, state) = caller(ctx)?;
         let s = state
