@@ -267,6 +267,11 @@ pub struct Config {
         default_value_t = 64 * 1024
     )]
     pub graphql_max_document_bytes: usize,
+    /// Serve GraphiQL at `GET /graphql` (default: only with `--auth dev`). Its
+    /// page loads React and GraphiQL from unpkg.com, which then run on the
+    /// gateway's origin, beside the web client and its tokens.
+    #[arg(long, env = "SPILLWAY_GRAPHIQL")]
+    pub graphiql: Option<bool>,
     /// GraphQL `onTokenReceived`: how long a subscription waits for a session that does not exist yet.
     #[arg(
         long,
@@ -635,6 +640,11 @@ impl Config {
         secs(self.graphql_init_timeout_secs)
     }
 
+    /// Whether GraphiQL is served: as `SPILLWAY_GRAPHIQL` says, else in local (dev auth) mode only.
+    pub fn serves_graphiql(&self) -> bool {
+        self.graphiql.unwrap_or(self.auth == AuthMode::Dev)
+    }
+
     pub fn graphql_session_wait(&self) -> Duration {
         secs(self.graphql_session_wait_secs)
     }
@@ -665,6 +675,27 @@ fn secs(s: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GraphiQL loads third-party scripts onto the gateway's origin: served
+    /// by default only in local mode, else when asked for.
+    #[test]
+    fn graphiql_is_served_in_local_mode_or_when_asked_for() {
+        let serves = |var: Option<&str>, auth: &str| {
+            let mut c = serve_with("SPILLWAY_AUTH", auth).unwrap();
+            if let Some(v) = var {
+                c.graphiql = Some(v == "true");
+            }
+            c.serves_graphiql()
+        };
+        assert!(serves(None, "dev"));
+        assert!(!serves(None, "cognito"));
+        assert!(serves(Some("true"), "cognito"));
+        assert!(!serves(Some("false"), "dev"));
+        assert_eq!(
+            serve_with("SPILLWAY_GRAPHIQL", "true").unwrap().graphiql,
+            Some(true)
+        );
+    }
 
     /// Each value as `spillway serve` reads it from the environment.
     fn serve_with(var: &str, value: &str) -> Result<Config, clap::Error> {

@@ -1026,6 +1026,34 @@ async fn post_requires_a_token_and_graphiql_is_open() {
     gw.shutdown().await;
 }
 
+/// GraphiQL's page runs scripts from unpkg.com on the gateway's origin:
+/// with it turned off (the default outside local mode) `GET /graphql`
+/// without a query is a `404` saying how to get it, and queries still run.
+#[tokio::test]
+async fn graphiql_turned_off_is_a_404_saying_how_to_turn_it_on() {
+    let gw = Gateway::with(|c| c.graphiql = Some(false)).await;
+    let r = gw.http.get(gw.url("/graphql")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SPILLWAY_GRAPHIQL=true"),
+        "{body}"
+    );
+    let r = gw
+        .http
+        .get(gw.url("/graphql?query=%7Bmodels%7D"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.shutdown().await;
+}
+
 /// `GET /graphql?query=…` (urql's default for queries, Apollo's GET modes)
 /// runs the query as a `POST` would, with the same token, and answers JSON:
 /// `application/graphql-response+json` to a client that asks for it,

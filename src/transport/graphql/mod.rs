@@ -37,6 +37,7 @@ use crate::auth::extract::bearer_token;
 use crate::auth::gate;
 use crate::auth::{AuthError, Principal};
 use crate::edge::client_ip::Peer;
+use crate::error::ErrorCode;
 use crate::socket::Client;
 use crate::state::AppState;
 use http::Via;
@@ -128,6 +129,12 @@ async fn get_graphql(
         Err(_) => {}
     }
     if !gate::is_graphql_get_request(&parts.uri) {
+        if !state.graphiql {
+            return ErrorCode::NotFound.response(
+                "GraphiQL is served only in local mode (--auth dev) or with SPILLWAY_GRAPHIQL=true; \
+                 send a query by POST, or by GET with ?query=",
+            );
+        }
         return Html(
             GraphiQLSource::build()
                 .endpoint(PATH)
