@@ -267,6 +267,11 @@ pub struct Config {
         default_value_t = 64 * 1024
     )]
     pub graphql_max_document_bytes: usize,
+    /// Serve GraphiQL at `GET /graphql` (default: only with `--auth dev`). Its
+    /// page loads React and GraphiQL from unpkg.com, which then run on the
+    /// gateway's origin, beside the web client and its tokens.
+    #[arg(long, env = "SPILLWAY_GRAPHIQL")]
+    pub graphiql: Option<bool>,
     /// GraphQL `onTokenReceived`: how long a subscription waits for a session that does not exist yet.
     #[arg(
         long,
@@ -354,13 +359,18 @@ pub struct Config {
         default_value_t = 1000
     )]
     pub ws_max_streams_per_connection: usize,
-    /// Most WebSocket connections one user may hold.
+    /// Most connections one user may hold: sockets (across the fleet) and
+    /// HTTP readers of their own sessions (on this node).
     #[arg(
         long,
         env = "SPILLWAY_MAX_CONNECTIONS_PER_USER",
         default_value_t = 10_000
     )]
     pub max_connections_per_user: usize,
+    /// Messages a client may send per second on one WebSocket (and at once,
+    /// as a burst); past it the socket closes with 1008; 0 = no limit.
+    #[arg(long, env = "SPILLWAY_WS_RATE_LIMIT_PER_SEC", default_value_t = 100)]
+    pub ws_rate_limit_per_sec: u32,
     /// Messages buffered per WebSocket before its readers wait (and `@connections` POSTs get 429).
     #[arg(long, env = "SPILLWAY_WS_OUTBOUND_BUFFER", default_value_t = 256)]
     pub ws_outbound_buffer: usize,
@@ -618,6 +628,7 @@ impl Config {
             max_message_bytes: self.ws_max_message_bytes.max(1),
             max_streams_per_connection: self.ws_max_streams_per_connection,
             max_connections_per_user: self.max_connections_per_user,
+            max_messages_per_sec: std::num::NonZeroU32::new(self.ws_rate_limit_per_sec),
             outbound_buffer: self.ws_outbound_buffer.max(1),
             ping_interval: secs(self.ws_ping_secs).max(Duration::from_millis(50)),
             idle_timeout: secs(self.ws_idle_timeout_secs),
@@ -627,6 +638,11 @@ impl Config {
 
     pub fn graphql_init_timeout(&self) -> Duration {
         secs(self.graphql_init_timeout_secs)
+    }
+
+    /// Whether GraphiQL is served: as `SPILLWAY_GRAPHIQL` says, else in local (dev auth) mode only.
+    pub fn serves_graphiql(&self) -> bool {
+        self.graphiql.unwrap_or(self.auth == AuthMode::Dev)
     }
 
     pub fn graphql_session_wait(&self) -> Duration {
@@ -659,6 +675,27 @@ fn secs(s: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GraphiQL loads third-party scripts onto the gateway's origin: served
+    /// by default only in local mode, else when asked for.
+    #[test]
+    fn graphiql_is_served_in_local_mode_or_when_asked_for() {
+        let serves = |var: Option<&str>, auth: &str| {
+            let mut c = serve_with("SPILLWAY_AUTH", auth).unwrap();
+            if let Some(v) = var {
+                c.graphiql = Some(v == "true");
+            }
+            c.serves_graphiql()
+        };
+        assert!(serves(None, "dev"));
+        assert!(!serves(None, "cognito"));
+        assert!(serves(Some("true"), "cognito"));
+        assert!(!serves(Some("false"), "dev"));
+        assert_eq!(
+            serve_with("SPILLWAY_GRAPHIQL", "true").unwrap().graphiql,
+            Some(true)
+        );
+    }
 
     /// Each value as `spillway serve` reads it from the environment.
     fn serve_with(var: &str, value: &str) -> Result<Config, clap::Error> {

@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use crate::error::ApiError;
+use crate::hub::Subscription;
+use crate::state::AppState;
 
 /// Parse a JSON body whatever its content type (curl users forget it), with
 /// a clear 400 for bad JSON and 413 past the body limit.
@@ -65,4 +67,17 @@ pub fn stream_headers(res: &mut Response, session_id: &str) {
     if let Ok(v) = HeaderValue::from_str(session_id) {
         h.insert("x-session-id", v);
     }
+}
+
+/// `sub` as an HTTP reader of `user`'s own session (an attach or resume on
+/// any route): it holds a connection for as long as it reads, so it counts
+/// in the user's connection budget with their sockets, and is refused
+/// (`429 too_many_connections`) past it.
+pub async fn http_reader(
+    state: &AppState,
+    user: &str,
+    sub: Subscription,
+) -> Result<Subscription, ApiError> {
+    let slot = state.connections.admit_reader(user).await?;
+    Ok(sub.holding(slot))
 }

@@ -54,6 +54,8 @@ pub struct Shared {
     pub graphql_init_timeout: Duration,
     /// GraphQL: largest document (`query` text) in bytes, refused before parsing.
     pub graphql_max_document_bytes: usize,
+    /// Whether `GET /graphql` without a query serves GraphiQL (`Config::serves_graphiql`).
+    pub graphiql: bool,
     pub admin_group: Arc<str>,
     pub max_body_bytes: usize,
     /// What the web client reads before sign-in (`GET /v1/config`).

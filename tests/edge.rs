@@ -211,3 +211,54 @@ async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
     assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
     gw.shutdown().await;
 }
+
+/// A refusal given before the request's body is read (the token gate's 401
+/// here) says `Connection: close` on HTTP/1.1, so a keep-alive client opens
+/// a new connection for its next request instead of seeing it fail when
+/// the server closes this one. An answer after the body was read keeps the
+/// connection.
+#[tokio::test]
+async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let gw = Gateway::start().await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    /// The response head to `head` and `sent` bytes of its body.
+    async fn head_after(addr: &str, head: String, sent: usize) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        conn.write_all(&vec![b'x'; sent]).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .unwrap();
+            assert!(
+                n > 0,
+                "closed before a response: {}",
+                String::from_utf8_lossy(&got)
+            );
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).to_lowercase()
+    }
+    let len = 200_000;
+    let unauthenticated = format!(
+        "POST /v1/stream HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {len}\r\n\r\n"
+    );
+    // The body is not sent: the gate answers on the headers alone.
+    let refused = head_after(&addr, unauthenticated, 0).await;
+    assert!(refused.starts_with("http/1.1 401"), "{refused}");
+    assert!(refused.contains("\r\nconnection: close\r\n"), "{refused}");
+
+    // A body the handler read (a 400 for bad JSON) keeps the connection.
+    let token = gw.token.clone();
+    let read = format!(
+        "POST /v1/stream HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-length: 10\r\n\r\n"
+    );
+    let answered = head_after(&addr, read, 10).await;
+    assert!(answered.starts_with("http/1.1 400"), "{answered}");
+    assert!(!answered.contains("connection: close"), "{answered}");
+    gw.shutdown().await;
+}

@@ -658,6 +658,34 @@ async fn users_and_admins_see_only_their_own_sessions() {
 /// A subscription to a session someone else owns waits like one to a session
 /// that does not exist, and both get the same `not_found` when the wait ends:
 /// nobody learns which ids exist from the timing.
+/// Each `session` lookup may be a registry read in a fleet: aliases cannot
+/// make one request hundreds of them. Four lookups run; a fifth is refused
+/// before any runs.
+#[tokio::test]
+async fn an_operation_makes_at_most_four_session_lookups() {
+    let gw = Gateway::start().await;
+    let id = start_stream(&gw, &gw.token, "[[sim tokens=2 rate=0]] hi").await;
+    let lookups = |n: usize| {
+        let fields: Vec<String> = (0..n)
+            .map(|i| format!("s{i}: session(sessionId: \"{id}\") {{ status }}"))
+            .collect();
+        format!("{{ {} }}", fields.join(" "))
+    };
+    let four = post(&gw, &gw.token, &lookups(4), json!({})).await;
+    assert!(four.get("errors").is_none(), "{four}");
+    assert_eq!(four["data"].as_object().unwrap().len(), 4, "{four}");
+    let five = post(&gw, &gw.token, &lookups(5), json!({})).await;
+    assert!(five["data"].is_null(), "{five}");
+    assert_eq!(
+        five["errors"][0]["message"], "Query is too complex.",
+        "{five}"
+    );
+    // The standard introspection query still fits.
+    let intro = post(&gw, &gw.token, INTROSPECTION, json!({})).await;
+    assert!(intro.get("errors").is_none(), "{intro}");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn hidden_and_missing_sessions_get_the_same_answer_at_the_same_time() {
     let wait = Duration::from_secs(1);
@@ -773,7 +801,8 @@ async fn publish_token_is_admin_only_and_reaches_an_earlier_subscriber() {
     assert_eq!(evs[3]["stopReason"], "end_turn");
     assert_eq!(evs[3]["usage"]["outputTokens"], 3);
 
-    // Finished: more tokens are refused; a model-fed session takes none.
+    // Finished: more tokens are refused; a model-fed session takes none,
+    // and another user's is answered as one that does not exist.
     let r = post(
         &gw,
         &admin,
@@ -791,6 +820,15 @@ async fn publish_token_is_admin_only_and_reaches_an_earlier_subscriber() {
         &admin,
         publish,
         json!({"id": id, "t": "x", "c": false}),
+    )
+    .await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "not_found", "{r}");
+    let own = start_stream(&gw, &admin, "[[sim tokens=3 rate=100]] model").await;
+    let r = post(
+        &gw,
+        &admin,
+        publish,
+        json!({"id": own, "t": "x", "c": false}),
     )
     .await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "not_external", "{r}");
@@ -995,6 +1033,34 @@ async fn post_requires_a_token_and_graphiql_is_open() {
             .starts_with("text/html")
     );
     assert!(r.text().await.unwrap().contains("graphiql"));
+    gw.shutdown().await;
+}
+
+/// GraphiQL's page runs scripts from unpkg.com on the gateway's origin:
+/// with it turned off (the default outside local mode) `GET /graphql`
+/// without a query is a `404` saying how to get it, and queries still run.
+#[tokio::test]
+async fn graphiql_turned_off_is_a_404_saying_how_to_turn_it_on() {
+    let gw = Gateway::with(|c| c.graphiql = Some(false)).await;
+    let r = gw.http.get(gw.url("/graphql")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SPILLWAY_GRAPHIQL=true"),
+        "{body}"
+    );
+    let r = gw
+        .http
+        .get(gw.url("/graphql?query=%7Bmodels%7D"))
+        .bearer_auth(&gw.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     gw.shutdown().await;
 }
 

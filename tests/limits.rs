@@ -81,3 +81,129 @@ async fn tokens_per_day_are_limited_from_bedrock_usage() {
     assert_eq!(body["error"]["code"], "rate_limited");
     gw.shutdown().await;
 }
+
+/// HTTP readers of one's own session hold a connection each, as sockets do:
+/// they count in the same per-user budget on every attach route, in each
+/// route's own error shape, so one user cannot fill the connection caps
+/// everyone shares. Another user is not affected, and a reader that ends
+/// gives its place back.
+#[tokio::test]
+async fn http_readers_count_in_the_per_user_connection_cap_on_every_attach_route() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let gw = Gateway::with(|c| c.max_connections_per_user = 2).await;
+    let long = "[[sim tokens=1000 rate=20]] keep going";
+    let post = |path: &str, body: serde_json::Value| {
+        gw.http
+            .post(gw.url(path))
+            .bearer_auth(&gw.token)
+            .json(&body)
+            .send()
+    };
+    let session = post("/v1/stream", json!({"prompt": long})).await.unwrap();
+    let session_id = session.headers()["x-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let response = post(
+        "/v1/responses",
+        json!({"model": CLAUDE, "stream": true, "input": long}),
+    )
+    .await
+    .unwrap();
+    let response_id = response.headers()["x-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let chat = post(
+        "/v1/ai-sdk/chat",
+        json!({"id": "chat-cap", "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": long}]}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            session.status().as_u16(),
+            response.status().as_u16(),
+            chat.status().as_u16()
+        ),
+        (200, 200, 200)
+    );
+    let get = |path: String, token: String| gw.http.get(gw.url(&path)).bearer_auth(token).send();
+    let attach = format!("/v1/sessions/{session_id}/stream");
+    let retrieve = format!("/v1/responses/resp_{response_id}?stream=true");
+    let resume = "/v1/ai-sdk/chat/chat-cap/stream".to_owned();
+
+    // One socket and one reader fill alice's budget of two.
+    let ws_req = || {
+        let mut req = format!("{}/v1/ws", gw.base.replace("http", "ws"))
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", gw.token).parse().unwrap(),
+        );
+        req
+    };
+    let _socket = tokio_tungstenite::connect_async(ws_req()).await.unwrap();
+    let reader = get(attach.clone(), gw.token.clone()).await.unwrap();
+    assert_eq!(reader.status(), 200);
+
+    for (path, openai) in [(&attach, false), (&retrieve, true), (&resume, false)] {
+        let refused = get(path.clone(), gw.token.clone()).await.unwrap();
+        assert_eq!(refused.status(), 429, "{path}");
+        assert!(refused.headers().contains_key("retry-after"), "{path}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "too_many_connections",
+            "{path}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("SPILLWAY_MAX_CONNECTIONS_PER_USER"),
+            "{path}: {body}"
+        );
+        // OpenAI's routes answer in OpenAI's shape.
+        assert_eq!(
+            body["error"].get("type").is_some(),
+            openai,
+            "{path}: {body}"
+        );
+    }
+    // Readers count against sockets too.
+    match tokio_tungstenite::connect_async(ws_req()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 429),
+        other => panic!("expected a 429 upgrade, got {:?}", other.map(|_| ())),
+    }
+
+    // Another user is not affected.
+    let bob = gw.token_for("bob", &[]);
+    let theirs = gw
+        .http
+        .post(gw.url("/v1/stream"))
+        .bearer_auth(&bob)
+        .json(&json!({"prompt": long}))
+        .send()
+        .await
+        .unwrap();
+    let theirs_id = theirs.headers()["x-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let bobs = get(format!("/v1/sessions/{theirs_id}/stream"), bob)
+        .await
+        .unwrap();
+    assert_eq!(bobs.status(), 200);
+
+    // A reader that goes away frees its place.
+    drop(reader);
+    let token = gw.token.clone();
+    eventually(std::time::Duration::from_secs(10), || {
+        let again = get(resume.clone(), token.clone());
+        async move { again.await.unwrap().status() == 200 }
+    })
+    .await;
+    gw.shutdown().await;
+}

@@ -303,6 +303,51 @@ async fn the_per_user_connection_cap_counts_every_socket_endpoint() {
     gw.shutdown().await;
 }
 
+/// Each message may cost a session lookup and the per-address HTTP rate
+/// limit never sees it: past the message rate a socket closes with 1008,
+/// saying why, on every endpoint. Messages within the rate are answered.
+#[tokio::test]
+async fn the_message_rate_is_limited_per_socket_on_every_endpoint() {
+    const RATE: usize = 5;
+    let gw = Gateway::with(|c| c.ws_rate_limit_per_sec = RATE as u32).await;
+    for ep in ALL {
+        let mut ws = ep.open(&gw, &gw.token).await;
+        let cheap = match ep {
+            Endpoint::Actions => json!({"action": "ping", "requestId": "p"}),
+            Endpoint::AiSdk => json!({"type": "abort", "requestId": "nothing"}),
+            Endpoint::Graphql => json!({"type": "ping"}),
+        };
+        // A burst of the rate passes (the GraphQL socket's connection_init was one).
+        let burst = if ep == Endpoint::Graphql {
+            RATE - 1
+        } else {
+            RATE
+        };
+        for _ in 0..burst {
+            send_json(&mut ws, cheap.clone()).await;
+        }
+        if ep != Endpoint::AiSdk {
+            assert_ne!(next_json(&mut ws).await["type"], "error", "{ep:?}");
+        }
+        for _ in 0..RATE * 4 {
+            if ws
+                .send(Message::Text(cheap.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let (code, reason) = close_frame(&mut ws).await;
+        assert_eq!(code, 1008, "{ep:?}: {reason}");
+        assert!(
+            reason.contains("SPILLWAY_WS_RATE_LIMIT_PER_SEC"),
+            "{ep:?}: {reason}"
+        );
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn operations_per_socket_are_capped_on_every_endpoint() {
     let gw = Gateway::with(|c| c.ws_max_streams_per_connection = 1).await;

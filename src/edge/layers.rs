@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderName, HeaderValue, Method, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use governor::middleware::NoOpMiddleware;
@@ -116,6 +116,9 @@ pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
     if !edge.allowed_origins.is_empty() {
         router = router.layer(cors(edge));
     }
+    // Outside every refusal that comes before a body is read (the rate
+    // limit's 429, the token gate's 401, the size limit's 413…).
+    router = router.layer(middleware::from_fn(close_if_unread));
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -186,6 +189,25 @@ async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Res
         ),
         Err(_) => shape.response(ErrorCode::Timeout, "the request took too long to start"),
     }
+}
+
+/// An answer given before the request's body was read to its end (a
+/// refusal: `401`, `413`, `429`…) says `Connection: close` on HTTP/1.
+/// hyper closes such a connection rather than read a body nobody wants;
+/// without the header, a keep-alive client sends its next request on it and
+/// sees that request fail ("server disconnected"). HTTP/2 streams end on
+/// their own, and it has no such header.
+async fn close_if_unread(req: Request, next: Next) -> Response {
+    if matches!(req.version(), Version::HTTP_2 | Version::HTTP_3) {
+        return next.run(req).await;
+    }
+    let (req, read) = request_body::track(req);
+    let mut res = next.run(req).await;
+    if !read.now() {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 /// Browsers send `Origin` on WebSocket upgrades and CORS does not apply to

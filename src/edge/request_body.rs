@@ -1,6 +1,8 @@
-//! Whether a request is still waiting on its client: the request body is
-//! watched so the timeout layer can tell a client that has not finished
-//! sending (`408`) from a gateway that was slow to answer (`504`).
+//! What became of a request's body: whether the request is still waiting
+//! on its client (watched so the timeout layer can tell a client that has
+//! not finished sending, `408`, from a gateway that was slow to answer,
+//! `504`), and whether it was read to its end before the answer (so an
+//! answer that leaves it unread can say the connection closes).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -55,6 +57,58 @@ impl HttpBody for WatchedBody {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let poll = Pin::new(&mut self.body).poll_frame(cx);
         self.awaiting.0.store(poll.is_pending(), Ordering::Relaxed);
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Whether a request's body was read to its end. A request without a body
+/// starts read.
+#[derive(Clone)]
+pub struct ReadToEnd(Arc<AtomicBool>);
+
+impl ReadToEnd {
+    pub fn now(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `req` with its body tracked until its end.
+pub fn track(req: Request) -> (Request, ReadToEnd) {
+    let read = ReadToEnd(Arc::new(AtomicBool::new(req.body().is_end_stream())));
+    if read.now() {
+        return (req, read);
+    }
+    let flag = read.clone();
+    let req = req.map(|body| Body::new(TrackedBody { body, read: flag }));
+    (req, read)
+}
+
+/// A request body that records when it has given its last frame.
+struct TrackedBody {
+    body: Body,
+    read: ReadToEnd,
+}
+
+impl HttpBody for TrackedBody {
+    type Data = <Body as HttpBody>::Data;
+    type Error = <Body as HttpBody>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let poll = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None)) || self.body.is_end_stream() {
+            self.read.0.store(true, Ordering::Relaxed);
+        }
         poll
     }
 

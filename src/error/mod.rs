@@ -15,6 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::hub::{LookupError, StartError};
+use crate::socket::Admission;
 use crate::upstream::UpstreamError;
 
 /// The JSON error body used everywhere: `{"error":{"code","message"}}`.
@@ -65,6 +66,9 @@ pub enum ApiError {
     Full,
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The user holds the most connections allowed (sockets and HTTP readers).
+    #[error("{0}")]
+    TooManyConnections(Admission),
     #[error("{what}")]
     Limited { what: String, retry_after_secs: u64 },
     #[error("the registry is unavailable; try again shortly")]
@@ -88,6 +92,19 @@ impl From<StartError> for ApiError {
                 retry_after_secs,
             },
             StartError::Registry(e) => {
+                tracing::warn!(error = %e, "registry unavailable");
+                ApiError::RegistryUnavailable
+            }
+        }
+    }
+}
+
+impl From<Admission> for ApiError {
+    fn from(e: Admission) -> Self {
+        match e {
+            Admission::TooMany => ApiError::TooManyConnections(e),
+            Admission::ShuttingDown => ApiError::ShuttingDown,
+            Admission::Registry(e) => {
                 tracing::warn!(error = %e, "registry unavailable");
                 ApiError::RegistryUnavailable
             }
@@ -146,6 +163,7 @@ impl ApiError {
             ApiError::Upstream(u) => u.error_code(),
             ApiError::Full => ErrorCode::TooManySessions,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
+            ApiError::TooManyConnections(e) => e.code(),
             ApiError::Limited { .. } => ErrorCode::RateLimited,
             ApiError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
             ApiError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,

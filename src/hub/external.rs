@@ -26,13 +26,16 @@ use crate::upstream::Usage;
 /// The `model` of every externally-fed session; no Bedrock model id looks like it.
 pub const EXTERNAL_MODEL: &str = "external";
 
-/// Longest session id a producer may choose.
-pub const MAX_EXTERNAL_ID_LEN: usize = 128;
+use super::lookup::well_formed as valid_id;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PublishError {
     #[error("a session id is 1 to 128 characters of A-Z a-z 0-9 - _ . :")]
     InvalidId,
+    /// A model-fed session of someone other than the owner published for:
+    /// answered like a missing one, never confirmed.
+    #[error("session not found")]
+    NotFound,
     #[error("session {0} is fed by a model; only externally-fed sessions take published tokens")]
     NotExternal(String),
     #[error("session {0} has already finished")]
@@ -54,6 +57,7 @@ impl PublishError {
     pub fn error_code(&self) -> ErrorCode {
         match self {
             Self::InvalidId => ErrorCode::BadRequest,
+            Self::NotFound => ErrorCode::NotFound,
             Self::NotExternal(_) => ErrorCode::NotExternal,
             Self::Finished(_) => ErrorCode::SessionFinished,
             Self::Full => ErrorCode::TooManySessions,
@@ -71,13 +75,6 @@ impl From<StartError> for PublishError {
             _ => PublishError::Full,
         }
     }
-}
-
-fn valid_id(id: &str) -> bool {
-    (1..=MAX_EXTERNAL_ID_LEN).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 impl Hub {
@@ -200,13 +197,22 @@ impl Hub {
 
     /// The external session `id`, created for `owner` if missing; when
     /// created, a signal that fires once its record is in the registry.
+    ///
+    /// A model-fed session is a user's own: one of another owner is
+    /// `NotFound`, as a session the caller may not see is everywhere, so
+    /// `publishToken` cannot tell an admin that it exists. Externally-fed
+    /// sessions are the producers' (admins') to feed whoever owns them: a
+    /// producer names the owner when it creates one and may leave it out
+    /// afterwards.
     fn external_session(
         &self,
         id: &str,
         owner: &str,
     ) -> Result<(Arc<Session>, Option<oneshot::Receiver<()>>), PublishError> {
         if let Some(s) = self.held(id) {
-            return if s.is_mirror() {
+            return if s.model() != EXTERNAL_MODEL && s.owner() != owner {
+                Err(PublishError::NotFound)
+            } else if s.is_mirror() {
                 // Its only writer is the relay from the node that holds it.
                 Err(PublishError::Unavailable(
                     id.to_owned(),
@@ -254,6 +260,8 @@ impl Hub {
                 watch_external(s.clone(), idle).await;
                 fleet.finished(s.id(), s.status(), s.usage()).await;
             });
+        } else if session.model() != EXTERNAL_MODEL && session.owner() != owner {
+            return Err(PublishError::NotFound);
         } else if session.model() != EXTERNAL_MODEL {
             return Err(PublishError::NotExternal(id.to_owned()));
         }
@@ -448,6 +456,31 @@ mod tests {
             hub.publish(&id, "alice", "t".into(), false),
             Err(PublishError::NotExternal(id.clone()))
         );
+    }
+
+    /// An admin publishing to another user's model session (by its id, for
+    /// themselves or for any other owner) cannot tell it from a missing
+    /// session; the owner's own is still `not_external`. External sessions
+    /// stay the producers' to feed, owner named or not.
+    #[tokio::test]
+    async fn another_users_model_session_is_not_found() {
+        let hub = hub(100);
+        let model = hub
+            .start("alice", InvocationRequest::default(), Api::Invoke)
+            .await
+            .unwrap();
+        let id = model.session().id().to_string();
+        for owner in ["ops", "bob"] {
+            let err = hub.publish(&id, owner, "x".into(), false).unwrap_err();
+            assert_eq!(err, PublishError::NotFound, "{owner}");
+            assert_eq!(err.error_code(), ErrorCode::NotFound);
+        }
+        assert_eq!(
+            hub.publish(&id, "alice", "x".into(), false),
+            Err(PublishError::NotExternal(id.clone()))
+        );
+        hub.publish("job", "alice", "a".into(), false).unwrap();
+        assert_eq!(hub.publish("job", "ops", "b".into(), false).unwrap().seq, 1);
     }
 
     #[tokio::test]

@@ -91,6 +91,21 @@ impl LookupError {
     }
 }
 
+/// Longest session id a producer may choose.
+pub const MAX_EXTERNAL_ID_LEN: usize = 128;
+
+/// Whether `id` has the shape of a session id: one the gateway issues (a
+/// UUID) or one a `publishToken` producer chose (1 to 128 of `A-Z a-z 0-9 -
+/// _ . :`, which UUIDs fit too). Anything else is no session, answered
+/// without a registry read: in a fleet every other lookup of an id this
+/// node does not hold costs one.
+pub fn well_formed(id: &str) -> bool {
+    (1..=MAX_EXTERNAL_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 /// The first check of the fleet's registry while waiting for a session
 /// created on another node (then every 2×, so a 30 s wait asks ~5 times).
 const FIRST_FLEET_CHECK: Duration = Duration::from_secs(1);
@@ -98,7 +113,8 @@ const FIRST_FLEET_CHECK: Duration = Duration::from_secs(1);
 impl Hub {
     /// The session `id` if `access` may see it: this node's, or (with a
     /// fleet) a mirror of the node that streams it. A `Node` caller gets
-    /// only what this node holds (a relay never chains through a third node).
+    /// only what this node holds (a relay never chains through a third node),
+    /// and so does an id of no session's shape ([`well_formed`]).
     pub async fn find(&self, id: &str, access: &Access<'_>) -> Result<Arc<Session>, LookupError> {
         if let Some(s) = self.held(id) {
             return admit(s, access);
@@ -110,7 +126,7 @@ impl Hub {
                 LookupError::NotFound
             });
         }
-        if *access == Access::Node {
+        if *access == Access::Node || !well_formed(id) {
             return Err(LookupError::NotFound);
         }
         let fleet = &self.inner.fleet;
@@ -509,5 +525,89 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    /// An origin that only says it was asked: a relay was attempted.
+    struct Asked;
+
+    impl crate::hub::Origin for Asked {
+        fn open<'a>(
+            &'a self,
+            _id: &'a str,
+            _node: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, Result<Box<dyn crate::hub::Feed>, Unopened>>
+        {
+            Box::pin(async { Err(Unopened::Unavailable("asked".into())) })
+        }
+
+        fn kept<'a>(
+            &'a self,
+            _id: &'a str,
+            _node: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, Option<(crate::hub::Kept, bool)>> {
+            Box::pin(async { None })
+        }
+
+        fn publish<'a>(
+            &'a self,
+            _node: &'a str,
+            _publish: &'a crate::hub::Publish,
+        ) -> futures_util::future::BoxFuture<
+            'a,
+            Result<crate::event::TokenEvent, crate::hub::external::PublishError>,
+        > {
+            Box::pin(async { Err(crate::hub::external::PublishError::Full) })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_of_no_sessions_shape_is_not_found_without_asking_the_registry() {
+        let fleet = crate::hub::Fleet {
+            relay: Some(Arc::new(Asked)),
+            ..crate::hub::Fleet::single_node()
+        };
+        let registry = fleet.registry.sessions.clone();
+        let hub = Hub::with_fleet(
+            Arc::new(testing::PendingUpstream),
+            testing::config(),
+            fleet,
+            crate::metrics::Metrics::new(),
+        );
+        let long = "a".repeat(MAX_EXTERNAL_ID_LEN + 1);
+        let ok_id = uuid::Uuid::new_v4().to_string();
+        for id in [ok_id.as_str(), "job-1", "bad id", "../x", "", long.as_str()] {
+            registry
+                .put_session(crate::registry::SessionRecord {
+                    id: id.into(),
+                    owner: "alice".into(),
+                    node: "elsewhere".into(),
+                    model: "m".into(),
+                    status: "streaming".into(),
+                    created_at: String::new(),
+                    input_tokens: 0,
+                    output_tokens: 0,
+                })
+                .await
+                .unwrap();
+        }
+        let alice = Access::User("alice");
+        // Ids the gateway issues and ids producers choose are looked up
+        // (here the registry names another node, which is asked).
+        for id in [ok_id.as_str(), "job-1"] {
+            assert_eq!(
+                hub.find(id, &alice).await.err(),
+                Some(LookupError::NodeUnavailable("asked".into())),
+                "{id}"
+            );
+        }
+        // Any other shape is no session: not looked up, so never relayed.
+        for id in ["bad id", "../x", "", long.as_str()] {
+            assert!(!well_formed(id), "{id}");
+            assert_eq!(
+                hub.find(id, &alice).await.err(),
+                Some(LookupError::NotFound),
+                "{id}"
+            );
+        }
     }
 }

@@ -22,6 +22,9 @@ pub struct Subscription {
     done: bool,
     /// Started at or past the log's end and has read nothing yet.
     ahead: bool,
+    /// What must live as long as this reader does: an HTTP reader's slot in
+    /// its user's connection budget ([`Subscription::holding`]).
+    _held: Option<Box<dyn Send + Sync>>,
 }
 
 impl Subscription {
@@ -52,7 +55,14 @@ impl Subscription {
             next: 0,
             done: false,
             ahead: false,
+            _held: None,
         }
+    }
+
+    /// Keep `guard` until this reader ends (its stream is dropped).
+    pub fn holding(mut self, guard: impl Send + Sync + 'static) -> Self {
+        self._held = Some(Box::new(guard));
+        self
     }
 
     pub fn session(&self) -> &Arc<Session> {

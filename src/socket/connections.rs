@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::readers::{ReaderSlot, Readers};
 use crate::error::ErrorCode;
 use crate::registry::{ConnectionRecord, ConnectionRegistry, RegistryError};
 
@@ -21,6 +22,9 @@ pub struct WsLimits {
     pub max_message_bytes: usize,
     pub max_streams_per_connection: usize,
     pub max_connections_per_user: usize,
+    /// Messages a client may send per second on one socket (and as a
+    /// burst); `None`: no limit.
+    pub max_messages_per_sec: Option<std::num::NonZeroU32>,
     pub outbound_buffer: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
@@ -67,7 +71,10 @@ fn now_ms() -> u64 {
 pub enum Admission {
     #[error("the gateway is shutting down")]
     ShuttingDown,
-    #[error("this user holds the most connections allowed")]
+    #[error(
+        "this user holds the most connections allowed (sockets and streaming readers, \
+         SPILLWAY_MAX_CONNECTIONS_PER_USER); close one first"
+    )]
     TooMany,
     #[error("the connection registry is unavailable; try again shortly")]
     Registry(#[from] RegistryError),
@@ -93,6 +100,8 @@ pub struct Connections {
 struct Inner {
     registry: Arc<dyn ConnectionRegistry>,
     local: Mutex<HashMap<String, Handle>>,
+    /// HTTP readers open on this node, counted with the user's sockets.
+    readers: Readers,
     node: String,
     limits: WsLimits,
     /// Fires at shutdown: sockets finish their streams, then close with 1001.
@@ -106,6 +115,7 @@ impl Connections {
             inner: Arc::new(Inner {
                 registry,
                 local: Mutex::new(HashMap::new()),
+                readers: Readers::default(),
                 node,
                 limits,
                 closing: CancellationToken::new(),
@@ -148,16 +158,37 @@ impl Connections {
     }
 
     /// May `user` open one more socket? Refused while shutting down and
-    /// at the per-user cap (counted across the fleet, every socket endpoint).
+    /// at the per-user cap (sockets counted across the fleet, every socket
+    /// endpoint, plus the user's HTTP readers on this node).
     pub async fn admit(&self, user: &str) -> Result<(), Admission> {
         if self.closing().is_cancelled() {
             return Err(Admission::ShuttingDown);
         }
-        let held = self.inner.registry.count_for_user(user).await?;
-        if held >= self.inner.limits.max_connections_per_user {
+        if self.held_by(user).await? >= self.inner.limits.max_connections_per_user {
             return Err(Admission::TooMany);
         }
         Ok(())
+    }
+
+    /// May `user` hold one more HTTP reader (an attach or resume of their
+    /// own session)? It counts in the same per-user budget as a socket, for
+    /// as long as the returned slot lives.
+    pub async fn admit_reader(&self, user: &str) -> Result<ReaderSlot, Admission> {
+        let max = self.inner.limits.max_connections_per_user;
+        let sockets = self.inner.registry.count_for_user(user).await?;
+        let slot = self.inner.readers.take(user);
+        // Counted after taking the slot, so readers admitted at once cannot
+        // all pass on the same count: one over the cap gives its slot back.
+        if sockets + self.inner.readers.of(user) > max {
+            return Err(Admission::TooMany);
+        }
+        Ok(slot)
+    }
+
+    /// The connections `user` holds: sockets across the fleet, HTTP readers here.
+    async fn held_by(&self, user: &str) -> Result<usize, Admission> {
+        let sockets = self.inner.registry.count_for_user(user).await?;
+        Ok(sockets + self.inner.readers.of(user))
     }
 
     pub async fn open(

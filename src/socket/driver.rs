@@ -12,11 +12,12 @@ use std::time::Duration;
 use axum::extract::ws::{Message, close_code};
 use futures_util::stream::SplitStream;
 use futures_util::{Sink, Stream, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::connections::{Admission, Handle};
+use super::connections::{Admission, Handle, WsLimits};
 use super::deadlines::{CLOSE_TOKEN_EXPIRED, Deadlines, close, expiry_instant};
 use super::ops::Operations;
 use super::upgrade::Client;
@@ -211,6 +212,8 @@ struct Socket<P: Protocol, S> {
     stream: SplitStream<S>,
     writer: tokio::task::JoinHandle<()>,
     max_message: usize,
+    /// Messages per second the client may send (`SPILLWAY_WS_RATE_LIMIT_PER_SEC`).
+    rate: Option<DefaultDirectRateLimiter>,
     ping_every: Duration,
 }
 
@@ -272,6 +275,9 @@ where
         stream,
         writer,
         max_message,
+        rate: limits
+            .max_messages_per_sec
+            .map(|n| RateLimiter::direct(Quota::per_second(n))),
         ping_every,
     }))
 }
@@ -352,6 +358,11 @@ where
                     if len > self.max_message {
                         break Some(close(close_code::SIZE, "message too big"));
                     }
+                    // Every message may cost a lookup (in a fleet, a registry
+                    // read), and the per-address HTTP rate limit never sees it.
+                    if let Some(rate) = &self.rate && rate.check().is_err() {
+                        break Some(close(close_code::POLICY, too_many_messages(limits)));
+                    }
                     last_action = Instant::now();
                     if let Some(registered) = &self.link.registered {
                         registered.handle.mark_active();
@@ -409,6 +420,12 @@ where
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     }
+}
+
+/// The close reason past the message rate (at most 123 bytes, as close reasons are).
+fn too_many_messages(limits: WsLimits) -> String {
+    let n = limits.max_messages_per_sec.map_or(0, |n| n.get());
+    format!("too many messages: more than {n} a second (SPILLWAY_WS_RATE_LIMIT_PER_SEC)")
 }
 
 /// A read error's close frame: an oversized frame or message gets 1009, a

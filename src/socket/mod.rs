@@ -7,8 +7,10 @@
 //! every endpoint at once:
 //!
 //! - admission: the per-user connection cap and shutdown refusal ([`Connections::admit`]);
+//!   HTTP readers count in the same cap ([`Connections::admit_reader`]);
 //! - the registry record, `@connections` handle and `spillway_connections_active`;
 //! - the size limit: frame limit = message limit, `1009` past it;
+//! - the message rate (`SPILLWAY_WS_RATE_LIMIT_PER_SEC`), `1008` past it;
 //! - deadlines: token expiry (`4401`, or the protocol's own code: GraphQL's
 //!   `4403`, which its clients retry), idle (no message, nothing running),
 //!   lifetime, the protocol's own (GraphQL's `connection_init`) — one timer;
@@ -22,6 +24,7 @@
 //! - `driver`: the loop, generic over any `Sink` + `Stream` of messages.
 //! - `ops`: the operations running on one socket.
 //! - `connections`: this node's sockets beside the shared registry.
+//! - `readers`: HTTP readers per user, counted in the same per-user budget.
 //! - `deadlines`: close frames and the nearest deadline.
 //! - `writer`: the outbound buffer's writer task.
 //! - `upgrade`: what the HTTP upgrade hands the driver.
@@ -30,6 +33,7 @@ pub mod connections;
 mod deadlines;
 mod driver;
 mod ops;
+mod readers;
 mod upgrade;
 mod writer;
 
@@ -37,6 +41,7 @@ pub use connections::{Admission, Connections, Handle, WsLimits};
 pub use deadlines::{CLOSE_TOKEN_EXPIRED, close, expiry_instant};
 pub use driver::{Ctx, Flow, Opening, Protocol, serve};
 pub use ops::{OpRefusal, Operations, Running};
+pub use readers::ReaderSlot;
 pub use upgrade::{Client, READ_BUFFER, SUBPROTOCOL, upgrade};
 
 /// A pushed body (`@connections`) as one message: text when it is UTF-8, binary otherwise.

@@ -178,6 +178,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
         heartbeat: config.heartbeat(),
         graphql_init_timeout: config.graphql_init_timeout(),
         graphql_max_document_bytes: config.graphql_max_document_bytes,
+        graphiql: config.serves_graphiql(),
         admin_group: Arc::from("admin"),
         max_body_bytes: config.max_body_bytes,
         web: Arc::new(crate::transport::web::WebConfig::from_config(&config)),

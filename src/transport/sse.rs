@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::event::EventKind;
-use crate::http::{Path, parse_json, stream_headers};
+use crate::http::{Path, http_reader, parse_json, stream_headers};
 use crate::hub::{Access, Subscription};
 use crate::metrics::Metrics;
 use crate::render::sse;
@@ -75,6 +75,7 @@ async fn attach(
         // reconnecting (an empty `200` would have it retry forever).
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    let sub = http_reader(&state, &principal.sub, sub).await?;
     Ok(if wants_plain_text(&headers) {
         text_response(sub, &state.metrics)
     } else {

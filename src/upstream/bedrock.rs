@@ -14,6 +14,7 @@ use aws_sdk_bedrockruntime::config::{
     BehaviorVersion, Credentials, Region, StalledStreamProtectionConfig,
 };
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::RequestId;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{
@@ -405,7 +406,7 @@ where
     match &err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            UpstreamError::from_code(e.code(), e.message())
+            UpstreamError::from_code(e.code(), e.message(), e.meta().request_id())
         }
         SdkError::TimeoutError(_) => {
             UpstreamError::new(UpstreamErrorKind::Unavailable, "timed out reaching Bedrock")
@@ -454,7 +455,11 @@ fn invoke_stream_error<R: std::fmt::Debug + 'static>(
                 ResponseStreamError::ServiceUnavailableException(e) => (Unavailable, e.message),
                 other => (Internal, other.message().map(str::to_owned)),
             };
-            UpstreamError::new(kind, msg.unwrap_or_else(|| "upstream stream error".into()))
+            UpstreamError::from_bedrock(
+                kind,
+                msg.as_deref().unwrap_or("upstream stream error"),
+                None,
+            )
         }
         other => stream_transport_error(&other),
     }
@@ -478,7 +483,11 @@ fn converse_stream_error<R: std::fmt::Debug + 'static>(
                 }
                 other => (Internal, other.message().map(str::to_owned)),
             };
-            UpstreamError::new(kind, msg.unwrap_or_else(|| "upstream stream error".into()))
+            UpstreamError::from_bedrock(
+                kind,
+                msg.as_deref().unwrap_or("upstream stream error"),
+                None,
+            )
         }
         other => stream_transport_error(&other),
     }

@@ -90,8 +90,9 @@ impl UpstreamError {
         self.error_code().status()
     }
 
-    /// Kind from a Bedrock error code such as `ThrottlingException`.
-    pub fn from_code(code: Option<&str>, message: Option<&str>) -> Self {
+    /// An error Bedrock answered with `code` (such as `ThrottlingException`),
+    /// its `message` and its request id ([`Self::from_bedrock`]).
+    pub fn from_code(code: Option<&str>, message: Option<&str>, request_id: Option<&str>) -> Self {
         use UpstreamErrorKind::*;
         let kind = match code.unwrap_or("") {
             "ThrottlingException" => Throttled,
@@ -108,9 +109,43 @@ impl UpstreamError {
         };
         let message = message
             .filter(|m| !m.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| code.unwrap_or("upstream error").to_owned());
-        Self { kind, message }
+            .unwrap_or_else(|| code.unwrap_or("upstream error"));
+        Self::from_bedrock(kind, message, request_id)
+    }
+
+    /// An error of `kind` Bedrock answered in its own words (`message`),
+    /// before or during a stream; every such error is built here.
+    ///
+    /// Bedrock's words reach the client when they are about the request
+    /// (a validation error says what is wrong with the user's input). Two
+    /// kinds are not: an access denial names the gateway's own AWS
+    /// principal (account id, role, role session), which any user could
+    /// trigger by naming a guardrail the role may not apply, and an internal
+    /// error says nothing a client can act on. Those keep their code and get
+    /// a generic sentence with Bedrock's request id; Bedrock's words go to
+    /// the log at WARN (inside the session's span, so with its id).
+    pub fn from_bedrock(kind: UpstreamErrorKind, message: &str, request_id: Option<&str>) -> Self {
+        let generic = match kind {
+            UpstreamErrorKind::AccessDenied => {
+                "the gateway is not permitted to use this model or guardrail"
+            }
+            UpstreamErrorKind::Internal => "Bedrock failed with an internal error; try again",
+            _ => return Self::new(kind, message),
+        };
+        let code = kind.error_code().as_str();
+        tracing::warn!(
+            code,
+            bedrock_request_id = request_id,
+            bedrock_message = message,
+            "Bedrock refused the request; the client is told less"
+        );
+        Self::new(
+            kind,
+            match request_id {
+                Some(id) => format!("{generic} (Bedrock request id {id})"),
+                None => generic.to_owned(),
+            },
+        )
     }
 }
 
@@ -148,5 +183,58 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    const DENIAL: &str = "User: arn:aws:sts::123456789012:assumed-role/spillway-TaskRole-1A2B/7f3c2a1b \
+        is not authorized to perform: bedrock:ApplyGuardrail on resource: arn:aws:bedrock:us-east-1:123456789012:guardrail/x";
+
+    /// Bedrock's words about the gateway's own AWS principal, or an internal
+    /// failure, never reach clients; the code and Bedrock's request id do.
+    #[test]
+    fn denials_and_internal_errors_keep_their_code_but_not_bedrocks_words() {
+        let denied =
+            UpstreamError::from_code(Some("AccessDeniedException"), Some(DENIAL), Some("req-1"));
+        assert_eq!(denied.code(), "access_denied");
+        assert_eq!(
+            denied.message,
+            "the gateway is not permitted to use this model or guardrail (Bedrock request id req-1)"
+        );
+        let internal =
+            UpstreamError::from_code(Some("InternalServerException"), Some(DENIAL), None);
+        assert_eq!(internal.code(), "upstream_internal_error");
+        assert_eq!(
+            internal.message,
+            "Bedrock failed with an internal error; try again"
+        );
+        let mid_stream = UpstreamError::from_bedrock(UpstreamErrorKind::AccessDenied, DENIAL, None);
+        for e in [&denied, &internal, &mid_stream] {
+            assert!(
+                !e.message.contains("123456789012") && !e.message.contains("arn:"),
+                "{e}"
+            );
+        }
+    }
+
+    /// What is about the user's own request stays in Bedrock's words.
+    #[test]
+    fn other_errors_keep_bedrocks_words() {
+        for (code, words) in [
+            ("ValidationException", "max_tokens: must be less than 4096"),
+            (
+                "ThrottlingException",
+                "Too many requests, please wait before trying again.",
+            ),
+            (
+                "ResourceNotFoundException",
+                "Could not resolve the foundation model",
+            ),
+        ] {
+            let e = UpstreamError::from_code(Some(code), Some(words), Some("req-2"));
+            assert_eq!(e.message, words, "{code}");
+        }
+        assert_eq!(
+            UpstreamError::from_code(Some("ValidationException"), None, None).message,
+            "ValidationException"
+        );
     }
 }

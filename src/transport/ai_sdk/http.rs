@@ -13,7 +13,7 @@ use super::render::chunk_stream;
 use super::request::{ChatRequest, chat_answer, check_chat_id, to_stream_request};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{Path, parse_json, stream_headers};
+use crate::http::{Path, http_reader, parse_json, stream_headers};
 use crate::hub::Subscription;
 use crate::hub::chats::{ChatIndex, Rendering};
 use crate::render::sse;
@@ -41,7 +41,8 @@ pub async fn chat(
 }
 
 /// `GET /v1/ai-sdk/chat/{chatId}/stream`: replay the chat's active stream
-/// from its start (the SDK resets the message on replay), or `204`.
+/// from its start (the SDK resets the message on replay), or `204`; `429`
+/// past the user's connection budget.
 pub async fn resume(
     State(state): State<AppState>,
     Extension(chats): Extension<ChatIndex>,
@@ -53,7 +54,10 @@ pub async fn resume(
         .resume_chat(&chats, &principal.sub, &chat_id)
         .await
     {
-        Some((sub, rendering)) => ui_message_sse(sub, rendering, &state),
+        Some((sub, rendering)) => match http_reader(&state, &principal.sub, sub).await {
+            Ok(sub) => ui_message_sse(sub, rendering, &state),
+            Err(e) => e.into_response(),
+        },
         None => StatusCode::NO_CONTENT.into_response(),
     }
 }

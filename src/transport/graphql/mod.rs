@@ -37,6 +37,7 @@ use crate::auth::extract::bearer_token;
 use crate::auth::gate;
 use crate::auth::{AuthError, Principal};
 use crate::edge::client_ip::Peer;
+use crate::error::ErrorCode;
 use crate::socket::Client;
 use crate::state::AppState;
 use http::Via;
@@ -48,6 +49,9 @@ pub use shared::RequestKey;
 pub const MAX_DEPTH: usize = 20;
 /// Most fields in one operation (the standard introspection query has ~90).
 pub const MAX_COMPLEXITY: usize = 500;
+/// What one `session(sessionId:)` lookup costs of [`MAX_COMPLEXITY`]: an
+/// operation makes at most 4 (each may read the fleet's registry).
+pub const SESSION_LOOKUP_COMPLEXITY: usize = 100;
 /// Nesting limit of the parser (fragments, lists, objects).
 pub const MAX_RECURSIVE_DEPTH: usize = 32;
 /// Most directives on one field.
@@ -125,6 +129,12 @@ async fn get_graphql(
         Err(_) => {}
     }
     if !gate::is_graphql_get_request(&parts.uri) {
+        if !state.graphiql {
+            return ErrorCode::NotFound.response(
+                "GraphiQL is served only in local mode (--auth dev) or with SPILLWAY_GRAPHIQL=true; \
+                 send a query by POST, or by GET with ?query=",
+            );
+        }
         return Html(
             GraphiQLSource::build()
                 .endpoint(PATH)

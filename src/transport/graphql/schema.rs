@@ -280,7 +280,12 @@ pub struct QueryRoot;
 
 #[Object(name = "Query")]
 impl QueryRoot {
-    /// A session you own; null with a `not_found` error otherwise.
+    /// A session you own; null with a `not_found` error otherwise. Costs
+    /// 100 of an operation's complexity limit of 500, so an operation looks
+    /// up at most four sessions.
+    // So aliases cannot make one request hundreds of lookups (in a fleet
+    // each may be a registry read): `SESSION_LOOKUP_COMPLEXITY`.
+    #[graphql(complexity = "super::SESSION_LOOKUP_COMPLEXITY + child_complexity")]
     async fn session(&self, ctx: &Context<'_>, session_id: String) -> Result<Option<GqlSession>> {
         let (principal, state) = caller(ctx)?;
         let s = state

@@ -56,7 +56,7 @@ use super::response_format;
 use super::unix_now;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::{parse_json, stream_headers};
+use crate::http::{http_reader, parse_json, stream_headers};
 use crate::hub::{Access, Kept, Session, StartError, Subscription};
 use crate::parts::{Content, answer};
 use crate::state::AppState;
@@ -171,6 +171,7 @@ async fn retrieve(
         // the `sequence_number` it had the first time; those up to the
         // cursor are left out.
         let sub = Subscription::from_start(Arc::clone(&session));
+        let sub = http_reader(&state, &principal.sub, sub).await?;
         let mut res = stream::stream_response(
             sub,
             head,
