@@ -436,3 +436,44 @@ def test_a_tool_search_conversation_goes_on(client):
     )
     assert message.stop_reason == "end_turn"
     assert message.content[0].text.startswith("Tool result: Sunny")
+
+
+def test_the_sdk_tool_runner_goes_on_unthreaded(client):
+    """The SDK's tool runner threads by default (`thread`: the server keeps
+    the history). The gateway refuses `thread` in the shape the SDK recovers
+    from, so the runner resends the whole history and the loop completes."""
+
+    @anthropic.beta_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"22 °C and sunny in {city}"
+
+    runner = client.beta.messages.tool_runner(
+        model=SONNET,
+        max_tokens=1024,
+        tools=[get_weather],
+        messages=[{"role": "user", "content": prompt(f"tool=get_weather tokens=3 {FAST}")}],
+    )
+    final = runner.until_done()
+    assert final.stop_reason == "end_turn"
+    assert final.content[-1].text.startswith("Tool result: 22 °C and sunny")
+
+
+def test_platform_features_bedrock_lacks_are_refused_by_name(client):
+    ask = dict(model=HAIKU, max_tokens=64, messages=[{"role": "user", "content": prompt(FAST)}])
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(**ask, extra_body={"thread": {"type": "create"}})
+    assert err.value.body["error"]["details"]["error_code"] == "thread_unsupported_request"
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(
+            **ask, extra_body={"mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "x"}]}
+        )
+    assert "mcp_servers: Bedrock has no MCP connector" in err.value.message
+    with pytest.raises(anthropic.BadRequestError) as err:
+        client.messages.create(
+            **ask, tools=[{"type": "mcp_toolset", "mcp_server_name": "x"}]
+        )
+    assert "'mcp_toolset' are not served" in err.value.message
+    # Asking for nothing is no refusal.
+    message = client.messages.create(**ask, extra_body={"fallbacks": "default", "mcp_servers": []})
+    assert message.stop_reason == "end_turn"

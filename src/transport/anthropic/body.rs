@@ -7,6 +7,7 @@
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 
+use super::error::{AnthropicError, bad};
 use super::models::ONE_M_BETA;
 
 /// The version Bedrock's Claude bodies name.
@@ -14,7 +15,10 @@ const BEDROCK_VERSION: &str = "bedrock-2023-05-31";
 
 /// Fields of Anthropic's API that Bedrock's Claude body refuses: the
 /// transport's (`model` is in the path, `stream` in the API called) and
-/// Anthropic's own platform's (tiers, regions, workspaces, containers).
+/// Anthropic's own platform's (tiers, regions, workspaces, billing; a
+/// `container`, `mcp_servers` or `fallbacks` that asks for nothing), dropped.
+/// Those that ask for something the gateway cannot give are refused first
+/// ([`refuse_platform_features`]).
 const NOT_FOR_BEDROCK: &[&str] = &[
     "model",
     "stream",
@@ -25,9 +29,48 @@ const NOT_FOR_BEDROCK: &[&str] = &[
     "diagnostics",
     "user_profile_id",
     "workspace_id",
+    "billing_policy",
     "container",
     "mcp_servers",
+    "fallbacks",
 ];
+
+/// Refuse what Anthropic's platform does for a request and Bedrock cannot,
+/// rather than drop it and answer as if it had been done:
+/// - `thread` (message threads: the server keeps the history), in the shape
+///   the SDKs recover from by sending the whole history without one (their
+///   tool runners thread by default);
+/// - `mcp_servers` (the MCP connector) and `container` (code-execution
+///   containers), which Bedrock has no counterpart for;
+/// - `fallbacks` other than Anthropic's `"default"` (the gateway's own are
+///   `SPILLWAY_FALLBACK_MODELS`).
+pub(super) fn refuse_platform_features(body: &Map<String, Value>) -> Result<(), AnthropicError> {
+    let asked = |key: &str| {
+        body.get(key).filter(|v| match v {
+            Value::Null => false,
+            Value::Array(a) => !a.is_empty(),
+            _ => true,
+        })
+    };
+    if asked("thread").is_some() {
+        return Err(AnthropicError::ThreadUnsupported);
+    }
+    if asked("mcp_servers").is_some() {
+        return Err(bad(
+            "mcp_servers: Bedrock has no MCP connector; call the MCP server's tools yourself and send them as custom tools",
+        ));
+    }
+    if asked("container").is_some() {
+        return Err(bad("container: Bedrock runs no code-execution containers"));
+    }
+    match asked("fallbacks") {
+        None => Ok(()),
+        Some(Value::String(s)) if s == "default" => Ok(()),
+        Some(_) => Err(bad(
+            "fallbacks: this gateway's fallback models are its operator's (SPILLWAY_FALLBACK_MODELS); send \"default\" or leave it out",
+        )),
+    }
+}
 
 /// Beta flags Bedrock takes for Claude. Others (Anthropic's own features,
 /// such as `claude-code-20250219`, `oauth-2025-04-20`, `files-api-2025-04-14`)

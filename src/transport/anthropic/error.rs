@@ -19,7 +19,14 @@ pub use crate::render::anthropic::{error_body, error_type};
 pub enum AnthropicError {
     Api(ApiError),
     Auth(AuthError),
+    /// A request with `thread` (message threads): refused with the
+    /// `error.details` the SDKs read as "send it again, unthreaded".
+    ThreadUnsupported,
 }
+
+/// What a refused `thread` says.
+const THREAD_UNSUPPORTED: &str = "thread: message threads are not served here (Bedrock keeps no \
+    conversation); send the whole history in messages";
 
 impl From<ApiError> for AnthropicError {
     fn from(e: ApiError) -> Self {
@@ -44,6 +51,7 @@ impl AnthropicError {
         match self {
             Self::Api(e) => e.error_code(),
             Self::Auth(e) => e.error_code(),
+            Self::ThreadUnsupported => ErrorCode::BadRequest,
         }
     }
 
@@ -52,6 +60,7 @@ impl AnthropicError {
         match self {
             Self::Api(e) => e.to_string(),
             Self::Auth(e) => e.to_string(),
+            Self::ThreadUnsupported => THREAD_UNSUPPORTED.to_owned(),
         }
     }
 }
@@ -63,6 +72,16 @@ impl IntoResponse for AnthropicError {
         let gateway = match self {
             Self::Api(e) => e.into_response(),
             Self::Auth(e) => e.into_response(),
+            Self::ThreadUnsupported => {
+                // Anthropic's SDKs (`_thread_state.py`, `ThreadState.ts`)
+                // resend without `thread` on this `error_code`.
+                let mut body = error_body(kind, &message);
+                body["error"]["details"] = serde_json::json!({
+                    "error_code": "thread_unsupported_request",
+                    "unsupported": ["thread"],
+                });
+                return (status, Json(body)).into_response();
+            }
         };
         let (mut parts, _) = gateway.into_parts();
         parts.status = status;

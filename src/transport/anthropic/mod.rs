@@ -108,6 +108,9 @@ fn parse(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Parsed
     if !raw.is_object() {
         return Err(bad("the body must be a JSON object"));
     }
+    if let Value::Object(body) = &raw {
+        body::refuse_platform_features(body)?;
+    }
     system_messages::fold(raw.get_mut("messages"))?;
     let req = MessagesRequest::deserialize(&raw)
         .map_err(|e| bad(format!("invalid request body: {e}")))?;

@@ -140,11 +140,16 @@ fn tools(defs: Vec<Value>, claude: bool) -> Result<ToolList, AnthropicError> {
         .into_iter()
         .enumerate()
         .map(|(i, def)| {
+            let kind = def.get("type").and_then(Value::as_str).unwrap_or("custom");
+            if kind == "mcp_toolset" {
+                return Err(bad(format!(
+                    "tools.{i}: tools of type 'mcp_toolset' are not served: Bedrock has no MCP connector"
+                )));
+            }
             let name = def
                 .get("name")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad(format!("tools.{i}.name: a string is required")))?;
-            let kind = def.get("type").and_then(Value::as_str).unwrap_or("custom");
             let schema = def.get("input_schema").filter(|s| !s.is_null());
             let input_schema = match (kind, schema) {
                 ("custom", Some(s)) => s.clone(),
