@@ -294,14 +294,17 @@ impl ModelPolicy {
             model.target(&model_id, routed, api),
         )
         .map_err(ApiError::BadRequest)?;
+        let forced = matches!(req.tool_choice, ToolChoice::Any | ToolChoice::Tool(_));
         if reasoning_budget.is_some()
             && model.family() == Some(ModelFamily::AnthropicClaude)
-            && !thinking_turn_fits(&turns)
+            && (forced || !thinking_turn_fits(&turns))
         {
             // What Claude would refuse, the request gets without thinking:
-            // the client did not replay the signed block (OpenAI's chat
-            // clients cannot), and the answer matters more than the budget.
-            tracing::debug!(model = %model_id, "thinking off: the tool-calling turn has no signed thinking block");
+            // a tool choice that forces a call (`tool_choice: "required"`
+            // or a named function with `reasoning_effort`), or a client that
+            // did not replay the signed block (OpenAI's chat clients
+            // cannot). The answer matters more than the budget.
+            tracing::debug!(model = %model_id, forced, "thinking off: Claude takes no thinking with this request");
             reasoning_budget = None;
         }
         let prompt_bytes: usize = turns

@@ -635,6 +635,23 @@ def test_the_sdk_stream_helper_accumulates_reasoning_into_a_replayable_turn(clie
     assert getattr(again.choices[0].message, "reasoning_content", None)
 
 
+def test_a_forced_tool_choice_with_reasoning_answers_without_thinking(client):
+    """Claude refuses thinking when the tool choice forces a call (the
+    simulator too); such a request goes without its thinking budget."""
+    for choice in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        completion = client.chat.completions.create(
+            model=SONNET,
+            reasoning_effort="low",
+            tools=[WEATHER_TOOL],
+            tool_choice=choice,
+            messages=[{"role": "user", "content": prompt(FAST)}],
+        )
+        message = completion.choices[0].message
+        assert completion.choices[0].finish_reason == "tool_calls", choice
+        assert message.tool_calls[0].function.name == "get_weather"
+        assert not getattr(message, "reasoning_content", None)
+
+
 def png(width, height):
     """A real PNG of width x height (one grey channel, all black)."""
 

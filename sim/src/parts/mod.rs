@@ -181,7 +181,13 @@ impl Conversation {
     /// assistant turn (the one that called the tools) must open with its
     /// thinking block, as it was streamed. Call after the request's
     /// thinking setting is read.
+    /// Claude refuses thinking with a forced tool choice too.
     pub(crate) fn thinking_turn_fits(&self) -> Result<(), SimError> {
+        if self.parts.reasoning && self.parts.forced_tool.is_some() {
+            return Err(SimError::validation(
+                "Thinking may not be enabled when tool_choice forces tool use.",
+            ));
+        }
         let turn = self.assistant;
         if self.parts.reasoning
             && !self.parts.tool_results.is_empty()
