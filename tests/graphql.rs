@@ -1602,6 +1602,48 @@ async fn start_stream_takes_a_guardrail_and_subscribers_get_its_part() {
     gw.shutdown().await;
 }
 
+/// `PartInput` takes what a `/v1/stream` part takes for citations and
+/// guardrails: a document's `citations` (the simulator then cites only the
+/// documents that enable them) and a guardContent's `qualifiers`.
+#[tokio::test]
+async fn start_stream_parts_take_citations_and_qualifiers() {
+    let gw = Gateway::start().await;
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation($m: [MessageInput!]) {
+            startStream(prompt: "", api: CONVERSE, messages: $m) { sessionId }
+        }"#,
+        json!({"m": [{"role": "USER", "parts": [
+            {"type": "document", "mediaType": "text/plain", "name": "Q2", "data": "U2FsZXMgZmVsbC4="},
+            {"type": "document", "mediaType": "text/plain", "name": "Q3", "data": "U2FsZXMgcm9zZSA0JS4=",
+             "citations": true},
+            {"type": "guardContent", "text": "Sum up", "qualifiers": ["query"]},
+            {"type": "text", "text": "[[sim tokens=2 cite=1 rate=0 ttft_ms=0]]"}
+        ]}]}),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let id = r["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp stopReason part { type title text } } }";
+    c.subscribe("1", query, json!({"id": id})).await;
+    let evs = events(&c.collect("1").await, 0);
+    let cites: Vec<&Value> = evs
+        .iter()
+        .map(|e| &e["part"])
+        .filter(|p| p["type"] == "citation")
+        .collect();
+    assert_eq!(cites.len(), 1, "{evs:?}");
+    assert_eq!(cites[0]["title"], "Q3", "only the citable document");
+    assert_eq!(evs.last().unwrap()["stopReason"], "end_turn");
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn start_stream_takes_system_parts_and_a_tools_cache_point() {
     let gw = Gateway::start().await;
