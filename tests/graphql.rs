@@ -1644,6 +1644,41 @@ async fn start_stream_parts_take_citations_and_qualifiers() {
     gw.shutdown().await;
 }
 
+/// The final `TokenEvent` names the model that answered, as on SSE: after
+/// a fallback, the fallback, not the model the request named.
+#[tokio::test]
+async fn the_final_event_names_the_model_that_answered() {
+    const NOVA: &str = "amazon.nova-lite-v1:0";
+    let gw = Gateway::with(|c| c.fallback_models = vec![NOVA.to_owned()]).await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp model } }";
+    for (prompt, answered) in [
+        ("[[sim tokens=2 rate=0 ttft_ms=0]] rivers", CLAUDE),
+        (
+            "[[sim unavailable=claude-3-haiku tokens=2 rate=0 ttft_ms=0]] lakes",
+            NOVA,
+        ),
+    ] {
+        let r = post(
+            &gw,
+            &gw.token,
+            "mutation($p: String!, $m: String) { startStream(prompt: $p, model: $m) { sessionId } }",
+            json!({"p": prompt, "m": CLAUDE}),
+        )
+        .await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let id = r["data"]["startStream"]["sessionId"].as_str().unwrap();
+        c.subscribe(id, query, json!({"id": id})).await;
+        let evs = events(&c.collect(id).await, 0);
+        let (last, rest) = evs.split_last().unwrap();
+        assert_eq!(last["isComplete"], true, "{evs:?}");
+        assert_eq!(last["model"], answered, "{prompt}");
+        assert!(rest.iter().all(|e| e["model"].is_null()), "{evs:?}");
+    }
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn start_stream_takes_system_parts_and_a_tools_cache_point() {
     let gw = Gateway::start().await;
