@@ -384,7 +384,7 @@ async fn connection_init_without_or_with_a_bad_token_closes_4403() {
 /// returns a fresh token reconnects by itself (`tests/node`).
 #[tokio::test]
 async fn a_socket_whose_token_expires_is_closed_4403_which_graphql_ws_retries() {
-    let gw = Gateway::start().await;
+    let gw = Gateway::with(|c| c.jwt_leeway_secs = 0).await;
     for protocol in [TRANSPORT_WS, LEGACY_WS] {
         let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
             .unwrap()
