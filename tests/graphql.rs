@@ -384,7 +384,7 @@ async fn connection_init_without_or_with_a_bad_token_closes_4403() {
 /// returns a fresh token reconnects by itself (`tests/node`).
 #[tokio::test]
 async fn a_socket_whose_token_expires_is_closed_4403_which_graphql_ws_retries() {
-    let gw = Gateway::start().await;
+    let gw = Gateway::with(|c| c.jwt_leeway_secs = 0).await;
     for protocol in [TRANSPORT_WS, LEGACY_WS] {
         let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
             .unwrap()
@@ -1665,6 +1665,83 @@ async fn start_stream_takes_a_guardrail_and_subscribers_get_its_part() {
             .contains("guardrail version"),
         "{bad}"
     );
+    gw.shutdown().await;
+}
+
+/// `PartInput` takes what a `/v1/stream` part takes for citations and
+/// guardrails: a document's `citations` (the simulator then cites only the
+/// documents that enable them) and a guardContent's `qualifiers`.
+#[tokio::test]
+async fn start_stream_parts_take_citations_and_qualifiers() {
+    let gw = Gateway::start().await;
+    let r = post(
+        &gw,
+        &gw.token,
+        r#"mutation($m: [MessageInput!]) {
+            startStream(prompt: "", api: CONVERSE, messages: $m) { sessionId }
+        }"#,
+        json!({"m": [{"role": "USER", "parts": [
+            {"type": "document", "mediaType": "text/plain", "name": "Q2", "data": "U2FsZXMgZmVsbC4="},
+            {"type": "document", "mediaType": "text/plain", "name": "Q3", "data": "U2FsZXMgcm9zZSA0JS4=",
+             "citations": true},
+            {"type": "guardContent", "text": "Sum up", "qualifiers": ["query"]},
+            {"type": "text", "text": "[[sim tokens=2 cite=1 rate=0 ttft_ms=0]]"}
+        ]}]}),
+    )
+    .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    let id = r["data"]["startStream"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp stopReason part { type title text } } }";
+    c.subscribe("1", query, json!({"id": id})).await;
+    let evs = events(&c.collect("1").await, 0);
+    let cites: Vec<&Value> = evs
+        .iter()
+        .map(|e| &e["part"])
+        .filter(|p| p["type"] == "citation")
+        .collect();
+    assert_eq!(cites.len(), 1, "{evs:?}");
+    assert_eq!(cites[0]["title"], "Q3", "only the citable document");
+    assert_eq!(evs.last().unwrap()["stopReason"], "end_turn");
+    gw.shutdown().await;
+}
+
+/// The final `TokenEvent` names the model that answered, as on SSE: after
+/// a fallback, the fallback, not the model the request named.
+#[tokio::test]
+async fn the_final_event_names_the_model_that_answered() {
+    const NOVA: &str = "amazon.nova-lite-v1:0";
+    let gw = Gateway::with(|c| c.fallback_models = vec![NOVA.to_owned()]).await;
+    let mut c = Client::connect(&gw, TRANSPORT_WS).await;
+    c.init(&gw.token).await;
+    let query = "subscription($id: String!) { onTokenReceived(sessionId: $id) { seq token isComplete timestamp model } }";
+    for (prompt, answered) in [
+        ("[[sim tokens=2 rate=0 ttft_ms=0]] rivers", CLAUDE),
+        (
+            "[[sim unavailable=claude-3-haiku tokens=2 rate=0 ttft_ms=0]] lakes",
+            NOVA,
+        ),
+    ] {
+        let r = post(
+            &gw,
+            &gw.token,
+            "mutation($p: String!, $m: String) { startStream(prompt: $p, model: $m) { sessionId } }",
+            json!({"p": prompt, "m": CLAUDE}),
+        )
+        .await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let id = r["data"]["startStream"]["sessionId"].as_str().unwrap();
+        c.subscribe(id, query, json!({"id": id})).await;
+        let evs = events(&c.collect(id).await, 0);
+        let (last, rest) = evs.split_last().unwrap();
+        assert_eq!(last["isComplete"], true, "{evs:?}");
+        assert_eq!(last["model"], answered, "{prompt}");
+        assert!(rest.iter().all(|e| e["model"].is_null()), "{evs:?}");
+    }
     gw.shutdown().await;
 }
 

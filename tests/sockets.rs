@@ -195,10 +195,11 @@ async fn a_running_operation_keeps_a_socket_from_idling_but_not_past_its_lifetim
 /// A token that expires closes every socket, each with its protocol's code:
 /// `4401` where the client can renew in-band first (`/v1/ws`'s `auth`),
 /// `4403` on GraphQL, whose graphql-ws client retries it (and gives up on
-/// `4401`), asking its `connectionParams()` for a fresh token.
+/// `4401`), asking its `connectionParams()` for a fresh token. It expires
+/// when HTTP stops taking it: `exp` plus `--jwt-leeway-secs`.
 #[tokio::test]
 async fn a_token_that_expires_closes_every_socket_with_its_protocols_code() {
-    let gw = Gateway::start().await;
+    let gw = Gateway::with(|c| c.jwt_leeway_secs = 1).await;
     for ep in ALL {
         let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
             .unwrap()
@@ -214,8 +215,26 @@ async fn a_token_that_expires_closes_every_socket_with_its_protocols_code() {
             (expected.0, expected.1.to_owned()),
             "{ep:?}"
         );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(now > exp(&short), "{ep:?}: closed before exp + leeway");
     }
     gw.shutdown().await;
+}
+
+/// A token's `exp` claim.
+fn exp(token: &str) -> u64 {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    claims["exp"].as_u64().unwrap()
 }
 
 #[tokio::test]

@@ -338,7 +338,7 @@ async fn upgrades_need_a_token_from_a_header_query_or_subprotocol() {
 
 #[tokio::test]
 async fn an_expired_token_closes_the_socket_with_4401() {
-    let gw = Gateway::start().await;
+    let gw = Gateway::with(|c| c.jwt_leeway_secs = 0).await;
     let short = spillway::auth::dev::DevIssuer::load_or_create(gw.data_dir())
         .unwrap()
         .mint("alice", &[], 1)

@@ -109,6 +109,13 @@ impl Verifier {
         &self.keys
     }
 
+    /// The last second (since the epoch) at which `principal`'s token is
+    /// still accepted: its `exp` plus the clock-skew leeway, as [`Self::verify`]
+    /// allows. A socket's token-expiry deadline.
+    pub fn accepted_until(&self, principal: &Principal) -> u64 {
+        principal.expires_at.saturating_add(self.config.leeway_secs)
+    }
+
     /// Verify `token` and say who it belongs to.
     ///
     /// Cheap checks first (size, header, `alg`, `kid`), so garbage never

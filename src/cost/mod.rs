@@ -31,20 +31,35 @@ pub struct Price {
     pub cache_write: Option<f64>,
 }
 
+/// `usage.costUsd` is rounded to this many USD: finer than any price of a
+/// token, coarse enough to drop the sums' float noise (`5.4e-5`, not
+/// `0.000054000000000000005`).
+const USD_PRECISION: f64 = 1e-10;
+
+/// `usd` to the nearest [`USD_PRECISION`]. Divided, not multiplied, by the
+/// exact `1 / USD_PRECISION`: the nearest `f64` to the rounded decimal.
+fn round_usd(usd: f64) -> f64 {
+    const PER_USD: f64 = 1.0 / USD_PRECISION;
+    (usd * PER_USD).round() / PER_USD
+}
+
 impl Price {
-    /// What `usage` costs in USD.
+    /// What `usage` costs in USD, rounded to [`USD_PRECISION`]: every API
+    /// shows this one number.
     pub fn cost(&self, usage: &Usage) -> f64 {
         let per_1k = |tokens: u64, price: f64| tokens as f64 * price / 1000.0;
-        per_1k(usage.input_tokens, self.input)
-            + per_1k(usage.output_tokens, self.output)
-            + per_1k(
-                usage.cache_read_input_tokens.unwrap_or(0),
-                self.cache_read.unwrap_or(self.input),
-            )
-            + per_1k(
-                usage.cache_write_input_tokens.unwrap_or(0),
-                self.cache_write.unwrap_or(self.input),
-            )
+        round_usd(
+            per_1k(usage.input_tokens, self.input)
+                + per_1k(usage.output_tokens, self.output)
+                + per_1k(
+                    usage.cache_read_input_tokens.unwrap_or(0),
+                    self.cache_read.unwrap_or(self.input),
+                )
+                + per_1k(
+                    usage.cache_write_input_tokens.unwrap_or(0),
+                    self.cache_write.unwrap_or(self.input),
+                ),
+        )
     }
 
     /// Every price a finite number, none negative.
@@ -203,6 +218,43 @@ mod tests {
         };
         let c = plain.cost(&usage(0, 0, Some(1000), Some(1000)));
         assert!((c - 2.0).abs() < 1e-9, "{c}");
+    }
+
+    #[test]
+    fn costs_carry_no_float_noise() {
+        let price = |input, output| Price {
+            input,
+            output,
+            cache_read: None,
+            cache_write: None,
+        };
+        // Unrounded, these sums are 0.000054000000000000005,
+        // 0.00025499999999999996 and 7.200000000000001e-7.
+        for (p, (i, o), usd) in [
+            (price(0.001, 0.005), (4, 10), 0.000054_f64),
+            (price(0.00025, 0.00125), (11, 41), 0.000054),
+            (price(0.001, 0.005), (15, 48), 0.000255),
+            (price(0.00006, 0.00024), (4, 2), 0.00000072),
+        ] {
+            let c = p.cost(&usage(i, o, None, None));
+            assert_eq!(
+                c.to_bits(),
+                usd.to_bits(),
+                "{c:?} for {p:?}, {i} in, {o} out"
+            );
+            assert_eq!(
+                serde_json::json!(c).to_string(),
+                serde_json::json!(usd).to_string()
+            );
+        }
+        // To the nearest 1e-10 USD.
+        let tiny = price(0.0, 0.00000004);
+        assert_eq!(tiny.cost(&usage(0, 3, None, None)), 1e-10);
+        assert_eq!(tiny.cost(&usage(0, 1, None, None)), 0.0);
+        assert_eq!(
+            price(1.0, 0.0).cost(&usage(123_456_789, 0, None, None)),
+            123_456.789
+        );
     }
 
     #[test]

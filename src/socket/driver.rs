@@ -305,11 +305,12 @@ where
 
         let reason: Option<Message> = loop {
             let (deadline, why) = Deadlines {
-                expires: self
-                    .link
-                    .principal
-                    .as_ref()
-                    .map(|p| (expiry_instant(p.expires_at), P::TOKEN_EXPIRED)),
+                // With the leeway HTTP allows: a token a request may still
+                // use keeps its socket open as long.
+                expires: self.link.principal.as_ref().map(|p| {
+                    let until = self.link.state.verifier.accepted_until(p);
+                    (expiry_instant(until), P::TOKEN_EXPIRED)
+                }),
                 lifetime_ends: started + limits.max_lifetime,
                 idle_ends: self
                     .ops

@@ -162,7 +162,7 @@ fn state(tweak: impl FnOnce(&mut Config)) -> AppState {
                 issuer: "test".into(),
                 client_ids: vec!["test".into()],
                 token_use: crate::auth::TokenUse::Any,
-                leeway_secs: 0,
+                leeway_secs: config.jwt_leeway_secs,
             },
         ),
         models: Arc::new(crate::request::ModelPolicy {
@@ -254,12 +254,49 @@ async fn idles_only_while_nothing_runs_and_never_past_its_lifetime() {
 
 #[tokio::test(start_paused = true)]
 async fn an_expired_token_closes_4401() {
-    let state = state(|_| {});
+    let state = state(|c| c.jwt_leeway_secs = 0);
     let mut peer = connect(&state, Some(principal(5)), NO_PINGS);
     assert_eq!(peer.text().await, "hello");
     assert_eq!(
         peer.close().await,
         (CLOSE_TOKEN_EXPIRED, "token expired".into())
+    );
+}
+
+/// A socket's token expires when HTTP stops taking it: `exp` plus
+/// `--jwt-leeway-secs`, so a token within the leeway opens a socket that
+/// stays open until the leeway is spent too.
+#[tokio::test(start_paused = true)]
+async fn the_token_deadline_allows_the_jwt_leeway() {
+    let state = state(|c| c.jwt_leeway_secs = 30);
+    let mut peer = connect(&state, Some(principal(5)), NO_PINGS);
+    let start = Instant::now();
+    assert_eq!(peer.text().await, "hello");
+    assert_eq!(
+        peer.close().await,
+        (CLOSE_TOKEN_EXPIRED, "token expired".into())
+    );
+    // 5 s to `exp` (4 when the wall clock's second turned meanwhile), then 30.
+    assert!(
+        (34..=35).contains(&start.elapsed().as_secs()),
+        "{:?}",
+        start.elapsed()
+    );
+
+    // Already past `exp`, within the leeway: open until the leeway ends.
+    let mut past = principal(0);
+    past.expires_at -= 10;
+    let mut peer = connect(&state, Some(past), NO_PINGS);
+    let start = Instant::now();
+    assert_eq!(peer.text().await, "hello");
+    assert_eq!(
+        peer.close().await,
+        (CLOSE_TOKEN_EXPIRED, "token expired".into())
+    );
+    assert!(
+        (19..=20).contains(&start.elapsed().as_secs()),
+        "{:?}",
+        start.elapsed()
     );
 }
 

@@ -17,7 +17,8 @@ let gw;
 let client;
 
 before(async () => {
-  gw = await startGateway({ SPILLWAY_DRAIN_SECS: '1' });
+  // Expiry is exact (no leeway), so a 2-second token's socket closes after 2 seconds.
+  gw = await startGateway({ SPILLWAY_DRAIN_SECS: '1', SPILLWAY_JWT_LEEWAY_SECS: '0' });
   client = createClient({
     url: gw.url.replace(/^http/, 'ws') + '/graphql',
     webSocketImpl: WebSocket,

@@ -101,7 +101,8 @@ impl From<&Part> for GqlPart {
 /// fields of that type. `input` is a JSON string; `data` is base64.
 #[derive(InputObject, Default)]
 pub struct PartInput {
-    /// `text`, `image`, `document`, `reasoning`, `toolCall`, `toolResult` or `cachePoint`.
+    /// `text`, `image`, `document`, `reasoning`, `toolCall`, `toolResult`,
+    /// `cachePoint` or `guardContent`.
     #[graphql(name = "type")]
     pub kind: String,
     pub text: Option<String>,
@@ -117,6 +118,11 @@ pub struct PartInput {
     /// A tool result's text.
     pub content: Option<String>,
     pub is_error: Option<bool>,
+    /// A document's: ask the model to cite it (`citation` parts).
+    pub citations: Option<bool>,
+    /// A guardContent's: what the guardrail takes its text as
+    /// (`grounding_source`, `query`, `guard_content`).
+    pub qualifiers: Option<Vec<String>>,
 }
 
 impl PartInput {
@@ -139,6 +145,8 @@ impl PartInput {
         put("toolCallId", self.tool_call_id.map(Value::from));
         put("content", self.content.map(Value::from));
         put("isError", self.is_error.map(Value::from));
+        put("citations", self.citations.map(Value::from));
+        put("qualifiers", self.qualifiers.map(Value::from));
         if let Some(input) = self.input {
             let v: Value = serde_json::from_str(&input)
                 .map_err(|e| format!("part input is not a JSON string: {e}"))?;
@@ -206,6 +214,40 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.into_content().is_err());
+    }
+
+    #[test]
+    fn citations_and_qualifiers_read_as_on_the_stream_route() {
+        let doc = PartInput {
+            kind: "document".into(),
+            media_type: Some("text/plain".into()),
+            name: Some("Q3".into()),
+            data: Some("AA==".into()),
+            citations: Some(true),
+            ..Default::default()
+        };
+        assert_eq!(
+            doc.into_content().unwrap(),
+            Content::Document {
+                media_type: "text/plain".into(),
+                name: "Q3".into(),
+                data: "AA==".into(),
+                citations: true
+            }
+        );
+        let guard = PartInput {
+            kind: "guardContent".into(),
+            text: Some("Is it safe?".into()),
+            qualifiers: Some(vec!["query".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            guard.into_content().unwrap(),
+            Content::GuardContent {
+                text: "Is it safe?".into(),
+                qualifiers: vec!["query".into()]
+            }
+        );
     }
 
     #[test]

@@ -168,6 +168,12 @@ impl GqlTokenEvent {
         self.0.usage.map(Usage::from)
     }
 
+    /// The model that answered (final event only; after a fallback, not
+    /// the one the request named).
+    async fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+
     async fn error(&self) -> Option<EventError> {
         self.0.error.as_ref().map(EventError::from)
     }
