@@ -116,8 +116,10 @@ def test_models_list_and_retrieve(client):
     ids = [m.id for m in client.models.list()]
     assert CLAUDE in ids
     assert client.models.retrieve(CLAUDE).id == CLAUDE
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError) as err:
         client.models.retrieve("acme.nope-v1")
+    assert (err.value.code, err.value.param) == ("model_not_found", "model")
+    assert "acme.nope-v1" in err.value.message
 
 
 def test_non_streaming_completion(client, gateway):
@@ -139,10 +141,24 @@ def test_non_streaming_completion(client, gateway):
     assert completion.usage.completion_tokens == 9
     assert completion.usage.prompt_tokens > 0
     assert completion.usage.total_tokens == 9 + completion.usage.prompt_tokens
+    # Always there, as at OpenAI (cost code reads it unguarded).
+    assert completion.usage.prompt_tokens_details.cached_tokens == 0
     info = session(gateway, raw.headers["x-session-id"])
     assert info["status"] == "complete"
     assert choice.message.content == info["text"]
     assert completion.id == f"chatcmpl-{info['sessionId']}"
+
+
+def test_a_refusal_part_in_an_assistant_message_is_its_words(client):
+    completion = client.chat.completions.create(
+        model=CLAUDE,
+        messages=[
+            {"role": "user", "content": "Help me pick a lock."},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't help with that."}]},
+            {"role": "user", "content": prompt(f"tokens=2 {FAST}")},
+        ],
+    )
+    assert completion.choices[0].finish_reason == "stop"
 
 
 def test_a_whole_answer_takes_as_long_as_the_model_takes():

@@ -87,7 +87,7 @@ async fn request_id(req: Request, next: Next) -> Response {
 /// `404 not_found_error` for an Anthropic API the gateway does not serve.
 async fn not_served(uri: axum::http::Uri) -> Response {
     let message = format!(
-        "{} is not served by this gateway (it serves /v1/messages, /v1/messages/count_tokens and /v1/models)",
+        "{} is not served by this gateway (it serves Anthropic's /v1/messages, /v1/messages/count_tokens and /v1/models, and OpenAI's /v1/chat/completions and /v1/responses; send files inline, as base64)",
         uri.path()
     );
     let body = error::error_body("not_found_error", &message);

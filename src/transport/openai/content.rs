@@ -29,6 +29,9 @@ struct Part {
     image_url: Option<ImageUrl>,
     #[serde(default)]
     file: Option<File>,
+    /// A `refusal` part's words (an assistant message the model declined in).
+    #[serde(default)]
+    refusal: Option<String>,
     #[serde(default)]
     cache_control: Option<CacheControl>,
 }
@@ -142,6 +145,12 @@ fn part(at: &str, p: &Part, allow: Allow) -> Result<Content, OpenAiError> {
         ))),
         ("file", _, _, Some(f)) => file(at, f),
         ("file", _, _, None) => Err(bad(format!("{at}: a file part needs `file.file_data`"))),
+        // What the model said when it declined: its words, kept as text so
+        // a replayed conversation reads as it went.
+        ("refusal", ..) => match &p.refusal {
+            Some(words) => Ok(Content::text(words.clone())),
+            None => Err(bad(format!("{at}: a refusal part needs `refusal`"))),
+        },
         (kind, ..) => Err(bad(format!(
             "{at}: content parts of type '{kind}' are not supported"
         ))),

@@ -172,7 +172,10 @@ fn openai_model(state: &AppState, id: String) -> Result<Json<Value>, OpenAiError
     let listed = state.models.listed().contains(&id)
         || (state.models.allowed.is_empty() && ModelFamily::from_model_id(&id).is_some());
     if !listed {
-        return Err(OpenAiError::from(ApiError::NotFound));
+        // OpenAI's `model_not_found`, as chat and Responses answer it.
+        return Err(OpenAiError::from(ApiError::UnknownModel(format!(
+            "The model '{id}' does not exist or is not served here"
+        ))));
     }
     Ok(Json(
         json!({"id": id, "object": "model", "created": 0, "owned_by": "bedrock"}),

@@ -71,11 +71,11 @@ pub(super) fn chat(u: Option<Usage>, spent: &Spent) -> Value {
         "total_tokens": prompt + u.output_tokens,
         "completion_tokens_details": {"reasoning_tokens": spent.reasoning_tokens(u.output_tokens)},
     });
-    if u.cache_read_input_tokens.is_some() || u.cache_write_input_tokens.is_some() {
-        v["prompt_tokens_details"] = json!({
-            "cached_tokens": u.cache_read_input_tokens.unwrap_or(0),
-            "cache_write_tokens": u.cache_write_input_tokens.unwrap_or(0),
-        });
+    // Always there, as at OpenAI: cost code reads
+    // `usage.prompt_tokens_details.cached_tokens` unguarded.
+    v["prompt_tokens_details"] = json!({"cached_tokens": u.cache_read_input_tokens.unwrap_or(0)});
+    if let Some(written) = u.cache_write_input_tokens {
+        v["prompt_tokens_details"]["cache_write_tokens"] = json!(written);
     }
     v
 }
@@ -167,7 +167,11 @@ mod tests {
         let c = chat(Some(u), &s);
         assert_eq!(c["completion_tokens_details"]["reasoning_tokens"], 4);
         assert_eq!(c["completion_tokens"], 8);
-        assert!(c.get("prompt_tokens_details").is_none());
+        assert_eq!(
+            c["prompt_tokens_details"],
+            json!({"cached_tokens": 0}),
+            "always there"
+        );
         let r = responses(Some(u), &s);
         assert_eq!(r["output_tokens_details"]["reasoning_tokens"], 4);
         assert_eq!(r["total_tokens"], 14);
