@@ -446,6 +446,20 @@ def test_converse_answers_cited_text_as_citations_content(client):
     assert list(plain["output"]["message"]["content"][0]) == ["text"]
 
 
+def test_a_cited_answer_replayed_in_the_history_is_taken(client):
+    """The next turn of a document chat with citations: the SDK loop sends
+    the cited answer back as it got it (`citationsContent`), streamed and not."""
+    question = {"role": "user", "content": [CITED_DOCUMENT, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}
+    first = client.converse(modelId=SONNET, messages=[question])["output"]["message"]
+    assert any("citationsContent" in b for b in first["content"]), first
+    history = [question, first, {"role": "user", "content": [{"text": prompt(f"tokens=3 {FAST}")}]}]
+    again = client.converse(modelId=SONNET, messages=history)
+    assert again["stopReason"] == "end_turn"
+    assert again["output"]["message"]["content"], again
+    events = list(client.converse_stream(modelId=SONNET, messages=history)["stream"])
+    assert events[-2]["messageStop"]["stopReason"] == "end_turn", events
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,

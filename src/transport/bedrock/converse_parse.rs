@@ -7,8 +7,10 @@
 //! `{"toolUse":{"toolUseId","name","input"}}` ·
 //! `{"toolResult":{"toolUseId","content":[{"text"}|{"image"}|{"json"}],"status"}}` ·
 //! `{"reasoningContent":{"reasoningText":{"text","signature"}}|{"redactedContent"}}` ·
-//! `{"cachePoint":{…}}`. Other blocks (S3 sources, video, guard content)
-//! are refused with a sentence naming them.
+//! `{"cachePoint":{…}}` · `{"guardContent":{"text":{…}}}` ·
+//! `{"citationsContent":{"content":[{"text"}],"citations":[…]}}` (an answer
+//! replayed, kept as its text). Other blocks (S3 sources, video) are refused
+//! with a sentence naming them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -147,6 +149,7 @@ fn block(b: &Value) -> Result<Content, String> {
         },
         "toolResult" => tool_result(v)?,
         "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
+        "citationsContent" => Content::text(cited_text(v)?),
         "cachePoint" => Content::CachePoint,
         "guardContent" => {
             let (text, qualifiers) = guard_content(v)?;
@@ -154,6 +157,30 @@ fn block(b: &Value) -> Result<Content, String> {
         }
         other => return Err(format!("content block '{other}' is not supported here")),
     })
+}
+
+/// A `citationsContent` block's text: its `content[].text`, joined.
+///
+/// It is a cited answer replayed in the history (the SDKs' loops and Strands
+/// send the assistant's message back as they got it). The parts model has no
+/// cited-text part, and the citations only tell the reader where the text
+/// came from: the model continuing the conversation needs the text, and a
+/// text block is what every model and every upstream body (Converse, Claude's,
+/// Nova's, a fallback's) takes, so the replay goes upstream as its text.
+fn cited_text(v: &Value) -> Result<String, String> {
+    let content = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("citationsContent.content must be a list of {\"text\"} blocks")?;
+    content
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("citationsContent.content[{i}].text must be a string"))
+        })
+        .collect()
 }
 
 fn document(v: &Value) -> Result<Content, String> {
@@ -572,6 +599,20 @@ mod tests {
             let e = stream_request("m", &body).unwrap_err();
             assert!(e.contains(says), "{e}");
         }
+    }
+
+    #[test]
+    fn a_replayed_citations_block_is_its_text() {
+        let cited = json!({"citationsContent": {
+            "content": [{"text": "The Nile "}, {"text": "is long."}],
+            "citations": [{"title": "rivers", "sourceContent": [{"text": "The Nile is long."}],
+                           "location": {"documentChar": {"documentIndex": 0, "start": 0, "end": 17}}}]
+        }});
+        assert_eq!(block(&cited).unwrap(), Content::text("The Nile is long."));
+        let e = block(&json!({"citationsContent": {"content": [{"image": {}}]}})).unwrap_err();
+        assert!(e.contains("citationsContent.content[0].text"), "{e}");
+        let e = block(&json!({"citationsContent": {"citations": []}})).unwrap_err();
+        assert!(e.contains("citationsContent.content must be a list"), "{e}");
     }
 
     #[test]
