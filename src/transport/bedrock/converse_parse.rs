@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 use super::guardrail;
 use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
 use crate::parts::{
-    Content, JsonFormat, OutputConfig, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList,
-    ToolResultContent,
+    CacheTtl, Content, JsonFormat, OutputConfig, Reasoning, SystemPrompt, Tool, ToolChoice,
+    ToolList, ToolResultContent,
 };
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
@@ -150,13 +150,21 @@ fn block(b: &Value) -> Result<Content, String> {
         "toolResult" => tool_result(v)?,
         "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
         "citationsContent" => Content::text(cited_text(v)?),
-        "cachePoint" => Content::CachePoint,
+        "cachePoint" => Content::CachePoint { ttl: cache_ttl(v)? },
         "guardContent" => {
             let (text, qualifiers) = guard_content(v)?;
             Content::GuardContent { text, qualifiers }
         }
         other => return Err(format!("content block '{other}' is not supported here")),
     })
+}
+
+/// A `cachePoint` block's `ttl` (`"5m"`, `"1h"`), `None` when it names none.
+fn cache_ttl(v: &Value) -> Result<Option<CacheTtl>, String> {
+    match v.get("ttl") {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => CacheTtl::parse(t, "cachePoint.ttl").map(Some),
+    }
 }
 
 /// A `citationsContent` block's text: its `content[].text`, joined.
@@ -199,6 +207,14 @@ fn document(v: &Value) -> Result<Content, String> {
         name: field(v, "name")?.to_owned(),
         data,
         citations: crate::parts::content::citations_enabled(v),
+        context: match v.get("context") {
+            None | Some(Value::Null) => None,
+            Some(c) => Some(
+                c.as_str()
+                    .ok_or("document.context must be a string")?
+                    .to_owned(),
+            ),
+        },
     })
 }
 
@@ -323,8 +339,8 @@ pub fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
     for (i, b) in blocks.iter().enumerate() {
         if let Some(text) = b.get("text").and_then(Value::as_str) {
             system.push_text(text);
-        } else if b.get("cachePoint").is_some() {
-            system.push_cache_point();
+        } else if let Some(point) = b.get("cachePoint") {
+            system.push_cache_point(cache_ttl(point).map_err(|e| format!("system[{i}]: {e}"))?);
         } else if let Some(g) = b.get("guardContent") {
             let (text, qualifiers) = guard_content(g).map_err(|e| format!("system[{i}]: {e}"))?;
             system.push_guard(text, qualifiers);
@@ -368,6 +384,7 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
     };
     let mut tools = Vec::new();
     let mut cache_point = false;
+    let mut cache_ttl_after = None;
     for (i, t) in v
         .get("tools")
         .and_then(Value::as_array)
@@ -376,8 +393,17 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
         .iter()
         .enumerate()
     {
+        let at = |e: String| format!("toolConfig.tools[{i}]: {e}");
+        if t.get("systemTool").is_some() {
+            return Err(at("systemTool: the gateway does not serve system tools \
+                 (Nova's built-in tools); declare a toolSpec instead"
+                .into()));
+        }
         let Some(spec) = t.get("toolSpec") else {
-            cache_point |= t.get("cachePoint").is_some();
+            if let Some(point) = t.get("cachePoint") {
+                cache_point = true;
+                cache_ttl_after = cache_ttl(point).map_err(at)?;
+            }
             continue;
         };
         tools.push(Tool {
@@ -392,6 +418,13 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
                 .pointer("/inputSchema/json")
                 .cloned()
                 .unwrap_or_else(Tool::empty_schema),
+            strict: match spec.get("strict") {
+                None | Some(Value::Null) => None,
+                Some(s) => Some(
+                    s.as_bool()
+                        .ok_or_else(|| at("toolSpec.strict must be true or false".into()))?,
+                ),
+            },
         });
     }
     let choice = match v.get("toolChoice") {
@@ -406,7 +439,10 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
                 .to_owned(),
         ),
     };
-    Ok((ToolList::new(tools, cache_point), choice))
+    Ok((
+        ToolList::new(tools, cache_point).with_cache_ttl(cache_ttl_after),
+        choice,
+    ))
 }
 
 /// Claude's `thinking` or Nova's `reasoningConfig` in the additional fields.
@@ -534,7 +570,7 @@ mod tests {
         assert!(r.tools.cache_point);
         assert_eq!(
             r.system.parts(),
-            [Content::text("Be brief."), Content::CachePoint].as_slice()
+            [Content::text("Be brief."), Content::CACHE_POINT].as_slice()
         );
         assert_eq!((r.max_tokens, r.temperature), (Some(300), Some(0.5)));
         assert_eq!(r.stop_sequences, ["END"]);

@@ -224,7 +224,7 @@ mod tests {
             s.parts(),
             [
                 Content::text("Rules"),
-                Content::CachePoint,
+                Content::CACHE_POINT,
                 Content::text("Today")
             ]
             .as_slice()
