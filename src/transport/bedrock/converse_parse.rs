@@ -9,8 +9,9 @@
 //! `{"reasoningContent":{"reasoningText":{"text","signature"}}|{"redactedContent"}}` ·
 //! `{"cachePoint":{…}}` · `{"guardContent":{"text":{…}}}` ·
 //! `{"citationsContent":{"content":[{"text"}],"citations":[…]}}` (an answer
-//! replayed, kept as its text). Other blocks (S3 sources, video) are refused
-//! with a sentence naming them.
+//! replayed, kept as its text). Other blocks (Nova's `video`, Claude's
+//! `searchResult`, `audio`) and S3 sources are refused with a sentence saying
+//! the gateway does not serve them: the request is Bedrock's, the gap ours.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -155,8 +156,18 @@ fn block(b: &Value) -> Result<Content, String> {
             let (text, qualifiers) = guard_content(v)?;
             Content::GuardContent { text, qualifiers }
         }
-        other => return Err(format!("content block '{other}' is not supported here")),
+        other => return Err(not_served(other, SERVED_BLOCKS)),
     })
+}
+
+/// The content blocks the gateway serves in `messages`.
+const SERVED_BLOCKS: &str = "text, image, document, toolUse, toolResult, reasoningContent, \
+     cachePoint, guardContent and citationsContent";
+
+/// The refusal of a block the gateway does not serve (Bedrock may take it:
+/// the message says the gap is the gateway's, not the request's).
+fn not_served(kind: &str, served: &str) -> String {
+    format!("content block '{kind}' is not served by this gateway (it serves {served} blocks)")
 }
 
 /// A `cachePoint` block's `ttl` (`"5m"`, `"1h"`), `None` when it names none.
@@ -295,9 +306,11 @@ fn tool_result(v: &Value) -> Result<Content, String> {
         } else if let Some(doc) = c.get("document") {
             parts.push(document(doc).map_err(at)?);
         } else {
-            return Err(at(
-                "a tool result holds text, json, image and document blocks".into(),
-            ));
+            let kind = c
+                .as_object()
+                .and_then(|o| o.keys().next())
+                .map_or("", String::as_str);
+            return Err(at(not_served(kind, "text, json, image and document")));
         }
     }
     Ok(Content::ToolResult {
@@ -616,7 +629,15 @@ mod tests {
             ),
             (
                 json!({"messages": [{"role": "user", "content": [{"video": {}}]}]}),
-                "messages[0]: content[0]: content block 'video'",
+                "messages[0]: content[0]: content block 'video' is not served by this gateway",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"searchResult": {}}]}]}),
+                "content block 'searchResult' is not served by this gateway",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"searchResult": {}}]}}]}]}),
+                "toolResult.content[0]: content block 'searchResult' is not served by this gateway (it serves text, json, image and document blocks)",
             ),
             (
                 json!({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"s3Location": {}}}}]}]}),
