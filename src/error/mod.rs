@@ -67,6 +67,11 @@ pub enum ApiError {
     ShuttingDown,
     #[error("{what}")]
     Limited { what: String, retry_after_secs: u64 },
+    /// A daily budget used up: the core API's `rate_limited` too, but each
+    /// drop-in API answers it as its own "quota spent", which its SDKs do
+    /// not retry (it frees up at the next UTC day, not in seconds).
+    #[error("{what}")]
+    Spent { what: String, retry_after_secs: u64 },
     #[error("the registry is unavailable; try again shortly")]
     RegistryUnavailable,
     /// The node that streams a session cannot be asked for it: why.
@@ -84,6 +89,13 @@ impl From<StartError> for ApiError {
                 what,
                 retry_after_secs,
             } => ApiError::Limited {
+                what,
+                retry_after_secs,
+            },
+            StartError::Spent {
+                what,
+                retry_after_secs,
+            } => ApiError::Spent {
                 what,
                 retry_after_secs,
             },
@@ -146,7 +158,7 @@ impl ApiError {
             ApiError::Upstream(u) => u.error_code(),
             ApiError::Full => ErrorCode::TooManySessions,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
-            ApiError::Limited { .. } => ErrorCode::RateLimited,
+            ApiError::Limited { .. } | ApiError::Spent { .. } => ErrorCode::RateLimited,
             ApiError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
             ApiError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
         }
@@ -172,6 +184,9 @@ impl ApiError {
         match self {
             // The limit knows when it frees up (the next UTC day for the token limit).
             ApiError::Limited {
+                retry_after_secs, ..
+            }
+            | ApiError::Spent {
                 retry_after_secs, ..
             } => Some((*retry_after_secs).max(1)),
             other => other.error_code().retry_after_secs(),
