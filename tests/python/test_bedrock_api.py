@@ -19,6 +19,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 import uuid
 
@@ -755,6 +756,11 @@ def test_operations_it_does_not_serve_raise_unknown_operation(client):
         ),
         lambda: client.list_async_invokes(),
         lambda: client.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abc"),
+        lambda: client.start_async_invoke(
+            modelId=NOVA,
+            modelInput={"prompt": "hi"},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}},
+        ),
     ]
     for call in calls:
         with pytest.raises(botocore.exceptions.ClientError) as err:
@@ -762,6 +768,32 @@ def test_operations_it_does_not_serve_raise_unknown_operation(client):
         error = err.value.response["Error"]
         assert error["Code"] == "UnknownOperationException", error
         assert "not served by this gateway" in error["Message"]
+
+
+def test_operations_boto3_cannot_call_are_refused_in_bedrocks_shape(gateway):
+    """InvokeModelWithBidirectionalStream (no boto3 method) and
+    InvokeGuardrailChecks: `x-amzn-ErrorType` and `{"message"}` naming the
+    operation, which the other SDKs raise as a named error."""
+    import ssl
+
+    base, token, cert = gateway
+    context = ssl.create_default_context(cafile=cert)
+    for path, operation in [
+        (f"/model/{NOVA}/invoke-with-bidirectional-stream", "InvokeModelWithBidirectionalStream"),
+        ("/guardrail-checks/invoke", "InvokeGuardrailChecks"),
+    ]:
+        request = urllib.request.Request(
+            base + path,
+            data=b"{}",
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, context=context, timeout=10)
+        assert err.value.code == 404, path
+        assert err.value.headers["x-amzn-ErrorType"] == "UnknownOperationException", path
+        message = json.loads(err.value.read())["message"]
+        assert message.startswith(f"{operation} is not served by this gateway"), message
 
 
 def test_an_embedding_model_is_refused_without_wrong_advice(client):
