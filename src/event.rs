@@ -78,6 +78,14 @@ pub struct EventError {
     pub code: String,
     pub message: String,
     pub retryable: bool,
+    /// The model's own status behind a `model_stream_error`, when Bedrock
+    /// gave it (Bedrock's `originalStatusCode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_status_code: Option<i32>,
+    /// The model's own message behind a `model_stream_error`, when Bedrock
+    /// gave it (Bedrock's `originalMessage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_message: Option<String>,
 }
 
 impl EventError {
@@ -87,6 +95,8 @@ impl EventError {
             code: code.as_str().to_owned(),
             message: message.into(),
             retryable: code.retryable(),
+            original_status_code: None,
+            original_message: None,
         }
     }
 
@@ -98,7 +108,12 @@ impl EventError {
 
 impl From<&UpstreamError> for EventError {
     fn from(e: &UpstreamError) -> Self {
-        EventError::new(e.error_code(), e.message.clone())
+        let original = e.original.clone().unwrap_or_default();
+        EventError {
+            original_status_code: original.status_code,
+            original_message: original.message,
+            ..EventError::new(e.error_code(), e.message.clone())
+        }
     }
 }
 
@@ -302,6 +317,8 @@ mod tests {
             code: "from_a_newer_node".into(),
             message: String::new(),
             retryable: false,
+            original_status_code: None,
+            original_message: None,
         };
         assert_eq!(odd.error_code(), None);
     }

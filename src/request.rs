@@ -376,6 +376,7 @@ impl ModelPolicy {
                 stop_sequences: req.stop_sequences,
                 tools: req.tools.tools,
                 tools_cache_point,
+                tools_cache_ttl: req.tools.cache_ttl.filter(|_| tools_cache_point),
                 tool_choice: req.tool_choice,
                 one_tool_call: req.parallel_tool_calls == Some(false),
                 reasoning_budget,
@@ -490,7 +491,10 @@ fn build_turns(messages: Vec<Turn>, prompt: Option<String>) -> Result<Vec<Turn>,
     for mut t in all {
         t.content
             .retain(|p| !matches!(p, Content::Text { text } if text.trim().is_empty()));
-        if t.content.iter().all(|p| matches!(p, Content::CachePoint)) {
+        if t.content
+            .iter()
+            .all(|p| matches!(p, Content::CachePoint { .. }))
+        {
             continue;
         }
         match turns.last_mut() {
@@ -651,6 +655,7 @@ mod tests {
                         name: "notes".into(),
                         data: "0M8R4KGxGuE=".into(),
                         citations: false,
+                        context: None,
                     },
                 ],
             }],
@@ -830,7 +835,7 @@ mod tests {
         let (inv, _) = policy().validate(req).unwrap();
         assert_eq!(
             inv.system.parts(),
-            [Content::text("Rules"), Content::CachePoint].as_slice()
+            [Content::text("Rules"), Content::CACHE_POINT].as_slice()
         );
         assert_eq!(inv.tools.len(), 1);
         assert!(inv.tools_cache_point);

@@ -409,6 +409,37 @@ async fn a_failure_mid_stream_is_an_exception_frame_the_sdk_raises() {
 }
 
 #[tokio::test]
+async fn a_model_stream_error_frame_carries_the_models_own_status_and_message() {
+    let gw = Gateway::start().await;
+    for (path, body) in [
+        (
+            format!("/model/{NOVA}/converse-stream"),
+            json!({"messages": [{"role": "user", "content": [{"text": format!("[[sim error_after=2 {FAST}]] hi")}]}]}),
+        ),
+        (
+            format!("/model/{SONNET}/invoke-with-response-stream"),
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 100,
+                   "messages": [{"role": "user", "content": format!("[[sim error_after=2 {FAST}]] hi")}]}),
+        ),
+    ] {
+        let resp = post(&gw, &path, body).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let frames = frames(resp.bytes().await.unwrap());
+        let (headers, payload) = frames.last().unwrap();
+        assert_eq!(
+            headers[":exception-type"], "modelStreamErrorException",
+            "{path}"
+        );
+        assert_eq!(payload["originalStatusCode"], 500, "{path}: {payload}");
+        assert_eq!(
+            payload["originalMessage"], "Simulated model failure mid-stream.",
+            "{path}"
+        );
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn sigv4_is_refused_with_a_bearer_token_hint() {
     let gw = Gateway::start().await;
     let signed = Client::from_conf(

@@ -207,3 +207,93 @@ async fn http_readers_count_in_the_per_user_connection_cap_on_every_attach_route
     .await;
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_spent_daily_budget_is_each_drop_in_apis_spent_quota() {
+    let gw = Gateway::with(|c| c.max_tokens_per_user_per_day = 30).await;
+    collect_events(
+        gw.post_stream(json!({"prompt": "[[sim tokens=40 rate=0]] spend"}))
+            .await,
+    )
+    .await;
+    let call = |path: &str, body: serde_json::Value| {
+        gw.http
+            .post(gw.url(path))
+            .bearer_auth(&gw.token)
+            .header("x-api-key", &gw.token)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+    };
+    let nova = "us.amazon.nova-lite-v1:0";
+    let messages = json!([{"role": "user", "content": [{"text": "more"}]}]);
+
+    // Bedrock: ServiceQuotaExceededException, a 400 the AWS SDKs do not retry.
+    let bedrock = call(
+        &format!("/model/{nova}/converse"),
+        json!({"messages": messages}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bedrock.status(), 400);
+    assert_eq!(
+        bedrock.headers()["x-amzn-errortype"],
+        "ServiceQuotaExceededException"
+    );
+    let body: serde_json::Value = bedrock.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("tokens per user per day")
+    );
+
+    // OpenAI: 429 `insufficient_quota`, and not to be retried.
+    let openai = call(
+        "/v1/chat/completions",
+        json!({"model": nova, "messages": [{"role": "user", "content": "more"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(openai.status(), 429);
+    assert_eq!(openai.headers()["x-should-retry"], "false");
+    let body: serde_json::Value = openai.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "insufficient_quota", "{body}");
+    assert_eq!(body["error"]["code"], "insufficient_quota", "{body}");
+
+    // Anthropic: its rate_limit_error, and not to be retried.
+    let anthropic = call(
+        "/v1/messages",
+        json!({"model": nova, "max_tokens": 10, "messages": [{"role": "user", "content": "more"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(anthropic.status(), 429);
+    assert_eq!(anthropic.headers()["x-should-retry"], "false");
+    let body: serde_json::Value = anthropic.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_concurrent_stream_cap_stays_a_throttle_on_bedrock() {
+    let gw = Gateway::with(|c| c.max_streams_per_user = 1).await;
+    let held = gw
+        .post_stream(json!({"prompt": "[[sim tokens=400 rate=20]] one"}))
+        .await;
+    assert_eq!(held.status(), 200);
+    let nova = "us.amazon.nova-lite-v1:0";
+    let resp = gw
+        .http
+        .post(gw.url(&format!("/model/{nova}/converse")))
+        .bearer_auth(&gw.token)
+        .json(&json!({"messages": [{"role": "user", "content": [{"text": "two"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["x-amzn-errortype"], "ThrottlingException");
+    assert!(resp.headers().get("x-should-retry").is_none());
+    drop(held);
+    gw.shutdown().await;
+}

@@ -9,8 +9,12 @@ use axum::response::Response;
 
 use super::SimState;
 
-/// The path whose requests are not counted (reading the counters is not a client call).
-pub(crate) const STATS_PATH: &str = "/sim/stats";
+/// Whether `path` is one of the simulator's own (`/sim/stats`,
+/// `/sim/requests`), whose requests are not counted: reading what the
+/// simulator saw is not a client call.
+pub(crate) fn is_sim_path(path: &str) -> bool {
+    path.starts_with("/sim/")
+}
 
 /// The scheme of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +52,7 @@ impl AuthScheme {
 
 /// Middleware: count the request's scheme, then serve it.
 pub(crate) async fn count(State(state): State<SimState>, req: Request, next: Next) -> Response {
-    if req.uri().path() != STATS_PATH {
+    if !is_sim_path(req.uri().path()) {
         let scheme = AuthScheme::of(req.headers(), req.uri());
         state.inner.counters.auth_scheme(scheme);
     }

@@ -38,6 +38,7 @@
 //! - `throttle`: the `throttle=K` scenario's memory.
 //! - `cache`: prompt-cache points, and the memory of prefixes seen.
 //! - `stats`: counters and the `GET /sim/stats` snapshot ([`SimStats`]).
+//! - `recorded`: the last request bodies, served by `GET /sim/requests`.
 //! - `auth_scheme`: which credentials each request carried (`authSchemes`).
 //! - `tls`, `serve_tls`: the TLS listener ([`serve_tls`]) with a certificate
 //!   the simulator makes ([`SimTls`]), HTTP/2 or HTTP/1.1 by ALPN.
@@ -57,6 +58,7 @@ mod guardrail;
 mod listing;
 mod model;
 mod parts;
+mod recorded;
 mod routes;
 mod schema_input;
 mod serve_tls;
@@ -101,6 +103,7 @@ struct Inner {
     counters: Arc<Counters>,
     throttle: ThrottleGate,
     cache: cache::PromptCache,
+    recorded: recorded::Recorded,
 }
 
 impl SimState {
@@ -144,6 +147,7 @@ pub fn router(state: SimState) -> Router {
         .route("/foundation-models", get(routes::foundation_models))
         .route("/inference-profiles", get(routes::inference_profiles))
         .route("/sim/stats", get(routes::stats))
+        .route("/sim/requests", get(routes::requests))
         .fallback(routes::unknown_operation)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -157,10 +161,10 @@ pub fn router(state: SimState) -> Router {
         .with_state(state)
 }
 
-/// Counts every request but `/sim/stats` itself by its HTTP version
+/// Counts every request but the `/sim/` ones by its HTTP version
 /// (`httpVersions` in `/sim/stats`): reading the counters does not move them.
 async fn count_version(State(state): State<SimState>, request: Request, next: Next) -> Response {
-    if request.uri().path() != auth_scheme::STATS_PATH {
+    if !auth_scheme::is_sim_path(request.uri().path()) {
         state.inner.counters.request(request.version());
     }
     next.run(request).await

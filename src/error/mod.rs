@@ -71,6 +71,11 @@ pub enum ApiError {
     TooManyConnections(Admission),
     #[error("{what}")]
     Limited { what: String, retry_after_secs: u64 },
+    /// A daily budget used up: the core API's `rate_limited` too, but each
+    /// drop-in API answers it as its own "quota spent", which its SDKs do
+    /// not retry (it frees up at the next UTC day, not in seconds).
+    #[error("{what}")]
+    Spent { what: String, retry_after_secs: u64 },
     #[error("the registry is unavailable; try again shortly")]
     RegistryUnavailable,
     /// The node that streams a session cannot be asked for it: why.
@@ -88,6 +93,13 @@ impl From<StartError> for ApiError {
                 what,
                 retry_after_secs,
             } => ApiError::Limited {
+                what,
+                retry_after_secs,
+            },
+            StartError::Spent {
+                what,
+                retry_after_secs,
+            } => ApiError::Spent {
                 what,
                 retry_after_secs,
             },
@@ -164,7 +176,7 @@ impl ApiError {
             ApiError::Full => ErrorCode::TooManySessions,
             ApiError::ShuttingDown => ErrorCode::ShuttingDown,
             ApiError::TooManyConnections(e) => e.code(),
-            ApiError::Limited { .. } => ErrorCode::RateLimited,
+            ApiError::Limited { .. } | ApiError::Spent { .. } => ErrorCode::RateLimited,
             ApiError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
             ApiError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
         }
@@ -190,6 +202,9 @@ impl ApiError {
         match self {
             // The limit knows when it frees up (the next UTC day for the token limit).
             ApiError::Limited {
+                retry_after_secs, ..
+            }
+            | ApiError::Spent {
                 retry_after_secs, ..
             } => Some((*retry_after_secs).max(1)),
             other => other.error_code().retry_after_secs(),

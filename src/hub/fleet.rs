@@ -56,7 +56,7 @@ impl Fleet {
         }
         let used = self.registry.limits.tokens_today(owner).await?;
         if used >= self.max_tokens_per_user_per_day {
-            return Err(StartError::Limited {
+            return Err(StartError::Spent {
                 what: format!(
                     "at most {} tokens per user per day",
                     self.max_tokens_per_user_per_day
@@ -74,7 +74,7 @@ impl Fleet {
         }
         let spent = self.registry.limits.cost_today(owner).await?;
         if spent >= nano_usd(max) {
-            return Err(StartError::Limited {
+            return Err(StartError::Spent {
                 what: format!("at most {max} USD per user per day"),
                 retry_after_secs: crate::registry::utc_day().1,
             });

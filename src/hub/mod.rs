@@ -72,6 +72,10 @@ pub enum StartError {
     ShuttingDown,
     #[error("{what}")]
     Limited { what: String, retry_after_secs: u64 },
+    /// The user's daily token or USD budget is used up (until `retry_after_secs`,
+    /// the next UTC day): a quota spent, not a rate to slow down to.
+    #[error("{what}")]
+    Spent { what: String, retry_after_secs: u64 },
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }

@@ -278,11 +278,10 @@ pub async fn run(
         Err(Ended::Cancelled) if session.was_cut() => {
             // The drain ran out of time: a retryable error, so no client
             // takes a cut answer for a whole one.
-            let error = EventError {
-                code: ErrorCode::ShuttingDown.as_str().into(),
-                message: "the gateway shut down before the answer finished; try again".into(),
-                retryable: true,
-            };
+            let error = EventError::new(
+                ErrorCode::ShuttingDown,
+                "the gateway shut down before the answer finished; try again",
+            );
             session.finish(SessionStatus::Failed, None, usage, Some(error));
             metrics.session_ended("cut");
         }
@@ -307,11 +306,7 @@ pub async fn run(
         }
         Err(Ended::Failed(e)) => {
             tracing::warn!(session = %session.id(), code = e.code(), error = %e, "stream failed");
-            let error = EventError {
-                code: e.code().into(),
-                message: e.message.clone(),
-                retryable: e.retryable(),
-            };
+            let error = EventError::from(&e);
             session.finish(SessionStatus::Failed, None, usage, Some(error));
             metrics.upstream_error(e.code());
             metrics.session_ended("failed");

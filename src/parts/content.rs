@@ -28,6 +28,11 @@ pub enum Content {
         /// {"enabled": true}`); its citations become `citation` events.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         citations: bool,
+        /// How the model should read the document when it cites it
+        /// (Converse's `document.context`). Bedrock's alone: the core API
+        /// has no spelling for it, so serde neither reads nor writes it.
+        #[serde(skip)]
+        context: Option<String>,
     },
     /// Reasoning replayed as received: `text` + `signature`, or `redacted`.
     Reasoning(Reasoning),
@@ -46,8 +51,15 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         is_error: bool,
     },
-    /// A prompt-cache checkpoint after what precedes it.
-    CachePoint,
+    /// A prompt-cache checkpoint after what precedes it, kept for `ttl`
+    /// (the default, `None`, is Bedrock's five minutes). The drop-ins that
+    /// name a TTL (Converse's `cachePoint.ttl`, Anthropic's
+    /// `cache_control.ttl`) set it; the core API's `{"type":"cachePoint"}`
+    /// names none, so serde neither reads nor writes it.
+    CachePoint {
+        #[serde(skip)]
+        ttl: Option<CacheTtl>,
+    },
     /// Text the model reads that the request's guardrail evaluates alone
     /// (Converse's `guardContent`); `qualifiers` as Bedrock takes them
     /// (`grounding_source`, `query`, `guard_content`). Converse only.
@@ -56,6 +68,46 @@ pub enum Content {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         qualifiers: Vec<String>,
     },
+}
+
+/// How long a prompt-cache checkpoint keeps its prefix: Bedrock's
+/// `CacheTTL` (`"5m"`, `"1h"`), which Anthropic's `cache_control.ttl` spells
+/// the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTtl {
+    FiveMinutes,
+    OneHour,
+}
+
+impl CacheTtl {
+    /// `"5m"` or `"1h"`; `Err` names the field and the values it takes.
+    pub fn parse(v: &Value, field: &str) -> Result<Self, String> {
+        match v.as_str() {
+            Some("5m") => Ok(Self::FiveMinutes),
+            Some("1h") => Ok(Self::OneHour),
+            _ => Err(format!("{field} must be \"5m\" or \"1h\" (not {v})")),
+        }
+    }
+
+    /// The `ttl` of an Anthropic `cache_control` (`None` when it names
+    /// none); `at` names its block in the error.
+    pub fn of_cache_control(
+        cache_control: Option<&Value>,
+        at: &str,
+    ) -> Result<Option<Self>, String> {
+        match cache_control.and_then(|c| c.get("ttl")) {
+            None | Some(Value::Null) => Ok(None),
+            Some(t) => Self::parse(t, &format!("{at}.cache_control.ttl")).map(Some),
+        }
+    }
+
+    /// The TTL as Bedrock and Anthropic spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FiveMinutes => "5m",
+            Self::OneHour => "1h",
+        }
+    }
 }
 
 /// A reasoning part: signed text, or an opaque redacted blob.
@@ -111,6 +163,9 @@ impl Content {
         Self::Text { text: text.into() }
     }
 
+    /// A cache point with the default TTL.
+    pub const CACHE_POINT: Self = Self::CachePoint { ttl: None };
+
     /// The part's name on the wire (`"image"`, `"toolCall"`, …).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -120,7 +175,7 @@ impl Content {
             Self::Reasoning(_) => "reasoning",
             Self::ToolCall { .. } => "toolCall",
             Self::ToolResult { .. } => "toolResult",
-            Self::CachePoint => "cachePoint",
+            Self::CachePoint { .. } => "cachePoint",
             Self::GuardContent { .. } => "guardContent",
         }
     }
@@ -139,7 +194,7 @@ impl Content {
                 ToolResultContent::Text(t) => t.len(),
                 ToolResultContent::Parts(p) => p.iter().map(Content::size).sum(),
             },
-            Self::CachePoint => 0,
+            Self::CachePoint { .. } => 0,
         }
     }
 }
@@ -192,6 +247,11 @@ pub struct Tool {
     pub description: Option<String>,
     #[serde(default = "empty_schema")]
     pub input_schema: Value,
+    /// Hold the model's input to `input_schema` (Converse's
+    /// `toolSpec.strict`). Bedrock's alone here: the other APIs' `strict`
+    /// stays as each documents it, so serde neither reads nor writes it.
+    #[serde(skip)]
+    pub strict: Option<bool>,
 }
 
 fn empty_schema() -> Value {

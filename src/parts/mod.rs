@@ -24,7 +24,7 @@ pub mod system;
 pub mod tool_list;
 pub mod validate;
 
-pub use content::{Content, Reasoning, Tool, ToolChoice, ToolResultContent};
+pub use content::{CacheTtl, Content, Reasoning, Tool, ToolChoice, ToolResultContent};
 pub use event::Part;
 pub use output::{JsonFormat, OutputConfig};
 pub use system::SystemPrompt;

@@ -26,7 +26,7 @@ impl SystemPrompt {
         if let Some((i, p)) = parts.iter().enumerate().find(|(_, p)| {
             !matches!(
                 p,
-                Content::Text { .. } | Content::CachePoint | Content::GuardContent { .. }
+                Content::Text { .. } | Content::CachePoint { .. } | Content::GuardContent { .. }
             )
         }) {
             return Err(format!(
@@ -42,9 +42,9 @@ impl SystemPrompt {
         self.parts.push(Content::text(text));
     }
 
-    /// Add a cache point (after the parts so far).
-    pub fn push_cache_point(&mut self) {
-        self.parts.push(Content::CachePoint);
+    /// Add a cache point (after the parts so far), kept for `ttl` when named.
+    pub fn push_cache_point(&mut self, ttl: Option<super::CacheTtl>) {
+        self.parts.push(Content::CachePoint { ttl });
     }
 
     /// Add text the request's guardrail evaluates alone (Converse's `guardContent`).
@@ -84,7 +84,9 @@ impl SystemPrompt {
 
     /// Whether a cache point follows some text.
     pub fn has_cache_point(&self) -> bool {
-        self.parts.iter().any(|p| matches!(p, Content::CachePoint))
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Content::CachePoint { .. }))
     }
 
     /// Text bytes (what the prompt-size limit counts).
@@ -99,8 +101,8 @@ impl SystemPrompt {
         for p in self.parts {
             match p {
                 Content::Text { text } if text.trim().is_empty() => {}
-                Content::CachePoint if matches!(parts.last(), None | Some(Content::CachePoint)) => {
-                }
+                Content::CachePoint { .. }
+                    if matches!(parts.last(), None | Some(Content::CachePoint { .. })) => {}
                 p => parts.push(p),
             }
         }
@@ -206,7 +208,7 @@ mod tests {
         .normalised();
         assert_eq!(
             s.parts(),
-            [Content::text("rules"), Content::CachePoint].as_slice()
+            [Content::text("rules"), Content::CACHE_POINT].as_slice()
         );
         let blank = read(json!([{"type":"text","text":" "},{"type":"cachePoint"}]))
             .unwrap()

@@ -14,6 +14,9 @@ pub struct ToolList {
     pub tools: Vec<Tool>,
     /// A cache point after the tools.
     pub cache_point: bool,
+    /// That cache point's TTL, when the request named one (Converse's
+    /// `cachePoint.ttl`, Anthropic's `cache_control.ttl`).
+    pub cache_ttl: Option<super::CacheTtl>,
 }
 
 impl From<Vec<Tool>> for ToolList {
@@ -21,6 +24,7 @@ impl From<Vec<Tool>> for ToolList {
         Self {
             tools,
             cache_point: false,
+            cache_ttl: None,
         }
     }
 }
@@ -28,7 +32,19 @@ impl From<Vec<Tool>> for ToolList {
 impl ToolList {
     /// `tools` with a cache point after them when `cache_point`.
     pub fn new(tools: Vec<Tool>, cache_point: bool) -> Self {
-        Self { tools, cache_point }
+        Self {
+            tools,
+            cache_point,
+            cache_ttl: None,
+        }
+    }
+
+    /// The cache point after the tools keeps its prefix for `ttl`.
+    pub fn with_cache_ttl(self, ttl: Option<super::CacheTtl>) -> Self {
+        Self {
+            cache_ttl: ttl,
+            ..self
+        }
     }
 }
 

@@ -120,7 +120,7 @@ pub fn check(
         for part in &turn.content {
             let at = || format!("messages[{n}] ({}): {}", role_name(turn.role), part.kind());
             match (turn.role, part) {
-                (_, Content::Text { .. } | Content::CachePoint) => {}
+                (_, Content::Text { .. } | Content::CachePoint { .. }) => {}
                 (Role::User, Content::GuardContent { text, .. }) if text.trim().is_empty() => {
                     return Err(format!("{}: guardContent needs text", at()));
                 }

@@ -556,6 +556,8 @@ mod tests {
                 code: "from_a_newer_node".into(),
                 message: "hm".into(),
                 retryable: false,
+                original_status_code: None,
+                original_message: None,
             }),
             ..failed
         };

@@ -306,6 +306,8 @@ mod tests {
             code: "model_stream_error".into(),
             message: "the model failed".into(),
             retryable: false,
+            original_status_code: None,
+            original_message: None,
         };
         session.finish(SessionStatus::Failed, None, Some(usage), Some(error));
         span.end(

@@ -447,7 +447,13 @@ fn invoke_stream_error<R: std::fmt::Debug + 'static>(
     match err {
         SdkError::ServiceError(se) => {
             let (kind, msg) = match se.into_err() {
-                ResponseStreamError::ModelStreamErrorException(e) => (ModelStreamError, e.message),
+                ResponseStreamError::ModelStreamErrorException(e) => {
+                    return UpstreamError::new(
+                        ModelStreamError,
+                        e.message.unwrap_or_else(|| "upstream stream error".into()),
+                    )
+                    .with_original(e.original_status_code, e.original_message);
+                }
                 ResponseStreamError::InternalServerException(e) => (Internal, e.message),
                 ResponseStreamError::ValidationException(e) => (Validation, e.message),
                 ResponseStreamError::ThrottlingException(e) => (Throttled, e.message),
@@ -473,7 +479,11 @@ fn converse_stream_error<R: std::fmt::Debug + 'static>(
         SdkError::ServiceError(se) => {
             let (kind, msg) = match se.into_err() {
                 ConverseStreamOutputError::ModelStreamErrorException(e) => {
-                    (ModelStreamError, e.message)
+                    return UpstreamError::new(
+                        ModelStreamError,
+                        e.message.unwrap_or_else(|| "upstream stream error".into()),
+                    )
+                    .with_original(e.original_status_code, e.original_message);
                 }
                 ConverseStreamOutputError::InternalServerException(e) => (Internal, e.message),
                 ConverseStreamOutputError::ValidationException(e) => (Validation, e.message),

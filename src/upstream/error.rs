@@ -60,6 +60,17 @@ impl UpstreamErrorKind {
 pub struct UpstreamError {
     pub kind: UpstreamErrorKind,
     pub message: String,
+    /// What the model itself answered, when Bedrock said (its
+    /// `ModelStreamErrorException`'s `originalStatusCode` and
+    /// `originalMessage`): passed on to the Bedrock API's exception frame.
+    pub original: Option<ModelOriginal>,
+}
+
+/// The model's own status and message behind a model stream error.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ModelOriginal {
+    pub status_code: Option<i32>,
+    pub message: Option<String>,
 }
 
 impl UpstreamError {
@@ -67,6 +78,18 @@ impl UpstreamError {
         Self {
             kind,
             message: message.into(),
+            original: None,
+        }
+    }
+
+    /// The error with the model's own status and message, when either is known.
+    pub fn with_original(self, status_code: Option<i32>, message: Option<String>) -> Self {
+        Self {
+            original: (status_code.is_some() || message.is_some()).then_some(ModelOriginal {
+                status_code,
+                message,
+            }),
+            ..self
         }
     }
 

@@ -415,6 +415,7 @@ mod tests {
             name: "lookup".into(),
             description: None,
             input_schema: Tool::empty_schema(),
+            strict: None,
         }];
         let why = retarget(&r, Api::Invoke, TITAN).err().unwrap();
         assert!(why.contains("cannot take tools"), "{why}");

@@ -59,6 +59,8 @@ pub struct InvocationRequest {
     pub tools: Vec<Tool>,
     /// A prompt-cache checkpoint after `tools` (only with tools).
     pub tools_cache_point: bool,
+    /// That checkpoint's TTL, when the request named one.
+    pub tools_cache_ttl: Option<crate::parts::CacheTtl>,
     pub tool_choice: ToolChoice,
     /// At most one tool call per answer (the client said
     /// `parallel_tool_calls: false`): Claude's `disable_parallel_tool_use`;

@@ -56,6 +56,7 @@ fn stand_in(name: &str) -> Tool {
         name: name.to_owned(),
         description: None,
         input_schema: Tool::empty_schema(),
+        strict: None,
     }
 }
 

@@ -19,6 +19,7 @@ import queue
 import subprocess
 import tempfile
 import threading
+import urllib.error
 import urllib.request
 import uuid
 
@@ -446,6 +447,20 @@ def test_converse_answers_cited_text_as_citations_content(client):
     assert list(plain["output"]["message"]["content"][0]) == ["text"]
 
 
+def test_a_cited_answer_replayed_in_the_history_is_taken(client):
+    """The next turn of a document chat with citations: the SDK loop sends
+    the cited answer back as it got it (`citationsContent`), streamed and not."""
+    question = {"role": "user", "content": [CITED_DOCUMENT, {"text": prompt(f"cite=2 tokens=2 {FAST}")}]}
+    first = client.converse(modelId=SONNET, messages=[question])["output"]["message"]
+    assert any("citationsContent" in b for b in first["content"]), first
+    history = [question, first, {"role": "user", "content": [{"text": prompt(f"tokens=3 {FAST}")}]}]
+    again = client.converse(modelId=SONNET, messages=history)
+    assert again["stopReason"] == "end_turn"
+    assert again["output"]["message"]["content"], again
+    events = list(client.converse_stream(modelId=SONNET, messages=history)["stream"])
+    assert events[-2]["messageStop"]["stopReason"] == "end_turn", events
+
+
 def test_converse(client):
     res = client.converse(
         modelId=NOVA,
@@ -741,6 +756,11 @@ def test_operations_it_does_not_serve_raise_unknown_operation(client):
         ),
         lambda: client.list_async_invokes(),
         lambda: client.get_async_invoke(invocationArn="arn:aws:bedrock:us-east-1:123456789012:async-invoke/abc"),
+        lambda: client.start_async_invoke(
+            modelId=NOVA,
+            modelInput={"prompt": "hi"},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://bucket/out"}},
+        ),
     ]
     for call in calls:
         with pytest.raises(botocore.exceptions.ClientError) as err:
@@ -748,6 +768,32 @@ def test_operations_it_does_not_serve_raise_unknown_operation(client):
         error = err.value.response["Error"]
         assert error["Code"] == "UnknownOperationException", error
         assert "not served by this gateway" in error["Message"]
+
+
+def test_operations_boto3_cannot_call_are_refused_in_bedrocks_shape(gateway):
+    """InvokeModelWithBidirectionalStream (no boto3 method) and
+    InvokeGuardrailChecks: `x-amzn-ErrorType` and `{"message"}` naming the
+    operation, which the other SDKs raise as a named error."""
+    import ssl
+
+    base, token, cert = gateway
+    context = ssl.create_default_context(cafile=cert)
+    for path, operation in [
+        (f"/model/{NOVA}/invoke-with-bidirectional-stream", "InvokeModelWithBidirectionalStream"),
+        ("/guardrail-checks/invoke", "InvokeGuardrailChecks"),
+    ]:
+        request = urllib.request.Request(
+            base + path,
+            data=b"{}",
+            method="POST",
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request, context=context, timeout=10)
+        assert err.value.code == 404, path
+        assert err.value.headers["x-amzn-ErrorType"] == "UnknownOperationException", path
+        message = json.loads(err.value.read())["message"]
+        assert message.startswith(f"{operation} is not served by this gateway"), message
 
 
 def test_an_embedding_model_is_refused_without_wrong_advice(client):

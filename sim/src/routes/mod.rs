@@ -76,6 +76,11 @@ fn accept(
     let invalid_model = || SimError::validation("The provided model identifier is invalid.");
     let Path(model_id) = model_id.map_err(|_| invalid_model())?;
     let body = parse_object(body)?;
+    let operation = match api {
+        Api::Invoke => "InvokeModel",
+        Api::Converse => "Converse",
+    };
+    state.inner.recorded.record(operation, &model_id, &body);
     let model = Model::recognise(&model_id).or_else(|| {
         (api == Api::Invoke
             && is_application_profile(&model_id)
@@ -148,6 +153,11 @@ fn accept(
 
 pub(super) async fn stats(State(state): State<SimState>) -> Json<SimStats> {
     Json(state.stats())
+}
+
+/// `GET /sim/requests`: the last request bodies, oldest first.
+pub(super) async fn requests(State(state): State<SimState>) -> Json<Vec<serde_json::Value>> {
+    Json(state.inner.recorded.snapshot())
 }
 
 pub(super) async fn unknown_operation() -> SimError {

@@ -161,6 +161,7 @@ fn file(f: FileWire) -> Result<Content, String> {
         name,
         data,
         citations: false,
+        context: None,
     })
 }
 
@@ -308,6 +309,7 @@ mod tests {
                 name: "notes".into(),
                 data: "aGk=".into(),
                 citations: false,
+                context: None,
             }))
         );
         let top_level =

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::AnthropicError;
 use super::error::bad;
-use crate::parts::{Content, Reasoning, SystemPrompt, ToolResultContent};
+use crate::parts::{CacheTtl, Content, Reasoning, SystemPrompt, ToolResultContent};
 use crate::upstream::request::{Role, Turn};
 
 /// One entry of `messages`.
@@ -50,7 +50,7 @@ pub(super) fn system(system: Option<&Value>, claude: bool) -> Result<SystemPromp
     let parts = blocks(system, "system", claude)?;
     if let Some(other) = parts
         .iter()
-        .find(|p| !matches!(p, Content::Text { .. } | Content::CachePoint))
+        .find(|p| !matches!(p, Content::Text { .. } | Content::CachePoint { .. }))
     {
         return Err(bad(format!(
             "system: takes text blocks, not {}",
@@ -72,7 +72,9 @@ fn blocks(content: &Value, at: &str, claude: bool) -> Result<Vec<Content>, Anthr
                     out.push(part);
                 }
                 if b.get("cache_control").is_some_and(|c| !c.is_null()) {
-                    out.push(Content::CachePoint);
+                    let ttl =
+                        CacheTtl::of_cache_control(b.get("cache_control"), &at).map_err(bad)?;
+                    out.push(Content::CachePoint { ttl });
                 }
             }
             Ok(out)
@@ -122,6 +124,7 @@ fn block(b: &Value, at: &str, claude: bool) -> Result<Option<Content>, Anthropic
                 name,
                 data,
                 citations: crate::parts::content::citations_enabled(b),
+                context: None,
             }
         }
         "tool_use" => Content::ToolCall {
@@ -139,7 +142,7 @@ fn block(b: &Value, at: &str, claude: bool) -> Result<Option<Content>, Anthropic
                 Some(c) => ToolResultContent::Parts(
                     blocks(c, &format!("{at}.content"), claude)?
                         .into_iter()
-                        .filter(|p| !matches!(p, Content::CachePoint))
+                        .filter(|p| !matches!(p, Content::CachePoint { .. }))
                         .collect(),
                 ),
             };
@@ -265,7 +268,7 @@ mod tests {
         assert_eq!(s.text().as_deref(), Some("a\n\nb"));
         assert_eq!(
             s.parts(),
-            [Content::text("a"), Content::CachePoint, Content::text("b")].as_slice()
+            [Content::text("a"), Content::CACHE_POINT, Content::text("b")].as_slice()
         );
         assert_eq!(system(None, false).unwrap(), SystemPrompt::default());
         assert!(system(Some(&json!(3)), false).is_err());

@@ -75,6 +75,7 @@ mod tests {
             name: "a".into(),
             data: STANDARD.encode("abcd"),
             citations: false,
+            context: None,
         });
         assert_eq!(estimate(&req), TURN_TOKENS + IMAGE_TOKENS + 4);
     }

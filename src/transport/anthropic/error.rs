@@ -69,6 +69,7 @@ impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
         let (kind, status) = error_type(Some(self.code()));
         let message = self.message();
+        let spent = matches!(self, Self::Api(ApiError::Spent { .. }));
         let gateway = match self {
             Self::Api(e) => e.into_response(),
             Self::Auth(e) => e.into_response(),
@@ -86,6 +87,16 @@ impl IntoResponse for AnthropicError {
         let (mut parts, _) = gateway.into_parts();
         parts.status = status;
         parts.headers.remove(header::CONTENT_LENGTH);
+        if spent {
+            // Anthropic's only limit error is `rate_limit_error`, which its
+            // SDKs retry; a spent daily budget frees up at the next UTC day,
+            // so `x-should-retry: false` (read before their own rules) says
+            // not to.
+            parts.headers.insert(
+                "x-should-retry",
+                axum::http::HeaderValue::from_static("false"),
+            );
+        }
         (parts, Json(error_body(kind, &message))).into_response()
     }
 }

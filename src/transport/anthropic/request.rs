@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::content::{self, Message};
 use super::error::{AnthropicError, bad};
-use crate::parts::{Content, JsonFormat, OutputConfig, Tool, ToolChoice, ToolList};
+use crate::parts::{CacheTtl, Content, JsonFormat, OutputConfig, Tool, ToolChoice, ToolList};
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
 
@@ -61,11 +61,12 @@ pub(super) fn to_stream_request(
         return Err(bad("max_tokens: Field required"));
     };
     let mut messages = content::turns(req.messages, claude)?;
-    if req.cache_control.is_some_and(|c| !c.is_null())
+    if let Some(cache) = req.cache_control.filter(|c| !c.is_null())
         && let Some(last) = messages.last_mut()
-        && !matches!(last.content.last(), Some(Content::CachePoint))
+        && !matches!(last.content.last(), Some(Content::CachePoint { .. }))
     {
-        last.content.push(Content::CachePoint);
+        let ttl = CacheTtl::of_cache_control(Some(&cache), "body").map_err(bad)?;
+        last.content.push(Content::CachePoint { ttl });
     }
     Ok(StreamRequest {
         prompt: None,
@@ -136,6 +137,14 @@ fn tools(defs: Vec<Value>, claude: bool) -> Result<ToolList, AnthropicError> {
     let cache_point = defs
         .iter()
         .any(|d| d.get("cache_control").is_some_and(|c| !c.is_null()));
+    let mut cache_ttl = None;
+    for (i, d) in defs.iter().enumerate() {
+        cache_ttl = cache_ttl.or(CacheTtl::of_cache_control(
+            d.get("cache_control"),
+            &format!("tools.{i}"),
+        )
+        .map_err(bad)?);
+    }
     let tools = defs
         .into_iter()
         .enumerate()
@@ -170,10 +179,11 @@ fn tools(defs: Vec<Value>, claude: bool) -> Result<ToolList, AnthropicError> {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 input_schema,
+                strict: None,
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ToolList::new(tools, cache_point))
+    Ok(ToolList::new(tools, cache_point).with_cache_ttl(cache_ttl))
 }
 
 fn tool_choice(v: Option<&Value>) -> Result<ToolChoice, AnthropicError> {
@@ -275,7 +285,7 @@ mod tests {
             s.system.parts(),
             [
                 Content::text("Rules"),
-                Content::CachePoint,
+                Content::CACHE_POINT,
                 Content::text("Today")
             ]
             .as_slice()

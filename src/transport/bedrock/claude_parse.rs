@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::converse_parse::{float, strings, uint};
 use crate::parts::{
-    Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
+    CacheTtl, Content, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList, ToolResultContent,
 };
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
@@ -113,7 +113,9 @@ fn block(b: &Value, out: &mut Vec<Content>) -> Result<(), String> {
     };
     out.push(part);
     if b.get("cache_control").is_some() {
-        out.push(Content::CachePoint);
+        out.push(Content::CachePoint {
+            ttl: CacheTtl::of_cache_control(b.get("cache_control"), "a content block")?,
+        });
     }
     Ok(())
 }
@@ -156,6 +158,7 @@ fn document(b: &Value) -> Result<Content, String> {
         name,
         data,
         citations: crate::parts::content::citations_enabled(b),
+        context: None,
     })
 }
 
@@ -194,7 +197,10 @@ fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
                 if let Some(text) = b.get("text").and_then(Value::as_str) {
                     system.push_text(text);
                     if b.get("cache_control").is_some_and(|c| !c.is_null()) {
-                        system.push_cache_point();
+                        system.push_cache_point(CacheTtl::of_cache_control(
+                            b.get("cache_control"),
+                            "system",
+                        )?);
                     }
                 }
             }
@@ -209,10 +215,15 @@ fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
 fn tools(body: &Map<String, Value>) -> Result<(ToolList, ToolChoice), String> {
     let mut tools = Vec::new();
     let mut cache_point = false;
+    let mut cache_ttl = None;
     if let Some(list) = body.get("tools").filter(|v| !v.is_null()) {
         let list = list.as_array().ok_or("tools must be a list")?;
         for (i, t) in list.iter().enumerate() {
             cache_point |= t.get("cache_control").is_some_and(|c| !c.is_null());
+            cache_ttl = cache_ttl.or(CacheTtl::of_cache_control(
+                t.get("cache_control"),
+                &format!("tools[{i}]"),
+            )?);
             tools.push(Tool {
                 name: field(t, "name")
                     .map_err(|e| format!("tools[{i}]: {e}"))?
@@ -225,6 +236,7 @@ fn tools(body: &Map<String, Value>) -> Result<(ToolList, ToolChoice), String> {
                     .get("input_schema")
                     .cloned()
                     .unwrap_or_else(Tool::empty_schema),
+                strict: None,
             });
         }
     }
@@ -238,7 +250,10 @@ fn tools(body: &Map<String, Value>) -> Result<(ToolList, ToolChoice), String> {
             _ => return Err("tool_choice.type must be auto, any, tool or none".into()),
         },
     };
-    Ok((ToolList::new(tools, cache_point), choice))
+    Ok((
+        ToolList::new(tools, cache_point).with_cache_ttl(cache_ttl),
+        choice,
+    ))
 }
 
 /// `thinking: {"type":"enabled","budget_tokens"}` (`adaptive` and
@@ -290,7 +305,7 @@ mod tests {
         let r = stream_request("m", &body).unwrap();
         assert_eq!(
             r.system.parts(),
-            [Content::text("Be brief."), Content::CachePoint].as_slice()
+            [Content::text("Be brief."), Content::CACHE_POINT].as_slice()
         );
         assert!(r.tools.cache_point);
         assert_eq!(r.max_tokens, Some(2000));

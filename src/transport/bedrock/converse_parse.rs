@@ -7,8 +7,11 @@
 //! `{"toolUse":{"toolUseId","name","input"}}` ·
 //! `{"toolResult":{"toolUseId","content":[{"text"}|{"image"}|{"json"}],"status"}}` ·
 //! `{"reasoningContent":{"reasoningText":{"text","signature"}}|{"redactedContent"}}` ·
-//! `{"cachePoint":{…}}`. Other blocks (S3 sources, video, guard content)
-//! are refused with a sentence naming them.
+//! `{"cachePoint":{…}}` · `{"guardContent":{"text":{…}}}` ·
+//! `{"citationsContent":{"content":[{"text"}],"citations":[…]}}` (an answer
+//! replayed, kept as its text). Other blocks (Nova's `video`, Claude's
+//! `searchResult`, `audio`) and S3 sources are refused with a sentence saying
+//! the gateway does not serve them: the request is Bedrock's, the gap ours.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -17,8 +20,8 @@ use serde_json::{Map, Value};
 use super::guardrail;
 use crate::parts::attachment::{DOCUMENT_TYPES, IMAGE_TYPES};
 use crate::parts::{
-    Content, JsonFormat, OutputConfig, Reasoning, SystemPrompt, Tool, ToolChoice, ToolList,
-    ToolResultContent,
+    CacheTtl, Content, JsonFormat, OutputConfig, Reasoning, SystemPrompt, Tool, ToolChoice,
+    ToolList, ToolResultContent,
 };
 use crate::request::{ReasoningRequest, StreamRequest};
 use crate::upstream::Api;
@@ -147,13 +150,56 @@ fn block(b: &Value) -> Result<Content, String> {
         },
         "toolResult" => tool_result(v)?,
         "reasoningContent" => Content::Reasoning(reasoning_block(v)?),
-        "cachePoint" => Content::CachePoint,
+        "citationsContent" => Content::text(cited_text(v)?),
+        "cachePoint" => Content::CachePoint { ttl: cache_ttl(v)? },
         "guardContent" => {
             let (text, qualifiers) = guard_content(v)?;
             Content::GuardContent { text, qualifiers }
         }
-        other => return Err(format!("content block '{other}' is not supported here")),
+        other => return Err(not_served(other, SERVED_BLOCKS)),
     })
+}
+
+/// The content blocks the gateway serves in `messages`.
+const SERVED_BLOCKS: &str = "text, image, document, toolUse, toolResult, reasoningContent, \
+     cachePoint, guardContent and citationsContent";
+
+/// The refusal of a block the gateway does not serve (Bedrock may take it:
+/// the message says the gap is the gateway's, not the request's).
+fn not_served(kind: &str, served: &str) -> String {
+    format!("content block '{kind}' is not served by this gateway (it serves {served} blocks)")
+}
+
+/// A `cachePoint` block's `ttl` (`"5m"`, `"1h"`), `None` when it names none.
+fn cache_ttl(v: &Value) -> Result<Option<CacheTtl>, String> {
+    match v.get("ttl") {
+        None | Some(Value::Null) => Ok(None),
+        Some(t) => CacheTtl::parse(t, "cachePoint.ttl").map(Some),
+    }
+}
+
+/// A `citationsContent` block's text: its `content[].text`, joined.
+///
+/// It is a cited answer replayed in the history (the SDKs' loops and Strands
+/// send the assistant's message back as they got it). The parts model has no
+/// cited-text part, and the citations only tell the reader where the text
+/// came from: the model continuing the conversation needs the text, and a
+/// text block is what every model and every upstream body (Converse, Claude's,
+/// Nova's, a fallback's) takes, so the replay goes upstream as its text.
+fn cited_text(v: &Value) -> Result<String, String> {
+    let content = v
+        .get("content")
+        .and_then(Value::as_array)
+        .ok_or("citationsContent.content must be a list of {\"text\"} blocks")?;
+    content
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("citationsContent.content[{i}].text must be a string"))
+        })
+        .collect()
 }
 
 fn document(v: &Value) -> Result<Content, String> {
@@ -172,6 +218,14 @@ fn document(v: &Value) -> Result<Content, String> {
         name: field(v, "name")?.to_owned(),
         data,
         citations: crate::parts::content::citations_enabled(v),
+        context: match v.get("context") {
+            None | Some(Value::Null) => None,
+            Some(c) => Some(
+                c.as_str()
+                    .ok_or("document.context must be a string")?
+                    .to_owned(),
+            ),
+        },
     })
 }
 
@@ -252,9 +306,11 @@ fn tool_result(v: &Value) -> Result<Content, String> {
         } else if let Some(doc) = c.get("document") {
             parts.push(document(doc).map_err(at)?);
         } else {
-            return Err(at(
-                "a tool result holds text, json, image and document blocks".into(),
-            ));
+            let kind = c
+                .as_object()
+                .and_then(|o| o.keys().next())
+                .map_or("", String::as_str);
+            return Err(at(not_served(kind, "text, json, image and document")));
         }
     }
     Ok(Content::ToolResult {
@@ -296,8 +352,8 @@ pub fn system(v: Option<&Value>) -> Result<SystemPrompt, String> {
     for (i, b) in blocks.iter().enumerate() {
         if let Some(text) = b.get("text").and_then(Value::as_str) {
             system.push_text(text);
-        } else if b.get("cachePoint").is_some() {
-            system.push_cache_point();
+        } else if let Some(point) = b.get("cachePoint") {
+            system.push_cache_point(cache_ttl(point).map_err(|e| format!("system[{i}]: {e}"))?);
         } else if let Some(g) = b.get("guardContent") {
             let (text, qualifiers) = guard_content(g).map_err(|e| format!("system[{i}]: {e}"))?;
             system.push_guard(text, qualifiers);
@@ -341,6 +397,7 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
     };
     let mut tools = Vec::new();
     let mut cache_point = false;
+    let mut cache_ttl_after = None;
     for (i, t) in v
         .get("tools")
         .and_then(Value::as_array)
@@ -349,8 +406,17 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
         .iter()
         .enumerate()
     {
+        let at = |e: String| format!("toolConfig.tools[{i}]: {e}");
+        if t.get("systemTool").is_some() {
+            return Err(at("systemTool: the gateway does not serve system tools \
+                 (Nova's built-in tools); declare a toolSpec instead"
+                .into()));
+        }
         let Some(spec) = t.get("toolSpec") else {
-            cache_point |= t.get("cachePoint").is_some();
+            if let Some(point) = t.get("cachePoint") {
+                cache_point = true;
+                cache_ttl_after = cache_ttl(point).map_err(at)?;
+            }
             continue;
         };
         tools.push(Tool {
@@ -365,6 +431,13 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
                 .pointer("/inputSchema/json")
                 .cloned()
                 .unwrap_or_else(Tool::empty_schema),
+            strict: match spec.get("strict") {
+                None | Some(Value::Null) => None,
+                Some(s) => Some(
+                    s.as_bool()
+                        .ok_or_else(|| at("toolSpec.strict must be true or false".into()))?,
+                ),
+            },
         });
     }
     let choice = match v.get("toolChoice") {
@@ -379,7 +452,10 @@ pub fn tools(v: Option<&Value>) -> Result<(ToolList, ToolChoice), String> {
                 .to_owned(),
         ),
     };
-    Ok((ToolList::new(tools, cache_point), choice))
+    Ok((
+        ToolList::new(tools, cache_point).with_cache_ttl(cache_ttl_after),
+        choice,
+    ))
 }
 
 /// Claude's `thinking` or Nova's `reasoningConfig` in the additional fields.
@@ -507,7 +583,7 @@ mod tests {
         assert!(r.tools.cache_point);
         assert_eq!(
             r.system.parts(),
-            [Content::text("Be brief."), Content::CachePoint].as_slice()
+            [Content::text("Be brief."), Content::CACHE_POINT].as_slice()
         );
         assert_eq!((r.max_tokens, r.temperature), (Some(300), Some(0.5)));
         assert_eq!(r.stop_sequences, ["END"]);
@@ -553,7 +629,15 @@ mod tests {
             ),
             (
                 json!({"messages": [{"role": "user", "content": [{"video": {}}]}]}),
-                "messages[0]: content[0]: content block 'video'",
+                "messages[0]: content[0]: content block 'video' is not served by this gateway",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"searchResult": {}}]}]}),
+                "content block 'searchResult' is not served by this gateway",
+            ),
+            (
+                json!({"messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"searchResult": {}}]}}]}]}),
+                "toolResult.content[0]: content block 'searchResult' is not served by this gateway (it serves text, json, image and document blocks)",
             ),
             (
                 json!({"messages": [{"role": "user", "content": [{"image": {"format": "png", "source": {"s3Location": {}}}}]}]}),
@@ -572,6 +656,20 @@ mod tests {
             let e = stream_request("m", &body).unwrap_err();
             assert!(e.contains(says), "{e}");
         }
+    }
+
+    #[test]
+    fn a_replayed_citations_block_is_its_text() {
+        let cited = json!({"citationsContent": {
+            "content": [{"text": "The Nile "}, {"text": "is long."}],
+            "citations": [{"title": "rivers", "sourceContent": [{"text": "The Nile is long."}],
+                           "location": {"documentChar": {"documentIndex": 0, "start": 0, "end": 17}}}]
+        }});
+        assert_eq!(block(&cited).unwrap(), Content::text("The Nile is long."));
+        let e = block(&json!({"citationsContent": {"content": [{"image": {}}]}})).unwrap_err();
+        assert!(e.contains("citationsContent.content[0].text"), "{e}");
+        let e = block(&json!({"citationsContent": {"citations": []}})).unwrap_err();
+        assert!(e.contains("citationsContent.content must be a list"), "{e}");
     }
 
     #[test]

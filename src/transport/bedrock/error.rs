@@ -142,8 +142,15 @@ impl BedrockError {
 
 impl From<ApiError> for BedrockError {
     fn from(e: ApiError) -> Self {
+        let exception = match e {
+            // A spent daily budget is Bedrock's spent quota, which the SDKs
+            // do not retry: as a throttle they would retry for seconds a
+            // call that cannot succeed before the next UTC day.
+            ApiError::Spent { .. } => Exception::ServiceQuotaExceeded,
+            _ => Exception::from_code(e.error_code()),
+        };
         Self {
-            exception: Exception::from_code(e.error_code()),
+            exception,
             status: None,
             retry_after_secs: e.retry_after_secs(),
             message: e.to_string(),

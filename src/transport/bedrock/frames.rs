@@ -56,9 +56,23 @@ pub fn chunk_frame(chunk: &Value) -> Bytes {
     )
 }
 
-/// One `:message-type: exception` frame, payload `{"message"}`.
-pub fn exception_frame(exception_type: &str, message: &str) -> Bytes {
-    let payload = serde_json::to_vec(&json!({ "message": message })).unwrap_or_default();
+/// One `:message-type: exception` frame, payload `{"message"}`, plus
+/// `originalStatusCode` and `originalMessage` (a `modelStreamErrorException`'s
+/// model status and message) when known.
+pub fn exception_frame(
+    exception_type: &str,
+    message: &str,
+    original_status_code: Option<i32>,
+    original_message: Option<&str>,
+) -> Bytes {
+    let mut payload = json!({ "message": message });
+    if let Some(code) = original_status_code {
+        payload["originalStatusCode"] = json!(code);
+    }
+    if let Some(m) = original_message {
+        payload["originalMessage"] = json!(m);
+    }
+    let payload = serde_json::to_vec(&payload).unwrap_or_default();
     encode(&Message::new_from_parts(
         vec![
             Header::new(":exception-type", string(exception_type)),
@@ -116,13 +130,24 @@ mod tests {
             json!({"type": "ping"})
         );
 
-        let mut bytes = exception_frame("throttlingException", "slow down");
+        let mut bytes = exception_frame("throttlingException", "slow down", None, None);
         let m = read_message_from(&mut bytes).unwrap();
         assert_eq!(header(&m, ":message-type"), "exception");
         assert_eq!(header(&m, ":exception-type"), "throttlingException");
         assert_eq!(
             serde_json::from_slice::<Value>(m.payload()).unwrap(),
             json!({"message": "slow down"})
+        );
+        let mut bytes = exception_frame(
+            "modelStreamErrorException",
+            "the model failed",
+            Some(500),
+            Some("overloaded"),
+        );
+        let m = read_message_from(&mut bytes).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(m.payload()).unwrap(),
+            json!({"message": "the model failed", "originalStatusCode": 500, "originalMessage": "overloaded"})
         );
     }
 }

@@ -9,6 +9,9 @@
 //!   answered as Converse stream events (or the Converse response).
 //! - `POST /model/{modelId}/count-tokens`: Bedrock's CountTokens.
 //! - `GET /inference-profiles`, `GET /foundation-models`: the served models.
+//! - The other operations (ApplyGuardrail, InvokeGuardrailChecks, the async
+//!   invokes, InvokeModelWithBidirectionalStream): `404
+//!   UnknownOperationException` saying the gateway does not serve them.
 //!
 //! `modelId` comes with `:` raw or as `%3A`; an inference-profile or
 //! foundation-model ARN (percent-encoded) stands for the id it names. Every
@@ -79,15 +82,24 @@ pub fn router() -> Router<AppState> {
         .route("/model/{model_id}/count-tokens", post(count::count_tokens))
         .route("/inference-profiles", get(listing::inference_profiles))
         .route("/foundation-models", get(listing::foundation_models))
-        // The runtime API's other operations, refused in Bedrock's shape
-        // (the gateway's own 404 would reach botocore as a bare `404`).
+        // The runtime API's other operations (every one of the service
+        // model the SDK 1.153 knows), refused in Bedrock's shape: the
+        // gateway's own 404 reaches the SDKs as an unnamed error.
+        .route(
+            "/model/{model_id}/invoke-with-bidirectional-stream",
+            any(|| not_served("InvokeModelWithBidirectionalStream")),
+        )
         .route(
             "/guardrail/{id}/version/{version}/apply",
             any(|| not_served("ApplyGuardrail")),
         )
         .route(
+            "/guardrail-checks/invoke",
+            any(|| not_served("InvokeGuardrailChecks")),
+        )
+        .route(
             "/async-invoke",
-            any(|| not_served("StartAsyncInvoke and ListAsyncInvokes")),
+            post(|| not_served("StartAsyncInvoke")).get(|| not_served("ListAsyncInvokes")),
         )
         .route("/async-invoke/{*arn}", any(|| not_served("GetAsyncInvoke")))
         .layer(axum::middleware::from_fn(request_id))

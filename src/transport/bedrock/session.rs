@@ -80,9 +80,15 @@ pub fn stream_response(state: &AppState, sub: Subscription, mut render: impl Ren
                     let exception = e
                         .error_code()
                         .map_or(Exception::InternalServer, Exception::from_code);
+                    // Only a model stream error carries the model's own
+                    // status and message (Bedrock's other exceptions have
+                    // no such members).
+                    let model = exception.frame_name(converse) == "modelStreamErrorException";
                     out.push(frames::exception_frame(
                         exception.frame_name(converse),
                         &e.message,
+                        e.original_status_code.filter(|_| model),
+                        e.original_message.as_deref().filter(|_| model),
                     ));
                 }
                 _ => out.extend(render.render(&ev)),

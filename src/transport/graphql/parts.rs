@@ -232,7 +232,8 @@ mod tests {
                 media_type: "text/plain".into(),
                 name: "Q3".into(),
                 data: "AA==".into(),
-                citations: true
+                citations: true,
+                context: None,
             }
         );
         let guard = PartInput {
@@ -266,7 +267,7 @@ mod tests {
             s.parts(),
             [
                 Content::text("Rules"),
-                Content::CachePoint,
+                Content::CACHE_POINT,
                 Content::text("Today")
             ]
             .as_slice()

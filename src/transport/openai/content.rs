@@ -112,7 +112,7 @@ pub(super) fn content(
                     cc.kind
                 )));
             }
-            out.push(Content::CachePoint);
+            out.push(Content::CACHE_POINT);
         }
     }
     Ok(out)
@@ -203,6 +203,7 @@ fn file(at: &str, f: &File) -> Result<Content, OpenAiError> {
         name: f.filename.clone().unwrap_or_else(|| "document".into()),
         data: data.to_owned(),
         citations: false,
+        context: None,
     })
 }
 

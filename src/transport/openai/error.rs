@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -56,6 +56,7 @@ impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
         let mut code = self.error.error_code();
         let unknown_model = code == ErrorCode::UnknownModel;
+        let spent = matches!(self.error, ApiError::Spent { .. });
         let mut param = self.param;
         let message = self.error.to_string();
         let (mut parts, _) = self.error.into_response().into_parts();
@@ -72,9 +73,26 @@ impl IntoResponse for OpenAiError {
         if unknown_model {
             error["type"] = json!("invalid_request_error");
         }
+        if spent {
+            // OpenAI's answer to a spent quota (429 `insufficient_quota`);
+            // `x-should-retry: false` keeps its SDKs from retrying a call
+            // that cannot succeed before the next UTC day.
+            error["type"] = json!(INSUFFICIENT_QUOTA);
+            error["code"] = json!(INSUFFICIENT_QUOTA);
+            parts
+                .headers
+                .insert(SHOULD_RETRY, HeaderValue::from_static("false"));
+        }
         (parts, Json(json!({ "error": error }))).into_response()
     }
 }
+
+/// OpenAI's `type` and `code` for a spent quota.
+const INSUFFICIENT_QUOTA: &str = "insufficient_quota";
+
+/// The header OpenAI's and Anthropic's SDKs read before their own retry
+/// rules (`"false"`: do not retry).
+const SHOULD_RETRY: &str = "x-should-retry";
 
 /// OpenAI's error object, the one every OpenAI route renders (the token
 /// gate's and the router's errors too): [`crate::error::shape`].

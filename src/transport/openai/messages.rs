@@ -125,9 +125,9 @@ pub(super) fn system_prompt(messages: Vec<Vec<Content>>) -> SystemPrompt {
         for p in parts {
             match p {
                 Content::Text { text: t } => text.push_str(&t),
-                Content::CachePoint => {
+                Content::CachePoint { ttl } => {
                     system.push_text(std::mem::take(&mut text));
-                    system.push_cache_point();
+                    system.push_cache_point(ttl);
                 }
                 _ => {}
             }
@@ -233,10 +233,12 @@ fn tool(at: &str, m: ChatMessage, calls: &HashSet<String>) -> Result<Turn, OpenA
     }
     let string = matches!(m.content, Some(Value::String(_)));
     let parts = content(&format!("{at}.content"), m.content, TOOL)?;
-    let cache = parts.iter().any(|p| matches!(p, Content::CachePoint));
+    let cache = parts
+        .iter()
+        .any(|p| matches!(p, Content::CachePoint { .. }));
     let texts: Vec<Content> = parts
         .into_iter()
-        .filter(|p| !matches!(p, Content::CachePoint))
+        .filter(|p| !matches!(p, Content::CachePoint { .. }))
         .collect();
     let result = match texts.as_slice() {
         [Content::Text { text }] if string => ToolResultContent::Text(text.clone()),
@@ -249,7 +251,7 @@ fn tool(at: &str, m: ChatMessage, calls: &HashSet<String>) -> Result<Turn, OpenA
         is_error: false,
     }];
     if cache {
-        content.push(Content::CachePoint);
+        content.push(Content::CACHE_POINT);
     }
     Ok(Turn {
         role: Role::User,
@@ -293,7 +295,7 @@ mod tests {
             [
                 Content::text("Be brief."),
                 Content::text("No lists."),
-                Content::CachePoint
+                Content::CACHE_POINT
             ]
             .as_slice(),
             "a system part's cache_control is a cache point after it"

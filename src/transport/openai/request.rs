@@ -274,6 +274,7 @@ fn tools(defs: Vec<ToolDef>) -> Result<Vec<Tool>, OpenAiError> {
                     .parameters
                     .filter(|p| !p.is_null())
                     .unwrap_or_else(Tool::empty_schema),
+                strict: None,
             })
         })
         .collect()

@@ -57,6 +57,7 @@ pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> 
             name: JSON_OBJECT_TOOL.to_owned(),
             description: Some("Give the answer as this tool's input: one JSON object.".into()),
             input_schema: json!({"type": "object"}),
+            strict: None,
         })),
         Some("json_schema") => {
             let spec = format
@@ -80,6 +81,7 @@ pub(super) fn tool(format: Option<&Value>) -> Result<Option<Tool>, OpenAiError> 
                 name: name.to_owned(),
                 description: Some(description),
                 input_schema: schema,
+                strict: None,
             }))
         }
         _ => Err(bad(format!(
@@ -263,6 +265,7 @@ mod tests {
             name: name.to_owned(),
             description: None,
             input_schema: Tool::empty_schema(),
+            strict: None,
         }
     }
 
@@ -304,6 +307,7 @@ mod tests {
             name: "place".into(),
             description: Some("Where".into()),
             input_schema: schema.clone(),
+            strict: None,
         });
         let f = c.format.unwrap();
         assert_eq!(

@@ -1,9 +1,10 @@
 //! Conversation turns as Converse `Message`s: one SDK content block per part.
 
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::builders::DocumentBlockBuilder;
 use aws_sdk_bedrockruntime::types::{
-    CachePointBlock, CachePointType, CitationsConfig, ContentBlock, ConversationRole,
-    DocumentBlock, DocumentFormat, DocumentSource, GuardrailConverseContentBlock,
+    CachePointBlock, CachePointType, CacheTtl as SdkCacheTtl, CitationsConfig, ContentBlock,
+    ConversationRole, DocumentBlock, DocumentFormat, DocumentSource, GuardrailConverseContentBlock,
     GuardrailConverseContentQualifier, GuardrailConverseTextBlock, ImageBlock, ImageFormat,
     ImageSource, Message, ReasoningContentBlock, ReasoningTextBlock, SystemContentBlock,
     ToolResultBlock, ToolResultContentBlock, ToolResultStatus, ToolUseBlock,
@@ -11,7 +12,7 @@ use aws_sdk_bedrockruntime::types::{
 
 use super::json::to_document;
 use crate::parts::attachment::{document_format, image_format};
-use crate::parts::{Content, SystemPrompt, ToolResultContent};
+use crate::parts::{CacheTtl, Content, SystemPrompt, ToolResultContent};
 use crate::upstream::attach::{self, DocumentNames};
 use crate::upstream::request::{Role, Turn};
 
@@ -53,7 +54,7 @@ pub(crate) fn system(system: &SystemPrompt) -> Result<Option<Vec<SystemContentBl
             Content::GuardContent { text, qualifiers } => {
                 guard(text, qualifiers).map(SystemContentBlock::GuardContent)
             }
-            _ => cache_point().map(SystemContentBlock::CachePoint),
+            _ => cache_point(cache_ttl(p)).map(SystemContentBlock::CachePoint),
         })
         .collect::<Result<_, _>>()
         .map(Some)
@@ -74,12 +75,22 @@ fn guard(text: &str, qualifiers: &[String]) -> Result<GuardrailConverseContentBl
         .map_err(|e| e.to_string())
 }
 
-/// Converse's cache point (`{"cachePoint":{"type":"default"}}`).
-pub(crate) fn cache_point() -> Result<CachePointBlock, String> {
+/// Converse's cache point (`{"cachePoint":{"type":"default"}}`), with its
+/// `ttl` when the request named one (Bedrock's default is five minutes).
+pub(crate) fn cache_point(ttl: Option<CacheTtl>) -> Result<CachePointBlock, String> {
     CachePointBlock::builder()
         .r#type(CachePointType::Default)
+        .set_ttl(ttl.map(|t| SdkCacheTtl::from(t.as_str())))
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// A cache point part's TTL (`None` for any other part).
+fn cache_ttl(part: &Content) -> Option<CacheTtl> {
+    match part {
+        Content::CachePoint { ttl } => *ttl,
+        _ => None,
+    }
 }
 
 /// A turn's blocks. Converse refuses blank text blocks, so an empty text
@@ -103,7 +114,13 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
             name,
             data,
             citations,
-        } => ContentBlock::Document(document(media_type, name, data, *citations, names)?),
+            context,
+        } => ContentBlock::Document(
+            document(media_type, name, data, *citations, names)?
+                .set_context(context.clone())
+                .build()
+                .map_err(built)?,
+        ),
         Content::Reasoning(r) => ContentBlock::ReasoningContent(match (&r.redacted, &r.text) {
             (Some(blob), _) => ReasoningContentBlock::RedactedContent(Blob::new(attach::bytes(
                 blob,
@@ -137,7 +154,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<ContentBlock, Stri
                 .build()
                 .map_err(built)?,
         ),
-        Content::CachePoint => ContentBlock::CachePoint(cache_point()?),
+        Content::CachePoint { ttl } => ContentBlock::CachePoint(cache_point(*ttl)?),
         Content::GuardContent { text, qualifiers } => {
             ContentBlock::GuardContent(guard(text, qualifiers)?)
         }
@@ -154,17 +171,18 @@ fn image(media_type: &str, data: &str) -> Result<ImageBlock, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A document block's builder, for the caller to add its `context` and build.
 fn document(
     media_type: &str,
     name: &str,
     data: &str,
     citations: bool,
     names: &mut DocumentNames,
-) -> Result<DocumentBlock, String> {
+) -> Result<DocumentBlockBuilder, String> {
     let built = |e: aws_smithy_types::error::operation::BuildError| e.to_string();
     let format = document_format(media_type)
         .ok_or_else(|| format!("document type '{media_type}' is not one Converse takes"))?;
-    DocumentBlock::builder()
+    Ok(DocumentBlock::builder()
         .format(DocumentFormat::from(format))
         .name(names.name(name))
         .source(DocumentSource::Bytes(Blob::new(attach::bytes(
@@ -175,9 +193,7 @@ fn document(
                 .then(|| CitationsConfig::builder().enabled(true).build())
                 .transpose()
                 .map_err(built)?,
-        )
-        .build()
-        .map_err(built)
+        ))
 }
 
 /// A tool result's text, image and document parts (other parts are refused
@@ -198,13 +214,13 @@ fn tool_result_content(
                 name,
                 data,
                 citations,
-            } => out.push(ToolResultContentBlock::Document(document(
-                &media_type,
-                &name,
-                &data,
-                citations,
-                names,
-            )?)),
+                context,
+            } => out.push(ToolResultContentBlock::Document(
+                document(&media_type, &name, &data, citations, names)?
+                    .set_context(context)
+                    .build()
+                    .map_err(|e| e.to_string())?,
+            )),
             _ => {}
         }
     }

@@ -42,13 +42,16 @@ pub(crate) fn tool_config(req: &InvocationRequest) -> Result<Option<ToolConfigur
                 .name(&t.name)
                 .set_description(t.description.clone())
                 .input_schema(ToolInputSchema::Json(to_document(&t.input_schema)))
+                .set_strict(t.strict)
                 .build()
                 .map(Tool::ToolSpec)
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     if tools::cache_point_after(req) {
-        specs.push(Tool::CachePoint(super::message::cache_point()?));
+        specs.push(Tool::CachePoint(super::message::cache_point(
+            req.tools_cache_ttl,
+        )?));
     }
     ToolConfiguration::builder()
         .set_tools(Some(specs))

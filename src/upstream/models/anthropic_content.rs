@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::parts::{Content, SystemPrompt, Tool, ToolChoice, ToolResultContent};
+use crate::parts::{CacheTtl, Content, SystemPrompt, Tool, ToolChoice, ToolResultContent};
 use crate::upstream::attach;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 use crate::upstream::tools;
@@ -40,8 +40,8 @@ pub(super) fn messages(turns: &[Turn]) -> Result<Vec<Value>, String> {
         let mut blocks = Vec::with_capacity(turn.content.len());
         let only_part = turn.content.len() == 1;
         for part in &turn.content {
-            if matches!(part, Content::CachePoint) {
-                mark_last(&mut messages, &mut blocks);
+            if let Content::CachePoint { ttl } = part {
+                mark_last(&mut messages, &mut blocks, *ttl);
             } else if !only_part && matches!(part, Content::Text { text } if text.is_empty()) {
                 // Anthropic refuses empty text blocks.
             } else {
@@ -76,7 +76,7 @@ fn plain_or_blocks(mut blocks: Vec<Value>) -> Value {
 
 /// Put a cache mark on the last markable block: in `current`, else in the
 /// turns before it.
-fn mark_last(before: &mut [(Role, Vec<Value>)], current: &mut [Value]) {
+fn mark_last(before: &mut [(Role, Vec<Value>)], current: &mut [Value], ttl: Option<CacheTtl>) {
     let markable = |b: &&mut Value| {
         !matches!(
             b.get("type").and_then(Value::as_str),
@@ -91,15 +91,20 @@ fn mark_last(before: &mut [(Role, Vec<Value>)], current: &mut [Value]) {
             .find(markable)
     });
     if let Some(block) = target {
-        cache_mark(block);
+        cache_mark(block, ttl);
     }
 }
 
 /// Put `cache_control: {"type":"ephemeral"}` on a block (also the hook for a
-/// cache point after the system prompt or the tools).
-pub(super) fn cache_mark(block: &mut Value) {
+/// cache point after the system prompt or the tools), with the point's `ttl`
+/// when it named one.
+pub(super) fn cache_mark(block: &mut Value, ttl: Option<CacheTtl>) {
     if let Some(o) = block.as_object_mut() {
-        o.insert("cache_control".into(), json!({"type": "ephemeral"}));
+        let mut mark = json!({"type": "ephemeral"});
+        if let Some(ttl) = ttl {
+            mark["ttl"] = json!(ttl.as_str());
+        }
+        o.insert("cache_control".into(), mark);
     }
 }
 
@@ -115,11 +120,12 @@ pub(super) fn system(system: &SystemPrompt) -> Option<Value> {
         match part {
             Content::Text { text } if text.trim().is_empty() => {}
             Content::Text { text } => blocks.push(json!({"type": "text", "text": text})),
-            _ => {
+            Content::CachePoint { ttl } => {
                 if let Some(last) = blocks.last_mut() {
-                    cache_mark(last);
+                    cache_mark(last, *ttl);
                 }
             }
+            _ => {}
         }
     }
     Some(Value::Array(blocks))
@@ -134,6 +140,7 @@ fn block(part: &Content) -> Result<Value, String> {
             name,
             data,
             citations,
+            ..
         } => document(media_type, name, data, *citations)?,
         Content::Reasoning(r) => match (&r.redacted, &r.text) {
             (Some(data), _) => json!({"type": "redacted_thinking", "data": data}),
@@ -164,7 +171,7 @@ fn block(part: &Content) -> Result<Value, String> {
             Value::Object(b)
         }
         // Handled by the caller: a mark, not a block.
-        Content::CachePoint => Value::Null,
+        Content::CachePoint { .. } => Value::Null,
         Content::GuardContent { .. } => return Err(GUARD_CONVERSE_ONLY.into()),
     })
 }
@@ -217,6 +224,7 @@ fn tool_result_content(content: &ToolResultContent) -> Result<Vec<Value>, String
                 name,
                 data,
                 citations,
+                ..
             } => out.push(document(media_type, name, data, *citations)?),
             _ => {}
         }
@@ -236,7 +244,7 @@ pub(super) fn tools(req: &InvocationRequest) -> Option<(Value, Option<Value>)> {
     if tools::cache_point_after(req)
         && let Some(last) = list.last_mut()
     {
-        cache_mark(last);
+        cache_mark(last, req.tools_cache_ttl);
     }
     let mut choice = match &req.tool_choice {
         ToolChoice::Auto if tools::are_stand_ins(req) => Some(json!({"type": "none"})),

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::parts::attachment::{document_format, image_format};
-use crate::parts::{Content, SystemPrompt, ToolChoice, ToolResultContent};
+use crate::parts::{CacheTtl, Content, SystemPrompt, ToolChoice, ToolResultContent};
 use crate::upstream::attach::DocumentNames;
 use crate::upstream::request::{InvocationRequest, Role, Turn};
 use crate::upstream::tools;
@@ -82,7 +82,7 @@ fn block(part: &Content, names: &mut DocumentNames) -> Result<Value, String> {
             }
             json!({"toolResult": r})
         }
-        Content::CachePoint => cache_point(),
+        Content::CachePoint { ttl } => cache_point(*ttl),
         Content::GuardContent { .. } => return Err(super::GUARD_CONVERSE_ONLY.into()),
     })
 }
@@ -129,9 +129,13 @@ fn tool_result_content(
     Ok(out)
 }
 
-/// Nova's cache point, as Converse writes it.
-fn cache_point() -> Value {
-    json!({"cachePoint": {"type": "default"}})
+/// Nova's cache point, as Converse writes it (with its `ttl` when named).
+fn cache_point(ttl: Option<CacheTtl>) -> Value {
+    let mut point = json!({"type": "default"});
+    if let Some(ttl) = ttl {
+        point["ttl"] = json!(ttl.as_str());
+    }
+    json!({"cachePoint": point})
 }
 
 /// `system`: a `{"text"}` block per text part and a cache point where one
@@ -146,7 +150,8 @@ pub(super) fn system(system: &SystemPrompt) -> Option<Value> {
         .filter_map(|p| match p {
             Content::Text { text } if text.trim().is_empty() => None,
             Content::Text { text } => Some(json!({"text": text})),
-            _ => Some(cache_point()),
+            Content::CachePoint { ttl } => Some(cache_point(*ttl)),
+            _ => None,
         })
         .collect();
     Some(Value::Array(blocks))
@@ -178,7 +183,7 @@ pub(super) fn tool_config(req: &InvocationRequest) -> Option<Value> {
         })
         .collect();
     if tools::cache_point_after(req) {
-        list.push(cache_point());
+        list.push(cache_point(req.tools_cache_ttl));
     }
     let mut config = Map::new();
     config.insert("tools".into(), Value::Array(list));

@@ -295,7 +295,7 @@ mod tests {
             {"role": "user", "content": [{"type": "input_text", "text": "Long", "cache_control": {"type": "ephemeral"}}, {"type": "input_text", "text": "Q"}]}
         ]))
         .unwrap();
-        assert_eq!(system, [vec![Content::text("Rules"), Content::CachePoint]]);
+        assert_eq!(system, [vec![Content::text("Rules"), Content::CACHE_POINT]]);
         assert_eq!(
             wire(&t),
             json!([{"role": "user", "content": [

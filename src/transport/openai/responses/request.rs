@@ -342,6 +342,7 @@ fn tools(defs: &[ToolDef]) -> Result<Vec<Tool>, OpenAiError> {
                     .clone()
                     .filter(|p| !p.is_null())
                     .unwrap_or_else(Tool::empty_schema),
+                strict: None,
             })
         })
         .collect()

@@ -58,7 +58,7 @@ pub(super) fn items(sid: &str, kept: &Kept, include: Include) -> Vec<Value> {
                     list.message(role, run.drain(..));
                     list.item(part);
                 }
-                Content::CachePoint => {}
+                Content::CachePoint { .. } => {}
                 _ => run.push(part),
             }
         }
@@ -202,7 +202,7 @@ mod tests {
             vec![
                 turn(
                     Role::User,
-                    vec![Content::text("Look"), Content::CachePoint, image],
+                    vec![Content::text("Look"), Content::CACHE_POINT, image],
                 ),
                 turn(
                     Role::Assistant,
@@ -232,7 +232,7 @@ mod tests {
                     ],
                 ),
             ],
-            vec![vec![Content::text("Be brief."), Content::CachePoint]],
+            vec![vec![Content::text("Be brief."), Content::CACHE_POINT]],
         );
         let items = items("s", &k, Include::default());
         assert_eq!(
