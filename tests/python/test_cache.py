@@ -71,7 +71,9 @@ def test_no_cache_point_no_cache_details(client):
         messages=[{"role": "user", "content": f"Hi ({uuid.uuid4()}) [[sim tokens=2 {FAST}]]"}],
     )
     assert completion.usage.prompt_tokens > 0
-    assert completion.usage.prompt_tokens_details is None
+    # As at OpenAI, the details are always there; nothing was cached.
+    assert completion.usage.prompt_tokens_details.cached_tokens == 0
+    assert getattr(completion.usage.prompt_tokens_details, "cache_write_tokens", None) is None
 
 
 def test_anthropic_sdk_reports_cache_creation_then_cache_read(gateway):  # noqa: F811
