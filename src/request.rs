@@ -265,14 +265,9 @@ impl ModelPolicy {
         let model = self.admit(&model_id)?;
         let turns = build_turns(req.messages, req.prompt)?;
         let routed = self.routed_model(&model_id);
-        let carried = validate::carried(&turns, &req.tools.tools);
-        let api = pick_api(req.api, self.default_api, model, routed, &turns, carried);
-        let guarded = req.system.has_guard_content()
-            || turns
-                .iter()
-                .flat_map(|t| &t.content)
-                .any(|p| matches!(p, Content::GuardContent { .. }));
-        if guarded && api != Api::Converse {
+        let needs = Needs::of(&turns, &req.tools.tools, &req.system, &req.output_config);
+        let api = pick_api(req.api, self.default_api, model, routed, &turns, needs);
+        if needs.guard && api != Api::Converse {
             return Err(ApiError::BadRequest(
                 "guardContent parts go to Bedrock through Converse: send them with api \"converse\""
                     .into(),
@@ -429,12 +424,42 @@ pub fn drop_leading_greeting(turns: &mut Vec<Turn>) {
     }
 }
 
+/// What a request carries that decides the API it can go by: its parts, a
+/// guardrail's `guardContent` (Converse's alone), structured output or
+/// effort (Converse's, and Claude's body's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Needs {
+    pub carried: Capabilities,
+    pub guard: bool,
+    pub output_config: bool,
+}
+
+impl Needs {
+    pub(crate) fn of(
+        turns: &[Turn],
+        tools: &[crate::parts::Tool],
+        system: &SystemPrompt,
+        output_config: &OutputConfig,
+    ) -> Self {
+        Self {
+            carried: validate::carried(turns, tools),
+            guard: system.has_guard_content()
+                || turns
+                    .iter()
+                    .flat_map(|t| &t.content)
+                    .any(|p| matches!(p, Content::GuardContent { .. })),
+            output_config: output_config.is_set(),
+        }
+    }
+}
+
 /// The API of a request: the one it names (an application inference profile
 /// has only Converse); else the server's default, unless that is the
-/// family's own body, which cannot carry what the conversation carries
-/// (tools, images or documents for a model whose body is a prompt string; a
-/// document type Claude's body lacks, such as a Word file) while Converse
-/// can for `model_id`. A client that cannot name an API (OpenAI's, the AI
+/// family's own body, which cannot carry what the request carries (tools,
+/// images or documents for a model whose body is a prompt string; a
+/// document type Claude's body lacks, such as a Word file; `guardContent`;
+/// structured output for a model other than Claude) while Converse can for
+/// `model_id`. A client that cannot name an API (OpenAI's, the AI
 /// SDK's) is served, not told to name one. A fallback model is picked for
 /// the same way (`upstream::fallback`).
 pub(crate) fn pick_api(
@@ -443,12 +468,15 @@ pub(crate) fn pick_api(
     model: ModelRef,
     model_id: &str,
     turns: &[Turn],
-    carried: Capabilities,
+    needs: Needs,
 ) -> Api {
     let api = model.api(named.unwrap_or(default));
+    let carried = needs.carried;
     let body_cannot = |family: ModelFamily| {
         !family.capabilities(model_id, Api::Invoke).take(carried)
             || document_types(turns).any(|t| family.needs_converse_for(t))
+            || needs.guard
+            || (needs.output_config && !model.takes_output_config())
     };
     let converse_can = model.capabilities(model_id, Api::Converse).take(carried);
     if named.is_none()

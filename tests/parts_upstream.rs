@@ -220,8 +220,9 @@ async fn a_stop_sequence_ends_the_answer_on_both_apis() {
 }
 
 /// `outputConfig` on Spillway's own API: the answer is JSON of the schema,
-/// through Converse for any model and in Claude's own body; a family body
-/// with no place for it is a 400 that says to use Converse.
+/// through Converse for any model and in Claude's own body; a request that
+/// names no API goes through Converse when its model's body has no place
+/// for it; one naming `invoke` is a 400 that says to use Converse.
 #[tokio::test]
 async fn structured_output_on_both_apis() {
     let gw = Gateway::start().await;
@@ -229,17 +230,22 @@ async fn structured_output_on_both_apis() {
     let output = json!({"format": {"schema": {"type": "object",
         "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
         "required": ["city", "days"]}, "name": "trip"}});
-    for (model, api) in [(SONNET, "invoke"), (SONNET, "converse"), (NOVA, "converse")] {
-        let events = stream(
-            &gw,
-            json!({"model": model, "api": api, "prompt": prompt, "outputConfig": output}),
-        )
-        .await;
+    for (model, api) in [
+        (SONNET, Some("invoke")),
+        (SONNET, Some("converse")),
+        (NOVA, Some("converse")),
+        (NOVA, None),
+    ] {
+        let mut body = json!({"model": model, "prompt": prompt, "outputConfig": output});
+        if let Some(api) = api {
+            body["api"] = json!(api);
+        }
+        let events = stream(&gw, body).await;
         let answer: Value = serde_json::from_str(&text_of(&events)).expect("a JSON answer");
         assert_eq!(
             answer,
             json!({"city": "sample", "days": 1}),
-            "{model} {api}"
+            "{model} {api:?}"
         );
     }
     let refused = |body: Value| {

@@ -189,8 +189,9 @@ fn retarget(
     let target_api = if req.raw_body.is_some() {
         target_api
     } else {
-        let carried = validate::carried(&req.turns, &req.tools);
-        crate::request::pick_api(None, api, target, model, &req.turns, carried)
+        let needs =
+            crate::request::Needs::of(&req.turns, &req.tools, &req.system, &req.output_config);
+        crate::request::pick_api(None, api, target, model, &req.turns, needs)
     };
     validate::check(
         &req.turns,
