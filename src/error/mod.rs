@@ -26,10 +26,19 @@ pub fn error_body(code: ErrorCode, message: &str) -> Json<serde_json::Value> {
 /// The HTTP rendering of an error: `code`'s status, its body, and
 /// `Retry-After: retry_after_secs` when given.
 pub fn error_response(code: ErrorCode, message: &str, retry_after_secs: Option<u64>) -> Response {
-    let mut res = (code.status(), error_body(code, message)).into_response();
+    let status = code.status();
+    let mut res = (status, error_body(code, message)).into_response();
     if let Some(secs) = retry_after_secs {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    // OpenAI's and Anthropic's SDKs retry these statuses whatever the
+    // error; a final one (a model error, an internal failure) would only
+    // fail again, so say so in the header they read first.
+    let sdks_retry = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
+    if sdks_retry && !code.retryable() {
+        res.headers_mut()
+            .insert("x-should-retry", HeaderValue::from_static("false"));
     }
     res
 }
@@ -243,6 +252,26 @@ mod tests {
             .await
             .unwrap();
         (status, retry, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn final_errors_the_sdks_would_retry_say_not_to() {
+        let should_retry = |code: ErrorCode| {
+            code.response("x")
+                .headers()
+                .get("x-should-retry")
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(should_retry(ErrorCode::Internal).as_deref(), Some("false"));
+        assert_eq!(
+            should_retry(ErrorCode::ModelError).as_deref(),
+            Some("false")
+        );
+        // Retryable ones are left to the SDK's rules, and so are the 4xx it
+        // never retries.
+        assert_eq!(should_retry(ErrorCode::ModelStreamError), None);
+        assert_eq!(should_retry(ErrorCode::RateLimited), None);
+        assert_eq!(should_retry(ErrorCode::BadRequest), None);
     }
 
     #[tokio::test]
