@@ -41,7 +41,11 @@ fn policies() -> [ModelPolicy; 2] {
         max_prompt_bytes: MAX_PROMPT_BYTES,
         default_guardrail: None,
         profiles: ProfileModels(
-            [(PROFILE.to_owned(), "anthropic.claude-3-haiku-20240307-v1:0".to_owned())].into(),
+            [(
+                PROFILE.to_owned(),
+                "anthropic.claude-3-haiku-20240307-v1:0".to_owned(),
+            )]
+            .into(),
         ),
     };
     [open, narrow]
@@ -92,14 +96,13 @@ fuzz_target!(|data: &[u8]| {
                     Content::Text { text } => !text.trim().is_empty(),
                     // Guard content goes through Converse only.
                     Content::GuardContent { .. } => api == Api::Converse,
-                    p => matches!(p, Content::CachePoint),
+                    p => matches!(p, Content::CachePoint { .. }),
                 }));
-                assert!(!matches!(system.first(), Some(Content::CachePoint)));
-                assert!(
-                    system
-                        .windows(2)
-                        .all(|w| !matches!(w, [Content::CachePoint, Content::CachePoint]))
-                );
+                assert!(!matches!(system.first(), Some(Content::CachePoint { .. })));
+                assert!(system.windows(2).all(|w| !matches!(
+                    w,
+                    [Content::CachePoint { .. }, Content::CachePoint { .. }]
+                )));
                 assert!(!inv.tools_cache_point || !inv.tools.is_empty());
                 assert!(
                     inv.max_tokens
