@@ -31,42 +31,8 @@ pub fn watch(req: Request) -> (Request, AwaitingClient) {
     if req.body().is_end_stream() {
         return (req, awaiting);
     }
-    let flag = awaiting.clone();
-    let req = req.map(|body| {
-        Body::new(WatchedBody {
-            body,
-            awaiting: flag,
-        })
-    });
+    let req = observe(req, awaiting.0.clone(), Mark::Pending);
     (req, awaiting)
-}
-
-/// A request body that records whether its last poll was left pending.
-struct WatchedBody {
-    body: Body,
-    awaiting: AwaitingClient,
-}
-
-impl HttpBody for WatchedBody {
-    type Data = <Body as HttpBody>::Data;
-    type Error = <Body as HttpBody>::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let poll = Pin::new(&mut self.body).poll_frame(cx);
-        self.awaiting.0.store(poll.is_pending(), Ordering::Relaxed);
-        poll
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// Whether a request's body was read to its end. A request without a body
@@ -86,18 +52,31 @@ pub fn track(req: Request) -> (Request, ReadToEnd) {
     if read.now() {
         return (req, read);
     }
-    let flag = read.clone();
-    let req = req.map(|body| Body::new(TrackedBody { body, read: flag }));
+    let req = observe(req, read.0.clone(), Mark::Ended);
     (req, read)
 }
 
-/// A request body that records when it has given its last frame.
-struct TrackedBody {
-    body: Body,
-    read: ReadToEnd,
+/// What an [`ObservedBody`] writes to its flag after each poll.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// Whether the poll was left pending (waiting for the client).
+    Pending,
+    /// Set once the last frame has been given.
+    Ended,
 }
 
-impl HttpBody for TrackedBody {
+fn observe(req: Request, flag: Arc<AtomicBool>, mark: Mark) -> Request {
+    req.map(|body| Body::new(ObservedBody { body, flag, mark }))
+}
+
+/// A request body that notes, by its [`Mark`], what its polls found.
+struct ObservedBody {
+    body: Body,
+    flag: Arc<AtomicBool>,
+    mark: Mark,
+}
+
+impl HttpBody for ObservedBody {
     type Data = <Body as HttpBody>::Data;
     type Error = <Body as HttpBody>::Error;
 
@@ -106,8 +85,13 @@ impl HttpBody for TrackedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let poll = Pin::new(&mut self.body).poll_frame(cx);
-        if matches!(poll, Poll::Ready(None)) || self.body.is_end_stream() {
-            self.read.0.store(true, Ordering::Relaxed);
+        match self.mark {
+            Mark::Pending => self.flag.store(poll.is_pending(), Ordering::Relaxed),
+            Mark::Ended => {
+                if matches!(poll, Poll::Ready(None)) || self.body.is_end_stream() {
+                    self.flag.store(true, Ordering::Relaxed);
+                }
+            }
         }
         poll
     }
