@@ -52,7 +52,8 @@ pub(crate) const STOP_SEQUENCE_PATH: &str = "/delta/stop_sequence";
 /// (the checks before any upstream call make that a request that skipped them).
 pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
     let family = req.family();
-    let drop_sampling = family.is_some_and(|f| reasoning::drops_sampling(f, req.reasoning_budget));
+    let drop_sampling =
+        family.is_some_and(|f| reasoning::drops_sampling(f, &req.model_id, req.reasoning_budget));
     let inference = InferenceConfiguration::builder()
         .set_max_tokens(req.max_tokens.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
         .set_temperature(req.temperature.filter(|_| !drop_sampling))
@@ -72,11 +73,14 @@ pub(crate) fn build(req: &InvocationRequest) -> Result<ConverseInput, String> {
                     .collect(),
             )),
             None => family
-                .and_then(|f| reasoning::fields(f, req.reasoning_budget))
+                .and_then(|f| reasoning::fields(f, &req.model_id, req.reasoning_budget))
                 .map(|v| json::to_document(&v)),
         },
         guardrail: req.guardrail.as_ref().map(|g| g.converse_config()),
-        output_config: output_config(&req.output_config)?,
+        output_config: match family {
+            Some(f) => output_config(&reasoning::with_effort(f, req))?,
+            None => output_config(&req.output_config)?,
+        },
         response_field_paths: (family == Some(ModelFamily::AnthropicClaude)
             && req.stop_sequences.len() > 1)
             .then(|| vec![STOP_SEQUENCE_PATH.to_owned()]),
@@ -163,6 +167,33 @@ mod tests {
         assert_eq!(input.inference.temperature, None);
         assert_eq!(input.inference.top_p, None);
         assert_eq!(input.inference.max_tokens, Some(4096));
+    }
+
+    #[test]
+    fn adaptive_only_claude_thinks_adaptively_with_an_effort_and_takes_no_sampling() {
+        let input = build(&req("us.anthropic.claude-opus-4-7", Some(4096))).unwrap();
+        assert_eq!(
+            input.additional_fields.as_ref().map(json::from_document),
+            Some(json!({"thinking":{"type":"adaptive","display":"summarized"}}))
+        );
+        assert_eq!(
+            input.output_config.as_ref().and_then(|c| c.effort()),
+            Some("medium")
+        );
+        assert_eq!(input.inference.temperature, None);
+        // No thinking asked for: still no sampling knob, and no effort.
+        let input = build(&req("us.anthropic.claude-opus-4-7", None)).unwrap();
+        assert_eq!(input.inference.temperature, None);
+        assert_eq!(input.inference.top_p, None);
+        assert!(input.additional_fields.is_none() && input.output_config.is_none());
+        // An effort the request named stands.
+        let mut r = req("anthropic.claude-sonnet-5", Some(1024));
+        r.output_config.effort = Some("max".into());
+        let input = build(&r).unwrap();
+        assert_eq!(
+            input.output_config.as_ref().and_then(|c| c.effort()),
+            Some("max")
+        );
     }
 
     #[test]

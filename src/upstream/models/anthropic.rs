@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use super::anthropic_content::{messages, system, tools};
 use super::{
-    ModelFamily, base_model_id, count, push_cached_usage, push_stop, push_text, push_usage,
-    put_f32, put_strings,
+    ClaudeGeneration, ModelFamily, claude_generation, count, push_cached_usage, push_stop,
+    push_text, push_usage, put_f32, put_strings,
 };
 use crate::upstream::reasoning;
 use crate::upstream::request::{Delta, InvocationRequest};
@@ -18,7 +18,9 @@ use crate::upstream::request::{Delta, InvocationRequest};
 ///
 /// Claude Opus 4.1 and later models refuse `temperature` together with
 /// `top_p`; for them, when both are set, only `temperature` is sent. With
-/// thinking, neither is sent (Anthropic refuses them then).
+/// thinking, neither is sent (Anthropic refuses them then), nor to the
+/// models that take none ([`ClaudeGeneration::AdaptiveOnly`]); those get
+/// adaptive thinking and an effort for a budget (see [`reasoning`]).
 pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("anthropic_version".into(), json!("bedrock-2023-05-31"));
@@ -27,9 +29,11 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
     if let Some(system) = system(&req.system) {
         body.insert("system".into(), system);
     }
-    if !reasoning::drops_sampling(ModelFamily::AnthropicClaude, req.reasoning_budget) {
+    let claude = ModelFamily::AnthropicClaude;
+    if !reasoning::drops_sampling(claude, &req.model_id, req.reasoning_budget) {
         put_f32(&mut body, "temperature", req.temperature);
-        let top_p = if req.temperature.is_some() && one_sampling_knob_only(&req.model_id) {
+        let one_knob = claude_generation(&req.model_id) == ClaudeGeneration::OneSamplingKnob;
+        let top_p = if req.temperature.is_some() && one_knob {
             None
         } else {
             req.top_p
@@ -44,40 +48,15 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
         }
     }
     if let Some(Value::Object(fields)) =
-        reasoning::fields(ModelFamily::AnthropicClaude, req.reasoning_budget)
+        reasoning::fields(claude, &req.model_id, req.reasoning_budget)
     {
         body.extend(fields);
     }
-    if req.output_config.is_set() {
-        body.insert("output_config".into(), req.output_config.claude_json());
+    let output_config = reasoning::with_effort(claude, req);
+    if output_config.is_set() {
+        body.insert("output_config".into(), output_config.claude_json());
     }
     Ok(Value::Object(body))
-}
-
-/// Whether the model rejects `temperature` and `top_p` together: the
-/// new-style ids (`claude-<tier>-<major>[-<minor>]-…`) from version 4.1 on.
-fn one_sampling_knob_only(model_id: &str) -> bool {
-    let Some(id) = base_model_id(model_id) else {
-        return false;
-    };
-    let id = id.to_ascii_lowercase();
-    let Some(rest) = id.strip_prefix("anthropic.claude-") else {
-        return false;
-    };
-    let mut parts = rest.split('-');
-    if !matches!(parts.next(), Some("opus" | "sonnet" | "haiku")) {
-        return false; // old style, e.g. claude-3-5-sonnet-…
-    }
-    let Some(major) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    // The minor version is a short number; an 8-digit date means `.0`.
-    let minor = parts
-        .next()
-        .filter(|p| p.len() <= 2)
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(0);
-    (major, minor) >= (4, 1)
 }
 
 /// Claude's stop reasons are Converse's, except `refusal`.
@@ -387,6 +366,39 @@ mod tests {
         assert!(b.get("temperature").is_none() && b.get("top_p").is_none());
         assert_eq!(b["stop_sequences"], json!(["END"]));
         assert_eq!(b["messages"][0]["content"], json!("Hi"));
+    }
+
+    #[test]
+    fn adaptive_only_claude_gets_no_sampling_and_thinks_adaptively() {
+        let mut req = full("us.anthropic.claude-opus-4-7");
+        let b = body(&req);
+        assert!(
+            b.get("temperature").is_none() && b.get("top_p").is_none(),
+            "{b}"
+        );
+        assert!(
+            b.get("thinking").is_none() && b.get("output_config").is_none(),
+            "{b}"
+        );
+        req.reasoning_budget = Some(16384);
+        let b = body(&req);
+        assert_eq!(
+            b["thinking"],
+            json!({"type":"adaptive","display":"summarized"})
+        );
+        assert_eq!(b["output_config"], json!({"effort":"high"}));
+        // Structured output keeps its format beside the effort.
+        req.output_config.format = Some(crate::parts::output::JsonFormat {
+            schema: json!({"type":"object"}),
+            name: None,
+            description: None,
+        });
+        let b = body(&req);
+        assert_eq!(b["output_config"]["effort"], json!("high"));
+        assert_eq!(
+            b["output_config"]["format"]["schema"],
+            json!({"type":"object"})
+        );
     }
 
     fn cached(model: &str) -> InvocationRequest {

@@ -12,6 +12,7 @@
 mod anthropic;
 mod anthropic_content;
 mod capabilities;
+mod claude_generation;
 mod cohere;
 mod decoder;
 mod deepseek;
@@ -31,6 +32,7 @@ use serde_json::{Map, Number, Value};
 use super::Api;
 use super::request::{Delta, InvocationRequest};
 pub use crate::parts::validate::Capabilities;
+pub use claude_generation::{ClaudeGeneration, claude_generation};
 pub use decoder::Decoder;
 
 /// A family of models on Bedrock that share one request body and chunk format.

@@ -28,7 +28,7 @@ pub(super) fn build_body(req: &InvocationRequest) -> Result<Value, String> {
         body.insert("toolConfig".into(), tools);
     }
     if let Some(Value::Object(fields)) =
-        reasoning::fields(ModelFamily::AmazonNova, req.reasoning_budget)
+        reasoning::fields(ModelFamily::AmazonNova, &req.model_id, req.reasoning_budget)
     {
         body.extend(fields);
     }
