@@ -147,7 +147,12 @@ impl Answer {
         // runs past it: the answer has what it leaves.
         .min(prompt.max_tokens);
         if think > 0 {
-            let words = thoughts(think);
+            // Left out (Claude's `display: omitted`): one empty delta, signed.
+            let words = if prompt.parts.reasoning_omitted {
+                vec![String::new()]
+            } else {
+                thoughts(think)
+            };
             let signature = signature::sign(&words.concat());
             blocks.push(Block::Reasoning { words, signature });
         }

@@ -178,6 +178,42 @@ pub(crate) fn find(id: &str) -> Option<&'static ModelInfo> {
     })
 }
 
+/// How a Claude model takes thinking and sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClaudeThinking {
+    /// `{"type":"enabled","budget_tokens":N}` only.
+    Budget,
+    /// A budget, or `{"type":"adaptive"}` with `output_config.effort`.
+    Either,
+    /// `adaptive` only; no `temperature`, `top_p` or `top_k`; the thinking
+    /// text omitted unless `display` is `summarized`.
+    AdaptiveOnly,
+}
+
+/// The Claude models that take adaptive thinking, and of them those that
+/// take nothing else (Bedrock's "Adaptive thinking" page).
+const ADAPTIVE: &[&str] = &[
+    "anthropic.claude-opus-4-6-v1",
+    "anthropic.claude-sonnet-4-6",
+];
+const ADAPTIVE_ONLY: &[&str] = &[
+    "anthropic.claude-opus-4-8",
+    "anthropic.claude-opus-4-7",
+    "anthropic.claude-sonnet-5",
+];
+
+/// How the Claude model `id` (a foundation-model id) takes thinking.
+pub(crate) fn claude_thinking(id: &str) -> ClaudeThinking {
+    let listed = |ids: &[&str]| find(id).is_some_and(|m| ids.contains(&m.id));
+    if listed(ADAPTIVE_ONLY) {
+        ClaudeThinking::AdaptiveOnly
+    } else if listed(ADAPTIVE) {
+        ClaudeThinking::Either
+    } else {
+        ClaudeThinking::Budget
+    }
+}
+
 /// What Converse takes for `id` besides text.
 pub(crate) fn converse_takes(id: &str) -> Takes {
     find(id).map_or(ALL, |m| m.converse)

@@ -63,7 +63,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     takes(catalog::converse_takes(model), conv.carried())?;
     parts::converse::output_config(&mut conv, body)?;
     let claude = model.starts_with("anthropic.");
-    parts::converse::additional_fields(&mut conv, body, claude)?;
+    parts::converse::additional_fields(&mut conv, body, model)?;
     if claude {
         conv.thinking_turn_fits()?;
     }

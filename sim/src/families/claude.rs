@@ -38,7 +38,8 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         anthropic::content(&mut conv, content, &format!("{path}/content"))?;
     }
     anthropic::tools(&mut conv, body)?;
-    anthropic::thinking(&mut conv, body)?;
+    anthropic::thinking(&mut conv, body, model)?;
+    anthropic::no_sampling(body, false, model)?;
     anthropic::output_config(&mut conv, body)?;
     conv.thinking_turn_fits()?;
     let stop_sequences = strings(body, "stop_sequences", "#")?;
@@ -455,6 +456,65 @@ mod tests {
             "messages": [{"role": "user", "content": 7}],
         }));
         assert!(parse(&bad_content, MODEL).is_err());
+    }
+
+    #[test]
+    fn opus_4_7_and_later_think_adaptively_and_take_no_sampling_knob() {
+        let with = |model: &str, extra: Value| {
+            let mut body = json!({
+                "anthropic_version": "bedrock-2023-05-31", "max_tokens": 2000,
+                "messages": [{"role": "user", "content": "hi"}],
+            });
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            parse(&obj(body), model)
+        };
+        let opus = "anthropic.claude-opus-4-7";
+        for knob in ["temperature", "top_p", "top_k"] {
+            let err = with(opus, json!({knob: 0.5})).unwrap_err();
+            assert_eq!(
+                err.message,
+                format!(
+                    "The model returned the following errors: `{knob}` is deprecated for this model."
+                )
+            );
+        }
+        let budget = json!({"thinking": {"type": "enabled", "budget_tokens": 1024}});
+        assert!(
+            with(opus, budget.clone())
+                .unwrap_err()
+                .message
+                .contains("thinking.type.enabled is not supported")
+        );
+        // Adaptive: the text left out unless asked for.
+        let adaptive = with(opus, json!({"thinking": {"type": "adaptive"}})).unwrap();
+        assert!(adaptive.parts.reasoning && adaptive.parts.reasoning_omitted);
+        let shown = with(
+            opus,
+            json!({"thinking": {"type": "adaptive", "display": "summarized"}, "output_config": {"effort": "low"}}),
+        )
+        .unwrap();
+        assert!(shown.parts.reasoning && !shown.parts.reasoning_omitted);
+        // Earlier models: sampling and budgets as before; adaptive from 4.6 on.
+        assert!(with(MODEL, json!({"temperature": 0.5, "top_p": 0.9})).is_ok());
+        assert!(with("anthropic.claude-sonnet-4-6", budget).is_ok());
+        assert!(
+            with(
+                "anthropic.claude-sonnet-4-6",
+                json!({"thinking": {"type": "adaptive"}})
+            )
+            .is_ok()
+        );
+        assert!(
+            with(
+                "anthropic.claude-sonnet-4-5-20250929-v1:0",
+                json!({"thinking": {"type": "adaptive"}})
+            )
+            .unwrap_err()
+            .message
+            .contains("thinking.type.adaptive is not supported")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{Conversation, base64, citations, fetches_nothing};
 use crate::attachments;
 use crate::body::{Obj, as_array, as_object, as_str, malformed, optional, required};
+use crate::catalog::{ClaudeThinking, claude_thinking};
 use crate::wire::SimError;
 
 /// `system`: a string or `text` blocks.
@@ -205,15 +206,71 @@ pub(crate) fn output_config(conv: &mut Conversation, body: &Obj) -> Result<(), S
     Ok(())
 }
 
-/// `thinking`: `{"type": "enabled", "budget_tokens": N}` (or `adaptive`) turns reasoning on.
-pub(crate) fn thinking(conv: &mut Conversation, body: &Obj) -> Result<(), SimError> {
+/// `thinking`: `{"type": "enabled", "budget_tokens": N}` or `{"type":
+/// "adaptive", "display"?}` turns reasoning on, as `model` takes it
+/// ([`ClaudeThinking`]): Claude Opus 4.7 and later refuse a budget and omit
+/// the thinking text unless `display` is `summarized`; models before 4.6
+/// refuse `adaptive`.
+pub(crate) fn thinking(conv: &mut Conversation, body: &Obj, model: &str) -> Result<(), SimError> {
     let Some(thinking) = optional(body, "thinking") else {
         return Ok(());
     };
     let thinking = as_object(thinking, "#/thinking")?;
     let kind = as_str(required(thinking, "type", "#/thinking")?, "#/thinking/type")?;
-    if matches!(kind, "enabled" | "adaptive") {
-        conv.reasoning_on();
+    let takes = claude_thinking(model);
+    match kind {
+        "enabled" if takes == ClaudeThinking::AdaptiveOnly => {
+            return Err(SimError::validation(
+                "thinking.type.enabled is not supported for this model. Use thinking.type.adaptive and output_config.effort to control thinking behavior.",
+            ));
+        }
+        "adaptive" if takes == ClaudeThinking::Budget => {
+            return Err(SimError::validation(
+                "thinking.type.adaptive is not supported for this model. Use thinking.type.enabled with budget_tokens.",
+            ));
+        }
+        "enabled" | "adaptive" => conv.reasoning_on(),
+        _ => {}
+    }
+    let omitted = match optional(thinking, "display") {
+        None => takes == ClaudeThinking::AdaptiveOnly,
+        Some(d) => match as_str(d, "#/thinking/display")? {
+            "summarized" => false,
+            "omitted" => true,
+            other => {
+                return Err(SimError::validation(format!(
+                    "thinking.display: Input should be 'summarized' or 'omitted', not '{other}'"
+                )));
+            }
+        },
+    };
+    if omitted {
+        conv.reasoning_omitted();
     }
     Ok(())
+}
+
+/// Claude's sampling knobs: each one's key in its own body, and in Converse's `inferenceConfig`.
+pub(crate) const SAMPLING: [(&str, &str); 3] = [
+    ("temperature", "temperature"),
+    ("top_p", "topP"),
+    ("top_k", "topK"),
+];
+
+/// Claude Opus 4.7 and later take no sampling knob: the first that `body`
+/// sets is refused, by its name in Claude's body. `converse`: `body` is
+/// Converse's `inferenceConfig`.
+pub(crate) fn no_sampling(body: &Obj, converse: bool, model: &str) -> Result<(), SimError> {
+    if claude_thinking(model) != ClaudeThinking::AdaptiveOnly {
+        return Ok(());
+    }
+    let set = SAMPLING
+        .into_iter()
+        .find(|(claude, conv)| optional(body, if converse { conv } else { claude }).is_some());
+    match set {
+        Some((key, _)) => Err(SimError::validation(format!(
+            "The model returned the following errors: `{key}` is deprecated for this model."
+        ))),
+        None => Ok(()),
+    }
 }

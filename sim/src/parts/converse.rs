@@ -351,8 +351,12 @@ const CLAUDE_BODY_KEYS: &[&str] = &[
 pub(crate) fn additional_fields(
     conv: &mut Conversation,
     body: &Obj,
-    claude: bool,
+    model: &str,
 ) -> Result<(), SimError> {
+    let claude = model.starts_with("anthropic.");
+    if claude && let Some(config) = optional(body, "inferenceConfig") {
+        super::anthropic::no_sampling(as_object(config, "#/inferenceConfig")?, true, model)?;
+    }
     let Some(fields) = optional(body, "additionalModelRequestFields") else {
         return Ok(());
     };
@@ -366,7 +370,11 @@ pub(crate) fn additional_fields(
             "Malformed input request: #: extraneous key [{key}] is not permitted, please reformat your input and try again."
         )));
     }
-    if enabled(fields.get("thinking")) || enabled(fields.get("reasoningConfig")) {
+    if claude {
+        // Merged into Claude's body: its thinking and sampling rules hold.
+        super::anthropic::thinking(conv, fields, model)?;
+        super::anthropic::no_sampling(fields, false, model)?;
+    } else if enabled(fields.get("reasoningConfig")) {
         conv.reasoning_on();
     }
     if claude {

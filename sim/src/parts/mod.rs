@@ -51,6 +51,10 @@ pub(crate) struct Parts {
     pub tools: Vec<Tool>,
     /// The request turns reasoning on (Claude `thinking`, Nova `reasoningConfig`).
     pub reasoning: bool,
+    /// The reasoning's text is left out (Claude's `thinking.display`
+    /// `omitted`, the default of Opus 4.7 and later): its blocks stream
+    /// empty, signed.
+    pub reasoning_omitted: bool,
     /// The last user turn's attachments, in request order (tool-result images included).
     pub attachments: Vec<Attachment>,
     /// The text of each tool result in the last user turn.
@@ -276,6 +280,11 @@ impl Conversation {
     /// The request turns reasoning on.
     pub(crate) fn reasoning_on(&mut self) {
         self.parts.reasoning = true;
+    }
+
+    /// The request's reasoning text is to be left out.
+    pub(crate) fn reasoning_omitted(&mut self) {
+        self.parts.reasoning_omitted = true;
     }
 
     /// What the request carries besides text, in any turn: tools (offered,
