@@ -315,3 +315,40 @@ async fn a_follow_up_without_tools_replays_the_tool_loop() {
     }
     gw.shutdown().await;
 }
+
+/// Claude Opus 4.7 and later refuse `temperature`, `top_p` and a thinking
+/// budget (the simulator as Bedrock does): the gateway sends them no
+/// sampling knob, and thinking as `adaptive` with the budget's effort and
+/// its text asked for (`display: summarized`; they omit it otherwise).
+#[tokio::test]
+async fn claude_opus_4_7_reasons_adaptively_without_sampling_knobs_on_both_apis() {
+    const OPUS_4_7: &str = "us.anthropic.claude-opus-4-7";
+    let gw = Gateway::start().await;
+    for api in ["invoke", "converse"] {
+        let events = stream(
+            &gw,
+            json!({
+                "model": OPUS_4_7, "api": api,
+                "prompt": "[[sim think=2 tokens=3 rate=0]] Rivers?",
+                "temperature": 0.5, "topP": 0.9,
+                "reasoning": {"budgetTokens": 4096}
+            }),
+        )
+        .await;
+        let last = events.last().unwrap();
+        assert_eq!(last.event, "done", "{api}: {last:?}");
+        let reasoning: String = parts_of(&events, "reasoning")
+            .filter_map(|p| p["text"].as_str().map(str::to_owned))
+            .collect();
+        assert!(!reasoning.is_empty(), "{api}: the thinking text is shown");
+        assert!(!text_of(&events).is_empty(), "{api}");
+        // Sampling alone, no thinking: answered too.
+        let events = stream(
+            &gw,
+            json!({"model": OPUS_4_7, "api": api, "prompt": "[[sim tokens=2 rate=0]] Hi", "temperature": 0.2}),
+        )
+        .await;
+        assert_eq!(events.last().unwrap().event, "done", "{api}");
+    }
+    gw.shutdown().await;
+}

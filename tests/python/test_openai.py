@@ -589,6 +589,40 @@ def test_reasoning_effort_streams_reasoning_content(client):
     assert again.choices[0].message.content
 
 
+def test_the_newest_claude_takes_temperature_and_reasoning_effort_from_openai_clients(client):
+    """Claude Opus 4.7 and later refuse `temperature` and a thinking budget
+    (the simulator as Bedrock does). Clients send both (temperature is a
+    default in many frameworks): the gateway leaves the knobs out and asks
+    for adaptive thinking at the effort, with its text shown, and the signed
+    turn replays."""
+    opus = "us.anthropic.claude-opus-4-7"
+    messages = [{"role": "user", "content": prompt(f"think=3 tokens=4 {FAST}")}]
+    text, _, finish, chunks = stream_turn(
+        client, model=opus, reasoning_effort="medium", temperature=0.3, top_p=0.9, messages=messages
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert reasoning and text and finish == "stop"
+    blocks = [b for d in deltas for b in (d.model_extra or {}).get("thinking_blocks") or []]
+    signature = next(b["signature"] for b in blocks if b.get("signature"))
+    messages += [
+        {
+            "role": "assistant",
+            "content": text,
+            "thinking_blocks": [{"type": "thinking", "thinking": reasoning, "signature": signature}],
+        },
+        {"role": "user", "content": prompt(f"tokens=2 {FAST}")},
+    ]
+    again = client.chat.completions.create(
+        model=opus, reasoning_effort="low", temperature=0.3, messages=messages
+    )
+    assert again.choices[0].message.content
+    plain = client.chat.completions.create(
+        model=opus, temperature=0, messages=[{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+    )
+    assert plain.choices[0].message.content
+
+
 def test_a_reasoning_tool_loop_whose_client_drops_the_thinking_still_answers(client):
     """The openai SDK's chat clients (and the AI SDK's `.chat()`) send the
     tool-calling turn back without its signed thinking block, and
