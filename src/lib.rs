@@ -98,6 +98,10 @@ pub fn app(state: AppState) -> Router {
         .merge(transport::bedrock::router())
         .merge(transport::anthropic::router())
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            edge::layers::refuse_declared_oversize,
+        ))
         .with_state(state);
     let app = edge::layers::apply(routes, &edge);
     // An incoming `traceparent`, for the sessions this request starts (only

@@ -262,3 +262,85 @@ async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
     assert!(!answered.contains("connection: close"), "{answered}");
     gw.shutdown().await;
 }
+
+/// A refusal given while the client is still sending its body (the token
+/// gate's 401 on a 5 MB upload, the size limit's 413 on 10 MB) is
+/// read by the client once its upload is done: the gateway drains the rest
+/// instead of closing on it, which resets the connection (boto3 over TLS
+/// then raised `SSLError` instead of the error). A body whose
+/// `Content-Length` is over the limit is refused up front, and a client
+/// waiting for `100 Continue` is never asked to send it.
+#[tokio::test]
+async fn a_refused_upload_is_drained_so_the_client_reads_the_refusal() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let gw = Gateway::start().await;
+    let addr = gw.base.trim_start_matches("http://").to_owned();
+    /// Send `head` and `body` whole, then read the response's head.
+    async fn answer_after_upload(addr: &str, head: String, body: &[u8]) -> String {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(head.as_bytes()).await.unwrap();
+        for chunk in body.chunks(64 << 10) {
+            conn.write_all(chunk)
+                .await
+                .expect("the upload is taken to its end");
+        }
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .expect("the response is read, not reset");
+            assert!(n > 0, "closed before a response");
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).to_lowercase()
+    }
+    // Under the 6 MiB limit, refused on its token.
+    let body = vec![b'x'; 5 << 20];
+    let unauthenticated = format!(
+        "POST /v1/stream HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer nope\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let refused = answer_after_upload(&addr, unauthenticated, &body).await;
+    assert!(refused.starts_with("http/1.1 401"), "{refused}");
+    // Chunked, so no length is declared: the limit finds it while reading.
+    let token = gw.token.clone();
+    let chunked_head = format!(
+        "POST /v1/stream HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\ntransfer-encoding: chunked\r\n\r\n"
+    );
+    let body = vec![b'x'; 10 << 20];
+    let mut chunked = Vec::new();
+    for piece in body.chunks(1 << 20) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let too_large = answer_after_upload(&addr, chunked_head, &chunked).await;
+    assert!(too_large.starts_with("http/1.1 413"), "{too_large}");
+
+    // Declared over the limit, waiting for 100 Continue: a 413 at once.
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\nexpect: 100-continue\r\ncontent-length: {}\r\n\r\n",
+            100 << 20
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(n > 0, "closed before a response");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&got).to_lowercase();
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    gw.shutdown().await;
+}

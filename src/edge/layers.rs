@@ -210,6 +210,26 @@ async fn close_if_unread(req: Request, next: Next) -> Response {
     res
 }
 
+/// A request whose `Content-Length` says it is over `limit` (the body
+/// limit) is refused before any of it is read: a client waiting for `100
+/// Continue` is not asked to send it, and none is drained.
+pub async fn refuse_declared_oversize(
+    State(limit): State<usize>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => Shape::of_route(req.uri().path())
+            .response(ErrorCode::PayloadTooLarge, "request body is too large"),
+        _ => next.run(req).await,
+    }
+}
+
 /// Browsers send `Origin` on WebSocket upgrades and CORS does not apply to
 /// them: refuse cross-origin upgrades unless the origin is allowed.
 async fn websocket_origin(State(edge): State<EdgeConfig>, req: Request, next: Next) -> Response {

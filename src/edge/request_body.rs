@@ -3,11 +3,21 @@
 //! not finished sending, `408`, from a gateway that was slow to answer,
 //! `504`), and whether it was read to its end before the answer (so an
 //! answer that leaves it unread can say the connection closes).
+//!
+//! A body left unread is drained, not dropped: a refusal (`401`, `413`…)
+//! given while the client is still sending would otherwise close the
+//! connection with its upload in flight, the kernel would reset it, and the
+//! client would see a broken connection (over TLS, urllib3 and so boto3 raise
+//! `SSLError: EOF occurred in violation of protocol`) instead of the answer.
+//! The rest is read and thrown away, at most [`LINGER_BYTES`] for at most
+//! [`LINGER_TIME`] (RFC 9112 §9.6's lingering close), while the answer goes
+//! out; then the connection closes.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
@@ -52,21 +62,55 @@ pub fn track(req: Request) -> (Request, ReadToEnd) {
     if read.now() {
         return (req, read);
     }
-    let req = observe(req, read.0.clone(), Mark::Ended);
+    // A client that waits for `100 Continue` sends nothing until the body is
+    // read: one refused first is not drained (reading would ask for it).
+    let drain = if expects_continue(&req) {
+        Drain::OnceRead
+    } else {
+        Drain::Always
+    };
+    let req = observe(req, read.0.clone(), Mark::Ended(drain));
     (req, read)
 }
+
+fn expects_continue(req: &Request) -> bool {
+    req.headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// The most of an unread body drained after the answer (see the module docs).
+pub const LINGER_BYTES: usize = 64 << 20;
+/// The longest an unread body is drained after the answer.
+pub const LINGER_TIME: Duration = Duration::from_secs(10);
 
 /// What an [`ObservedBody`] writes to its flag after each poll.
 #[derive(Clone, Copy)]
 enum Mark {
     /// Whether the poll was left pending (waiting for the client).
     Pending,
-    /// Set once the last frame has been given.
-    Ended,
+    /// Set once the last frame has been given; a body dropped before its
+    /// end is drained, as [`Drain`] says.
+    Ended(Drain),
+}
+
+/// When a body dropped before its end is drained.
+#[derive(Clone, Copy)]
+enum Drain {
+    Always,
+    /// Only once something has read it (`Expect: 100-continue`).
+    OnceRead,
 }
 
 fn observe(req: Request, flag: Arc<AtomicBool>, mark: Mark) -> Request {
-    req.map(|body| Body::new(ObservedBody { body, flag, mark }))
+    req.map(|body| {
+        Body::new(ObservedBody {
+            body,
+            flag,
+            mark,
+            polled: false,
+        })
+    })
 }
 
 /// A request body that notes, by its [`Mark`], what its polls found.
@@ -74,6 +118,8 @@ struct ObservedBody {
     body: Body,
     flag: Arc<AtomicBool>,
     mark: Mark,
+    /// Whether anything has read it yet.
+    polled: bool,
 }
 
 impl HttpBody for ObservedBody {
@@ -84,10 +130,11 @@ impl HttpBody for ObservedBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        self.polled = true;
         let poll = Pin::new(&mut self.body).poll_frame(cx);
         match self.mark {
             Mark::Pending => self.flag.store(poll.is_pending(), Ordering::Relaxed),
-            Mark::Ended => {
+            Mark::Ended(_) => {
                 if matches!(poll, Poll::Ready(None)) || self.body.is_end_stream() {
                     self.flag.store(true, Ordering::Relaxed);
                 }
@@ -103,6 +150,40 @@ impl HttpBody for ObservedBody {
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
     }
+}
+
+impl Drop for ObservedBody {
+    fn drop(&mut self) {
+        let wanted = match self.mark {
+            Mark::Ended(Drain::Always) => true,
+            Mark::Ended(Drain::OnceRead) => self.polled,
+            Mark::Pending => false,
+        };
+        if !wanted || self.flag.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let body = std::mem::take(&mut self.body);
+        runtime.spawn(drain(body));
+    }
+}
+
+/// Read `body` and throw it away, within [`LINGER_BYTES`] and [`LINGER_TIME`].
+async fn drain(body: Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            match left.checked_sub(chunk.len()) {
+                Some(rest) => left = rest,
+                None => break,
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]
