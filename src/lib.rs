@@ -97,6 +97,8 @@ pub fn app(state: AppState) -> Router {
         // bearer only) and Anthropic's (`x-api-key` too).
         .merge(transport::bedrock::router())
         .merge(transport::anthropic::router())
+        // Again for the routes merged since (it fills only fallbacks not set).
+        .method_not_allowed_fallback(error::shape::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,

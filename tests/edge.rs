@@ -65,6 +65,107 @@ async fn responses_carry_security_headers_and_cors_follows_config() {
         .await
         .unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+    // A page reads every response header: the AWS SDK names a Bedrock error
+    // by `x-amzn-errortype`, the Anthropic SDK reads `request-id`.
+    let refused = gw
+        .http
+        .post(gw.url("/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/converse"))
+        .header("origin", "https://chat.example")
+        .bearer_auth(&gw.token)
+        .json(&serde_json::json!({"messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["access-control-expose-headers"], "*");
+    assert!(refused.headers().contains_key("x-amzn-errortype"));
+    gw.shutdown().await;
+}
+
+/// Errors given before a route's handler (no such path, a method it does
+/// not take, a declared body over the limit) come in the route's API's
+/// shape on the Anthropic and Bedrock routes too, so their SDKs name them.
+#[tokio::test]
+async fn early_errors_on_the_anthropic_and_bedrock_routes_are_in_their_shapes() {
+    let gw = Gateway::start().await;
+    let send = |method: reqwest::Method, path: &str, body: Option<usize>| {
+        let mut req = gw.http.request(method, gw.url(path)).bearer_auth(&gw.token);
+        if let Some(n) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(vec![b' '; n]);
+        }
+        req.send()
+    };
+    let sonnet = "/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+    for (method, path, body, status, exception) in [
+        (
+            reqwest::Method::PUT,
+            format!("{sonnet}/converse"),
+            None,
+            405,
+            "ValidationException",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{sonnet}/converse/"),
+            Some(2),
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            reqwest::Method::GET,
+            "/foundation-models/anthropic.claude-3-haiku-20240307-v1:0".into(),
+            None,
+            404,
+            "ResourceNotFoundException",
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{sonnet}/converse"),
+            Some(7 << 20),
+            400,
+            "ValidationException",
+        ),
+    ] {
+        let r = send(method.clone(), &path, body).await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        assert_eq!(
+            r.headers()["x-amzn-errortype"],
+            exception,
+            "{method} {path}"
+        );
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(v["message"].is_string(), "{method} {path}: {v}");
+    }
+    for (method, path, body, status, kind) in [
+        (
+            reqwest::Method::GET,
+            "/v1/messages",
+            None,
+            405,
+            "invalid_request_error",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/messages/nope",
+            Some(2),
+            404,
+            "not_found_error",
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/messages",
+            Some(7 << 20),
+            413,
+            "request_too_large",
+        ),
+    ] {
+        let r = send(method.clone(), path, body).await.unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["type"], "error", "{method} {path}: {v}");
+        assert_eq!(v["error"]["type"], kind, "{method} {path}: {v}");
+    }
     gw.shutdown().await;
 }
 

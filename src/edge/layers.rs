@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, Version, header};
+use axum::http::{HeaderValue, Method, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use governor::middleware::NoOpMiddleware;
@@ -134,7 +134,7 @@ pub fn apply(router: Router, edge: &EdgeConfig) -> Router {
         ))
 }
 
-/// CORS for the allowed origins. A preflight may ask for any request
+/// CORS for the allowed origins, every response header readable. A preflight may ask for any request
 /// header: browsers add their own (`traceparent` and `tracestate` from
 /// OpenTelemetry's fetch instrumentation, `apollographql-client-name`…),
 /// and mirroring them is safe here because credentials are bearer headers
@@ -153,11 +153,12 @@ fn cors(edge: &EdgeConfig) -> CorsLayer {
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([
-            HeaderName::from_static("x-session-id"),
-            HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-        ])
+        // Every response header: each drop-in API's clients read their own
+        // (`x-amzn-errortype`, which the AWS SDKs name an error by,
+        // `x-amzn-requestid`, Bedrock's token counts, Anthropic's
+        // `request-id`, `x-should-retry`), besides `x-session-id`. `*` holds
+        // for requests without credentials, which these are (bearer headers).
+        .expose_headers(tower_http::cors::ExposeHeaders::any())
         .max_age(Duration::from_secs(600))
 }
 

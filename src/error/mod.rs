@@ -3,6 +3,7 @@
 //! code's status, `{"error":{"code","message"}}` and its `Retry-After`;
 //! [`shape`]: OpenAI's rendering, and which routes get it.
 
+pub mod bedrock;
 mod code;
 pub mod shape;
 

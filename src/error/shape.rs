@@ -6,9 +6,10 @@
 //! transport's `OpenAiError` renders the same object from here), API
 //! Gateway's (`x-amzn-ErrorType: GoneException`, `{"message"}`) on the
 //! `@connections` management API, where boto3's `apigatewaymanagementapi`
-//! raises `GoneException`, `ForbiddenException`…, the gateway's
-//! `{"error":{"code","message"}}` elsewhere. The Anthropic and Bedrock
-//! routes authenticate in their own extractors, in their own shapes.
+//! raises `GoneException`, `ForbiddenException`…, Anthropic's on
+//! `/v1/messages…`, Bedrock's on its API's paths, the gateway's
+//! `{"error":{"code","message"}}` elsewhere. (The Anthropic and Bedrock
+//! routes authenticate in their own extractors, in their own shapes.)
 
 use axum::Json;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -27,7 +28,28 @@ pub enum Shape {
     /// API Gateway's management API: `x-amzn-ErrorType` names the
     /// exception ([`api_gateway_exception`]), the body is `{"message"}`.
     ApiGateway,
+    /// Anthropic's `{"type":"error","error":{"type","message"}}`, with its
+    /// status ([`crate::render::anthropic::error_type`]).
+    Anthropic,
+    /// Bedrock's: `x-amzn-ErrorType` names the exception
+    /// ([`super::bedrock::Exception`]), the body is `{"message"}`.
+    Bedrock,
 }
+
+/// Where Anthropic's Messages API is served.
+const ANTHROPIC: &str = "/v1/messages";
+
+/// The Bedrock API's paths: the runtime's and the listings of its
+/// control plane the gateway serves (and their neighbours, which it does not).
+const BEDROCK: &[&str] = &[
+    "/model",
+    "/foundation-models",
+    "/inference-profiles",
+    "/guardrail",
+    "/guardrails",
+    "/guardrail-checks",
+    "/async-invoke",
+];
 
 /// Where the `@connections` management API is served.
 const CONNECTIONS: &str = "/@connections";
@@ -50,6 +72,10 @@ impl Shape {
             Shape::OpenAi
         } else if under(CONNECTIONS) {
             Shape::ApiGateway
+        } else if under(ANTHROPIC) {
+            Shape::Anthropic
+        } else if BEDROCK.iter().any(|p| under(p)) {
+            Shape::Bedrock
         } else {
             Shape::Gateway
         }
@@ -59,12 +85,10 @@ impl Shape {
     /// an OpenAI SDK pointed here calls what the gateway does not serve
     /// (`embeddings`, `files`…); the gateway's elsewhere.
     pub fn of_unknown(path: &str) -> Self {
-        if path.starts_with("/v1/") {
-            Shape::OpenAi
-        } else if path.starts_with(CONNECTIONS) {
-            Shape::ApiGateway
-        } else {
-            Shape::Gateway
+        match Self::of_route(path) {
+            Shape::Gateway if path.starts_with("/v1/") => Shape::OpenAi,
+            Shape::Gateway if path.starts_with(CONNECTIONS) => Shape::ApiGateway,
+            shape => shape,
         }
     }
 
@@ -95,6 +119,29 @@ impl Shape {
                     "x-amzn-errortype",
                     HeaderValue::from_static(api_gateway_exception(code)),
                 );
+            }
+            Shape::Anthropic => {
+                let (mut parts, _) = res.into_parts();
+                let (kind, status) = crate::render::anthropic::error_type(Some(code));
+                parts.status = status;
+                parts.headers.remove(header::CONTENT_LENGTH);
+                let body = crate::render::anthropic::error_body(kind, message);
+                res = (parts, Json(body)).into_response();
+            }
+            Shape::Bedrock => {
+                let (mut parts, _) = res.into_parts();
+                let exception = super::bedrock::Exception::from_code(code);
+                // A method the route does not take stays a `405` (with its
+                // `Allow`): Bedrock has no exception of its own for it.
+                if code != ErrorCode::MethodNotAllowed {
+                    parts.status = exception.status();
+                }
+                parts.headers.remove(header::CONTENT_LENGTH);
+                parts.headers.insert(
+                    "x-amzn-errortype",
+                    HeaderValue::from_static(exception.name()),
+                );
+                res = (parts, Json(json!({"message": message}))).into_response();
             }
         }
         res
@@ -180,6 +227,35 @@ mod tests {
         }
         assert_eq!(Shape::of_unknown("/v1/embeddings"), Shape::OpenAi);
         assert_eq!(Shape::of_unknown("/nope"), Shape::Gateway);
+    }
+
+    #[test]
+    fn anthropic_and_bedrock_routes_take_their_apis_shapes() {
+        for path in [
+            "/v1/messages",
+            "/v1/messages/count_tokens",
+            "/v1/messages/x/y",
+        ] {
+            assert_eq!(Shape::of_route(path), Shape::Anthropic, "{path}");
+            assert_eq!(Shape::of_unknown(path), Shape::Anthropic, "{path}");
+        }
+        for path in [
+            "/model/m/converse",
+            "/model/m/converse/",
+            "/foundation-models/anthropic.claude-3-haiku-20240307-v1:0",
+            "/inference-profiles",
+            "/guardrails",
+        ] {
+            assert_eq!(Shape::of_route(path), Shape::Bedrock, "{path}");
+            assert_eq!(Shape::of_unknown(path), Shape::Bedrock, "{path}");
+        }
+        assert_eq!(Shape::of_route("/v1/messagesx"), Shape::Gateway);
+        assert_eq!(Shape::of_route("/modelx"), Shape::Gateway);
+        let res = Shape::Bedrock.response(ErrorCode::PayloadTooLarge, "too large");
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.headers()["x-amzn-errortype"], "ValidationException");
+        let res = Shape::Anthropic.response(ErrorCode::MethodNotAllowed, "no");
+        assert_eq!(res.status(), 405);
     }
 
     #[test]
