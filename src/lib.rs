@@ -102,7 +102,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
-            edge::layers::refuse_declared_oversize,
+            edge::layers::check_declared_body,
         ))
         .with_state(state);
     let app = edge::layers::apply(routes, &edge);

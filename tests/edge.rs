@@ -137,6 +137,26 @@ async fn early_errors_on_the_anthropic_and_bedrock_routes_are_in_their_shapes() 
         let v: serde_json::Value = r.json().await.unwrap();
         assert!(v["message"].is_string(), "{method} {path}: {v}");
     }
+    // A compressed body is refused as such, not read as bad JSON.
+    let r = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&gw.token)
+        .header("content-encoding", "gzip")
+        .header("content-type", "application/json")
+        .body(vec![0x1f, 0x8b, 8, 0])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Encoding gzip"),
+        "{v}"
+    );
     for (method, path, body, status, kind) in [
         (
             reqwest::Method::GET,

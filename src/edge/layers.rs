@@ -211,24 +211,36 @@ async fn close_if_unread(req: Request, next: Next) -> Response {
     res
 }
 
-/// A request whose `Content-Length` says it is over `limit` (the body
-/// limit) is refused before any of it is read: a client waiting for `100
-/// Continue` is not asked to send it, and none is drained.
-pub async fn refuse_declared_oversize(
-    State(limit): State<usize>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let declared = req
-        .headers()
+/// What a request's headers say of its body, checked before any of it is
+/// read: a `Content-Length` over `limit` (the body limit) is a `413`, so a
+/// client waiting for `100 Continue` is not asked to send it and none is
+/// drained; a `Content-Encoding` other than `identity` is a `415` (the body
+/// is read as it is, and a compressed one would be reported as bad JSON).
+pub async fn check_declared_body(State(limit): State<usize>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(n) if n > limit as u64 => Shape::of_route(req.uri().path())
-            .response(ErrorCode::PayloadTooLarge, "request body is too large"),
-        _ => next.run(req).await,
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|e| !e.is_empty() && e != "identity");
+    let shape = || Shape::of_route(req.uri().path());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return shape().response(ErrorCode::PayloadTooLarge, "request body is too large");
     }
+    if let Some(encoding) = encoding {
+        return shape().response(
+            ErrorCode::UnsupportedMediaType,
+            &format!("Content-Encoding {encoding} is not accepted: send the body uncompressed"),
+        );
+    }
+    next.run(req).await
 }
 
 /// Browsers send `Origin` on WebSocket upgrades and CORS does not apply to
