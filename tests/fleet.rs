@@ -198,6 +198,32 @@ async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
     assert_eq!(b["status"], "complete");
 }
 
+/// A reader on the other node stays fed past the relay's first grace
+/// (5 s): it attached before the relay's task looked, so no change in the
+/// reader count was coming, and the relay used to stop at 5 s and leave
+/// the reader waiting for ever.
+#[tokio::test]
+async fn a_reader_on_the_other_node_is_fed_to_the_end_of_a_long_stream() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream(0, "[[sim tokens=64 rate=8]] a long walk across the fleet")
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let origin = tokio::spawn(sse_events(resp).collect::<Vec<_>>());
+    let remote = fleet.attach(1, &id, None).await;
+    assert_eq!(remote.status(), 200);
+    let seen: Vec<_> = within(
+        Duration::from_secs(30),
+        sse_events(remote).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_contiguous(&seen, 0);
+    assert_eq!(seen.len(), 65);
+    assert_eq!(seen.last().unwrap().event, "done");
+    assert_eq!(origin.await.unwrap().len(), 65);
+}
+
 #[tokio::test]
 async fn connections_are_shared_and_pushes_reach_any_node() {
     let fleet = Fleet::start(&[]).await;

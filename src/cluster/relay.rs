@@ -243,8 +243,12 @@ impl OpenRelay {
         let mut readers = mirror.watch_readers();
         let cancel = mirror.cancel_token().clone();
         let mut cancel_sent = false;
-        // Give the first subscriber time to attach before the grace applies.
-        let mut grace_until = Some(Instant::now() + grace.max(Duration::from_secs(5)));
+        // The grace runs only while there is no reader. The subscriber that
+        // made the mirror may have attached before this task began (then no
+        // change is coming for `readers` to see): read the count now, and
+        // give a first subscriber not yet attached time to.
+        let mut grace_until = (*readers.borrow_and_update() == 0)
+            .then(|| Instant::now() + grace.max(Duration::from_secs(5)));
         let mut idle = Instant::now() + idle_timeout;
         loop {
             tokio::select! {
