@@ -340,7 +340,7 @@ async fn a_path_id_that_does_not_decode_is_a_json_400_everywhere() {
 /// connection.
 #[tokio::test]
 async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let gw = Gateway::start().await;
     let addr = gw.base.trim_start_matches("http://").to_owned();
@@ -349,20 +349,7 @@ async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
         conn.write_all(head.as_bytes()).await.unwrap();
         conn.write_all(&vec![b'x'; sent]).await.unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
-                .await
-                .unwrap();
-            assert!(
-                n > 0,
-                "closed before a response: {}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&got).to_lowercase()
+        read_head(&mut conn).await
     }
     let len = 200_000;
     let unauthenticated = format!(
@@ -393,7 +380,7 @@ async fn a_refusal_before_the_body_is_read_closes_the_connection_and_says_so() {
 /// waiting for `100 Continue` is never asked to send it.
 #[tokio::test]
 async fn a_refused_upload_is_drained_so_the_client_reads_the_refusal() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let gw = Gateway::start().await;
     let addr = gw.base.trim_start_matches("http://").to_owned();
@@ -406,16 +393,7 @@ async fn a_refused_upload_is_drained_so_the_client_reads_the_refusal() {
                 .await
                 .expect("the upload is taken to its end");
         }
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
-                .await
-                .expect("the response is read, not reset");
-            assert!(n > 0, "closed before a response");
-            got.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&got).to_lowercase()
+        read_head(&mut conn).await
     }
     // Under the 6 MiB limit, refused on its token.
     let body = vec![b'x'; 5 << 20];
@@ -452,16 +430,27 @@ async fn a_refused_upload_is_drained_so_the_client_reads_the_refusal() {
     )
     .await
     .unwrap();
+    let head = read_head(&mut conn).await;
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    gw.shutdown().await;
+}
+
+/// The response head read from `conn`, lowercased; a connection closed or
+/// reset before it is a failure.
+async fn read_head(conn: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !got.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = within(std::time::Duration::from_secs(10), conn.read(&mut buf))
             .await
-            .unwrap();
-        assert!(n > 0, "closed before a response");
+            .expect("the response is read, not reset");
+        assert!(
+            n > 0,
+            "closed before a response: {}",
+            String::from_utf8_lossy(&got)
+        );
         got.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&got).to_lowercase();
-    assert!(head.starts_with("http/1.1 413"), "{head}");
-    gw.shutdown().await;
+    String::from_utf8_lossy(&got).to_lowercase()
 }
