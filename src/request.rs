@@ -366,7 +366,10 @@ impl ModelPolicy {
                 system,
                 turns,
                 max_tokens,
-                temperature: req.temperature,
+                // OpenAI's range is 0–2; Bedrock's models (and Converse)
+                // take 0–1 and refuse more: above 1 is sent as 1, as the AI
+                // SDK's Bedrock provider sends it.
+                temperature: req.temperature.map(|t| t.min(1.0)),
                 top_p: req.top_p,
                 stop_sequences: req.stop_sequences,
                 tools: req.tools.tools,

@@ -68,6 +68,7 @@ pub(crate) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
         conv.thinking_turn_fits()?;
     }
     let stop_sequences = stop_sequences(body)?;
+    sampling_ranges(body)?;
     let (text, parts) = conv.finish();
     Ok(Prompt {
         text,
@@ -108,6 +109,30 @@ pub(crate) fn stop_sequences(body: &Obj) -> Result<Vec<String>, SimError> {
         ),
         None => Ok(Vec::new()),
     }
+}
+
+/// `inferenceConfig.temperature` and `topP`: the API's range is 0 to 1
+/// (its reference's "Valid Range"), refused in its validation wording.
+fn sampling_ranges(body: &Obj) -> Result<(), SimError> {
+    let Some(config) = optional(body, "inferenceConfig") else {
+        return Ok(());
+    };
+    let config = as_object(config, "#/inferenceConfig")?;
+    for key in ["temperature", "topP"] {
+        if let Some(x) = config.get(key).and_then(Value::as_f64)
+            && !(0.0..=1.0).contains(&x)
+        {
+            return Err(SimError::validation(format!(
+                "1 validation error detected: Value '{x}' at 'inferenceConfig.{key}' failed to satisfy constraint: Member must have value {} 1",
+                if x < 0.0 {
+                    "greater than or equal to 0, and less than or equal to"
+                } else {
+                    "less than or equal to"
+                }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Converse's refusal of a `maxTokens` over the model's ceiling.

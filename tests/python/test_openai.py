@@ -623,6 +623,16 @@ def test_the_newest_claude_takes_temperature_and_reasoning_effort_from_openai_cl
     assert plain.choices[0].message.content
 
 
+def test_an_openai_temperature_above_one_is_bedrocks_highest(client):
+    """OpenAI's temperature runs to 2; Bedrock's models and Converse take at
+    most 1 and refuse more (the simulator as Bedrock does). Above 1 is sent
+    as 1, through either API."""
+    messages = [{"role": "user", "content": prompt(f"tokens=2 {FAST}")}]
+    for model in (SONNET, "us.amazon.nova-lite-v1:0"):
+        done = client.chat.completions.create(model=model, temperature=1.7, messages=messages)
+        assert done.choices[0].message.content, model
+
+
 def test_a_reasoning_tool_loop_whose_client_drops_the_thinking_still_answers(client):
     """The openai SDK's chat clients (and the AI SDK's `.chat()`) send the
     tool-calling turn back without its signed thinking block, and

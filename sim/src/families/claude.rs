@@ -40,6 +40,7 @@ pub(super) fn parse(body: &Obj, model: &str) -> Result<Prompt, SimError> {
     anthropic::tools(&mut conv, body)?;
     anthropic::thinking(&mut conv, body, model)?;
     anthropic::no_sampling(body, false, model)?;
+    anthropic::sampling_ranges(body)?;
     anthropic::output_config(&mut conv, body)?;
     conv.thinking_turn_fits()?;
     let stop_sequences = strings(body, "stop_sequences", "#")?;
@@ -498,6 +499,12 @@ mod tests {
         assert!(shown.parts.reasoning && !shown.parts.reasoning_omitted);
         // Earlier models: sampling and budgets as before; adaptive from 4.6 on.
         assert!(with(MODEL, json!({"temperature": 0.5, "top_p": 0.9})).is_ok());
+        assert_eq!(
+            with(MODEL, json!({"temperature": 1.5}))
+                .unwrap_err()
+                .message,
+            "Malformed input request: #/temperature: 1.5 is not less or equal to 1, please reformat your input and try again."
+        );
         assert!(with("anthropic.claude-sonnet-4-6", budget).is_ok());
         assert!(
             with(

@@ -250,6 +250,26 @@ pub(crate) fn thinking(conv: &mut Conversation, body: &Obj, model: &str) -> Resu
     Ok(())
 }
 
+/// Claude's `temperature` and `top_p` run from 0 to 1: another value is
+/// refused in Bedrock's schema wording.
+pub(crate) fn sampling_ranges(body: &Obj) -> Result<(), SimError> {
+    for key in ["temperature", "top_p"] {
+        if let Some(x) = body.get(key).and_then(Value::as_f64)
+            && !(0.0..=1.0).contains(&x)
+        {
+            let bound = if x < 0.0 {
+                "not greater or equal to 0"
+            } else {
+                "not less or equal to 1"
+            };
+            return Err(SimError::validation(format!(
+                "Malformed input request: #/{key}: {x} is {bound}, please reformat your input and try again."
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Claude's sampling knobs: each one's key in its own body, and in Converse's `inferenceConfig`.
 pub(crate) const SAMPLING: [(&str, &str); 3] = [
     ("temperature", "temperature"),
