@@ -567,6 +567,37 @@ async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
     assert_eq!(body["error"]["code"], "registry_unavailable");
 }
 
+/// A table that stops answering (a partition; moto stopped with SIGSTOP)
+/// refuses new streams as `registry_unavailable` within seconds, as one
+/// that refuses connections does, instead of holding them until the
+/// request timeout (60 s) and answering `504`.
+#[tokio::test]
+async fn a_table_that_stops_answering_is_unavailable_within_seconds() {
+    let fleet = Fleet::start(&[]).await;
+    let moto = fleet.moto.as_ref().unwrap().child.id().expect("moto's pid");
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &moto.to_string()])
+            .status()
+            .expect("kill")
+    };
+    assert!(signal("-STOP").success());
+    let refused = within(
+        Duration::from_secs(30),
+        fleet.stream(1, "[[sim tokens=2]] new"),
+    )
+    .await;
+    assert!(signal("-CONT").success());
+    assert_eq!(refused.status(), 503);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "registry_unavailable");
+    // Answering again, it serves again.
+    eventually(Duration::from_secs(20), || async {
+        fleet.stream(1, "[[sim tokens=2]] again").await.status() == 200
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_graphql_subscription_on_one_node_follows_a_session_on_the_other() {
     use futures_util::SinkExt;

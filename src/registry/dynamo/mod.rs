@@ -82,10 +82,25 @@ fn applied<O>(
     }
 }
 
+/// How long a registry call may take: DynamoDB answers in milliseconds, so
+/// a table that does not answer (a partition, a black-holed endpoint) is
+/// `registry_unavailable` within seconds, as one that refuses is, instead of
+/// holding every request until the request timeout. An attempt gets 2 s, a
+/// call with its retries 5 s.
+fn timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(2))
+        .operation_timeout(std::time::Duration::from_secs(5))
+        .build()
+}
+
 impl DynamoRegistry {
-    /// A client from the SDK's default chain (`AWS_ENDPOINT_URL_DYNAMODB` honoured).
+    /// A client from the SDK's default chain (`AWS_ENDPOINT_URL_DYNAMODB`
+    /// honoured), its calls bounded ([`timeouts`]).
     pub async fn connect(table: String, create: bool) -> Result<Self, table::TableError> {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .timeout_config(timeouts())
             .load()
             .await;
         let client = Client::new(&config);
