@@ -543,6 +543,7 @@ async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
         .stream(0, "[[sim tokens=120 rate=40]] keep going")
         .await;
     assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let mut events = sse_events(resp);
     within(Duration::from_secs(10), events.next())
         .await
@@ -554,6 +555,12 @@ async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
         fleet.http.get(&ready).send().await.unwrap().status() == 503
     })
     .await;
+    // The other node cannot learn where the session streams: worth asking
+    // again (503), not "no such session" (404), which clients give up on.
+    let elsewhere = fleet.attach(1, &id, None).await;
+    assert_eq!(elsewhere.status(), 503);
+    let body: Value = elsewhere.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "registry_unavailable");
     let rest: Vec<_> = within(Duration::from_secs(30), events.collect::<Vec<_>>()).await;
     assert_eq!(
         rest.last().unwrap().event,

@@ -92,7 +92,11 @@ async fn events(
     let sub = match state.hub.subscribe(&id, &Access::Node, q.from).await {
         Ok(sub) => sub,
         // A node caller finds only what this node holds: no relay of a relay.
-        Err(LookupError::NotFound | LookupError::NodeUnavailable(_)) => return not_found(),
+        Err(
+            LookupError::NotFound
+            | LookupError::NodeUnavailable(_)
+            | LookupError::RegistryUnavailable,
+        ) => return not_found(),
         Err(LookupError::CursorPastEnd { .. }) => {
             return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
         }

@@ -167,6 +167,7 @@ impl From<LookupError> for ApiError {
             LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
             LookupError::Gone => ApiError::Gone(e),
             LookupError::NodeUnavailable(why) => ApiError::NodeUnavailable(why),
+            LookupError::RegistryUnavailable => ApiError::RegistryUnavailable,
         }
     }
 }

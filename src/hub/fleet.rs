@@ -169,12 +169,14 @@ impl Fleet {
 
     /// The registry's record of session `id`, if any (a failed read is logged and counts as none).
     pub(super) async fn lookup(&self, id: &str) -> Option<SessionRecord> {
-        match self.registry.sessions.get_session(id).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(session = id, error = %e, "session lookup failed");
-                None
-            }
-        }
+        self.try_lookup(id).await.ok().flatten()
+    }
+
+    /// The registry's record of session `id`, if any; `Err` when the
+    /// registry could not be asked (logged).
+    pub(super) async fn try_lookup(&self, id: &str) -> Result<Option<SessionRecord>, ()> {
+        self.registry.sessions.get_session(id).await.map_err(|e| {
+            tracing::warn!(session = id, error = %e, "session lookup failed");
+        })
     }
 }

@@ -77,6 +77,10 @@ pub enum LookupError {
     /// refusing this node's cluster secret): why.
     #[error("{0}")]
     NodeUnavailable(String),
+    /// The registry could not be asked where the session is (it may be
+    /// streaming on another node): worth asking again.
+    #[error("the session registry is unavailable")]
+    RegistryUnavailable,
 }
 
 impl LookupError {
@@ -87,6 +91,7 @@ impl LookupError {
             LookupError::CursorPastEnd { .. } => ErrorCode::CursorPastEnd,
             LookupError::Gone => ErrorCode::Gone,
             LookupError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
+            LookupError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
         }
     }
 }
@@ -133,7 +138,11 @@ impl Hub {
         let Some(origin) = fleet.relay.clone() else {
             return Err(LookupError::NotFound);
         };
-        let record = fleet.lookup(id).await.ok_or(LookupError::NotFound)?;
+        let record = fleet
+            .try_lookup(id)
+            .await
+            .map_err(|()| LookupError::RegistryUnavailable)?
+            .ok_or(LookupError::NotFound)?;
         // This node's own record of a session it no longer holds: swept.
         if !access.may_see(&record.owner) || record.node == fleet.node {
             return Err(LookupError::NotFound);
