@@ -531,6 +531,21 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
             == 200
     })
     .await;
+    // Once node A is known dead, its session is lost for good: a final 410
+    // saying so on either way in, not a retryable 502 for ever.
+    let r = fleet
+        .http
+        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
+        .bearer_auth(&fleet.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "gone", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("node-a") && message.contains("lost"), "{message}");
+    assert_eq!(fleet.attach(1, &id, Some(3)).await.status(), 410);
     let _ = &fleet.sim;
 }
 

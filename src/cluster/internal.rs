@@ -100,7 +100,7 @@ async fn events(
         Err(LookupError::CursorPastEnd { .. }) => {
             return StatusCode::RANGE_NOT_SATISFIABLE.into_response();
         }
-        Err(LookupError::Gone) => return StatusCode::GONE.into_response(),
+        Err(LookupError::Gone | LookupError::Lost(_)) => return StatusCode::GONE.into_response(),
     };
     let beat = state.heartbeat.min(Duration::from_secs(5));
     let lines = futures_util::stream::unfold(Some(sub), move |sub| async move {

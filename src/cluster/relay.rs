@@ -145,9 +145,7 @@ impl Relay {
     /// Ask `node` for session `id`'s log, from its first event.
     async fn open_relay(&self, id: &str, node: &str) -> Result<OpenRelay, Unopened> {
         let Some(url) = self.cluster.node_url(node).await else {
-            return Err(Unopened::Unavailable(format!(
-                "node {node}, which streams this session, is not alive"
-            )));
+            return Err(Unopened::Dead);
         };
         let requested = Instant::now();
         let send = self
@@ -160,9 +158,10 @@ impl Relay {
         let resp = match tokio::time::timeout(self.idle_timeout, send).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                return Err(Unopened::Unavailable(format!(
-                    "node {node} is unreachable: {e}"
-                )));
+                // The error names the internal listener's address: logged,
+                // not told to the reader.
+                tracing::warn!(session = id, node, error = %e, "could not open a relay");
+                return Err(Unopened::Unavailable(format!("node {node} is unreachable")));
             }
             Err(_) => {
                 return Err(Unopened::Unavailable(format!(

@@ -165,7 +165,7 @@ impl From<LookupError> for ApiError {
         match e {
             LookupError::NotFound => ApiError::NotFound,
             LookupError::CursorPastEnd { .. } => ApiError::CursorPastEnd(e),
-            LookupError::Gone => ApiError::Gone(e),
+            LookupError::Gone | LookupError::Lost(_) => ApiError::Gone(e),
             LookupError::NodeUnavailable(why) => ApiError::NodeUnavailable(why),
             LookupError::RegistryUnavailable => ApiError::RegistryUnavailable,
         }

@@ -77,6 +77,10 @@ pub enum LookupError {
     /// refusing this node's cluster secret): why.
     #[error("{0}")]
     NodeUnavailable(String),
+    /// The node that streamed the session stopped (its heartbeat lapsed) or
+    /// restarted without it: the session and its log are lost; why.
+    #[error("{0}")]
+    Lost(String),
     /// The registry could not be asked where the session is (it may be
     /// streaming on another node): worth asking again.
     #[error("the session registry is unavailable")]
@@ -92,6 +96,7 @@ impl LookupError {
             LookupError::Gone => ErrorCode::Gone,
             LookupError::NodeUnavailable(_) => ErrorCode::NodeUnavailable,
             LookupError::RegistryUnavailable => ErrorCode::RegistryUnavailable,
+            LookupError::Lost(_) => ErrorCode::Gone,
         }
     }
 }
@@ -155,9 +160,21 @@ impl Hub {
             .open(&record.id, &record.node)
             .await
             .map_err(|e| match e {
+                // The record says it streams, its node does not hold it:
+                // the node restarted under the same id, and lost it.
+                Unopened::NotFound if record.status == super::SessionStatus::Streaming.as_str() => {
+                    LookupError::Lost(format!(
+                        "node {} restarted while streaming this session, which was lost",
+                        record.node
+                    ))
+                }
                 Unopened::NotFound => LookupError::NotFound,
                 Unopened::Gone => LookupError::Gone,
                 Unopened::Unavailable(why) => LookupError::NodeUnavailable(why),
+                Unopened::Dead => LookupError::Lost(format!(
+                    "node {}, which streamed this session, has stopped; the session was lost with it",
+                    record.node
+                )),
             })?;
         admit(self.mirror(feed, record), access)
     }

@@ -67,6 +67,9 @@ pub enum Unopened {
     Gone,
     /// The origin cannot be asked: why, for the reader.
     Unavailable(String),
+    /// The origin is not alive (its heartbeat has lapsed): its sessions
+    /// went with it.
+    Dead,
 }
 
 /// One `publishToken` call, as sent to the node that holds its session.
