@@ -326,13 +326,17 @@ impl Server {
             )
             .map_err(|source| StartupError::Bind { addr, source })?,
         };
+        // The internal listener serves on through the drain, until sessions
+        // and sockets have drained: other nodes' readers of the streams
+        // still running here (a client a load balancer moved) attach to them
+        // through it.
         let internal = internal_listener.map(|listener| {
             tokio::spawn(crate::edge::http::serve(
                 CappedListener::new(listener, caps),
                 crate::internal_app(state.clone()),
                 timeouts,
                 None,
-                stop.clone(),
+                drained.clone(),
                 deadline,
             ))
         });

@@ -544,9 +544,55 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "gone", "{body}");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("node-a") && message.contains("lost"), "{message}");
+    assert!(
+        message.contains("node-a") && message.contains("lost"),
+        "{message}"
+    );
     assert_eq!(fleet.attach(1, &id, Some(3)).await.status(), 410);
     let _ = &fleet.sim;
+}
+
+/// A node draining (SIGTERM, a rolling deploy) still relays its running
+/// streams to the other nodes: a client moved to another node resumes the
+/// stream and reads it to its end.
+#[tokio::test]
+async fn a_stream_on_a_draining_node_resumes_on_the_other() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet
+        .stream(0, "[[sim tokens=60 rate=20]] through a deploy")
+        .await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let mut events = sse_events(resp);
+    within(Duration::from_secs(10), events.next())
+        .await
+        .unwrap();
+    let a = fleet.nodes[0]
+        .as_ref()
+        .unwrap()
+        .child
+        .id()
+        .expect("node A's pid");
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &a.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    drop(events);
+    let moved = fleet.attach(1, &id, Some(0)).await;
+    assert_eq!(
+        moved.status(),
+        200,
+        "node B relays the draining node's stream"
+    );
+    let rest: Vec<_> = within(
+        Duration::from_secs(30),
+        sse_events(moved).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(rest.len(), 60);
+    assert_eq!(rest.last().unwrap().event, "done");
 }
 
 #[tokio::test]
