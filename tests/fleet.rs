@@ -552,6 +552,27 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     let _ = &fleet.sim;
 }
 
+/// The first status read of a session on a node that holds no mirror of
+/// it says what its own node says: complete, with its text (it said
+/// `streaming` with no text, read off a mirror that had not caught up).
+#[tokio::test]
+async fn a_first_status_read_on_the_other_node_says_what_the_origin_says() {
+    let fleet = Fleet::start(&[]).await;
+    let resp = fleet.stream(0, "[[sim tokens=30 rate=0]] finished").await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let events: Vec<_> = within(
+        Duration::from_secs(10),
+        sse_events(resp).collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(events.last().unwrap().event, "done");
+    let a = fleet.session(0, &id).await;
+    let b = fleet.session(1, &id).await;
+    assert_eq!(b["status"], "complete", "{b}");
+    assert_eq!(b["text"], a["text"]);
+    assert!(!a["text"].as_str().unwrap().is_empty());
+}
+
 /// A node draining (SIGTERM, a rolling deploy) still relays its running
 /// streams to the other nodes: a client moved to another node resumes the
 /// stream and reads it to its end.

@@ -102,6 +102,9 @@ async fn events(
         }
         Err(LookupError::Gone | LookupError::Lost(_)) => return StatusCode::GONE.into_response(),
     };
+    // How many events the log holds now: the mirror is caught up once it has
+    // them (a status read on the other node waits for that).
+    let backlog = sub.session().len();
     let beat = state.heartbeat.min(Duration::from_secs(5));
     let lines = futures_util::stream::unfold(Some(sub), move |sub| async move {
         let mut sub = sub?;
@@ -124,8 +127,14 @@ async fn events(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/x-ndjson"),
     );
+    res.headers_mut()
+        .insert(BACKLOG_HEADER, axum::http::HeaderValue::from(backlog));
     res
 }
+
+/// The relay response's header saying how many events the log held when
+/// the relay began.
+pub const BACKLOG_HEADER: &str = "x-spillway-backlog";
 
 /// Session `id` of this node, for a caller with the secret.
 async fn held(

@@ -183,8 +183,15 @@ impl Relay {
                 )));
             }
         }
+        let backlog = resp
+            .headers()
+            .get(super::internal::BACKLOG_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let body = StreamReader::new(resp.bytes_stream().map_err(std::io::Error::other));
         Ok(OpenRelay {
+            backlog,
             cluster: self.cluster.clone(),
             idle_timeout: self.idle_timeout,
             metrics: self.metrics.clone(),
@@ -212,12 +219,18 @@ struct OpenRelay {
     url: String,
     /// When the relay was asked for (for `relay_first_event_seconds`).
     requested: Instant,
+    /// Events the origin's log held when it answered.
+    backlog: u64,
     lines: Lines,
 }
 
 impl Feed for OpenRelay {
     fn run(self: Box<Self>, mirror: Arc<Session>, grace: Duration) -> BoxFuture<'static, bool> {
         Box::pin(self.pump(mirror, grace))
+    }
+
+    fn backlog(&self) -> u64 {
+        self.backlog
     }
 }
 
@@ -234,6 +247,7 @@ impl OpenRelay {
             node,
             url,
             requested,
+            backlog: _,
             mut lines,
         } = *self;
         let node = node.as_str();

@@ -176,7 +176,12 @@ impl Hub {
                     record.node
                 )),
             })?;
-        admit(self.mirror(feed, record), access)
+        // What the origin held when asked is here before the mirror is
+        // answered from (a status read on it says what the origin would).
+        let backlog = feed.backlog();
+        let mirror = self.mirror(feed, record);
+        caught_up(&mirror, backlog).await;
+        admit(mirror, access)
     }
 
     /// Attach to session `id` from event `from` (0 = everything): `find`,

@@ -56,6 +56,12 @@ pub trait Feed: Send + 'static {
     /// `grace` or the relay broke (returns `false`: the mirror is then
     /// forgotten). A cancel of `mirror` is forwarded to the origin.
     fn run(self: Box<Self>, mirror: Arc<Session>, grace: Duration) -> BoxFuture<'static, bool>;
+
+    /// How many events the origin's log held when the relay began: the
+    /// mirror is caught up once it holds them.
+    fn backlog(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a relay could not be opened.
