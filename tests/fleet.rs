@@ -21,14 +21,20 @@ const BIN: &str = env!("CARGO_BIN_EXE_spillway");
 
 struct Fleet {
     moto: Option<Proc>,
+    moto_url: String,
     _sim: Proc,
     sim: String,
     nodes: Vec<Option<Proc>>,
+    /// Each node's extra settings (to start it again as it was).
+    extra: Vec<Vec<(String, String)>>,
     dir: tempfile::TempDir,
     http: reqwest::Client,
     token: String,
     admin: String,
 }
+
+/// The nodes' ids, in order.
+const NODES: [&str; 2] = ["node-a", "node-b"];
 
 impl Fleet {
     async fn start(extra: &[(&str, &str)]) -> Self {
@@ -42,52 +48,72 @@ impl Fleet {
         sim_cmd.args(["sim", "--listen", "127.0.0.1:0"]);
         let sim = spawn_listening(sim_cmd).await;
         let dir = tempfile::tempdir().unwrap();
-        let table = "spillway-test";
-        let mut nodes = Vec::new();
-        for (name, extra) in ["node-a", "node-b"].into_iter().zip(extra) {
-            let mut cmd = Command::new(BIN);
-            cmd.args(["serve", "--listen", "127.0.0.1:0"])
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("SPILLWAY_DATA_DIR", dir.path())
-                .env("SPILLWAY_UPSTREAM", "bedrock")
-                .env("SPILLWAY_REGISTRY", "dynamodb")
-                .env("SPILLWAY_DYNAMODB_TABLE", table)
-                .env("SPILLWAY_DYNAMODB_CREATE_TABLE", "true")
-                .env("SPILLWAY_NODE_ID", name)
-                .env("SPILLWAY_CLUSTER_SECRET", "test-cluster-secret")
-                // Node-to-node routes live here only; each node advertises
-                // the address this binds (no SPILLWAY_ADVERTISE_URL needed).
-                .env("SPILLWAY_INTERNAL_LISTEN", "127.0.0.1:0")
-                .env("SPILLWAY_HEARTBEAT_SECS", "1")
-                .env("SPILLWAY_NODE_HEARTBEAT_SECS", "1")
-                .env("SPILLWAY_CANCEL_GRACE_SECS", "2")
-                .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &sim.url)
-                .env("AWS_ENDPOINT_URL_DYNAMODB", &moto.url)
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("RUST_LOG", "warn");
-            for (k, v) in extra {
-                cmd.env(k, v);
-            }
-            nodes.push(Some(spawn_listening(cmd).await));
-        }
         let issuer = DevIssuer::load_or_create(dir.path()).unwrap();
         let token = issuer.mint("alice", &[], 600).unwrap();
         let admin = issuer.mint("ops", &["admin".into()], 600).unwrap();
         let sim_url = sim.url.clone();
-        Self {
+        let mut fleet = Self {
+            moto_url: moto.url.clone(),
             moto: Some(moto),
             _sim: sim,
             sim: sim_url,
-            nodes,
+            nodes: Vec::new(),
+            extra: extra
+                .iter()
+                .map(|e| {
+                    e.iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect()
+                })
+                .collect(),
             dir,
             http: reqwest::Client::new(),
             token,
             admin,
+        };
+        for i in 0..NODES.len() {
+            let node = spawn_listening(fleet.node_command(i)).await;
+            fleet.nodes.push(Some(node));
         }
+        fleet
+    }
+
+    /// The command that starts node `i`.
+    fn node_command(&self, i: usize) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SPILLWAY_DATA_DIR", self.dir.path())
+            .env("SPILLWAY_UPSTREAM", "bedrock")
+            .env("SPILLWAY_REGISTRY", "dynamodb")
+            .env("SPILLWAY_DYNAMODB_TABLE", "spillway-test")
+            .env("SPILLWAY_DYNAMODB_CREATE_TABLE", "true")
+            .env("SPILLWAY_NODE_ID", NODES[i])
+            .env("SPILLWAY_CLUSTER_SECRET", "test-cluster-secret")
+            // Node-to-node routes live here only; each node advertises
+            // the address this binds (no SPILLWAY_ADVERTISE_URL needed).
+            .env("SPILLWAY_INTERNAL_LISTEN", "127.0.0.1:0")
+            .env("SPILLWAY_HEARTBEAT_SECS", "1")
+            .env("SPILLWAY_NODE_HEARTBEAT_SECS", "1")
+            .env("SPILLWAY_CANCEL_GRACE_SECS", "2")
+            .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &self.sim)
+            .env("AWS_ENDPOINT_URL_DYNAMODB", &self.moto_url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "warn");
+        for (k, v) in &self.extra[i] {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Start node `i` again, under the same id, after it stopped.
+    async fn restart(&mut self, i: usize) {
+        let node = spawn_listening(self.node_command(i)).await;
+        self.nodes[i] = Some(node);
     }
 
     fn node(&self, i: usize) -> &str {
@@ -614,6 +640,28 @@ async fn a_stream_on_a_draining_node_resumes_on_the_other() {
     .await;
     assert_eq!(rest.len(), 60);
     assert_eq!(rest.last().unwrap().event, "done");
+}
+
+/// A node that crashes and comes back under the same id (a StatefulSet's
+/// pod name) heartbeats the same record: the stream slots its earlier life
+/// held come back at once all the same (they were taken for a day).
+#[tokio::test]
+async fn a_node_restarted_under_its_id_gives_back_its_earlier_lifes_slots() {
+    let mut fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "1")]).await;
+    let resp = fleet.stream(0, "[[sim tokens=400 rate=20]] doomed").await;
+    assert_eq!(resp.status(), 200);
+    let mut a = fleet.nodes[0].take().unwrap();
+    a.child.kill().await.unwrap();
+    drop(resp);
+    fleet.restart(0).await;
+    eventually(Duration::from_secs(10), || async {
+        fleet
+            .stream(1, "[[sim tokens=2 rate=0]] after the restart")
+            .await
+            .status()
+            == 200
+    })
+    .await;
 }
 
 #[tokio::test]

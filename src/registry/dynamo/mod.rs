@@ -32,7 +32,15 @@ type Fut<'a, T> = BoxFuture<'a, Result<T, RegistryError>>;
 pub struct DynamoRegistry {
     client: Client,
     table: String,
+    /// This process's life under its node id: written into its node record
+    /// and its stream leases, so a node restarted under the same id (a
+    /// StatefulSet's pod name) does not keep its previous life's leases
+    /// alive by heartbeating the same record.
+    incarnation: String,
 }
+
+/// The attribute naming a node's life (node records and stream leases).
+const INCARNATION: &str = "incarnation";
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -105,7 +113,11 @@ impl DynamoRegistry {
             .await;
         let client = Client::new(&config);
         table::ensure(&client, &table, create).await?;
-        Ok(Self { client, table })
+        Ok(Self {
+            client,
+            table,
+            incarnation: uuid::Uuid::new_v4().simple().to_string(),
+        })
     }
 
     async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, RegistryError> {
@@ -139,14 +151,46 @@ impl DynamoRegistry {
     async fn node_alive(
         &self,
         node: &str,
-        cache: &mut HashMap<String, bool>,
+        cache: &mut HashMap<String, Option<String>>,
     ) -> Result<bool, RegistryError> {
-        if let Some(a) = cache.get(node) {
-            return Ok(*a);
+        Ok(self.node_life(node, cache).await?.is_some())
+    }
+
+    /// The incarnation of node `node` if it is alive (`""` for a record
+    /// written before incarnations were).
+    async fn node_life(
+        &self,
+        node: &str,
+        cache: &mut HashMap<String, Option<String>>,
+    ) -> Result<Option<String>, RegistryError> {
+        if let Some(life) = cache.get(node) {
+            return Ok(life.clone());
         }
-        let alive = self.get_node(node).await?.is_some_and(|n| n.is_alive());
-        cache.insert(node.to_owned(), alive);
-        Ok(alive)
+        let life = self
+            .get_item(format!("NODE#{node}"), "NODE")
+            .await?
+            .filter(|i| get_n(i, TTL_ATTRIBUTE) > now_secs())
+            .map(|i| get_s(&i, INCARNATION));
+        cache.insert(node.to_owned(), life.clone());
+        Ok(life)
+    }
+
+    /// Whether a stream lease (`item`) belongs to a live node's current
+    /// life: one of its node's earlier life (it restarted under the same id)
+    /// is not, though its node heartbeats.
+    async fn lease_alive(
+        &self,
+        item: &Item,
+        cache: &mut HashMap<String, Option<String>>,
+    ) -> Result<bool, RegistryError> {
+        if !live(item) {
+            return Ok(false);
+        }
+        let Some(life) = self.node_life(&get_s(item, "node"), cache).await? else {
+            return Ok(false);
+        };
+        let leased = get_s(item, INCARNATION);
+        Ok(leased.is_empty() || life.is_empty() || leased == life)
     }
 }
 
@@ -458,6 +502,7 @@ impl NodeDirectory for DynamoRegistry {
                 .item(PK, s(format!("NODE#{}", node.id)))
                 .item(SK, s("NODE"))
                 .item("url", s(node.url))
+                .item(INCARNATION, s(&self.incarnation))
                 .item(TTL_ATTRIBUTE, n(node.expires_at))
                 .send()
                 .await

@@ -32,7 +32,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::table::{PK, SK, TTL_ATTRIBUTE};
-use super::{DynamoRegistry, LEASE_TTL, applied, get_n, get_s, live, n, s, unavailable};
+use super::{DynamoRegistry, INCARNATION, LEASE_TTL, applied, get_n, get_s, n, s, unavailable};
 use crate::registry::{LimitError, RegistryError, now_secs};
 
 /// The counter's sort key.
@@ -140,6 +140,7 @@ impl DynamoRegistry {
             .item(PK, s(user_key(user)))
             .item(SK, s(lease_key(session)))
             .item("node", s(node))
+            .item(INCARNATION, s(&self.incarnation))
             .item(TTL_ATTRIBUTE, n(now_secs() + LEASE_TTL))
             .send()
             .await
@@ -222,7 +223,7 @@ impl DynamoRegistry {
             if sk == own {
                 continue;
             }
-            if live(&item) && self.node_alive(&get_s(&item, "node"), &mut nodes).await? {
+            if self.lease_alive(&item, &mut nodes).await? {
                 alive += 1;
             } else {
                 let _ = self.delete_item(pk.clone(), sk).await;
