@@ -196,11 +196,7 @@ async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
         200,
         "node B serves a session streaming on node A"
     );
-    let rest: Vec<_> = within(
-        Duration::from_secs(30),
-        sse_events(resp).collect::<Vec<_>>(),
-    )
-    .await;
+    let rest: Vec<_> = read_to_end(resp).await;
     seen.extend(rest);
     assert_contiguous(&seen, 0);
     assert_eq!(seen.len(), 41);
@@ -239,11 +235,7 @@ async fn a_reader_on_the_other_node_is_fed_to_the_end_of_a_long_stream() {
     let origin = tokio::spawn(sse_events(resp).collect::<Vec<_>>());
     let remote = fleet.attach(1, &id, None).await;
     assert_eq!(remote.status(), 200);
-    let seen: Vec<_> = within(
-        Duration::from_secs(30),
-        sse_events(remote).collect::<Vec<_>>(),
-    )
-    .await;
+    let seen: Vec<_> = read_to_end(remote).await;
     assert_contiguous(&seen, 0);
     assert_eq!(seen.len(), 65);
     assert_eq!(seen.last().unwrap().event, "done");
@@ -619,13 +611,7 @@ async fn a_stream_on_a_draining_node_resumes_on_the_other() {
         .child
         .id()
         .expect("node A's pid");
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &a.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(a, "-TERM");
     drop(events);
     let moved = fleet.attach(1, &id, Some(0)).await;
     assert_eq!(
@@ -633,11 +619,7 @@ async fn a_stream_on_a_draining_node_resumes_on_the_other() {
         200,
         "node B relays the draining node's stream"
     );
-    let rest: Vec<_> = within(
-        Duration::from_secs(30),
-        sse_events(moved).collect::<Vec<_>>(),
-    )
-    .await;
+    let rest: Vec<_> = read_to_end(moved).await;
     assert_eq!(rest.len(), 60);
     assert_eq!(rest.last().unwrap().event, "done");
 }
@@ -712,19 +694,13 @@ async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
 async fn a_table_that_stops_answering_is_unavailable_within_seconds() {
     let fleet = Fleet::start(&[]).await;
     let moto = fleet.moto.as_ref().unwrap().child.id().expect("moto's pid");
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &moto.to_string()])
-            .status()
-            .expect("kill")
-    };
-    assert!(signal("-STOP").success());
+    signal(moto, "-STOP");
     let refused = within(
         Duration::from_secs(30),
         fleet.stream(1, "[[sim tokens=2]] new"),
     )
     .await;
-    assert!(signal("-CONT").success());
+    signal(moto, "-CONT");
     assert_eq!(refused.status(), 503);
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"]["code"], "registry_unavailable");
@@ -1053,4 +1029,22 @@ async fn an_ai_sdk_chat_resumes_on_the_other_node_as_it_started() {
     assert_eq!(finish["type"], "finish", "{finish}");
     assert_eq!(finish["messageMetadata"]["sessionId"], sid, "{finish}");
     assert!(finish["messageMetadata"]["usage"].is_object(), "{finish}");
+}
+
+/// Every event of `resp`'s stream, to its end (at most 30 s).
+async fn read_to_end(resp: reqwest::Response) -> Vec<SseEvent> {
+    within(
+        Duration::from_secs(30),
+        sse_events(resp).collect::<Vec<_>>(),
+    )
+    .await
+}
+
+/// Send `sig` (`-STOP`, `-TERM`…) to process `pid`.
+fn signal(pid: u32, sig: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill {sig} {pid}");
 }
