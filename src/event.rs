@@ -170,7 +170,7 @@ impl TokenEvent {
             }
             let json = String::from_utf8(json).unwrap_or_default();
             // Compact JSON has no raw line break: one `data:` line, then "\n\n".
-            let sse = sse::frame(Some(self.kind().as_str()), Some(self.seq), &json);
+            let sse = sse::frame(Some(self.kind().as_str()), self.resume_id(), &json);
             let start = sse.len().saturating_sub(json.len() + 2);
             debug_assert_eq!(sse.get(start..start + json.len()), Some(json.as_bytes()));
             Wire {
@@ -228,6 +228,21 @@ impl TokenEvent {
             part: part.map(Box::new),
             wire: WireJson::default(),
         }
+    }
+
+    /// The SSE `id:` of this event: its seq, except on the error that ends
+    /// a relay from another node (`node_unavailable`). That event is this
+    /// node's, not the session's: the seq it takes here is the next real
+    /// event's on the node streaming the session, so a client resuming from
+    /// it (`EventSource` does, with the last `id:` it saw) would skip that
+    /// event. Without an `id:`, the cursor stays on the last real event.
+    fn resume_id(&self) -> Option<u64> {
+        let relay_broke = self.is_complete
+            && self
+                .error
+                .as_ref()
+                .is_some_and(|e| e.error_code() == Some(crate::error::ErrorCode::NodeUnavailable));
+        (!relay_broke).then_some(self.seq)
     }
 
     pub fn kind(&self) -> EventKind {

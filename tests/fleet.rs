@@ -624,6 +624,52 @@ async fn a_stream_on_a_draining_node_resumes_on_the_other() {
     assert_eq!(rest.last().unwrap().event, "done");
 }
 
+/// A relay that breaks while its origin lives on (node A frozen past the
+/// idle timeout) ends the remote reader with `node_unavailable`, whose SSE
+/// `id:` is not set: the client's cursor stays on the last real event, so a
+/// resume from it (as `EventSource` resumes) gets the next real event, which
+/// a cursor on the error's seq would skip.
+#[tokio::test]
+async fn a_broken_relay_leaves_the_resume_cursor_on_the_last_real_event() {
+    let fleet = Fleet::start(&[("SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS", "2")]).await;
+    let resp = fleet.stream(0, "[[sim tokens=120 rate=20]] frozen").await;
+    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let origin = tokio::spawn(read_to_end(resp));
+    let relayed = fleet.attach(1, &id, None).await;
+    let mut events = sse_events(relayed);
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(
+            within(Duration::from_secs(10), events.next())
+                .await
+                .unwrap(),
+        );
+    }
+    let a = fleet.nodes[0]
+        .as_ref()
+        .unwrap()
+        .child
+        .id()
+        .expect("node A's pid");
+    signal(a, "-STOP");
+    let rest: Vec<_> = within(Duration::from_secs(20), events.collect::<Vec<_>>()).await;
+    signal(a, "-CONT");
+    let (error, real) = rest.split_last().expect("the relay's end");
+    assert_eq!(error.event, "error");
+    assert_eq!(error.data.error.as_ref().unwrap().code, "node_unavailable");
+    seen.extend_from_slice(real);
+    let last = seen.last().unwrap();
+    assert_eq!(error.id, last.id, "the cursor stays on the last real event");
+    let cursor: u64 = error.id.parse().unwrap();
+    // Node A, thawed, may end the stream itself (its own upstream went idle
+    // as long): what matters is that nothing is skipped.
+    let resumed = read_to_end(fleet.attach(1, &id, Some(cursor)).await).await;
+    assert_eq!(resumed[0].data.seq, cursor + 1);
+    seen.extend(resumed);
+    assert_contiguous(&seen, 0);
+    origin.abort();
+}
+
 /// A node that crashes and comes back under the same id (a StatefulSet's
 /// pod name) heartbeats the same record: the stream slots its earlier life
 /// held come back at once all the same (they were taken for a day).
