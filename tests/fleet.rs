@@ -120,6 +120,14 @@ impl Fleet {
         &self.nodes[i].as_ref().unwrap().url
     }
 
+    /// Start a stream of `prompt` on `node`: its session id and its response.
+    async fn started(&self, node: usize, prompt: &str) -> (String, reqwest::Response) {
+        let resp = self.stream(node, prompt).await;
+        assert_eq!(resp.status(), 200, "{prompt}");
+        let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+        (id, resp)
+    }
+
     async fn stream(&self, node: usize, prompt: &str) -> reqwest::Response {
         self.stream_json(node, json!({"prompt": prompt})).await
     }
@@ -175,11 +183,9 @@ impl Fleet {
 #[tokio::test]
 async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet
-        .stream(0, "[[sim tokens=40 rate=40]] across the fleet")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=40 rate=40]] across the fleet")
         .await;
-    assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let mut events = sse_events(resp);
     let mut seen: Vec<SseEvent> = Vec::new();
     for _ in 0..6 {
@@ -227,11 +233,9 @@ async fn a_stream_on_one_node_resumes_on_the_other_without_a_gap() {
 #[tokio::test]
 async fn a_reader_on_the_other_node_is_fed_to_the_end_of_a_long_stream() {
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet
-        .stream(0, "[[sim tokens=64 rate=8]] a long walk across the fleet")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=64 rate=8]] a long walk across the fleet")
         .await;
-    assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let origin = tokio::spawn(sse_events(resp).collect::<Vec<_>>());
     let remote = fleet.attach(1, &id, None).await;
     assert_eq!(remote.status(), 200);
@@ -388,9 +392,7 @@ async fn a_burst_over_both_nodes_admits_exactly_the_cap() {
 #[tokio::test]
 async fn nodes_that_disagree_on_the_cluster_secret_say_so() {
     let fleet = Fleet::start_each([&[], &[("SPILLWAY_CLUSTER_SECRET", "another-secret")]]).await;
-    let resp = fleet.stream(0, "[[sim tokens=5 rate=0]] on node A").await;
-    assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let (id, resp) = fleet.started(0, "[[sim tokens=5 rate=0]] on node A").await;
     let events: Vec<_> = within(Duration::from_secs(10), sse_events(resp).collect()).await;
     assert_eq!(events.last().unwrap().event, "done");
 
@@ -515,8 +517,7 @@ async fn a_websocket_cancel_on_one_node_stops_a_stream_on_the_other() {
 #[tokio::test]
 async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     let mut fleet = Fleet::start(&[("SPILLWAY_MAX_STREAMS_PER_USER", "1")]).await;
-    let resp = fleet.stream(0, "[[sim tokens=400 rate=20]] doomed").await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let (id, resp) = fleet.started(0, "[[sim tokens=400 rate=20]] doomed").await;
     let relayed = fleet.attach(1, &id, None).await;
     assert_eq!(relayed.status(), 200);
     let mut events = sse_events(relayed);
@@ -576,8 +577,7 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
 #[tokio::test]
 async fn a_first_status_read_on_the_other_node_says_what_the_origin_says() {
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet.stream(0, "[[sim tokens=30 rate=0]] finished").await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let (id, resp) = fleet.started(0, "[[sim tokens=30 rate=0]] finished").await;
     let events: Vec<_> = within(
         Duration::from_secs(10),
         sse_events(resp).collect::<Vec<_>>(),
@@ -597,10 +597,9 @@ async fn a_first_status_read_on_the_other_node_says_what_the_origin_says() {
 #[tokio::test]
 async fn a_stream_on_a_draining_node_resumes_on_the_other() {
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet
-        .stream(0, "[[sim tokens=60 rate=20]] through a deploy")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=60 rate=20]] through a deploy")
         .await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let mut events = sse_events(resp);
     within(Duration::from_secs(10), events.next())
         .await
@@ -632,8 +631,7 @@ async fn a_stream_on_a_draining_node_resumes_on_the_other() {
 #[tokio::test]
 async fn a_broken_relay_leaves_the_resume_cursor_on_the_last_real_event() {
     let fleet = Fleet::start(&[("SPILLWAY_UPSTREAM_IDLE_TIMEOUT_SECS", "2")]).await;
-    let resp = fleet.stream(0, "[[sim tokens=120 rate=20]] frozen").await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let (id, resp) = fleet.started(0, "[[sim tokens=120 rate=20]] frozen").await;
     let origin = tokio::spawn(read_to_end(resp));
     let relayed = fleet.attach(1, &id, None).await;
     let mut events = sse_events(relayed);
@@ -697,11 +695,9 @@ async fn an_unavailable_table_fails_readiness_while_running_streams_go_on() {
     let mut fleet = Fleet::start(&[]).await;
     let ready = format!("{}/readyz", fleet.node(0));
     assert_eq!(fleet.http.get(&ready).send().await.unwrap().status(), 200);
-    let resp = fleet
-        .stream(0, "[[sim tokens=120 rate=40]] keep going")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=120 rate=40]] keep going")
         .await;
-    assert_eq!(resp.status(), 200);
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let mut events = sse_events(resp);
     within(Duration::from_secs(10), events.next())
         .await
@@ -761,10 +757,9 @@ async fn a_table_that_stops_answering_is_unavailable_within_seconds() {
 async fn a_graphql_subscription_on_one_node_follows_a_session_on_the_other() {
     use futures_util::SinkExt;
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet
-        .stream(0, "[[sim tokens=30 rate=60]] subscribe elsewhere")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=30 rate=60]] subscribe elsewhere")
         .await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let mut req = format!("{}/graphql", fleet.node(1).replace("http", "ws"))
         .into_client_request()
         .unwrap();
@@ -993,10 +988,9 @@ async fn published_tokens_reach_one_session_whichever_node_takes_them() {
 #[tokio::test]
 async fn a_cursor_past_the_end_is_refused_on_either_node() {
     let fleet = Fleet::start(&[]).await;
-    let resp = fleet
-        .stream(0, "[[sim tokens=5 rate=0 ttft_ms=0]] short")
+    let (id, resp) = fleet
+        .started(0, "[[sim tokens=5 rate=0 ttft_ms=0]] short")
         .await;
-    let id = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
     let events: Vec<_> = within(
         Duration::from_secs(10),
         sse_events(resp).collect::<Vec<_>>(),
