@@ -224,6 +224,7 @@ pub async fn check_declared_body(State(limit): State<usize>, req: Request, next:
         .and_then(|v| v.parse::<u64>().ok());
     let encoding = headers
         .get(header::CONTENT_ENCODING)
+        .filter(|_| !axum::body::HttpBody::is_end_stream(req.body()))
         .map(|v| {
             String::from_utf8_lossy(v.as_bytes())
                 .trim()
