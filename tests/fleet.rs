@@ -152,13 +152,15 @@ impl Fleet {
 
     /// `GET /v1/sessions/{id}` on `node`, as the test user.
     async fn session(&self, node: usize, id: &str) -> Value {
+        self.session_response(node, id).await.json().await.unwrap()
+    }
+
+    /// `GET /v1/sessions/{id}` on `node`, as answered.
+    async fn session_response(&self, node: usize, id: &str) -> reqwest::Response {
         self.http
             .get(format!("{}/v1/sessions/{id}", self.node(node)))
             .bearer_auth(&self.token)
             .send()
-            .await
-            .unwrap()
-            .json()
             .await
             .unwrap()
     }
@@ -409,13 +411,7 @@ async fn nodes_that_disagree_on_the_cluster_secret_say_so() {
         );
     }
     // Node B does not make A's session its own failure.
-    let status = fleet
-        .http
-        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
-        .bearer_auth(&fleet.token)
-        .send()
-        .await
-        .unwrap();
+    let status = fleet.session_response(1, &id).await;
     assert_eq!(status.status(), 502);
     assert_eq!(fleet.session(0, &id).await["status"], "complete");
 
@@ -552,13 +548,7 @@ async fn a_node_dying_mid_stream_ends_the_relay_with_an_error_event() {
     .await;
     // Once node A is known dead, its session is lost for good: a final 410
     // saying so on either way in, not a retryable 502 for ever.
-    let r = fleet
-        .http
-        .get(format!("{}/v1/sessions/{id}", fleet.node(1)))
-        .bearer_auth(&fleet.token)
-        .send()
-        .await
-        .unwrap();
+    let r = fleet.session_response(1, &id).await;
     assert_eq!(r.status(), 410);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "gone", "{body}");
